@@ -1,0 +1,3 @@
+from ml_lsp.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""One module per ``ml-lsp`` subcommand; the list lives in ``ml_lsp.cli.SUBCOMMANDS``."""

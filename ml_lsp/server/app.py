@@ -1,0 +1,152 @@
+"""The language server: pygls wiring and thin handlers that translate between LSP and
+the engine. Feature modules (shapes, diagnostics, runs...) each add their handlers with a
+``register(server)`` function listed in ``FEATURES``."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
+
+from ml_lsp import __version__
+from ml_lsp.plugins import PluginFailure, PluginHost
+from ml_lsp.server.logs import ClientLogHandler
+from ml_lsp.server.protocol import RobustProtocol
+from ml_lsp.settings import Settings, load_settings
+
+log = logging.getLogger("ml_lsp.server")
+
+# URI schemes whose documents we analyse; others (git:, vscode-notebook-cell:...) are
+# ignored with a log line rather than guessed at.
+SUPPORTED_SCHEMES = ("file", "untitled")
+
+# Feature modules, each with ``register(server: MlLspServer)``; later features append here.
+FEATURES: list[str] = []
+
+
+class MlLspServer(LanguageServer):
+    def __init__(self, plugins: PluginHost | None = None) -> None:
+        super().__init__("ml-lsp", __version__, protocol_cls=RobustProtocol,
+                         text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        self.plugins = plugins or PluginHost()
+        self.settings = Settings()
+        self.init_options: Any = None
+        self.root: Path | None = None
+        self.open_documents: dict[str, int] = {}  # uri -> version, for supported schemes
+        self._settings_listeners: list = []
+
+    # pygls' default reaction to an out-of-band error (bad JSON, a notification handler
+    # that raised) is to shut the whole server down. Log it and carry on instead.
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        log.error("%s: %s: %s", getattr(source, "__name__", source), type(error).__name__, error)
+
+    def on_settings_changed(self, listener) -> None:
+        self._settings_listeners.append(listener)
+
+    def reload_settings(self, client_options: Any = None, source: str = "workspace/didChangeConfiguration") -> None:
+        layers = [(self.init_options, "initializationOptions")]
+        if client_options is not None:
+            layers.append((client_options, source))
+        self.settings = load_settings(self.root, *layers)
+        for problem in self.settings.problems:
+            log.warning("settings: %s", problem)
+        level = self.settings.get("log_level")
+        if isinstance(level, str):
+            from ml_lsp.server.logs import LEVELS
+            logging.getLogger("ml_lsp").setLevel(LEVELS.get(level, logging.INFO))
+        for listener in self._settings_listeners:
+            listener(self.settings)
+
+    def document_text(self, uri: str) -> str | None:
+        """The current text of an open document we analyse, or None."""
+        if uri not in self.open_documents:
+            return None
+        return self.workspace.get_text_document(uri).source
+
+    def document_path(self, uri: str) -> str:
+        return to_fs_path(uri) or uri
+
+
+def _scheme(uri: str) -> str:
+    return uri.split(":", 1)[0].lower() if ":" in uri else ""
+
+
+def create_server(plugins: PluginHost | None = None) -> MlLspServer:
+    server = MlLspServer(plugins)
+    client_log = ClientLogHandler(server, logging.WARNING)
+    logging.getLogger("ml_lsp").addHandler(client_log)
+
+    def report_plugin_failure(failure: PluginFailure) -> None:
+        log.warning("plugin '%s' disabled or skipped: %s", failure.name, failure.reason)
+
+    @server.feature(types.INITIALIZE)
+    def initialize(ls: MlLspServer, params: types.InitializeParams) -> None:
+        ls.init_options = params.initialization_options
+        root_uri = None
+        if params.workspace_folders:
+            root_uri = params.workspace_folders[0].uri
+        elif params.root_uri:
+            root_uri = params.root_uri
+        if root_uri and _scheme(root_uri) == "file":
+            ls.root = Path(to_fs_path(root_uri))
+        ls.reload_settings()
+
+    @server.feature(types.INITIALIZED)
+    def initialized(ls: MlLspServer, params: types.InitializedParams) -> None:
+        # Failures found while loading plugins at start-up reach the client only now.
+        ls.plugins.on_failure(report_plugin_failure)
+        log.info("ml-lsp %s ready (%d plugins, root %s)", __version__, len(ls.plugins.loaded), ls.root)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: MlLspServer, params: types.DidOpenTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        if _scheme(uri) not in SUPPORTED_SCHEMES:
+            log.info("not analysing %s: only file: and untitled: documents are", uri)
+            return
+        ls.open_documents[uri] = params.text_document.version
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: MlLspServer, params: types.DidChangeTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        if uri in ls.open_documents:
+            ls.open_documents[uri] = params.text_document.version
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: MlLspServer, params: types.DidCloseTextDocumentParams) -> None:
+        ls.open_documents.pop(params.text_document.uri, None)
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    def did_change_configuration(ls: MlLspServer, params: types.DidChangeConfigurationParams) -> None:
+        if params.settings:
+            ls.reload_settings(params.settings)
+            return
+        # Clients that use the pull model send an empty notification: ask for our section.
+        caps = ls.client_capabilities.workspace
+        if caps is not None and caps.configuration:
+            def got(result):
+                ls.reload_settings(result[0] if result else None, "workspace/configuration")
+
+            ls.workspace_configuration(
+                types.ConfigurationParams(items=[types.ConfigurationItem(section="ml-lsp")]),
+                callback=got)
+
+    _register_plugin_commands(server)
+    for module_name in FEATURES:
+        importlib.import_module(module_name).register(server)
+    return server
+
+
+def _register_plugin_commands(server: MlLspServer) -> None:
+    """Every command a plugin contributes becomes a ``workspace/executeCommand`` command.
+    An exception in the command is returned to the client as a JSON-RPC error by pygls."""
+    for name, func in server.plugins.merged_mapping("ml_lsp_commands").items():
+        def make(func=func):
+            def run_command(ls: MlLspServer, *args):
+                return func(ls, *args)
+            return run_command
+        server.command(name)(make())

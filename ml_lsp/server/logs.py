@@ -1,0 +1,62 @@
+"""Server logging: a log file under the user's cache dir, and warnings mirrored to the
+client as ``window/logMessage``."""
+
+from __future__ import annotations
+
+import logging
+import os
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
+
+from lsprotocol import types
+
+LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+          "error": logging.ERROR}
+
+
+def default_log_file() -> Path:
+    override = os.environ.get("ML_LSP_LOG_FILE")
+    if override:
+        return Path(override)
+    import platformdirs  # only when logging is set up, not at import
+
+    return Path(platformdirs.user_cache_dir("ml-lsp")) / "server.log"
+
+
+def setup_file_logging(path: Path, level: str = "info") -> Path | None:
+    """Log ``ml_lsp`` and ``pygls`` records to ``path`` (rotated at 5 MB). Returns the path,
+    or None when it cannot be written (the server still runs, logging to the client)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = RotatingFileHandler(path, maxBytes=5_000_000, backupCount=2, encoding="utf-8")
+    except OSError:
+        return None
+    handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))
+    for name, lvl in (("ml_lsp", LEVELS.get(level, logging.INFO)), ("pygls", logging.WARNING)):
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        logger.setLevel(min(logger.level or lvl, lvl) if logger.level else lvl)
+    return path
+
+
+class ClientLogHandler(logging.Handler):
+    """Sends ``ml_lsp`` log records to the client as ``window/logMessage``."""
+
+    _TYPES = {logging.ERROR: types.MessageType.Error, logging.WARNING: types.MessageType.Warning,
+              logging.INFO: types.MessageType.Info}
+
+    def __init__(self, server, level: int = logging.INFO) -> None:
+        super().__init__(level)
+        self.server = server
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            if getattr(self.server.protocol, "writer", None) is None:
+                return
+            kind = self._TYPES.get(record.levelno, types.MessageType.Log)
+            message = record.getMessage()
+            if record.exc_info and record.levelno >= logging.ERROR:
+                message += "\n" + self.format(record).split("\n", 1)[-1]
+            self.server.window_log_message(types.LogMessageParams(type=kind, message=message))
+        except Exception:  # logging must never raise into the caller
+            pass
