@@ -39,6 +39,8 @@ class MlLspServer(LanguageServer):
         self.root: Path | None = None
         self.open_documents: dict[str, int] = {}  # uri -> version, for supported schemes
         self._settings_listeners: list = []
+        self._document_listeners: list = []  # cb(uri) after open/change
+        self._close_listeners: list = []  # cb(uri) after close
 
     # pygls' default reaction to an out-of-band error (bad JSON, a notification handler
     # that raised) is to shut the whole server down. Log it and carry on instead.
@@ -47,6 +49,20 @@ class MlLspServer(LanguageServer):
 
     def on_settings_changed(self, listener) -> None:
         self._settings_listeners.append(listener)
+
+    def on_document_changed(self, listener) -> None:
+        """``listener(uri)`` after a supported document is opened or edited."""
+        self._document_listeners.append(listener)
+
+    def on_document_closed(self, listener) -> None:
+        self._close_listeners.append(listener)
+
+    def _notify(self, listeners: list, uri: str) -> None:
+        for listener in listeners:
+            try:
+                listener(uri)
+            except Exception:  # one feature's bug must not hide the others' results
+                log.exception("document listener %s failed for %s", getattr(listener, "__qualname__", listener), uri)
 
     def reload_settings(self, client_options: Any = None, source: str = "workspace/didChangeConfiguration") -> None:
         layers = [(self.init_options, "initializationOptions")]
@@ -109,16 +125,19 @@ def create_server(plugins: PluginHost | None = None) -> MlLspServer:
             log.info("not analysing %s: only file: and untitled: documents are", uri)
             return
         ls.open_documents[uri] = params.text_document.version
+        ls._notify(ls._document_listeners, uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: MlLspServer, params: types.DidChangeTextDocumentParams) -> None:
         uri = params.text_document.uri
         if uri in ls.open_documents:
             ls.open_documents[uri] = params.text_document.version
+            ls._notify(ls._document_listeners, uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: MlLspServer, params: types.DidCloseTextDocumentParams) -> None:
-        ls.open_documents.pop(params.text_document.uri, None)
+        if ls.open_documents.pop(params.text_document.uri, None) is not None:
+            ls._notify(ls._close_listeners, params.text_document.uri)
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     def did_change_configuration(ls: MlLspServer, params: types.DidChangeConfigurationParams) -> None:
