@@ -41,6 +41,13 @@ class MlLspServer(LanguageServer):
         self._settings_listeners: list = []
         self._document_listeners: list = []  # cb(uri) after open/change
         self._close_listeners: list = []  # cb(uri) after close
+        # pygls allows one handler per LSP method, and several features answer the same
+        # request (shapes and metrics both give hovers and inlay hints), so each request
+        # below asks every provider a feature module added and merges the answers.
+        self.hover_providers: list = []  # fn(ls, uri, position) -> markdown str | None
+        self.inlay_hint_providers: list = []  # fn(ls, uri, range) -> list[types.InlayHint]
+        self.code_lens_providers: list = []  # fn(ls, uri) -> list[types.CodeLens]
+        self.code_action_providers: list = []  # fn(ls, params: CodeActionParams) -> list[types.CodeAction]
 
     # pygls' default reaction to an out-of-band error (bad JSON, a notification handler
     # that raised) is to shut the whole server down. Log it and carry on instead.
@@ -154,10 +161,60 @@ def create_server(plugins: PluginHost | None = None) -> MlLspServer:
                 types.ConfigurationParams(items=[types.ConfigurationItem(section="ml-lsp")]),
                 callback=got)
 
+    @server.feature(types.TEXT_DOCUMENT_HOVER)
+    def hover(ls: MlLspServer, params: types.HoverParams) -> types.Hover | None:
+        uri = params.text_document.uri
+        if uri not in ls.open_documents:
+            return None
+        parts = [p for p in _ask(ls.hover_providers, "hover", ls, uri, params.position) if p]
+        if not parts:
+            return None
+        return types.Hover(contents=types.MarkupContent(
+            kind=types.MarkupKind.Markdown, value="\n\n---\n\n".join(parts)))
+
+    @server.feature(types.TEXT_DOCUMENT_INLAY_HINT)
+    def inlay_hint(ls: MlLspServer, params: types.InlayHintParams) -> list[types.InlayHint] | None:
+        uri = params.text_document.uri
+        if uri not in ls.open_documents:
+            return None
+        return [h for hints in _ask(ls.inlay_hint_providers, "inlay hints", ls, uri, params.range)
+                for h in hints or ()]
+
+    @server.feature(types.TEXT_DOCUMENT_CODE_LENS)
+    def code_lens(ls: MlLspServer, params: types.CodeLensParams) -> list[types.CodeLens] | None:
+        uri = params.text_document.uri
+        if uri not in ls.open_documents:
+            return None
+        return [c for lenses in _ask(ls.code_lens_providers, "code lenses", ls, uri)
+                for c in lenses or ()]
+
+    @server.feature(
+        types.TEXT_DOCUMENT_CODE_ACTION,
+        types.CodeActionOptions(code_action_kinds=[
+            types.CodeActionKind.QuickFix, types.CodeActionKind.Refactor,
+            types.CodeActionKind.Source, "source.fixAll.ml-lsp"]))
+    def code_action(ls: MlLspServer, params: types.CodeActionParams) -> list[types.CodeAction] | None:
+        if params.text_document.uri not in ls.open_documents:
+            return None
+        return [a for actions in _ask(ls.code_action_providers, "code actions", ls, params)
+                for a in actions or ()]
+
     _register_plugin_commands(server)
     for module_name in FEATURES:
         importlib.import_module(module_name).register(server)
     return server
+
+
+def _ask(providers: list, what: str, *args):
+    """Call each provider; one that raises is logged and skipped, so the others still
+    answer (the request itself never fails because of one feature)."""
+    answers = []
+    for provider in providers:
+        try:
+            answers.append(provider(*args))
+        except Exception:
+            log.exception("%s provider %s failed", what, getattr(provider, "__qualname__", provider))
+    return answers
 
 
 def _register_plugin_commands(server: MlLspServer) -> None:
