@@ -1,0 +1,379 @@
+"""The frames file: an append-only stream of msgpack records written by the training
+process (and its ranks, forks and DataLoader workers) and followed by every reader.
+
+On disk each frame is a 12-byte header and a msgpack payload::
+
+    magic   2 bytes  b"\\xc1F"   (0xc1 is a byte msgpack never emits as a type tag)
+    length  u32 LE   payload length in bytes (at most MAX_FRAME_BYTES)
+    crc     u32 LE   zlib.crc32 of the payload
+    check   u16 LE   (length ^ crc>>16 ^ crc&0xffff ^ 0xa55a) & 0xffff: lets a reader
+                     trust the length before the whole payload has arrived
+    payload          a msgpack map (see the kinds below)
+
+A writer emits whole frames with one ``os.write`` on an ``O_APPEND`` descriptor, so
+several processes (torchrun ranks, forked workers) may share one file. A reader keeps its
+own byte offset, buffers a partial tail until the rest arrives, and when a header or a CRC
+does not check out it counts one corrupt region, scans forward to the next magic and goes
+on: a torn or damaged frame never hides the frames after it.
+
+Payload: a msgpack map. Every frame has ``kind`` (str), ``seq`` (int, per writer process,
+from 0; a gap means lost frames), ``t`` (wall time, float seconds since the epoch),
+``rank`` (int) and ``pid`` (int). Lines are 1-based, files absolute paths. Readers ignore
+keys they do not know and kinds they do not know, so a newer writer never breaks an
+older reader. The kinds:
+
+    metric     name, value (float), step (int or None), file, line
+    progress   current, total (int or None), unit ("step" | "epoch" | "batch"), file, line
+    log        text, stream ("stdout" | "stderr" | "log")
+    exception  type, message, frames ([{"file", "line", "function"}], innermost last)
+    system     cpu_percent, rss (bytes), gpus ([{"index", "util", "mem_used", "mem_total"}])
+    event      name ("start" | "end" | ...), plus free fields
+
+Writing frames from the training process (the telemetry bootstrap does this; the path
+comes from the ``ML_LSP_FRAMES`` environment variable, the rank from ``RANK`` or
+``ML_LSP_RANK``)::
+
+    from ml_lsp.runner.frames import FrameWriter
+    w = FrameWriter(os.environ["ML_LSP_FRAMES"], rank=0)
+    w.metric("loss", 0.231, step=1200, file="/abs/train.py", line=42)
+    w.progress(3, 10, unit="epoch", file="/abs/train.py", line=30)
+    w.log("epoch 3 done", stream="log")
+    w.exception("RuntimeError", "CUDA out of memory",
+                [{"file": "/abs/train.py", "line": 42, "function": "main"}])
+    w.system(cpu_percent=97.0, rss=812_000_000, gpus=[])
+    w.write("event", name="start")          # any kind, any extra fields
+    w.flush(); w.close()                    # close() also runs at interpreter exit
+
+``FrameWriter`` buffers in memory and flushes at least every ``flush_interval`` seconds
+(200 ms) from a daemon thread, when the buffer passes 1 MiB, on ``flush()``/``close()`` and
+at exit. It is safe across ``fork``: the child drops the parent's unflushed frames (the
+parent still writes them) and starts its own sequence. It never raises out of a record
+call because the disk filled up: it counts ``dropped`` frames instead.
+
+Reading::
+
+    reader = FrameReader(path)
+    for frame in reader:            # everything up to the current end of file
+        ...
+    new = reader.poll()             # later: only what was appended since
+    reader.corrupt, reader.pending_bytes, reader.offset
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import struct
+import threading
+import time
+import weakref
+import zlib
+from typing import Any, Iterator
+
+import msgpack
+
+MAGIC = b"\xc1F"
+HEADER = struct.Struct("<2sIIH")
+HEADER_SIZE = HEADER.size  # 12
+_LEN_CRC_CHECK = struct.Struct("<IIH")
+MAX_FRAME_BYTES = 16 * 1024 * 1024
+FLUSH_INTERVAL = 0.2
+FLUSH_BYTES = 1 << 20
+KINDS = ("metric", "progress", "log", "exception", "system", "event")
+
+
+def _check(length: int, crc: int) -> int:
+    return (length ^ (crc >> 16) ^ (crc & 0xFFFF) ^ 0xA55A) & 0xFFFF
+
+
+def encode_frame(payload: dict) -> bytes:
+    """One frame's bytes: header and msgpack payload."""
+    body = msgpack.packb(payload, use_bin_type=True)
+    crc = zlib.crc32(body)
+    n = len(body)
+    return HEADER.pack(MAGIC, n, crc, (n ^ (crc >> 16) ^ (crc & 0xFFFF) ^ 0xA55A) & 0xFFFF) + body
+
+
+# Writers alive in this process, so that a forked child can reset them.
+_writers: "weakref.WeakSet[FrameWriter]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for writer in list(_writers):
+        writer._reset_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+@atexit.register
+def _close_all_at_exit() -> None:
+    for writer in list(_writers):
+        try:
+            writer.close()
+        except Exception:
+            pass
+
+
+class FrameWriter:
+    """Appends frames to ``path`` (created if missing, with its folder)."""
+
+    def __init__(self, path: str | os.PathLike, rank: int = 0,
+                 flush_interval: float = FLUSH_INTERVAL) -> None:
+        self.path = os.fspath(path)
+        self.rank = int(rank)
+        self.flush_interval = flush_interval
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.dropped = 0
+        self.written = 0  # bytes
+        self._closed = False
+        self._init_process_state()
+        _writers.add(self)
+
+    def _init_process_state(self) -> None:
+        self.pid = os.getpid()
+        self.seq = 0
+        self._buf: list[bytes] = []
+        self._buf_bytes = 0
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._packer = msgpack.Packer(use_bin_type=True)
+
+    def _reset_after_fork(self) -> None:
+        # The parent flushes what it buffered; the child must not write it a second time.
+        # Locks and threads do not survive fork, so make new ones.
+        self._init_process_state()
+
+    def _start_flusher(self) -> None:
+        thread = threading.Thread(target=self._flush_loop, name="ml-lsp-frame-flush", daemon=True)
+        self._thread = thread
+        thread.start()
+
+    def _flush_loop(self) -> None:
+        me = threading.current_thread()
+        while not self._closed and self._thread is me:
+            self._wake.wait(self.flush_interval)
+            self._wake.clear()
+            self.flush()
+
+    # -- recording -----------------------------------------------------------------------
+    def write(self, kind: str, **fields: Any) -> None:
+        """Record one frame of ``kind`` with ``fields`` (plain msgpack-able values)."""
+        if self._closed:
+            return
+        fields["kind"] = kind
+        fields["seq"] = self.seq
+        fields.setdefault("t", time.time())
+        fields["rank"] = self.rank
+        fields["pid"] = self.pid
+        try:
+            body = self._packer.pack(fields)
+        except (TypeError, ValueError, OverflowError):
+            body = self._packer.pack({k: _plain(v) for k, v in fields.items()})
+        n = len(body)
+        if n > MAX_FRAME_BYTES:
+            self.dropped += 1
+            return
+        crc = zlib.crc32(body)
+        frame = HEADER.pack(MAGIC, n, crc, (n ^ (crc >> 16) ^ (crc & 0xFFFF) ^ 0xA55A) & 0xFFFF) + body
+        with self._lock:
+            self.seq += 1
+            self._buf.append(frame)
+            self._buf_bytes += n + HEADER_SIZE
+            full = self._buf_bytes >= FLUSH_BYTES
+        if self._thread is None:
+            self._start_flusher()
+        if full:
+            self.flush()
+
+    def metric(self, name: str, value: float, step: int | None = None,
+               file: str | None = None, line: int | None = None, **extra: Any) -> None:
+        self.write("metric", name=name, value=value, step=step, file=file, line=line, **extra)
+
+    def progress(self, current: int, total: int | None = None, unit: str = "step",
+                 file: str | None = None, line: int | None = None, **extra: Any) -> None:
+        self.write("progress", current=current, total=total, unit=unit, file=file, line=line, **extra)
+
+    def log(self, text: str, stream: str = "log", **extra: Any) -> None:
+        self.write("log", text=text, stream=stream, **extra)
+
+    def exception(self, type: str, message: str, frames: list[dict], **extra: Any) -> None:
+        self.write("exception", type=type, message=message, frames=frames, **extra)
+
+    def system(self, cpu_percent: float | None = None, rss: int | None = None,
+               gpus: list[dict] | None = None, **extra: Any) -> None:
+        self.write("system", cpu_percent=cpu_percent, rss=rss, gpus=gpus or [], **extra)
+
+    # -- flushing ------------------------------------------------------------------------
+    def flush(self) -> None:
+        with self._lock:
+            if not self._buf:
+                return
+            data = b"".join(self._buf)
+            self._buf = []
+            self._buf_bytes = 0
+            try:
+                # One write per flush, under the lock, so frames of two threads (or, with
+                # O_APPEND, two processes) never interleave; finish a short write.
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(self._fd, view):]
+            except OSError:
+                self.dropped += data.count(MAGIC)  # disk full or fd gone: count, never raise
+                return
+            self.written += len(data)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self.flush()
+        self._closed = True
+        self._wake.set()
+        try:
+            os.close(self._fd)
+        except OSError:
+            pass
+        _writers.discard(self)
+
+    def __enter__(self) -> "FrameWriter":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _plain(value: Any) -> Any:
+    """Make a value msgpack can pack: numbers stay numbers (numpy scalars included)."""
+    if isinstance(value, (str, bytes, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+class FrameReader:
+    """Follows a frames file from its own byte offset.
+
+    ``poll()`` returns the frames appended since the last call; iterating yields the same
+    in a stream (constant memory for a large file). A frame whose bytes are not all there
+    yet stays in ``pending_bytes`` until they are. ``corrupt`` counts damaged regions
+    skipped; ``errors`` keeps the first few as (byte offset, reason)."""
+
+    CHUNK = 4 << 20
+
+    def __init__(self, path: str | os.PathLike, offset: int = 0) -> None:
+        self.path = os.fspath(path)
+        self.offset = offset  # bytes consumed (whole frames or skipped garbage)
+        self._file_pos = offset  # bytes read from the file
+        self._tail = b""
+        self.corrupt = 0
+        self.corrupt_bytes = 0
+        self.errors: list[tuple[int, str]] = []
+        self.frames_read = 0
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes of an incomplete frame at the end (a truncated tail, once the writer is gone)."""
+        return len(self._tail)
+
+    def poll(self) -> list[dict]:
+        return list(self)
+
+    def __iter__(self) -> Iterator[dict]:
+        try:
+            f = open(self.path, "rb")
+        except FileNotFoundError:
+            return
+        with f:
+            size = os.fstat(f.fileno()).st_size
+            if size < self._file_pos:  # the file was replaced or truncated: start over
+                self.offset = self._file_pos = 0
+                self._tail = b""
+            f.seek(self._file_pos)
+            while True:
+                chunk = f.read(self.CHUNK)
+                if not chunk:
+                    return
+                self._file_pos += len(chunk)
+                yield from self._parse(self._tail + chunk if self._tail else chunk)
+
+    def _corrupt(self, at: int, reason: str, nbytes: int) -> None:
+        self.corrupt += 1
+        self.corrupt_bytes += nbytes
+        if len(self.errors) < 20:
+            self.errors.append((at, reason))
+
+    def _parse(self, buf: bytes) -> Iterator[dict]:
+        n = len(buf)
+        pos = 0
+        base = self.offset  # file offset of buf[0]
+        unpack_header = _LEN_CRC_CHECK.unpack_from
+        crc32 = zlib.crc32
+        unpackb = msgpack.unpackb
+        view = memoryview(buf)
+        bad_since = -1  # start of the current corrupt region, -1 when in sync
+        count = 0
+        try:
+            while pos + HEADER_SIZE <= n:
+                reason = None
+                if buf[pos] == 0xC1 and buf[pos + 1] == 0x46:
+                    length, crc, check = unpack_header(buf, pos + 2)
+                    if check != ((length ^ (crc >> 16) ^ (crc & 0xFFFF) ^ 0xA55A) & 0xFFFF) \
+                            or length > MAX_FRAME_BYTES:
+                        reason = "bad header"
+                    else:
+                        end = pos + HEADER_SIZE + length
+                        if end > n:
+                            break  # partial frame: wait for the rest
+                        body = view[pos + HEADER_SIZE:end]
+                        if crc32(body) != crc:
+                            reason = "CRC mismatch"
+                        else:
+                            try:
+                                frame = unpackb(body, raw=False, strict_map_key=False)
+                            except Exception:
+                                reason = "undecodable payload"
+                            else:
+                                if type(frame) is dict:
+                                    if bad_since >= 0:
+                                        self._corrupt(base + bad_since, self._bad_reason, pos - bad_since)
+                                        bad_since = -1
+                                    pos = end
+                                    count += 1
+                                    yield frame
+                                    continue
+                                reason = "payload is not a map"
+                else:
+                    reason = "no frame header"
+                # Resync: skip to the next magic; the whole skipped region counts once.
+                if bad_since < 0:
+                    bad_since = pos
+                    self._bad_reason = reason
+                nxt = buf.find(MAGIC, pos + 1)
+                if nxt < 0:
+                    pos = max(pos + 1, n - 1)  # the last byte may start the next magic
+                    break
+                pos = nxt
+        finally:
+            # Also runs when the caller stops iterating early: the offset stays exact.
+            if bad_since >= 0 and bad_since < pos:
+                self._corrupt(base + bad_since, self._bad_reason, pos - bad_since)
+            self.frames_read += count
+            self.offset = base + pos
+            self._tail = bytes(view[pos:])
+            view.release()
+
+    _bad_reason = ""
+
+
+def read_frames(path: str | os.PathLike) -> list[dict]:
+    """Every readable frame of a file (convenience for tests and small files)."""
+    return FrameReader(path).poll()
