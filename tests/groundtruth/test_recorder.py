@@ -1,0 +1,113 @@
+"""The recorder reports what a debugger would show after each statement of forward()."""
+
+import subprocess
+import sys
+import textwrap
+
+import torch
+import torch.nn as nn
+
+from ml_lsp.trace.recorder import ShapeRecorder, dtype_name, source_facts
+
+MODEL = textwrap.dedent('''\
+    import torch
+    import torch.nn as nn
+
+
+    def double(t):
+        y = t * 2
+        return y
+
+
+    class Tagger(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, 4)
+            self.drop = nn.Dropout(0.0)
+            self.lstm = nn.LSTM(4, 3, batch_first=True)
+            self.blocks = nn.ModuleList([nn.Linear(4, 4) for _ in range(2)])
+
+        def forward(self, x):
+            x = self.fc(
+                x)
+            x = self.drop(x)
+            for b in self.blocks:
+                x = b(x)
+            out = self.lstm(x.unsqueeze(1))
+            o, (h, c) = self.lstm(x.unsqueeze(1))
+            B, C = x.shape
+            x += 1
+            m = x > 0
+            idx = torch.argmax(x, dim=-1)
+            z = double(x)
+            try:
+                bad = x @ x
+            except RuntimeError:
+                pass
+            grow = x
+            for k in range(3):
+                grow = torch.cat([grow, x], dim=1)
+            return z
+    ''')
+
+
+def _run(tmp_path):
+    path = tmp_path / "tagger.py"
+    path.write_text(MODEL)
+    namespace = {"__name__": "tagger"}
+    exec(compile(MODEL, str(path), "exec"), namespace)
+    model = namespace["Tagger"]().eval()
+    with ShapeRecorder([str(path)]) as recorder:
+        model(torch.randn(2, 8))
+    return {(e["scope"], e["line"], e["name"]): e for e in recorder.entries()}
+
+
+def test_records_each_binding_at_its_first_line(tmp_path):
+    got = _run(tmp_path)
+    assert got[("Tagger.forward", 19, "x")]["shape"] == [2, 4]     # multi-line call
+    assert ("Tagger.forward", 20, "x") not in got                   # continuation line
+    assert got[("Tagger.forward", 21, "x")]["shape"] == [2, 4]      # Dropout returns its input
+    assert got[("Tagger.forward", 23, "x")]["count"] == 2           # loop body, twice
+    assert got[("Tagger.forward", 25, "o")]["shape"] == [2, 1, 3]   # each unpacked target
+    assert got[("Tagger.forward", 25, "h")]["shape"] == [1, 2, 3]
+    assert got[("Tagger.forward", 25, "c")]["shape"] == [1, 2, 3]
+    assert got[("Tagger.forward", 24, "out[1][0]")]["shape"] == [1, 2, 3]  # tuple in one name
+    assert got[("Tagger.forward", 27, "x")]["shape"] == [2, 4]      # augmented assignment
+    assert got[("Tagger.forward", 28, "m")]["dtype"] == "bool"
+    assert got[("Tagger.forward", 29, "idx")] == {
+        "scope": "Tagger.forward", "line": 29, "name": "idx", "shape": [2], "dtype": "long", "count": 1}
+    assert got[("double", 6, "y")]["shape"] == [2, 4]               # helper function scope
+
+
+def test_skips_non_tensors_raising_statements_and_merges_varying_dims(tmp_path):
+    got = _run(tmp_path)
+    names = {name for (_, _, name) in got}
+    assert "B" not in names and "C" not in names  # ints are not tensors
+    assert "bad" not in names                       # the statement raised
+    assert got[("Tagger.forward", 37, "grow")]["shape"] == [2, None]  # 8, 12, 16 over the loop
+    assert got[("Tagger.forward", 35, "grow")]["shape"] == [2, 4]
+
+
+def test_other_files_and_torch_frames_are_not_recorded(tmp_path):
+    got = _run(tmp_path)
+    assert {scope for (scope, _, _) in got} == {"Tagger.forward", "double"}
+
+
+def test_statement_lines_of_compound_headers():
+    facts = source_facts("m.py", "for i in (1,\n          2):\n    x = (i +\n         1)\n")
+    assert facts.statement_start == {1: 1, 2: 1, 3: 3, 4: 3}
+    assert facts.bound == {1: ("i",), 3: ("x",)}
+
+
+def test_dtype_names_follow_the_static_contract():
+    assert dtype_name(torch.float32) == "float"
+    assert dtype_name(torch.bfloat16) == "float"
+    assert dtype_name(torch.int64) == "long"
+    assert dtype_name(torch.bool) == "bool"
+    assert dtype_name(torch.int32) == "int32"
+
+
+def test_importing_the_recorder_does_not_import_torch():
+    code = "import sys, ml_lsp.trace.recorder; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
