@@ -233,8 +233,8 @@ class ShapeRecorder:
         self._wanted = {os.path.realpath(p) for p in paths}
         self._include_module = include_module
         self._facts_by_filename: dict[str, SourceFacts | None] = {}
-        self._observations: dict[tuple[str, int, str], _Observation] = {}
-        self._order: list[tuple[str, int, str]] = []
+        self._observations: dict[tuple[str, str, int, str], _Observation] = {}
+        self._order: list[tuple[str, str, int, str]] = []
         self._previous_trace = None
         self._thread: int | None = None
 
@@ -244,8 +244,9 @@ class ShapeRecorder:
             return self._facts_by_filename[filename]
         except KeyError:
             facts = None
-            if os.path.realpath(filename) in self._wanted:
-                facts = source_facts(filename)
+            real = os.path.realpath(filename)
+            if real in self._wanted:
+                facts = source_facts(real)
             self._facts_by_filename[filename] = facts
             return facts
 
@@ -269,6 +270,7 @@ class ShapeRecorder:
         return self._frame_tracer(frame, facts, self._scope_of(code, facts))
 
     def _frame_tracer(self, frame, facts: SourceFacts, scope: str):
+        path = facts.path
         starts = facts.statement_start
         bound = facts.bound
         current = [None, False]  # first line of the running statement, did it raise
@@ -279,7 +281,7 @@ class ShapeRecorder:
                 return
             names = bound.get(line)
             if names:
-                self._record(scope, line, names, frame.f_locals)
+                self._record(path, scope, line, names, frame.f_locals)
 
         def local_trace(frame_, event, arg):
             if event == "line":
@@ -300,7 +302,7 @@ class ShapeRecorder:
 
         return local_trace
 
-    def _record(self, scope: str, line: int, names: tuple[str, ...], local_vars) -> None:
+    def _record(self, path: str, scope: str, line: int, names: tuple[str, ...], local_vars) -> None:
         for name in names:
             if name not in local_vars:
                 continue
@@ -310,7 +312,7 @@ class ShapeRecorder:
                 except (TypeError, ValueError):  # symbolic sizes: keep what is concrete
                     shape = tuple(d if isinstance(d, int) else None for d in tensor.shape)
                 dtype = dtype_name(getattr(tensor, "dtype", None))
-                key = (scope, line, item_name)
+                key = (path, scope, line, item_name)
                 seen = self._observations.get(key)
                 if seen is None:
                     self._observations[key] = _Observation(shape, dtype)
@@ -330,13 +332,16 @@ class ShapeRecorder:
         self._previous_trace = None
 
     def entries(self) -> list[dict]:
-        """One dict per (scope, line, name), sorted by line (targets of one statement in
-        source order): ``{"scope", "line", "name", "shape", "dtype", "count"}``."""
-        keys = sorted(self._order, key=lambda k: (k[1], k[0]))
+        """One dict per (file, scope, line, name), sorted by file and line (targets of one
+        statement in source order): ``{"path", "scope", "line", "name", "shape", "dtype",
+        "count"}``; ``path`` is the file's real path."""
+        keys = sorted(self._order, key=lambda k: (k[0], k[2], k[1]))
         result = []
-        for scope, line, name in keys:
-            seen = self._observations[(scope, line, name)]
+        for key in keys:
+            path, scope, line, name = key
+            seen = self._observations[key]
             result.append({
+                "path": path,
                 "scope": scope,
                 "line": line,
                 "name": name,

@@ -75,7 +75,7 @@ def test_records_each_binding_at_its_first_line(tmp_path):
     assert got[("Tagger.forward", 27, "x")]["shape"] == [2, 4]      # augmented assignment
     assert got[("Tagger.forward", 28, "m")]["dtype"] == "bool"
     assert got[("Tagger.forward", 29, "idx")] == {
-        "scope": "Tagger.forward", "line": 29, "name": "idx", "shape": [2], "dtype": "long", "count": 1}
+        "path": str(tmp_path.resolve() / "tagger.py"), "scope": "Tagger.forward", "line": 29, "name": "idx", "shape": [2], "dtype": "long", "count": 1}
     assert got[("double", 6, "y")]["shape"] == [2, 4]               # helper function scope
 
 
@@ -105,6 +105,12 @@ def test_dtype_names_follow_the_static_contract():
     assert dtype_name(torch.int64) == "long"
     assert dtype_name(torch.bool) == "bool"
     assert dtype_name(torch.int32) == "int32"
+
+
+def test_tracing_stops_when_the_block_ends(tmp_path):
+    before = sys.gettrace()
+    _run(tmp_path)
+    assert sys.gettrace() is before
 
 
 def test_importing_the_recorder_does_not_import_torch():
