@@ -1,0 +1,39 @@
+// The input UI the fine-tune action needs: quick picks for the checkpoint to start from and
+// the data to train on. The server's code action (or the command palette) calls
+// `mlLsp.finetune`; the answers go back to the server's fine-tune command.
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { CHECKPOINT_GLOB, DATA_GLOB, FinetuneInputs, finetuneRequest, sortCandidates } from './finetuneInputs';
+
+interface Pick extends vscode.QuickPickItem { value?: string; action?: 'browse' | 'type' }
+
+async function pickPath(title: string, glob: string, kind: 'file' | 'data', preset?: string): Promise<string | undefined> {
+  const root = vscode.workspace.workspaceFolders?.[0]?.uri;
+  const found = await vscode.workspace.findFiles(glob, '{**/node_modules/**,**/.git/**,**/.venv/**}', 200);
+  const rel = (u: vscode.Uri) => (root ? path.relative(root.fsPath, u.fsPath) : u.fsPath);
+  const items: Pick[] = sortCandidates(found.map(u => ({ path: rel(u), mtime: 0 }))).map(p => ({ label: p, value: p }));
+  if (preset) items.unshift({ label: preset, description: 'suggested', value: preset });
+  items.push({ label: '$(folder-opened) Browse…', action: 'browse', alwaysShow: true });
+  if (kind === 'data') items.push({ label: '$(edit) module:function…', description: 'a function returning (train, val) Datasets', action: 'type', alwaysShow: true });
+  const pick = await vscode.window.showQuickPick(items, { title, placeHolder: items.length > 2 ? 'Pick one, or browse' : 'Nothing found in the workspace: browse', ignoreFocusOut: true });
+  if (!pick) return undefined;
+  if (pick.action === 'browse') {
+    const chosen = await vscode.window.showOpenDialog({ title, canSelectFiles: true, canSelectFolders: kind === 'data', canSelectMany: false, defaultUri: root });
+    return chosen?.[0] ? rel(chosen[0]) : undefined;
+  }
+  if (pick.action === 'type') {
+    return vscode.window.showInputBox({ title, prompt: 'module_or_path:function returning (train, val)', placeHolder: 'data.py:load', ignoreFocusOut: true,
+      validateInput: v => /^[^:]+:[A-Za-z_][A-Za-z0-9_]*$/.test(v.trim()) ? undefined : 'Write it as module_or_path:function' });
+  }
+  return pick.value;
+}
+
+/** Asks for checkpoint then data; undefined when the user cancels either pick. */
+export async function askFinetuneInputs(arg: unknown, activeUri: vscode.Uri | undefined): Promise<FinetuneInputs | undefined> {
+  const given = (arg && typeof arg === 'object' ? arg : {}) as Partial<FinetuneInputs>;
+  const checkpoint = given.checkpoint || await pickPath('Fine-tune: checkpoint to start from', CHECKPOINT_GLOB, 'file', given.suggestedCheckpoint);
+  if (!checkpoint) return undefined;
+  const data = given.data || await pickPath('Fine-tune: data', DATA_GLOB, 'data', given.suggestedData);
+  if (!data) return undefined;
+  return finetuneRequest(given, checkpoint, data, activeUri?.toString());
+}
