@@ -1,0 +1,137 @@
+"""Run a training script under capture::
+
+    python -m ml_lsp.telemetry.bootstrap SCRIPT [ARGS...]
+
+installs the capture hooks, then runs SCRIPT unchanged as ``__main__``: ``sys.argv``,
+``sys.path[0]`` and ``__file__`` are what ``python SCRIPT ARGS...`` would give. Frames go
+to the file named by ``ML_LSP_FRAMES`` (the runner sets it; see docs/run-folder.md); without
+it the script simply runs. An exception that ends the script is written as an exception
+frame (type, message, traceback frames) and then reported and exited on as Python would
+(exit code 1); Ctrl-C and SIGTERM flush the frames first.
+"""
+
+from __future__ import annotations
+
+import os
+import runpy
+import signal
+import sys
+
+USAGE = "usage: python -m ml_lsp.telemetry.bootstrap SCRIPT [ARGS...]"
+
+
+def start_capture(environ=os.environ):
+    """The process's Capture writing to ``$ML_LSP_FRAMES``, with every hook set to install
+    when its library is imported; None when no frames file is named."""
+    path = environ.get("ML_LSP_FRAMES")
+    if not path:
+        return None
+    import ml_lsp.telemetry as telemetry
+    from ml_lsp.runner.frames import FrameWriter
+    from ml_lsp.telemetry.capture import Capture
+    from ml_lsp.telemetry.imports import when_imported
+
+    rank = environ.get("ML_LSP_RANK") or environ.get("RANK") or "0"
+    writer = FrameWriter(path, rank=int(rank) if rank.isdigit() else 0)
+    capture = Capture(writer)
+
+    def torch_imported(_module) -> None:
+        from ml_lsp.telemetry import torch_hooks
+        torch_hooks.install(capture)
+
+    def tensorboard_imported(module) -> None:
+        from ml_lsp.telemetry.tensorboard import install_summary_writer
+        capture.add_uninstaller(install_summary_writer(capture, module))
+
+    when_imported("torch", torch_imported)
+    when_imported("torch.utils.tensorboard.writer", tensorboard_imported)
+    _install_plugin_capturers(capture)
+    capture.start()
+    telemetry._capture = capture
+    return capture
+
+
+def _install_plugin_capturers(capture) -> None:
+    """Capturers other packages contribute (``ml_lsp_metric_capturers``): each is called
+    with the Capture and returns an uninstall callable."""
+    try:
+        from ml_lsp.plugins import default_host
+        capturers = default_host().merged_sequence("ml_lsp_metric_capturers")
+    except Exception as exc:  # a broken plugin must not stop the training
+        print(f"[ml-lsp] metric capturer plugins not loaded: {exc}", file=sys.stderr)
+        return
+    for capturer in capturers:
+        try:
+            capture.add_uninstaller(capturer(capture))
+        except Exception as exc:
+            print(f"[ml-lsp] metric capturer {capturer!r} failed: {exc!r}", file=sys.stderr)
+
+
+def _flush_on_sigterm(capture) -> None:
+    """SIGTERM's default action ends the process without running Python's clean-up: write
+    the buffered frames first, then die of the same signal (so the exit status says so)."""
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+
+    def on_sigterm(signum, _frame):
+        try:
+            capture.close()
+            capture.writer.close()
+        finally:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+
+    try:
+        signal.signal(signal.SIGTERM, on_sigterm)
+    except ValueError:  # not the main thread
+        pass
+
+
+def _user_traceback(tb):
+    """The traceback from the first frame of the user's script on (runpy and this module
+    are not the user's business)."""
+    here = os.path.abspath(__file__)
+    while tb is not None and (tb.tb_frame.f_code.co_filename in (here, runpy.__file__)
+                              or tb.tb_frame.f_code.co_filename.startswith("<frozen runpy")):
+        tb = tb.tb_next
+    return tb
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE, file=sys.stderr)
+        return 2
+    script = argv[0]
+    if not os.path.isfile(script):
+        print(f"ml-lsp: {script}: no such file; give the path of a Python script", file=sys.stderr)
+        return 2
+    path = os.path.abspath(script)
+    sys.argv = argv
+    sys.path[0] = os.path.dirname(path)
+    capture = start_capture()
+    if capture is not None:
+        _flush_on_sigterm(capture)
+    try:
+        runpy.run_path(path, run_name="__main__")
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
+        tb = _user_traceback(exc.__traceback__)
+        exc.__traceback__ = tb
+        if capture is not None:
+            capture.exception(exc)
+        if capture is not None:
+            capture.close()
+        sys.excepthook(type(exc), exc, tb)
+        return 1
+    finally:
+        if capture is not None:
+            capture.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,312 @@
+"""The in-process capture: turns what the hooks see into frames, at a bounded rate and
+without ever waiting for the GPU on the training thread.
+
+The hooks (``torch_hooks``, ``tensorboard``, ``ml_lsp.log``) run on the training thread and
+only do cheap things there: count, keep a detached reference to the latest value, and,
+at most every ``sample_interval`` seconds per call site, queue a sample. A CUDA value is
+queued as an asynchronous device-to-host copy plus an event; the sampler thread waits on
+the event and reads the number, so the training thread never syncs. The sampler drains
+the queue every ``sample_interval`` and hands whole frames to the run's ``FrameWriter``,
+which is flushed right away (so a value reaches the file within ~100 ms, well inside the
+200 ms the run-folder contract promises).
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import sys
+import threading
+import time
+from types import FrameType
+from typing import Any
+
+from ml_lsp.telemetry import attribution
+
+SAMPLE_INTERVAL = 0.1  # seconds between samples of one call site
+SYSTEM_INTERVAL = 2.0  # seconds between process CPU/RSS samples
+
+
+class Site:
+    """One source line that produces a metric (a backward() call, an optimizer step...)."""
+
+    __slots__ = ("name", "file", "line", "count", "last", "next_at", "sampled")
+
+    def __init__(self, name: str, file: str, line: int) -> None:
+        self.name = name
+        self.file = file
+        self.line = line
+        self.count = 0
+        self.last: Any = None  # latest value (a detached tensor or a number)
+        self.next_at = 0.0  # perf_counter time of the next sample
+        self.sampled = 0  # count at the last queued sample
+
+
+def snapshot(value: Any) -> Any:
+    """A value the sampler thread may read later without syncing the training thread:
+    numbers as they are; a CPU tensor detached; a CUDA tensor copied to host
+    asynchronously with an event to wait on."""
+    if isinstance(value, (int, float)):
+        return value
+    detach = getattr(value, "detach", None)
+    if detach is None:
+        return value
+    value = detach()
+    if getattr(value, "is_cuda", False):
+        import torch  # already imported: the value is a CUDA tensor
+
+        host = value.to("cpu", non_blocking=True)
+        event = torch.cuda.Event()
+        event.record()
+        return _Pending(host, event)
+    return value
+
+
+class _Pending:
+    __slots__ = ("tensor", "event")
+
+    def __init__(self, tensor: Any, event: Any) -> None:
+        self.tensor = tensor
+        self.event = event
+
+
+def resolve(value: Any) -> float | None:
+    """The float a snapshot holds (on the sampler thread), or None if it is not one number."""
+    try:
+        if isinstance(value, _Pending):
+            value.event.synchronize()  # blocks this thread only, never the training thread
+            value = value.tensor
+        if hasattr(value, "numel"):
+            if value.numel() != 1:
+                return None
+            value = value.item()
+        return float(value)
+    except (TypeError, ValueError, RuntimeError):
+        return None
+
+
+class Capture:
+    """Frames for one process, written through the run's ``FrameWriter``."""
+
+    def __init__(self, writer: Any, sample_interval: float = SAMPLE_INTERVAL) -> None:
+        self.writer = writer
+        self.sample_interval = sample_interval
+        self.enabled = True
+        self.sites: dict[tuple, Site | None] = {}  # (code, line, kind) -> Site, None = ignore
+        self._queue: collections.deque = collections.deque()  # (kind, fields) with snapshots
+        self._progress_seen: dict[tuple[str, int], tuple] = {}
+        self._loader_prev: dict[int, tuple[float, int]] = {}
+        self._warned: set[str] = set()
+        self._uninstallers: list = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._cpu_prev = (time.monotonic(), _cpu_seconds())
+        self._next_system = 0.0
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._disable_in_child)
+
+    # -- life cycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._sample_loop, name="ml-lsp-telemetry", daemon=True)
+        self._thread.start()
+
+    def add_uninstaller(self, undo) -> None:
+        if callable(undo):
+            self._uninstallers.append(undo)
+
+    def _disable_in_child(self) -> None:
+        # A forked DataLoader worker inherits the hooks but not the sampler thread; its
+        # frames would pile up unread, and the parent already reports the training.
+        self.enabled = False
+        self._queue = collections.deque()
+
+    def _sample_loop(self) -> None:
+        while not self._stop.wait(self.sample_interval):
+            self.drain()
+
+    def drain(self) -> None:
+        """Resolve queued samples into frames and flush them to the file."""
+        write = self.writer.write
+        queue = self._queue
+        while queue:
+            try:
+                kind, fields, t, extra = queue.popleft()
+            except IndexError:
+                break
+            if kind == "metric":
+                value = resolve(fields[1])
+                if value is None:
+                    continue
+                fields = (fields[0], value, *fields[2:])
+            write(kind, *fields, t=t, **extra)
+        now = time.monotonic()
+        if now >= self._next_system:
+            self._next_system = now + SYSTEM_INTERVAL
+            self._system_sample(now)
+        self.writer.flush()
+
+    def close(self) -> None:
+        """Final values of every site, then a last flush (at exit, on an exception, on
+        SIGTERM). Safe to call twice."""
+        if not self.enabled:
+            return
+        self._stop.set()
+        for site in list(self.sites.values()):
+            if site is not None and site.count > site.sampled and site.last is not None:
+                self._queue_metric(site, site.last)
+        self.enabled = False
+        for undo in reversed(self._uninstallers):
+            try:
+                undo()
+            except Exception:
+                pass
+        self._uninstallers.clear()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2.0)
+        self.drain()
+
+    # -- recording (training thread) -------------------------------------------------------
+    def _queue_metric(self, site: Site, value: Any, step: int | None = None) -> None:
+        site.sampled = site.count
+        self._queue.append(("metric", (site.name, snapshot(value), site.count if step is None else step,
+                                       site.file, site.line), time.time(), {}))
+
+    def metric(self, name: str, value: Any, step: int | None, file: str, line: int) -> None:
+        """An explicit value (``ml_lsp.log``, ``SummaryWriter.add_scalar``): every call is
+        recorded; a tensor is read later by the sampler thread."""
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            self.writer.metric(name, float(value), step, file, line)
+            return
+        if not hasattr(value, "detach") and not hasattr(value, "__float__"):
+            self.warn_once(name, f"ml_lsp.log: {file}:{line}: the value of '{name}' is a "
+                                 f"{type(value).__name__}, not a number; it is not recorded")
+            return
+        self._queue.append(("metric", (name, snapshot(value), step, file, line), time.time(), {}))
+
+    def log_call(self, frame: FrameType, step: Any, metrics: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        file = attribution.frame_path(frame)
+        line = frame.f_lineno
+        if step is not None and not isinstance(step, int):
+            try:
+                step = int(step)
+            except (TypeError, ValueError):
+                step = None
+        for name, value in metrics.items():
+            self.metric(name, value, step, file, line)
+
+    def progress(self, file: str, line: int, current: int, total: int | None, unit: str,
+                 name: str, force: bool = False) -> None:
+        """A loop's position; only changes are written (their times give s/epoch)."""
+        key = (file, line)
+        state = (current, total)
+        if not force and self._progress_seen.get(key) == state:
+            return
+        self._progress_seen[key] = state
+        self._queue.append(("progress", (current, total, unit, file, line), time.time(), {"name": name}))
+
+    def loops(self, frame: FrameType | None) -> None:
+        """Progress of the ``for ... in range(...)`` loops around ``frame``'s line and its
+        user callers (called at the sampling rate, never per step)."""
+        found = []
+        for f in attribution.outer_user_frames(frame):
+            path = attribution.frame_path(f)
+            for loop in attribution.range_loops_around(path, f.f_lineno):
+                position = attribution.loop_position(loop, f)
+                if position is not None:
+                    found.append((path, loop, position))
+        # The outermost loop counts epochs; the ones inside it count steps.
+        found.reverse()
+        for i, (path, loop, (current, total)) in enumerate(found):
+            self.progress(path, loop.line, current, total, "epoch" if i == 0 else "step", loop.var)
+
+    def warn_once(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            self.writer.log(message, stream="log")
+            print(f"[ml-lsp] {message}", file=sys.stderr)
+
+    # -- exceptions ------------------------------------------------------------------------
+    def exception(self, exc: BaseException) -> None:
+        import traceback
+
+        frames = [{"file": os.path.abspath(f.filename), "line": f.lineno, "function": f.name}
+                  for f in traceback.extract_tb(exc.__traceback__)
+                  if not f.filename.startswith("<")]
+        if isinstance(exc, SyntaxError) and exc.filename and exc.lineno:
+            frames.append({"file": os.path.abspath(exc.filename), "line": exc.lineno,
+                           "function": "<module>"})
+        message = str(exc)
+        self.writer.exception(type(exc).__name__, message, frames,
+                              qualname=f"{type(exc).__module__}.{type(exc).__qualname__}",
+                              oom=is_out_of_memory(exc))
+
+    # -- process samples (sampler thread) --------------------------------------------------
+    def _system_sample(self, now: float) -> None:
+        cpu = _cpu_seconds()
+        then, cpu_then = self._cpu_prev
+        self._cpu_prev = (now, cpu)
+        percent = 100.0 * (cpu - cpu_then) / (now - then) if now > then else None
+        self.writer.system(cpu_percent=percent, rss=_rss_bytes(), gpus=_gpus())
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    name = type(exc).__name__
+    return name == "OutOfMemoryError" or (
+        isinstance(exc, (RuntimeError, MemoryError)) and "out of memory" in str(exc).lower()) \
+        or isinstance(exc, MemoryError)
+
+
+def _cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def _rss_bytes() -> int | None:
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        try:
+            import resource
+            scale = 1 if sys.platform == "darwin" else 1024
+            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+        except Exception:
+            return None
+
+
+_nvml: Any = None
+
+
+def _gpus() -> list[dict]:
+    """GPU utilisation and memory through NVML when ``nvidia-ml-py`` is installed and this
+    process uses CUDA; an empty list otherwise (never imports torch)."""
+    global _nvml
+    try:
+        if not sys.modules["torch"].cuda.is_initialized():
+            return []
+    except (KeyError, AttributeError):  # no torch, or torch still importing
+        return []
+    if _nvml is None:
+        try:
+            import pynvml
+            pynvml.nvmlInit()
+            _nvml = pynvml
+        except Exception:
+            _nvml = False
+    if not _nvml:
+        return []
+    gpus = []
+    try:
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        indices = [int(i) for i in visible.split(",") if i.strip().isdigit()] if visible else \
+            range(_nvml.nvmlDeviceGetCount())
+        for index in indices:
+            handle = _nvml.nvmlDeviceGetHandleByIndex(index)
+            util = _nvml.nvmlDeviceGetUtilizationRates(handle)
+            mem = _nvml.nvmlDeviceGetMemoryInfo(handle)
+            gpus.append({"index": index, "util": util.gpu, "mem_used": mem.used, "mem_total": mem.total})
+    except Exception:
+        pass
+    return gpus
