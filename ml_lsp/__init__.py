@@ -5,3 +5,10 @@ it never imports torch (see ARCHITECTURE.md, rule 2).
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):  # ``ml_lsp.log`` without importing the telemetry up front
+    if name == "log":
+        from ml_lsp.telemetry import log
+        return log
+    raise AttributeError(f"module 'ml_lsp' has no attribute {name!r}")
