@@ -1,0 +1,223 @@
+"""What a reader keeps of a run's frames: the latest value of each metric per
+(file, line, name, rank) with a bounded, downsampled series, the latest progress per loop,
+the last exception and system sample. Memory stays flat however many frames a run wrote:
+a million-frame run costs the same as a thousand-frame one, minus the time to read it.
+
+``RunSummary.add(frame)`` takes frames one at a time, so the language server can follow a
+run with a ``FrameReader`` and keep one summary up to date; ``summarize(run)`` reads a
+whole run folder.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from ml_lsp.runner.frames import FrameReader, decode_payload
+
+SERIES_POINTS = 256
+
+
+@dataclass
+class MetricSummary:
+    name: str
+    path: str | None
+    line: int | None
+    rank: int
+    last: float | None = None
+    step: int | None = None
+    count: int = 0
+    min: float | None = None
+    max: float | None = None
+    first_time: float | None = None
+    last_time: float | None = None
+    # Every ``stride``-th value, at most SERIES_POINTS of them: (step or count, value).
+    series: list[tuple[int, float]] = field(default_factory=list)
+    stride: int = 1
+
+    def add(self, value: Any, step: Any, t: Any) -> None:
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            return
+        self.count += 1
+        self.last = value
+        self.step = step if isinstance(step, int) else self.step
+        self.last_time = t
+        if self.first_time is None:
+            self.first_time = t
+        if value == value:  # NaN neither raises the max nor lowers the min
+            if self.min is None or value < self.min:
+                self.min = value
+            if self.max is None or value > self.max:
+                self.max = value
+        if self.count % self.stride == 0:
+            self.series.append((step if isinstance(step, int) else self.count, value))
+            if len(self.series) >= SERIES_POINTS:
+                # Halve the resolution: keep every other point, sample half as often.
+                del self.series[1::2]
+                self.stride *= 2
+
+    def trend(self) -> str:
+        """``↓`` / ``↑`` / ``→`` comparing the last value with the mean of the points before."""
+        if len(self.series) < 3 or self.last is None:
+            return ""
+        prev = [v for _, v in self.series[-9:-1]]
+        mean = sum(prev) / len(prev)
+        if abs(self.last - mean) <= 1e-3 * max(abs(mean), 1e-12):
+            return "→"
+        return "↓" if self.last < mean else "↑"
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "path": self.path, "line": self.line, "rank": self.rank,
+                "last": self.last, "step": self.step, "count": self.count, "min": self.min,
+                "max": self.max, "trend": self.trend()}
+
+
+@dataclass
+class ProgressSummary:
+    current: int | None
+    total: int | None
+    unit: str
+    path: str | None
+    line: int | None
+    rank: int
+    first_time: float | None
+    time: float | None
+    first_current: int | None
+
+    def rate(self) -> float | None:
+        """Units per second since the first progress frame of this loop."""
+        if None in (self.time, self.first_time, self.current, self.first_current):
+            return None
+        dt = self.time - self.first_time
+        done = self.current - self.first_current
+        return done / dt if dt > 0 and done > 0 else None
+
+    def eta(self) -> float | None:
+        rate = self.rate()
+        if rate is None or self.total is None or self.current is None:
+            return None
+        return max(0.0, (self.total - self.current) / rate)
+
+    def to_json(self) -> dict:
+        return {"current": self.current, "total": self.total, "unit": self.unit, "path": self.path,
+                "line": self.line, "rank": self.rank, "rate": self.rate(), "eta": self.eta()}
+
+
+class RunSummary:
+    def __init__(self) -> None:
+        self.metrics: dict[tuple, MetricSummary] = {}
+        self.loops: dict[tuple, ProgressSummary] = {}
+        self.progress: ProgressSummary | None = None  # the latest progress frame's loop, rank 0 first
+        self.exception: dict | None = None
+        self.system: dict | None = None
+        self.events: list[dict] = []
+        self.logs: list[str] = []  # the last few log frames
+        self.frames = 0
+        self.kinds: dict[str, int] = {}
+        self.corrupt = 0
+        self.pending_bytes = 0
+        self.first_time: float | None = None
+        self.last_time: float | None = None
+
+    def add(self, frame: dict) -> None:
+        self.frames += 1
+        kind = frame.get("kind")
+        t = frame.get("t")
+        if self.first_time is None:
+            self.first_time = t
+        self.last_time = t
+        if kind == "metric":
+            rank = frame.get("rank") or 0
+            key = (frame.get("file"), frame.get("line"), frame.get("name"), rank)
+            m = self.metrics.get(key)
+            if m is None:
+                m = self.metrics[key] = MetricSummary(str(frame.get("name")), key[0], key[1], rank)
+            m.add(frame.get("value"), frame.get("step"), t)
+            return
+        self.kinds[kind] = self.kinds.get(kind, 0) + 1
+        if kind == "progress":
+            rank = frame.get("rank") or 0
+            key = (frame.get("file"), frame.get("line"), frame.get("unit", "step"), rank)
+            p = self.loops.get(key)
+            current = frame.get("current")
+            if p is None:
+                p = self.loops[key] = ProgressSummary(current, frame.get("total"), key[2], key[0], key[1],
+                                                      rank, t, t, current)
+            else:
+                p.current, p.total, p.time = current, frame.get("total"), t
+            if rank == 0 or self.progress is None or self.progress.rank != 0:
+                # The outermost loop reads best in one line: epochs win over steps.
+                if self.progress is None or p.unit == "epoch" or self.progress.unit != "epoch" \
+                        or self.progress is p:
+                    self.progress = p
+        elif kind == "exception":
+            self.exception = frame
+        elif kind == "system":
+            self.system = frame
+        elif kind == "log":
+            self.logs.append(str(frame.get("text", "")))
+            if len(self.logs) > 50:
+                del self.logs[:25]
+        elif kind == "event":
+            if len(self.events) < 100:
+                self.events.append(frame)
+
+    def add_all(self, frames: Iterable[dict]) -> None:
+        for frame in frames:
+            self.add(frame)
+
+    def follow(self, reader: FrameReader) -> int:
+        """Add what ``reader`` has that is new; return how many frames that was.
+
+        Metric frames, nearly all of a big run, take a fast path on the raw payload array
+        (no dict per frame): that is what lets a million-frame run open in about a second."""
+        before = self.frames
+        metrics = self.metrics
+        t = None
+        for arr in reader.payloads():
+            t = arr[2]
+            if arr[0] == "metric" and len(arr) >= 10:
+                self.frames += 1
+                if self.first_time is None:
+                    self.first_time = t
+                rank = arr[3] or 0
+                key = (arr[8], arr[9], arr[5], rank)
+                m = metrics.get(key)
+                if m is None:
+                    m = metrics[key] = MetricSummary(str(arr[5]), arr[8], arr[9], rank)
+                m.add(arr[6], arr[7], t)
+            else:
+                frame = decode_payload(arr)
+                if frame is not None:
+                    self.add(frame)
+        if t is not None:
+            self.last_time = t
+        self.corrupt = reader.corrupt
+        self.pending_bytes = reader.pending_bytes
+        return self.frames - before
+
+    def shown_metrics(self, rank: int | None = None) -> list[MetricSummary]:
+        """The metrics of one rank (default: rank 0, else the lowest rank that has any),
+        in source order."""
+        if rank is None:
+            ranks = {m.rank for m in self.metrics.values()}
+            rank = 0 if 0 in ranks or not ranks else min(ranks)
+        items = [m for m in self.metrics.values() if m.rank == rank]
+        items.sort(key=lambda m: (m.path or "", m.line or 0, m.name))
+        return items
+
+
+def summarize(run: Any) -> RunSummary:
+    """Read a whole run (a RunFolder, a run folder path, or a frames file path)."""
+    path = getattr(run, "frames_path", None)
+    if path is None:
+        path = os.fspath(run)
+        if os.path.isdir(path):
+            from ml_lsp.runner.run_folder import FRAMES_FILE
+            path = os.path.join(path, FRAMES_FILE)
+    summary = RunSummary()
+    summary.follow(FrameReader(path))
+    return summary
