@@ -12,10 +12,12 @@ frame (type, message, traceback frames) and then reported and exited on as Pytho
 
 from __future__ import annotations
 
+import importlib.machinery
+import io
 import os
-import runpy
 import signal
 import sys
+import types
 
 USAGE = "usage: python -m ml_lsp.telemetry.bootstrap SCRIPT [ARGS...]"
 
@@ -88,13 +90,27 @@ def _flush_on_sigterm(capture) -> None:
 
 
 def _user_traceback(tb):
-    """The traceback from the first frame of the user's script on (runpy and this module
-    are not the user's business)."""
+    """The traceback from the first frame of the user's script on (this module is not
+    the user's business)."""
     here = os.path.abspath(__file__)
-    while tb is not None and (tb.tb_frame.f_code.co_filename in (here, runpy.__file__)
-                              or tb.tb_frame.f_code.co_filename.startswith("<frozen runpy")):
+    while tb is not None and tb.tb_frame.f_code.co_filename == here:
         tb = tb.tb_next
     return tb
+
+
+def run_as_main(path: str) -> None:
+    """Execute the script at ``path`` as the ``__main__`` module, as ``python path`` does
+    (runpy.run_path would rewrite ``sys.argv[0]`` and run in a temporary module)."""
+    module = types.ModuleType("__main__")
+    module.__file__ = path
+    module.__cached__ = None
+    module.__loader__ = importlib.machinery.SourceFileLoader("__main__", path)
+    module.__builtins__ = __builtins__
+    sys.modules["__main__"] = module
+    with io.open_code(path) as f:
+        source = f.read()
+    code = compile(source, path, "exec", dont_inherit=True)
+    exec(code, module.__dict__)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,13 +123,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ml-lsp: {script}: no such file; give the path of a Python script", file=sys.stderr)
         return 2
     path = os.path.abspath(script)
-    sys.argv = argv
+    sys.argv = argv  # argv[0] as given, like python SCRIPT
     sys.path[0] = os.path.dirname(path)
     capture = start_capture()
     if capture is not None:
         _flush_on_sigterm(capture)
     try:
-        runpy.run_path(path, run_name="__main__")
+        run_as_main(path)
     except SystemExit:
         raise
     except KeyboardInterrupt:

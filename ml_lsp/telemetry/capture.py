@@ -98,6 +98,7 @@ class Capture:
         self._loader_prev: dict[int, tuple[float, int]] = {}
         self._warned: set[str] = set()
         self._uninstallers: list = []
+        self._closers: list = []  # fn() writing final values, run by close()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._cpu_prev = (time.monotonic(), _cpu_seconds())
@@ -113,6 +114,9 @@ class Capture:
     def add_uninstaller(self, undo) -> None:
         if callable(undo):
             self._uninstallers.append(undo)
+
+    def on_close(self, fn) -> None:
+        self._closers.append(fn)
 
     def _disable_in_child(self) -> None:
         # A forked DataLoader worker inherits the hooks but not the sampler thread; its
@@ -154,6 +158,11 @@ class Capture:
         for site in list(self.sites.values()):
             if site is not None and site.count > site.sampled and site.last is not None:
                 self._queue_metric(site, site.last)
+        for fn in self._closers:
+            try:
+                fn()
+            except Exception:
+                pass
         self.enabled = False
         for undo in reversed(self._uninstallers):
             try:

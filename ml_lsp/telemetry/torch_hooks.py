@@ -70,9 +70,12 @@ def install_backward(capture: Capture) -> Callable[[], None]:
 
 
 def install_optimizer(capture: Capture) -> Callable[[], None]:
+    import weakref
+
     from torch.optim.optimizer import register_optimizer_step_post_hook
 
-    steps: dict[int, list] = {}  # id(optimizer) -> [count, next sample time]
+    # id(optimizer) -> [step count, next sample time, sampled count, (path, line), weakref]
+    steps: dict[int, list] = {}
     interval = capture.sample_interval
     getframe = sys._getframe
 
@@ -81,25 +84,34 @@ def install_optimizer(capture: Capture) -> Callable[[], None]:
             return
         state = steps.get(id(optimizer))
         if state is None:
-            state = steps[id(optimizer)] = [0, 0.0]
+            state = steps[id(optimizer)] = [0, 0.0, 0, None, weakref.ref(optimizer)]
         state[0] += 1
         now = perf_counter()
         if now >= state[1]:
             state[1] = now + interval
             try:
-                _sample_optimizer(capture, optimizer, state[0], getframe(1))
+                if state[3] is None:
+                    user = attribution.user_frame(getframe(1))
+                    if user is None:
+                        return
+                    state[3] = (attribution.frame_path(user), user.f_lineno)
+                state[2] = state[0]
+                _sample_optimizer(capture, optimizer, state[0], *state[3])
             except Exception as exc:
                 capture.warn_once("optimizer", f"optimizer capture failed: {exc!r}")
 
+    def final_values() -> None:
+        for count, _, sampled, where, ref in list(steps.values()):
+            optimizer = ref()
+            if optimizer is not None and where is not None and count > sampled:
+                _sample_optimizer(capture, optimizer, count, *where)
+
+    capture.on_close(final_values)
     handle = register_optimizer_step_post_hook(after_step)
     return handle.remove
 
 
-def _sample_optimizer(capture: Capture, optimizer: Any, count: int, frame) -> None:
-    user = attribution.user_frame(frame)
-    if user is None:
-        return
-    path, line = attribution.frame_path(user), user.f_lineno
+def _sample_optimizer(capture: Capture, optimizer: Any, count: int, path: str, line: int) -> None:
     groups = optimizer.param_groups
     for i, group in enumerate(groups):
         lr = group.get("lr")

@@ -1,0 +1,196 @@
+"""The capture inside a real training process: a small digits script run under
+``python -m ml_lsp.telemetry.bootstrap`` writes frames that a FrameReader reads back."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from ml_lsp.runner.frames import read_frames
+
+TRAIN = textwrap.dedent('''\
+    import json, sys
+    import torch
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+    from sklearn.datasets import load_digits
+    import ml_lsp
+
+    digits = load_digits()
+    x = torch.tensor(digits.data, dtype=torch.float32) / 16
+    y = torch.tensor(digits.target)
+    loader = DataLoader(TensorDataset(x, y), batch_size=64, shuffle=True)
+    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.1)
+    epochs = int(sys.argv[1])
+    for epoch in range(epochs):
+        for xb, yb in loader:
+            opt.zero_grad()
+            out = model(xb)
+            train_loss = nn.functional.cross_entropy(out, yb)
+            train_loss.backward()
+            opt.step()
+        sched.step()
+        ml_lsp.log(epoch_loss=train_loss.detach(), step=epoch)
+    json.dump({"steps": epochs * len(loader), "batches": len(loader)}, open(sys.argv[2], "w"))
+    ''')
+
+
+def line_of(source: str, needle: str) -> int:
+    """1-based line of the first line containing ``needle``."""
+    return next(i for i, text in enumerate(source.splitlines(), 1) if needle in text)
+
+
+def bootstrap(script: Path, *args: str, frames: Path | None, timeout: float = 120, **kw):
+    env = dict(os.environ)
+    env.pop("ML_LSP_FRAMES", None)
+    if frames is not None:
+        env["ML_LSP_FRAMES"] = str(frames)
+    return subprocess.run([sys.executable, "-m", "ml_lsp.telemetry.bootstrap", str(script), *args],
+                          cwd=script.parent, env=env, capture_output=True, text=True,
+                          timeout=timeout, **kw)
+
+
+@pytest.fixture(scope="module")
+def training(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("train")
+    script = folder / "train.py"
+    script.write_text(TRAIN)
+    frames = folder / "frames"
+    result = bootstrap(script, "3", str(folder / "out.json"), frames=frames)
+    assert result.returncode == 0, result.stderr
+    return script, read_frames(frames), json.loads((folder / "out.json").read_text())
+
+
+def metrics(frames, name):
+    return [f for f in frames if f["kind"] == "metric" and f["name"] == name]
+
+
+def test_backward_value_named_and_attributed_to_the_backward_line(training):
+    script, frames, out = training
+    losses = metrics(frames, "train_loss")
+    assert losses, "no loss captured from train_loss.backward()"
+    assert {(f["file"], f["line"]) for f in losses} == {(str(script), line_of(TRAIN, "train_loss.backward()"))}
+    # The last frame is the final step's value, with the step count of every backward().
+    assert losses[-1]["step"] == out["steps"]
+    assert all(0.0 < f["value"] < 5.0 for f in losses)
+    assert losses[-1]["value"] < losses[0]["value"]  # it trains
+
+
+def test_optimizer_learning_rate_follows_the_scheduler(training):
+    script, frames, out = training
+    lrs = metrics(frames, "lr")
+    assert {f["line"] for f in lrs} == {line_of(TRAIN, "opt.step()")}
+    assert lrs[0]["value"] == pytest.approx(0.5)
+    assert lrs[-1]["value"] == pytest.approx(0.05)  # StepLR after two epochs
+    assert max(f["step"] for f in lrs) <= out["steps"]
+
+
+def test_dataloader_and_epoch_progress(training):
+    script, frames, out = training
+    batches = [f for f in frames if f["kind"] == "progress" and f["unit"] == "batch"]
+    assert {f["line"] for f in batches} == {line_of(TRAIN, "for xb, yb in loader")}
+    assert {f["total"] for f in batches} == {out["batches"]}
+    assert batches[-1]["current"] == out["batches"]
+    epochs = [f for f in frames if f["kind"] == "progress" and f["unit"] == "epoch"]
+    assert {f["line"] for f in epochs} == {line_of(TRAIN, "for epoch in range")}
+    assert [(f["current"], f["total"]) for f in epochs] == [(1, 3), (2, 3), (3, 3)]
+    rates = metrics(frames, "samples/s")
+    assert rates and all(f["value"] > 0 for f in rates)
+
+
+def test_explicit_log_is_attributed_to_its_line_with_its_step(training):
+    script, frames, out = training
+    logged = metrics(frames, "epoch_loss")
+    assert [f["step"] for f in logged] == [0, 1, 2]
+    assert {f["line"] for f in logged} == {line_of(TRAIN, "ml_lsp.log(")}
+
+
+MAIN_FACTS = textwrap.dedent('''\
+    import json, os, sys
+    json.dump({"argv": sys.argv, "file": __file__, "name": __name__, "path0": sys.path[0],
+               "main_file": sys.modules["__main__"].__file__}, open(os.environ["FACTS_OUT"], "w"))
+    ''')
+
+
+def test_script_runs_as_main_exactly_as_python_would(tmp_path):
+    sub = tmp_path / "proj"
+    sub.mkdir()
+    (sub / "facts.py").write_text(MAIN_FACTS)
+    direct = tmp_path / "direct.json"
+    captured = tmp_path / "captured.json"
+    env = {k: v for k, v in os.environ.items() if k != "ML_LSP_FRAMES"}
+    subprocess.run([sys.executable, "proj/facts.py", "--lr", "3"], cwd=tmp_path,
+                   check=True, env={**env, "FACTS_OUT": str(direct)})
+    result = subprocess.run(
+        [sys.executable, "-m", "ml_lsp.telemetry.bootstrap", "proj/facts.py", "--lr", "3"],
+        cwd=tmp_path, env={**env, "FACTS_OUT": str(captured), "ML_LSP_FRAMES": str(tmp_path / "frames")},
+        capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(captured.read_text()) == json.loads(direct.read_text())
+
+
+CRASH = textwrap.dedent('''\
+    import torch
+
+    def forward(x):
+        w = torch.ones(3, 4)
+        return x @ w
+
+    def main():
+        return forward(torch.ones(2, 5))
+
+    main()
+    ''')
+
+
+def test_exception_frame_names_the_users_line_and_exit_code_is_1(tmp_path):
+    script = tmp_path / "crash.py"
+    script.write_text(CRASH)
+    result = bootstrap(script, frames=tmp_path / "frames")
+    assert result.returncode == 1
+    # The traceback the user sees starts at their script, not at the bootstrap or runpy.
+    assert "bootstrap.py" not in result.stderr and "runpy" not in result.stderr
+    assert "crash.py\", line 5, in forward" in result.stderr
+    [exc] = [f for f in read_frames(tmp_path / "frames") if f["kind"] == "exception"]
+    assert exc["type"] == "RuntimeError"
+    assert "cannot be multiplied" in exc["message"]
+    assert [(fr["line"], fr["function"]) for fr in exc["frames"]] == [(10, "<module>"), (8, "main"), (5, "forward")]
+    assert exc["frames"][-1]["file"] == str(script)
+    assert exc["oom"] is False
+
+
+def test_sys_exit_code_passes_through(tmp_path):
+    script = tmp_path / "exit.py"
+    script.write_text("import sys\nsys.exit(3)\n")
+    assert bootstrap(script, frames=tmp_path / "frames").returncode == 3
+
+
+def test_sigterm_flushes_what_was_logged(tmp_path):
+    # The value is logged and the process is terminated at once, before any periodic flush
+    # could run: only the SIGTERM handler can have written it.
+    script = tmp_path / "term.py"
+    script.write_text("import os, signal, ml_lsp\nml_lsp.log(acc=0.75)\nos.kill(os.getpid(), signal.SIGTERM)\n"
+                      "import time\ntime.sleep(30)\n")
+    result = bootstrap(script, frames=tmp_path / "frames")
+    assert result.returncode == -signal.SIGTERM
+    [acc] = metrics(read_frames(tmp_path / "frames"), "acc")
+    assert (acc["value"], acc["line"]) == (0.75, 2)
+
+
+def test_log_outside_a_run_is_a_no_op_and_import_stays_torch_free(tmp_path):
+    code = ("import sys, ml_lsp\nml_lsp.log(loss=1.0, step=3)\n"
+            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('ml_lsp.telemetry.')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                            env={k: v for k, v in os.environ.items() if k != "ML_LSP_FRAMES"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+    assert list(tmp_path.iterdir()) == []
