@@ -1,0 +1,346 @@
+"""The work done inside the tracer child (this module imports torch).
+
+For one request: load the user's file (definitions only, see ``loader``), build each entry
+class with its constructor defaults or the given ``init`` on the ``meta`` device (falling
+back to a FakeTensor mode, then, only when the user enabled it, to a tiny CPU run), call
+``forward`` with tensors of the given or statically inferred input shapes, and record the
+shape of every tensor each statement of the user's files binds (``ShapeRecorder``). Input
+dims given as symbols (``B``) are run at several values so that the dims that follow them
+are reported as expressions of the symbol (``"B"``, ``"T+1"``).
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import inspect
+import linecache
+import os
+import re
+import sys
+import time
+from typing import Any
+
+import torch
+
+from ml_lsp.trace.failure import problem_from_exception
+from ml_lsp.trace.loader import (
+    forget_user_modules, is_user_file, load_user_module,
+)
+from ml_lsp.trace.recorder import ShapeRecorder, source_facts
+from ml_lsp.trace.symbolic import fit_dim, symbol_values
+
+MODES = ("meta", "fake", "cpu")
+DTYPES = {"float": torch.float32, "long": torch.long, "bool": torch.bool,
+          "int32": torch.int32, "half": torch.float16, "bfloat16": torch.bfloat16,
+          "double": torch.float64}
+
+
+class TextRecorder(ShapeRecorder):
+    """The recorder, reading a file's statements from the editor's unsaved text when the
+    request carried it (line numbers must match the code that actually ran)."""
+
+    def __init__(self, paths, sources: dict[str, str]):
+        super().__init__(paths)
+        self._sources = {os.path.realpath(p): t for p, t in sources.items()}
+
+    def _facts_for(self, filename):  # noqa: D401 - the recorder's hook, extended
+        real = os.path.realpath(filename)
+        if real in self._sources and filename not in self._facts_by_filename:
+            self._facts_by_filename[filename] = source_facts(filename, self._sources[real])
+        return super()._facts_for(filename)
+
+
+def handle(request: dict) -> dict:
+    started = time.perf_counter()
+    path = os.path.realpath(request["path"])
+    roots = sorted({os.path.realpath(r) for r in request.get("roots") or []} | {os.path.dirname(path)})
+    sources = {os.path.realpath(p): t for p, t in (request.get("sources") or {}).items()}
+    for source_path, text in sources.items():
+        linecache.cache[source_path] = (len(text), None, text.splitlines(True), source_path)
+    modes = [m for m in request.get("modes") or ["meta", "fake"] if m in MODES]
+    forget_user_modules(roots)
+    response: dict[str, Any] = {"ok": True, "entries": [], "problems": [], "traced": [], "files": []}
+    sys.argv = [path]
+    try:
+        module = load_user_module(path, sources.get(path))
+    except BaseException as exc:  # SystemExit from argparse at import included
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        response["problems"].append(problem_from_exception(exc, "import", roots, fallback=(path, 1)))
+        response["files"] = _user_files(roots, path)
+        response["seconds"] = time.perf_counter() - started
+        return response
+    files = _user_files(roots, path)
+    entry = request.get("entry")
+    specs = request.get("inputs") or {}
+    if entry:
+        cls = getattr(module, entry, None)
+        if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module)):
+            response["problems"].append({
+                "kind": "inputs", "entry": entry, "path": path, "line": 1, "col": None,
+                "end_line": None, "end_col": None, "operands": [], "error": "NoSuchClass",
+                "message": f"no nn.Module class named '{entry}' in {os.path.basename(path)}; "
+                           f"classes found: {', '.join(_module_classes(module)) or 'none'}"})
+            response["files"] = files
+            return response
+        targets = [entry]
+    else:
+        targets = _module_classes(module)
+    per_entry = []
+    for name in targets:
+        cls = getattr(module, name)
+        result = trace_class(cls, module, request.get("init") if name == entry else None,
+                             specs.get(name) or {}, modes, files, roots, sources, explicit=bool(entry))
+        response["traced"].append(result["traced"])
+        response["problems"].extend(result["problems"])
+        per_entry.append((name, result["entries"]))
+    response["entries"] = _merge_entries(per_entry)
+    response["files"] = sorted(set(files) | set(_user_files(roots, path)))
+    response["seconds"] = time.perf_counter() - started
+    return response
+
+
+def _module_classes(module) -> list[str]:
+    names = []
+    for name, value in vars(module).items():
+        if (isinstance(value, type) and issubclass(value, torch.nn.Module)
+                and value.__module__ == module.__name__):
+            names.append(name)
+    return names
+
+
+def _user_files(roots: list[str], path: str) -> list[str]:
+    files = {path}
+    for module in list(sys.modules.values()):
+        filename = getattr(module, "__file__", None)
+        if filename and is_user_file(filename, roots):
+            files.add(os.path.realpath(filename))
+    return sorted(files)
+
+
+def _merge_entries(per_entry: list[tuple[str, list[dict]]]) -> list[dict]:
+    """One entry per (scope, line, name): a class's statements as seen inside another
+    traced class (its real use) win over the class traced on its own with inferred inputs."""
+    chosen: dict[tuple, tuple[bool, dict]] = {}
+    for name, entries in per_entry:
+        for e in entries:
+            key = (e["scope"], e["line"], e["name"])
+            own = e["scope"].split(".", 1)[0] == name
+            if key not in chosen or (chosen[key][0] and not own):
+                chosen[key] = (own, e)
+    return sorted((e for _, e in chosen.values()), key=lambda e: (e["line"], e["scope"]))
+
+
+# ---------------------------------------------------------------------------------------
+
+def trace_class(cls, module, init: str | None, spec: dict, modes: list[str], files: list[str],
+                roots: list[str], sources: dict[str, str], explicit: bool) -> dict:
+    path = os.path.realpath(inspect.getsourcefile(cls) or module.__file__)
+    class_line = _class_line(cls)
+    traced = {"entry": cls.__name__, "mode": None, "inputs": {}, "symbols": {}, "seconds": 0.0}
+    out = {"entries": [], "problems": [], "traced": traced}
+    started = time.perf_counter()
+    try:
+        inputs, symbols = _input_plan(cls, spec)
+    except ValueError as exc:
+        out["problems"].append({
+            "kind": "inputs", "entry": cls.__name__, "path": path, "line": class_line,
+            "col": None, "end_line": None, "end_col": None, "operands": [], "error": "InputsUnknown",
+            "message": f"cannot trace {cls.__name__}: {exc}", "explicit": explicit})
+        return out
+    traced["inputs"] = {k: v["dims"] for k, v in inputs.items()}
+    runs = symbol_values(symbols) if symbols else [{}]
+    traced["symbols"] = dict(runs[0])
+    failures = []
+    for mode in modes:
+        try:
+            per_run = _run_mode(cls, module, init, inputs, runs, mode, files, sources)
+        except _TracedFailure as failure:
+            note = f"traced on {mode}" + (
+                ", " + ", ".join(f"{k}={v}" for k, v in failure.env.items()) if failure.env else "")
+            problem = problem_from_exception(
+                failure.exc, failure.kind, roots, fallback=(path, class_line), entry=cls.__name__, note=note)
+            problem["mode"] = mode
+            failures.append(problem)
+            continue
+        traced["mode"] = mode
+        out["entries"] = _fit_runs(per_run, runs, symbols)
+        break
+    if traced["mode"] is None and failures:
+        # The last mode is the most real; but where an earlier one failed at the same place,
+        # its message is the clearer one (meta's kernels name both shapes).
+        last_problem = failures[-1]
+        for problem in failures:
+            if (problem["path"], problem["line"]) == (last_problem["path"], last_problem["line"]):
+                last_problem = problem
+                break
+        if "cpu" not in modes and any(_NEEDS_DATA.search(p["message"]) for p in failures):
+            last_problem["message"] += ("; if this op needs real data, enable a tiny CPU run "
+                                        "(--cpu-fallback, or the trace_cpu_fallback setting)")
+        out["problems"].append(last_problem)
+    traced["seconds"] = time.perf_counter() - started
+    return out
+
+
+def _class_line(cls) -> int:
+    try:
+        return inspect.getsourcelines(cls)[1]
+    except (OSError, TypeError):
+        return 1
+
+
+# Failures of the data-free modes themselves (not of the user's code).
+_NEEDS_DATA = re.compile(r"meta tensor|'Meta' backend|FakeTensor|data.dependent|DataDependent|"
+                         r"DynamicOutputShape|dynamic output shape", re.IGNORECASE)
+
+
+class _TracedFailure(Exception):
+    def __init__(self, kind: str, exc: BaseException, env: dict):
+        self.kind, self.exc, self.env = kind, exc, env
+
+
+def _input_plan(cls, spec: dict) -> tuple[dict, list[str]]:
+    """``{param: {"dims": [...], "dtype": ...}}`` for the forward parameters to pass, and
+    the input symbols in order of appearance."""
+    try:
+        signature = inspect.signature(cls.forward)
+    except (TypeError, ValueError):
+        raise ValueError("its forward has no readable signature")
+    params = [p for p in signature.parameters.values() if p.name != "self"]
+    plan: dict[str, dict] = {}
+    symbols: list[str] = []
+    missing = []
+    for p in params:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        given = spec.get(p.name)
+        if given is None:
+            if p.default is p.empty:
+                missing.append(p.name)
+            continue
+        dims = list(given.get("dims") or [])
+        for d in dims:
+            if d is None:
+                raise ValueError(
+                    f"the shape of forward parameter '{p.name}' is not fully known "
+                    f"({_dims_text(dims)}); pass --input {p.name}=D1,D2,...")
+            if isinstance(d, str):
+                for sym in _names(d):
+                    if sym not in symbols:
+                        symbols.append(sym)
+        plan[p.name] = {"dims": dims, "dtype": given.get("dtype")}
+    if missing:
+        raise ValueError(
+            "unknown input shape for forward parameter(s) " + ", ".join(f"'{m}'" for m in missing)
+            + "; pass --input " + " --input ".join(f"{m}=D1,D2,..." for m in missing))
+    return plan, symbols
+
+
+def _dims_text(dims) -> str:
+    return "(" + ", ".join("?" if d is None else str(d) for d in dims) + ")"
+
+
+def _names(expr: str) -> list[str]:
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except SyntaxError:
+        raise ValueError(f"'{expr}' is not a dim (an int, a name, or an expression like T+1)")
+    return [n.id for n in ast.walk(tree) if isinstance(n, ast.Name)]
+
+
+def _concrete(dims: list, env: dict[str, int]) -> list[int]:
+    from ml_lsp.trace.symbolic import eval_dim
+    out = []
+    for d in dims:
+        value = eval_dim(d, env)
+        if value is None or value < 0:
+            raise ValueError(f"dim {d!r} cannot be evaluated")
+        out.append(value)
+    return out
+
+
+def _build(cls, module, init: str | None):
+    args: tuple = ()
+    kwargs: dict = {}
+    if init and init.strip():
+        namespace = dict(vars(module))
+        namespace["__ml_lsp_args__"] = lambda *a, **k: (a, k)
+        args, kwargs = eval(f"__ml_lsp_args__({init})", namespace)
+    model = cls(*args, **kwargs)
+    model.eval()
+    return model
+
+
+def _device_context(mode: str, fake_mode):
+    if mode == "meta":
+        return torch.device("meta")
+    if mode == "fake":
+        return fake_mode
+    return contextlib.nullcontext()
+
+
+def _make_input(dims: list[int], dtype_name: str | None, mode: str):
+    dtype = DTYPES.get(dtype_name or "float", torch.float32)
+    if mode == "cpu":
+        if dtype.is_floating_point:
+            return torch.randn(dims, dtype=dtype)
+        if dtype == torch.bool:
+            return torch.ones(dims, dtype=dtype)
+        return torch.randint(0, 2, dims, dtype=dtype)
+    # meta: the ambient device is meta; fake: the ambient mode makes it a FakeTensor
+    return torch.zeros(dims, dtype=dtype)
+
+
+def _run_mode(cls, module, init, inputs: dict, runs: list[dict], mode: str, files, sources):
+    fake_mode = None
+    if mode == "fake":
+        from torch._subclasses.fake_tensor import FakeTensorMode
+        fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
+    per_run = []
+    with torch.no_grad(), _device_context(mode, fake_mode):
+        try:
+            model = _build(cls, module, init)
+        except Exception as exc:
+            raise _TracedFailure("constructor", exc, {}) from None
+        for env in runs:
+            try:
+                tensors = {name: _make_input(_concrete(spec["dims"], env), spec["dtype"], mode)
+                           for name, spec in inputs.items()}
+            except ValueError as exc:
+                raise _TracedFailure("inputs", exc, env) from None
+            recorder = TextRecorder(files, sources)
+            try:
+                with recorder:
+                    model(**tensors)
+            except Exception as exc:
+                raise _TracedFailure("forward", exc, env) from None
+            per_run.append(recorder.entries())
+    return per_run
+
+
+def _fit_runs(per_run: list[list[dict]], runs: list[dict], symbols: list[str]) -> list[dict]:
+    base = per_run[0]
+    if len(per_run) == 1:
+        return [_public(e, e["shape"]) for e in base]
+    by_key = [{(e["scope"], e["line"], e["name"]): e for e in entries} for entries in per_run]
+    out = []
+    for e in base:
+        key = (e["scope"], e["line"], e["name"])
+        seen = [m.get(key) for m in by_key]
+        shapes = [s["shape"] if s else None for s in seen]
+        if any(s is None for s in shapes) or len({len(s) for s in shapes}) != 1:
+            shape = None if e["shape"] is None else [None] * len(e["shape"])
+        else:
+            shape = []
+            for i in range(len(shapes[0])):
+                values = [s[i] for s in shapes]
+                shape.append(None if any(v is None for v in values) else fit_dim(values, runs, symbols))
+        dtype = e["dtype"] if all(s and s["dtype"] == e["dtype"] for s in seen) else None
+        out.append(_public(dict(e, dtype=dtype), shape))
+    return out
+
+
+def _public(e: dict, shape) -> dict:
+    return {"scope": e["scope"], "line": e["line"], "name": e["name"], "shape": shape,
+            "dtype": e["dtype"], "source": "trace"}
