@@ -1,0 +1,425 @@
+"""The runner process: one per runs folder (``python -m ml_lsp.runner --runs-dir DIR``).
+
+It watches ``DIR/queue`` with watchdog, and re-scans it every few seconds as well because
+inotify drops events on overflow and network filesystems send none. It starts queued runs
+in submit order (the head of the queue waits for a slot rather than being overtaken),
+gives each its devices, launches it through the launcher its spec names (plugins' hook
+``ml_lsp_launchers``) in a new session, and records everything in the run folder: pid,
+pgid, a heartbeat every ``heartbeat_interval`` seconds, the exit code or the signal.
+It stops runs whose folder holds a stop request: SIGINT to the whole process group, then
+SIGTERM, then SIGKILL after grace periods.
+
+Started detached (new session, output to ``DIR/runner.log``), it outlives the editor or
+terminal that started it; it exits after ``idle_exit`` seconds with nothing to do. A
+``flock`` on ``DIR/runner.lock`` keeps it the only runner of that folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ml_lsp.runner.devices import Gpu, choose_gpus, parse_devices, probe_gpus
+from ml_lsp.runner.run_folder import (
+    ACTIVE_STATES, FORMAT_VERSION, QUEUE_DIR, RunFolder, iter_runs, queue_entries, read_json,
+    write_json_atomic,
+)
+
+log = logging.getLogger("ml_lsp.runner")
+
+LOCK_FILE = "runner.lock"
+RUNNER_FILE = "runner.json"
+DEFAULT_GRACE = (5.0, 5.0)  # seconds after SIGINT, then after SIGTERM
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+@dataclass
+class Job:
+    run: RunFolder
+    process: subprocess.Popen
+    devices: list[int]
+    uses_cpu_slot: bool
+    stop_phase: int = 0  # 0 none, 1 SIGINT sent, 2 SIGTERM sent, 3 SIGKILL sent
+    stop_since: float = 0.0
+    grace: tuple[float, float] = DEFAULT_GRACE
+    files: list[Any] = field(default_factory=list)
+
+
+def try_lock(runs_dir: Path) -> int | None:
+    """An fd holding the runner lock of ``runs_dir``, or None when another runner has it."""
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(runs_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def runner_alive(runs_dir: str | os.PathLike) -> bool:
+    """Whether a runner process holds the lock of ``runs_dir`` now."""
+    path = Path(runs_dir) / LOCK_FILE
+    if not path.exists():
+        return False
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # closing drops a lock we may have taken
+    return False
+
+
+class Runner:
+    def __init__(self, runs_dir: str | os.PathLike, cpu_slots: int | None = None, gpu_jobs: int = 1,
+                 idle_exit: float = 600.0, heartbeat_interval: float | None = None,
+                 heartbeat_timeout: float | None = None, rescan_interval: float = 2.0,
+                 launchers: dict[str, Callable] | None = None,
+                 gpus: Callable[[], list[Gpu]] = probe_gpus) -> None:
+        self.runs_dir = Path(runs_dir).resolve()
+        self.queue_dir = self.runs_dir / QUEUE_DIR
+        self.cpu_slots = cpu_slots if cpu_slots and cpu_slots > 0 else None  # None: no limit
+        self.gpu_jobs = max(1, gpu_jobs)
+        self.idle_exit = idle_exit
+        self.heartbeat_interval = heartbeat_interval or _env_float("ML_LSP_HEARTBEAT_INTERVAL", 1.0)
+        self.heartbeat_timeout = heartbeat_timeout or _env_float(
+            "ML_LSP_HEARTBEAT_TIMEOUT", max(10.0, 5 * self.heartbeat_interval))
+        self.rescan_interval = rescan_interval
+        self._launchers = launchers
+        self._probe_gpus = gpus
+        self._gpus: list[Gpu] | None = None
+        self.jobs: dict[str, Job] = {}
+        self.wake = threading.Event()
+        self._stop = False
+        self._lock_fd: int | None = None
+
+    # -- set-up ----------------------------------------------------------------------------
+    @property
+    def launchers(self) -> dict[str, Callable]:
+        if self._launchers is None:
+            from ml_lsp.plugins import default_host
+            self._launchers = default_host().merged_mapping("ml_lsp_launchers")
+        return self._launchers
+
+    def gpus(self) -> list[Gpu]:
+        if self._gpus is None:
+            self._gpus = self._probe_gpus()
+        return self._gpus
+
+    def acquire(self) -> bool:
+        self._lock_fd = try_lock(self.runs_dir)
+        return self._lock_fd is not None
+
+    def _adopt_orphans(self) -> None:
+        """Runs left starting/running by a runner that died: nobody can learn how they end,
+        so they are ``lost`` (the lock proves that runner is gone)."""
+        for run in iter_runs(self.runs_dir):
+            status = run.status()
+            if status.get("state") in ACTIVE_STATES and run.id not in self.jobs:
+                run.write_status(state="lost", ended=time.time(),
+                                 error="the runner died while the run was active; its end is unknown")
+
+    def _watch(self):
+        try:
+            from watchdog.events import FileSystemEventHandler
+            from watchdog.observers import Observer
+        except ImportError:  # the re-scan timer still finds everything
+            return None
+        wake = self.wake
+
+        class QueueEvents(FileSystemEventHandler):
+            def on_any_event(self, event):  # created, moved in, deleted (cancelled)
+                wake.set()
+
+        observer = Observer()
+        observer.schedule(QueueEvents(), str(self.queue_dir), recursive=False)
+        # Stop requests appear inside run folders: watch those too (not recursive into
+        # frames churn would be nicer, but run folders hold few files besides frames).
+        observer.daemon = True
+        observer.start()
+        return observer
+
+    # -- the loop --------------------------------------------------------------------------
+    def serve(self) -> int:
+        if self._lock_fd is None and not self.acquire():
+            log.info("another runner serves %s", self.runs_dir)
+            return 0
+        self.queue_dir.mkdir(parents=True, exist_ok=True)
+        self._adopt_orphans()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, self._on_signal)
+        observer = self._watch()
+        last_scan = 0.0
+        last_beat = 0.0
+        idle_since = time.monotonic()
+        self._write_runner_file()
+        try:
+            while not self._stop:
+                woke = self.wake.wait(0.05 if self.jobs else 0.5)
+                self.wake.clear()
+                now = time.monotonic()
+                self._reap()
+                self._handle_stops()
+                if now - last_beat >= self.heartbeat_interval:
+                    self._heartbeat()
+                    last_beat = now
+                if woke or now - last_scan >= self.rescan_interval:
+                    self._start_queued()
+                    last_scan = now
+                if self.jobs or queue_entries(self.runs_dir):
+                    idle_since = now
+                elif self.idle_exit and now - idle_since > self.idle_exit:
+                    log.info("idle for %.0f s: exiting", self.idle_exit)
+                    break
+        finally:
+            if observer is not None:
+                observer.stop()
+            self._shutdown()
+        return 0
+
+    def _on_signal(self, signum, _frame) -> None:
+        self._stop = True
+        self.wake.set()
+
+    def _shutdown(self) -> None:
+        # Asked to stop (SIGTERM): the jobs run on in their own sessions; the next runner
+        # marks them lost. Waiting here could block a shutdown for hours.
+        try:
+            (self.runs_dir / RUNNER_FILE).unlink()
+        except OSError:
+            pass
+
+    def _write_runner_file(self) -> None:
+        write_json_atomic(self.runs_dir / RUNNER_FILE, {
+            "version": FORMAT_VERSION, "pid": os.getpid(), "heartbeat": time.time(),
+            "cpu_slots": self.cpu_slots, "gpu_jobs": self.gpu_jobs, "running": sorted(self.jobs),
+            "heartbeat_timeout": self.heartbeat_timeout})
+
+    def _heartbeat(self) -> None:
+        now = time.time()
+        for job in self.jobs.values():
+            try:
+                job.run.write_status(heartbeat=now, heartbeat_timeout=self.heartbeat_timeout)
+            except OSError as exc:  # the folder was deleted under us: keep running the others
+                log.warning("heartbeat of %s failed: %s", job.run.id, exc)
+        self._write_runner_file()
+
+    # -- starting ----------------------------------------------------------------------------
+    def _start_queued(self) -> None:
+        for entry, run_id in queue_entries(self.runs_dir):
+            run = RunFolder(self.runs_dir / run_id)
+            if not run.exists():
+                _unlink(entry)
+                continue
+            if run.stop_requested():
+                if _unlink(entry):
+                    run.write_status(state="stopped", ended=time.time())
+                continue
+            spec = run.spec()
+            try:
+                placement = self._place(spec)
+            except ValueError as exc:
+                if _unlink(entry):
+                    run.write_status(state="failed", ended=time.time(), error=str(exc))
+                continue
+            if placement is None:
+                return  # the head waits for a slot; later runs never overtake it
+            if not _unlink(entry):  # cancelled between the scan and now
+                continue
+            self._launch(run, spec, *placement)
+
+    def _place(self, spec: dict) -> tuple[list[int], bool] | None:
+        """(GPU indices, uses a CPU slot) for ``spec`` now, None to wait, ValueError when
+        it can never run here."""
+        devices = parse_devices(spec.get("devices"))
+        busy: dict[int, int] = {}
+        cpu_busy = 0
+        for job in self.jobs.values():
+            for d in job.devices:
+                busy[d] = busy.get(d, 0) + 1
+            cpu_busy += job.uses_cpu_slot
+        gpus = [] if devices == "cpu" else self.gpus()
+        if devices == "cpu" or (devices == "auto" and not gpus):
+            if self.cpu_slots is not None and cpu_busy >= self.cpu_slots:
+                return None
+            return [], True
+        if devices == "auto":
+            want = int(spec.get("nproc_per_node") or 1) if spec.get("launcher") == "torchrun" else 1
+            if want > len(gpus):
+                raise ValueError(f"the run asks for {want} GPUs; this machine has {len(gpus)}")
+            chosen = choose_gpus(gpus, want, busy, self.gpu_jobs)
+            if chosen is None:
+                self._gpus = None  # probe again next time: memory frees up
+            return None if chosen is None else (chosen, False)
+        known = {g.index for g in gpus}
+        missing = [d for d in devices if d not in known]
+        if missing:
+            raise ValueError(f"GPU {', '.join(map(str, missing))} not found on this machine "
+                             f"(found: {', '.join(map(str, sorted(known))) or 'none'}); use --devices auto or cpu")
+        if any(busy.get(d, 0) >= self.gpu_jobs for d in devices):
+            return None
+        return list(devices), False
+
+    def _launch(self, run: RunFolder, spec: dict, devices: list[int], uses_cpu_slot: bool) -> None:
+        now = time.time()
+        run.write_status(state="starting", devices=devices, runner_pid=os.getpid(), heartbeat=now,
+                         heartbeat_timeout=self.heartbeat_timeout, starting=now)
+        name = spec.get("launcher") or "local"
+        launcher = self.launchers.get(name)
+        if launcher is None:
+            run.write_status(state="failed", ended=time.time(),
+                             error=f"unknown launcher {name!r} (installed: {', '.join(sorted(self.launchers)) or 'none'})")
+            return
+        try:
+            command = launcher(spec, devices)
+            argv = [str(a) for a in command["argv"]]
+        except Exception as exc:
+            run.write_status(state="failed", ended=time.time(), error=f"launcher {name!r} failed: {exc}")
+            return
+        env = dict(os.environ)
+        env.update({str(k): str(v) for k, v in (spec.get("env") or {}).items()})
+        env.update({str(k): str(v) for k, v in (command.get("env") or {}).items()})
+        env.update({
+            "ML_LSP_RUN_ID": run.id,
+            "ML_LSP_RUN_DIR": str(run.path),
+            "ML_LSP_FRAMES": str(run.frames_path),
+            "CUDA_DEVICE_ORDER": "PCI_BUS_ID",
+            "CUDA_VISIBLE_DEVICES": ",".join(map(str, devices)),
+            "PYTHONUNBUFFERED": "1",  # so stdout.log (and `ml-lsp logs -f`) is live
+        })
+        env.setdefault("ML_LSP_RANK", "0")
+        cwd = spec.get("cwd") or None
+        out = open(run.stdout_path, "ab")
+        err = open(run.stderr_path, "ab")
+        try:
+            process = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                       stderr=err, start_new_session=True, close_fds=True)
+        except OSError as exc:
+            out.close()
+            err.close()
+            run.write_status(state="failed", ended=time.time(), error=f"cannot start {argv[0]}: {exc}")
+            return
+        self.jobs[run.id] = Job(run, process, devices, uses_cpu_slot, files=[out, err])
+        run.write_status(state="running", pid=process.pid, pgid=process.pid, started=time.time(),
+                         argv=argv, heartbeat=time.time(), pid_start=_process_start(process.pid))
+        log.info("started %s (pid %d) on %s", run.id, process.pid,
+                 ",".join(map(str, devices)) or "cpu")
+
+    # -- finishing and stopping ----------------------------------------------------------------
+    def _reap(self) -> None:
+        for run_id, job in list(self.jobs.items()):
+            code = job.process.poll()
+            if code is None:
+                continue
+            del self.jobs[run_id]
+            for f in job.files:
+                f.close()
+            stopped = job.stop_phase > 0 or job.run.stop_requested() is not None
+            fields: dict[str, Any] = {"ended": time.time(), "exit_code": code, "signal": None}
+            if code < 0:
+                try:
+                    fields["signal"] = signal.Signals(-code).name
+                except ValueError:
+                    fields["signal"] = f"signal {-code}"
+            if stopped:
+                fields["state"] = "stopped"
+                # Leftovers of the group (DataLoader workers, torchrun's children) go too.
+                _killpg(job.process.pid, signal.SIGKILL)
+            else:
+                fields["state"] = "succeeded" if code == 0 else "failed"
+            job.run.write_status(**fields)
+            log.info("%s %s (exit %s)", run_id, fields["state"], code)
+            self.wake.set()  # a slot is free: look at the queue now
+
+    def _handle_stops(self) -> None:
+        now = time.monotonic()
+        for job in self.jobs.values():
+            if job.stop_phase == 0:
+                request = job.run.stop_requested()
+                if request is None:
+                    continue
+                grace = request.get("grace")
+                if isinstance(grace, (int, float)):
+                    job.grace = (float(grace), float(grace))
+                job.stop_phase, job.stop_since = 1, now
+                _killpg(job.process.pid, signal.SIGINT)
+            elif job.stop_phase == 1 and now - job.stop_since >= job.grace[0]:
+                job.stop_phase, job.stop_since = 2, now
+                _killpg(job.process.pid, signal.SIGTERM)
+            elif job.stop_phase == 2 and now - job.stop_since >= job.grace[1]:
+                job.stop_phase = 3
+                _killpg(job.process.pid, signal.SIGKILL)
+
+
+def _unlink(path: Path) -> bool:
+    """Remove a queue entry; False when someone else removed it first (that is the claim)."""
+    try:
+        os.unlink(path)
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _process_start(pid: int) -> int | None:
+    """The process's start time in clock ticks (Linux), to tell it from a later process
+    that reuses the pid."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ml_lsp.runner",
+                                     description="Serve the run queue of one runs folder.")
+    parser.add_argument("--runs-dir", required=True)
+    parser.add_argument("--cpu-slots", "--slots", type=int, default=None,
+                        help="at most this many CPU runs at once (default: one per core, at least 2)")
+    parser.add_argument("--gpu-jobs", type=int, default=1, help="runs per GPU at once (default 1)")
+    parser.add_argument("--idle-exit", type=float, default=600.0,
+                        help="exit after this many seconds with nothing queued or running (0: never)")
+    parser.add_argument("--heartbeat-interval", type=float, default=None)
+    parser.add_argument("--heartbeat-timeout", type=float, default=None)
+    parser.add_argument("--rescan-interval", type=float, default=2.0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    slots = args.cpu_slots if args.cpu_slots is not None else max(2, os.cpu_count() or 1)
+    runner = Runner(args.runs_dir, cpu_slots=slots, gpu_jobs=args.gpu_jobs, idle_exit=args.idle_exit,
+                    heartbeat_interval=args.heartbeat_interval, heartbeat_timeout=args.heartbeat_timeout,
+                    rescan_interval=args.rescan_interval)
+    return runner.serve()
+
+
+def runner_info(runs_dir: str | os.PathLike) -> dict:
+    return read_json(Path(runs_dir) / RUNNER_FILE)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
