@@ -1,0 +1,67 @@
+"""DA001 fit-on-eval-split: a model is trained (``fit``, a training loop, a trainer's
+``train_dataset``) on data named as a test or validation split."""
+
+import ast
+
+from ml_lsp.analysis.lint import Rule
+from ml_lsp.analysis.lint.script_facts import dotted, is_eval_split_name, method_call
+
+from ml_lsp_rules.training.tr001_missing_zero_grad import optimizer_steps
+
+DOCS = """\
+Test and validation splits exist to measure how the model does on data it has not seen.
+Training on them ("fine-tune on x_test") leaks that data into the weights: the reported
+score becomes meaningless, usually too good. Fine-tune on a training split and keep the
+held-out data for evaluation.
+
+Wrong:
+    model.fit(x_train, y_train, epochs=10)
+    model.fit(x_test, y_test, epochs=10)     # "fine-tuning"
+
+Right:
+    model.fit(x_finetune, y_finetune, epochs=10)
+    model.evaluate(x_test, y_test)"""
+
+
+def _split_name(node) -> str:
+    """The held-out split ``node`` names (``x_test``, ``ds["validation"]``), or ''."""
+    while isinstance(node, (ast.Subscript, ast.Call)):
+        if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) and \
+                isinstance(node.slice.value, str) and is_eval_split_name(node.slice.value):
+            return ast.unparse(node)
+        node = node.value if isinstance(node, ast.Subscript) else (node.args[0] if node.args else None)
+    name = dotted(node) if node is not None else ""
+    return name if name and is_eval_split_name(name) else ""
+
+
+def check(ctx):
+    sf = ctx.script
+    if sf is None:
+        return
+    for call in sf.all_calls:
+        if method_call(call, "fit", "fit_generator", "partial_fit"):
+            rec = dotted(call.func.value).lower()
+            if "trainer" in rec:  # Lightning: fit(model, train_dataloaders, val_dataloaders)
+                candidates = call.args[1:2] + [k.value for k in call.keywords if k.arg in ("train_dataloaders", "datamodule")]
+            else:
+                candidates = call.args[:1] + [k.value for k in call.keywords if k.arg in ("x", "X")]
+            for arg in candidates:
+                name = _split_name(arg)
+                if name:
+                    yield RULE.at_node(ctx, arg, f"{ctx.source(call.func)}() trains on {name}, a held-out "
+                                       f"split: its score no longer measures unseen data")
+                    break
+        for kw in call.keywords:
+            if kw.arg in ("train_dataset", "train_data", "train_dataloader") and _split_name(kw.value):
+                yield RULE.at_node(ctx, kw.value, f"{kw.arg}={ctx.source(kw.value)} trains on a held-out split")
+    for loop in ast.walk(ctx.tree):
+        if isinstance(loop, (ast.For, ast.AsyncFor)):
+            name = _split_name(loop.iter)
+            calls = sf.calls_in(loop)
+            if name and any(method_call(c, "backward") for c in calls) and optimizer_steps(sf, calls):
+                yield RULE.at_node(ctx, loop.iter, f"training loop (backward + optimizer step) over {name}, a "
+                                   f"held-out split: its score no longer measures unseen data")
+
+
+RULE = Rule(code="DA001", name="fit-on-eval-split", category="data", severity="warning",
+            summary="training on a split named test/val", docs=DOCS, check=check)

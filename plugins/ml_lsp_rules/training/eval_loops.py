@@ -1,0 +1,73 @@
+"""Finding evaluation loops, shared by TR005/TR006: a ``for`` loop over a split named like
+validation or test data (``val_loader``, ``test_dl``), or any loop in a function named
+``evaluate``/``validate``/``test*``, that calls a model and neither calls ``backward()``
+nor steps an optimizer."""
+
+import ast
+import re
+from dataclasses import dataclass
+
+from ml_lsp.analysis.lint.script_facts import dotted, is_eval_split_name, method_call
+
+from ml_lsp_rules.training.tr001_missing_zero_grad import optimizer_steps
+
+EVAL_FUNCTION = re.compile(r"^(eval|evaluate|evaluation|validate|validation|valid|test|testing|predict|inference)(_|$)", re.I)
+
+
+@dataclass
+class EvalLoop:
+    loop: ast.For
+    model: str
+    model_calls: list[ast.Call]
+
+
+def _names_in(node) -> list[str]:
+    return [dotted(n) for n in ast.walk(node) if isinstance(n, (ast.Name, ast.Attribute)) and dotted(n)]
+
+
+def eval_loops(sf) -> list[EvalLoop]:
+    found = []
+    for loop in ast.walk(sf.tree):
+        if not isinstance(loop, (ast.For, ast.AsyncFor)):
+            continue
+        func = sf.enclosing_function(loop)
+        by_split = any(is_eval_split_name(n) for n in _names_in(loop.iter))
+        by_function = func is not None and isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)) \
+            and EVAL_FUNCTION.match(func.name)
+        if not (by_split or by_function):
+            continue
+        calls = sf.calls_in(loop)
+        if any(method_call(c, "backward", "manual_backward") for c in calls) or optimizer_steps(sf, calls):
+            continue
+        model_calls = [c for c in calls if dotted(c.func) in sf.models]
+        if not model_calls:
+            continue
+        # An enclosing loop that is itself an evaluation loop gets the finding instead.
+        if any(isinstance(a, (ast.For, ast.AsyncFor)) and any(e.loop is a for e in found) for a in sf.ancestors(loop)):
+            continue
+        found.append(EvalLoop(loop, dotted(model_calls[0].func), model_calls))
+    return found
+
+
+def needs_eval_mode(sf, model: str) -> bool:
+    """False when the model's class is in this file and has no dropout or batch norm
+    (eval() would change nothing); True otherwise, including unknown classes."""
+    cls = sf.model_class(model)
+    return cls is None or cls.has_train_eval_difference
+
+
+def eval_called_before(sf, model: str, loop) -> bool:
+    func = sf.enclosing_function(loop)
+    for c in sf.all_calls:
+        if method_call(c, "eval") and dotted(c.func.value) == model and c.lineno <= loop.lineno:
+            return True
+        if method_call(c, "train") and dotted(c.func.value) == model and c.args and \
+                isinstance(c.args[0], ast.Constant) and c.args[0].value is False and c.lineno <= loop.lineno:
+            return True
+    if func is not None and isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        params = {a.arg for a in func.args.args + func.args.kwonlyargs}
+        if model.split(".")[0] in params | {"self"}:
+            # The caller may switch modes before calling this function: quiet unless the file
+            # never calls eval() anywhere.
+            return any(method_call(c, "eval") for c in sf.all_calls)
+    return False

@@ -1,0 +1,83 @@
+"""TR004 loss-accumulated-with-graph: a loss tensor added to a running total (or appended
+to a list) without ``.item()``/``.detach()``, which keeps every step's graph alive."""
+
+import ast
+
+from ml_lsp.analysis.lint import Rule, TextFix
+from ml_lsp.analysis.lint.script_facts import dotted, method_call
+
+DOCS = """\
+A loss that `backward()` was called on still holds its autograd graph. Adding it to a
+Python total (`running_loss += loss`) or a list keeps the graph of every step alive: memory
+grows each iteration until the run dies with out-of-memory, and on a GPU each step also
+waits on a device-to-host copy later. Take the number with `.item()` (or `.detach()`).
+
+Wrong:
+    running_loss += loss
+
+Right:
+    running_loss += loss.item()
+
+Fix: add `.item()`."""
+
+
+def _backward_names(sf, scope) -> set[str]:
+    names = set()
+    for n in sf.walk_no_defs(scope):
+        if method_call(n, "backward"):
+            target = n.func.value
+            if method_call(target, "scale") and target.args:  # scaler.scale(loss).backward()
+                target = target.args[0]
+            if dotted(target):
+                names.add(dotted(target))
+        elif method_call(n, "backward", "manual_backward") and n.args and dotted(n.args[0]):
+            names.add(dotted(n.args[0]))
+        elif isinstance(n, ast.Call) and dotted(n.func).endswith(("accelerator.backward", "manual_backward")) and n.args:
+            names.add(dotted(n.args[0]))
+    return names
+
+
+def _made_plain(sf, scope, name) -> bool:
+    """``loss = loss.item()`` (or float(...), .detach()) somewhere: the name is then a number."""
+    for n in sf.walk_no_defs(scope):
+        if isinstance(n, ast.Assign) and any(dotted(t) == name for t in n.targets):
+            v = n.value
+            if method_call(v, "item", "detach", "tolist", "cpu") or (
+                    isinstance(v, ast.Call) and dotted(v.func) in ("float", "int")):
+                return True
+    return False
+
+
+def check(ctx):
+    sf = ctx.script
+    if sf is None:
+        return
+    scopes = [ctx.tree, *[n for n in ast.walk(ctx.tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]]
+    for scope in scopes:
+        losses = _backward_names(sf, scope)
+        if not losses:
+            continue
+        for n in sf.walk_no_defs(scope):
+            value = None
+            if isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Add):
+                value = n.value
+            elif isinstance(n, ast.Assign) and isinstance(n.value, ast.BinOp) and isinstance(n.value.op, ast.Add) \
+                    and len(n.targets) == 1 and dotted(n.value.left) == dotted(n.targets[0]) != "":
+                value = n.value.right
+            elif method_call(n, "append") and len(n.args) == 1:
+                value = n.args[0]
+            if value is None or dotted(value) not in losses or not isinstance(value, (ast.Name, ast.Attribute)):
+                continue
+            if sf.enclosing_loop(n) is None or sf.in_grad_context(n) or _made_plain(sf, scope, dotted(value)):
+                continue
+            name = dotted(value)
+            fix = TextFix(f"Use {name}.item()", (ctx.replace(value, f"{name}.item()"),))
+            yield RULE.at_node(
+                ctx, value,
+                f"{name} still holds its autograd graph; accumulating it keeps every step's graph "
+                f"alive (memory grows each step): use {name}.item()", fix=fix)
+
+
+RULE = Rule(code="TR004", name="loss-accumulated-with-graph", category="training", severity="warning",
+            summary="loss tensor accumulated without .item()/.detach()", docs=DOCS, check=check,
+            fixable=True)

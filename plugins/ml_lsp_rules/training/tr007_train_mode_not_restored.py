@@ -1,0 +1,85 @@
+"""TR007 train-mode-not-restored: a training loop switches the model to eval mode (directly
+or through an evaluation helper) and never switches it back with ``model.train()``."""
+
+import ast
+
+from ml_lsp.analysis.lint import Rule, TextFix
+from ml_lsp.analysis.lint.script_facts import dotted, method_call
+
+DOCS = """\
+`model.eval()` stays in effect until `model.train()` is called. An epoch loop that
+evaluates at the end of each epoch and never calls `model.train()` trains every epoch after
+the first with dropout off and batch norm frozen: the model overfits and its running
+statistics stop tracking the training data.
+
+Wrong:
+    for epoch in range(epochs):
+        for x, y in train_loader:
+            ...
+        model.eval()
+        validate(model)
+
+Right:
+    for epoch in range(epochs):
+        model.train()
+        for x, y in train_loader:
+            ...
+        model.eval()
+        validate(model)
+
+Fix: call `model.train()` at the start of the epoch loop."""
+
+
+def _sets_eval(func) -> set[int]:
+    """Indexes of the parameters a helper puts in eval mode without restoring."""
+    params = [a.arg for a in func.args.args]
+    evald, trained = set(), set()
+    for n in ast.walk(func):
+        if method_call(n, "eval") and dotted(n.func.value) in params:
+            evald.add(params.index(dotted(n.func.value)))
+        if method_call(n, "train") and dotted(n.func.value) in params:
+            trained.add(params.index(dotted(n.func.value)))
+    return evald - trained
+
+
+def check(ctx):
+    sf = ctx.script
+    if sf is None:
+        return
+    reported = set()
+    for loop in ast.walk(ctx.tree):
+        if not isinstance(loop, (ast.For, ast.While, ast.AsyncFor)):
+            continue
+        calls = sf.calls_in(loop)
+        if not any(method_call(c, "backward") for c in calls):
+            continue
+        trained = {dotted(c.func.value) for c in calls if method_call(c, "train")}
+        for c in calls:
+            model, site = None, c
+            if method_call(c, "eval") and dotted(c.func.value) in sf.models:
+                model = dotted(c.func.value)
+            elif isinstance(c.func, ast.Name) and c.func.id in sf.functions:
+                for i in _sets_eval(sf.functions[c.func.id]):
+                    if i < len(c.args) and dotted(c.args[i]) in sf.models:
+                        model = dotted(c.args[i])
+            if model is None or model in trained or (model, id(loop)) in reported:
+                continue
+            # Only the outermost loop that holds the training step and the switch.
+            if any(isinstance(a, (ast.For, ast.While)) and (model, id(a)) in reported for a in sf.ancestors(loop)):
+                continue
+            reported.add((model, id(loop)))
+            first = loop.body[0]
+            fix = None
+            if first.lineno > loop.lineno:
+                fix = TextFix(f"Call {model}.train() at the start of the loop",
+                              (ctx.insert_line_before(first.lineno, f"{model}.train()"),))
+            yield RULE.at_node(
+                ctx, site,
+                f"{ctx.source(site)} switches {model} to eval mode inside the training loop (line "
+                f"{loop.lineno}) and {model}.train() is never called again: later steps train with "
+                f"dropout off and batch norm frozen", fix=fix)
+
+
+RULE = Rule(code="TR007", name="train-mode-not-restored", category="training", severity="warning",
+            summary="model.eval() in a training loop without model.train() after it", docs=DOCS,
+            check=check, fixable=True)

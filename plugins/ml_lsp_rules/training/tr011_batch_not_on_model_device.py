@@ -1,0 +1,95 @@
+"""TR011 batch-not-on-model-device: the model is moved to a device, but the loop feeds it
+batches straight from the loader, never moved."""
+
+import ast
+
+from ml_lsp.analysis.lint import Related, Rule
+from ml_lsp.analysis.lint.script_facts import call_name, dotted, method_call
+
+DOCS = """\
+`model.to(device)` moves the parameters only. Batches from a DataLoader stay on the CPU
+until moved, so on a GPU the first forward pass raises `Expected all tensors to be on the
+same device`. (On a CPU-only machine it runs, which is why the bug ships.)
+
+Wrong:
+    model = Net().to(device)
+    for x, y in loader:
+        loss = criterion(model(x), y)
+
+Right:
+    model = Net().to(device)
+    for x, y in loader:
+        x, y = x.to(device), y.to(device)
+        loss = criterion(model(x), y)"""
+
+MOVES = ("to", "cuda", "to_device", "npu", "xpu", "mps")
+
+
+def _is_cpu(call: ast.Call) -> bool:
+    text = ast.dump(call)
+    return "'cpu'" in text and "cuda" not in text
+
+
+def _moved_models(sf) -> dict[str, ast.Call]:
+    moved = {}
+    for call in sf.all_calls:
+        if method_call(call, "to", "cuda") and not _is_cpu(call):
+            target = call.func.value
+            name = dotted(target)
+            if name in sf.models:
+                moved.setdefault(name, call)
+            parent = sf.parent.get(call)
+            if isinstance(parent, ast.Assign):  # model = Net().to(device)
+                for t in parent.targets:
+                    if dotted(t) in sf.models:
+                        moved.setdefault(dotted(t), call)
+    return moved
+
+
+def _batch_names(loop) -> set[str]:
+    names = {n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name)}
+    for stmt in loop.body:  # inputs, labels = data / x = batch[0]
+        if isinstance(stmt, ast.Assign):
+            used = {n.id for n in ast.walk(stmt.value) if isinstance(n, ast.Name)}
+            if used and used <= names and not isinstance(stmt.value, ast.Call):
+                for t in stmt.targets:
+                    names |= {n.id for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return names
+
+
+def check(ctx):
+    sf = ctx.script
+    if sf is None:
+        return
+    if any("accelerator" in call_name(c) or call_name(c).endswith(("prepare", "Fabric")) for c in sf.all_calls):
+        return  # accelerate/Lightning Fabric move batches for you
+    moved = _moved_models(sf)
+    if not moved:
+        return
+    for loop in ast.walk(ctx.tree):
+        if not isinstance(loop, (ast.For, ast.AsyncFor)):
+            continue
+        calls = sf.calls_in(loop)
+        if any(method_call(c, *MOVES) or call_name(c).endswith(("to_device", "move_to", "send_to_device"))
+               for c in calls):
+            continue
+        batch = _batch_names(loop)
+        for c in calls:
+            model = dotted(c.func)
+            if model not in moved or sf.enclosing_loop(c) is not loop:
+                continue
+            args = [a for a in c.args if isinstance(a, ast.Name) and a.id in batch]
+            if not args:
+                continue
+            move = moved[model]
+            yield RULE.at_node(
+                ctx, args[0],
+                f"{model} is moved with {ctx.source(move.func).split('.')[-1]}(...) at line {move.lineno} "
+                f"but {args[0].id} comes from the loader as loaded: move it too "
+                f"(e.g. `{args[0].id} = {args[0].id}.to(device)`)",
+                related=[Related(move.lineno, ctx.char_col(move.lineno, move.col_offset),
+                                 f"{model} is moved here")])
+
+
+RULE = Rule(code="TR011", name="batch-not-on-model-device", category="training", severity="warning",
+            summary="model moved to a device but the batch is not", docs=DOCS, check=check)
