@@ -314,6 +314,7 @@ def train(spec: FinetuneSpec, run_dir: Path, emit: Callable[..., None] | None = 
     window_steps = 0
     raw_model.train()
     emit("progress", current=state.step, total=total_steps)
+    first_step = state.step
     t_start = time.perf_counter()
     try:
         while state.step < total_steps and not stop["requested"] and not stopped_early:
@@ -354,6 +355,8 @@ def train(spec: FinetuneSpec, run_dir: Path, emit: Callable[..., None] | None = 
                 final_group_loss = group_loss
                 group_loss = torch.zeros((), device=device)
                 at_end = state.step >= total_steps
+                if spec.stop_after and state.step - first_step >= spec.stop_after and not at_end:
+                    stop["requested"] = True
                 if distributed:  # every rank must agree to stop at the same step
                     flag = torch.tensor([float(stop["requested"])], device=device)
                     torch.distributed.all_reduce(flag)

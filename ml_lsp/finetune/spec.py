@@ -56,6 +56,7 @@ class FinetuneSpec:
     strict: bool = False
     epochs: int = 1
     max_steps: int = 0  # optimizer steps; 0 = epochs decide
+    stop_after: int = 0  # checkpoint and stop after this many steps of this session (resume later)
     batch_size: int = 32
     grad_accum: int = 1
     lr: float = 1e-3
