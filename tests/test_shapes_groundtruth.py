@@ -1,0 +1,62 @@
+"""Static shapes against runtime ground truth (issue 4's bars).
+
+Every model under examples/models/ and tests/corpus/ (those with a corpus header, see
+tests/corpus/README.md) is run with torch on CPU with its declared inputs while
+`ml_lsp.trace.recorder` records the shape of every tensor each statement binds; then
+`ml-lsp shapes --json` is run on the same file with the same `--entry`/`--init`, once with the
+same `--input`s and once without, and the two are compared per (scope, line, name).
+
+Bars: with inputs, >= 95% of the runtime bindings exact and none contradicted (a wrong int
+where runtime has an int, or a wrong rank); without inputs, >= 85% with the right rank and no
+wrong int. The figures and every contradiction are printed (run with -s, or see the report
+printed on failure).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from groundtruth.harness import discover, run_all
+
+MIN_MODELS = 30
+
+
+@pytest.fixture(scope="module")
+def report(request):
+    result = run_all(discover())
+    text = result.text()
+    terminal = request.config.pluginmanager.get_plugin("terminalreporter")
+    if terminal is not None:
+        terminal.write_line("")
+        terminal.write_line(text)
+    else:
+        print(text)
+    return result
+
+
+def test_the_corpus_is_big_enough_and_every_model_runs(report):
+    assert len(discover()) >= MIN_MODELS
+    runtime_failures = [f for f in report.failures if ": runtime:" in f]
+    assert not runtime_failures, "\n".join(runtime_failures)
+    empty = [label for label, with_inputs, _ in report.per_model if with_inputs.total == 0]
+    assert not empty, f"models whose forward bound no tensor: {empty}"
+
+
+def test_with_inputs_95_percent_exact_and_nothing_contradicted(report):
+    tally = report.with_inputs
+    contradictions = [str(d) for d in tally.disagreements if d.kind == "contradicted"]
+    summary = (f"exact {tally.exact}/{tally.total} = {tally.pct(tally.exact):.1f}%, "
+               f"contradicted {tally.contradicted}\n" + "\n".join(contradictions + report.failures))
+    assert tally.contradicted == 0, summary
+    assert tally.pct(tally.exact) >= 95.0, summary
+
+
+def test_without_inputs_85_percent_right_rank_and_no_wrong_int(report):
+    tally = report.without_inputs
+    wrong_ints = [str(d) for d in tally.disagreements
+                  if d.kind == "contradicted" and isinstance(d.static, list)
+                  and isinstance(d.runtime, list) and len(d.static) == len(d.runtime)]
+    summary = (f"right rank {tally.right_rank}/{tally.total} = {tally.pct(tally.right_rank):.1f}%, "
+               f"contradicted ints {tally.contradicted_ints}\n" + "\n".join(wrong_ints + report.failures))
+    assert tally.contradicted_ints == 0, summary
+    assert tally.pct(tally.right_rank) >= 85.0, summary
