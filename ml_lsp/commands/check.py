@@ -1,0 +1,417 @@
+"""``ml-lsp check PATH...``: the editor's diagnostics for terminals, CI and pre-commit.
+
+Files are checked in parallel worker processes (one per core by default); the output is
+text (``path:line:col: CODE message [name]``), JSON (a stable contract, see ``to_json``),
+GitHub Actions annotations or SARIF. Exit status: 1 when any error is reported, 0
+otherwise, 2 on bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+FORMATS = ("text", "json", "github", "sarif")
+# Folders never worth walking into (as ruff excludes them by default).
+SKIP_DIRS = {".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox", "__pycache__", "node_modules",
+             "site-packages", "__pypackages__", ".mypy_cache", ".pytest_cache", ".ruff_cache",
+             "build", "dist", ".eggs", ".ml-lsp", ".ipynb_checkpoints"}
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "check", help="report shape errors and training-loop mistakes (exit 1 on errors)",
+        description="Check Python files and folders (respecting .gitignore) for tensor shape errors "
+                    "and training-loop and data mistakes. Exit status: 1 when an error is reported, "
+                    "0 otherwise, 2 on bad usage. Rules: `ml-lsp rules`.")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders to check")
+    p.add_argument("--entry", metavar="CLASS", help="class (or function) whose forward receives --input")
+    p.add_argument("--init", metavar="ARGS", help="constructor arguments of --entry, in Python syntax")
+    p.add_argument("--input", action="append", default=[], metavar="NAME=D1,...",
+                   help="shape of a forward() parameter of --entry, e.g. x=B,3,32,32 (repeatable)")
+    p.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
+    p.add_argument("--fix", action="store_true", help="apply the safe fixes and report what changed")
+    p.add_argument("--select", action="append", default=[], metavar="CODES",
+                   help="only these rule codes, prefixes or names (comma-separated; ALL for every rule)")
+    p.add_argument("--ignore", action="append", default=[], metavar="CODES",
+                   help="skip these rule codes, prefixes or names (comma-separated)")
+    p.add_argument("--jobs", "-j", type=int, default=0, metavar="N",
+                   help="worker processes (default: one per core)")
+    p.set_defaults(func=run)
+
+
+# Inputs ---------------------------------------------------------------------------------
+def parse_inputs(specs: Iterable[str]) -> dict[str, list[int | str]]:
+    from ml_lsp.cli import UsageError
+    inputs: dict[str, list[int | str]] = {}
+    for spec in specs:
+        name, sep, dims = spec.partition("=")
+        name = name.strip()
+        if not sep or not name.isidentifier() or not dims.strip():
+            raise UsageError(f"--input {spec!r}: expected NAME=D1,D2,... such as x=B,3,32,32")
+        inputs[name] = parse_dims(dims, f"--input {spec!r}")
+    return inputs
+
+
+def parse_dims(dims: str, where: str) -> list[int | str]:
+    from ml_lsp.cli import UsageError
+    out: list[int | str] = []
+    for d in str(dims).replace("(", "").replace(")", "").split(","):
+        d = d.strip()
+        if not d:
+            continue
+        if d.lstrip("-").isdigit():
+            out.append(int(d))
+        elif d.replace("_", "a").isalnum():
+            out.append(d)
+        else:
+            raise UsageError(f"{where}: dimension {d!r} is neither a number nor a name like B")
+    return out
+
+
+# Files ----------------------------------------------------------------------------------
+def find_files(paths: Iterable[str]) -> list[Path]:
+    """Python files under ``paths``: a file named on the command line is always checked; in
+    a folder, .gitignore'd files and folders (and SKIP_DIRS) are skipped."""
+    import pathspec
+    from ml_lsp.cli import UsageError
+
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise UsageError(f"{raw}: no such file or folder")
+        if path.is_file():
+            found.append(path)
+            continue
+        # Each folder sees the .gitignore files above it and its own.
+        specs_for: dict[Path, list] = {path: _ancestor_ignores(path.resolve())}
+        for dirpath, dirnames, filenames in os.walk(path):
+            here = Path(dirpath)
+            local = list(specs_for.pop(here, []))
+            gi = here / ".gitignore"
+            if gi.is_file():
+                try:
+                    lines = gi.read_text(errors="replace").splitlines()
+                    local.append((here.resolve(), pathspec.GitIgnoreSpec.from_lines(lines)))
+                except Exception:  # a malformed .gitignore: check everything rather than fail
+                    pass
+            dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.endswith(".egg-info")
+                                 and not _ignored(here / d, True, local))
+            for d in dirnames:
+                specs_for[here / d] = local
+            for name in sorted(filenames):
+                if name.endswith((".py", ".pyi")) and not _ignored(here / name, False, local):
+                    found.append(here / name)
+    seen, unique = set(), []
+    for p in found:
+        key = p.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(p)
+    return unique
+
+
+def _ancestor_ignores(start: Path) -> list:
+    """.gitignore files of the folders above ``start`` up to the repository root."""
+    import pathspec
+    out = []
+    for parent in [start, *start.parents][1:]:
+        gi = parent / ".gitignore"
+        if gi.is_file():
+            try:
+                out.append((parent, pathspec.GitIgnoreSpec.from_lines(gi.read_text(errors="replace").splitlines())))
+            except Exception:
+                pass
+        if (parent / ".git").exists():
+            break
+    return list(reversed(out))
+
+
+def _ignored(path: Path, is_dir: bool, specs) -> bool:
+    full = path.resolve()
+    for base, spec in specs:
+        try:
+            rel = full.relative_to(base).as_posix()
+        except ValueError:
+            continue
+        if spec.match_file(rel + ("/" if is_dir else "")):
+            return True
+    return False
+
+
+def project_root(paths: Iterable[str]) -> Path | None:
+    """The nearest folder with a pyproject.toml above the first path (or the cwd)."""
+    first = Path(next(iter(paths), ".")).resolve()
+    for folder in [first if first.is_dir() else first.parent, *first.parents]:
+        if (folder / "pyproject.toml").is_file():
+            return folder
+    return None
+
+
+def module_resolver(overlay: dict[str, str] | None = None):
+    """``resolve_module(name, from_path) -> (path, text) | None`` for the shape engine: a
+    module is looked up beside the importing file, then in each folder above it (a project's
+    own packages). ``overlay`` maps paths to unsaved editor text. Site-packages are never
+    read: the engine knows torch from its rules, not its source."""
+    cache: dict[tuple[str, str], tuple[str, str] | None] = {}
+
+    def resolve(name: str, from_path: str | None):
+        start = Path(from_path).resolve().parent if from_path else Path.cwd()
+        key = (name, str(start))
+        if key in cache:
+            return cache[key]
+        result = None
+        level = len(name) - len(name.lstrip("."))
+        parts = name.lstrip(".").split(".") if name.strip(".") else []
+        folders = [start.parents[level - 2] if level >= 2 and len(start.parents) >= level - 1 else start] if level else \
+            [start, *list(start.parents)[:4]]
+        for folder in folders:
+            for candidate in (folder.joinpath(*parts).with_suffix(".py") if parts else None,
+                              folder.joinpath(*parts, "__init__.py")):
+                if candidate is None:
+                    continue
+                text = (overlay or {}).get(str(candidate))
+                if text is None and candidate.is_file():
+                    try:
+                        text = candidate.read_text(encoding="utf-8")
+                    except (OSError, UnicodeDecodeError):
+                        text = None
+                if text is not None:
+                    result = (str(candidate), text)
+                    break
+            if result:
+                break
+        cache[key] = result
+        return result
+
+    return resolve
+
+
+# Checking one file (runs in a worker) ------------------------------------------------------
+@dataclass
+class FileReport:
+    path: str
+    findings: list = field(default_factory=list)
+    problems: list = field(default_factory=list)
+    fixed: list = field(default_factory=list)  # (line, code, fix title) applied by --fix
+
+
+@dataclass
+class CheckOptions:
+    select: list
+    ignore: list
+    entry: str | None = None
+    init: str | None = None
+    inputs: dict | None = None
+    fix: bool = False
+
+
+_RULES = None
+
+
+def _rules():
+    global _RULES
+    if _RULES is None:
+        from ml_lsp.analysis.lint import load_rules
+        _RULES = load_rules()
+    return _RULES
+
+
+def check_file(path: str, options: CheckOptions) -> FileReport:
+    from ml_lsp.analysis.lint import check_source, fix_text
+
+    report = FileReport(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        report.problems.append(f"cannot read: {exc.strerror}")
+        return report
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        report.problems.append(f"not UTF-8 (byte {exc.start}); skipped")
+        return report
+    resolve = module_resolver()
+
+    def lint(source: str):
+        result = check_source(source, path, rules=_rules(), select=options.select, ignore=options.ignore,
+                              entry=options.entry, init=options.init, inputs=options.inputs,
+                              resolve_module=resolve)
+        report.problems[:] = result.problems
+        return result.findings
+
+    if options.fix:
+        new_text, fixed = fix_text(text, lint, safe_only=True)
+        if fixed and new_text != text:
+            newline = "\r\n" if "\r\n" in text else None
+            with open(path, "w", encoding="utf-8", newline=newline) as fh:
+                fh.write(new_text.replace("\r\n", "\n") if newline else new_text)
+            report.fixed = [(f.line, f.code, f.fix.title) for f in fixed]
+            text = new_text
+    report.findings = lint(text)
+    return report
+
+
+def _check_chunk(paths: list[str], options: CheckOptions) -> list[FileReport]:
+    return [check_file(p, options) for p in paths]
+
+
+def check_paths(files: list[Path], options: CheckOptions, jobs: int) -> list[FileReport]:
+    """Check every file, in ``jobs`` worker processes when there is enough work to pay for them."""
+    names = [str(f) for f in files]
+    if jobs <= 1 or len(names) < 8:
+        return _check_chunk(names, options)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    _rules()  # loaded once here; forked workers inherit them
+    ctx = multiprocessing.get_context("fork") if sys.platform.startswith("linux") else None
+    # Small chunks, so one slow file does not keep a core idle at the end.
+    size = max(1, min(16, len(names) // (jobs * 4) or 1))
+    chunks = [names[i:i + size] for i in range(0, len(names), size)]
+    reports: list[FileReport] = []
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        for chunk_reports in pool.map(_check_chunk, chunks, [options] * len(chunks)):
+            reports.extend(chunk_reports)
+    return reports
+
+
+# Output ---------------------------------------------------------------------------------
+def display_path(path: str) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return path
+
+
+def to_json(reports: list[FileReport]) -> dict:
+    """The stable JSON contract: 1-based lines and columns."""
+    out = []
+    for report in reports:
+        path = display_path(report.path)
+        for f in report.findings:
+            out.append({
+                "path": path, "line": f.line, "column": f.col + 1,
+                "end_line": f.end_line, "end_column": f.end_col + 1,
+                "code": f.code, "category": f.category, "severity": f.severity, "message": f.message,
+                "related": [{"path": display_path(r.path) if r.path else path, "line": r.line, "message": r.message}
+                            for r in f.related],
+            })
+    return {"diagnostics": out}
+
+
+def _github_escape(text: str, prop: bool = False) -> str:
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text.replace(":", "%3A").replace(",", "%2C") if prop else text
+
+
+def to_sarif(reports: list[FileReport], rules) -> dict:
+    from ml_lsp import __version__
+    level = {"error": "error", "warning": "warning", "info": "note", "hint": "note"}
+    results = []
+    for report in reports:
+        uri = Path(display_path(report.path)).as_posix()
+        for f in report.findings:
+            results.append({
+                "ruleId": f.code, "level": level.get(f.severity, "warning"),
+                "message": {"text": f.message},
+                "locations": [{"physicalLocation": {
+                    "artifactLocation": {"uri": uri},
+                    "region": {"startLine": f.line, "startColumn": f.col + 1,
+                               "endLine": f.end_line, "endColumn": f.end_col + 1}}}],
+                "relatedLocations": [{"id": i, "message": {"text": r.message}, "physicalLocation": {
+                    "artifactLocation": {"uri": Path(display_path(r.path)).as_posix() if r.path else uri},
+                    "region": {"startLine": r.line}}} for i, r in enumerate(f.related)],
+            })
+    return {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json", "version": "2.1.0",
+        "runs": [{"tool": {"driver": {
+            "name": "ml-lsp", "version": __version__, "informationUri": "https://github.com/ml-lsp/ml-lsp",
+            "rules": [{"id": r.code, "name": r.name, "shortDescription": {"text": r.summary},
+                       "fullDescription": {"text": r.docs},
+                       "defaultConfiguration": {"level": level.get(r.severity, "warning")},
+                       "properties": {"category": r.category}} for r in rules]}},
+            "results": results}],
+    }
+
+
+def print_report(reports: list[FileReport], fmt: str, rules, fixing: bool) -> None:
+    import json
+    if fmt == "json":
+        print(json.dumps(to_json(reports), indent=2))
+    elif fmt == "sarif":
+        print(json.dumps(to_sarif(reports, rules), indent=2))
+    elif fmt == "github":
+        for report in reports:
+            path = display_path(report.path)
+            for f in report.findings:
+                kind = "error" if f.severity == "error" else "warning" if f.severity == "warning" else "notice"
+                print(f"::{kind} file={_github_escape(path, True)},line={f.line},col={f.col + 1},"
+                      f"endLine={f.end_line},endColumn={f.end_col + 1},"
+                      f"title={_github_escape(f'{f.code} {f.name}', True)}::{_github_escape(f.message)}")
+    else:
+        for report in reports:
+            path = display_path(report.path)
+            for f in report.findings:
+                print(f"{path}:{f.line}:{f.col + 1}: {f.code} {f.message} [{f.name}]")
+                for r in f.related:
+                    print(f"    {display_path(r.path) if r.path else path}:{r.line}: note: {r.message}")
+    stream = sys.stderr if fmt != "text" else sys.stdout
+    for report in reports:
+        path = display_path(report.path)
+        for line, code, title in report.fixed:
+            print(f"fixed {path}:{line}: {code} {title}", file=sys.stderr)
+        for problem in report.problems:
+            if not problem.startswith("shape engine unavailable"):
+                print(f"{path}: note: {problem}", file=sys.stderr)
+    if fmt == "text":
+        findings = [f for r in reports for f in r.findings]
+        errors = sum(f.severity == "error" for f in findings)
+        fixable = sum(1 for f in findings if f.fix and f.fix.safe)
+        fixed = sum(len(r.fixed) for r in reports)
+        parts = [f"{len(reports)} file{'s' * (len(reports) != 1)} checked",
+                 f"{errors} error{'s' * (errors != 1)}", f"{len(findings) - errors} warning{'s' * (len(findings) - errors != 1)}"]
+        if fixed:
+            parts.append(f"{fixed} fixed")
+        if fixable and not fixing:
+            parts.append(f"{fixable} fixable with --fix")
+        print(", ".join(parts) + ".", file=stream)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ml_lsp.analysis.lint import as_list, unknown_selectors
+    from ml_lsp.cli import UsageError
+    from ml_lsp.settings import load_settings
+
+    inputs = parse_inputs(args.input)
+    root = project_root(args.paths)
+    settings = load_settings(root)
+    for problem in settings.problems:
+        print(f"ml-lsp check: note: {problem}", file=sys.stderr)
+    select = as_list(args.select) or as_list(settings.get("select"))
+    ignore = as_list(settings.get("ignore")) + as_list(args.ignore)
+    rules = _rules()
+    if not rules:
+        raise UsageError("no lint rules are installed (is the ml_lsp_rules plugin registered? "
+                         "run `pip install -e .` and `ml-lsp plugins`)")
+    bad = unknown_selectors(rules, select + ignore)
+    if bad:
+        raise UsageError(f"unknown rule code or name: {', '.join(bad)} (see `ml-lsp rules`)")
+    if args.entry and not inputs:
+        configured = (settings.get("inputs") or {}).get(args.entry)
+        if isinstance(configured, dict):
+            inputs = {k: parse_dims(v, f"[tool.ml-lsp.inputs] {args.entry}.{k}") for k, v in configured.items()}
+    if (args.init or inputs) and not args.entry:
+        raise UsageError("--init and --input describe the --entry class: name it with --entry CLASS")
+    files = find_files(args.paths)
+    options = CheckOptions(select=select, ignore=ignore, entry=args.entry, init=args.init,
+                           inputs=inputs or None, fix=args.fix)
+    jobs = args.jobs if args.jobs > 0 else (os.cpu_count() or 1)
+    reports = check_paths(files, options, jobs)
+    print_report(reports, args.format, rules, args.fix)
+    return 1 if any(f.severity == "error" for r in reports for f in r.findings) else 0
