@@ -15,6 +15,7 @@ from ml_lsp import __version__
 SUBCOMMANDS = [
     "ml_lsp.commands.serve",
     "ml_lsp.commands.plugins",
+    "ml_lsp.commands.finetune",
     "ml_lsp.commands.check",
     "ml_lsp.commands.rules",
 ]
