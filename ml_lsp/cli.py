@@ -18,6 +18,11 @@ SUBCOMMANDS = [
     "ml_lsp.commands.finetune",
     "ml_lsp.commands.check",
     "ml_lsp.commands.rules",
+    "ml_lsp.commands.run",
+    "ml_lsp.commands.runs",
+    "ml_lsp.commands.logs",
+    "ml_lsp.commands.stop",
+    "ml_lsp.commands.rerun",
 ]
 
 

@@ -249,18 +249,32 @@ def run_record(run: RunFolder) -> dict:
     }
 
 
-def run_details(run: RunFolder, rank: int | None = None) -> dict:
-    """The ``ml-lsp runs show ID --json`` object: the run record with its metrics (latest
-    per source line, rank 0 by default) and progress."""
+SUMMARY_CACHE = "summary.json"
+
+
+def summary_json(run: RunFolder, rank: int | None = None) -> dict:
+    """The metrics (latest per source line, rank 0 by default), progress, exception and
+    frame counts of a run. A finished run's answer is kept in ``summary.json`` beside its
+    frames (valid while the frames file keeps its size), so listing or reopening a
+    million-frame run costs a file read, not a pass over its frames."""
+    from ml_lsp.runner.run_folder import write_json_atomic
     from ml_lsp.runner.summary import summarize
 
+    try:
+        size = os.path.getsize(run.frames_path)
+    except OSError:
+        size = 0
+    cache_path = run.path / SUMMARY_CACHE
+    if rank is None:
+        cached = read_json(cache_path)
+        if cached.get("frames_size") == size and "metrics" in cached:
+            return cached
+    terminal = run.state() in TERMINAL_STATES
     summary = summarize(run)
-    record = run_record(run)
     progress = summary.progress
-    record.update({
-        "metrics": [{"name": m.name, "path": m.path, "line": m.line, "last": m.last, "step": m.step,
-                     "count": m.count, "min": m.min, "max": m.max, "trend": m.trend(), "rank": m.rank}
-                    for m in summary.shown_metrics(rank)],
+    data = {
+        "frames_size": size,
+        "metrics": [m.to_json() for m in summary.shown_metrics(rank)],
         "progress": None if progress is None else {
             "current": progress.current, "total": progress.total, "unit": progress.unit,
             "path": progress.path, "line": progress.line, "rate": progress.rate(), "eta": progress.eta()},
@@ -269,6 +283,26 @@ def run_details(run: RunFolder, rank: int | None = None) -> dict:
         "frames": summary.frames,
         "corrupt_frames": summary.corrupt,
         "truncated_bytes": summary.pending_bytes,
-        "checkpoints": run.checkpoints(),
-    })
+    }
+    if terminal and rank is None:
+        try:
+            write_json_atomic(cache_path, {"version": 1, **data})
+        except OSError:  # a read-only folder: answer anyway
+            pass
+    return data
+
+
+def cached_metrics(run: RunFolder) -> list[dict]:
+    """The latest metrics of a run for a listing (see ``summary_json``)."""
+    return summary_json(run).get("metrics") or []
+
+
+def run_details(run: RunFolder, rank: int | None = None) -> dict:
+    """The ``ml-lsp runs show ID --json`` object: the run record with its metrics (latest
+    per source line, 1-based lines, absolute paths; rank 0 by default) and progress."""
+    record = run_record(run)
+    data = summary_json(run, rank)
+    for key in ("metrics", "progress", "exception", "frames", "corrupt_frames", "truncated_bytes"):
+        record[key] = data.get(key)
+    record["checkpoints"] = run.checkpoints()
     return record

@@ -54,6 +54,31 @@ def default_runs_dir(root: str | os.PathLike | None = None) -> Path:
     return (Path(root) if root else Path.cwd()).resolve() / ".ml-lsp" / "runs"
 
 
+def find_runs_dir(start: str | os.PathLike | None = None, configured: str | None = None) -> Path:
+    """The runs folder for a command run from ``start``: ``$ML_LSP_RUNS_DIR``, else
+    ``configured`` (the ``runs_dir`` setting) or ``.ml-lsp/runs`` under the project root,
+    the nearest folder up from ``start`` holding ``.ml-lsp``, ``pyproject.toml`` or
+    ``.git`` (``start`` itself when none does)."""
+    env = os.environ.get("ML_LSP_RUNS_DIR")
+    if env:
+        return Path(env).expanduser().resolve()
+    here = Path(start or os.getcwd()).resolve()
+    root = here
+    for folder in (here, *here.parents):
+        if any((folder / marker).exists() for marker in (".ml-lsp", "pyproject.toml", ".git")):
+            root = folder
+            break
+    if configured is None:
+        try:
+            from ml_lsp.settings import normalise_key, read_pyproject_table
+            table = read_pyproject_table(root)[0] or {}
+            configured = {normalise_key(k): v for k, v in table.items()}.get("runs_dir")
+            configured = configured if isinstance(configured, str) else None
+        except Exception:  # a broken pyproject must not stop `ml-lsp runs`
+            configured = None
+    return (root / (configured or ".ml-lsp/runs")).resolve()
+
+
 def write_json_atomic(path: Path, data: dict) -> None:
     """Readers see the old file or the new one, never half of one."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

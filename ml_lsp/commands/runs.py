@@ -1,0 +1,105 @@
+"""``ml-lsp runs``: list runs, newest first (state, duration, last metrics);
+``ml-lsp runs show ID``: one run's metrics per source line, progress and outcome."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from ml_lsp.commands.run import add_runs_dir_option, runs_dir_of
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("runs", help="list runs, or show one (`ml-lsp runs show ID`)", description=__doc__)
+    p.add_argument("action", nargs="?", choices=["list", "show"], default="list")
+    p.add_argument("run_id", nargs="?", metavar="ID", help="the run to show (a unique prefix or suffix will do)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--rank", type=int, default=None, help="with show: metrics of this rank (default 0)")
+    p.add_argument("--limit", type=int, default=None, help="list at most N runs")
+    add_runs_dir_option(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ml_lsp.cli import UsageError
+    from ml_lsp.runner import jobs
+
+    runs_dir = runs_dir_of(args)
+    if args.action == "show":
+        if not args.run_id:
+            raise UsageError("runs show: which run? give its ID (`ml-lsp runs` lists them)")
+        try:
+            folder = jobs.resolve(args.run_id, runs_dir)
+        except jobs.RunNotFound as exc:
+            raise UsageError(str(exc)) from None
+        details = jobs.run_details(folder, rank=args.rank)
+        if args.json:
+            print(json.dumps(details, indent=2))
+        else:
+            print_details(details)
+        return 0
+    if args.run_id:
+        raise UsageError(f"runs: unexpected {args.run_id!r}; did you mean `ml-lsp runs show {args.run_id}`?")
+    folders = jobs.list_runs(runs_dir)
+    if args.limit is not None:
+        folders = folders[:args.limit]
+    records = [jobs.run_record(f) for f in folders]
+    if args.json:
+        print(json.dumps({"runs": records}, indent=2))
+        return 0
+    if not records:
+        print(f"no runs in {runs_dir}; start one with `ml-lsp run SCRIPT`", file=sys.stderr)
+        return 0
+    print_table(folders, records)
+    return 0
+
+
+def print_table(folders, records) -> None:
+    from ml_lsp.commands.run import format_duration, format_value
+    from ml_lsp.runner.jobs import cached_metrics
+
+    rows = [("ID", "STATE", "DURATION", "SCRIPT", "LAST METRICS")]
+    for folder, r in zip(folders, records):
+        if r["started"]:
+            duration = format_duration((r["ended"] or time.time()) - r["started"])
+        else:
+            duration = "-"
+        state = r["state"] + (f" ({r['signal']})" if r["signal"] else
+                              f" ({r['exit_code']})" if r["exit_code"] not in (None, 0) else "")
+        metrics = ", ".join(f"{m['name']} {format_value(m['last'])}" for m in cached_metrics(folder)[:4])
+        script = (r["script"] or "").rsplit("/", 1)[-1]
+        rows.append((r["id"], state, duration, script, metrics))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4])
+
+
+def print_details(d: dict) -> None:
+    from ml_lsp.commands.run import format_duration, format_value
+
+    print(f"run {d['id']}  {d['state']}" + (f"  exit {d['exit_code']}" if d["exit_code"] is not None else "")
+          + (f" ({d['signal']})" if d.get("signal") else ""))
+    print(f"  script   {d['script']} {' '.join(d['args'])}".rstrip())
+    if d.get("started"):
+        print(f"  duration {format_duration((d['ended'] or time.time()) - d['started'])}")
+    if d.get("error"):
+        print(f"  error    {d['error']}")
+    p = d.get("progress")
+    if p:
+        eta = f", ETA {format_duration(p['eta'])}" if p.get("eta") is not None else ""
+        print(f"  progress {p['unit']} {p['current']}/{p['total'] if p['total'] is not None else '?'}{eta}")
+    for m in d["metrics"]:
+        print(f"  {m['name']:<16} {format_value(m['last']):>10} {m['trend'] or ' '}  step {m['step']}"
+              f"  ({m['count']} values, min {format_value(m['min'])}, max {format_value(m['max'])})"
+              f"  {m['path']}:{m['line']}")
+    exc = d.get("exception")
+    if exc:
+        frames = exc.get("frames") or []
+        where = f" at {frames[-1].get('file')}:{frames[-1].get('line')}" if frames else ""
+        print(f"  {exc.get('type')}: {exc.get('message')}{where}")
+    if d.get("corrupt_frames") or d.get("truncated_bytes"):
+        print(f"  frames file: {d['corrupt_frames']} damaged region(s) skipped, "
+              f"{d['truncated_bytes']} byte(s) of a cut-off frame at the end")
+    print(f"  folder   {d['path']}")
