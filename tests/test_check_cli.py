@@ -1,0 +1,146 @@
+"""`ml-lsp check` and `ml-lsp rules` as a user or a CI job runs them: a real process, its
+exit status, stdout and the files it changes."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+WARN_ONLY = textwrap.dedent("""\
+    import torch
+
+    state = torch.load("model.pt")
+""")
+
+WITH_ERROR = textwrap.dedent("""\
+    import torch.optim as optim
+
+    optimizer = optim.SGD(net.parameters(), lr=0.01)
+    net = Net()
+""")
+
+
+def ml_lsp(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "ml_lsp", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.fixture
+def project(tmp_path):
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'demo'\n")
+    return tmp_path
+
+
+def test_json_is_the_stable_contract_with_one_based_columns(project):
+    (project / "train.py").write_text(WITH_ERROR)
+    out = ml_lsp("check", "train.py", "--format", "json", cwd=project)
+    assert out.returncode == 1, out.stderr
+    data = json.loads(out.stdout)
+    assert list(data) == ["diagnostics"]
+    (d,) = data["diagnostics"]
+    assert list(d) == ["path", "line", "column", "end_line", "end_column", "code", "category",
+                       "severity", "message", "related"]
+    # `net` starts at character 23 (0-based 22) of line 3.
+    assert (d["path"], d["line"], d["column"], d["end_line"], d["end_column"]) == ("train.py", 3, 23, 3, 26)
+    assert (d["code"], d["category"], d["severity"]) == ("TR010", "training", "error")
+    assert d["related"] == [{"path": "train.py", "line": 4, "message": "net is defined here"}]
+
+
+def test_text_output_and_exit_zero_on_warnings_only(project):
+    (project / "load.py").write_text(WARN_ONLY)
+    out = ml_lsp("check", "load.py", cwd=project)
+    assert out.returncode == 0, out.stderr
+    line = out.stdout.splitlines()[0]
+    assert line.startswith("load.py:3:9: DA003 torch.load without weights_only=True")
+    assert line.endswith("[unsafe-torch-load]")
+    assert "1 fixable with --fix" in out.stdout
+
+
+def test_bad_usage_exits_2_with_a_message(project):
+    for args, fragment in [(["missing.py"], "missing.py: no such file"),
+                           (["--select", "XY999", "."], "unknown rule code"),
+                           (["--input", "x:B,3", "--entry", "Net", "."], "expected NAME=D1,D2"),
+                           (["--init", "3", "."], "--entry")]:
+        out = ml_lsp("check", *args, cwd=project)
+        assert out.returncode == 2, (args, out.stdout, out.stderr)
+        assert fragment in out.stderr and "Traceback" not in out.stderr
+
+
+def test_folders_skip_what_gitignore_ignores(project):
+    (project / ".gitignore").write_text("generated/\nscratch_*.py\n")
+    (project / "generated").mkdir()
+    (project / "generated" / "a.py").write_text(WITH_ERROR)
+    (project / "scratch_1.py").write_text(WITH_ERROR)
+    (project / "pkg").mkdir()
+    (project / "pkg" / "kept.py").write_text(WITH_ERROR)
+    (project / "pkg" / ".gitignore").write_text("local.py\n")
+    (project / "pkg" / "local.py").write_text(WITH_ERROR)
+    out = ml_lsp("check", ".", "--format", "json", cwd=project)
+    paths = {d["path"] for d in json.loads(out.stdout)["diagnostics"]}
+    assert paths == {"pkg/kept.py"}
+
+
+def test_fix_rewrites_the_file_and_reports_it(project):
+    (project / "load.py").write_text(WARN_ONLY)
+    out = ml_lsp("check", "--fix", "load.py", cwd=project)
+    assert out.returncode == 0
+    assert "fixed load.py:3: DA003 Add weights_only=True" in out.stderr
+    assert (project / "load.py").read_text() == WARN_ONLY.replace('"model.pt")', '"model.pt", weights_only=True)')
+    assert ml_lsp("check", "load.py", "--format", "json", cwd=project).stdout.count('"code"') == 0
+
+
+def test_select_ignore_pyproject_and_noqa(project):
+    (project / "train.py").write_text(WITH_ERROR + WARN_ONLY)
+    codes = lambda *a: sorted(d["code"] for d in json.loads(  # noqa: E731
+        ml_lsp("check", "train.py", "--format", "json", *a, cwd=project).stdout)["diagnostics"])
+    assert codes() == ["DA003", "TR010"]
+    assert codes("--select", "DA") == ["DA003"]
+    assert codes("--ignore", "name-used-before-defined") == ["DA003"]
+    (project / "pyproject.toml").write_text("[tool.ml-lsp]\nignore = ['DA003']\n")
+    assert codes() == ["TR010"]
+    (project / "train.py").write_text(WITH_ERROR.replace("lr=0.01)", "lr=0.01)  # noqa: TR010"))
+    out = ml_lsp("check", "train.py", cwd=project)
+    assert out.returncode == 0 and "TR010" not in out.stdout
+
+
+def test_github_and_sarif_formats(project):
+    (project / "train.py").write_text(WITH_ERROR)
+    gh = ml_lsp("check", "train.py", "--format", "github", cwd=project).stdout
+    assert gh.startswith("::error file=train.py,line=3,col=23,endLine=3,endColumn=26,title=TR010 name-used-before-defined::")
+    sarif = json.loads(ml_lsp("check", "train.py", "--format", "sarif", cwd=project).stdout)
+    (result,) = sarif["runs"][0]["results"]
+    assert result["ruleId"] == "TR010" and result["level"] == "error"
+    assert result["locations"][0]["physicalLocation"]["region"]["startColumn"] == 23
+    assert any(r["id"] == "TR010" for r in sarif["runs"][0]["tool"]["driver"]["rules"])
+
+
+def test_parallel_workers_give_the_same_answer(project):
+    for i in range(24):
+        (project / f"m{i:02}.py").write_text(WITH_ERROR if i % 2 else WARN_ONLY)
+    one = ml_lsp("check", ".", "--format", "json", "-j", "1", cwd=project)
+    two = ml_lsp("check", ".", "--format", "json", "-j", "2", cwd=project)
+    assert one.returncode == two.returncode == 1
+    assert json.loads(one.stdout) == json.loads(two.stdout)
+    assert len(json.loads(two.stdout)["diagnostics"]) == 24
+
+
+def test_unreadable_input_is_a_note_not_a_crash(project):
+    (project / "bad.py").write_bytes(b"x = '\xff\xfe'\n")
+    (project / "broken.py").write_text("def f(:\n")
+    out = ml_lsp("check", ".", cwd=project)
+    assert out.returncode == 0 and "Traceback" not in out.stderr
+    assert "bad.py: note: not UTF-8" in out.stderr
+
+
+def test_rules_table_and_docs(project):
+    table = ml_lsp("rules", cwd=project)
+    assert table.returncode == 0
+    assert any(line.startswith("SH001  linear-in-features") for line in table.stdout.splitlines())
+    docs = ml_lsp("rules", "TR001", cwd=project).stdout
+    assert docs.startswith("TR001 missing-zero-grad (training, warning, fix available)")
+    assert "Wrong:" in docs and "Right:" in docs
+    assert ml_lsp("rules", "missing-zero-grad", cwd=project).stdout == docs
+    missing = ml_lsp("rules", "ZZ001", cwd=project)
+    assert missing.returncode == 2 and "no rule 'ZZ001'" in missing.stderr
