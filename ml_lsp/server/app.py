@@ -26,7 +26,7 @@ log = logging.getLogger("ml_lsp.server")
 SUPPORTED_SCHEMES = ("file", "untitled")
 
 # Feature modules, each with ``register(server: MlLspServer)``; later features append here.
-FEATURES: list[str] = []
+FEATURES: list[str] = ["ml_lsp.server.diagnostics"]
 
 
 class MlLspServer(LanguageServer):
