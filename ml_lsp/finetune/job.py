@@ -19,8 +19,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-# Run as a file by the runner's bootstrap: make ``ml_lsp`` importable from this checkout.
+# Run as a file (the runner's bootstrap runs scripts): this folder must not shadow the
+# user's own modules named model/data/spec on sys.path, and ``ml_lsp`` must be importable.
 if __package__ in (None, ""):
+    _here = str(Path(__file__).resolve().parent)
+    sys.path[:] = [p for p in sys.path if p and Path(p).resolve() != Path(_here)]
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from ml_lsp.finetune.spec import FinetuneError, FinetuneSpec  # noqa: E402
@@ -50,6 +53,9 @@ class FrameEmitter:
     def __call__(self, kind: str, **fields: Any) -> None:
         if kind == "metric":
             step = fields.pop("step", None)
+            if "val_loss" in fields:  # evaluations are rare: show them in the job's log too
+                shown = ", ".join(f"{k} {v:.4f}" for k, v in fields.items() if isinstance(v, float))
+                print(f"step {step}: {shown}", flush=True)
             for name, value in fields.items():
                 if isinstance(value, (int, float)):
                     if self.capture is not None:
@@ -85,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-dir", help="where outputs go (default: the folder of $ML_LSP_FRAMES)")
     args = parser.parse_args(argv)
     frames = os.environ.get("ML_LSP_FRAMES")
-    run_dir = Path(args.run_dir) if args.run_dir else Path(frames).parent if frames else Path.cwd()
+    run_dir = Path(args.run_dir or os.environ.get("ML_LSP_RUN_DIR") or (Path(frames).parent if frames else "."))
     rank = int(os.environ.get("RANK", "0"))
     try:
         spec = load_spec(args.spec, run_dir)
