@@ -123,12 +123,26 @@ def load_user_module(path: str, source: str | None = None) -> types.ModuleType:
     if source is None:
         source = file.read_bytes()
     tree = definitions_only(ast.parse(source, filename=str(file)))
-    code = compile(tree, str(file), "exec")
     module = types.ModuleType(name)
     module.__file__ = str(file)
     module.__package__ = package
     module.__spec__ = importlib.util.spec_from_file_location(name, file)
+    module.__ml_lsp_skipped__ = []
     # dataclasses and pickling look the class's module up in sys.modules.
     sys.modules[name] = module
-    exec(code, module.__dict__)
+    # One top-level statement at a time: in a script, a statement of the training part
+    # that fails (data that is not there, a name defined further down) is skipped with a
+    # note; a failing import, class or function definition is the user's error to see.
+    for statement in tree.body:
+        code = compile(ast.Module(body=[statement], type_ignores=[]), str(file), "exec")
+        try:
+            exec(code, module.__dict__)
+        except Exception as exc:
+            if isinstance(statement, _DEFINITIONS):
+                raise
+            module.__ml_lsp_skipped__.append(
+                f"line {statement.lineno}: skipped ({type(exc).__name__}: {exc})")
     return module
+
+
+_DEFINITIONS = (ast.Import, ast.ImportFrom, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)

@@ -218,16 +218,18 @@ class TraceRequest:
     sources: dict[str, str] = field(default_factory=dict)  # unsaved editor text by path
     cpu_fallback: bool = False
     timeout: float = DEFAULT_TIMEOUT
+    argv: list[str] = field(default_factory=list)  # sys.argv[1:] for scripts that parse it
 
     def message(self) -> dict:
         return {"op": "trace", "path": os.path.realpath(self.path), "entry": self.entry,
                 "init": self.init, "inputs": self.inputs, "roots": self.roots,
-                "sources": self.sources,
+                "sources": self.sources, "argv": self.argv,
                 "modes": ["meta", "fake", "cpu"] if self.cpu_fallback else ["meta", "fake"]}
 
     def key(self) -> str:
         return json.dumps({"path": os.path.realpath(self.path), "entry": self.entry, "init": self.init,
-                           "inputs": self.inputs, "roots": self.roots, "cpu": self.cpu_fallback},
+                           "inputs": self.inputs, "roots": self.roots, "cpu": self.cpu_fallback,
+                           "argv": self.argv},
                           sort_keys=True)
 
 

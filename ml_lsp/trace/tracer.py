@@ -22,6 +22,7 @@ import time
 from typing import Any
 
 import torch
+from torch.overrides import TorchFunctionMode
 
 from ml_lsp.trace.failure import problem_from_exception
 from ml_lsp.trace.loader import (
@@ -51,6 +52,23 @@ class TextRecorder(ShapeRecorder):
         return super()._facts_for(filename)
 
 
+class OpsUntraced(TorchFunctionMode):
+    """Switch the recorder's ``sys.settrace`` off while a torch op runs: on the meta device
+    many ops are Python decompositions, and tracing their thousands of calls made a
+    recorded forward 3 to 30 times slower. The user's own frames are traced as before
+    (their bindings are read between ops)."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        trace = sys.gettrace()
+        if trace is None:
+            return func(*args, **(kwargs or {}))
+        sys.settrace(None)
+        try:
+            return func(*args, **(kwargs or {}))
+        finally:
+            sys.settrace(trace)
+
+
 def handle(request: dict) -> dict:
     started = time.perf_counter()
     path = os.path.realpath(request["path"])
@@ -61,7 +79,7 @@ def handle(request: dict) -> dict:
     modes = [m for m in request.get("modes") or ["meta", "fake"] if m in MODES]
     forget_user_modules(roots)
     response: dict[str, Any] = {"ok": True, "entries": [], "problems": [], "traced": [], "files": []}
-    sys.argv = [path]
+    sys.argv = [path] + list(request.get("argv") or [])
     try:
         module = load_user_module(path, sources.get(path))
     except BaseException as exc:  # SystemExit from argparse at import included
@@ -72,6 +90,7 @@ def handle(request: dict) -> dict:
         response["seconds"] = time.perf_counter() - started
         return response
     files = _user_files(roots, path)
+    response["notes"] = list(getattr(module, "__ml_lsp_skipped__", []))
     entry = request.get("entry")
     specs = request.get("inputs") or {}
     if entry:
@@ -125,11 +144,11 @@ def _merge_entries(per_entry: list[tuple[str, list[dict]]]) -> list[dict]:
     chosen: dict[tuple, tuple[bool, dict]] = {}
     for name, entries in per_entry:
         for e in entries:
-            key = (e["scope"], e["line"], e["name"])
+            key = (e["path"], e["scope"], e["line"], e["name"])
             own = e["scope"].split(".", 1)[0] == name
             if key not in chosen or (chosen[key][0] and not own):
                 chosen[key] = (own, e)
-    return sorted((e for _, e in chosen.values()), key=lambda e: (e["line"], e["scope"]))
+    return sorted((e for _, e in chosen.values()), key=lambda e: (e["path"], e["line"], e["scope"]))
 
 
 # ---------------------------------------------------------------------------------------
@@ -149,24 +168,38 @@ def trace_class(cls, module, init: str | None, spec: dict, modes: list[str], fil
             "col": None, "end_line": None, "end_col": None, "operands": [], "error": "InputsUnknown",
             "message": f"cannot trace {cls.__name__}: {exc}", "explicit": explicit})
         return out
-    traced["inputs"] = {k: v["dims"] for k, v in inputs.items()}
+    traced["inputs"] = {k: {"dims": v["dims"], "dtype": v.get("dtype")} for k, v in inputs.items()}
     runs = symbol_values(symbols) if symbols else [{}]
     traced["symbols"] = dict(runs[0])
-    failures = []
-    for mode in modes:
-        try:
-            per_run = _run_mode(cls, module, init, inputs, runs, mode, files, sources)
-        except _TracedFailure as failure:
-            note = f"traced on {mode}" + (
-                ", " + ", ".join(f"{k}={v}" for k, v in failure.env.items()) if failure.env else "")
-            problem = problem_from_exception(
-                failure.exc, failure.kind, roots, fallback=(path, class_line), entry=cls.__name__, note=note)
-            problem["mode"] = mode
-            failures.append(problem)
-            continue
-        traced["mode"] = mode
-        out["entries"] = _fit_runs(per_run, runs, symbols)
-        break
+    failures: list[dict] = []
+    undeclared = [name for name, spec in inputs.items() if not spec.get("dtype")]
+    plans = [inputs]
+    for attempt in range(2):
+        for mode in modes:
+            try:
+                per_run = _run_mode(cls, module, init, plans[-1], runs, mode, files, sources)
+            except _TracedFailure as failure:
+                note = f"traced on {mode}" + (
+                    ", " + ", ".join(f"{k}={v}" for k, v in failure.env.items()) if failure.env else "")
+                problem = problem_from_exception(
+                    failure.exc, failure.kind, roots, fallback=(path, class_line), entry=cls.__name__, note=note)
+                problem["mode"] = mode
+                failures.append(problem)
+                continue
+            traced["mode"] = mode
+            traced["inputs"] = {k: {"dims": v["dims"], "dtype": v.get("dtype") or "float"}
+                                for k, v in plans[-1].items()}
+            out["entries"] = _fit_runs(per_run, runs, symbols)
+            break
+        # Inputs of unknown dtype went in as float; an index-taking layer (Embedding)
+        # refuses them: try once more with those inputs as long.
+        if (traced["mode"] is not None or attempt or not undeclared
+                or not any(_WANTS_INDICES.search(p["message"]) for p in failures)):
+            break
+        plans.append({k: dict(v, dtype="long") if k in undeclared else v for k, v in inputs.items()})
+        failures_before_retry = list(failures)
+    if traced["mode"] is None and len(plans) > 1:
+        failures = failures_before_retry  # the float attempt's error is the one to show
     if traced["mode"] is None and failures:
         # The last mode is the most real; but where an earlier one failed at the same place,
         # its message is the clearer one (meta's kernels name both shapes).
@@ -193,6 +226,9 @@ def _class_line(cls) -> int:
 # Failures of the data-free modes themselves (not of the user's code).
 _NEEDS_DATA = re.compile(r"meta tensor|'Meta' backend|FakeTensor|data.dependent|DataDependent|"
                          r"DynamicOutputShape|dynamic output shape", re.IGNORECASE)
+
+
+_WANTS_INDICES = re.compile(r"\bLong\b|\bInt\b|indices|scalar type", re.IGNORECASE)
 
 
 class _TracedFailure(Exception):
@@ -311,7 +347,7 @@ def _run_mode(cls, module, init, inputs: dict, runs: list[dict], mode: str, file
                 raise _TracedFailure("inputs", exc, env) from None
             recorder = TextRecorder(files, sources)
             try:
-                with recorder:
+                with OpsUntraced(), recorder:
                     model(**tensors)
             except Exception as exc:
                 raise _TracedFailure("forward", exc, env) from None
@@ -323,10 +359,10 @@ def _fit_runs(per_run: list[list[dict]], runs: list[dict], symbols: list[str]) -
     base = per_run[0]
     if len(per_run) == 1:
         return [_public(e, e["shape"]) for e in base]
-    by_key = [{(e["scope"], e["line"], e["name"]): e for e in entries} for entries in per_run]
+    by_key = [{(e["path"], e["scope"], e["line"], e["name"]): e for e in entries} for entries in per_run]
     out = []
     for e in base:
-        key = (e["scope"], e["line"], e["name"])
+        key = (e["path"], e["scope"], e["line"], e["name"])
         seen = [m.get(key) for m in by_key]
         shapes = [s["shape"] if s else None for s in seen]
         if any(s is None for s in shapes) or len({len(s) for s in shapes}) != 1:
@@ -342,5 +378,5 @@ def _fit_runs(per_run: list[list[dict]], runs: list[dict], symbols: list[str]) -
 
 
 def _public(e: dict, shape) -> dict:
-    return {"scope": e["scope"], "line": e["line"], "name": e["name"], "shape": shape,
-            "dtype": e["dtype"], "source": "trace"}
+    return {"path": e["path"], "scope": e["scope"], "line": e["line"], "name": e["name"],
+            "shape": shape, "dtype": e["dtype"], "source": "trace"}

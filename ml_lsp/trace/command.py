@@ -1,0 +1,259 @@
+"""``ml-lsp shapes FILE... --trace [--compare]``: traced shapes, and the static engine
+checked against them.
+
+``ml_lsp.commands.shapes`` parses the arguments and calls ``run(args)`` here when
+``--trace`` or ``--compare`` is given. ``args`` carries ``files``, ``entry``, ``init``,
+``input`` (``["x=B,784", ...]``), ``json``, ``compare``, ``timeout`` and, when the shapes
+command defines it, ``cpu_fallback``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+from ml_lsp.trace.session import DEFAULT_TIMEOUT, TraceFailed, TraceRequest, TraceSession
+
+_INPUT = re.compile(r"^\s*([A-Za-z_]\w*)\s*=\s*(.+?)\s*$")
+
+
+def parse_inputs(values) -> dict[str, list]:
+    """``["x=B,784", "mask=B,T"]`` -> ``{"x": ["B", 784], ...}``; a dict passes through."""
+    from ml_lsp.cli import UsageError
+
+    if isinstance(values, dict):
+        return {k: list(v) for k, v in values.items()}
+    inputs: dict[str, list] = {}
+    for value in values or []:
+        match = _INPUT.match(value)
+        if not match:
+            raise UsageError(f"--input {value!r}: expected NAME=D1,D2,... (e.g. --input x=B,784)")
+        dims: list = []
+        for part in match.group(2).strip("()[] ").split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if re.fullmatch(r"\d+", part):
+                dims.append(int(part))
+            elif re.fullmatch(r"[A-Za-z_][\w+\-*/() ]*", part):
+                dims.append(part.replace(" ", ""))
+            else:
+                raise UsageError(f"--input {value!r}: dim {part!r} is neither an int nor a name")
+        inputs[match.group(1)] = dims
+    return inputs
+
+
+def static_facts(text: str, path: str, entry=None, init=None, inputs=None):
+    """The static engine's facts for ``text``, or None when the engine is unavailable or
+    failed (the trace does not depend on it)."""
+    try:
+        from ml_lsp.analysis import analyze_source
+    except ImportError:
+        return None
+    kwargs = {"entry": entry, "init": init, "inputs": inputs or None}
+    resolver = _module_resolver()
+    if resolver is not None:
+        kwargs["resolve_module"] = resolver
+    try:
+        return analyze_source(text, path, **kwargs)
+    except Exception:  # the static engine's bug must not cost the user the trace
+        return None
+
+
+def _module_resolver():
+    """The engine's resolver of sibling imports, when it offers one."""
+    for module_name, attr in (("ml_lsp.analysis.resolve", "file_system_resolver"),
+                              ("ml_lsp.analysis.workspace", "file_system_resolver"),
+                              ("ml_lsp.commands.shapes", "resolve_module")):
+        try:
+            module = __import__(module_name, fromlist=[attr])
+        except ImportError:
+            continue
+        found = getattr(module, attr, None)
+        if callable(found):
+            return found
+    return None
+
+
+def _dim_json(dim):
+    try:
+        from ml_lsp.analysis.dims import dim_json
+    except ImportError:  # pragma: no cover - the engine ships dims.py
+        return dim if isinstance(dim, (int, str)) or dim is None else str(dim)
+    return dim_json(dim)
+
+
+def class_inputs(facts, explicit: dict[str, list], entry: str | None) -> dict[str, dict]:
+    """For each class the static engine knows: ``{param: {"dims": [...], "dtype": ...}}``,
+    the explicit ``--input`` shapes for the entry class (or, with no entry, for every
+    class whose forward takes those names), the statically inferred ones otherwise."""
+    result: dict[str, dict] = {}
+    classes = list(getattr(facts, "classes", None) or [])
+    dtypes: dict[tuple[str, str], str] = {}
+    for binding in getattr(facts, "bindings", None) or []:
+        if binding.scope.endswith(".forward") and getattr(binding, "dtype", None):
+            dtypes.setdefault((binding.scope.rsplit(".", 1)[0], binding.name), binding.dtype)
+    for cls in classes:
+        spec = {}
+        for param, shape in (getattr(cls, "input_shapes", None) or {}).items():
+            if shape is None:
+                continue
+            spec[param] = {"dims": [_dim_json(d) for d in shape], "dtype": dtypes.get((cls.name, param))}
+        result[cls.name] = spec
+    if explicit:
+        targets = [entry] if entry else [name for name, spec in result.items() if set(explicit) <= set(spec)]
+        for name in targets or ([entry] if entry else []):
+            spec = dict(result.get(name) or {})
+            for param, dims in explicit.items():
+                spec[param] = {"dims": dims, "dtype": (spec.get(param) or {}).get("dtype")}
+            result[name] = spec
+    return result
+
+
+def _workspace_root(path: Path) -> str:
+    """The nearest folder above ``path`` with a pyproject.toml, setup.py or .git; else the
+    file's own folder. Files under it count as the user's (recorded, reloaded each time)."""
+    for folder in [path.parent, *path.parents]:
+        if any((folder / marker).exists() for marker in ("pyproject.toml", "setup.py", ".git")):
+            return str(folder)
+    return str(path.parent)
+
+
+def trace_file(session: TraceSession, path: Path, *, entry=None, init=None, explicit=None,
+               timeout=DEFAULT_TIMEOUT, cpu_fallback=False, argv=None, text=None, facts=None) -> dict:
+    """Trace one file; returns the child's response, or a response whose only problem is
+    the failure (timeout, crash)."""
+    text = path.read_text(encoding="utf-8") if text is None else text
+    if facts is None:
+        facts = static_facts(text, str(path), entry, init, explicit)
+    request = TraceRequest(
+        path=str(path), entry=entry, init=init, inputs=class_inputs(facts, explicit or {}, entry),
+        roots=[_workspace_root(path)], cpu_fallback=cpu_fallback, timeout=timeout,
+        argv=list(argv or []))
+    try:
+        return session.trace(request)
+    except TraceFailed as failure:
+        problem = dict(failure.problem)
+        stack = problem.get("stack") or []
+        real = os.path.realpath(path)
+        inside = [f for f in stack if os.path.realpath(f["path"]) == real] or \
+                 [f for f in stack if f["path"].startswith(request.roots[0])]
+        if inside:
+            problem.setdefault("path", inside[0]["path"])
+            problem.setdefault("line", inside[0]["line"])
+            problem["message"] += f"; it was at line {inside[0]['line']} ({inside[0]['func']})"
+        problem.setdefault("path", str(path))
+        problem.setdefault("line", 1)
+        return {"ok": True, "entries": [], "problems": [problem], "traced": [], "files": [str(path)]}
+
+
+def run(args) -> int:
+    from ml_lsp.cli import CommandFailed, UsageError
+
+    files = [Path(f) for f in (getattr(args, "files", None) or [])]
+    if not files:
+        raise UsageError("give at least one FILE")
+    for f in files:
+        if not f.is_file():
+            raise UsageError(f"{f}: no such file")
+    explicit = parse_inputs(getattr(args, "input", None) or [])
+    timeout = float(getattr(args, "timeout", None) or DEFAULT_TIMEOUT)
+    if timeout <= 0:
+        raise UsageError("--timeout must be a positive number of seconds")
+    entry, init = getattr(args, "entry", None), getattr(args, "init", None)
+    compare = bool(getattr(args, "compare", False))
+    as_json = bool(getattr(args, "json", False))
+    session = TraceSession()
+    out_files, problems, comparisons = [], [], []
+    try:
+        session.start()
+        for path in files:
+            text = path.read_text(encoding="utf-8")
+            facts = static_facts(text, str(path), entry, init, explicit)
+            response = trace_file(session, path, entry=entry, init=init, explicit=explicit,
+                                  timeout=timeout, cpu_fallback=bool(getattr(args, "cpu_fallback", False)),
+                                  text=text, facts=facts)
+            if not response.get("ok"):
+                raise CommandFailed(f"{path}: {response.get('error')}")
+            by_path = _group_by_path(response["entries"], path)
+            out_files.extend({"path": p, "shapes": entries} for p, entries in by_path.items())
+            problems.extend(response["problems"])
+            if compare:
+                comparisons.append((path, facts, response, by_path))
+    finally:
+        session.close()
+
+    status = 1 if problems else 0
+    compare_json = []
+    if compare:
+        from ml_lsp.trace.compare import compare_entries
+        for path, facts, response, by_path in comparisons:
+            if facts is None:
+                raise CommandFailed(f"{path}: the static engine is unavailable or failed; nothing to compare")
+            symbols = sorted({s for t in response.get("traced") or [] for s in (t.get("symbols") or {})})
+            real = os.path.realpath(path)
+            traced_own = by_path.get(str(path)) or by_path.get(real) or []
+            result = compare_entries(facts.to_json_entries(), traced_own, symbols)
+            comparisons_text = [d.text(str(path)) for d in result.disagreements]
+            compare_json.append({"path": str(path), **result.to_json(), "summary": result.summary()})
+            if not as_json:
+                for line in comparisons_text:
+                    print(line)
+                print(f"{path}: {result.summary()}")
+            if result.disagreements:
+                status = 1
+    if as_json:
+        data = {"files": out_files, "problems": problems}
+        if compare:
+            data["compare"] = compare_json
+        json.dump(data, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    elif not compare:
+        _print_text(out_files)
+    for problem in problems:
+        print(_problem_line(problem), file=sys.stderr)
+    return status
+
+
+def _group_by_path(entries: list[dict], requested: Path) -> dict[str, list[dict]]:
+    """Entries per file, the requested file first; each entry in the shapes JSON form."""
+    real = os.path.realpath(requested)
+    grouped: dict[str, list[dict]] = {str(requested): []}
+    for e in entries:
+        key = str(requested) if os.path.realpath(e["path"]) == real else e["path"]
+        grouped.setdefault(key, []).append(
+            {"scope": e["scope"], "line": e["line"], "name": e["name"], "shape": e["shape"],
+             "dtype": e["dtype"], "source": "trace"})
+    return grouped
+
+
+def format_shape(shape) -> str:
+    if shape is None:
+        return "?"
+    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _print_text(out_files: list[dict]) -> None:
+    for item in out_files:
+        if not item["shapes"]:
+            continue
+        print(f"{item['path']}  (traced)")
+        scope = None
+        for e in item["shapes"]:
+            if e["scope"] != scope:
+                scope = e["scope"]
+                print(f"  {scope}")
+            dtype = f" {e['dtype']}" if e.get("dtype") else ""
+            print(f"    {e['line']:>5}  {e['name']:<16} {format_shape(e['shape'])}{dtype}")
+
+
+def _problem_line(problem: dict) -> str:
+    where = problem.get("path") or "?"
+    if problem.get("line"):
+        where += f":{problem['line']}"
+        if problem.get("col") is not None:
+            where += f":{problem['col'] + 1}"
+    return f"{where}: trace: {problem['message']}"
