@@ -1,4 +1,4 @@
-from tests.rules.ruletest import assert_clean, assert_flagged
+from rules.ruletest import assert_clean, assert_flagged
 
 WRONG = """
 model.fit(x_train, y_train, epochs=10)

@@ -1,4 +1,4 @@
-from tests.rules.ruletest import apply_fix, assert_clean, assert_flagged, lint
+from rules.ruletest import apply_fix, assert_clean, assert_flagged, lint
 
 WRONG = """
 import torch

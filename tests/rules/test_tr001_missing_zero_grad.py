@@ -1,6 +1,6 @@
 import textwrap
 
-from tests.rules.ruletest import apply_fix, assert_clean, assert_flagged
+from rules.ruletest import apply_fix, assert_clean, assert_flagged
 
 WRONG = """
 import torch

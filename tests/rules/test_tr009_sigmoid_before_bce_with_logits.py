@@ -1,4 +1,4 @@
-from tests.rules.ruletest import apply_fix, assert_clean, assert_flagged
+from rules.ruletest import apply_fix, assert_clean, assert_flagged
 
 WRONG = """
 import torch

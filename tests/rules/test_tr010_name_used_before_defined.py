@@ -1,4 +1,4 @@
-from tests.rules.ruletest import assert_clean, assert_flagged
+from rules.ruletest import assert_clean, assert_flagged
 
 WRONG = """
 import torch.optim as optim
