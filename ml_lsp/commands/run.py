@@ -12,8 +12,9 @@ import sys
 import time
 
 
-def add_runs_dir_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--runs-dir", metavar="DIR",
+def add_runs_dir_option(p: argparse.ArgumentParser, nested: bool = False) -> None:
+    # In a nested subcommand, SUPPRESS keeps `ml-lsp runs --runs-dir D show ID` working.
+    p.add_argument("--runs-dir", metavar="DIR", default=argparse.SUPPRESS if nested else None,
                    help="the runs folder (default: $ML_LSP_RUNS_DIR, else the runs_dir setting or "
                         ".ml-lsp/runs in the project root)")
 

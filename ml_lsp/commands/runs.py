@@ -13,13 +13,17 @@ from ml_lsp.commands.run import add_runs_dir_option, runs_dir_of
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("runs", help="list runs, or show one (`ml-lsp runs show ID`)", description=__doc__)
-    p.add_argument("action", nargs="?", choices=["list", "show"], default="list")
-    p.add_argument("run_id", nargs="?", metavar="ID", help="the run to show (a unique prefix or suffix will do)")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--rank", type=int, default=None, help="with show: metrics of this rank (default 0)")
     p.add_argument("--limit", type=int, default=None, help="list at most N runs")
     add_runs_dir_option(p)
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, action="list", run_id=None, rank=None)
+    actions = p.add_subparsers(dest="action", metavar="show")
+    show = actions.add_parser("show", help="one run's metrics, progress and outcome")
+    show.add_argument("run_id", metavar="ID", help="the run (a unique prefix or suffix of its id will do)")
+    show.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
+    show.add_argument("--rank", type=int, default=None, help="metrics of this rank (default: 0)")
+    add_runs_dir_option(show, nested=True)
+    show.set_defaults(func=run, action="show")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,8 +32,6 @@ def run(args: argparse.Namespace) -> int:
 
     runs_dir = runs_dir_of(args)
     if args.action == "show":
-        if not args.run_id:
-            raise UsageError("runs show: which run? give its ID (`ml-lsp runs` lists them)")
         try:
             folder = jobs.resolve(args.run_id, runs_dir)
         except jobs.RunNotFound as exc:
@@ -40,8 +42,6 @@ def run(args: argparse.Namespace) -> int:
         else:
             print_details(details)
         return 0
-    if args.run_id:
-        raise UsageError(f"runs: unexpected {args.run_id!r}; did you mean `ml-lsp runs show {args.run_id}`?")
     folders = jobs.list_runs(runs_dir)
     if args.limit is not None:
         folders = folders[:args.limit]

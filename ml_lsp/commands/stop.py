@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     except jobs.RunNotFound as exc:
         raise UsageError(str(exc)) from None
     before = folder.state()
-    if before in TERMINAL_STATES:
+    if before in TERMINAL_STATES and not (before == "lost" and jobs._pid_alive(folder.status())):
         print(f"{folder.id} already {before}", file=sys.stderr)
         return 0
     state = jobs.stop(folder, grace=args.grace, wait_for=None if args.no_wait else 3 * args.grace + 10)

@@ -172,8 +172,10 @@ def stop(run: RunFolder | str, runs_dir: str | os.PathLike | None = None, *,
             run.write_status(state="stopped", ended=time.time())
             return "stopped"
     status = run.status()
-    if status.get("state") in ACTIVE_STATES and not runner_alive(run.runs_dir):
-        _stop_orphan(run, status, grace if grace is not None else 5.0, wait_for)
+    orphan = run.state(status) == "lost" or (status.get("state") in ACTIVE_STATES
+                                            and not runner_alive(run.runs_dir))
+    if orphan and _pid_alive(status):
+        _stop_orphan(run, status, grace if grace is not None else 5.0)
     if wait_for is None:
         return run.state()
     try:
@@ -182,23 +184,41 @@ def stop(run: RunFolder | str, runs_dir: str | os.PathLike | None = None, *,
         return run.state()
 
 
-def _stop_orphan(run: RunFolder, status: dict, grace: float, wait_for: float | None) -> None:
-    """Signal a run no runner watches any more (its runner died)."""
-    from ml_lsp.runner.daemon import _killpg, _process_start
+def _pid_alive(status: dict) -> bool:
+    from ml_lsp.runner.daemon import _process_start
 
-    pgid, pid = status.get("pgid"), status.get("pid")
-    if not isinstance(pgid, int) or not isinstance(pid, int):
+    pid = status.get("pid")
+    if not isinstance(pid, int):
+        return False
+    start = _process_start(pid)
+    return start is not None and status.get("pid_start") in (None, start)
+
+
+def _stop_orphan(run: RunFolder, status: dict, grace: float) -> None:
+    """Signal a run no runner watches any more (its runner died): SIGINT, SIGTERM, SIGKILL
+    to its process group, ``grace`` seconds apart, until its process is gone."""
+    from ml_lsp.runner.daemon import _killpg
+
+    pgid = status.get("pgid")
+    if not isinstance(pgid, int):
         return
-    if status.get("pid_start") is not None and _process_start(pid) != status.get("pid_start"):
-        return  # that pid is another process now
-    for sig, delay in ((signal.SIGINT, grace), (signal.SIGTERM, grace), (signal.SIGKILL, 0)):
+    for sig, delay in ((signal.SIGINT, grace), (signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
         _killpg(pgid, sig)
-        deadline = time.monotonic() + min(delay, wait_for if wait_for is not None else delay)
-        while time.monotonic() < deadline and _process_start(pid) is not None:
+        deadline = time.monotonic() + delay
+        while time.monotonic() < deadline and _pid_alive(status) and not _zombie(status["pid"]):
             time.sleep(0.05)
-        if _process_start(pid) is None:
+        if not _pid_alive(status) or _zombie(status["pid"]):
             break
-    run.write_status(state="stopped", ended=time.time())
+    run.write_status(state="stopped", ended=time.time(),
+                     error="stopped after its runner died; exit status unknown")
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def rerun(run: RunFolder | str, runs_dir: str | os.PathLike | None = None, **kw: Any) -> RunFolder:

@@ -1,0 +1,241 @@
+"""`ml-lsp run/runs/logs/stop/rerun` end to end: a real runner process running real
+(tiny) scripts, as a user at a terminal sees them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+from ml_lsp.runner.run_folder import RunFolder, iter_runs
+
+from .conftest import cli, run_state, runs_json, wait_for, write_script
+
+
+def test_run_wait_prints_id_last_and_runs_json_lists_it(tmp_path, runs_dir, runner):
+    runner.start()
+    script = write_script(tmp_path, "ok.py", """
+        import sys
+        print("args", sys.argv[1:])
+    """)
+    out = cli("run", str(script), "--lr", "3", "--wait", runs_dir=runs_dir)
+    assert out.returncode == 0, out.stderr
+    run_id = out.stdout.strip().splitlines()[-1]
+    run = RunFolder(runs_dir / run_id)
+    assert run.stdout_path.read_text().strip() == "args ['--lr', '3']"
+    [record] = runs_json(runs_dir)
+    assert record["id"] == run_id and record["state"] == "succeeded" and record["exit_code"] == 0
+    assert record["script"] == str(script) and record["started"] <= record["ended"]
+    logs = cli("logs", run_id, runs_dir=runs_dir)
+    assert "args ['--lr', '3']" in logs.stdout
+
+
+def test_failing_script_exits_1_with_its_exit_code(tmp_path, runs_dir, runner):
+    runner.start()
+    script = write_script(tmp_path, "bad.py", """
+        import sys
+        print("about to fail", file=sys.stderr)
+        sys.exit(3)
+    """)
+    out = cli("run", str(script), "--wait", runs_dir=runs_dir)
+    assert out.returncode == 1
+    run_id = out.stdout.strip().splitlines()[-1]
+    assert "exit code 3" in out.stderr
+    [record] = runs_json(runs_dir)
+    assert (record["id"], record["state"], record["exit_code"]) == (run_id, "failed", 3)
+
+
+def test_metrics_show_on_the_line_that_logged_them(tmp_path, runs_dir, runner):
+    runner.start()
+    script = write_script(tmp_path, "train.py", """
+        import ml_lsp
+        for step in range(50):
+            loss = 1.0 / (step + 1)
+            ml_lsp.log(loss=loss, step=step)
+    """)
+    out = cli("run", str(script), "--wait", runs_dir=runs_dir)
+    assert out.returncode == 0, out.stderr
+    run_id = out.stdout.strip().splitlines()[-1]
+    shown = cli("runs", "show", run_id, "--json", runs_dir=runs_dir)
+    details = json.loads(shown.stdout)
+    assert details["id"] == run_id and details["state"] == "succeeded"
+    [loss] = [m for m in details["metrics"] if m["name"] == "loss"]
+    assert loss["path"] == str(script) and loss["line"] == 4
+    assert loss["last"] == 1.0 / 50 and loss["step"] == 49 and loss["count"] == 50
+    text = cli("runs", "show", run_id, runs_dir=runs_dir).stdout
+    assert f"{script}:4" in text and "loss" in text
+
+
+def test_missing_script_and_syntax_error_leave_no_run(tmp_path, runs_dir):
+    out = cli("run", str(tmp_path / "nope.py"), runs_dir=runs_dir)
+    assert out.returncode == 2 and "nope.py: no such file" in out.stderr
+    assert "Traceback" not in out.stderr
+    broken = write_script(tmp_path, "broken.py", """
+        x = 1
+        def f(:
+            pass
+    """)
+    out = cli("run", str(broken), "--wait", runs_dir=runs_dir)
+    assert out.returncode == 2 and f"{broken}:2" in out.stderr and "syntax error" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert list(iter_runs(runs_dir)) == [] and not any(p.name.startswith(".") for p in runs_dir.iterdir())
+
+
+def test_kill_9_of_the_job_is_failed_with_the_signal(tmp_path, runs_dir, runner):
+    runner.start()
+    script = write_script(tmp_path, "sleepy.py", """
+        import time
+        print("started", flush=True)
+        time.sleep(60)
+    """)
+    run_id = cli("run", str(script), runs_dir=runs_dir).stdout.strip()
+    run = RunFolder(runs_dir / run_id)
+    wait_for(lambda: "started" in (run.stdout_path.read_text() if run.stdout_path.exists() else ""),
+             what="the job to start")
+    os.kill(run.status()["pid"], signal.SIGKILL)
+    wait_for(lambda: run.state() == "failed", what="state failed")
+    status = run.status()
+    assert status["signal"] == "SIGKILL" and status["exit_code"] == -9
+    assert "SIGKILL" in cli("runs", runs_dir=runs_dir).stdout
+
+
+def test_kill_9_of_the_runner_makes_the_run_lost_within_the_heartbeat_timeout(tmp_path, runs_dir, runner):
+    proc = runner.start(heartbeat_interval=0.2, heartbeat_timeout=1.5)
+    script = write_script(tmp_path, "sleepy.py", """
+        import time
+        time.sleep(60)
+    """)
+    run_id = cli("run", str(script), runs_dir=runs_dir).stdout.strip()
+    wait_for(lambda: run_state(runs_dir, run_id) == "running", what="running")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    states = wait_for(lambda: [r["state"] for r in runs_json(runs_dir)] == ["lost"] and ["lost"],
+                      timeout=1.5 + 5, what="state lost")
+    assert states == ["lost"]
+    # The job itself survives its runner (it has its own session); stop still reaches it.
+    pid = RunFolder(runs_dir / run_id).status()["pid"]
+    os.kill(pid, 0)
+    out = cli("stop", run_id, "--grace", "0.5", runs_dir=runs_dir)
+    assert out.returncode == 0, out.stderr
+    wait_for(lambda: not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z",
+             what="the orphaned job to die")
+
+
+def test_two_runs_at_once_on_the_cpu(tmp_path, runs_dir, runner):
+    runner.start("--cpu-slots", "2")
+    # Each job waits until the other has started: both succeed only if they run together.
+    script = write_script(tmp_path, "pair.py", f"""
+        import os, sys, time
+        me, other = sys.argv[1], sys.argv[2]
+        open(os.path.join({str(tmp_path)!r}, me), "w").close()
+        deadline = time.time() + 30
+        while not os.path.exists(os.path.join({str(tmp_path)!r}, other)):
+            if time.time() > deadline:
+                sys.exit("the other run never started")
+            time.sleep(0.02)
+    """)
+    a = cli("run", str(script), "a", "b", runs_dir=runs_dir).stdout.strip()
+    b = cli("run", str(script), "b", "a", runs_dir=runs_dir).stdout.strip()
+    wait_for(lambda: {run_state(runs_dir, a), run_state(runs_dir, b)} <= {"succeeded", "failed"},
+             what="both runs to end")
+    assert run_state(runs_dir, a) == run_state(runs_dir, b) == "succeeded"
+
+
+def test_ten_queued_runs_with_one_slot_run_one_at_a_time_in_order(tmp_path, runs_dir, runner):
+    from ml_lsp.runner import make_spec, submit
+
+    script = write_script(tmp_path, "step.py", """
+        import sys, time
+        time.sleep(0.05)
+        print(sys.argv[1])
+    """)
+    runs = [submit(make_spec(script, [str(i)], devices="cpu"), runs_dir, start_runner=False) for i in range(10)]
+    runner.start("--cpu-slots", "1")
+    wait_for(lambda: all(r.state() == "succeeded" for r in runs), timeout=60, what="ten runs")
+    statuses = [r.status() for r in runs]
+    for before, after in zip(statuses, statuses[1:]):
+        assert after["started"] >= before["ended"], "a run started before the previous one ended"
+    assert [r.stdout_path.read_text().strip() for r in runs] == [str(i) for i in range(10)]
+
+
+def test_stop_escalates_to_sigkill_for_a_script_that_ignores_signals(tmp_path, runs_dir, runner):
+    runner.start()
+    script = write_script(tmp_path, "stubborn.py", """
+        import signal, subprocess, sys, time
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        print(child.pid, flush=True)
+        time.sleep(60)
+    """)
+    run_id = cli("run", str(script), runs_dir=runs_dir).stdout.strip()
+    run = RunFolder(runs_dir / run_id)
+    child_pid = int(wait_for(lambda: run.stdout_path.exists() and run.stdout_path.read_text().strip(),
+                             what="the child's pid"))
+    out = cli("stop", run_id, "--grace", "0.3", runs_dir=runs_dir)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == f"{run_id} stopped"
+    assert run.status()["signal"] == "SIGKILL"
+    # The whole process group went, the script's own child too.
+    wait_for(lambda: not os.path.exists(f"/proc/{child_pid}")
+             or open(f"/proc/{child_pid}/stat").read().split()[2] == "Z", what="the child to die")
+
+
+def test_stop_sends_sigint_first_so_the_script_can_clean_up(tmp_path, runs_dir, runner):
+    runner.start()
+    script = write_script(tmp_path, "polite.py", """
+        import time
+        try:
+            print("working", flush=True)
+            time.sleep(60)
+        except KeyboardInterrupt:
+            print("saved a checkpoint", flush=True)
+    """)
+    run_id = cli("run", str(script), runs_dir=runs_dir).stdout.strip()
+    run = RunFolder(runs_dir / run_id)
+    wait_for(lambda: run.stdout_path.exists() and "working" in run.stdout_path.read_text(), what="working")
+    out = cli("stop", run_id, runs_dir=runs_dir)
+    assert out.returncode == 0 and run.state() == "stopped"
+    assert "saved a checkpoint" in run.stdout_path.read_text()
+
+
+def test_stopping_a_queued_run_takes_it_out_of_the_queue(tmp_path, runs_dir):
+    from ml_lsp.runner import make_spec, submit
+
+    marker = tmp_path / "ran"
+    script = write_script(tmp_path, "never.py", f"open({str(marker)!r}, 'w').close()\n")
+    run = submit(make_spec(script), runs_dir, start_runner=False)
+    out = cli("stop", run.id, runs_dir=runs_dir)
+    assert out.returncode == 0 and run.state() == "stopped"
+    assert list((runs_dir / "queue").iterdir()) == []
+
+
+def test_rerun_runs_the_same_script_and_arguments_again(tmp_path, runs_dir, runner):
+    runner.start()
+    script = write_script(tmp_path, "echo.py", "import sys; print(*sys.argv[1:])\n")
+    first = cli("run", str(script), "x", "y", "--wait", runs_dir=runs_dir).stdout.strip().splitlines()[-1]
+    out = cli("rerun", first, "--wait", runs_dir=runs_dir)
+    assert out.returncode == 0, out.stderr
+    second = out.stdout.strip().splitlines()[-1]
+    assert second != first
+    assert RunFolder(runs_dir / second).stdout_path.read_text().strip() == "x y"
+    assert RunFolder(runs_dir / second).spec()["rerun_of"] == first
+    assert [r["id"] for r in runs_json(runs_dir)] == [second, first]  # newest first
+
+
+def test_unknown_run_id_is_a_clear_error(runs_dir):
+    for args in (("runs", "show", "nope"), ("logs", "nope"), ("stop", "nope"), ("rerun", "nope")):
+        out = cli(*args, runs_dir=runs_dir)
+        assert out.returncode == 2 and "no run 'nope'" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_follow_shows_progress_and_a_final_summary(tmp_path, runs_dir, runner):
+    runner.start()
+    script = write_script(tmp_path, "train.py", """
+        import ml_lsp
+        for step in range(20):
+            ml_lsp.log(acc=step / 20, step=step)
+    """)
+    out = cli("run", str(script), "--follow", runs_dir=runs_dir)
+    assert out.returncode == 0, out.stderr
+    assert "succeeded" in out.stderr and "acc" in out.stderr and f"{script}:3" in out.stderr
