@@ -133,6 +133,9 @@ def load_namespace(model: CorpusModel) -> dict:
     filename = str(model.path.resolve())
     # A real module in sys.modules under the file's own name: dataclasses and pickling look
     # the module up, and a sibling file importing this one must get the same classes.
+    # Forget modules loaded from this folder before (a mutated copy of a sibling, say).
+    for sibling in model.path.parent.glob("*.py"):
+        sys.modules.pop(sibling.stem, None)
     module = types.ModuleType(model.path.stem)
     module.__file__ = filename
     sys.modules[model.path.stem] = module
