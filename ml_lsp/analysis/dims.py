@@ -1,0 +1,265 @@
+"""The symbolic dimension domain.
+
+A dim is an ``int``, a ``Sym`` (a small integer polynomial over named atoms such as
+``B``, ``T``, ``n_embd``, or opaque atoms like ``(H-3)//2``), or ``None`` for unknown.
+Polynomials keep ``C*H*W`` equal to ``W*H*C`` and ``(T+1)-1`` equal to ``T``, which is
+what lets the engine prove (or refuse to prove) that two dims differ.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Union
+
+Monomial = tuple  # sorted tuple of atom names; () is the constant term
+
+
+class Sym:
+    __slots__ = ("terms", "_hash")
+
+    def __init__(self, terms: dict):
+        self.terms = {m: c for m, c in terms.items() if c}
+        self._hash = hash(frozenset(self.terms.items()))
+
+    @staticmethod
+    def named(name: str) -> "Sym":
+        return Sym({(name,): 1})
+
+    def __eq__(self, other):
+        return isinstance(other, Sym) and self.terms == other.terms
+
+    def __hash__(self):
+        return self._hash
+
+    def __repr__(self):
+        return f"Sym({render(self)!r})"
+
+    def __str__(self):
+        return render(self)
+
+
+Dim = Union[int, Sym, None]
+
+MAX_TERMS = 8  # beyond this an expression is too big to be useful: unknown
+
+
+def _terms(d) -> dict:
+    if isinstance(d, bool):
+        d = int(d)
+    if isinstance(d, int):
+        return {(): d} if d else {}
+    return dict(d.terms)
+
+
+def normalize(terms: dict) -> Dim:
+    terms = {m: c for m, c in terms.items() if c}
+    if not terms:
+        return 0
+    if len(terms) > MAX_TERMS:
+        return None
+    if list(terms) == [()]:
+        return terms[()]
+    return Sym(terms)
+
+
+def is_dim(v) -> bool:
+    return (isinstance(v, int) and not isinstance(v, bool)) or isinstance(v, Sym)
+
+
+def add(a: Dim, b: Dim) -> Dim:
+    if a is None or b is None:
+        return None
+    if isinstance(a, int) and isinstance(b, int):
+        return a + b
+    t = _terms(a)
+    for m, c in _terms(b).items():
+        t[m] = t.get(m, 0) + c
+    return normalize(t)
+
+
+def neg(a: Dim) -> Dim:
+    if a is None:
+        return None
+    if isinstance(a, int):
+        return -a
+    return normalize({m: -c for m, c in a.terms.items()})
+
+
+def sub(a: Dim, b: Dim) -> Dim:
+    return add(a, neg(b))
+
+
+def mul(a: Dim, b: Dim) -> Dim:
+    if a is None or b is None:
+        return None
+    if isinstance(a, int) and isinstance(b, int):
+        return a * b
+    out: dict = {}
+    for m1, c1 in _terms(a).items():
+        for m2, c2 in _terms(b).items():
+            m = tuple(sorted(m1 + m2))
+            if len(m) > 6:
+                return None
+            out[m] = out.get(m, 0) + c1 * c2
+    return normalize(out)
+
+
+def floordiv(a: Dim, b: Dim) -> Dim:
+    if a is None or b is None:
+        return None
+    if isinstance(a, int) and isinstance(b, int):
+        return a // b if b else None
+    if isinstance(b, int):
+        if b == 0:
+            return None
+        if b == 1:
+            return a
+        if all(c % b == 0 for c in a.terms.values()):
+            return normalize({m: c // b for m, c in a.terms.items()})
+        return Sym({(f"{_paren(a)}//{b}",): 1})
+    if isinstance(a, Sym) and a == b:
+        return 1
+    # a / b exactly when a is b times a monomial factor (e.g. (C*H*W) // (H*W) == C)
+    q = exact_quotient(a, b)
+    if q is not None:
+        return q
+    return Sym({(f"{_paren(a)}//{_paren(b)}",): 1})
+
+
+def exact_quotient(a: Dim, b: Dim) -> Dim:
+    """a / b when b is a single monomial that divides every term of a, else None."""
+    if not isinstance(b, Sym) or len(b.terms) != 1:
+        return None
+    (bm, bc), = b.terms.items()
+    out = {}
+    for m, c in _terms(a).items():
+        rest = list(m)
+        for atom in bm:
+            if atom in rest:
+                rest.remove(atom)
+            else:
+                return None
+        if c % bc:
+            return None
+        out[tuple(rest)] = c // bc
+    return normalize(out)
+
+
+def mod(a: Dim, b: Dim) -> Dim:
+    if isinstance(a, int) and isinstance(b, int) and b:
+        return a % b
+    return None
+
+
+def _paren(d: Dim) -> str:
+    s = render(d)
+    if isinstance(d, Sym) and (len(d.terms) > 1 or any(c != 1 for c in d.terms.values())):
+        return f"({s})"
+    return s
+
+
+def render(d: Dim) -> str:
+    if d is None:
+        return "?"
+    if isinstance(d, int):
+        return str(d)
+    parts = []
+    items = sorted(d.terms.items(), key=lambda mc: (-len(mc[0]), mc[0]))
+    for m, c in items:
+        if m == ():
+            body, coeff = "", c
+            text = str(abs(c))
+        else:
+            body = "*".join(m)
+            text = body if abs(c) == 1 else f"{abs(c)}*{body}"
+        sign = "-" if c < 0 else "+"
+        parts.append((sign, text))
+    out = ""
+    for i, (sign, text) in enumerate(parts):
+        if i == 0:
+            out = ("-" if sign == "-" else "") + text
+        else:
+            out += sign + text
+    return out
+
+
+def dim_json(d: Dim):
+    """A dim as the JSON contract writes it: int, str for symbolic, null for unknown."""
+    if d is None:
+        return None
+    if isinstance(d, bool):
+        return int(d)
+    if isinstance(d, int):
+        return d
+    return render(d)
+
+
+def format_shape(shape) -> str:
+    """``(B, 128)``; an unknown rank is ``(...)``."""
+    if shape is None:
+        return "(...)"
+    if len(shape) == 1:
+        return f"({render(shape[0])},)"
+    return "(" + ", ".join(render(d) for d in shape) + ")"
+
+
+def provably_different(a: Dim, b: Dim) -> bool:
+    """True only when a != b for every value of the symbols (T vs T+1, 3 vs 4)."""
+    if a is None or b is None:
+        return False
+    diff = sub(a, b)
+    return isinstance(diff, int) and diff != 0
+
+
+def same(a: Dim, b: Dim) -> bool:
+    return a is not None and b is not None and sub(a, b) == 0
+
+
+def join_dim(a: Dim, b: Dim) -> Dim:
+    if a is None or b is None:
+        return None
+    return a if same(a, b) else None
+
+
+def join_shape(a, b):
+    if a is None or b is None or len(a) != len(b):
+        return None
+    return tuple(join_dim(x, y) for x, y in zip(a, b))
+
+
+def product(dims) -> Dim:
+    out: Dim = 1
+    for d in dims:
+        out = mul(out, d)
+        if out is None:
+            return None
+    return out
+
+
+def parse_dim(text: str) -> Dim:
+    """``"B"``, ``"784"``, ``"T+1"``, ``"C*H*W"`` -> a dim; ``"?"``/``"_"`` -> unknown.
+    Raises ValueError for anything else."""
+    text = text.strip()
+    if text in ("?", "_", "None", "null", ""):
+        return None
+    try:
+        node = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        raise ValueError(f"not a dimension: {text!r}") from None
+    return _eval_dim(node, text)
+
+
+def _eval_dim(node, text):
+    if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
+        return node.value
+    if isinstance(node, ast.Name):
+        return Sym.named(node.id)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        return neg(_eval_dim(node.operand, text))
+    if isinstance(node, ast.BinOp):
+        a, b = _eval_dim(node.left, text), _eval_dim(node.right, text)
+        ops = {ast.Add: add, ast.Sub: sub, ast.Mult: mul, ast.FloorDiv: floordiv}
+        fn = ops.get(type(node.op))
+        if fn:
+            return fn(a, b)
+    raise ValueError(f"not a dimension: {text!r}")

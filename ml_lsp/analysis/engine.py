@@ -1,0 +1,507 @@
+"""``analyze_source``: one module's text in, ``ModuleFacts`` out.
+
+Order of work: module-level code (imports, constants, config classes, argparse, and the
+call sites a script makes), then the entry class with the explicit inputs, then every
+other ``nn.Module`` subclass whose ``forward`` no better-informed call reached, then
+top-level functions nobody called. Each unit has its own step budget.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import Optional
+
+from ml_lsp.analysis import dims
+from ml_lsp.analysis.dims import Sym, format_shape
+from ml_lsp.analysis.facts import Binding, LayerFact, ModuleClassFact, ModuleFacts, ShapeHover
+from ml_lsp.analysis.interp import (ANNOTATION, COMMENT, EXPLICIT, INFERRED, CALLSITE, BudgetExceeded,
+                                    Interp, _param_names)
+from ml_lsp.analysis.ops import Args, Ctor, LayerRule
+from ml_lsp.analysis.parse import parse_tolerant
+from ml_lsp.analysis.values import UNK, ClassVal, DictVal, Func, Instance, Layer, Seq, Tensor
+
+
+class InputError(ValueError):
+    """Bad ``inputs`` / ``entry`` / ``init``: the message names the problem."""
+
+
+_rules_cache: Optional[dict] = None
+
+
+def default_rules() -> dict:
+    """The op rules every ``ml_lsp_shape_rules`` plugin contributes (loaded once)."""
+    global _rules_cache
+    if _rules_cache is None:
+        from ml_lsp.plugins import default_host
+        rules = default_host().merged_mapping("ml_lsp_shape_rules")
+        if not rules:  # not installed as a distribution (a bare checkout): the built-in table
+            try:
+                from ml_lsp_torch_shapes import all_rules
+                rules = all_rules()
+            except ImportError:
+                rules = {}
+        _rules_cache = rules
+    return _rules_cache
+
+
+_SHAPE_COMMENT = re.compile(r"#\s*shapes?\s*:\s*(.+)$")
+_JAXTYPING_DTYPES = {"Float": "float", "Float32": "float", "Float64": "float", "Float16": "float",
+                     "BFloat16": "float", "Int": "long", "Int64": "long", "Long": "long", "Int32": None,
+                     "Bool": "bool", "Shaped": None, "Num": None, "Real": None, "Integer": "long",
+                     "Inexact": "float"}
+
+
+def analyze_source(text: str, path: Optional[str] = None, *, inputs: Optional[dict] = None,
+                   entry: Optional[str] = None, init: Optional[str] = None, resolve_module=None,
+                   rules=None) -> ModuleFacts:
+    rules = default_rules() if rules is None else rules
+    tree, problems = parse_tolerant(text)
+    interp = Interp(text, path, rules, resolve_module)
+    problems = list(problems)
+    try:
+        interp.run_module(tree)
+    except BudgetExceeded:
+        problems.append("module-level code too large to analyse fully (budget)")
+
+    modules = [c for c in interp.classes if c.is_module]
+    functions = [v for k, v in interp.globals.items() if isinstance(v, Func) and v.module is interp
+                 and isinstance(v.node, (ast.FunctionDef, ast.AsyncFunctionDef)) and v.owner is None]
+    explicit = {k: _parse_dims(k, v) for k, v in (inputs or {}).items()}
+
+    if entry is not None:
+        target = interp.globals.get(entry)
+        if not isinstance(target, (ClassVal, Func)):
+            names = ", ".join(c.name for c in modules) or "none"
+            raise InputError(f"no class or function named {entry!r} (module classes: {names})")
+        if isinstance(target, ClassVal):
+            _analyze_class(interp, target, explicit, init, problems, is_entry=True)
+        else:
+            _analyze_function(interp, target, explicit, problems, EXPLICIT)
+    elif explicit or init:
+        # no --entry: the inputs go to the last module class (a file's main model is
+        # usually defined after its building blocks)
+        if modules:
+            _analyze_class(interp, modules[-1], explicit, init, problems, is_entry=True)
+    for cls in modules:
+        if entry is not None and cls.name == entry:
+            continue
+        _analyze_class(interp, cls, {}, None, problems, is_entry=False)
+    for fn in functions:
+        if entry is not None and fn.node.name == entry:
+            continue
+        _analyze_function(interp, fn, {}, problems, INFERRED)
+
+    problems.extend(interp.problems)
+    return _build_facts(interp, path, problems, modules)
+
+
+def _parse_dims(name, dims_list):
+    out = []
+    for d in dims_list:
+        if isinstance(d, bool):
+            raise InputError(f"input {name}: bad dim {d!r}")
+        if isinstance(d, int):
+            out.append(d)
+        elif d is None:
+            out.append(None)
+        else:
+            try:
+                out.append(dims.parse_dim(str(d)))
+            except ValueError:
+                raise InputError(f"input {name}: {d!r} is not a dimension (use an int or a name)") from None
+    return tuple(out)
+
+
+def _init_args(interp: Interp, init: str) -> Args:
+    try:
+        call = ast.parse(f"_f({init})", mode="eval").body
+    except SyntaxError as exc:
+        raise InputError(f"--init {init!r} is not a Python argument list: {exc.msg}") from None
+    frame = interp.module_frame
+    was = interp.recording
+    interp.recording = False
+    try:
+        args = [interp.eval(a, frame) for a in call.args]
+        kwargs = {k.arg: interp.eval(k.value, frame) for k in call.keywords if k.arg}
+    finally:
+        interp.recording = was
+    return Args(args, kwargs)
+
+
+def _default_ctor_args(interp: Interp, cls: ClassVal) -> Args:
+    """Constructor arguments for a class nobody instantiated: defaults, a config class
+    named by the annotation built with its defaults, else a symbol named after the
+    parameter (``n_embd``)."""
+    init = cls.lookup("__init__")
+    if not isinstance(init, Func):
+        return Args()
+    a = init.node.args
+    params = a.posonlyargs + a.args
+    n_defaults = len(a.defaults)
+    kwargs = {}
+    for i, p in enumerate(params[1:], start=1):
+        if i >= len(params) - n_defaults:
+            continue
+        kwargs[p.arg] = _value_for_param(interp, p)
+    for p, d in zip(a.kwonlyargs, a.kw_defaults):
+        if d is None:
+            kwargs[p.arg] = _value_for_param(interp, p)
+    return Args([], kwargs)
+
+
+def _value_for_param(interp: Interp, p: ast.arg):
+    ann = p.annotation
+    if ann is not None:
+        name = ann.id if isinstance(ann, ast.Name) else (ann.value if isinstance(ann, ast.Constant) else None)
+        target = interp.globals.get(name) if isinstance(name, str) else None
+        if isinstance(target, ClassVal):
+            try:
+                return interp.instantiate(target, Args(), None, quiet=True)
+            except BudgetExceeded:
+                return UNK
+        if isinstance(ann, ast.Name) and ann.id in ("int",):
+            return Sym.named(p.arg)
+        if isinstance(ann, ast.Name) and ann.id in ("bool", "float", "str"):
+            return UNK
+    lowered = p.arg.lower()
+    if lowered in ("config", "cfg", "conf", "args", "opt", "hparams", "params", "kwargs") or \
+            lowered.endswith("config") or lowered.endswith("cfg"):
+        # a config object: build the one class whose name says it is one, if unique
+        cands = [c for c in interp.classes if not c.is_module and
+                 (c.name.lower().endswith("config") or c.name.lower().endswith("args") or c.is_dataclass)]
+        if len(cands) == 1:
+            try:
+                return interp.instantiate(cands[0], Args(), None, quiet=True)
+            except BudgetExceeded:
+                return UNK
+        return UNK
+    if lowered.startswith(("use_", "is_", "has_", "with_")) or lowered in ("bias", "causal", "bidirectional"):
+        return UNK
+    return Sym.named(p.arg)
+
+
+def _shape_comment(interp: Interp, fn: Func) -> dict:
+    node = fn.node
+    first_body = node.body[0].lineno if node.body else node.lineno
+    out = {}
+    for ln in range(node.lineno, max(node.lineno, first_body - 1) + 1):
+        if ln - 1 >= len(interp.lines):
+            break
+        m = _SHAPE_COMMENT.search(interp.lines[ln - 1])
+        if not m:
+            continue
+        try:
+            call = ast.parse(f"_f({m.group(1)})", mode="eval").body
+        except SyntaxError:
+            continue
+        for kw in call.keywords:
+            if isinstance(kw.value, (ast.Tuple, ast.List)):
+                try:
+                    out[kw.arg] = tuple(dims._eval_dim(e, "") if not (isinstance(e, ast.Name) and e.id in ("_", "None"))
+                                        else None for e in kw.value.elts)
+                except ValueError:
+                    continue
+    return out
+
+
+def _jaxtyping(ann) -> Optional[tuple]:
+    """``Float[Tensor, "batch 784"]`` -> ((batch, 784), "float")."""
+    if not isinstance(ann, ast.Subscript):
+        return None
+    base = ann.value
+    name = base.attr if isinstance(base, ast.Attribute) else (base.id if isinstance(base, ast.Name) else "")
+    if name not in _JAXTYPING_DTYPES:
+        return None
+    sl = ann.slice
+    if not (isinstance(sl, ast.Tuple) and len(sl.elts) == 2 and isinstance(sl.elts[1], ast.Constant)
+            and isinstance(sl.elts[1].value, str)):
+        return None
+    shape = []
+    for tok in sl.elts[1].value.split():
+        if tok.isdigit():
+            shape.append(int(tok))
+        elif tok in ("_",):
+            shape.append(None)
+        elif tok.startswith(("*", "#", "...")) or tok == "...":
+            return None
+        elif tok.isidentifier():
+            shape.append(Sym.named(tok))
+        else:
+            try:
+                shape.append(dims.parse_dim(tok.split("=")[0]))
+            except ValueError:
+                shape.append(None)
+    return tuple(shape), _JAXTYPING_DTYPES[name]
+
+
+def _forward_inputs(interp: Interp, fn: Func, explicit: dict, owner_instance, problems, is_entry):
+    """Decide each forward parameter's input: (args, quality)."""
+    params = fn.node.args.posonlyargs + fn.node.args.args
+    if owner_instance is not None:
+        params = params[1:]
+    n_defaults = len(fn.node.args.defaults)
+    all_params = fn.node.args.posonlyargs + fn.node.args.args
+    comment = _shape_comment(interp, fn)
+    values, quality, missing = {}, INFERRED, []
+    if is_entry:
+        unknown = [k for k in explicit if k not in {p.arg for p in params}]
+        if unknown:
+            raise InputError(f"--input {unknown[0]}: {fn.qualname} has no parameter {unknown[0]!r} "
+                             f"(parameters: {', '.join(p.arg for p in params) or 'none'})")
+    for p in params:
+        has_default = all_params.index(p) >= len(all_params) - n_defaults
+        if is_entry and p.arg in explicit:
+            values[p.arg] = Tensor(explicit[p.arg], None, "input (given)")
+            quality = max(quality, EXPLICIT)
+        elif p.arg in comment:
+            values[p.arg] = Tensor(comment[p.arg], None, "input (# shape: comment)")
+            quality = max(quality, COMMENT)
+        elif p.annotation is not None and _jaxtyping(p.annotation):
+            shape, dt = _jaxtyping(p.annotation)
+            values[p.arg] = Tensor(shape, dt or "float", "input (annotation)")
+            quality = max(quality, ANNOTATION)
+        elif has_default:
+            continue
+        else:
+            missing.append(p.arg)
+    return values, quality, missing
+
+
+def _probe(interp: Interp, target, instance, values: dict, missing: list, fn: Func):
+    """Run once with unknown-shape probes to learn each parameter's first consumer."""
+    hints: dict = {}
+    if not missing and all(v.dtype is not None for v in values.values()):
+        return hints
+    args = dict(values)
+    for p in missing:
+        args[p] = Tensor(None, None, probe=p)
+    for p, v in values.items():
+        if v.dtype is None:
+            args[p] = Tensor(v.shape, None, probe=p)
+    interp.recording = False
+    interp.hints = hints
+    interp.steps = 0
+    try:
+        _run(interp, target, instance, args, fn)
+    except BudgetExceeded:
+        pass
+    finally:
+        interp.recording = True
+        interp.hints = None
+    return hints
+
+
+def _run(interp: Interp, target, instance, kwargs: dict, fn: Func):
+    if instance is not None:
+        return interp.call_module(instance, Args([], kwargs), None, None)
+    return interp.call_func(fn, Args([], kwargs), None)
+
+
+def _analyze_class(interp: Interp, cls: ClassVal, explicit, init, problems, is_entry):
+    fwd = cls.lookup("forward")
+    if not isinstance(fwd, Func):
+        # still build it, so its layers and parameter count are known
+        _instance_for(interp, cls, init if is_entry else None, problems)
+        return
+    instance = _instance_for(interp, cls, init if is_entry else None, problems)
+    if instance is None:
+        return
+    values, quality, missing = _forward_inputs(interp, fwd, explicit, instance, problems, is_entry)
+    if interp.forward_quality.get(cls.name, 0) >= quality and not is_entry:
+        return
+    hints = _probe(interp, cls, instance, values, missing, fwd)
+    for p in missing:
+        if p in hints:
+            shape, dtype, origin = hints[p]
+            values[p] = Tensor(shape, dtype, origin)
+        else:
+            values[p] = Tensor(None, None, "input (shape unknown)")
+    for p, v in values.items():
+        if v.dtype is None:
+            v.dtype = hints[p][1] if p in hints else "float"
+    interp.quality = quality
+    interp.steps = 0
+    interp.memo.clear()
+    try:
+        _record_inputs(interp, fwd, values)
+        _run(interp, cls, instance, values, fwd)
+    except BudgetExceeded:
+        problems.append(f"{cls.name}.forward: analysis budget exceeded; later shapes unknown")
+    finally:
+        interp.quality = CALLSITE
+
+
+def _record_inputs(interp: Interp, fn: Func, values: dict):
+    """Hovers on the parameters of the def line."""
+    for p in fn.node.args.posonlyargs + fn.node.args.args + fn.node.args.kwonlyargs:
+        v = values.get(p.arg)
+        if isinstance(v, Tensor):
+            interp.record_hover(p, v)
+
+
+def _instance_for(interp: Interp, cls: ClassVal, init, problems):
+    interp.steps = 0
+    try:
+        if init is not None:
+            args = _init_args(interp, init)
+            inst = interp.instantiate(cls, args, None, quiet=True)
+            interp.instances[cls] = inst
+            return inst
+        if cls in interp.instances:
+            return interp.instances[cls]
+        inst = interp.instantiate(cls, _default_ctor_args(interp, cls), None, quiet=True)
+        interp.standalone[cls] = inst
+        return inst
+    except BudgetExceeded:
+        problems.append(f"{cls.name}.__init__: analysis budget exceeded")
+        return None
+
+
+def _analyze_function(interp: Interp, fn: Func, explicit, problems, quality):
+    if fn in _called_functions(interp):
+        return
+    values, q, missing = _forward_inputs(interp, fn, explicit, None, problems, quality == EXPLICIT)
+    hints = _probe(interp, fn, None, values, missing, fn)
+    for p in missing:
+        if p in hints:
+            shape, dtype, origin = hints[p]
+            values[p] = Tensor(shape, dtype, origin)
+        else:
+            values[p] = UNK
+    for p, v in values.items():
+        if isinstance(v, Tensor) and v.dtype is None:
+            v.dtype = hints[p][1] if p in hints else "float"
+    interp.quality = max(q, quality) if quality == EXPLICIT else q
+    interp.steps = 0
+    try:
+        _run(interp, fn, None, values, fn)
+    except BudgetExceeded:
+        problems.append(f"{fn.qualname}: analysis budget exceeded; later shapes unknown")
+    finally:
+        interp.quality = CALLSITE
+
+
+def _called_functions(interp):
+    return interp.called
+
+
+# ---------------------------------------------------------------- facts
+
+
+def _layer_signature(layer: Layer) -> Optional[str]:
+    rule = layer.rule
+    if not isinstance(rule, LayerRule) or rule.signature is None or not isinstance(layer.ctor, Ctor):
+        return None
+    try:
+        sig = rule.signature(layer.ctor)
+    except Exception:
+        return None
+    if not sig:
+        return None
+    a, b = sig
+    return f"{_sig_shape(a)} -> {_sig_shape(b)}"
+
+
+def _sig_shape(shape) -> str:
+    if isinstance(shape, str):
+        return shape
+    if shape is None:
+        return "(...)"
+    return "(" + ", ".join(d if isinstance(d, str) else dims.render(d) for d in shape) + ")"
+
+
+def count_params(value, seen=None) -> Optional[int]:
+    """Trainable parameter count of a layer / user module, None when any part is unknown."""
+    seen = set() if seen is None else seen
+    if id(value) in seen:
+        return 0
+    seen.add(id(value))
+    if isinstance(value, Layer):
+        if value.children is not None:
+            total = 0
+            for c in value.children:
+                n = count_params(c, seen)
+                if n is None:
+                    return None
+                total += n
+            return total
+        if value.name in ("Sequential", "ModuleList", "ModuleDict"):
+            return None
+        rule = value.rule
+        if isinstance(rule, LayerRule) and isinstance(value.ctor, Ctor):
+            if rule.param_count is None:
+                return 0 if rule.keeps_shape and not _has_affine(value) else None
+            try:
+                n = rule.param_count(value.ctor)
+            except Exception:
+                return None
+            return n if isinstance(n, int) else None
+        return None
+    if isinstance(value, Instance):
+        total = 0
+        for k, v in value.attrs.items():
+            if isinstance(v, (Layer, Instance)):
+                if isinstance(v, Instance) and not v.cls.is_module:
+                    continue
+                n = count_params(v, seen)
+            elif isinstance(v, Tensor) and v.param:
+                n = dims.product(v.shape) if v.shape is not None else None
+                n = n if isinstance(n, int) else None
+            else:
+                continue
+            if n is None:
+                return None
+            total += n
+        return total
+    return 0
+
+
+def _has_affine(layer) -> bool:
+    return False
+
+
+def _build_facts(interp: Interp, path, problems, modules) -> ModuleFacts:
+    rec = interp.rec
+    facts = ModuleFacts(path=path, problems=problems)
+    bindings = []
+    for (scope, line, col, name), (q, shape, dtype, extra) in rec.bindings.items():
+        target, origin, elems = extra
+        bindings.append(Binding(scope, name, line, col, target.end_lineno, target.end_col_offset,
+                                shape, dtype, origin or "", elems))
+    bindings.sort(key=lambda b: (b.line, b.col, b.name))
+    facts.bindings = bindings
+    hovers = []
+    for (line, col, end_line, end_col), (q, shape, dtype, extra) in rec.hovers.items():
+        node, origin = extra
+        hovers.append(ShapeHover(line, col, end_line, end_col, interp.src(node) if hasattr(node, "lineno") else "",
+                                 shape, dtype, origin or ""))
+    facts.hovers = hovers
+    layer_by_id = {}
+    for (owner, attr, line, col), (q, node, layer) in rec.layers.items():
+        if node is not None:
+            span = (node.lineno, node.col_offset, node.end_lineno, node.end_col_offset)
+        else:
+            span = (layer.line, layer.col, layer.end_line, layer.end_col)
+        lf = LayerFact(owner, attr, *span, call=layer.call_text, signature=_layer_signature(layer),
+                       param_count=count_params(layer))
+        facts.layers.append(lf)
+        layer_by_id[id(layer)] = lf
+    facts.layers.sort(key=lambda f: (f.line, f.col))
+    facts.layer_refs = []
+    for span, layer in rec.layer_uses.items():
+        base = layer_by_id.get(id(layer))
+        if base is None:
+            continue
+        facts.layer_refs.append(LayerFact(base.owner, base.attr, *span, call=base.call,
+                                          signature=base.signature, param_count=base.param_count))
+    for cls in modules:
+        inst = interp.instances.get(cls) or interp.standalone.get(cls)
+        io = interp.forward_io.get(cls.name)
+        facts.classes.append(ModuleClassFact(
+            cls.name, cls.node.lineno, cls.node.col_offset,
+            param_count=count_params(inst) if inst is not None else None,
+            input_shapes=dict(io[1]) if io else {}, output_shape=io[2] if io else None))
+    facts.conflicts = sorted(rec.conflicts.values(), key=lambda c: (c.line, c.col))
+    return facts
+

@@ -1,0 +1,1961 @@
+"""Abstract interpretation of a module's Python over the shape domain.
+
+The same small interpreter runs module-level code (imports, constants, config classes,
+argparse defaults, call sites), ``__init__`` (which layers a module stores on ``self``)
+and ``forward`` with everything it calls. Values are abstract (see ``values``); op shapes
+come from the rules table (the ``ml_lsp_shape_rules`` plugins). Nothing is executed.
+
+Precision rules: a loop over a known ``ModuleList``/``range`` is unrolled, any other loop
+runs twice and joins; both arms of an undecidable ``if`` run and join; every recorded
+binding is joined with earlier records of the same statement at the same input quality,
+so a shape that differs between iterations or call sites becomes unknown, never a wrong
+int. A step budget and a call depth bound make pathological input end in unknown.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from typing import Any, Optional
+
+from ml_lsp.analysis import dims
+from ml_lsp.analysis.dims import Sym, format_shape
+from ml_lsp.analysis.facts import Binding, LayerFact, Related, ShapeConflict, ShapeHover, TextEdit, TextFix
+from ml_lsp.analysis.ops import Args, Ctor, LayerRule, OpCall
+from ml_lsp.analysis.values import (UNK, Bound, ClassVal, DictVal, Func, Instance, Layer, Obj, Partial,
+                                    Ref, Seq, Tensor, as_dim, join)
+
+# input qualities: a record made with better-known inputs replaces a worse one
+EXPLICIT, COMMENT, ANNOTATION, CALLSITE, INFERRED = 5, 4, 3, 2, 1
+
+STEP_LIMIT = 60_000
+MAX_DEPTH = 24
+MAX_UNROLL = 64
+
+
+class BudgetExceeded(Exception):
+    pass
+
+
+class _Return(Exception):
+    pass
+
+
+class SliceVal:
+    __slots__ = ("lower", "upper", "step")
+
+    def __init__(self, lower, upper, step):
+        self.lower, self.upper, self.step = lower, upper, step
+
+
+class Frame:
+    __slots__ = ("env", "scope", "returns", "dead", "func", "self_val", "cls")
+
+    def __init__(self, env, scope, func=None, self_val=None, cls=None):
+        self.env = env
+        self.scope = scope
+        self.returns: list = []
+        self.dead = False
+        self.func = func
+        self.self_val = self_val
+        self.cls = cls
+
+
+BUILTIN_NAMES = {"len", "range", "int", "float", "bool", "str", "min", "max", "abs", "sum", "list",
+                 "tuple", "dict", "zip", "enumerate", "reversed", "sorted", "isinstance", "getattr",
+                 "setattr", "hasattr", "super", "print", "round", "type", "iter", "next", "map",
+                 "filter", "any", "all", "set", "object", "property", "staticmethod", "classmethod",
+                 "divmod", "pow", "hash", "id", "callable", "open", "repr", "format", "vars",
+                 "NotImplementedError", "ValueError", "TypeError", "RuntimeError", "Exception",
+                 "AssertionError", "KeyError", "IndexError", "__name__", "True", "False", "None"}
+
+
+def _qual_of(node) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        q = _qual_of(node.value)
+        return f"{q}.{node.attr}" if q else ""
+    return ""
+
+
+class Recorder:
+    """Bindings, hovers, layers and conflicts, merged by input quality."""
+
+    def __init__(self):
+        self.bindings: dict = {}
+        self.hovers: dict = {}
+        self.layers: dict = {}
+        self.layer_uses: dict = {}
+        self.conflicts: dict = {}
+
+    def _merge(self, store, key, quality, shape, dtype, make):
+        old = store.get(key)
+        if old is None or quality > old[0]:
+            store[key] = (quality, shape, dtype, make)
+        elif quality == old[0]:
+            shape2 = dims.join_shape(old[1], shape)
+            dtype2 = old[2] if old[2] == dtype else None
+            store[key] = (quality, shape2, dtype2, old[3])
+
+
+class Interp:
+    def __init__(self, text: str, path: Optional[str], rules: dict, resolve_module=None,
+                 recorder: Optional[Recorder] = None, module_cache: Optional[dict] = None,
+                 import_depth: int = 0):
+        self.text = text
+        self.lines = text.split("\n")
+        self.path = path
+        self.rules = rules
+        self.resolve_module = resolve_module
+        self.rec = recorder if recorder is not None else Recorder()
+        self.module_cache = module_cache if module_cache is not None else {}
+        self.import_depth = import_depth
+        self.globals: dict = {"__name__": "__main__"}
+        self.steps = 0
+        self.step_limit = STEP_LIMIT
+        self.depth = 0
+        self.quality = CALLSITE
+        self.recording = True
+        self.hints: Optional[dict] = None  # probe name -> (shape, dtype, origin)
+        self.instances: dict = {}  # ClassVal -> first Instance built by script code
+        self.forward_quality: dict = {}  # ClassVal name -> best quality its forward ran with
+        self.forward_io: dict = {}  # class name -> (quality, inputs, output)
+        self.call_stack: list = []
+        self.memo: dict = {}
+        self.problems: list = []
+        self.classes: list = []  # ClassVal in definition order
+        self.standalone: dict = {}  # ClassVal -> Instance built from defaults by the driver
+        self.called: set = set()  # functions run with recording on
+
+    # ------------------------------------------------------------------ utilities
+    def tick(self, n=1):
+        self.steps += n
+        if self.steps > self.step_limit:
+            raise BudgetExceeded()
+
+    def src(self, node) -> str:
+        try:
+            if node.lineno == node.end_lineno:
+                return self.lines[node.lineno - 1][node.col_offset:node.end_col_offset]
+            seg = ast.get_source_segment(self.text, node) or ""
+            return " ".join(seg.split())
+        except Exception:
+            return ""
+
+    def lookup_rule(self, qual: str):
+        r = self.rules.get(qual)
+        if r is None and qual.startswith("torch.nn.modules."):
+            r = self.rules.get("torch.nn." + qual.rsplit(".", 1)[-1])
+        return r
+
+    # ------------------------------------------------------------------ module level
+    def run_module(self, tree: ast.Module):
+        frame = Frame(self.globals, "<module>")
+        self.module_frame = frame
+        self.quality = CALLSITE
+        for stmt in tree.body:
+            if self.steps > self.step_limit:
+                break
+            self.exec_stmt_safe(stmt, frame)
+
+    # ------------------------------------------------------------------ statements
+    def exec_block(self, stmts, frame: Frame):
+        for stmt in stmts:
+            if frame.dead:
+                return
+            self.exec_stmt_safe(stmt, frame)
+
+    def exec_stmt_safe(self, stmt, frame):
+        try:
+            self.exec_stmt(stmt, frame)
+        except (BudgetExceeded, _Return):
+            raise
+        except RecursionError:
+            raise BudgetExceeded()
+        except Exception as exc:  # an engine bug must cost one statement, not the file
+            self.problems.append(f"line {getattr(stmt, 'lineno', '?')}: internal: {type(exc).__name__}: {exc}")
+            for t in _assigned_names(stmt):
+                frame.env[t] = UNK
+
+    def exec_stmt(self, stmt, frame: Frame):
+        self.tick()
+        t = type(stmt)
+        if t is ast.Assign:
+            value = self.eval(stmt.value, frame)
+            for target in stmt.targets:
+                self.assign(target, value, frame, stmt)
+        elif t is ast.Expr:
+            self.eval(stmt.value, frame)
+        elif t is ast.Return:
+            frame.returns.append(self.eval(stmt.value, frame) if stmt.value else None)
+            frame.dead = True
+        elif t is ast.AugAssign:
+            cur = self.eval(stmt.target, frame) if not isinstance(stmt.target, ast.Name) \
+                else frame.env.get(stmt.target.id, self.globals.get(stmt.target.id, UNK))
+            rhs = self.eval(stmt.value, frame)
+            value = self.binop(stmt.op, cur, rhs, stmt)
+            self.assign(stmt.target, value, frame, stmt)
+        elif t is ast.AnnAssign:
+            if stmt.value is not None:
+                value = self.eval(stmt.value, frame)
+                self.assign(stmt.target, value, frame, stmt)
+        elif t is ast.If:
+            self.exec_if(stmt, frame)
+        elif t is ast.For or t is ast.AsyncFor:
+            self.exec_for(stmt, frame)
+        elif t is ast.While:
+            self.exec_loop_body(stmt.body, frame, None, None, stmt)
+            self.exec_block(stmt.orelse, frame)
+        elif t is ast.FunctionDef or t is ast.AsyncFunctionDef:
+            frame.env[stmt.name] = self.make_func(stmt, frame)
+        elif t is ast.ClassDef:
+            frame.env[stmt.name] = self.make_class(stmt, frame)
+        elif t is ast.Import:
+            for alias in stmt.names:
+                if alias.asname:
+                    frame.env[alias.asname] = self.import_module(alias.name)
+                else:
+                    top = alias.name.split(".")[0]
+                    frame.env[top] = self.import_module(top)
+        elif t is ast.ImportFrom:
+            self.exec_import_from(stmt, frame)
+        elif t is ast.With or t is ast.AsyncWith:
+            for item in stmt.items:
+                v = self.eval(item.context_expr, frame)
+                if item.optional_vars is not None:
+                    self.assign(item.optional_vars, UNK if not isinstance(v, Tensor) else v, frame, stmt)
+            self.exec_block(stmt.body, frame)
+        elif t is ast.Try or getattr(ast, "TryStar", None) is t:
+            before = dict(frame.env)
+            self.exec_block(stmt.body, frame)
+            body_dead = frame.dead
+            envs = [] if body_dead else [frame.env]
+            for h in stmt.handlers:
+                hf = self.branch(frame, before)
+                if h.name:
+                    hf.env[h.name] = UNK
+                self.exec_block(h.body, hf)
+                if not hf.dead:
+                    envs.append(hf.env)
+                frame.returns.extend(hf.returns)
+            if envs:
+                frame.env = _join_envs(envs)
+                frame.dead = False
+            if not frame.dead:
+                self.exec_block(stmt.orelse, frame)
+            self.exec_block(stmt.finalbody, frame)
+        elif t is ast.Raise:
+            frame.dead = True
+        elif t is ast.Assert:
+            pass
+        elif t is ast.Delete:
+            for target in stmt.targets:
+                if isinstance(target, ast.Name):
+                    frame.env.pop(target.id, None)
+        # pass / break / continue / global / nonlocal / match: no shape effect we model
+
+    def branch(self, frame: Frame, env=None) -> Frame:
+        f = Frame(dict(frame.env if env is None else env), frame.scope, frame.func, frame.self_val, frame.cls)
+        return f
+
+    def exec_if(self, stmt, frame):
+        cond = self.truth(self.eval(stmt.test, frame))
+        if cond is True:
+            self.exec_block(stmt.body, frame)
+            return
+        if cond is False:
+            self.exec_block(stmt.orelse, frame)
+            return
+        a = self.branch(frame)
+        self.exec_block(stmt.body, a)
+        b = self.branch(frame)
+        self.exec_block(stmt.orelse, b)
+        frame.returns.extend(a.returns)
+        frame.returns.extend(b.returns)
+        live = [f.env for f in (a, b) if not f.dead]
+        if not live:
+            frame.dead = True
+            return
+        frame.env = _join_envs(live)
+
+    def truth(self, v):
+        """True/False when the value's truth is known, else None."""
+        if v is UNK or isinstance(v, (Tensor, Sym)):
+            return None
+        if v is None:
+            return False
+        if isinstance(v, (bool, int, float, str)):
+            return bool(v)
+        if isinstance(v, Seq):
+            return bool(v.items) if v.kind != "size" else None
+        if isinstance(v, (Layer, Instance, Func, ClassVal, Ref, Bound, Partial, Obj)):
+            return True
+        if isinstance(v, DictVal):
+            return bool(v.items)
+        return None
+
+    def iter_items(self, v):
+        """The items of a known finite iterable, else None."""
+        if isinstance(v, Seq):
+            return list(v.items)
+        if isinstance(v, Layer) and v.children is not None:
+            if v.qual.endswith("ModuleDict"):
+                return list(v.child_names or [])
+            return list(v.children)
+        if isinstance(v, DictVal):
+            return list(v.items.keys())
+        if isinstance(v, str):
+            return list(v)
+        return None
+
+    def exec_for(self, stmt, frame):
+        it = self.eval(stmt.iter, frame)
+        items = self.iter_items(it)
+        if items is not None and len(items) <= MAX_UNROLL:
+            for item in items:
+                if frame.dead:
+                    break
+                self.assign(stmt.target, item, frame, stmt)
+                self.exec_block(stmt.body, frame)
+            if not frame.dead:
+                self.exec_block(stmt.orelse, frame)
+            return
+        elem = UNK
+        if isinstance(it, Tensor):
+            elem = Tensor(it.shape[1:] if it.shape else None, it.dtype)
+        elif items is not None:  # long list: join of its items
+            elem = items[0]
+            for x in items[1:8]:
+                elem = join(elem, x)
+        self.exec_loop_body(stmt.body, frame, stmt.target, elem, stmt)
+        self.exec_block(stmt.orelse, frame)
+
+    def exec_loop_body(self, body, frame, target, elem, stmt):
+        """Unknown trip count: the body may run zero or more times. Run it twice from
+        the joined state so a value changed by one iteration is joined into the next."""
+        env0 = dict(frame.env)
+        envs = [env0]
+        cur = env0
+        for _ in range(2):
+            f = self.branch(frame, cur)
+            if target is not None:
+                self.assign(target, elem, f, stmt)
+            self.exec_block(body, f)
+            frame.returns.extend(f.returns)
+            if not f.dead:
+                envs.append(f.env)
+            cur = _join_envs(envs)
+        frame.env = cur
+
+    # ------------------------------------------------------------------ assignment
+    def assign(self, target, value, frame, stmt):
+        t = type(target)
+        if t is ast.Name:
+            frame.env[target.id] = value
+            self.record_binding(target, value, frame, stmt)
+        elif t is ast.Tuple or t is ast.List:
+            n = len(target.elts)
+            star = next((i for i, e in enumerate(target.elts) if isinstance(e, ast.Starred)), None)
+            items = self.unpack(value, n if star is None else None)
+            if items is not None and star is not None:
+                before, after = star, n - star - 1
+                if len(items) >= before + after:
+                    mid = Seq(items[before:len(items) - after], "list")
+                    items = items[:before] + [mid] + items[len(items) - after:]
+                else:
+                    items = None
+            for i, e in enumerate(target.elts):
+                v = items[i] if items is not None and i < len(items) else UNK
+                if isinstance(e, ast.Starred):
+                    self.assign(e.value, v, frame, stmt)
+                else:
+                    self.assign(e, v, frame, stmt)
+        elif t is ast.Attribute:
+            obj = self.eval(target.value, frame)
+            self.set_attr(obj, target.attr, value, target, frame)
+        elif t is ast.Subscript:
+            obj = self.eval(target.value, frame)
+            key = self.eval(target.slice, frame)
+            if isinstance(obj, DictVal) and _hashable(key):
+                obj.items[key] = value
+            elif isinstance(obj, Seq) and isinstance(key, int) and -len(obj.items) <= key < len(obj.items):
+                obj.items[key] = value
+            elif isinstance(obj, Layer) and obj.children is not None and isinstance(key, str):
+                _layer_set_child(obj, key, value)
+        elif t is ast.Starred:
+            self.assign(target.value, value, frame, stmt)
+
+    def unpack(self, value, n):
+        if isinstance(value, Seq):
+            if n is None or len(value.items) == n:
+                return list(value.items)
+            return None
+        if isinstance(value, Tensor) and value.shape and n is not None:
+            if isinstance(value.shape[0], int) and value.shape[0] == n:
+                return [Tensor(value.shape[1:], value.dtype) for _ in range(n)]
+            return None
+        if isinstance(value, Layer) and value.children is not None:
+            return list(value.children) if n is None or len(value.children) == n else None
+        return None
+
+    def set_attr(self, obj, name, value, target, frame):
+        if isinstance(obj, Instance):
+            obj.attrs[name] = value
+            if self.recording and isinstance(value, Layer) and frame.func is not None \
+                    and frame.func.node.name == "__init__":
+                self.record_layer(obj.cls.name, name, target, value)
+        elif isinstance(obj, (Obj,)):
+            obj.attrs[name] = value
+        elif isinstance(obj, ClassVal):
+            obj.attrs[name] = value
+        elif isinstance(obj, Layer):
+            obj.attrs[name] = value
+
+    # ------------------------------------------------------------------ recording
+    def record_binding(self, target, value, frame, stmt):
+        if not self.recording or frame.scope == "<class>":
+            return
+        if isinstance(value, Tensor):
+            key = (frame.scope, stmt.lineno, target.col_offset, target.id)
+            self.rec._merge(self.rec.bindings, key, self.quality, value.shape, value.dtype,
+                            (target, value.origin, None))
+            self.record_hover(target, value)
+        elif isinstance(value, Seq) and value.items and value.kind != "size" and \
+                all(isinstance(x, (Tensor, Seq)) for x in value.items):
+            elems = _flatten_tensors(value)
+            if elems is None:
+                return
+            key = (frame.scope, stmt.lineno, target.col_offset, target.id)
+            old = self.rec.bindings.get(key)
+            if old is None or self.quality >= old[0]:
+                self.rec.bindings[key] = (self.quality, None, None, (target, "", elems))
+
+    def record_hover(self, node, value):
+        if not self.recording or not isinstance(value, Tensor):
+            return
+        key = (node.lineno, node.col_offset, node.end_lineno, node.end_col_offset)
+        self.rec._merge(self.rec.hovers, key, self.quality, value.shape, value.dtype, (node, value.origin))
+
+    def record_layer(self, owner, attr, node, layer: Layer):
+        key = (owner, attr, node.lineno, node.col_offset)
+        old = self.rec.layers.get(key)
+        if old is not None and old[0] >= self.quality:
+            return
+        self.rec.layers[key] = (self.quality, node, layer)
+        if layer.children is not None and not layer.qual.endswith("ModuleDict"):
+            for i, child in enumerate(layer.children):
+                if isinstance(child, Layer) and child.line:
+                    name = layer.child_names[i] if layer.child_names and i < len(layer.child_names) else str(i)
+                    sub = f"{attr}.{name}" if name and not name.isdigit() else f"{attr}[{i}]"
+                    ckey = (owner, sub, child.line, child.col)
+                    self.rec.layers[ckey] = (self.quality, None, child)
+
+    def conflict(self, call: OpCall, node, layer: Optional[Layer]):
+        for c in call.conflicts:
+            if not self.recording:
+                continue
+            related = []
+            fix = None
+            if layer is not None and layer.line:
+                related.append(Related(layer.line, layer.col, f"{layer.call_text} is defined here"))
+                if c.get("fix"):
+                    pname, new = c["fix"]
+                    argnode = layer.ctor.nodes.get(pname) if isinstance(layer.ctor, Ctor) else None
+                    if argnode is not None and isinstance(argnode, ast.Constant):
+                        fix = TextFix(f"Set {pname}={new} in {layer.name}",
+                                      [TextEdit(argnode.lineno, argnode.col_offset, argnode.end_lineno,
+                                                argnode.end_col_offset, str(new))])
+            key = (node.lineno, node.col_offset, c["kind"])
+            if key in self.rec.conflicts:
+                continue
+            self.rec.conflicts[key] = ShapeConflict(
+                kind=c["kind"], line=node.lineno, col=node.col_offset, end_line=node.end_lineno,
+                end_col=node.end_col_offset, message=c["message"], expected=c.get("expected", ""),
+                got=c.get("got", ""), related=related, fix=fix)
+
+    # ------------------------------------------------------------------ expressions
+    def eval(self, node, frame: Frame):
+        self.tick()
+        method = _EVAL.get(type(node))
+        if method is None:
+            return UNK
+        value = method(self, node, frame)
+        if isinstance(value, Tensor) and self.recording and type(node) in _HOVERABLE:
+            self.record_hover(node, value)
+        elif isinstance(value, Layer) and self.recording and type(node) is ast.Attribute:
+            self.rec.layer_uses[(node.lineno, node.col_offset, node.end_lineno, node.end_col_offset)] = value
+        return value
+
+    def e_constant(self, node, frame):
+        return node.value
+
+    def e_name(self, node, frame):
+        name = node.id
+        env = frame.env
+        if name in env:
+            return env[name]
+        if name in self.globals:
+            return self.globals[name]
+        if name in BUILTIN_NAMES:
+            if name == "True":
+                return True
+            if name == "False":
+                return False
+            if name == "None":
+                return None
+            return Ref("builtins." + name)
+        return UNK
+
+    def e_tuple(self, node, frame):
+        items = self.eval_elts(node.elts, frame)
+        return UNK if items is None else Seq(items, "tuple")
+
+    def e_list(self, node, frame):
+        items = self.eval_elts(node.elts, frame)
+        return UNK if items is None else Seq(items, "list")
+
+    def e_set(self, node, frame):
+        return UNK
+
+    def eval_elts(self, elts, frame):
+        out = []
+        for e in elts:
+            if isinstance(e, ast.Starred):
+                v = self.eval(e.value, frame)
+                items = self.iter_items(v)
+                if items is None:
+                    return None
+                out.extend(items)
+            else:
+                out.append(self.eval(e, frame))
+        return out
+
+    def e_dict(self, node, frame):
+        d = {}
+        for k, v in zip(node.keys, node.values):
+            if k is None:
+                other = self.eval(v, frame)
+                if isinstance(other, DictVal):
+                    d.update(other.items)
+                continue
+            key = self.eval(k, frame)
+            if _hashable(key):
+                d[key] = self.eval(v, frame)
+        return DictVal(d)
+
+    def e_joinedstr(self, node, frame):
+        return UNK
+
+    def e_lambda(self, node, frame):
+        return Func(node, self, "<lambda>", closure=frame.env if frame.scope != "<module>" else None)
+
+    def e_ifexp(self, node, frame):
+        c = self.truth(self.eval(node.test, frame))
+        if c is True:
+            return self.eval(node.body, frame)
+        if c is False:
+            return self.eval(node.orelse, frame)
+        return join(self.eval(node.body, frame), self.eval(node.orelse, frame))
+
+    def e_namedexpr(self, node, frame):
+        v = self.eval(node.value, frame)
+        frame.env[node.target.id] = v
+        return v
+
+    def e_boolop(self, node, frame):
+        vals = []
+        for v in node.values:
+            x = self.eval(v, frame)
+            c = self.truth(x)
+            if isinstance(node.op, ast.And):
+                if c is False:
+                    return x
+            elif c is True:
+                return x
+            vals.append((x, c))
+        if all(c is not None for _, c in vals):
+            return vals[-1][0]
+        out = vals[0][0]
+        for x, _ in vals[1:]:
+            out = join(out, x)
+        return out if not isinstance(out, Tensor) else out
+
+    def e_unaryop(self, node, frame):
+        v = self.eval(node.operand, frame)
+        op = type(node.op)
+        if isinstance(v, Tensor):
+            qual = {ast.USub: "torch.neg", ast.Invert: "torch.bitwise_not", ast.UAdd: "torch.positive"}.get(op)
+            if op is ast.Not:
+                return UNK
+            return self.call_rule(qual, Args([v]), node, frame) if qual else UNK
+        if op is ast.Not:
+            c = self.truth(v)
+            return UNK if c is None else (not c)
+        if op is ast.USub:
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                return -v
+            if isinstance(v, Sym):
+                return dims.neg(v)
+        if op is ast.UAdd and isinstance(v, (int, float, Sym)):
+            return v
+        if op is ast.Invert and isinstance(v, int):
+            return ~v
+        return UNK
+
+    def e_binop(self, node, frame):
+        a = self.eval(node.left, frame)
+        b = self.eval(node.right, frame)
+        return self.binop(node.op, a, b, node)
+
+    def binop(self, op, a, b, node):
+        if isinstance(a, Tensor) or isinstance(b, Tensor):
+            qual = _TENSOR_BINOPS.get(type(op))
+            if qual is None:
+                return UNK
+            if isinstance(b, Tensor) and not isinstance(a, Tensor) and type(op) in (ast.Sub, ast.Div, ast.FloorDiv, ast.Pow, ast.Mod):
+                return self.call_rule(qual, Args([b, a], {"reverse": True}), node, None)
+            args = [a, b] if isinstance(a, Tensor) else [b, a]
+            return self.call_rule(qual, Args(args), node, None)
+        return scalar_binop(op, a, b)
+
+    def e_compare(self, node, frame):
+        left = self.eval(node.left, frame)
+        result = True
+        for op, comp in zip(node.ops, node.comparators):
+            right = self.eval(comp, frame)
+            if isinstance(left, Tensor) or isinstance(right, Tensor):
+                qual = _TENSOR_CMPS.get(type(op))
+                if qual is None:
+                    return UNK
+                args = [left, right] if isinstance(left, Tensor) else [right, left]
+                return self.call_rule(qual, Args(args), node, frame)
+            r = scalar_compare(op, left, right)
+            if r is UNK:
+                result = UNK
+            elif r is False and result is not UNK:
+                return False
+            left = right
+        return result
+
+    def e_attribute(self, node, frame):
+        obj = self.eval(node.value, frame)
+        return self.get_attr(obj, node.attr, node, frame)
+
+    def get_attr(self, obj, name, node=None, frame=None):
+        if isinstance(obj, Ref):
+            return Ref(f"{obj.qual}.{name}")
+        if isinstance(obj, Tensor):
+            return self.tensor_attr(obj, name, node)
+        if isinstance(obj, Instance):
+            if name in obj.attrs:
+                return obj.attrs[name]
+            v = obj.cls.lookup(name)
+            if isinstance(v, Func):
+                deco = {_deco_name(d) for d in getattr(v.node, "decorator_list", [])}
+                if "property" in deco or "cached_property" in deco or "functools.cached_property" in deco:
+                    return self.call_func(v, Args([obj]), node)
+                if "staticmethod" in deco:
+                    return v
+                return Bound(obj, v)
+            if v is not None:
+                return v
+            if obj.cls.is_module and name == "training":
+                return UNK
+            return Bound(obj, name) if obj.cls.is_module and name in _MODULE_METHODS else UNK
+        if isinstance(obj, ClassVal):
+            v = obj.lookup(name)
+            return v if v is not None else UNK
+        if isinstance(obj, Layer):
+            if name in obj.attrs:
+                return obj.attrs[name]
+            if obj.children is not None and obj.child_names and name in obj.child_names:
+                return obj.children[obj.child_names.index(name)]
+            rule = obj.rule
+            if isinstance(rule, LayerRule):
+                if rule.weights is not None:
+                    try:
+                        w = rule.weights(obj.ctor)
+                    except Exception:
+                        w = None
+                    if w and name in w:
+                        return Tensor(w[name], "float", f"{obj.call_text}.{name}") if w[name] is not None else \
+                            (None if name == "bias" else Tensor(None))
+                if isinstance(obj.ctor, Ctor) and name in obj.ctor.values:
+                    return obj.ctor.values[name]
+            return Bound(obj, name)
+        if isinstance(obj, Obj):
+            return obj.attrs.get(name, UNK) if name in obj.attrs else (
+                Bound(obj, name) if obj.name == "argparse" else UNK)
+        if isinstance(obj, Seq) and obj.names and name in obj.names:
+            return obj.items[obj.names.index(name)]
+        if isinstance(obj, (Seq, DictVal, str)):
+            return Bound(obj, name)
+        return UNK
+
+    def tensor_attr(self, t: Tensor, name, node):
+        if name == "shape":
+            return size_of(t)
+        if name in ("T", "mT", "mH", "H"):
+            return self.call_rule(f"torch.Tensor.{name}", Args([t]), node, None)
+        if name == "ndim":
+            return t.rank if t.rank is not None else UNK
+        if name in ("data", "real", "imag"):
+            return Tensor(t.shape, t.dtype, t.origin)
+        if name == "grad":
+            return Tensor(t.shape, t.dtype)
+        if name == "dtype":
+            return Ref(f"torch.{_DTYPE_NAMES.get(t.dtype, 'dtype')}") if t.dtype else UNK
+        if name in ("device", "requires_grad", "is_cuda", "layout"):
+            return UNK
+        return Bound(t, name)
+
+    def e_subscript(self, node, frame):
+        obj = self.eval(node.value, frame)
+        key = self.eval(node.slice, frame)
+        return self.subscript(obj, key, node, frame)
+
+    def e_slice(self, node, frame):
+        return SliceVal(self.eval(node.lower, frame) if node.lower else None,
+                        self.eval(node.upper, frame) if node.upper else None,
+                        self.eval(node.step, frame) if node.step else None)
+
+    def subscript(self, obj, key, node, frame):
+        if isinstance(obj, Tensor):
+            return self.call_rule("torch.Tensor.__getitem__", Args([obj, key]), node, frame)
+        if isinstance(obj, Seq):
+            if isinstance(key, bool):
+                key = int(key)
+            if isinstance(key, int):
+                if -len(obj.items) <= key < len(obj.items):
+                    v = obj.items[key]
+                    return v if v is not None or obj.kind != "size" else UNK
+                return UNK
+            if isinstance(key, SliceVal):
+                lo, hi, st = key.lower, key.upper, key.step
+                if all(x is None or (isinstance(x, int) and not isinstance(x, bool)) for x in (lo, hi, st)):
+                    return Seq(obj.items[slice(lo, hi, st)], obj.kind)
+            return UNK
+        if isinstance(obj, DictVal):
+            if _hashable(key) and key in obj.items:
+                return obj.items[key]
+            return UNK
+        if isinstance(obj, Layer) and obj.children is not None:
+            if isinstance(key, int) and not isinstance(key, bool):
+                if -len(obj.children) <= key < len(obj.children):
+                    return obj.children[key]
+            if isinstance(key, str) and obj.child_names and key in obj.child_names:
+                return obj.children[obj.child_names.index(key)]
+            if isinstance(key, SliceVal):
+                lo, hi, st = key.lower, key.upper, key.step
+                if all(x is None or isinstance(x, int) for x in (lo, hi, st)):
+                    names = obj.child_names[slice(lo, hi, st)] if obj.child_names else None
+                    return Layer(obj.qual, obj.rule, obj.ctor, obj.call_text, obj.line, obj.col,
+                                 obj.end_line, obj.end_col, obj.children[slice(lo, hi, st)], names)
+            return UNK
+        if isinstance(obj, Obj):
+            return obj.attrs.get(key, UNK) if _hashable(key) else UNK
+        if isinstance(obj, Ref):
+            # typing generics (Optional[Tensor]) and dtype lookups: not values we track
+            return UNK
+        return UNK
+
+    def e_starred(self, node, frame):
+        return self.eval(node.value, frame)
+
+    def e_comp(self, node, frame):
+        """List/generator/set comprehension over known iterables (unrolled), else UNK."""
+        results = []
+        ok = self._comp(node.generators, 0, dict(frame.env), frame, node, results)
+        if not ok:
+            return UNK
+        if isinstance(node, ast.DictComp):
+            d = {}
+            for k, v in results:
+                if not _hashable(k):
+                    return UNK
+                d[k] = v
+            return DictVal(d)
+        return Seq(results, "list")
+
+    def _comp(self, gens, i, env, frame, node, results) -> bool:
+        if i == len(gens):
+            f = Frame(env, frame.scope, frame.func, frame.self_val, frame.cls)
+            if isinstance(node, ast.DictComp):
+                results.append((self.eval(node.key, f), self.eval(node.value, f)))
+            else:
+                results.append(self.eval(node.elt, f))
+            return len(results) <= 512
+        gen = gens[i]
+        f = Frame(env, frame.scope, frame.func, frame.self_val, frame.cls)
+        items = self.iter_items(self.eval(gen.iter, f))
+        if items is None or len(items) > 512:
+            return False
+        for item in items:
+            env2 = dict(env)
+            f2 = Frame(env2, frame.scope, frame.func, frame.self_val, frame.cls)
+            self.assign_quiet(gen.target, item, f2)
+            keep = True
+            for cond in gen.ifs:
+                c = self.truth(self.eval(cond, f2))
+                if c is None:
+                    return False
+                if not c:
+                    keep = False
+                    break
+            if keep and not self._comp(gens, i + 1, env2, frame, node, results):
+                return False
+        return True
+
+    def assign_quiet(self, target, value, frame):
+        was = self.recording
+        self.recording = False
+        try:
+            self.assign(target, value, frame, target)
+        finally:
+            self.recording = was
+
+    def e_await(self, node, frame):
+        return UNK
+
+    # ------------------------------------------------------------------ calls
+    def e_call(self, node, frame):
+        fn = self.eval(node.func, frame)
+        args, kwargs, anodes, knodes = [], {}, [], {}
+        unknown_star = False
+        for a in node.args:
+            if isinstance(a, ast.Starred):
+                v = self.eval(a.value, frame)
+                items = self.iter_items(v)
+                if items is None:
+                    unknown_star = True
+                    continue
+                args.extend(items)
+                anodes.extend([None] * len(items))
+            else:
+                args.append(self.eval(a, frame))
+                anodes.append(a)
+        for kw in node.keywords:
+            v = self.eval(kw.value, frame)
+            if kw.arg is None:
+                if isinstance(v, DictVal):
+                    for k, x in v.items.items():
+                        if isinstance(k, str):
+                            kwargs[k] = x
+                elif isinstance(v, Obj):
+                    kwargs.update(v.attrs)
+                else:
+                    unknown_star = True
+                continue
+            kwargs[kw.arg] = v
+            knodes[kw.arg] = kw.value
+        a = Args(args, kwargs, anodes, knodes)
+        a.unknown_star = unknown_star
+        return self.call(fn, a, node, frame)
+
+    def call(self, fn, a: Args, node, frame):
+        self.tick()
+        if isinstance(fn, Ref):
+            return self.call_ref(fn.qual, a, node, frame)
+        if isinstance(fn, Func):
+            return self.call_func(fn, a, node)
+        if isinstance(fn, Bound):
+            return self.call_bound(fn, a, node, frame)
+        if isinstance(fn, Layer):
+            return self.call_layer(fn, a, node, frame)
+        if isinstance(fn, ClassVal):
+            return self.instantiate(fn, a, node)
+        if isinstance(fn, Instance):
+            if fn.cls.is_module:
+                return self.call_module(fn, a, node, frame)
+            call = fn.cls.lookup("__call__")
+            if isinstance(call, Func):
+                return self.call_func(call, Args([fn] + a.args, a.kwargs), node)
+            return UNK
+        if isinstance(fn, Partial):
+            merged = Args(fn.args + a.args, {**fn.kwargs, **a.kwargs},
+                          [None] * len(fn.args) + a.arg_nodes, a.kw_nodes)
+            return self.call(fn.func, merged, node, frame)
+        return UNK
+
+    def call_ref(self, qual, a: Args, node, frame):
+        if qual.startswith("builtins."):
+            return self.call_builtin(qual[9:], a, node, frame)
+        special = _SPECIAL_REFS.get(qual)
+        if special is not None:
+            return special(self, a, node, frame)
+        rule = self.lookup_rule(qual)
+        if rule is None:
+            return UNK
+        if isinstance(rule, LayerRule):
+            return self.make_layer(qual, rule, a, node)
+        return self.call_rule(qual, a, node, frame, rule=rule)
+
+    def call_rule(self, qual, a: Args, node, frame, rule=None, layer=None):
+        rule = rule or self.lookup_rule(qual)
+        if rule is None:
+            return UNK
+        call = OpCall(qual, a.args, a.kwargs, a.arg_nodes, a.kw_nodes, layer=layer)
+        try:
+            if isinstance(rule, LayerRule):
+                out = rule.forward(layer.ctor, call)
+            else:
+                out = rule(call)
+        except Exception as exc:
+            self.problems.append(f"line {getattr(node, 'lineno', '?')}: rule {qual} failed: {type(exc).__name__}: {exc}")
+            return UNK
+        if call.conflicts and node is not None:
+            self.conflict(call, node, layer)
+        probe = next((x.probe for x in a.args[:1] if isinstance(x, Tensor) and x.probe), None)
+        if probe:
+            keeps = rule.keeps_shape if isinstance(rule, LayerRule) else getattr(rule, "keeps_shape", False)
+            if keeps and isinstance(out, Tensor) and out.shape is None:
+                out.probe = probe
+        if isinstance(out, Tensor) and node is not None and not out.origin:
+            if layer is not None:
+                out.origin = f"{layer.call_text}, line {layer.line}" if layer.line else layer.call_text
+            else:
+                out.origin = f"{qual.replace('torch.Tensor.', '.').replace('torch.nn.functional.', 'F.')}, line {node.lineno}"
+        return out
+
+    def make_layer(self, qual, rule: LayerRule, a: Args, node):
+        ctor = Ctor(rule, a)
+        text = self.src(node) if node is not None else qual.rsplit(".", 1)[-1]
+        if text.startswith("nn."):
+            text = text[3:]
+        elif text.startswith("torch.nn."):
+            text = text[9:]
+        if len(text) > 60:
+            text = text[:57] + "..."
+        layer = Layer(qual, rule, ctor, text,
+                      getattr(node, "lineno", 0), getattr(node, "col_offset", 0),
+                      getattr(node, "end_lineno", 0), getattr(node, "end_col_offset", 0))
+        name = layer.name
+        if name in ("Sequential", "ModuleList"):
+            items = list(a.args)
+            names = None
+            if name == "Sequential" and len(items) == 1 and isinstance(items[0], DictVal):
+                names = [str(k) for k in items[0].items]
+                items = list(items[0].items.values())
+            elif name == "ModuleList":
+                items = self.iter_items(items[0]) if items else []
+                if items is None:
+                    items = None
+            if name == "Sequential" and getattr(a, "unknown_star", False):
+                items = None
+            if items is not None:
+                layer.children = items
+                layer.child_names = names or [str(i) for i in range(len(items))]
+            else:
+                layer.children = None
+                layer.child_names = None
+                layer.ctor = None
+        elif name == "ModuleDict":
+            src = a.args[0] if a.args else DictVal({})
+            if isinstance(src, DictVal):
+                layer.child_names = [str(k) for k in src.items]
+                layer.children = list(src.items.values())
+            elif isinstance(src, Seq):
+                pairs = [p.items for p in src.items if isinstance(p, Seq) and len(p.items) == 2]
+                layer.child_names = [str(p[0]) for p in pairs]
+                layer.children = [p[1] for p in pairs]
+        return layer
+
+    def call_layer(self, layer: Layer, a: Args, node, frame):
+        name = layer.name
+        if name == "Sequential":
+            if layer.children is None or not a.args:
+                return UNK
+            x = a.args[0]
+            for child in layer.children:
+                x = self.call(child, Args([x]), node, frame)
+                if x is UNK:
+                    return UNK
+            return x
+        if isinstance(layer.rule, LayerRule):
+            out = self.call_rule(layer.qual, a, node, frame, rule=layer.rule, layer=layer)
+            if self.hints is not None:
+                x = a.args[0] if a.args else None
+                if isinstance(x, Tensor) and x.probe and x.probe not in self.hints and layer.rule.input_hint:
+                    try:
+                        hint = layer.rule.input_hint(layer.ctor)
+                    except Exception:
+                        hint = None
+                    if hint is not None:
+                        where = f"{layer.call_text}, line {layer.line}" if layer.line else layer.call_text
+                        self.hints[x.probe] = (hint[0], hint[1], f"inferred from {where}")
+            return out
+        return UNK
+
+    def call_bound(self, b: Bound, a: Args, node, frame):
+        recv, fn = b.receiver, b.func
+        if isinstance(fn, Func):
+            return self.call_func(fn, Args([recv] + a.args, a.kwargs, [None] + a.arg_nodes, a.kw_nodes), node)
+        if isinstance(recv, Tensor):
+            return self.tensor_method(recv, fn, a, node, frame)
+        if isinstance(recv, Seq):
+            return seq_method(recv, fn, a)
+        if isinstance(recv, DictVal):
+            return dict_method(recv, fn, a)
+        if isinstance(recv, Instance):
+            return self.module_method(recv, fn, a, node, frame)
+        if isinstance(recv, Layer):
+            if fn in ("forward", "__call__"):
+                return self.call_layer(recv, a, node, frame)
+            if fn == "append" and recv.children is not None and a.args:
+                recv.children.append(a.args[0])
+                recv.child_names.append(str(len(recv.children) - 1))
+                return None
+            if fn == "extend" and recv.children is not None and a.args:
+                items = self.iter_items(a.args[0])
+                if items is None:
+                    recv.children = None
+                else:
+                    recv.children.extend(items)
+                    recv.child_names = [str(i) for i in range(len(recv.children))]
+                return None
+            if fn in ("add_module", "register_module") and recv.children is not None and len(a.args) >= 2:
+                _layer_set_child(recv, str(a.args[0]), a.args[1])
+                return None
+            if fn in ("to", "cuda", "cpu", "train", "eval", "float", "double", "half", "requires_grad_"):
+                return recv
+            if fn == "items" and recv.children is not None and recv.child_names:
+                return Seq([Seq([k, v]) for k, v in zip(recv.child_names, recv.children)], "list")
+            if fn == "values" and recv.children is not None:
+                return Seq(list(recv.children), "list")
+            if fn == "keys" and recv.child_names is not None:
+                return Seq(list(recv.child_names), "list")
+            return UNK
+        if isinstance(recv, Obj) and recv.name == "argparse":
+            return argparse_method(recv, fn, a)
+        if isinstance(recv, str):
+            if fn == "format" or fn in ("upper", "lower", "strip", "replace", "join"):
+                return UNK
+            return UNK
+        return UNK
+
+    def tensor_method(self, t: Tensor, name, a: Args, node, frame):
+        qual = f"torch.Tensor.{name}"
+        return self.call_rule(qual, Args([t] + a.args, a.kwargs, [None] + a.arg_nodes, a.kw_nodes), node, frame)
+
+    def module_method(self, inst: Instance, name, a: Args, node, frame):
+        if name in ("forward", "__call__"):
+            return self.call_module(inst, a, node, frame)
+        if name in ("register_buffer", "register_parameter") and len(a.args) >= 2 and isinstance(a.args[0], str):
+            inst.attrs[a.args[0]] = a.args[1]
+            return None
+        if name in ("add_module", "register_module") and len(a.args) >= 2 and isinstance(a.args[0], str):
+            inst.attrs[a.args[0]] = a.args[1]
+            return None
+        if name in ("to", "cuda", "cpu", "train", "eval", "float", "double", "half", "requires_grad_", "apply"):
+            return inst
+        return UNK
+
+    def call_module(self, inst: Instance, a: Args, node, frame):
+        fwd = inst.cls.lookup("forward")
+        if not isinstance(fwd, Func):
+            return UNK
+        quality = self.quality
+        # script code calling a model with inputs it does not know (a DataLoader batch)
+        # is no call site: run it for the result but record nothing
+        script = frame is not None and not (frame.cls is not None and frame.cls.is_module)
+        vague = script and any(v is UNK or (isinstance(v, Tensor) and v.shape is None) for v in a.args)
+        was = self.recording
+        if vague:
+            self.recording = False
+        try:
+            out = self.call_func(fwd, Args([inst] + a.args, a.kwargs, [None] + a.arg_nodes, a.kw_nodes), node)
+        finally:
+            self.recording = was
+        if not self.recording or vague:
+            return out
+        key = inst.cls.name
+        prev = self.forward_quality.get(key, 0)
+        if quality >= prev:
+            self.forward_quality[key] = quality
+            params = _param_names(fwd.node)[1:]
+            ins = {}
+            for i, p in enumerate(params):
+                v = a.arg(i, p)
+                if isinstance(v, Tensor):
+                    ins[p] = v.shape
+            old_io = self.forward_io.get(key)
+            if old_io is None or quality > old_io[0]:
+                self.forward_io[key] = (quality, ins, out.shape if isinstance(out, Tensor) else None)
+            elif quality == old_io[0]:
+                merged = {p: dims.join_shape(s, ins.get(p)) for p, s in old_io[1].items()}
+                o = dims.join_shape(old_io[2], out.shape) if isinstance(out, Tensor) else None
+                self.forward_io[key] = (quality, merged, o)
+        return out
+
+    # ------------------------------------------------------------------ functions
+    def make_func(self, node, frame: Frame, owner=None):
+        qual = node.name if frame.scope in ("<module>",) else (
+            f"{owner.name}.{node.name}" if owner is not None else f"{frame.scope}.{node.name}")
+        f = Func(node, self, qual, closure=frame.env if frame.scope not in ("<module>", "<class>") else None,
+                 owner=owner)
+        a = node.args
+        f.defaults = [self.eval_quiet(d, frame) for d in a.defaults]
+        f.kw_defaults = [self.eval_quiet(d, frame) if d is not None else _NO_DEFAULT for d in a.kw_defaults]
+        return f
+
+    def eval_quiet(self, node, frame):
+        was = self.recording
+        self.recording = False
+        try:
+            return self.eval(node, frame)
+        except (BudgetExceeded, _Return):
+            raise
+        except Exception:
+            return UNK
+        finally:
+            self.recording = was
+
+    def bind_params(self, fn: Func, a: Args) -> dict:
+        node = fn.node
+        args = node.args
+        params = [p.arg for p in args.posonlyargs + args.args]
+        env = {}
+        defaults = getattr(fn, "defaults", [])
+        first_default = len(params) - len(defaults)
+        pos = list(a.args)
+        unknown_star = getattr(a, "unknown_star", False)
+        for i, p in enumerate(params):
+            if i < len(pos):
+                env[p] = pos[i]
+            elif p in a.kwargs:
+                env[p] = a.kwargs[p]
+            elif unknown_star:
+                env[p] = UNK
+            elif i >= first_default:
+                env[p] = defaults[i - first_default]
+            else:
+                env[p] = _MISSING_ARG
+        if args.vararg:
+            env[args.vararg.arg] = Seq(pos[len(params):], "tuple") if not unknown_star else UNK
+        kw_defaults = getattr(fn, "kw_defaults", [])
+        for i, p in enumerate(args.kwonlyargs):
+            if p.arg in a.kwargs:
+                env[p.arg] = a.kwargs[p.arg]
+            elif i < len(kw_defaults) and kw_defaults[i] is not _NO_DEFAULT:
+                env[p.arg] = kw_defaults[i]
+            else:
+                env[p.arg] = _MISSING_ARG
+        if args.kwarg:
+            named = set(params) | {p.arg for p in args.kwonlyargs}
+            env[args.kwarg.arg] = DictVal({k: v for k, v in a.kwargs.items() if k not in named}) \
+                if not unknown_star else UNK
+        return env
+
+    def call_func(self, fn: Func, a: Args, node):
+        if fn.module is not self:
+            return fn.module.call_func_from(self, fn, a, node)
+        if isinstance(fn.node, ast.Lambda):
+            env = dict(fn.closure or {})
+            env.update(self.bind_params(fn, a))
+            for k, v in list(env.items()):
+                if v is _MISSING_ARG:
+                    env[k] = UNK
+            f = Frame(env, "<lambda>")
+            return self.eval(fn.node.body, f)
+        if self.depth >= MAX_DEPTH or self.call_stack.count(fn) >= 2:
+            return UNK
+        env = dict(fn.closure or {})
+        env.update(self.bind_params(fn, a))
+        for k, v in list(env.items()):
+            if v is _MISSING_ARG:
+                env[k] = Tensor(None, None, probe=k) if self.hints is not None else UNK
+        self_val = a.args[0] if a.args and fn.owner is not None else None
+        if self.recording:
+            self.called.add(fn)
+        frame = Frame(env, fn.qualname, fn, self_val, fn.owner)
+        self.depth += 1
+        self.call_stack.append(fn)
+        try:
+            self.exec_block(fn.node.body, frame)
+        finally:
+            self.depth -= 1
+            self.call_stack.pop()
+        if not frame.returns:
+            return None
+        out = frame.returns[0]
+        for r in frame.returns[1:]:
+            out = join(out, r)
+        return out
+
+    def call_func_from(self, caller: "Interp", fn: Func, a: Args, node):
+        """A function defined in another (imported) file: run it here, recording off."""
+        if caller.depth >= MAX_DEPTH:
+            return UNK
+        was = self.recording
+        self.recording = False
+        self.steps = 0
+        self.step_limit = caller.step_limit
+        self.hints = caller.hints
+        self.depth = caller.depth
+        try:
+            return self.call_func(fn, a, None)
+        except BudgetExceeded:
+            return UNK
+        finally:
+            self.recording = was
+            self.hints = None
+
+    # ------------------------------------------------------------------ classes
+    def make_class(self, node: ast.ClassDef, frame: Frame):
+        bases = [self.eval_quiet(b, frame) for b in node.bases]
+        qualname = node.name if frame.scope == "<module>" else f"{frame.scope}.{node.name}"
+        cls = ClassVal(node.name, node, bases, self, qualname=qualname)
+        cframe = Frame(dict(frame.env), "<class>")
+        for stmt in node.body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                cls.attrs[stmt.name] = self.make_func(stmt, cframe, owner=cls)
+            elif isinstance(stmt, ast.Assign):
+                v = self.eval_quiet(stmt.value, cframe)
+                for t in stmt.targets:
+                    if isinstance(t, ast.Name):
+                        cls.attrs[t.id] = v
+                        cframe.env[t.id] = v
+            elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+                cls.attrs.setdefault("__fields__", []).append(stmt.target.id)
+                if stmt.value is not None:
+                    v = self.eval_quiet(stmt.value, cframe)
+                    cls.attrs[stmt.target.id] = v
+                    cframe.env[stmt.target.id] = v
+                cls.attrs.setdefault("__annotations__", {})[stmt.target.id] = stmt.annotation
+        if frame.scope == "<module>":
+            self.classes.append(cls)
+        return cls
+
+    def instantiate(self, cls: ClassVal, a: Args, node, quiet=False):
+        inst = Instance(cls, ctor_line=getattr(node, "lineno", 0))
+        if cls.is_dataclass or (cls.lookup("__init__") is None and cls.attrs.get("__fields__")
+                                and any(_deco_name(d) == "dataclass" for c in cls.mro() for d in c.node.decorator_list)):
+            fields = []
+            for c in reversed(cls.mro()):
+                for f in c.attrs.get("__fields__", []):
+                    if f not in fields:
+                        fields.append(f)
+            for i, f in enumerate(fields):
+                if i < len(a.args):
+                    v = a.args[i]
+                elif f in a.kwargs:
+                    v = a.kwargs[f]
+                else:
+                    v = cls.lookup(f)
+                    if isinstance(v, Obj) and v.name == "dataclass_field":
+                        v = v.attrs.get("default", UNK)
+                    elif v is None and f not in _all_attrs(cls):
+                        v = UNK
+                inst.attrs[f] = v
+            post = cls.lookup("__post_init__")
+            if isinstance(post, Func):
+                self.call_func(post, Args([inst]), node)
+        else:
+            init = cls.lookup("__init__")
+            if isinstance(init, Func):
+                self.call_func(init, Args([inst] + a.args, a.kwargs, [None] + a.arg_nodes, a.kw_nodes), node)
+            elif _is_namedtuple(cls) or cls.attrs.get("__fields__"):
+                for i, f in enumerate(cls.attrs.get("__fields__", [])):
+                    inst.attrs[f] = a.arg(i, f, cls.lookup(f) if cls.lookup(f) is not None else UNK)
+        if cls.is_module and cls not in self.instances and self.depth == 0 and not quiet:
+            self.instances[cls] = inst
+        return inst
+
+    # ------------------------------------------------------------------ builtins
+    def call_builtin(self, name, a: Args, node, frame):
+        args = a.args
+        if name == "len":
+            if not args:
+                return UNK
+            v = args[0]
+            if isinstance(v, Seq):
+                return len(v.items)
+            if isinstance(v, Tensor):
+                return v.shape[0] if v.shape and v.shape[0] is not None else UNK
+            if isinstance(v, Layer) and v.children is not None:
+                return len(v.children)
+            if isinstance(v, (DictVal,)):
+                return len(v.items)
+            if isinstance(v, str):
+                return len(v)
+            return UNK
+        if name == "range":
+            ints = [x for x in args]
+            if ints and all(isinstance(x, int) and not isinstance(x, bool) for x in ints):
+                r = range(*ints)
+                if len(r) <= 4096:
+                    return Seq(list(r), "list")
+            return UNK
+        if name in ("int", "round"):
+            if not args:
+                return 0
+            v = args[0]
+            if isinstance(v, _FloatDim):
+                return v.dim
+            if isinstance(v, bool):
+                return int(v)
+            if isinstance(v, (int, Sym)):
+                return v
+            if isinstance(v, float):
+                return int(v) if name == "int" else round(v, *(args[1:2] if len(args) > 1 else []))
+            if isinstance(v, str) and name == "int":
+                try:
+                    return int(v)
+                except ValueError:
+                    return UNK
+            return UNK
+        if name == "float":
+            v = args[0] if args else 0.0
+            return float(v) if isinstance(v, (int, float)) else UNK
+        if name == "bool":
+            c = self.truth(args[0]) if args else False
+            return UNK if c is None else c
+        if name == "str":
+            v = args[0] if args else ""
+            return str(v) if isinstance(v, (int, float, str, bool)) else UNK
+        if name in ("min", "max"):
+            vals = args
+            if len(args) == 1:
+                vals = self.iter_items(args[0]) or []
+            if vals and all(isinstance(x, (int, float)) for x in vals):
+                return min(vals) if name == "min" else max(vals)
+            if vals and all(dims.is_dim(x) for x in vals) and len(vals) == 2 and dims.same(vals[0], vals[1]):
+                return vals[0]
+            if vals and any(isinstance(x, Tensor) for x in vals):
+                return UNK
+            return UNK
+        if name == "abs":
+            v = args[0] if args else UNK
+            return abs(v) if isinstance(v, (int, float)) else (
+                self.call_rule("torch.abs", Args([v]), node, frame) if isinstance(v, Tensor) else UNK)
+        if name == "sum":
+            items = self.iter_items(args[0]) if args else None
+            if items is not None and items and all(isinstance(x, Tensor) for x in items):
+                out = items[0]
+                for x in items[1:]:
+                    out = self.binop(ast.Add(), out, x, node)
+                return out
+            if items is not None and all(dims.is_dim(x) for x in items):
+                out = 0
+                for x in items:
+                    out = dims.add(out, x)
+                return out if out is not None else UNK
+            return UNK
+        if name in ("list", "tuple"):
+            if not args:
+                return Seq([], name)
+            items = self.iter_items(args[0])
+            if isinstance(args[0], Tensor) and args[0].shape and isinstance(args[0].shape[0], int) \
+                    and args[0].shape[0] <= 256:
+                items = [Tensor(args[0].shape[1:], args[0].dtype) for _ in range(args[0].shape[0])]
+            return Seq(items, name) if items is not None else UNK
+        if name == "dict":
+            d = {}
+            if args and isinstance(args[0], DictVal):
+                d.update(args[0].items)
+            d.update(a.kwargs)
+            return DictVal(d)
+        if name == "zip":
+            seqs = [self.iter_items(x) for x in args]
+            if all(s is not None for s in seqs) and seqs:
+                return Seq([Seq(list(t)) for t in zip(*seqs)], "list")
+            return UNK
+        if name == "enumerate":
+            items = self.iter_items(args[0]) if args else None
+            start = a.arg(1, "start", 0)
+            if items is not None and isinstance(start, int):
+                return Seq([Seq([i + start, x]) for i, x in enumerate(items)], "list")
+            return UNK
+        if name == "reversed":
+            items = self.iter_items(args[0]) if args else None
+            return Seq(list(reversed(items)), "list") if items is not None else UNK
+        if name == "sorted":
+            items = self.iter_items(args[0]) if args else None
+            try:
+                return Seq(sorted(items), "list") if items is not None else UNK
+            except TypeError:
+                return UNK
+        if name == "isinstance":
+            return UNK
+        if name == "getattr":
+            if len(args) >= 2 and isinstance(args[1], str):
+                v = self.get_attr(args[0], args[1], node, frame)
+                if v is UNK and len(args) >= 3 and isinstance(args[0], (Instance, Obj)) and \
+                        args[1] not in getattr(args[0], "attrs", {}):
+                    return args[2]
+                return v
+            return UNK
+        if name == "setattr":
+            if len(args) >= 3 and isinstance(args[1], str):
+                self.set_attr(args[0], args[1], args[2], node, frame)
+            return None
+        if name == "hasattr":
+            if len(args) >= 2 and isinstance(args[1], str) and isinstance(args[0], (Instance, Obj)):
+                if args[1] in args[0].attrs:
+                    return True
+            return UNK
+        if name == "super":
+            if frame is not None and frame.cls is not None and frame.self_val is not None:
+                return _SuperProxy(frame.cls, frame.self_val)
+            return UNK
+        if name in ("print", "open", "iter", "next", "map", "filter", "set", "type", "vars"):
+            return UNK
+        if name in ("any", "all"):
+            return UNK
+        if name == "divmod":
+            if len(args) == 2 and all(isinstance(x, int) for x in args) and args[1]:
+                return Seq(list(divmod(args[0], args[1])))
+            return UNK
+        if name == "pow":
+            return scalar_binop(ast.Pow(), args[0], args[1]) if len(args) == 2 else UNK
+        if name in ("property", "staticmethod", "classmethod"):
+            return args[0] if args else UNK
+        return UNK
+
+    def import_module(self, name):
+        return Ref(name)
+
+    def exec_import_from(self, stmt, frame):
+        mod = stmt.module or ""
+        if stmt.level == 0 and mod.split(".")[0] in _LIBRARY_ROOTS:
+            for alias in stmt.names:
+                frame.env[alias.asname or alias.name] = Ref(f"{mod}.{alias.name}")
+            return
+        other = self.load_workspace_module(("." * stmt.level) + mod)
+        for alias in stmt.names:
+            if alias.name == "*":
+                if other is not None:
+                    for k, v in other.globals.items():
+                        if not k.startswith("_"):
+                            frame.env[k] = v
+                continue
+            v = other.globals.get(alias.name, UNK) if other is not None else UNK
+            if v is UNK and other is None:
+                v = Ref(f"{mod}.{alias.name}") if stmt.level == 0 else UNK
+            frame.env[alias.asname or alias.name] = v
+
+    def load_workspace_module(self, name):
+        if self.resolve_module is None or self.import_depth >= 3:
+            return None
+        key = (name, self.path)
+        if key in self.module_cache:
+            return self.module_cache[key]
+        self.module_cache[key] = None  # cycle guard
+        try:
+            found = self.resolve_module(name, self.path)
+        except Exception:
+            found = None
+        if not found:
+            return None
+        path, text = found
+        if (path, None) in self.module_cache and self.module_cache[(path, None)] is not None:
+            other = self.module_cache[(path, None)]
+            self.module_cache[key] = other
+            return other
+        from ml_lsp.analysis.parse import parse_tolerant
+        tree, _ = parse_tolerant(text)
+        other = Interp(text, path, self.rules, self.resolve_module, recorder=Recorder(),
+                       module_cache=self.module_cache, import_depth=self.import_depth + 1)
+        other.recording = False
+        other.globals["__name__"] = name.lstrip(".")
+        try:
+            other.run_module(tree)
+        except BudgetExceeded:
+            pass
+        self.module_cache[key] = other
+        self.module_cache[(path, None)] = other
+        return other
+
+
+class _SuperProxy:
+    def __init__(self, cls, self_val):
+        self.cls, self.self_val = cls, self_val
+
+
+_NO_DEFAULT = object()
+
+
+class _MissingArg:
+    def __repr__(self):
+        return "MISSING_ARG"
+
+
+_MISSING_ARG = _MissingArg()
+
+_MODULE_METHODS = {"forward", "__call__", "register_buffer", "register_parameter", "add_module",
+                   "register_module", "to", "cuda", "cpu", "train", "eval", "float", "double", "half",
+                   "requires_grad_", "apply", "parameters", "named_parameters", "modules", "children"}
+
+_LIBRARY_ROOTS = {"torch", "numpy", "math", "functools", "collections", "dataclasses", "typing", "argparse",
+                  "einops", "os", "sys", "typing_extensions", "jaxtyping", "torchvision", "transformers",
+                  "lightning", "pytorch_lightning", "random", "time", "json", "pathlib", "abc", "enum",
+                  "itertools", "warnings", "logging", "copy", "inspect", "tqdm", "matplotlib", "sklearn",
+                  "scipy", "pandas", "PIL", "__future__", "timm", "torchaudio", "torchtext"}
+
+_DTYPE_NAMES = {"float": "float32", "long": "int64", "bool": "bool"}
+
+_TENSOR_BINOPS = {ast.Add: "torch.add", ast.Sub: "torch.sub", ast.Mult: "torch.mul", ast.Div: "torch.div",
+                  ast.FloorDiv: "torch.floor_divide", ast.Mod: "torch.remainder", ast.Pow: "torch.pow",
+                  ast.MatMult: "torch.matmul", ast.BitAnd: "torch.logical_and", ast.BitOr: "torch.logical_or",
+                  ast.BitXor: "torch.logical_xor"}
+_TENSOR_CMPS = {ast.Eq: "torch.eq", ast.NotEq: "torch.ne", ast.Lt: "torch.lt", ast.LtE: "torch.le",
+                ast.Gt: "torch.gt", ast.GtE: "torch.ge"}
+
+
+def scalar_binop(op, a, b):
+    t = type(op)
+    if isinstance(a, bool):
+        a = int(a)
+    if isinstance(b, bool):
+        b = int(b)
+    ad, bd = dims.is_dim(a), dims.is_dim(b)
+    if ad and bd:
+        if t is ast.Add:
+            r = dims.add(a, b)
+        elif t is ast.Sub:
+            r = dims.sub(a, b)
+        elif t is ast.Mult:
+            r = dims.mul(a, b)
+        elif t is ast.FloorDiv:
+            r = dims.floordiv(a, b)
+        elif t is ast.Mod:
+            r = dims.mod(a, b)
+        elif t is ast.Div:
+            if isinstance(a, int) and isinstance(b, int) and b:
+                return a / b
+            # T / 2 used as a size later goes through int(): keep it exact when it divides
+            q = dims.floordiv(a, b) if isinstance(b, int) and b and isinstance(a, Sym) and \
+                all(c % b == 0 for c in a.terms.values()) else None
+            return _FloatDim(q) if q is not None else UNK
+        elif t is ast.Pow and isinstance(a, int) and isinstance(b, int) and 0 <= b < 64:
+            return a ** b
+        elif t is ast.Pow and isinstance(b, int) and 0 <= b <= 3:
+            r = 1
+            for _ in range(b):
+                r = dims.mul(r, a)
+        elif t in (ast.LShift, ast.RShift, ast.BitAnd, ast.BitOr) and isinstance(a, int) and isinstance(b, int):
+            return {ast.LShift: lambda: a << b, ast.RShift: lambda: a >> b,
+                    ast.BitAnd: lambda: a & b, ast.BitOr: lambda: a | b}[t]()
+        else:
+            return UNK
+        return UNK if r is None else r
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        try:
+            return {ast.Add: lambda: a + b, ast.Sub: lambda: a - b, ast.Mult: lambda: a * b,
+                    ast.Div: lambda: a / b, ast.FloorDiv: lambda: a // b, ast.Mod: lambda: a % b,
+                    ast.Pow: lambda: a ** b if abs(b) < 64 else UNK}.get(t, lambda: UNK)()
+        except (ZeroDivisionError, OverflowError, ValueError):
+            return UNK
+    if isinstance(a, str) and isinstance(b, str) and t is ast.Add:
+        return a + b
+    if isinstance(a, str) and t is ast.Mod:
+        return UNK
+    if isinstance(a, Seq) and isinstance(b, Seq) and t is ast.Add:
+        return Seq(a.items + b.items, a.kind if a.kind == b.kind else "tuple")
+    if isinstance(a, Seq) and isinstance(b, int) and t is ast.Mult and 0 <= b <= 256:
+        return Seq(a.items * b, a.kind)
+    if isinstance(b, Seq) and isinstance(a, int) and t is ast.Mult and 0 <= a <= 256:
+        return Seq(b.items * a, b.kind)
+    return UNK
+
+
+class _FloatDim(float):
+    """``T / 2`` where it divides exactly: a float that int() turns back into the dim."""
+
+    def __new__(cls, d):
+        obj = float.__new__(cls, float("nan"))
+        obj.dim = d
+        return obj
+
+
+def scalar_compare(op, a, b):
+    t = type(op)
+    if t is ast.Is:
+        if a is UNK or b is UNK:
+            return UNK
+        return a is b if (a is None or b is None) else UNK
+    if t is ast.IsNot:
+        if a is UNK or b is UNK:
+            return UNK
+        return a is not b if (a is None or b is None) else UNK
+    if t in (ast.In, ast.NotIn):
+        if isinstance(b, Seq) and _hashable(a) and all(_hashable(x) and not isinstance(x, Sym) for x in b.items) \
+                and not isinstance(a, Sym) and a is not UNK:
+            r = a in b.items
+            return r if t is ast.In else not r
+        if isinstance(b, DictVal) and _hashable(a) and a is not UNK:
+            r = a in b.items
+            return r if t is ast.In else not r
+        if isinstance(b, str) and isinstance(a, str):
+            return (a in b) if t is ast.In else (a not in b)
+        return UNK
+    if dims.is_dim(a) and dims.is_dim(b) and (isinstance(a, Sym) or isinstance(b, Sym)):
+        if t is ast.Eq:
+            return True if dims.same(a, b) else (False if dims.provably_different(a, b) else UNK)
+        if t is ast.NotEq:
+            return False if dims.same(a, b) else (True if dims.provably_different(a, b) else UNK)
+        return UNK
+    ok = (int, float, str, bool, type(None))
+    if isinstance(a, ok) and isinstance(b, ok):
+        try:
+            return {ast.Eq: lambda: a == b, ast.NotEq: lambda: a != b, ast.Lt: lambda: a < b,
+                    ast.LtE: lambda: a <= b, ast.Gt: lambda: a > b, ast.GtE: lambda: a >= b}[t]()
+        except (TypeError, KeyError):
+            return UNK
+    if isinstance(a, Seq) and isinstance(b, Seq) and t in (ast.Eq, ast.NotEq):
+        if len(a.items) != len(b.items):
+            return t is ast.NotEq
+        res = [scalar_compare(ast.Eq(), x, y) for x, y in zip(a.items, b.items)]
+        if all(r is True for r in res):
+            return t is ast.Eq
+        if any(r is False for r in res):
+            return t is ast.NotEq
+        return UNK
+    if t in (ast.Eq, ast.NotEq) and (a is None) != (b is None) and a is not UNK and b is not UNK:
+        return t is ast.NotEq
+    return UNK
+
+
+def size_of(t: Tensor):
+    if t.shape is None:
+        return UNK
+    return Seq([d if d is not None else UNK for d in t.shape], "size")
+
+
+def seq_method(s: Seq, name, a: Args):
+    if name == "append" and a.args and s.kind == "list":
+        s.items.append(a.args[0])
+        return None
+    if name == "extend" and a.args and s.kind == "list":
+        v = a.args[0]
+        if isinstance(v, Seq):
+            s.items.extend(v.items)
+        elif isinstance(v, Layer) and v.children is not None:
+            s.items.extend(v.children)
+        else:
+            s.items.append(UNK)  # length unknown from here on: poison
+        return None
+    if name == "insert" and len(a.args) == 2 and isinstance(a.args[0], int):
+        s.items.insert(a.args[0], a.args[1])
+        return None
+    if name == "pop":
+        if s.items:
+            i = a.args[0] if a.args and isinstance(a.args[0], int) else -1
+            try:
+                return s.items.pop(i)
+            except IndexError:
+                return UNK
+        return UNK
+    if name == "index" and a.args:
+        try:
+            return s.items.index(a.args[0])
+        except (ValueError, TypeError):
+            return UNK
+    if name == "count":
+        return UNK
+    if name == "numel" and s.kind == "size":
+        return dims.product([as_dim(x) for x in s.items]) or UNK
+    if name == "copy":
+        return Seq(list(s.items), s.kind)
+    return UNK
+
+
+def dict_method(d: DictVal, name, a: Args):
+    if name == "items":
+        return Seq([Seq([k, v]) for k, v in d.items.items()], "list")
+    if name == "keys":
+        return Seq(list(d.items.keys()), "list")
+    if name == "values":
+        return Seq(list(d.items.values()), "list")
+    if name in ("get", "pop"):
+        key = a.arg(0)
+        if _hashable(key) and key in d.items:
+            return d.items.pop(key) if name == "pop" else d.items[key]
+        return a.arg(1, None, None) if len(a.args) > 1 else (None if name == "get" else UNK)
+    if name == "update":
+        if a.args and isinstance(a.args[0], DictVal):
+            d.items.update(a.args[0].items)
+        d.items.update(a.kwargs)
+        return None
+    if name == "setdefault":
+        key = a.arg(0)
+        if _hashable(key):
+            return d.items.setdefault(key, a.arg(1, None, None))
+    if name == "copy":
+        return DictVal(dict(d.items))
+    return UNK
+
+
+def argparse_method(p: Obj, name, a: Args):
+    if name == "add_argument":
+        names = [x for x in a.args if isinstance(x, str)]
+        dest = a.kwargs.get("dest")
+        if not isinstance(dest, str):
+            longs = [n for n in names if n.startswith("--")]
+            pick = longs[0] if longs else (names[0] if names else None)
+            if pick is None:
+                return None
+            dest = pick.lstrip("-").replace("-", "_")
+        action = a.kwargs.get("action")
+        if "default" in a.kwargs:
+            v = a.kwargs["default"]
+            typ = a.kwargs.get("type")
+            if isinstance(v, str) and isinstance(typ, Ref) and typ.qual in ("builtins.int", "builtins.float"):
+                try:
+                    v = int(v) if typ.qual == "builtins.int" else float(v)
+                except ValueError:
+                    v = UNK
+        elif action == "store_true":
+            v = False
+        elif action == "store_false":
+            v = True
+        else:
+            v = None
+        p.attrs.setdefault("__args__", {})[dest] = v
+        return None
+    if name in ("add_argument_group", "add_mutually_exclusive_group"):
+        return p
+    if name == "parse_args":
+        return Obj(dict(p.attrs.get("__args__", {})), "args")
+    if name == "parse_known_args":
+        return Seq([Obj(dict(p.attrs.get("__args__", {})), "args"), UNK])
+    if name == "set_defaults":
+        p.attrs.setdefault("__args__", {}).update(a.kwargs)
+    return None
+
+
+def _layer_set_child(layer: Layer, key: str, value):
+    if layer.child_names is None or layer.children is None:
+        return
+    if key in layer.child_names:
+        layer.children[layer.child_names.index(key)] = value
+    else:
+        layer.child_names.append(key)
+        layer.children.append(value)
+
+
+def _is_namedtuple(cls):
+    return any(isinstance(b, Ref) and b.qual.endswith("NamedTuple") for b in cls.bases)
+
+
+def _all_attrs(cls):
+    out = set()
+    for c in cls.mro():
+        out |= set(c.attrs)
+    return out
+
+
+def _deco_name(node) -> str:
+    if isinstance(node, ast.Call):
+        node = node.func
+    return _qual_of(node)
+
+
+def _param_names(fn_node):
+    a = fn_node.args
+    return [p.arg for p in a.posonlyargs + a.args]
+
+
+def _hashable(v):
+    try:
+        hash(v)
+    except TypeError:
+        return False
+    return v is not UNK
+
+
+def _flatten_tensors(v):
+    out = []
+    for x in v.items:
+        if isinstance(x, Tensor):
+            out.append((x.shape, x.dtype))
+        elif isinstance(x, Seq):
+            sub = _flatten_tensors(x)
+            if sub is None:
+                return None
+            out.extend(sub)
+        else:
+            return None
+    return out
+
+
+def _join_envs(envs):
+    if len(envs) == 1:
+        return envs[0]
+    out = dict(envs[0])
+    for env in envs[1:]:
+        for k, v in env.items():
+            if k in out:
+                if out[k] is not v:
+                    out[k] = join(out[k], v)
+            else:
+                out[k] = v
+    return out
+
+
+def _assigned_names(stmt):
+    targets = []
+    if isinstance(stmt, ast.Assign):
+        targets = stmt.targets
+    elif isinstance(stmt, (ast.AugAssign, ast.AnnAssign)):
+        targets = [stmt.target]
+    out = []
+    for t in targets:
+        for n in ast.walk(t):
+            if isinstance(n, ast.Name):
+                out.append(n.id)
+    return out
+
+
+# ---------------------------------------------------------------- special library calls
+
+def _sp_partial(interp, a, node, frame):
+    if not a.args:
+        return UNK
+    return Partial(a.args[0], a.args[1:], dict(a.kwargs))
+
+
+def _sp_ordered_dict(interp, a, node, frame):
+    if a.args:
+        src = a.args[0]
+        if isinstance(src, Seq):
+            d = {}
+            for p in src.items:
+                if isinstance(p, Seq) and len(p.items) == 2 and _hashable(p.items[0]):
+                    d[p.items[0]] = p.items[1]
+                else:
+                    return UNK
+            return DictVal(d, ordered=True)
+        if isinstance(src, DictVal):
+            return DictVal(dict(src.items), ordered=True)
+        return UNK
+    return DictVal(dict(a.kwargs), ordered=True)
+
+
+def _sp_field(interp, a, node, frame):
+    if "default" in a.kwargs:
+        return Obj({"default": a.kwargs["default"]}, "dataclass_field")
+    if "default_factory" in a.kwargs:
+        return Obj({"default": interp.call(a.kwargs["default_factory"], Args(), node, frame)}, "dataclass_field")
+    return Obj({"default": UNK}, "dataclass_field")
+
+
+def _sp_argparser(interp, a, node, frame):
+    return Obj({}, "argparse")
+
+
+def _sp_namespace(interp, a, node, frame):
+    return Obj(dict(a.kwargs), "namespace")
+
+
+def _sp_parameter(interp, a, node, frame):
+    t = a.arg(0, "data")
+    if isinstance(t, Tensor):
+        out = Tensor(t.shape, t.dtype, t.origin or "nn.Parameter")
+        out.param = True
+        return out
+    return Tensor(None, "float")
+
+
+def _math(fn):
+    def rule(interp, a, node, frame):
+        args = a.args
+        if args and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in args):
+            try:
+                return fn(*args)
+            except (ValueError, OverflowError, TypeError, ZeroDivisionError):
+                return UNK
+        if fn in (math.floor, math.ceil, math.trunc) and args and isinstance(args[0], _FloatDim):
+            return args[0].dim
+        return UNK
+    return rule
+
+
+def _sp_prod(interp, a, node, frame):
+    items = interp.iter_items(a.args[0]) if a.args else None
+    if items is None:
+        return UNK
+    d = dims.product([as_dim(x) for x in items])
+    return d if d is not None else UNK
+
+
+def _sp_super_init(interp, a, node, frame):
+    return None
+
+
+_SPECIAL_REFS = {
+    "functools.partial": _sp_partial,
+    "collections.OrderedDict": _sp_ordered_dict,
+    "typing.OrderedDict": _sp_ordered_dict,
+    "dataclasses.field": _sp_field,
+    "argparse.ArgumentParser": _sp_argparser,
+    "argparse.Namespace": _sp_namespace,
+    "types.SimpleNamespace": _sp_namespace,
+    "torch.nn.Parameter": _sp_parameter,
+    "torch.nn.parameter.Parameter": _sp_parameter,
+    "math.sqrt": _math(math.sqrt),
+    "math.ceil": _math(math.ceil),
+    "math.floor": _math(math.floor),
+    "math.log": _math(math.log),
+    "math.log2": _math(math.log2),
+    "math.exp": _math(math.exp),
+    "math.prod": _sp_prod,
+    "numpy.prod": _sp_prod,
+    "math.trunc": _math(math.trunc),
+    "torch.nn.Module.__init__": _sp_super_init,
+}
+
+
+# super() support: attribute lookup on the proxy finds the method in the parent classes
+def _get_attr_super(interp, obj, name, node, frame):
+    mro = obj.cls.mro()[1:]
+    for c in mro:
+        if name in c.attrs:
+            v = c.attrs[name]
+            return Bound(obj.self_val, v) if isinstance(v, Func) else v
+    if name == "__init__":
+        return Ref("torch.nn.Module.__init__")
+    if name == "forward":
+        return UNK
+    return UNK
+
+
+_orig_get_attr = Interp.get_attr
+
+
+def _get_attr(self, obj, name, node=None, frame=None):
+    if isinstance(obj, _SuperProxy):
+        return _get_attr_super(self, obj, name, node, frame)
+    return _orig_get_attr(self, obj, name, node, frame)
+
+
+Interp.get_attr = _get_attr
+
+_EVAL = {
+    ast.Constant: Interp.e_constant,
+    ast.Name: Interp.e_name,
+    ast.Tuple: Interp.e_tuple,
+    ast.List: Interp.e_list,
+    ast.Set: Interp.e_set,
+    ast.Dict: Interp.e_dict,
+    ast.JoinedStr: Interp.e_joinedstr,
+    ast.Lambda: Interp.e_lambda,
+    ast.IfExp: Interp.e_ifexp,
+    ast.NamedExpr: Interp.e_namedexpr,
+    ast.BoolOp: Interp.e_boolop,
+    ast.UnaryOp: Interp.e_unaryop,
+    ast.BinOp: Interp.e_binop,
+    ast.Compare: Interp.e_compare,
+    ast.Attribute: Interp.e_attribute,
+    ast.Subscript: Interp.e_subscript,
+    ast.Slice: Interp.e_slice,
+    ast.Starred: Interp.e_starred,
+    ast.ListComp: Interp.e_comp,
+    ast.GeneratorExp: Interp.e_comp,
+    ast.SetComp: Interp.e_comp,
+    ast.DictComp: Interp.e_comp,
+    ast.Call: Interp.e_call,
+    ast.Await: Interp.e_await,
+}
+_HOVERABLE = {ast.Name, ast.Call, ast.Attribute, ast.Subscript, ast.BinOp, ast.UnaryOp}

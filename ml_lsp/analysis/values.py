@@ -1,0 +1,209 @@
+"""Abstract values the interpreter computes with.
+
+Python constants (int, float, str, bool, None) stand for themselves; a ``Sym`` is a
+symbolic int; ``UNK`` is "anything". Everything else is one of the classes below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from ml_lsp.analysis import dims
+
+
+class _Unknown:
+    __slots__ = ()
+
+    def __repr__(self):
+        return "UNK"
+
+    def __bool__(self):
+        return False
+
+
+UNK = _Unknown()
+
+
+@dataclass(eq=False)
+class Tensor:
+    shape: Optional[tuple]  # tuple of dims, None = unknown rank
+    dtype: Optional[str] = "float"
+    origin: str = ""
+    probe: Optional[str] = None  # set on a parameter whose shape is being inferred
+    param: bool = False  # an nn.Parameter (counted in parameter totals)
+
+    @property
+    def rank(self):
+        return None if self.shape is None else len(self.shape)
+
+
+@dataclass(eq=False)
+class Seq:
+    """A Python tuple or list (``kind`` "tuple"/"list"), or a ``torch.Size`` ("size")."""
+    items: list
+    kind: str = "tuple"
+    names: Optional[list] = None  # a named tuple's field names (torch.return_types)
+
+
+@dataclass(eq=False)
+class DictVal:
+    items: dict  # python-constant key -> value
+    ordered: bool = False
+
+
+@dataclass(eq=False)
+class Ref:
+    """A name from outside the file: ``torch.nn.Linear``, ``math.sqrt``, ``numpy``."""
+    qual: str
+
+
+@dataclass(eq=False)
+class Layer:
+    """An instance of a library module (``nn.Linear(784, 128)``) with its constructor
+    arguments; ``rule`` is the op rule that knows its shapes."""
+    qual: str
+    rule: Any
+    ctor: Any  # Args
+    call_text: str = ""
+    line: int = 0
+    col: int = 0
+    end_line: int = 0
+    end_col: int = 0
+    children: Optional[list] = None  # Sequential / ModuleList items
+    child_names: Optional[list] = None
+    attrs: dict = field(default_factory=dict)  # set by user code (self.fc.weight = ...)
+
+    @property
+    def name(self):
+        return self.qual.rsplit(".", 1)[-1]
+
+
+@dataclass(eq=False)
+class ClassVal:
+    name: str
+    node: Any  # ast.ClassDef
+    bases: list  # values (ClassVal or Ref)
+    module: Any  # the interpreter's module context
+    attrs: dict = field(default_factory=dict)  # class-level assignments and methods
+    qualname: str = ""
+
+    def mro(self):
+        out = [self]
+        for b in self.bases:
+            if isinstance(b, ClassVal):
+                for c in b.mro():
+                    if c not in out:
+                        out.append(c)
+        return out
+
+    def lookup(self, name):
+        for c in self.mro():
+            if name in c.attrs:
+                return c.attrs[name]
+        return None
+
+    @property
+    def is_module(self) -> bool:
+        for c in self.mro():
+            for b in c.bases:
+                if isinstance(b, Ref) and b.qual in MODULE_BASES:
+                    return True
+        return False
+
+    @property
+    def is_dataclass(self) -> bool:
+        return any(_decorator_name(d) in ("dataclass", "dataclasses.dataclass")
+                   for d in getattr(self.node, "decorator_list", []))
+
+
+MODULE_BASES = {"torch.nn.Module", "torch.nn.modules.module.Module", "lightning.LightningModule",
+                "pytorch_lightning.LightningModule", "lightning.pytorch.LightningModule"}
+
+
+def _decorator_name(node) -> str:
+    import ast
+    if isinstance(node, ast.Call):
+        node = node.func
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        return f"{node.value.id}.{node.attr}"
+    return ""
+
+
+@dataclass(eq=False)
+class Instance:
+    cls: ClassVal
+    attrs: dict = field(default_factory=dict)
+    ctor_line: int = 0
+
+
+@dataclass(eq=False)
+class Func:
+    node: Any  # ast.FunctionDef / ast.Lambda
+    module: Any
+    qualname: str
+    closure: Optional[dict] = None
+    owner: Optional[ClassVal] = None
+
+
+@dataclass(eq=False)
+class Bound:
+    """A method bound to a receiver: a user function with self, or a builtin method on a
+    tensor / list / dict (``func`` is then the method's name)."""
+    receiver: Any
+    func: Any
+
+
+@dataclass(eq=False)
+class Partial:
+    func: Any
+    args: list
+    kwargs: dict
+
+
+@dataclass(eq=False)
+class Obj:
+    """A plain namespace: argparse results, SimpleNamespace, a dict-like config."""
+    attrs: dict
+    name: str = "namespace"
+
+
+def is_tensor(v) -> bool:
+    return isinstance(v, Tensor)
+
+
+def as_dim(v):
+    """A scalar value as a dim (int/Sym), else None."""
+    if isinstance(v, bool):
+        return int(v)
+    if isinstance(v, int) or isinstance(v, dims.Sym):
+        return v
+    if isinstance(v, float) and v.is_integer():
+        return None  # a float where a size is expected: don't guess
+    return None
+
+
+def join(a, b):
+    """Least upper bound of two abstract values: equal parts kept, differing parts unknown."""
+    if a is b:
+        return a
+    if a is UNK or b is UNK:
+        return UNK
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        shape = dims.join_shape(a.shape, b.shape)
+        dtype = a.dtype if a.dtype == b.dtype else None
+        return Tensor(shape, dtype, a.origin if a.origin == b.origin else "")
+    if isinstance(a, Seq) and isinstance(b, Seq):
+        if len(a.items) == len(b.items) and a.kind == b.kind:
+            return Seq([join(x, y) for x, y in zip(a.items, b.items)], a.kind)
+        return UNK
+    if dims.is_dim(a) and dims.is_dim(b):
+        return a if dims.same(a, b) else UNK
+    try:
+        if type(a) is type(b) and not isinstance(a, (Layer, Instance, Func, ClassVal, DictVal, Obj)) and a == b:
+            return a
+    except Exception:
+        return UNK
+    return UNK

@@ -1,0 +1,22 @@
+"""The built-in shape rules for PyTorch, registered through the ``ml_lsp`` entry point
+exactly as a third-party plugin would. Rules are grouped by family, each family a
+table-like module: ``layers`` (``torch.nn`` modules), ``shaping`` (view/permute/cat/
+indexing...), ``math_ops`` (arithmetic, matmul, einsum, reductions), ``functional``
+(``torch.nn.functional``) and ``creation`` (randn/zeros/arange...)."""
+
+from __future__ import annotations
+
+from ml_lsp.hookspecs import hookimpl
+
+
+def all_rules() -> dict:
+    from ml_lsp_torch_shapes import creation, functional, layers, math_ops, shaping
+    rules: dict = {}
+    for family in (shaping, math_ops, creation, functional, layers):
+        rules.update(family.RULES)
+    return rules
+
+
+@hookimpl
+def ml_lsp_shape_rules():
+    return all_rules()

@@ -1,0 +1,354 @@
+"""Rules for ``torch.nn.functional``: the functional twins of the layers (linear, conv,
+pools, norms, embedding, activations, dropout), interpolate, pad, pixel_shuffle,
+scaled_dot_product_attention, one_hot and the losses."""
+
+from __future__ import annotations
+
+from ml_lsp.analysis import dims
+from ml_lsp.analysis.ops import (UNK, OpCall, Seq, Tensor, as_dim, broadcast_shapes, conv_out, format_shape,
+                                 int_of, norm_axis, same_as_input, tuple_n, unknown_tensor)
+from ml_lsp_torch_shapes import shaping
+
+F = "torch.nn.functional."
+
+
+def _x(call, i=0, name="input"):
+    return call.tensor(i, name)
+
+
+def linear(call: OpCall):
+    x, w = _x(call), call.tensor(1, "weight")
+    if x is None:
+        return UNK
+    if w is None or w.shape is None or x.shape is None or len(w.shape) not in (1, 2):
+        return unknown_tensor("float")
+    fin = w.shape[-1]
+    if x.shape and dims.provably_different(x.shape[-1], fin):
+        call.conflict("linear_in_features", f"F.linear: weight {format_shape(w.shape)} expects (*, {dims.render(fin)}), "
+                      f"got {format_shape(x.shape)}", expected=f"(*, {dims.render(fin)})", got=format_shape(x.shape))
+        return unknown_tensor("float")
+    return Tensor(x.shape[:-1] + ((w.shape[0],) if len(w.shape) == 2 else ()), "float")
+
+
+def conv(n):
+    def rule(call: OpCall):
+        x, w = _x(call), call.tensor(1, "weight")
+        if x is None:
+            return UNK
+        if w is None or w.shape is None or x.shape is None or len(w.shape) != n + 2 or len(x.shape) not in (n + 1, n + 2):
+            return unknown_tensor("float")
+        batched = len(x.shape) == n + 2
+        groups = as_dim(call.arg(6, "groups", 1))
+        cin = x.shape[1] if batched else x.shape[0]
+        want = dims.mul(w.shape[1], groups) if groups is not None else None
+        if dims.provably_different(cin, want):
+            call.conflict("conv_in_channels", f"F.conv{n}d: weight {format_shape(w.shape)} expects "
+                          f"{dims.render(want)} input channels, got {format_shape(x.shape)}",
+                          expected=f"(B, {dims.render(want)}, ...)", got=format_shape(x.shape))
+            return unknown_tensor("float")
+        s = tuple_n(call.arg(3, "stride", 1), n)
+        pad = call.arg(4, "padding", 0)
+        d = tuple_n(call.arg(5, "dilation", 1), n)
+        sp = x.shape[-n:]
+        if pad == "same":
+            out = list(sp)
+        else:
+            p = tuple_n(0 if pad == "valid" else pad, n)
+            if None in (s, p, d):
+                out = [None] * n
+            else:
+                out = [conv_out(sp[i], w.shape[2 + i], s[i], p[i], d[i]) for i in range(n)]
+        lead = (x.shape[0], w.shape[0]) if batched else (w.shape[0],)
+        return Tensor(lead + tuple(out), "float")
+    return rule
+
+
+def pool(n, kind):
+    def rule(call: OpCall):
+        x = _x(call)
+        if x is None:
+            return UNK
+        if x.shape is None or len(x.shape) not in (n + 1, n + 2):
+            return unknown_tensor(x.dtype)
+        k = tuple_n(call.arg(1, "kernel_size"), n)
+        stride = call.arg(2, "stride")
+        s = k if stride is None or (isinstance(stride, Seq) and not stride.items) else tuple_n(stride, n)
+        p = tuple_n(call.arg(3, "padding", 0), n)
+        d = tuple_n(call.arg(4, "dilation", 1) if kind == "max" else 1, n)
+        ceil = call.arg(5 if kind == "max" else 4, "ceil_mode", False)
+        if None in (k, s, p, d) or ceil is not False:
+            out = [None] * n
+        else:
+            out = [conv_out(x.shape[-n + i], k[i], s[i], p[i], d[i]) for i in range(n)]
+        return Tensor(x.shape[:-n] + tuple(out), x.dtype)
+    return rule
+
+
+def adaptive_pool(n):
+    def rule(call: OpCall):
+        x = _x(call)
+        if x is None:
+            return UNK
+        if x.shape is None or len(x.shape) not in (n + 1, n + 2):
+            return unknown_tensor(x.dtype)
+        size = call.arg(1, "output_size")
+        items = list(size.items) if isinstance(size, Seq) else [size] * n
+        if len(items) != n:
+            return unknown_tensor(x.dtype)
+        out = [x.shape[-n + i] if v is None else as_dim(v) for i, v in enumerate(items)]
+        return Tensor(x.shape[:-n] + tuple(out), x.dtype)
+    return rule
+
+
+def keep(call: OpCall):
+    return same_as_input(call)
+
+
+keep.keeps_shape = True
+
+
+def glu(call: OpCall):
+    x = _x(call)
+    if x is None or x.shape is None:
+        return unknown_tensor("float")
+    a = norm_axis(call.arg(1, "dim", -1), len(x.shape))
+    if a is None:
+        return unknown_tensor("float")
+    s = list(x.shape)
+    s[a] = shaping.exact_div(s[a], 2)
+    return Tensor(tuple(s), x.dtype)
+
+
+def layer_norm(call: OpCall):
+    x = _x(call)
+    ns = call.arg(1, "normalized_shape")
+    if x is None:
+        return UNK
+    shape = [as_dim(v) for v in ns.items] if isinstance(ns, Seq) else None
+    if shape is not None and x.shape is not None and len(x.shape) >= len(shape):
+        tail = x.shape[len(x.shape) - len(shape):]
+        if any(dims.provably_different(a, b) for a, b in zip(tail, shape)):
+            call.conflict("norm_features", f"F.layer_norm{format_shape(tuple(shape))} got {format_shape(x.shape)}",
+                          expected=f"(*, {', '.join(dims.render(d) for d in shape)})", got=format_shape(x.shape))
+    return Tensor(x.shape, x.dtype)
+
+
+def embedding(call: OpCall):
+    idx, w = _x(call), call.tensor(1, "weight")
+    if idx is None or w is None or idx.shape is None or w.shape is None or len(w.shape) != 2:
+        return unknown_tensor("float")
+    return Tensor(idx.shape + (w.shape[1],), w.dtype)
+
+
+def one_hot(call: OpCall):
+    x = call.tensor(0, "tensor")
+    n = call.arg(1, "num_classes", -1)
+    if x is None or x.shape is None:
+        return unknown_tensor("long")
+    d = as_dim(n)
+    return Tensor(x.shape + (None if d == -1 else d,), "long")
+
+
+def resize(x: Tensor, size, scale):
+    if x.shape is None or len(x.shape) < 3:
+        return unknown_tensor(x.dtype)
+    n = len(x.shape) - 2
+    if size is not None and size is not UNK:
+        s = tuple_n(size, n)
+        if s is None:
+            return unknown_tensor(x.dtype)
+        return Tensor(x.shape[:2] + tuple(s), x.dtype)
+    if scale is not None:
+        sc = list(scale.items) if isinstance(scale, Seq) else [scale] * n
+        out = []
+        for d, f in zip(x.shape[2:], sc):
+            if isinstance(f, float) and f.is_integer():
+                f = int(f)
+            if isinstance(f, int) and not isinstance(f, bool):
+                out.append(dims.mul(d, f))
+            elif isinstance(f, float) and isinstance(d, int):
+                import math
+                out.append(int(math.floor(d * f)))
+            else:
+                out.append(None)
+        return Tensor(x.shape[:2] + tuple(out), x.dtype)
+    return unknown_tensor(x.dtype)
+
+
+def interpolate(call: OpCall):
+    x = _x(call)
+    if x is None:
+        return UNK
+    return resize(x, call.arg(1, "size"), call.arg(2, "scale_factor"))
+
+
+def pad_shape(x: Tensor, pads):
+    if x.shape is None or pads is None or len(pads) % 2 or len(pads) // 2 > len(x.shape):
+        return unknown_tensor(x.dtype)
+    s = list(x.shape)
+    for i in range(len(pads) // 2):
+        ax = len(s) - 1 - i
+        s[ax] = dims.add(dims.add(s[ax], pads[2 * i]), pads[2 * i + 1])
+    return Tensor(tuple(s), x.dtype)
+
+
+def pad(call: OpCall):
+    x = _x(call)
+    p = call.arg(1, "pad")
+    if x is None:
+        return UNK
+    if not isinstance(p, Seq):
+        return unknown_tensor(x.dtype)
+    return pad_shape(x, [as_dim(v) for v in p.items])
+
+
+def pixel_shuffle(call: OpCall):
+    x = _x(call)
+    r = as_dim(call.arg(1, "upscale_factor"))
+    if x is None:
+        return UNK
+    if x.shape is None or len(x.shape) < 3 or r is None:
+        return unknown_tensor(x.dtype)
+    c = shaping.exact_div(x.shape[-3], dims.mul(r, r))
+    return Tensor(x.shape[:-3] + (c, dims.mul(x.shape[-2], r), dims.mul(x.shape[-1], r)), x.dtype)
+
+
+def sdpa(call: OpCall):
+    q, k, v = call.tensor(0, "query"), call.tensor(1, "key"), call.tensor(2, "value")
+    if q is None:
+        return UNK
+    if v is None or q.shape is None or v.shape is None or len(q.shape) < 2 or len(v.shape) < 2:
+        return unknown_tensor("float")
+    if k is not None and k.shape is not None and len(k.shape) >= 2 and \
+            dims.provably_different(q.shape[-1], k.shape[-1]):
+        call.conflict("matmul_inner", f"scaled_dot_product_attention: query {format_shape(q.shape)} and key "
+                      f"{format_shape(k.shape)} differ in the last dim", expected=format_shape(q.shape),
+                      got=format_shape(k.shape))
+        return unknown_tensor("float")
+    return Tensor(q.shape[:-1] + (v.shape[-1],), q.dtype)
+
+
+def cosine_similarity(call: OpCall):
+    a, b = _x(call, 0, "x1"), _x(call, 1, "x2")
+    if a is None or b is None:
+        return UNK
+    shape, mism = broadcast_shapes(a.shape, b.shape)
+    if mism is not None:
+        call.conflict("broadcast", f"cosine_similarity: {format_shape(a.shape)} and {format_shape(b.shape)} do not "
+                      f"broadcast", expected=format_shape(a.shape), got=format_shape(b.shape))
+        return unknown_tensor("float")
+    if shape is None:
+        return unknown_tensor("float")
+    ax = norm_axis(call.arg(2, "dim", 1), len(shape))
+    if ax is None:
+        return unknown_tensor("float")
+    return Tensor(shape[:ax] + shape[ax + 1:], "float")
+
+
+def _reduced(call, x, default_scalar=True):
+    red = call.kwargs.get("reduction", "mean")
+    if red == "none":
+        return Tensor(x.shape if x is not None else None, "float")
+    if red in ("mean", "sum"):
+        return Tensor((), "float")
+    return unknown_tensor("float")
+
+
+def cross_entropy(call: OpCall):
+    x, y = _x(call), call.tensor(1, "target")
+    if x is None:
+        return UNK
+    if x.shape is not None and y is not None and y.shape is not None:
+        xs, ys = x.shape, y.shape
+        if y.dtype == "long":
+            # class indices: target is input without the class dim (dim 1, or dim 0 when unbatched)
+            expect = (xs[:1] + xs[2:]) if len(xs) >= 2 else ()
+            if len(ys) != len(expect) or any(dims.provably_different(a, b) for a, b in zip(ys, expect)):
+                if len(ys) != len(expect) or True:
+                    call.conflict("cross_entropy_shapes", f"{call.name}: input {format_shape(xs)} needs class-index "
+                                  f"target {format_shape(expect)}, got {format_shape(ys)}",
+                                  expected=format_shape(expect), got=format_shape(ys))
+                    return Tensor((), "float")
+        elif y.dtype == "float":
+            if len(ys) != len(xs) or any(dims.provably_different(a, b) for a, b in zip(ys, xs)):
+                call.conflict("cross_entropy_shapes", f"{call.name}: probability target {format_shape(ys)} must match "
+                              f"input {format_shape(xs)}", expected=format_shape(xs), got=format_shape(ys))
+                return Tensor((), "float")
+    red = call.kwargs.get("reduction", "mean")
+    if red == "none":
+        if x.shape is not None and len(x.shape) >= 2:
+            return Tensor(x.shape[:1] + x.shape[2:], "float")
+        return unknown_tensor("float")
+    return Tensor((), "float")
+
+
+def nll_loss(call: OpCall):
+    return cross_entropy(call)
+
+
+def pointwise_loss(call: OpCall):
+    x, y = _x(call), call.tensor(1, "target")
+    if x is None:
+        return UNK
+    if y is not None and x.shape is not None and y.shape is not None:
+        shape, mism = broadcast_shapes(x.shape, y.shape)
+        if mism is not None:
+            call.conflict("loss_broadcast", f"{call.name}: input {format_shape(x.shape)} and target "
+                          f"{format_shape(y.shape)} do not broadcast", expected=format_shape(x.shape),
+                          got=format_shape(y.shape))
+            return Tensor((), "float")
+        if tuple(shape) != tuple(x.shape) or len(x.shape) != len(y.shape):
+            if any(dims.provably_different(a, b) for a, b in zip(x.shape, y.shape)) or len(x.shape) != len(y.shape):
+                call.conflict("loss_broadcast", f"{call.name}: input {format_shape(x.shape)} and target "
+                              f"{format_shape(y.shape)} differ and would broadcast to {format_shape(shape)}",
+                              expected=format_shape(x.shape), got=format_shape(y.shape))
+                return Tensor((), "float")
+    red = call.kwargs.get("reduction", "mean")
+    if red == "none":
+        return Tensor(x.shape, "float")
+    return Tensor((), "float")
+
+
+def dropout(call: OpCall):
+    return same_as_input(call)
+
+
+dropout.keeps_shape = True
+
+
+def normalize(call: OpCall):
+    return same_as_input(call)
+
+
+normalize.keeps_shape = True
+
+RULES = {
+    F + "linear": linear, F + "conv1d": conv(1), F + "conv2d": conv(2), F + "conv3d": conv(3),
+    F + "max_pool1d": pool(1, "max"), F + "max_pool2d": pool(2, "max"), F + "avg_pool1d": pool(1, "avg"),
+    F + "avg_pool2d": pool(2, "avg"), F + "max_pool3d": pool(3, "max"), F + "avg_pool3d": pool(3, "avg"),
+    F + "adaptive_avg_pool1d": adaptive_pool(1), F + "adaptive_avg_pool2d": adaptive_pool(2),
+    F + "adaptive_max_pool1d": adaptive_pool(1), F + "adaptive_max_pool2d": adaptive_pool(2),
+    F + "adaptive_avg_pool3d": adaptive_pool(3),
+    F + "layer_norm": layer_norm, F + "embedding": embedding, F + "one_hot": one_hot,
+    F + "interpolate": interpolate, F + "upsample": interpolate, F + "pad": pad, F + "pixel_shuffle": pixel_shuffle,
+    F + "scaled_dot_product_attention": sdpa, F + "cosine_similarity": cosine_similarity,
+    F + "cross_entropy": cross_entropy, F + "nll_loss": nll_loss,
+    F + "glu": glu, F + "normalize": normalize, "torch.cosine_similarity": cosine_similarity,
+    "torch.nn.functional.pixel_unshuffle": lambda call: unknown_tensor("float"),
+}
+for _n in ("mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
+           "binary_cross_entropy_with_logits", "kl_div", "soft_margin_loss"):
+    RULES[F + _n] = pointwise_loss
+for _n in ("relu", "relu6", "gelu", "silu", "elu", "selu", "celu", "leaky_relu", "sigmoid", "tanh", "softplus",
+           "mish", "hardswish", "hardsigmoid", "hardtanh", "logsigmoid", "softsign", "tanhshrink", "threshold",
+           "relu_", "elu_", "leaky_relu_", "hardshrink", "softshrink", "rrelu", "prelu"):
+    RULES[F + _n] = keep
+for _n in ("dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout"):
+    RULES[F + _n] = dropout
+for _n in ("batch_norm", "instance_norm", "group_norm", "local_response_norm", "rms_norm"):
+    RULES[F + _n] = keep
+for _n in ("relu", "sigmoid", "tanh", "dropout", "selu", "celu", "rrelu"):
+    RULES.setdefault(f"torch.{_n}", keep)
+for _n in ("relu", "sigmoid", "tanh"):
+    RULES.setdefault(f"torch.Tensor.{_n}", keep)
+_ = int_of
