@@ -13,6 +13,8 @@ ALL = None  # a bare ``# noqa``
 
 def noqa_lines(text: str) -> dict[int, frozenset[str] | None]:
     """line -> the codes silenced there (``None``: all codes)."""
+    if "noqa" not in text.lower():
+        return {}
     comments: list[tuple[int, str]] = []
     try:
         for tok in tokenize.generate_tokens(io.StringIO(text).readline):

@@ -84,11 +84,49 @@ class ModuleClass:
 
 class ScriptFacts:
     def __init__(self, tree: ast.Module) -> None:
+        # One pass over the tree: parent links and the nodes of each type in source order,
+        # so that rules ask for "every loop" or "the calls in this loop" without re-walking.
         self.tree = tree
         self.parent: dict[ast.AST, ast.AST] = {}
-        for node in ast.walk(tree):
+        self.by_type: dict[type, list[ast.AST]] = {}
+        stack = [tree]
+        parent = self.parent
+        by_type = self.by_type
+        while stack:
+            node = stack.pop()
+            by_type.setdefault(type(node), []).append(node)
             for child in ast.iter_child_nodes(node):
-                self.parent[child] = node
+                parent[child] = node
+                stack.append(child)
+        for nodes in by_type.values():
+            if nodes and hasattr(nodes[0], "lineno"):
+                nodes.sort(key=lambda n: (n.lineno, n.col_offset))
+        self._inside: dict[tuple, list] = {}
+
+    def nodes_of(self, *types: type) -> list[ast.AST]:
+        if len(types) == 1:
+            return self.by_type.get(types[0], [])
+        return sorted((n for t in types for n in self.by_type.get(t, [])), key=lambda n: (n.lineno, n.col_offset))
+
+    def nodes_in(self, node: ast.AST, *types: type) -> list[ast.AST]:
+        """Nodes of ``types`` under ``node``, not inside nested function or class bodies."""
+        key = (id(node), types)
+        if key in self._inside:
+            return self._inside[key]
+        first, last = getattr(node, "lineno", 0), getattr(node, "end_lineno", None) or 10 ** 9
+        out = []
+        for n in self.nodes_of(*types):
+            if n.lineno < first:
+                continue
+            if n.lineno > last:
+                break
+            anc = self.parent.get(n)
+            while anc is not None and anc is not node and not isinstance(anc, (*FUNCS, ast.ClassDef)):
+                anc = self.parent.get(anc)
+            if anc is node:
+                out.append(n)
+        self._inside[key] = out
+        return out
 
     # Structure ------------------------------------------------------------------------
     def ancestors(self, node: ast.AST) -> Iterator[ast.AST]:
@@ -142,23 +180,24 @@ class ScriptFacts:
                 stack.extend(ast.iter_child_nodes(n))
 
     def calls_in(self, node: ast.AST) -> list[ast.Call]:
-        return sorted((n for n in self.walk_no_defs(node) if isinstance(n, ast.Call)),
-                      key=lambda n: (n.lineno, n.col_offset))
+        if node is self.tree:
+            return [c for c in self.all_calls if self.enclosing_function(c) is None]
+        return self.nodes_in(node, ast.Call)
 
-    @cached_property
+    @property
     def all_calls(self) -> list[ast.Call]:
-        return [n for n in ast.walk(self.tree) if isinstance(n, ast.Call)]
+        return self.nodes_of(ast.Call)
 
     @cached_property
     def functions(self) -> dict[str, ast.AST]:
-        return {n.name: n for n in ast.walk(self.tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        return {n.name: n for n in self.nodes_of(ast.FunctionDef, ast.AsyncFunctionDef)}
 
     # Names ----------------------------------------------------------------------------
     @cached_property
     def assignments(self) -> list[tuple[str, ast.AST]]:
         """(target dotted name, value) for every simple assignment in the file."""
         out = []
-        for node in ast.walk(self.tree):
+        for node in self.nodes_of(ast.Assign, ast.AnnAssign):
             if isinstance(node, ast.Assign):
                 for target in node.targets:
                     if dotted(target):
@@ -212,7 +251,7 @@ class ScriptFacts:
     @cached_property
     def module_classes(self) -> dict[str, ModuleClass]:
         classes: dict[str, ModuleClass] = {}
-        defs = [n for n in ast.walk(self.tree) if isinstance(n, ast.ClassDef)]
+        defs = self.nodes_of(ast.ClassDef)
         changed = True
         while changed:  # bases defined later in the file, or subclasses of our own modules
             changed = False
@@ -273,8 +312,8 @@ class ScriptFacts:
 
     @cached_property
     def imports_torch(self) -> bool:
-        for node in ast.walk(self.tree):
-            if isinstance(node, ast.Import) and any(a.name == "torch" and a.asname is None for a in node.names):
+        for node in self.nodes_of(ast.Import):
+            if any(a.name == "torch" and a.asname is None for a in node.names):
                 return True
         return False
 

@@ -54,13 +54,12 @@ def check(ctx):
         for kw in call.keywords:
             if kw.arg in ("train_dataset", "train_data", "train_dataloader") and _split_name(kw.value):
                 yield RULE.at_node(ctx, kw.value, f"{kw.arg}={ctx.source(kw.value)} trains on a held-out split")
-    for loop in ast.walk(ctx.tree):
-        if isinstance(loop, (ast.For, ast.AsyncFor)):
-            name = _split_name(loop.iter)
-            calls = sf.calls_in(loop)
-            if name and any(method_call(c, "backward") for c in calls) and optimizer_steps(sf, calls):
-                yield RULE.at_node(ctx, loop.iter, f"training loop (backward + optimizer step) over {name}, a "
-                                   f"held-out split: its score no longer measures unseen data")
+    for loop in sf.nodes_of(ast.For, ast.AsyncFor):
+        name = _split_name(loop.iter)
+        calls = sf.calls_in(loop) if name else ()
+        if name and any(method_call(c, "backward") for c in calls) and optimizer_steps(sf, calls):
+            yield RULE.at_node(ctx, loop.iter, f"training loop (backward + optimizer step) over {name}, a "
+                               f"held-out split: its score no longer measures unseen data")
 
 
 RULE = Rule(code="DA001", name="fit-on-eval-split", category="data", severity="warning",

@@ -27,9 +27,7 @@ def _names_in(node) -> list[str]:
 
 def eval_loops(sf) -> list[EvalLoop]:
     found = []
-    for loop in ast.walk(sf.tree):
-        if not isinstance(loop, (ast.For, ast.AsyncFor)):
-            continue
+    for loop in sf.nodes_of(ast.For, ast.AsyncFor):
         func = sf.enclosing_function(loop)
         by_split = any(is_eval_split_name(n) for n in _names_in(loop.iter))
         by_function = func is not None and isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)) \

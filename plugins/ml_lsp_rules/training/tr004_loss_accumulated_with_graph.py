@@ -21,26 +21,23 @@ Right:
 Fix: add `.item()`."""
 
 
-def _backward_names(sf, scope) -> set[str]:
-    names = set()
-    for n in sf.walk_no_defs(scope):
-        if method_call(n, "backward"):
-            target = n.func.value
-            if method_call(target, "scale") and target.args:  # scaler.scale(loss).backward()
-                target = target.args[0]
-            if dotted(target):
-                names.add(dotted(target))
-        elif method_call(n, "backward", "manual_backward") and n.args and dotted(n.args[0]):
-            names.add(dotted(n.args[0]))
-        elif isinstance(n, ast.Call) and dotted(n.func).endswith(("accelerator.backward", "manual_backward")) and n.args:
-            names.add(dotted(n.args[0]))
-    return names
+def _loss_name(call) -> str:
+    """The loss a backward call is made on: ``loss.backward()``, ``scaler.scale(loss).backward()``,
+    ``accelerator.backward(loss)``, ``self.manual_backward(loss)``."""
+    if method_call(call, "backward", "manual_backward") and call.args and dotted(call.args[0]):
+        return dotted(call.args[0])
+    if method_call(call, "backward"):
+        target = call.func.value
+        if method_call(target, "scale") and target.args:
+            target = target.args[0]
+        return dotted(target)
+    return ""
 
 
 def _made_plain(sf, scope, name) -> bool:
     """``loss = loss.item()`` (or float(...), .detach()) somewhere: the name is then a number."""
-    for n in sf.walk_no_defs(scope):
-        if isinstance(n, ast.Assign) and any(dotted(t) == name for t in n.targets):
+    for n in sf.nodes_in(scope, ast.Assign):
+        if any(dotted(t) == name for t in n.targets):
             v = n.value
             if method_call(v, "item", "detach", "tolist", "cpu") or (
                     isinstance(v, ast.Call) and dotted(v.func) in ("float", "int")):
@@ -52,12 +49,14 @@ def check(ctx):
     sf = ctx.script
     if sf is None:
         return
-    scopes = [ctx.tree, *[n for n in ast.walk(ctx.tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]]
-    for scope in scopes:
-        losses = _backward_names(sf, scope)
-        if not losses:
-            continue
-        for n in sf.walk_no_defs(scope):
+    losses_by_scope: dict = {}
+    for call in sf.all_calls:
+        name = _loss_name(call)
+        if name:
+            scope = sf.enclosing_function(call) or ctx.tree
+            losses_by_scope.setdefault(scope, set()).add(name)
+    for scope, losses in losses_by_scope.items():
+        for n in sf.nodes_in(scope, ast.AugAssign, ast.Assign, ast.Call):
             value = None
             if isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Add):
                 value = n.value
@@ -66,7 +65,7 @@ def check(ctx):
                 value = n.value.right
             elif method_call(n, "append") and len(n.args) == 1:
                 value = n.args[0]
-            if value is None or dotted(value) not in losses or not isinstance(value, (ast.Name, ast.Attribute)):
+            if value is None or not isinstance(value, (ast.Name, ast.Attribute)) or dotted(value) not in losses:
                 continue
             if sf.enclosing_loop(n) is None or sf.in_grad_context(n) or _made_plain(sf, scope, dotted(value)):
                 continue

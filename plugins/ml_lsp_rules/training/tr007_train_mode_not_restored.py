@@ -47,9 +47,7 @@ def check(ctx):
     if sf is None:
         return
     reported = set()
-    for loop in ast.walk(ctx.tree):
-        if not isinstance(loop, (ast.For, ast.While, ast.AsyncFor)):
-            continue
+    for loop in sf.nodes_of(ast.For, ast.While, ast.AsyncFor):
         calls = sf.calls_in(loop)
         if not any(method_call(c, "backward") for c in calls):
             continue

@@ -27,13 +27,18 @@ KNOWN = set(dir(builtins)) | {"__file__", "__name__", "__doc__", "__spec__", "__
 
 
 def _bound(node) -> set[str]:
-    """Names a statement (or part) binds at module level."""
+    """Names a statement (or part) binds in its own scope (not inside nested def/class bodies)."""
     names = set()
-    for n in ast.walk(node):
+    stack = [node]
+    while stack:
+        n = stack.pop()
         if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
             names.add(n.id)
         elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.add(n.name)
+            continue
+        elif isinstance(n, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            continue
         elif isinstance(n, (ast.Import, ast.ImportFrom)):
             for a in n.names:
                 names.add((a.asname or a.name).split(".")[0])
@@ -43,6 +48,9 @@ def _bound(node) -> set[str]:
             names.update(n.names)
         elif isinstance(n, ast.MatchAs) and n.name:
             names.add(n.name)
+        elif isinstance(n, ast.NamedExpr) and isinstance(n.target, ast.Name):
+            names.add(n.target.id)
+        stack.extend(ast.iter_child_nodes(n))
     return names
 
 
@@ -71,17 +79,17 @@ def check(ctx):
     tree = ctx.tree
     if tree is None:
         return
-    for n in ast.walk(tree):
-        if isinstance(n, ast.ImportFrom) and any(a.name == "*" for a in n.names):
-            return  # names from a star import are unknowable
-        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in ("globals", "exec", "eval", "locals"):
-            return
-    all_bound = _bound(tree)
+    sf = ctx.script
+    if any(a.name == "*" for n in sf.nodes_of(ast.ImportFrom) for a in n.names):
+        return  # names from a star import are unknowable
+    if any(isinstance(n.func, ast.Name) and n.func.id in ("globals", "exec", "eval", "locals") for n in sf.all_calls):
+        return
+    all_bound = _bound(tree) | {name for n in sf.nodes_of(ast.Global) for name in n.names}
     classes = {n.name.lower(): n for n in tree.body if isinstance(n, ast.ClassDef)}
     first_binding: dict[str, int] = {}
-    for n in ast.walk(tree):
-        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
-            first_binding[n.id] = min(first_binding.get(n.id, n.lineno), n.lineno)
+    for n in sf.nodes_of(ast.Name):
+        if isinstance(n.ctx, ast.Store) and n.id not in first_binding:
+            first_binding[n.id] = n.lineno  # nodes_of is in source order
     defined = set(KNOWN)
     reported = set()
 

@@ -66,9 +66,7 @@ def check(ctx):
     moved = _moved_models(sf)
     if not moved:
         return
-    for loop in ast.walk(ctx.tree):
-        if not isinstance(loop, (ast.For, ast.AsyncFor)):
-            continue
+    for loop in sf.nodes_of(ast.For, ast.AsyncFor):
         calls = sf.calls_in(loop)
         if any(method_call(c, *MOVES) or call_name(c).endswith(("to_device", "move_to", "send_to_device"))
                for c in calls):
