@@ -239,3 +239,21 @@ def test_follow_shows_progress_and_a_final_summary(tmp_path, runs_dir, runner):
     out = cli("run", str(script), "--follow", runs_dir=runs_dir)
     assert out.returncode == 0, out.stderr
     assert "succeeded" in out.stderr and "acc" in out.stderr and f"{script}:3" in out.stderr
+
+
+def test_digits_training_example_runs_with_live_metrics_on_its_lines(runs_dir, runner):
+    from pathlib import Path
+
+    runner.start()
+    script = Path(__file__).resolve().parents[2] / "examples" / "train_digits.py"
+    out = cli("run", str(script), "--epochs=3", "--devices", "cpu", "--wait", runs_dir=runs_dir, timeout=180)
+    assert out.returncode == 0, out.stderr
+    run_id = out.stdout.strip().splitlines()[-1]
+    details = json.loads(cli("runs", "show", run_id, "--json", runs_dir=runs_dir).stdout)
+    lines = script.read_text().splitlines()
+    backward_line = 1 + next(i for i, text in enumerate(lines) if text.strip() == "loss.backward()")
+    [loss] = [m for m in details["metrics"] if m["name"] == "loss"]
+    assert loss["path"] == str(script) and loss["line"] == backward_line
+    assert 0 < loss["last"] < loss["max"]  # it learned
+    assert details["progress"]["current"] == details["progress"]["total"] == 3
+    assert "epoch 3/3" in RunFolder(runs_dir / run_id).stdout_path.read_text()
