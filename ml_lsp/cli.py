@@ -23,6 +23,7 @@ SUBCOMMANDS = [
     "ml_lsp.commands.logs",
     "ml_lsp.commands.stop",
     "ml_lsp.commands.rerun",
+    "ml_lsp.commands.shapes",
 ]
 
 

@@ -1,0 +1,118 @@
+"""``ml-lsp shapes FILE...``: the static shape of every tensor-valued name bound in the
+analysed functions (``--json`` is a stable contract). ``--trace``/``--compare`` hand over
+to the shape tracer (``ml_lsp.trace.command``)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "shapes", help="print the static tensor shapes of model files",
+        description="Work out, without running anything, the shape of every tensor each statement of "
+                    "forward() (and what it calls) binds.")
+    p.add_argument("files", nargs="+", metavar="FILE", help="Python files to analyse")
+    p.add_argument("--entry", metavar="CLASS", help="the class (or function) whose forward receives --input")
+    p.add_argument("--init", metavar="ARGS",
+                   help='the entry class\'s constructor arguments in Python syntax, e.g. "ntoken=100, ninp=32"')
+    p.add_argument("--input", action="append", default=[], metavar="NAME=D1,D2,...",
+                   help="an input shape for the entry's forward, dims are ints or names (x=B,784); repeatable")
+    p.add_argument("--json", action="store_true", help="print the JSON contract")
+    p.add_argument("--trace", action="store_true",
+                   help="run forward on meta tensors in a child process and print the traced shapes")
+    p.add_argument("--compare", action="store_true", help="trace and compare with the static shapes")
+    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help="limit for --trace")
+    p.set_defaults(func=run)
+
+
+_INPUT = re.compile(r"^\s*([A-Za-z_]\w*)\s*=\s*(.*)$")
+
+
+def parse_input_args(values) -> dict:
+    from ml_lsp.analysis.dims import parse_dim
+    from ml_lsp.cli import UsageError
+
+    out: dict = {}
+    for value in values or []:
+        m = _INPUT.match(value)
+        if not m:
+            raise UsageError(f"--input {value!r}: expected NAME=D1,D2,... (for example x=B,784)")
+        name, body = m.group(1), m.group(2).strip().strip("()[]")
+        dims_out = []
+        for tok in [t.strip() for t in body.split(",")] if body else []:
+            if not tok:
+                continue
+            try:
+                d = parse_dim(tok)
+            except ValueError:
+                raise UsageError(f"--input {value!r}: {tok!r} is not a dimension (use an int or a name)") from None
+            if isinstance(d, int) and d < 0:
+                raise UsageError(f"--input {value!r}: dimension {d} is negative")
+            dims_out.append(d if isinstance(d, int) or d is None else tok)
+        out[name] = dims_out
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from ml_lsp.cli import CommandFailed, UsageError
+
+    if args.trace or args.compare:
+        try:
+            from ml_lsp.trace import command as trace_command
+        except ImportError:
+            raise UsageError("tracing is not available in this build") from None
+        return int(trace_command.run(args) or 0)
+
+    import json
+    from pathlib import Path
+
+    from ml_lsp.analysis import InputError, analyze_source, format_shape
+    from ml_lsp.resolve import make_resolver
+
+    inputs = parse_input_args(args.input)
+    texts = []
+    for name in args.files:
+        path = Path(name)
+        if not path.is_file():
+            raise UsageError(f"{name}: no such file")
+        try:
+            texts.append((name, path.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"{name}: cannot read: {exc}") from None
+    resolver = make_resolver()
+    results = []
+    for name, text in texts:
+        try:
+            facts = analyze_source(text, name, inputs=inputs or None, entry=args.entry, init=args.init,
+                                   resolve_module=resolver)
+        except InputError as exc:
+            raise UsageError(f"{name}: {exc}") from None
+        except RecursionError:
+            raise CommandFailed(f"{name}: the file is too deeply nested to analyse") from None
+        results.append((name, facts))
+    if args.json:
+        print(json.dumps({"files": [{"path": name, "shapes": facts.to_json_entries()} for name, facts in results]},
+                         indent=None))
+        return 0
+    for name, facts in results:
+        print(f"{name}:")
+        scope = None
+        for b in facts.bindings:
+            if b.scope != scope:
+                scope = b.scope
+                print(f"  {scope}")
+            if b.elements is not None:
+                shape = "(" + ", ".join(format_shape(s) for s, _ in b.elements) + ")"
+                dtype = ""
+            else:
+                shape = format_shape(b.shape)
+                dtype = f" {b.dtype}" if b.dtype else ""
+            origin = f"  <- {b.origin}" if b.origin else ""
+            print(f"    {b.line:>5}  {b.name} = {shape}{dtype}{origin}")
+        for c in facts.conflicts:
+            print(f"  {name}:{c.line}:{c.col + 1}: shape conflict ({c.kind}): {c.message}")
+        for p in facts.problems:
+            print(f"  note: {p}")
+    return 0

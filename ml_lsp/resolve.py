@@ -1,0 +1,70 @@
+"""Workspace imports for the shape engine: ``resolve_module(name, from_path)`` finds the
+file a ``from model import GPT`` names and returns its text. The analysis itself does no
+I/O; the CLI and the server pass this callback in.
+
+jedi does the name resolution (sys.path, packages, relative imports, the project root);
+only files inside the workspace are returned: library code is described by shape rules,
+not interpreted."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, Optional
+
+
+def make_resolver(root: Optional[str] = None) -> Callable[[str, Optional[str]], Optional[tuple]]:
+    """A ``resolve_module`` callback for files under ``root`` (default: each importing
+    file's folder)."""
+
+    @lru_cache(maxsize=256)
+    def _find(name: str, from_path: Optional[str]) -> Optional[str]:
+        base = Path(from_path).resolve().parent if from_path else Path(root or os.getcwd()).resolve()
+        workspace = Path(root).resolve() if root else base
+        level = len(name) - len(name.lstrip("."))
+        dotted = name.lstrip(".")
+        # a plain file-system look-up covers the common case (sibling module, package in the
+        # project) without starting jedi; jedi handles the rest (sys.path, namespace packages)
+        start = base
+        for _ in range(max(0, level - 1)):
+            start = start.parent
+        candidates = [start] if level else [base, workspace]
+        for folder in candidates:
+            rel = Path(*dotted.split(".")) if dotted else Path()
+            for cand in (folder / rel.with_suffix(".py") if dotted else None, folder / rel / "__init__.py"):
+                if cand is not None and cand.is_file():
+                    return str(cand)
+        if level:
+            return None
+        try:
+            import jedi
+            project = jedi.Project(str(workspace))
+            script = jedi.Script(f"import {dotted}\n", path=str(base / "__ml_lsp_resolve__.py"), project=project)
+            for d in script.goto(1, len("import ") + len(dotted), follow_imports=True):
+                if d.module_path and str(d.module_path).endswith(".py"):
+                    p = Path(d.module_path).resolve()
+                    if _inside(p, workspace) or _inside(p, base):
+                        return str(p)
+        except Exception:
+            return None
+        return None
+
+    def resolve_module(name: str, from_path: Optional[str]) -> Optional[tuple]:
+        path = _find(name, from_path)
+        if path is None:
+            return None
+        try:
+            return path, Path(path).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+
+    return resolve_module
+
+
+def _inside(p: Path, folder: Path) -> bool:
+    try:
+        p.relative_to(folder)
+        return True
+    except ValueError:
+        return False
