@@ -111,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
         emit.close()
     if rank == 0:
         _print_summary(metrics, run_dir)
-    return 130 if metrics.get("stopped") else 0
+    # Stopped by a signal: 130, as an interrupted program. Paused by --stop-after: done
+    # what was asked, 0.
+    return 130 if metrics.get("stopped") and not metrics.get("paused") else 0
 
 
 def _print_summary(metrics: dict[str, Any], run_dir: Path) -> None:

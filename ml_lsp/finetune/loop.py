@@ -261,7 +261,7 @@ def train(spec: FinetuneSpec, run_dir: Path, emit: Callable[..., None] | None = 
     if is_main:
         ckpt_dir.mkdir(parents=True, exist_ok=True)
 
-    stop = {"requested": False}
+    stop = {"requested": False, "paused": False}  # paused: --stop-after, not a signal
 
     def request_stop(signum, frame):  # finish the step, checkpoint, exit: never lose work
         stop["requested"] = True
@@ -356,7 +356,7 @@ def train(spec: FinetuneSpec, run_dir: Path, emit: Callable[..., None] | None = 
                 group_loss = torch.zeros((), device=device)
                 at_end = state.step >= total_steps
                 if spec.stop_after and state.step - first_step >= spec.stop_after and not at_end:
-                    stop["requested"] = True
+                    stop["requested"] = stop["paused"] = True
                 if distributed:  # every rank must agree to stop at the same step
                     flag = torch.tensor([float(stop["requested"])], device=device)
                     torch.distributed.all_reduce(flag)
@@ -412,7 +412,7 @@ def train(spec: FinetuneSpec, run_dir: Path, emit: Callable[..., None] | None = 
         "steps": state.step, "total_steps": total_steps, "epochs": state.epoch + state.batch / batches_per_epoch,
         "train_loss": last_loss, "samples_per_s": state.train_samples / state.train_time if state.train_time else 0.0,
         "best_val_loss": state.best_val_loss if state.best_step else None, "best_step": state.best_step,
-        "stopped": stop["requested"], "stopped_early": stopped_early, "world_size": world,
+        "stopped": stop["requested"], "paused": stop["paused"], "stopped_early": stopped_early, "world_size": world,
         "precision": str(amp_dtype).replace("torch.", "") if amp_dtype else "fp32",
         "device": str(device), "trainable_params": prepared.counts["trainable"],
         "frozen_params": prepared.counts["frozen"], **last_eval,
