@@ -283,10 +283,12 @@ def check_paths(files: list[Path], options: CheckOptions, jobs: int) -> list[Fil
 
 # Output ---------------------------------------------------------------------------------
 def display_path(path: str) -> str:
-    try:
-        return os.path.relpath(path)
-    except ValueError:
-        return path
+    """Relative to the working folder when under it (as the user typed it), else absolute."""
+    full = os.path.abspath(path)
+    cwd = os.getcwd()
+    if full == cwd or full.startswith(cwd.rstrip(os.sep) + os.sep):
+        return os.path.relpath(full, cwd)
+    return full
 
 
 def to_json(reports: list[FileReport]) -> dict:
