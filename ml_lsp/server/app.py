@@ -26,7 +26,7 @@ log = logging.getLogger("ml_lsp.server")
 SUPPORTED_SCHEMES = ("file", "untitled")
 
 # Feature modules, each with ``register(server: MlLspServer)``; later features append here.
-FEATURES: list[str] = ["ml_lsp.server.diagnostics"]
+FEATURES: list[str] = ["ml_lsp.server.runs", "ml_lsp.server.diagnostics"]
 
 
 class MlLspServer(LanguageServer):
@@ -41,6 +41,9 @@ class MlLspServer(LanguageServer):
         self._settings_listeners: list = []
         self._document_listeners: list = []  # cb(uri) after open/change
         self._close_listeners: list = []  # cb(uri) after close
+        # uri -> {source key: [Diagnostic]}: lint, runs... each publish their own share and
+        # the client gets the union (a publish replaces all of a document's diagnostics).
+        self._diagnostics: dict[str, dict[str, list]] = {}
         # pygls allows one handler per LSP method, and several features answer the same
         # request (shapes and metrics both give hovers and inlay hints), so each request
         # below asks every provider a feature module added and merges the answers.
@@ -90,6 +93,19 @@ class MlLspServer(LanguageServer):
         if uri not in self.open_documents:
             return None
         return self.workspace.get_text_document(uri).source
+
+    def publish_diagnostics(self, uri: str, source_key: str, diagnostics: list) -> None:
+        """Replace the ``source_key`` share of ``uri``'s diagnostics and publish the union
+        of every share, so that features never clobber each other's diagnostics."""
+        shares = self._diagnostics.setdefault(uri, {})
+        if diagnostics:
+            shares[source_key] = list(diagnostics)
+        else:
+            shares.pop(source_key, None)
+        union = [d for share in shares.values() for d in share]
+        if not shares:
+            del self._diagnostics[uri]
+        self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=union))
 
     def document_path(self, uri: str) -> str:
         return to_fs_path(uri) or uri
