@@ -1,6 +1,7 @@
 """Run a training script under capture::
 
     python -m ml_lsp.telemetry.bootstrap SCRIPT [ARGS...]
+    python -m ml_lsp.telemetry.bootstrap -m MODULE [ARGS...]
 
 installs the capture hooks, then runs SCRIPT unchanged as ``__main__``: ``sys.argv``,
 ``sys.path[0]`` and ``__file__`` are what ``python SCRIPT ARGS...`` would give. Frames go
@@ -15,11 +16,12 @@ from __future__ import annotations
 import importlib.machinery
 import io
 import os
+import runpy
 import signal
 import sys
 import types
 
-USAGE = "usage: python -m ml_lsp.telemetry.bootstrap SCRIPT [ARGS...]"
+USAGE = "usage: python -m ml_lsp.telemetry.bootstrap SCRIPT [ARGS...] | -m MODULE [ARGS...]"
 
 
 def start_capture(environ=os.environ):
@@ -33,7 +35,8 @@ def start_capture(environ=os.environ):
     from ml_lsp.telemetry.capture import Capture
     from ml_lsp.telemetry.imports import when_imported
 
-    rank = environ.get("ML_LSP_RANK") or environ.get("RANK") or "0"
+    # torchrun gives each worker its RANK; ML_LSP_RANK is the runner's default for one process.
+    rank = environ.get("RANK") or environ.get("ML_LSP_RANK") or "0"
     writer = FrameWriter(path, rank=int(rank) if rank.isdigit() else 0)
     capture = Capture(writer)
 
@@ -92,8 +95,9 @@ def _flush_on_sigterm(capture) -> None:
 def _user_traceback(tb):
     """The traceback from the first frame of the user's script on (this module is not
     the user's business)."""
-    here = os.path.abspath(__file__)
-    while tb is not None and tb.tb_frame.f_code.co_filename == here:
+    ours = (os.path.abspath(__file__), runpy.__file__)
+    while tb is not None and (tb.tb_frame.f_code.co_filename in ours
+                              or tb.tb_frame.f_code.co_filename.startswith("<frozen runpy")):
         tb = tb.tb_next
     return tb
 
@@ -118,18 +122,30 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE, file=sys.stderr)
         return 2
-    script = argv[0]
-    if not os.path.isfile(script):
-        print(f"ml-lsp: {script}: no such file; give the path of a Python script", file=sys.stderr)
-        return 2
-    path = os.path.abspath(script)
-    sys.argv = argv  # argv[0] as given, like python SCRIPT
-    sys.path[0] = os.path.dirname(path)
+    module = None
+    if argv[0] == "-m":  # python -m ml_lsp.telemetry.bootstrap -m MODULE ARGS...
+        if len(argv) < 2:
+            print(USAGE, file=sys.stderr)
+            return 2
+        module = argv[1]
+        sys.argv = argv[1:]  # runpy puts the module's file in argv[0], as python -m does
+        sys.path[0] = os.getcwd()
+    else:
+        script = argv[0]
+        if not os.path.isfile(script):
+            print(f"ml-lsp: {script}: no such file; give the path of a Python script", file=sys.stderr)
+            return 2
+        path = os.path.abspath(script)
+        sys.argv = argv  # argv[0] as given, like python SCRIPT
+        sys.path[0] = os.path.dirname(path)
     capture = start_capture()
     if capture is not None:
         _flush_on_sigterm(capture)
     try:
-        run_as_main(path)
+        if module is not None:
+            runpy.run_module(module, run_name="__main__", alter_sys=True)
+        else:
+            run_as_main(path)
     except SystemExit:
         raise
     except KeyboardInterrupt:

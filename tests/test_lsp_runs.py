@@ -1,0 +1,261 @@
+"""Runs in the editor, end to end through a real client over stdio: the ml-lsp.run
+command starts a real digits training job through the runner; its loss appears as an inlay
+hint on the loss line and updates; code lenses follow the run's state; a crash becomes a
+diagnostic on the user's line; a language server killed with -9 mid-run is replaced by one
+that shows the live metrics and the final state."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+from conftest import SERVER_COMMAND, server_env
+
+TRAIN = textwrap.dedent('''\
+    import sys
+    import torch
+    from torch import nn
+    from sklearn.datasets import load_digits
+
+    def main(epochs):
+        digits = load_digits()
+        x = torch.tensor(digits.data, dtype=torch.float32) / 16
+        y = torch.tensor(digits.target)
+        model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+        opt = torch.optim.SGD(model.parameters(), lr=0.05)
+        for epoch in range(epochs):
+            for i in range(0, len(x), 32):
+                opt.zero_grad()
+                loss = nn.functional.cross_entropy(model(x[i:i + 32]), y[i:i + 32])
+                loss.backward()
+                opt.step()
+            if epoch == 0:
+                print("first epoch done", flush=True)
+
+    if __name__ == "__main__":
+        main(int(sys.argv[1]))
+    ''')
+
+CRASH = textwrap.dedent('''\
+    import torch
+
+    def forward(x):
+        w = torch.ones(3, 4)
+        return x @ w
+
+    if __name__ == "__main__":
+        forward(torch.ones(2, 5))
+    ''')
+
+LOSS_LINE = 15  # 0-based line of `loss.backward()` in TRAIN
+EPOCH_LINE = 11
+
+
+def line_of(text: str, needle: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines()) if needle in line)
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "train.py").write_text(TRAIN)
+    (ws / "crash.py").write_text(CRASH)
+    yield ws
+    # The runner outlives servers by design; this test started it, so it ends it.
+    info = ws / ".ml-lsp" / "runs" / "runner.json"
+    try:
+        os.kill(json.loads(info.read_text())["pid"], signal.SIGTERM)
+    except (OSError, ValueError, KeyError):
+        pass
+
+
+async def start(tmp_path: Path, ws: Path, init_options=None) -> LanguageClient:
+    config = ClientServerConfig(server_command=SERVER_COMMAND, server_env=server_env(tmp_path))
+    client = await config.start()
+    client.refreshes = 0  # workspace/inlayHint/refresh requests received
+
+    @client.feature(types.WORKSPACE_INLAY_HINT_REFRESH)
+    def on_refresh(_params):
+        client.refreshes += 1
+        return None
+
+    @client.feature(types.WORKSPACE_CODE_LENS_REFRESH)
+    def on_lens_refresh(_params):
+        return None
+
+    capabilities = client_capabilities("visual_studio_code")
+    # VS Code supports inlay hint refresh; pytest-lsp's recorded preset predates it.
+    capabilities.workspace.inlay_hint = types.InlayHintWorkspaceClientCapabilities(refresh_support=True)
+    await client.initialize_session(types.InitializeParams(
+        capabilities=capabilities,
+        root_uri=ws.as_uri(),
+        workspace_folders=[types.WorkspaceFolder(uri=ws.as_uri(), name="ws")],
+        initialization_options=init_options if init_options is not None else {"trust": "trusted"}))
+    return client
+
+
+def open_doc(client: LanguageClient, path: Path) -> str:
+    uri = path.as_uri()
+    client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=types.TextDocumentItem(
+        uri=uri, language_id="python", version=1, text=path.read_text())))
+    return uri
+
+
+async def until(check, timeout: float = 60.0, interval: float = 0.1):
+    """Poll ``check`` (sync or async) until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(interval)
+
+
+async def hints(client: LanguageClient, uri: str) -> dict[int, str]:
+    result = await client.text_document_inlay_hint_async(types.InlayHintParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        range=types.Range(types.Position(0, 0), types.Position(100, 0))))
+    return {h.position.line: h.label for h in result or []}
+
+
+async def lenses(client: LanguageClient, uri: str) -> list[types.CodeLens]:
+    return await client.text_document_code_lens_async(types.CodeLensParams(
+        text_document=types.TextDocumentIdentifier(uri=uri))) or []
+
+
+async def run(client: LanguageClient, uri: str, *args: str) -> str:
+    result = await client.workspace_execute_command_async(types.ExecuteCommandParams(
+        command="ml-lsp.run", arguments=[{"uri": uri, "args": list(args)}]))
+    return result["runId"]
+
+
+def state_of(ws: Path, run_id: str) -> str:
+    try:
+        return json.loads((ws / ".ml-lsp" / "runs" / run_id / "status.json").read_text()).get("state", "")
+    except (OSError, ValueError):
+        return ""
+
+
+async def test_run_shows_live_loss_on_its_line_and_lenses_follow_the_state(tmp_path, workspace):
+    client = await start(tmp_path, workspace)
+    try:
+        uri = open_doc(client, workspace / "train.py")
+        titles = [lens.command.title for lens in await lenses(client, uri)]
+        assert titles == ["▶ Run"]
+        assert (await lenses(client, uri))[0].range.start.line == line_of(TRAIN, "__main__")
+
+        run_id = await run(client, uri, "60")
+        loss_line = line_of(TRAIN, "loss.backward()")
+        first = await until(lambda: _label_on(client, uri, loss_line), timeout=90)
+        assert first.startswith("loss ")
+        assert client.refreshes > 0  # the server asked the client to re-query
+        # While it runs: Stop and a status lens; the value changes as training goes on.
+        running = await until(lambda: _titles_if(client, uri, "■ Stop"))
+        assert any(t.startswith("running") for t in running)
+        later = await until(lambda: _label_changed(client, uri, loss_line, first))
+        assert later != first
+        epoch_hint = (await hints(client, uri)).get(line_of(TRAIN, "for epoch in range"), "")
+        assert epoch_hint.startswith("epoch ") and "/60" in epoch_hint
+        # $/progress for the running job: begun, cancellable, with a percentage.
+        reports = await until(lambda: client.progress_reports.get(f"ml-lsp-run-{run_id}"))
+        assert isinstance(reports[0], types.WorkDoneProgressBegin) and reports[0].cancellable
+
+        # Stop through the lens's command: the state becomes stopped and the lenses say so.
+        stop = next(lens for lens in await lenses(client, uri) if lens.command.title == "■ Stop")
+        await client.workspace_execute_command_async(types.ExecuteCommandParams(
+            command=stop.command.command, arguments=stop.command.arguments))
+        done = await until(lambda: _titles_if(client, uri, "⟳ Rerun"), timeout=60)
+        assert "▶ Run" in done and any(t.startswith("stopped") and "loss" in t for t in done)
+        assert state_of(workspace, run_id) == "stopped"
+    finally:
+        await client.shutdown_session()
+
+
+async def _label_on(client, uri, line):
+    return (await hints(client, uri)).get(line)
+
+
+async def _label_changed(client, uri, line, old):
+    label = (await hints(client, uri)).get(line)
+    return label if label and label != old else None
+
+
+async def _titles_if(client, uri, title):
+    titles = [lens.command.title for lens in await lenses(client, uri)]
+    return titles if title in titles else None
+
+
+async def test_crash_becomes_a_diagnostic_on_the_users_line(tmp_path, workspace):
+    client = await start(tmp_path, workspace)
+    try:
+        uri = open_doc(client, workspace / "crash.py")
+        run_id = await run(client, uri)
+        await until(lambda: run_diagnostics(client, uri), timeout=90)
+        [diag] = run_diagnostics(client, uri)
+        assert diag.severity == types.DiagnosticSeverity.Error
+        assert diag.range.start.line == line_of(CRASH, "return x @ w")
+        assert "RuntimeError" in diag.message and run_id in diag.message
+        related = [(r.location.range.start.line, r.message) for r in diag.related_information]
+        assert related == [(line_of(CRASH, "forward(torch.ones"), "in <module>"),
+                           (line_of(CRASH, "return x @ w"), "in forward")]
+        titles = await until(lambda: _titles_if(client, uri, "⟳ Rerun"))
+        assert any(t.startswith("failed") for t in titles)
+
+        # Fix the script and rerun: the next run clears the diagnostic.
+        (workspace / "crash.py").write_text(CRASH.replace("torch.ones(2, 5)", "torch.ones(2, 3)"))
+        await client.workspace_execute_command_async(types.ExecuteCommandParams(
+            command="ml-lsp.rerun", arguments=[{"runId": run_id}]))
+        await until(lambda: not run_diagnostics(client, uri), timeout=30)
+        titles = await until(lambda: _succeeded(client, uri), timeout=90)
+        assert not run_diagnostics(client, uri)
+    finally:
+        await client.shutdown_session()
+
+
+def run_diagnostics(client, uri):
+    """The diagnostics runs published (lint findings on the same file are not ours)."""
+    return [d for d in client.diagnostics.get(uri, []) if d.source == "ml-lsp run"]
+
+
+async def _succeeded(client, uri):
+    titles = [lens.command.title for lens in await lenses(client, uri)]
+    return titles if any(t.startswith("succeeded") for t in titles) else None
+
+
+async def test_killed_server_is_replaced_by_one_that_shows_the_live_run(tmp_path, workspace):
+    client = await start(tmp_path, workspace)
+    uri = open_doc(client, workspace / "train.py")
+    run_id = await run(client, uri, "40")
+    loss_line = line_of(TRAIN, "loss.backward()")
+    await until(lambda: _label_on(client, uri, loss_line), timeout=90)
+    # kill -9 the language server in the middle of the run.
+    client._server.kill()
+    await client._server.wait()
+    assert state_of(workspace, run_id) == "running"
+
+    second = await start(tmp_path, workspace)
+    try:
+        uri = open_doc(second, workspace / "train.py")
+        first = await until(lambda: _label_on(second, uri, loss_line), timeout=30)
+        assert first.startswith("loss ")
+        assert await until(lambda: _label_changed(second, uri, loss_line, first), timeout=60)
+        titles = await until(lambda: _titles_if(second, uri, "⟳ Rerun"), timeout=120)
+        assert any(t.startswith("succeeded") and "epoch 40/40" in t for t in titles)
+        assert state_of(workspace, run_id) == "succeeded"
+    finally:
+        await second.shutdown_session()
