@@ -178,3 +178,44 @@ async def test_closing_clears_and_edits_are_debounced(tmp_path, workspace):
         await diagnostics(client, uri, lambda d: d == [])
     finally:
         await client.shutdown_session()
+
+
+MODEL = textwrap.dedent("""\
+    import torch.nn as nn
+
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = nn.Linear(784, 128)
+            self.fc2 = nn.Linear(128, 10)
+
+        def forward(self, x):
+            return self.fc2(self.fc1(x))
+""")
+
+TRAIN = textwrap.dedent("""\
+    import torch
+    from model import Net
+
+    net = Net()
+    x = torch.randn(4, 784)
+    y = net(x)
+    z = y @ torch.randn(12, 3)
+""")
+
+
+async def test_shape_error_from_an_imported_model_follows_its_unsaved_edits(tmp_path, workspace):
+    (workspace / "model.py").write_text(MODEL)
+    client = await start(tmp_path, workspace)
+    try:
+        model, train = workspace / "model.py", workspace / "train.py"
+        open_doc(client, model, MODEL)
+        open_doc(client, train, TRAIN)
+        (sh,) = await diagnostics(client, train.as_uri(), lambda d: len(d) == 1)
+        assert sh.code == "SH009" and sh.range.start.line == 6 and "(4, 10) @ (12, 3)" in sh.message
+        # Edit the model in the editor (not saved): the dependent script is re-checked.
+        replace_doc(client, model, MODEL.replace("nn.Linear(128, 10)", "nn.Linear(128, 12)"), 2)
+        await diagnostics(client, train.as_uri(), lambda d: d == [])
+    finally:
+        await client.shutdown_session()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import difflib
 import logging
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,7 +61,7 @@ class DiagnosticsFeature:
 
     def document_changed(self, uri: str) -> None:
         self.schedule(uri)
-        path = self.server.document_path(uri)
+        path = os.path.realpath(self.server.document_path(uri))
         for other, result in list(self.results.items()):
             if other != uri and path in result.imports:
                 self.schedule(other)
@@ -90,7 +91,9 @@ class DiagnosticsFeature:
         text = ls.document_text(uri)
         if version is None or text is None:
             return
-        overlay = {ls.document_path(u): ls.document_text(u) for u in list(ls.open_documents) if u != uri}
+        # The engine reads imported models from the editor's unsaved text first.
+        overlay = {os.path.realpath(ls.document_path(u)): ls.document_text(u)
+                   for u in list(ls.open_documents) if u != uri}
         select = as_list(ls.settings.get("select"))
         ignore = as_list(ls.settings.get("ignore"))
         path = ls.document_path(uri)
@@ -116,7 +119,7 @@ class DiagnosticsFeature:
         def recording_resolve(name, from_path):
             found = resolve(name, from_path)
             if found:
-                imports.add(found[0])
+                imports.add(os.path.realpath(found[0]))
             return found
 
         result = check_source(text, path, rules=self.rules(), select=select, ignore=ignore,
