@@ -250,11 +250,13 @@ function renderStatus(): void {
   }
   const runId = runIdOf(task.token);
   statusJob.text = statusText(task, board.size - 1);
+  statusJob.accessibilityInformation = { label: `ml-lsp job: ${task.title} ${task.message}`.trim() };
   statusJob.tooltip = runId ? `ml-lsp run ${runId}: click to open it` : task.title;
   statusJob.command = runId ? { title: 'Open run', command: 'mlLsp.showRuns', arguments: [runId] } : undefined;
   statusJob.show();
   if (runId) {
     statusStop.tooltip = `Stop ml-lsp run ${runId}`;
+    statusStop.accessibilityInformation = { label: `ml-lsp stop run ${runId}` };
     statusStop.command = { title: 'Stop run', command: 'mlLsp.stop', arguments: [runId] };
     statusStop.show();
   } else {
@@ -264,8 +266,9 @@ function renderStatus(): void {
 
 // ---- commands -----------------------------------------------------------------------------
 
-async function saveDocumentOf(uri: unknown): Promise<void> {
-  const target = typeof uri === 'string' ? uri : (uri as { uri?: string } | undefined)?.uri;
+async function saveDocumentOf(arg: unknown): Promise<void> {
+  // ml-lsp.run takes [{uri, args}]; the job runs the file on disk, so save it first
+  const target = typeof arg === 'string' ? arg : (arg as { uri?: string } | undefined)?.uri;
   const doc = vscode.workspace.textDocuments.find(d => d.uri.toString() === target);
   if (doc?.isDirty) await doc.save();
 }
@@ -313,19 +316,21 @@ function registerCommands(context: vscode.ExtensionContext): void {
     const uri = activePythonUri(arg);
     if (!uri) return vscode.window.showWarningMessage('ml-lsp: open the Python training script to run.');
     await saveDocumentOf(uri.toString());
-    return server('ml-lsp.run', uri.toString());
+    return server('ml-lsp.run', { uri: uri.toString(), args: [] });
   });
   reg('mlLsp.stop', async (runId?: unknown) => {
-    const id = typeof runId === 'string' ? runId : lastRunId;
-    return id ? server('ml-lsp.stop', id) : server('ml-lsp.stop');
+    const id = typeof runId === 'string' ? runId : runIdOf(runId) ?? lastRunId;
+    if (!id) return vscode.window.showInformationMessage('ml-lsp: no run to stop.');
+    return server('ml-lsp.stop', { runId: id });
   });
   reg('mlLsp.rerun', async (runId?: unknown) => {
-    const id = typeof runId === 'string' ? runId : lastRunId;
-    return id ? server('ml-lsp.rerun', id) : server('ml-lsp.rerun');
+    const id = typeof runId === 'string' ? runId : runIdOf(runId) ?? lastRunId;
+    if (!id) return vscode.window.showInformationMessage('ml-lsp: no run to rerun yet.');
+    return server('ml-lsp.rerun', { runId: id });
   });
   reg('mlLsp.showRuns', async (runId?: unknown) => {
-    const id = typeof runId === 'string' ? runId : undefined;
-    return id ? server('ml-lsp.showRun', id) : server('ml-lsp.showRun');
+    const id = typeof runId === 'string' ? runId : runIdOf(runId) ?? lastRunId;
+    return id ? server('ml-lsp.showRun', { runId: id }) : server('ml-lsp.showRun', {});
   });
   reg('mlLsp.traceShapes', async (arg?: unknown) => {
     const uri = activePythonUri(arg);

@@ -57,8 +57,7 @@ function inputsTable(value: unknown): Record<string, Record<string, string>> {
 /**
  * Builds the payload from a getter over `mlLsp.*` (VS Code's `WorkspaceConfiguration.get`).
  * Values of the wrong type fall back to the default rather than reaching the server.
- * `workspaceTrusted === false` forces `trust: "untrusted"`: VS Code's Workspace Trust
- * outranks the setting, so an untrusted folder never runs code.
+ * Workspace Trust decides `trust` (see `trustFor`).
  */
 export function serverSettings(get: (key: string) => unknown, workspaceTrusted: boolean): ServerSettings {
   const d = DEFAULT_SERVER_SETTINGS;
@@ -70,11 +69,21 @@ export function serverSettings(get: (key: string) => unknown, workspaceTrusted: 
     inlayHints: { shapes: bool('inlayHints.shapes', d.inlayHints.shapes), metrics: bool('inlayHints.metrics', d.inlayHints.metrics) },
     runsDir: str('runsDir', d.runsDir),
     devices: str('devices', d.devices),
-    trust: workspaceTrusted ? oneOf(get('trust'), TRUST, d.trust) : 'untrusted',
+    trust: trustFor(oneOf(get('trust'), TRUST, d.trust), workspaceTrusted),
     inputs: inputsTable(get('inputs')),
     traceOnSave: workspaceTrusted && bool('traceOnSave', d.traceOnSave),
     logLevel: oneOf(get('logLevel'), LEVELS, d.logLevel),
   };
+}
+
+/**
+ * VS Code's Workspace Trust has already asked the user whether this folder's code may run,
+ * so "ask" becomes its answer (no second prompt from the server); an explicit "untrusted"
+ * setting still wins in a trusted folder.
+ */
+export function trustFor(setting: ServerSettings['trust'], workspaceTrusted: boolean): ServerSettings['trust'] {
+  if (!workspaceTrusted) return 'untrusted';
+  return setting === 'ask' ? 'trusted' : setting;
 }
 
 /** Which reaction a configuration change needs, given `affects(key)` over `mlLsp.*` keys. */

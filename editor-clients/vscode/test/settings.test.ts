@@ -4,8 +4,12 @@ import { configurationReaction, DEFAULT_SERVER_SETTINGS, serverSettings } from '
 
 const from = (values: Record<string, unknown>) => (key: string) => values[key];
 
-test('defaults when nothing is set', () => {
-  assert.deepEqual(serverSettings(from({}), true), DEFAULT_SERVER_SETTINGS);
+test('defaults when nothing is set; a trusted workspace answers trust "ask"', () => {
+  assert.deepEqual(serverSettings(from({}), true), { ...DEFAULT_SERVER_SETTINGS, trust: 'trusted' });
+});
+
+test('an explicit trust "untrusted" wins even in a trusted workspace', () => {
+  assert.equal(serverSettings(from({ trust: 'untrusted' }), true).trust, 'untrusted');
 });
 
 test('every setting reaches the payload under the names the server reads', () => {
@@ -31,7 +35,7 @@ test('values of the wrong type fall back to the default instead of reaching the 
   const s = serverSettings(from({ select: 42, 'inlayHints.shapes': 'no', trust: 'always', logLevel: 'loud', runsDir: '  ', inputs: ['x'] }), true);
   assert.deepEqual(s.select, []);
   assert.equal(s.inlayHints.shapes, true);
-  assert.equal(s.trust, 'ask');
+  assert.equal(s.trust, 'trusted');  // the invalid value fell back to "ask", which trust answers
   assert.equal(s.logLevel, 'info');
   assert.equal(s.runsDir, '.ml-lsp/runs');
   assert.deepEqual(s.inputs, {});

@@ -1,0 +1,37 @@
+"""Emacs 28 + eglot (Debian's elpa-eglot) driving ml-lsp through editor-clients/emacs:
+diagnostics in flymake, hover with a shape, a quick fix applied with eglot-code-actions."""
+
+from __future__ import annotations
+
+import pytest
+
+from headless_editors import (HERE, REPO, assert_check, make_workspace, require_executable, run_editor,
+                              server_env, stop_leftover_runs)
+
+CHECKS = [
+    "connected",
+    "diagnostic on the shape error",
+    "hover shows the shape",
+    "quick fix applied, diagnostic cleared",
+]
+
+
+@pytest.fixture(scope="module")
+def emacs_session(tmp_path_factory):
+    emacs = require_executable("emacs", "apt-get install emacs-nox elpa-eglot")
+    tmp = tmp_path_factory.mktemp("emacs")
+    ws = make_workspace(tmp)
+    out = tmp / "results.txt"
+    env = server_env(tmp / "server.log")
+    env.update(ML_LSP_WS=str(ws), ML_LSP_OUT=str(out), ML_LSP_CLIENT_DIR=str(REPO / "editor-clients" / "emacs"))
+    # not -Q: Debian's site-start puts elpa-eglot on the load-path
+    try:
+        yield run_editor([emacs, "--batch", "-l", str(HERE / "emacs_e2e.el")], env, out, timeout=600)
+    finally:
+        stop_leftover_runs(ws)
+
+
+@pytest.mark.parametrize("name", CHECKS)
+def test_emacs(emacs_session, name):
+    checks, transcript = emacs_session
+    assert_check(checks, name, transcript)

@@ -1,0 +1,154 @@
+// Drives real VS Code (code-server in Debian's chromium, via playwright-core) with the ml-lsp
+// extension installed, through what a user does. Prints one JSON object:
+//   {"checks": [{"name", "ok", "detail"}], "shots": DIR}
+// Usage: node vscode_e2e.js URL SHOTS_DIR   (env: CHROMIUM, E2E_WAIT_MS)
+// Every wait is on a condition in the page (with a deadline), never a fixed sleep.
+const { chromium } = require('playwright-core');
+const path = require('path');
+const fs = require('fs');
+
+const URL = process.argv[2];
+const SHOTS = process.argv[3];
+const WAIT = Number(process.env.E2E_WAIT_MS || 60000);
+fs.mkdirSync(SHOTS, { recursive: true });
+
+const checks = [];
+function check(name, ok, detail) {
+  checks.push({ name, ok: !!ok, detail: String(detail ?? '').slice(0, 400) });
+  return !!ok;
+}
+let shotNo = 0;
+async function shot(page, name) {
+  shotNo += 1;
+  await page.screenshot({ path: path.join(SHOTS, `${String(shotNo).padStart(2, '0')}-${name}.png`) }).catch(() => {});
+}
+
+// Inlay hints are injected text with generated `dyn-rule-*` classes: collect those spans' text.
+async function inlayTexts(page) {
+  return page.evaluate(() => [...document.querySelectorAll('.monaco-editor .view-lines span[class*="dyn-rule"]')]
+    .map(s => s.textContent.replace(/\u00a0/g, ' ').trim()).filter(t => t && t !== '\u200a'));
+}
+
+async function waitFor(fn, ms = WAIT, every = 200) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn().catch(() => undefined);
+    if (v) return v;
+    if (Date.now() > deadline) return undefined;
+    await new Promise(r => setTimeout(r, every));  // polling interval, not a wait for an outcome
+  }
+}
+
+async function openFile(page, name) {
+  await page.locator('.explorer-folders-view .monaco-list-row', { hasText: name }).first().dblclick();
+  await page.waitForFunction(n => document.querySelector('.tab.active')?.textContent.includes(n), name, { timeout: WAIT });
+  await page.waitForSelector('.monaco-editor .view-lines', { timeout: WAIT });
+}
+
+async function goTo(page, line, col) {
+  await page.keyboard.press('Control+G');
+  await page.waitForSelector('.quick-input-widget input', { state: 'visible', timeout: WAIT });
+  await page.keyboard.type(`${line}:${col}`);
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('.quick-input-widget', { state: 'hidden', timeout: WAIT });
+}
+
+async function statusTexts(page) {
+  return page.locator('.statusbar-item').allTextContents();
+}
+
+(async () => {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
+  });
+  const page = await browser.newPage({ viewport: { width: 1500, height: 950 } });
+  try {
+    await page.goto(URL);
+    await page.waitForSelector('.monaco-workbench', { timeout: WAIT });
+    await page.waitForSelector('.explorer-folders-view .monaco-list-row', { timeout: WAIT });
+
+    // 1. an example model: shape inlay hints and a hover with a shape
+    await openFile(page, 'mnist_mlp.py');
+    const hints = await waitFor(async () => {
+      const t = await inlayTexts(page);
+      return t.some(x => /[([][^)\]]*\d[^)\]]*[)\]]/.test(x)) ? t : undefined;
+    });
+    check('shape inlay hints', hints, hints ? hints.slice(0, 8).join(' | ') : (await inlayTexts(page)).join(' | ') || 'none rendered');
+    await shot(page, 'model-inlay-hints');
+
+    await goTo(page, 23, 9);  // `h` in `h = F.relu(self.fc1(x))`
+    const hover = await waitFor(async () => {
+      await page.keyboard.press('Control+K');
+      await page.keyboard.press('Control+I');
+      await page.waitForSelector('.monaco-hover:not(.hidden) .hover-contents', { timeout: 2000 });
+      const text = (await page.locator('.monaco-hover:not(.hidden)').allTextContents()).join(' ');
+      return /[([][^)\]]*128[)\]]/.test(text) ? text : undefined;
+    }, WAIT, 500);
+    check('hover shows a shape', hover, hover || (await page.locator('.monaco-hover').allTextContents().catch(() => [])).join(' '));
+    await shot(page, 'model-hover');
+    await page.keyboard.press('Escape');
+
+    // 2. a shape error: the squiggle, then its quick fix applied from the Ctrl+. menu
+    await openFile(page, 'shape_error.py');
+    const squiggle = await waitFor(async () => (await page.locator('.monaco-editor .squiggly-error').count()) > 0);
+    check('shape-error squiggle', squiggle, squiggle ? '' : 'no .squiggly-error');
+    await shot(page, 'shape-error-squiggle');
+    if (squiggle) {
+      const box = await page.locator('.monaco-editor .squiggly-error').first().boundingBox();
+      await page.mouse.click(box.x + Math.min(box.width / 2, 20), box.y + box.height / 2);
+      await page.keyboard.press('Control+.');
+      const rows = await waitFor(async () => {
+        const r = await page.locator('.action-widget .monaco-list-row.action').allTextContents();
+        return r.length ? r : undefined;
+      }, 15000);
+      const pick = (rows || []).findIndex(r => !/ignore|noqa|disable|suppress|learn more/i.test(r));
+      check('quick fix offered', pick >= 0, (rows || []).join(' | '));
+      await shot(page, 'quick-fix-menu');
+      if (pick >= 0) {
+        for (let i = 0; i < pick; i++) await page.keyboard.press('ArrowDown');
+        await page.keyboard.press('Enter');
+        const cleared = await waitFor(async () => (await page.locator('.monaco-editor .squiggly-error').count()) === 0);
+        check('quick fix applied, squiggle gone', cleared, rows[pick]);
+        await page.keyboard.press('Control+S');
+        await shot(page, 'quick-fix-applied');
+      }
+    }
+
+    // 3. ▶ Run on a training script: the loss hint appears and updates; stop from the status bar
+    await openFile(page, 'train_loop.py');
+    const lens = await waitFor(async () => {
+      const l = page.locator('.monaco-editor .codelens-decoration a', { hasText: 'Run' });
+      return (await l.count()) > 0 ? l.first() : undefined;
+    });
+    check('▶ Run code lens', lens, lens ? await lens.textContent() : (await page.locator('.codelens-decoration').allTextContents()).join(' | '));
+    if (lens) {
+      await lens.click();
+      const first = await waitFor(async () => (await inlayTexts(page)).find(t => /loss/i.test(t)));
+      check('loss hint appears', first, first || (await inlayTexts(page)).join(' | '));
+      await shot(page, 'run-loss-hint');
+      if (first) {
+        const next = await waitFor(async () => (await inlayTexts(page)).find(t => /loss/i.test(t) && t !== first));
+        check('loss hint updates', next, `${first} -> ${next}`);
+        await shot(page, 'run-loss-hint-updated');
+      }
+      const jobItem = page.locator('[aria-label^="ml-lsp job"]');
+      const job = await waitFor(async () => (await jobItem.count()) > 0 && jobItem.first().getAttribute('aria-label'));
+      check('status bar shows the running job', job, job || (await statusTexts(page)).join(' | '));
+      const stop = page.locator('[aria-label^="ml-lsp stop"]');
+      const stopShown = await waitFor(async () => (await stop.count()) > 0);
+      await shot(page, 'run-status-bar');
+      if (check('status bar Stop button', stopShown, (await statusTexts(page)).join(' | '))) {
+        await stop.first().click();
+        const gone = await waitFor(async () => (await stop.count()) === 0);
+        check('stopped from the status bar (job left the status bar)', gone, (await statusTexts(page)).join(' | '));
+        await shot(page, 'run-stopped');
+      }
+    }
+  } catch (e) {
+    check('no exception in the driver', false, String(e));
+    await shot(page, 'error');
+  }
+  await browser.close();
+  console.log(JSON.stringify({ checks, shots: SHOTS }));
+})();
