@@ -79,7 +79,6 @@ import msgpack
 MAGIC = b"\xc1F"
 HEADER = struct.Struct("<2sIIH")
 HEADER_SIZE = HEADER.size  # 12
-_LEN_CRC_CHECK = struct.Struct("<IIH")
 MAX_FRAME_BYTES = 16 * 1024 * 1024
 FLUSH_INTERVAL = 0.2
 FLUSH_BYTES = 1 << 20
@@ -347,7 +346,7 @@ class FrameReader:
     def payloads(self) -> Iterator[list]:
         """Like iterating, but each frame as its raw payload array (no dict made: the
         fast path for a summary of a big file)."""
-        return self._frames(_payload_or_none)
+        return self._frames(None)
 
     def _frames(self, decode) -> Iterator[Any]:
         try:
@@ -377,7 +376,7 @@ class FrameReader:
         n = len(buf)
         pos = 0
         base = self.offset  # file offset of buf[0]
-        unpack_header = _LEN_CRC_CHECK.unpack_from
+        unpack_header = HEADER.unpack_from
         crc32 = zlib.crc32
         unpackb = msgpack.unpackb
         view = memoryview(buf)
@@ -385,9 +384,8 @@ class FrameReader:
         count = 0
         try:
             while pos + HEADER_SIZE <= n:
-                reason = None
-                if buf[pos] == 0xC1 and buf[pos + 1] == 0x46:
-                    length, crc, check = unpack_header(buf, pos + 2)
+                magic, length, crc, check = unpack_header(buf, pos)
+                if magic == MAGIC:
                     if check != ((length ^ (crc >> 16) ^ (crc & 0xFFFF) ^ 0xA55A) & 0xFFFF) \
                             or length > MAX_FRAME_BYTES:
                         reason = "bad header"
@@ -400,19 +398,22 @@ class FrameReader:
                             reason = "CRC mismatch"
                         else:
                             try:
-                                frame = decode(unpackb(body, raw=False, strict_map_key=False))
+                                frame = unpackb(body, strict_map_key=False)
                             except Exception:
-                                reason = "undecodable payload"
-                            else:
-                                if frame is not None:
-                                    if bad_since >= 0:
-                                        self._corrupt(base + bad_since, self._bad_reason, pos - bad_since)
-                                        bad_since = -1
-                                    pos = end
-                                    count += 1
-                                    yield frame
-                                    continue
-                                reason = "payload is not a frame"
+                                frame = None
+                            if decode is not None and frame is not None:
+                                frame = decode(frame)
+                            elif type(frame) is not list or len(frame) < 5:
+                                frame = None
+                            if frame is not None:
+                                if bad_since >= 0:
+                                    self._corrupt(base + bad_since, self._bad_reason, pos - bad_since)
+                                    bad_since = -1
+                                pos = end
+                                count += 1
+                                yield frame
+                                continue
+                            reason = "payload is not a frame"
                 else:
                     reason = "no frame header"
                 # Resync: skip to the next magic; the whole skipped region counts once.
@@ -434,10 +435,6 @@ class FrameReader:
             view.release()
 
     _bad_reason = ""
-
-
-def _payload_or_none(arr: Any) -> list | None:
-    return arr if type(arr) is list and len(arr) >= 5 else None
 
 
 def read_frames(path: str | os.PathLike) -> list[dict]:

@@ -37,23 +37,27 @@ class MetricSummary:
     stride: int = 1
 
     def add(self, value: Any, step: Any, t: Any) -> None:
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            return
-        self.count += 1
+        if type(value) is not float:
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                return
+        self.count = count = self.count + 1
         self.last = value
-        self.step = step if isinstance(step, int) else self.step
+        if type(step) is int:
+            self.step = step
         self.last_time = t
         if self.first_time is None:
             self.first_time = t
         if value == value:  # NaN neither raises the max nor lowers the min
-            if self.min is None or value < self.min:
+            if self.min is None:
+                self.min = self.max = value
+            elif value < self.min:
                 self.min = value
-            if self.max is None or value > self.max:
+            elif value > self.max:
                 self.max = value
-        if self.count % self.stride == 0:
-            self.series.append((step if isinstance(step, int) else self.count, value))
+        if count % self.stride == 0:
+            self.series.append((step if type(step) is int else count, value))
             if len(self.series) >= SERIES_POINTS:
                 # Halve the resolution: keep every other point, sample half as often.
                 del self.series[1::2]
