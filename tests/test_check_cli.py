@@ -144,3 +144,37 @@ def test_rules_table_and_docs(project):
     assert ml_lsp("rules", "missing-zero-grad", cwd=project).stdout == docs
     missing = ml_lsp("rules", "ZZ001", cwd=project)
     assert missing.returncode == 2 and "no rule 'ZZ001'" in missing.stderr
+
+
+CNN = textwrap.dedent("""\
+    import torch.nn as nn
+
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 16, 3)
+            self.fc = nn.Linear(128, 10)
+
+        def forward(self, x):
+            x = self.conv(x)
+            x = x.flatten(1)
+            return self.fc(x)
+""")
+
+
+def test_shape_error_with_entry_and_input_then_fixed(project):
+    (project / "cnn.py").write_text(CNN)
+    args = ["cnn.py", "--entry", "Net", "--input", "x=B,1,28,28"]
+    out = ml_lsp("check", *args, "--format", "json", cwd=project)
+    assert out.returncode == 1, out.stderr
+    (d,) = json.loads(out.stdout)["diagnostics"]
+    assert (d["code"], d["severity"], d["line"], d["column"]) == ("SH001", "error", 13, 16)
+    assert "expects (*, 128), got (B, 10816)" in d["message"]
+    assert d["related"] == [{"path": "cnn.py", "line": 8, "message": "Linear(128, 10) is defined here"}]
+    # Without the input's size the flatten width is unknown: nothing is claimed.
+    assert ml_lsp("check", "cnn.py", cwd=project).returncode == 0
+    fixed = ml_lsp("check", "--fix", *args, cwd=project)
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert "fixed cnn.py:13: SH001" in fixed.stderr
+    assert "        self.fc = nn.Linear(10816, 10)\n" in (project / "cnn.py").read_text()
