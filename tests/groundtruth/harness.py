@@ -322,12 +322,12 @@ class Report:
             lines.append(f"    {label:<48} {x.total:4d}  {x.pct(x.exact):5.1f}%  {y.pct(y.right_rank):5.1f}%")
         for failure in self.failures:
             lines.append(f"  FAILED: {failure}")
-        contradictions = [d for d in a.disagreements if d.kind == "contradicted"]
-        contradictions += [d for d in b.disagreements if d.kind == "contradicted"
+        contradictions = [f"    {d} [with --input]" for d in a.disagreements if d.kind == "contradicted"]
+        contradictions += [f"    {d} [without --input]" for d in b.disagreements if d.kind == "contradicted"
                            and isinstance(d.static, list) and len(d.static) == len(d.runtime or [])]
         if contradictions:
             lines.append("  contradictions (file:line name: static vs runtime):")
-            lines.extend(f"    {d}" for d in contradictions)
+            lines.extend(contradictions)
         others = [d for d in a.disagreements if d.kind != "contradicted"]
         if others:
             lines.append("  not exact with --input (missing or less precise):")
