@@ -46,9 +46,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _log_warnings_to_stderr() -> None:
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("ml-lsp: %(levelname)s: %(message)s"))
+    handler.setLevel(logging.WARNING)
+    logger = logging.getLogger("ml_lsp")
+    logger.addHandler(handler)
+    logger.propagate = False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command != "serve":  # serve logs to its file and to the client instead
+        _log_warnings_to_stderr()
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

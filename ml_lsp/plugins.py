@@ -56,7 +56,8 @@ class PluginHost:
 
     def _fail(self, failure: PluginFailure) -> None:
         self.failures.append(failure)
-        log.warning("plugin %s failed: %s\n%s", failure.name, failure.reason, failure.details)
+        log.warning("plugin %s failed: %s", failure.name, failure.reason)
+        log.debug("plugin %s failure details:\n%s", failure.name, failure.details)
         for listener in self._listeners:
             try:
                 listener(failure)
@@ -65,7 +66,11 @@ class PluginHost:
 
     def load_entry_points(self) -> None:
         seen: set[str] = set()
-        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        # Built-in plugins first, so that a third-party plugin registered later can
+        # override a built-in rule or command key by key.
+        eps = sorted(metadata.entry_points(group=ENTRY_POINT_GROUP),
+                     key=lambda ep: (getattr(getattr(ep, "dist", None), "name", "") != "ml-lsp", ep.name))
+        for ep in eps:
             if ep.name in seen:  # the same distribution found twice on sys.path
                 continue
             seen.add(ep.name)
@@ -103,7 +108,7 @@ class PluginHost:
         each one that answered. One that raises is reported and left out."""
         caller = getattr(self.manager.hook, hook_name)
         results: list[tuple[str, Any]] = []
-        for impl in reversed(caller.get_hookimpls()):  # registration order
+        for impl in caller.get_hookimpls():  # registration order
             args = {k: kwargs[k] for k in impl.argnames if k in kwargs}
             try:
                 result = impl.function(**args)

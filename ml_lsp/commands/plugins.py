@@ -17,6 +17,9 @@ def run(args: argparse.Namespace) -> int:
     from ml_lsp.hookspecs import __name__ as _  # noqa: F401 - the contract is importable
     from ml_lsp.plugins import default_host
 
+    import logging
+
+    logging.getLogger("ml_lsp").setLevel(logging.ERROR)  # failures are listed below instead
     host = default_host()
     # Call every hook once so a plugin that raises in a hook is reported here too.
     for hook in ("ml_lsp_shape_rules", "ml_lsp_lint_rules", "ml_lsp_commands",

@@ -117,7 +117,7 @@ def _scheme(uri: str) -> str:
 
 def create_server(plugins: PluginHost | None = None) -> MlLspServer:
     server = MlLspServer(plugins)
-    client_log = ClientLogHandler(server, logging.WARNING)
+    client_log = ClientLogHandler(server, logging.INFO)
     logging.getLogger("ml_lsp").addHandler(client_log)
 
     def report_plugin_failure(failure: PluginFailure) -> None:
@@ -214,6 +214,15 @@ def create_server(plugins: PluginHost | None = None) -> MlLspServer:
             return None
         return [a for actions in _ask(ls.code_action_providers, "code actions", ls, params)
                 for a in actions or ()]
+
+    @server.command("ml-lsp.settings")
+    def effective_settings(ls: MlLspServer, *args) -> dict:
+        """The settings in force and where they went wrong: what "ml-lsp: Show settings"
+        displays, so a user can see which of pyproject/editor/defaults won."""
+        return {"settings": ls.settings.values, "problems": ls.settings.problems,
+                "root": str(ls.root) if ls.root else None,
+                "plugins": [p.name for p in ls.plugins.loaded],
+                "plugin_failures": [f"{f.name}: {f.reason}" for f in ls.plugins.failures]}
 
     _register_plugin_commands(server)
     for module_name in FEATURES:
