@@ -265,6 +265,15 @@ def _forward_inputs(interp: Interp, fn: Func, explicit: dict, owner_instance, pr
             continue
         else:
             missing.append(p.arg)
+    site = interp.callsite_args.get(fn.owner.name) if fn.owner is not None else None
+    if site is not None and missing:
+        # a call in the file (model(torch.randn(64, 1, 28, 28))) gives the rest
+        for i, p in enumerate(params):
+            v = site.arg(i, p.arg)
+            if p.arg in missing and isinstance(v, Tensor) and v.shape is not None:
+                values[p.arg] = Tensor(v.shape, v.dtype, f"input (call site)")
+                missing.remove(p.arg)
+                quality = max(quality, CALLSITE)
     return values, quality, missing
 
 
@@ -308,6 +317,9 @@ def _analyze_class(interp: Interp, cls: ClassVal, explicit, init, problems, is_e
     if instance is None:
         return
     values, quality, missing = _forward_inputs(interp, fwd, explicit, instance, problems, is_entry)
+    if is_entry and init is not None:
+        # the model the user asked for outranks a call site that built it differently
+        quality += 0.5
     if interp.forward_quality.get(cls.name, 0) >= quality and not is_entry:
         return
     hints = _probe(interp, cls, instance, values, missing, fwd)
@@ -448,6 +460,16 @@ def count_params(value, seen=None) -> Optional[int]:
             elif isinstance(v, Tensor) and v.param:
                 n = dims.product(v.shape) if v.shape is not None else None
                 n = n if isinstance(n, int) else None
+            elif isinstance(v, (DictVal, Seq)):  # ParameterDict / ParameterList
+                items = v.items.values() if isinstance(v, DictVal) else v.items
+                n = 0
+                for x in items:
+                    if isinstance(x, Tensor) and x.param:
+                        k = dims.product(x.shape) if x.shape is not None else None
+                        if not isinstance(k, int):
+                            n = None
+                            break
+                        n += k
             else:
                 continue
             if n is None:

@@ -16,9 +16,8 @@ Shape = Optional[tuple]  # tuple[Dim, ...], or None for unknown rank
 @dataclass
 class Binding:
     """A tensor-valued name bound by a statement. A tuple of tensors bound to one name
-    (``out = self.lstm(x)``) has ``shape=None`` and its parts in ``elements`` (each a
-    (shape, dtype) pair, nested tuples flattened in order); JSON lists only names bound
-    to one tensor, so tuple parts appear there once unpacked (``out, (h, c) = ...``)."""
+    (``out = self.lstm(x)``) has ``shape=None`` and its parts in ``elements``, each a
+    (suffix, shape, dtype) triple with suffix ``"[0]"``, ``"[1][0]"``... in order."""
     scope: str
     name: str
     line: int
@@ -124,9 +123,19 @@ class ModuleFacts:
     _by_line: Optional[dict] = field(default=None, repr=False)
 
     def to_json_entries(self) -> list:
-        """The ``ml-lsp shapes --json`` items: one per (statement, name) bound to one
-        tensor, ordered by line."""
-        return [b.to_json() for b in self.bindings if b.elements is None]
+        """The ``ml-lsp shapes --json`` items: one per (statement, name), ordered by line.
+        A name bound to a tuple/list of tensors gives one item per element, named
+        ``name[i]`` (nested: ``name[i][j]``), the way the runtime recorder names them."""
+        out = []
+        for b in self.bindings:
+            if b.elements is None:
+                out.append(b.to_json())
+                continue
+            for suffix, shape, dtype in b.elements:
+                out.append({"scope": b.scope, "line": b.line, "name": b.name + suffix,
+                            "shape": None if shape is None else [dim_json(d) for d in shape],
+                            "dtype": dtype})
+        return out
 
     def _index(self) -> dict:
         if self._by_line is None:

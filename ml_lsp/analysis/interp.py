@@ -127,6 +127,7 @@ class Interp:
         self.classes: list = []  # ClassVal in definition order
         self.standalone: dict = {}  # ClassVal -> Instance built from defaults by the driver
         self.called: set = set()  # functions run with recording on
+        self.callsite_args: dict = {}  # class name -> Args of the first script call with known inputs
 
     # ------------------------------------------------------------------ utilities
     def tick(self, n=1):
@@ -424,10 +425,18 @@ class Interp:
         elif isinstance(value, Seq) and value.items and value.kind != "size" and \
                 all(isinstance(x, (Tensor, Seq)) for x in value.items):
             elems = _flatten_tensors(value)
-            if elems is None:
+            if not elems:
                 return
             key = (frame.scope, stmt.lineno, target.col_offset, target.id)
             old = self.rec.bindings.get(key)
+            if old is not None and old[0] == self.quality and old[3][2] is not None:
+                prev = {s: (sh, dt) for s, sh, dt in old[3][2]}
+                now = {s for s, _, _ in elems}
+                if set(prev) != now:
+                    elems = [(s, None, None) for s, _, _ in elems]
+                else:
+                    elems = [(s, dims.join_shape(prev[s][0], sh), dt if dt == prev[s][1] else None)
+                             for s, sh, dt in elems]
             if old is None or self.quality >= old[0]:
                 self.rec.bindings[key] = (self.quality, None, None, (target, "", elems))
 
@@ -660,6 +669,11 @@ class Interp:
                 return Bound(obj, v)
             if v is not None:
                 return v
+            base = obj.attrs.get("__layer__")
+            if isinstance(base, Layer):
+                v = self.get_attr(base, name, node, frame)
+                if not isinstance(v, Bound):
+                    return v
             if obj.cls.is_module and name == "training":
                 return UNK
             return Bound(obj, name) if obj.cls.is_module and name in _MODULE_METHODS else UNK
@@ -872,6 +886,11 @@ class Interp:
             if isinstance(call, Func):
                 return self.call_func(call, Args([fn] + a.args, a.kwargs), node)
             return UNK
+        if isinstance(fn, _LayerInit):
+            layer = self.make_layer(fn.qual, fn.rule, a, node)
+            if isinstance(fn.inst, Instance):
+                fn.inst.attrs["__layer__"] = layer
+            return None
         if isinstance(fn, Partial):
             merged = Args(fn.args + a.args, {**fn.kwargs, **a.kwargs},
                           [None] * len(fn.args) + a.arg_nodes, a.kw_nodes)
@@ -1054,6 +1073,9 @@ class Interp:
     def call_module(self, inst: Instance, a: Args, node, frame):
         fwd = inst.cls.lookup("forward")
         if not isinstance(fwd, Func):
+            base = inst.attrs.get("__layer__")
+            if isinstance(base, Layer):
+                return self.call_layer(base, a, node, frame)
             return UNK
         quality = self.quality
         # script code calling a model with inputs it does not know (a DataLoader batch)
@@ -1069,6 +1091,8 @@ class Interp:
             self.recording = was
         if not self.recording or vague:
             return out
+        if script and inst.cls.name not in self.callsite_args:
+            self.callsite_args[inst.cls.name] = a
         key = inst.cls.name
         prev = self.forward_quality.get(key, 0)
         if quality >= prev:
@@ -1398,6 +1422,11 @@ class Interp:
         if name == "super":
             if frame is not None and frame.cls is not None and frame.self_val is not None:
                 return _SuperProxy(frame.cls, frame.self_val)
+            return UNK
+        if name == "map" and len(args) >= 2:
+            seqs = [self.iter_items(x) for x in args[1:]]
+            if all(sq is not None for sq in seqs) and all(len(sq) <= 64 for sq in seqs):
+                return Seq([self.call(args[0], Args(list(t)), node, frame) for t in zip(*seqs)], "list")
             return UNK
         if name in ("print", "open", "iter", "next", "map", "filter", "set", "type", "vars"):
             return UNK
@@ -1765,16 +1794,22 @@ def _hashable(v):
     return v is not UNK
 
 
-def _flatten_tensors(v):
+def _flatten_tensors(v, prefix="", depth=0):
+    """(suffix, shape, dtype) for every tensor in a (nested) tuple/list; None when an
+    element is not a tensor we know (its position would be ambiguous)."""
     out = []
-    for x in v.items:
+    if depth > 3 or len(v.items) > 64:
+        return None
+    for i, x in enumerate(v.items):
         if isinstance(x, Tensor):
-            out.append((x.shape, x.dtype))
-        elif isinstance(x, Seq):
-            sub = _flatten_tensors(x)
+            out.append((f"{prefix}[{i}]", x.shape, x.dtype))
+        elif isinstance(x, Seq) and x.kind != "size":
+            sub = _flatten_tensors(x, f"{prefix}[{i}]", depth + 1)
             if sub is None:
                 return None
             out.extend(sub)
+        elif x is None or isinstance(x, (int, float, str, bool)):
+            continue
         else:
             return None
     return out
@@ -1904,6 +1939,11 @@ _SPECIAL_REFS = {
     "numpy.prod": _sp_prod,
     "math.trunc": _math(math.trunc),
     "torch.nn.Module.__init__": _sp_super_init,
+    "torch.nn.ParameterDict": lambda interp, a, node, frame: DictVal(
+        dict(a.args[0].items) if a.args and isinstance(a.args[0], DictVal) else {}),
+    "torch.nn.ParameterList": lambda interp, a, node, frame: Seq(
+        list(interp.iter_items(a.args[0]) or []) if a.args else [], "list"),
+    "torch.nn.BufferDict": lambda interp, a, node, frame: DictVal({}),
 }
 
 
@@ -1914,11 +1954,34 @@ def _get_attr_super(interp, obj, name, node, frame):
         if name in c.attrs:
             v = c.attrs[name]
             return Bound(obj.self_val, v) if isinstance(v, Func) else v
+    base_layer = _library_base(interp, obj.cls)
+    if base_layer is not None:
+        qual, rule = base_layer
+        if name == "__init__":
+            return _LayerInit(obj.self_val, qual, rule)
+        layer = obj.self_val.attrs.get("__layer__") if isinstance(obj.self_val, Instance) else None
+        if name in ("forward", "__call__") and layer is not None:
+            return Bound(layer, "forward")
+        return UNK
     if name == "__init__":
         return Ref("torch.nn.Module.__init__")
-    if name == "forward":
-        return UNK
     return UNK
+
+
+def _library_base(interp, cls):
+    """(qual, LayerRule) when a user class derives from a library layer (nn.Conv1d)."""
+    for c in cls.mro():
+        for b in c.bases:
+            if isinstance(b, Ref):
+                rule = interp.lookup_rule(b.qual)
+                if isinstance(rule, LayerRule) and rule.varargs != "modules":
+                    return b.qual, rule
+    return None
+
+
+class _LayerInit:
+    def __init__(self, inst, qual, rule):
+        self.inst, self.qual, self.rule = inst, qual, rule
 
 
 _orig_get_attr = Interp.get_attr

@@ -107,7 +107,7 @@ class ClassVal:
     def is_module(self) -> bool:
         for c in self.mro():
             for b in c.bases:
-                if isinstance(b, Ref) and b.qual in MODULE_BASES:
+                if isinstance(b, Ref) and (b.qual in MODULE_BASES or b.qual.startswith("torch.nn.")):
                     return True
         return False
 

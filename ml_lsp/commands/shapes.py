@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
                 scope = b.scope
                 print(f"  {scope}")
             if b.elements is not None:
-                shape = "(" + ", ".join(format_shape(s) for s, _ in b.elements) + ")"
+                shape = "(" + ", ".join(format_shape(s) for _, s, _ in b.elements) + ")"
                 dtype = ""
             else:
                 shape = format_shape(b.shape)

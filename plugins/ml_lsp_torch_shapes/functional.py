@@ -245,6 +245,21 @@ def cosine_similarity(call: OpCall):
     return Tensor(shape[:ax] + shape[ax + 1:], "float")
 
 
+def pairwise_distance(call: OpCall):
+    a, b = _x(call, 0, "x1"), _x(call, 1, "x2")
+    if a is None or b is None:
+        return UNK
+    shape, mism = broadcast_shapes(a.shape, b.shape)
+    if mism is not None:
+        call.conflict("broadcast", f"pairwise_distance: {format_shape(a.shape)} and {format_shape(b.shape)} do "
+                      f"not broadcast", expected=format_shape(a.shape), got=format_shape(b.shape))
+        return unknown_tensor("float")
+    if shape is None or not shape:
+        return unknown_tensor("float")
+    keep = call.arg(4, "keepdim", False)
+    return Tensor(shape[:-1] + ((1,) if keep is True else ()), "float")
+
+
 def _reduced(call, x, default_scalar=True):
     red = call.kwargs.get("reduction", "mean")
     if red == "none":
@@ -333,6 +348,7 @@ RULES = {
     F + "interpolate": interpolate, F + "upsample": interpolate, F + "pad": pad, F + "pixel_shuffle": pixel_shuffle,
     F + "scaled_dot_product_attention": sdpa, F + "cosine_similarity": cosine_similarity,
     F + "cross_entropy": cross_entropy, F + "nll_loss": nll_loss,
+    F + "pairwise_distance": pairwise_distance, "torch.pairwise_distance": pairwise_distance,
     F + "glu": glu, F + "normalize": normalize, "torch.cosine_similarity": cosine_similarity,
     "torch.nn.functional.pixel_unshuffle": lambda call: unknown_tensor("float"),
 }

@@ -1,0 +1,164 @@
+"""Rules for einops (``rearrange``, ``reduce``, ``repeat`` and the ``Rearrange``/``Reduce``
+layers), which much attention and vision code uses in place of view/permute."""
+
+from __future__ import annotations
+
+import re
+
+from ml_lsp.analysis import dims
+from ml_lsp.analysis.ops import UNK, LayerRule, OpCall, Seq, Tensor, as_dim, format_shape, unknown_tensor
+
+_TOKEN = re.compile(r"\(|\)|\.\.\.|[A-Za-z_][A-Za-z0-9_]*|\d+")
+
+
+def parse_side(text: str):
+    """``"b (h d) n"`` -> [["b"], ["h", "d"], ["n"]]; ``...`` is its own group."""
+    groups, cur = [], None
+    for tok in _TOKEN.findall(text):
+        if tok == "(":
+            if cur is not None:
+                return None
+            cur = []
+        elif tok == ")":
+            if cur is None:
+                return None
+            groups.append(cur)
+            cur = None
+        elif cur is not None:
+            cur.append(tok)
+        else:
+            groups.append([tok])
+    return None if cur is not None else groups
+
+
+def solve(pattern: str, shape, sizes: dict, call: OpCall):
+    """Axis sizes from the left side of a pattern; None when it does not fit."""
+    lhs, arrow, rhs = pattern.partition("->")
+    left, right = parse_side(lhs), parse_side(rhs)
+    if left is None or right is None or not arrow:
+        return None
+    axes = dict(sizes)
+    n_ell = 0
+    if shape is None:
+        return None
+    fixed = [g for g in left if g != ["..."]]
+    if ["..."] in left:
+        n_ell = len(shape) - len(fixed)
+        if n_ell < 0:
+            return None
+    elif len(left) != len(shape):
+        call.conflict("einsum_dims", f"{call.name} pattern {lhs.strip()!r} has {len(left)} axes, the tensor "
+                      f"{format_shape(shape)} has {len(shape)}", expected=f"rank {len(left)}",
+                      got=format_shape(shape))
+        return None
+    i = 0
+    ell = ()
+    for g in left:
+        if g == ["..."]:
+            ell = tuple(shape[i:i + n_ell])
+            i += n_ell
+            continue
+        d = shape[i]
+        i += 1
+        names = [n for n in g if not n.isdigit()]
+        known = dims.product([int(n) if n.isdigit() else axes[n] for n in g if n.isdigit() or n in axes])
+        unknown = [n for n in names if n not in axes]
+        if len(unknown) == 1:
+            if known is None or d is None:
+                axes[unknown[0]] = None
+            elif isinstance(d, int) and isinstance(known, int):
+                if known == 0 or d % known:
+                    call.conflict("einsum_dims", f"{call.name}: axis {d} of {format_shape(shape)} does not divide "
+                                  f"by {known} for group ({' '.join(g)})", expected=f"multiple of {known}",
+                                  got=str(d))
+                    return None
+                axes[unknown[0]] = d // known
+            else:
+                q = dims.exact_quotient(d, known) if isinstance(known, dims.Sym) else (
+                    dims.floordiv(d, known) if isinstance(known, int) and isinstance(d, dims.Sym)
+                    and all(c % known == 0 for c in d.terms.values()) else None)
+                axes[unknown[0]] = q
+        elif len(unknown) > 1:
+            for n in unknown:
+                axes[n] = None
+        elif known is not None and d is not None and dims.provably_different(known, d):
+            call.conflict("einsum_dims", f"{call.name}: axis ({' '.join(g)}) = {dims.render(known)} but the tensor "
+                          f"{format_shape(shape)} has {dims.render(d)}", expected=dims.render(known),
+                          got=dims.render(d))
+            return None
+    return axes, ell, left, right
+
+
+def _compose(right, axes, ell):
+    out = []
+    for g in right:
+        if g == ["..."]:
+            out.extend(ell)
+            continue
+        out.append(dims.product([int(n) if n.isdigit() else axes.get(n) for n in g]) if g else 1)
+    return tuple(out)
+
+
+def _sizes(call: OpCall):
+    return {k: as_dim(v) for k, v in call.kwargs.items() if k != "reduction"}
+
+
+def rearrange(call: OpCall):
+    x, pattern = call.arg(0, "tensor"), call.arg(1, "pattern")
+    if isinstance(x, Seq) and all(isinstance(t, Tensor) for t in x.items) and x.items:
+        # a list of tensors is stacked along a new first axis
+        first = x.items[0]
+        x = Tensor((len(x.items),) + first.shape if first.shape is not None else None, first.dtype)
+    if not isinstance(x, Tensor) or not isinstance(pattern, str):
+        return UNK
+    found = solve(pattern, x.shape, _sizes(call), call)
+    if found is None:
+        return unknown_tensor(x.dtype)
+    axes, ell, left, right = found
+    return Tensor(_compose(right, axes, ell), x.dtype)
+
+
+def reduce_(call: OpCall):
+    x, pattern = call.arg(0, "tensor"), call.arg(1, "pattern")
+    if not isinstance(x, Tensor) or not isinstance(pattern, str):
+        return UNK
+    found = solve(pattern, x.shape, _sizes(call), call)
+    if found is None:
+        return unknown_tensor(x.dtype)
+    axes, ell, left, right = found
+    return Tensor(_compose(right, axes, ell), x.dtype)
+
+
+def repeat(call: OpCall):
+    x, pattern = call.arg(0, "tensor"), call.arg(1, "pattern")
+    if not isinstance(x, Tensor) or not isinstance(pattern, str):
+        return UNK
+    lhs, _, rhs = pattern.partition("->")
+    found = solve(pattern, x.shape, _sizes(call), call)
+    if found is None:
+        return unknown_tensor(x.dtype)
+    axes, ell, left, right = found
+    return Tensor(_compose(right, axes, ell), x.dtype)
+
+
+def _layer(fn):
+    def forward(layer, call: OpCall):
+        x = call.tensor(0)
+        if x is None:
+            return UNK
+        kwargs = {k: v for k, v in layer.args.kwargs.items() if k != "pattern"}
+        return fn(OpCall(call.qual, [x, layer["pattern"]], kwargs))
+    return LayerRule(params=("pattern", "reduction"), forward=forward, param_count=lambda c: 0)
+
+
+RULES = {
+    "einops.rearrange": rearrange, "einops.reduce": reduce_, "einops.repeat": repeat,
+    "einops.einops.rearrange": rearrange,
+    "einops.layers.torch.Rearrange": _layer(rearrange),
+    "einops.layers.torch.Reduce": LayerRule(
+        params=("pattern", "reduction"),
+        forward=lambda layer, call: reduce_(OpCall(call.qual, [call.tensor(0) or UNK, layer["pattern"]],
+                                                   {k: v for k, v in layer.args.kwargs.items()
+                                                    if k not in ("pattern", "reduction")})),
+        param_count=lambda c: 0),
+}
