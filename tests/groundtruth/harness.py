@@ -244,6 +244,7 @@ class Tally:
     right_rank: int = 0
     contradicted: int = 0          # a wrong int where runtime has an int, or a wrong rank
     contradicted_ints: int = 0     # a wrong int where runtime has an int
+    wrong_dtype: int = 0           # static names a dtype that is not the runtime one
     disagreements: list[Disagreement] = field(default_factory=list)
 
     def add(self, other: "Tally") -> None:
@@ -252,6 +253,7 @@ class Tally:
         self.right_rank += other.right_rank
         self.contradicted += other.contradicted
         self.contradicted_ints += other.contradicted_ints
+        self.wrong_dtype += other.wrong_dtype
         self.disagreements.extend(other.disagreements)
 
     def pct(self, count: int) -> float:
@@ -276,6 +278,11 @@ def compare(model: CorpusModel, runtime: list[dict], static: list[dict] | None) 
         actual = entry["shape"]
         found = by_key.get(key)
         predicted = None if found is None else found.get("shape")
+        if found is not None and found.get("dtype") and entry.get("dtype") \
+                and found["dtype"] != entry["dtype"]:
+            tally.wrong_dtype += 1
+            tally.disagreements.append(Disagreement(where, entry["name"], found["dtype"],
+                                                    entry["dtype"], "dtype"))
         if predicted is None:
             tally.disagreements.append(Disagreement(where, entry["name"], None, actual, "missing"))
             continue
@@ -313,7 +320,7 @@ class Report:
         lines = [
             f"ground truth: {len(self.per_model)} models, {a.total} bindings",
             f"  with --input:    exact {a.exact}/{a.total} = {a.pct(a.exact):.1f}%, "
-            f"contradicted {a.contradicted}",
+            f"contradicted {a.contradicted}, wrong dtype {a.wrong_dtype}",
             f"  without --input: right rank {b.right_rank}/{b.total} = {b.pct(b.right_rank):.1f}%, "
             f"exact {b.pct(b.exact):.1f}%, contradicted ints {b.contradicted_ints}",
             "  per model (exact% with inputs / right-rank% without):",

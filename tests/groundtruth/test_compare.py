@@ -40,6 +40,14 @@ def test_a_dim_that_varied_at_runtime_must_not_be_a_fixed_int():
     assert wrong.disagreements[0].kind == "contradicted"
 
 
+def test_a_wrong_dtype_is_counted_apart_from_shapes():
+    runtime = [dict(_rt(1, "idx", [2, 3]), dtype="long")]
+    tally = compare(MODEL, runtime, [_rt(1, "idx", [2, 3])])
+    assert (tally.exact, tally.wrong_dtype) == (1, 1)
+    assert [d.kind for d in tally.disagreements] == ["dtype"]
+    assert compare(MODEL, runtime, [dict(_rt(1, "idx", [2, 3]), dtype=None)]).wrong_dtype == 0
+
+
 def test_unknown_static_shape_is_missing_not_contradicted():
     tally = compare(MODEL, [_rt(1, "x", [2, 3])], [_rt(1, "x", None)])
     assert (tally.exact, tally.right_rank, tally.contradicted) == (0, 0, 0)

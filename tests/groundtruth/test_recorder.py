@@ -117,3 +117,34 @@ def test_importing_the_recorder_does_not_import_torch():
     code = "import sys, ml_lsp.trace.recorder; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_qualified_names_known_from_the_source_for_older_pythons():
+    facts = source_facts("m.py", textwrap.dedent('''\
+        class Net:
+            @staticmethod
+            def forward(x):
+                def inner(y):
+                    return y
+                return inner(x)
+
+        def helper(t):
+            return t
+        '''))
+    assert facts.qualnames[("forward", 2)] == "Net.forward"   # first decorator line
+    assert facts.qualnames[("forward", 3)] == "Net.forward"
+    assert facts.qualnames[("inner", 4)] == "Net.forward.<locals>.inner"
+    assert facts.qualnames[("helper", 8)] == "helper"
+
+
+def test_module_level_statements_only_on_request(tmp_path):
+    path = tmp_path / "script.py"
+    path.write_text("import torch\nbatch = torch.zeros(3, 2)\n")
+    code = compile(path.read_text(), str(path), "exec")
+    with ShapeRecorder([str(path)]) as quiet:
+        exec(code, {"__name__": "script"})
+    with ShapeRecorder([str(path)], include_module=True) as loud:
+        exec(code, {"__name__": "script"})
+    assert quiet.entries() == []
+    assert [(e["scope"], e["line"], e["name"], e["shape"]) for e in loud.entries()] == \
+        [("<module>", 2, "batch", [3, 2])]
