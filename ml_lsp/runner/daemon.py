@@ -348,6 +348,9 @@ class Runner:
                 fields["state"] = "succeeded" if code == 0 else "failed"
             job.run.write_status(**fields)
             log.info("%s %s (exit %s)", run_id, fields["state"], code)
+            # Summarize the finished run once, off the loop, so that listing it or opening
+            # it in an editor later reads summary.json instead of every frame.
+            threading.Thread(target=_cache_summary, args=(job.run,), daemon=True).start()
             self.wake.set()  # a slot is free: look at the queue now
 
     def _handle_stops(self) -> None:
@@ -368,6 +371,15 @@ class Runner:
             elif job.stop_phase == 2 and now - job.stop_since >= job.grace[1]:
                 job.stop_phase = 3
                 _killpg(job.process.pid, signal.SIGKILL)
+
+
+def _cache_summary(run: RunFolder) -> None:
+    from ml_lsp.runner.jobs import summary_json
+
+    try:
+        summary_json(run)
+    except Exception:  # a cache: never worth failing for
+        log.exception("summarizing %s failed", run.id)
 
 
 def _unlink(path: Path) -> bool:

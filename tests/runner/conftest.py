@@ -30,8 +30,8 @@ def wait_for(cond, timeout=30.0, interval=0.05, what="condition"):
 
 def cli(*args, runs_dir=None, cwd=None, timeout=120, env=None):
     argv = [sys.executable, "-m", "ml_lsp", *args]
-    if runs_dir is not None:
-        argv += ["--runs-dir", str(runs_dir)]
+    if runs_dir is not None:  # right after the command: everything after a script is its own
+        argv[4:4] = ["--runs-dir", str(runs_dir)]
     return subprocess.run(argv, capture_output=True, text=True, cwd=cwd, timeout=timeout,
                           env={**os.environ, **(env or {})})
 

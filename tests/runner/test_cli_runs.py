@@ -257,3 +257,61 @@ def test_digits_training_example_runs_with_live_metrics_on_its_lines(runs_dir, r
     assert 0 < loss["last"] < loss["max"]  # it learned
     assert details["progress"]["current"] == details["progress"]["total"] == 3
     assert "epoch 3/3" in RunFolder(runs_dir / run_id).stdout_path.read_text()
+
+
+def test_ctrl_c_in_follow_stops_the_run(tmp_path, runs_dir, runner):
+    import subprocess
+    import sys
+
+    from ml_lsp.runner.run_folder import iter_runs
+
+    runner.start()
+    script = write_script(tmp_path, "long.py", """
+        import time
+        print("working", flush=True)
+        time.sleep(60)
+    """)
+    follower = subprocess.Popen([sys.executable, "-m", "ml_lsp", "run", str(script), "--follow",
+                                 "--runs-dir", str(runs_dir)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    run = wait_for(lambda: next(iter(iter_runs(runs_dir)), None), what="the run folder")
+    wait_for(lambda: run.stdout_path.exists() and "working" in run.stdout_path.read_text(), what="working")
+    follower.send_signal(signal.SIGINT)
+    out, err = follower.communicate(timeout=60)
+    assert follower.returncode == 1 and run.state() == "stopped"
+    assert "stopping the run" in err and "stopped" in err.splitlines()[-1] + out
+
+
+def test_script_arguments_after_double_dash_are_not_ours(tmp_path, runs_dir, runner):
+    runner.start()
+    script = write_script(tmp_path, "echo.py", "import sys; print(*sys.argv[1:])\n")
+    out = cli("run", str(script), "--wait", "--", "--name", "x", "--devices", "7", runs_dir=runs_dir)
+    assert out.returncode == 0, out.stderr
+    run = RunFolder(runs_dir / out.stdout.strip().splitlines()[-1])
+    assert run.stdout_path.read_text().strip() == "--name x --devices 7"
+
+
+def test_the_runner_never_imports_torch(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys, ml_lsp.runner.daemon, ml_lsp.runner.jobs, ml_lsp.runner.summary, "
+            "ml_lsp.commands.run, ml_lsp.commands.runs, ml_lsp_launchers\n"
+            "from ml_lsp.plugins import default_host\n"
+            "default_host().merged_mapping('ml_lsp_launchers')\n"
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_the_runner_leaves_a_summary_of_a_finished_run(tmp_path, runs_dir, runner):
+    runner.start()
+    script = write_script(tmp_path, "train.py", """
+        import ml_lsp
+        ml_lsp.log(loss=0.5, step=1)
+    """)
+    out = cli("run", str(script), "--wait", runs_dir=runs_dir)
+    run = RunFolder(runs_dir / out.stdout.strip().splitlines()[-1])
+    cached = wait_for(lambda: (run.path / "summary.json").exists() and json.loads((run.path / "summary.json").read_text()),
+                      what="summary.json")
+    assert [(m["name"], m["last"], m["line"]) for m in cached["metrics"]] == [("loss", 0.5, 2)]
