@@ -41,6 +41,7 @@ class MlLspServer(LanguageServer):
         self._settings_listeners: list = []
         self._document_listeners: list = []  # cb(uri) after open/change
         self._close_listeners: list = []  # cb(uri) after close
+        self._save_listeners: list = []  # cb(uri) after save
         # uri -> {source key: [Diagnostic]}: lint, runs... each publish their own share and
         # the client gets the union (a publish replaces all of a document's diagnostics).
         self._diagnostics: dict[str, dict[str, list]] = {}
@@ -66,6 +67,10 @@ class MlLspServer(LanguageServer):
 
     def on_document_closed(self, listener) -> None:
         self._close_listeners.append(listener)
+
+    def on_document_saved(self, listener) -> None:
+        """``listener(uri)`` after an open document is saved (the trace-on-save setting)."""
+        self._save_listeners.append(listener)
 
     def _notify(self, listeners: list, uri: str) -> None:
         for listener in listeners:
@@ -161,6 +166,11 @@ def create_server(plugins: PluginHost | None = None) -> MlLspServer:
     def did_close(ls: MlLspServer, params: types.DidCloseTextDocumentParams) -> None:
         if ls.open_documents.pop(params.text_document.uri, None) is not None:
             ls._notify(ls._close_listeners, params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_SAVE, types.SaveOptions(include_text=False))
+    def did_save(ls: MlLspServer, params: types.DidSaveTextDocumentParams) -> None:
+        if params.text_document.uri in ls.open_documents:
+            ls._notify(ls._save_listeners, params.text_document.uri)
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     def did_change_configuration(ls: MlLspServer, params: types.DidChangeConfigurationParams) -> None:
