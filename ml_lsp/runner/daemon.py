@@ -177,13 +177,15 @@ class Runner:
                 woke = self.wake.wait(0.05 if self.jobs else 0.5)
                 self.wake.clear()
                 now = time.monotonic()
-                self._reap()
-                self._handle_stops()
+                # One bad run folder (deleted, unwritable, a disk full) must not take the
+                # runner, and every other run with it, down: log and go on.
+                self._guarded(self._reap)
+                self._guarded(self._handle_stops)
                 if now - last_beat >= self.heartbeat_interval:
-                    self._heartbeat()
+                    self._guarded(self._heartbeat)
                     last_beat = now
                 if woke or now - last_scan >= self.rescan_interval:
-                    self._start_queued()
+                    self._guarded(self._start_queued)
                     last_scan = now
                 if self.jobs or queue_entries(self.runs_dir):
                     idle_since = now
@@ -195,6 +197,12 @@ class Runner:
                 observer.stop()
             self._shutdown()
         return 0
+
+    def _guarded(self, step: Callable[[], None]) -> None:
+        try:
+            step()
+        except Exception:
+            log.exception("runner step %s failed", step.__name__)
 
     def _on_signal(self, signum, _frame) -> None:
         self._stop = True
@@ -346,7 +354,11 @@ class Runner:
                 _killpg(job.process.pid, signal.SIGKILL)
             else:
                 fields["state"] = "succeeded" if code == 0 else "failed"
-            job.run.write_status(**fields)
+            try:
+                job.run.write_status(**fields)
+            except OSError as exc:  # the run folder was deleted while it ran
+                log.warning("cannot record the end of %s: %s", run_id, exc)
+                continue
             log.info("%s %s (exit %s)", run_id, fields["state"], code)
             # Summarize the finished run once, off the loop, so that listing it or opening
             # it in an editor later reads summary.json instead of every frame.

@@ -315,3 +315,34 @@ def test_the_runner_leaves_a_summary_of_a_finished_run(tmp_path, runs_dir, runne
     cached = wait_for(lambda: (run.path / "summary.json").exists() and json.loads((run.path / "summary.json").read_text()),
                       what="summary.json")
     assert [(m["name"], m["last"], m["line"]) for m in cached["metrics"]] == [("loss", 0.5, 2)]
+
+
+def test_deleting_a_running_runs_folder_does_not_take_the_runner_down(tmp_path, runs_dir, runner):
+    import shutil
+
+    proc = runner.start()
+    sleepy = write_script(tmp_path, "sleepy.py", "import time; print('up', flush=True); time.sleep(0.5)\n")
+    run_id = cli("run", str(sleepy), runs_dir=runs_dir).stdout.strip()
+    run = RunFolder(runs_dir / run_id)
+    wait_for(lambda: run.stdout_path.exists() and "up" in run.stdout_path.read_text(), what="up")
+    shutil.rmtree(run.path)
+    ok = write_script(tmp_path, "ok.py", "print('fine')\n")
+    out = cli("run", str(ok), "--wait", runs_dir=runs_dir)
+    assert out.returncode == 0, out.stderr
+    assert proc.poll() is None
+
+
+def test_logs_follow_prints_everything_until_the_run_ends(tmp_path, runs_dir, runner):
+    runner.start()
+    script = write_script(tmp_path, "chatty.py", """
+        import sys, time
+        for i in range(5):
+            print("line", i, flush=True)
+            time.sleep(0.1)
+        print("warned", file=sys.stderr)
+    """)
+    run_id = cli("run", str(script), runs_dir=runs_dir).stdout.strip()
+    out = cli("logs", run_id, "-f", runs_dir=runs_dir, timeout=60)
+    assert out.returncode == 0
+    assert [l for l in out.stdout.splitlines() if l.startswith("line")] == [f"line {i}" for i in range(5)]
+    assert "warned" in out.stderr
