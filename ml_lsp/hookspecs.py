@@ -59,7 +59,11 @@ def ml_lsp_commands() -> Mapping[str, Callable[..., Any]]:
 @hookspec
 def ml_lsp_launchers() -> Mapping[str, Any]:
     """Job launchers keyed by name (``local``, ``torchrun``): each turns a job spec into
-    the command line and environment that start it."""
+    the command line and environment that start it. A launcher is a function
+    ``launcher(spec: dict, devices: list[int]) -> {"argv": [str, ...], "env": {str: str}}``:
+    ``spec`` is the run's spec.json, ``devices`` the GPU indices the runner gave the run
+    (``[]`` on CPU). The runner adds the ``ML_LSP_*``/``CUDA_*`` variables and starts
+    ``argv`` in a new process group (see docs/run-folder.md, plugins/ml_lsp_launchers)."""
 
 
 @hookspec
