@@ -250,6 +250,7 @@ class RunFolder:
         under a temporary name and renamed into place, so no reader ever sees half a run."""
         runs_dir = Path(runs_dir)
         runs_dir.mkdir(parents=True, exist_ok=True)
+        _keep_out_of_git(runs_dir)
         name = spec.get("name") or Path(spec.get("script") or spec.get("module") or "run").stem
         run_id = run_id or new_run_id(name)
         tmp = Path(tempfile.mkdtemp(prefix=f".{run_id}.", dir=runs_dir))
@@ -264,6 +265,17 @@ class RunFolder:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return cls(runs_dir / run_id)
+
+
+def _keep_out_of_git(runs_dir: Path) -> None:
+    """Runs are data, not source: a ``.gitignore`` of ``*`` in the ``.ml-lsp`` folder keeps
+    them out of ``git status`` (as .pytest_cache does), unless the user wrote their own."""
+    folder = runs_dir.parent if runs_dir.parent.name == ".ml-lsp" else None
+    if folder is not None and not (folder / ".gitignore").exists():
+        try:
+            (folder / ".gitignore").write_text("# written by ml-lsp: run folders are not source\n*\n")
+        except OSError:
+            pass
 
 
 def enqueue(run: RunFolder) -> Path:

@@ -346,3 +346,41 @@ def test_logs_follow_prints_everything_until_the_run_ends(tmp_path, runs_dir, ru
     assert out.returncode == 0
     assert [l for l in out.stdout.splitlines() if l.startswith("line")] == [f"line {i}" for i in range(5)]
     assert "warned" in out.stderr
+
+
+def test_queue_is_picked_up_by_watchdog_and_by_the_rescan_when_events_are_lost(tmp_path, runs_dir, runner):
+    import shutil
+    import time
+
+    # Re-scan once an hour: only the file event can start this run quickly.
+    runner.start("--rescan-interval", "3600")
+    script = write_script(tmp_path, "ok.py", "print('ok')\n")
+    t = time.monotonic()
+    out = cli("run", str(script), "--wait", runs_dir=runs_dir)
+    assert out.returncode == 0 and time.monotonic() - t < 60
+    runner.stop()
+    # Now lose the events: the queue folder is replaced under a running runner, so its
+    # inotify watch points at a folder that no longer exists. The re-scan still finds the run.
+    runner.start("--rescan-interval", "0.5")
+    shutil.rmtree(runs_dir / "queue")
+    (runs_dir / "queue").mkdir()
+    out = cli("run", str(script), "--wait", runs_dir=runs_dir, timeout=60)
+    assert out.returncode == 0, out.stderr
+
+
+def test_default_runs_folder_is_in_the_project_and_out_of_git(tmp_path):
+    project = tmp_path / "project"
+    (project / "scripts").mkdir(parents=True)
+    (project / "pyproject.toml").write_text("[project]\nname = 'p'\n")
+    script = write_script(project / "scripts", "ok.py", "print('ok')\n")
+    env = {"ML_LSP_RUNS_DIR": ""}
+    out = cli("run", str(script), "--wait", cwd=project / "scripts", env=env)
+    assert out.returncode == 0, out.stderr
+    run_id = out.stdout.strip().splitlines()[-1]
+    assert (project / ".ml-lsp" / "runs" / run_id / "spec.json").exists()
+    assert (project / ".ml-lsp" / ".gitignore").read_text().strip().endswith("*")
+    listed = cli("runs", "--json", cwd=project, env=env)
+    assert [r["id"] for r in json.loads(listed.stdout)["runs"]] == [run_id]
+    # `ml-lsp run` started that folder's runner, detached; end it here.
+    runner_pid = json.loads((project / ".ml-lsp" / "runs" / "runner.json").read_text())["pid"]
+    os.kill(runner_pid, signal.SIGTERM)
