@@ -11,7 +11,7 @@ import {
   ServerOptions, State, WorkDoneProgress, WorkDoneProgressCreateRequest,
 } from 'vscode-languageclient/node';
 import { chooseInterpreter, classifyProbe, IMPORT_PROBE_ARGS, Interpreter, ProbeResult, serverArgs } from './interpreter';
-import { ProgressBoard, ProgressValue, runIdOf, statusText } from './progress';
+import { parseRunList, ProgressBoard, ProgressValue, runIdOf, runPickItems, statusText } from './progress';
 import { configurationReaction, serverSettings } from './settings';
 import { askFinetuneInputs } from './finetune';
 
@@ -29,6 +29,7 @@ let statusStop: vscode.StatusBarItem;
 let serverLogFile: string | undefined;
 let starting: Promise<void> | undefined;
 let lastRunId: string | undefined;
+let lastInterpreter: Interpreter | undefined;
 const board = new ProgressBoard();
 const progressSubscriptions = new Map<string, vscode.Disposable>();
 
@@ -117,6 +118,7 @@ async function startServer(context: vscode.ExtensionContext): Promise<void> {
     return;
   }
   output.appendLine(`[client] ml-lsp ${outcome.version}`);
+  lastInterpreter = interpreter;
 
   fs.mkdirSync(context.logUri.fsPath, { recursive: true });
   serverLogFile = path.join(context.logUri.fsPath, 'server.log');
@@ -299,6 +301,24 @@ async function server(command: string, ...args: unknown[]): Promise<unknown> {
   }
 }
 
+// Lists runs with the CLI (`ml-lsp runs --json`, same interpreter): the run folders are the
+// truth, so this also shows runs started from a terminal or another editor.
+function listRuns(): Promise<string> {
+  const interp = lastInterpreter?.command ?? 'python3';
+  const runsDir = currentSettings().runsDir;
+  return new Promise(resolve => execFile(interp, ['-m', 'ml_lsp', 'runs', '--json', '--runs-dir', runsDir],
+    { cwd: workspaceRoot(), timeout: 30000 }, (_err, stdout) => resolve(String(stdout ?? ''))));
+}
+
+async function pickRun(title: string, onlyActive: boolean): Promise<string | undefined> {
+  const items = runPickItems(parseRunList(await listRuns()), onlyActive);
+  if (!items.length) {
+    void vscode.window.showInformationMessage(onlyActive ? 'ml-lsp: no run is running.' : 'ml-lsp: no runs yet in this workspace.');
+    return undefined;
+  }
+  return (await vscode.window.showQuickPick(items, { title, matchOnDescription: true }))?.runId;
+}
+
 function showLog(): void {
   output.show(true);
   if (serverLogFile && fs.existsSync(serverLogFile)) {
@@ -318,19 +338,17 @@ function registerCommands(context: vscode.ExtensionContext): void {
     await saveDocumentOf(uri.toString());
     return server('ml-lsp.run', { uri: uri.toString(), args: [] });
   });
-  reg('mlLsp.stop', async (runId?: unknown) => {
-    const id = typeof runId === 'string' ? runId : runIdOf(runId) ?? lastRunId;
-    if (!id) return vscode.window.showInformationMessage('ml-lsp: no run to stop.');
-    return server('ml-lsp.stop', { runId: id });
+  reg('mlLsp.stop', async (arg?: unknown) => {
+    const id = typeof arg === 'string' ? arg : runIdOf(arg) ?? await pickRun('Stop which run?', true);
+    return id ? server('ml-lsp.stop', { runId: id }) : undefined;
   });
-  reg('mlLsp.rerun', async (runId?: unknown) => {
-    const id = typeof runId === 'string' ? runId : runIdOf(runId) ?? lastRunId;
-    if (!id) return vscode.window.showInformationMessage('ml-lsp: no run to rerun yet.');
-    return server('ml-lsp.rerun', { runId: id });
+  reg('mlLsp.rerun', async (arg?: unknown) => {
+    const id = typeof arg === 'string' ? arg : runIdOf(arg) ?? lastRunId ?? await pickRun('Rerun which run?', false);
+    return id ? server('ml-lsp.rerun', { runId: id }) : undefined;
   });
-  reg('mlLsp.showRuns', async (runId?: unknown) => {
-    const id = typeof runId === 'string' ? runId : runIdOf(runId) ?? lastRunId;
-    return id ? server('ml-lsp.showRun', { runId: id }) : server('ml-lsp.showRun', {});
+  reg('mlLsp.showRuns', async (arg?: unknown) => {
+    const id = typeof arg === 'string' ? arg : runIdOf(arg) ?? await pickRun('Open which run?', false);
+    return id ? server('ml-lsp.showRun', { runId: id }) : undefined;
   });
   reg('mlLsp.traceShapes', async (arg?: unknown) => {
     const uri = activePythonUri(arg);

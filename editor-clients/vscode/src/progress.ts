@@ -60,12 +60,13 @@ export function statusText(task: Task | undefined, others: number): string {
 }
 
 /**
- * A run id carried by a progress token or a command's answer. Servers name run progress
- * tokens like `ml-lsp/run/<id>`; commands answer `{run_id}`, `{runId}`, `{id}` or a string.
+ * A run id carried by a progress token or a command's answer. ml-lsp names run progress
+ * tokens `ml-lsp-run-<id>` (also accepted: `run/<id>`, `run:<id>`); commands answer
+ * `{runId}` (also `{run_id}`, `{id}`).
  */
 export function runIdOf(value: unknown): string | undefined {
   if (typeof value === 'string') {
-    const m = /(?:^|[/:])runs?[/:]([A-Za-z0-9_.\-]+)$/.exec(value);
+    const m = /(?:^|[/:-])run[/:-]([A-Za-z0-9_.][A-Za-z0-9_.\-]*)$/.exec(value);
     return m ? m[1] : undefined;
   }
   if (value && typeof value === 'object') {
@@ -76,4 +77,36 @@ export function runIdOf(value: unknown): string | undefined {
     if (o.run && typeof o.run === 'object') return runIdOf(o.run);
   }
   return undefined;
+}
+
+export interface RunListing {
+  id: string;
+  script?: string;
+  state?: string;
+  started?: number | null;
+  ended?: number | null;
+}
+
+/** Parses `ml-lsp runs --json` (`{"runs": [...]}`, newest first); bad input gives []. */
+export function parseRunList(stdout: string): RunListing[] {
+  try {
+    const data = JSON.parse(stdout) as { runs?: unknown };
+    if (!Array.isArray(data.runs)) return [];
+    return data.runs.filter((r): r is RunListing => !!r && typeof r === 'object' && typeof (r as RunListing).id === 'string');
+  } catch {
+    return [];
+  }
+}
+
+export const ACTIVE_STATES = new Set(['queued', 'starting', 'running']);
+
+/** Quick-pick rows: `$(sync~spin) train.py  running · 20260101-120000-train`. */
+export function runPickItems(runs: RunListing[], onlyActive: boolean): { label: string; description: string; runId: string }[] {
+  return runs
+    .filter(r => !onlyActive || ACTIVE_STATES.has(r.state ?? ''))
+    .map(r => {
+      const icon = ACTIVE_STATES.has(r.state ?? '') ? '$(sync~spin)' : r.state === 'succeeded' ? '$(pass)' : r.state === 'failed' || r.state === 'lost' ? '$(error)' : '$(circle-slash)';
+      const script = (r.script ?? '').split(/[\\/]/).pop() || r.id;
+      return { label: `${icon} ${script}`, description: `${r.state ?? '?'} · ${r.id}`, runId: r.id };
+    });
 }

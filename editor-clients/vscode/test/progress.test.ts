@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ProgressBoard, runIdOf, statusText } from '../src/progress';
+import { parseRunList, ProgressBoard, runIdOf, runPickItems, statusText } from '../src/progress';
 
 test('the status shows the most recent task with its percentage and message', () => {
   const b = new ProgressBoard();
@@ -23,6 +23,7 @@ test('a report before begin still creates the task; percentages are clamped', ()
 });
 
 test('run ids come from progress tokens and command answers', () => {
+  assert.equal(runIdOf('ml-lsp-run-20261124-054328-train_loop-379778'), '20261124-054328-train_loop-379778');
   assert.equal(runIdOf('ml-lsp/run/20260101-120000-train'), '20260101-120000-train');
   assert.equal(runIdOf('run:abc'), 'abc');
   assert.equal(runIdOf('trace-1'), undefined);
@@ -30,4 +31,16 @@ test('run ids come from progress tokens and command answers', () => {
   assert.equal(runIdOf({ runId: 'r2' }), 'r2');
   assert.equal(runIdOf({ run: { id: 'r3' } }), 'r3');
   assert.equal(runIdOf(null), undefined);
+});
+
+test('the run list from `ml-lsp runs --json` becomes quick-pick rows; active only for Stop', () => {
+  const runs = parseRunList(JSON.stringify({ runs: [
+    { id: 'b', script: '/w/train.py', state: 'running' },
+    { id: 'a', script: '/w/train.py', state: 'succeeded' },
+    { nope: 1 },
+  ] }));
+  assert.deepEqual(runs.map(r => r.id), ['b', 'a']);
+  assert.deepEqual(runPickItems(runs, true), [{ label: '$(sync~spin) train.py', description: 'running · b', runId: 'b' }]);
+  assert.equal(runPickItems(runs, false)[1].label, '$(pass) train.py');
+  assert.deepEqual(parseRunList('ml-lsp: error'), []);
 });

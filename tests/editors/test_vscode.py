@@ -1,0 +1,136 @@
+"""Real VS Code (code-server 4.100.3 in Debian's chromium, driven by playwright-core) with
+the ml-lsp extension built from editor-clients/vscode: shape inlay hints and hover on an
+example model, a shape-error squiggle and its quick fix, ▶ Run with a live loss hint, and
+stopping the run from the status bar. Screenshots go to a folder the test prints."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from headless_editors import HERE, REPO, Check, assert_check, make_workspace, require_executable, require_tool, stop_leftover_runs
+
+EXTENSION = REPO / "editor-clients" / "vscode"
+CHECKS = [
+    "shape inlay hints",
+    "hover shows a shape",
+    "shape-error squiggle",
+    "quick fix offered",
+    "quick fix applied, squiggle gone",
+    "▶ Run code lens",
+    "loss hint appears",
+    "loss hint updates",
+    "status bar shows the running job",
+    "status bar Stop button",
+    "stopped from the status bar (job left the status bar)",
+]
+USER_SETTINGS = {
+    "workbench.startupEditor": "none",
+    "workbench.tips.enabled": False,
+    "telemetry.telemetryLevel": "off",
+    "extensions.autoCheckUpdates": False,
+    "extensions.autoUpdate": False,
+    "editor.inlayHints.enabled": "on",
+    "editor.codeLens": True,
+    "editor.hover.delay": 100,
+    "files.autoSave": "off",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, deadline_s: float) -> None:
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise AssertionError(f"code-server exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)  # polling interval while the port opens
+    raise AssertionError(f"code-server not healthy at {url} within {deadline_s} s")
+
+
+@pytest.fixture(scope="module")
+def vscode_session(tmp_path_factory, request):
+    node = require_executable("node", "Node.js 20")
+    npm = require_executable("npm", "Node.js 20")
+    code_server = require_tool("code-server", os.environ.get("ML_LSP_CODE_SERVER") or shutil.which("code-server"),
+                               "set ML_LSP_CODE_SERVER; .ci/editors.sh installs 4.100.3")
+    chromium = require_tool("chromium", os.environ.get("CHROMIUM") or shutil.which("chromium"), "apt-get install chromium")
+    require_tool("editor-clients/vscode/node_modules", (EXTENSION / "node_modules" / ".bin" / "vsce").exists() or None,
+                 "run npm ci in editor-clients/vscode")
+
+    tmp = tmp_path_factory.mktemp("vscode")
+    subprocess.run([npm, "run", "package"], cwd=EXTENSION, check=True, capture_output=True, timeout=300)
+    vsix = EXTENSION / "ml-lsp.vsix"
+    ws = make_workspace(tmp)
+    data, exts, shots = tmp / "data", tmp / "exts", tmp / "shots"
+    (data / "User").mkdir(parents=True)
+    settings = dict(USER_SETTINGS, **{"mlLsp.interpreter": sys.executable})
+    (data / "User" / "settings.json").write_text(json.dumps(settings, indent=1))
+    subprocess.run([code_server, "--user-data-dir", str(data), "--extensions-dir", str(exts),
+                    "--install-extension", str(vsix)], check=True, capture_output=True, timeout=300)
+
+    port = free_port()
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp / "xdg"))
+    log = open(tmp / "code-server.log", "w")
+    # --disable-workspace-trust: the folder is trusted (the untrusted path is unit-tested)
+    proc = subprocess.Popen([code_server, "--bind-addr", f"127.0.0.1:{port}", "--auth", "none",
+                             "--disable-telemetry", "--disable-update-check", "--disable-workspace-trust",
+                             "--user-data-dir", str(data), "--extensions-dir", str(exts), str(ws)],
+                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                            start_new_session=True)
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}/healthz", proc, 120)
+        if reporter:
+            reporter.write_line(f"\nVS Code e2e screenshots: {shots}")
+        driver = subprocess.run(
+            [node, str(HERE / "vscode_e2e.js"), f"http://127.0.0.1:{port}/?folder={ws}", str(shots)],
+            env=dict(os.environ, NODE_PATH=str(EXTENSION / "node_modules"), CHROMIUM=chromium,
+                     E2E_WAIT_MS=os.environ.get("ML_LSP_EDITOR_WAIT_MS", "60000")),
+            capture_output=True, text=True, timeout=900)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+        stop_leftover_runs(ws)
+    lines = [ln for ln in driver.stdout.splitlines() if ln.startswith("{")]
+    result = json.loads(lines[-1]) if lines else {"checks": []}
+    checks = {c["name"]: Check(c["name"], c["ok"], c["detail"]) for c in result["checks"]}
+    server_logs = sorted(data.glob("logs/**/server.log"))
+    transcript = "\n".join([
+        "--- checks", *(f"{'PASS' if c.ok else 'FAIL'} {c.name}: {c.detail}" for c in checks.values()),
+        f"--- screenshots: {shots}",
+        "--- driver stderr (tail)", driver.stderr[-2000:],
+        "--- server log (tail)", server_logs[-1].read_text(errors="replace")[-2000:] if server_logs else "(none)",
+    ])
+    return checks, transcript
+
+
+@pytest.mark.parametrize("name", CHECKS)
+def test_vscode(vscode_session, name):
+    checks, transcript = vscode_session
+    extra = [c for c in checks.values() if c.name not in CHECKS and not c.ok]
+    assert not extra, f"driver failure: {extra}\n{transcript}"
+    assert_check(checks, name, transcript)
