@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import sys
 import textwrap
@@ -20,14 +21,15 @@ from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
 from conftest import SERVER_COMMAND, server_env
+from ml_lsp.server.runs import SPARK
 
 TRAIN = textwrap.dedent('''\
-    import sys
+    import os, sys, time
     import torch
     from torch import nn
     from sklearn.datasets import load_digits
 
-    def main(epochs):
+    def main(epochs, gated):
         digits = load_digits()
         x = torch.tensor(digits.data, dtype=torch.float32) / 16
         y = torch.tensor(digits.target)
@@ -39,11 +41,12 @@ TRAIN = textwrap.dedent('''\
                 loss = nn.functional.cross_entropy(model(x[i:i + 32]), y[i:i + 32])
                 loss.backward()
                 opt.step()
-            if epoch == 0:
-                print("first epoch done", flush=True)
+            # The tests hold the run between epochs until they let it go on.
+            while gated and not os.path.exists(f"go-{epoch}"):
+                time.sleep(0.02)
 
     if __name__ == "__main__":
-        main(int(sys.argv[1]))
+        main(int(sys.argv[1]), "--gated" in sys.argv)
     ''')
 
 CRASH = textwrap.dedent('''\
@@ -56,10 +59,6 @@ CRASH = textwrap.dedent('''\
     if __name__ == "__main__":
         forward(torch.ones(2, 5))
     ''')
-
-LOSS_LINE = 15  # 0-based line of `loss.backward()` in TRAIN
-EPOCH_LINE = 11
-
 
 def line_of(text: str, needle: str) -> int:
     return next(i for i, line in enumerate(text.splitlines()) if needle in line)
@@ -159,21 +158,28 @@ async def test_run_shows_live_loss_on_its_line_and_lenses_follow_the_state(tmp_p
         assert titles == ["▶ Run"]
         assert (await lenses(client, uri))[0].range.start.line == line_of(TRAIN, "__main__")
 
-        run_id = await run(client, uri, "60")
+        run_id = await run(client, uri, "3", "--gated")
         loss_line = line_of(TRAIN, "loss.backward()")
         first = await until(lambda: _label_on(client, uri, loss_line), timeout=90)
-        assert first.startswith("loss ")
+        assert re.fullmatch(r"loss \d\.\d+( [↓↑→])?", first), first
         assert client.refreshes > 0  # the server asked the client to re-query
-        # While it runs: Stop and a status lens; the value changes as training goes on.
+        epoch_line = line_of(TRAIN, "for epoch in range")
+        assert (await hints(client, uri)).get(epoch_line, "").startswith("epoch 1/3")
+        # While it runs: Stop and a status lens, and $/progress (cancellable).
         running = await until(lambda: _titles_if(client, uri, "■ Stop"))
         assert any(t.startswith("running") for t in running)
-        later = await until(lambda: _label_changed(client, uri, loss_line, first))
-        assert later != first
-        epoch_hint = (await hints(client, uri)).get(line_of(TRAIN, "for epoch in range"), "")
-        assert epoch_hint.startswith("epoch ") and "/60" in epoch_hint
-        # $/progress for the running job: begun, cancellable, with a percentage.
         reports = await until(lambda: client.progress_reports.get(f"ml-lsp-run-{run_id}"))
         assert isinstance(reports[0], types.WorkDoneProgressBegin) and reports[0].cancellable
+        hover = await client.text_document_hover_async(types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(loss_line, 8)))
+        assert "**loss**" in hover.contents.value and "min" in hover.contents.value
+        assert re.search(f"`[{SPARK}]+`", hover.contents.value)
+
+        # The next epoch: the hint follows the training, the loop hint counts it.
+        (workspace / "go-0").touch()
+        later = await until(lambda: _label_changed(client, uri, loss_line, first))
+        assert later.startswith("loss ")
+        await until(lambda: _label_startswith(client, uri, epoch_line, "epoch 2/3"))
 
         # Stop through the lens's command: the state becomes stopped and the lenses say so.
         stop = next(lens for lens in await lenses(client, uri) if lens.command.title == "■ Stop")
@@ -182,8 +188,24 @@ async def test_run_shows_live_loss_on_its_line_and_lenses_follow_the_state(tmp_p
         done = await until(lambda: _titles_if(client, uri, "⟳ Rerun"), timeout=60)
         assert "▶ Run" in done and any(t.startswith("stopped") and "loss" in t for t in done)
         assert state_of(workspace, run_id) == "stopped"
+        assert isinstance((await until(lambda: _progress_end(client, run_id))), types.WorkDoneProgressEnd)
+
+        # Show the run's log.
+        shown = await client.workspace_execute_command_async(types.ExecuteCommandParams(
+            command="ml-lsp.showRun", arguments=[{"runId": run_id}]))
+        assert shown["uri"].endswith(".log") and client.shown_documents[-1].uri == shown["uri"]
     finally:
         await client.shutdown_session()
+
+
+def _progress_end(client, run_id):
+    reports = client.progress_reports.get(f"ml-lsp-run-{run_id}") or []
+    return reports[-1] if reports and isinstance(reports[-1], types.WorkDoneProgressEnd) else None
+
+
+async def _label_startswith(client, uri, line, prefix):
+    label = (await hints(client, uri)).get(line) or ""
+    return label if label.startswith(prefix) else None
 
 
 async def _label_on(client, uri, line):
@@ -240,7 +262,7 @@ async def _succeeded(client, uri):
 async def test_killed_server_is_replaced_by_one_that_shows_the_live_run(tmp_path, workspace):
     client = await start(tmp_path, workspace)
     uri = open_doc(client, workspace / "train.py")
-    run_id = await run(client, uri, "40")
+    run_id = await run(client, uri, "3", "--gated")
     loss_line = line_of(TRAIN, "loss.backward()")
     await until(lambda: _label_on(client, uri, loss_line), timeout=90)
     # kill -9 the language server in the middle of the run.
@@ -253,9 +275,44 @@ async def test_killed_server_is_replaced_by_one_that_shows_the_live_run(tmp_path
         uri = open_doc(second, workspace / "train.py")
         first = await until(lambda: _label_on(second, uri, loss_line), timeout=30)
         assert first.startswith("loss ")
+        (workspace / "go-0").touch()
         assert await until(lambda: _label_changed(second, uri, loss_line, first), timeout=60)
-        titles = await until(lambda: _titles_if(second, uri, "⟳ Rerun"), timeout=120)
-        assert any(t.startswith("succeeded") and "epoch 40/40" in t for t in titles)
+        (workspace / "go-1").touch()
+        (workspace / "go-2").touch()
+        titles = await until(lambda: _succeeded(second, uri), timeout=60)
+        assert any("epoch 3/3" in t and "loss" in t for t in titles), titles
         assert state_of(workspace, run_id) == "succeeded"
+        epoch_hint = (await hints(second, uri)).get(line_of(TRAIN, "for epoch in range"), "")
+        assert epoch_hint.startswith("epoch 3/3") and "ETA" not in epoch_hint
     finally:
         await second.shutdown_session()
+
+
+async def test_trust_is_asked_once_and_untrusted_refuses(tmp_path, workspace):
+    client = await start(tmp_path, workspace, init_options={"trust": "ask"})
+    answers = ["Cancel", "Trust and run"]
+    asked = []
+
+    @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
+    def on_request(params: types.ShowMessageRequestParams):
+        asked.append(params.message)
+        return types.MessageActionItem(title=answers[len(asked) - 1])
+
+    try:
+        uri = open_doc(client, workspace / "crash.py")
+        with pytest.raises(Exception, match="not trusted"):
+            await run(client, uri)
+        assert not (workspace / ".ml-lsp" / "runs").exists() or not any(
+            p.name[0].isdigit() for p in (workspace / ".ml-lsp" / "runs").iterdir())
+        assert await run(client, uri)  # answered "Trust and run"
+        assert await run(client, uri)  # not asked again in this workspace
+        assert len(asked) == 2 and str(workspace) in asked[0]
+    finally:
+        await client.shutdown_session()
+
+    refusing = await start(tmp_path, workspace, init_options={"trust": "untrusted"})
+    try:
+        with pytest.raises(Exception, match="not trusted"):
+            await run(refusing, open_doc(refusing, workspace / "crash.py"))
+    finally:
+        await refusing.shutdown_session()
