@@ -5,6 +5,7 @@ the engine. Feature modules (shapes, diagnostics, runs...) each add their handle
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ log = logging.getLogger("ml_lsp.server")
 SUPPORTED_SCHEMES = ("file", "untitled")
 
 # Feature modules, each with ``register(server: MlLspServer)``; later features append here.
-FEATURES: list[str] = ["ml_lsp.server.runs", "ml_lsp.server.diagnostics"]
+FEATURES: list[str] = ["ml_lsp.server.shapes", "ml_lsp.server.runs", "ml_lsp.server.diagnostics", "ml_lsp.server.trace"]
 
 
 class MlLspServer(LanguageServer):
@@ -188,30 +189,30 @@ def create_server(plugins: PluginHost | None = None) -> MlLspServer:
                 callback=got)
 
     @server.feature(types.TEXT_DOCUMENT_HOVER)
-    def hover(ls: MlLspServer, params: types.HoverParams) -> types.Hover | None:
+    async def hover(ls: MlLspServer, params: types.HoverParams) -> types.Hover | None:
         uri = params.text_document.uri
         if uri not in ls.open_documents:
             return None
-        parts = [p for p in _ask(ls.hover_providers, "hover", ls, uri, params.position) if p]
+        parts = [p for p in await _ask(ls.hover_providers, "hover", ls, uri, params.position) if p]
         if not parts:
             return None
         return types.Hover(contents=types.MarkupContent(
             kind=types.MarkupKind.Markdown, value="\n\n---\n\n".join(parts)))
 
     @server.feature(types.TEXT_DOCUMENT_INLAY_HINT)
-    def inlay_hint(ls: MlLspServer, params: types.InlayHintParams) -> list[types.InlayHint] | None:
+    async def inlay_hint(ls: MlLspServer, params: types.InlayHintParams) -> list[types.InlayHint] | None:
         uri = params.text_document.uri
         if uri not in ls.open_documents:
             return None
-        return [h for hints in _ask(ls.inlay_hint_providers, "inlay hints", ls, uri, params.range)
+        return [h for hints in await _ask(ls.inlay_hint_providers, "inlay hints", ls, uri, params.range)
                 for h in hints or ()]
 
     @server.feature(types.TEXT_DOCUMENT_CODE_LENS)
-    def code_lens(ls: MlLspServer, params: types.CodeLensParams) -> list[types.CodeLens] | None:
+    async def code_lens(ls: MlLspServer, params: types.CodeLensParams) -> list[types.CodeLens] | None:
         uri = params.text_document.uri
         if uri not in ls.open_documents:
             return None
-        return [c for lenses in _ask(ls.code_lens_providers, "code lenses", ls, uri)
+        return [c for lenses in await _ask(ls.code_lens_providers, "code lenses", ls, uri)
                 for c in lenses or ()]
 
     @server.feature(
@@ -219,10 +220,10 @@ def create_server(plugins: PluginHost | None = None) -> MlLspServer:
         types.CodeActionOptions(code_action_kinds=[
             types.CodeActionKind.QuickFix, types.CodeActionKind.Refactor,
             types.CodeActionKind.Source, "source.fixAll.ml-lsp"]))
-    def code_action(ls: MlLspServer, params: types.CodeActionParams) -> list[types.CodeAction] | None:
+    async def code_action(ls: MlLspServer, params: types.CodeActionParams) -> list[types.CodeAction] | None:
         if params.text_document.uri not in ls.open_documents:
             return None
-        return [a for actions in _ask(ls.code_action_providers, "code actions", ls, params)
+        return [a for actions in await _ask(ls.code_action_providers, "code actions", ls, params)
                 for a in actions or ()]
 
     @server.command("ml-lsp.settings")
@@ -240,13 +241,16 @@ def create_server(plugins: PluginHost | None = None) -> MlLspServer:
     return server
 
 
-def _ask(providers: list, what: str, *args):
-    """Call each provider; one that raises is logged and skipped, so the others still
-    answer (the request itself never fails because of one feature)."""
+async def _ask(providers: list, what: str, *args):
+    """Call each provider (plain or async); one that raises is logged and skipped, so the
+    others still answer (the request itself never fails because of one feature)."""
     answers = []
     for provider in providers:
         try:
-            answers.append(provider(*args))
+            answer = provider(*args)
+            if inspect.isawaitable(answer):
+                answer = await answer
+            answers.append(answer)
         except Exception:
             log.exception("%s provider %s failed", what, getattr(provider, "__qualname__", provider))
     return answers

@@ -64,18 +64,12 @@ def static_facts(text: str, path: str, entry=None, init=None, inputs=None):
 
 
 def _module_resolver():
-    """The engine's resolver of sibling imports, when it offers one."""
-    for module_name, attr in (("ml_lsp.analysis.resolve", "file_system_resolver"),
-                              ("ml_lsp.analysis.workspace", "file_system_resolver"),
-                              ("ml_lsp.commands.shapes", "resolve_module")):
-        try:
-            module = __import__(module_name, fromlist=[attr])
-        except ImportError:
-            continue
-        found = getattr(module, attr, None)
-        if callable(found):
-            return found
-    return None
+    """Sibling imports resolved the way ``ml-lsp check`` resolves them (jedi + files)."""
+    try:
+        from ml_lsp.commands.check import module_resolver
+    except ImportError:
+        return None
+    return module_resolver()
 
 
 def _dim_json(dim):
@@ -123,7 +117,8 @@ def _workspace_root(path: Path) -> str:
 
 
 def trace_file(session: TraceSession, path: Path, *, entry=None, init=None, explicit=None,
-               timeout=DEFAULT_TIMEOUT, cpu_fallback=False, argv=None, text=None, facts=None) -> dict:
+               timeout=DEFAULT_TIMEOUT, cpu_fallback=False, argv=None, text=None, facts=None,
+               sources=None) -> dict:
     """Trace one file; returns the child's response, or a response whose only problem is
     the failure (timeout, crash)."""
     text = path.read_text(encoding="utf-8") if text is None else text
@@ -132,7 +127,7 @@ def trace_file(session: TraceSession, path: Path, *, entry=None, init=None, expl
     request = TraceRequest(
         path=str(path), entry=entry, init=init, inputs=class_inputs(facts, explicit or {}, entry),
         roots=[_workspace_root(path)], cpu_fallback=cpu_fallback, timeout=timeout,
-        argv=list(argv or []))
+        argv=list(argv or []), sources=dict(sources or {}))
     try:
         return session.trace(request)
     except TraceFailed as failure:
