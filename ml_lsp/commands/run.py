@@ -103,6 +103,13 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     runs_dir = runs_dir_of(args, os.path.dirname(spec["script"]))
     folder = submit(spec, runs_dir, cpu_slots=args.slots)
+    if args.slots:
+        from ml_lsp.runner.daemon import runner_info
+
+        serving = runner_info(runs_dir)
+        if serving.get("pid") and serving.get("cpu_slots") != args.slots:
+            print(f"note: the runner already serving {runs_dir} has {serving.get('cpu_slots')} CPU slots; "
+                  f"--slots {args.slots} applies when a runner next starts", file=sys.stderr)
     if args.follow:
         state = follow(folder)
         print(folder.id)

@@ -420,13 +420,22 @@ def _process_start(pid: int) -> int | None:
         return None
 
 
+def _env_int(name: str) -> int | None:
+    try:
+        return int(os.environ[name])
+    except (KeyError, ValueError):
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ml_lsp.runner",
                                      description="Serve the run queue of one runs folder.")
     parser.add_argument("--runs-dir", required=True)
-    parser.add_argument("--cpu-slots", "--slots", type=int, default=None,
-                        help="at most this many CPU runs at once (default: one per core, at least 2)")
-    parser.add_argument("--gpu-jobs", type=int, default=1, help="runs per GPU at once (default 1)")
+    parser.add_argument("--cpu-slots", "--slots", type=int, default=_env_int("ML_LSP_CPU_SLOTS"),
+                        help="at most this many CPU runs at once (default: $ML_LSP_CPU_SLOTS, else one "
+                             "per core, at least 2)")
+    parser.add_argument("--gpu-jobs", type=int, default=_env_int("ML_LSP_GPU_JOBS") or 1,
+                        help="runs per GPU at once (default: $ML_LSP_GPU_JOBS, else 1)")
     parser.add_argument("--idle-exit", type=float, default=600.0,
                         help="exit after this many seconds with nothing queued or running (0: never)")
     parser.add_argument("--heartbeat-interval", type=float, default=None)
