@@ -17,6 +17,7 @@ def test_validation_data_is_clean():
 
 def test_torch_training_loop_over_val_loader_and_trainer_dataset():
     assert_flagged("""
+    train_loader, val_loader = make_loaders()
     for x, y in val_loader:  # <-
         optimizer.zero_grad()
         criterion(model(x), y).backward()
@@ -25,4 +26,13 @@ def test_torch_training_loop_over_val_loader_and_trainer_dataset():
     assert_flagged("""
     trainer = Trainer(model=model, args=args,
                       train_dataset=tokenized["test"])  # <-
+    """, "DA001")
+
+
+def test_a_test_split_name_alone_is_not_a_training_mistake():
+    # A unit test's `test_data` is just a name when nothing around it is a training split.
+    assert_clean("""
+    def test_vectorizer():
+        test_data = ["abc", "dea"]
+        vect.fit(test_data)
     """, "DA001")

@@ -287,16 +287,17 @@ class ScriptFacts:
             elif base in {"Sequential", "ModuleList"} or base.startswith("from_pretrained") or (
                     name.startswith(("models.", "torchvision.models.", "timm.")) and base[:1].islower()):
                 out.setdefault(target, None)
-        # `net = ResNet(...)` with the class imported: an instance of a capitalised class
-        # that the script later calls like a function (`net(x)`) is taken for a model.
-        called = {dotted(c.func) for c in self.all_calls}
+        # `net = ResNet(...).to(device)` with the class imported: an instance of a capitalised
+        # class that is moved to a device is taken for a model.
+        moved = {dotted(c.func.value) for c in self.all_calls if method_call(c, "to", "cuda")}
         for target, value in self.assignments:
-            inner = value
+            inner, chained_move = value, False
             while isinstance(inner, ast.Call) and isinstance(inner.func, ast.Attribute) and isinstance(inner.func.value, ast.Call):
+                chained_move = chained_move or inner.func.attr in ("to", "cuda")
                 inner = inner.func.value
             base = last_part(call_name(inner)) if isinstance(inner, ast.Call) else ""
-            if base[:1].isupper() and target in called and target not in out and not NOT_MODELS.search(base) \
-                    and base not in OPTIMIZER_CLASSES:
+            if base[:1].isupper() and (chained_move or target in moved) and target not in out \
+                    and not NOT_MODELS.search(base) and base not in OPTIMIZER_CLASSES:
                 out[target] = None
         for call in self.all_calls:
             if method_call(call, "parameters", "named_parameters", "eval", "train", "state_dict",

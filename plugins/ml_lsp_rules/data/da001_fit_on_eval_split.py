@@ -4,7 +4,7 @@
 import ast
 
 from ml_lsp.analysis.lint import Rule
-from ml_lsp.analysis.lint.script_facts import dotted, is_eval_split_name, method_call
+from ml_lsp.analysis.lint.script_facts import dotted, is_eval_split_name, is_train_split_name, method_call
 
 from ml_lsp_rules.training.tr001_missing_zero_grad import optimizer_steps
 
@@ -34,11 +34,25 @@ def _split_name(node) -> str:
     return name if name and is_eval_split_name(name) else ""
 
 
+def _has_train_split(sf, node) -> bool:
+    """Whether the function (or module code) around ``node`` also names a training split:
+    "fit on x_test although x_train exists". A lone `test_data` in a unit test is just a name."""
+    scope = sf.enclosing_function(node) or sf.tree
+    for n in sf.nodes_in(scope, ast.Name, ast.Constant, ast.keyword, ast.Attribute):
+        text = n.id if isinstance(n, ast.Name) else n.arg if isinstance(n, ast.keyword) else \
+            n.attr if isinstance(n, ast.Attribute) else n.value if isinstance(n.value, str) else ""
+        if text and is_train_split_name(text):
+            return True
+    return False
+
+
 def check(ctx):
     sf = ctx.script
     if sf is None:
         return
     for call in sf.all_calls:
+        if not _has_train_split(sf, call):
+            continue
         if method_call(call, "fit", "fit_generator", "partial_fit"):
             rec = dotted(call.func.value).lower()
             if "trainer" in rec:  # Lightning: fit(model, train_dataloaders, val_dataloaders)
@@ -55,7 +69,7 @@ def check(ctx):
             if kw.arg in ("train_dataset", "train_data", "train_dataloader") and _split_name(kw.value):
                 yield RULE.at_node(ctx, kw.value, f"{kw.arg}={ctx.source(kw.value)} trains on a held-out split")
     for loop in sf.nodes_of(ast.For, ast.AsyncFor):
-        name = _split_name(loop.iter)
+        name = _split_name(loop.iter) if _has_train_split(sf, loop) else ""
         calls = sf.calls_in(loop) if name else ()
         if name and any(method_call(c, "backward") for c in calls) and optimizer_steps(sf, calls):
             yield RULE.at_node(ctx, loop.iter, f"training loop (backward + optimizer step) over {name}, a "

@@ -11,7 +11,9 @@ from ml_lsp.analysis.lint.script_facts import dotted, is_eval_split_name, method
 
 from ml_lsp_rules.training.tr001_missing_zero_grad import optimizer_steps
 
-EVAL_FUNCTION = re.compile(r"^(eval|evaluate|evaluation|validate|validation|valid|test|testing|predict|inference)(_|$)", re.I)
+# `test` only as the whole name (the PyTorch examples' `def test(model, device, test_loader)`):
+# `test_*` functions are usually pytest tests.
+EVAL_FUNCTION = re.compile(r"^(test$|(eval|evaluate|evaluation|validate|validation|valid|predict|inference)(_|$))", re.I)
 
 
 @dataclass

@@ -46,6 +46,11 @@ def check(ctx):
         loop = sf.enclosing_loop(step)
         if loop is None or _has_backward(loop):
             continue
+        # Only a loop that looks like a training step: it clears gradients or computes a loss
+        # (a loop that steps a list of optimizers from a hook is not one).
+        if not any(method_call(c, "zero_grad") for c in sf.calls_in(loop)) and not any(
+                "loss" in t.id.lower() for t in sf.nodes_in(loop, ast.Name) if isinstance(t.ctx, ast.Store)):
+            continue
         # Gradients made by a helper the loop calls (train_step(...), closure(...)).
         calls = sf.calls_in(loop)
         if any(isinstance(c.func, (ast.Name, ast.Attribute)) and

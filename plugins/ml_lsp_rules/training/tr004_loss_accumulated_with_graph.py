@@ -56,6 +56,15 @@ def check(ctx):
             scope = sf.enclosing_function(call) or ctx.tree
             losses_by_scope.setdefault(scope, set()).add(name)
     for scope, losses in losses_by_scope.items():
+        # Totals and lists that feed a backward() later keep their graph on purpose
+        # (`losses.append(loss)` ... `sum(losses).backward()`, multi-task `total += loss`).
+        feeds_backward = set(losses)
+        for call in sf.nodes_in(scope, ast.Call):
+            if _loss_name(call) or method_call(call, "backward"):
+                feeds_backward |= {dotted(n) for n in ast.walk(call) if isinstance(n, (ast.Name, ast.Attribute))}
+        for n in sf.nodes_in(scope, ast.Assign):
+            if any(dotted(t) in losses for t in n.targets):
+                feeds_backward |= {dotted(x) for x in ast.walk(n.value) if isinstance(x, (ast.Name, ast.Attribute))}
         for n in sf.nodes_in(scope, ast.AugAssign, ast.Assign, ast.Call):
             value = None
             if isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Add):
@@ -66,6 +75,9 @@ def check(ctx):
             elif method_call(n, "append") and len(n.args) == 1:
                 value = n.args[0]
             if value is None or not isinstance(value, (ast.Name, ast.Attribute)) or dotted(value) not in losses:
+                continue
+            total = dotted(n.func.value) if isinstance(n, ast.Call) else dotted(n.target if isinstance(n, ast.AugAssign) else n.targets[0])
+            if total in feeds_backward:
                 continue
             if sf.enclosing_loop(n) is None or sf.in_grad_context(n) or _made_plain(sf, scope, dotted(value)):
                 continue

@@ -30,16 +30,15 @@ Right:
 Fix: call `model.train()` at the start of the epoch loop."""
 
 
-def _sets_eval(func) -> set[int]:
-    """Indexes of the parameters a helper puts in eval mode without restoring."""
+def _mode_calls(func, mode: str) -> set[int]:
+    """Indexes of the parameters a helper calls ``.eval()`` / ``.train()`` on."""
     params = [a.arg for a in func.args.args]
-    evald, trained = set(), set()
-    for n in ast.walk(func):
-        if method_call(n, "eval") and dotted(n.func.value) in params:
-            evald.add(params.index(dotted(n.func.value)))
-        if method_call(n, "train") and dotted(n.func.value) in params:
-            trained.add(params.index(dotted(n.func.value)))
-    return evald - trained
+    return {params.index(dotted(n.func.value)) for n in ast.walk(func)
+            if method_call(n, mode) and dotted(n.func.value) in params}
+
+
+def _has_backward(func) -> bool:
+    return any(method_call(n, "backward", "manual_backward") for n in ast.walk(func))
 
 
 def check(ctx):
@@ -49,16 +48,25 @@ def check(ctx):
     reported = set()
     for loop in sf.nodes_of(ast.For, ast.While, ast.AsyncFor):
         calls = sf.calls_in(loop)
-        if not any(method_call(c, "backward") for c in calls):
+        helpers = [(c, sf.functions[c.func.id]) for c in calls
+                   if isinstance(c.func, ast.Name) and c.func.id in sf.functions]
+        # The loop trains: backward() in it, or in a local helper it calls (train_one_epoch).
+        if not any(method_call(c, "backward", "manual_backward") for c in calls) and \
+                not any(_has_backward(f) for _, f in helpers):
             continue
         trained = {dotted(c.func.value) for c in calls if method_call(c, "train")}
+        for c, f in helpers:  # train(model, ...) that calls model.train() itself
+            for i in _mode_calls(f, "train"):
+                if i < len(c.args):
+                    trained.add(dotted(c.args[i]))
         for c in calls:
             model, site = None, c
             if method_call(c, "eval") and dotted(c.func.value) in sf.models:
                 model = dotted(c.func.value)
             elif isinstance(c.func, ast.Name) and c.func.id in sf.functions:
-                for i in _sets_eval(sf.functions[c.func.id]):
-                    if i < len(c.args) and dotted(c.args[i]) in sf.models:
+                f = sf.functions[c.func.id]
+                for i in _mode_calls(f, "eval") - _mode_calls(f, "train"):
+                    if i < len(c.args) and dotted(c.args[i]):
                         model = dotted(c.args[i])
             if model is None or model in trained or (model, id(loop)) in reported:
                 continue

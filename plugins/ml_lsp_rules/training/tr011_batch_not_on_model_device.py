@@ -76,15 +76,19 @@ def check(ctx):
             model = dotted(c.func)
             if model not in moved or sf.enclosing_loop(c) is not loop:
                 continue
-            args = [a for a in c.args if isinstance(a, ast.Name) and a.id in batch]
+            args = [a for a in [*c.args, *(k.value for k in c.keywords)]  # model(x), model(**batch)
+                    if isinstance(a, ast.Name) and a.id in batch]
             if not args:
                 continue
             move = moved[model]
+            name = args[0].id
+            as_kwargs = any(k.arg is None and k.value is args[0] for k in c.keywords)
+            example = (f"{name} = {{k: v.to(device) for k, v in {name}.items()}}" if as_kwargs
+                       else f"{name} = {name}.to(device)")
             yield RULE.at_node(
                 ctx, args[0],
                 f"{model} is moved with {ctx.source(move.func).split('.')[-1]}(...) at line {move.lineno} "
-                f"but {args[0].id} comes from the loader as loaded: move it too "
-                f"(e.g. `{args[0].id} = {args[0].id}.to(device)`)",
+                f"but {name} comes from the loader as loaded: move it too (e.g. `{example}`)",
                 related=[Related(move.lineno, ctx.char_col(move.lineno, move.col_offset),
                                  f"{model} is moved here")])
 
