@@ -1,7 +1,7 @@
 # corpus: entry=Generator
 # corpus: init=ngpu
-# corpus: input=input=2,16,1,1
-# corpus: argv=--nz 16 --ngf 8 --ndf 8
+# corpus: input=input=2,100,1,1
+# (hyper-parameters: the argparse defaults, as the static engine sees them)
 # The DCGAN script of pytorch/examples: hyper-parameters from argparse at module level.
 import argparse
 
