@@ -109,6 +109,8 @@ def floordiv(a: Dim, b: Dim) -> Dim:
         return None
     if isinstance(a, int) and isinstance(b, int):
         return a // b if b else None
+    if a == 0:
+        return 0  # sizes are positive, so 0 // n == 0
     if isinstance(b, int):
         if b == 0:
             return None

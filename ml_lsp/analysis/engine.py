@@ -301,6 +301,26 @@ def _probe(interp: Interp, target, instance, values: dict, missing: list, fn: Fu
     return hints
 
 
+def _from_hints(hints: dict, p: str, default):
+    """A parameter's inferred input: its first consumer's hint, with the rank (and dim
+    names) a ``B, T, C = x.size()`` unpacking revealed."""
+    names = hints.get(("rank", p))
+    if p in hints:
+        shape, dtype, origin = hints[p]
+    elif names is not None:
+        shape, dtype, origin = None, None, "inferred from its unpacked size"
+    else:
+        return default
+    if names is not None:
+        named = tuple(Sym.named(n) if n else None for n in names)
+        if shape is None:
+            shape = named
+        elif len(shape) == 2 and len(names) > 2:
+            # Linear-style hint (B, in) on a tensor unpacked as B, T, C: (B, T, in)
+            shape = (shape[0],) + named[1:-1] + (shape[1],)
+    return Tensor(shape, dtype or "float", origin)
+
+
 def _run(interp: Interp, target, instance, kwargs: dict, fn: Func):
     if instance is not None:
         return interp.call_module(instance, Args([], kwargs), None, None)
@@ -324,14 +344,10 @@ def _analyze_class(interp: Interp, cls: ClassVal, explicit, init, problems, is_e
         return
     hints = _probe(interp, cls, instance, values, missing, fwd)
     for p in missing:
-        if p in hints:
-            shape, dtype, origin = hints[p]
-            values[p] = Tensor(shape, dtype, origin)
-        else:
-            values[p] = Tensor(None, None, "input (shape unknown)")
+        values[p] = _from_hints(hints, p, Tensor(None, None, "input (shape unknown)"))
     for p, v in values.items():
         if v.dtype is None:
-            v.dtype = hints[p][1] if p in hints else "float"
+            v.dtype = (hints[p][1] if p in hints else None) or "float"
     interp.quality = quality
     interp.steps = 0
     interp.memo.clear()
@@ -376,14 +392,10 @@ def _analyze_function(interp: Interp, fn: Func, explicit, problems, quality):
     values, q, missing = _forward_inputs(interp, fn, explicit, None, problems, quality == EXPLICIT)
     hints = _probe(interp, fn, None, values, missing, fn)
     for p in missing:
-        if p in hints:
-            shape, dtype, origin = hints[p]
-            values[p] = Tensor(shape, dtype, origin)
-        else:
-            values[p] = UNK
+        values[p] = _from_hints(hints, p, UNK)
     for p, v in values.items():
         if isinstance(v, Tensor) and v.dtype is None:
-            v.dtype = hints[p][1] if p in hints else "float"
+            v.dtype = (hints[p][1] if p in hints else None) or "float"
     interp.quality = max(q, quality) if quality == EXPLICIT else q
     interp.steps = 0
     try:

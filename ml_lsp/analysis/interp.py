@@ -357,6 +357,12 @@ class Interp:
             self.record_binding(target, value, frame, stmt)
         elif t is ast.Tuple or t is ast.List:
             n = len(target.elts)
+            if isinstance(value, ProbeSize):
+                if self.hints is not None and ("rank", value.probe) not in self.hints and \
+                        not any(isinstance(e, ast.Starred) for e in target.elts):
+                    self.hints[("rank", value.probe)] = [e.id if isinstance(e, ast.Name) and e.id != "_" else None
+                                                         for e in target.elts]
+                value = UNK
             star = next((i for i, e in enumerate(target.elts) if isinstance(e, ast.Starred)), None)
             items = self.unpack(value, n if star is None else None)
             if items is not None and star is not None:
@@ -554,7 +560,19 @@ class Interp:
         return DictVal(d)
 
     def e_joinedstr(self, node, frame):
-        return UNK
+        """f"conv{i}_w" with known parts -> the string (ModuleDict / ParameterDict keys)."""
+        parts = []
+        for v in node.values:
+            if isinstance(v, ast.Constant):
+                parts.append(str(v.value))
+            elif isinstance(v, ast.FormattedValue) and v.format_spec is None and v.conversion in (-1, None):
+                x = self.eval(v.value, frame)
+                if isinstance(x, bool) or not isinstance(x, (int, str)):
+                    return UNK
+                parts.append(str(x))
+            else:
+                return UNK
+        return "".join(parts)
 
     def e_lambda(self, node, frame):
         return Func(node, self, "<lambda>", closure=frame.env if frame.scope != "<module>" else None)
@@ -926,10 +944,12 @@ class Interp:
         if call.conflicts and node is not None:
             self.conflict(call, node, layer)
         probe = next((x.probe for x in a.args[:1] if isinstance(x, Tensor) and x.probe), None)
-        if probe:
+        if probe and isinstance(out, Tensor):
             keeps = rule.keeps_shape if isinstance(rule, LayerRule) else getattr(rule, "keeps_shape", False)
-            if keeps and isinstance(out, Tensor) and out.shape is None:
+            if keeps and out.shape is None and not probe.startswith("~"):
                 out.probe = probe
+            elif out.dtype is None and a.args[0].dtype is None:
+                out.probe = "~" + probe.lstrip("~")  # same dtype, other shape
         if isinstance(out, Tensor) and node is not None and not out.origin:
             if layer is not None:
                 out.origin = f"{layer.call_text}, line {layer.line}" if layer.line else layer.call_text
@@ -994,17 +1014,34 @@ class Interp:
         if isinstance(layer.rule, LayerRule):
             out = self.call_rule(layer.qual, a, node, frame, rule=layer.rule, layer=layer)
             if self.hints is not None:
-                x = a.args[0] if a.args else None
-                if isinstance(x, Tensor) and x.probe and x.probe not in self.hints and layer.rule.input_hint:
-                    try:
-                        hint = layer.rule.input_hint(layer.ctor)
-                    except Exception:
-                        hint = None
-                    if hint is not None:
-                        where = f"{layer.call_text}, line {layer.line}" if layer.line else layer.call_text
-                        self.hints[x.probe] = (hint[0], hint[1], f"inferred from {where}")
+                self.learn_hints(layer, a)
             return out
         return UNK
+
+    def learn_hints(self, layer: Layer, a: Args):
+        """A probe's first consumer tells its shape (``Linear(784, ...)`` -> (B, 784));
+        a tensor derived from a probe by indexing or reshaping (probe ``~x``) tells only
+        its dtype."""
+        rule = layer.rule
+        hints = None
+        for i, x in enumerate(a.args[:3]):
+            if not (isinstance(x, Tensor) and x.probe):
+                continue
+            if hints is None:
+                try:
+                    hints = rule.input_hints(layer.ctor) if getattr(rule, "input_hints", None) else (
+                        [rule.input_hint(layer.ctor)] if rule.input_hint else [])
+                except Exception:
+                    hints = []
+            hint = hints[i] if i < len(hints) else None
+            if hint is None:
+                continue
+            name = x.probe.lstrip("~")
+            if name in self.hints:
+                continue
+            where = f"{layer.call_text}, line {layer.line}" if layer.line else layer.call_text
+            shape = None if x.probe.startswith("~") else hint[0]
+            self.hints[name] = (shape, hint[1], f"inferred from {where}")
 
     def call_bound(self, b: Bound, a: Args, node, frame):
         recv, fn = b.receiver, b.func
@@ -1054,6 +1091,8 @@ class Interp:
         return UNK
 
     def tensor_method(self, t: Tensor, name, a: Args, node, frame):
+        if name == "size" and not a.args and not a.kwargs and t.shape is None:
+            return size_of(t)
         qual = f"torch.Tensor.{name}"
         return self.call_rule(qual, Args([t] + a.args, a.kwargs, [None] + a.arg_nodes, a.kw_nodes), node, frame)
 
@@ -1646,8 +1685,19 @@ def scalar_compare(op, a, b):
     return UNK
 
 
+class ProbeSize:
+    """``x.shape`` of a parameter whose shape is being inferred: unpacking it
+    (``B, T, C = x.size()``) tells its rank and names its dims."""
+    __slots__ = ("probe",)
+
+    def __init__(self, probe):
+        self.probe = probe
+
+
 def size_of(t: Tensor):
     if t.shape is None:
+        if t.probe and not t.probe.startswith("~"):
+            return ProbeSize(t.probe)
         return UNK
     return Seq([d if d is not None else UNK for d in t.shape], "size")
 

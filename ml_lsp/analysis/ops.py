@@ -126,6 +126,7 @@ class LayerRule:
     keeps_shape: bool = False
     weights: Optional[Callable] = None  # (ctor) -> {attr: shape}
     varargs: Optional[str] = None  # e.g. Sequential's *modules
+    input_hints: Optional[Callable] = None  # (ctor) -> [hint per positional input] (Bilinear, MHA)
 
 
 def keep_shape_rule(**defaults) -> LayerRule:

@@ -27,7 +27,8 @@ log = logging.getLogger("ml_lsp.server")
 SUPPORTED_SCHEMES = ("file", "untitled")
 
 # Feature modules, each with ``register(server: MlLspServer)``; later features append here.
-FEATURES: list[str] = ["ml_lsp.server.shapes", "ml_lsp.server.runs", "ml_lsp.server.diagnostics", "ml_lsp.server.trace"]
+FEATURES: list[str] = ["ml_lsp.server.shapes", "ml_lsp.server.runs", "ml_lsp.server.diagnostics", "ml_lsp.server.trace",
+                       "ml_lsp.server.finetune"]
 
 
 class MlLspServer(LanguageServer):

@@ -95,6 +95,8 @@ def _bilinear_params(c):
 
 Bilinear = LayerRule(params=("in1_features", "in2_features", "out_features", "bias"), forward=bilinear_forward,
                      param_count=_bilinear_params,
+                     input_hints=lambda c: [((B, c.dim("in1_features")), "float"),
+                                            ((B, c.dim("in2_features")), "float")],
                      signature=lambda c: (f"(*, {_r(c.dim('in1_features'))}), (*, {_r(c.dim('in2_features'))})",
                                           ("*", c.dim("out_features"))))
 
@@ -579,6 +581,20 @@ def mha_forward(layer: Ctor, call: OpCall):
     return Seq([out, unknown_tensor("float")], "tuple")
 
 
+def _mha_hints(c: Ctor):
+    bf = c.get("batch_first", False)
+    if bf not in (True, False):
+        return []
+    e = c.dim("embed_dim")
+    kd = e if c.get("kdim") is None else c.dim("kdim")
+    vd = e if c.get("vdim") is None else c.dim("vdim")
+    S = sym("S")
+    q = (B, L, e) if bf else (L, B, e)
+    k = (B, S, kd) if bf else (S, B, kd)
+    v = (B, S, vd) if bf else (S, B, vd)
+    return [(q, "float"), (k, "float"), (v, "float")]
+
+
 def _mha_params(c: Ctor):
     e = c.int("embed_dim")
     if e is None or c.get("kdim") not in (None, e) or c.get("vdim") not in (None, e):
@@ -591,7 +607,7 @@ def _mha_params(c: Ctor):
 MultiheadAttention = LayerRule(
     params=("embed_dim", "num_heads", "dropout", "bias", "add_bias_kv", "add_zero_attn", "kdim", "vdim",
             "batch_first"), defaults={"batch_first": False, "bias": True},
-    forward=mha_forward, param_count=_mha_params,
+    forward=mha_forward, param_count=_mha_params, input_hints=lambda c: _mha_hints(c),
     signature=lambda c: (f"({'B, L' if c.get('batch_first') is True else 'L, B'}, {_r(c.dim('embed_dim'))})",
                          f"({'B, L' if c.get('batch_first') is True else 'L, B'}, {_r(c.dim('embed_dim'))})"))
 

@@ -79,6 +79,8 @@ def flatten(call: OpCall):
     start = call.arg(1, "start_dim", 0)
     end = call.arg(2, "end_dim", -1)
     if t.shape is None:
+        if end == -1 and isinstance(start, int) and not isinstance(start, bool) and 0 <= start <= 8:
+            return Tensor((None,) * (start + 1), t.dtype)  # the rank is known even if the input's is not
         return unknown_tensor(t.dtype)
     r = len(t.shape)
     if r == 0:
@@ -448,6 +450,25 @@ def split(call: OpCall):
     return Seq(out, "tuple")
 
 
+def unfold(call: OpCall):
+    """Tensor.unfold(dim, size, step): sliding windows, a new last dim of ``size``."""
+    t = _t(call)
+    if t is None:
+        return UNK
+    d, size_, step = call.arg(1, "dimension"), as_dim(call.arg(2, "size")), as_dim(call.arg(3, "step"))
+    if t.shape is None:
+        return unknown_tensor(t.dtype)
+    r = len(t.shape)
+    if not axis_in_range(call, d, r):
+        return unknown_tensor(t.dtype)
+    a = norm_axis(d, r)
+    if a is None or size_ is None or step is None:
+        return unknown_tensor(t.dtype)
+    s = list(t.shape)
+    s[a] = dims.add(dims.floordiv(dims.sub(s[a], size_), step), 1)
+    return _like(t, s + [size_])
+
+
 def unbind(call: OpCall):
     t = _t(call)
     if t is None or t.shape is None:
@@ -714,7 +735,7 @@ for _name, _rule in {
     "clone": same, "detach": same, "cpu": same, "cuda": same, "requires_grad_": same, "pin_memory": same,
     "to": to, "float": as_dtype("float"), "double": as_dtype("float"), "half": as_dtype("float"),
     "bfloat16": as_dtype("float"), "long": as_dtype("long"), "int": as_dtype(None), "bool": as_dtype("bool"),
-    "type": type_, "type_as": to, "chunk": chunk, "split": split, "unbind": unbind, "size": size,
+    "type": type_, "type_as": to, "chunk": chunk, "split": split, "unbind": unbind, "unfold": unfold, "size": size,
     "numel": numel_, "dim": dim_, "ndimension": dim_, "__getitem__": getitem, "view_as": expand_as,
     "reshape_as": expand_as, "detach_": same, "zero_": same, "fill_": same, "normal_": same, "uniform_": same,
 }.items():
