@@ -153,41 +153,23 @@ def project_root(paths: Iterable[str]) -> Path | None:
     return None
 
 
-def module_resolver(overlay: dict[str, str] | None = None):
-    """``resolve_module(name, from_path) -> (path, text) | None`` for the shape engine: a
-    module is looked up beside the importing file, then in each folder above it (a project's
-    own packages). ``overlay`` maps paths to unsaved editor text. Site-packages are never
-    read: the engine knows torch from its rules, not its source."""
-    cache: dict[tuple[str, str], tuple[str, str] | None] = {}
+def module_resolver(overlay: dict[str, str] | None = None, root: str | None = None):
+    """``resolve_module(name, from_path) -> (path, text) | None`` for the shape engine, the
+    same look-up as ``ml-lsp shapes`` (``ml_lsp.resolve``: the file system, then jedi; only
+    workspace files). ``overlay`` maps real paths to unsaved editor text, which wins."""
+    from ml_lsp.resolve import make_resolver
+
+    base = make_resolver(root)
+    if not overlay:
+        return base
 
     def resolve(name: str, from_path: str | None):
-        start = Path(from_path).resolve().parent if from_path else Path.cwd()
-        key = (name, str(start))
-        if key in cache:
-            return cache[key]
-        result = None
-        level = len(name) - len(name.lstrip("."))
-        parts = name.lstrip(".").split(".") if name.strip(".") else []
-        folders = [start.parents[level - 2] if level >= 2 and len(start.parents) >= level - 1 else start] if level else \
-            [start, *list(start.parents)[:4]]
-        for folder in folders:
-            for candidate in (folder.joinpath(*parts).with_suffix(".py") if parts else None,
-                              folder.joinpath(*parts, "__init__.py")):
-                if candidate is None:
-                    continue
-                text = (overlay or {}).get(str(candidate))
-                if text is None and candidate.is_file():
-                    try:
-                        text = candidate.read_text(encoding="utf-8")
-                    except (OSError, UnicodeDecodeError):
-                        text = None
-                if text is not None:
-                    result = (str(candidate), text)
-                    break
-            if result:
-                break
-        cache[key] = result
-        return result
+        found = base(name, from_path)
+        if found is not None:
+            real = os.path.realpath(found[0])
+            if real in overlay:
+                return found[0], overlay[real]
+        return found
 
     return resolve
 
@@ -212,6 +194,15 @@ class CheckOptions:
 
 
 _RULES = None
+_RESOLVER = None
+
+
+def _resolver():
+    """One resolver per process: its look-ups (jedi's included) are cached across files."""
+    global _RESOLVER
+    if _RESOLVER is None:
+        _RESOLVER = module_resolver()
+    return _RESOLVER
 
 
 def _rules():
@@ -236,7 +227,7 @@ def check_file(path: str, options: CheckOptions) -> FileReport:
     except UnicodeDecodeError as exc:
         report.problems.append(f"not UTF-8 (byte {exc.start}); skipped")
         return report
-    resolve = module_resolver()
+    resolve = _resolver()
 
     def lint(source: str):
         result = check_source(source, path, rules=_rules(), select=options.select, ignore=options.ignore,

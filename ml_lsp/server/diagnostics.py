@@ -24,7 +24,7 @@ from typing import Any
 
 from lsprotocol import types
 
-from ml_lsp.analysis.lint import Finding, TextEdit, as_list, check_source, fix_text, load_rules
+from ml_lsp.analysis.lint import Finding, TextEdit, as_list, check_source, fix_text, load_rules, select_rules
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class DiagnosticsFeature:
         loop = asyncio.get_event_loop()
         try:
             findings, imports = await loop.run_in_executor(
-                self.executor, self.compute, text, path, select, ignore, overlay)
+                self.executor, self.compute, uri, text, path, select, ignore, overlay)
         except Exception:
             log.exception("diagnostics failed for %s", uri)
             return
@@ -110,20 +110,30 @@ class DiagnosticsFeature:
         self.results[uri] = DocumentLint(version, text, findings, diagnostics, imports)
         self.publish(uri, diagnostics)
 
-    def compute(self, text: str, path: str, select, ignore, overlay) -> tuple[list[Finding], set[str]]:
-        from ml_lsp.commands.check import module_resolver
+    def compute(self, uri: str, text: str, path: str, select, ignore, overlay) -> tuple[list[Finding], set[str]]:
+        rules = self.rules()
+        shape_facts, imports = None, set()
+        # The shapes feature's cache (one analysis per version, shared with hover and inlay
+        # hints) when it is there and a shape rule is on.
+        cache = getattr(self.server, "shape_facts", None)
+        if cache is not None and any(r.category == "shape" for r in select_rules(rules, select, ignore)):
+            shape_facts, read = cache.facts_sync(uri, text, overlay)
+            imports = set(read)
+        resolve = None
+        if shape_facts is None:
+            from ml_lsp.commands.check import module_resolver
 
-        imports: set[str] = set()
-        resolve = module_resolver({p: t for p, t in overlay.items() if t is not None})
+            root = str(self.server.root) if getattr(self.server, "root", None) else None
+            base = module_resolver({p: t for p, t in overlay.items() if t is not None}, root)
 
-        def recording_resolve(name, from_path):
-            found = resolve(name, from_path)
-            if found:
-                imports.add(os.path.realpath(found[0]))
-            return found
+            def resolve(name, from_path):
+                found = base(name, from_path)
+                if found:
+                    imports.add(os.path.realpath(found[0]))
+                return found
 
-        result = check_source(text, path, rules=self.rules(), select=select, ignore=ignore,
-                              resolve_module=recording_resolve)
+        result = check_source(text, path, rules=rules, select=select, ignore=ignore,
+                              resolve_module=resolve, shape_facts=shape_facts)
         for problem in result.problems:
             log.debug("%s: %s", path, problem)
         return result.findings, imports
