@@ -55,3 +55,10 @@ test('changing the interpreter restarts; changing a rule setting only notifies',
   assert.equal(configurationReaction(k => k === 'inlayHints.metrics'), 'notify');
   assert.equal(configurationReaction(() => false), 'none');
 });
+
+test("the TypeScript defaults are package.json's contributed defaults", async () => {
+  const { readFileSync } = await import('node:fs');
+  const props = JSON.parse(readFileSync(`${__dirname}/../package.json`, 'utf8')).contributes.configuration.properties;
+  const fromPackage = serverSettings(key => props[`mlLsp.${key}`]?.default, true);
+  assert.deepEqual(fromPackage, { ...DEFAULT_SERVER_SETTINGS, trust: 'trusted' });
+});
