@@ -386,11 +386,14 @@ class FrameReader:
             while pos + HEADER_SIZE <= n:
                 magic, length, crc, check = unpack_header(buf, pos)
                 if magic == MAGIC:
-                    if check != ((length ^ (crc >> 16) ^ (crc & 0xFFFF) ^ 0xA55A) & 0xFFFF) \
-                            or length > MAX_FRAME_BYTES:
+                    end = pos + HEADER_SIZE + length
+                    # The header check matters only when the length cannot be confirmed by
+                    # the CRC yet (it decides between "wait for more" and "damaged").
+                    if (end > n or length > MAX_FRAME_BYTES) and (
+                            length > MAX_FRAME_BYTES
+                            or check != ((length ^ (crc >> 16) ^ (crc & 0xFFFF) ^ 0xA55A) & 0xFFFF)):
                         reason = "bad header"
                     else:
-                        end = pos + HEADER_SIZE + length
                         if end > n:
                             break  # partial frame: wait for the rest
                         body = view[pos + HEADER_SIZE:end]

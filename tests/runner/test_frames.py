@@ -131,3 +131,16 @@ def test_many_writers_share_one_file(tmp_path):
     assert reader.corrupt == 0 and len(frames) == 6000
     for rank in range(3):
         assert [f["step"] for f in frames if f["rank"] == rank] == list(range(2000))
+
+
+def test_a_damaged_length_field_neither_stalls_nor_hides_later_frames(tmp_path):
+    import struct
+
+    path = tmp_path / "frames.bin"
+    frames = [encode_frame({"kind": "metric", "seq": i, "value": float(i)}) for i in range(6)]
+    damaged = bytearray(frames[2])
+    struct.pack_into("<I", damaged, 2, 1_000_000)  # says 1 MB follow: they never will
+    path.write_bytes(b"".join(frames[:2]) + bytes(damaged) + b"".join(frames[3:]))
+    reader = FrameReader(path)
+    assert [f["seq"] for f in reader.poll()] == [0, 1, 3, 4, 5]
+    assert reader.corrupt == 1 and reader.pending_bytes == 0
