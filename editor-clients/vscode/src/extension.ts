@@ -14,6 +14,7 @@ import { chooseInterpreter, classifyProbe, IMPORT_PROBE_ARGS, Interpreter, Probe
 import { parseRunList, ProgressBoard, ProgressValue, runIdOf, runPickItems, statusText } from './progress';
 import { configurationReaction, serverSettings } from './settings';
 import { askFinetuneInputs } from './finetune';
+import { needsInputs } from './finetuneInputs';
 
 /** Server commands that execute the workspace's code: refused in an untrusted workspace. */
 export const CODE_RUNNING_COMMANDS = new Set([
@@ -151,6 +152,13 @@ async function startServer(context: vscode.ExtensionContext): Promise<void> {
           return undefined;
         }
         if (command === 'ml-lsp.run' || command === 'ml-lsp.rerun') await saveDocumentOf(args[0]);
+        // "Fine-tune from checkpoint…" comes without checkpoint and data: ask with quick
+        // picks here (the server would fall back to showMessageRequest buttons).
+        if (command === 'ml-lsp.finetune' && needsInputs(args[0])) {
+          const inputs = await askFinetuneInputs(args[0], vscode.window.activeTextEditor);
+          if (!inputs) return undefined;
+          args = [inputs];
+        }
         const result = await next(command, args);
         lastRunId = runIdOf(result) ?? lastRunId;
         return result;
@@ -353,11 +361,11 @@ function registerCommands(context: vscode.ExtensionContext): void {
   reg('mlLsp.traceShapes', async (arg?: unknown) => {
     const uri = activePythonUri(arg);
     if (!uri) return vscode.window.showWarningMessage('ml-lsp: open a Python model file to trace.');
-    return server('ml-lsp.traceShapes', uri.toString());
+    return server('ml-lsp.traceShapes', { uri: uri.toString() });
   });
   reg('mlLsp.finetune', async (arg?: unknown) => {
     if (!vscode.workspace.isTrusted) return server('ml-lsp.finetune');  // shows the trust message
-    const inputs = await askFinetuneInputs(arg, activePythonUri(undefined));
+    const inputs = await askFinetuneInputs(arg, vscode.window.activeTextEditor);
     if (!inputs) return undefined;  // the user cancelled a pick
     return server('ml-lsp.finetune', inputs);
   });

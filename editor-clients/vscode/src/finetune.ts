@@ -3,7 +3,7 @@
 // `mlLsp.finetune`; the answers go back to the server's fine-tune command.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { CHECKPOINT_GLOB, DATA_GLOB, FinetuneInputs, finetuneRequest, sortCandidates } from './finetuneInputs';
+import { CHECKPOINT_GLOB, DATA_GLOB, FinetuneArg, FinetuneInputs, finetuneRequest, sortCandidates } from './finetuneInputs';
 
 interface Pick extends vscode.QuickPickItem { value?: string; action?: 'browse' | 'type' }
 
@@ -29,11 +29,12 @@ async function pickPath(title: string, glob: string, kind: 'file' | 'data', pres
 }
 
 /** Asks for checkpoint then data; undefined when the user cancels either pick. */
-export async function askFinetuneInputs(arg: unknown, activeUri: vscode.Uri | undefined): Promise<FinetuneInputs | undefined> {
-  const given = (arg && typeof arg === 'object' ? arg : {}) as Partial<FinetuneInputs>;
+export async function askFinetuneInputs(arg: unknown, active: vscode.TextEditor | undefined): Promise<FinetuneInputs | undefined> {
+  const given = (arg && typeof arg === 'object' ? arg : {}) as FinetuneArg;
   const checkpoint = given.checkpoint || await pickPath('Fine-tune: checkpoint to start from', CHECKPOINT_GLOB, 'file', given.suggestedCheckpoint);
   if (!checkpoint) return undefined;
-  const data = given.data || await pickPath('Fine-tune: data', DATA_GLOB, 'data', given.suggestedData);
+  const data = given.data || await pickPath('Fine-tune: data (train, validation)', DATA_GLOB, 'data', given.suggestedData);
   if (!data) return undefined;
-  return finetuneRequest(given, checkpoint, data, activeUri?.toString());
+  const python = active?.document.languageId === 'python' ? active : undefined;
+  return finetuneRequest(given, checkpoint, data, python?.document.uri.toString(), python?.selection.active.line);
 }

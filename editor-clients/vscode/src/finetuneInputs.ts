@@ -5,15 +5,26 @@ export const CHECKPOINT_GLOB = '**/*.{pt,pth,bin,ckpt,safetensors}';
 /** Data the built-in loaders read, plus Python files that may hold a loader function. */
 export const DATA_GLOB = '**/*.{npz,csv,npy}';
 
+/**
+ * The argument of the server's `ml-lsp.finetune` when it writes a fine-tune spec:
+ * `{uri, line, model?, init?, checkpoint, data, name?}` (the code action sends the same
+ * without checkpoint/data, plus `suggestedCheckpoint`/`suggestedData` hints).
+ */
 export interface FinetuneInputs {
   uri?: string;
-  model?: string;
-  name?: string;
   line?: number;
+  model?: string;
+  init?: string;
+  name?: string;
   checkpoint: string;
   data: string;
-  suggestedCheckpoint?: string;
-  suggestedData?: string;
+}
+
+export type FinetuneArg = Partial<FinetuneInputs> & { suggestedCheckpoint?: string; suggestedData?: string; run?: boolean };
+
+/** The ▶ Fine-tune lens runs an existing spec (`{name, run: true}`): nothing to ask. */
+export function needsInputs(arg: FinetuneArg | undefined): boolean {
+  return !arg?.run && !(arg?.checkpoint && arg?.data);
 }
 
 /** Workspace candidates, the shallowest and then alphabetical first; run outputs last. */
@@ -32,13 +43,12 @@ export function sortCandidates(files: { path: string; mtime: number }[]): string
   return [...folded].sort((a, b) => inRuns(a) - inRuns(b) || depth(a) - depth(b) || a.localeCompare(b));
 }
 
-/** The argument object sent to the server's fine-tune command. */
-export function finetuneRequest(given: Partial<FinetuneInputs>, checkpoint: string, data: string, activeUri?: string): FinetuneInputs {
-  const out: FinetuneInputs = { checkpoint, data };
-  const uri = given.uri ?? activeUri;
-  if (uri) out.uri = uri;
-  if (given.model) out.model = given.model;
-  if (given.name) out.name = given.name;
-  if (typeof given.line === 'number') out.line = given.line;
+/** The argument sent to the server: what the code action passed, the picks, and the
+ * active editor's file and line when the palette command ran without an argument. */
+export function finetuneRequest(given: FinetuneArg, checkpoint: string, data: string, activeUri?: string, activeLine?: number): FinetuneInputs {
+  const { suggestedCheckpoint: _c, suggestedData: _d, run: _r, ...rest } = given;
+  const out: FinetuneInputs = { ...rest, checkpoint, data };
+  if (out.uri === undefined && activeUri) out.uri = activeUri;
+  if (out.line === undefined && typeof activeLine === 'number') out.line = activeLine;
   return out;
 }

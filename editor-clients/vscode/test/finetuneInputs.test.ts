@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { finetuneRequest, sortCandidates } from '../src/finetuneInputs';
+import { finetuneRequest, needsInputs, sortCandidates } from '../src/finetuneInputs';
 
 test('candidates: shallow first, run outputs last, a folder of .npy listed once as the folder', () => {
   const got = sortCandidates([
@@ -13,7 +13,19 @@ test('candidates: shallow first, run outputs last, a folder of .npy listed once 
   assert.deepEqual(got, ['base.safetensors', 'ckpt/model.pt', 'data/x', '.ml-lsp/runs/r1/last.pt']);
 });
 
-test('the request keeps what the code action passed and adds the picks', () => {
-  assert.deepEqual(finetuneRequest({ model: 'net.py:Net', line: 3, suggestedData: 'x' }, 'a.pt', 'd.npz', 'file:///w/net.py'),
-    { checkpoint: 'a.pt', data: 'd.npz', uri: 'file:///w/net.py', model: 'net.py:Net', line: 3 });
+test('the request keeps what the code action passed, drops the hints, adds the picks', () => {
+  assert.deepEqual(finetuneRequest({ uri: 'file:///w/net.py', line: 3, model: 'net.py:Net', init: '', suggestedCheckpoint: 'x.pt' }, 'a.pt', 'd.npz'),
+    { uri: 'file:///w/net.py', line: 3, model: 'net.py:Net', init: '', checkpoint: 'a.pt', data: 'd.npz' });
+});
+
+test('from the palette: the active file and cursor line name the model', () => {
+  assert.deepEqual(finetuneRequest({}, 'a.pt', 'd.npz', 'file:///w/net.py', 7),
+    { checkpoint: 'a.pt', data: 'd.npz', uri: 'file:///w/net.py', line: 7 });
+});
+
+test('only the spec-writing call asks; running a spec (the ▶ Fine-tune lens) does not', () => {
+  assert.equal(needsInputs({ uri: 'file:///w/net.py', line: 3 }), true);
+  assert.equal(needsInputs({ name: 'net', run: true }), false);
+  assert.equal(needsInputs({ checkpoint: 'a.pt', data: 'd.npz' }), false);
+  assert.equal(needsInputs(undefined), true);
 });
