@@ -91,7 +91,8 @@ def print_details(d: dict) -> None:
         eta = f", ETA {format_duration(p['eta'])}" if p.get("eta") is not None else ""
         print(f"  progress {p['unit']} {p['current']}/{p['total'] if p['total'] is not None else '?'}{eta}")
     for m in d["metrics"]:
-        print(f"  {m['name']:<16} {format_value(m['last']):>10} {m['trend'] or ' '}  step {m['step']}"
+        step = f"step {m['step']}" if m["step"] is not None else f"#{m['count']}"
+        print(f"  {m['name']:<16} {format_value(m['last']):>10} {m['trend'] or ' '}  {step}"
               f"  ({m['count']} values, min {format_value(m['min'])}, max {format_value(m['max'])})"
               f"  {m['path']}:{m['line']}")
     exc = d.get("exception")
