@@ -106,7 +106,11 @@ class ScriptFacts:
     def nodes_of(self, *types: type) -> list[ast.AST]:
         if len(types) == 1:
             return self.by_type.get(types[0], [])
-        return sorted((n for t in types for n in self.by_type.get(t, [])), key=lambda n: (n.lineno, n.col_offset))
+        key = ("of", types)
+        if key not in self._inside:
+            self._inside[key] = sorted((n for t in types for n in self.by_type.get(t, [])),
+                                       key=lambda n: (n.lineno, n.col_offset))
+        return self._inside[key]
 
     def nodes_in(self, node: ast.AST, *types: type) -> list[ast.AST]:
         """Nodes of ``types`` under ``node``, not inside nested function or class bodies."""

@@ -38,12 +38,17 @@ def _has_train_split(sf, node) -> bool:
     """Whether the function (or module code) around ``node`` also names a training split:
     "fit on x_test although x_train exists". A lone `test_data` in a unit test is just a name."""
     scope = sf.enclosing_function(node) or sf.tree
+    cache = sf.__dict__.setdefault("_train_split_scopes", {})
+    if id(scope) in cache:
+        return cache[id(scope)]
+    cache[id(scope)] = False
     for n in sf.nodes_in(scope, ast.Name, ast.Constant, ast.keyword, ast.Attribute):
         text = n.id if isinstance(n, ast.Name) else n.arg if isinstance(n, ast.keyword) else \
             n.attr if isinstance(n, ast.Attribute) else n.value if isinstance(n.value, str) else ""
         if text and is_train_split_name(text):
-            return True
-    return False
+            cache[id(scope)] = True
+            break
+    return cache[id(scope)]
 
 
 def check(ctx):
@@ -51,7 +56,8 @@ def check(ctx):
     if sf is None:
         return
     for call in sf.all_calls:
-        if not _has_train_split(sf, call):
+        if not (method_call(call, "fit", "fit_generator", "partial_fit") or call.keywords) \
+                or not _has_train_split(sf, call):
             continue
         if method_call(call, "fit", "fit_generator", "partial_fit"):
             rec = dotted(call.func.value).lower()
