@@ -651,10 +651,8 @@ class Interp:
         result = True
         for op, comp in zip(node.ops, node.comparators):
             right = self.eval(comp, frame)
-            if isinstance(left, Tensor) or isinstance(right, Tensor):
-                qual = _TENSOR_CMPS.get(type(op))
-                if qual is None:
-                    return UNK
+            if (isinstance(left, Tensor) or isinstance(right, Tensor)) and type(op) in _TENSOR_CMPS:
+                qual = _TENSOR_CMPS[type(op)]
                 args = [left, right] if isinstance(left, Tensor) else [right, left]
                 return self.call_rule(qual, Args(args), node, frame)
             r = scalar_compare(op, left, right)
@@ -1969,7 +1967,35 @@ def _sp_super_init(interp, a, node, frame):
     return None
 
 
+def _sp_same_module(interp, a, node, frame):
+    """weight_norm(module) / spectral_norm(module): the module, reparametrised."""
+    return a.args[0] if a.args else UNK
+
+
+def _sp_deepcopy(interp, a, node, frame):
+    import copy
+    v = a.args[0] if a.args else UNK
+    if isinstance(v, Layer):
+        c = copy.copy(v)
+        c.children = [_sp_deepcopy(interp, Args([x]), node, frame) for x in v.children] \
+            if v.children is not None else None
+        c.child_names = list(v.child_names) if v.child_names is not None else None
+        c.attrs = dict(v.attrs)
+        return c
+    if isinstance(v, Instance):
+        return Instance(v.cls, {k: _sp_deepcopy(interp, Args([x]), node, frame) if isinstance(x, (Layer, Instance))
+                                else x for k, x in v.attrs.items()}, v.ctor_line)
+    return v
+
+
 _SPECIAL_REFS = {
+    "torch.nn.utils.weight_norm": _sp_same_module,
+    "torch.nn.utils.spectral_norm": _sp_same_module,
+    "torch.nn.utils.parametrizations.weight_norm": _sp_same_module,
+    "torch.nn.utils.parametrizations.spectral_norm": _sp_same_module,
+    "torch.nn.utils.parametrize.register_parametrization": _sp_same_module,
+    "copy.deepcopy": _sp_deepcopy,
+    "copy.copy": _sp_deepcopy,
     "functools.partial": _sp_partial,
     "collections.OrderedDict": _sp_ordered_dict,
     "typing.OrderedDict": _sp_ordered_dict,

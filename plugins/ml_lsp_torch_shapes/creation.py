@@ -179,10 +179,22 @@ RULES["torch.arange"] = arange
 RULES["torch.linspace"] = RULES["torch.logspace"] = linspace
 RULES["torch.eye"] = eye
 RULES["torch.tensor"] = RULES["torch.as_tensor"] = tensor
-RULES["torch.LongTensor"] = lambda call: tensor(OpCall(call.qual, call.args, {"dtype": _LONG})) \
-    if call.args and isinstance(call.args[0], Seq) else unknown_tensor("long")
-RULES["torch.FloatTensor"] = lambda call: tensor(OpCall(call.qual, call.args, {"dtype": _FLOAT})) \
-    if call.args and isinstance(call.args[0], Seq) else unknown_tensor("float")
+def legacy_constructor(dtype):
+    """torch.FloatTensor(3, 4) allocates (3, 4); torch.FloatTensor([1, 2]) copies data."""
+    def rule(call: OpCall):
+        if call.args and isinstance(call.args[0], Seq):
+            found = _nested_shape(call.args[0])
+            return Tensor(found[0], dtype) if found else unknown_tensor(dtype)
+        sizes = [as_dim(a) for a in call.args]
+        if not sizes or any(isinstance(a, (Tensor, Seq)) for a in call.args):
+            return unknown_tensor(dtype)
+        return Tensor(tuple(sizes), dtype)
+    return rule
+
+
+RULES["torch.LongTensor"] = legacy_constructor("long")
+RULES["torch.FloatTensor"] = RULES["torch.Tensor"] = RULES["torch.DoubleTensor"] = legacy_constructor("float")
+RULES["torch.BoolTensor"] = legacy_constructor("bool")
 for _n in ("zeros_like", "ones_like", "empty_like", "randn_like", "rand_like"):
     RULES[f"torch.{_n}"] = like()
 RULES["torch.randint_like"] = like()
@@ -192,7 +204,3 @@ for _n in ("new_zeros", "new_ones", "new_empty"):
 RULES["torch.Tensor.new_full"] = new_full
 RULES["torch.Tensor.new_tensor"] = new_tensor
 
-from ml_lsp.analysis.values import Ref  # noqa: E402
-
-_LONG = Ref("torch.long")
-_FLOAT = Ref("torch.float32")

@@ -469,6 +469,52 @@ def unfold(call: OpCall):
     return _like(t, s + [size_])
 
 
+def scatter(call: OpCall):
+    """scatter/scatter_add/index_put/index_fill...: the result has self's shape."""
+    t = _t(call)
+    if t is None:
+        return UNK
+    return _like(t, t.shape)
+
+
+scatter.keeps_shape = True
+
+
+def gather(call: OpCall):
+    t, index = _t(call), call.tensor(2, "index")
+    if t is None:
+        return UNK
+    return Tensor(index.shape if index is not None else None, t.dtype)
+
+
+def index_select(call: OpCall):
+    t, d, index = _t(call), call.arg(1, "dim"), call.tensor(2, "index")
+    if t is None:
+        return UNK
+    if t.shape is None or index is None or index.shape is None or len(index.shape) != 1:
+        return unknown_tensor(t.dtype)
+    a = norm_axis(d, len(t.shape))
+    if a is None:
+        return unknown_tensor(t.dtype)
+    s = list(t.shape)
+    s[a] = index.shape[0]
+    return _like(t, s)
+
+
+def masked_select(call: OpCall):
+    t = _t(call)
+    return Tensor((None,), t.dtype) if t is not None else UNK
+
+
+def nonzero(call: OpCall):
+    t = _t(call)
+    if t is None:
+        return UNK
+    if call.kwargs.get("as_tuple") is True:
+        return UNK
+    return Tensor((None, len(t.shape) if t.shape is not None else None), "long")
+
+
 def unbind(call: OpCall):
     t = _t(call)
     if t is None or t.shape is None:
@@ -735,12 +781,18 @@ for _name, _rule in {
     "clone": same, "detach": same, "cpu": same, "cuda": same, "requires_grad_": same, "pin_memory": same,
     "to": to, "float": as_dtype("float"), "double": as_dtype("float"), "half": as_dtype("float"),
     "bfloat16": as_dtype("float"), "long": as_dtype("long"), "int": as_dtype(None), "bool": as_dtype("bool"),
-    "type": type_, "type_as": to, "chunk": chunk, "split": split, "unbind": unbind, "unfold": unfold, "size": size,
+    "type": type_, "type_as": to, "chunk": chunk, "split": split, "unbind": unbind, "unfold": unfold,
+    "scatter": scatter, "scatter_": scatter, "scatter_add": scatter, "scatter_add_": scatter,
+    "scatter_reduce": scatter, "index_fill": scatter, "index_fill_": scatter, "index_add": scatter,
+    "index_add_": scatter, "index_copy": scatter, "index_put": scatter, "index_put_": scatter,
+    "masked_scatter_": scatter, "copy_": scatter, "gather": gather, "index_select": index_select,
+    "masked_select": masked_select, "nonzero": nonzero, "size": size,
     "numel": numel_, "dim": dim_, "ndimension": dim_, "__getitem__": getitem, "view_as": expand_as,
     "reshape_as": expand_as, "detach_": same, "zero_": same, "fill_": same, "normal_": same, "uniform_": same,
 }.items():
     RULES[f"torch.Tensor.{_name}"] = _rule
 for _name in ("reshape", "flatten", "unflatten", "permute", "transpose", "swapaxes", "swapdims", "t",
+              "scatter", "scatter_add", "scatter_reduce", "gather", "index_select", "masked_select", "nonzero",
               "unsqueeze", "squeeze", "chunk", "split", "unbind", "numel", "clone", "detach",
               "repeat_interleave"):
     RULES[f"torch.{_name}"] = RULES[f"torch.Tensor.{_name}"]

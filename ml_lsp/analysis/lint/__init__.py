@@ -24,6 +24,7 @@ __all__ = [
 class LintResult:
     findings: list[Finding] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # e.g. a syntax error, a rule that raised
+    input_error: str | None = None  # the engine rejected the entry/init/inputs it was given
 
 
 def load_rules(host: Any = None) -> list[Rule]:
@@ -66,4 +67,4 @@ def check_source(text: str, path: str | None = None, *, rules: Sequence[Rule] | 
                 finding.severity = severity_overrides[finding.code]
             findings.append(finding)
     findings.sort(key=Finding.sort_key)
-    return LintResult(findings, list(dict.fromkeys(ctx.problems)))
+    return LintResult(findings, list(dict.fromkeys(ctx.problems)), ctx.input_error)

@@ -51,6 +51,7 @@ class LintContext:
     resolve_module: Callable[[str, str | None], tuple[str, str] | None] | None = None
     shape_facts: Any = None  # precomputed ModuleFacts (the server's cache), else computed lazily
     problems: list[str] = field(default_factory=list)
+    input_error: str | None = None  # the engine rejected entry/init/inputs (bad usage, not a finding)
 
     @cached_property
     def lines(self) -> list[str]:
@@ -79,7 +80,10 @@ class LintContext:
             return analyze_source(self.text, self.path, inputs=self.inputs, entry=self.entry,
                                   init=self.init, resolve_module=self.resolve_module)
         except Exception as exc:  # an engine bug must cost shape findings, not the file
-            self.problems.append(f"shape engine failed: {type(exc).__name__}: {exc}")
+            if type(exc).__name__ == "InputError":
+                self.input_error = str(exc)
+            else:
+                self.problems.append(f"shape engine failed: {type(exc).__name__}: {exc}")
             return None
 
     @cached_property
