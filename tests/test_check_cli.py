@@ -172,6 +172,14 @@ def test_shape_error_with_entry_and_input_then_fixed(project):
     assert (d["code"], d["severity"], d["line"], d["column"]) == ("SH001", "error", 13, 16)
     assert "expects (*, 128), got (B, 10816)" in d["message"]
     assert d["related"] == [{"path": "cnn.py", "line": 8, "message": "Linear(128, 10) is defined here"}]
+    # --entry/--input apply to the file that defines the class; a wrong one is bad usage.
+    (project / "other.py").write_text(WARN_ONLY)
+    both = ml_lsp("check", "cnn.py", "other.py", "--entry", "Net", "--input", "x=B,1,28,28", "--format", "json", cwd=project)
+    assert sorted(d["code"] for d in json.loads(both.stdout)["diagnostics"]) == ["DA003", "SH001"]
+    for bad, fragment in [(["--entry", "Nett"], "--entry Nett: no class or function of that name"),
+                          (["--entry", "Net", "--input", "y=B,1,28,28"], "cnn.py: --input y: Net.forward has no parameter 'y'")]:
+        out = ml_lsp("check", "cnn.py", *bad, cwd=project)
+        assert out.returncode == 2 and fragment in out.stderr, out.stderr
     # Without the input's size the flatten width is unknown: nothing is claimed.
     assert ml_lsp("check", "cnn.py", cwd=project).returncode == 0
     fixed = ml_lsp("check", "--fix", *args, cwd=project)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,6 +182,8 @@ class FileReport:
     findings: list = field(default_factory=list)
     problems: list = field(default_factory=list)
     fixed: list = field(default_factory=list)  # (line, code, fix title) applied by --fix
+    input_error: str | None = None
+    defines_entry: bool = False
 
 
 @dataclass
@@ -228,12 +231,18 @@ def check_file(path: str, options: CheckOptions) -> FileReport:
         report.problems.append(f"not UTF-8 (byte {exc.start}); skipped")
         return report
     resolve = _resolver()
+    # --entry/--init/--input describe one class: files that do not define it are checked
+    # as they are.
+    defines_entry = bool(options.entry) and re.search(
+        rf"^\s*(class|def)\s+{re.escape(options.entry)}\b", text, re.M) is not None
+    entry_kw = dict(entry=options.entry, init=options.init, inputs=options.inputs) if defines_entry else {}
+    report.defines_entry = defines_entry
 
     def lint(source: str):
         result = check_source(source, path, rules=_rules(), select=options.select, ignore=options.ignore,
-                              entry=options.entry, init=options.init, inputs=options.inputs,
-                              resolve_module=resolve)
+                              resolve_module=resolve, **entry_kw)
         report.problems[:] = result.problems
+        report.input_error = result.input_error
         return result.findings
 
     if options.fix:
@@ -406,5 +415,10 @@ def run(args: argparse.Namespace) -> int:
                            inputs=inputs or None, fix=args.fix)
     jobs = args.jobs if args.jobs > 0 else (os.cpu_count() or 1)
     reports = check_paths(files, options, jobs)
+    if args.entry and not any(r.defines_entry for r in reports):
+        raise UsageError(f"--entry {args.entry}: no class or function of that name in the checked files")
+    bad_input = next((r for r in reports if r.input_error), None)
+    if bad_input is not None:
+        raise UsageError(f"{display_path(bad_input.path)}: {bad_input.input_error}")
     print_report(reports, args.format, rules, args.fix)
     return 1 if any(f.severity == "error" for r in reports for f in r.findings) else 0
