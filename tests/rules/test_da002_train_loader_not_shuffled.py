@@ -18,3 +18,11 @@ def test_shuffle_sampler_and_eval_loaders_are_clean():
 
 def test_fix_adds_shuffle():
     assert "DataLoader(train_set, batch_size=64, shuffle=True)" in apply_fix(WRONG, "DA002", safe_only=True)
+
+
+def test_iterable_dataset_is_clean():
+    assert_clean("""
+    from torch.utils.data import DataLoader
+    train_ds = load_dataset("c4", split="train", streaming=True)
+    train_loader = DataLoader(train_ds, batch_size=8)
+    """, "DA002")

@@ -60,3 +60,18 @@ def test_fix_follows_two_space_indentation():
       optimizer.step()
     """)
     assert "for x, y in loader:\n  optimizer.zero_grad()\n  loss = model(x).sum()" in apply_fix(src, "TR001")
+
+
+def test_zero_grad_in_a_method_the_loop_calls_is_clean():
+    assert_clean("""
+    class Trainer:
+        def reset_grads(self):
+            self.optimizer.zero_grad()
+
+        def fit(self, loader):
+            for x, y in loader:
+                self.reset_grads()
+                loss = self.model(x).sum()
+                loss.backward()
+                self.optimizer.step()
+    """, "TR001")

@@ -28,3 +28,13 @@ def test_unpacked_batch_is_followed():
         x, y = data
         loss = criterion(net(x), y)  # <-
     """, "TR011")
+
+
+def test_data_moved_up_front_is_clean():
+    assert_clean("""
+    model = Net().to(device)
+    X_train, y_train = X_train.to(device), y_train.to(device)
+    loader = DataLoader(TensorDataset(X_train, y_train), batch_size=32, shuffle=True)
+    for xb, yb in loader:
+        out = model(xb)
+    """, "TR011")

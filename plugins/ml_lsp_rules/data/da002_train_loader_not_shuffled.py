@@ -2,6 +2,7 @@
 ``shuffle=True`` (or a sampler)."""
 
 import ast
+import re
 
 from ml_lsp.analysis.lint import Rule, TextEdit, TextFix
 from ml_lsp.analysis.lint.script_facts import call_name, dotted, is_train_split_name, last_part
@@ -37,6 +38,10 @@ def check(ctx):
         target = dotted(parent.targets[0]) if isinstance(parent, ast.Assign) and len(parent.targets) == 1 else ""
         ds_name = dotted(dataset) if dataset is not None else ""
         if not (is_train_split_name(ds_name) or is_train_split_name(target)):
+            continue
+        # An IterableDataset (a stream) cannot be shuffled by the loader: shuffle=True raises.
+        built = [ctx.source(v) for t, v in sf.assignments if t == ds_name]
+        if any(re.search(r"Iterable|Stream|streaming\s*=\s*True|IterDataPipe|\.iter\(", b) for b in built):
             continue
         last = max([*call.args, *(k.value for k in call.keywords)], key=lambda n: (n.end_lineno, n.end_col_offset))
         _, _, line, col = ctx.span(last)

@@ -72,9 +72,10 @@ def check(ctx):
             continue
         if any(clears_grads(n) for n in sf.walk_no_defs(loop)):
             continue
-        # A helper called in the loop may clear the gradients itself.
-        if any(c.func.id in sf.functions and any(clears_grads(n) for n in ast.walk(sf.functions[c.func.id]))
-               for c in calls if isinstance(c.func, ast.Name)):
+        # A helper called in the loop (`reset()`, `self.reset_grads()`) may clear them itself.
+        helpers = {c.func.id if isinstance(c.func, ast.Name) else c.func.attr for c in calls
+                   if isinstance(c.func, (ast.Name, ast.Attribute))} & set(sf.functions)
+        if any(clears_grads(n) for h in helpers for n in ast.walk(sf.functions[h])):
             continue
         reported.add(id(loop))
         opt = steps[0][1]

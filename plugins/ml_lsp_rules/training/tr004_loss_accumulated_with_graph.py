@@ -74,6 +74,10 @@ def check(ctx):
                 value = n.value.right
             elif method_call(n, "append") and len(n.args) == 1:
                 value = n.args[0]
+            # `running_loss += loss * inputs.size(0)`: the loss scaled is the same tensor's graph.
+            if isinstance(value, ast.BinOp) and isinstance(value.op, (ast.Mult, ast.Div)):
+                value = next((v for v in (value.left, value.right)
+                              if isinstance(v, (ast.Name, ast.Attribute)) and dotted(v) in losses), value)
             if value is None or not isinstance(value, (ast.Name, ast.Attribute)) or dotted(value) not in losses:
                 continue
             total = dotted(n.func.value) if isinstance(n, ast.Call) else dotted(n.target if isinstance(n, ast.AugAssign) else n.targets[0])

@@ -66,6 +66,11 @@ def check(ctx):
     moved = _moved_models(sf)
     if not moved:
         return
+    # Data put on the device before any loop (`X = X.to(device)`, a TensorDataset of GPU
+    # tensors): batches may well arrive there already.
+    if any(method_call(c, "to", "cuda") and dotted(c.func.value) and dotted(c.func.value) not in sf.models
+           and sf.enclosing_loop(c) is None and not _is_cpu(c) for c in sf.all_calls):
+        return
     for loop in sf.nodes_of(ast.For, ast.AsyncFor):
         calls = sf.calls_in(loop)
         if any(method_call(c, *MOVES) or call_name(c).endswith(("to_device", "move_to", "send_to_device"))
