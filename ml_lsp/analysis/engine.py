@@ -83,7 +83,10 @@ def analyze_source(text: str, path: Optional[str] = None, *, inputs: Optional[di
         # usually defined after its building blocks)
         if modules:
             _analyze_class(interp, modules[-1], explicit, init, problems, is_entry=True)
-    for cls in modules:
+    # Last-defined first: a file defines its building blocks before the model that uses
+    # them, and a block reached from its model's forward gets the model's (more exact)
+    # shapes, so its own inferred-input run is then skipped.
+    for cls in reversed(modules):
         if entry is not None and cls.name == entry:
             continue
         _analyze_class(interp, cls, {}, None, problems, is_entry=False)

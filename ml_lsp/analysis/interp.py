@@ -139,8 +139,11 @@ class Interp:
         try:
             if node.lineno == node.end_lineno:
                 return self.lines[node.lineno - 1][node.col_offset:node.end_col_offset]
-            seg = ast.get_source_segment(self.text, node) or ""
-            return " ".join(seg.split())
+            # from the split lines: ast.get_source_segment re-splits the whole file per call
+            first = self.lines[node.lineno - 1][node.col_offset:]
+            middle = self.lines[node.lineno:node.end_lineno - 1]
+            last = self.lines[node.end_lineno - 1][:node.end_col_offset]
+            return " ".join(" ".join([first, *middle, last]).split())
         except Exception:
             return ""
 
