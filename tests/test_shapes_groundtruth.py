@@ -25,10 +25,11 @@ MIN_MODELS = 30
 def report(request):
     result = run_all(discover())
     text = result.text()
-    terminal = request.config.pluginmanager.get_plugin("terminalreporter")
-    if terminal is not None:
-        terminal.write_line("")
-        terminal.write_line(text)
+    # Printed past pytest's output capture: the figures are the point of this test.
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    if capture is not None:
+        with capture.global_and_fixture_disabled():
+            print("\n" + text)
     else:
         print(text)
     return result

@@ -154,9 +154,9 @@ def load_namespace(model: CorpusModel) -> dict:
     return namespace
 
 
-def make_inputs(model: CorpusModel):
+def make_inputs(model: CorpusModel, seed: int = 0):
     import torch
-    generator = torch.Generator().manual_seed(0)
+    generator = torch.Generator().manual_seed(seed)
     tensors = []
     for spec in model.inputs:
         if spec.dtype == "long":
@@ -172,7 +172,11 @@ def make_inputs(model: CorpusModel):
 
 def runtime_entries(model: CorpusModel) -> list[dict]:
     """Build the entry class with its init args, call it on the declared inputs, and
-    return the recorder's entries for the model's own file."""
+    return the recorder's entries for the model's own file.
+
+    The forward runs twice, on two draws of input values with the same shapes: a dim that
+    depends on the data (boolean-mask indexing, nonzero) differs between the runs and is
+    recorded as varying (None), where only "unknown" or a symbol is a right answer."""
     import torch
     from ml_lsp.trace.recorder import ShapeRecorder
 
@@ -181,12 +185,12 @@ def runtime_entries(model: CorpusModel) -> list[dict]:
     module = eval(f"{model.entry}({model.init})", namespace)
     if hasattr(module, "eval"):
         module.eval()
-    inputs = make_inputs(model)
     # Record every file of the corpus folder: a model importing a block from a sibling
     # file runs code from both; only the model's own file is compared.
     files = [str(p) for p in model.path.parent.glob("*.py")]
     with torch.no_grad(), ShapeRecorder(files) as recorder:
-        module(*inputs)
+        for seed in (0, 1):
+            module(*make_inputs(model, seed))
     own = str(model.path.resolve())
     return [e for e in recorder.entries() if e["path"] == own]
 
