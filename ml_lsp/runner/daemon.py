@@ -190,13 +190,26 @@ class Runner:
                 if self.jobs or queue_entries(self.runs_dir):
                     idle_since = now
                 elif self.idle_exit and now - idle_since > self.idle_exit:
-                    log.info("idle for %.0f s: exiting", self.idle_exit)
-                    break
+                    if self._release_unless_queued():
+                        log.info("idle for %.0f s: exiting", self.idle_exit)
+                        break
+                    idle_since = now
         finally:
             if observer is not None:
                 observer.stop()
             self._shutdown()
         return 0
+
+    def _release_unless_queued(self) -> bool:
+        """Give up the lock to exit, unless a run was queued meanwhile. A submitter writes its
+        queue entry before it looks for a live runner, so after the lock is released either
+        we see its entry here or it sees no runner and starts one: no run is left behind."""
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+        if not queue_entries(self.runs_dir):
+            return True
+        return not self.acquire()  # another runner took over: it serves the entry
 
     def _guarded(self, step: Callable[[], None]) -> None:
         try:
@@ -211,10 +224,11 @@ class Runner:
     def _shutdown(self) -> None:
         # Asked to stop (SIGTERM): the jobs run on in their own sessions; the next runner
         # marks them lost. Waiting here could block a shutdown for hours.
-        try:
-            (self.runs_dir / RUNNER_FILE).unlink()
-        except OSError:
-            pass
+        if read_json(self.runs_dir / RUNNER_FILE).get("pid") == os.getpid():  # not a successor's
+            try:
+                (self.runs_dir / RUNNER_FILE).unlink()
+            except OSError:
+                pass
 
     def _write_runner_file(self) -> None:
         write_json_atomic(self.runs_dir / RUNNER_FILE, {

@@ -4,6 +4,9 @@ runner per runs folder. GPU lists are given to the runner as NVML would report t
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import subprocess
 import sys
 
@@ -82,3 +85,17 @@ def test_one_runner_per_runs_folder(tmp_path, runs_dir, runner):
     assert ensure_runner(runs_dir) is False  # attaches instead of starting another
     runner.stop()
     assert not runner_alive(runs_dir)
+
+
+def test_an_idle_runner_exits_and_the_next_run_starts_a_new_one(tmp_path, runs_dir, runner):
+    from ml_lsp.runner import make_spec, submit, wait
+
+    from .conftest import wait_for, write_script
+
+    proc = runner.start("--idle-exit", "0.5")
+    wait_for(lambda: proc.poll() is not None, timeout=30, what="the idle runner to exit")
+    assert proc.returncode == 0 and not runner_alive(runs_dir)
+    script = write_script(tmp_path, "ok.py", "print('ok')\n")
+    run = submit(make_spec(script), runs_dir)  # starts a runner on demand
+    assert wait(run, timeout=60) == "succeeded"
+    os.kill(json.loads((runs_dir / "runner.json").read_text())["pid"], signal.SIGTERM)  # ours to end
