@@ -314,6 +314,7 @@ def _from_hints(hints: dict, p: str, default):
         shape, dtype, origin = None, None, "inferred from its unpacked size"
     else:
         return default
+    guess = shape is not None
     if names is not None:
         named = tuple(Sym.named(n) if n else None for n in names)
         if shape is None:
@@ -321,7 +322,7 @@ def _from_hints(hints: dict, p: str, default):
         elif len(shape) == 2 and len(names) > 2:
             # Linear-style hint (B, in) on a tensor unpacked as B, T, C: (B, T, in)
             shape = (shape[0],) + named[1:-1] + (shape[1],)
-    return Tensor(shape, dtype or "float", origin)
+    return Tensor(shape, dtype, origin, guess=guess)
 
 
 def _run(interp: Interp, target, instance, kwargs: dict, fn: Func):
@@ -349,8 +350,8 @@ def _analyze_class(interp: Interp, cls: ClassVal, explicit, init, problems, is_e
     for p in missing:
         values[p] = _from_hints(hints, p, Tensor(None, None, "input (shape unknown)"))
     for p, v in values.items():
-        if v.dtype is None:
-            v.dtype = (hints[p][1] if p in hints else None) or "float"
+        if v.dtype is None and p in hints:
+            v.dtype = hints[p][1]  # else unknown: an index tensor and a float input look alike
     interp.quality = quality
     interp.steps = 0
     interp.memo.clear()
@@ -397,8 +398,8 @@ def _analyze_function(interp: Interp, fn: Func, explicit, problems, quality):
     for p in missing:
         values[p] = _from_hints(hints, p, UNK)
     for p, v in values.items():
-        if isinstance(v, Tensor) and v.dtype is None:
-            v.dtype = (hints[p][1] if p in hints else None) or "float"
+        if isinstance(v, Tensor) and v.dtype is None and p in hints:
+            v.dtype = hints[p][1]
     interp.quality = max(q, quality) if quality == EXPLICIT else q
     interp.steps = 0
     try:

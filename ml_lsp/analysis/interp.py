@@ -934,6 +934,7 @@ class Interp:
         if rule is None:
             return UNK
         call = OpCall(qual, a.args, a.kwargs, a.arg_nodes, a.kw_nodes, layer=layer)
+        guessed = _any_guess(a.args) or _any_guess(a.kwargs.values())
         try:
             if isinstance(rule, LayerRule):
                 out = rule.forward(layer.ctor, call)
@@ -942,7 +943,9 @@ class Interp:
         except Exception as exc:
             self.problems.append(f"line {getattr(node, 'lineno', '?')}: rule {qual} failed: {type(exc).__name__}: {exc}")
             return UNK
-        if call.conflicts and node is not None:
+        if guessed:
+            _mark_guess(out)
+        elif call.conflicts and node is not None:
             self.conflict(call, node, layer)
         probe = next((x.probe for x in a.args[:1] if isinstance(x, Tensor) and x.probe), None)
         if probe and isinstance(out, Tensor):
@@ -1864,6 +1867,25 @@ def _flatten_tensors(v, prefix="", depth=0):
         else:
             return None
     return out
+
+
+def _any_guess(values) -> bool:
+    for v in values:
+        if isinstance(v, Tensor):
+            if v.guess:
+                return True
+        elif isinstance(v, Seq):
+            if any(isinstance(x, Tensor) and x.guess for x in v.items):
+                return True
+    return False
+
+
+def _mark_guess(v, depth=0):
+    if isinstance(v, Tensor):
+        v.guess = True
+    elif isinstance(v, Seq) and depth < 3:
+        for x in v.items:
+            _mark_guess(x, depth + 1)
 
 
 def _join_envs(envs):

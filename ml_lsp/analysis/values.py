@@ -32,6 +32,8 @@ class Tensor:
     origin: str = ""
     probe: Optional[str] = None  # set on a parameter whose shape is being inferred
     param: bool = False  # an nn.Parameter (counted in parameter totals)
+    guess: bool = False  # derived from an input whose shape was inferred, not known:
+    # shapes are still shown, but no contradiction is reported from it (its rank may be off)
 
     @property
     def rank(self):
@@ -194,7 +196,7 @@ def join(a, b):
     if isinstance(a, Tensor) and isinstance(b, Tensor):
         shape = dims.join_shape(a.shape, b.shape)
         dtype = a.dtype if a.dtype == b.dtype else None
-        return Tensor(shape, dtype, a.origin if a.origin == b.origin else "")
+        return Tensor(shape, dtype, a.origin if a.origin == b.origin else "", guess=a.guess or b.guess)
     if isinstance(a, Seq) and isinstance(b, Seq):
         if len(a.items) == len(b.items) and a.kind == b.kind:
             return Seq([join(x, y) for x, y in zip(a.items, b.items)], a.kind)

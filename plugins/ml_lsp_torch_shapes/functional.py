@@ -270,25 +270,31 @@ def _reduced(call, x, default_scalar=True):
 
 
 def cross_entropy(call: OpCall):
+    """Class-index targets have the input's shape without the class dim (dim 1, or 0
+    unbatched); probability targets have the input's shape. A target of unknown dtype is
+    judged by its rank: one less than the input is indices, equal is probabilities."""
     x, y = _x(call), call.tensor(1, "target")
     if x is None:
         return UNK
     if x.shape is not None and y is not None and y.shape is not None:
         xs, ys = x.shape, y.shape
-        if y.dtype == "long":
-            # class indices: target is input without the class dim (dim 1, or dim 0 when unbatched)
-            expect = (xs[:1] + xs[2:]) if len(xs) >= 2 else ()
-            if len(ys) != len(expect) or any(dims.provably_different(a, b) for a, b in zip(ys, expect)):
-                if len(ys) != len(expect) or True:
-                    call.conflict("cross_entropy_shapes", f"{call.name}: input {format_shape(xs)} needs class-index "
-                                  f"target {format_shape(expect)}, got {format_shape(ys)}",
-                                  expected=format_shape(expect), got=format_shape(ys))
-                    return Tensor((), "float")
-        elif y.dtype == "float":
-            if len(ys) != len(xs) or any(dims.provably_different(a, b) for a, b in zip(ys, xs)):
-                call.conflict("cross_entropy_shapes", f"{call.name}: probability target {format_shape(ys)} must match "
-                              f"input {format_shape(xs)}", expected=format_shape(xs), got=format_shape(ys))
-                return Tensor((), "float")
+        index_shape = (xs[:1] + xs[2:]) if len(xs) >= 2 else ()
+        mode = {"long": "index", "float": "prob"}.get(y.dtype)
+        if mode is None:
+            mode = "index" if len(ys) == len(xs) - 1 else ("prob" if len(ys) == len(xs) else None)
+        if mode is None:
+            call.conflict("cross_entropy_shapes", f"{call.name}: target {format_shape(ys)} fits input "
+                          f"{format_shape(xs)} neither as class indices {format_shape(index_shape)} nor as "
+                          f"probabilities {format_shape(xs)}", expected=format_shape(index_shape),
+                          got=format_shape(ys))
+            return Tensor((), "float")
+        expect = index_shape if mode == "index" else xs
+        if len(ys) != len(expect) or any(dims.provably_different(a, b) for a, b in zip(ys, expect)):
+            what = "class-index target" if mode == "index" else "probability target"
+            call.conflict("cross_entropy_shapes", f"{call.name}: input {format_shape(xs)} needs a {what} of "
+                          f"shape {format_shape(expect)}, got {format_shape(ys)}",
+                          expected=format_shape(expect), got=format_shape(ys))
+            return Tensor((), "float")
     red = call.kwargs.get("reduction", "mean")
     if red == "none":
         if x.shape is not None and len(x.shape) >= 2:

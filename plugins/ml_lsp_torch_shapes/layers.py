@@ -473,6 +473,9 @@ def rnn_rule(kind: str):
                           expected=f"(..., {_r(insz)})", got=format_shape(x.shape),
                           fix=("input_size", x.shape[-1]) if isinstance(x.shape[-1], int) else None)
         layers = dims.mul(nd, nl) if nd is not None else None
+        hx = call.arg(1, "hx")
+        if hx is not None:
+            _check_hidden(call, kind, x, hx, layers, hout, hid, bf)
         if len(x.shape) == 2:
             out = Tensor((x.shape[0], h_out), "float")
             h = Tensor((layers, hout), "float")
@@ -518,6 +521,25 @@ def rnn_rule(kind: str):
                                           f"({'B, T' if c.get('batch_first') is True else 'T, B'}, "
                                           f"{'2*' if c.get('bidirectional') is True else ''}"
                                           f"{_r(c.dim('hidden_size'))})"))
+
+
+def _check_hidden(call, kind, x, hx, layers, hout, hid, bf):
+    """h0 (and c0) must be (D*num_layers, N, H_out) — (D*num_layers, H_out) unbatched."""
+    states = list(hx.items) if kind == "LSTM" and isinstance(hx, Seq) else [hx]
+    sizes = [hout, hid] if kind == "LSTM" else [hout]
+    batched = len(x.shape) == 3
+    n = None
+    if batched:
+        n = x.shape[0] if bf is True else (x.shape[1] if bf is False else None)
+    for name, st, h in zip(("h0", "c0"), states, sizes):
+        if not isinstance(st, Tensor) or st.shape is None:
+            continue
+        want = (layers, n, h) if batched else (layers, h)
+        if len(st.shape) != len(want) or any(dims.provably_different(a, b) for a, b in zip(st.shape, want)):
+            call.conflict("rnn_hidden_shape", f"{kind}: initial state {name} should be "
+                          f"{format_shape(want)}, got {format_shape(st.shape)}", expected=format_shape(want),
+                          got=format_shape(st.shape))
+            return
 
 
 def cell_rule(kind: str):
@@ -680,15 +702,34 @@ TransformerDecoder = LayerRule(params=("decoder_layer", "num_layers", "norm"), f
                                param_count=_encoder_params)
 
 
+def _check_square_mask(call, mask_name, seq, length):
+    m = call.kwargs.get(mask_name)
+    if not isinstance(m, Tensor) or m.shape is None or length is None:
+        return
+    if len(m.shape) == 2 and any(dims.provably_different(d, length) for d in m.shape):
+        call.conflict("attn_mask_shape", f"{call.name}: {mask_name} should be ({dims.render(length)}, "
+                      f"{dims.render(length)}) for a sequence of length {dims.render(length)} in "
+                      f"{format_shape(seq.shape)}, got {format_shape(m.shape)}",
+                      expected=f"({dims.render(length)}, {dims.render(length)})", got=format_shape(m.shape))
+
+
 def transformer_forward(layer: Ctor, call: OpCall):
     tgt = call.tensor(1, "tgt")
     if tgt is None:
         return UNK
+    bf = layer.get("batch_first", False)
+    if tgt.shape is not None and len(tgt.shape) == 3 and bf in (True, False):
+        _check_square_mask(call, "tgt_mask", tgt, tgt.shape[1] if bf else tgt.shape[0])
+    src = call.tensor(0, "src")
+    if src is not None and src.shape is not None and len(src.shape) == 3 and bf in (True, False):
+        _check_square_mask(call, "src_mask", src, src.shape[1] if bf else src.shape[0])
     return Tensor(tgt.shape[:-1] + (layer.dim("d_model"),) if tgt.shape else None, "float")
 
 
 Transformer = LayerRule(params=("d_model", "nhead", "num_encoder_layers", "num_decoder_layers", "dim_feedforward",
-                                "dropout"), defaults={"d_model": 512, "nhead": 8}, forward=transformer_forward)
+                                "dropout", "activation", "custom_encoder", "custom_decoder", "layer_norm_eps",
+                                "batch_first", "norm_first", "bias"),
+                        defaults={"d_model": 512, "nhead": 8, "batch_first": False}, forward=transformer_forward)
 
 
 # ---------------------------------------------------------------- reshaping modules
