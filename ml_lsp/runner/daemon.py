@@ -132,11 +132,18 @@ class Runner:
     def _adopt_orphans(self) -> None:
         """Runs left starting/running by a runner that died: nobody can learn how they end,
         so they are ``lost`` (the lock proves that runner is gone)."""
+        queued = {run_id for _, run_id in queue_entries(self.runs_dir)}
         for run in iter_runs(self.runs_dir):
             status = run.status()
             if status.get("state") in ACTIVE_STATES and run.id not in self.jobs:
                 run.write_status(state="lost", ended=time.time(),
                                  error="the runner died while the run was active; its end is unknown")
+            elif status.get("state") == "queued" and run.id not in queued \
+                    and time.time() - (status.get("queued") or 0) > 30:
+                # Created but never queued: the submitting process died in between.
+                run.write_status(state="failed", ended=time.time(),
+                                 error="its submission was interrupted before it reached the queue; "
+                                       "submit it again (ml-lsp rerun)")
 
     def _watch(self):
         try:
