@@ -32,6 +32,7 @@ def emacs_session(tmp_path_factory):
 
 
 @pytest.mark.parametrize("name", CHECKS)
+@pytest.mark.timeout(600)  # the first test also waits for the editor session (module fixture)
 def test_emacs(emacs_session, name):
     checks, transcript = emacs_session
     assert_check(checks, name, transcript)

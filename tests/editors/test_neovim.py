@@ -38,6 +38,7 @@ def nvim_session(tmp_path_factory):
 
 
 @pytest.mark.parametrize("name", CHECKS)
+@pytest.mark.timeout(600)  # the first test also waits for the editor session (module fixture)
 def test_neovim(nvim_session, name):
     checks, transcript = nvim_session
     assert_check(checks, name, transcript)

@@ -67,8 +67,9 @@ def wait_healthy(url: str, proc: subprocess.Popen, deadline_s: float) -> None:
     raise AssertionError(f"code-server not healthy at {url} within {deadline_s} s")
 
 
-@pytest.fixture(scope="module")
-def vscode_session(tmp_path_factory, request):
+def run_vscode(tmp: Path, mode: str, request) -> tuple[dict[str, Check], str, Path]:
+    """Builds and installs the .vsix into a fresh code-server profile, opens a copy of the
+    fixture workspace, runs the playwright driver in MODE, stops code-server."""
     node = require_executable("node", "Node.js 20")
     npm = require_executable("npm", "Node.js 20")
     code_server = require_tool("code-server", os.environ.get("ML_LSP_CODE_SERVER") or shutil.which("code-server"),
@@ -77,23 +78,25 @@ def vscode_session(tmp_path_factory, request):
     require_tool("editor-clients/vscode/node_modules", (EXTENSION / "node_modules" / ".bin" / "vsce").exists() or None,
                  "run npm ci in editor-clients/vscode")
 
-    tmp = tmp_path_factory.mktemp("vscode")
-    subprocess.run([npm, "run", "package"], cwd=EXTENSION, check=True, capture_output=True, timeout=300)
     vsix = EXTENSION / "ml-lsp.vsix"
+    if not getattr(run_vscode, "packaged", False):  # once per session
+        subprocess.run([npm, "run", "package"], cwd=EXTENSION, check=True, capture_output=True, timeout=300)
+        run_vscode.packaged = True
     ws = make_workspace(tmp)
     data, exts, shots = tmp / "data", tmp / "exts", tmp / "shots"
     (data / "User").mkdir(parents=True)
-    settings = dict(USER_SETTINGS, **{"mlLsp.interpreter": sys.executable})
+    settings = dict(USER_SETTINGS, **{"mlLsp.interpreter": sys.executable,
+                                      "security.workspace.trust.enabled": mode == "untrusted"})
     (data / "User" / "settings.json").write_text(json.dumps(settings, indent=1))
     subprocess.run([code_server, "--user-data-dir", str(data), "--extensions-dir", str(exts),
                     "--install-extension", str(vsix)], check=True, capture_output=True, timeout=300)
 
     port = free_port()
     env = dict(os.environ, XDG_CONFIG_HOME=str(tmp / "xdg"))
+    trust_flag = ["--disable-workspace-trust"] if mode == "trusted" else []
     log = open(tmp / "code-server.log", "w")
-    # --disable-workspace-trust: the folder is trusted (the untrusted path is unit-tested)
     proc = subprocess.Popen([code_server, "--bind-addr", f"127.0.0.1:{port}", "--auth", "none",
-                             "--disable-telemetry", "--disable-update-check", "--disable-workspace-trust",
+                             "--disable-telemetry", "--disable-update-check", *trust_flag,
                              "--user-data-dir", str(data), "--extensions-dir", str(exts), str(ws)],
                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                             start_new_session=True)
@@ -101,9 +104,9 @@ def vscode_session(tmp_path_factory, request):
     try:
         wait_healthy(f"http://127.0.0.1:{port}/healthz", proc, 120)
         if reporter:
-            reporter.write_line(f"\nVS Code e2e screenshots: {shots}")
+            reporter.write_line(f"\nVS Code e2e ({mode}) screenshots: {shots}")
         driver = subprocess.run(
-            [node, str(HERE / "vscode_e2e.js"), f"http://127.0.0.1:{port}/?folder={ws}", str(shots)],
+            [node, str(HERE / "vscode_e2e.js"), f"http://127.0.0.1:{port}/?folder={ws}", str(shots), mode],
             env=dict(os.environ, NODE_PATH=str(EXTENSION / "node_modules"), CHROMIUM=chromium,
                      E2E_WAIT_MS=os.environ.get("ML_LSP_EDITOR_WAIT_MS", "60000")),
             capture_output=True, text=True, timeout=900)
@@ -125,12 +128,46 @@ def vscode_session(tmp_path_factory, request):
         "--- driver stderr (tail)", driver.stderr[-2000:],
         "--- server log (tail)", server_logs[-1].read_text(errors="replace")[-2000:] if server_logs else "(none)",
     ])
-    return checks, transcript
+    return checks, transcript, ws
+
+
+@pytest.fixture(scope="module")
+def vscode_session(tmp_path_factory, request):
+    return run_vscode(tmp_path_factory.mktemp("vscode"), "trusted", request)
+
+
+@pytest.fixture(scope="module")
+def vscode_untrusted_session(tmp_path_factory, request):
+    return run_vscode(tmp_path_factory.mktemp("vscode-untrusted"), "untrusted", request)
 
 
 @pytest.mark.parametrize("name", CHECKS)
+@pytest.mark.timeout(900)  # the first test also waits for the editor session (module fixture)
 def test_vscode(vscode_session, name):
-    checks, transcript = vscode_session
+    checks, transcript, _ = vscode_session
     extra = [c for c in checks.values() if c.name not in CHECKS and not c.ok]
     assert not extra, f"driver failure: {extra}\n{transcript}"
     assert_check(checks, name, transcript)
+
+
+UNTRUSTED_CHECKS = [
+    "Workspace Trust asks",
+    "untrusted: diagnostics still shown",
+    "untrusted: ▶ Run code lens shown",
+    "untrusted: ▶ Run refused with a message",
+    "untrusted: no job in the status bar",
+]
+
+
+@pytest.mark.parametrize("name", UNTRUSTED_CHECKS)
+@pytest.mark.timeout(900)  # the first test also waits for the editor session (module fixture)
+def test_vscode_untrusted_workspace(vscode_untrusted_session, name):
+    checks, transcript, _ = vscode_untrusted_session
+    assert_check(checks, name, transcript)
+
+
+@pytest.mark.timeout(900)
+def test_vscode_untrusted_workspace_started_no_run(vscode_untrusted_session):
+    checks, transcript, ws = vscode_untrusted_session
+    runs = [p.name for p in (ws / ".ml-lsp" / "runs").glob("*/status.json")]
+    assert runs == [], f"an untrusted workspace ran code: {runs}\n{transcript}"

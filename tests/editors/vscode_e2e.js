@@ -1,7 +1,9 @@
 // Drives real VS Code (code-server in Debian's chromium, via playwright-core) with the ml-lsp
 // extension installed, through what a user does. Prints one JSON object:
 //   {"checks": [{"name", "ok", "detail"}], "shots": DIR}
-// Usage: node vscode_e2e.js URL SHOTS_DIR   (env: CHROMIUM, E2E_WAIT_MS)
+// Usage: node vscode_e2e.js URL SHOTS_DIR [trusted|untrusted]   (env: CHROMIUM, E2E_WAIT_MS)
+//   untrusted: answers VS Code's Workspace Trust dialog with "No" and checks that static
+//   features still work while ▶ Run is refused with a message.
 // Every wait is on a condition in the page (with a deadline), never a fixed sleep.
 const { chromium } = require('playwright-core');
 const path = require('path');
@@ -9,6 +11,7 @@ const fs = require('fs');
 
 const URL = process.argv[2];
 const SHOTS = process.argv[3];
+const MODE = process.argv[4] || 'trusted';
 const WAIT = Number(process.env.E2E_WAIT_MS || 60000);
 fs.mkdirSync(SHOTS, { recursive: true });
 
@@ -57,6 +60,32 @@ async function statusTexts(page) {
   return page.locator('.statusbar-item').allTextContents();
 }
 
+async function untrusted(page) {
+  const no = page.locator('.monaco-dialog-box .monaco-button', { hasText: "No, I don't trust the authors" });
+  const asked = await waitFor(async () => (await no.count()) > 0);
+  check('Workspace Trust asks', asked, asked ? '' : 'no trust dialog');
+  await shot(page, 'untrusted-dialog');
+  if (!asked) return;
+  await no.first().click();
+  await page.waitForSelector('.explorer-folders-view .monaco-list-row', { timeout: WAIT });
+  await openFile(page, 'shape_error.py');
+  const squiggle = await waitFor(async () => (await page.locator('.monaco-editor .squiggly-error').count()) > 0);
+  check('untrusted: diagnostics still shown', squiggle, squiggle ? '' : 'no .squiggly-error');
+  await shot(page, 'untrusted-diagnostics');
+  await openFile(page, 'train_loop.py');
+  const lens = await waitFor(async () => {
+    const l = page.locator('.monaco-editor .codelens-decoration a', { hasText: 'Run' });
+    return (await l.count()) > 0 ? l.first() : undefined;
+  });
+  if (!check('untrusted: ▶ Run code lens shown', lens, '')) return;
+  await lens.click();
+  const toast = await waitFor(async () => (await page.locator('.notification-toast').allTextContents()).find(t => /trust/i.test(t)));
+  check('untrusted: ▶ Run refused with a message', toast, toast || (await page.locator('.notification-toast').allTextContents()).join(' | '));
+  await shot(page, 'untrusted-run-refused');
+  const job = await page.locator('[aria-label^="ml-lsp job"]').count();
+  check('untrusted: no job in the status bar', job === 0, `${job} job items`);
+}
+
 (async () => {
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true,
@@ -66,6 +95,18 @@ async function statusTexts(page) {
   try {
     await page.goto(URL);
     await page.waitForSelector('.monaco-workbench', { timeout: WAIT });
+    if (MODE === 'untrusted') await untrusted(page);
+    else await trusted(page);
+  } catch (e) {
+    check('no exception in the driver', false, String(e));
+    await shot(page, 'error');
+  }
+  await browser.close();
+  console.log(JSON.stringify({ checks, shots: SHOTS }));
+})();
+
+async function trusted(page) {
+  {
     await page.waitForSelector('.explorer-folders-view .monaco-list-row', { timeout: WAIT });
 
     // 1. an example model: shape inlay hints and a hover with a shape
@@ -145,10 +186,5 @@ async function statusTexts(page) {
         await shot(page, 'run-stopped');
       }
     }
-  } catch (e) {
-    check('no exception in the driver', false, String(e));
-    await shot(page, 'error');
   }
-  await browser.close();
-  console.log(JSON.stringify({ checks, shots: SHOTS }));
-})();
+}

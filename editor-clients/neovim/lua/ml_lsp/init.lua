@@ -126,8 +126,13 @@ function M.attach(bufnr)
   return id
 end
 
+local function clients_of(bufnr)
+  if vim.lsp.get_clients then return vim.lsp.get_clients({ bufnr = bufnr }) end -- 0.10+
+  return vim.lsp.buf_get_clients(bufnr)
+end
+
 local function ml_client(bufnr)
-  for _, c in pairs(vim.lsp.buf_get_clients(bufnr or 0)) do
+  for _, c in pairs(clients_of(bufnr or 0)) do
     if c.name == "ml-lsp" then return c end
   end
 end

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# The editor suites in CI: installs real editors (Debian: neovim, emacs-nox + elpa-eglot,
+# chromium; npm: the VS Code extension's lockfile, code-server 4.100.3), then runs
+#   - the VS Code extension's unit tests (node --test) and its .vsix packaging,
+#   - tests/editors with ML_LSP_EDITOR_TESTS=1, so a missing editor FAILS instead of skipping.
+# Prints the time of each phase. Run from anywhere inside the repository, as root or with sudo.
+#   .ci/editors.sh                 install + run
+#   .ci/editors.sh --install-only  install, print the env to export, run nothing
+# Env: ML_LSP_CODE_SERVER_DIR (where code-server is installed; default ~/.cache/ml-lsp-ci/code-server),
+#      PYTHON (the interpreter with ml-lsp installed; default python3).
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+PYTHON=${PYTHON:-python3}
+CS_VERSION=4.100.3          # the newest code-server that runs on Node 20
+CS_DIR=${ML_LSP_CODE_SERVER_DIR:-$HOME/.cache/ml-lsp-ci/code-server}
+CS_BIN=$CS_DIR/node_modules/.bin/code-server
+export DEBIAN_FRONTEND=noninteractive npm_config_fund=false npm_config_audit=false npm_config_update_notifier=false
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+
+T0=$(date +%s)
+phase_start=$T0
+declare -a TIMINGS=()
+phase() {  # phase NAME: records the time since the previous phase ended
+  local now; now=$(date +%s)
+  TIMINGS+=("$(printf '%-34s %4ss' "$1" $((now - phase_start)))")
+  echo "[editors.sh] $1: $((now - phase_start)) s"
+  phase_start=$now
+}
+report() {
+  echo "[editors.sh] timings:"
+  for t in "${TIMINGS[@]}"; do echo "  $t"; done
+  echo "  $(printf '%-34s %4ss' total $(( $(date +%s) - T0 )))"
+}
+trap report EXIT
+
+# 1. Debian packages: the editors, chromium for code-server, build deps of code-server's
+#    native modules (kerberos needs gssapi headers) and ripgrep (stands in for the binary
+#    @vscode/ripgrep would download from GitHub, which CI cannot reach).
+need=()
+for p in neovim emacs-nox elpa-eglot chromium libkrb5-dev build-essential pkg-config python3 ripgrep curl; do
+  dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q --no-install-recommends "${need[@]}"
+fi
+phase "apt (${#need[@]} packages)"
+
+# 2. The extension's dependencies from its lockfile, its unit tests and the .vsix.
+cd "$REPO/editor-clients/vscode"
+npm ci --no-audit --no-fund
+phase "npm ci (extension)"
+npm test
+npm run package
+phase "extension unit tests + .vsix"
+
+# 3. code-server from npm. A plain `npm install code-server` fails offline: its ripgrep
+#    postinstall downloads from GitHub. So: fetch without scripts, put Debian's rg where the
+#    postinstall looks, then rebuild the native modules (what code-server's postinstall does).
+if [ ! -x "$CS_BIN" ] || [ "$("$CS_BIN" --version 2>/dev/null | head -1 | cut -d' ' -f1)" != "$CS_VERSION" ]; then
+  rm -rf "$CS_DIR" && mkdir -p "$CS_DIR" && cd "$CS_DIR"
+  echo '{"name":"cs-host","version":"1.0.0","private":true}' > package.json
+  npm_config_unsafe_perm=true npm install --ignore-scripts --no-audit --no-fund "code-server@$CS_VERSION"
+  npm rebuild argon2
+  cd node_modules/code-server/lib/vscode
+  npm install --omit=dev --ignore-scripts --no-audit --no-fund
+  mkdir -p node_modules/@vscode/ripgrep/bin
+  cp "$(command -v rg)" node_modules/@vscode/ripgrep/bin/rg
+  npm_config_yes=true npm rebuild          # node-pty runs `npx node-gyp`
+  ln -sfn node_modules node_modules.asar
+  (cd bin/remote-cli && ln -sfn code-linux.sh code-server)
+  (cd bin/helpers && ln -sfn browser-linux.sh browser.sh)
+  (cd extensions && npm_config_yes=true npm install --omit=dev --no-audit --no-fund)
+fi
+"$CS_BIN" --version | head -1
+phase "code-server $CS_VERSION"
+
+export ML_LSP_EDITOR_TESTS=1 ML_LSP_CODE_SERVER=$CS_BIN CHROMIUM=${CHROMIUM:-$(command -v chromium)}
+if [ "${1:-}" = "--install-only" ]; then
+  echo "export ML_LSP_EDITOR_TESTS=1 ML_LSP_CODE_SERVER=$CS_BIN CHROMIUM=$CHROMIUM"
+  exit 0
+fi
+
+# 4. The editor suites: Neovim, Emacs, VS Code end to end, and the PyCharm template.
+cd "$REPO"
+nvim --version | head -1; emacs --version | head -1; "$CHROMIUM" --version
+"$PYTHON" -m pytest -q -p no:cacheprovider tests/editors
+phase "tests/editors"
