@@ -101,6 +101,15 @@ def run(args: argparse.Namespace) -> int:
                          nproc_per_node=args.nproc_per_node, name=args.name, env=env)
     except SpecError as exc:
         raise UsageError(str(exc)) from None
+    if isinstance(spec["devices"], list):  # say so now rather than fail the run later
+        from ml_lsp.runner.devices import probe_gpus
+
+        known = {g.index for g in probe_gpus()}
+        missing = [d for d in spec["devices"] if d not in known]
+        if missing:
+            raise UsageError(f"--devices {args.devices}: GPU {', '.join(map(str, missing))} not found "
+                             f"(this machine has {', '.join(map(str, sorted(known))) or 'none'}); "
+                             f"use --devices auto or cpu")
     runs_dir = runs_dir_of(args, os.path.dirname(spec["script"]))
     folder = submit(spec, runs_dir, cpu_slots=args.slots)
     if args.slots:

@@ -384,3 +384,13 @@ def test_default_runs_folder_is_in_the_project_and_out_of_git(tmp_path):
     # `ml-lsp run` started that folder's runner, detached; end it here.
     runner_pid = json.loads((project / ".ml-lsp" / "runs" / "runner.json").read_text())["pid"]
     os.kill(runner_pid, signal.SIGTERM)
+
+
+def test_gpu_that_does_not_exist_is_refused_before_anything_is_queued(tmp_path, runs_dir):
+    from ml_lsp.runner.devices import probe_gpus
+
+    absent = 1 + max((g.index for g in probe_gpus()), default=-1) + 7
+    script = write_script(tmp_path, "ok.py", "print('ok')\n")
+    out = cli("run", str(script), "--devices", str(absent), runs_dir=runs_dir)
+    assert out.returncode == 2 and f"GPU {absent} not found" in out.stderr
+    assert list(iter_runs(runs_dir)) == []
