@@ -72,11 +72,18 @@ def _is_tensor(value: Any) -> bool:
     return shape is not None and hasattr(value, "dtype")
 
 
+def _is_sequence(value: Any) -> bool:
+    """Plain tuples and lists, and torch's (values, indices) results (`x.max(dim=1)`);
+    not other tuple subclasses such as a PackedSequence, which is one object to the user."""
+    kind = type(value)
+    return kind in (tuple, list) or (issubclass(kind, tuple) and kind.__module__ == "torch.return_types")
+
+
 def _flatten(name: str, value: Any, depth: int = 0) -> list[tuple[str, Any]]:
     """The tensors in ``value`` with the name each is recorded under."""
     if _is_tensor(value):
         return [(name, value)]
-    if depth < 3 and isinstance(value, (tuple, list)) and 0 < len(value) <= MAX_SEQUENCE_ITEMS:
+    if depth < 3 and _is_sequence(value) and 0 < len(value) <= MAX_SEQUENCE_ITEMS:
         found: list[tuple[str, Any]] = []
         for index, item in enumerate(value):
             found.extend(_flatten(f"{name}[{index}]", item, depth + 1))

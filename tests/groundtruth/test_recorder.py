@@ -44,10 +44,16 @@ MODEL = textwrap.dedent('''\
                 bad = x @ x
             except RuntimeError:
                 pass
-            grow = x
-            for k in range(3):
-                grow = torch.cat([grow, x], dim=1)
+            top = x.max(dim=1)
+            packed = nn.utils.rnn.pack_padded_sequence(x.unsqueeze(1), torch.tensor([1, 1]), batch_first=True)
             return z
+
+
+    def growing(x, n):
+        grow = x
+        for k in range(n):
+            grow = torch.cat([grow, x], dim=1)
+        return grow
     ''')
 
 
@@ -59,6 +65,7 @@ def _run(tmp_path):
     model = namespace["Tagger"]().eval()
     with ShapeRecorder([str(path)]) as recorder:
         model(torch.randn(2, 8))
+        namespace["growing"](torch.randn(2, 4), 3)
     return {(e["scope"], e["line"], e["name"]): e for e in recorder.entries()}
 
 
@@ -84,13 +91,20 @@ def test_skips_non_tensors_raising_statements_and_merges_varying_dims(tmp_path):
     names = {name for (_, _, name) in got}
     assert "B" not in names and "C" not in names  # ints are not tensors
     assert "bad" not in names                       # the statement raised
-    assert got[("Tagger.forward", 37, "grow")]["shape"] == [2, None]  # 8, 12, 16 over the loop
-    assert got[("Tagger.forward", 35, "grow")]["shape"] == [2, 4]
+    assert got[("growing", 43, "grow")]["shape"] == [2, None]  # 8, 12, 16 over the loop
+    assert got[("growing", 41, "grow")]["shape"] == [2, 4]
+
+
+def test_torch_result_tuples_are_expanded_other_tuple_subclasses_are_not(tmp_path):
+    got = _run(tmp_path)
+    assert got[("Tagger.forward", 35, "top[0]")]["shape"] == [2]          # values
+    assert got[("Tagger.forward", 35, "top[1]")]["dtype"] == "long"       # indices
+    assert not [name for (_, _, name) in got if name.startswith("packed")]  # a PackedSequence
 
 
 def test_other_files_and_torch_frames_are_not_recorded(tmp_path):
     got = _run(tmp_path)
-    assert {scope for (scope, _, _) in got} == {"Tagger.forward", "double"}
+    assert {scope for (scope, _, _) in got} == {"Tagger.forward", "double", "growing"}
 
 
 def test_statement_lines_of_compound_headers():
