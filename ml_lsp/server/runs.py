@@ -31,6 +31,7 @@ REFRESH_INTERVAL = 0.25  # workspace/inlayHint/refresh at most 4 times a second
 RESCAN_INTERVAL = 1.0  # the slow timer: watchdog may drop events (overflow, network FS)
 EVENT_DELAY = 0.02  # coalesce a burst of file events into one re-read
 SPARK = "▁▂▃▄▅▆▇█"
+TAIL_BYTES = 4 << 20  # a big run is shown from its tail first, then from the whole file
 ACTIVE = ("queued", "starting", "running")
 
 
@@ -172,6 +173,7 @@ class FollowedRun:
         self.status: dict = {}
         self.state = "queued"
         self.loading = True  # the first read (maybe a million frames) runs off the event loop
+        self.partial = False  # showing the tail of a big run while the whole file is read
         self.frames_seen = -1
         self.progress_token: str | None = None
         self.progress_sent = 0.0
@@ -366,25 +368,50 @@ class RunsView:
             self._load(followed)
 
     def _load(self, followed: FollowedRun) -> None:
-        """The first read of a run's frames, on a worker thread: a million-frame run takes
-        about a second, and requests must not wait for it."""
-        def read() -> None:
-            followed.read_status()
-            followed.summary.follow(followed.reader)
+        """The first read of a run's frames, on a worker thread so that requests never wait
+        for it. A big frames file is shown from its last TAIL_BYTES first (latest values,
+        progress and the end of each series in a fraction of a second), and the summary of
+        the whole file, min/max/counts included, replaces it when read."""
+        from ml_lsp.runner.frames import FrameReader
+        from ml_lsp.runner.summary import RunSummary
 
-        def done(_future) -> None:
+        try:
+            size = followed.run.frames_path.stat().st_size
+        except OSError:
+            size = 0
+
+        def read(offset: int):
+            followed.read_status()
+            summary, reader = RunSummary(), FrameReader(followed.run.frames_path, offset=offset)
+            summary.follow(reader)
+            return summary, reader
+
+        def install(future, final: bool) -> None:
+            if not final and not followed.partial:
+                return  # the whole file was read first
+            try:
+                followed.summary, followed.reader = future.result()
+            except Exception:
+                log.exception("reading run %s failed", followed.id)
+            if final:
+                followed.partial = False
             followed.loading = False
             followed.frames_seen = -1
             if self.latest.get(followed.script) is followed:
-                self.schedule()
+                self.refresh()
                 self._send_refresh("code_lens")
 
         if self.loop is None:
-            read()
+            followed.summary, followed.reader = read(0)
             followed.loading = False
             return
-        self.loop.run_in_executor(None, read).add_done_callback(
-            lambda f: self.loop.call_soon_threadsafe(done, f))
+        submit = self.loop.run_in_executor
+        if size > 2 * TAIL_BYTES:
+            followed.partial = True
+            submit(None, read, size - TAIL_BYTES).add_done_callback(
+                lambda f: self.loop.call_soon_threadsafe(install, f, False))
+        submit(None, read, 0).add_done_callback(
+            lambda f: self.loop.call_soon_threadsafe(install, f, True))
 
     def _retire(self, followed: FollowedRun) -> None:
         """A newer run of the same script replaces this one: its diagnostics go (the next

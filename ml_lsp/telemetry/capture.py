@@ -25,6 +25,7 @@ from ml_lsp.telemetry import attribution
 
 SAMPLE_INTERVAL = 0.1  # seconds between samples of one call site
 SYSTEM_INTERVAL = 2.0  # seconds between process CPU/RSS samples
+FLUSH_GAP = 0.05  # seconds between two drains woken by explicit values
 
 
 class Site:
@@ -100,6 +101,7 @@ class Capture:
         self._uninstallers: list = []
         self._closers: list = []  # fn() writing final values, run by close()
         self._stop = threading.Event()
+        self._wake = threading.Event()  # an explicit value waits to be flushed
         self._thread: threading.Thread | None = None
         self._cpu_prev = (time.monotonic(), _cpu_seconds())
         self._next_system = 0.0
@@ -125,8 +127,14 @@ class Capture:
         self._queue = collections.deque()
 
     def _sample_loop(self) -> None:
-        while not self._stop.wait(self.sample_interval):
+        while not self._stop.is_set():
+            self._wake.wait(self.sample_interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
             self.drain()
+            # Under dense explicit logging, drain at most every FLUSH_GAP: bounded wake-ups.
+            self._stop.wait(FLUSH_GAP)
 
     def drain(self) -> None:
         """Resolve queued samples into frames and flush them to the file."""
@@ -155,6 +163,7 @@ class Capture:
         if not self.enabled:
             return
         self._stop.set()
+        self._wake.set()
         for site in list(self.sites.values()):
             if site is not None and site.count > site.sampled and site.last is not None:
                 self._queue_metric(site, site.last)
@@ -183,6 +192,9 @@ class Capture:
     def metric(self, name: str, value: Any, step: int | None, file: str, line: int) -> None:
         """An explicit value (``ml_lsp.log``, ``SummaryWriter.add_scalar``): every call is
         recorded; a tensor is read later by the sampler thread."""
+        wake = self._wake
+        if not wake.is_set():
+            wake.set()  # flush soon: a value the user logs should reach the editor at once
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             self.writer.metric(name, float(value), step, file, line)
             return

@@ -42,13 +42,18 @@ def install_backward(capture: Capture) -> Callable[[], None]:
         if capture.enabled:
             try:
                 frame = getframe(1)
-                key = (frame.f_code, frame.f_lineno)
+                # The call site by instruction offset: cheaper than f_lineno, which has to
+                # search the line table.
+                key = (frame.f_code, frame.f_lasti)
                 site = sites.get(key, False)
                 if site is False:
                     site = sites[key] = new_site(frame, self)
                 if site is not None:
                     site.count += 1
-                    site.last = self.detach()
+                    # Keep the latest loss for the final value. A plain reference costs
+                    # nothing; once backward has run, its graph holds no activations any more,
+                    # unless the graph is retained: then keep a detached copy instead.
+                    site.last = self.detach() if retain_graph or create_graph else self
                     now = perf_counter()
                     if now >= site.next_at:
                         site.next_at = now + interval

@@ -1,0 +1,111 @@
+"""Cost of the in-process capture on a small CPU training loop.
+
+A small MLP on scikit-learn's digits, trained with and without the capture hooks
+(``Tensor.backward``, optimizer step, DataLoader), alternating blocks of steps in the same
+process so that both see the same machine state. Prints steps/s for both and the overhead;
+the goal is <= 1%.
+
+    python benchmarks/telemetry_overhead.py [--rounds 40] [--block 100] [--clock cpu|wall]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=40, help="blocks with and without capture, each")
+    parser.add_argument("--block", type=int, default=100, help="training steps per block")
+    parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
+                        help="time blocks by process CPU time (default) or wall time")
+    args = parser.parse_args()
+
+    import torch
+    from sklearn.datasets import load_digits
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from ml_lsp.runner.frames import FrameWriter, read_frames
+    from ml_lsp.telemetry import torch_hooks
+    from ml_lsp.telemetry.capture import Capture
+
+    torch.manual_seed(0)
+    torch.set_num_threads(1)  # less scheduler noise on a shared machine
+    digits = load_digits()
+    x = torch.tensor(digits.data, dtype=torch.float32) / 16
+    y = torch.tensor(digits.target)
+    loader = DataLoader(TensorDataset(x, y), batch_size=64, shuffle=True)
+    model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+
+    def batches():
+        while True:
+            yield from loader
+
+    stream = batches()
+
+    # CPU time of the whole process (the capture's threads included), not wall time: on a
+    # shared machine other processes' load would otherwise swamp a 1% difference.
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+
+    def block(steps: int) -> float:
+        start = clock()
+        for _ in range(steps):
+            xb, yb = next(stream)
+            opt.zero_grad()
+            loss = nn.functional.cross_entropy(model(xb), yb)
+            loss.backward()
+            opt.step()
+        return clock() - start
+
+    folder = Path(tempfile.mkdtemp(prefix="ml-lsp-overhead-"))
+    writer = FrameWriter(folder / "frames.bin")
+    capture = Capture(writer)
+    capture.start()
+    installers = (torch_hooks.install_backward, torch_hooks.install_optimizer, torch_hooks.install_dataloader)
+
+    block(args.block)  # warm up
+    off, on = [], []
+    for _ in range(args.rounds):
+        off.append(block(args.block))
+        undo = [install(capture) for install in installers]
+        on.append(block(args.block))
+        for u in undo:
+            u()
+    off.append(block(args.block))
+    capture.close()
+    writer.close()
+
+    frames = read_frames(folder / "frames.bin")
+    metrics = sum(1 for f in frames if f["kind"] == "metric")
+    steps = args.block
+    off_rate = steps / statistics.median(off)
+    on_rate = steps / statistics.median(on)
+    best_off, best_on = steps / min(off), steps / min(on)
+    print(f"small MLP on digits, CPU, 1 thread, {args.rounds} x {steps} steps each way, alternated, "
+          f"{args.clock} time")
+    print(f"without capture: {off_rate:9.1f} steps/s (median block)   {best_off:9.1f} (best block)")
+    print(f"with capture:    {on_rate:9.1f} steps/s (median block)   {best_on:9.1f} (best block)")
+    # Each block with capture against the mean of the blocks without it on either side:
+    # slow drifts of a shared machine cancel out of the ratio.
+    paired = statistics.median(on[i] / ((off[i] + off[i + 1]) / 2) for i in range(len(on)))
+    print(f"overhead: {100 * (paired - 1):+.2f}% (median of paired blocks)   "
+          f"{100 * (off_rate / on_rate - 1):+.2f}% (median rates)   "
+          f"{100 * (best_off / best_on - 1):+.2f}% (best blocks)   goal <= 1%")
+    per_step = (statistics.median(on) - statistics.median(off)) / steps * 1e6
+    # The same statistic between blocks that all run without capture: the noise floor.
+    floor = statistics.median(off[i] / ((off[i - 1] + off[i + 1]) / 2) for i in range(1, len(off) - 1))
+    print(f"noise floor (blocks without capture against their neighbours): {100 * (floor - 1):+.2f}%")
+    print(f"capture cost per step: {per_step:+.2f} us (of {1e6 / off_rate:.0f} us per step)")
+    print(f"frames written while capturing: {len(frames)} ({metrics} metrics) for {args.rounds * steps} steps")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
