@@ -241,7 +241,7 @@ class Disagreement:
         return f"{self.where} {self.name}: static {self.static} vs runtime {self.runtime} [{self.kind}]"
 
 
-@dataclass
+@dataclass(repr=False)
 class Tally:
     total: int = 0
     exact: int = 0
@@ -262,6 +262,10 @@ class Tally:
 
     def pct(self, count: int) -> float:
         return 100.0 * count / self.total if self.total else 0.0
+
+    def __repr__(self) -> str:  # short: pytest prints it in assertion messages
+        return (f"Tally(total={self.total}, exact={self.exact}, right_rank={self.right_rank}, "
+                f"contradicted={self.contradicted}, contradicted_ints={self.contradicted_ints})")
 
 
 def _dims_exact(static_dim, runtime_dim) -> bool:
