@@ -139,7 +139,11 @@ def describe_value(value: Any) -> str | None:
     if shape is not None and hasattr(value, "dtype") and type(value).__module__.startswith("torch"):
         return f"{_shape_text(shape)} {dtype_name(value.dtype)}"
     if _is_module(value):
-        text = repr(value).splitlines()[0]
+        try:
+            extra = value.extra_repr()
+        except Exception:
+            extra = ""
+        text = f"{type(value).__name__}({extra})" if extra and "\n" not in extra else type(value).__name__
         if len(text) > 120:
             text = text[:117] + "..."
         weight = getattr(value, "weight", None)

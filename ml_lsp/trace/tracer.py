@@ -265,7 +265,7 @@ def _input_plan(cls, spec: dict) -> tuple[dict, list[str]]:
                 for sym in _names(d):
                     if sym not in symbols:
                         symbols.append(sym)
-        plan[p.name] = {"dims": dims, "dtype": given.get("dtype")}
+        plan[p.name] = {"dims": dims, "dtype": given.get("dtype"), "high": given.get("high")}
     if missing:
         raise ValueError(
             "unknown input shape for forward parameter(s) " + ", ".join(f"'{m}'" for m in missing)
@@ -316,14 +316,16 @@ def _device_context(mode: str, fake_mode):
     return contextlib.nullcontext()
 
 
-def _make_input(dims: list[int], dtype_name: str | None, mode: str):
+def _make_input(dims: list[int], dtype_name: str | None, mode: str, high: int | None = None):
     dtype = DTYPES.get(dtype_name or "float", torch.float32)
     if mode == "cpu":
         if dtype.is_floating_point:
             return torch.randn(dims, dtype=dtype)
         if dtype == torch.bool:
-            return torch.ones(dims, dtype=dtype)
-        return torch.randint(0, 2, dims, dtype=dtype)
+            return torch.rand(dims) > 0.5
+        # Integer inputs are usually indices: below ``high`` when the request says, else
+        # 0 or 1, which every embedding table accepts.
+        return torch.randint(0, max(int(high or 2), 1), dims, dtype=dtype)
     # meta: the ambient device is meta; fake: the ambient mode makes it a FakeTensor
     return torch.zeros(dims, dtype=dtype)
 
@@ -340,17 +342,23 @@ def _run_mode(cls, module, init, inputs: dict, runs: list[dict], mode: str, file
         except Exception as exc:
             raise _TracedFailure("constructor", exc, {}) from None
         for env in runs:
-            try:
-                tensors = {name: _make_input(_concrete(spec["dims"], env), spec["dtype"], mode)
-                           for name, spec in inputs.items()}
-            except ValueError as exc:
-                raise _TracedFailure("inputs", exc, env) from None
             recorder = TextRecorder(files, sources)
-            try:
-                with OpsUntraced(), recorder:
-                    model(**tensors)
-            except Exception as exc:
-                raise _TracedFailure("forward", exc, env) from None
+            # With real data, run twice on different random inputs: the recorder merges the
+            # two, so a dim that depends on the values (the boxes a threshold keeps) comes
+            # out unknown instead of one draw's count.
+            for draw in range(2 if mode == "cpu" else 1):
+                torch.manual_seed(draw)
+                try:
+                    tensors = {name: _make_input(_concrete(spec["dims"], env), spec["dtype"], mode,
+                                                 spec.get("high"))
+                               for name, spec in inputs.items()}
+                except ValueError as exc:
+                    raise _TracedFailure("inputs", exc, env) from None
+                try:
+                    with OpsUntraced(), recorder:
+                        model(**tensors)
+                except Exception as exc:
+                    raise _TracedFailure("forward", exc, env) from None
             per_run.append(recorder.entries())
     return per_run
 
