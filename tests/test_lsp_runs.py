@@ -226,7 +226,11 @@ async def test_crash_becomes_a_diagnostic_on_the_users_line(tmp_path, workspace)
     client = await start(tmp_path, workspace)
     try:
         uri = open_doc(client, workspace / "crash.py")
+        (workspace / "oom.py").write_text(
+            "import torch\n\nif __name__ == '__main__':\n    buffer = torch.empty(2 ** 48)\n")
+        oom_uri = open_doc(client, workspace / "oom.py")
         run_id = await run(client, uri)
+        await run(client, oom_uri)
         await until(lambda: run_diagnostics(client, uri), timeout=90)
         [diag] = run_diagnostics(client, uri)
         assert diag.severity == types.DiagnosticSeverity.Error
@@ -237,6 +241,11 @@ async def test_crash_becomes_a_diagnostic_on_the_users_line(tmp_path, workspace)
                            (line_of(CRASH, "return x @ w"), "in forward")]
         titles = await until(lambda: _titles_if(client, uri, "⟳ Rerun"))
         assert any(t.startswith("failed") for t in titles)
+        # Out of memory says so, and what to try.
+        [oom] = await until(lambda: run_diagnostics(client, oom_uri), timeout=90)
+        assert oom.range.start.line == 3 and oom.code == "out-of-memory"
+        assert "Out of memory" in oom.message and "smaller batch" in oom.message
+        assert "mixed precision" in oom.message
 
         # Fix the script and rerun: the next run clears the diagnostic.
         (workspace / "crash.py").write_text(CRASH.replace("torch.ones(2, 5)", "torch.ones(2, 3)"))

@@ -152,7 +152,8 @@ def _inside(path: str, root: Path) -> bool:
 
 def is_out_of_memory(exception: dict) -> bool:
     text = f"{exception.get('type')} {exception.get('message')}".lower()
-    return bool(exception.get("oom")) or "outofmemory" in text or "out of memory" in text
+    return bool(exception.get("oom")) or any(
+        words in text for words in ("outofmemory", "out of memory", "can't allocate memory", "memoryerror"))
 
 
 # -- following the run folders ----------------------------------------------------------

@@ -100,6 +100,8 @@ class Capture:
         self._warned: set[str] = set()
         self._uninstallers: list = []
         self._closers: list = []  # fn() writing final values, run by close()
+        self.scaled_output: Any = None  # the last GradScaler.scale() result...
+        self.scaled_input: Any = None  # ...and the loss it scaled
         self._stop = threading.Event()
         self._wake = threading.Event()  # an explicit value waits to be flushed
         self._thread: threading.Thread | None = None
@@ -273,10 +275,12 @@ class Capture:
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
-    name = type(exc).__name__
-    return name == "OutOfMemoryError" or (
-        isinstance(exc, (RuntimeError, MemoryError)) and "out of memory" in str(exc).lower()) \
-        or isinstance(exc, MemoryError)
+    """CUDA's OutOfMemoryError, a RuntimeError saying so (CUDA, MPS, CPU allocator), or
+    Python's MemoryError."""
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
 
 
 def _cpu_seconds() -> float:

@@ -53,7 +53,10 @@ def install_backward(capture: Capture) -> Callable[[], None]:
                     # Keep the latest loss for the final value. A plain reference costs
                     # nothing; once backward has run, its graph holds no activations any more,
                     # unless the graph is retained: then keep a detached copy instead.
-                    site.last = self.detach() if retain_graph or create_graph else self
+                    value = self
+                    if self is capture.scaled_output:  # scaler.scale(loss).backward()
+                        value = capture.scaled_input
+                    site.last = value.detach() if retain_graph or create_graph else value
                     now = perf_counter()
                     if now >= site.next_at:
                         site.next_at = now + interval
@@ -189,9 +192,32 @@ def _sample_loader(capture: Capture, iterator: Any, frame, done: bool = False) -
         capture.warn_once("dataloader", f"DataLoader capture failed: {exc!r}")
 
 
+def install_grad_scaler(capture: Capture) -> Callable[[], None]:
+    """``scaler.scale(loss).backward()`` (mixed precision) backpropagates the loss times
+    the scale factor: remember the last scaled tensor so the hook records the loss itself."""
+    from torch.amp import GradScaler
+
+    original = GradScaler.scale
+
+    def scale(self, outputs):
+        scaled = original(self, outputs)
+        if capture.enabled and hasattr(outputs, "detach"):
+            capture.scaled_output, capture.scaled_input = scaled, outputs
+        return scaled
+
+    scale.__wrapped__ = original
+    GradScaler.scale = scale
+
+    def undo() -> None:
+        GradScaler.scale = original
+        capture.scaled_output = capture.scaled_input = None
+
+    return undo
+
+
 def install(capture: Capture) -> None:
     """Every built-in torch hook; one that fails to install is reported, the rest stay."""
-    for installer in (install_backward, install_optimizer, install_dataloader):
+    for installer in (install_backward, install_optimizer, install_dataloader, install_grad_scaler):
         try:
             capture.add_uninstaller(installer(capture))
         except Exception as exc:

@@ -194,3 +194,58 @@ def test_log_outside_a_run_is_a_no_op_and_import_stays_torch_free(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
     assert list(tmp_path.iterdir()) == []
+
+
+NAMES = textwrap.dedent('''\
+    import json, sys, types
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    model = nn.Linear(8, 1)
+    x, y = torch.randn(32, 8), torch.randn(32, 1)
+    scaler = torch.amp.GradScaler("cpu")
+    seen = {}
+    for step in range(5):
+        mse = nn.functional.mse_loss(model(x), y)
+        (mse / 2).backward()
+        seen["mse"] = mse.item()
+        scaled_loss = nn.functional.l1_loss(model(x), y)
+        scaler.scale(scaled_loss).backward()
+        seen["scaled_loss"] = scaled_loss.item()
+        out = types.SimpleNamespace(loss=nn.functional.smooth_l1_loss(model(x), y))
+        out.loss.backward()
+        seen["out.loss"] = out.loss.item()
+    json.dump(seen, open(sys.argv[1], "w"))
+    ''')
+
+
+def test_backward_names_and_values_in_common_spellings(tmp_path):
+    script = tmp_path / "names.py"
+    script.write_text(NAMES)
+    result = bootstrap(script, str(tmp_path / "seen.json"), frames=tmp_path / "frames")
+    assert result.returncode == 0, result.stderr
+    seen = json.loads((tmp_path / "seen.json").read_text())
+    frames = read_frames(tmp_path / "frames")
+    last = {}
+    for f in frames:
+        if f["kind"] == "metric":
+            last[(f["name"], f["line"])] = f
+    # (mse / 2).backward() is named after mse; its value is what was backpropagated.
+    mse = last[("mse", line_of(NAMES, "(mse / 2).backward()"))]
+    assert mse["value"] == pytest.approx(seen["mse"] / 2) and mse["step"] == 5
+    # Mixed precision: the loss itself, not the loss times the scaler's 65536.
+    scaled = last[("scaled_loss", line_of(NAMES, "scaler.scale(scaled_loss).backward()"))]
+    assert scaled["value"] == pytest.approx(seen["scaled_loss"])
+    assert last[("loss", line_of(NAMES, "out.loss.backward()"))]["value"] == pytest.approx(seen["out.loss"])
+
+
+OOM = "import torch\nbuffer = torch.empty(2 ** 48)  # 1 PiB of float32\n"
+
+
+def test_out_of_memory_is_flagged(tmp_path):
+    script = tmp_path / "oom.py"
+    script.write_text(OOM)
+    assert bootstrap(script, frames=tmp_path / "frames").returncode == 1
+    [exc] = [f for f in read_frames(tmp_path / "frames") if f["kind"] == "exception"]
+    assert exc["oom"] is True and exc["frames"][-1]["line"] == 2
