@@ -1,5 +1,6 @@
 """Fixtures of the tracer tests: the model corpus (its headers say how to build and call
-each model) and one warm tracer session shared by the tests of a module."""
+each model) and one warm tracer session shared by the tests (its cache answers a request
+a previous test already made)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def corpus():
     return models
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def session():
     trace_session = TraceSession()
     trace_session.start()
