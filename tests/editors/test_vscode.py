@@ -24,6 +24,10 @@ EXTENSION = REPO / "editor-clients" / "vscode"
 CHECKS = [
     "shape inlay hints",
     "hover shows a shape",
+    "Fine-tune code action",
+    "Fine-tune asks for the checkpoint (quick pick)",
+    "Fine-tune asks for the data (quick pick)",
+    "Fine-tune spec written (server message)",
     "shape-error squiggle",
     "quick fix offered",
     "quick fix applied, squiggle gone",
@@ -31,6 +35,7 @@ CHECKS = [
     "loss hint appears",
     "loss hint updates",
     "status bar shows the running job",
+    "status bar job opens the run",
     "status bar Stop button",
     "stopped from the status bar (job left the status bar)",
 ]
@@ -67,7 +72,7 @@ def wait_healthy(url: str, proc: subprocess.Popen, deadline_s: float) -> None:
     raise AssertionError(f"code-server not healthy at {url} within {deadline_s} s")
 
 
-def run_vscode(tmp: Path, mode: str, request) -> tuple[dict[str, Check], str, Path]:
+def run_vscode(tmp: Path, mode: str, request, interpreter: str = sys.executable) -> tuple[dict[str, Check], str, Path]:
     """Builds and installs the .vsix into a fresh code-server profile, opens a copy of the
     fixture workspace, runs the playwright driver in MODE, stops code-server."""
     node = require_executable("node", "Node.js 20")
@@ -83,9 +88,12 @@ def run_vscode(tmp: Path, mode: str, request) -> tuple[dict[str, Check], str, Pa
         subprocess.run([npm, "run", "package"], cwd=EXTENSION, check=True, capture_output=True, timeout=300)
         run_vscode.packaged = True
     ws = make_workspace(tmp)
+    # what the fine-tune quick picks list (their content matters only when a run starts)
+    (ws / "pretrained.pt").write_bytes(b"")
+    (ws / "digits.npz").write_bytes(b"")
     data, exts, shots = tmp / "data", tmp / "exts", tmp / "shots"
     (data / "User").mkdir(parents=True)
-    settings = dict(USER_SETTINGS, **{"mlLsp.interpreter": sys.executable,
+    settings = dict(USER_SETTINGS, **{"mlLsp.interpreter": interpreter,
                                       "security.workspace.trust.enabled": mode == "untrusted"})
     (data / "User" / "settings.json").write_text(json.dumps(settings, indent=1))
     subprocess.run([code_server, "--user-data-dir", str(data), "--extensions-dir", str(exts),
@@ -137,6 +145,14 @@ def vscode_session(tmp_path_factory, request):
 
 
 @pytest.fixture(scope="module")
+def vscode_missing_session(tmp_path_factory, request):
+    """The interpreter is a fresh virtualenv without ml-lsp."""
+    tmp = tmp_path_factory.mktemp("vscode-missing")
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp / "venv")], check=True, timeout=120)
+    return run_vscode(tmp, "missing", request, interpreter=str(tmp / "venv" / "bin" / "python"))
+
+
+@pytest.fixture(scope="module")
 def vscode_untrusted_session(tmp_path_factory, request):
     return run_vscode(tmp_path_factory.mktemp("vscode-untrusted"), "untrusted", request)
 
@@ -171,3 +187,22 @@ def test_vscode_untrusted_workspace_started_no_run(vscode_untrusted_session):
     checks, transcript, ws = vscode_untrusted_session
     runs = [p.name for p in (ws / ".ml-lsp" / "runs").glob("*/status.json")]
     assert runs == [], f"an untrusted workspace ran code: {runs}\n{transcript}"
+
+
+def test_vscode_finetune_spec_has_the_picked_checkpoint_and_data(vscode_session):
+    checks, transcript, ws = vscode_session
+    import tomllib
+    pyproject = ws / "pyproject.toml"
+    assert pyproject.exists(), f"no pyproject.toml written\n{transcript}"
+    tables = tomllib.loads(pyproject.read_text())["tool"]["ml-lsp"]["finetune"]
+    (spec,) = tables.values()
+    assert (spec["checkpoint"], spec["data"]) == ("pretrained.pt", "digits.npz")
+    assert spec["model"].endswith("mnist_mlp.py:MLP")
+
+
+@pytest.mark.timeout(900)
+def test_vscode_offers_the_pip_command_when_ml_lsp_is_missing(vscode_missing_session):
+    checks, transcript, ws = vscode_missing_session
+    venv_python = ws.parent / "venv" / "bin" / "python"
+    assert_check(checks, "missing ml_lsp: notification with the pip command", transcript)
+    assert f"{venv_python} -m pip install -U ml-lsp" in checks["missing ml_lsp: notification with the pip command"].detail

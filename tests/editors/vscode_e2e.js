@@ -1,9 +1,10 @@
 // Drives real VS Code (code-server in Debian's chromium, via playwright-core) with the ml-lsp
 // extension installed, through what a user does. Prints one JSON object:
 //   {"checks": [{"name", "ok", "detail"}], "shots": DIR}
-// Usage: node vscode_e2e.js URL SHOTS_DIR [trusted|untrusted]   (env: CHROMIUM, E2E_WAIT_MS)
+// Usage: node vscode_e2e.js URL SHOTS_DIR [trusted|untrusted|missing]   (env: CHROMIUM, E2E_WAIT_MS)
 //   untrusted: answers VS Code's Workspace Trust dialog with "No" and checks that static
-//   features still work while ▶ Run is refused with a message.
+//   features still work while ▶ Run is refused with a message. missing: the interpreter
+//   has no ml_lsp, and the extension says which pip command installs it.
 // Every wait is on a condition in the page (with a deadline), never a fixed sleep.
 const { chromium } = require('playwright-core');
 const path = require('path');
@@ -60,6 +61,12 @@ async function statusTexts(page) {
   return page.locator('.statusbar-item').allTextContents();
 }
 
+async function missingServer(page) {
+  const toast = await waitFor(async () => (await page.locator('.notification-toast').allTextContents()).find(t => /pip install/.test(t)));
+  check('missing ml_lsp: notification with the pip command', toast, toast || (await page.locator('.notification-toast').allTextContents()).join(' | '));
+  await shot(page, 'missing-server-notification');
+}
+
 async function untrusted(page) {
   const no = page.locator('.monaco-dialog-box .monaco-button', { hasText: "No, I don't trust the authors" });
   const asked = await waitFor(async () => (await no.count()) > 0);
@@ -96,6 +103,7 @@ async function untrusted(page) {
     await page.goto(URL);
     await page.waitForSelector('.monaco-workbench', { timeout: WAIT });
     if (MODE === 'untrusted') await untrusted(page);
+    else if (MODE === 'missing') await missingServer(page);
     else await trusted(page);
   } catch (e) {
     check('no exception in the driver', false, String(e));
@@ -129,6 +137,40 @@ async function trusted(page) {
     check('hover shows a shape', hover, hover || (await page.locator('.monaco-hover').allTextContents().catch(() => [])).join(' '));
     await shot(page, 'model-hover');
     await page.keyboard.press('Escape');
+
+    // 1b. "Fine-tune from checkpoint…" on the class line: quick picks for checkpoint and data
+    await goTo(page, 13, 1);  // class MLP(nn.Module):
+    await page.keyboard.press('Control+.');
+    const ftRows = await waitFor(async () => {
+      const r = await page.locator('.action-widget .monaco-list-row.action').allTextContents();
+      return r.some(t => /Fine-tune/.test(t)) ? r : undefined;
+    }, 15000);
+    if (check('Fine-tune code action', ftRows, ftRows ? ftRows.join(' | ') : 'no Fine-tune action')) {
+      for (let i = 0; i < ftRows.findIndex(t => /Fine-tune/.test(t)); i++) await page.keyboard.press('ArrowDown');
+      await page.keyboard.press('Enter');
+      const pickIn = async (title, text) => {
+        const shown = await waitFor(async () => {
+          const t = await page.locator('.quick-input-widget .quick-input-title').textContent().catch(() => '');
+          const visible = await page.locator('.quick-input-widget').isVisible().catch(() => false);
+          return visible && new RegExp(title).test(t || '') ? t : undefined;
+        }, 20000);
+        const rows = shown ? await page.locator('.quick-input-list .monaco-list-row').allTextContents() : [];
+        if (shown) {
+          await page.keyboard.type(text);
+          await waitFor(async () => (await page.locator('.quick-input-list .monaco-list-row').first().textContent())?.includes(text), 5000);
+          await shot(page, `finetune-pick-${text}`);
+          await page.keyboard.press('Enter');
+        }
+        return { shown, rows };
+      };
+      const ck = await pickIn('checkpoint', 'pretrained.pt');
+      check('Fine-tune asks for the checkpoint (quick pick)', ck.shown && ck.rows.some(r => r.includes('pretrained.pt')), ck.rows.join(' | '));
+      const dt = await pickIn('data', 'digits.npz');
+      check('Fine-tune asks for the data (quick pick)', dt.shown && dt.rows.some(r => r.includes('digits.npz')), dt.rows.join(' | '));
+      const wrote = await waitFor(async () => (await page.locator('.notification-toast').allTextContents()).find(t => /finetune/.test(t)));
+      check('Fine-tune spec written (server message)', wrote, wrote || (await page.locator('.notification-toast').allTextContents()).join(' | '));
+      await shot(page, 'finetune-written');
+    }
 
     // 2. a shape error: the squiggle, then its quick fix applied from the Ctrl+. menu
     await openFile(page, 'shape_error.py');
@@ -165,17 +207,24 @@ async function trusted(page) {
     check('▶ Run code lens', lens, lens ? await lens.textContent() : (await page.locator('.codelens-decoration').allTextContents()).join(' | '));
     if (lens) {
       await lens.click();
-      const first = await waitFor(async () => (await inlayTexts(page)).find(t => /loss/i.test(t)));
+      const metric = t => /\bloss\s+-?\d/.test(t);  // `loss 0.231 ↓`, not the static shape hint `loss: ()`
+      const first = await waitFor(async () => (await inlayTexts(page)).find(metric));
       check('loss hint appears', first, first || (await inlayTexts(page)).join(' | '));
       await shot(page, 'run-loss-hint');
       if (first) {
-        const next = await waitFor(async () => (await inlayTexts(page)).find(t => /loss/i.test(t) && t !== first));
+        const next = await waitFor(async () => (await inlayTexts(page)).find(t => metric(t) && t !== first));
         check('loss hint updates', next, `${first} -> ${next}`);
         await shot(page, 'run-loss-hint-updated');
       }
       const jobItem = page.locator('[aria-label^="ml-lsp job"]');
       const job = await waitFor(async () => (await jobItem.count()) > 0 && jobItem.first().getAttribute('aria-label'));
       check('status bar shows the running job', job, job || (await statusTexts(page)).join(' | '));
+      if (job) {  // clicking the job opens the run (its log, through window/showDocument)
+        await jobItem.first().click();
+        const opened = await waitFor(async () => (await page.locator('.tab.active').textContent())?.includes('.log'));
+        check('status bar job opens the run', opened, await page.locator('.tab.active').textContent());
+        await shot(page, 'run-opened');
+      }
       const stop = page.locator('[aria-label^="ml-lsp stop"]');
       const stopShown = await waitFor(async () => (await stop.count()) > 0);
       await shot(page, 'run-status-bar');

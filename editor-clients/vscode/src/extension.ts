@@ -31,6 +31,7 @@ let serverLogFile: string | undefined;
 let starting: Promise<void> | undefined;
 let lastRunId: string | undefined;
 let lastInterpreter: Interpreter | undefined;
+let statusRunId: string | undefined;  // the run the status bar items act on
 const board = new ProgressBoard();
 const progressSubscriptions = new Map<string, vscode.Disposable>();
 
@@ -259,15 +260,14 @@ function renderStatus(): void {
     return;
   }
   const runId = runIdOf(task.token);
+  statusRunId = runId;
   statusJob.text = statusText(task, board.size - 1);
   statusJob.accessibilityInformation = { label: `ml-lsp job: ${task.title} ${task.message}`.trim() };
   statusJob.tooltip = runId ? `ml-lsp run ${runId}: click to open it` : task.title;
-  statusJob.command = runId ? { title: 'Open run', command: 'mlLsp.showRuns', arguments: [runId] } : undefined;
   statusJob.show();
   if (runId) {
     statusStop.tooltip = `Stop ml-lsp run ${runId}`;
     statusStop.accessibilityInformation = { label: `ml-lsp stop run ${runId}` };
-    statusStop.command = { title: 'Stop run', command: 'mlLsp.stop', arguments: [runId] };
     statusStop.show();
   } else {
     statusStop.hide();
@@ -339,6 +339,8 @@ function registerCommands(context: vscode.ExtensionContext): void {
     context.subscriptions.push(vscode.commands.registerCommand(id, fn));
 
   reg('mlLsp.restart', () => restartServer(context));
+  reg('mlLsp.statusOpenRun', () => statusRunId ? server('ml-lsp.showRun', { runId: statusRunId }) : undefined);
+  reg('mlLsp.statusStopRun', () => statusRunId ? server('ml-lsp.stop', { runId: statusRunId }) : undefined);
   reg('mlLsp.showLog', showLog);
   reg('mlLsp.run', async (arg?: unknown) => {
     const uri = activePythonUri(arg);
@@ -373,11 +375,17 @@ function registerCommands(context: vscode.ExtensionContext): void {
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   output = vscode.window.createOutputChannel('ml-lsp');
+  // Stop sits left of the job (higher priority): the job's text changes width with every
+  // progress report, and a button must not move under the pointer.
   statusJob = vscode.window.createStatusBarItem('mlLsp.job', vscode.StatusBarAlignment.Left, 10);
   statusJob.name = 'ml-lsp job';
-  statusStop = vscode.window.createStatusBarItem('mlLsp.stop', vscode.StatusBarAlignment.Left, 9);
+  statusStop = vscode.window.createStatusBarItem('mlLsp.stop', vscode.StatusBarAlignment.Left, 11);
   statusStop.name = 'ml-lsp stop';
   statusStop.text = '$(debug-stop) Stop';
+  // Plain command ids, set once: a command object with arguments, reassigned on every
+  // progress report, is re-registered each time and a click can land on a stale one.
+  statusJob.command = 'mlLsp.statusOpenRun';
+  statusStop.command = 'mlLsp.statusStopRun';
   context.subscriptions.push(output, statusJob, statusStop);
   registerCommands(context);
 
