@@ -78,7 +78,12 @@ def analyze_source(text: str, path: Optional[str] = None, *, inputs: Optional[di
             _analyze_class(interp, target, explicit, init, problems, is_entry=True)
         else:
             _analyze_function(interp, target, explicit, problems, EXPLICIT)
-    elif explicit or init:
+    # script entry points (def main(): with no required parameters) hold the call sites
+    # (model = Net(); model(torch.randn(...))): run them before the classes
+    for fn in functions:
+        if fn.node.name != entry and not _required_params(fn):
+            _analyze_function(interp, fn, {}, problems, CALLSITE)
+    if entry is None and (explicit or init):
         # no --entry: the inputs go to the last module class (a file's main model is
         # usually defined after its building blocks)
         if modules:
@@ -97,6 +102,14 @@ def analyze_source(text: str, path: Optional[str] = None, *, inputs: Optional[di
 
     problems.extend(interp.problems)
     return _build_facts(interp, path, problems, modules)
+
+
+def _required_params(fn: Func) -> list:
+    a = fn.node.args
+    params = a.posonlyargs + a.args
+    required = [p.arg for p in params[:len(params) - len(a.defaults)]]
+    required += [p.arg for p, d in zip(a.kwonlyargs, a.kw_defaults) if d is None]
+    return required
 
 
 def _parse_dims(name, dims_list):
@@ -400,7 +413,7 @@ def _analyze_function(interp: Interp, fn: Func, explicit, problems, quality):
     for p, v in values.items():
         if isinstance(v, Tensor) and v.dtype is None and p in hints:
             v.dtype = hints[p][1]
-    interp.quality = max(q, quality) if quality == EXPLICIT else q
+    interp.quality = max(q, quality)
     interp.steps = 0
     try:
         _run(interp, fn, None, values, fn)

@@ -303,6 +303,9 @@ class Interp:
         """The items of a known finite iterable, else None."""
         if isinstance(v, Seq):
             return list(v.items)
+        if isinstance(v, Instance) and _container_base(v.cls) is not None:
+            mods = _registered_modules(v)
+            return [k for k, _ in mods] if _container_base(v.cls) == "ModuleDict" else [m for _, m in mods]
         if isinstance(v, Layer) and v.children is not None:
             if v.qual.endswith("ModuleDict"):
                 return list(v.child_names or [])
@@ -425,6 +428,18 @@ class Interp:
     # ------------------------------------------------------------------ recording
     def record_binding(self, target, value, frame, stmt):
         if not self.recording or frame.scope == "<class>":
+            return
+        if value is UNK or (isinstance(value, Seq) and value.kind != "size" and
+                            _flatten_tensors(value) is None):
+            # this execution of the statement bound something we cannot follow: what was
+            # recorded for it from other executions no longer holds for all of them
+            key = (frame.scope, stmt.lineno, target.col_offset, target.id)
+            old = self.rec.bindings.get(key)
+            if old is not None and old[0] <= self.quality:
+                elems = old[3][2]
+                self.rec.bindings[key] = (self.quality, None, None if elems is None else old[2],
+                                          (old[3][0], "", None if elems is None else
+                                           [(sfx, None, None) for sfx, _, _ in elems]))
             return
         if isinstance(value, Tensor):
             key = (frame.scope, stmt.lineno, target.col_offset, target.id)
@@ -695,7 +710,10 @@ class Interp:
                     return v
             if obj.cls.is_module and name == "training":
                 return UNK
-            return Bound(obj, name) if obj.cls.is_module and name in _MODULE_METHODS else UNK
+            if obj.cls.is_module and (name in _MODULE_METHODS or (
+                    name in ("items", "values", "keys", "append") and _container_base(obj.cls))):
+                return Bound(obj, name)
+            return UNK
         if isinstance(obj, ClassVal):
             v = obj.lookup(name)
             return v if v is not None else UNK
@@ -788,6 +806,13 @@ class Interp:
             return UNK
         if isinstance(obj, Obj):
             return obj.attrs.get(key, UNK) if _hashable(key) else UNK
+        if isinstance(obj, Instance) and _container_base(obj.cls) is not None:
+            mods = _registered_modules(obj)
+            if isinstance(key, str):
+                return dict(mods).get(key, UNK)
+            if isinstance(key, int) and not isinstance(key, bool) and -len(mods) <= key < len(mods):
+                return mods[key][1]
+            return UNK
         if isinstance(obj, Ref):
             # typing generics (Optional[Tensor]) and dtype lookups: not values we track
             return UNK
@@ -905,6 +930,19 @@ class Interp:
             if isinstance(call, Func):
                 return self.call_func(call, Args([fn] + a.args, a.kwargs), node)
             return UNK
+        if isinstance(fn, _ContainerInit):
+            inst = fn.inst
+            if isinstance(inst, Instance):
+                items = list(a.args)
+                if len(items) == 1 and isinstance(items[0], DictVal):
+                    for k, v in items[0].items.items():
+                        inst.attrs[str(k)] = v
+                else:
+                    if fn.kind != "Sequential" and len(items) == 1:
+                        items = self.iter_items(items[0]) or []
+                    for i, v in enumerate(items):
+                        inst.attrs[str(i)] = v
+            return None
         if isinstance(fn, _LayerInit):
             layer = self.make_layer(fn.qual, fn.rule, a, node)
             if isinstance(fn.inst, Instance):
@@ -1011,9 +1049,10 @@ class Interp:
                 return UNK
             x = a.args[0]
             for child in layer.children:
-                x = self.call(child, Args([x]), node, frame)
-                if x is UNK:
-                    return UNK
+                # keep going on an unknown value: the later modules' statements must see
+                # this call too (joined to unknown), or their records would hold for only
+                # the calls we could follow
+                x = self.call(child, Args([x if x is not UNK else Tensor(None, None)]), node, frame)
             return x
         if isinstance(layer.rule, LayerRule):
             out = self.call_rule(layer.qual, a, node, frame, rule=layer.rule, layer=layer)
@@ -1111,6 +1150,17 @@ class Interp:
             return None
         if name in ("to", "cuda", "cpu", "train", "eval", "float", "double", "half", "requires_grad_", "apply"):
             return inst
+        if _container_base(inst.cls) is not None:
+            mods = _registered_modules(inst)
+            if name == "items":
+                return Seq([Seq([k, v]) for k, v in mods], "list")
+            if name == "values":
+                return Seq([v for _, v in mods], "list")
+            if name == "keys":
+                return Seq([k for k, _ in mods], "list")
+            if name == "append" and a.args:
+                inst.attrs[str(len(mods))] = a.args[0]
+                return inst
         return UNK
 
     def call_module(self, inst: Instance, a: Args, node, frame):
@@ -1119,6 +1169,13 @@ class Interp:
             base = inst.attrs.get("__layer__")
             if isinstance(base, Layer):
                 return self.call_layer(base, a, node, frame)
+            if _container_base(inst.cls) == "Sequential" and a.args:
+                x = a.args[0]
+                for _, m in _registered_modules(inst):
+                    x = self.call(m, Args([x]), node, frame)
+                    if x is UNK:
+                        x = Tensor(None, None)
+                return x
             return UNK
         quality = self.quality
         # script code calling a model with inputs it does not know (a DataLoader batch)
@@ -1342,6 +1399,8 @@ class Interp:
                 return v.shape[0] if v.shape and v.shape[0] is not None else UNK
             if isinstance(v, Layer) and v.children is not None:
                 return len(v.children)
+            if isinstance(v, Instance) and _container_base(v.cls) is not None:
+                return len(_registered_modules(v))
             if isinstance(v, (DictVal,)):
                 return len(v.items)
             if isinstance(v, str):
@@ -1622,6 +1681,13 @@ def scalar_binop(op, a, b):
     if isinstance(a, str) and isinstance(b, str) and t is ast.Add:
         return a + b
     if isinstance(a, str) and t is ast.Mod:
+        args = tuple(b.items) if isinstance(b, Seq) else b
+        parts = args if isinstance(args, tuple) else (args,)
+        if all(isinstance(x, (int, float, str)) for x in parts):
+            try:
+                return a % args
+            except (TypeError, ValueError):
+                return UNK
         return UNK
     if isinstance(a, Seq) and isinstance(b, Seq) and t is ast.Add:
         return Seq(a.items + b.items, a.kind if a.kind == b.kind else "tuple")
@@ -2055,6 +2121,9 @@ def _get_attr_super(interp, obj, name, node, frame):
         if name in c.attrs:
             v = c.attrs[name]
             return Bound(obj.self_val, v) if isinstance(v, Func) else v
+    container = _container_base(obj.cls)
+    if container is not None and name == "__init__":
+        return _ContainerInit(obj.self_val, container)
     base_layer = _library_base(interp, obj.cls)
     if base_layer is not None:
         qual, rule = base_layer
@@ -2078,6 +2147,27 @@ def _library_base(interp, cls):
                 if isinstance(rule, LayerRule) and rule.varargs != "modules":
                     return b.qual, rule
     return None
+
+
+def _container_base(cls):
+    """"Sequential" / "ModuleList" / "ModuleDict" when a user class derives from one."""
+    for c in cls.mro():
+        for b in c.bases:
+            if isinstance(b, Ref) and b.qual.rsplit(".", 1)[-1] in ("Sequential", "ModuleList", "ModuleDict") \
+                    and b.qual.startswith("torch.nn"):
+                return b.qual.rsplit(".", 1)[-1]
+    return None
+
+
+def _registered_modules(inst: Instance) -> list:
+    """(name, module) in registration order: what a container subclass holds."""
+    return [(k, v) for k, v in inst.attrs.items()
+            if isinstance(v, Layer) or (isinstance(v, Instance) and v.cls.is_module)]
+
+
+class _ContainerInit:
+    def __init__(self, inst, kind):
+        self.inst, self.kind = inst, kind
 
 
 class _LayerInit:
