@@ -69,4 +69,11 @@ def ml_lsp_launchers() -> Mapping[str, Any]:
 @hookspec
 def ml_lsp_metric_capturers() -> Sequence[Any]:
     """Metric capturers installed inside the training process by the run bootstrap
-    (each a callable that installs its hooks and returns an uninstall callable)."""
+    (each a callable that installs its hooks and returns an uninstall callable).
+
+    A capturer is called with the process's ``ml_lsp.telemetry.capture.Capture``; it
+    records through ``capture.metric(name, value, step, file, line)`` and
+    ``capture.progress(file, line, current, total, unit, name)`` (1-based lines of the
+    user's code; ``ml_lsp.telemetry.attribution.user_frame`` finds it), and should install
+    its hooks only when its library is imported (``ml_lsp.telemetry.imports.when_imported``).
+    See plugins/ml_lsp_hf_trainer."""

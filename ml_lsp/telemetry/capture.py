@@ -100,6 +100,9 @@ class Capture:
         self._warned: set[str] = set()
         self._uninstallers: list = []
         self._closers: list = []  # fn() writing final values, run by close()
+        # Lines a framework capturer (the HF Trainer one) reports itself: the automatic
+        # backward capture stays quiet there rather than mix its own "loss" in.
+        self.owned_lines: set[tuple[str, int]] = set()
         self.scaled_output: Any = None  # the last GradScaler.scale() result...
         self.scaled_input: Any = None  # ...and the loss it scaled
         self._stop = threading.Event()

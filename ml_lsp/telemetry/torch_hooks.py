@@ -33,6 +33,8 @@ def install_backward(capture: Capture) -> Callable[[], None]:
         if user is None:
             return None
         path = attribution.frame_path(user)
+        if (path, user.f_lineno) in capture.owned_lines:
+            return None
         name = attribution.backward_name(path, user.f_lineno) \
             or attribution.backward_name(attribution.frame_path(frame), frame.f_lineno) \
             or "loss"  # what backward() is called on is, by construction, the objective
