@@ -80,7 +80,9 @@ def workspace(tmp_path):
 
 
 async def start(tmp_path: Path, ws: Path, init_options=None) -> LanguageClient:
-    config = ClientServerConfig(server_command=SERVER_COMMAND, server_env=server_env(tmp_path))
+    # The trusted-workspaces file lives in the user's state folder: keep it in tmp_path.
+    config = ClientServerConfig(server_command=SERVER_COMMAND,
+                                server_env=server_env(tmp_path, XDG_STATE_HOME=str(tmp_path / "state")))
     client = await config.start()
     client.refreshes = 0  # workspace/inlayHint/refresh requests received
 
@@ -318,6 +320,14 @@ async def test_trust_is_asked_once_and_untrusted_refuses(tmp_path, workspace):
         assert len(asked) == 2 and str(workspace) in asked[0]
     finally:
         await client.shutdown_session()
+
+    # The answer is remembered per workspace: a new server does not ask again.
+    again = await start(tmp_path, workspace, init_options={"trust": "ask"})
+    try:
+        assert await run(again, open_doc(again, workspace / "crash.py"))
+        assert len(asked) == 2
+    finally:
+        await again.shutdown_session()
 
     refusing = await start(tmp_path, workspace, init_options={"trust": "untrusted"})
     try:

@@ -235,7 +235,7 @@ class RunsView:
         self.last_inlay_refresh = 0.0
         self.inlay_refresh_due: asyncio.TimerHandle | None = None
         self.last_lens_refresh = 0.0
-        self.trusted: dict[str, bool] = {}  # workspace root -> answer given this session
+        self.trusted: set[str] = set()  # workspace roots the user trusted (see trusted_roots)
         self.timer: asyncio.Task | None = None
 
     # -- set-up -----------------------------------------------------------------------
@@ -646,7 +646,10 @@ class RunsView:
     async def check_trust(self) -> None:
         trust = _effective_trust(self.server)
         root = str(self.server.root or "")
-        if trust == "trusted" or self.trusted.get(root):
+        if trust == "trusted" or root in self.trusted:
+            return
+        if trust == "ask" and root and root in trusted_roots():
+            self.trusted.add(root)
             return
         if trust == "untrusted":
             raise JsonRpcInvalidParams(
@@ -660,7 +663,9 @@ class RunsView:
         if answer is None or answer.title != "Trust and run":
             raise JsonRpcInvalidParams("not run: the workspace is not trusted (answer \"Trust and run\" "
                                        "or set ml-lsp.trust = \"trusted\")")
-        self.trusted[root] = True
+        self.trusted.add(root)
+        if root:
+            remember_trusted(root)
 
     def run_folder_for(self, run_id: Any):
         if not isinstance(run_id, str) or not run_id:
@@ -675,6 +680,34 @@ class RunsView:
         followed = self.latest.get(script)
         if followed is not None:
             self._retire(followed)
+
+
+def _trust_file() -> Path:
+    """Outside every workspace (a repository must not be able to trust itself): the
+    user's state folder, e.g. ~/.local/state/ml-lsp/trusted-workspaces.json."""
+    import platformdirs
+    return platformdirs.user_state_path("ml-lsp") / "trusted-workspaces.json"
+
+
+def trusted_roots() -> set[str]:
+    import json
+    try:
+        data = json.loads(_trust_file().read_text())
+    except (OSError, ValueError):
+        return set()
+    return {r for r in data.get("trusted", []) if isinstance(r, str)} if isinstance(data, dict) else set()
+
+
+def remember_trusted(root: str) -> None:
+    import json
+    path = _trust_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"trusted": sorted(trusted_roots() | {root})}, indent=1))
+        os.replace(tmp, path)
+    except OSError as exc:  # still trusted for this session
+        log.warning("cannot remember the trusted workspace in %s: %s", path, exc)
 
 
 def _effective_trust(server) -> str:
