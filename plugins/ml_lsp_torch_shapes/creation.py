@@ -169,6 +169,24 @@ def new_tensor(call: OpCall):
     return Tensor(found[0], _dtype(call, found[1]))
 
 
+def meshgrid(call: OpCall):
+    ts = list(call.args)
+    if len(ts) == 1 and isinstance(ts[0], Seq):
+        ts = list(ts[0].items)
+    if not ts or not all(isinstance(t, Tensor) for t in ts):
+        return UNK
+    lens = []
+    for t in ts:
+        if t.shape is None or len(t.shape) > 1:
+            return UNK
+        lens.append(t.shape[0] if t.shape else 1)
+    if call.kwargs.get("indexing", "ij") == "xy" and len(lens) >= 2:
+        lens[0], lens[1] = lens[1], lens[0]
+    elif call.kwargs.get("indexing", "ij") not in ("ij", "xy"):
+        return UNK
+    return Seq([Tensor(tuple(lens), t.dtype) for t in ts], "tuple")
+
+
 RULES = {}
 for _n in ("randn", "rand", "zeros", "ones", "empty"):
     RULES[f"torch.{_n}"] = sized()
@@ -178,6 +196,7 @@ RULES["torch.randperm"] = randperm
 RULES["torch.arange"] = arange
 RULES["torch.linspace"] = RULES["torch.logspace"] = linspace
 RULES["torch.eye"] = eye
+RULES["torch.meshgrid"] = RULES["torch.functional.meshgrid"] = meshgrid
 RULES["torch.tensor"] = RULES["torch.as_tensor"] = tensor
 def legacy_constructor(dtype):
     """torch.FloatTensor(3, 4) allocates (3, 4); torch.FloatTensor([1, 2]) copies data."""

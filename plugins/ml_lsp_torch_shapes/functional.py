@@ -260,6 +260,23 @@ def pairwise_distance(call: OpCall):
     return Tensor(shape[:-1] + ((1,) if keep is True else ()), "float")
 
 
+def affine_grid(call: OpCall):
+    size = call.arg(1, "size")
+    if not isinstance(size, Seq) or len(size.items) < 3:
+        return unknown_tensor("float")
+    d = [as_dim(v) for v in size.items]
+    return Tensor((d[0],) + tuple(d[2:]) + (len(d) - 2,), "float")
+
+
+def grid_sample(call: OpCall):
+    x, grid = _x(call), call.tensor(1, "grid")
+    if x is None:
+        return UNK
+    if x.shape is None or grid is None or grid.shape is None or len(x.shape) != len(grid.shape):
+        return unknown_tensor(x.dtype)
+    return Tensor(x.shape[:2] + grid.shape[1:-1], x.dtype)
+
+
 def _reduced(call, x, default_scalar=True):
     red = call.kwargs.get("reduction", "mean")
     if red == "none":
@@ -355,7 +372,7 @@ RULES = {
     F + "scaled_dot_product_attention": sdpa, F + "cosine_similarity": cosine_similarity,
     F + "cross_entropy": cross_entropy, F + "nll_loss": nll_loss,
     F + "pairwise_distance": pairwise_distance, "torch.pairwise_distance": pairwise_distance,
-    F + "glu": glu, F + "normalize": normalize, "torch.cosine_similarity": cosine_similarity,
+    F + "glu": glu, F + "affine_grid": affine_grid, F + "grid_sample": grid_sample, F + "normalize": normalize, "torch.cosine_similarity": cosine_similarity,
     "torch.nn.functional.pixel_unshuffle": lambda call: unknown_tensor("float"),
 }
 for _n in ("mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",

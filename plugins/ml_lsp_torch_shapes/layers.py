@@ -7,6 +7,7 @@ from ml_lsp.analysis import dims
 from ml_lsp.analysis.ops import (UNK, Ctor, LayerRule, OpCall, Seq, Tensor, as_dim, conv_out, conv_transpose_out,
                                  format_shape, keep_shape_rule, norm_axis, same_as_input, sym, tuple_n,
                                  unknown_tensor)
+from ml_lsp.analysis.values import Obj
 from ml_lsp_torch_shapes import shaping
 
 B, H, W, L, T, D = sym("B"), sym("H"), sym("W"), sym("L"), sym("T"), sym("D")
@@ -448,6 +449,14 @@ def rnn_rule(kind: str):
                 "proj_size": 0, "nonlinearity": "tanh"}
 
     def forward(layer: Ctor, call: OpCall):
+        x = call.arg(0, "input")
+        packed = isinstance(x, Obj) and x.name == "packed_sequence"
+        if packed:
+            out = forward(_with(layer, batch_first=True), OpCall(call.qual, [x.attrs["padded"]]))
+            if isinstance(out, Seq) and out.items and isinstance(out.items[0], Tensor):
+                out.items[0] = _packed(Tensor((out.items[0].shape or (None, None, None))[:1] + (None,) +
+                                              (out.items[0].shape or (None, None, None))[2:], "float"))
+            return out
         x = _x(call)
         if x is None:
             return UNK
@@ -521,6 +530,39 @@ def rnn_rule(kind: str):
                                           f"({'B, T' if c.get('batch_first') is True else 'T, B'}, "
                                           f"{'2*' if c.get('bidirectional') is True else ''}"
                                           f"{_r(c.dim('hidden_size'))})"))
+
+
+def _with(layer: Ctor, **values) -> Ctor:
+    c = Ctor(layer.rule, layer.args)
+    c.values.update(values)
+    return c
+
+
+def _packed(padded_batch_first: Tensor) -> Obj:
+    """A PackedSequence, kept as its padded batch-first view (time length unknown)."""
+    return Obj({"padded": padded_batch_first}, "packed_sequence")
+
+
+def pack_padded_sequence(call: OpCall):
+    x = call.tensor(0, "input")
+    bf = call.arg(2, "batch_first", False)
+    if x is None or x.shape is None or len(x.shape) < 2 or bf not in (True, False):
+        return UNK
+    n = x.shape[0] if bf else x.shape[1]
+    return _packed(Tensor((n, None) + x.shape[2:], x.dtype))
+
+
+def pad_packed_sequence(call: OpCall):
+    p = call.arg(0, "sequence")
+    bf = call.arg(1, "batch_first", False)
+    if not (isinstance(p, Obj) and p.name == "packed_sequence") or bf not in (True, False):
+        return UNK
+    t = p.attrs["padded"]
+    if t.shape is None:
+        return UNK
+    n, rest = t.shape[0], t.shape[2:]
+    padded = Tensor((n, None) + rest if bf else (None, n) + rest, t.dtype)
+    return Seq([padded, Tensor((n,), "long")], "tuple")
 
 
 def _check_hidden(call, kind, x, hx, layers, hout, hid, bf):
@@ -837,6 +879,8 @@ RULES = {
     "torch.nn.ReflectionPad1d": pad_rule(1), "torch.nn.ReflectionPad2d": pad_rule(2),
     "torch.nn.ReplicationPad1d": pad_rule(1), "torch.nn.ReplicationPad2d": pad_rule(2),
     "torch.nn.GLU": LayerRule(params=("dim",), defaults={"dim": -1}, forward=glu_forward, param_count=lambda c: 0),
+    "torch.nn.utils.rnn.pack_padded_sequence": pack_padded_sequence,
+    "torch.nn.utils.rnn.pad_packed_sequence": pad_packed_sequence,
     "torch.nn.Sequential": _container("Sequential"), "torch.nn.ModuleList": _container("ModuleList"),
     "torch.nn.ModuleDict": _container("ModuleDict"),
 }
