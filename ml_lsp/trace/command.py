@@ -64,12 +64,12 @@ def static_facts(text: str, path: str, entry=None, init=None, inputs=None):
 
 
 def _module_resolver():
-    """Sibling imports resolved the way ``ml-lsp check`` resolves them (jedi + files)."""
+    """Sibling imports resolved as ``ml-lsp shapes`` resolves them."""
     try:
-        from ml_lsp.commands.check import module_resolver
+        from ml_lsp.resolve import make_resolver
     except ImportError:
         return None
-    return module_resolver()
+    return make_resolver()
 
 
 def _dim_json(dim):

@@ -184,6 +184,7 @@ def trace_class(cls, module, init: str | None, spec: dict, modes: list[str], fil
                 problem = problem_from_exception(
                     failure.exc, failure.kind, roots, fallback=(path, class_line), entry=cls.__name__, note=note)
                 problem["mode"] = mode
+                problem["partial"] = _fit_runs(failure.partial, runs, symbols) if failure.partial else []
                 failures.append(problem)
                 continue
             traced["mode"] = mode
@@ -211,6 +212,9 @@ def trace_class(cls, module, init: str | None, spec: dict, modes: list[str], fil
         if "cpu" not in modes and any(_NEEDS_DATA.search(p["message"]) for p in failures):
             last_problem["message"] += ("; if this op needs real data, enable a tiny CPU run "
                                         "(--cpu-fallback, or the trace_cpu_fallback setting)")
+        out["entries"] = last_problem.pop("partial", [])
+        for problem in failures:
+            problem.pop("partial", None)
         out["problems"].append(last_problem)
     traced["seconds"] = time.perf_counter() - started
     return out
@@ -234,6 +238,7 @@ _WANTS_INDICES = re.compile(r"\bLong\b|\bInt\b|indices|scalar type", re.IGNORECA
 class _TracedFailure(Exception):
     def __init__(self, kind: str, exc: BaseException, env: dict):
         self.kind, self.exc, self.env = kind, exc, env
+        self.partial: list[list[dict]] = []  # per run: what was recorded before the error
 
 
 def _input_plan(cls, spec: dict) -> tuple[dict, list[str]]:
@@ -303,9 +308,50 @@ def _build(cls, module, init: str | None):
         namespace = dict(vars(module))
         namespace["__ml_lsp_args__"] = lambda *a, **k: (a, k)
         args, kwargs = eval(f"__ml_lsp_args__({init})", namespace)
-    model = cls(*args, **kwargs)
+    else:
+        kwargs = _config_arguments(cls, module)
+    try:
+        model = cls(*args, **kwargs)
+    except TypeError as exc:
+        if "required" in str(exc) and "argument" in str(exc) and not init:
+            raise TypeError(f"{exc}; give the constructor's arguments (--init \"...\", "
+                            "or a default for each parameter)") from exc
+        raise
     model.eval()
     return model
+
+
+_CONFIG_PARAM = re.compile(r"^(config|cfg|conf|args|params|hparams|hp|model_args|model_config|opt|options)$")
+_CONFIG_CLASS = re.compile(r"(Config|Configuration|Args|Arguments|Params|Hparams|Options)$")
+
+
+def _config_arguments(cls, module) -> dict:
+    """Constructor parameters with no default that take a configuration object
+    (``def __init__(self, config: GPTConfig)``): that class built with its own defaults, as
+    the static engine assumes. Annotated with a class, or named like a config with exactly
+    one config-like class in the module. Anything else stays missing (a clear TypeError)."""
+    try:
+        params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return {}
+    candidates = [v for n, v in vars(module).items() if isinstance(v, type)
+                  and _CONFIG_CLASS.search(n) and not issubclass(v, torch.nn.Module)]
+    kwargs = {}
+    for p in params:
+        if p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        annotation = None if p.annotation is p.empty else p.annotation
+        if isinstance(annotation, str):
+            annotation = vars(module).get(annotation.strip("'\""))
+        if not (isinstance(annotation, type) and annotation.__module__ not in ("builtins", "typing")):
+            annotation = candidates[0] if len(candidates) == 1 and _CONFIG_PARAM.match(p.name) else None
+        if annotation is None:
+            continue
+        try:
+            kwargs[p.name] = annotation()
+        except Exception:
+            continue
+    return kwargs
 
 
 def _device_context(mode: str, fake_mode):
@@ -336,6 +382,7 @@ def _run_mode(cls, module, init, inputs: dict, runs: list[dict], mode: str, file
         from torch._subclasses.fake_tensor import FakeTensorMode
         fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
     per_run = []
+    failure = None
     with torch.no_grad(), _device_context(mode, fake_mode):
         try:
             model = _build(cls, module, init)
@@ -358,8 +405,15 @@ def _run_mode(cls, module, init, inputs: dict, runs: list[dict], mode: str, file
                     with OpsUntraced(), recorder:
                         model(**tensors)
                 except Exception as exc:
-                    raise _TracedFailure("forward", exc, env) from None
+                    # Keep what ran before the error (shown beside the diagnostic), and
+                    # run the other symbol values too so those shapes stay symbolic.
+                    if failure is None:
+                        failure = _TracedFailure("forward", exc, env)
+                    break
             per_run.append(recorder.entries())
+    if failure is not None:
+        failure.partial = per_run
+        raise failure
     return per_run
 
 
