@@ -1,0 +1,124 @@
+"""`ml-lsp shapes` as a terminal or CI user runs it: the JSON contract, text output,
+--entry/--init/--input, workspace imports, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+MODEL = textwrap.dedent("""\
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+
+    class Net(nn.Module):
+        def __init__(self, n_in=784, n_hidden=128):
+            super().__init__()
+            self.fc1 = nn.Linear(n_in, n_hidden)
+            self.fc2 = nn.Linear(n_hidden, 10)
+
+        def forward(self, x):
+            x = x.view(x.size(0), -1)
+            h = F.relu(self.fc1(x))
+            logits, extra = self.fc2(h), h.sum(-1)
+            return logits
+    """)
+
+
+def run(*args, cwd=None):
+    proc = subprocess.run([sys.executable, "-m", "ml_lsp", "shapes", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=120)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+@pytest.fixture
+def model(tmp_path):
+    path = tmp_path / "net.py"
+    path.write_text(MODEL)
+    return path
+
+
+def test_json_contract_with_inputs(model):
+    rc, out, err = run(str(model), "--entry", "Net", "--input", "x=4,1,28,28", "--json")
+    assert rc == 0, err
+    data = json.loads(out)
+    assert list(data) == ["files"] and data["files"][0]["path"] == str(model)
+    shapes = data["files"][0]["shapes"]
+    assert shapes == [
+        {"scope": "Net.forward", "line": 13, "name": "x", "shape": [4, 784], "dtype": "float"},
+        {"scope": "Net.forward", "line": 14, "name": "h", "shape": [4, 128], "dtype": "float"},
+        {"scope": "Net.forward", "line": 15, "name": "logits", "shape": [4, 10], "dtype": "float"},
+        {"scope": "Net.forward", "line": 15, "name": "extra", "shape": [4], "dtype": "float"},
+    ]
+
+
+def test_symbolic_input_dims_and_init(model):
+    rc, out, err = run(str(model), "--entry", "Net", "--init", "n_in=32, n_hidden=16", "--input", "x=B,32",
+                       "--json")
+    assert rc == 0, err
+    shapes = {e["name"]: e["shape"] for e in json.loads(out)["files"][0]["shapes"]}
+    assert shapes["h"] == ["B", 16] and shapes["logits"] == ["B", 10]
+
+
+def test_text_output_is_readable(model):
+    rc, out, err = run(str(model), "--entry", "Net", "--input", "x=4,784")
+    assert rc == 0, err
+    assert "Net.forward" in out
+    assert "h = (4, 128) float" in out and "logits = (4, 10) float  <- Linear(n_hidden, 10), line 10" in out
+
+
+def test_several_files_and_workspace_imports(tmp_path):
+    (tmp_path / "blocks.py").write_text(textwrap.dedent("""\
+        import torch.nn as nn
+
+        class Block(nn.Module):
+            def __init__(self, d):
+                super().__init__()
+                self.fc = nn.Linear(d, 2 * d)
+
+            def forward(self, x):
+                y = self.fc(x)
+                return y
+        """))
+    (tmp_path / "main.py").write_text(textwrap.dedent("""\
+        import torch
+        from blocks import Block
+
+        model = Block(8)
+        out = model(torch.randn(3, 8))
+        """))
+    rc, out, err = run(str(tmp_path / "main.py"), str(tmp_path / "blocks.py"), "--json", cwd=tmp_path)
+    assert rc == 0, err
+    files = json.loads(out)["files"]
+    main = {e["name"]: e["shape"] for e in files[0]["shapes"]}
+    assert main["out"] == [3, 16]
+    # analysed on its own, the block's width is the constructor parameter's name
+    assert [e["shape"] for e in files[1]["shapes"] if e["name"] == "y"] == [["B", "2*d"]]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["missing.py"], "missing.py: no such file"),
+    (["{model}", "--input", "x"], "expected NAME=D1,D2"),
+    (["{model}", "--input", "x=4,a+"], "'a+' is not a dimension"),
+    (["{model}", "--entry", "Nope"], "no class or function named 'Nope'"),
+    (["{model}", "--entry", "Net", "--input", "y=4,784"], "has no parameter 'y'"),
+    (["{model}", "--entry", "Net", "--init", "n_in=("], "--init"),
+])
+def test_bad_input_is_one_line_exit_2(model, args, message):
+    rc, out, err = run(*[a.format(model=model) for a in args])
+    assert rc == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in err
+
+
+def test_file_with_a_syntax_error_still_gets_shapes(tmp_path):
+    path = tmp_path / "half.py"
+    path.write_text(MODEL + "\n\ndef broken(x):\n    y = x.view(\n")
+    rc, out, err = run(str(path), "--entry", "Net", "--input", "x=2,784", "--json")
+    assert rc == 0, err
+    assert any(e["name"] == "h" and e["shape"] == [2, 128] for e in json.loads(out)["files"][0]["shapes"])
