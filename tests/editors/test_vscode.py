@@ -116,6 +116,7 @@ def run_vscode(tmp: Path, mode: str, request, interpreter: str = sys.executable)
         driver = subprocess.run(
             [node, str(HERE / "vscode_e2e.js"), f"http://127.0.0.1:{port}/?folder={ws}", str(shots), mode],
             env=dict(os.environ, NODE_PATH=str(EXTENSION / "node_modules"), CHROMIUM=chromium,
+                     E2E_GOOD_PYTHON=sys.executable,
                      E2E_WAIT_MS=os.environ.get("ML_LSP_EDITOR_WAIT_MS", "60000")),
             capture_output=True, text=True, timeout=900)
     finally:
@@ -206,3 +207,9 @@ def test_vscode_offers_the_pip_command_when_ml_lsp_is_missing(vscode_missing_ses
     venv_python = ws.parent / "venv" / "bin" / "python"
     assert_check(checks, "missing ml_lsp: notification with the pip command", transcript)
     assert f"{venv_python} -m pip install -U ml-lsp" in checks["missing ml_lsp: notification with the pip command"].detail
+
+
+@pytest.mark.timeout(900)
+def test_vscode_choose_interpreter_restarts_the_server(vscode_missing_session):
+    checks, transcript, _ = vscode_missing_session
+    assert_check(checks, "interpreter changed: server restarted, diagnostics shown", transcript)

@@ -65,6 +65,21 @@ async function missingServer(page) {
   const toast = await waitFor(async () => (await page.locator('.notification-toast').allTextContents()).find(t => /pip install/.test(t)));
   check('missing ml_lsp: notification with the pip command', toast, toast || (await page.locator('.notification-toast').allTextContents()).join(' | '));
   await shot(page, 'missing-server-notification');
+  if (!toast) return;
+  // The notification's "Choose interpreter": the user types a Python that has ml-lsp; the
+  // setting changes, the extension restarts the server, and diagnostics appear.
+  const goodPython = process.env.E2E_GOOD_PYTHON;
+  await page.locator('.notification-toast .monaco-button', { hasText: 'Choose interpreter' }).first().click();
+  const box = page.locator('.quick-input-widget input');
+  await box.waitFor({ state: 'visible', timeout: WAIT });
+  await box.fill(goodPython);
+  await shot(page, 'choose-interpreter');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('.explorer-folders-view .monaco-list-row', { timeout: WAIT });
+  await openFile(page, 'shape_error.py');
+  const squiggle = await waitFor(async () => (await page.locator('.monaco-editor .squiggly-error').count()) > 0);
+  check('interpreter changed: server restarted, diagnostics shown', squiggle, squiggle ? goodPython : 'no .squiggly-error');
+  await shot(page, 'interpreter-changed');
 }
 
 async function untrusted(page) {
