@@ -6,7 +6,8 @@ number of lines), a description, the 1-based line where the bad tensor is consum
 deepest line of that file in the traceback torch raises), the lines of that file on the
 call chain down to it (outermost first: a conflict inside a submodule's forward may also be
 reported where the submodule is called), and the line defining the layer whose size the
-mutation changed, when the mutation is in a constructor.
+mutation changed, when the mutated text builds a layer (in a constructor or a function
+that builds the model).
 
 `tests/test_mutations_raise.py` checks every entry against torch: the clean model runs, the
 mutated one raises a shape error at `error_line`. The diagnostics tests check that each is
@@ -533,4 +534,34 @@ MUTATIONS = [
              'sim = z @ z / self.temperature',
              'similarity without transposing',
              error_line=28, layer_line=None, call_chain=(28,)),
+    Mutation('tests/corpus/bert_self_attention.py',
+             'self.output = nn.Linear(config.intermediate_size, config.hidden_size)',
+             'self.output = nn.Linear(config.hidden_size, config.hidden_size)',
+             'BERT output dense sized from hidden_size instead of intermediate_size',
+             error_line=100, layer_line=91, call_chain=(100,)),
+    Mutation('tests/corpus/yolo_detect_head.py',
+             'xy, wh, conf = x[i].sigmoid().split((2, 2, self.nc + 1), 4)',
+             'xy, wh, conf = x[i].sigmoid().split((2, 2, self.nc), 4)',
+             'split sizes do not add up to the outputs per anchor',
+             error_line=32, layer_line=None, call_chain=(32,)),
+    Mutation('tests/corpus/diffusion_unet_time.py',
+             'h = h + self.time_proj(F.silu(t_emb))[:, :, None, None]',
+             'h = h + self.time_proj(F.silu(t_emb))[:, None, :, None]',
+             'time embedding broadcast on the wrong axes',
+             error_line=34, layer_line=None, call_chain=(55, 34)),
+    Mutation('tests/corpus/diffusion_unet_time.py',
+             'self.up1 = ResBlock(base * 4, base, time_dim)',
+             'self.up1 = ResBlock(base * 2, base, time_dim)',
+             "decoder block forgets the skip connection's channels",
+             error_line=33, layer_line=48, call_chain=(59, 33)),
+    Mutation('tests/corpus/clip_contrastive.py',
+             'self.text_projection = nn.Parameter(torch.empty(width, embed_dim))',
+             'self.text_projection = nn.Parameter(torch.empty(embed_dim, width))',
+             'text projection matrix transposed',
+             error_line=44, layer_line=29, call_chain=(49, 44)),
+    Mutation('tests/corpus/droppath_block.py',
+             'nn.Conv2d(dim, dim, kernel_size, groups=dim, padding="same"),',
+             'nn.Conv2d(dim, dim, kernel_size, groups=dim),',
+             'depthwise conv without same padding: residual add sees smaller maps',
+             error_line=40, layer_line=50, call_chain=(40,)),
 ]
