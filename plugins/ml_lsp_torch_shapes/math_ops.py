@@ -234,6 +234,17 @@ def reduction(dtype=None, with_indices=False):
     return rule
 
 
+def norm(call: OpCall):
+    """x.norm(p="fro", dim=None, keepdim=False): the first positional is p, not dim."""
+    t = _t(call)
+    if t is None:
+        return UNK
+    dim = call.arg(2, "dim")
+    keepdim = call.arg(3, "keepdim", False)
+    shape, _ = _reduce_shape(call, t, dim, keepdim)
+    return Tensor(shape, "float")
+
+
 def argreduce(call: OpCall):
     t = _t(call)
     if t is None:
@@ -406,8 +417,9 @@ RULES["torch.outer"] = RULES["torch.Tensor.outer"] = RULES["torch.ger"] = outer
 RULES["torch.einsum"] = einsum
 RULES["torch.functional.einsum"] = einsum
 RULES["torch.dot"] = RULES["torch.Tensor.dot"] = RULES["torch.inner"] = dot
-for _n in ("sum", "mean", "prod", "std", "var", "amax", "amin", "logsumexp", "norm", "nansum", "nanmean"):
+for _n in ("sum", "mean", "prod", "std", "var", "amax", "amin", "logsumexp", "nansum", "nanmean"):
     RULES[f"torch.{_n}"] = RULES[f"torch.Tensor.{_n}"] = reduction()
+RULES["torch.norm"] = RULES["torch.Tensor.norm"] = norm
 for _n in ("max", "min", "median", "mode"):
     RULES[f"torch.{_n}"] = RULES[f"torch.Tensor.{_n}"] = reduction(with_indices=True)
 for _n in ("all", "any"):
