@@ -411,3 +411,34 @@ def test_container_subclasses_and_unfollowable_calls_stay_sound():
     assert last(f, "feats", "Block.forward") is None
     entries = {e["name"]: e["shape"] for e in f.to_json_entries() if e["scope"] == "Block.forward"}
     assert entries["feats[0]"] == [2, 8, None, None]
+
+
+def test_plain_config_class_and_kwargs_passed_through():
+    f = analyze("""
+    class Config:
+        d_model = 32
+        n_classes = 5
+
+    class Head(nn.Module):
+        def __init__(self, d_model, n_classes, **kwargs):
+            super().__init__()
+            self.fc = nn.Linear(d_model, n_classes, **kwargs)
+
+        def forward(self, x):
+            y = self.fc(x)
+            return y
+
+    class M(nn.Module):
+        def __init__(self, cfg=Config(), **kwargs):
+            super().__init__()
+            self.proj = nn.Linear(kwargs.get("d_in", 8), cfg.d_model)
+            self.head = Head(**{"d_model": cfg.d_model, "n_classes": Config.n_classes}, bias=False)
+
+        def forward(self, x):
+            h = self.proj(x)
+            out = self.head(h)
+            return out
+    """, inputs={"x": [3, 8]}, entry="M")
+    assert last(f, "h") == [3, 32]
+    assert last(f, "out") == [3, 5]
+    assert f.class_named("M").param_count == 8 * 32 + 32 + 32 * 5
