@@ -80,6 +80,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--runs-dir", help="run folders (default: .ml-lsp/runs beside pyproject.toml, or $ML_LSP_RUNS_DIR)")
     p.add_argument("--wait", action="store_true", help="block until the run ends; print the run id last; "
                    "exit 0 only if it succeeded")
+    p.add_argument("--spec-out", metavar="FILE",
+                   help="write the checked job spec to FILE instead of submitting (for torchrun on "
+                        "several nodes: torchrun ... -m ml_lsp.finetune.job FILE --run-dir DIR)")
     p.add_argument("--no-check", action="store_true",
                    help="skip building the model and loading data here before submitting")
     p.set_defaults(func=run)
@@ -208,6 +211,11 @@ def run(args: argparse.Namespace) -> int:
                 print(line, file=sys.stderr)
     except FinetuneError as exc:
         raise UsageError(str(exc)) from None
+    if args.spec_out:
+        import json
+        Path(args.spec_out).write_text(json.dumps({"finetune": spec.to_job()}, indent=1) + "\n")
+        print(args.spec_out)
+        return 0
     name = spec.name or Path(spec.model.rpartition(":")[2] or "model").name
     try:
         from ml_lsp.finetune import job as job_module  # its file is the job's script

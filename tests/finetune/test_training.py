@@ -84,13 +84,14 @@ def test_resume_is_bitwise_equal_to_an_uninterrupted_run(pretrained, tmp_path, w
     assert metrics["steps"] == 46
 
 
-def test_ddp_two_cpu_processes_match_one_process_with_double_batch(pretrained, tmp_path, workspace):
+def test_ddp_two_cpu_processes_with_accumulation_match_one_process_with_the_whole_batch(pretrained, tmp_path, workspace):
     checkpoint, _ = pretrained
     single = loop.train(digits_spec(checkpoint, epochs=1, batch_size=32), tmp_path / "single")
     proc = ml_lsp("finetune", "--model", f"{DIGITS / 'model.py'}:DigitsCNN", "--init", "num_classes=5",
                   "--checkpoint", str(checkpoint), "--data", f"{DIGITS / 'data.py'}:digits_5_9",
                   "--freeze", "features", "--replace-head", "head=5", "--epochs", "1", "--lr", "0.01",
-                  "--batch-size", "16", "--launcher", "torchrun", "--nproc-per-node", "2", "--wait",
+                  "--batch-size", "8", "--grad-accum", "2",  # micro-steps skip the gradient sync
+                  "--launcher", "torchrun", "--nproc-per-node", "2", "--wait",
                   cwd=workspace)
     assert proc.returncode == 0, proc.stderr
     run_dir = workspace / ".ml-lsp/runs" / proc.stdout.strip().splitlines()[-1]
