@@ -16,7 +16,7 @@ from ml_lsp.analysis import dims
 from ml_lsp.analysis.dims import Sym, format_shape
 from ml_lsp.analysis.facts import Binding, LayerFact, ModuleClassFact, ModuleFacts, ShapeHover
 from ml_lsp.analysis.interp import (ANNOTATION, COMMENT, EXPLICIT, INFERRED, CALLSITE, BudgetExceeded,
-                                    Interp, _param_names)
+                                    Interp, ProbeDone, _param_names)
 from ml_lsp.analysis.ops import Args, Ctor, LayerRule
 from ml_lsp.analysis.parse import parse_tolerant
 from ml_lsp.analysis.values import UNK, ClassVal, DictVal, Func, Instance, Layer, Seq, Tensor
@@ -306,14 +306,17 @@ def _probe(interp: Interp, target, instance, values: dict, missing: list, fn: Fu
             args[p] = Tensor(v.shape, None, probe=p)
     interp.recording = False
     interp.hints = hints
+    interp.probe_wanted = set(args)
     interp.steps = 0
+    depth, stack = interp.depth, list(interp.call_stack)
     try:
         _run(interp, target, instance, args, fn)
-    except BudgetExceeded:
-        pass
+    except (BudgetExceeded, ProbeDone):
+        interp.depth, interp.call_stack = depth, stack
     finally:
         interp.recording = True
         interp.hints = None
+        interp.probe_wanted = set()
     return hints
 
 
@@ -348,16 +351,17 @@ def _analyze_class(interp: Interp, cls: ClassVal, explicit, init, problems, is_e
     fwd = cls.lookup("forward")
     if not isinstance(fwd, Func):
         # still build it, so its layers and parameter count are known
-        _instance_for(interp, cls, init if is_entry else None, problems)
+        if cls not in interp.first_instance:
+            _instance_for(interp, cls, init if is_entry else None, problems)
         return
-    instance = _instance_for(interp, cls, init if is_entry else None, problems)
-    if instance is None:
-        return
-    values, quality, missing = _forward_inputs(interp, fwd, explicit, instance, problems, is_entry)
+    values, quality, missing = _forward_inputs(interp, fwd, explicit, True, problems, is_entry)
     if is_entry and init is not None:
         # the model the user asked for outranks a call site that built it differently
         quality += 0.5
     if interp.forward_quality.get(cls.name, 0) >= quality and not is_entry:
+        return  # reached from a better-informed call: nothing to add
+    instance = _instance_for(interp, cls, init if is_entry else None, problems)
+    if instance is None:
         return
     hints = _probe(interp, cls, instance, values, missing, fwd)
     for p in missing:
@@ -547,7 +551,7 @@ def _build_facts(interp: Interp, path, problems, modules) -> ModuleFacts:
         facts.layer_refs.append(LayerFact(base.owner, base.attr, *span, call=base.call,
                                           signature=base.signature, param_count=base.param_count))
     for cls in modules:
-        inst = interp.instances.get(cls) or interp.standalone.get(cls)
+        inst = interp.instances.get(cls) or interp.standalone.get(cls) or interp.first_instance.get(cls)
         io = interp.forward_io.get(cls.name)
         facts.classes.append(ModuleClassFact(
             cls.name, cls.node.lineno, cls.node.col_offset,

@@ -41,6 +41,10 @@ class _Return(Exception):
     pass
 
 
+class ProbeDone(Exception):
+    """Every probed parameter has its first consumer: the probe run can stop early."""
+
+
 class SliceVal:
     __slots__ = ("lower", "upper", "step")
 
@@ -118,6 +122,8 @@ class Interp:
         self.quality = CALLSITE
         self.recording = True
         self.hints: Optional[dict] = None  # probe name -> (shape, dtype, origin)
+        self.probe_wanted: set = set()  # the parameters a probe run is after
+        self.first_instance: dict = {}  # ClassVal -> the first Instance built anywhere
         self.instances: dict = {}  # ClassVal -> first Instance built by script code
         self.forward_quality: dict = {}  # ClassVal name -> best quality its forward ran with
         self.forward_io: dict = {}  # class name -> (quality, inputs, output)
@@ -173,7 +179,7 @@ class Interp:
     def exec_stmt_safe(self, stmt, frame):
         try:
             self.exec_stmt(stmt, frame)
-        except (BudgetExceeded, _Return):
+        except (BudgetExceeded, _Return, ProbeDone):
             raise
         except RecursionError:
             raise BudgetExceeded()
@@ -1085,6 +1091,8 @@ class Interp:
             where = f"{layer.call_text}, line {layer.line}" if layer.line else layer.call_text
             shape = None if x.probe.startswith("~") else hint[0]
             self.hints[name] = (shape, hint[1], f"inferred from {where}")
+            if self.probe_wanted and self.probe_wanted <= self.hints.keys():
+                raise ProbeDone()
 
     def call_bound(self, b: Bound, a: Args, node, frame):
         recv, fn = b.receiver, b.func
@@ -1228,7 +1236,7 @@ class Interp:
         self.recording = False
         try:
             return self.eval(node, frame)
-        except (BudgetExceeded, _Return):
+        except (BudgetExceeded, _Return, ProbeDone):
             raise
         except Exception:
             return UNK
@@ -1384,6 +1392,7 @@ class Interp:
                     inst.attrs[f] = a.arg(i, f, cls.lookup(f) if cls.lookup(f) is not None else UNK)
         if cls.is_module and cls not in self.instances and self.depth == 0 and not quiet:
             self.instances[cls] = inst
+        self.first_instance.setdefault(cls, inst)
         return inst
 
     # ------------------------------------------------------------------ builtins
