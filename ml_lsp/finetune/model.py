@@ -101,7 +101,9 @@ def import_target(target: str, root: str, what: str) -> Any:
 def _where(exc: BaseException, prefer: Path | None = None) -> str:
     """``Type: message (file:line)`` for the innermost frame in the user's code."""
     frames = traceback.extract_tb(exc.__traceback__)
-    user = [f for f in frames if "ml_lsp" not in f.filename and "/torch/" not in f.filename]
+    ours = str(Path(__file__).resolve().parents[1])  # the ml_lsp package
+    user = [f for f in frames if not f.filename.startswith(ours) and "/torch/" not in f.filename
+            and not f.filename.startswith("<frozen")]
     if prefer is not None:
         user = [f for f in user if Path(f.filename).resolve() == prefer.resolve()] or user
     if isinstance(exc, SyntaxError) and exc.filename:

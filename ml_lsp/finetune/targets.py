@@ -121,6 +121,8 @@ def find_target(text: str, line: int) -> FinetuneTarget | None:
     checkpoint = next((_string_arg(c) for c, f in loads if not f.endswith("load_state_dict") and _string_arg(c)), None)
     imports = _imports(tree)
     receiver = next((_dotted(c.func.value) for c, f in loads if f.endswith(".load_state_dict")), "")
+    if not receiver:  # state = torch.load(...) here, model.load_state_dict(state) further on
+        receiver = _receiver_of_loaded(tree, line)
     class_name, init = _class_of_variable(tree, text, receiver, classes, imports) if receiver else (None, "")
     if class_name is None and len(classes) == 1:
         class_name = next(iter(classes))
@@ -129,6 +131,19 @@ def find_target(text: str, line: int) -> FinetuneTarget | None:
         return None
     module = None if class_name in classes else imports.get(class_name)
     return FinetuneTarget(line, class_name, module, init, checkpoint)
+
+
+def _receiver_of_loaded(tree: ast.Module, line: int) -> str:
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and node.lineno - 1 <= line <= (node.end_lineno or node.lineno) - 1:
+            names |= {_dotted(t) for t in node.targets}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and _dotted(node.func).endswith(".load_state_dict") and node.args:
+            if _dotted(node.args[0]) in names or (isinstance(node.args[0], ast.Subscript)
+                                                 and _dotted(node.args[0].value) in names):
+                return _dotted(node.func.value)
+    return ""
 
 
 def _constructed_with(tree: ast.Module, text: str, class_name: str) -> str:
