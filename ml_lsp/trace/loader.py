@@ -42,11 +42,26 @@ def block_network() -> None:
     socket.getaddrinfo = refuse  # type: ignore[assignment]
 
 
+_REALPATHS: dict[str, str] = {}
+
+
+def realpath(filename: str) -> str:
+    """``os.path.realpath``, remembered: thousands of library module paths are checked on
+    every request and each costs a dozen lstat calls."""
+    try:
+        return _REALPATHS[filename]
+    except KeyError:
+        path = _REALPATHS[filename] = os.path.realpath(filename)
+        return path
+
+
 def is_user_file(filename: str, roots: list[str]) -> bool:
     """A file of the user's workspace (not the standard library, site-packages or us)."""
     if not filename or filename.startswith("<"):
         return False
-    path = os.path.realpath(filename)
+    if "site-packages" in filename or "dist-packages" in filename:
+        return False
+    path = realpath(filename)
     if "site-packages" in path or "dist-packages" in path:
         return False
     if path.startswith(_OWN_DIR):

@@ -95,11 +95,13 @@ def handle(request: dict) -> dict:
     specs = request.get("inputs") or {}
     if entry:
         cls = getattr(module, entry, None)
-        if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module)):
+        # A Module class, or a function that builds one (``def ConvMixer(dim, depth): return
+        # nn.Sequential(...)``).
+        if not ((isinstance(cls, type) and issubclass(cls, torch.nn.Module)) or inspect.isfunction(cls)):
             response["problems"].append({
                 "kind": "inputs", "entry": entry, "path": path, "line": 1, "col": None,
                 "end_line": None, "end_col": None, "operands": [], "error": "NoSuchClass",
-                "message": f"no nn.Module class named '{entry}' in {os.path.basename(path)}; "
+                "message": f"no nn.Module class or factory named '{entry}' in {os.path.basename(path)}; "
                            f"classes found: {', '.join(_module_classes(module)) or 'none'}"})
             response["files"] = files
             return response
@@ -161,7 +163,7 @@ def trace_class(cls, module, init: str | None, spec: dict, modes: list[str], fil
     out = {"entries": [], "problems": [], "traced": traced}
     started = time.perf_counter()
     try:
-        inputs, symbols = _input_plan(cls, spec)
+        inputs, symbols, positional = _input_plan(cls, spec)
     except ValueError as exc:
         out["problems"].append({
             "kind": "inputs", "entry": cls.__name__, "path": path, "line": class_line,
@@ -177,7 +179,7 @@ def trace_class(cls, module, init: str | None, spec: dict, modes: list[str], fil
     for attempt in range(2):
         for mode in modes:
             try:
-                per_run = _run_mode(cls, module, init, plans[-1], runs, mode, files, sources)
+                per_run = _run_mode(cls, module, init, plans[-1], runs, mode, files, sources, positional)
             except _TracedFailure as failure:
                 note = f"traced on {mode}" + (
                     ", " + ", ".join(f"{k}={v}" for k, v in failure.env.items()) if failure.env else "")
@@ -241,14 +243,22 @@ class _TracedFailure(Exception):
         self.partial: list[list[dict]] = []  # per run: what was recorded before the error
 
 
-def _input_plan(cls, spec: dict) -> tuple[dict, list[str]]:
-    """``{param: {"dims": [...], "dtype": ...}}`` for the forward parameters to pass, and
-    the input symbols in order of appearance."""
+def _input_plan(cls, spec: dict) -> tuple[dict, list[str], bool]:
+    """``{param: {"dims": [...], "dtype": ...}}`` for the forward parameters to pass, the
+    input symbols in order of appearance, and whether to pass them by position (a factory
+    function's module, or given names that are not the forward's: ``x`` for
+    ``Sequential.forward(input)``), in the order given."""
+    if inspect.isfunction(cls):
+        return _positional_plan(spec)
     try:
         signature = inspect.signature(cls.forward)
     except (TypeError, ValueError):
         raise ValueError("its forward has no readable signature")
     params = [p for p in signature.parameters.values() if p.name != "self"]
+    names = {p.name for p in params}
+    required = [p for p in params if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    if spec and not (set(spec) & names) and len(spec) >= len(required):
+        return _positional_plan(spec)
     plan: dict[str, dict] = {}
     symbols: list[str] = []
     missing = []
@@ -275,7 +285,22 @@ def _input_plan(cls, spec: dict) -> tuple[dict, list[str]]:
         raise ValueError(
             "unknown input shape for forward parameter(s) " + ", ".join(f"'{m}'" for m in missing)
             + "; pass --input " + " --input ".join(f"{m}=D1,D2,..." for m in missing))
-    return plan, symbols
+    return plan, symbols, False
+
+
+def _positional_plan(spec: dict) -> tuple[dict, list[str], bool]:
+    plan, symbols = {}, []
+    for name, given in spec.items():
+        dims = list(given.get("dims") or [])
+        if any(d is None for d in dims):
+            raise ValueError(f"the shape of input '{name}' is not fully known ({_dims_text(dims)})")
+        for d in dims:
+            if isinstance(d, str):
+                symbols.extend(sym for sym in _names(d) if sym not in symbols)
+        plan[name] = {"dims": dims, "dtype": given.get("dtype"), "high": given.get("high")}
+    if not plan:
+        raise ValueError("no input shapes given; pass --input NAME=D1,D2,...")
+    return plan, symbols, True
 
 
 def _dims_text(dims) -> str:
@@ -331,7 +356,10 @@ def _config_arguments(cls, module) -> dict:
     the static engine assumes. Annotated with a class, or named like a config with exactly
     one config-like class in the module. Anything else stays missing (a clear TypeError)."""
     try:
-        params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+        if inspect.isfunction(cls):
+            params = list(inspect.signature(cls).parameters.values())
+        else:
+            params = list(inspect.signature(cls.__init__).parameters.values())[1:]
     except (TypeError, ValueError):
         return {}
     candidates = [v for n, v in vars(module).items() if isinstance(v, type)
@@ -376,7 +404,8 @@ def _make_input(dims: list[int], dtype_name: str | None, mode: str, high: int | 
     return torch.zeros(dims, dtype=dtype)
 
 
-def _run_mode(cls, module, init, inputs: dict, runs: list[dict], mode: str, files, sources):
+def _run_mode(cls, module, init, inputs: dict, runs: list[dict], mode: str, files, sources,
+              positional: bool = False):
     fake_mode = None
     if mode == "fake":
         from torch._subclasses.fake_tensor import FakeTensorMode
@@ -403,7 +432,10 @@ def _run_mode(cls, module, init, inputs: dict, runs: list[dict], mode: str, file
                     raise _TracedFailure("inputs", exc, env) from None
                 try:
                     with OpsUntraced(), recorder:
-                        model(**tensors)
+                        if positional:
+                            model(*tensors.values())
+                        else:
+                            model(**tensors)
                 except Exception as exc:
                     # Keep what ran before the error (shown beside the diagnostic), and
                     # run the other symbol values too so those shapes stay symbolic.

@@ -15,8 +15,7 @@ import pytest
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from conftest import SERVER_COMMAND, server_env  # noqa: E402
+from tests.conftest import SERVER_COMMAND, server_env
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 COMMAND = "ml-lsp.traceShapes"
