@@ -38,6 +38,7 @@ CHECKS = [
     "status bar job opens the run",
     "status bar Stop button",
     "stopped from the status bar (job left the status bar)",
+    "Restart ml-lsp, seen in Show ml-lsp log",
 ]
 USER_SETTINGS = {
     "workbench.startupEditor": "none",

@@ -57,6 +57,14 @@ async function goTo(page, line, col) {
   await page.waitForSelector('.quick-input-widget', { state: 'hidden', timeout: WAIT });
 }
 
+async function runCommand(page, title) {
+  await page.keyboard.press('F1');
+  await page.waitForSelector('.quick-input-widget input', { state: 'visible', timeout: WAIT });
+  await page.keyboard.type(title);
+  await waitFor(async () => (await page.locator('.quick-input-list .monaco-list-row').first().textContent())?.includes(title), 10000);
+  await page.keyboard.press('Enter');
+}
+
 async function statusTexts(page) {
   return page.locator('.statusbar-item').allTextContents();
 }
@@ -250,5 +258,16 @@ async function trusted(page) {
         await shot(page, 'run-stopped');
       }
     }
+
+    // 4. the palette's "Restart ml-lsp", seen in "Show ml-lsp log" (the client's output channel)
+    await runCommand(page, 'ml-lsp: Restart ml-lsp');
+    await runCommand(page, 'ml-lsp: Show ml-lsp log');
+    const restarted = await waitFor(async () => {
+      const t = (await page.locator('.part.panel').first().textContent()).replace(/\u00a0/g, ' ');
+      return (t.match(/\[client\] ml-lsp \d/g) || []).length >= 2 ? t : undefined;
+    });
+    check('Restart ml-lsp, seen in Show ml-lsp log', restarted,
+      restarted ? 'two server starts logged' : await page.locator('.part.panel').first().textContent().catch(() => 'no panel'));
+    await shot(page, 'restart-and-log');
   }
 }
