@@ -320,6 +320,48 @@ def _probe(interp: Interp, target, instance, values: dict, missing: list, fn: Fu
     return hints
 
 
+MAX_RANK_TRIALS = 4
+
+
+def _choose_ranks(interp: Interp, instance, values: dict, missing: list, hints: dict, fn: Func):
+    """A first consumer such as Linear(784, ...) accepts (B, 784) and (B, T, 784): try each
+    and keep the one the rest of forward contradicts least (a later permute(0, 2, 1, 3) or
+    transpose(1, 2) settles it); ties keep the first."""
+    import itertools
+    flex = [p for p in missing if ("alternatives", p) in hints and ("rank", p) not in hints
+            and isinstance(values.get(p), Tensor) and values[p].shape is not None][:2]
+    if not flex:
+        return
+    options = []
+    for p in flex:
+        base = values[p]
+        alts = [Tensor(shape, dtype or base.dtype, base.origin, guess=True)
+                for shape, dtype in hints[("alternatives", p)]]
+        options.append([base] + alts)
+    best, best_score = None, None
+    for combo in itertools.islice(itertools.product(*options), MAX_RANK_TRIALS):
+        trial = dict(values)
+        trial.update({p: Tensor(t.shape, t.dtype, t.origin, guess=True) for p, t in zip(flex, combo)})
+        interp.recording = False
+        interp.trial_conflicts = []
+        interp.steps = 0
+        score = 0
+        try:
+            _run(interp, None, instance, trial, fn)
+        except BudgetExceeded:
+            score += 1000
+        finally:
+            interp.recording = True
+            score += len(interp.trial_conflicts)
+            interp.trial_conflicts = None
+        if best_score is None or score < best_score:
+            best, best_score = combo, score
+        if score == 0:
+            break
+    for p, t in zip(flex, best):
+        values[p] = t
+
+
 def _from_hints(hints: dict, p: str, default):
     """A parameter's inferred input: its first consumer's hint, with the rank (and dim
     names) a ``B, T, C = x.size()`` unpacking revealed."""
@@ -369,6 +411,7 @@ def _analyze_class(interp: Interp, cls: ClassVal, explicit, init, problems, is_e
     for p, v in values.items():
         if v.dtype is None and p in hints:
             v.dtype = hints[p][1]  # else unknown: an index tensor and a float input look alike
+    _choose_ranks(interp, instance, values, missing, hints, fwd)
     interp.quality = quality
     interp.steps = 0
     interp.memo.clear()

@@ -123,6 +123,7 @@ class Interp:
         self.recording = True
         self.hints: Optional[dict] = None  # probe name -> (shape, dtype, origin)
         self.probe_wanted: set = set()  # the parameters a probe run is after
+        self.trial_conflicts: Optional[list] = None  # set while trying candidate input ranks
         self.first_instance: dict = {}  # ClassVal -> the first Instance built anywhere
         self.instances: dict = {}  # ClassVal -> first Instance built by script code
         self.forward_quality: dict = {}  # ClassVal name -> best quality its forward ran with
@@ -989,11 +990,15 @@ class Interp:
             return UNK
         if guessed:
             _mark_guess(out)
+            if self.trial_conflicts is not None:
+                self.trial_conflicts.extend(call.conflicts)
         elif call.conflicts and node is not None:
             self.conflict(call, node, layer)
         probe = next((x.probe for x in a.args[:1] if isinstance(x, Tensor) and x.probe), None)
         if probe and isinstance(out, Tensor):
             keeps = rule.keeps_shape if isinstance(rule, LayerRule) else getattr(rule, "keeps_shape", False)
+            if keeps == "scalar":  # element-wise: keeps the shape when the other side is a scalar
+                keeps = not any(isinstance(x, Tensor) for x in list(a.args[1:]) + list(a.kwargs.values()))
             if keeps and out.shape is None and not probe.startswith("~"):
                 out.probe = probe
             elif out.dtype is None and a.args[0].dtype is None:
@@ -1090,7 +1095,15 @@ class Interp:
                 continue
             where = f"{layer.call_text}, line {layer.line}" if layer.line else layer.call_text
             shape = None if x.probe.startswith("~") else hint[0]
+            alternatives = []
+            if shape is not None and getattr(rule, "hint_alternatives", None):
+                try:
+                    alternatives = list(rule.hint_alternatives(layer.ctor))
+                except Exception:
+                    alternatives = []
             self.hints[name] = (shape, hint[1], f"inferred from {where}")
+            if alternatives:
+                self.hints[("alternatives", name)] = alternatives
             if self.probe_wanted and self.probe_wanted <= self.hints.keys():
                 raise ProbeDone()
 

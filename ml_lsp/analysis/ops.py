@@ -127,6 +127,9 @@ class LayerRule:
     weights: Optional[Callable] = None  # (ctor) -> {attr: shape}
     varargs: Optional[str] = None  # e.g. Sequential's *modules
     input_hints: Optional[Callable] = None  # (ctor) -> [hint per positional input] (Bilinear, MHA)
+    # (ctor) -> other input shapes the first consumer also accepts (Linear takes (B, in) and
+    # (B, T, in)); the engine keeps the one the rest of forward does not contradict
+    hint_alternatives: Optional[Callable] = None
 
 
 def keep_shape_rule(**defaults) -> LayerRule:

@@ -56,6 +56,7 @@ Linear = LayerRule(
     forward=linear_forward, param_count=_linear_params,
     signature=lambda c: (("*", c.dim("in_features")), ("*", c.dim("out_features"))),
     input_hint=lambda c: ((B, c.dim("in_features")), "float") if c.dim("in_features") is not None else None,
+    hint_alternatives=lambda c: [((B, T, c.dim("in_features")), "float")],
     weights=lambda c: {"weight": (c.dim("out_features"), c.dim("in_features")),
                        "bias": (c.dim("out_features"),) if c.get("bias", True) is not False else None})
 
@@ -362,8 +363,17 @@ def _layernorm_params(c: Ctor):
     return (n + (n if bias else 0)) if affine else 0
 
 
+def _layernorm_hints(c: Ctor):
+    ns = _normalized_shape(c)
+    if ns is None:
+        return []
+    return [((B, T) + tuple(ns), "float"), ((B,) + tuple(ns), "float")]
+
+
 LayerNorm = LayerRule(params=("normalized_shape", "eps", "elementwise_affine", "bias"),
                       defaults={"elementwise_affine": True, "bias": True}, forward=layernorm_forward,
+                      input_hint=lambda c: (_layernorm_hints(c) or [None])[0],
+                      hint_alternatives=lambda c: _layernorm_hints(c)[1:],
                       param_count=_layernorm_params, keeps_shape=True,
                       signature=lambda c: (f"(*, {', '.join(_r(d) for d in (_normalized_shape(c) or ()))})",
                                            f"(*, {', '.join(_r(d) for d in (_normalized_shape(c) or ()))})"),
@@ -432,6 +442,7 @@ Embedding = LayerRule(params=("num_embeddings", "embedding_dim", "padding_idx", 
                       if c.int("num_embeddings") is not None and c.int("embedding_dim") is not None else None,
                       signature=lambda c: ("(*) long", ("*", c.dim("embedding_dim"))),
                       input_hint=lambda c: ((B, T), "long"),
+                      hint_alternatives=lambda c: [((B,), "long")],
                       weights=lambda c: {"weight": (c.dim("num_embeddings"), c.dim("embedding_dim"))})
 
 

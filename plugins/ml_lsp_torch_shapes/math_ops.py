@@ -406,6 +406,7 @@ _BIN = {"add": "add", "sub": "sub", "subtract": "sub", "mul": "mul", "multiply":
         "fmax": "max", "fmin": "min", "xlogy": "div"}
 for _n, _op in _BIN.items():
     RULES[f"torch.{_n}"] = RULES[f"torch.Tensor.{_n}"] = binary(_op)
+    RULES[f"torch.{_n}"].keeps_shape = "scalar"
 for _n in ("add_", "sub_", "mul_", "div_", "pow_"):
     RULES[f"torch.Tensor.{_n}"] = binary(_n[:-1])
 for _n in ("__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__"):
