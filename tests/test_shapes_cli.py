@@ -122,3 +122,32 @@ def test_file_with_a_syntax_error_still_gets_shapes(tmp_path):
     rc, out, err = run(str(path), "--entry", "Net", "--input", "x=2,784", "--json")
     assert rc == 0, err
     assert any(e["name"] == "h" and e["shape"] == [2, 128] for e in json.loads(out)["files"][0]["shapes"])
+
+
+def test_entry_may_be_a_factory_function(tmp_path):
+    path = tmp_path / "mixer.py"
+    path.write_text(textwrap.dedent("""\
+        import torch.nn as nn
+
+
+        class Residual(nn.Module):
+            def __init__(self, fn):
+                super().__init__()
+                self.fn = fn
+
+            def forward(self, x):
+                y = self.fn(x) + x
+                return y
+
+
+        def ConvMixer(dim, depth, kernel_size=9, patch_size=7, n_classes=1000):
+            return nn.Sequential(
+                nn.Conv2d(3, dim, kernel_size=patch_size, stride=patch_size),
+                *[Residual(nn.Conv2d(dim, dim, kernel_size, groups=dim, padding="same")) for _ in range(depth)],
+                nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(), nn.Linear(dim, n_classes))
+        """))
+    rc, out, err = run(str(path), "--entry", "ConvMixer", "--init", "dim=24, depth=2, kernel_size=5, patch_size=4",
+                       "--input", "x=2,3,32,32", "--json")
+    assert rc == 0, err
+    assert json.loads(out)["files"][0]["shapes"] == [
+        {"scope": "Residual.forward", "line": 10, "name": "y", "shape": [2, 24, 8, 8], "dtype": "float"}]

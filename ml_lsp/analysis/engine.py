@@ -76,6 +76,10 @@ def analyze_source(text: str, path: Optional[str] = None, *, inputs: Optional[di
             raise InputError(f"no class or function named {entry!r} (module classes: {names})")
         if isinstance(target, ClassVal):
             _analyze_class(interp, target, explicit, init, problems, is_entry=True)
+        elif init is not None or (explicit and not set(explicit) <= set(_param_names(target.node))):
+            # a factory (def ConvMixer(dim, depth): return nn.Sequential(...)): build the
+            # model with --init, then feed it the inputs
+            _analyze_factory(interp, target, explicit, init, problems)
         else:
             _analyze_function(interp, target, explicit, problems, EXPLICIT)
     # script entry points (def main(): with no required parameters) hold the call sites
@@ -102,6 +106,35 @@ def analyze_source(text: str, path: Optional[str] = None, *, inputs: Optional[di
 
     problems.extend(interp.problems)
     return _build_facts(interp, path, problems, modules)
+
+
+def _analyze_factory(interp: Interp, fn: Func, explicit: dict, init, problems):
+    interp.steps = 0
+    args = _init_args(interp, init) if init is not None else Args()
+    was = interp.recording
+    interp.recording = False
+    try:
+        model = interp.call_func(fn, args, None)
+    except BudgetExceeded:
+        model = UNK
+    finally:
+        interp.recording = was
+    if not isinstance(model, (Layer, Instance)):
+        raise InputError(f"{fn.qualname}({init or ''}) does not build a module this engine can follow")
+    if isinstance(model, Instance):
+        cls = model.cls
+        interp.instances[cls] = model
+        _analyze_class(interp, cls, explicit, None, problems, is_entry=True)
+        return
+    inputs = [Tensor(shape, None, "input (given)") for shape in explicit.values()]
+    interp.quality = EXPLICIT
+    interp.steps = 0
+    try:
+        interp.call(model, Args(inputs), None, None)
+    except BudgetExceeded:
+        problems.append(f"{fn.qualname}: analysis budget exceeded")
+    finally:
+        interp.quality = CALLSITE
 
 
 def _required_params(fn: Func) -> list:

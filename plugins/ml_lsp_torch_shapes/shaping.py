@@ -789,8 +789,11 @@ for _name, _rule in {
     "masked_select": masked_select, "nonzero": nonzero, "size": size,
     "numel": numel_, "dim": dim_, "ndimension": dim_, "__getitem__": getitem, "view_as": expand_as,
     "reshape_as": expand_as, "detach_": same, "zero_": same, "fill_": same, "normal_": same, "uniform_": same,
+    "bernoulli_": same, "bernoulli": same, "random_": same, "exponential_": same, "cauchy_": same,
+    "log_normal_": same, "geometric_": same, "clamp_": same, "copy": same, "share_memory_": same,
 }.items():
     RULES[f"torch.Tensor.{_name}"] = _rule
+RULES["torch.bernoulli"] = same
 for _name in ("reshape", "flatten", "unflatten", "permute", "transpose", "swapaxes", "swapdims", "t",
               "scatter", "scatter_add", "scatter_reduce", "gather", "index_select", "masked_select", "nonzero",
               "unsqueeze", "squeeze", "chunk", "split", "unbind", "numel", "clone", "detach",
