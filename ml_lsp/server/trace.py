@@ -132,17 +132,24 @@ class TraceFeature:
 
         from ml_lsp.trace.command import parse_inputs, static_facts, trace_file
 
-        explicit = {}
         configured = self._setting("inputs", {}) or {}
-        if entry and isinstance(configured.get(entry), dict):
-            explicit = parse_inputs([f"{k}={v}" if isinstance(v, str) else f"{k}={','.join(map(str, v))}"
-                                     for k, v in configured[entry].items()])
+        per_class = {}
+        for name, params in configured.items() if isinstance(configured, dict) else ():
+            if isinstance(params, dict):
+                try:
+                    per_class[name] = parse_inputs(
+                        [f"{k}={v}" if isinstance(v, str) else f"{k}={','.join(map(str, v))}"
+                         for k, v in params.items()])
+                except Exception:  # a bad setting is reported by the settings layer
+                    log.warning("trace: ignoring inputs setting for %s: %r", name, params)
+        explicit = per_class.get(entry, {}) if entry else {}
         facts = static_facts(text, path, entry, None, explicit)
         session = self._session()
         response = trace_file(
             session, Path(path), entry=entry, explicit=explicit, text=text, facts=facts,
             timeout=float(self._setting("trace_timeout", DEFAULT_TIMEOUT)),
-            cpu_fallback=bool(self._setting("trace_cpu_fallback", False)), sources=sources)
+            cpu_fallback=bool(self._setting("trace_cpu_fallback", False)), sources=sources,
+            class_inputs_extra=per_class)
         return response, facts
 
     def _accept(self, uri: str, version, path: str, response: dict, facts) -> dict:

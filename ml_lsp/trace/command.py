@@ -118,14 +118,21 @@ def _workspace_root(path: Path) -> str:
 
 def trace_file(session: TraceSession, path: Path, *, entry=None, init=None, explicit=None,
                timeout=DEFAULT_TIMEOUT, cpu_fallback=False, argv=None, text=None, facts=None,
-               sources=None) -> dict:
+               sources=None, class_inputs_extra=None) -> dict:
     """Trace one file; returns the child's response, or a response whose only problem is
     the failure (timeout, crash)."""
     text = path.read_text(encoding="utf-8") if text is None else text
     if facts is None:
         facts = static_facts(text, str(path), entry, init, explicit)
+    inputs = class_inputs(facts, explicit or {}, entry)
+    # Shapes configured per class (the editor's ``inputs`` setting) win over inferred ones.
+    for name, params in (class_inputs_extra or {}).items():
+        spec = dict(inputs.get(name) or {})
+        for param, dims in params.items():
+            spec[param] = {"dims": list(dims), "dtype": (spec.get(param) or {}).get("dtype")}
+        inputs[name] = spec
     request = TraceRequest(
-        path=str(path), entry=entry, init=init, inputs=class_inputs(facts, explicit or {}, entry),
+        path=str(path), entry=entry, init=init, inputs=inputs,
         roots=[_workspace_root(path)], cpu_fallback=cpu_fallback, timeout=timeout,
         argv=list(argv or []), sources=dict(sources or {}))
     try:

@@ -21,14 +21,16 @@ ALT_OFFSET = 2
 
 
 def symbol_values(symbols: Sequence[str]) -> list[dict[str, int]]:
-    """The assignments to run: the base one first, then one per symbol changed alone."""
+    """The assignments to run: the base one first, then two per symbol changed alone (two
+    points fit any line; the third checks it, so ``B*B`` is not taken for ``6*B-8``)."""
     base = {s: BASE_VALUES[i % len(BASE_VALUES)] + (i // len(BASE_VALUES)) * 23
             for i, s in enumerate(symbols)}
     runs = [base]
     for s in symbols:
-        alt = dict(base)
-        alt[s] = base[s] + ALT_OFFSET
-        runs.append(alt)
+        for offset in (ALT_OFFSET, 2 * ALT_OFFSET + 1):
+            alt = dict(base)
+            alt[s] = base[s] + offset
+            runs.append(alt)
     return runs
 
 
@@ -38,13 +40,16 @@ def fit_dim(values: Sequence[int], runs: Sequence[Mapping[str, int]], symbols: S
     base = values[0]
     if all(v == base for v in values):
         return base
-    moved = [s for i, s in enumerate(symbols) if values[i + 1] != base]
+    alone = {s: [i for i, run in enumerate(runs) if i and _only_changed(run, runs[0]) == s] for s in symbols}
+    moved = [s for s in symbols if any(values[i] != base for i in alone[s])]
     if len(moved) == 1:
         s = moved[0]
-        i = symbols.index(s) + 1
-        a = Fraction(values[i] - base, runs[i][s] - runs[0][s])
+        first = alone[s][0]
+        a = Fraction(values[first] - base, runs[first][s] - runs[0][s])
         b = base - a * runs[0][s]
         if a.denominator != 1 or b.denominator != 1 or a == 0:
+            return None
+        if any(values[i] != a * runs[i][s] + b for i in alone[s]):
             return None
         return _linear(int(a), s, int(b))
     # Several symbols: only a pure product c * S1 * S2 ... is recognised.
@@ -60,6 +65,11 @@ def fit_dim(values: Sequence[int], runs: Sequence[Mapping[str, int]], symbols: S
             return None
     term = "*".join(moved)
     return term if c == 1 else f"{int(c)}*{term}"
+
+
+def _only_changed(run: Mapping[str, int], base: Mapping[str, int]) -> str | None:
+    changed = [s for s in run if run[s] != base[s]]
+    return changed[0] if len(changed) == 1 else None
 
 
 def _linear(a: int, s: str, b: int) -> str:

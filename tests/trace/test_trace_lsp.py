@@ -285,3 +285,41 @@ async def test_untrusted_workspace_refuses_to_trace(tmp_path, tinylm_workspace):
         assert descendants(client._server.pid) == []
     finally:
         await client.shutdown_session()
+
+
+async def save(client: LanguageClient, uri: str) -> None:
+    client.text_document_did_save(types.DidSaveTextDocumentParams(
+        text_document=types.TextDocumentIdentifier(uri=uri)))
+
+
+async def test_trace_on_save_only_in_a_trusted_workspace(tmp_path, tinylm_workspace):
+    modeling = tinylm_workspace / "tinylm" / "modeling.py"
+    line, col = position_of(modeling, "logits = self.lm_head")
+    inputs = {"TinyLMForCausalLM": {"input_ids": "B,T"}}
+
+    # trust = "ask" (the default): saving runs nothing.
+    client = await start(tmp_path, tinylm_workspace, trace_on_save=True, inputs=inputs)
+    try:
+        uri = open_doc(client, modeling)
+        await save(client, uri)
+        await asyncio.sleep(2)
+        assert "traced" not in await hover_text(client, uri, line, col)
+        assert descendants(client._server.pid) == []
+    finally:
+        await client.shutdown_session()
+
+    # A trusted workspace: saving traces the file's module classes.
+    client = await start(tmp_path, tinylm_workspace, trace_on_save=True, trust="trusted", inputs=inputs)
+    try:
+        uri = open_doc(client, modeling)
+        await save(client, uri)
+        deadline = time.monotonic() + 60
+        text = ""
+        while time.monotonic() < deadline:
+            text = await hover_text(client, uri, line, col)
+            if "traced" in text:
+                break
+            await asyncio.sleep(0.2)
+        assert "(B, T, 97)" in text and "traced" in text, text
+    finally:
+        await client.shutdown_session()
