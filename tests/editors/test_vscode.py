@@ -21,7 +21,10 @@ import pytest
 from headless_editors import HERE, REPO, Check, assert_check, make_workspace, require_executable, require_tool, stop_leftover_runs
 
 EXTENSION = REPO / "editor-clients" / "vscode"
+# ms-python.python cannot be installed offline: a test double with its environments API
+PYTHON_EXTENSION_DOUBLE = HERE / "python_extension_double"
 CHECKS = [
+    "Python extension's interpreter used",
     "shape inlay hints",
     "hover shows a shape",
     "Fine-tune code action",
@@ -39,6 +42,7 @@ CHECKS = [
     "status bar Stop button",
     "stopped from the status bar (job left the status bar)",
     "Restart ml-lsp, seen in Show ml-lsp log",
+    "Python extension interpreter change restarts the server",
 ]
 USER_SETTINGS = {
     "workbench.startupEditor": "none",
@@ -73,9 +77,10 @@ def wait_healthy(url: str, proc: subprocess.Popen, deadline_s: float) -> None:
     raise AssertionError(f"code-server not healthy at {url} within {deadline_s} s")
 
 
-def run_vscode(tmp: Path, mode: str, request, interpreter: str = sys.executable) -> tuple[dict[str, Check], str, Path]:
+def run_vscode(tmp: Path, mode: str, request, interpreter: str | None = sys.executable) -> tuple[dict[str, Check], str, Path]:
     """Builds and installs the .vsix into a fresh code-server profile, opens a copy of the
-    fixture workspace, runs the playwright driver in MODE, stops code-server."""
+    fixture workspace, runs the playwright driver in MODE, stops code-server. With
+    ``interpreter=None`` the setting is left out and the Python extension (double) answers."""
     node = require_executable("node", "Node.js 20")
     npm = require_executable("npm", "Node.js 20")
     code_server = require_tool("code-server", os.environ.get("ML_LSP_CODE_SERVER") or shutil.which("code-server"),
@@ -94,14 +99,23 @@ def run_vscode(tmp: Path, mode: str, request, interpreter: str = sys.executable)
     (ws / "digits.npz").write_bytes(b"")
     data, exts, shots = tmp / "data", tmp / "exts", tmp / "shots"
     (data / "User").mkdir(parents=True)
-    settings = dict(USER_SETTINGS, **{"mlLsp.interpreter": interpreter,
-                                      "security.workspace.trust.enabled": mode == "untrusted"})
+    settings = dict(USER_SETTINGS, **{"security.workspace.trust.enabled": mode == "untrusted"})
+    if interpreter:
+        settings["mlLsp.interpreter"] = interpreter
     (data / "User" / "settings.json").write_text(json.dumps(settings, indent=1))
-    subprocess.run([code_server, "--user-data-dir", str(data), "--extensions-dir", str(exts),
-                    "--install-extension", str(vsix)], check=True, capture_output=True, timeout=300)
+    extensions = [vsix]
+    if interpreter is None:
+        double = tmp / "python-double.vsix"
+        subprocess.run([str(EXTENSION / "node_modules" / ".bin" / "vsce"), "package", "--no-dependencies",
+                        "--allow-missing-repository", "-o", str(double)],
+                       cwd=PYTHON_EXTENSION_DOUBLE, check=True, capture_output=True, timeout=120)
+        extensions.append(double)
+    for ext in extensions:
+        subprocess.run([code_server, "--user-data-dir", str(data), "--extensions-dir", str(exts),
+                        "--install-extension", str(ext)], check=True, capture_output=True, timeout=300)
 
     port = free_port()
-    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp / "xdg"))
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp / "xdg"), E2E_PYTHON_EXT_INTERPRETER=sys.executable)
     trust_flag = ["--disable-workspace-trust"] if mode == "trusted" else []
     log = open(tmp / "code-server.log", "w")
     proc = subprocess.Popen([code_server, "--bind-addr", f"127.0.0.1:{port}", "--auth", "none",
@@ -143,7 +157,7 @@ def run_vscode(tmp: Path, mode: str, request, interpreter: str = sys.executable)
 
 @pytest.fixture(scope="module")
 def vscode_session(tmp_path_factory, request):
-    return run_vscode(tmp_path_factory.mktemp("vscode"), "trusted", request)
+    return run_vscode(tmp_path_factory.mktemp("vscode"), "trusted", request, interpreter=None)
 
 
 @pytest.fixture(scope="module")

@@ -136,9 +136,23 @@ async function untrusted(page) {
   console.log(JSON.stringify({ checks, shots: SHOTS }));
 })();
 
+async function logText(page) {
+  return ((await page.locator('.part.panel').first().textContent().catch(() => '')) || '').replace(/\u00a0/g, ' ');
+}
+
+async function serverStarts(page) {
+  return ((await logText(page)).match(/\[client\] ml-lsp \d/g) || []).length;
+}
+
 async function trusted(page) {
   {
     await page.waitForSelector('.explorer-folders-view .monaco-list-row', { timeout: WAIT });
+
+    // 0. no mlLsp.interpreter setting: the Python extension's active interpreter is used
+    await runCommand(page, 'ml-lsp: Show ml-lsp log');
+    const fromExt = await waitFor(async () => /\(from python-extension\)/.test(await logText(page)) && (await serverStarts(page)) >= 1);
+    check("Python extension's interpreter used", fromExt, (await logText(page)).slice(-300));
+    await runCommand(page, 'View: Close Panel');
 
     // 1. an example model: shape inlay hints and a hover with a shape
     await openFile(page, 'mnist_mlp.py');
@@ -259,15 +273,19 @@ async function trusted(page) {
       }
     }
 
-    // 4. the palette's "Restart ml-lsp", seen in "Show ml-lsp log" (the client's output channel)
+    // 4. the palette's "Restart ml-lsp", then another interpreter picked in the Python
+    //    extension: each restarts the server, as "Show ml-lsp log" shows
     await runCommand(page, 'ml-lsp: Restart ml-lsp');
     await runCommand(page, 'ml-lsp: Show ml-lsp log');
-    const restarted = await waitFor(async () => {
-      const t = (await page.locator('.part.panel').first().textContent()).replace(/\u00a0/g, ' ');
-      return (t.match(/\[client\] ml-lsp \d/g) || []).length >= 2 ? t : undefined;
-    });
-    check('Restart ml-lsp, seen in Show ml-lsp log', restarted,
-      restarted ? 'two server starts logged' : await page.locator('.part.panel').first().textContent().catch(() => 'no panel'));
+    const restarted = await waitFor(async () => (await serverStarts(page)) >= 2);
+    check('Restart ml-lsp, seen in Show ml-lsp log', restarted, `${await serverStarts(page)} server starts logged`);
+    await runCommand(page, 'Python double: select interpreter');
+    await page.waitForSelector('.quick-input-widget input', { state: 'visible', timeout: WAIT });
+    await page.keyboard.type(process.env.E2E_GOOD_PYTHON);
+    await page.keyboard.press('Enter');
+    await runCommand(page, 'ml-lsp: Show ml-lsp log');
+    const followed = await waitFor(async () => (await serverStarts(page)) >= 3);
+    check('Python extension interpreter change restarts the server', followed, `${await serverStarts(page)} server starts logged`);
     await shot(page, 'restart-and-log');
   }
 }
