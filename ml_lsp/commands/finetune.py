@@ -125,7 +125,6 @@ def build_spec(args: argparse.Namespace):
                                          f"[tool.ml-lsp.finetune.{args.name}] from")
         spec = spec_mod.from_table(args.name, pyproject, values)
     else:
-        pyproject = spec_mod.pyproject_path(cwd)
         spec = spec_mod.from_values(values, cwd)
     if merge:
         if not spec.lora:
