@@ -353,46 +353,60 @@ def _probe(interp: Interp, target, instance, values: dict, missing: list, fn: Fu
     return hints
 
 
-MAX_RANK_TRIALS = 4
+MAX_RANK_TRIALS = 8
 
 
 def _choose_ranks(interp: Interp, instance, values: dict, missing: list, hints: dict, fn: Func):
     """A first consumer such as Linear(784, ...) accepts (B, 784) and (B, T, 784): try each
     and keep the one the rest of forward contradicts least (a later permute(0, 2, 1, 3) or
-    transpose(1, 2) settles it); ties keep the first."""
-    import itertools
+    transpose(1, 2) settles it); ties keep the first. Returns a function that, given the
+    conflicts the chosen run found, keeps those every tried rank also runs into: only they
+    are proven whatever the input's real rank is."""
     flex = [p for p in missing if ("alternatives", p) in hints and ("rank", p) not in hints
-            and isinstance(values.get(p), Tensor) and values[p].shape is not None][:2]
+            and isinstance(values.get(p), Tensor) and values[p].shape is not None]
     if not flex:
-        return
-    options = []
+        return lambda keys: keys
+    combos = [{}]
     for p in flex:
         base = values[p]
-        alts = [Tensor(shape, dtype or base.dtype, base.origin, guess=True)
-                for shape, dtype in hints[("alternatives", p)]]
-        options.append([base] + alts)
-    best, best_score = None, None
-    for combo in itertools.islice(itertools.product(*options), MAX_RANK_TRIALS):
-        trial = dict(values)
-        trial.update({p: Tensor(t.shape, t.dtype, t.origin, guess=True) for p, t in zip(flex, combo)})
+        for shape, dtype in hints[("alternatives", p)]:
+            combos.append({p: Tensor(shape, dtype or base.dtype, base.origin, guess=True)})
+    combos = combos[:MAX_RANK_TRIALS]
+    results: list = []
+
+    def trial(combo):
+        run_values = dict(values)
+        run_values.update(combo)
         interp.recording = False
         interp.trial_conflicts = []
         interp.steps = 0
-        score = 0
+        penalty = 0
         try:
-            _run(interp, None, instance, trial, fn)
+            _run(interp, None, instance, run_values, fn)
         except BudgetExceeded:
-            score += 1000
+            penalty = 1000
         finally:
             interp.recording = True
-            score += len(interp.trial_conflicts)
+            keys = {k[:2] for k in interp.trial_conflicts}  # (line, col): some clash there
             interp.trial_conflicts = None
-        if best_score is None or score < best_score:
-            best, best_score = combo, score
-        if score == 0:
+        results.append((combo, keys, penalty + len(keys)))
+
+    for combo in combos:
+        trial(combo)
+        if results[-1][2] == 0:
             break
-    for p, t in zip(flex, best):
+    best = min(results, key=lambda r: r[2])[0]
+    for p, t in best.items():
         values[p] = t
+
+    def proven(keys):
+        for combo in combos[len(results):]:
+            trial(combo)
+        for _, other, _ in results:
+            keys = keys & other
+        return keys
+
+    return proven
 
 
 def _from_hints(hints: dict, p: str, default):
@@ -414,6 +428,16 @@ def _from_hints(hints: dict, p: str, default):
             # Linear-style hint (B, in) on a tensor unpacked as B, T, C: (B, T, in)
             shape = (shape[0],) + named[1:-1] + (shape[1],)
     return Tensor(shape, dtype, origin, guess=guess)
+
+
+def _keep_proven(interp: Interp, proven):
+    tentative, interp.rec.tentative = interp.rec.tentative, {}
+    if not tentative:
+        return
+    keep = proven({k[:2] for k in tentative})
+    for key, conflict in tentative.items():
+        if key[:2] in keep and key not in interp.rec.conflicts:
+            interp.rec.conflicts[key] = conflict
 
 
 def _run(interp: Interp, target, instance, kwargs: dict, fn: Func):
@@ -444,10 +468,11 @@ def _analyze_class(interp: Interp, cls: ClassVal, explicit, init, problems, is_e
     for p, v in values.items():
         if v.dtype is None and p in hints:
             v.dtype = hints[p][1]  # else unknown: an index tensor and a float input look alike
-    _choose_ranks(interp, instance, values, missing, hints, fwd)
+    proven = _choose_ranks(interp, instance, values, missing, hints, fwd)
     interp.quality = quality
     interp.steps = 0
     interp.memo.clear()
+    interp.rec.tentative = {}
     try:
         _record_inputs(interp, fwd, values)
         _run(interp, cls, instance, values, fwd)
@@ -455,6 +480,7 @@ def _analyze_class(interp: Interp, cls: ClassVal, explicit, init, problems, is_e
         problems.append(f"{cls.name}.forward: analysis budget exceeded; later shapes unknown")
     finally:
         interp.quality = CALLSITE
+    _keep_proven(interp, proven)
 
 
 def _record_inputs(interp: Interp, fn: Func, values: dict):
@@ -493,14 +519,17 @@ def _analyze_function(interp: Interp, fn: Func, explicit, problems, quality):
     for p, v in values.items():
         if isinstance(v, Tensor) and v.dtype is None and p in hints:
             v.dtype = hints[p][1]
+    proven = _choose_ranks(interp, None, values, missing, hints, fn)
     interp.quality = max(q, quality)
     interp.steps = 0
+    interp.rec.tentative = {}
     try:
         _run(interp, fn, None, values, fn)
     except BudgetExceeded:
         problems.append(f"{fn.qualname}: analysis budget exceeded; later shapes unknown")
     finally:
         interp.quality = CALLSITE
+    _keep_proven(interp, proven)
 
 
 def _called_functions(interp):

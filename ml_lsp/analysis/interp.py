@@ -92,6 +92,7 @@ class Recorder:
         self.layers: dict = {}
         self.layer_uses: dict = {}
         self.conflicts: dict = {}
+        self.tentative: dict = {}  # conflicts from inferred-rank inputs, not yet proven
 
     def _merge(self, store, key, quality, shape, dtype, make):
         old = store.get(key)
@@ -491,7 +492,8 @@ class Interp:
                     ckey = (owner, sub, child.line, child.col)
                     self.rec.layers[ckey] = (self.quality, None, child)
 
-    def conflict(self, call: OpCall, node, layer: Optional[Layer]):
+    def conflict(self, call: OpCall, node, layer: Optional[Layer], store=None):
+        store = self.rec.conflicts if store is None else store
         for c in call.conflicts:
             if not self.recording:
                 continue
@@ -507,9 +509,9 @@ class Interp:
                                       [TextEdit(argnode.lineno, argnode.col_offset, argnode.end_lineno,
                                                 argnode.end_col_offset, str(new))])
             key = (node.lineno, node.col_offset, c["kind"])
-            if key in self.rec.conflicts:
+            if key in store or key in self.rec.conflicts:
                 continue
-            self.rec.conflicts[key] = ShapeConflict(
+            store[key] = ShapeConflict(
                 kind=c["kind"], line=node.lineno, col=node.col_offset, end_line=node.end_lineno,
                 end_col=node.end_col_offset, message=c["message"], expected=c.get("expected", ""),
                 got=c.get("got", ""), related=related, fix=fix)
@@ -989,9 +991,14 @@ class Interp:
             self.problems.append(f"line {getattr(node, 'lineno', '?')}: rule {qual} failed: {type(exc).__name__}: {exc}")
             return UNK
         if guessed:
+            # from an input whose rank was inferred: kept aside until every rank its first
+            # consumer accepts has been tried (see engine._choose_ranks)
             _mark_guess(out)
-            if self.trial_conflicts is not None:
-                self.trial_conflicts.extend(call.conflicts)
+            if call.conflicts and node is not None:
+                if self.trial_conflicts is not None:
+                    self.trial_conflicts.extend((node.lineno, node.col_offset, c["kind"]) for c in call.conflicts)
+                elif self.recording:
+                    self.conflict(call, node, layer, store=self.rec.tentative)
         elif call.conflicts and node is not None:
             self.conflict(call, node, layer)
         probe = next((x.probe for x in a.args[:1] if isinstance(x, Tensor) and x.probe), None)

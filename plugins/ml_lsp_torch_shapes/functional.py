@@ -308,8 +308,8 @@ def cross_entropy(call: OpCall):
         expect = index_shape if mode == "index" else xs
         if len(ys) != len(expect) or any(dims.provably_different(a, b) for a, b in zip(ys, expect)):
             what = "class-index target" if mode == "index" else "probability target"
-            call.conflict("cross_entropy_shapes", f"{call.name}: input {format_shape(xs)} needs a {what} of "
-                          f"shape {format_shape(expect)}, got {format_shape(ys)}",
+            call.conflict("cross_entropy_shapes", f"{call.name}: input {format_shape(xs)} needs a {what} "
+                          f"{format_shape(expect)}, got {format_shape(ys)}",
                           expected=format_shape(expect), got=format_shape(ys))
             return Tensor((), "float")
     red = call.kwargs.get("reduction", "mean")

@@ -56,7 +56,8 @@ Linear = LayerRule(
     forward=linear_forward, param_count=_linear_params,
     signature=lambda c: (("*", c.dim("in_features")), ("*", c.dim("out_features"))),
     input_hint=lambda c: ((B, c.dim("in_features")), "float") if c.dim("in_features") is not None else None,
-    hint_alternatives=lambda c: [((B, T, c.dim("in_features")), "float")],
+    hint_alternatives=lambda c: [((B, T, c.dim("in_features")), "float"), ((c.dim("in_features"),), "float"),
+                                 ((B, T, sym("S"), c.dim("in_features")), "float")],
     weights=lambda c: {"weight": (c.dim("out_features"), c.dim("in_features")),
                        "bias": (c.dim("out_features"),) if c.get("bias", True) is not False else None})
 
@@ -198,8 +199,13 @@ def conv_rule(n: int, transpose=False):
         w = (cout, dims.floordiv(cin, g)) + tuple(k) if not transpose else (cin, dims.floordiv(cout, g)) + tuple(k)
         return {"weight": w, "bias": (cout,) if c.get("bias", True) is not False else None}
 
+    def unbatched(c: Ctor):
+        h = hint(c)
+        return [((h[0][1:]), "float")] if h else []
+
     sp_names = {1: "L", 2: "H, W", 3: "D, H, W"}[n]
     return LayerRule(params=params, defaults=defaults, forward=forward, param_count=param_count,
+                     hint_alternatives=unbatched,
                      signature=lambda c: (f"(B, {_r(c.dim('in_channels'))}, {sp_names})",
                                           f"(B, {_r(c.dim('out_channels'))}, {sp_names}')"),
                      input_hint=hint, weights=weights)
@@ -442,7 +448,7 @@ Embedding = LayerRule(params=("num_embeddings", "embedding_dim", "padding_idx", 
                       if c.int("num_embeddings") is not None and c.int("embedding_dim") is not None else None,
                       signature=lambda c: ("(*) long", ("*", c.dim("embedding_dim"))),
                       input_hint=lambda c: ((B, T), "long"),
-                      hint_alternatives=lambda c: [((B,), "long")],
+                      hint_alternatives=lambda c: [((B,), "long"), ((B, T, sym("S")), "long")],
                       weights=lambda c: {"weight": (c.dim("num_embeddings"), c.dim("embedding_dim"))})
 
 
@@ -535,7 +541,12 @@ def rnn_rule(kind: str):
             return None
         return ((B, T, ins) if bf else (T, B, ins)), "float"
 
+    def unbatched_seq(c: Ctor):
+        ins = c.dim("input_size")
+        return [((T, ins), "float")] if ins is not None else []
+
     return LayerRule(params=params, defaults=defaults, forward=forward, param_count=param_count, input_hint=hint,
+                     hint_alternatives=unbatched_seq,
                      signature=lambda c: (f"({'B, T' if c.get('batch_first') is True else 'T, B'}, "
                                           f"{_r(c.dim('input_size'))})",
                                           f"({'B, T' if c.get('batch_first') is True else 'T, B'}, "
