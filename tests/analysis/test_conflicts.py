@@ -124,3 +124,32 @@ def test_symbolic_dims_conflict_only_when_provably_different():
     """)
     kinds = [c.kind for c in f.conflicts]
     assert kinds == ["cat_dims"]  # T vs T-1 differ for every T; C vs D might be equal
+
+
+def test_inferred_inputs_report_only_what_every_accepted_rank_contradicts():
+    # whatever x's rank (batched or not), conv2 gets 32 channels where it wants 16
+    f = analyze("""
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 32, 3)
+            self.conv2 = nn.Conv2d(16, 64, 3)
+
+        def forward(self, x):
+            y = self.conv2(self.conv1(x))
+            return y
+    """)
+    assert [c.kind for c in f.conflicts] == ["conv_in_channels"]
+    # enc is (B, H) or (B, T, H) for its Linear: bmm is wrong only for one of them, so quiet
+    g = analyze("""
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.proj = nn.Linear(8, 8)
+
+        def forward(self, q, enc):
+            keys = self.proj(enc)
+            ctx = torch.bmm(q.unsqueeze(1), keys)
+            return ctx
+    """)
+    assert not g.conflicts
