@@ -133,3 +133,14 @@ def test_spec_value_parsers():
         parse_lora("r=8")
     with pytest.raises(FinetuneError, match="unknown key"):
         parse_lora("rank=8,targets='x'")
+
+
+def test_train_only_trains_just_the_matching_layers(tmp_path):
+    spec = spec_for(tmp_path, train_only=["2"])
+    loop.seed_everything(spec.seed)  # what train() does before building the model
+    initial = model_mod.build_model(spec).state_dict()
+    metrics = loop.train(spec, tmp_path / "out")
+    after = load_file(tmp_path / "out" / "model.safetensors")
+    assert metrics["frozen_params"] == 4 * 16 + 16
+    assert torch.equal(initial["0.weight"], after["0.weight"]) and torch.equal(initial["0.bias"], after["0.bias"])
+    assert not torch.equal(initial["2.weight"], after["2.weight"])

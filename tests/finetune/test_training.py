@@ -99,3 +99,31 @@ def test_ddp_two_cpu_processes_with_accumulation_match_one_process_with_the_whol
     assert ddp["world_size"] == 2 and ddp["steps"] == single["steps"]
     assert abs(ddp["train_loss"] - single["train_loss"]) <= 1e-5
     assert abs(ddp["val_loss"] - single["val_loss"]) <= 1e-5
+
+
+def test_interrupt_checkpoints_at_a_step_boundary_and_exits_130(pretrained, tmp_path):
+    """What `ml-lsp stop` does to a run (SIGINT first): the job finishes its step, writes a
+    checkpoint to resume from and exits 130, without exporting a half-trained model."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    checkpoint, _ = pretrained
+    spec = digits_spec(checkpoint, epochs=200, checkpoint_every=5)
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(json.dumps(spec.to_job()))
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "ml_lsp.finetune.job", str(spec_file), "--run-dir", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "checkpoints" / "last.pt").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.poll() else "timeout"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert stdout.strip().splitlines()[-1].startswith("stopped: steps ")
+    state = torch.load(out / "checkpoints" / "last.pt", weights_only=True)
+    assert 5 <= state["state"]["step"] < 200 * 23
+    assert not (out / "model.safetensors").exists() and not (out / "metrics.json").exists()
