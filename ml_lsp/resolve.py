@@ -9,17 +9,35 @@ not interpreted."""
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+import time
 from pathlib import Path
 from typing import Callable, Optional
+
+
+# (root, name, importing folder) -> (when, path or None). The server builds a resolver per
+# analysis (each edit); remembering answers for a few seconds keeps jedi off that path while
+# still seeing a module the user has just created.
+_FOUND: dict = {}
+_TTL_S = 10.0
 
 
 def make_resolver(root: Optional[str] = None) -> Callable[[str, Optional[str]], Optional[tuple]]:
     """A ``resolve_module`` callback for files under ``root`` (default: each importing
     file's folder)."""
 
-    @lru_cache(maxsize=256)
     def _find(name: str, from_path: Optional[str]) -> Optional[str]:
+        key = (root, name, str(Path(from_path).parent) if from_path else None)
+        hit = _FOUND.get(key)
+        now = time.monotonic()
+        if hit is not None and now - hit[0] < _TTL_S:
+            return hit[1]
+        found = _lookup(name, from_path)
+        if len(_FOUND) > 4096:
+            _FOUND.clear()
+        _FOUND[key] = (now, found)
+        return found
+
+    def _lookup(name: str, from_path: Optional[str]) -> Optional[str]:
         base = Path(from_path).resolve().parent if from_path else Path(root or os.getcwd()).resolve()
         workspace = Path(root).resolve() if root else base
         level = len(name) - len(name.lstrip("."))
