@@ -286,7 +286,8 @@ class TraceFeature:
     def _static_beside(self, result: DocumentTrace, e: dict) -> str | None:
         s = result.static.get((e["scope"], e["line"], e["name"]))
         if s is None:
-            return None
+            # The static engine ran but has no answer here: say so (it is why tracing helps).
+            return "unknown" if result.static else None
         from ml_lsp.trace.symbolic import symbol_values
         verdict = compare_pair(s, e, symbol_values(result.symbols) if result.symbols else [{}], set(result.symbols))
         same_text = s.get("shape") == e.get("shape") and s.get("dtype") == e.get("dtype")

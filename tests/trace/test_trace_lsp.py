@@ -15,6 +15,8 @@ import pytest
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
+from ml_lsp.trace.command import static_facts
+
 from tests.conftest import SERVER_COMMAND, server_env
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -111,7 +113,7 @@ async def test_third_party_style_model_gets_traced_shapes_in_hover(tmp_path, tin
 
         expected = {
             "scores = query @": "(B, 4, T, T)",          # attention scores, heads from a property
-            "inner = F.gelu": "(B, T, 144)",             # width from a config method + property
+            "inner = self.act": "(B, T, 144)",           # width from a config method + property
             "logits = self.lm_head": "(B, T, 97)",
             "mask = torch.ones": "(T, T)",
             "x1, x2 = x.chunk": "(B, T, 24)",            # a module-level helper function
@@ -120,6 +122,18 @@ async def test_third_party_style_model_gets_traced_shapes_in_hover(tmp_path, tin
             line, col = position_of(modeling, needle)
             text = await hover_text(client, uri, line, col)
             assert shape in text and "traced" in text, (needle, text)
+        # The static answer is shown beside the traced one exactly where they differ (the
+        # ACT2FN-style lookup defeats static analysis of `inner`; most others agree).
+        static = {(e["line"], e["name"]): e for e in static_facts(
+            modeling.read_text(), str(modeling), "TinyLMForCausalLM", None,
+            {"input_ids": ["B", "T"]}).to_json_entries()}
+        for needle, name in (("inner = self.act", "inner"), ("scores = query @", "scores")):
+            line, col = position_of(modeling, needle)
+            text = await hover_text(client, uri, line, col)
+            known = static.get((line + 1, name))
+            differs = known is None or known["shape"] != ["B", "T", 144] if name == "inner" else \
+                known is None or known["shape"] != ["B", 4, "T", "T"]
+            assert ("static:" in text) == differs, (needle, known, text)
         # A later use of a name shows its latest traced binding above it.
         line, col = position_of(modeling, "return self.out(context)")
         text = await hover_text(client, uri, line, col + len("return self.out("))
