@@ -123,6 +123,16 @@ async def test_code_action_writes_the_spec_and_lenses_run_and_resume_it(project,
                          "data": "data.py:digits_5_9", "epochs": 3}
         assert "[project]" in (project / "pyproject.toml").read_text()  # the rest of the file is kept
 
+        # pyproject.toml itself gets the lens on the table's header.
+        pyproject_uri = (project / "pyproject.toml").as_uri()
+        client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=types.TextDocumentItem(
+            uri=pyproject_uri, language_id="toml", version=1, text=(project / "pyproject.toml").read_text())))
+        header = next(i for i, text_line in enumerate((project / "pyproject.toml").read_text().splitlines())
+                      if text_line == "[tool.ml-lsp.finetune.digitscnn]")
+        on_table = await client.text_document_code_lens_async(
+            types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=pyproject_uri)))
+        assert [(lens.range.start.line, lens.command.title) for lens in on_table] == [(header, "▶ Fine-tune digitscnn")]
+
         # The user edits the spec: a new head, the features frozen, and a pause after 5 steps.
         with open(project / "pyproject.toml", "a") as f:
             f.write('replace_head = "head=5"\nfreeze = ["features"]\nstop_after = 5\n')
