@@ -36,7 +36,9 @@ def export_run(spec: FinetuneSpec, run_dir: Path, model: nn.Module, metrics: dic
     tmp.write_text(json.dumps(metrics, indent=1, sort_keys=True) + "\n")
     os.replace(tmp, run_dir / "metrics.json")
     curve = _plot(history, run_dir / "curves.png")
-    (run_dir / "report.md").write_text(_report(spec, metrics, prepared, curve, weights.name))
+    tmp = run_dir / "report.md.tmp"
+    tmp.write_text(_report(spec, metrics, prepared, curve, weights.name))
+    os.replace(tmp, run_dir / "report.md")
 
 
 def _plot(history: list[dict[str, Any]], path: Path) -> str | None:
