@@ -57,12 +57,22 @@ async function goTo(page, line, col) {
   await page.waitForSelector('.quick-input-widget', { state: 'hidden', timeout: WAIT });
 }
 
+// Runs a command from the palette; retried until the palette lists it (a contributed
+// command shows up only once the extension host has registered the extension).
 async function runCommand(page, title) {
-  await page.keyboard.press('F1');
-  await page.waitForSelector('.quick-input-widget input', { state: 'visible', timeout: WAIT });
-  await page.keyboard.type(title);
-  await waitFor(async () => (await page.locator('.quick-input-list .monaco-list-row').first().textContent())?.includes(title), 10000);
-  await page.keyboard.press('Enter');
+  return waitFor(async () => {
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('F1');
+    await page.waitForSelector('.quick-input-widget input', { state: 'visible', timeout: WAIT });
+    await page.keyboard.type(title);
+    const listed = await waitFor(async () => (await page.locator('.quick-input-list .monaco-list-row').first().textContent())?.includes(title), 5000);
+    if (!listed) {
+      await page.keyboard.press('Escape');
+      return false;
+    }
+    await page.keyboard.press('Enter');
+    return true;
+  }, WAIT, 1000);
 }
 
 async function statusTexts(page) {
