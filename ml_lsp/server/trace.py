@@ -108,15 +108,52 @@ class TraceFeature:
         loop = asyncio.get_running_loop()
         with self._lock:
             self._running[uri] = {os.path.realpath(path)}
+        token = await self._begin_progress(entry or os.path.basename(path))
+        started = loop.time()
+        summary = "failed"
         try:
             response, facts = await loop.run_in_executor(
                 self.executor, self._trace_blocking, path, text, entry, sources)
+            if ls.open_documents.get(uri) != version:
+                summary = "dropped: the document was edited"
+                return {"ok": False, "error": "the document was edited while tracing; trace again"}
+            result = self._accept(uri, version, path, response, facts)
+            summary = (f"{result.get('entries', 0)} shapes in {loop.time() - started:.1f} s"
+                       + (f", {len(result['problems'])} problem(s)" if result.get("problems") else ""))
+            return result
         finally:
             with self._lock:
                 self._running.pop(uri, None)
-        if ls.open_documents.get(uri) != version:
-            return {"ok": False, "error": "the document was edited while tracing; trace again"}
-        return self._accept(uri, version, path, response, facts)
+            self._end_progress(token, summary)
+
+    # -- $/progress: a cold trace (starting Python and torch) takes seconds ---------------------
+    async def _begin_progress(self, what: str) -> str | None:
+        window = self.server.client_capabilities.window
+        if window is None or not window.work_done_progress:
+            return None
+        self._progress_count = getattr(self, "_progress_count", 0) + 1
+        token = f"ml-lsp-trace-{self._progress_count}"
+        progress = self.server.work_done_progress
+        try:
+            await progress.create_async(token)
+            progress.begin(token, types.WorkDoneProgressBegin(
+                title="Trace shapes", message=f"{what}: running forward on meta tensors", cancellable=True))
+        except Exception:  # a client that refuses progress still gets the trace
+            log.debug("no progress for the trace", exc_info=True)
+            return None
+        future = progress.tokens.get(token)
+        if future is not None:
+            future.add_done_callback(lambda f: f.cancelled() and self.session is not None and self.session.cancel())
+        return token
+
+    def _end_progress(self, token: str | None, message: str) -> None:
+        if token is None:
+            return
+        try:
+            self.server.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message))
+        except Exception:
+            log.debug("ending trace progress failed", exc_info=True)
+        self.server.work_done_progress.tokens.pop(token, None)
 
     def _open_sources(self) -> dict[str, str]:
         """Unsaved text of every open document, by path (the child runs what the user sees)."""

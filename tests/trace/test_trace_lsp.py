@@ -110,6 +110,10 @@ async def test_third_party_style_model_gets_traced_shapes_in_hover(tmp_path, tin
             command=COMMAND, arguments=lens.command.arguments))
         assert result["ok"], result
         assert result["problems"] == []
+        # The (cold, seconds-long) trace showed progress: begun, then ended with a summary.
+        (reports,) = [r for t, r in client.progress_reports.items() if str(t).startswith("ml-lsp-trace")]
+        assert reports[0].kind == "begin" and reports[0].title == "Trace shapes"
+        assert reports[-1].kind == "end" and "shapes in" in reports[-1].message
 
         expected = {
             "scores = query @": "(B, 4, T, T)",          # attention scores, heads from a property
