@@ -62,3 +62,17 @@ def test_compare_verdicts():
     assert result.agree == 2 and result.imprecise == 2
     assert result.static_missing == 1 and result.trace_missing == 1
     assert "3 disagree" in result.summary()
+
+
+def test_the_server_side_of_tracing_never_imports_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "import ml_lsp.server.trace, ml_lsp.trace.command, ml_lsp.trace.session, ml_lsp.trace.compare\n"
+            "from ml_lsp.trace.command import static_facts\n"
+            "static_facts('import torch.nn as nn\\nclass N(nn.Module):\\n    def forward(self, x):\\n"
+            "        return x\\n', 'n.py')\n"
+            "assert 'torch' not in sys.modules, 'torch imported'\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
