@@ -356,57 +356,88 @@ def _probe(interp: Interp, target, instance, values: dict, missing: list, fn: Fu
 MAX_RANK_TRIALS = 8
 
 
-def _choose_ranks(interp: Interp, instance, values: dict, missing: list, hints: dict, fn: Func):
-    """A first consumer such as Linear(784, ...) accepts (B, 784) and (B, T, 784): try each
-    and keep the one the rest of forward contradicts least (a later permute(0, 2, 1, 3) or
-    transpose(1, 2) settles it); ties keep the first. Returns a function that, given the
-    conflicts the chosen run found, keeps those every tried rank also runs into: only they
-    are proven whatever the input's real rank is."""
+def _recorded_run(interp: Interp, cls, instance, values: dict, missing: list, hints: dict, fn: Func,
+                  quality, problems, record_inputs=False):
+    """Run forward for real with the inferred inputs. A first consumer such as
+    Linear(784, ...) accepts (B, 784) and (B, T, 784): when the first guess runs into
+    contradictions further on, the other ranks are tried (quietly) and the run is redone
+    with the one contradicted least. A conflict from inferred inputs is reported only if
+    every rank tried clashes at that site: only then is it proven whatever the real rank."""
     flex = [p for p in missing if ("alternatives", p) in hints and ("rank", p) not in hints
             and isinstance(values.get(p), Tensor) and values[p].shape is not None]
-    if not flex:
-        return lambda keys: keys
-    combos = [{}]
-    for p in flex:
-        base = values[p]
-        for shape, dtype in hints[("alternatives", p)]:
-            combos.append({p: Tensor(shape, dtype or base.dtype, base.origin, guess=True)})
-    combos = combos[:MAX_RANK_TRIALS]
-    results: list = []
+    snapshot = _snapshot(interp) if flex else None
+    _real_run(interp, cls, instance, values, fn, quality, problems, record_inputs)
+    tentative = interp.rec.tentative
+    interp.rec.tentative = {}
+    if not tentative:
+        return
+    keep = {k[:2] for k in tentative}
+    if flex:
+        combos = []
+        for p in flex:
+            base = values[p]
+            for shape, dtype in hints[("alternatives", p)]:
+                combos.append({p: Tensor(shape, dtype or base.dtype, base.origin, guess=True)})
+        best, best_score = None, len(keep)
+        for combo in combos[:MAX_RANK_TRIALS]:
+            keys, score = _trial(interp, instance, values, combo, fn)
+            keep &= keys
+            if score < best_score:
+                best, best_score = combo, score
+        if best is not None:
+            _restore(interp, snapshot)
+            values.update(best)
+            _real_run(interp, cls, instance, values, fn, quality, problems, record_inputs)
+            tentative = interp.rec.tentative
+            interp.rec.tentative = {}
+    for key, conflict in tentative.items():
+        if key[:2] in keep and key not in interp.rec.conflicts:
+            interp.rec.conflicts[key] = conflict
 
-    def trial(combo):
-        run_values = dict(values)
-        run_values.update(combo)
-        interp.recording = False
-        interp.trial_conflicts = []
-        interp.steps = 0
-        penalty = 0
-        try:
-            _run(interp, None, instance, run_values, fn)
-        except BudgetExceeded:
-            penalty = 1000
-        finally:
-            interp.recording = True
-            keys = {k[:2] for k in interp.trial_conflicts}  # (line, col): some clash there
-            interp.trial_conflicts = None
-        results.append((combo, keys, penalty + len(keys)))
 
-    for combo in combos:
-        trial(combo)
-        if results[-1][2] == 0:
-            break
-    best = min(results, key=lambda r: r[2])[0]
-    for p, t in best.items():
-        values[p] = t
+def _real_run(interp, cls, instance, values, fn, quality, problems, record_inputs):
+    interp.quality = quality
+    interp.steps = 0
+    interp.memo.clear()
+    interp.rec.tentative = {}
+    try:
+        if record_inputs:
+            _record_inputs(interp, fn, values)
+        _run(interp, cls, instance, values, fn)
+    except BudgetExceeded:
+        problems.append(f"{fn.qualname}: analysis budget exceeded; later shapes unknown")
+    finally:
+        interp.quality = CALLSITE
 
-    def proven(keys):
-        for combo in combos[len(results):]:
-            trial(combo)
-        for _, other, _ in results:
-            keys = keys & other
-        return keys
 
-    return proven
+def _trial(interp, instance, values, combo, fn):
+    run_values = dict(values)
+    run_values.update(combo)
+    interp.recording = False
+    interp.trial_conflicts = []
+    interp.steps = 0
+    penalty = 0
+    try:
+        _run(interp, None, instance, run_values, fn)
+    except BudgetExceeded:
+        penalty = 1000
+    finally:
+        interp.recording = True
+        keys = {k[:2] for k in interp.trial_conflicts}  # (line, col): some clash there
+        interp.trial_conflicts = None
+    return keys, penalty + len(keys)
+
+
+def _snapshot(interp: Interp):
+    rec = interp.rec
+    return (dict(rec.bindings), dict(rec.hovers), dict(rec.layers), dict(rec.layer_uses), dict(rec.conflicts),
+            dict(interp.forward_io), dict(interp.forward_quality))
+
+
+def _restore(interp: Interp, snap):
+    rec = interp.rec
+    (rec.bindings, rec.hovers, rec.layers, rec.layer_uses, rec.conflicts,
+     interp.forward_io, interp.forward_quality) = snap
 
 
 def _from_hints(hints: dict, p: str, default):
@@ -428,16 +459,6 @@ def _from_hints(hints: dict, p: str, default):
             # Linear-style hint (B, in) on a tensor unpacked as B, T, C: (B, T, in)
             shape = (shape[0],) + named[1:-1] + (shape[1],)
     return Tensor(shape, dtype, origin, guess=guess)
-
-
-def _keep_proven(interp: Interp, proven):
-    tentative, interp.rec.tentative = interp.rec.tentative, {}
-    if not tentative:
-        return
-    keep = proven({k[:2] for k in tentative})
-    for key, conflict in tentative.items():
-        if key[:2] in keep and key not in interp.rec.conflicts:
-            interp.rec.conflicts[key] = conflict
 
 
 def _run(interp: Interp, target, instance, kwargs: dict, fn: Func):
@@ -468,19 +489,7 @@ def _analyze_class(interp: Interp, cls: ClassVal, explicit, init, problems, is_e
     for p, v in values.items():
         if v.dtype is None and p in hints:
             v.dtype = hints[p][1]  # else unknown: an index tensor and a float input look alike
-    proven = _choose_ranks(interp, instance, values, missing, hints, fwd)
-    interp.quality = quality
-    interp.steps = 0
-    interp.memo.clear()
-    interp.rec.tentative = {}
-    try:
-        _record_inputs(interp, fwd, values)
-        _run(interp, cls, instance, values, fwd)
-    except BudgetExceeded:
-        problems.append(f"{cls.name}.forward: analysis budget exceeded; later shapes unknown")
-    finally:
-        interp.quality = CALLSITE
-    _keep_proven(interp, proven)
+    _recorded_run(interp, cls, instance, values, missing, hints, fwd, quality, problems, record_inputs=True)
 
 
 def _record_inputs(interp: Interp, fn: Func, values: dict):
@@ -519,17 +528,7 @@ def _analyze_function(interp: Interp, fn: Func, explicit, problems, quality):
     for p, v in values.items():
         if isinstance(v, Tensor) and v.dtype is None and p in hints:
             v.dtype = hints[p][1]
-    proven = _choose_ranks(interp, None, values, missing, hints, fn)
-    interp.quality = max(q, quality)
-    interp.steps = 0
-    interp.rec.tentative = {}
-    try:
-        _run(interp, fn, None, values, fn)
-    except BudgetExceeded:
-        problems.append(f"{fn.qualname}: analysis budget exceeded; later shapes unknown")
-    finally:
-        interp.quality = CALLSITE
-    _keep_proven(interp, proven)
+    _recorded_run(interp, fn, None, values, missing, hints, fn, max(q, quality), problems)
 
 
 def _called_functions(interp):
