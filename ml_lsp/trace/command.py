@@ -183,6 +183,9 @@ def run(args) -> int:
             by_path = _group_by_path(response["entries"], path)
             out_files.extend({"path": p, "shapes": entries} for p, entries in by_path.items())
             problems.extend(response["problems"])
+            if not as_json:
+                for note in response.get("notes") or []:
+                    print(f"{path}: note: {note}", file=sys.stderr)
             if compare:
                 comparisons.append((path, facts, response, by_path))
     finally:
