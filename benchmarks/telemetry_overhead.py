@@ -104,6 +104,43 @@ def main() -> int:
     print(f"noise floor (blocks without capture against their neighbours): {100 * (floor - 1):+.2f}%")
     print(f"capture cost per step: {per_step:+.2f} us (of {1e6 / off_rate:.0f} us per step)")
     print(f"frames written while capturing: {len(frames)} ({metrics} metrics) for {args.rounds * steps} steps")
+
+    # The hooks' own cost, measured where little else happens: a step on a 4-element
+    # parameter, so that the difference is not lost in the noise of a shared machine.
+    w = torch.zeros(4, requires_grad=True)
+    tiny_opt = torch.optim.SGD([w], lr=0.01)
+    tiny_loader = DataLoader(TensorDataset(torch.ones(4096, 4)), batch_size=8)
+
+    def tiny_block(n: int) -> float:
+        start = clock()
+        done = 0
+        while done < n:
+            for (xb,) in tiny_loader:
+                tiny_opt.zero_grad()
+                loss = (w * xb).sum()
+                loss.backward()
+                tiny_opt.step()
+                done += 1
+                if done == n:
+                    break
+        return clock() - start
+
+    writer = FrameWriter(folder / "tiny.bin")
+    capture = Capture(writer)
+    capture.start()
+    tiny_block(500)
+    t_off, t_on = [], []
+    for _ in range(args.rounds):
+        t_off.append(tiny_block(2000))
+        undo = [install(capture) for install in installers]
+        t_on.append(tiny_block(2000))
+        for u in undo:
+            u()
+    capture.close()
+    writer.close()
+    hook_us = (statistics.median(t_on) - statistics.median(t_off)) / 2000 * 1e6
+    print(f"hooks' own cost on a trivial step ({statistics.median(t_off) / 2000 * 1e6:.0f} us): "
+          f"{hook_us:+.2f} us per step = {100 * hook_us * off_rate / 1e6:+.2f}% of the MLP step above")
     return 0
 
 

@@ -1,14 +1,15 @@
 """The in-process capture: turns what the hooks see into frames, at a bounded rate and
 without ever waiting for the GPU on the training thread.
 
-The hooks (``torch_hooks``, ``tensorboard``, ``ml_lsp.log``) run on the training thread and
-only do cheap things there: count, keep a detached reference to the latest value, and,
-at most every ``sample_interval`` seconds per call site, queue a sample. A CUDA value is
-queued as an asynchronous device-to-host copy plus an event; the sampler thread waits on
-the event and reads the number, so the training thread never syncs. The sampler drains
-the queue every ``sample_interval`` and hands whole frames to the run's ``FrameWriter``,
-which is flushed right away (so a value reaches the file within ~100 ms, well inside the
-200 ms the run-folder contract promises).
+The hooks (``torch_hooks``, ``tensorboard``, ``ml_lsp.log``, capturer plugins) run on the
+training thread and only do cheap things there: count, keep a reference to the latest
+value, and at most every ``sample_interval`` seconds per call site take a sample. A number
+or a CPU tensor is written at once (reading it costs nothing). A CUDA value becomes an
+asynchronous device-to-host copy plus an event; the sampler thread waits on the event and
+writes the number, so the training thread never syncs. The run's ``FrameWriter`` flushes
+every 200 ms; an explicit value (``ml_lsp.log``) also wakes the sampler thread, which
+flushes at once (at most every ``FLUSH_GAP``), so what a user logs reaches the editor in
+milliseconds.
 """
 
 from __future__ import annotations
@@ -44,26 +45,24 @@ class Site:
 
 
 def snapshot(value: Any) -> Any:
-    """A value the sampler thread may read later without syncing the training thread:
-    numbers as they are; a CPU tensor detached; a CUDA tensor copied to host
-    asynchronously with an event to wait on."""
-    if isinstance(value, (int, float)):
+    """A value that can be read without syncing the training thread: numbers and CPU
+    tensors as they are (reading them costs no wait); an accelerator tensor as a
+    ``Pending`` for the sampler thread: for CUDA an asynchronous copy to host plus an event
+    to wait on."""
+    if isinstance(value, (int, float)) or getattr(value, "is_cpu", True):
         return value
-    detach = getattr(value, "detach", None)
-    if detach is None:
-        return value
-    value = detach()
-    if getattr(value, "is_cuda", False):
+    value = value.detach()
+    if value.is_cuda:
         import torch  # already imported: the value is a CUDA tensor
 
         host = value.to("cpu", non_blocking=True)
         event = torch.cuda.Event()
         event.record()
-        return _Pending(host, event)
-    return value
+        return Pending(host, event)
+    return Pending(value, None)  # MPS, XLA...: read (and waited for) on the sampler thread
 
 
-class _Pending:
+class Pending:
     __slots__ = ("tensor", "event")
 
     def __init__(self, tensor: Any, event: Any) -> None:
@@ -72,10 +71,12 @@ class _Pending:
 
 
 def resolve(value: Any) -> float | None:
-    """The float a snapshot holds (on the sampler thread), or None if it is not one number."""
+    """The float a snapshot holds, or None if it is not one number. Waits for a Pending's
+    copy: call it on the sampler thread for those."""
     try:
-        if isinstance(value, _Pending):
-            value.event.synchronize()  # blocks this thread only, never the training thread
+        if isinstance(value, Pending):
+            if value.event is not None:
+                value.event.synchronize()  # blocks this thread only, never the training thread
             value = value.tensor
         if hasattr(value, "numel"):
             if value.numel() != 1:
@@ -132,8 +133,11 @@ class Capture:
         self._queue = collections.deque()
 
     def _sample_loop(self) -> None:
+        # Woken by accelerator values to read and by explicit values to flush at once;
+        # otherwise only every SYSTEM_INTERVAL (CPU values are written by the training
+        # thread and flushed by the FrameWriter within its 200 ms).
         while not self._stop.is_set():
-            self._wake.wait(self.sample_interval)
+            self._wake.wait(SYSTEM_INTERVAL)
             self._wake.clear()
             if self._stop.is_set():
                 break
@@ -142,7 +146,7 @@ class Capture:
             self._stop.wait(FLUSH_GAP)
 
     def drain(self) -> None:
-        """Resolve queued samples into frames and flush them to the file."""
+        """Resolve queued accelerator values into frames and flush them to the file."""
         write = self.writer.write
         queue = self._queue
         while queue:
@@ -191,12 +195,23 @@ class Capture:
     # -- recording (training thread) -------------------------------------------------------
     def _queue_metric(self, site: Site, value: Any, step: int | None = None) -> None:
         site.sampled = site.count
-        self._queue.append(("metric", (site.name, snapshot(value), site.count if step is None else step,
-                                       site.file, site.line), time.time(), {}))
+        self._record(site.name, value, site.count if step is None else step, site.file, site.line)
+
+    def _record(self, name: str, value: Any, step: int | None, file: str, line: int) -> None:
+        """Write the value now if reading it costs no wait; else queue it for the sampler."""
+        snap = snapshot(value)
+        if isinstance(snap, Pending):
+            self._queue.append(("metric", (name, snap, step, file, line), time.time(), {}))
+            if not self._wake.is_set():
+                self._wake.set()
+            return
+        number = resolve(snap)
+        if number is not None:
+            self.writer.metric(name, number, step, file, line)
 
     def metric(self, name: str, value: Any, step: int | None, file: str, line: int) -> None:
         """An explicit value (``ml_lsp.log``, ``SummaryWriter.add_scalar``): every call is
-        recorded; a tensor is read later by the sampler thread."""
+        recorded; an accelerator tensor is read later by the sampler thread."""
         wake = self._wake
         if not wake.is_set():
             wake.set()  # flush soon: a value the user logs should reach the editor at once
@@ -207,7 +222,7 @@ class Capture:
             self.warn_once(name, f"ml_lsp.log: {file}:{line}: the value of '{name}' is a "
                                  f"{type(value).__name__}, not a number; it is not recorded")
             return
-        self._queue.append(("metric", (name, snapshot(value), step, file, line), time.time(), {}))
+        self._record(name, value, step, file, line)
 
     def log_call(self, frame: FrameType, step: Any, metrics: dict[str, Any]) -> None:
         if not self.enabled:
@@ -230,7 +245,7 @@ class Capture:
         if not force and self._progress_seen.get(key) == state:
             return
         self._progress_seen[key] = state
-        self._queue.append(("progress", (current, total, unit, file, line), time.time(), {"name": name}))
+        self.writer.progress(current, total, unit, file, line, name=name)
 
     def loops(self, frame: FrameType | None) -> None:
         """Progress of the ``for ... in range(...)`` loops around ``frame``'s line and its
