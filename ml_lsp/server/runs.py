@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import functools
 import logging
 import os
 import re
@@ -148,6 +149,12 @@ def _inside(path: str, root: Path) -> bool:
         return True
     except (ValueError, OSError):
         return False
+
+
+@functools.lru_cache(maxsize=4096)
+def real_path(path: str | None) -> str | None:
+    """Paths in frames and document URIs may differ by symlinks (/tmp and /private/tmp)."""
+    return os.path.realpath(path) if isinstance(path, str) else None
 
 
 def is_out_of_memory(exception: dict) -> bool:
@@ -426,23 +433,25 @@ class RunsView:
             self._end_progress(followed)
 
     # -- inlay hints, hovers, code lenses ------------------------------------------------
-    def runs_touching(self, path: str) -> list[FollowedRun]:
-        """Latest runs, newest first, that may have metrics for ``path``."""
+    def newest_runs(self) -> list[FollowedRun]:
+        """The latest run of each script, newest first (a file that several scripts use
+        shows the newest run's values)."""
         runs = [r for r in self.latest.values() if not r.loading]
         runs.sort(key=lambda r: (r.spec.get("created") or 0, r.id), reverse=True)
         return runs
 
     def line_facts(self, path: str) -> dict[int, tuple[FollowedRun, list, list]]:
         """1-based line -> (run, loops, metrics) for the newest run reporting that line."""
+        path = real_path(path)
         facts: dict[int, tuple[FollowedRun, list, list]] = {}
-        for followed in self.runs_touching(path):
+        for followed in self.newest_runs():
             summary = followed.summary
             lines: dict[int, tuple[list, list]] = {}
             for loop in summary.loops.values():
-                if loop.path == path and loop.rank == 0 and isinstance(loop.line, int):
+                if loop.rank == 0 and isinstance(loop.line, int) and real_path(loop.path) == path:
                     lines.setdefault(loop.line, ([], []))[0].append(loop)
             for metric in summary.shown_metrics():
-                if metric.path == path and isinstance(metric.line, int):
+                if isinstance(metric.line, int) and real_path(metric.path) == path:
                     lines.setdefault(metric.line, ([], []))[1].append(metric)
             for line, (loops, metrics) in lines.items():
                 facts.setdefault(line, (followed, loops, metrics))
