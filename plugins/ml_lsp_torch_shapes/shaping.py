@@ -765,10 +765,13 @@ def _slice_len(size, s):
         lo = dims.add(size, lo)
     if isinstance(hi, int) and hi < 0:
         hi = dims.add(size, hi)
-    if dims.same(hi, size) or (isinstance(hi, dims.Sym) and isinstance(lo, int)):
-        if dims.same(hi, size):
-            out = dims.sub(hi, lo)
-            return out if out is not None and not (isinstance(out, int) and out < 0) else None
+    if dims.same(hi, size):
+        out = dims.sub(hi, lo)
+        return out if out is not None and not (isinstance(out, int) and out < 0) else None
+    if isinstance(hi, dims.Sym) and lo == 0 and s.upper is not None:
+        # buf[:, :T] of a buffer sized for the longest sequence (positional tables, causal
+        # masks): T. Only ever a symbol, never an int, so a runtime check cannot contradict it.
+        return hi
     return None
 
 

@@ -442,3 +442,19 @@ def test_plain_config_class_and_kwargs_passed_through():
     assert last(f, "h") == [3, 32]
     assert last(f, "out") == [3, 5]
     assert f.class_named("M").param_count == 8 * 32 + 32 + 32 * 5
+
+
+def test_positional_table_sliced_to_the_sequence_length_keeps_t():
+    f = analyze("""
+    class PositionalEncoding(nn.Module):
+        def __init__(self, d_model=16, max_len=512):
+            super().__init__()
+            self.register_buffer("pe", torch.zeros(1, max_len, d_model))
+
+        def forward(self, x: Float[Tensor, "B T 16"]):
+            p = self.pe[:, :x.size(1)]
+            y = x + p
+            return y
+    """)
+    assert last(f, "p") == [1, "T", 16]
+    assert last(f, "y") == ["B", "T", 16]
