@@ -244,6 +244,7 @@ class RunsView:
         self.last_lens_refresh = 0.0
         self.trusted: set[str] = set()  # workspace roots the user trusted (see trusted_roots)
         self.timer: asyncio.Task | None = None
+        self.progress_tokens: set[str] = set()  # every $/progress token created
 
     # -- set-up -----------------------------------------------------------------------
     def configure(self, settings) -> None:
@@ -578,6 +579,9 @@ class RunsView:
 
     def _begin_progress(self, followed: FollowedRun) -> None:
         token = f"ml-lsp-run-{followed.id}"
+        if token in self.progress_tokens:
+            return  # one progress per run, ever: a client rejects a token created twice
+        self.progress_tokens.add(token)
         followed.progress_token = token
         progress = self.server.work_done_progress
         name = followed.spec.get("name") or Path(followed.script or "run").stem
