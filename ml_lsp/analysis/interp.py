@@ -1549,6 +1549,9 @@ class Interp:
             if len(args) >= 2 and isinstance(args[1], str) and isinstance(args[0], (Instance, Obj)):
                 if args[1] in args[0].attrs:
                     return True
+            if len(args) >= 2 and isinstance(args[1], str) and isinstance(args[0], Ref) and \
+                    self.lookup_rule(f"{args[0].qual}.{args[1]}") is not None:
+                return True  # hasattr(F, "scaled_dot_product_attention"): the torch we describe has it
             return UNK
         if name == "super":
             if frame is not None and frame.cls is not None and frame.self_val is not None:

@@ -219,12 +219,24 @@ def sdpa(call: OpCall):
         return UNK
     if v is None or q.shape is None or v.shape is None or len(q.shape) < 2 or len(v.shape) < 2:
         return unknown_tensor("float")
-    if k is not None and k.shape is not None and len(k.shape) >= 2 and \
-            dims.provably_different(q.shape[-1], k.shape[-1]):
-        call.conflict("matmul_inner", f"scaled_dot_product_attention: query {format_shape(q.shape)} and key "
-                      f"{format_shape(k.shape)} differ in the last dim", expected=format_shape(q.shape),
-                      got=format_shape(k.shape))
-        return unknown_tensor("float")
+    if k is not None and k.shape is not None and len(k.shape) >= 2:
+        if dims.provably_different(q.shape[-1], k.shape[-1]):
+            call.conflict("matmul_inner", f"scaled_dot_product_attention: query {format_shape(q.shape)} and key "
+                          f"{format_shape(k.shape)} differ in the last dim", expected=format_shape(q.shape),
+                          got=format_shape(k.shape))
+            return unknown_tensor("float")
+        if dims.provably_different(k.shape[-2], v.shape[-2]):
+            call.conflict("matmul_inner", f"scaled_dot_product_attention: key {format_shape(k.shape)} and value "
+                          f"{format_shape(v.shape)} differ in length", expected=format_shape(k.shape[:-1]),
+                          got=format_shape(v.shape[:-1]))
+            return unknown_tensor("float")
+        for other in (k, v):
+            batch, mism = broadcast_shapes(q.shape[:-2], other.shape[:-2])
+            if mism is not None:
+                call.conflict("broadcast", f"scaled_dot_product_attention: batch dims of query "
+                              f"{format_shape(q.shape)} and {format_shape(other.shape)} do not broadcast",
+                              expected=format_shape(q.shape[:-2]), got=format_shape(other.shape[:-2]))
+                return unknown_tensor("float")
     return Tensor(q.shape[:-1] + (v.shape[-1],), q.dtype)
 
 

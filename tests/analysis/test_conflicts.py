@@ -76,6 +76,8 @@ CASES = [
     ("loss_broadcast", "self.layer = None", "F.mse_loss(x, x.sum(-1))", [4, 5]),
     ("input_rank", "self.layer = nn.Conv2d(1, 4, 3)", "self.layer(x)", [4, 784]),
     ("embedding_input", "self.layer = nn.Embedding(10, 4)", "self.layer(x.float() * 2)", [4, 5]),
+    ("broadcast", "self.layer = None", "F.scaled_dot_product_attention(x, x.transpose(1, 2), x.transpose(1, 2))",
+     [2, 4, 6, 8]),
 ]
 
 
