@@ -97,8 +97,11 @@ def test_several_files_and_workspace_imports(tmp_path):
     files = json.loads(out)["files"]
     main = {e["name"]: e["shape"] for e in files[0]["shapes"]}
     assert main["out"] == [3, 16]
+    # main.py's call site (Block(8) on a (3, 8) input) gives blocks.py its shapes
+    assert [e["shape"] for e in files[1]["shapes"] if e["name"] == "y"] == [[3, 16]]
+    rc, out, err = run(str(tmp_path / "blocks.py"), "--json", cwd=tmp_path)
     # analysed on its own, the block's width is the constructor parameter's name
-    assert [e["shape"] for e in files[1]["shapes"] if e["name"] == "y"] == [["B", "2*d"]]
+    assert [e["shape"] for e in json.loads(out)["files"][0]["shapes"] if e["name"] == "y"] == [["B", "2*d"]]
 
 
 @pytest.mark.parametrize("args,message", [

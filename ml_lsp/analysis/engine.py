@@ -54,7 +54,10 @@ _JAXTYPING_DTYPES = {"Float": "float", "Float32": "float", "Float64": "float", "
 
 def analyze_source(text: str, path: Optional[str] = None, *, inputs: Optional[dict] = None,
                    entry: Optional[str] = None, init: Optional[str] = None, resolve_module=None,
-                   rules=None) -> ModuleFacts:
+                   rules=None, callers=None) -> ModuleFacts:
+    """``callers``: optional (path, text) of other workspace files (scripts, training
+    loops) whose calls of this file's models give their inputs (``model(torch.randn(...))``
+    in train.py for the Net defined here). The caller reads them; the engine does no I/O."""
     rules = default_rules() if rules is None else rules
     tree, problems = parse_tolerant(text)
     interp = Interp(text, path, rules, resolve_module)
@@ -63,6 +66,8 @@ def analyze_source(text: str, path: Optional[str] = None, *, inputs: Optional[di
         interp.run_module(tree)
     except BudgetExceeded:
         problems.append("module-level code too large to analyse fully (budget)")
+    if callers and path is not None:
+        _collect_caller_sites(interp, text, path, rules, resolve_module, callers)
 
     modules = [c for c in interp.classes if c.is_module]
     functions = [v for k, v in interp.globals.items() if isinstance(v, Func) and v.module is interp
@@ -106,6 +111,51 @@ def analyze_source(text: str, path: Optional[str] = None, *, inputs: Optional[di
 
     problems.extend(interp.problems)
     return _build_facts(interp, path, problems, modules)
+
+
+def _collect_caller_sites(interp: Interp, text: str, path: str, rules, resolve_module, callers):
+    """Run each caller's script code (quietly) and keep the first call, with known input
+    shapes, of every class this file defines."""
+    import os
+
+    def resolve(name, from_path):
+        found = resolve_module(name, from_path) if resolve_module else None
+        if found is None and from_path is not None:  # a sibling module, without a resolver
+            base = os.path.join(os.path.dirname(from_path), *name.lstrip(".").split(".")) + ".py"
+            if os.path.realpath(base) == os.path.realpath(path):
+                found = (path, text)
+        if found is not None and os.path.realpath(found[0]) == os.path.realpath(path):
+            return path, text
+        return found
+
+    mine = {c.name for c in interp.classes}
+    for caller_path, caller_text in callers[:16]:
+        if caller_path == path:
+            continue
+        other = Interp(caller_text, caller_path, rules, resolve, module_cache={})
+        try:
+            other.run_module(parse_tolerant(caller_text)[0])
+            for fn in [v for v in other.globals.values() if isinstance(v, Func) and v.module is other
+                       and v.owner is None and not _required_params(v)]:
+                other.steps = 0
+                other.call_func(fn, Args(), None)
+        except BudgetExceeded:
+            pass
+        except Exception:  # a caller we cannot follow gives no call site, nothing more
+            continue
+        by_name = {c.name: c for c in interp.classes}
+        for (defined_in, name), args in other.callsite_by_path.items():
+            if defined_in is not None and os.path.realpath(defined_in) == os.path.realpath(path) \
+                    and name in mine and name not in interp.callsite_args:
+                interp.callsite_args[name] = args
+                ctor = other.ctor_by_path.get((defined_in, name))
+                cls = by_name[name]
+                if ctor is not None and cls not in interp.instances:
+                    try:  # the model as the caller built it
+                        interp.steps = 0
+                        interp.instances[cls] = interp.instantiate(cls, ctor, None, quiet=True)
+                    except BudgetExceeded:
+                        pass
 
 
 def _analyze_factory(interp: Interp, fn: Func, explicit: dict, init, problems):

@@ -136,6 +136,8 @@ class Interp:
         self.standalone: dict = {}  # ClassVal -> Instance built from defaults by the driver
         self.called: set = set()  # functions run with recording on
         self.callsite_args: dict = {}  # class name -> Args of the first script call with known inputs
+        self.callsite_by_path: dict = {}  # (defining file, class name) -> Args, for other files' classes
+        self.ctor_by_path: dict = {}  # (defining file, class name) -> constructor Args from script code
 
     # ------------------------------------------------------------------ utilities
     def tick(self, n=1):
@@ -1221,6 +1223,8 @@ class Interp:
             return out
         if script and inst.cls.name not in self.callsite_args:
             self.callsite_args[inst.cls.name] = a
+        if script:  # for the file that defines the class, when this one only imports it
+            self.callsite_by_path.setdefault((inst.cls.module.path, inst.cls.name), a)
         key = inst.cls.name
         prev = self.forward_quality.get(key, 0)
         if quality >= prev:
@@ -1412,6 +1416,8 @@ class Interp:
                     inst.attrs[f] = a.arg(i, f, cls.lookup(f) if cls.lookup(f) is not None else UNK)
         if cls.is_module and cls not in self.instances and self.depth == 0 and not quiet:
             self.instances[cls] = inst
+        if cls.is_module and self.depth == 0 and not quiet:
+            self.ctor_by_path.setdefault((cls.module.path, cls.name), a)
         self.first_instance.setdefault(cls, inst)
         return inst
 

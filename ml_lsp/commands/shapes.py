@@ -85,8 +85,11 @@ def run(args: argparse.Namespace) -> int:
     results = []
     for name, text in texts:
         try:
+            # the other files given are callers too: train.py's model(torch.randn(...)) gives
+            # the inputs of the Net that model.py defines
+            callers = [(other, other_text) for other, other_text in texts if other != name]
             facts = analyze_source(text, name, inputs=inputs or None, entry=args.entry, init=args.init,
-                                   resolve_module=resolver)
+                                   resolve_module=resolver, callers=callers)
         except InputError as exc:
             raise UsageError(f"{name}: {exc}") from None
         except RecursionError:

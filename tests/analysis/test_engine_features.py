@@ -458,3 +458,23 @@ def test_positional_table_sliced_to_the_sequence_length_keeps_t():
     """)
     assert last(f, "p") == [1, "T", 16]
     assert last(f, "y") == ["B", "T", 16]
+
+
+def test_call_sites_in_other_workspace_files():
+    model = ("import torch.nn as nn\n"
+             "class Net(nn.Module):\n"
+             "    def __init__(self, n_in, n_out):\n"
+             "        super().__init__()\n"
+             "        self.fc = nn.Linear(n_in, n_out)\n"
+             "    def forward(self, x):\n"
+             "        y = self.fc(x)\n"
+             "        return y\n")
+    train = ("import torch\n"
+             "from model import Net\n"
+             "def main():\n"
+             "    net = Net(20, 3)\n"
+             "    out = net(torch.randn(16, 20))\n")
+    alone = analyze_source(model, "/ws/model.py")
+    assert last(alone, "y") == ["B", "n_out"]
+    f = analyze_source(model, "/ws/model.py", callers=[("/ws/train.py", train)])
+    assert last(f, "y") == [16, 3]
