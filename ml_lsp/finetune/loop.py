@@ -312,6 +312,7 @@ def train(spec: FinetuneSpec, run_dir: Path, emit: Callable[..., None] | None = 
     stopped_early = False
     window_loss = torch.zeros((), device=device)
     window_steps = 0
+    final_group_losses: list[torch.Tensor] = []
     raw_model.train()
     emit("progress", current=state.step, total=total_steps)
     first_step = state.step
@@ -325,7 +326,7 @@ def train(spec: FinetuneSpec, run_dir: Path, emit: Callable[..., None] | None = 
             loader = DataLoader(train_set, batch_size=spec.batch_size, sampler=sampler,
                                 num_workers=spec.workers, pin_memory=device.type == "cuda",
                                 generator=torch.Generator().manual_seed(spec.seed * 100003 + state.epoch))
-            group_loss = torch.zeros((), device=device)
+            group_losses: list[torch.Tensor] = []
             for x, y, *_ in loader:
                 b = state.batch
                 group_start = b - b % spec.grad_accum
@@ -335,9 +336,14 @@ def train(spec: FinetuneSpec, run_dir: Path, emit: Callable[..., None] | None = 
                 sync = contextlib.nullcontext() if (last_micro or not distributed) else model.no_sync()
                 with sync:
                     with autocast():
-                        loss = compute_loss(model_output(forward(x)), y) / group_size
+                        loss = compute_loss(model_output(forward(x)), y)
+                        if group_size > 1:
+                            loss = loss / group_size
                     scaler.scale(loss).backward()
-                group_loss += loss.detach()
+                # One cheap add per micro-step and no host sync: read only when logging.
+                detached = loss.detach()
+                window_loss += detached
+                group_losses.append(detached)
                 state.batch += 1
                 state.train_samples += y.shape[0] * world
                 if not last_micro:
@@ -350,10 +356,8 @@ def train(spec: FinetuneSpec, run_dir: Path, emit: Callable[..., None] | None = 
                 optimizer.zero_grad(set_to_none=True)
                 scheduler.step()
                 state.step += 1
-                window_loss += group_loss
                 window_steps += 1
-                final_group_loss = group_loss
-                group_loss = torch.zeros((), device=device)
+                final_group_losses, group_losses = group_losses, []
                 at_end = state.step >= total_steps
                 if spec.stop_after and state.step - first_step >= spec.stop_after and not at_end:
                     stop["requested"] = stop["paused"] = True
@@ -398,8 +402,8 @@ def train(spec: FinetuneSpec, run_dir: Path, emit: Callable[..., None] | None = 
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         state.train_time += time.perf_counter() - t_start
-        if state.step and "final_group_loss" in locals():
-            last = final_group_loss.clone()
+        if final_group_losses:
+            last = torch.stack(final_group_losses).sum()
             if distributed:
                 torch.distributed.all_reduce(last)
                 last /= world
