@@ -1416,7 +1416,9 @@ class Interp:
                     inst.attrs[f] = a.arg(i, f, cls.lookup(f) if cls.lookup(f) is not None else UNK)
         if cls.is_module and cls not in self.instances and self.depth == 0 and not quiet:
             self.instances[cls] = inst
-        if cls.is_module and self.depth == 0 and not quiet:
+        if cls.is_module and not quiet and not any(f.owner is not None and f.owner.is_module
+                                                   for f in self.call_stack):
+            # built by script code (module level or def main()), not inside another model
             self.ctor_by_path.setdefault((cls.module.path, cls.name), a)
         self.first_instance.setdefault(cls, inst)
         return inst
