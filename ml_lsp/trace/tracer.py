@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 import inspect
 import linecache
 import os
@@ -69,6 +70,91 @@ class OpsUntraced(TorchFunctionMode):
             sys.settrace(trace)
 
 
+# The recorder's trace function while a recorded forward runs, else None.
+_ACTIVE_TRACE: list = [None]
+
+
+def _traced_entry(func):
+    """``func`` (a function of the user's files) switching the recorder on for its own
+    frame: outside the user's code (nn.Module's call machinery, torch ops) tracing is off,
+    because CPython runs every frame slower while a trace function is set."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        trace = _ACTIVE_TRACE[0]
+        previous = sys.gettrace()
+        if trace is None or previous is trace:
+            return func(*args, **kwargs)
+        sys.settrace(trace)
+        try:
+            return func(*args, **kwargs)
+        finally:
+            sys.settrace(previous)
+
+    wrapper.__ml_lsp_traced__ = True
+    return wrapper
+
+
+def wrap_user_functions(roots: list[str]) -> None:
+    """Wrap every function and method defined in the user's files (see ``_traced_entry``),
+    in every user module's namespace, so that ``from blocks import helper`` gets the same
+    wrapper as ``blocks.helper``."""
+    wrapped: dict = {}
+
+    def wrap(value):
+        if inspect.isfunction(value) and not getattr(value, "__ml_lsp_traced__", False) \
+                and is_user_file(value.__code__.co_filename, roots):
+            if value not in wrapped:
+                wrapped[value] = _traced_entry(value)
+            return wrapped[value]
+        return None
+
+    for module in list(sys.modules.values()):
+        filename = getattr(module, "__file__", None)
+        if not filename or not is_user_file(filename, roots):
+            continue
+        for name, value in list(vars(module).items()):
+            if inspect.isfunction(value):
+                new = wrap(value)
+                if new is not None:
+                    setattr(module, name, new)
+            elif isinstance(value, type) and is_user_file(getattr(sys.modules.get(value.__module__), "__file__", "") or "", roots):
+                for attr, member in list(vars(value).items()):
+                    if isinstance(member, (staticmethod, classmethod)):
+                        new = wrap(member.__func__)
+                        if new is not None:
+                            setattr(value, attr, type(member)(new))
+                    else:
+                        new = wrap(member)
+                        if new is not None:
+                            setattr(value, attr, new)
+
+
+class _QuietModuleCalls:
+    """Tracing off inside ``nn.Module.__call__`` (hooks, dispatch); the user's ``forward``
+    switches it back on for its own frame (``_traced_entry``)."""
+
+    def __enter__(self):
+        self.original = torch.nn.Module.__call__
+        original = self.original
+
+        def quiet_call(module, *args, **kwargs):
+            previous = sys.gettrace()
+            if previous is None:
+                return original(module, *args, **kwargs)
+            sys.settrace(None)
+            try:
+                return original(module, *args, **kwargs)
+            finally:
+                sys.settrace(previous)
+
+        torch.nn.Module.__call__ = quiet_call
+        return self
+
+    def __exit__(self, *exc):
+        torch.nn.Module.__call__ = self.original
+
+
 def handle(request: dict) -> dict:
     started = time.perf_counter()
     path = os.path.realpath(request["path"])
@@ -90,6 +176,7 @@ def handle(request: dict) -> dict:
         response["seconds"] = time.perf_counter() - started
         return response
     files = _user_files(roots, path)
+    wrap_user_functions(roots)
     response["notes"] = list(getattr(module, "__ml_lsp_skipped__", []))
     entry = request.get("entry")
     specs = request.get("inputs") or {}
@@ -437,11 +524,15 @@ def _run_mode(cls, module, init, inputs: dict, runs: list[dict], mode: str, file
                 except ValueError as exc:
                     raise _TracedFailure("inputs", exc, env) from None
                 try:
-                    with OpsUntraced(), recorder:
-                        if positional:
-                            model(*tensors.values())
-                        else:
-                            model(**tensors)
+                    with OpsUntraced(), _QuietModuleCalls(), recorder:
+                        _ACTIVE_TRACE[0] = sys.gettrace()
+                        try:
+                            if positional:
+                                model(*tensors.values())
+                            else:
+                                model(**tensors)
+                        finally:
+                            _ACTIVE_TRACE[0] = None
                 except Exception as exc:
                     # Keep what ran before the error (shown beside the diagnostic), and
                     # run the other symbol values too so those shapes stay symbolic.
