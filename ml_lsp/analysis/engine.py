@@ -13,7 +13,7 @@ import re
 from typing import Optional
 
 from ml_lsp.analysis import dims
-from ml_lsp.analysis.dims import Sym, format_shape
+from ml_lsp.analysis.dims import Sym
 from ml_lsp.analysis.facts import Binding, LayerFact, ModuleClassFact, ModuleFacts, ShapeHover
 from ml_lsp.analysis.interp import (ANNOTATION, COMMENT, EXPLICIT, INFERRED, CALLSITE, BudgetExceeded,
                                     Interp, ProbeDone, _param_names)

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import ast
 import math
-from typing import Any, Optional
+from typing import Optional
 
 from ml_lsp.analysis import dims
-from ml_lsp.analysis.dims import Sym, format_shape
-from ml_lsp.analysis.facts import Binding, LayerFact, Related, ShapeConflict, ShapeHover, TextEdit, TextFix
+from ml_lsp.analysis.dims import Sym
+from ml_lsp.analysis.facts import Related, ShapeConflict, TextEdit, TextFix
 from ml_lsp.analysis.ops import Args, Ctor, LayerRule, OpCall
 from ml_lsp.analysis.values import (UNK, Bound, ClassVal, DictVal, Func, Instance, Layer, Obj, Partial,
                                     Ref, Seq, Tensor, as_dim, join)

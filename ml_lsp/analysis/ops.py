@@ -21,7 +21,7 @@ that built the layer and, for ``fix``, the edit of that constructor argument.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 from ml_lsp.analysis import dims
 from ml_lsp.analysis.dims import Sym, format_shape, render

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ml_lsp.analysis import dims
 from ml_lsp.analysis.ops import (UNK, OpCall, Seq, Tensor, as_dim, broadcast_shapes, conv_out, format_shape,
-                                 int_of, norm_axis, same_as_input, tuple_n, unknown_tensor)
+                                 norm_axis, same_as_input, tuple_n, unknown_tensor)
 from ml_lsp_torch_shapes import shaping
 
 F = "torch.nn.functional."
@@ -402,4 +402,3 @@ for _n in ("relu", "sigmoid", "tanh", "dropout", "selu", "celu", "rrelu"):
     RULES.setdefault(f"torch.{_n}", keep)
 for _n in ("relu", "sigmoid", "tanh"):
     RULES.setdefault(f"torch.Tensor.{_n}", keep)
-_ = int_of

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from ml_lsp.analysis import dims
 from ml_lsp.analysis.ops import (UNK, Ctor, LayerRule, OpCall, Seq, Tensor, as_dim, conv_out, conv_transpose_out,
-                                 format_shape, keep_shape_rule, norm_axis, same_as_input, sym, tuple_n,
-                                 unknown_tensor)
+                                 format_shape, norm_axis, same_as_input, sym, tuple_n, unknown_tensor)
 from ml_lsp.analysis.values import Obj
 from ml_lsp_torch_shapes import shaping
 
@@ -929,4 +928,3 @@ for _name in ("Softmax", "LogSoftmax", "Softmin", "Softmax2d"):
 RULES["torch.nn.PReLU"] = LayerRule(params=("num_parameters", "init"), defaults={"num_parameters": 1},
                                     forward=lambda layer, call: same_as_input(call), keeps_shape=True,
                                     param_count=lambda c: c.int("num_parameters"))
-_ = keep_shape_rule

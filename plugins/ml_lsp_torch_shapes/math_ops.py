@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ml_lsp.analysis import dims
 from ml_lsp.analysis.ops import (UNK, OpCall, Seq, Tensor, as_dim, axis_in_range, broadcast_shapes,
-                                 format_shape, int_of, norm_axis, unknown_tensor)
+                                 format_shape, norm_axis, unknown_tensor)
 
 
 def _t(call):
@@ -462,6 +462,3 @@ for _n in ("clamp", "clip", "clamp_"):
 RULES["torch.lerp"] = RULES["torch.Tensor.lerp"] = lerp
 RULES["torch.Tensor.item"] = lambda call: UNK
 RULES["torch.Tensor.tolist"] = lambda call: UNK
-RULES["torch.Tensor.__getattr__"] = None
-del RULES["torch.Tensor.__getattr__"]
-_ = int_of

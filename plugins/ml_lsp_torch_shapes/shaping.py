@@ -418,7 +418,6 @@ def split(call: OpCall):
     size = t.shape[a]
     if isinstance(spec, Seq):
         sections = [as_dim(x) for x in spec.items]
-        total = dims.product([1]) if not sections else None
         total = 0
         for s in sections:
             total = dims.add(total, s)
@@ -590,8 +589,7 @@ def cat(call: OpCall):
                               f"{format_shape(known[0].shape)} vs {format_shape(x.shape)}",
                               expected=format_shape(known[0].shape), got=format_shape(x.shape))
                 return unknown_tensor(dtype)
-            out[i] = dims.join_dim(out[i], x.shape[i]) if out[i] is not None else x.shape[i] if False else \
-                (out[i] if dims.same(out[i], x.shape[i]) else None)
+            out[i] = out[i] if dims.same(out[i], x.shape[i]) else None
     if len(known) != len(ts):
         out[a] = None
     else:
