@@ -697,6 +697,8 @@ class Interp:
         return self.get_attr(obj, node.attr, node, frame)
 
     def get_attr(self, obj, name, node=None, frame=None):
+        if isinstance(obj, _SuperProxy):
+            return _get_attr_super(self, obj, name, node, frame)
         if isinstance(obj, Ref):
             return Ref(f"{obj.qual}.{name}")
         if isinstance(obj, Tensor):
@@ -2215,16 +2217,6 @@ class _LayerInit:
         self.inst, self.qual, self.rule = inst, qual, rule
 
 
-_orig_get_attr = Interp.get_attr
-
-
-def _get_attr(self, obj, name, node=None, frame=None):
-    if isinstance(obj, _SuperProxy):
-        return _get_attr_super(self, obj, name, node, frame)
-    return _orig_get_attr(self, obj, name, node, frame)
-
-
-Interp.get_attr = _get_attr
 
 _EVAL = {
     ast.Constant: Interp.e_constant,
