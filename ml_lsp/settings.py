@@ -32,6 +32,9 @@ DEFAULTS: dict[str, Any] = {
     "devices": "auto",
     "trust": "ask",  # ask | trusted | untrusted: guards running the user's code
     "trace_on_save": False,
+    "trace_timeout": 20.0,  # seconds a shape trace may run
+    "trace_memory_mb": 4096,  # address-space limit of the trace child
+    "trace_cpu_fallback": False,  # let a trace run a tiny CPU forward where meta cannot
     "inputs": {},  # entry class or function -> {param: "B,784"}
     "log_level": "info",
 }
@@ -95,6 +98,8 @@ class Settings:
 def _same_kind(expected: Any, value: Any) -> bool:
     if isinstance(expected, bool):
         return isinstance(value, bool)
+    if isinstance(expected, (int, float)):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
     if isinstance(expected, list):
         return isinstance(value, (list, tuple)) or isinstance(value, str)
     return isinstance(value, type(expected))
