@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 from ml_lsp.cli import main
-from tests.finetune.conftest import DIGITS
+from .conftest import DIGITS
 
 MODEL = f"{DIGITS / 'model.py'}:DigitsCNN"
 DATA = f"{DIGITS / 'data.py'}:digits_5_9"

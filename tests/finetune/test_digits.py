@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from ml_lsp.runner.frames import FrameReader
-from tests.finetune.conftest import DIGITS, ml_lsp
+from .conftest import DIGITS, ml_lsp
 
 
 def test_pretraining_reaches_97_percent_on_0_to_4(pretrained):

@@ -19,7 +19,7 @@ from lsprotocol import types
 from pytest_lsp import ClientServerConfig, client_capabilities
 
 from ml_lsp.finetune.spec import read_tables
-from tests.finetune.conftest import DIGITS
+from .conftest import DIGITS
 
 SERVER = [sys.executable, "-m", "ml_lsp", "serve"]
 

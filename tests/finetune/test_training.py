@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from ml_lsp.finetune import loop
-from tests.finetune.conftest import DIGITS, digits_spec, ml_lsp
+from .conftest import DIGITS, digits_spec, ml_lsp
 
 
 def test_lora_changes_only_adapter_and_head_parameters(pretrained, tmp_path):
