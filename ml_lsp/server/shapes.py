@@ -185,8 +185,13 @@ class ShapesFeature:
         lines = result.lines
         hints: list[types.InlayHint] = []
         seen: set[tuple[int, str]] = set()
+        # A line the tracer answered shows the traced hint (with the static one beside it
+        # where they differ), not two hints.
+        trace = getattr(ls, "trace_feature", None)
+        traced = trace._current(uri) if trace is not None else None
+        traced_lines = set(traced.by_line) if traced is not None else set()
         for b in result.facts.bindings:
-            if not (first <= b.line <= last) or (b.line, b.name) in seen:
+            if not (first <= b.line <= last) or (b.line, b.name) in seen or b.line in traced_lines:
                 continue
             seen.add((b.line, b.name))
             label = self._binding_label(b)
