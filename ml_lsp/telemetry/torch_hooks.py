@@ -58,7 +58,7 @@ def install_backward(capture: Capture) -> Callable[[], None]:
                     value = self
                     if self is capture.scaled_output:  # scaler.scale(loss).backward()
                         value = capture.scaled_input
-                    site.last = value.detach() if retain_graph or create_graph else value
+                    site.last = value.detach()
                     now = perf_counter()
                     if now >= site.next_at:
                         site.next_at = now + interval
