@@ -52,9 +52,10 @@ def install_backward(capture: Capture) -> Callable[[], None]:
                     site = sites[key] = new_site(frame, self)
                 if site is not None:
                     site.count += 1
-                    # Keep the latest loss for the final value. A plain reference costs
-                    # nothing; once backward has run, its graph holds no activations any more,
-                    # unless the graph is retained: then keep a detached copy instead.
+                    # Keep the latest loss for the final value, detached: a plain reference
+                    # keeps its whole autograd graph alive until the next step (measured
+                    # slower in benchmarks/telemetry_overhead.py; a retained graph would
+                    # also keep its activations).
                     value = self
                     if self is capture.scaled_output:  # scaler.scale(loss).backward()
                         value = capture.scaled_input
