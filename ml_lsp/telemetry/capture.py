@@ -104,8 +104,8 @@ class Capture:
         # Lines a framework capturer (the HF Trainer one) reports itself: the automatic
         # backward capture stays quiet there rather than mix its own "loss" in.
         self.owned_lines: set[tuple[str, int]] = set()
-        self.scaled_output: Any = None  # the last GradScaler.scale() result...
-        self.scaled_input: Any = None  # ...and the loss it scaled
+        self.scaled_output: Any = None  # weakref to the last GradScaler.scale() result...
+        self.scaled_input: Any = None  # ...and the (detached) loss it scaled
         self._stop = threading.Event()
         self._wake = threading.Event()  # an explicit value waits to be flushed
         self._thread: threading.Thread | None = None

@@ -57,7 +57,8 @@ def install_backward(capture: Capture) -> Callable[[], None]:
                     # slower in benchmarks/telemetry_overhead.py; a retained graph would
                     # also keep its activations).
                     value = self
-                    if self is capture.scaled_output:  # scaler.scale(loss).backward()
+                    scaled = capture.scaled_output
+                    if scaled is not None and scaled() is self:  # scaler.scale(loss).backward()
                         value = capture.scaled_input
                     site.last = value.detach()
                     now = perf_counter()
@@ -198,6 +199,8 @@ def _sample_loader(capture: Capture, iterator: Any, frame, done: bool = False) -
 def install_grad_scaler(capture: Capture) -> Callable[[], None]:
     """``scaler.scale(loss).backward()`` (mixed precision) backpropagates the loss times
     the scale factor: remember the last scaled tensor so the hook records the loss itself."""
+    import weakref
+
     from torch.amp import GradScaler
 
     original = GradScaler.scale
@@ -205,7 +208,8 @@ def install_grad_scaler(capture: Capture) -> Callable[[], None]:
     def scale(self, outputs):
         scaled = original(self, outputs)
         if capture.enabled and hasattr(outputs, "detach"):
-            capture.scaled_output, capture.scaled_input = scaled, outputs
+            # A weak reference: holding the scaled loss would keep its graph alive.
+            capture.scaled_output, capture.scaled_input = weakref.ref(scaled), outputs.detach()
         return scaled
 
     scale.__wrapped__ = original
