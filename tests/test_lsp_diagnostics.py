@@ -10,7 +10,7 @@ import pytest
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
-from conftest import SERVER_COMMAND, server_env
+from lsp_helpers import SERVER_COMMAND, server_env
 
 SCRIPT = textwrap.dedent("""\
     import torch

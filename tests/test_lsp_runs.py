@@ -20,7 +20,7 @@ import pytest
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
-from conftest import SERVER_COMMAND, server_env
+from lsp_helpers import SERVER_COMMAND, server_env
 from ml_lsp.server.runs import SPARK
 
 TRAIN = textwrap.dedent('''\

@@ -10,7 +10,7 @@ import textwrap
 import pytest
 from lsprotocol import types
 
-from conftest import LspSession
+from lsp_helpers import LspSession
 
 MODEL = textwrap.dedent("""\
     import torch

@@ -11,7 +11,7 @@ import sys
 
 from lsprotocol import types
 
-from conftest import LspSession
+from lsp_helpers import LspSession
 from ml_lsp.hookspecs import hookimpl
 from ml_lsp.plugins import PluginHost
 

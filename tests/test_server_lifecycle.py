@@ -9,7 +9,7 @@ import pytest
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, client_capabilities
 
-from conftest import CLIENT_PRESETS, SERVER_COMMAND, LspSession, server_env
+from lsp_helpers import CLIENT_PRESETS, SERVER_COMMAND, LspSession, server_env
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import SERVER_COMMAND, server_env
+from lsp_helpers import SERVER_COMMAND, server_env
 from rawlsp import RawLspClient
 
 INVALID_PARAMS = -32602

@@ -27,8 +27,10 @@ from typing import Any
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
-from ml_lsp.finetune import spec as spec_mod
-from ml_lsp.finetune import targets
+from ml_lsp.server.lazy import lazy_module
+
+spec_mod = lazy_module("ml_lsp.finetune.spec")
+targets = lazy_module("ml_lsp.finetune.targets")
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,10 @@ from typing import Any
 from lsprotocol import types
 from pygls.uris import from_fs_path
 
-from ml_lsp.trace.compare import compare_pair
-from ml_lsp.trace.session import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, TraceSession
+from ml_lsp.server.lazy import lazy_module
+
+trace_compare = lazy_module("ml_lsp.trace.compare")
+trace_session = lazy_module("ml_lsp.trace.session")
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +62,7 @@ def format_shape(shape) -> str:
 class TraceFeature:
     def __init__(self, server: Any) -> None:
         self.server = server
-        self.session: TraceSession | None = None
+        self.session = None  # a trace_session.TraceSession, started on the first trace
         self.results: dict[str, DocumentTrace] = {}
         self.requested: dict[str, set] = {}  # uri -> entries traced before (for trace on save)
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ml-lsp-trace")
@@ -72,10 +74,10 @@ class TraceFeature:
         value = self.server.settings.get(key)
         return default if value is None else value
 
-    def _session(self) -> TraceSession:
+    def _session(self):
         if self.session is None:
-            memory = int(self._setting("trace_memory_mb", DEFAULT_MEMORY_MB))
-            self.session = TraceSession(memory_mb=memory)
+            memory = int(self._setting("trace_memory_mb", trace_session.DEFAULT_MEMORY_MB))
+            self.session = trace_session.TraceSession(memory_mb=memory)
         return self.session
 
     # -- tracing ----------------------------------------------------------------------------
@@ -184,7 +186,7 @@ class TraceFeature:
         session = self._session()
         response = trace_file(
             session, Path(path), entry=entry, explicit=explicit, text=text, facts=facts,
-            timeout=float(self._setting("trace_timeout", DEFAULT_TIMEOUT)),
+            timeout=float(self._setting("trace_timeout", trace_session.DEFAULT_TIMEOUT)),
             cpu_fallback=bool(self._setting("trace_cpu_fallback", False)), sources=sources,
             class_inputs_extra=per_class)
         return response, facts
@@ -326,7 +328,7 @@ class TraceFeature:
             # The static engine ran but has no answer here: say so (it is why tracing helps).
             return "unknown" if result.static else None
         from ml_lsp.trace.symbolic import symbol_values
-        verdict = compare_pair(s, e, symbol_values(result.symbols) if result.symbols else [{}], set(result.symbols))
+        verdict = trace_compare.compare_pair(s, e, symbol_values(result.symbols) if result.symbols else [{}], set(result.symbols))
         same_text = s.get("shape") == e.get("shape") and s.get("dtype") == e.get("dtype")
         if verdict is None or same_text:
             return None

@@ -17,7 +17,7 @@ from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
 from ml_lsp.trace.command import static_facts
 
-from tests.conftest import SERVER_COMMAND, server_env
+from tests.lsp_helpers import SERVER_COMMAND, server_env
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 COMMAND = "ml-lsp.traceShapes"
