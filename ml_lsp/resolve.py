@@ -21,9 +21,11 @@ _FOUND: dict = {}
 _TTL_S = 10.0
 
 
-def make_resolver(root: Optional[str] = None) -> Callable[[str, Optional[str]], Optional[tuple]]:
+def make_resolver(root: Optional[str] = None,
+                  overlay: Optional[dict] = None) -> Callable[[str, Optional[str]], Optional[tuple]]:
     """A ``resolve_module`` callback for files under ``root`` (default: each importing
-    file's folder)."""
+    file's folder). ``overlay`` maps real paths to the editor's unsaved text, which wins
+    over the file on disk."""
 
     def _find(name: str, from_path: Optional[str]) -> Optional[str]:
         key = (root, name, str(Path(from_path).parent) if from_path else None)
@@ -72,6 +74,10 @@ def make_resolver(root: Optional[str] = None) -> Callable[[str, Optional[str]], 
         path = _find(name, from_path)
         if path is None:
             return None
+        if overlay:
+            unsaved = overlay.get(os.path.realpath(path))
+            if unsaved is not None:
+                return path, unsaved
         try:
             return path, Path(path).read_text(encoding="utf-8", errors="replace")
         except OSError:

@@ -160,19 +160,7 @@ def module_resolver(overlay: dict[str, str] | None = None, root: str | None = No
     workspace files). ``overlay`` maps real paths to unsaved editor text, which wins."""
     from ml_lsp.resolve import make_resolver
 
-    base = make_resolver(root)
-    if not overlay:
-        return base
-
-    def resolve(name: str, from_path: str | None):
-        found = base(name, from_path)
-        if found is not None:
-            real = os.path.realpath(found[0])
-            if real in overlay:
-                return found[0], overlay[real]
-        return found
-
-    return resolve
+    return make_resolver(root, overlay)
 
 
 # Checking one file (runs in a worker) ------------------------------------------------------

@@ -117,16 +117,13 @@ class ShapeFactsCache:
         from ml_lsp.analysis import analyze_source
         from ml_lsp.resolve import make_resolver
 
-        base = make_resolver(str(self.server.root) if self.server.root else None)
+        base = make_resolver(str(self.server.root) if self.server.root else None, overlay)
         read: set[str] = set()
 
         def resolve(name, from_path):
             found = base(name, from_path)
             if found is not None:
-                real = os.path.realpath(found[0])
-                read.add(real)
-                if real in overlay:  # the editor's unsaved text wins over the disk
-                    return found[0], overlay[real]
+                read.add(os.path.realpath(found[0]))
             return found
 
         try:
