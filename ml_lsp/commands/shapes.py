@@ -24,6 +24,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="run forward on meta tensors in a child process and print the traced shapes")
     p.add_argument("--compare", action="store_true", help="trace and compare with the static shapes")
     p.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help="limit for --trace")
+    p.add_argument("--cpu-fallback", action="store_true",
+                   help="let --trace run a tiny CPU forward where the meta device cannot (data-dependent shapes)")
     p.set_defaults(func=run)
 
 
