@@ -195,10 +195,11 @@ class Capture:
     # -- recording (training thread) -------------------------------------------------------
     def _queue_metric(self, site: Site, value: Any, step: int | None = None) -> None:
         site.sampled = site.count
-        self._record(site.name, value, site.count if step is None else step, site.file, site.line)
+        self.record(site.name, value, site.count if step is None else step, site.file, site.line)
 
-    def _record(self, name: str, value: Any, step: int | None, file: str, line: int) -> None:
-        """Write the value now if reading it costs no wait; else queue it for the sampler."""
+    def record(self, name: str, value: Any, step: int | None, file: str, line: int) -> None:
+        """A sampled value (hooks): written now if reading it costs no wait, else queued for
+        the sampler thread; unlike ``metric`` it does not ask for an immediate flush."""
         snap = snapshot(value)
         if isinstance(snap, Pending):
             self._queue.append(("metric", (name, snap, step, file, line), time.time(), {}))
@@ -222,7 +223,7 @@ class Capture:
             self.warn_once(name, f"ml_lsp.log: {file}:{line}: the value of '{name}' is a "
                                  f"{type(value).__name__}, not a number; it is not recorded")
             return
-        self._record(name, value, step, file, line)
+        self.record(name, value, step, file, line)
 
     def log_call(self, frame: FrameType, step: Any, metrics: dict[str, Any]) -> None:
         if not self.enabled:

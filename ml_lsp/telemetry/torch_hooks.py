@@ -130,13 +130,13 @@ def _sample_optimizer(capture: Capture, optimizer: Any, count: int, path: str, l
         if lr is None:
             continue
         name = "lr" if len(groups) == 1 else f"lr[{i}]"
-        capture.metric(name, lr, count, path, line)  # a tensor lr is read later
+        capture.record(name, lr, count, path, line)
     torch = sys.modules["torch"]
     if torch.cuda.is_initialized():
         # Peak since the last sample: the steps in between are the ones it covers.
         peak = torch.cuda.max_memory_allocated()
         torch.cuda.reset_peak_memory_stats()
-        capture.metric("gpu_mem_peak_mb", peak / 2**20, count, path, line)
+        capture.record("gpu_mem_peak_mb", peak / 2**20, count, path, line)
 
 
 def install_dataloader(capture: Capture) -> Callable[[], None]:
@@ -188,8 +188,8 @@ def _sample_loader(capture: Capture, iterator: Any, frame, done: bool = False) -
         capture._loader_prev[id(iterator)] = (now, current)
         if previous is not None and batch_size and now > previous[0] and current > previous[1]:
             rate = (current - previous[1]) * batch_size / (now - previous[0])
-            capture.metric("samples/s", rate, None, path, line)
-        if done:
+            capture.record("samples/s", rate, None, path, line)
+        if done:  # the end of a pass: forget the iterator
             capture._loader_prev.pop(id(iterator), None)
         capture.loops(user)
     except Exception as exc:
