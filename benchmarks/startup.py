@@ -43,11 +43,11 @@ def _read_reply(stream) -> dict:
             return json.loads(stream.read(length))
 
 
-def one_start(command: list[str], env: dict) -> tuple[float, float, bool]:
+def one_start(command: list[str], env: dict, cwd: str) -> tuple[float, float, bool]:
     """(seconds from spawn to the initialize reply, RSS in MB after it, torch loaded?)"""
     t0 = time.perf_counter()
     proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, env=env)
+                            stderr=subprocess.DEVNULL, env=env, cwd=cwd)
     proc.stdin.write(_frame(INIT))
     proc.stdin.flush()
     while True:
@@ -86,11 +86,11 @@ def main() -> int:
         print("jedi-language-server not installed (pip install jedi-language-server): no peer figure")
 
     for command in servers.values():  # warm the OS file cache once, not measured
-        one_start(command, env)
+        one_start(command, env, log_dir)
     results: dict[str, list[tuple[float, float, bool]]] = {name: [] for name in servers}
     for _ in range(args.runs):
         for name, command in servers.items():  # alternate, so drift hits both alike
-            results[name].append(one_start(command, env))
+            results[name].append(one_start(command, env, log_dir))
 
     print(f"start-up, median of {args.runs} starts each (spawn -> initialize reply):")
     medians = {}

@@ -44,6 +44,8 @@ class MlLspServer(LanguageServer):
         self._document_listeners: list = []  # cb(uri) after open/change
         self._close_listeners: list = []  # cb(uri) after close
         self._save_listeners: list = []  # cb(uri) after save
+        self._initialized_listeners: list = []  # cb() once the client has our initialize reply
+        self.is_initialized = False
         # uri -> {source key: [Diagnostic]}: lint, runs... each publish their own share and
         # the client gets the union (a publish replaces all of a document's diagnostics).
         self._diagnostics: dict[str, dict[str, list]] = {}
@@ -69,6 +71,11 @@ class MlLspServer(LanguageServer):
 
     def on_document_closed(self, listener) -> None:
         self._close_listeners.append(listener)
+
+    def on_initialized(self, listener) -> None:
+        """``listener()`` after the ``initialized`` notification: work a feature can start
+        then (following run folders) stays off the path of the ``initialize`` reply."""
+        self._initialized_listeners.append(listener)
 
     def on_document_saved(self, listener) -> None:
         """``listener(uri)`` after an open document is saved (the trace-on-save setting)."""
@@ -146,6 +153,12 @@ def create_server(plugins: PluginHost | None = None) -> MlLspServer:
     def initialized(ls: MlLspServer, params: types.InitializedParams) -> None:
         # Failures found while loading plugins at start-up reach the client only now.
         ls.plugins.on_failure(report_plugin_failure)
+        ls.is_initialized = True
+        for listener in ls._initialized_listeners:
+            try:
+                listener()
+            except Exception:
+                log.exception("initialized listener %s failed", getattr(listener, "__qualname__", listener))
         log.info("ml-lsp %s ready (%d plugins, root %s)", __version__, len(ls.plugins.loaded), ls.root)
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)

@@ -260,6 +260,8 @@ class RunsView:
         self._ensure_started()
 
     def _ensure_started(self) -> None:
+        if not getattr(self.server, "is_initialized", True):
+            return  # not before the initialize reply has gone: on_initialized starts us
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -772,6 +774,8 @@ def register(server) -> None:
     view = RunsView(server)
     server.runs_view = view
     server.on_settings_changed(view.configure)
+    if hasattr(server, "on_initialized"):
+        server.on_initialized(view._ensure_started)
     server.inlay_hint_providers.append(view.inlay_hints)
     server.hover_providers.append(view.hover)
     server.code_lens_providers.append(view.code_lenses)
