@@ -13,6 +13,7 @@ import faulthandler
 import os
 import signal
 import sys
+import threading
 import time
 
 from ml_lsp.trace.wire import ChannelClosed, read_message, write_message
@@ -62,10 +63,18 @@ def main() -> int:
         except ChannelClosed:
             return 0
         timeout = float(request.get("timeout") or 0)
+        watchdog = None
         if timeout > 0:
-            # Our own backstop: print where the code is stuck (the parent turns it into a
-            # diagnostic) and exit. The parent kills the whole group a moment later anyway.
-            faulthandler.dump_traceback_later(timeout, exit=True, file=sys.stderr)
+            # Print where the code is stuck (the parent turns it into a diagnostic) and
+            # exit. A Python thread reads the stack under the GIL, so the dump is whole;
+            # faulthandler (which reads frames without it and can be cut short) is only the
+            # backstop for code that never releases the GIL. The parent kills the whole
+            # group a moment later anyway.
+            watchdog = threading.Timer(timeout, _dump_stack_and_exit,
+                                       (threading.main_thread().ident, timeout))
+            watchdog.daemon = True
+            watchdog.start()
+            faulthandler.dump_traceback_later(timeout + 1.0, exit=True, file=sys.stderr)
         try:
             if request.get("op") == "ping":
                 response = {"ok": True}
@@ -79,12 +88,29 @@ def main() -> int:
                 return 1
             response = {"ok": False, "error": f"tracer error: {type(exc).__name__}: {exc}"}
         finally:
+            if watchdog is not None:
+                watchdog.cancel()
             faulthandler.cancel_dump_traceback_later()
         response["id"] = request.get("id")
         try:
             write_message(protocol_out, response)
         except ChannelClosed:
             return 0
+
+
+def _dump_stack_and_exit(thread_id: int, timeout: float) -> None:
+    """faulthandler's timeout format (the parent parses it), from ``sys._current_frames``."""
+    frame = sys._current_frames().get(thread_id)
+    minutes, seconds = divmod(int(timeout), 60)
+    lines = [f"Timeout (0:{minutes:02d}:{seconds:02d})!", f"Thread {thread_id:#018x} (most recent call first):"]
+    while frame is not None:
+        lines.append(f'  File "{frame.f_code.co_filename}", line {frame.f_lineno} in {frame.f_code.co_name}')
+        frame = frame.f_back
+    try:
+        sys.stderr.write("\n".join(lines) + "\n\n")
+        sys.stderr.flush()
+    finally:
+        os._exit(1)
 
 
 if __name__ == "__main__":

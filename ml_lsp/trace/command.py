@@ -141,8 +141,12 @@ def trace_file(session: TraceSession, path: Path, *, entry=None, init=None, expl
         problem = dict(failure.problem)
         stack = problem.get("stack") or []
         real = os.path.realpath(path)
-        inside = [f for f in stack if os.path.realpath(f["path"]) == real] or \
-                 [f for f in stack if f["path"].startswith(request.roots[0])]
+        # The user's frames: the traced file first, else any file of the workspace; never
+        # ml-lsp's own tracer or an installed library, even when they live under the
+        # workspace folder (a checkout or a virtualenv inside the project).
+        user = [f for f in stack if not _is_tool_frame(f["path"])]
+        inside = [f for f in user if os.path.realpath(f["path"]) == real] or \
+                 [f for f in user if os.path.realpath(f["path"]).startswith(os.path.realpath(request.roots[0]))]
         if inside:
             problem.setdefault("path", inside[0]["path"])
             problem.setdefault("line", inside[0]["line"])
@@ -150,6 +154,16 @@ def trace_file(session: TraceSession, path: Path, *, entry=None, init=None, expl
         problem.setdefault("path", str(path))
         problem.setdefault("line", 1)
         return {"ok": True, "entries": [], "problems": [problem], "traced": [], "files": [str(path)]}
+
+
+_ML_LSP_DIR = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+
+
+def _is_tool_frame(path: str) -> bool:
+    real = os.path.realpath(path)
+    return real.startswith(_ML_LSP_DIR + os.sep) or f"{os.sep}site-packages{os.sep}" in real \
+        or f"{os.sep}dist-packages{os.sep}" in real or real.startswith(os.path.realpath(sys.prefix) + os.sep) \
+        or real.startswith(os.path.realpath(sys.base_prefix) + os.sep)
 
 
 def run(args) -> int:
