@@ -32,9 +32,6 @@ DEFAULTS: dict[str, Any] = {
     "devices": "auto",
     "trust": "ask",  # ask | trusted | untrusted: guards running the user's code
     "trace_on_save": False,
-    "trace_timeout": 20.0,  # seconds a shape trace may run
-    "trace_memory_mb": 4096,  # address-space limit of the trace child
-    "trace_cpu_fallback": False,  # let a trace run a tiny CPU forward where meta cannot
     "inputs": {},  # entry class or function -> {param: "B,784"}
     "log_level": "info",
 }
