@@ -166,7 +166,8 @@ async def test_run_shows_live_loss_on_its_line_and_lenses_follow_the_state(tmp_p
         assert re.fullmatch(r"loss \d\.\d+( [↓↑→])?", first), first
         assert client.refreshes > 0  # the server asked the client to re-query
         epoch_line = line_of(TRAIN, "for epoch in range")
-        assert (await hints(client, uri)).get(epoch_line, "").startswith("epoch 1/3")
+        # The loop's progress frame may land a moment after the first loss value.
+        await until(lambda: _label_startswith(client, uri, epoch_line, "epoch 1/3"))
         # While it runs: Stop and a status lens, and $/progress (cancellable).
         running = await until(lambda: _titles_if(client, uri, "■ Stop"))
         assert any(t.startswith("running") for t in running)
