@@ -71,8 +71,16 @@ def workspace(tmp_path):
     (ws / "train.py").write_text(TRAIN)
     (ws / "crash.py").write_text(CRASH)
     yield ws
-    # The runner outlives servers by design; this test started it, so it ends it.
-    info = ws / ".ml-lsp" / "runs" / "runner.json"
+    # Runs and the runner outlive servers by design; this test started them, so it ends
+    # them (a failed assertion must not leave a gated job waiting forever).
+    from ml_lsp.runner import jobs
+    from ml_lsp.runner.run_folder import TERMINAL_STATES
+
+    runs_dir = ws / ".ml-lsp" / "runs"
+    for folder in jobs.list_runs(runs_dir) if runs_dir.is_dir() else []:
+        if folder.state() not in TERMINAL_STATES:
+            jobs.stop(folder, runs_dir, grace=0.5, wait_for=5)
+    info = runs_dir / "runner.json"
     try:
         os.kill(json.loads(info.read_text())["pid"], signal.SIGTERM)
     except (OSError, ValueError, KeyError):
