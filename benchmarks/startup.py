@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import psutil
 
@@ -84,6 +85,16 @@ def main() -> int:
         servers["jedi-language-server"] = [jls]
     else:
         print("jedi-language-server not installed (pip install jedi-language-server): no peer figure")
+
+    # A regular install compiles bytecode at install time (jedi-language-server's is); an
+    # editable checkout under PYTHONDONTWRITEBYTECODE would recompile ml-lsp at every start.
+    import compileall
+
+    import ml_lsp
+
+    for folder in (Path(ml_lsp.__file__).parent, Path(ml_lsp.__file__).parent.parent / "plugins"):
+        if folder.is_dir():
+            compileall.compile_dir(str(folder), quiet=1)
 
     for command in servers.values():  # warm the OS file cache once, not measured
         one_start(command, env, log_dir)
