@@ -31,6 +31,8 @@ import threading
 import time
 from pathlib import Path
 
+from bytecode import compile_ml_lsp
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -176,6 +178,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hovers", type=int, default=400)
     args = parser.parse_args()
+    compile_ml_lsp()  # as an install does (see bytecode.py)
     work = Path(tempfile.mkdtemp(prefix="ml-lsp-latency-"))
     env = dict(os.environ, ML_LSP_LOG_FILE=str(work / "server.log"))
     big = work / "big_model.py"

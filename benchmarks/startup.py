@@ -19,9 +19,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import psutil
+from bytecode import compile_ml_lsp
 
 INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
         "params": {"processId": os.getpid(), "rootUri": None, "capabilities": {}}}
@@ -86,16 +86,7 @@ def main() -> int:
     else:
         print("jedi-language-server not installed (pip install jedi-language-server): no peer figure")
 
-    # A regular install compiles bytecode at install time (jedi-language-server's is); an
-    # editable checkout under PYTHONDONTWRITEBYTECODE would recompile ml-lsp at every start.
-    import compileall
-
-    import ml_lsp
-
-    for folder in (Path(ml_lsp.__file__).parent, Path(ml_lsp.__file__).parent.parent / "plugins"):
-        if folder.is_dir():
-            compileall.compile_dir(str(folder), quiet=1)
-
+    compile_ml_lsp()  # as an install does (see bytecode.py)
     for command in servers.values():  # warm the OS file cache once, not measured
         one_start(command, env, log_dir)
     results: dict[str, list[tuple[float, float, bool]]] = {name: [] for name in servers}
