@@ -46,6 +46,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_input_option(specs, where: str = "--input") -> dict:
+    """``--input NAME=D1,D2,...`` values (or an ``inputs`` table) to input shapes, the same
+    syntax for every command; bad input is a UsageError naming it."""
+    from ml_lsp.analysis.dims import parse_inputs
+
+    try:
+        return parse_inputs(specs)
+    except ValueError as exc:
+        raise UsageError(f"{where} {exc}") from None
+
+
 def _log_warnings_to_stderr() -> None:
     import logging
 

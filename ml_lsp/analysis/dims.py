@@ -9,6 +9,7 @@ what lets the engine prove (or refuse to prove) that two dims differ.
 from __future__ import annotations
 
 import ast
+import re
 from typing import Union
 
 Monomial = tuple  # sorted tuple of atom names; () is the constant term
@@ -265,3 +266,38 @@ def _eval_dim(node, text):
         if fn:
             return fn(a, b)
     raise ValueError(f"not a dimension: {text!r}")
+
+
+_INPUT_SPEC = re.compile(r"^\s*([A-Za-z_]\w*)\s*=\s*(.*)$")
+
+
+def parse_inputs(specs) -> dict:
+    """Input shapes as users write them, for ``--input`` and the ``inputs`` setting:
+    ``["x=B,784"]``, ``{"x": "B,784"}`` or ``{"x": ["B", 784]}`` -> ``{"x": ["B", 784]}``
+    (ints, names or expressions like ``"T+1"``, ``None`` for ``?``). Raises ValueError
+    naming the bad part."""
+    if isinstance(specs, dict):
+        pairs = [(name, dims if isinstance(dims, str) else ",".join(map(str, dims)), f"{name}={dims!r}")
+                 for name, dims in specs.items()]
+    else:
+        pairs = []
+        for spec in specs or ():
+            match = _INPUT_SPEC.match(str(spec))
+            if not match:
+                raise ValueError(f"{spec!r}: expected NAME=D1,D2,... (for example x=B,784)")
+            pairs.append((match.group(1), match.group(2), spec))
+    out: dict = {}
+    for name, body, spec in pairs:
+        dims_out: list = []
+        for tok in (t.strip() for t in body.strip().strip("()[]").split(",")):
+            if not tok:
+                continue
+            try:
+                d = parse_dim(tok)
+            except ValueError:
+                raise ValueError(f"{spec!r}: {tok!r} is not a dimension (use an int or a name)") from None
+            if isinstance(d, int) and d < 0:
+                raise ValueError(f"{spec!r}: dimension {d} is negative")
+            dims_out.append(d if isinstance(d, int) or d is None else tok.replace(" ", ""))
+        out[name] = dims_out
+    return out

@@ -46,34 +46,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 # Inputs ---------------------------------------------------------------------------------
-def parse_inputs(specs: Iterable[str]) -> dict[str, list[int | str]]:
-    from ml_lsp.cli import UsageError
-    inputs: dict[str, list[int | str]] = {}
-    for spec in specs:
-        name, sep, dims = spec.partition("=")
-        name = name.strip()
-        if not sep or not name.isidentifier() or not dims.strip():
-            raise UsageError(f"--input {spec!r}: expected NAME=D1,D2,... such as x=B,3,32,32")
-        inputs[name] = parse_dims(dims, f"--input {spec!r}")
-    return inputs
-
-
-def parse_dims(dims: str, where: str) -> list[int | str]:
-    from ml_lsp.cli import UsageError
-    out: list[int | str] = []
-    for d in str(dims).replace("(", "").replace(")", "").split(","):
-        d = d.strip()
-        if not d:
-            continue
-        if d.lstrip("-").isdigit():
-            out.append(int(d))
-        elif d.replace("_", "a").isalnum():
-            out.append(d)
-        else:
-            raise UsageError(f"{where}: dimension {d!r} is neither a number nor a name like B")
-    return out
-
-
 # Files ----------------------------------------------------------------------------------
 def find_files(paths: Iterable[str]) -> list[Path]:
     """Python files under ``paths``: a file named on the command line is always checked; in
@@ -375,10 +347,10 @@ def print_report(reports: list[FileReport], fmt: str, rules, fixing: bool) -> No
 
 def run(args: argparse.Namespace) -> int:
     from ml_lsp.analysis.lint import as_list, unknown_selectors
-    from ml_lsp.cli import UsageError
+    from ml_lsp.cli import UsageError, parse_input_option
     from ml_lsp.settings import load_settings
 
-    inputs = parse_inputs(args.input)
+    inputs = parse_input_option(args.input)
     root = project_root(args.paths)
     settings = load_settings(root)
     for problem in settings.problems:
@@ -395,7 +367,7 @@ def run(args: argparse.Namespace) -> int:
     if args.entry and not inputs:
         configured = (settings.get("inputs") or {}).get(args.entry)
         if isinstance(configured, dict):
-            inputs = {k: parse_dims(v, f"[tool.ml-lsp.inputs] {args.entry}.{k}") for k, v in configured.items()}
+            inputs = parse_input_option(configured, f"[tool.ml-lsp.inputs] {args.entry}:")
     if (args.init or inputs) and not args.entry:
         raise UsageError("--init and --input describe the --entry class: name it with --entry CLASS")
     files = find_files(args.paths)

@@ -5,7 +5,6 @@ to the shape tracer (``ml_lsp.trace.command``)."""
 from __future__ import annotations
 
 import argparse
-import re
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -29,34 +28,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-_INPUT = re.compile(r"^\s*([A-Za-z_]\w*)\s*=\s*(.*)$")
-
-
-def parse_input_args(values) -> dict:
-    from ml_lsp.analysis.dims import parse_dim
-    from ml_lsp.cli import UsageError
-
-    out: dict = {}
-    for value in values or []:
-        m = _INPUT.match(value)
-        if not m:
-            raise UsageError(f"--input {value!r}: expected NAME=D1,D2,... (for example x=B,784)")
-        name, body = m.group(1), m.group(2).strip().strip("()[]")
-        dims_out = []
-        for tok in [t.strip() for t in body.split(",")] if body else []:
-            if not tok:
-                continue
-            try:
-                d = parse_dim(tok)
-            except ValueError:
-                raise UsageError(f"--input {value!r}: {tok!r} is not a dimension (use an int or a name)") from None
-            if isinstance(d, int) and d < 0:
-                raise UsageError(f"--input {value!r}: dimension {d} is negative")
-            dims_out.append(d if isinstance(d, int) or d is None else tok)
-        out[name] = dims_out
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
     from ml_lsp.cli import CommandFailed, UsageError
 
@@ -71,9 +42,10 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ml_lsp.analysis import InputError, analyze_source, format_shape
+    from ml_lsp.cli import parse_input_option
     from ml_lsp.resolve import make_resolver
 
-    inputs = parse_input_args(args.input)
+    inputs = parse_input_option(args.input)
     texts = []
     for name in args.files:
         path = Path(name)

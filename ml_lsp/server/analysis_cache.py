@@ -57,14 +57,14 @@ class ShapeFactsCache:
         table = self.server.settings.get("inputs") or {}
         if not isinstance(table, dict):
             return None, None
+        from ml_lsp.analysis.dims import parse_inputs
+
         for entry, params in table.items():
-            if f"class {entry}" in text or f"def {entry}" in text:
-                parsed = {}
-                for name, dims in (params or {}).items():
-                    items = dims.split(",") if isinstance(dims, str) else list(dims)
-                    parsed[name] = [int(d) if str(d).strip().lstrip("-").isdigit() else str(d).strip()
-                                    for d in items]
-                return entry, parsed
+            if (f"class {entry}" in text or f"def {entry}" in text) and isinstance(params, dict):
+                try:
+                    return entry, parse_inputs(params)
+                except ValueError as exc:
+                    log.warning("settings: inputs for %s ignored: %s", entry, exc)
         return None, None
 
     def _overlay(self, uri: str) -> dict[str, str]:

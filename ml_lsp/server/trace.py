@@ -169,17 +169,16 @@ class TraceFeature:
     def _trace_blocking(self, path: str, text: str, entry: str | None, sources: dict[str, str]):
         from pathlib import Path
 
-        from ml_lsp.trace.command import parse_inputs, static_facts, trace_file
+        from ml_lsp.analysis.dims import parse_inputs
+        from ml_lsp.trace.command import static_facts, trace_file
 
         configured = self._setting("inputs", {}) or {}
         per_class = {}
         for name, params in configured.items() if isinstance(configured, dict) else ():
             if isinstance(params, dict):
                 try:
-                    per_class[name] = parse_inputs(
-                        [f"{k}={v}" if isinstance(v, str) else f"{k}={','.join(map(str, v))}"
-                         for k, v in params.items()])
-                except Exception:  # a bad setting is reported by the settings layer
+                    per_class[name] = parse_inputs(params)
+                except ValueError:
                     log.warning("trace: ignoring inputs setting for %s: %r", name, params)
         explicit = per_class.get(entry, {}) if entry else {}
         facts = static_facts(text, path, entry, None, explicit)

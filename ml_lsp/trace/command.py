@@ -11,39 +11,16 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from pathlib import Path
 
 from ml_lsp.trace.session import DEFAULT_TIMEOUT, TraceFailed, TraceRequest, TraceSession
 
-_INPUT = re.compile(r"^\s*([A-Za-z_]\w*)\s*=\s*(.+?)\s*$")
-
-
 def parse_inputs(values) -> dict[str, list]:
-    """``["x=B,784", "mask=B,T"]`` -> ``{"x": ["B", 784], ...}``; a dict passes through."""
-    from ml_lsp.cli import UsageError
+    """``["x=B,784", "mask=B,T"]`` -> ``{"x": ["B", 784], ...}``, as for ``ml-lsp shapes``."""
+    from ml_lsp.cli import parse_input_option
 
-    if isinstance(values, dict):
-        return {k: list(v) for k, v in values.items()}
-    inputs: dict[str, list] = {}
-    for value in values or []:
-        match = _INPUT.match(value)
-        if not match:
-            raise UsageError(f"--input {value!r}: expected NAME=D1,D2,... (e.g. --input x=B,784)")
-        dims: list = []
-        for part in match.group(2).strip("()[] ").split(","):
-            part = part.strip()
-            if not part:
-                continue
-            if re.fullmatch(r"\d+", part):
-                dims.append(int(part))
-            elif re.fullmatch(r"[A-Za-z_][\w+\-*/() ]*", part):
-                dims.append(part.replace(" ", ""))
-            else:
-                raise UsageError(f"--input {value!r}: dim {part!r} is neither an int nor a name")
-        inputs[match.group(1)] = dims
-    return inputs
+    return parse_input_option(values)
 
 
 def static_facts(text: str, path: str, entry=None, init=None, inputs=None):
