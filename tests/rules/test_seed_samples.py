@@ -1,5 +1,6 @@
 """The code samples of the seed articles (/work/shared/seeds, copied verbatim to
-tests/fixtures/seeds/): each real mistake in them is flagged, and nothing else."""
+tests/corpus/seeds/, the same copies the shape ground truth runs): each real mistake in
+them is flagged, and nothing else."""
 
 from pathlib import Path
 
@@ -7,15 +8,15 @@ import pytest
 
 from ml_lsp.analysis.lint import check_source
 
-SEEDS = Path(__file__).parent.parent / "fixtures" / "seeds"
+SEEDS = Path(__file__).parent.parent / "corpus" / "seeds"
 
 # file -> [(line, code)]: the mistakes a reader of the article would make by copying it.
 EXPECTED = {
     # "微调模型": fine-tuning with model.fit(x_test, y_test) trains on the test split.
-    "seed000_0.py": [(18, "DA001")],
+    "seed000_keras_mlp_finetune.py": [(19, "DA001")],
     # optim.SGD(net.parameters()) while only the class Net exists: NameError.
-    "seed002_0.py": [(23, "TR010")],
-    # Not flagged, and known: seed001_4.py multiplies np.dot((4, 2), (10, 2)) in its numpy
+    "seed002_torch_mlp_training.py": [(28, "TR010")],
+    # Not flagged, and known: seed001_numpy_two_layer.py multiplies np.dot((4, 2), (10, 2)) in its numpy
     # network, a real shape mistake, but the shape engine models torch, not numpy. The other
     # blocks are TensorFlow/numpy code with placeholders (input_shape, epochs), not mistakes.
 }
