@@ -72,6 +72,23 @@ def _model_ref(ls, uri: str, target: targets.FinetuneTarget) -> str:
 
 # ---------------------------------------------------------------- writing the spec
 
+async def _choose(ls, root, arg: dict, key: str, candidates, question: str, missing: str):
+    """``arg[key]`` when the command was given it, else the user's pick among
+    ``candidates(root)`` (``arg["suggestedKey"]`` first); None, after an error message, when
+    there is nothing to pick, or when the user dismisses the question."""
+    value = arg.get(key)
+    if value:
+        return value
+    found = await asyncio.get_running_loop().run_in_executor(None, candidates, root)
+    suggested = arg.get("suggested" + key[:1].upper() + key[1:])
+    if suggested:
+        found = [suggested] + [f for f in found if f != suggested]
+    if not found:
+        ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=missing))
+        return None
+    return await _ask(ls, question, found)
+
+
 async def _ask(ls, message: str, choices: list[str]) -> str | None:
     answer = await ls.window_show_message_request_async(types.ShowMessageRequestParams(
         type=types.MessageType.Info, message=message,
@@ -108,36 +125,20 @@ async def create_table(ls, arg: dict) -> dict | None:
     if not isinstance(model, str) or not model:
         raise JsonRpcInvalidParams('expected [{"uri": URI, "line": N}] on an nn.Module class, or a "model"')
     class_name = model.rpartition(":")[2]
-    loop = asyncio.get_running_loop()
-
-    checkpoint = arg.get("checkpoint")
-    if not checkpoint:
-        found = await loop.run_in_executor(None, targets.checkpoint_candidates, root)
-        suggested = arg.get("suggestedCheckpoint")
-        if suggested:
-            found = [suggested] + [f for f in found if f != suggested]
-        if not found:
-            ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=(
-                f"ml-lsp: no checkpoint ({', '.join(targets.CHECKPOINT_SUFFIXES)}) in {root}; put one in the "
-                "workspace or pass \"checkpoint\" to ml-lsp.finetune")))
-            return None
-        checkpoint = await _ask(ls, f"Fine-tune {class_name}: the checkpoint to start from?", found)
-        if checkpoint is None:
-            return None  # the user dismissed the question
-    data = arg.get("data")
-    if not data:
-        found = await loop.run_in_executor(None, targets.data_candidates, root)
-        suggested = arg.get("suggestedData")
-        if suggested:
-            found = [suggested] + [f for f in found if f != suggested]
-        if not found:
-            ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=(
-                f"ml-lsp: no data found in {root} (.npz, .csv, a folder of .npy, or a file.py:function "
-                "returning (train, val) Datasets); pass \"data\" to ml-lsp.finetune")))
-            return None
-        data = await _ask(ls, f"Fine-tune {class_name}: the data (train, validation)?", found)
-        if data is None:
-            return None
+    checkpoint = await _choose(
+        ls, root, arg, "checkpoint", targets.checkpoint_candidates,
+        f"Fine-tune {class_name}: the checkpoint to start from?",
+        f"ml-lsp: no checkpoint ({', '.join(targets.CHECKPOINT_SUFFIXES)}) in {root}; put one in the "
+        "workspace or pass \"checkpoint\" to ml-lsp.finetune")
+    if checkpoint is None:
+        return None  # none found, or the user dismissed the question
+    data = await _choose(
+        ls, root, arg, "data", targets.data_candidates,
+        f"Fine-tune {class_name}: the data (train, validation)?",
+        f"ml-lsp: no data found in {root} (.npz, .csv, a folder of .npy, or a file.py:function "
+        "returning (train, val) Datasets); pass \"data\" to ml-lsp.finetune")
+    if data is None:
+        return None
 
     pyproject = root / "pyproject.toml"
     existing = set(spec_mod.read_tables(pyproject)) if pyproject.is_file() else set()
