@@ -5,6 +5,13 @@ A small MLP on scikit-learn's digits, trained with and without the capture hooks
 process so that both see the same machine state, with a control arm hooked at the same
 places by pass-through functions. Prints steps/s and the overhead; the goal is <= 1%.
 
+The capture is installed once and switched in and out by swapping the installed functions,
+so that its state carries over from block to block as in a run. Its sampling ticks (one
+sample per call site per tick, ``SAMPLE_INTERVAL``) are counted in time spent with the
+capture in, so that blocks with capture take as many samples as the same time of a real
+run; ticking on the wall clock would put the samples of the blocks without capture into
+the next block with it.
+
     python benchmarks/telemetry_overhead.py [--rounds 40] [--block 100] [--clock cpu|wall]
 """
 
@@ -41,6 +48,48 @@ def pass_through_hooks():
         handle.remove()
 
     return undo
+
+
+class CaptureSwitch:
+    """The capture's hooks, installed once, then switched in and out."""
+
+    def __init__(self, capture, installers) -> None:
+        import torch
+        from torch.optim import optimizer
+        from torch.utils.data.dataloader import _BaseDataLoaderIter
+
+        self.capture = capture
+        self._places = [(torch.Tensor, "backward"), (_BaseDataLoaderIter, "__next__")]
+        self._hooks = optimizer._global_optimizer_post_hooks
+        before = [getattr(owner, name) for owner, name in self._places]
+        hooks_before = dict(self._hooks)
+        for install in installers:
+            install(capture)
+        self._installed = [getattr(owner, name) for owner, name in self._places]
+        self._added = {k: v for k, v in self._hooks.items() if k not in hooks_before}
+        self._original = before
+        self.on_time = 0.0
+        self.off()
+
+    def on(self) -> None:
+        for (owner, name), fn in zip(self._places, self._installed):
+            setattr(owner, name, fn)
+        self._hooks.update(self._added)
+
+    def off(self) -> None:
+        for (owner, name), fn in zip(self._places, self._original):
+            setattr(owner, name, fn)
+        for key in self._added:
+            self._hooks.pop(key, None)
+
+    def ran(self, seconds: float) -> None:
+        """Advance the capture's tick for ``seconds`` more of training with it in."""
+        from ml_lsp.telemetry.capture import SAMPLE_INTERVAL
+
+        self.on_time += seconds
+        while self.on_time >= SAMPLE_INTERVAL:
+            self.on_time -= SAMPLE_INTERVAL
+            self.capture.tick += 1
 
 
 def main() -> int:
@@ -91,18 +140,19 @@ def main() -> int:
 
     folder = Path(tempfile.mkdtemp(prefix="ml-lsp-overhead-"))
     writer = FrameWriter(folder / "frames.bin")
+    # No sampler thread: the tick advances with the time spent with capture (above).
     capture = Capture(writer)
-    capture.start()
     installers = (torch_hooks.install_backward, torch_hooks.install_optimizer, torch_hooks.install_dataloader)
+    switch = CaptureSwitch(capture, installers)
 
     block(args.block)  # warm up
     off, on, bare = [], [], []
     for _ in range(args.rounds):
         off.append(block(args.block))
-        undo = [install(capture) for install in installers]
+        switch.on()
         on.append(block(args.block))
-        for u in undo:
-            u()
+        switch.off()
+        switch.ran(on[-1])
         undo = pass_through_hooks()
         bare.append(block(args.block))
         undo()
@@ -160,15 +210,15 @@ def main() -> int:
 
     writer = FrameWriter(folder / "tiny.bin")
     capture = Capture(writer)
-    capture.start()
+    switch = CaptureSwitch(capture, installers)
     tiny_block(500)
     t_off, t_on = [], []
     for _ in range(args.rounds):
         t_off.append(tiny_block(2000))
-        undo = [install(capture) for install in installers]
+        switch.on()
         t_on.append(tiny_block(2000))
-        for u in undo:
-            u()
+        switch.off()
+        switch.ran(t_on[-1])
     capture.close()
     writer.close()
     hook_us = (statistics.median(t_on) - statistics.median(t_off)) / 2000 * 1e6

@@ -35,20 +35,22 @@ def _library_roots() -> tuple[str, ...]:
 
 
 _ROOTS = _library_roots()
-_is_user_code: dict[CodeType, bool] = {}
+# id(code) -> (code, is the user's): by identity, because hashing a code object hashes all
+# its constants; the code is kept so that its id is not reused.
+_is_user_code: dict[int, tuple[CodeType, bool]] = {}
 
 
 def is_user_code(code: CodeType) -> bool:
-    known = _is_user_code.get(code)
-    if known is None:
-        name = code.co_filename
-        if name.startswith("<"):  # <frozen runpy>, <string>, <stdin>
-            known = False
-        else:
-            path = os.path.realpath(name)
-            known = not path.startswith(_ROOTS)
-        _is_user_code[code] = known
-    return known
+    known = _is_user_code.get(id(code))
+    if known is not None and known[0] is code:
+        return known[1]
+    name = code.co_filename
+    if name.startswith("<"):  # <frozen runpy>, <string>, <stdin>
+        user = False
+    else:
+        user = not os.path.realpath(name).startswith(_ROOTS)
+    _is_user_code[id(code)] = (code, user)
+    return user
 
 
 def user_frame(frame: FrameType | None) -> FrameType | None:
@@ -58,8 +60,15 @@ def user_frame(frame: FrameType | None) -> FrameType | None:
     return frame
 
 
+_paths: dict[str, str] = {}
+
+
 def frame_path(frame: FrameType) -> str:
-    return os.path.abspath(frame.f_code.co_filename)
+    name = frame.f_code.co_filename
+    path = _paths.get(name)
+    if path is None:
+        path = _paths[name] = os.path.abspath(name)
+    return path
 
 
 # -- parsed sources ----------------------------------------------------------------------

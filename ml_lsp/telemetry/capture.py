@@ -3,13 +3,16 @@ without ever waiting for the GPU on the training thread.
 
 The hooks (``torch_hooks``, ``tensorboard``, ``ml_lsp.log``, capturer plugins) run on the
 training thread and only do cheap things there: count, keep a reference to the latest
-value, and at most every ``sample_interval`` seconds per call site take a sample. A number
-or a CPU tensor is written at once (reading it costs nothing). A CUDA value becomes an
-asynchronous device-to-host copy plus an event; the sampler thread waits on the event and
-writes the number, so the training thread never syncs. The run's ``FrameWriter`` flushes
-every 200 ms; an explicit value (``ml_lsp.log``) also wakes the sampler thread, which
-flushes at once (at most every ``FLUSH_GAP``), so what a user logs reaches the editor in
-milliseconds.
+value, and compare ``Capture.tick`` with the tick of their last sample. The sampler thread
+advances the tick every ``sample_interval`` seconds, so each call site takes at most one
+sample per tick and all of them take it at the same moment. (Samples, not the per-step
+bookkeeping, were most of the cost: on a real step the sampling code runs with cold caches,
+about 100 us each, measured in ``benchmarks/telemetry_overhead.py``.) A number or a CPU
+tensor is written at once (reading it costs nothing). A CUDA value becomes an asynchronous
+device-to-host copy plus an event; the sampler thread waits on the event and writes the
+number, so the training thread never syncs. The run's ``FrameWriter`` flushes every
+200 ms; an explicit value (``ml_lsp.log``) also wakes the sampler thread, which flushes at
+once (at most every ``FLUSH_GAP``), so what a user logs reaches the editor in milliseconds.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from typing import Any
 
 from ml_lsp.telemetry import attribution
 
-SAMPLE_INTERVAL = 0.1  # seconds between samples of one call site
+SAMPLE_INTERVAL = 0.25  # seconds between two ticks: one sample per call site per tick
+# (the editor refreshes hints at most 4 times a second: sampling faster shows nothing more)
 SYSTEM_INTERVAL = 2.0  # seconds between process CPU/RSS samples
 FLUSH_GAP = 0.05  # seconds between two drains woken by explicit values
 
@@ -32,7 +36,7 @@ FLUSH_GAP = 0.05  # seconds between two drains woken by explicit values
 class Site:
     """One source line that produces a metric (a backward() call, an optimizer step...)."""
 
-    __slots__ = ("name", "file", "line", "count", "last", "next_at", "sampled")
+    __slots__ = ("name", "file", "line", "count", "last", "tick", "sampled")
 
     def __init__(self, name: str, file: str, line: int) -> None:
         self.name = name
@@ -40,7 +44,7 @@ class Site:
         self.line = line
         self.count = 0
         self.last: Any = None  # latest value (a detached tensor or a number)
-        self.next_at = 0.0  # perf_counter time of the next sample
+        self.tick = -1  # Capture.tick at the last sample (-1: sample the first value)
         self.sampled = 0  # count at the last queued sample
 
 
@@ -94,10 +98,13 @@ class Capture:
         self.writer = writer
         self.sample_interval = sample_interval
         self.enabled = True
-        self.sites: dict[tuple, Site | None] = {}  # (code, line, kind) -> Site, None = ignore
+        # Advanced by the sampler thread every sample_interval; a hook samples when it
+        # differs from the tick of its last sample.
+        self.tick = 0
+        self.sites: dict[tuple, Site | None] = {}  # hook's key -> Site, None = ignore
+        self._loops_tick: dict[int, int] = {}  # id(code) -> tick of its last loops() walk
         self._queue: collections.deque = collections.deque()  # (kind, fields) with snapshots
         self._progress_seen: dict[tuple[str, int], tuple] = {}
-        self._loader_prev: dict[int, tuple[float, int]] = {}
         self._warned: set[str] = set()
         self._uninstallers: list = []
         self._closers: list = []  # fn() writing final values, run by close()
@@ -133,17 +140,22 @@ class Capture:
         self._queue = collections.deque()
 
     def _sample_loop(self) -> None:
-        # Woken by accelerator values to read and by explicit values to flush at once;
-        # otherwise only every SYSTEM_INTERVAL (CPU values are written by the training
-        # thread and flushed by the FrameWriter within its 200 ms).
+        # Ticks every sample_interval; woken early by accelerator values to read and by
+        # explicit values to flush at once.
+        interval = self.sample_interval
+        next_tick = time.monotonic() + interval
         while not self._stop.is_set():
-            self._wake.wait(SYSTEM_INTERVAL)
+            woken = self._wake.wait(max(0.0, next_tick - time.monotonic()))
             self._wake.clear()
             if self._stop.is_set():
                 break
+            now = time.monotonic()
+            if now >= next_tick:
+                self.tick += 1
+                next_tick = now + interval
             self.drain()
-            # Under dense explicit logging, drain at most every FLUSH_GAP: bounded wake-ups.
-            self._stop.wait(FLUSH_GAP)
+            if woken:  # under dense explicit logging, drain at most every FLUSH_GAP
+                self._stop.wait(FLUSH_GAP)
 
     def drain(self) -> None:
         """Resolve queued accelerator values into frames and flush them to the file."""
@@ -250,11 +262,21 @@ class Capture:
 
     def loops(self, frame: FrameType | None) -> None:
         """Progress of the ``for ... in range(...)`` loops around ``frame``'s line and its
-        user callers (called at the sampling rate, never per step)."""
+        user callers; at most once per tick for each function (hooks call it when they
+        sample, and several hooks often sample the same loop)."""
+        if frame is None:
+            return
+        key = id(frame.f_code)
+        if self._loops_tick.get(key) == self.tick:
+            return
+        self._loops_tick[key] = self.tick
+        self.loops_at(frame, frame.f_lineno)
+
+    def loops_at(self, frame: FrameType, line: int) -> None:
         found = []
         for f in attribution.outer_user_frames(frame):
             path = attribution.frame_path(f)
-            for loop in attribution.range_loops_around(path, f.f_lineno):
+            for loop in attribution.range_loops_around(path, line if f is frame else f.f_lineno):
                 position = attribution.loop_position(loop, f)
                 if position is not None:
                     found.append((path, loop, position))

@@ -3,15 +3,16 @@
 DataLoader batch. Installed when the user's script imports torch (never before, so a script
 that does not use torch never pays for importing it).
 
-Cost per training step: one extra Python call per hook, a dict lookup keyed by the
-caller's code object and line, a ``detach()`` and a clock read. Everything else (names,
-loops, lengths, reading values) happens at most every ``sample_interval`` per site.
+Cost per training step: one extra Python call per hook, a check that the caller is the
+call site of the previous step, a reference to the loss and a comparison with
+``Capture.tick``.
+Everything else (names, loops, lengths, reading values) happens at most once per tick and
+call site: on a real step that code runs with cold caches, so it is kept off the step.
 """
 
 from __future__ import annotations
 
 import sys
-from time import perf_counter
 from typing import Any, Callable
 
 from ml_lsp.telemetry import attribution
@@ -23,7 +24,7 @@ def install_backward(capture: Capture) -> Callable[[], None]:
 
     original = torch.Tensor.backward
     sites = capture.sites
-    interval = capture.sample_interval
+    codes: list = []  # the code objects keyed by id() below, kept so that no id is reused
     getframe = sys._getframe
 
     def new_site(frame, tensor) -> Site | None:
@@ -40,31 +41,43 @@ def install_backward(capture: Capture) -> Callable[[], None]:
             or "loss"  # what backward() is called on is, by construction, the objective
         return Site(name, path, user.f_lineno)
 
+    # The site of the previous call, checked before the dict: one loop calls backward()
+    # from one place, step after step.
+    last = [None, None, None]  # code, instruction offset, Site
+
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         if capture.enabled:
             try:
                 frame = getframe(1)
-                # The call site by instruction offset: cheaper than f_lineno, which has to
-                # search the line table.
-                key = (frame.f_code, frame.f_lasti)
-                site = sites.get(key, False)
-                if site is False:
-                    site = sites[key] = new_site(frame, self)
+                code = frame.f_code
+                lasti = frame.f_lasti
+                if code is last[0] and lasti == last[1]:
+                    site = last[2]
+                else:
+                    # By code identity and instruction offset: hashing a code object hashes
+                    # its constants (all of a module's functions, for a loop at the top
+                    # level of a script), and f_lineno searches the line table.
+                    key = (id(code), lasti)
+                    site = sites.get(key, False)
+                    if site is False:
+                        codes.append(code)
+                        site = sites[key] = new_site(frame, self)
+                    last[:] = code, lasti, site
                 if site is not None:
                     site.count += 1
-                    # Keep the latest loss for the final value, detached: a plain reference
-                    # keeps its whole autograd graph alive until the next step (measured
-                    # slower in benchmarks/telemetry_overhead.py; a retained graph would
-                    # also keep its activations).
                     value = self
                     scaled = capture.scaled_output
                     if scaled is not None and scaled() is self:  # scaler.scale(loss).backward()
                         value = capture.scaled_input
-                    site.last = value.detach()
-                    now = perf_counter()
-                    if now >= site.next_at:
-                        site.next_at = now + interval
-                        capture._queue_metric(site, site.last)
+                    # The latest loss, for the final value. A reference, not a detach()
+                    # (a new tensor every step, measurably slower): after backward() the
+                    # graph it holds has freed its saved tensors. Unless the graph is kept
+                    # (retain_graph, create_graph): then its activations would stay alive
+                    # through the next step.
+                    site.last = value if not (retain_graph or create_graph) else value.detach()
+                    if site.tick != capture.tick:
+                        site.tick = capture.tick
+                        capture._queue_metric(site, value)
                         capture.loops(attribution.user_frame(frame))
             except Exception as exc:  # telemetry must never break the training
                 capture.warn_once("backward", f"backward capture disabled: {exc!r}")
@@ -86,9 +99,8 @@ def install_optimizer(capture: Capture) -> Callable[[], None]:
 
     from torch.optim.optimizer import register_optimizer_step_post_hook
 
-    # id(optimizer) -> [step count, next sample time, sampled count, (path, line), weakref]
+    # id(optimizer) -> [step count, tick of the last sample, sampled count, (path, line), weakref]
     steps: dict[int, list] = {}
-    interval = capture.sample_interval
     getframe = sys._getframe
 
     def after_step(optimizer, args, kwargs) -> None:
@@ -96,11 +108,12 @@ def install_optimizer(capture: Capture) -> Callable[[], None]:
             return
         state = steps.get(id(optimizer))
         if state is None:
-            state = steps[id(optimizer)] = [0, 0.0, 0, None, weakref.ref(optimizer)]
+            state = steps[id(optimizer)] = [0, -1, 0, None, weakref.ref(optimizer)]
         state[0] += 1
-        now = perf_counter()
-        if now >= state[1]:
-            state[1] = now + interval
+        if state[1] != capture.tick:
+            if state[4]() is not optimizer:  # the id of an optimizer gone, reused
+                state = steps[id(optimizer)] = [1, -1, 0, None, weakref.ref(optimizer)]
+            state[1] = capture.tick
             try:
                 if state[3] is None:
                     user = attribution.user_frame(getframe(1))
@@ -140,60 +153,114 @@ def _sample_optimizer(capture: Capture, optimizer: Any, count: int, path: str, l
 
 
 def install_dataloader(capture: Capture) -> Callable[[], None]:
+    from time import perf_counter
+
     from torch.utils.data.dataloader import _BaseDataLoaderIter
 
     original = _BaseDataLoaderIter.__next__
     getframe = sys._getframe
-    next_at = [0.0]
-    interval = capture.sample_interval
+    last_tick = [-1]
+    # (path, line) of the loop over a loader -> [batches of its finished passes,
+    # (time, batches) at its last sample, batch size]: samples/s across passes.
+    loops: dict[tuple[str, int], list] = {}
+    # The last pass that ended between two ticks: (user frame, its line, batches, total),
+    # written at the next tick or at close, so that the final "29/29" and the epoch that
+    # ended it are not lost. Holding the frame keeps its locals; it is let go at the
+    # next tick, so at most one tick's worth.
+    unsent_end: list = [None]
+
+    def sample(iterator, frame, done: bool) -> None:
+        try:
+            if unsent_end[0] is not None:
+                send_end(*unsent_end[0])
+            user = attribution.user_frame(frame)
+            if user is None:
+                return
+            where = (attribution.frame_path(user), user.f_lineno)
+            current = iterator._num_yielded
+            try:
+                total = len(iterator)
+            except TypeError:  # an IterableDataset without __len__
+                total = None
+            capture.progress(*where, current, total, "batch", "batch", force=done)
+            state = loops.setdefault(where, [0, None, None])
+            consumed = state[0] + current
+            if done:
+                state[0] = consumed
+            state[2] = getattr(getattr(iterator, "_index_sampler", None), "batch_size", None)
+            send_rate(where, state, consumed)
+            if done:
+                capture.loops_at(user, user.f_lineno)
+            else:
+                capture.loops(user)
+        except Exception as exc:
+            capture.warn_once("dataloader", f"DataLoader capture failed: {exc!r}")
+
+    def send_rate(where, state, consumed) -> None:
+        now = perf_counter()
+        previous, state[1] = state[1], (now, consumed)
+        batch_size = state[2]
+        if previous is not None and batch_size and now > previous[0] and consumed > previous[1]:
+            rate = (consumed - previous[1]) * batch_size / (now - previous[0])
+            capture.record("samples/s", rate, None, *where)
+
+    def send_end(user, line, current, total) -> None:
+        unsent_end[0] = None
+        where = (attribution.frame_path(user), line)
+        capture.progress(*where, current, total, "batch", "batch", force=True)
+        capture.loops_at(user, line)
+
+    def end_of_pass(iterator, frame) -> None:
+        tick = capture.tick
+        if last_tick[0] != tick:
+            last_tick[0] = tick
+            sample(iterator, frame, done=True)
+            return
+        # Passes shorter than a tick (a small dataset): count the batches now, write the
+        # progress later.
+        try:
+            user = attribution.user_frame(frame)
+            if user is None:
+                return
+            where = (attribution.frame_path(user), user.f_lineno)
+            current = iterator._num_yielded
+            loops.setdefault(where, [0, None, None])[0] += current
+            try:
+                total = len(iterator)
+            except TypeError:
+                total = None
+            unsent_end[0] = (user, user.f_lineno, current, total)
+        except Exception as exc:
+            capture.warn_once("dataloader", f"DataLoader capture failed: {exc!r}")
 
     def __next__(self):
         try:
             batch = original(self)
         except StopIteration:
             if capture.enabled:
-                _sample_loader(capture, self, getframe(1), done=True)
+                end_of_pass(self, getframe(1))
             raise
-        if capture.enabled:
-            now = perf_counter()
-            if now >= next_at[0]:
-                next_at[0] = now + interval
-                _sample_loader(capture, self, getframe(1))
+        if capture.enabled and last_tick[0] != capture.tick:
+            last_tick[0] = capture.tick
+            sample(self, getframe(1), done=False)
         return batch
 
+    def final_progress() -> None:
+        if unsent_end[0] is not None:
+            send_end(*unsent_end[0])
+        for where, state in loops.items():  # the rate over the passes since the last sample
+            if state[1] is not None and state[0] > state[1][1]:
+                send_rate(where, state, state[0])
+
+    capture.on_close(final_progress)
     __next__.__wrapped__ = original
     _BaseDataLoaderIter.__next__ = __next__
 
     def undo() -> None:
         _BaseDataLoaderIter.__next__ = original
+        unsent_end[0] = None
 
     return undo
-
-
-def _sample_loader(capture: Capture, iterator: Any, frame, done: bool = False) -> None:
-    try:
-        user = attribution.user_frame(frame)
-        if user is None:
-            return
-        path, line = attribution.frame_path(user), user.f_lineno
-        current = iterator._num_yielded
-        try:
-            total = len(iterator)
-        except TypeError:  # an IterableDataset without __len__
-            total = None
-        capture.progress(path, line, current, total, "batch", "batch", force=done)
-        now = perf_counter()
-        batch_size = getattr(getattr(iterator, "_index_sampler", None), "batch_size", None)
-        previous = capture._loader_prev.get(id(iterator))
-        capture._loader_prev[id(iterator)] = (now, current)
-        if previous is not None and batch_size and now > previous[0] and current > previous[1]:
-            rate = (current - previous[1]) * batch_size / (now - previous[0])
-            capture.record("samples/s", rate, None, path, line)
-        if done:  # the end of a pass: forget the iterator
-            capture._loader_prev.pop(id(iterator), None)
-        capture.loops(user)
-    except Exception as exc:
-        capture.warn_once("dataloader", f"DataLoader capture failed: {exc!r}")
 
 
 def install_grad_scaler(capture: Capture) -> Callable[[], None]:

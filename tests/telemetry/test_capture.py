@@ -102,7 +102,11 @@ def test_dataloader_and_epoch_progress(training):
     assert batches[-1]["current"] == out["batches"]
     epochs = [f for f in frames if f["kind"] == "progress" and f["unit"] == "epoch"]
     assert {f["line"] for f in epochs} == {line_of(TRAIN, "for epoch in range")}
-    assert [(f["current"], f["total"]) for f in epochs] == [(1, 3), (2, 3), (3, 3)]
+    # An epoch of this script is shorter than a sampling tick, so a middle one may be
+    # skipped; the first and the last one are always there, in order.
+    positions = [(f["current"], f["total"]) for f in epochs]
+    assert positions[0] == (1, 3) and positions[-1] == (3, 3)
+    assert positions == sorted(set(positions))
     rates = metrics(frames, "samples/s")
     assert rates and all(f["value"] > 0 for f in rates)
 
