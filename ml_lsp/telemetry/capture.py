@@ -108,8 +108,9 @@ class Capture:
         self._warned: set[str] = set()
         self._uninstallers: list = []
         self._closers: list = []  # fn() writing final values, run by close()
-        # Lines a framework capturer (the HF Trainer one) reports itself: the automatic
-        # backward capture stays quiet there rather than mix its own "loss" in.
+        # Lines a framework capturer (HF Trainer, Lightning) reports itself: the automatic
+        # backward and DataLoader capture stay quiet there rather than mix their own loss
+        # and batches (of the framework's training and evaluation loops) in.
         self.owned_lines: set[tuple[str, int]] = set()
         self.scaled_output: Any = None  # weakref to the last GradScaler.scale() result...
         self.scaled_input: Any = None  # ...and the (detached) loss it scaled

@@ -22,11 +22,16 @@ def install_summary_writer(capture: Capture, writer_module) -> Callable[[], None
         frame = attribution.user_frame(sys._getframe(2))
         if frame is None:
             return
+        path = attribution.frame_path(frame)
+        if (path, frame.f_lineno) in capture.owned_lines:
+            # A framework's TensorBoard logger (Lightning's, the HF Trainer's) writing from
+            # inside the line its own capturer reports: those values are there already.
+            return
         try:
             step = int(step) if step is not None else None
         except (TypeError, ValueError):
             step = None
-        capture.metric(str(tag), value, step, attribution.frame_path(frame), frame.f_lineno)
+        capture.metric(str(tag), value, step, path, frame.f_lineno)
 
     def add_scalar(self, tag, scalar_value, global_step=None, *args, **kwargs):
         record(tag, scalar_value, global_step)

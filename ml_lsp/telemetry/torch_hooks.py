@@ -177,6 +177,8 @@ def install_dataloader(capture: Capture) -> Callable[[], None]:
             if user is None:
                 return
             where = (attribution.frame_path(user), user.f_lineno)
+            if where in capture.owned_lines:  # a framework capturer reports this loop
+                return
             current = iterator._num_yielded
             try:
                 total = len(iterator)
@@ -223,6 +225,8 @@ def install_dataloader(capture: Capture) -> Callable[[], None]:
             if user is None:
                 return
             where = (attribution.frame_path(user), user.f_lineno)
+            if where in capture.owned_lines:
+                return
             current = iterator._num_yielded
             loops.setdefault(where, [0, None, None])[0] += current
             try:
