@@ -99,3 +99,44 @@ def test_an_idle_runner_exits_and_the_next_run_starts_a_new_one(tmp_path, runs_d
     run = submit(make_spec(script), runs_dir)  # starts a runner on demand
     assert wait(run, timeout=60) == "succeeded"
     os.kill(json.loads((runs_dir / "runner.json").read_text())["pid"], signal.SIGTERM)  # ours to end
+
+
+FAKE_NVIDIA_SMI = """#!/bin/sh
+# Two GPUs, as nvidia-smi --query-gpu ... --format=csv,noheader,nounits prints them.
+echo "0, Fake GPU, 1000, 81559, 97, GPU-aaa"
+echo "1, Fake GPU, 70000, 81559, 0, GPU-bbb"
+"""
+
+
+def test_runs_get_the_freest_gpu_from_nvidia_smi_one_per_gpu(tmp_path, runs_dir, runner, monkeypatch):
+    """Real processes end to end: the runner finds GPUs through an nvidia-smi on PATH (this
+    machine has none, so a script prints what a real one prints), and each job sees only its
+    GPU through CUDA_VISIBLE_DEVICES, numbered in PCI bus order."""
+    from .conftest import cli, wait_for, write_script
+    from ml_lsp.runner.run_folder import RunFolder
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "nvidia-smi").write_text(FAKE_NVIDIA_SMI)
+    (bin_dir / "nvidia-smi").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    runner.start()
+    script = write_script(tmp_path, "where.py", """
+        import json, os, sys, time
+        json.dump({k: os.environ.get(k) for k in ("CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER")},
+                  open(sys.argv[1], "w"))
+        time.sleep(float(sys.argv[2]))
+    """)
+    first = cli("run", str(script), str(tmp_path / "first.json"), "5", runs_dir=runs_dir)
+    assert first.returncode == 0, first.stderr
+    wait_for(lambda: (tmp_path / "first.json").exists(), what="the first run to start")
+    second = cli("run", str(script), str(tmp_path / "second.json"), "0", "--wait", runs_dir=runs_dir)
+    assert second.returncode == 0, second.stderr
+    # The freest GPU first; the second run, while the first holds it, the other one.
+    assert json.loads((tmp_path / "first.json").read_text()) == \
+        {"CUDA_VISIBLE_DEVICES": "1", "CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
+    assert json.loads((tmp_path / "second.json").read_text())["CUDA_VISIBLE_DEVICES"] == "0"
+    spec = RunFolder(runs_dir / first.stdout.strip().splitlines()[-1]).spec()
+    assert spec.get("devices") == "auto"
+    refused = cli("run", str(script), "x", "0", "--devices", "2", runs_dir=runs_dir)
+    assert refused.returncode == 2 and "GPU 2 not found" in refused.stderr

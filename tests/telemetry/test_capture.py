@@ -49,8 +49,9 @@ def line_of(source: str, needle: str) -> int:
     return next(i for i, text in enumerate(source.splitlines(), 1) if needle in text)
 
 
-def bootstrap(script: Path, *args: str, frames: Path | None, timeout: float = 120, **kw):
-    env = dict(os.environ)
+def bootstrap(script: Path, *args: str, frames: Path | None, timeout: float = 120,
+              env_extra: dict | None = None, **kw):
+    env = {**os.environ, **(env_extra or {})}
     env.pop("ML_LSP_FRAMES", None)
     if frames is not None:
         env["ML_LSP_FRAMES"] = str(frames)
