@@ -344,3 +344,41 @@ async def test_trust_is_asked_once_and_untrusted_refuses(tmp_path, workspace):
             await run(refusing, open_doc(refusing, workspace / "crash.py"))
     finally:
         await refusing.shutdown_session()
+
+
+def _edit(client: LanguageClient, uri: str, version: int, line: int, old: str, new: str) -> None:
+    """Replace ``old`` (a whole line's text, or "" to insert before it) at 0-based ``line``."""
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+        content_changes=[types.TextDocumentContentChangePartial(
+            range=types.Range(types.Position(line, 0), types.Position(line, len(old))), text=new)]))
+
+
+async def test_hints_follow_their_lines_when_the_script_is_edited(tmp_path, workspace):
+    client = await start(tmp_path, workspace)
+    try:
+        uri = open_doc(client, workspace / "train.py")
+        await run(client, uri, "2")
+        await until(lambda: _succeeded(client, uri), timeout=90)
+        loss_line, epoch_line = line_of(TRAIN, "loss.backward()"), line_of(TRAIN, "for epoch in range")
+        before = await hints(client, uri)
+        assert before[loss_line].startswith("loss ") and before[epoch_line].startswith("epoch 2/2")
+
+        # Two lines added above: every hint moves down with its line.
+        _edit(client, uri, 2, 0, "", "# a comment\n# another one\n")
+        moved = await until(lambda: _hints_if(client, uri, loss_line + 2))
+        assert moved[loss_line + 2] == before[loss_line] and moved[epoch_line + 2] == before[epoch_line]
+        assert loss_line not in moved and epoch_line not in moved
+
+        # The loss line itself edited: what the run measured there is no longer that code.
+        old_text = TRAIN.splitlines()[loss_line]
+        _edit(client, uri, 3, loss_line + 2, old_text, old_text.replace("loss.backward()", "(2 * loss).backward()"))
+        edited = await until(lambda: _hints_if(client, uri, epoch_line + 2, absent=loss_line + 2))
+        assert edited[epoch_line + 2] == before[epoch_line]
+    finally:
+        await client.shutdown_session()
+
+
+async def _hints_if(client, uri, line, absent=None):
+    shown = await hints(client, uri)
+    return shown if line in shown and (absent is None or absent not in shown) else None

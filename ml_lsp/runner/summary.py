@@ -117,6 +117,9 @@ class RunSummary:
         self.progress: ProgressSummary | None = None  # the latest progress frame's loop, rank 0 first
         self.exception: dict | None = None
         self.system: dict | None = None
+        # (file, line) -> the line's text when the run wrote it (a frame's "src"): where
+        # an editor finds the line again after the file was edited.
+        self.sources: dict[tuple, str] = {}
         self.events: list[dict] = []
         self.logs: list[str] = []  # the last few log frames
         self.frames = 0
@@ -133,6 +136,9 @@ class RunSummary:
         if self.first_time is None:
             self.first_time = t
         self.last_time = t
+        src = frame.get("src")
+        if type(src) is str:
+            self.sources[(frame.get("file"), frame.get("line"))] = src
         if kind == "metric":
             rank = frame.get("rank") or 0
             key = (frame.get("file"), frame.get("line"), frame.get("name"), rank)
@@ -193,6 +199,8 @@ class RunSummary:
                 if m is None:
                     m = metrics[key] = MetricSummary(str(arr[5]), arr[8], arr[9], rank)
                 m.add(arr[6], arr[7], t)
+                if len(arr) > 10 and type(arr[10]) is dict and type(arr[10].get("src")) is str:
+                    self.sources[(arr[8], arr[9])] = arr[10]["src"]
             else:
                 frame = decode_payload(arr)
                 if frame is not None:

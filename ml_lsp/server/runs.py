@@ -97,6 +97,18 @@ def format_duration(seconds: float | None) -> str:
     return f"{int(minutes // 60)}h {int(minutes % 60)}m"
 
 
+def relocate(line: int, source: str | None, lines: list[str]) -> int | None:
+    """Where 1-based ``line``, whose text was ``source`` when the run wrote it, is in
+    ``lines`` now: the same line if its text is unchanged (or unknown), else the nearest
+    line with that text, else None (the line was edited or deleted)."""
+    if source is None:
+        return line
+    if 0 < line <= len(lines) and lines[line - 1].strip() == source:
+        return line
+    found = [i + 1 for i, text in enumerate(lines) if text.strip() == source]
+    return min(found, key=lambda i: abs(i - line)) if found else None
+
+
 def sparkline(values: list[float], width: int = 24) -> str:
     values = [v for v in values if v == v][-width:]
     if not values:
@@ -443,20 +455,27 @@ class RunsView:
         runs.sort(key=lambda r: (r.spec.get("created") or 0, r.id), reverse=True)
         return runs
 
-    def line_facts(self, path: str) -> dict[int, tuple[FollowedRun, list, list]]:
-        """1-based line -> (run, loops, metrics) for the newest run reporting that line."""
+    def line_facts(self, path: str, text: str | None = None) -> dict[int, tuple[FollowedRun, list, list]]:
+        """1-based line -> (run, loops, metrics) for the newest run reporting that line.
+        With the document's ``text``, a line edited since the run is looked for where it
+        went (lines added or removed above it); one whose text is gone shows nothing."""
         path = real_path(path)
+        lines = text.splitlines() if text is not None else None
         facts: dict[int, tuple[FollowedRun, list, list]] = {}
         for followed in self.newest_runs():
             summary = followed.summary
-            lines: dict[int, tuple[list, list]] = {}
+            reported: dict[tuple[str, int], tuple[list, list]] = {}
             for loop in summary.loops.values():
                 if loop.rank == 0 and isinstance(loop.line, int) and real_path(loop.path) == path:
-                    lines.setdefault(loop.line, ([], []))[0].append(loop)
+                    reported.setdefault((loop.path, loop.line), ([], []))[0].append(loop)
             for metric in summary.shown_metrics():
                 if isinstance(metric.line, int) and real_path(metric.path) == path:
-                    lines.setdefault(metric.line, ([], []))[1].append(metric)
-            for line, (loops, metrics) in lines.items():
+                    reported.setdefault((metric.path, metric.line), ([], []))[1].append(metric)
+            for (recorded_path, line), (loops, metrics) in reported.items():
+                if lines is not None:
+                    line = relocate(line, summary.sources.get((recorded_path, line)), lines)
+                    if line is None:
+                        continue
                 facts.setdefault(line, (followed, loops, metrics))
         return facts
 
@@ -468,7 +487,7 @@ class RunsView:
             return []
         lines = text.splitlines()
         hints = []
-        for line, (followed, loops, metrics) in sorted(self.line_facts(ls.document_path(uri)).items()):
+        for line, (followed, loops, metrics) in sorted(self.line_facts(ls.document_path(uri), text).items()):
             index = line - 1
             if not (range_.start.line <= index <= range_.end.line) or index >= len(lines):
                 continue
@@ -482,7 +501,7 @@ class RunsView:
         return hints
 
     def hover(self, ls, uri: str, position: types.Position) -> str | None:
-        facts = self.line_facts(ls.document_path(uri)).get(position.line + 1)
+        facts = self.line_facts(ls.document_path(uri), ls.document_text(uri)).get(position.line + 1)
         if facts is None:
             return None
         followed, loops, metrics = facts

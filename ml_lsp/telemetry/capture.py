@@ -18,6 +18,7 @@ once (at most every ``FLUSH_GAP``), so what a user logs reaches the editor in mi
 from __future__ import annotations
 
 import collections
+import linecache
 import os
 import sys
 import threading
@@ -36,7 +37,7 @@ FLUSH_GAP = 0.05  # seconds between two drains woken by explicit values
 class Site:
     """One source line that produces a metric (a backward() call, an optimizer step...)."""
 
-    __slots__ = ("name", "file", "line", "count", "last", "tick", "sampled")
+    __slots__ = ("name", "file", "line", "count", "last", "tick", "sampled", "frame")
 
     def __init__(self, name: str, file: str, line: int) -> None:
         self.name = name
@@ -46,6 +47,9 @@ class Site:
         self.last: Any = None  # latest value (a detached tensor or a number)
         self.tick = -1  # Capture.tick at the last sample (-1: sample the first value)
         self.sampled = 0  # count at the last queued sample
+        # The frame of the latest call (the loop around it, running): when it has returned,
+        # its loops' final positions are read from it once, then it is let go.
+        self.frame: FrameType | None = None
 
 
 def snapshot(value: Any) -> Any:
@@ -103,6 +107,8 @@ class Capture:
         self.tick = 0
         self.sites: dict[tuple, Site | None] = {}  # hook's key -> Site, None = ignore
         self._loops_tick: dict[int, int] = {}  # id(code) -> tick of its last loops() walk
+        self._sourced: set[tuple[str, int]] = set()  # lines whose text a frame carried
+        self._loop_units: dict[tuple[str, int], str] = {}  # loop line -> epoch or step
         self._queue: collections.deque = collections.deque()  # (kind, fields) with snapshots
         self._progress_seen: dict[tuple[str, int], tuple] = {}
         self._warned: set[str] = set()
@@ -154,9 +160,39 @@ class Capture:
             if now >= next_tick:
                 self.tick += 1
                 next_tick = now + interval
+                self._finished_frames()
             self.drain()
             if woken:  # under dense explicit logging, drain at most every FLUSH_GAP
                 self._stop.wait(FLUSH_GAP)
+
+    def _finished_frames(self) -> None:
+        """The final loop positions of the functions whose call sites the hooks saw and
+        which have returned since (an epoch shorter than a tick would otherwise end the
+        run one behind), read once on this thread, then their frames let go so that their
+        locals are not kept alive. A frame still running is left alone."""
+        held = [site for site in list(self.sites.values()) if site is not None and site.frame is not None]
+        if not held:
+            return
+        running = set()
+        for top in sys._current_frames().values():
+            while top is not None:
+                running.add(id(top))
+                top = top.f_back
+        for site in held:
+            frame = site.frame
+            if frame is not None and id(frame) not in running:
+                site.frame = None
+                self._final_loops(frame, site, outer=False)
+
+    def _final_loops(self, frame: FrameType, site: Site, outer: bool) -> None:
+        try:
+            user = attribution.user_frame(frame)
+            if user is not None:
+                # The user's frame has moved on from the call site: use the site's line.
+                self.loops_at(user, site.line if attribution.frame_path(user) == site.file else user.f_lineno,
+                              outer=outer)
+        except Exception as exc:
+            self.warn_once("final loops", f"loop progress at the end failed: {exc!r}")
 
     def drain(self) -> None:
         """Resolve queued accelerator values into frames and flush them to the file."""
@@ -186,6 +222,12 @@ class Capture:
             return
         self._stop.set()
         self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2.0)
+        for site in list(self.sites.values()):
+            if site is not None and site.frame is not None:
+                frame, site.frame = site.frame, None
+                self._final_loops(frame, site, outer=True)
         for site in list(self.sites.values()):
             if site is not None and site.count > site.sampled and site.last is not None:
                 self._queue_metric(site, site.last)
@@ -201,8 +243,6 @@ class Capture:
             except Exception:
                 pass
         self._uninstallers.clear()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=2.0)
         self.drain()
 
     # -- recording (training thread) -------------------------------------------------------
@@ -215,13 +255,13 @@ class Capture:
         the sampler thread; unlike ``metric`` it does not ask for an immediate flush."""
         snap = snapshot(value)
         if isinstance(snap, Pending):
-            self._queue.append(("metric", (name, snap, step, file, line), time.time(), {}))
+            self._queue.append(("metric", (name, snap, step, file, line), time.time(), self._source(file, line)))
             if not self._wake.is_set():
                 self._wake.set()
             return
         number = resolve(snap)
         if number is not None:
-            self.writer.metric(name, number, step, file, line)
+            self.writer.metric(name, number, step, file, line, **self._source(file, line))
 
     def metric(self, name: str, value: Any, step: int | None, file: str, line: int) -> None:
         """An explicit value (``ml_lsp.log``, ``SummaryWriter.add_scalar``): every call is
@@ -230,7 +270,7 @@ class Capture:
         if not wake.is_set():
             wake.set()  # flush soon: a value the user logs should reach the editor at once
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            self.writer.metric(name, float(value), step, file, line)
+            self.writer.metric(name, float(value), step, file, line, **self._source(file, line))
             return
         if not hasattr(value, "detach") and not hasattr(value, "__float__"):
             self.warn_once(name, f"ml_lsp.log: {file}:{line}: the value of '{name}' is a "
@@ -259,7 +299,17 @@ class Capture:
         if not force and self._progress_seen.get(key) == state:
             return
         self._progress_seen[key] = state
-        self.writer.progress(current, total, unit, file, line, name=name)
+        self.writer.progress(current, total, unit, file, line, name=name, **self._source(file, line))
+
+    def _source(self, file: str, line: int) -> dict:
+        """``{"src": text of the line}`` with the first frame of each line: an editor
+        finds the line again after the file is edited (see RunSummary.sources)."""
+        key = (file, line)
+        if key in self._sourced:
+            return {}
+        self._sourced.add(key)
+        text = linecache.getline(file, line).strip()
+        return {"src": text} if text else {}
 
     def loops(self, frame: FrameType | None) -> None:
         """Progress of the ``for ... in range(...)`` loops around ``frame``'s line and its
@@ -273,18 +323,28 @@ class Capture:
         self._loops_tick[key] = self.tick
         self.loops_at(frame, frame.f_lineno)
 
-    def loops_at(self, frame: FrameType, line: int) -> None:
-        found = []
-        for f in attribution.outer_user_frames(frame):
+    def loops_at(self, frame: FrameType, line: int, outer: bool = True) -> None:
+        """The loops around ``line`` of ``frame`` and, with ``outer``, of its callers'
+        lines (only ever from the thread running them, or once they have all returned)."""
+        per_frame = []  # innermost frame first; in each, its loops outermost first
+        for f in attribution.outer_user_frames(frame, limit=8 if outer else 1):
             path = attribution.frame_path(f)
+            found = []
             for loop in attribution.range_loops_around(path, line if f is frame else f.f_lineno):
                 position = attribution.loop_position(loop, f)
                 if position is not None:
                     found.append((path, loop, position))
-        # The outermost loop counts epochs; the ones inside it count steps.
-        found.reverse()
-        for i, (path, loop, (current, total)) in enumerate(found):
-            self.progress(path, loop.line, current, total, "epoch" if i == 0 else "step", loop.var)
+            per_frame.append(found)
+        # The outermost loop of all counts epochs; the ones inside it count steps. A walk
+        # that does not see the callers keeps the unit a full walk gave the loop.
+        ordered = [item for found in reversed(per_frame) for item in found]
+        for i, (path, loop, (current, total)) in enumerate(ordered):
+            unit = "epoch" if i == 0 else "step"
+            if outer:
+                self._loop_units[(path, loop.line)] = unit
+            else:
+                unit = self._loop_units.get((path, loop.line), unit)
+            self.progress(path, loop.line, current, total, unit, loop.var)
 
     def warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:

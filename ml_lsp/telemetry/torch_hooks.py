@@ -75,6 +75,7 @@ def install_backward(capture: Capture) -> Callable[[], None]:
                     # (retain_graph, create_graph): then its activations would stay alive
                     # through the next step.
                     site.last = value if not (retain_graph or create_graph) else value.detach()
+                    site.frame = frame
                     if site.tick != capture.tick:
                         site.tick = capture.tick
                         capture._queue_metric(site, value)
@@ -163,10 +164,10 @@ def install_dataloader(capture: Capture) -> Callable[[], None]:
     # (path, line) of the loop over a loader -> [batches of its finished passes,
     # (time, batches) at its last sample, batch size]: samples/s across passes.
     loops: dict[tuple[str, int], list] = {}
-    # The last pass that ended between two ticks: (user frame, its line, batches, total),
-    # written at the next tick or at close, so that the final "29/29" and the epoch that
-    # ended it are not lost. Holding the frame keeps its locals; it is let go at the
-    # next tick, so at most one tick's worth.
+    # The last pass that ended between two ticks: ((path, line), batches, total), written
+    # at the next tick or at close, so that the final "29/29" is not lost. The loops
+    # around it (the epoch that pass ended) are read from its frame, which a Site holds
+    # until the function returns (Capture._finished_frames) or the run ends.
     unsent_end: list = [None]
 
     def sample(iterator, frame, done: bool) -> None:
@@ -206,11 +207,9 @@ def install_dataloader(capture: Capture) -> Callable[[], None]:
             rate = (consumed - previous[1]) * batch_size / (now - previous[0])
             capture.record("samples/s", rate, None, *where)
 
-    def send_end(user, line, current, total) -> None:
+    def send_end(where, current, total) -> None:
         unsent_end[0] = None
-        where = (attribution.frame_path(user), line)
         capture.progress(*where, current, total, "batch", "batch", force=True)
-        capture.loops_at(user, line)
 
     def end_of_pass(iterator, frame) -> None:
         tick = capture.tick
@@ -233,7 +232,11 @@ def install_dataloader(capture: Capture) -> Callable[[], None]:
                 total = len(iterator)
             except TypeError:
                 total = None
-            unsent_end[0] = (user, user.f_lineno, current, total)
+            unsent_end[0] = (where, current, total)
+            holder = capture.sites.get(("dataloader", where))
+            if holder is None:
+                holder = capture.sites[("dataloader", where)] = Site("batch", *where)
+            holder.frame = user
         except Exception as exc:
             capture.warn_once("dataloader", f"DataLoader capture failed: {exc!r}")
 

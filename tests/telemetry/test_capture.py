@@ -254,3 +254,47 @@ def test_out_of_memory_is_flagged(tmp_path):
     assert bootstrap(script, frames=tmp_path / "frames").returncode == 1
     [exc] = [f for f in read_frames(tmp_path / "frames") if f["kind"] == "exception"]
     assert exc["oom"] is True and exc["frames"][-1]["line"] == 2
+
+
+SHORT_EPOCHS = textwrap.dedent('''\
+    import json, sys, time, weakref
+    import torch
+    from torch import nn
+
+    class Marker:
+        pass
+
+    def train(epochs):
+        marker = Marker()  # a stand-in for the model and data a training function holds
+        model = nn.Linear(8, 1)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        x, y = torch.randn(64, 8), torch.randn(64, 1)
+        for epoch in range(epochs):
+            for i in range(0, 64, 16):
+                loss = nn.functional.mse_loss(model(x[i:i + 16]), y[i:i + 16])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        return weakref.ref(marker)
+
+    ref = train(int(sys.argv[1]))
+    time.sleep(1.0)  # four sampling ticks after train() returned
+    json.dump({"freed": ref() is None}, open(sys.argv[2], "w"))
+    ''')
+
+
+def test_epochs_shorter_than_a_tick_end_on_the_last_one_and_the_frame_is_let_go(tmp_path):
+    script = tmp_path / "short.py"
+    script.write_text(SHORT_EPOCHS)
+    result = bootstrap(script, "7", str(tmp_path / "out.json"), frames=tmp_path / "frames")
+    assert result.returncode == 0, result.stderr[-2000:]
+    frames = read_frames(tmp_path / "frames")
+    epochs = [(f["current"], f["total"]) for f in frames if f["kind"] == "progress" and f["unit"] == "epoch"]
+    steps = [(f["current"], f["total"]) for f in frames if f["kind"] == "progress" and f["unit"] == "step"]
+    # All seven epochs take a few milliseconds, far less than a tick: the last position is
+    # still the real end of the loops, read from train()'s frame once it had returned...
+    assert epochs[-1] == (7, 7) and steps[-1] == (4, 4)
+    assert {f["line"] for f in frames if f["kind"] == "progress" and f["unit"] == "epoch"} == \
+        {line_of(SHORT_EPOCHS, "for epoch in range")}
+    # ...and that frame, with the locals it held, was let go while the script went on.
+    assert json.loads((tmp_path / "out.json").read_text()) == {"freed": True}
