@@ -50,6 +50,17 @@ def pass_through_hooks():
     return undo
 
 
+def median_interval(values: list[float], level: float = 0.9, resamples: int = 2000) -> tuple[float, float]:
+    """A bootstrap interval for the median of ``values``: how far the noise of this machine
+    lets the headline figure move."""
+    import random
+
+    rng = random.Random(0)
+    medians = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(resamples))
+    cut = int((1 - level) / 2 * resamples)
+    return medians[cut], medians[-cut - 1]
+
+
 class CaptureSwitch:
     """The capture's hooks, installed once, then switched in and out."""
 
@@ -172,8 +183,11 @@ def main() -> int:
     print(f"with capture:    {on_rate:9.1f} steps/s (median block)   {best_on:9.1f} (best block)")
     # Each block with capture against the mean of the blocks without it on either side:
     # slow drifts of a shared machine cancel out of the ratio.
-    paired = statistics.median(on[i] / ((off[i] + off[i + 1]) / 2) for i in range(len(on)))
-    print(f"overhead: {100 * (paired - 1):+.2f}% (median of paired blocks)   "
+    ratios = [on[i] / ((off[i] + off[i + 1]) / 2) for i in range(len(on))]
+    paired = statistics.median(ratios)
+    low, high = median_interval(ratios)
+    print(f"overhead: {100 * (paired - 1):+.2f}% (median of paired blocks; 90% interval "
+          f"{100 * (low - 1):+.2f}% .. {100 * (high - 1):+.2f}%)   "
           f"{100 * (off_rate / on_rate - 1):+.2f}% (median rates)   "
           f"{100 * (best_off / best_on - 1):+.2f}% (best blocks)   goal <= 1%")
     per_step = (statistics.median(on) - statistics.median(off)) / steps * 1e6
