@@ -211,6 +211,12 @@ class RunSummary:
         self.pending_bytes = reader.pending_bytes
         return self.frames - before
 
+    def shown_frames(self) -> int:
+        """How many frames change what an editor shows (metrics, progress, an exception):
+        a process sample or a log line alone is no reason to redraw the hints."""
+        kinds = self.kinds
+        return self.frames - kinds.get("system", 0) - kinds.get("log", 0) - kinds.get("event", 0)
+
     def shown_metrics(self, rank: int | None = None) -> list[MetricSummary]:
         """The metrics of one rank (default: rank 0, else the lowest rank that has any),
         in source order."""

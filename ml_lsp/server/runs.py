@@ -353,8 +353,9 @@ class RunsView:
             if followed.state in ACTIVE or followed.frames_seen < 0:
                 followed.read_status()
             followed.summary.follow(followed.reader)
-            if followed.summary.frames != followed.frames_seen:
-                followed.frames_seen = followed.summary.frames
+            shown = followed.summary.shown_frames()
+            if shown != followed.frames_seen:
+                followed.frames_seen = shown
                 hints_changed = True
             if followed.state != before_state:
                 lenses_changed = hints_changed = True
