@@ -310,7 +310,7 @@ async def test_killed_server_is_replaced_by_one_that_shows_the_live_run(tmp_path
 
 async def test_trust_is_asked_once_and_untrusted_refuses(tmp_path, workspace):
     client = await start(tmp_path, workspace, init_options={"trust": "ask"})
-    answers = ["Cancel", "Trust and run"]
+    answers = ["Cancel", "Trust and run", "Cancel"]
     asked = []
 
     @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
@@ -332,9 +332,18 @@ async def test_trust_is_asked_once_and_untrusted_refuses(tmp_path, workspace):
 
     # The answer is remembered per workspace: a new server does not ask again.
     again = await start(tmp_path, workspace, init_options={"trust": "ask"})
+    again.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)(on_request)
     try:
-        assert await run(again, open_doc(again, workspace / "crash.py"))
+        uri = open_doc(again, workspace / "crash.py")
+        assert await run(again, uri)
         assert len(asked) == 2
+        # Trust taken back: the next run asks again (and "Cancel" runs nothing).
+        forgot = await again.workspace_execute_command_async(types.ExecuteCommandParams(
+            command="ml-lsp.untrust", arguments=[]))
+        assert forgot == {"root": str(workspace), "wasTrusted": True}
+        with pytest.raises(Exception, match="not trusted"):
+            await run(again, uri)
+        assert len(asked) == 3
     finally:
         await again.shutdown_session()
 

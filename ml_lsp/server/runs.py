@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcInvalidParams
+from pygls.exceptions import JsonRpcInternalError, JsonRpcInvalidParams
 from pygls.uris import from_fs_path
 
 log = logging.getLogger("ml_lsp.server.runs")
@@ -745,6 +745,19 @@ def remember_trusted(root: str) -> None:
         log.warning("cannot remember the trusted workspace in %s: %s", path, exc)
 
 
+def forget_trusted(root: str) -> bool:
+    """Take ``root`` off the trusted list; True if it was on it."""
+    import json
+    roots = trusted_roots()
+    if root not in roots:
+        return False
+    path = _trust_file()
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"trusted": sorted(roots - {root})}, indent=1))
+    os.replace(tmp, path)
+    return True
+
+
 def _effective_trust(server) -> str:
     """The trust setting, except that a workspace cannot trust itself: ``trust = "trusted"``
     in the workspace's own pyproject.toml counts as ``ask`` (a cloned repository must not
@@ -844,6 +857,20 @@ def register(server) -> None:
             raise JsonRpcInvalidParams(str(exc)) from None
         view.schedule()
         return {"runId": run.id}
+
+    @server.command("ml-lsp.untrust")
+    async def untrust(ls, *args):
+        """Forget that this workspace was trusted: the next run asks again."""
+        root = str(ls.root or "")
+        view.trusted.discard(root)
+        try:
+            was = forget_trusted(root) if root else False
+        except OSError as exc:
+            raise JsonRpcInternalError(f"cannot update {_trust_file()}: {exc}") from None
+        ls.window_show_message(types.ShowMessageParams(
+            type=types.MessageType.Info,
+            message=f"ml-lsp: {root or 'this workspace'} is no longer trusted; the next run asks again."))
+        return {"root": root, "wasTrusted": was}
 
     @server.command("ml-lsp.showRun")
     async def show_run(ls, *args):

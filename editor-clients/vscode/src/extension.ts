@@ -342,6 +342,7 @@ function registerCommands(context: vscode.ExtensionContext): void {
   reg('mlLsp.statusOpenRun', () => statusRunId ? server('ml-lsp.showRun', { runId: statusRunId }) : undefined);
   reg('mlLsp.statusStopRun', () => statusRunId ? server('ml-lsp.stop', { runId: statusRunId }) : undefined);
   reg('mlLsp.showLog', showLog);
+  reg('mlLsp.untrust', () => server('ml-lsp.untrust'));
   reg('mlLsp.run', async (arg?: unknown) => {
     const uri = activePythonUri(arg);
     if (!uri) return vscode.window.showWarningMessage('ml-lsp: open the Python training script to run.');

@@ -163,6 +163,7 @@ M.commands = {
   MlLspStop = function(o) M.execute("ml-lsp.stop", { { runId = run_id(o.args) } }) end,
   MlLspRerun = function(o) M.execute("ml-lsp.rerun", { { runId = run_id(o.args) } }) end,
   MlLspShowRun = function(o) M.execute("ml-lsp.showRun", { { runId = run_id(o.args) } }) end,
+  MlLspUntrust = function() M.execute("ml-lsp.untrust", {}) end,
   MlLspTraceShapes = function() M.execute("ml-lsp.traceShapes", { vim.uri_from_bufnr(0) }) end,
 }
 
