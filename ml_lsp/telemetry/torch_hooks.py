@@ -71,7 +71,9 @@ def install_backward(capture: Capture) -> Callable[[], None]:
                         value = capture.scaled_input
                     # The latest loss, for the final value. A reference, not a detach()
                     # (a new tensor every step, measurably slower): after backward() the
-                    # graph it holds has freed its saved tensors. Unless the graph is kept
+                    # graph it holds has freed its saved tensors, and what is left lives
+                    # no longer than in the usual `loss = ...; loss.backward()`, where the
+                    # variable holds it through the next forward. Unless the graph is kept
                     # (retain_graph, create_graph): then its activations would stay alive
                     # through the next step.
                     site.last = value if not (retain_graph or create_graph) else value.detach()
