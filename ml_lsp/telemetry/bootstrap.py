@@ -51,6 +51,7 @@ def start_capture(environ=os.environ):
     when_imported("torch", torch_imported)
     when_imported("torch.utils.tensorboard.writer", tensorboard_imported)
     _install_plugin_capturers(capture)
+    _record_thread_exceptions(capture)
     capture.start()
     telemetry._capture = capture
     return capture
@@ -70,6 +71,25 @@ def _install_plugin_capturers(capture) -> None:
             capture.add_uninstaller(capturer(capture))
         except Exception as exc:
             print(f"[ml-lsp] metric capturer {capturer!r} failed: {exc!r}", file=sys.stderr)
+
+
+def _record_thread_exceptions(capture) -> None:
+    """An exception that ends a thread other than the main one becomes a frame too: the
+    run fails only if the main thread does, but when it then exits with an error (a worker
+    thread died, so it gives up), that exception is what the editor should point at."""
+    import threading
+
+    previous = threading.excepthook
+
+    def hook(args) -> None:
+        if args.exc_value is not None and not issubclass(args.exc_type, SystemExit):
+            try:
+                capture.exception(args.exc_value, thread=getattr(args.thread, "name", None))
+            except Exception:
+                pass
+        previous(args)
+
+    threading.excepthook = hook
 
 
 def _flush_on_sigterm(capture) -> None:

@@ -353,7 +353,7 @@ class Capture:
             print(f"[ml-lsp] {message}", file=sys.stderr)
 
     # -- exceptions ------------------------------------------------------------------------
-    def exception(self, exc: BaseException) -> None:
+    def exception(self, exc: BaseException, **extra: Any) -> None:
         import traceback
 
         frames = [{"file": os.path.abspath(f.filename), "line": f.lineno, "function": f.name}
@@ -365,7 +365,7 @@ class Capture:
         message = str(exc)
         self.writer.exception(type(exc).__name__, message, frames,
                               qualname=f"{type(exc).__module__}.{type(exc).__qualname__}",
-                              oom=is_out_of_memory(exc))
+                              oom=is_out_of_memory(exc), **extra)
 
     # -- process samples (sampler thread) --------------------------------------------------
     def _system_sample(self, now: float) -> None:

@@ -298,3 +298,26 @@ def test_epochs_shorter_than_a_tick_end_on_the_last_one_and_the_frame_is_let_go(
         {line_of(SHORT_EPOCHS, "for epoch in range")}
     # ...and that frame, with the locals it held, was let go while the script went on.
     assert json.loads((tmp_path / "out.json").read_text()) == {"freed": True}
+
+
+def test_an_exception_that_ends_a_worker_thread_is_recorded(tmp_path):
+    script = tmp_path / "worker.py"
+    source = textwrap.dedent('''\
+        import sys, threading
+
+        def load_shard(name):
+            raise FileNotFoundError(f"shard {name} is missing")
+
+        worker = threading.Thread(target=load_shard, args=("train-00003",), name="loader")
+        worker.start()
+        worker.join()
+        sys.exit(1)  # the main thread gives up without an exception of its own
+        ''')
+    script.write_text(source)
+    result = bootstrap(script, frames=tmp_path / "frames")
+    assert result.returncode == 1
+    assert "FileNotFoundError" in result.stderr  # Python's own report is still printed
+    [exc] = [f for f in read_frames(tmp_path / "frames") if f["kind"] == "exception"]
+    assert exc["type"] == "FileNotFoundError" and "train-00003" in exc["message"]
+    assert exc["thread"] == "loader"
+    assert exc["frames"][-1]["line"] == line_of(source, "raise FileNotFoundError")
