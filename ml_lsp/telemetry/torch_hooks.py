@@ -172,21 +172,29 @@ def install_dataloader(capture: Capture) -> Callable[[], None]:
     # until the function returns (Capture._finished_frames) or the run ends.
     unsent_end: list = [None]
 
+    def position(iterator, frame):
+        """(user frame, (path, line) of its loop over the loader, batches so far, len or
+        None), or None when the loop is not the user's to report."""
+        user = attribution.user_frame(frame)
+        if user is None:
+            return None
+        where = (attribution.frame_path(user), user.f_lineno)
+        if where in capture.owned_lines:  # a framework capturer reports this loop
+            return None
+        try:
+            total = len(iterator)
+        except TypeError:  # an IterableDataset without __len__
+            total = None
+        return user, where, iterator._num_yielded, total
+
     def sample(iterator, frame, done: bool) -> None:
         try:
             if unsent_end[0] is not None:
                 send_end(*unsent_end[0])
-            user = attribution.user_frame(frame)
-            if user is None:
+            found = position(iterator, frame)
+            if found is None:
                 return
-            where = (attribution.frame_path(user), user.f_lineno)
-            if where in capture.owned_lines:  # a framework capturer reports this loop
-                return
-            current = iterator._num_yielded
-            try:
-                total = len(iterator)
-            except TypeError:  # an IterableDataset without __len__
-                total = None
+            user, where, current, total = found
             capture.progress(*where, current, total, "batch", "batch", force=done)
             state = loops.setdefault(where, [0, None, None])
             consumed = state[0] + current
@@ -222,18 +230,11 @@ def install_dataloader(capture: Capture) -> Callable[[], None]:
         # Passes shorter than a tick (a small dataset): count the batches now, write the
         # progress later.
         try:
-            user = attribution.user_frame(frame)
-            if user is None:
+            found = position(iterator, frame)
+            if found is None:
                 return
-            where = (attribution.frame_path(user), user.f_lineno)
-            if where in capture.owned_lines:
-                return
-            current = iterator._num_yielded
+            user, where, current, total = found
             loops.setdefault(where, [0, None, None])[0] += current
-            try:
-                total = len(iterator)
-            except TypeError:
-                total = None
             unsent_end[0] = (where, current, total)
             holder = capture.sites.get(("dataloader", where))
             if holder is None:
