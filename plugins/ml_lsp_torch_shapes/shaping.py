@@ -384,19 +384,23 @@ def chunk(call: OpCall):
         return UNK
     size = t.shape[a]
     if isinstance(size, int):
-        step = -(-size // n)
-        pieces = []
-        left = size
-        while left > 0:
-            pieces.append(min(step, left))
-            left -= step
+        pieces = _cut(size, -(-size // n))
     else:
-        each = exact_div(size, n)
-        pieces = [each] * n
+        pieces = [exact_div(size, n)] * n
+    return _pieces_along(t, a, pieces)
+
+
+def _cut(size: int, step: int) -> list[int]:
+    """Lengths of consecutive pieces of ``step`` along ``size``; the last one may be shorter."""
+    return [min(step, size - start) for start in range(0, size, step)]
+
+
+def _pieces_along(t, axis: int, pieces: list) -> Seq:
+    """A tuple of tensors like ``t``, with ``axis`` of each piece's length."""
     out = []
     for p in pieces:
         s = list(t.shape)
-        s[a] = p
+        s[axis] = p
         out.append(_like(t, s))
     return Seq(out, "tuple")
 
@@ -431,22 +435,13 @@ def split(call: OpCall):
         if step is None:
             return UNK
         if isinstance(size, int) and isinstance(step, int) and step > 0:
-            pieces = []
-            left = size
-            while left > 0:
-                pieces.append(min(step, left))
-                left -= step
+            pieces = _cut(size, step)
         else:
             k = exact_div(size, step)
             if not isinstance(k, int) or k > 64:
                 return UNK
             pieces = [step] * k
-    out = []
-    for p in pieces:
-        s = list(t.shape)
-        s[a] = p
-        out.append(_like(t, s))
-    return Seq(out, "tuple")
+    return _pieces_along(t, a, pieces)
 
 
 def unfold(call: OpCall):
