@@ -225,11 +225,12 @@ class Capture:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=2.0)
         for site in list(self.sites.values()):
-            if site is not None and site.frame is not None:
+            if site is None:
+                continue
+            if site.frame is not None:
                 frame, site.frame = site.frame, None
                 self._final_loops(frame, site, outer=True)
-        for site in list(self.sites.values()):
-            if site is not None and site.count > site.sampled and site.last is not None:
+            if site.count > site.sampled and site.last is not None:
                 self._queue_metric(site, site.last)
         for fn in self._closers:
             try:
