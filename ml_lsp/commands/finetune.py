@@ -141,6 +141,8 @@ def resume_spec(args: argparse.Namespace, values: dict, merge: bool, runs_dir: P
         old = runner.resolve(args.resume, runs_dir)
     except runner.RunNotFound as exc:
         raise spec_mod.FinetuneError(str(exc)) from None
+    if not old.is_ours():  # its checkpoint and settings would run as the user's own
+        raise spec_mod.FinetuneError(str(runner.ForeignRun(old, "resumed")))
     data = old.spec().get("finetune")
     if not isinstance(data, dict):
         raise spec_mod.FinetuneError(f"run {old.id} is not a fine-tune run (its spec.json has no 'finetune')")

@@ -21,7 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ml_lsp.cli import UsageError
+    from ml_lsp.cli import CommandFailed, UsageError
     from ml_lsp.commands.run import describe_end, follow
     from ml_lsp.runner import jobs
 
@@ -31,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     except jobs.SpecError as exc:
         raise UsageError(str(exc)) from None
+    except jobs.ForeignRun as exc:
+        raise CommandFailed(str(exc)) from None
     if args.follow:
         state = follow(folder)
     elif args.wait:

@@ -70,6 +70,9 @@ def _split_options(args: argparse.Namespace) -> None:
         key, _, inline = a.partition("=")
         if a in ours:
             setattr(args, ours[a], True)
+        elif key == "--env" and (inline or i + 1 < len(rest)):  # repeatable
+            args.env.append(inline if inline else rest[i + 1])
+            i += 0 if inline else 1
         elif key in valued and (inline or i + 1 < len(rest)):
             value = inline if inline else rest[i + 1]
             i += 0 if inline else 1

@@ -68,6 +68,8 @@ def print_table(folders, records) -> None:
             duration = "-"
         state = r["state"] + (f" ({r['signal']})" if r["signal"] else
                               f" ({r['exit_code']})" if r["exit_code"] not in (None, 0) else "")
+        if r["foreign"]:  # shipped in the folder, not submitted here: never started by us
+            state += " [foreign]"
         metrics = ", ".join(f"{m['name']} {format_value(m['last'])}" for m in cached_metrics(folder)[:4])
         script = (r["script"] or "").rsplit("/", 1)[-1]
         rows.append((r["id"], state, duration, script, metrics))
@@ -80,6 +82,8 @@ def print_details(d: dict) -> None:
     from ml_lsp.commands.run import format_duration, format_value
 
     print(f"run {d['id']}  {d['state']}" + (f"  exit {d['exit_code']}" if d["exit_code"] is not None else "")
+          + ("  [foreign: not submitted by you on this machine; never started or signalled]"
+             if d.get("foreign") else "")
           + (f" ({d['signal']})" if d.get("signal") else ""))
     print(f"  script   {d['script']} {' '.join(d['args'])}".rstrip())
     if d.get("started"):

@@ -30,10 +30,13 @@ def run(args: argparse.Namespace) -> int:
     except jobs.RunNotFound as exc:
         raise UsageError(str(exc)) from None
     before = folder.state()
-    if before in TERMINAL_STATES and not (before == "lost" and jobs._pid_alive(folder.status())):
+    if before in TERMINAL_STATES and not (before == "lost" and folder.verified_process()):
         print(f"{folder.id} already {before}", file=sys.stderr)
         return 0
-    state = jobs.stop(folder, grace=args.grace, wait_for=None if args.no_wait else 3 * args.grace + 10)
+    try:
+        state = jobs.stop(folder, grace=args.grace, wait_for=None if args.no_wait else 3 * args.grace + 10)
+    except jobs.ForeignRun as exc:
+        raise CommandFailed(str(exc)) from None
     if not args.no_wait and state not in TERMINAL_STATES:
         raise CommandFailed(f"{folder.id} is still {state}; is its runner alive? (`ml-lsp runs show {folder.id}`)")
     print(f"{folder.id} {state}")

@@ -38,6 +38,7 @@ _EXPORTS = {
     "make_spec": "jobs", "submit": "jobs", "wait": "jobs", "stop": "jobs", "rerun": "jobs",
     "list_runs": "jobs", "run_record": "jobs", "run_details": "jobs", "ensure_runner": "jobs",
     "resolve": "jobs", "check_script": "jobs", "SpecError": "jobs", "RunNotFound": "jobs",
+    "ForeignRun": "jobs",
     "summarize": "summary", "RunSummary": "summary",
     "RunFolder": "run_folder", "default_runs_dir": "run_folder",
     "FrameWriter": "frames", "FrameReader": "frames",

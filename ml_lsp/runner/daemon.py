@@ -17,6 +17,7 @@ terminal that started it; it exits after ``idle_exit`` seconds with nothing to d
 from __future__ import annotations
 
 import argparse
+import errno
 import fcntl
 import json
 import logging
@@ -32,8 +33,8 @@ from typing import Any, Callable
 
 from ml_lsp.runner.devices import Gpu, choose_gpus, parse_devices, probe_gpus
 from ml_lsp.runner.run_folder import (
-    ACTIVE_STATES, FORMAT_VERSION, QUEUE_DIR, RunFolder, iter_runs, queue_entries, read_json,
-    write_json_atomic,
+    ACTIVE_STATES, FORMAT_VERSION, QUEUE_DIR, RunFolder, iter_runs, queue_entry_is_ours,
+    queue_entries, read_json, write_json_atomic,
 )
 
 log = logging.getLogger("ml_lsp.runner")
@@ -60,12 +61,51 @@ class Job:
     stop_since: float = 0.0
     grace: tuple[float, float] = DEFAULT_GRACE
     files: list[Any] = field(default_factory=list)
+    failure: str | None = None  # the runner ends the run as failed for this reason
+    write_errors_since: float | None = None  # status writes failing since (monotonic)
+
+
+# A run whose status cannot be written for this long (a full or read-only disk) is ended as
+# failed: nothing it computes from then on can be kept, and readers would see it frozen.
+WRITE_FAILURE_LIMIT = 5.0
+# Errors that no retry will cure while the run goes on writing.
+DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
+
+
+class RepeatFilter(logging.Filter):
+    """The same message at most once per ``window`` seconds, then a count of the ones held
+    back: a full disk fails every heartbeat, and the runner's own log must not fill what
+    is left of it."""
+
+    def __init__(self, window: float = 60.0) -> None:
+        super().__init__()
+        self.window = window
+        self.last: dict[tuple, float] = {}
+        self.held: dict[tuple, int] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.levelno, record.getMessage())
+        now = time.monotonic()
+        if now - self.last.get(key, -self.window) < self.window:
+            self.held[key] = self.held.get(key, 0) + 1
+            return False
+        if len(self.last) > 1000:  # forget messages older than the window
+            self.last = {k: t for k, t in self.last.items() if now - t < self.window}
+        self.last[key] = now
+        held = self.held.pop(key, 0)
+        if held:
+            record.msg = f"{record.getMessage()} ({held} more like this in the last {self.window:.0f} s)"
+            record.args = None
+        return True
+
+
+log.addFilter(RepeatFilter())
 
 
 def try_lock(runs_dir: Path) -> int | None:
     """An fd holding the runner lock of ``runs_dir``, or None when another runner has it."""
     runs_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(runs_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(runs_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -108,6 +148,8 @@ class Runner:
         self._probe_gpus = gpus
         self._gpus: list[Gpu] | None = None
         self.jobs: dict[str, Job] = {}
+        self.foreign: set[str] = set()  # queue entries not ours, reported once each
+        self.unrecorded: dict[str, tuple[RunFolder, dict]] = {}  # ends not yet written (disk full)
         self.wake = threading.Event()
         self._stop = False
         self._lock_fd: int | None = None
@@ -134,6 +176,8 @@ class Runner:
         so they are ``lost`` (the lock proves that runner is gone)."""
         queued = {run_id for _, run_id in queue_entries(self.runs_dir)}
         for run in iter_runs(self.runs_dir):
+            if not run.is_ours():  # a folder a repository shipped: not ours to touch
+                continue
             status = run.status()
             if status.get("state") in ACTIVE_STATES and run.id not in self.jobs:
                 run.write_status(state="lost", ended=time.time(),
@@ -170,10 +214,14 @@ class Runner:
         if self._lock_fd is None and not self.acquire():
             log.info("another runner serves %s", self.runs_dir)
             return 0
-        self.queue_dir.mkdir(parents=True, exist_ok=True)
+        from ml_lsp.userdirs import private_folder
+        private_folder(self.queue_dir)
         self._adopt_orphans()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(sig, self._on_signal)
+            try:
+                signal.signal(sig, self._on_signal)
+            except ValueError:  # served from a thread: its program owns the signals
+                break
         observer = self._watch()
         last_scan = 0.0
         last_beat = 0.0
@@ -248,22 +296,64 @@ class Runner:
         for job in self.jobs.values():
             try:
                 job.run.write_status(heartbeat=now, heartbeat_timeout=self.heartbeat_timeout)
-            except OSError as exc:  # the folder was deleted under us: keep running the others
-                log.warning("heartbeat of %s failed: %s", job.run.id, exc)
-        self._write_runner_file()
+                job.write_errors_since = None
+            except OSError as exc:  # keep running the others
+                self._write_failed(job, exc)
+        for run_id, (run, fields) in list(self.unrecorded.items()):
+            try:
+                run.write_status(**fields)
+            except OSError as exc:
+                log.warning("still cannot record the end of %s: %s", run_id, exc)
+                continue
+            del self.unrecorded[run_id]
+            log.info("recorded the end of %s: %s", run_id, fields.get("state"))
+        try:
+            self._write_runner_file()
+        except OSError as exc:
+            log.warning("cannot write %s: %s", RUNNER_FILE, exc)
+
+    def _write_failed(self, job: Job, exc: OSError) -> None:
+        """A status write failed. On a full or read-only disk, or after failing for
+        WRITE_FAILURE_LIMIT seconds, the run is ended as failed with the reason (it is
+        stopped as ``ml-lsp stop`` would, and its end recorded once the disk allows)."""
+        now = time.monotonic()
+        if job.write_errors_since is None:
+            job.write_errors_since = now
+        log.warning("cannot write the status of %s: %s", job.run.id, exc)
+        hopeless = exc.errno in DISK_ERRORS or now - job.write_errors_since > WRITE_FAILURE_LIMIT
+        if hopeless and job.failure is None:
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            job.failure = (f"ml-lsp ended the run: cannot write its run folder ({reason}); "
+                           "free some disk space and rerun it")
+            log.error("%s: %s", job.run.id, job.failure)
+            if job.stop_phase == 0:
+                job.stop_phase, job.stop_since = 1, now
+                _killpg(job.process.pid, signal.SIGINT)
 
     # -- starting ----------------------------------------------------------------------------
     def _start_queued(self) -> None:
         for entry, run_id in queue_entries(self.runs_dir):
             run = RunFolder(self.runs_dir / run_id)
+            if entry.name in self.foreign:
+                continue
             if not run.exists():
+                _unlink(entry)
+                continue
+            spec = run.spec()
+            if not queue_entry_is_ours(entry, run, spec):
+                # Shipped by a repository (or written by another user): left as it is,
+                # said once. It does not hold up the user's own runs behind it.
+                self.foreign.add(entry.name)
+                log.warning("not starting %s: its spec or queue entry was not written by this user's "
+                            "ml-lsp on this machine (no valid seal); left alone", entry)
+                continue
+            if run.status().get("state") != "queued":  # ran already: an entry cannot replay it
                 _unlink(entry)
                 continue
             if run.stop_requested():
                 if _unlink(entry):
                     run.write_status(state="stopped", ended=time.time())
                 continue
-            spec = run.spec()
             try:
                 placement = self._place(spec)
             except ValueError as exc:
@@ -318,6 +408,10 @@ class Runner:
             run.write_status(state="failed", ended=time.time(),
                              error=f"unknown launcher {name!r} (installed: {', '.join(sorted(self.launchers)) or 'none'})")
             return
+        problem = _interpreter_problem(spec.get("python"))
+        if problem:
+            run.write_status(state="failed", ended=time.time(), error=problem)
+            return
         try:
             command = launcher(spec, devices)
             argv = [str(a) for a in command["argv"]]
@@ -325,7 +419,7 @@ class Runner:
             run.write_status(state="failed", ended=time.time(), error=f"launcher {name!r} failed: {exc}")
             return
         env = dict(os.environ)
-        env.update({str(k): str(v) for k, v in (spec.get("env") or {}).items()})
+        env.update(run.job_env(spec))
         env.update({str(k): str(v) for k, v in (command.get("env") or {}).items()})
         env.update({
             "ML_LSP_RUN_ID": run.id,
@@ -337,8 +431,8 @@ class Runner:
         })
         env.setdefault("ML_LSP_RANK", "0")
         cwd = spec.get("cwd") or None
-        out = open(run.stdout_path, "ab")
-        err = open(run.stderr_path, "ab")
+        out = _open_log(run.stdout_path)
+        err = _open_log(run.stderr_path)
         try:
             process = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
                                        stderr=err, start_new_session=True, close_fds=True)
@@ -348,8 +442,8 @@ class Runner:
             run.write_status(state="failed", ended=time.time(), error=f"cannot start {argv[0]}: {exc}")
             return
         self.jobs[run.id] = Job(run, process, devices, uses_cpu_slot, files=[out, err])
-        run.write_status(state="running", pid=process.pid, pgid=process.pid, started=time.time(),
-                         argv=argv, heartbeat=time.time(), pid_start=_process_start(process.pid))
+        run.record_process(process.pid, process.pid, state="running", started=time.time(), argv=argv,
+                           heartbeat=time.time())
         log.info("started %s (pid %d) on %s", run.id, process.pid,
                  ",".join(map(str, devices)) or "cpu")
 
@@ -369,7 +463,10 @@ class Runner:
                     fields["signal"] = signal.Signals(-code).name
                 except ValueError:
                     fields["signal"] = f"signal {-code}"
-            if stopped:
+            if job.failure is not None:
+                fields.update(state="failed", error=job.failure)
+                _killpg(job.process.pid, signal.SIGKILL)
+            elif stopped:
                 fields["state"] = "stopped"
                 # Leftovers of the group (DataLoader workers, torchrun's children) go too.
                 _killpg(job.process.pid, signal.SIGKILL)
@@ -377,8 +474,10 @@ class Runner:
                 fields["state"] = "succeeded" if code == 0 else "failed"
             try:
                 job.run.write_status(**fields)
-            except OSError as exc:  # the run folder was deleted while it ran
+            except OSError as exc:  # a full disk: the heartbeat retries; a deleted folder: gone
                 log.warning("cannot record the end of %s: %s", run_id, exc)
+                if job.run.path.is_dir():
+                    self.unrecorded[run_id] = (job.run, fields)
                 continue
             log.info("%s %s (exit %s)", run_id, fields["state"], code)
             # Summarize the finished run once, off the loop, so that listing it or opening
@@ -431,14 +530,20 @@ def _killpg(pgid: int, sig: int) -> None:
         pass
 
 
-def _process_start(pid: int) -> int | None:
-    """The process's start time in clock ticks (Linux), to tell it from a later process
-    that reuses the pid."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        return None
+def _open_log(path: Path):
+    """A job's log, appended to, readable by the user alone."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
+
+
+def _interpreter_problem(python: Any) -> str | None:
+    """Why the spec's interpreter cannot run the job, or None. The sealed spec names the
+    interpreter the user's own ml-lsp chose (the one it runs in, or the one the user
+    gave); it must still be an executable file."""
+    if not isinstance(python, str) or not os.path.isabs(python):
+        return f"the spec's interpreter {python!r} is not an absolute path; submit the run again"
+    if not (os.path.isfile(python) and os.access(python, os.X_OK)):
+        return f"{python}: no such interpreter (was its virtual environment removed?); submit the run again"
+    return None
 
 
 def _env_int(name: str) -> int | None:

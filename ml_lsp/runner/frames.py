@@ -166,7 +166,7 @@ class FrameWriter:
         self.rank = int(rank)
         self.flush_interval = flush_interval
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         self.dropped = 0
         self.written = 0  # bytes
         self._closed = False

@@ -27,6 +27,15 @@ class RunNotFound(LookupError):
     pass
 
 
+class ForeignRun(PermissionError):
+    """A run folder this user's ml-lsp did not write (a repository shipped it): it is
+    listed, but never started, rerun or signalled."""
+
+    def __init__(self, run: RunFolder, action: str) -> None:
+        super().__init__(f"run {run.id} was not submitted by you on this machine (its spec has no valid "
+                         f"seal, so a repository may have shipped it): not {action}")
+
+
 def check_script(path: str | os.PathLike) -> Path:
     """The script's absolute path; SpecError when it is missing or does not compile (the
     message is ``FILE:LINE:COL: syntax error: ...``, as a compiler prints it)."""
@@ -109,17 +118,23 @@ def ensure_runner(runs_dir: str | os.PathLike, cpu_slots: int | None = None,
     was started. (If two callers race, the loser's runner finds the lock taken and exits.)"""
     from ml_lsp.runner.daemon import runner_alive
 
+    from ml_lsp.runner.run_folder import make_runs_dir
+    from ml_lsp.userdirs import neutral_cwd
+
     runs_dir = Path(runs_dir).resolve()
     if runner_alive(runs_dir):
         return False
-    runs_dir.mkdir(parents=True, exist_ok=True)
+    make_runs_dir(runs_dir)
     argv = [sys.executable, "-m", "ml_lsp.runner", "--runs-dir", str(runs_dir)]
     if cpu_slots:
         argv += ["--cpu-slots", str(cpu_slots)]
     argv += extra_args or []
-    with open(runs_dir / "runner.log", "ab") as logf:
+    # Not the runs folder as working folder: a repository can ship files there, and
+    # Python imports from the working folder first.
+    logf = os.fdopen(os.open(runs_dir / "runner.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
+    with logf:
         subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
-                         start_new_session=True, close_fds=True, cwd=str(runs_dir))
+                         start_new_session=True, close_fds=True, cwd=str(neutral_cwd()))
     return True
 
 
@@ -157,6 +172,8 @@ def stop(run: RunFolder | str, runs_dir: str | os.PathLike | None = None, *,
     from ml_lsp.runner.daemon import runner_alive
 
     run = resolve(run, runs_dir)
+    if not run.is_ours():
+        raise ForeignRun(run, "signalled")
     run.request_stop()
     if grace is not None:
         from ml_lsp.runner.run_folder import read_json as _rj, write_json_atomic
@@ -174,7 +191,7 @@ def stop(run: RunFolder | str, runs_dir: str | os.PathLike | None = None, *,
     status = run.status()
     orphan = run.state(status) == "lost" or (status.get("state") in ACTIVE_STATES
                                             and not runner_alive(run.runs_dir))
-    if orphan and _pid_alive(status):
+    if orphan and run.verified_process(status):
         _stop_orphan(run, status, grace if grace is not None else 5.0)
     if wait_for is None:
         return run.state()
@@ -184,31 +201,20 @@ def stop(run: RunFolder | str, runs_dir: str | os.PathLike | None = None, *,
         return run.state()
 
 
-def _pid_alive(status: dict) -> bool:
-    from ml_lsp.runner.daemon import _process_start
-
-    pid = status.get("pid")
-    if not isinstance(pid, int):
-        return False
-    start = _process_start(pid)
-    return start is not None and status.get("pid_start") in (None, start)
-
-
 def _stop_orphan(run: RunFolder, status: dict, grace: float) -> None:
     """Signal a run no runner watches any more (its runner died): SIGINT, SIGTERM, SIGKILL
-    to its process group, ``grace`` seconds apart, until its process is gone."""
+    to its process group, ``grace`` seconds apart, until its process is gone. Only the
+    process our runner recorded (sealed pid, pgid and start time: ``verified_process``)."""
     from ml_lsp.runner.daemon import _killpg
 
-    pgid = status.get("pgid")
-    if not isinstance(pgid, int):
-        return
     for sig, delay in ((signal.SIGINT, grace), (signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-        _killpg(pgid, sig)
-        deadline = time.monotonic() + delay
-        while time.monotonic() < deadline and _pid_alive(status) and not _zombie(status["pid"]):
-            time.sleep(0.05)
-        if not _pid_alive(status) or _zombie(status["pid"]):
+        process = run.verified_process(status)
+        if process is None or _zombie(process[0]):
             break
+        _killpg(process[1], sig)
+        deadline = time.monotonic() + delay
+        while time.monotonic() < deadline and run.verified_process(status) and not _zombie(process[0]):
+            time.sleep(0.05)
     run.write_status(state="stopped", ended=time.time(),
                      error="stopped after its runner died; exit status unknown")
 
@@ -225,7 +231,11 @@ def rerun(run: RunFolder | str, runs_dir: str | os.PathLike | None = None, **kw:
     """Submit the same spec again (script checked afresh: it may have changed)."""
     old = resolve(run, runs_dir)
     spec = old.spec()
-    keep = {k: v for k, v in spec.items() if k not in ("id", "created", "version", "script_sha256", "git")}
+    if not old.is_ours(spec):  # rerunning would seal a stranger's spec as the user's own
+        raise ForeignRun(old, "rerun")
+    keep = {k: v for k, v in spec.items()
+            if k not in ("id", "created", "version", "script_sha256", "git", "seal", "env_keys")}
+    keep["env"] = old.job_env(spec)
     if spec.get("script"):
         path = check_script(spec["script"])
         keep["script_sha256"] = file_sha256(path)
@@ -252,6 +262,7 @@ def run_record(run: RunFolder) -> dict:
     state = run.state(status)
     return {
         "id": run.id,
+        "foreign": not run.is_ours(spec),
         "name": spec.get("name"),
         "script": spec.get("script") or (f"-m {spec['module']}" if spec.get("module") else None),
         "args": spec.get("args") or [],
@@ -275,25 +286,30 @@ SUMMARY_CACHE = "summary.json"
 def summary_json(run: RunFolder, rank: int | None = None) -> dict:
     """The metrics (latest per source line, rank 0 by default), progress, exception and
     frame counts of a run. A finished run's answer is kept in ``summary.json`` beside its
-    frames (valid while the frames file keeps its size), so listing or reopening a
-    million-frame run costs a file read, not a pass over its frames."""
+    frames, so listing or reopening a million-frame run costs a file read, not a pass over
+    its frames. The cache holds while ``frames.bin`` keeps its size and modification time,
+    and only with this user's seal (a run folder's files are anyone's input)."""
+    from ml_lsp.runner import origin
     from ml_lsp.runner.run_folder import write_json_atomic
     from ml_lsp.runner.summary import summarize
 
     try:
-        size = os.path.getsize(run.frames_path)
+        stat = os.stat(run.frames_path)
+        size, mtime = stat.st_size, stat.st_mtime_ns
     except OSError:
-        size = 0
+        size, mtime = 0, 0
     cache_path = run.path / SUMMARY_CACHE
     if rank is None:
         cached = read_json(cache_path)
-        if cached.get("frames_size") == size and "metrics" in cached:
+        if cached.get("frames_size") == size and cached.get("frames_mtime_ns") == mtime \
+                and "metrics" in cached and origin.is_sealed("summary", {**cached, "run": run.id}):
             return cached
     terminal = run.state() in TERMINAL_STATES
     summary = summarize(run)
     progress = summary.progress
     data = {
         "frames_size": size,
+        "frames_mtime_ns": mtime,
         "metrics": [m.to_json() for m in summary.shown_metrics(rank)],
         "progress": None if progress is None else {
             "current": progress.current, "total": progress.total, "unit": progress.unit,
@@ -306,7 +322,8 @@ def summary_json(run: RunFolder, rank: int | None = None) -> dict:
     }
     if terminal and rank is None:
         try:
-            write_json_atomic(cache_path, {"version": 1, **data})
+            stored = origin.sealed("summary", {"version": 1, **data, "run": run.id})
+            write_json_atomic(cache_path, {k: v for k, v in stored.items() if k != "run"})
         except OSError:  # a read-only folder: answer anyway
             pass
     return data

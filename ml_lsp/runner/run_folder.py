@@ -70,10 +70,11 @@ def find_runs_dir(start: str | os.PathLike | None = None, configured: str | None
             break
     if configured is None:
         try:
-            from ml_lsp.settings import normalise_key, read_pyproject_table
+            from ml_lsp.settings import normalise_key, read_pyproject_table, runs_dir_inside
             table = read_pyproject_table(root)[0] or {}
             configured = {normalise_key(k): v for k, v in table.items()}.get("runs_dir")
-            configured = configured if isinstance(configured, str) else None
+            # The repository's own file may move its runs folder, but not out of itself.
+            configured = configured if runs_dir_inside(root, configured) else None
         except Exception:  # a broken pyproject must not stop `ml-lsp runs`
             configured = None
     return (root / (configured or ".ml-lsp/runs")).resolve()
@@ -186,6 +187,44 @@ class RunFolder:
     def spec(self) -> dict:
         return read_json(self.spec_path)
 
+    def is_ours(self, spec: dict | None = None) -> bool:
+        """Whether this user's ml-lsp on this machine wrote the spec (its seal holds). A
+        run that is not ours (a repository shipped it) is listed, never started or
+        signalled."""
+        from ml_lsp.runner import origin
+        return origin.is_sealed("spec", self.spec() if spec is None else spec)
+
+    def job_env(self, spec: dict | None = None) -> dict[str, str]:
+        """The values of the spec's ``env_keys``, kept outside the run folder (see
+        ``_store_env``); {} when they are gone."""
+        spec = self.spec() if spec is None else spec
+        keys = spec.get("env_keys") or []
+        if not keys or not isinstance(spec.get("seal"), str):
+            return {}
+        data = read_json(_env_file(spec["seal"]))
+        return {k: data[k] for k in keys if isinstance(data.get(k), str)}
+
+    def record_process(self, pid: int, pgid: int, **fields: Any) -> dict:
+        """Write the job's pid and process group with a seal over them and the pid's start
+        time: ``stop`` signals only a process whose seal and start time both match."""
+        from ml_lsp.runner import origin
+        start = process_start(pid)
+        token = origin.seal("process", {"run": self.id, "pid": pid, "pgid": pgid, "start": start})
+        return self.write_status(pid=pid, pgid=pgid, pid_start=start, process_seal=token, **fields)
+
+    def verified_process(self, status: dict | None = None) -> tuple[int, int] | None:
+        """(pid, pgid) of the job this run's runner started, if it is still that process:
+        the seal proves our runner wrote them, the start time that the pid was not reused."""
+        from ml_lsp.runner import origin
+        status = self.status() if status is None else status
+        pid, pgid, start = status.get("pid"), status.get("pgid"), status.get("pid_start")
+        if not (isinstance(pid, int) and isinstance(pgid, int) and isinstance(start, int)):
+            return None
+        if not origin.verify("process", {"run": self.id, "pid": pid, "pgid": pgid, "start": start},
+                             status.get("process_seal")):
+            return None
+        return (pid, pgid) if process_start(pid) == start else None
+
     def status(self) -> dict:
         """status.json as written, with ``state`` filled in; see ``state()`` for ``lost``."""
         status = read_json(self.status_path)
@@ -247,16 +286,25 @@ class RunFolder:
     @classmethod
     def create(cls, runs_dir: str | os.PathLike, spec: dict, run_id: str | None = None) -> "RunFolder":
         """Make the folder with spec.json and a ``queued`` status, all at once: it is built
-        under a temporary name and renamed into place, so no reader ever sees half a run."""
+        under a temporary name and renamed into place, so no reader ever sees half a run.
+        The spec is sealed (``origin``); the values of its ``env`` go to a file of the
+        user's outside the folder, the spec keeps their names (``env_keys``)."""
+        from ml_lsp.runner import origin
+
         runs_dir = Path(runs_dir)
-        runs_dir.mkdir(parents=True, exist_ok=True)
-        _keep_out_of_git(runs_dir)
+        make_runs_dir(runs_dir)
         name = spec.get("name") or Path(spec.get("script") or spec.get("module") or "run").stem
         run_id = run_id or new_run_id(name)
         tmp = Path(tempfile.mkdtemp(prefix=f".{run_id}.", dir=runs_dir))
         try:
             now = time.time()
-            spec = {**spec, "version": FORMAT_VERSION, "id": run_id, "created": spec.get("created", now)}
+            env = {str(k): str(v) for k, v in (spec.get("env") or {}).items()}
+            spec = {k: v for k, v in spec.items() if k not in ("env", "seal")}
+            spec.update(version=FORMAT_VERSION, id=run_id, created=spec.get("created", now),
+                        env_keys=sorted(env))
+            spec = origin.sealed("spec", spec)
+            if env:
+                _store_env(spec["seal"], env)
             write_json_atomic(tmp / SPEC_FILE, spec)
             write_json_atomic(tmp / STATUS_FILE, {"version": FORMAT_VERSION, "state": "queued",
                                                   "queued": now})
@@ -265,6 +313,37 @@ class RunFolder:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return cls(runs_dir / run_id)
+
+
+def make_runs_dir(runs_dir: Path) -> None:
+    """The runs folder, readable by the user alone (run folders hold logs and checkpoints),
+    and kept out of git."""
+    from ml_lsp.userdirs import private_folder
+    private_folder(runs_dir)
+    _keep_out_of_git(runs_dir)
+
+
+def _env_file(spec_seal: str) -> Path:
+    from ml_lsp.userdirs import state_dir
+    return state_dir() / "run-env" / f"{spec_seal[:32]}.json"
+
+
+def _store_env(spec_seal: str, env: dict[str, str]) -> None:
+    """A run's environment values (tokens, keys) stay out of the run folder, which other
+    tools and backups read: they go to a 0600 file in the user's state folder, found by
+    the spec's seal."""
+    from ml_lsp.userdirs import write_private
+    write_private(_env_file(spec_seal), json.dumps(env).encode("utf-8"))
+
+
+def process_start(pid: int) -> int | None:
+    """The process's start time in clock ticks (Linux), to tell it from a later process
+    that reuses the pid."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _keep_out_of_git(runs_dir: Path) -> None:
@@ -279,12 +358,23 @@ def _keep_out_of_git(runs_dir: Path) -> None:
 
 
 def enqueue(run: RunFolder) -> Path:
-    """Put the run in the queue folder the runner watches."""
-    queue = run.runs_dir / QUEUE_DIR
-    queue.mkdir(parents=True, exist_ok=True)
+    """Put the run in the queue folder the runner watches, sealed together with its spec's
+    seal (the runner starts only entries whose seals hold)."""
+    from ml_lsp.runner import origin
+    from ml_lsp.userdirs import private_folder
+    queue = private_folder(run.runs_dir / QUEUE_DIR)
     entry = queue / f"{time.time_ns():020d}-{run.id}.json"
-    write_json_atomic(entry, {"id": run.id, "version": FORMAT_VERSION})
+    write_json_atomic(entry, origin.sealed("queue", {
+        "id": run.id, "version": FORMAT_VERSION, "spec_seal": run.spec().get("seal")}))
     return entry
+
+
+def queue_entry_is_ours(entry: Path, run: RunFolder, spec: dict) -> bool:
+    """Whether ``entry`` queues ``run`` and both were written by this user's ml-lsp."""
+    from ml_lsp.runner import origin
+    data = read_json(entry)
+    return (data.get("id") == run.id and origin.is_sealed("queue", data)
+            and data.get("spec_seal") == spec.get("seal") and run.is_ours(spec))
 
 
 def queue_entries(runs_dir: str | os.PathLike) -> list[tuple[Path, str]]:

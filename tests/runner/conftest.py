@@ -63,6 +63,14 @@ class RunnerProcess:
             self.proc.wait()
 
 
+@pytest.fixture(autouse=True)
+def user_dirs(tmp_path, monkeypatch):
+    """The user's config and state folders (the runner key, run environments) in the
+    test's tmp folder, for this process and every process it starts."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+
+
 @pytest.fixture
 def runs_dir(tmp_path):
     d = tmp_path / "runs"
