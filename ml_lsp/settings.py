@@ -1,6 +1,14 @@
 """User settings, merged from (lowest to highest priority) the built-in defaults, the
-workspace's ``[tool.ml-lsp]`` table in pyproject.toml, the client's
-``initializationOptions`` and ``workspace/didChangeConfiguration``.
+user's own ``~/.config/ml-lsp/settings.toml``, the workspace's ``[tool.ml-lsp]`` table in
+pyproject.toml, the client's ``initializationOptions`` and
+``workspace/didChangeConfiguration``.
+
+The workspace's table is a file the repository ships, so for the settings that decide
+whether the workspace's code runs, how long and with what, and where run folders go
+(``GUARDED``), it may only lower what the user's own layers say: ``trust`` down to
+``untrusted``, ``traceOnSave`` off, limits smaller, ``runsDir`` inside the workspace.
+Settings naming interpreters, environment variables or launchers are not taken from it
+at all (``WORKSPACE_NEVER``). Each refusal is a problem line naming the key.
 
 Keys are accepted in the spellings editors use (``inlayHints.shapes``,
 ``inlay-hints-shapes``, ``inlay_hints_shapes``) and normalised to snake_case.
@@ -122,13 +130,118 @@ def read_pyproject_table(root: Path) -> tuple[dict[str, Any], str | None]:
     return (table if isinstance(table, dict) else {}), None
 
 
-def load_settings(root: Path | None, *layers: tuple[Any, str]) -> Settings:
+TRUST_ORDER = ("untrusted", "ask", "trusted")
+# Prefixes of keys a repository's file never sets: what runs its code, and with what.
+WORKSPACE_NEVER = ("python", "interpreter", "env", "launcher", "server_args")
+
+
+def _lower_trust(user: Any, workspace: Any, root: Path) -> Any:
+    rank = {t: i for i, t in enumerate(TRUST_ORDER)}
+    if workspace not in rank:
+        return user
+    return workspace if rank[workspace] <= rank.get(user, rank["ask"]) else user
+
+
+def _switch_off_only(user: Any, workspace: Any, root: Path) -> Any:
+    return False if workspace is False else user
+
+
+def _limit_down_only(default: float):
+    def lower(user: Any, workspace: Any, root: Path) -> Any:
+        ceiling = user if isinstance(user, (int, float)) and not isinstance(user, bool) else default
+        ok = isinstance(workspace, (int, float)) and not isinstance(workspace, bool) and 0 < workspace <= ceiling
+        return workspace if ok else user
+    return lower
+
+
+def _runs_dir_in_workspace(user: Any, workspace: Any, root: Path) -> Any:
+    return workspace if runs_dir_inside(root, workspace) else user
+
+
+def runs_dir_inside(root: Path, configured: Any) -> bool:
+    """Whether ``configured`` (a runs_dir setting from the workspace's own file) names a
+    folder inside ``root``: a repository may move its run folders, not out of itself."""
+    if not isinstance(configured, str) or not configured.strip():
+        return False
+    path = Path(configured)
+    if path.is_absolute() or configured.startswith("~"):
+        return False
+    try:
+        (root / path).resolve().relative_to(root.resolve())
+    except (ValueError, OSError):
+        return False
+    return True
+
+
+# Settings the workspace's own file may lower but never raise: key -> (user value, its value)
+# -> the value in force. Limits are the tracer's defaults (ml_lsp.trace.session).
+GUARDED = {
+    "trust": (_lower_trust, "only lower it (to \"ask\" or \"untrusted\")"),
+    "trace_on_save": (_switch_off_only, "only turn it off"),
+    "trace_cpu_fallback": (_switch_off_only, "only turn it off"),
+    "trace_timeout": (_limit_down_only(20.0), "only make it smaller"),
+    "trace_memory_mb": (_limit_down_only(4096), "only make it smaller"),
+    "runs_dir": (_runs_dir_in_workspace, "only name a folder inside the workspace"),
+}
+
+
+def user_settings_file() -> Path:
+    from ml_lsp.userdirs import config_dir
+    return config_dir() / "settings.toml"
+
+
+def read_user_settings(path: Path | None = None) -> tuple[dict[str, Any], str | None]:
+    """The user's own settings file (top-level keys, as in ``[tool.ml-lsp]``), and a
+    problem line if it cannot be read."""
+    path = path or user_settings_file()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}, None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        return {}, f"{path}: {exc}; ignored"
+    return data, None
+
+
+def load_settings(root: Path | None, *layers: tuple[Any, str], user_file: bool = True) -> Settings:
+    """Defaults, then the user's settings file, then the workspace's ``[tool.ml-lsp]``,
+    then ``layers`` (the client's settings, each ``(options, source)``), with the
+    workspace's say on ``GUARDED`` keys limited to lowering (see the module's doc)."""
     settings = Settings()
+    if user_file:
+        table, problem = read_user_settings()
+        if problem:
+            settings.problems.append(problem)
+        settings = settings.merged(table, str(user_settings_file()))
+    guarded: dict[str, Any] = {}
     if root is not None:
+        source = f"{root / 'pyproject.toml'} [tool.ml-lsp]"
         table, problem = read_pyproject_table(root)
         if problem:
             settings.problems.append(problem)
-        settings = settings.merged(table, f"{root / 'pyproject.toml'} [tool.ml-lsp]")
-    for options, source in layers:
-        settings = settings.merged(options, source)
+        ordinary = {}
+        for key, value in flatten(table).items():
+            if key in GUARDED:
+                guarded[key] = value
+            elif key.startswith(WORKSPACE_NEVER):
+                settings.problems.append(
+                    f"{source}: setting '{key}' ignored: a repository's own file cannot choose what "
+                    "runs its code; set it in your editor's user settings or ~/.config/ml-lsp/settings.toml")
+            else:
+                ordinary[key] = value
+        settings = settings.merged(ordinary, source)
+    for options, source_name in layers:
+        settings = settings.merged(options, source_name)
+    for key, value in guarded.items():
+        user = settings.values.get(key)
+        guard, rule = GUARDED[key]
+        kept = guard(user, value, root)
+        if kept is not value and value != user:
+            settings.problems.append(
+                f"{source}: setting '{key}' = {value!r} ignored: a repository's own file can {rule}; "
+                "set it in your editor's user settings or ~/.config/ml-lsp/settings.toml")
+        if kept is None:
+            settings.values.pop(key, None)
+        else:
+            settings.values[key] = kept
     return settings

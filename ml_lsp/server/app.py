@@ -18,6 +18,7 @@ from ml_lsp import __version__
 from ml_lsp.plugins import PluginFailure, PluginHost
 from ml_lsp.server.logs import ClientLogHandler
 from ml_lsp.server.protocol import RobustProtocol
+from ml_lsp.server.trust import WorkspaceTrust
 from ml_lsp.settings import Settings, load_settings
 
 log = logging.getLogger("ml_lsp.server")
@@ -46,6 +47,7 @@ class MlLspServer(LanguageServer):
         self._save_listeners: list = []  # cb(uri) after save
         self._initialized_listeners: list = []  # cb() once the client has our initialize reply
         self.is_initialized = False
+        self.trust = WorkspaceTrust(self)  # every path that runs workspace code asks it
         # uri -> {source key: [Diagnostic]}: lint, runs... each publish their own share and
         # the client gets the union (a publish replaces all of a document's diagnostics).
         self._diagnostics: dict[str, dict[str, list]] = {}

@@ -28,6 +28,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
 from ml_lsp.server.lazy import lazy_module
+from ml_lsp.server.trust import CODE_RUNNING
 
 spec_mod = lazy_module("ml_lsp.finetune.spec")
 targets = lazy_module("ml_lsp.finetune.targets")
@@ -169,20 +170,17 @@ def _runs_dir(ls) -> Path:
     return configured if configured.is_absolute() else (ls.root or Path.cwd()) / configured
 
 
-async def _check_trust(ls) -> None:
-    view = getattr(ls, "runs_view", None)
-    if view is not None:
-        await view.check_trust()
-    elif (ls.settings.get("trust") or "ask") != "trusted":
-        raise JsonRpcInvalidParams("not run: the workspace is not trusted (set ml-lsp.trust = \"trusted\")")
-
-
-async def run_cli(ls, *cli_args: str) -> dict:
+async def run_cli(ls, command: str, *cli_args: str) -> dict:
     """``ml-lsp finetune ...`` in a child process: it imports torch, checks the input and
-    submits the job; its last stdout line is the run id."""
-    await _check_trust(ls)
+    submits the job; its last stdout line is the run id. ``command`` names the path for
+    the trust check (it imports the workspace's model and data code)."""
+    await ls.trust.require(CODE_RUNNING[command])
+    from ml_lsp.pathsafe import module_command
+
+    # Path-safe: the working folder is the workspace, whose ml_lsp/ or torch/ must not
+    # stand in for ours; the model and data code is imported by path, with consent.
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ml_lsp", "finetune", *cli_args, "--runs-dir", str(_runs_dir(ls)),
+        *module_command(sys.executable, "ml_lsp.cli"), "finetune", *cli_args, "--runs-dir", str(_runs_dir(ls)),
         cwd=str(ls.root or Path.cwd()), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         stdin=asyncio.subprocess.DEVNULL)
     out, err = await proc.communicate()
@@ -327,7 +325,7 @@ def register(server) -> None:
             name = arg.get("name")
             if not isinstance(name, str) or not name:
                 raise JsonRpcInvalidParams('expected [{"name": NAME, "run": true}] naming a [tool.ml-lsp.finetune.NAME] table')
-            return await run_cli(ls, name)
+            return await run_cli(ls, "ml-lsp.finetune", name)
         return await create_table(ls, arg)
 
     @server.command("ml-lsp.resume")
@@ -335,4 +333,4 @@ def register(server) -> None:
         run_id = args[0].get("runId") if args and isinstance(args[0], dict) else None
         if not isinstance(run_id, str) or not run_id:
             raise JsonRpcInvalidParams('expected [{"runId": ID}] naming a stopped fine-tune run')
-        return await run_cli(ls, "--resume", run_id)
+        return await run_cli(ls, "ml-lsp.resume", "--resume", run_id)

@@ -18,17 +18,29 @@ def default_log_file() -> Path:
     override = os.environ.get("ML_LSP_LOG_FILE")
     if override:
         return Path(override)
-    import platformdirs  # only when logging is set up, not at import
+    from ml_lsp.userdirs import cache_dir  # only when logging is set up, not at import
 
-    return Path(platformdirs.user_cache_dir("ml-lsp")) / "server.log"
+    return cache_dir() / "server.log"
+
+
+class PrivateLogFile(RotatingFileHandler):
+    """A rotated log file only the user can read: it holds document text and paths."""
+
+    def _open(self):
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        if os.fstat(fd).st_mode & 0o077:  # an older, wider file: narrow it
+            os.fchmod(fd, 0o600)
+        return os.fdopen(fd, self.mode, encoding=self.encoding, errors=self.errors)
 
 
 def setup_file_logging(path: Path, level: str = "info") -> Path | None:
-    """Log ``ml_lsp`` and ``pygls`` records to ``path`` (rotated at 5 MB). Returns the path,
-    or None when it cannot be written (the server still runs, logging to the client)."""
+    """Log ``ml_lsp`` and ``pygls`` records to ``path`` (rotated at 5 MB, mode 0600). Returns
+    the path, or None when it cannot be written (the server still runs, logging to the client)."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handler = RotatingFileHandler(path, maxBytes=5_000_000, backupCount=2, encoding="utf-8")
+        if not path.parent.exists():
+            from ml_lsp.userdirs import private_folder
+            private_folder(path.parent)
+        handler = PrivateLogFile(path, maxBytes=5_000_000, backupCount=2, encoding="utf-8")
     except OSError:
         return None
     handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))

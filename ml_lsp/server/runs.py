@@ -25,6 +25,8 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcInternalError, JsonRpcInvalidParams
 from pygls.uris import from_fs_path
 
+from ml_lsp.server.trust import CODE_RUNNING, trust_file
+
 log = logging.getLogger("ml_lsp.server.runs")
 
 DIAGNOSTICS_KEY = "ml-lsp.runs"
@@ -254,7 +256,6 @@ class RunsView:
         self.last_inlay_refresh = 0.0
         self.inlay_refresh_due: asyncio.TimerHandle | None = None
         self.last_lens_refresh = 0.0
-        self.trusted: set[str] = set()  # workspace roots the user trusted (see trusted_roots)
         self.timer: asyncio.Task | None = None
         self.progress_tokens: set[str] = set()  # every $/progress token created
 
@@ -666,7 +667,7 @@ class RunsView:
         related = [types.DiagnosticRelatedInformation(
             location=types.Location(from_fs_path(f["file"]), _line_range(f["file"], f["line"] - 1)),
             message=f"in {f.get('function', '?')}")
-            for f in frames if isinstance(f, dict) and isinstance(f.get("file"), str)
+            for f in frames[-MAX_RELATED_FRAMES:] if isinstance(f, dict) and isinstance(f.get("file"), str)
             and isinstance(f.get("line"), int) and f["line"] >= 1 and not f["file"].startswith("<")]
         diagnostic = types.Diagnostic(
             range=_line_range(target["file"], line, self.server), message=message,
@@ -678,30 +679,6 @@ class RunsView:
         self.server.publish_diagnostics(uri, DIAGNOSTICS_KEY, [diagnostic])
 
     # -- commands ------------------------------------------------------------------------
-    async def check_trust(self) -> None:
-        trust = _effective_trust(self.server)
-        root = str(self.server.root or "")
-        if trust == "trusted" or root in self.trusted:
-            return
-        if trust == "ask" and root and root in trusted_roots():
-            self.trusted.add(root)
-            return
-        if trust == "untrusted":
-            raise JsonRpcInvalidParams(
-                "this workspace is not trusted to run code (setting ml-lsp.trust = \"untrusted\"); "
-                "set it to \"ask\" or \"trusted\" to run scripts")
-        answer = await self.server.window_show_message_request_async(types.ShowMessageRequestParams(
-            type=types.MessageType.Warning,
-            message=f"ml-lsp: run code from the workspace {root or '(no folder)'}? "
-                    "Scripts run with your permissions.",
-            actions=[types.MessageActionItem(title="Trust and run"), types.MessageActionItem(title="Cancel")]))
-        if answer is None or answer.title != "Trust and run":
-            raise JsonRpcInvalidParams("not run: the workspace is not trusted (answer \"Trust and run\" "
-                                       "or set ml-lsp.trust = \"trusted\")")
-        self.trusted.add(root)
-        if root:
-            remember_trusted(root)
-
     def run_folder_for(self, run_id: Any):
         if not isinstance(run_id, str) or not run_id:
             raise JsonRpcInvalidParams('expected [{"runId": ID}] with the id ml-lsp.run returned')
@@ -717,66 +694,6 @@ class RunsView:
             self._retire(followed)
 
 
-def _trust_file() -> Path:
-    """Outside every workspace (a repository must not be able to trust itself): the
-    user's state folder, e.g. ~/.local/state/ml-lsp/trusted-workspaces.json."""
-    import platformdirs
-    return platformdirs.user_state_path("ml-lsp") / "trusted-workspaces.json"
-
-
-def trusted_roots() -> set[str]:
-    import json
-    try:
-        data = json.loads(_trust_file().read_text())
-    except (OSError, ValueError):
-        return set()
-    return {r for r in data.get("trusted", []) if isinstance(r, str)} if isinstance(data, dict) else set()
-
-
-def remember_trusted(root: str) -> None:
-    import json
-    path = _trust_file()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"trusted": sorted(trusted_roots() | {root})}, indent=1))
-        os.replace(tmp, path)
-    except OSError as exc:  # still trusted for this session
-        log.warning("cannot remember the trusted workspace in %s: %s", path, exc)
-
-
-def forget_trusted(root: str) -> bool:
-    """Take ``root`` off the trusted list; True if it was on it."""
-    import json
-    roots = trusted_roots()
-    if root not in roots:
-        return False
-    path = _trust_file()
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"trusted": sorted(roots - {root})}, indent=1))
-    os.replace(tmp, path)
-    return True
-
-
-def _effective_trust(server) -> str:
-    """The trust setting, except that a workspace cannot trust itself: ``trust = "trusted"``
-    in the workspace's own pyproject.toml counts as ``ask`` (a cloned repository must not
-    be able to run code on open)."""
-    trust = server.settings.get("trust") or "ask"
-    if trust == "trusted" and server.root is not None:
-        from ml_lsp.settings import flatten, read_pyproject_table
-        table, _ = read_pyproject_table(server.root)
-        from_client = flatten(_client_options(server.init_options)).get("trust")
-        if flatten(table).get("trust") == "trusted" and from_client != "trusted":
-            return "ask"
-    return trust if trust in ("ask", "trusted", "untrusted") else "ask"
-
-
-def _client_options(options: Any) -> dict:
-    from ml_lsp.settings import unwrap_section
-    return dict(unwrap_section(options)) if options else {}
-
-
 def _line_range(path: str, line: int, server=None) -> types.Range:
     """The text of ``line`` (0-based) without its indentation; the whole line when the file
     cannot be read."""
@@ -784,17 +701,33 @@ def _line_range(path: str, line: int, server=None) -> types.Range:
     if server is not None:
         text = server.document_text(from_fs_path(path))
     if text is None:
-        try:
-            with open(path, encoding="utf-8", errors="replace") as f:
-                text = f.read()
-        except OSError:
-            text = ""
+        text = _read_source(path)
     lines = text.splitlines()
     if 0 <= line < len(lines):
         content = lines[line]
         start = len(content) - len(content.lstrip())
         return types.Range(types.Position(line, start), types.Position(line, len(content)))
     return types.Range(types.Position(max(line, 0), 0), types.Position(max(line, 0), 0))
+
+
+MAX_RELATED_FRAMES = 20  # traceback rows shown under a crash diagnostic (the innermost)
+MAX_SOURCE_BYTES = 4 << 20  # a frame names a source file; a bigger one is not source
+
+
+def _read_source(path: str) -> str:
+    """The text of a file a run's frames name (its traceback), for a diagnostic's range:
+    "" unless it is a regular file of at most MAX_SOURCE_BYTES. The frames are the run
+    folder's, anyone's input: they may name /dev/zero or a FIFO."""
+    import stat
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return ""
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_SOURCE_BYTES:
+            return ""
+        return f.read(MAX_SOURCE_BYTES).decode("utf-8", errors="replace")
 
 
 def _first_arg(args: tuple, what: str) -> dict:
@@ -820,7 +753,7 @@ def register(server) -> None:
         if not isinstance(uri, str) or not isinstance(script_args, list):
             raise JsonRpcInvalidParams('expected [{"uri": SCRIPT_URI, "args": [...]}]')
         view._ensure_started()
-        await view.check_trust()
+        await ls.trust.require(CODE_RUNNING["ml-lsp.run"])
         from ml_lsp import runner
         path = ls.document_path(uri)
         try:
@@ -838,7 +771,10 @@ def register(server) -> None:
     async def stop_run(ls, *args):
         run = view.run_folder_for(_first_arg(args, '{"runId": ID}').get("runId"))
         from ml_lsp import runner
-        state = await asyncio.get_running_loop().run_in_executor(None, runner.stop, run, view.runs_dir)
+        try:
+            state = await asyncio.get_running_loop().run_in_executor(None, runner.stop, run, view.runs_dir)
+        except runner.ForeignRun as exc:
+            raise JsonRpcInvalidParams(str(exc)) from None
         view.schedule()
         return {"runId": run.id, "state": state}
 
@@ -846,14 +782,14 @@ def register(server) -> None:
     async def rerun_run(ls, *args):
         old = view.run_folder_for(_first_arg(args, '{"runId": ID}').get("runId"))
         view._ensure_started()
-        await view.check_trust()
+        await ls.trust.require(CODE_RUNNING["ml-lsp.rerun"])
         from ml_lsp import runner
         script = old.spec().get("script")
         if isinstance(script, str):
             view.clear_diagnostics_of(script)
         try:
             run = await asyncio.get_running_loop().run_in_executor(None, runner.rerun, old, view.runs_dir)
-        except runner.SpecError as exc:
+        except (runner.SpecError, runner.ForeignRun) as exc:
             raise JsonRpcInvalidParams(str(exc)) from None
         view.schedule()
         return {"runId": run.id}
@@ -862,11 +798,10 @@ def register(server) -> None:
     async def untrust(ls, *args):
         """Forget that this workspace was trusted: the next run asks again."""
         root = str(ls.root or "")
-        view.trusted.discard(root)
         try:
-            was = forget_trusted(root) if root else False
+            was = ls.trust.forget()
         except OSError as exc:
-            raise JsonRpcInternalError(f"cannot update {_trust_file()}: {exc}") from None
+            raise JsonRpcInternalError(f"cannot update {trust_file()}: {exc}") from None
         ls.window_show_message(types.ShowMessageParams(
             type=types.MessageType.Info,
             message=f"ml-lsp: {root or 'this workspace'} is no longer trusted; the next run asks again."))

@@ -3,9 +3,10 @@ the ``ml-lsp.traceShapes`` command (``[{"uri": ..., "entry": CLASS}]``), trace o
 trusted workspaces, traced shapes in hover and inlay hints (marked as traced, the static
 answer beside them where it differs) and trace failures as diagnostics on the user's line.
 
-Tracing runs the user's constructor and forward, so it happens only on an explicit request
-(the lens or command) unless the workspace is trusted (``trust = "trusted"``) and
-``trace_on_save`` is on; ``trust = "untrusted"`` refuses even explicit requests. The work
+Tracing runs the user's constructor and forward, so it asks the workspace trust
+(``ml_lsp.server.trust``) first: an explicit request (the lens or command) prompts when
+trust is ``ask``; trace on save runs only in a workspace the user already trusted;
+``untrusted`` refuses both. The work
 is done by ``ml_lsp.trace.session`` in a child process: this module never imports torch.
 Results belong to one version of the document and are dropped on the next edit, which also
 kills a trace still running on it.
@@ -87,9 +88,11 @@ class TraceFeature:
             spec = spec[0] if spec else {}
         if not isinstance(spec, dict) or not isinstance(spec.get("uri"), str):
             raise ValueError(f'{COMMAND} expects [{{"uri": ..., "entry": CLASS}}], got {args!r}')
-        if self._setting("trust", "ask") == "untrusted":
-            message = ("Tracing runs the model's code and this workspace is marked untrusted "
-                       "(setting trust = \"untrusted\"); change it to trace shapes.")
+        from ml_lsp.server.trust import CODE_RUNNING, TrustRefused
+        try:
+            await ls.trust.require(CODE_RUNNING[COMMAND])
+        except TrustRefused as exc:
+            message = f"ml-lsp trace: {exc.message}"
             ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=message))
             return {"ok": False, "error": message}
         return await self.trace(spec["uri"], spec.get("entry"))
@@ -279,7 +282,8 @@ class TraceFeature:
         self.results.pop(uri, None)
 
     def document_saved(self, uri: str) -> None:
-        if not (self._setting("trace_on_save", False) and self._setting("trust", "ask") == "trusted"):
+        # Never a prompt on save: only a workspace the user has already trusted.
+        if not (self._setting("trace_on_save", False) and self.server.trust.granted()):
             return
         entries = self.requested.get(uri) or {None}
         for entry in sorted(entries, key=lambda e: e or ""):

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from headless_editors import HERE, REPO, Check, assert_check, make_workspace, require_executable, require_tool, stop_leftover_runs
+from hostile import marker_script, plant_import_traps, sprung
 
 EXTENSION = REPO / "editor-clients" / "vscode"
 # ms-python.python cannot be installed offline: a test double with its environments API
@@ -77,10 +78,35 @@ def wait_healthy(url: str, proc: subprocess.Popen, deadline_s: float) -> None:
     raise AssertionError(f"code-server not healthy at {url} within {deadline_s} s")
 
 
+def make_cloned_repository(ws: Path, tmp: Path) -> None:
+    """What a cloned repository can ship to make the editor run its code: files that shadow
+    modules the server imports, an ``ml_lsp/`` package, settings (pyproject.toml and
+    .vscode/settings.json) that trust it, trace on save, send runs outside it and name its
+    own interpreter, and a model that leaves a mark when imported."""
+    marks = tmp / "marks"
+    plant_import_traps(ws, marks)
+    evil_python = ws / "python"
+    evil_python.write_text(f"#!/bin/sh\necho interpreter > {marks / 'workspace-interpreter'}\nexec {sys.executable} \"$@\"\n")
+    evil_python.chmod(0o755)
+    outside = tmp / "outside-runs"
+    outside.mkdir()
+    (ws / "pyproject.toml").write_text(
+        f'[project]\nname = "cloned"\n\n[tool.ml-lsp]\ntrust = "trusted"\ntraceOnSave = true\nruns-dir = "{outside}"\n')
+    (ws / ".vscode").mkdir()
+    (ws / ".vscode" / "settings.json").write_text(json.dumps({
+        "mlLsp.trust": "trusted", "mlLsp.traceOnSave": True, "mlLsp.runsDir": str(outside),
+        "mlLsp.interpreter": str(evil_python)}, indent=1))
+    (ws / "evil_model.py").write_text(marker_script(marks / "evil_model-imported") + (
+        "from torch import nn\n\n\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+        "        self.fc = nn.Linear(4, 2)\n\n    def forward(self, x):\n        return self.fc(x)\n"))
+
+
 def run_vscode(tmp: Path, mode: str, request, interpreter: str | None = sys.executable) -> tuple[dict[str, Check], str, Path]:
     """Builds and installs the .vsix into a fresh code-server profile, opens a copy of the
     fixture workspace, runs the playwright driver in MODE, stops code-server. With
-    ``interpreter=None`` the setting is left out and the Python extension (double) answers."""
+    ``interpreter=None`` the setting is left out and the Python extension (double) answers.
+    In ``untrusted`` and ``prompt`` modes the workspace is a cloned repository's
+    (``make_cloned_repository``)."""
     node = require_executable("node", "Node.js 20")
     npm = require_executable("npm", "Node.js 20")
     code_server = require_tool("code-server", os.environ.get("ML_LSP_CODE_SERVER") or shutil.which("code-server"),
@@ -94,6 +120,8 @@ def run_vscode(tmp: Path, mode: str, request, interpreter: str | None = sys.exec
         subprocess.run([npm, "run", "package"], cwd=EXTENSION, check=True, capture_output=True, timeout=300)
         run_vscode.packaged = True
     ws = make_workspace(tmp)
+    if mode in ("untrusted", "prompt"):
+        make_cloned_repository(ws, tmp)
     # what the fine-tune quick picks list (their content matters only when a run starts)
     (ws / "pretrained.pt").write_bytes(b"")
     (ws / "digits.npz").write_bytes(b"")
@@ -102,6 +130,8 @@ def run_vscode(tmp: Path, mode: str, request, interpreter: str | None = sys.exec
     settings = dict(USER_SETTINGS, **{"security.workspace.trust.enabled": mode == "untrusted"})
     if interpreter:
         settings["mlLsp.interpreter"] = interpreter
+    if mode == "trusted":  # Workspace Trust is off there: the user's own setting trusts
+        settings["mlLsp.trust"] = "trusted"
     (data / "User" / "settings.json").write_text(json.dumps(settings, indent=1))
     extensions = [vsix]
     if interpreter is None:
@@ -115,8 +145,9 @@ def run_vscode(tmp: Path, mode: str, request, interpreter: str | None = sys.exec
                         "--install-extension", str(ext)], check=True, capture_output=True, timeout=300)
 
     port = free_port()
-    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp / "xdg"), E2E_PYTHON_EXT_INTERPRETER=sys.executable)
-    trust_flag = ["--disable-workspace-trust"] if mode == "trusted" else []
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp / "xdg"), XDG_STATE_HOME=str(tmp / "xdg-state"),
+               E2E_PYTHON_EXT_INTERPRETER=sys.executable)
+    trust_flag = ["--disable-workspace-trust"] if mode in ("trusted", "prompt") else []
     log = open(tmp / "code-server.log", "w")
     proc = subprocess.Popen([code_server, "--bind-addr", f"127.0.0.1:{port}", "--auth", "none",
                              "--disable-telemetry", "--disable-update-check", *trust_flag,
@@ -203,6 +234,58 @@ def test_vscode_untrusted_workspace_started_no_run(vscode_untrusted_session):
     checks, transcript, ws = vscode_untrusted_session
     runs = [p.name for p in (ws / ".ml-lsp" / "runs").glob("*/status.json")]
     assert runs == [], f"an untrusted workspace ran code: {runs}\n{transcript}"
+
+
+@pytest.mark.timeout(900)
+def test_vscode_restricted_mode_runs_nothing_a_cloned_repository_ships(vscode_untrusted_session):
+    """Restricted Mode, a repository that trusts itself in both its pyproject.toml and its
+    .vscode/settings.json, names its own interpreter, shadows tokenize/secrets/pluggy/...
+    and ml_lsp: starting the server, saving its model, ▶ Run and Trace shapes run none of it."""
+    checks, transcript, ws = vscode_untrusted_session
+    for name in ("untrusted: model saved", "untrusted: Trace shapes refused"):
+        assert_check(checks, name, transcript)
+    marks = ws.parent / "marks"
+    assert sprung(marks) == {}, f"workspace code ran: {sprung(marks)}\n{transcript}"
+    assert list((ws.parent / "outside-runs").iterdir()) == []
+
+
+PROMPT_CHECKS = [
+    "prompt: ml-lsp asks before running",
+    "prompt: Cancel runs nothing",
+    "prompt: Trust and run starts the run",
+    "prompt: the run stops from the status bar",
+]
+
+
+@pytest.fixture(scope="module")
+def vscode_prompt_session(tmp_path_factory, request):
+    """Workspace Trust turned off (VS Code decides nothing): ml-lsp's own prompt asks."""
+    return run_vscode(tmp_path_factory.mktemp("vscode-prompt"), "prompt", request)
+
+
+@pytest.mark.parametrize("name", PROMPT_CHECKS)
+@pytest.mark.timeout(900)
+def test_vscode_trust_prompt(vscode_prompt_session, name):
+    checks, transcript, _ = vscode_prompt_session
+    assert_check(checks, name, transcript)
+
+
+@pytest.mark.timeout(900)
+def test_vscode_trust_prompt_answer_is_the_users_and_runs_stay_inside(vscode_prompt_session):
+    """The one run the user allowed is in the workspace's own runs folder (not the one its
+    settings name outside it), the answer is remembered in the user's state folder, and the
+    workspace's interpreter setting was not used to start anything."""
+    checks, transcript, ws = vscode_prompt_session
+    runs = [p.parent.name for p in (ws / ".ml-lsp" / "runs").glob("*/spec.json")]
+    assert len(runs) == 1, f"{runs}\n{transcript}"
+    assert list((ws.parent / "outside-runs").iterdir()) == []
+    remembered = json.loads((ws.parent / "xdg-state" / "ml-lsp" / "trusted-workspaces.json").read_text())
+    assert remembered["trusted"] == [str(ws)]
+    # the run the user allowed may import the workspace's files by Python's own rules; no
+    # other process may (the server, its probe, the runner, an interpreter the repository named)
+    not_the_run = {k: v for k, v in sprung(ws.parent / "marks").items()
+                   if any("ml_lsp.telemetry.bootstrap" not in line for line in v.splitlines())}
+    assert not_the_run == {}, f"{not_the_run}\n{transcript}"
 
 
 def test_vscode_finetune_spec_has_the_picked_checkpoint_and_data(vscode_session):

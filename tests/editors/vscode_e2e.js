@@ -1,10 +1,12 @@
 // Drives real VS Code (code-server in Debian's chromium, via playwright-core) with the ml-lsp
 // extension installed, through what a user does. Prints one JSON object:
 //   {"checks": [{"name", "ok", "detail"}], "shots": DIR}
-// Usage: node vscode_e2e.js URL SHOTS_DIR [trusted|untrusted|missing]   (env: CHROMIUM, E2E_WAIT_MS)
+// Usage: node vscode_e2e.js URL SHOTS_DIR [trusted|untrusted|prompt|missing]   (env: CHROMIUM, E2E_WAIT_MS)
 //   untrusted: answers VS Code's Workspace Trust dialog with "No" and checks that static
-//   features still work while ▶ Run is refused with a message. missing: the interpreter
-//   has no ml_lsp, and the extension says which pip command installs it.
+//   features still work while ▶ Run, Trace shapes and saving run nothing of the (hostile)
+//   workspace. prompt: Workspace Trust is off, so ml-lsp's own prompt asks before ▶ Run;
+//   "Cancel" runs nothing, "Trust and run" runs. missing: the interpreter has no ml_lsp,
+//   and the extension says which pip command installs it.
 // Every wait is on a condition in the page (with a deadline), never a fixed sleep.
 const { chromium } = require('playwright-core');
 const path = require('path');
@@ -124,6 +126,73 @@ async function untrusted(page) {
   await shot(page, 'untrusted-run-refused');
   const job = await page.locator('[aria-label^="ml-lsp job"]').count();
   check('untrusted: no job in the status bar', job === 0, `${job} job items`);
+
+  // The repository's model: edit and save it (its pyproject asks for trace on save), then
+  // its Trace shapes lens. Neither may import it (the Python side checks the mark).
+  await openFile(page, 'evil_model.py');
+  await page.locator('.monaco-editor .view-lines').first().click();
+  await page.keyboard.press('Control+End');
+  await page.keyboard.type('\n# edited\n');
+  await page.keyboard.press('Control+S');
+  const saved = await waitFor(async () => !(await page.locator('.tab.active.dirty').count()));
+  check('untrusted: model saved', saved, saved ? '' : 'the tab stayed dirty');
+  const trace = await waitFor(async () => {
+    const l = page.locator('.monaco-editor .codelens-decoration a', { hasText: 'Trace shapes' });
+    return (await l.count()) > 0 ? l.first() : undefined;
+  });
+  if (trace) {
+    await page.locator('.notification-toast .codicon-notifications-clear').first().click().catch(() => {});
+    await trace.click();
+  }
+  const refused = trace && await waitFor(async () => (await page.locator('.notification-toast').allTextContents()).find(t => /trust/i.test(t)));
+  check('untrusted: Trace shapes refused', refused, refused || (trace ? (await page.locator('.notification-toast').allTextContents()).join(' | ') : 'no Trace shapes lens'));
+  await shot(page, 'untrusted-trace-refused');
+}
+
+async function clickToastButton(page, toastText, button) {
+  const toast = page.locator('.notification-toast', { hasText: toastText }).first();
+  await toast.locator('.monaco-button', { hasText: button }).first().click();
+}
+
+async function prompt(page) {
+  await page.waitForSelector('.explorer-folders-view .monaco-list-row', { timeout: WAIT });
+  await openFile(page, 'train_loop.py');
+  const runLens = async () => waitFor(async () => {
+    const l = page.locator('.monaco-editor .codelens-decoration a', { hasText: 'Run' });
+    return (await l.count()) > 0 ? l.first() : undefined;
+  });
+  const asked = async () => waitFor(async () => (await page.locator('.notification-toast').allTextContents())
+    .find(t => /run code from the workspace/.test(t) && /Trust and run/.test(t)));
+  let lens = await runLens();
+  if (!lens) return check('prompt: ml-lsp asks before running', false, 'no ▶ Run lens');
+  await lens.click();
+  const question = await asked();
+  check('prompt: ml-lsp asks before running', question, question || (await page.locator('.notification-toast').allTextContents()).join(' | '));
+  await shot(page, 'prompt-asks');
+  if (!question) return;
+  await clickToastButton(page, 'run code from the workspace', 'Cancel');
+  const refusal = await waitFor(async () => (await page.locator('.notification-toast').allTextContents()).find(t => /not trusted/.test(t)));
+  const jobs = await page.locator('[aria-label^="ml-lsp job"]').count();
+  check('prompt: Cancel runs nothing', refusal && jobs === 0, `${refusal || 'no refusal message'}; ${jobs} job items`);
+  await shot(page, 'prompt-cancelled');
+  for (const t of await page.locator('.notification-toast .codicon-notifications-clear').all()) await t.click().catch(() => {});
+
+  lens = await runLens();
+  await lens.click();
+  if (!await asked()) return check('prompt: Trust and run starts the run', false, 'asked only once');
+  await clickToastButton(page, 'run code from the workspace', 'Trust and run');
+  const jobItem = page.locator('[aria-label^="ml-lsp job"]');
+  const job = await waitFor(async () => (await jobItem.count()) > 0 && jobItem.first().getAttribute('aria-label'));
+  check('prompt: Trust and run starts the run', job, job || (await statusTexts(page)).join(' | '));
+  await shot(page, 'prompt-trusted-run');
+  const stop = page.locator('[aria-label^="ml-lsp stop"]');
+  if (job && await waitFor(async () => (await stop.count()) > 0)) {
+    await stop.first().click();
+    const gone = await waitFor(async () => (await stop.count()) === 0);
+    check('prompt: the run stops from the status bar', gone, (await statusTexts(page)).join(' | '));
+  } else {
+    check('prompt: the run stops from the status bar', false, 'no Stop button');
+  }
 }
 
 (async () => {
@@ -136,6 +205,7 @@ async function untrusted(page) {
     await page.goto(URL);
     await page.waitForSelector('.monaco-workbench', { timeout: WAIT });
     if (MODE === 'untrusted') await untrusted(page);
+    else if (MODE === 'prompt') await prompt(page);
     else if (MODE === 'missing') await missingServer(page);
     else await trusted(page);
   } catch (e) {

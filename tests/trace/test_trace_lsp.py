@@ -24,6 +24,9 @@ COMMAND = "ml-lsp.traceShapes"
 
 
 async def start(tmp_path: Path, root: Path, **settings) -> LanguageClient:
+    """A server whose user trusts the workspace unless ``trust`` says otherwise (tracing
+    runs the model's code)."""
+    settings.setdefault("trust", "trusted")
     config = ClientServerConfig(server_command=SERVER_COMMAND, server_env=server_env(tmp_path))
     client = await config.start()
     await client.initialize_session(types.InitializeParams(
@@ -316,7 +319,7 @@ async def test_trace_on_save_only_in_a_trusted_workspace(tmp_path, tinylm_worksp
     inputs = {"TinyLMForCausalLM": {"input_ids": "B,T"}}
 
     # trust = "ask" (the default): saving runs nothing.
-    client = await start(tmp_path, tinylm_workspace, trace_on_save=True, inputs=inputs)
+    client = await start(tmp_path, tinylm_workspace, trace_on_save=True, trust="ask", inputs=inputs)
     try:
         uri = open_doc(client, modeling)
         await save(client, uri)

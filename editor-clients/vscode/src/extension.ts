@@ -12,7 +12,7 @@ import {
 } from 'vscode-languageclient/node';
 import { chooseInterpreter, classifyProbe, IMPORT_PROBE_ARGS, Interpreter, ProbeResult, serverArgs } from './interpreter';
 import { parseRunList, ProgressBoard, ProgressValue, runIdOf, runPickItems, statusText } from './progress';
-import { configurationReaction, serverSettings } from './settings';
+import { configurationReaction, EditorTrust, GUARDED_KEYS, guardedValue, serverSettings } from './settings';
 import { askFinetuneInputs } from './finetune';
 import { needsInputs } from './finetuneInputs';
 
@@ -32,6 +32,7 @@ let starting: Promise<void> | undefined;
 let lastRunId: string | undefined;
 let lastInterpreter: Interpreter | undefined;
 let statusRunId: string | undefined;  // the run the status bar items act on
+let neutralFolder: string | undefined;  // the working folder of every process we start
 const board = new ProgressBoard();
 const progressSubscriptions = new Map<string, vscode.Disposable>();
 
@@ -39,9 +40,29 @@ function config(): vscode.WorkspaceConfiguration {
   return vscode.workspace.getConfiguration('mlLsp');
 }
 
+function editorTrust(): EditorTrust {
+  if (!vscode.workspace.isTrusted) return 'untrusted';
+  // With Workspace Trust turned off every folder reads as trusted, though nobody was asked.
+  const enabled = vscode.workspace.getConfiguration('security').get<boolean>('workspace.trust.enabled');
+  return enabled === false ? 'undecided' : 'trusted';
+}
+
 function currentSettings() {
   const cfg = config();
-  return serverSettings(key => cfg.get(key), vscode.workspace.isTrusted);
+  const guarded = new Set<string>(GUARDED_KEYS);
+  return serverSettings(
+    key => guarded.has(key) ? guardedValue(key as typeof GUARDED_KEYS[number], cfg.inspect(key)) : cfg.get(key),
+    editorTrust());
+}
+
+/** Not the workspace: Python puts the working folder first on sys.path, so a cloned
+ * repository's tokenize.py or ml_lsp/ would be imported by the probe and the server. */
+function workingFolder(context: vscode.ExtensionContext): string {
+  if (!neutralFolder) {
+    neutralFolder = path.join(context.globalStorageUri.fsPath, 'cwd');
+    fs.mkdirSync(neutralFolder, { recursive: true, mode: 0o700 });
+  }
+  return neutralFolder;
 }
 
 function workspaceRoot(): string | undefined {
@@ -89,17 +110,26 @@ async function pythonExtensionInterpreter(): Promise<string | undefined> {
   }
 }
 
+/** `mlLsp.interpreter` names a program to run: a workspace's own value counts only where the
+ * user trusted the folder in VS Code (VS Code drops it in Restricted Mode by itself, as a
+ * restricted configuration; with Workspace Trust off, nothing was decided, so the user's). */
+function interpreterSetting(): string | undefined {
+  if (editorTrust() !== 'undecided') return config().get<string>('interpreter');
+  const value = config().inspect<string>('interpreter')?.globalValue;
+  return typeof value === 'string' ? value : undefined;
+}
+
 async function resolveInterpreter(): Promise<Interpreter> {
-  const setting = config().get<string>('interpreter');
+  const setting = interpreterSetting();
   const fromExtension = setting?.trim() ? undefined : await pythonExtensionInterpreter();
   return chooseInterpreter(setting, fromExtension, {
     workspaceFolder: workspaceRoot(), userHome: os.homedir(), env: process.env,
   });
 }
 
-function probe(interpreter: Interpreter): Promise<ProbeResult> {
+function probe(interpreter: Interpreter, cwd: string): Promise<ProbeResult> {
   return new Promise(resolve => {
-    execFile(interpreter.command, IMPORT_PROBE_ARGS, { timeout: 30000, cwd: workspaceRoot() }, (err, stdout, stderr) => {
+    execFile(interpreter.command, IMPORT_PROBE_ARGS, { timeout: 30000, cwd }, (err, stdout, stderr) => {
       const e = err as (NodeJS.ErrnoException & { killed?: boolean; code?: string | number }) | null;
       resolve({
         spawnError: e && typeof e.code === 'string' ? e.code : undefined,
@@ -113,7 +143,8 @@ function probe(interpreter: Interpreter): Promise<ProbeResult> {
 async function startServer(context: vscode.ExtensionContext): Promise<void> {
   const interpreter = await resolveInterpreter();
   output.appendLine(`[client] interpreter: ${interpreter.command} (from ${interpreter.source})`);
-  const outcome = classifyProbe(interpreter, await probe(interpreter));
+  const cwd = workingFolder(context);
+  const outcome = classifyProbe(interpreter, await probe(interpreter, cwd));
   if (outcome.kind !== 'ok') {
     output.appendLine(`[client] ${outcome.message}`);
     void offerFix(outcome.message, outcome.kind === 'not-installed' ? outcome.installCommand : undefined, interpreter);
@@ -124,11 +155,12 @@ async function startServer(context: vscode.ExtensionContext): Promise<void> {
 
   fs.mkdirSync(context.logUri.fsPath, { recursive: true });
   serverLogFile = path.join(context.logUri.fsPath, 'server.log');
-  const extra = config().get<string[]>('serverArgs') ?? [];
+  const extra = (editorTrust() === 'undecided' ? config().inspect<string[]>('serverArgs')?.globalValue
+    : config().get<string[]>('serverArgs')) ?? [];
   const serverOptions: ServerOptions = {
     command: interpreter.command,
     args: serverArgs(serverLogFile, extra),
-    options: { cwd: workspaceRoot(), env: { ...process.env, PYTHONUNBUFFERED: '1' } },
+    options: { cwd, env: { ...process.env, PYTHONUNBUFFERED: '1' } },
   };
   const clientOptions: LanguageClientOptions = {
     documentSelector: [{ scheme: 'file', language: 'python' }, { scheme: 'untitled', language: 'python' }],
@@ -313,9 +345,12 @@ async function server(command: string, ...args: unknown[]): Promise<unknown> {
 // truth, so this also shows runs started from a terminal or another editor.
 function listRuns(): Promise<string> {
   const interp = lastInterpreter?.command ?? 'python3';
-  const runsDir = currentSettings().runsDir;
+  const configured = currentSettings().runsDir;
+  const root = workspaceRoot();
+  const runsDir = path.isAbsolute(configured) || !root ? configured : path.join(root, configured);
+  if (!neutralFolder) return Promise.resolve('');  // the server never started
   return new Promise(resolve => execFile(interp, ['-m', 'ml_lsp', 'runs', '--json', '--runs-dir', runsDir],
-    { cwd: workspaceRoot(), timeout: 30000 }, (_err, stdout) => resolve(String(stdout ?? ''))));
+    { cwd: neutralFolder, timeout: 30000 }, (_err, stdout) => resolve(String(stdout ?? ''))));
 }
 
 async function pickRun(title: string, onlyActive: boolean): Promise<string | undefined> {
@@ -401,7 +436,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const onInterpreter = api?.environments?.onDidChangeActiveEnvironmentPath ?? api?.settings?.onDidChangeExecutionDetails;
   if (onInterpreter) {
     context.subscriptions.push(onInterpreter(() => {
-      if (!config().get<string>('interpreter')?.trim()) void restartServer(context);
+      if (!interpreterSetting()?.trim()) void restartServer(context);
     }));
   }
   await restartServer(context);

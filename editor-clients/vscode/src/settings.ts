@@ -54,12 +54,62 @@ function inputsTable(value: unknown): Record<string, Record<string, string>> {
   return out;
 }
 
+/** What VS Code decided about this folder: trusted, untrusted (Restricted Mode), or nothing
+ * because the user turned Workspace Trust off (`security.workspace.trust.enabled: false`). */
+export type EditorTrust = 'trusted' | 'untrusted' | 'undecided';
+
+/** A setting's values per scope, as `WorkspaceConfiguration.inspect` returns them. */
+export interface Inspected {
+  defaultValue?: unknown;
+  globalValue?: unknown;
+  workspaceValue?: unknown;
+  workspaceFolderValue?: unknown;
+}
+
 /**
- * Builds the payload from a getter over `mlLsp.*` (VS Code's `WorkspaceConfiguration.get`).
- * Values of the wrong type fall back to the default rather than reaching the server.
- * Workspace Trust decides `trust` (see `trustFor`).
+ * Settings that decide whether and where the workspace's code runs. A cloned repository
+ * ships its own `.vscode/settings.json`, so for these the workspace's value may only lower
+ * the user's (trust down, trace on save off, the runs folder inside the workspace); the
+ * user's own (global) value or the default otherwise. The server applies the same rule to
+ * the repository's `pyproject.toml`.
  */
-export function serverSettings(get: (key: string) => unknown, workspaceTrusted: boolean): ServerSettings {
+export const GUARDED_KEYS = ['trust', 'traceOnSave', 'runsDir'] as const;
+
+const TRUST_RANK: Record<string, number> = { untrusted: 0, ask: 1, trusted: 2 };
+
+/** A relative path that stays inside the workspace (no `..` out of it, no `~`). */
+export function insideWorkspace(value: unknown): boolean {
+  if (typeof value !== 'string' || !value.trim() || value.startsWith('~') || /^([A-Za-z]:)?[\\/]/.test(value)) return false;
+  let depth = 0;
+  for (const part of value.split(/[\\/]+/)) {
+    if (part === '..') depth -= 1;
+    else if (part && part !== '.') depth += 1;
+    if (depth < 0) return false;
+  }
+  return true;
+}
+
+export function guardedValue(key: typeof GUARDED_KEYS[number], inspected: Inspected | undefined): unknown {
+  const user = inspected?.globalValue ?? inspected?.defaultValue;
+  const workspace = inspected?.workspaceFolderValue ?? inspected?.workspaceValue;
+  if (workspace === undefined) return user;
+  switch (key) {
+    case 'trust':
+      return typeof workspace === 'string' && workspace in TRUST_RANK
+        && TRUST_RANK[workspace] <= (TRUST_RANK[String(user)] ?? TRUST_RANK.ask) ? workspace : user;
+    case 'traceOnSave':
+      return workspace === false ? false : user;
+    case 'runsDir':
+      return insideWorkspace(workspace) ? workspace : user;
+  }
+}
+
+/**
+ * Builds the payload from a getter over `mlLsp.*` (VS Code's `WorkspaceConfiguration.get`,
+ * with `guardedValue` for the GUARDED_KEYS). Values of the wrong type fall back to the
+ * default rather than reaching the server. Workspace Trust decides `trust` (see `trustFor`).
+ */
+export function serverSettings(get: (key: string) => unknown, editorTrust: EditorTrust): ServerSettings {
   const d = DEFAULT_SERVER_SETTINGS;
   const bool = (key: string, fallback: boolean) => { const v = get(key); return typeof v === 'boolean' ? v : fallback; };
   const str = (key: string, fallback: string) => { const v = get(key); return typeof v === 'string' && v.trim() ? v.trim() : fallback; };
@@ -69,9 +119,9 @@ export function serverSettings(get: (key: string) => unknown, workspaceTrusted: 
     inlayHints: { shapes: bool('inlayHints.shapes', d.inlayHints.shapes), metrics: bool('inlayHints.metrics', d.inlayHints.metrics) },
     runsDir: str('runsDir', d.runsDir),
     devices: str('devices', d.devices),
-    trust: trustFor(oneOf(get('trust'), TRUST, d.trust), workspaceTrusted),
+    trust: trustFor(oneOf(get('trust'), TRUST, d.trust), editorTrust),
     inputs: inputsTable(get('inputs')),
-    traceOnSave: workspaceTrusted && bool('traceOnSave', d.traceOnSave),
+    traceOnSave: editorTrust !== 'untrusted' && bool('traceOnSave', d.traceOnSave),
     logLevel: oneOf(get('logLevel'), LEVELS, d.logLevel),
   };
 }
@@ -79,10 +129,12 @@ export function serverSettings(get: (key: string) => unknown, workspaceTrusted: 
 /**
  * VS Code's Workspace Trust has already asked the user whether this folder's code may run,
  * so "ask" becomes its answer (no second prompt from the server); an explicit "untrusted"
- * setting still wins in a trusted folder.
+ * setting still wins in a trusted folder. With Workspace Trust turned off VS Code has not
+ * asked, so the setting goes through as it is and the server asks ("ask").
  */
-export function trustFor(setting: ServerSettings['trust'], workspaceTrusted: boolean): ServerSettings['trust'] {
-  if (!workspaceTrusted) return 'untrusted';
+export function trustFor(setting: ServerSettings['trust'], editorTrust: EditorTrust): ServerSettings['trust'] {
+  if (editorTrust === 'untrusted') return 'untrusted';
+  if (editorTrust === 'undecided') return setting;
   return setting === 'ask' ? 'trusted' : setting;
 }
 
