@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import json
 import re
 import sys
 from dataclasses import dataclass, field
@@ -296,29 +295,9 @@ def from_values(values: dict[str, Any], root: Path) -> FinetuneSpec:
 
 
 def table_toml(name: str, spec: dict[str, Any]) -> str:
-    """A ``[tool.ml-lsp.finetune.NAME]`` table as TOML text (values: str, int, float,
-    bool, lists of str, tables of int), for the editor's "Fine-tune from checkpoint…"."""
-    lines = [f"[tool.ml-lsp.finetune.{_toml_key(name)}]"]
-    for key, value in spec.items():
-        if value in (None, "", [], {}):
-            continue
-        lines.append(f"{key} = {_toml_value(value)}")
-    return "\n".join(lines) + "\n"
+    """A ``[tool.ml-lsp.finetune.NAME]`` table as TOML text, for the editor's "Fine-tune
+    from checkpoint…" (tomli-w writes it: any name, emoji and quotes included, is valid)."""
+    import tomli_w
 
-
-def _toml_key(key: str) -> str:
-    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)  # a JSON string is a valid TOML basic string
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
-    raise TypeError(f"cannot write {value!r} as TOML")
+    table = {key: value for key, value in spec.items() if value not in (None, "", [], {})}
+    return tomli_w.dumps({"tool": {"ml-lsp": {"finetune": {name: table}}}})

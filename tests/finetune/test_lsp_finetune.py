@@ -171,3 +171,29 @@ async def test_code_action_writes_the_spec_and_lenses_run_and_resume_it(project,
     finally:
         await client.shutdown_session()
         await client.stop()
+
+
+async def test_a_table_named_with_emoji_and_quotes_is_valid_toml_and_gets_its_lens(project, tmp_path):
+    config = ClientServerConfig(server_command=SERVER,
+                                server_env={**os.environ, "ML_LSP_LOG_FILE": str(tmp_path / "server.log")})
+    client = await config.start()
+    await client.initialize_session(types.InitializeParams(
+        capabilities=client_capabilities("visual_studio_code"), root_uri=project.as_uri(),
+        workspace_folders=[types.WorkspaceFolder(uri=project.as_uri(), name="ws")]))
+    name = 'digits 😀 "v2"'
+    try:
+        created = await client.workspace_execute_command_async(types.ExecuteCommandParams(
+            command="ml-lsp.finetune", arguments=[{
+                "model": "model.py:DigitsCNN", "checkpoint": "checkpoints/pretrained.pt",
+                "data": "data.py:digits_5_9", "name": name, "init": "num_classes=5"}]))
+        assert created["name"] == name
+        table = read_tables(project / "pyproject.toml")[name]  # parses: tomllib raises otherwise
+        assert table == {"model": "model.py:DigitsCNN", "init": "num_classes=5",
+                         "checkpoint": "checkpoints/pretrained.pt", "data": "data.py:digits_5_9", "epochs": 3}
+        uri = (project / "model.py").as_uri()
+        client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=types.TextDocumentItem(
+            uri=uri, language_id="python", version=1, text=(project / "model.py").read_text())))
+        assert f"▶ Fine-tune {name}" in [c.title for c in await lenses(client, uri)]
+    finally:
+        await client.shutdown_session()
+        await client.stop()
