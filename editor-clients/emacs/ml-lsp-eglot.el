@@ -20,9 +20,17 @@ Keys as in VS Code's mlLsp.*: :select [\"SH\"], :ignore [], :runsDir \".ml-lsp/r
 :devices \"auto\", :trust \"ask\", :traceOnSave :json-false, :logLevel \"info\"."
   :type 'sexp)
 
+(defconst ml-lsp-path-safe-main
+  "import sys; sys.path[:] = [p for p in sys.path if p]; from ml_lsp.cli import main; sys.exit(main())"
+  "Python code that starts ml-lsp without importing from the working folder.
+Eglot starts the server in the project's root, and `python -m' would import a cloned
+repository's tokenize.py or ml_lsp/ from there first; with -c that folder is the
+empty entry on sys.path, dropped before anything is imported.")
+
 (defun ml-lsp-eglot-contact (&optional _interactive)
-  "The Eglot contact: python -m ml_lsp serve, with `ml-lsp-settings' as initializationOptions."
-  (list ml-lsp-python "-m" "ml_lsp" "serve" :initializationOptions ml-lsp-settings))
+  "The Eglot contact: ml-lsp's serve command (path-safe), with `ml-lsp-settings' as
+initializationOptions."
+  (list ml-lsp-python "-c" ml-lsp-path-safe-main "serve" :initializationOptions ml-lsp-settings))
 
 (add-to-list 'eglot-server-programs
              (cons (if (fboundp 'python-ts-mode) '(python-mode python-ts-mode) 'python-mode)

@@ -7,6 +7,11 @@ if not configs.ml_lsp then
   configs.ml_lsp = {
     default_config = {
       cmd = { "python3", "-m", "ml_lsp", "serve" },
+      -- not the project folder: Python imports from the working folder first
+      cmd_cwd = vim.fn.stdpath("cache"),
+  -- not the project folder: Python imports from the working folder first, and a cloned
+  -- repository's files must not run when the server starts
+  cmd_cwd = vim.fn.stdpath("cache"),
       filetypes = { "python" },
       root_dir = util.root_pattern("pyproject.toml", "setup.py", "setup.cfg", ".git"),
       single_file_support = true,

@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         module = argv[1]
         sys.argv = argv[1:]  # runpy puts the module's file in argv[0], as python -m does
-        sys.path[0] = os.getcwd()
+        user_path = os.getcwd()
     else:
         script = argv[0]
         if not os.path.isfile(script):
@@ -157,8 +157,13 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         path = os.path.abspath(script)
         sys.argv = argv  # argv[0] as given, like python SCRIPT
-        sys.path[0] = os.path.dirname(path)
+        user_path = os.path.dirname(path)
+    # Our own modules load before the user's folder goes on sys.path (the launcher started
+    # us without the working folder on it): a project's msgpack.py or tokenize.py is then
+    # never imported in place of what the capture uses. The user's program gets the path
+    # python gives it: its script's folder (or, with -m, the working folder) first.
     capture = start_capture()
+    sys.path.insert(0, user_path)
     if capture is not None:
         _flush_on_sigterm(capture)
     try:

@@ -64,9 +64,14 @@ class TraceChild:
     def __init__(self, memory_mb: int = DEFAULT_MEMORY_MB, python: str = sys.executable):
         self.memory_mb = memory_mb
         self._stderr = tempfile.TemporaryFile(prefix="ml-lsp-trace-", suffix=".log")
+        from ml_lsp.userdirs import neutral_cwd
+
+        # A working folder of ours, not the workspace: the child's own imports (torch...)
+        # must not find a workspace's tokenize.py first; the loader puts the model's
+        # package root on sys.path itself.
         self.proc = subprocess.Popen(
             [python, "-m", "ml_lsp.trace.child"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, cwd=str(neutral_cwd()),
             env=child_env(memory_mb), start_new_session=True, close_fds=True)
         self.pid = self.proc.pid
         self.killed = False

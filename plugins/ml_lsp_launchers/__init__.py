@@ -7,8 +7,11 @@ run ([] on CPU). The runner adds the ML_LSP_* and CUDA_* variables itself, start
 in a new process group in the spec's ``cwd`` and waits for it.
 
 Both launchers run the user's code under the telemetry bootstrap
-(``python -m ml_lsp.telemetry.bootstrap SCRIPT ARGS...`` or ``... -m MODULE ARGS...``),
-which installs the capture hooks and runs the script unchanged as ``__main__``.
+(``python -c "...bootstrap.main()" SCRIPT ARGS...`` or ``... -m MODULE ARGS...``), which
+installs the capture hooks and runs the script unchanged as ``__main__``. They start our
+own code path-safe (``ml_lsp.pathsafe``): the job's working folder is the user's project,
+and its files must not stand in for ml_lsp or torch; the user's script then gets the
+``sys.path`` that ``python SCRIPT`` gives.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import os
 import sys
 
 from ml_lsp.hookspecs import hookimpl
+from ml_lsp.pathsafe import module_command
 
 BOOTSTRAP = "ml_lsp.telemetry.bootstrap"
 
@@ -41,25 +45,27 @@ def _python(spec: dict) -> str:
     return spec.get("python") or sys.executable
 
 
+def _worker(spec: dict) -> list[str]:
+    """One process of the job: the bootstrap with the user's program, or the program alone
+    when the job's interpreter has no ml-lsp."""
+    python = _python(spec)
+    prefix = module_command(python, BOOTSTRAP) if _bootstrap_available() else [python]
+    return [*prefix, *_target(spec)]
+
+
 def local(spec: dict, devices: list[int]) -> dict:
-    """One process: ``python -m ml_lsp.telemetry.bootstrap SCRIPT ARGS``."""
-    prefix = [_python(spec), "-m", BOOTSTRAP] if _bootstrap_available() else [_python(spec)]
-    return {"argv": [*prefix, *_target(spec)], "env": {"ML_LSP_RANK": "0", "ML_LSP_WORLD_SIZE": "1"}}
+    """One process: ``python -c "<bootstrap>" SCRIPT ARGS``."""
+    return {"argv": _worker(spec), "env": {"ML_LSP_RANK": "0", "ML_LSP_WORLD_SIZE": "1"}}
 
 
 def torchrun(spec: dict, devices: list[int]) -> dict:
     """``torchrun --standalone --nproc-per-node N`` on this machine, each worker under the
     bootstrap (which reads its rank from torchrun's ``RANK``). N is the spec's
-    ``nproc_per_node``, else one per GPU given, else 1."""
+    ``nproc_per_node``, else one per GPU given, else 1. torchrun starts each worker's
+    command as it is (``--no-python``), so workers start path-safe too."""
     nproc = int(spec.get("nproc_per_node") or len(devices) or 1)
-    argv = [_python(spec), "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc)]
-    target = _target(spec)
-    if _bootstrap_available():
-        argv += ["-m", BOOTSTRAP, *target]
-    elif target[0] == "-m":
-        argv += ["-m", *target[1:]]
-    else:
-        argv += target
+    argv = [*module_command(_python(spec), "torch.distributed.run"), "--standalone",
+            "--nproc-per-node", str(nproc), "--no-python", *_worker(spec)]
     return {"argv": argv, "env": {"ML_LSP_WORLD_SIZE": str(nproc)}}
 
 

@@ -43,13 +43,26 @@ def require_executable(name: str, how: str) -> str:
     return require_tool(name, shutil.which(name), how)
 
 
-def make_workspace(root: Path) -> Path:
+def make_workspace(root: Path, traps: bool = False) -> Path:
     """A fresh copy of the fixture workspace plus an example model, so edits made by quick
-    fixes and run folders stay out of the repository."""
+    fixes and run folders stay out of the repository. With ``traps``, it also holds files
+    that shadow what the server imports (tokenize.py, ml_lsp/...), marking ``root/marks``
+    when imported (see ``imported_from_workspace``)."""
     ws = root / "ws"
     shutil.copytree(FIXTURE_WORKSPACE, ws)
     shutil.copy(EXAMPLE_MODEL, ws / EXAMPLE_MODEL.name)
+    if traps:
+        from hostile import plant_import_traps
+        plant_import_traps(ws, root / "marks")
     return ws
+
+
+def imported_from_workspace(root: Path) -> dict[str, str]:
+    """The traps ``make_workspace(root, traps=True)`` planted that a process other than a
+    run the user started imported (a run imports by Python's own rules, with consent)."""
+    from hostile import sprung
+    return {name: lines for name, lines in sprung(root / "marks").items()
+            if any("ml_lsp.telemetry.bootstrap" not in line for line in lines.splitlines())}
 
 
 @dataclass

@@ -9,8 +9,8 @@ import os
 
 import pytest
 
-from headless_editors import (HERE, REPO, assert_check, make_workspace, require_executable, require_tool, run_editor,
-                              server_env, stop_leftover_runs)
+from headless_editors import (HERE, REPO, assert_check, imported_from_workspace, make_workspace, require_executable,
+                              require_tool, run_editor, server_env, stop_leftover_runs)
 
 CHECKS = [
     "attached",
@@ -27,13 +27,14 @@ CHECKS = [
 
 
 def nvim_session(nvim: str, tmp):
-    ws = make_workspace(tmp)
+    ws = make_workspace(tmp, traps=True)
     out = tmp / "results.txt"
     env = server_env(tmp / "server.log")
     env.update(ML_LSP_WS=str(ws), ML_LSP_OUT=str(out), ML_LSP_CLIENT_DIR=str(REPO / "editor-clients" / "neovim"))
     try:
-        return run_editor([nvim, "--headless", "-u", "NONE", "-c", f"luafile {HERE / 'nvim_e2e.lua'}"],
-                          env, out, timeout=600)
+        checks, transcript = run_editor([nvim, "--headless", "-u", "NONE", "-c", f"luafile {HERE / 'nvim_e2e.lua'}"],
+                                        env, out, timeout=600)
+        return checks, transcript, imported_from_workspace(tmp)
     finally:
         stop_leftover_runs(ws)
 
@@ -54,12 +55,22 @@ def nvim_new(tmp_path_factory):
 @pytest.mark.parametrize("name", CHECKS)
 @pytest.mark.timeout(600)  # the first test also waits for the editor session (module fixture)
 def test_neovim(nvim_07, name):
-    checks, transcript = nvim_07
+    checks, transcript, _ = nvim_07
     assert_check(checks, name, transcript)
 
 
 @pytest.mark.parametrize("name", CHECKS + ["inlay hints drawn (0.10+)"])
 @pytest.mark.timeout(600)
 def test_neovim_current(nvim_new, name):
-    checks, transcript = nvim_new
+    checks, transcript, _ = nvim_new
     assert_check(checks, name, transcript)
+
+
+@pytest.mark.parametrize("session", ["nvim_07", "nvim_new"])
+@pytest.mark.timeout(600)
+def test_neovim_starts_the_server_without_importing_from_the_workspace(session, request):
+    """The workspace shadows tokenize, secrets, pluggy, platformdirs, msgpack and ml_lsp:
+    the server, its install probe and the runner it starts import none of them."""
+    checks, transcript, imported = request.getfixturevalue(session)
+    assert_check(checks, "attached", transcript)
+    assert imported == {}, f"{imported}\n{transcript}"

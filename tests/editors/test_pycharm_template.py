@@ -72,7 +72,7 @@ def resolved_command(os_key: str = "default") -> list[str]:
 
 async def test_the_template_command_starts_the_server_and_answers_initialize(tmp_path):
     cmd = resolved_command()
-    assert Path(cmd[0]).exists(), f"{cmd[0]}: the interpreter folder has no 'python' for the template to run"
+    assert Path(cmd[0]).exists(), f"{cmd[0]}: the interpreter folder has no 'ml-lsp' console script for the template to run"
     client = LanguageClient("lsp4ij-template-test", "0")
     await client.start_io(*cmd, env={**os.environ, "ML_LSP_LOG_FILE": str(tmp_path / "server.log")})
     try:

@@ -20,8 +20,11 @@ def test_builtin_launchers_load_through_the_entry_point():
     spec = {"script": "/abs/train.py", "args": ["--lr", "3"], "python": "/usr/bin/python3",
             "nproc_per_node": 2}
     argv = launchers["torchrun"](spec, [])["argv"]
-    assert argv[:6] == ["/usr/bin/python3", "-m", "torch.distributed.run", "--standalone",
-                        "--nproc-per-node", "2"]
+    # our own code (torchrun, the bootstrap) starts path-safe: -c code that drops the
+    # working folder (the user's project) from sys.path before importing anything
+    assert argv[:2] == ["/usr/bin/python3", "-c"] and "from torch.distributed.run import main" in argv[2]
+    assert argv[3:7] == ["--standalone", "--nproc-per-node", "2", "--no-python"]
+    assert argv[7:9] == ["/usr/bin/python3", "-c"] and "ml_lsp.telemetry.bootstrap" in argv[9]
     assert argv[-3:] == ["/abs/train.py", "--lr", "3"]
 
 

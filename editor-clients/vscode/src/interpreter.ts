@@ -47,8 +47,9 @@ export function serverArgs(logFile: string | undefined, extra: readonly string[]
   return args.concat(extra);
 }
 
-/** What the import probe runs: prints the version, or fails with ModuleNotFoundError. */
-export const IMPORT_PROBE_ARGS = ['-c', 'import ml_lsp, sys; sys.stdout.write(ml_lsp.__version__)'];
+/** What the import probe runs: prints the version, or fails with ModuleNotFoundError. It
+ * drops the working folder ('' with -c) from sys.path first, wherever it is started. */
+export const IMPORT_PROBE_ARGS = ['-c', 'import sys; sys.path[:] = [p for p in sys.path if p]; import ml_lsp; sys.stdout.write(ml_lsp.__version__)'];
 
 /** Quote for a POSIX shell or PowerShell/cmd, only when needed. */
 export function shellQuote(arg: string, platform: string = process.platform): string {

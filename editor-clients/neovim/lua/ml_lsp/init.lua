@@ -26,6 +26,17 @@ local config = vim.deepcopy(M.defaults)
 local clients_by_root = {} -- 0.7 only: root_dir -> client id
 local checked = {} -- python -> true once importable
 
+-- The server, its probe and its children must not import from the workspace: Python puts
+-- the working folder first on sys.path, so a cloned repository's tokenize.py or ml_lsp/
+-- would run. The server starts in a folder of Neovim's own; the probe drops '' from sys.path.
+local PATH_SAFE = "import sys; sys.path[:] = [p for p in sys.path if p]; "
+
+function M.working_folder()
+  local dir = vim.fn.stdpath("cache") .. "/ml-lsp"
+  if vim.fn.isdirectory(dir) == 0 then vim.fn.mkdir(dir, "p", tonumber("700", 8)) end
+  return dir
+end
+
 local function notify(msg, level)
   vim.notify("ml-lsp: " .. msg, level or vim.log.levels.INFO)
 end
@@ -55,7 +66,7 @@ function M.check_install()
     return false
   end
   if cmd[2] ~= "-m" then checked[py] = true; return true end -- a custom command: trust it
-  vim.fn.system({ py, "-c", "import ml_lsp" })
+  vim.fn.system({ py, "-c", PATH_SAFE .. "import ml_lsp" })
   if vim.v.shell_error ~= 0 then
     notify(("ml_lsp is not installed for %s. Install it with: %s -m pip install -U ml-lsp"):format(py, py),
       vim.log.levels.ERROR)
@@ -100,6 +111,7 @@ function M.client_config(bufnr)
   return {
     name = "ml-lsp",
     cmd = M.cmd(),
+    cmd_cwd = M.working_folder(),
     root_dir = root_dir(bufnr),
     init_options = config.settings,
     -- answered to workspace/configuration (section "ml-lsp") and sent on start
