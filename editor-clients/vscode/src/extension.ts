@@ -33,6 +33,8 @@ let lastRunId: string | undefined;
 let lastInterpreter: Interpreter | undefined;
 let statusRunId: string | undefined;  // the run the status bar items act on
 let neutralFolder: string | undefined;  // the working folder of every process we start
+let workspaceState: vscode.Memento | undefined;  // VS Code's own storage for this folder (not the repository's)
+const CHOSEN_INTERPRETER = 'mlLsp.chosenInterpreter';
 const board = new ProgressBoard();
 const progressSubscriptions = new Map<string, vscode.Disposable>();
 
@@ -111,11 +113,12 @@ async function pythonExtensionInterpreter(): Promise<string | undefined> {
 }
 
 /** `mlLsp.interpreter` names a program to run: a workspace's own value counts only where the
- * user trusted the folder in VS Code (VS Code drops it in Restricted Mode by itself, as a
- * restricted configuration; with Workspace Trust off, nothing was decided, so the user's). */
+ * user trusted the folder in VS Code. Elsewhere (Restricted Mode, or Workspace Trust turned
+ * off) it is the interpreter the user picked for this folder with "Choose interpreter"
+ * (kept in VS Code's storage, not the repository), else the user's own setting. */
 function interpreterSetting(): string | undefined {
-  if (editorTrust() !== 'undecided') return config().get<string>('interpreter');
-  const value = config().inspect<string>('interpreter')?.globalValue;
+  if (editorTrust() === 'trusted') return config().get<string>('interpreter');
+  const value = workspaceState?.get<string>(CHOSEN_INTERPRETER) ?? config().inspect<string>('interpreter')?.globalValue;
   return typeof value === 'string' ? value : undefined;
 }
 
@@ -220,7 +223,13 @@ async function offerFix(message: string, installCommand: string | undefined, int
       prompt: 'Path of the Python interpreter that has ml-lsp installed',
       value: interpreter.command,
     });
-    if (chosen) await config().update('interpreter', chosen, vscode.ConfigurationTarget.Workspace);
+    if (!chosen) return;
+    if (editorTrust() === 'trusted') {
+      await config().update('interpreter', chosen, vscode.ConfigurationTarget.Workspace);
+    } else {  // a workspace setting would not be used here (see interpreterSetting)
+      await workspaceState?.update(CHOSEN_INTERPRETER, chosen);
+      void restartServer(extensionContext!);
+    }
   } else if (pick === 'Show log') {
     output.show(true);
   }
@@ -409,7 +418,11 @@ function registerCommands(context: vscode.ExtensionContext): void {
   });
 }
 
+let extensionContext: vscode.ExtensionContext | undefined;
+
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  extensionContext = context;
+  workspaceState = context.workspaceState;
   output = vscode.window.createOutputChannel('ml-lsp');
   // Stop sits left of the job (higher priority): the job's text changes width with every
   // progress report, and a button must not move under the pointer.
