@@ -32,6 +32,5 @@ def run(args: argparse.Namespace) -> int:
     server = create_server(default_host())
     if args.tcp is not None:
         server.start_tcp("127.0.0.1", args.tcp)
-    else:
-        server.start_io()
-    return 0
+        return 0
+    return server.start_io()  # 1 after exit without shutdown
