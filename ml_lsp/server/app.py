@@ -69,6 +69,12 @@ class MlLspServer(LanguageServer):
 
         return serve_stdio(self, stdin, stdout)
 
+    def start_tcp(self, host: str, port: int, *, token: str, on_listening=None) -> int:
+        """Serve one client on ``host:port``; its first message must carry ``token``."""
+        from ml_lsp.server.transport import serve_tcp
+
+        return serve_tcp(self, host, port, token, on_listening)
+
     def on_settings_changed(self, listener) -> None:
         self._settings_listeners.append(listener)
 

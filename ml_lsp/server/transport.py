@@ -12,11 +12,16 @@ one go and ends the process; a body that is not JSON is dropped without an answe
   skipped up to the next ``Content-Length:``, so one bad frame costs that one message;
 - a body that is not JSON is answered with a parse error (-32700) when a request id can
   still be read from it.
+
+``serve_tcp`` adds what a port needs and a pipe does not: the first frame must carry the
+session token, nothing that is not an LSP frame (an HTTP request) is answered, and one
+client holds the session (the server's state and its ``exit`` are per process).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import os
@@ -25,7 +30,7 @@ import sys
 import threading
 from concurrent.futures import CancelledError as FutureCancelled
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Iterator
+from typing import Any, AsyncIterator, Callable, Iterator
 
 from lsprotocol import types
 from pygls.io_ import StdoutWriter
@@ -33,6 +38,8 @@ from pygls.io_ import StdoutWriter
 log = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 2**20  # a body above this is refused unread; a 10 MB document fits easily
+FIRST_FRAME_MAX_BODY = 2**20  # before a TCP client has shown its token
+FIRST_FRAME_TIMEOUT_S = 30.0
 MAX_HEADER_LINE = 8192
 CHUNK = 65536
 
@@ -293,3 +300,144 @@ async def _stdin_chunks(stdin) -> AsyncIterator[bytes]:
 
 def _exit_code(exc: SystemExit) -> int:
     return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+
+
+# -- TCP ----------------------------------------------------------------------------------
+
+
+class CannotListen(Exception):
+    pass
+
+
+def serve_tcp(server, host: str, port: int, token: str,
+              on_listening: Callable[[], None] | None = None) -> int:
+    """Listen on ``host:port`` for one client session. The first frame of a connection
+    must carry ``token`` (an ``ML-LSP-Token`` header, or ``initializationOptions.tcpToken``
+    in ``initialize``); a connection that starts otherwise is closed, answered only when its
+    first message is a well-formed request. The first client with the token holds the
+    session until it disconnects or sends ``exit``; then the server stops, as over stdio."""
+    server._stop_event = threading.Event()
+    try:
+        return asyncio.run(_serve_tcp(server, host, port, token, on_listening))
+    except SystemExit as exc:
+        return _exit_code(exc)
+    finally:
+        server.shutdown()
+
+
+async def _serve_tcp(server, host, port, token, on_listening) -> int:
+    session_over = asyncio.Event()
+    session_taken = False
+
+    async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal session_taken
+        peer = writer.get_extra_info("peername")
+        frames = FrameReader(max_body=FIRST_FRAME_MAX_BODY)
+        try:
+            try:
+                first = await asyncio.wait_for(_first_event(reader, frames), FIRST_FRAME_TIMEOUT_S)
+            except asyncio.TimeoutError:
+                log.warning("closed a TCP connection from %s: no LSP message within %.0f s",
+                            peer, FIRST_FRAME_TIMEOUT_S)
+                return
+            if first is None:
+                return
+            data, refusal = _admit(first, token)
+            if refusal is None and session_taken:
+                refusal = ("another client holds this server's session; start another "
+                           "`ml-lsp serve --tcp` for a second editor")
+            if refusal is not None:
+                log.warning("refused a TCP connection from %s: %s", peer, refusal)
+                msg_id = data.get("id") if isinstance(data, dict) and "method" in data else None
+                if isinstance(msg_id, (int, str)):
+                    writer.write(_error_frame(msg_id, types.ErrorCodes.InvalidRequest, refusal))
+                    await _close_after_reply(reader, writer)
+                return
+            session_taken = True
+            log.info("TCP client %s holds the session", peer)
+            frames.max_body = MAX_BODY
+            server.protocol.set_writer(writer)
+            deliver(server.protocol, data)
+            for event in frames.events():
+                handle_event(server.protocol, frames, event)
+            while chunk := await reader.read(CHUNK):
+                frames.feed(chunk)
+                for event in frames.events():
+                    handle_event(server.protocol, frames, event)
+            log.info("the TCP client closed the connection; the server stops")
+            session_over.set()
+        except ConnectionError as exc:
+            log.warning("TCP connection from %s: %s", peer, exc)
+            if session_taken:
+                session_over.set()
+        finally:
+            writer.close()
+
+    try:
+        listener = await asyncio.start_server(connection, host, port)
+    except OSError as exc:
+        raise CannotListen(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    if on_listening is not None:
+        on_listening()
+    try:
+        await session_over.wait()
+    finally:
+        listener.close()
+    return 0
+
+
+async def _close_after_reply(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Send what was written and half-close, then read what the client still sends for a
+    moment: closing a socket with unread input resets it, and the reset can reach the
+    client before the reply does."""
+    await writer.drain()
+    if writer.can_write_eof():
+        writer.write_eof()
+    try:
+        await asyncio.wait_for(_read_to_end(reader), 2.0)
+    except asyncio.TimeoutError:
+        pass
+
+
+async def _read_to_end(reader: asyncio.StreamReader) -> None:
+    while await reader.read(CHUNK):
+        pass
+
+
+async def _first_event(reader: asyncio.StreamReader, frames: FrameReader) -> Frame | Skipped | None:
+    while True:
+        for event in frames.events():
+            return event
+        chunk = await reader.read(CHUNK)
+        if not chunk:
+            return None
+        frames.feed(chunk)
+
+
+def _admit(first: Frame | Skipped, token: str) -> tuple[Any, str | None]:
+    """(the parsed first message, None) when it carries the token, else (what could be
+    parsed, why the connection is refused). The token is taken out of the message."""
+    if isinstance(first, Skipped):
+        return None, f"not an LSP frame ({first.reason}: {first.preview[:40]!r})"
+    try:
+        data = parse_body(first.body)
+    except NotJson as exc:
+        return None, f"the first message is not JSON ({exc})"
+    if not isinstance(data, dict):
+        return None, "the first message is not a JSON-RPC object"
+    offered = first.headers.get(TOKEN_HEADER)
+    params = data.get("params")
+    options = params.get("initializationOptions") if isinstance(params, dict) else None
+    if data.get("method") == "initialize" and isinstance(options, dict) and TOKEN_OPTION in options:
+        offered = options.pop(TOKEN_OPTION)  # settings never see it
+    if not isinstance(offered, str) or not hmac.compare_digest(offered.encode(), token.encode()):
+        why = "a wrong" if offered is not None else "no"
+        return data, (f"{why} session token: this server (ml-lsp serve --tcp) needs the token it "
+                      f"printed at start, in initializationOptions.{TOKEN_OPTION} or an ML-LSP-Token header")
+    return data, None
+
+
+def _error_frame(msg_id: int | str, code: int, message: str) -> bytes:
+    body = json.dumps({"jsonrpc": "2.0", "id": msg_id, "error": {"code": int(code), "message": message}})
+    data = body.encode("utf-8")
+    return b"Content-Length: %d\r\n\r\n" % len(data) + data
