@@ -64,6 +64,19 @@ class MlLspServer(LanguageServer):
     def report_server_error(self, error: Exception, source: Any) -> None:
         log.error("%s: %s: %s", getattr(source, "__name__", source), type(error).__name__, error)
 
+    # pygls' own reader trusts every frame (one bad Content-Length leaves it deaf for good)
+    # and loses the exit code; ours resynchronises and returns it (server/transport.py).
+    def start_io(self, stdin=None, stdout=None) -> int:
+        from ml_lsp.server.transport import serve_stdio
+
+        return serve_stdio(self, stdin, stdout)
+
+    def start_tcp(self, host: str, port: int, *, token: str, on_listening=None) -> int:
+        """Serve one client on ``host:port``; its first message must carry ``token``."""
+        from ml_lsp.server.transport import serve_tcp
+
+        return serve_tcp(self, host, port, token, on_listening)
+
     def on_settings_changed(self, listener) -> None:
         self._settings_listeners.append(listener)
 
