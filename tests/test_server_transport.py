@@ -130,6 +130,12 @@ def test_request_before_initialize_gets_server_not_initialized(fresh, tmp_path):
     reply = fresh.request("workspace/executeCommand", {"command": "ml-lsp.settings"}, msg_id=1)
     assert reply["error"]["code"] == SERVER_NOT_INITIALIZED
     assert "result" in fresh.initialize(tmp_path.as_uri())  # and the session starts normally after
+    # the server sent nothing of its own before initialize (no window/logMessage either):
+    # its first frame is the refusal
+    head, _, rest = bytes(fresh.received).partition(b"\r\n\r\n")
+    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+    first = json.loads(rest[:length])
+    assert first.get("id") == 1 and "error" in first, first
     assert fresh.close() == 0
 
 

@@ -63,7 +63,9 @@ class ClientLogHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            if getattr(self.server.protocol, "writer", None) is None:
+            protocol = self.server.protocol
+            # nothing goes to the client before it sent initialize (the LSP lifecycle)
+            if getattr(protocol, "writer", None) is None or not getattr(protocol, "initialize_received", True):
                 return
             kind = self._TYPES.get(record.levelno, types.MessageType.Log)
             message = record.getMessage()
