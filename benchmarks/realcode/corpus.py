@@ -55,9 +55,10 @@ class Repo:
     name: str                       # "owner/name"
     commit: str                     # 40 hex digits ("" for a wheel-pinned repository)
     materialise: tuple[str, ...]    # paths copied from the mirror ("" = everything)
-    load: str                       # "package": the file's package comes from the venv (installed)
-                                    # "tree": the materialised tree's root is on sys.path
-                                    # "files": parent packages are stubs (no __init__ runs)
+    load: str                       # "tree": the materialised tree's root is first on sys.path
+                                    #   (a package such as transformers imports from the copy,
+                                    #   the release installed in the venv, with its dependencies)
+                                    # "files": the same, but parent packages are stubs (no __init__ runs)
                                     # "script": the file runs statement by statement
     root: str = ""                  # the folder of the tree that goes on sys.path ("src")
     tag: str = ""

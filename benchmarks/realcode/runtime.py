@@ -129,13 +129,6 @@ def load_module(root: Path, import_root: str, path: str, mode: str, argv: list[s
             sys.argv = saved
         return module
     dotted = _dotted(file, base)
-    if mode == "package":
-        # The file's package is the installed one (same release as the pin); only this file
-        # runs from the materialised copy.
-        parent = dotted.rpartition(".")[0]
-        if parent:
-            importlib.import_module(parent)
-        return _exec_as(dotted, file)
     if mode == "tree":
         sys.path.insert(0, str(base))
         parent = dotted.rpartition(".")[0]
