@@ -16,6 +16,7 @@ traceback; review them (drop look-alikes) before adding them.
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import json
 import re
@@ -73,6 +74,14 @@ def _double_arg(line: str, match: re.Match, index: int) -> str | None:
     lead = body[a:b][: len(body[a:b]) - len(body[a:b].lstrip())]
     new_body = body[:a] + lead + new_arg + body[b:]
     return line[:span[0]] + new_body + line[span[1]:]
+
+
+def _class_lines(text: str, name: str) -> set[int]:
+    """The lines of the class's own body (where a mistake is sure to be on its path)."""
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.ClassDef) and node.name == name:
+            return set(range(node.lineno, (node.end_lineno or node.lineno) + 1))
+    return set()
 
 
 def candidates(line: str) -> list[tuple[str, str]]:
@@ -144,12 +153,14 @@ def family_of(error: str) -> str:
     return "SH099"
 
 
-SHAPE_ERROR = re.compile(r"^(RuntimeError|IndexError|ValueError): ")
+# torch's shape errors; F.multi_head_attention_forward checks shapes with assert
+SHAPE_ERROR = re.compile(r"^(RuntimeError|IndexError|ValueError): |^AssertionError: .*shape")
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", help="only classes whose id contains this text")
+    parser.add_argument("--repos", help="only these repositories (comma-separated)")
     parser.add_argument("--per-repo", type=int, default=4, help="classes tried per repository")
     parser.add_argument("--per-class", type=int, default=3, help="bugs kept per class at most")
     parser.add_argument("--tries", type=int, default=8, help="candidates run per class at most")
@@ -161,7 +172,8 @@ def main(argv=None) -> int:
     chosen = []
     for case in manifest.cases:
         record = truth.get(groundtruth.key_for(manifest, case), {})
-        if not record.get("ok") or (args.only and args.only not in case.id):
+        if not record.get("ok") or (args.only and args.only not in case.id) or \
+                (args.repos and case.repo not in args.repos.split(",")):
             continue
         if taken.get(case.repo, 0) >= args.per_repo:
             continue
@@ -174,6 +186,7 @@ def main(argv=None) -> int:
         lines = text.splitlines()
         # lines of the class's own file that its forward ran: their statements and, for
         # layer changes, any line (constructors are not recorded)
+        own = _class_lines(text, case.cls)
         seen_kinds: dict[str, int] = {}
         tries = []
         for number, line in enumerate(lines, 1):
@@ -181,9 +194,10 @@ def main(argv=None) -> int:
             if not stripped or stripped.startswith("#") or text.count(stripped) != 1:
                 continue
             for kind, mutated in candidates(line):
-                tries.append((seen_kinds.get(kind, 0), number, kind, stripped, mutated.strip()))
+                tries.append((number not in own, seen_kinds.get(kind, 0), number, kind, stripped, mutated.strip()))
                 seen_kinds[kind] = seen_kinds.get(kind, 0) + 1
-        tries.sort()   # round-robin over the kinds of mistake
+        # the class's own lines first, round-robin over the kinds of mistake
+        tries = [t[1:] for t in sorted(tries)]
         for _, number, kind, find, replace in tries[:args.tries]:
             bug_id = f"{case.cls.lower()}-{kind}-{hashlib.sha256((case.id + find).encode()).hexdigest()[:6]}"
             jobs.append((case, Bug(bug_id, case.repo, case.path, case.cls, find, replace, 0, "", kind,

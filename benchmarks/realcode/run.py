@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import os
 import shutil
 import statistics
@@ -186,6 +187,7 @@ class CaseResult:
     errors: list[str]
     false_errors_with: list[dict]
     false_errors_without: list[dict]
+    case_manifest: object = None
 
 
 @dataclass
@@ -229,7 +231,7 @@ def score_case(manifest, case, runtime: list[dict], timing: bool, scratch: Path)
     shutil.rmtree(cache_dir, ignore_errors=True)
     label = f"{case.repo}:{case.path}"
     return CaseResult(case, compare(label, runtime, with_static), compare(label, runtime, without_static),
-                      cold, warm, errors, false_with, false_without)
+                      cold, warm, errors, false_with, false_without, manifest)
 
 
 def score_bug(manifest, bug, proof: dict, scratch: Path) -> BugResult:
@@ -255,6 +257,53 @@ def score_bug(manifest, bug, proof: dict, scratch: Path) -> BugResult:
     return BugResult(bug, bool(on_line), any(d.get("line") in accepted for d in without),
                      any(d.get("code") == bug.family for d in on_line),
                      [(d.get("line"), d.get("code")) for d in with_inputs], errors)
+
+
+#: what the source line of a binding the engine got wrong does, first match wins: a rough
+#: profile of where the engine loses shapes (the engine work picks its targets from it)
+LINE_CATEGORIES = [
+    ("einops / einx (rearrange, repeat, reduce, pack, einx)", r"\b(rearrange|repeat|reduce|pack|unpack|einx\.\w+)\(|Rearrange\("),
+    ("einsum", r"einsum\("),
+    ("attention kernel (sdpa, attention_interface, attend)",
+     r"scaled_dot_product_attention|attention_interface|ATTENTION_FUNCTIONS|self\.attend\(|attn_fn\("),
+    ("rotary / complex (polar, view_as_complex, apply_rotary)", r"polar|view_as_complex|view_as_real|rotary|rope|freqs"),
+    ("for-loop target (ModuleList, zip, enumerate)", r"^\s*for\b"),
+    ("chunk / split / unbind unpacking", r"\.(chunk|split|unbind)\(|torch\.(chunk|split|unbind)\("),
+    ("view / reshape / flatten / permute", r"\.(view|reshape|flatten|permute|transpose|unflatten|movedim)\("),
+    ("indexing and slicing", r"\w\[[^\]]*[:\.,N]"),
+    ("cat / stack", r"(torch|th)\.(cat|stack|concat)\("),
+    ("call of a sub-module (self.x(...))", r"=\s*self\.\w+(\[\w+\])?\("),
+    ("call of a helper function or method", r"=\s*[\w.]+\("),
+    ("arithmetic, broadcast, other", r""),
+]
+
+
+def categorise(line_text: str) -> str:
+    for name, pattern in LINE_CATEGORIES:
+        if re.search(pattern, line_text):
+            return name
+    return LINE_CATEGORIES[-1][0]
+
+
+def category_profile(cases: list["CaseResult"], pick) -> Counter:
+    """Non-exact bindings (missing, inexact, contradicted) by what their source line does."""
+    counts: Counter = Counter()
+    texts: dict[str, list[str]] = {}
+    for r in cases:
+        label = f"{r.case.repo}:{r.case.path}"
+        if label not in texts:
+            try:
+                texts[label] = case_file(r.case_manifest, r.case).read_text(encoding="utf-8").splitlines()
+            except OSError:
+                texts[label] = []
+        lines = texts[label]
+        for where, name, static, runtime, kind in pick(r).disagreements:
+            if kind == "dtype":
+                continue
+            number = int(where.rsplit(":", 1)[1].split(" ", 1)[0])
+            text = lines[number - 1] if 0 < number <= len(lines) else ""
+            counts[(categorise(text), kind)] += 1
+    return counts
 
 
 def _median(values) -> str:
@@ -312,6 +361,18 @@ def report(cases: list[CaseResult], bugs: list[BugResult], not_scored: list[str]
                      f"{b.pct(b.right_rank):5.1f}%  {a.contradicted:3d}/{b.contradicted:<3d}  {caught:>6}  "
                      f"{sum(len(r.false_errors_with) for r in by_repo[repo])}/"
                      f"{sum(len(r.false_errors_without) for r in by_repo[repo])}")
+
+    for title, pick in (("with --input", lambda r: r.with_inputs), ("without inputs", lambda r: r.without_inputs)):
+        profile = category_profile(cases, pick)
+        if profile:
+            lines.append("")
+            lines.append(f"== bindings not exact {title}, by what their line does (missing / inexact / contradicted / unknown rank)")
+            by_category: dict[str, Counter] = defaultdict(Counter)
+            for (category, kind), count in profile.items():
+                by_category[category][kind] += count
+            for category, kinds in sorted(by_category.items(), key=lambda item: -sum(item[1].values())):
+                lines.append(f"  {sum(kinds.values()):5d}  {category:<58} {kinds['missing']:4d} / {kinds['inexact']:4d} / "
+                             f"{kinds['contradicted']:3d} / {kinds['unknown rank']:3d}")
 
     errors = Counter()
     for r in cases:
