@@ -74,12 +74,16 @@ def entry_args(case) -> list[str]:
     return args
 
 
+def _same_file(reported: str, file: Path) -> bool:
+    """The engine prints paths relative to its working folder, which is the file's."""
+    return os.path.realpath(os.path.join(file.parent, reported)) == os.path.realpath(file)
+
+
 def shapes_of(result: dict | None, file: Path) -> list[dict] | None:
     if result is None:
         return None
-    own = os.path.realpath(file)
     for item in result.get("files", []):
-        if os.path.realpath(item.get("path", "")) == own:
+        if _same_file(item.get("path", ""), file):
             return item.get("shapes", [])
     return []
 
@@ -87,9 +91,8 @@ def shapes_of(result: dict | None, file: Path) -> list[dict] | None:
 def shape_findings(result: dict | None, file: Path) -> list[dict] | None:
     if result is None:
         return None
-    own = os.path.realpath(file)
     return [d for d in result.get("diagnostics", [])
-            if os.path.realpath(d.get("path", "")) == own and str(d.get("code", "")).startswith("SH")
+            if _same_file(d.get("path", ""), file) and str(d.get("code", "")).startswith("SH")
             and d.get("severity", "error") == "error"]
 
 
@@ -429,7 +432,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mirrors", type=Path, default=DEFAULT_MIRRORS,
                         help="folder of OWNER+NAME/repo git mirrors (and pypi/ wheels)")
-    parser.add_argument("--only", help="only classes and bugs whose id contains this text")
+    parser.add_argument("--only", help="only classes (and their bugs) whose id contains this text")
     parser.add_argument("--split", choices=("tune", "heldout"), help="only one split")
     parser.add_argument("--verbose", "-v", action="store_true", help="list every disagreement")
     parser.add_argument("--workers", type=int, default=2, help="parallel engine runs (at most 2)")
@@ -454,7 +457,8 @@ def main(argv=None) -> int:
         return 2
 
     def chosen(item) -> bool:
-        return (item.repo not in missing and (not args.only or args.only in item.id)
+        ids = (item.id, getattr(item, "case_id", item.id))
+        return (item.repo not in missing and (not args.only or any(args.only in text for text in ids))
                 and (not args.split or item.split == args.split))
 
     not_scored = []
