@@ -341,9 +341,14 @@ def report(cases: list[CaseResult], bugs: list[BugResult], not_scored: list[str]
             rc = sum(x.right_code_with for x in chosen_bugs)
             lines.append(f"  seeded bugs: caught with inputs {cw}/{n} = {100 * cw / n:.1f}% "
                          f"(expected code {rc}), without inputs {co}/{n} = {100 * co / n:.1f}%")
+        # a file-level finding repeats for every class of its file: count its sites too
+        sites_with = {(r.case.repo, r.case.path, d.get("line"), d.get("code")) for r in chosen for d in r.false_errors_with}
+        sites_without = {(r.case.repo, r.case.path, d.get("line"), d.get("code"))
+                         for r in chosen for d in r.false_errors_without}
         lines.append(f"  false shape errors on clean classes: {false_with} with inputs "
-                     f"({sum(1 for r in chosen if r.false_errors_with)} classes), {false_without} without "
-                     f"({sum(1 for r in chosen if r.false_errors_without)} classes)")
+                     f"({sum(1 for r in chosen if r.false_errors_with)} classes, {len(sites_with)} distinct lines), "
+                     f"{false_without} without ({sum(1 for r in chosen if r.false_errors_without)} classes, "
+                     f"{len(sites_without)} distinct lines)")
         lines.append(f"  median `ml-lsp shapes` per file: cold {_median(r.cold for r in chosen)}, "
                      f"warm {_median(r.warm for r in chosen)}")
         lines.append("")
