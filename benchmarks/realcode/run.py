@@ -1,0 +1,536 @@
+"""The real-code benchmark's scorer (issue 13): the static engine against torch on public
+model code nobody here wrote.
+
+    python benchmarks/realcode/run.py                  # everything, both splits
+    python benchmarks/realcode/run.py --verbose        # and every disagreement
+    python benchmarks/realcode/run.py --only timm      # ids containing a text
+    python benchmarks/realcode/run.py --json out.json  # the figures and per-class results as JSON
+
+For every class of manifest.toml whose ground truth is recorded (groundtruth.json; missing
+records are recorded first, see groundtruth.py), on the file materialised from the mirrors:
+
+- ``ml-lsp shapes --json FILE --entry CLASS --init ... --input ...`` (timed: the first run
+  with an empty engine cache folder is "cold", a second run with that folder "warm");
+- ``ml-lsp shapes --json FILE`` (no entry, no init, no inputs: what a new user sees);
+- ``ml-lsp check --select SH`` on the clean file, with and without the entry's inputs;
+- ``ml-lsp check --select SH`` on each proven seeded bug (bugs_proven.json), with and without.
+
+All run with the benchmark venv's interpreter (so the engine can read the installed
+libraries), the engine code of this checkout (PYTHONPATH), two at a time at most.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import groundtruth  # noqa: E402
+from corpus import (BUG_PROOFS, CACHE, DEFAULT_MIRRORS, GROUND_TRUTH, REPO, VENV_PYTHON, CorpusError,  # noqa: E402
+                    case_file, load_manifest, mutant_root)
+
+ENGINE_TIMEOUT = 120.0
+
+
+# ---------------------------------------------------------------------------------------
+# Running the engine.
+
+def engine(args: list[str], cache_dir: Path, cwd: Path) -> tuple[float, dict | None, str]:
+    """One `ml-lsp` command; (seconds, parsed JSON or None, error text)."""
+    env = {**os.environ, "PYTHONPATH": f"{REPO}:{REPO / 'plugins'}", "XDG_CACHE_HOME": str(cache_dir),
+           "ML_LSP_CACHE_DIR": str(cache_dir / "ml-lsp")}
+    started = time.perf_counter()
+    try:
+        done = subprocess.run([str(VENV_PYTHON), "-m", "ml_lsp", *args], capture_output=True, text=True,
+                              timeout=ENGINE_TIMEOUT, env=env, cwd=str(cwd))
+    except subprocess.TimeoutExpired:
+        return ENGINE_TIMEOUT, None, f"timed out after {ENGINE_TIMEOUT:.0f}s"
+    seconds = time.perf_counter() - started
+    try:
+        return seconds, json.loads(done.stdout), ""
+    except json.JSONDecodeError:
+        text = (done.stderr or done.stdout).strip().splitlines()
+        return seconds, None, f"exit {done.returncode}: {text[-1] if text else 'no output'}"[:300]
+
+
+def entry_args(case) -> list[str]:
+    args = ["--entry", case.cls]
+    if case.init:
+        args += ["--init", case.init]
+    for spec in case.cli_inputs():
+        args += ["--input", spec]
+    return args
+
+
+def _same_file(reported: str, file: Path) -> bool:
+    """The engine prints paths relative to its working folder, which is the file's."""
+    return os.path.realpath(os.path.join(file.parent, reported)) == os.path.realpath(file)
+
+
+def shapes_of(result: dict | None, file: Path) -> list[dict] | None:
+    if result is None:
+        return None
+    for item in result.get("files", []):
+        if _same_file(item.get("path", ""), file):
+            return item.get("shapes", [])
+    return []
+
+
+def shape_findings(result: dict | None, file: Path) -> list[dict] | None:
+    if result is None:
+        return None
+    return [d for d in result.get("diagnostics", [])
+            if _same_file(d.get("path", ""), file) and str(d.get("code", "")).startswith("SH")
+            and d.get("severity", "error") == "error"]
+
+
+# ---------------------------------------------------------------------------------------
+# Comparing with the runtime.
+
+STAR_TOKENS = ("*", "...")
+
+
+@dataclass
+class Tally:
+    total: int = 0
+    exact: int = 0
+    right_rank: int = 0
+    contradicted: int = 0
+    missing: int = 0
+    wrong_dtype: int = 0
+    disagreements: list[tuple[str, str, object, object, str]] = field(default_factory=list)
+
+    def add(self, other: "Tally") -> None:
+        for name in ("total", "exact", "right_rank", "contradicted", "missing", "wrong_dtype"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.disagreements.extend(other.disagreements)
+
+    def pct(self, count: int) -> float:
+        return 100.0 * count / self.total if self.total else 0.0
+
+
+def _is_int(dim) -> bool:
+    return isinstance(dim, int) and not isinstance(dim, bool)
+
+
+def _is_star(dim) -> bool:
+    return isinstance(dim, str) and dim.strip().startswith(STAR_TOKENS)
+
+
+def compare(label: str, runtime: list[dict], static: list[dict] | None) -> Tally:
+    """Per (scope, line, name): exact (every dim equal; where the runtime's dim varied
+    between the two runs, only a non-int is right), right rank, contradicted (a stated
+    int that differs from the runtime's, or a stated rank that differs; with a rank-
+    polymorphic ``(*, 256)`` the stated trailing dims are compared), or missing."""
+    tally = Tally()
+    by_key = {(e.get("scope"), e.get("line"), e.get("name")): e for e in static or []}
+    for entry in runtime:
+        tally.total += 1
+        where = f"{label}:{entry['line']} ({entry['scope']})"
+        actual = entry["shape"]
+        found = by_key.get((entry["scope"], entry["line"], entry["name"]))
+        predicted = None if found is None else found.get("shape")
+        if found is not None and found.get("dtype") and entry.get("dtype") and found["dtype"] != entry["dtype"]:
+            tally.wrong_dtype += 1
+            tally.disagreements.append((where, entry["name"], found["dtype"], entry["dtype"], "dtype"))
+        if predicted is None:
+            tally.missing += 1
+            tally.disagreements.append((where, entry["name"], None, actual, "missing"))
+            continue
+        if actual is None:   # the rank itself varied between the runs
+            tally.exact += 1
+            tally.right_rank += 1
+            continue
+        if any(_is_star(d) for d in predicted):
+            known = [d for d in predicted[next(i for i, d in enumerate(predicted) if _is_star(d)) + 1:]]
+            if len(known) > len(actual) or any(_is_int(p) and p != a
+                                               for p, a in zip(reversed(known), reversed(actual))):
+                tally.contradicted += 1
+                tally.disagreements.append((where, entry["name"], predicted, actual, "contradicted"))
+            else:
+                tally.disagreements.append((where, entry["name"], predicted, actual, "unknown rank"))
+            continue
+        if len(predicted) != len(actual):
+            tally.contradicted += 1
+            tally.disagreements.append((where, entry["name"], predicted, actual, "contradicted"))
+            continue
+        tally.right_rank += 1
+        if any(_is_int(p) and p != a for p, a in zip(predicted, actual)):
+            tally.contradicted += 1
+            tally.disagreements.append((where, entry["name"], predicted, actual, "contradicted"))
+        elif all((a is None and not _is_int(p)) or (a is not None and p == a) for p, a in zip(predicted, actual)):
+            tally.exact += 1
+        else:
+            tally.disagreements.append((where, entry["name"], predicted, actual, "inexact"))
+    return tally
+
+
+# ---------------------------------------------------------------------------------------
+# The run.
+
+@dataclass
+class CaseResult:
+    case: object
+    with_inputs: Tally
+    without_inputs: Tally
+    cold: float | None
+    warm: float | None
+    errors: list[str]
+    false_errors_with: list[dict]
+    false_errors_without: list[dict]
+    case_manifest: object = None
+
+
+@dataclass
+class BugResult:
+    bug: object
+    caught_with: bool
+    caught_without: bool
+    right_code_with: bool
+    findings_with: list[tuple[int, str]]
+    errors: list[str]
+
+
+def score_case(manifest, case, runtime: list[dict], timing: bool, scratch: Path) -> CaseResult:
+    file = case_file(manifest, case)
+    cwd = file.parent
+    cache_dir = scratch / f"engine-{abs(hash(case.id)) % 10**10}"
+    shutil.rmtree(cache_dir, ignore_errors=True)
+    cache_dir.mkdir(parents=True)
+    errors = []
+    cold, data, error = engine(["shapes", "--json", *entry_args(case), str(file)], cache_dir, cwd)
+    with_static = shapes_of(data, file)
+    if error:
+        errors.append(f"shapes with inputs: {error}")
+        cold = None
+    warm = None
+    if timing and not error:
+        warm, _, _ = engine(["shapes", "--json", *entry_args(case), str(file)], cache_dir, cwd)
+    _, data, error = engine(["shapes", "--json", str(file)], cache_dir, cwd)
+    without_static = shapes_of(data, file)
+    if error:
+        errors.append(f"shapes without inputs: {error}")
+    _, data, error = engine(["check", "--format", "json", "--select", "SH", "--jobs", "1", *entry_args(case),
+                             str(file)], cache_dir, cwd)
+    false_with = shape_findings(data, file) or []
+    if error:
+        errors.append(f"check with inputs: {error}")
+    _, data, error = engine(["check", "--format", "json", "--select", "SH", "--jobs", "1", str(file)], cache_dir, cwd)
+    false_without = shape_findings(data, file) or []
+    if error:
+        errors.append(f"check without inputs: {error}")
+    shutil.rmtree(cache_dir, ignore_errors=True)
+    label = f"{case.repo}:{case.path}"
+    return CaseResult(case, compare(label, runtime, with_static), compare(label, runtime, without_static),
+                      cold, warm, errors, false_with, false_without, manifest)
+
+
+def score_bug(manifest, bug, proof: dict, scratch: Path) -> BugResult:
+    case = manifest.case(bug.case_id)
+    root = mutant_root(manifest, bug)
+    file = root / bug.path
+    cache_dir = scratch / f"engine-bug-{bug.id}"
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    accepted = {bug.line, *proof.get("chain", [])} | ({bug.layer_line} if bug.layer_line else set())
+    errors = []
+    _, data, error = engine(["check", "--format", "json", "--select", "SH", "--jobs", "1", *entry_args(case),
+                             str(file)], cache_dir, file.parent)
+    with_inputs = shape_findings(data, file) or []
+    if error:
+        errors.append(f"check with inputs: {error}")
+    _, data, error = engine(["check", "--format", "json", "--select", "SH", "--jobs", "1", str(file)],
+                            cache_dir, file.parent)
+    without = shape_findings(data, file) or []
+    if error:
+        errors.append(f"check without inputs: {error}")
+    shutil.rmtree(cache_dir, ignore_errors=True)
+    on_line = [d for d in with_inputs if d.get("line") in accepted]
+    return BugResult(bug, bool(on_line), any(d.get("line") in accepted for d in without),
+                     any(d.get("code") == bug.family for d in on_line),
+                     [(d.get("line"), d.get("code")) for d in with_inputs], errors)
+
+
+#: what the source line of a binding the engine got wrong does, first match wins: a rough
+#: profile of where the engine loses shapes (the engine work picks its targets from it)
+LINE_CATEGORIES = [
+    ("einops / einx (rearrange, repeat, reduce, pack, einx)", r"\b(rearrange|repeat|reduce|pack|unpack|einx\.\w+)\(|Rearrange\("),
+    ("einsum", r"einsum\("),
+    ("attention kernel (sdpa, attention_interface, attend)",
+     r"scaled_dot_product_attention|attention_interface|ATTENTION_FUNCTIONS|self\.attend\(|attn_fn\("),
+    ("rotary / complex (polar, view_as_complex, apply_rotary)", r"polar|view_as_complex|view_as_real|rotary|rope|freqs"),
+    ("for-loop target (ModuleList, zip, enumerate)", r"^\s*for\b"),
+    ("chunk / split / unbind unpacking", r"\.(chunk|split|unbind)\(|torch\.(chunk|split|unbind)\("),
+    ("view / reshape / flatten / permute", r"\.(view|reshape|flatten|permute|transpose|unflatten|movedim)\("),
+    ("indexing and slicing", r"\w\[[^\]]*[:\.,N]"),
+    ("cat / stack", r"(torch|th)\.(cat|stack|concat)\("),
+    ("call of a sub-module (self.x(...))", r"=\s*self\.\w+(\[\w+\])?\("),
+    ("call of a helper function or method", r"=\s*[\w.]+\("),
+    ("arithmetic, broadcast, other", r""),
+]
+
+
+def categorise(line_text: str) -> str:
+    for name, pattern in LINE_CATEGORIES:
+        if re.search(pattern, line_text):
+            return name
+    return LINE_CATEGORIES[-1][0]
+
+
+def category_profile(cases: list["CaseResult"], pick) -> Counter:
+    """Non-exact bindings (missing, inexact, contradicted) by what their source line does."""
+    counts: Counter = Counter()
+    texts: dict[str, list[str]] = {}
+    for r in cases:
+        label = f"{r.case.repo}:{r.case.path}"
+        if label not in texts:
+            try:
+                texts[label] = case_file(r.case_manifest, r.case).read_text(encoding="utf-8").splitlines()
+            except OSError:
+                texts[label] = []
+        lines = texts[label]
+        for where, name, static, runtime, kind in pick(r).disagreements:
+            if kind == "dtype":
+                continue
+            number = int(where.rsplit(":", 1)[1].split(" ", 1)[0])
+            text = lines[number - 1] if 0 < number <= len(lines) else ""
+            counts[(categorise(text), kind)] += 1
+    return counts
+
+
+def _median(values) -> str:
+    values = [v for v in values if v is not None]
+    return f"{statistics.median(values):.2f}s" if values else "-"
+
+
+def report(cases: list[CaseResult], bugs: list[BugResult], not_scored: list[str], verbose: bool) -> str:
+    lines = []
+    for split in ("tune", "heldout"):
+        chosen = [r for r in cases if r.case.split == split]
+        chosen_bugs = [b for b in bugs if b.bug.split == split]
+        a, b = Tally(), Tally()
+        for r in chosen:
+            a.add(r.with_inputs)
+            b.add(r.without_inputs)
+        repos = {r.case.repo for r in chosen}
+        false_with = sum(len(r.false_errors_with) for r in chosen)
+        false_without = sum(len(r.false_errors_without) for r in chosen)
+        lines += [
+            f"== {split}: {len(chosen)} classes from {len(repos)} repositories, {a.total} runtime bindings",
+            f"  with --input and --init:  exact {a.exact}/{a.total} = {a.pct(a.exact):.1f}%   "
+            f"right rank {a.pct(a.right_rank):.1f}%   contradicted {a.contradicted}   missing {a.missing}   "
+            f"wrong dtype {a.wrong_dtype}",
+            f"  without (plain FILE):     right rank {b.right_rank}/{b.total} = {b.pct(b.right_rank):.1f}%   "
+            f"exact {b.pct(b.exact):.1f}%   contradicted {b.contradicted}   missing {b.missing}",
+        ]
+        if chosen_bugs:
+            n = len(chosen_bugs)
+            cw = sum(x.caught_with for x in chosen_bugs)
+            co = sum(x.caught_without for x in chosen_bugs)
+            rc = sum(x.right_code_with for x in chosen_bugs)
+            lines.append(f"  seeded bugs: caught with inputs {cw}/{n} = {100 * cw / n:.1f}% "
+                         f"(expected code {rc}), without inputs {co}/{n} = {100 * co / n:.1f}%")
+        # a file-level finding repeats for every class of its file: count its sites too
+        sites_with = {(r.case.repo, r.case.path, d.get("line"), d.get("code")) for r in chosen for d in r.false_errors_with}
+        sites_without = {(r.case.repo, r.case.path, d.get("line"), d.get("code"))
+                         for r in chosen for d in r.false_errors_without}
+        lines.append(f"  false shape errors on clean classes: {false_with} with inputs "
+                     f"({sum(1 for r in chosen if r.false_errors_with)} classes, {len(sites_with)} distinct lines), "
+                     f"{false_without} without ({sum(1 for r in chosen if r.false_errors_without)} classes, "
+                     f"{len(sites_without)} distinct lines)")
+        lines.append(f"  median `ml-lsp shapes` per file: cold {_median(r.cold for r in chosen)}, "
+                     f"warm {_median(r.warm for r in chosen)}")
+        lines.append("")
+
+    lines.append("== per repository (both splits): classes, bindings, exact% with inputs, right-rank% "
+                 "without, contradicted with/without, bugs caught with inputs, false errors with/without")
+    by_repo: dict[str, list[CaseResult]] = defaultdict(list)
+    for r in cases:
+        by_repo[r.case.repo].append(r)
+    for repo in sorted(by_repo, key=str.lower):
+        a, b = Tally(), Tally()
+        for r in by_repo[repo]:
+            a.add(r.with_inputs)
+            b.add(r.without_inputs)
+        repo_bugs = [x for x in bugs if x.bug.repo == repo]
+        caught = f"{sum(x.caught_with for x in repo_bugs)}/{len(repo_bugs)}" if repo_bugs else "-"
+        lines.append(f"  {repo:<36} {len(by_repo[repo]):3d} {a.total:5d}  {a.pct(a.exact):5.1f}%  "
+                     f"{b.pct(b.right_rank):5.1f}%  {a.contradicted:3d}/{b.contradicted:<3d}  {caught:>6}  "
+                     f"{sum(len(r.false_errors_with) for r in by_repo[repo])}/"
+                     f"{sum(len(r.false_errors_without) for r in by_repo[repo])}")
+
+    for title, pick in (("with --input", lambda r: r.with_inputs), ("without inputs", lambda r: r.without_inputs)):
+        profile = category_profile(cases, pick)
+        if profile:
+            lines.append("")
+            lines.append(f"== bindings not exact {title}, by what their line does (missing / inexact / contradicted / unknown rank)")
+            by_category: dict[str, Counter] = defaultdict(Counter)
+            for (category, kind), count in profile.items():
+                by_category[category][kind] += count
+            for category, kinds in sorted(by_category.items(), key=lambda item: -sum(item[1].values())):
+                lines.append(f"  {sum(kinds.values()):5d}  {category:<58} {kinds['missing']:4d} / {kinds['inexact']:4d} / "
+                             f"{kinds['contradicted']:3d} / {kinds['unknown rank']:3d}")
+
+    errors = Counter()
+    for r in cases:
+        for error in r.errors:
+            errors[error.split(":", 1)[0] + ": " + _error_kind(error)] += 1
+    if errors:
+        lines.append("")
+        lines.append("== engine runs that gave no answer (command: reason, count)")
+        for text, count in errors.most_common():
+            lines.append(f"  {count:4d}  {text}")
+    empty = [r for r in cases if r.with_inputs.total and r.with_inputs.missing == r.with_inputs.total]
+    if empty:
+        lines.append("")
+        lines.append(f"== classes where every binding is missing with inputs: {len(empty)}")
+        for r in empty:
+            lines.append(f"  {r.case.id}" + (f"  [{r.errors[0]}]" if r.errors else ""))
+    if not_scored:
+        lines.append("")
+        lines.append(f"== not scored ({len(not_scored)}): no ground truth or unproven bug")
+        lines.extend(f"  {text}" for text in not_scored)
+    missed = [x for x in bugs if not x.caught_with]
+    if missed:
+        lines.append("")
+        lines.append(f"== seeded bugs missed with inputs ({len(missed)}): id, expected line/code, what was reported")
+        for x in missed:
+            lines.append(f"  {x.bug.id} ({x.bug.split}): line {x.bug.line} {x.bug.family}; reported {x.findings_with}"
+                         + (f" [{x.errors[0]}]" if x.errors else ""))
+    flagged = [(r, d, how) for r in cases for how, ds in (("with", r.false_errors_with), ("without", r.false_errors_without))
+               for d in ds]
+    if flagged:
+        lines.append("")
+        lines.append(f"== false shape errors on clean classes ({len(flagged)})")
+        for r, d, how in flagged:
+            lines.append(f"  {r.case.id} [{how} inputs] line {d.get('line')}: {d.get('code')} {d.get('message', '')[:140]}")
+    if verbose:
+        for title, pick in (("with --input", lambda r: r.with_inputs), ("without inputs", lambda r: r.without_inputs)):
+            lines.append("")
+            lines.append(f"== every disagreement {title} (file:line (scope) name: static vs runtime [kind])")
+            for r in cases:
+                for where, name, static, runtime, kind in pick(r).disagreements:
+                    lines.append(f"  {where} {name}: static {static} vs runtime {runtime} [{kind}]")
+    return "\n".join(lines)
+
+
+def _error_kind(error: str) -> str:
+    text = error.split(":", 1)[1] if ":" in error else error
+    for marker in ("no class or function named", "timed out", "analysis budget", "Traceback", "not JSON"):
+        if marker in text:
+            return marker
+    return text.strip()[:90]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mirrors", type=Path, default=DEFAULT_MIRRORS,
+                        help="folder of OWNER+NAME/repo git mirrors (and pypi/ wheels)")
+    parser.add_argument("--only", help="only classes (and their bugs) whose id contains this text")
+    parser.add_argument("--split", choices=("tune", "heldout"), help="only one split")
+    parser.add_argument("--verbose", "-v", action="store_true", help="list every disagreement")
+    parser.add_argument("--workers", type=int, default=2, help="parallel engine runs (at most 2)")
+    parser.add_argument("--no-timing", action="store_true", help="skip the warm rerun")
+    parser.add_argument("--no-bugs", action="store_true", help="skip the seeded bugs")
+    parser.add_argument("--skip-missing", action="store_true", help="skip repositories without a mirror")
+    parser.add_argument("--json", type=Path, help="also write figures and per-class results here")
+    args = parser.parse_args(argv)
+    workers = max(1, min(args.workers, 2))
+    if not VENV_PYTHON.exists():
+        print(f"error: no benchmark venv at {VENV_PYTHON.parent.parent}: run `bash benchmarks/realcode/setup.sh`",
+              file=sys.stderr)
+        return 2
+    try:
+        manifest = load_manifest()
+        missing = groundtruth.materialise_all(manifest, args.mirrors, args.skip_missing)
+        # ground truth is cached: only classes without a current record run now
+        truth = groundtruth.record(manifest, args.only, False, workers, 240, missing)
+        proofs = json.loads(BUG_PROOFS.read_text()) if BUG_PROOFS.exists() else {}
+    except CorpusError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    def chosen(item) -> bool:
+        ids = (item.id, getattr(item, "case_id", item.id))
+        return (item.repo not in missing and (not args.only or any(args.only in text for text in ids))
+                and (not args.split or item.split == args.split))
+
+    not_scored = []
+    cases = []
+    for case in manifest.cases:
+        if not chosen(case):
+            continue
+        record = truth.get(groundtruth.key_for(manifest, case), {})
+        if record.get("ok"):
+            cases.append((case, record["entries"]))
+        else:
+            not_scored.append(f"{case.id}: {record.get('error', 'no ground truth')}")
+    bugs = []
+    if not args.no_bugs:
+        for bug in manifest.bugs:
+            if not chosen(bug):
+                continue
+            proof = proofs.get(bug.id)
+            if proof and proof.get("proven") and proof.get("find") == bug.find and proof.get("replace") == bug.replace:
+                bugs.append((bug, proof))
+            else:
+                not_scored.append(f"bug {bug.id}: not proven (groundtruth.py --bugs)")
+
+    scratch = CACHE / "engine"
+    shutil.rmtree(scratch, ignore_errors=True)
+    started = time.monotonic()
+    done_count = [0]
+    total = len(cases) + len(bugs)
+
+    def progress(text: str) -> None:
+        done_count[0] += 1
+        print(f"[{done_count[0]}/{total} {time.monotonic() - started:5.0f}s] {text}", file=sys.stderr, flush=True)
+
+    def run_case(item):
+        result = score_case(manifest, item[0], item[1], not args.no_timing, scratch)
+        progress(f"{item[0].id}: exact {result.with_inputs.exact}/{result.with_inputs.total}")
+        return result
+
+    def run_bug(item):
+        result = score_bug(manifest, item[0], item[1], scratch)
+        progress(f"bug {item[0].id}: {'caught' if result.caught_with else 'missed'}")
+        return result
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        case_results = list(pool.map(run_case, cases))
+        bug_results = list(pool.map(run_bug, bugs))
+    shutil.rmtree(scratch, ignore_errors=True)
+    print(report(case_results, bug_results, not_scored, args.verbose))
+    print(f"\n({len(case_results)} classes, {len(bug_results)} bugs in {time.monotonic() - started:.0f}s, "
+          f"{workers} workers)")
+    if args.json:
+        args.json.write_text(json.dumps({
+            "classes": [{"id": r.case.id, "split": r.case.split, "total": r.with_inputs.total,
+                         "exact_with_inputs": r.with_inputs.exact, "right_rank_without": r.without_inputs.right_rank,
+                         "contradicted_with": r.with_inputs.contradicted,
+                         "contradicted_without": r.without_inputs.contradicted,
+                         "missing_with": r.with_inputs.missing, "cold_s": r.cold, "warm_s": r.warm,
+                         "errors": r.errors,
+                         "false_errors": [[d.get("line"), d.get("code")] for d in r.false_errors_with + r.false_errors_without],
+                         "disagreements_with": [list(map(str, d)) for d in r.with_inputs.disagreements],
+                         "disagreements_without": [list(map(str, d)) for d in r.without_inputs.disagreements]}
+                        for r in case_results],
+            "bugs": [{"id": b.bug.id, "split": b.bug.split, "caught_with": b.caught_with,
+                      "caught_without": b.caught_without, "reported": b.findings_with} for b in bug_results],
+            "not_scored": not_scored}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
