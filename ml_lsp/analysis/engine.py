@@ -638,6 +638,8 @@ def count_params(value, seen=None) -> Optional[int]:
             return n if isinstance(n, int) else None
         return None
     if isinstance(value, Instance):
+        if not value.complete:
+            return None
         total = 0
         for k, v in value.attrs.items():
             if isinstance(v, (Layer, Instance)):
