@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import ast
 import math
-from typing import Optional
+import time
+from typing import Callable, Optional
 
 from ml_lsp.analysis import dims
 from ml_lsp.analysis.dims import Sym
@@ -35,6 +36,37 @@ MAX_UNROLL = 64
 
 class BudgetExceeded(Exception):
     pass
+
+
+class AnalysisCancelled(BaseException):
+    """The caller no longer wants this analysis (the text changed, the request was
+    cancelled). A BaseException, like ``asyncio.CancelledError``, so that the guards that
+    make an engine bug cost one statement (``except Exception``) let it through."""
+
+
+CHECK_EVERY = 1024  # steps between two looks at the clock and the cancel flag
+
+
+class Limits:
+    """What ends an analysis early, shared by the interpreters of one analysis (the file's,
+    its imports', its callers'): a wall-clock budget, after which every unit still running
+    or not yet started ends as the step budget ends it (its shapes unknown), and a
+    ``cancelled()`` callable, after which the whole analysis is abandoned."""
+
+    __slots__ = ("seconds", "deadline", "cancelled", "expired")
+
+    def __init__(self, seconds: Optional[float] = None, cancelled: Optional[Callable[[], bool]] = None):
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds if seconds is not None else None
+        self.cancelled = cancelled
+        self.expired = False
+
+    def check(self) -> None:
+        if self.cancelled is not None and self.cancelled():
+            raise AnalysisCancelled()
+        if self.deadline is not None and (self.expired or time.monotonic() > self.deadline):
+            self.expired = True
+            raise BudgetExceeded()
 
 
 class _Return(Exception):
@@ -107,8 +139,10 @@ class Recorder:
 class Interp:
     def __init__(self, text: str, path: Optional[str], rules: dict, resolve_module=None,
                  recorder: Optional[Recorder] = None, module_cache: Optional[dict] = None,
-                 import_depth: int = 0):
+                 import_depth: int = 0, limits: Optional[Limits] = None, parse=None):
         self.text = text
+        self.limits = limits
+        self.parse = parse  # (text, path) -> (tree, problems): a batch shares its parsed files
         self.lines = text.split("\n")
         self.path = path
         self.rules = rules
@@ -141,10 +175,12 @@ class Interp:
         self.ctor_by_path: dict = {}  # (defining file, class name) -> constructor Args from script code
 
     # ------------------------------------------------------------------ utilities
-    def tick(self, n=1):
-        self.steps += n
+    def tick(self):
+        self.steps += 1
         if self.steps > self.step_limit:
             raise BudgetExceeded()
+        if not self.steps % CHECK_EVERY and self.limits is not None:
+            self.limits.check()
 
     def src(self, node) -> str:
         try:
@@ -1645,10 +1681,16 @@ class Interp:
             other = self.module_cache[(path, None)]
             self.module_cache[key] = other
             return other
-        from ml_lsp.analysis.parse import parse_tolerant
-        tree, _ = parse_tolerant(text)
+        if self.limits is not None:
+            self.limits.check()
+        if self.parse is not None:
+            tree, _ = self.parse(text, path)
+        else:
+            from ml_lsp.analysis.parse import parse_tolerant
+            tree, _ = parse_tolerant(text)
         other = Interp(text, path, self.rules, self.resolve_module, recorder=Recorder(),
-                       module_cache=self.module_cache, import_depth=self.import_depth + 1)
+                       module_cache=self.module_cache, import_depth=self.import_depth + 1,
+                       limits=self.limits, parse=self.parse)
         other.recording = False
         other.globals["__name__"] = name.lstrip(".")
         try:
