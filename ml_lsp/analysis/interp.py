@@ -61,11 +61,16 @@ class Limits:
         self.cancelled = cancelled
         self.expired = False
 
-    def check(self) -> None:
+    def poll(self) -> bool:
+        """Whether the time is up; raises AnalysisCancelled when the caller gave up."""
         if self.cancelled is not None and self.cancelled():
             raise AnalysisCancelled()
-        if self.deadline is not None and (self.expired or time.monotonic() > self.deadline):
+        if self.deadline is not None and not self.expired and time.monotonic() > self.deadline:
             self.expired = True
+        return self.expired
+
+    def check(self) -> None:
+        if self.poll():
             raise BudgetExceeded()
 
 
@@ -152,6 +157,7 @@ class Interp:
         self.import_depth = import_depth
         self.globals: dict = {"__name__": "__main__"}
         self.steps = 0
+        self.until_check = CHECK_EVERY
         self.step_limit = STEP_LIMIT
         self.depth = 0
         self.quality = CALLSITE
@@ -179,8 +185,13 @@ class Interp:
         self.steps += 1
         if self.steps > self.step_limit:
             raise BudgetExceeded()
-        if not self.steps % CHECK_EVERY and self.limits is not None:
-            self.limits.check()
+        # a countdown of its own: ``steps`` restarts at 0 for every unit, and a file of
+        # many small units would never reach a multiple of CHECK_EVERY
+        self.until_check -= 1
+        if not self.until_check:
+            self.until_check = CHECK_EVERY
+            if self.limits is not None:
+                self.limits.check()
 
     def src(self, node) -> str:
         try:
@@ -1677,6 +1688,9 @@ class Interp:
         if not found:
             return None
         path, text = found
+        from ml_lsp.analysis.parse import too_large
+        if too_large(text):  # as the file itself would be: not analysed, its names unknown
+            return None
         if (path, None) in self.module_cache and self.module_cache[(path, None)] is not None:
             other = self.module_cache[(path, None)]
             self.module_cache[key] = other
