@@ -5,6 +5,9 @@ Python's ``ast`` gives exact positions and is fast; on a ``SyntaxError`` we find
 smallest enclosing ``def`` by indentation, replace its body with ``pass`` lines (keeping
 line numbers, so every other position stays right) and parse again. parso would recover
 too, but its tree would need a second interpreter; this keeps one.
+
+Before parsing: ``decode_source`` turns a file's bytes into text as Python does (its
+``# coding:`` line), and ``too_large`` refuses a text above ``MAX_SOURCE_BYTES``.
 """
 
 from __future__ import annotations
