@@ -70,6 +70,10 @@ def make_resolver(root: Optional[str] = None,
             return None
         return None
 
+    from ml_lsp.analysis.parse import MAX_SOURCE_BYTES
+
+    texts: dict = {}  # path -> ((mtime, size), text): a file imported by many is read once
+
     def resolve_module(name: str, from_path: Optional[str]) -> Optional[tuple]:
         path = _find(name, from_path)
         if path is None:
@@ -79,11 +83,31 @@ def make_resolver(root: Optional[str] = None,
             if unsaved is not None:
                 return path, unsaved
         try:
-            return path, Path(path).read_text(encoding="utf-8", errors="replace")
-        except OSError:
+            stat = os.stat(path)
+            stamp = (stat.st_mtime_ns, stat.st_size)
+            known = texts.get(path)
+            if known is not None and known[0] == stamp:
+                return path, known[1]
+            if stat.st_size > MAX_SOURCE_BYTES:  # the analysis would refuse it: its names stay unknown
+                return None
+            text = read_source(path)
+        except (OSError, ValueError):  # unreadable or undecodable: the import stays unknown
             return None
+        texts[path] = (stamp, text)
+        return path, text
 
     return resolve_module
+
+
+def read_source(path: str) -> str:
+    """A Python file's text as Python reads it: its ``# coding:`` line (else UTF-8) and
+    universal newlines. Raises OSError, or ``SourceDecodeError`` (a ValueError) whose
+    message names the undecodable line."""
+    from ml_lsp.analysis.parse import decode_source
+
+    with open(path, "rb") as handle:
+        raw = handle.read()
+    return decode_source(raw).replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _inside(p: Path, folder: Path) -> bool:

@@ -126,12 +126,15 @@ def test_parallel_workers_give_the_same_answer(project):
     assert len(json.loads(two.stdout)["diagnostics"]) == 24
 
 
-def test_unreadable_input_is_a_note_not_a_crash(project):
+def test_undecodable_input_is_an_e902_error_and_the_rest_is_checked(project):
     (project / "bad.py").write_bytes(b"x = '\xff\xfe'\n")
     (project / "broken.py").write_text("def f(:\n")
+    (project / "warn.py").write_text(WARN_ONLY)
     out = ml_lsp("check", ".", cwd=project)
-    assert out.returncode == 0 and "Traceback" not in out.stderr
-    assert "bad.py: note: not UTF-8" in out.stderr
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "bad.py:1:1: E902 cannot decode: byte 0xff on line 1 is not valid utf-8" in out.stdout
+    assert "warn.py:3:" in out.stdout  # the other files were still checked
+    assert "broken.py: note: syntax error" in out.stderr  # a syntax error stays a note
 
 
 def test_rules_table_and_docs(project):

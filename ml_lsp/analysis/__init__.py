@@ -11,6 +11,8 @@ No LSP types, no I/O (imports of other workspace files come through the caller's
 _EXPORTS = {
     "Dim": "dims", "Sym": "dims", "dim_json": "dims", "format_shape": "dims",
     "InputError": "engine", "analyze_source": "engine", "default_rules": "engine",
+    "MAX_SOURCE_BYTES": "parse", "too_large": "parse", "AnalysisCancelled": "interp",
+    "BatchCache": "batch", "SourceDecodeError": "parse", "decode_source": "parse",
     "Binding": "facts", "LayerFact": "facts", "ModuleClassFact": "facts", "ModuleFacts": "facts",
     "Related": "facts", "ShapeConflict": "facts", "ShapeHover": "facts", "TextEdit": "facts",
     "TextFix": "facts",
@@ -28,6 +30,7 @@ def __getattr__(name: str):
     return value
 
 
-__all__ = ["analyze_source", "default_rules", "InputError", "ModuleFacts", "Binding", "ShapeHover",
+__all__ = ["analyze_source", "default_rules", "InputError", "MAX_SOURCE_BYTES", "too_large", "AnalysisCancelled",
+           "BatchCache", "SourceDecodeError", "decode_source", "ModuleFacts", "Binding", "ShapeHover",
            "LayerFact", "ModuleClassFact", "ShapeConflict", "Related", "TextFix", "TextEdit", "Dim", "Sym",
            "dim_json", "format_shape"]

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Optional
+from typing import Callable, Optional
 
 from ml_lsp.analysis import dims
 from ml_lsp.analysis.dims import Sym
 from ml_lsp.analysis.facts import Binding, LayerFact, ModuleClassFact, ModuleFacts, ShapeHover
+from ml_lsp.analysis.batch import BatchCache, CallerSites
 from ml_lsp.analysis.interp import (ANNOTATION, COMMENT, EXPLICIT, INFERRED, CALLSITE, BudgetExceeded,
-                                    Interp, ProbeDone, _param_names)
+                                    Interp, Limits, ProbeDone, _param_names)
 from ml_lsp.analysis.ops import Args, Ctor, LayerRule
-from ml_lsp.analysis.parse import parse_tolerant
+from ml_lsp.analysis.parse import MAX_SOURCE_BYTES, parse_tolerant, too_large  # noqa: F401 (re-exported)
 from ml_lsp.analysis.values import UNK, ClassVal, DictVal, Func, Instance, Layer, Seq, Tensor
 
 
@@ -54,20 +55,33 @@ _JAXTYPING_DTYPES = {"Float": "float", "Float32": "float", "Float64": "float", "
 
 def analyze_source(text: str, path: Optional[str] = None, *, inputs: Optional[dict] = None,
                    entry: Optional[str] = None, init: Optional[str] = None, resolve_module=None,
-                   rules=None, callers=None) -> ModuleFacts:
+                   rules=None, callers=None, batch: Optional[BatchCache] = None,
+                   time_budget_s: Optional[float] = None,
+                   cancelled: Optional[Callable[[], bool]] = None) -> ModuleFacts:
     """``callers``: optional (path, text) of other workspace files (scripts, training
     loops) whose calls of this file's models give their inputs (``model(torch.randn(...))``
-    in train.py for the Net defined here). The caller reads them; the engine does no I/O."""
+    in train.py for the Net defined here). The caller reads them; the engine does no I/O.
+
+    Bounds: a text above ``MAX_SOURCE_BYTES`` is not analysed (one note in ``problems``);
+    after ``time_budget_s`` seconds the units not finished are left unknown (a note says
+    so); ``cancelled()`` turning true abandons the analysis with ``AnalysisCancelled``.
+    ``batch`` shares parsed files and caller runs between the analyses of one command."""
+    large = too_large(text)
+    if large is not None:
+        return ModuleFacts(path=path, problems=[large])
     rules = default_rules() if rules is None else rules
-    tree, problems = parse_tolerant(text)
-    interp = Interp(text, path, rules, resolve_module)
+    limits = Limits(time_budget_s, cancelled) if time_budget_s is not None or cancelled is not None else None
+    parse = batch.parse if batch is not None else None
+    tree, problems = parse(text, path) if parse is not None else parse_tolerant(text)
+    interp = Interp(text, path, rules, resolve_module, limits=limits, parse=parse)
     problems = list(problems)
     try:
         interp.run_module(tree)
     except BudgetExceeded:
-        problems.append("module-level code too large to analyse fully (budget)")
-    if callers and path is not None:
-        _collect_caller_sites(interp, text, path, rules, resolve_module, callers)
+        if not _out_of_time(interp):
+            problems.append("module-level code too large to analyse fully (budget)")
+    if callers and path is not None and not _out_of_time(interp):
+        _collect_caller_sites(interp, text, path, rules, resolve_module, callers, batch)
 
     modules = [c for c in interp.classes if c.is_module]
     functions = [v for k, v in interp.globals.items() if isinstance(v, Func) and v.module is interp
@@ -90,7 +104,7 @@ def analyze_source(text: str, path: Optional[str] = None, *, inputs: Optional[di
     # script entry points (def main(): with no required parameters) hold the call sites
     # (model = Net(); model(torch.randn(...))): run them before the classes
     for fn in functions:
-        if fn.node.name != entry and not _required_params(fn):
+        if fn.node.name != entry and not _required_params(fn) and not _out_of_time(interp):
             _analyze_function(interp, fn, {}, problems, CALLSITE)
     if entry is None and (explicit or init):
         # no --entry: the inputs go to the last module class (a file's main model is
@@ -101,54 +115,53 @@ def analyze_source(text: str, path: Optional[str] = None, *, inputs: Optional[di
     # them, and a block reached from its model's forward gets the model's (more exact)
     # shapes, so its own inferred-input run is then skipped.
     for cls in reversed(modules):
-        if entry is not None and cls.name == entry:
+        if (entry is not None and cls.name == entry) or _out_of_time(interp):
             continue
         _analyze_class(interp, cls, {}, None, problems, is_entry=False)
     for fn in functions:
-        if entry is not None and fn.node.name == entry:
+        if (entry is not None and fn.node.name == entry) or _out_of_time(interp):
             continue
         _analyze_function(interp, fn, {}, problems, INFERRED)
 
     problems.extend(interp.problems)
+    if _out_of_time(interp):
+        # the units cut by the clock each noted "budget exceeded"; one note says why
+        problems = [p for p in problems if "budget exceeded" not in p]
+        problems.append(f"time budget of {time_budget_s:g} s spent: shapes not reached by then are unknown")
     return _build_facts(interp, path, problems, modules)
 
 
-def _collect_caller_sites(interp: Interp, text: str, path: str, rules, resolve_module, callers):
+def _out_of_time(interp: Interp) -> bool:
+    """Between two units: the clock and the cancel flag, without waiting for a tick."""
+    return interp.limits is not None and interp.limits.poll()
+
+
+MAX_CALLERS = 16  # other files of a batch whose script code is searched for call sites
+
+
+def _collect_caller_sites(interp: Interp, text: str, path: str, rules, resolve_module, callers, batch=None):
     """Run each caller's script code (quietly) and keep the first call, with known input
     shapes, of every class this file defines."""
     import os
 
-    def resolve(name, from_path):
-        found = resolve_module(name, from_path) if resolve_module else None
-        if found is None and from_path is not None:  # a sibling module, without a resolver
-            base = os.path.join(os.path.dirname(from_path), *name.lstrip(".").split(".")) + ".py"
-            if os.path.realpath(base) == os.path.realpath(path):
-                found = (path, text)
-        if found is not None and os.path.realpath(found[0]) == os.path.realpath(path):
-            return path, text
-        return found
-
     mine = {c.name for c in interp.classes}
-    for caller_path, caller_text in callers[:16]:
+    by_name = {c.name: c for c in interp.classes}
+    here = os.path.realpath(path)
+    for caller_path, caller_text in callers[:MAX_CALLERS]:
         if caller_path == path:
             continue
-        other = Interp(caller_text, caller_path, rules, resolve, module_cache={})
-        try:
-            other.run_module(parse_tolerant(caller_text)[0])
-            for fn in [v for v in other.globals.values() if isinstance(v, Func) and v.module is other
-                       and v.owner is None and not _required_params(v)]:
-                other.steps = 0
-                other.call_func(fn, Args(), None)
-        except BudgetExceeded:
-            pass
-        except Exception:  # a caller we cannot follow gives no call site, nothing more
-            continue
-        by_name = {c.name: c for c in interp.classes}
-        for (defined_in, name), args in other.callsite_by_path.items():
-            if defined_in is not None and os.path.realpath(defined_in) == os.path.realpath(path) \
+        key = (caller_path, caller_text)
+        sites = batch.caller_sites.get(key) if batch is not None else None
+        if sites is None:
+            sites = _run_caller(interp, caller_path, caller_text, rules, resolve_module,
+                                [(path, text), *callers], batch)
+            if batch is not None:
+                batch.caller_sites[key] = sites
+        for (defined_in, name), args in sites.calls.items():
+            if defined_in is not None and os.path.realpath(defined_in) == here \
                     and name in mine and name not in interp.callsite_args:
                 interp.callsite_args[name] = args
-                ctor = other.ctor_by_path.get((defined_in, name))
+                ctor = sites.constructors.get((defined_in, name))
                 cls = by_name[name]
                 if ctor is not None and cls not in interp.instances:
                     try:  # the model as the caller built it
@@ -156,6 +169,38 @@ def _collect_caller_sites(interp: Interp, text: str, path: str, rules, resolve_m
                         interp.instances[cls] = interp.instantiate(cls, ctor, None, quiet=True)
                     except BudgetExceeded:
                         pass
+
+
+def _run_caller(interp: Interp, caller_path, caller_text, rules, resolve_module, sources, batch):
+    """The call sites one caller script makes (none when it cannot be followed). Its
+    imports of the given files resolve to their given text even without a resolver, so
+    the answer does not depend on which file of a batch asked first."""
+    import os
+
+    known = {os.path.realpath(p): (p, t) for p, t in sources}
+
+    def resolve(name, from_path):
+        found = resolve_module(name, from_path) if resolve_module else None
+        if found is None and from_path is not None:  # a sibling module, without a resolver
+            base = os.path.join(os.path.dirname(from_path), *name.lstrip(".").split(".")) + ".py"
+            found = known.get(os.path.realpath(base))
+        if found is not None:
+            return known.get(os.path.realpath(found[0]), found)
+        return found
+
+    parse = batch.parse if batch is not None else None
+    other = Interp(caller_text, caller_path, rules, resolve, module_cache={}, limits=interp.limits, parse=parse)
+    try:
+        other.run_module(parse(caller_text, caller_path)[0] if parse else parse_tolerant(caller_text)[0])
+        for fn in [v for v in other.globals.values() if isinstance(v, Func) and v.module is other
+                   and v.owner is None and not _required_params(v)]:
+            other.steps = 0
+            other.call_func(fn, Args(), None)
+    except BudgetExceeded:
+        pass
+    except Exception:  # a caller we cannot follow gives no call site, nothing more
+        return CallerSites()
+    return CallerSites(dict(other.callsite_by_path), dict(other.ctor_by_path))
 
 
 def _analyze_factory(interp: Interp, fn: Func, explicit: dict, init, problems):
@@ -638,6 +683,8 @@ def count_params(value, seen=None) -> Optional[int]:
             return n if isinstance(n, int) else None
         return None
     if isinstance(value, Instance):
+        if not value.complete:
+            return None
         total = 0
         for k, v in value.attrs.items():
             if isinstance(v, (Layer, Instance)):

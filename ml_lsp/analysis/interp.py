@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import ast
 import math
-from typing import Optional
+import time
+from typing import Callable, Optional
 
 from ml_lsp.analysis import dims
 from ml_lsp.analysis.dims import Sym
@@ -35,6 +36,42 @@ MAX_UNROLL = 64
 
 class BudgetExceeded(Exception):
     pass
+
+
+class AnalysisCancelled(BaseException):
+    """The caller no longer wants this analysis (the text changed, the request was
+    cancelled). A BaseException, like ``asyncio.CancelledError``, so that the guards that
+    make an engine bug cost one statement (``except Exception``) let it through."""
+
+
+CHECK_EVERY = 1024  # steps between two looks at the clock and the cancel flag
+
+
+class Limits:
+    """What ends an analysis early, shared by the interpreters of one analysis (the file's,
+    its imports', its callers'): a wall-clock budget, after which every unit still running
+    or not yet started ends as the step budget ends it (its shapes unknown), and a
+    ``cancelled()`` callable, after which the whole analysis is abandoned."""
+
+    __slots__ = ("seconds", "deadline", "cancelled", "expired")
+
+    def __init__(self, seconds: Optional[float] = None, cancelled: Optional[Callable[[], bool]] = None):
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds if seconds is not None else None
+        self.cancelled = cancelled
+        self.expired = False
+
+    def poll(self) -> bool:
+        """Whether the time is up; raises AnalysisCancelled when the caller gave up."""
+        if self.cancelled is not None and self.cancelled():
+            raise AnalysisCancelled()
+        if self.deadline is not None and not self.expired and time.monotonic() > self.deadline:
+            self.expired = True
+        return self.expired
+
+    def check(self) -> None:
+        if self.poll():
+            raise BudgetExceeded()
 
 
 class _Return(Exception):
@@ -107,8 +144,10 @@ class Recorder:
 class Interp:
     def __init__(self, text: str, path: Optional[str], rules: dict, resolve_module=None,
                  recorder: Optional[Recorder] = None, module_cache: Optional[dict] = None,
-                 import_depth: int = 0):
+                 import_depth: int = 0, limits: Optional[Limits] = None, parse=None):
         self.text = text
+        self.limits = limits
+        self.parse = parse  # (text, path) -> (tree, problems): a batch shares its parsed files
         self.lines = text.split("\n")
         self.path = path
         self.rules = rules
@@ -118,6 +157,7 @@ class Interp:
         self.import_depth = import_depth
         self.globals: dict = {"__name__": "__main__"}
         self.steps = 0
+        self.until_check = CHECK_EVERY
         self.step_limit = STEP_LIMIT
         self.depth = 0
         self.quality = CALLSITE
@@ -130,6 +170,7 @@ class Interp:
         self.forward_quality: dict = {}  # ClassVal name -> best quality its forward ran with
         self.forward_io: dict = {}  # class name -> (quality, inputs, output)
         self.call_stack: list = []
+        self.cut_calls = 0  # calls not followed (depth bound, recursion): what they built is unknown
         self.memo: dict = {}
         self.problems: list = []
         self.classes: list = []  # ClassVal in definition order
@@ -140,10 +181,17 @@ class Interp:
         self.ctor_by_path: dict = {}  # (defining file, class name) -> constructor Args from script code
 
     # ------------------------------------------------------------------ utilities
-    def tick(self, n=1):
-        self.steps += n
+    def tick(self):
+        self.steps += 1
         if self.steps > self.step_limit:
             raise BudgetExceeded()
+        # a countdown of its own: ``steps`` restarts at 0 for every unit, and a file of
+        # many small units would never reach a multiple of CHECK_EVERY
+        self.until_check -= 1
+        if not self.until_check:
+            self.until_check = CHECK_EVERY
+            if self.limits is not None:
+                self.limits.check()
 
     def src(self, node) -> str:
         try:
@@ -1317,6 +1365,7 @@ class Interp:
             f = Frame(env, "<lambda>")
             return self.eval(fn.node.body, f)
         if self.depth >= MAX_DEPTH or self.call_stack.count(fn) >= 2:
+            self.cut_calls += 1
             return UNK
         env = dict(fn.closure or {})
         env.update(self.bind_params(fn, a))
@@ -1344,8 +1393,10 @@ class Interp:
     def call_func_from(self, caller: "Interp", fn: Func, a: Args, node):
         """A function defined in another (imported) file: run it here, recording off."""
         if caller.depth >= MAX_DEPTH:
+            caller.cut_calls += 1
             return UNK
         was = self.recording
+        cut_before = self.cut_calls
         self.recording = False
         self.steps = 0
         self.step_limit = caller.step_limit
@@ -1354,10 +1405,12 @@ class Interp:
         try:
             return self.call_func(fn, a, None)
         except BudgetExceeded:
+            caller.cut_calls += 1
             return UNK
         finally:
             self.recording = was
             self.hints = None
+            caller.cut_calls += self.cut_calls - cut_before
 
     # ------------------------------------------------------------------ classes
     def make_class(self, node: ast.ClassDef, frame: Frame):
@@ -1381,12 +1434,31 @@ class Interp:
                     cls.attrs[stmt.target.id] = v
                     cframe.env[stmt.target.id] = v
                 cls.attrs.setdefault("__annotations__", {})[stmt.target.id] = stmt.annotation
+        if cls.mro() and cls.mro_error:  # Python would raise TypeError here: inherited names stay unknown
+            self.problems.append(f"line {node.lineno}: class {node.name}: {cls.mro_error}")
         if frame.scope == "<module>":
             self.classes.append(cls)
         return cls
 
     def instantiate(self, cls: ClassVal, a: Args, node, quiet=False):
         inst = Instance(cls, ctor_line=getattr(node, "lineno", 0))
+        cut_before = self.cut_calls
+        try:
+            self._construct(inst, cls, a, node)
+        finally:
+            if self.cut_calls != cut_before:
+                inst.complete = False
+        if cls.is_module and cls not in self.instances and self.depth == 0 and not quiet:
+            self.instances[cls] = inst
+        if cls.is_module and not quiet and not any(f.owner is not None and f.owner.is_module
+                                                   for f in self.call_stack):
+            # built by script code (module level or def main()), not inside another model
+            self.ctor_by_path.setdefault((cls.module.path, cls.name), a)
+        self.first_instance.setdefault(cls, inst)
+        return inst
+
+    def _construct(self, inst: Instance, cls: ClassVal, a: Args, node):
+        """Run ``__init__`` (or fill a dataclass / named tuple's fields) on ``inst``."""
         if cls.is_dataclass or (cls.lookup("__init__") is None and cls.attrs.get("__fields__")
                                 and any(_deco_name(d) == "dataclass" for c in cls.mro() for d in c.node.decorator_list)):
             fields = []
@@ -1416,14 +1488,6 @@ class Interp:
             elif _is_namedtuple(cls) or cls.attrs.get("__fields__"):
                 for i, f in enumerate(cls.attrs.get("__fields__", [])):
                     inst.attrs[f] = a.arg(i, f, cls.lookup(f) if cls.lookup(f) is not None else UNK)
-        if cls.is_module and cls not in self.instances and self.depth == 0 and not quiet:
-            self.instances[cls] = inst
-        if cls.is_module and not quiet and not any(f.owner is not None and f.owner.is_module
-                                                   for f in self.call_stack):
-            # built by script code (module level or def main()), not inside another model
-            self.ctor_by_path.setdefault((cls.module.path, cls.name), a)
-        self.first_instance.setdefault(cls, inst)
-        return inst
 
     # ------------------------------------------------------------------ builtins
     def call_builtin(self, name, a: Args, node, frame):
@@ -1564,6 +1628,8 @@ class Interp:
                 return True  # hasattr(F, "scaled_dot_product_attention"): the torch we describe has it
             return UNK
         if name == "super":
+            if len(args) == 2 and isinstance(args[0], ClassVal) and isinstance(args[1], Instance):
+                return _SuperProxy(args[0], args[1])  # super(Block, self)
             if frame is not None and frame.cls is not None and frame.self_val is not None:
                 return _SuperProxy(frame.cls, frame.self_val)
             return UNK
@@ -1622,14 +1688,23 @@ class Interp:
         if not found:
             return None
         path, text = found
+        from ml_lsp.analysis.parse import too_large
+        if too_large(text):  # as the file itself would be: not analysed, its names unknown
+            return None
         if (path, None) in self.module_cache and self.module_cache[(path, None)] is not None:
             other = self.module_cache[(path, None)]
             self.module_cache[key] = other
             return other
-        from ml_lsp.analysis.parse import parse_tolerant
-        tree, _ = parse_tolerant(text)
+        if self.limits is not None:
+            self.limits.check()
+        if self.parse is not None:
+            tree, _ = self.parse(text, path)
+        else:
+            from ml_lsp.analysis.parse import parse_tolerant
+            tree, _ = parse_tolerant(text)
         other = Interp(text, path, self.rules, self.resolve_module, recorder=Recorder(),
-                       module_cache=self.module_cache, import_depth=self.import_depth + 1)
+                       module_cache=self.module_cache, import_depth=self.import_depth + 1,
+                       limits=self.limits, parse=self.parse)
         other.recording = False
         other.globals["__name__"] = name.lstrip(".")
         try:
@@ -2158,8 +2233,14 @@ _SPECIAL_REFS = {
 
 # super() support: attribute lookup on the proxy finds the method in the parent classes
 def _get_attr_super(interp, obj, name, node, frame):
-    mro = obj.cls.mro()[1:]
-    for c in mro:
+    # Python searches type(self).__mro__ after the class the method is defined in, so in a
+    # diamond B's super() may lead to its sibling C, not to B's own base
+    mro = obj.cls.mro()
+    if isinstance(obj.self_val, Instance):
+        full = obj.self_val.cls.mro()
+        if obj.cls in full:
+            mro = full
+    for c in mro[mro.index(obj.cls) + 1:]:
         if name in c.attrs:
             v = c.attrs[name]
             return Bound(obj.self_val, v) if isinstance(v, Func) else v

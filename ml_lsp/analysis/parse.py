@@ -5,12 +5,33 @@ Python's ``ast`` gives exact positions and is fast; on a ``SyntaxError`` we find
 smallest enclosing ``def`` by indentation, replace its body with ``pass`` lines (keeping
 line numbers, so every other position stays right) and parse again. parso would recover
 too, but its tree would need a second interpreter; this keeps one.
+
+Before parsing: ``decode_source`` turns a file's bytes into text as Python does (its
+``# coding:`` line), and ``too_large`` refuses a text above ``MAX_SOURCE_BYTES``.
 """
 
 from __future__ import annotations
 
 import ast
+import codecs
+import io
 import re
+import tokenize
+
+# Bigger sources are not analysed at all (a note says so): a 10 MB file of model classes
+# would take seconds and gigabytes, and no hand-written model file comes near the limit.
+MAX_SOURCE_BYTES = 2 * 1024 * 1024
+
+
+def too_large(text: str, limit: int = MAX_SOURCE_BYTES) -> str | None:
+    """The note for a source above ``limit`` UTF-8 bytes, else None."""
+    if len(text) * 4 <= limit:  # cheap: no character takes more than 4 bytes
+        return None
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size <= limit:
+        return None
+    return f"too large for shape analysis ({size / 2**20:.1f} MB > {limit / 2**20:g} MB)"
+
 
 _DEF = re.compile(r"^(\s*)(async\s+def|def|class)\s")
 MAX_REPAIRS = 40
@@ -86,3 +107,53 @@ def parse_tolerant(text: str):
             problems.append(f"cannot parse: {exc}")
             break
     return ast.Module(body=[], type_ignores=[]), problems
+
+
+class SourceDecodeError(ValueError):
+    """Bytes that are not the text of a Python file: an unknown ``# coding:`` line, or a
+    byte the declared (or default UTF-8) encoding cannot decode. The message names it
+    and its line."""
+
+
+def source_encoding(raw: bytes) -> str:
+    """The encoding Python reads these bytes with (PEP 263: a UTF-8 byte-order mark, then
+    ``utf-8-sig``, or a ``# coding:`` line in the first two lines, else UTF-8)."""
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(raw).readline)
+    except SyntaxError as exc:
+        raise SourceDecodeError(_declaration_problem(raw, exc)) from None
+    return encoding
+
+
+def decode_source(raw: bytes) -> str:
+    """A Python file's bytes as Python reads them (``source_encoding``); newlines are left
+    as they are."""
+    encoding = source_encoding(raw)
+    try:
+        return raw.decode(encoding)  # "utf-8-sig" when there is a byte-order mark: it drops it
+    except UnicodeDecodeError as exc:
+        raise SourceDecodeError(_bad_byte(raw, exc, encoding)) from None
+
+
+def _declaration_problem(raw: bytes, exc: SyntaxError) -> str:
+    """Why ``tokenize.detect_encoding`` refused, with the line: its own message has none."""
+    for number, line in enumerate(raw.removeprefix(codecs.BOM_UTF8).split(b"\n", 2)[:2], start=1):
+        match = tokenize.cookie_re.match(line.decode("latin-1"))
+        if match is None:
+            continue
+        name = match.group(1)
+        try:
+            codecs.lookup(name)
+        except LookupError:
+            return f"unknown encoding {name!r} on line {number}"
+        return f"the encoding {name!r} on line {number} contradicts the file's UTF-8 byte-order mark"
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as decode_error:
+        return _bad_byte(raw, decode_error, "utf-8")
+    return exc.msg
+
+
+def _bad_byte(raw: bytes, exc: UnicodeDecodeError, encoding: str) -> str:
+    line = raw.count(b"\n", 0, exc.start) + 1
+    return f"byte 0x{raw[exc.start]:02x} on line {line} is not valid {encoding.replace('-sig', '')} ({exc.reason})"

@@ -89,15 +89,22 @@ class ClassVal:
     module: Any  # the interpreter's module context
     attrs: dict = field(default_factory=dict)  # class-level assignments and methods
     qualname: str = ""
+    # computed once, on first use: every attribute lookup walks it
+    _mro: Optional[tuple] = field(default=None, repr=False)
+    _is_module: Optional[bool] = field(default=None, repr=False)
+    mro_error: Optional[str] = field(default=None, repr=False)  # why there is no consistent order
 
-    def mro(self):
-        out = [self]
-        for b in self.bases:
-            if isinstance(b, ClassVal):
-                for c in b.mro():
-                    if c not in out:
-                        out.append(c)
-        return out
+    def mro(self) -> tuple:
+        """The user classes in Python's method resolution order (C3), this class first;
+        library bases (``nn.Module``) are ``Ref`` values and stay out of it. A hierarchy
+        Python would refuse (inconsistent order, or a cycle that only a half-typed file
+        can produce) is just this class: its inherited names are then unknown."""
+        if self._mro is None:
+            self._mro = (self,)  # a base reached again while linearising is a cycle: stop there
+            order, error = c3_linearization(self)
+            self._mro = order
+            self.mro_error = error
+        return self._mro
 
     def lookup(self, name):
         for c in self.mro():
@@ -107,16 +114,56 @@ class ClassVal:
 
     @property
     def is_module(self) -> bool:
-        for c in self.mro():
-            for b in c.bases:
-                if isinstance(b, Ref) and (b.qual in MODULE_BASES or b.qual.startswith("torch.nn.")):
-                    return True
-        return False
+        if self._is_module is None:
+            self._is_module = any(isinstance(b, Ref) and (b.qual in MODULE_BASES or b.qual.startswith("torch.nn."))
+                                  for c in self.mro() for b in c.bases)
+        return self._is_module
 
     @property
     def is_dataclass(self) -> bool:
         return any(_decorator_name(d) in ("dataclass", "dataclasses.dataclass")
                    for d in getattr(self.node, "decorator_list", []))
+
+
+def c3_linearization(cls: ClassVal) -> tuple:
+    """(order, error): ``cls`` followed by the C3 merge of its bases' orders and the base
+    list, as ``type.__mro__`` computes it; (``(cls,)``, reason) when no order exists."""
+    bases = [b for b in cls.bases if isinstance(b, ClassVal)]
+    if any(b is cls for b in bases):
+        return (cls,), "a class cannot inherit from itself"
+    sequences = []
+    for b in bases:
+        order = b.mro()
+        if cls in order:  # only an abstract value can do this (Python's classes exist first)
+            return (cls,), "cyclic inheritance"
+        sequences.append(list(order))
+    sequences.append(list(bases))
+    # The merge: take the first head that is in no sequence's tail. Counting tail
+    # occurrences keeps each step at O(number of bases) instead of rescanning every tail.
+    in_tail: dict = {}
+    for seq in sequences:
+        for c in seq[1:]:
+            in_tail[c] = in_tail.get(c, 0) + 1
+    at = [0] * len(sequences)
+    out = [cls]
+    while True:
+        head = None
+        for seq, i in zip(sequences, at):
+            if i < len(seq) and not in_tail.get(seq[i]):
+                head = seq[i]
+                break
+        if head is None:
+            if all(i >= len(seq) for seq, i in zip(sequences, at)):
+                return tuple(out), None
+            names = ", ".join(b.name for b in bases)
+            return (cls,), f"cannot create a consistent method resolution order for bases {names}"
+        out.append(head)
+        for k, seq in enumerate(sequences):
+            i = at[k]
+            if i < len(seq) and seq[i] is head:
+                at[k] = i + 1
+                if i + 1 < len(seq):
+                    in_tail[seq[i + 1]] -= 1
 
 
 MODULE_BASES = {"torch.nn.Module", "torch.nn.modules.module.Module", "lightning.LightningModule",
@@ -139,6 +186,9 @@ class Instance:
     cls: ClassVal
     attrs: dict = field(default_factory=dict)
     ctor_line: int = 0
+    # False when a call inside its __init__ was cut (call-depth bound, recursion): some of
+    # its layers may be missing, so its parameter count is unknown rather than too small
+    complete: bool = True
 
 
 @dataclass(eq=False)

@@ -158,6 +158,11 @@ class CheckOptions:
 
 _RULES = None
 _RESOLVER = None
+_BATCH = None
+
+# A file that cannot be read or decoded is reported, as ruff does, with this code (an error:
+# the file was not checked) and the others are still checked.
+IO_ERROR = "E902"
 
 
 def _resolver():
@@ -166,6 +171,20 @@ def _resolver():
     if _RESOLVER is None:
         _RESOLVER = module_resolver()
     return _RESOLVER
+
+
+def _batch():
+    """One per process: each file parsed once, however many of the checked files import it."""
+    global _BATCH
+    if _BATCH is None:
+        from ml_lsp.analysis import BatchCache
+        _BATCH = BatchCache()
+    return _BATCH
+
+
+def io_error(message: str):
+    from ml_lsp.analysis.lint import Finding
+    return Finding(IO_ERROR, "io-error", "io", "error", 1, 0, 1, 0, message)
 
 
 def _rules():
@@ -177,18 +196,19 @@ def _rules():
 
 
 def check_file(path: str, options: CheckOptions) -> FileReport:
+    from ml_lsp.analysis.parse import SourceDecodeError, decode_source, source_encoding
     from ml_lsp.analysis.lint import check_source, fix_text
 
     report = FileReport(path)
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:
-        report.problems.append(f"cannot read: {exc.strerror}")
+        report.findings.append(io_error(f"cannot read: {exc.strerror or exc}"))
         return report
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        report.problems.append(f"not UTF-8 (byte {exc.start}); skipped")
+        text = decode_source(raw)
+    except SourceDecodeError as exc:
+        report.findings.append(io_error(f"cannot decode: {exc}"))
         return report
     resolve = _resolver()
     # --entry/--init/--input describe one class: files that do not define it are checked
@@ -200,7 +220,7 @@ def check_file(path: str, options: CheckOptions) -> FileReport:
 
     def lint(source: str):
         result = check_source(source, path, rules=_rules(), select=options.select, ignore=options.ignore,
-                              resolve_module=resolve, **entry_kw)
+                              resolve_module=resolve, batch=_batch(), **entry_kw)
         report.problems[:] = result.problems
         report.input_error = result.input_error
         return result.findings
@@ -209,7 +229,8 @@ def check_file(path: str, options: CheckOptions) -> FileReport:
         new_text, fixed = fix_text(text, lint, safe_only=True)
         if fixed and new_text != text:
             newline = "\r\n" if "\r\n" in text else None
-            with open(path, "w", encoding="utf-8", newline=newline) as fh:
+            # in the file's own encoding (its coding line, its byte-order mark)
+            with open(path, "w", encoding=source_encoding(raw), newline=newline) as fh:
                 fh.write(new_text.replace("\r\n", "\n") if newline else new_text)
             report.fixed = [(f.line, f.code, f.fix.title) for f in fixed]
             text = new_text

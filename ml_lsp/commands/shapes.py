@@ -39,41 +39,55 @@ def run(args: argparse.Namespace) -> int:
         return int(trace_command.run(args) or 0)
 
     import json
+    import sys
     from pathlib import Path
 
-    from ml_lsp.analysis import InputError, analyze_source, format_shape
+    from ml_lsp.analysis import BatchCache, InputError, analyze_source, format_shape
     from ml_lsp.cli import parse_input_option
-    from ml_lsp.resolve import make_resolver
+    from ml_lsp.resolve import make_resolver, read_source
 
     inputs = parse_input_option(args.input)
     texts = []
+    unreadable: dict[str, str] = {}  # file -> why: reported, and the others still analysed
     for name in args.files:
         path = Path(name)
         if not path.is_file():
             raise UsageError(f"{name}: no such file")
         try:
-            texts.append((name, path.read_text(encoding="utf-8")))
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"{name}: cannot read: {exc}") from None
+            texts.append((name, read_source(name)))
+        except OSError as exc:
+            unreadable[name] = f"cannot read: {exc.strerror or exc}"
+        except ValueError as exc:  # SourceDecodeError: an unknown coding, a byte that does not decode
+            unreadable[name] = f"cannot decode: {exc}"
     resolver = make_resolver()
-    results = []
+    batch = BatchCache()  # each file parsed once, each caller script run once, for the whole command
+    results = {}
     for name, text in texts:
         try:
             # the other files given are callers too: train.py's model(torch.randn(...)) gives
             # the inputs of the Net that model.py defines
-            callers = [(other, other_text) for other, other_text in texts if other != name]
+            # (the engine reads at most 16 of them: the first 16 others, not a list of all)
+            callers = [(other, other_text) for other, other_text in texts[:17] if other != name][:16]
             facts = analyze_source(text, name, inputs=inputs or None, entry=args.entry, init=args.init,
-                                   resolve_module=resolver, callers=callers)
+                                   resolve_module=resolver, callers=callers, batch=batch)
         except InputError as exc:
             raise UsageError(f"{name}: {exc}") from None
         except RecursionError:
             raise CommandFailed(f"{name}: the file is too deeply nested to analyse") from None
-        results.append((name, facts))
+        results[name] = facts
+    for name, why in unreadable.items():
+        print(f"{name}: {why}", file=sys.stderr)
+    status = 1 if unreadable else 0
     if args.json:
-        print(json.dumps({"files": [{"path": name, "shapes": facts.to_json_entries()} for name, facts in results]},
-                         indent=None))
-        return 0
-    for name, facts in results:
+        print(json.dumps({"files": [
+            {"path": name, "shapes": results[name].to_json_entries()} if name in results
+            else {"path": name, "shapes": [], "error": unreadable[name]}
+            for name in args.files if name in results or name in unreadable]}, indent=None))
+        return status
+    for name in args.files:
+        facts = results.get(name)
+        if facts is None:
+            continue
         print(f"{name}:")
         scope = None
         for b in facts.bindings:
@@ -92,4 +106,4 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {name}:{c.line}:{c.col + 1}: shape conflict ({c.kind}): {c.message}")
         for p in facts.problems:
             print(f"  note: {p}")
-    return 0
+    return status

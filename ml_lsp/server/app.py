@@ -27,6 +27,8 @@ log = logging.getLogger("ml_lsp.server")
 # ignored with a log line rather than guessed at.
 SUPPORTED_SCHEMES = ("file", "untitled")
 
+SIZE_KEY = "size"  # the diagnostics share that says a document is too large to analyse
+
 # Feature modules, each with ``register(server: MlLspServer)``; later features append here.
 FEATURES: list[str] = ["ml_lsp.server.shapes", "ml_lsp.server.runs", "ml_lsp.server.diagnostics", "ml_lsp.server.trace",
                        "ml_lsp.server.finetune"]
@@ -48,6 +50,9 @@ class MlLspServer(LanguageServer):
         self._initialized_listeners: list = []  # cb() once the client has our initialize reply
         self.is_initialized = False
         self.trust = WorkspaceTrust(self)  # every path that runs workspace code asks it
+        # uri -> why it is not analysed (above the analysis size limit): the features never
+        # see such a document, its only diagnostic says why
+        self.oversized: dict[str, str] = {}
         # uri -> {source key: [Diagnostic]}: lint, runs... each publish their own share and
         # the client gets the union (a publish replaces all of a document's diagnostics).
         self._diagnostics: dict[str, dict[str, list]] = {}
@@ -95,6 +100,34 @@ class MlLspServer(LanguageServer):
     def on_document_saved(self, listener) -> None:
         """``listener(uri)`` after an open document is saved (the trace-on-save setting)."""
         self._save_listeners.append(listener)
+
+    def _document_updated(self, uri: str) -> None:
+        """After open or change: the features analyse the document, unless it is above the
+        size limit; then they drop what they had for it and one Information diagnostic at
+        line 1 says why."""
+        from ml_lsp.analysis.parse import too_large
+
+        why = too_large(self.document_text(uri) or "")
+        was = self.oversized.get(uri)
+        if why is None:
+            if was is not None:
+                del self.oversized[uri]
+                self.publish_diagnostics(uri, SIZE_KEY, [])
+            self._notify(self._document_listeners, uri)
+            return
+        self.oversized[uri] = why
+        if was is None:
+            log.info("%s: %s", uri, why)
+            self._notify(self._close_listeners, uri)
+        if was != why:
+            self.publish_diagnostics(uri, SIZE_KEY, [types.Diagnostic(
+                range=types.Range(start=types.Position(0, 0), end=types.Position(0, 0)),
+                severity=types.DiagnosticSeverity.Information, source="ml-lsp",
+                message=f"{why}: ml-lsp does not analyse this file (no shapes, no diagnostics)")])
+
+    def analysed(self, uri: str) -> bool:
+        """An open document the features work on (a supported scheme, under the size limit)."""
+        return uri in self.open_documents and uri not in self.oversized
 
     def _notify(self, listeners: list, uri: str) -> None:
         for listener in listeners:
@@ -183,23 +216,27 @@ def create_server(plugins: PluginHost | None = None) -> MlLspServer:
             log.info("not analysing %s: only file: and untitled: documents are", uri)
             return
         ls.open_documents[uri] = params.text_document.version
-        ls._notify(ls._document_listeners, uri)
+        ls._document_updated(uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: MlLspServer, params: types.DidChangeTextDocumentParams) -> None:
         uri = params.text_document.uri
         if uri in ls.open_documents:
             ls.open_documents[uri] = params.text_document.version
-            ls._notify(ls._document_listeners, uri)
+            ls._document_updated(uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: MlLspServer, params: types.DidCloseTextDocumentParams) -> None:
-        if ls.open_documents.pop(params.text_document.uri, None) is not None:
-            ls._notify(ls._close_listeners, params.text_document.uri)
+        uri = params.text_document.uri
+        if ls.open_documents.pop(uri, None) is not None:
+            if ls.oversized.pop(uri, None) is not None:  # the features had already let it go
+                ls.publish_diagnostics(uri, SIZE_KEY, [])
+                return
+            ls._notify(ls._close_listeners, uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE, types.SaveOptions(include_text=False))
     def did_save(ls: MlLspServer, params: types.DidSaveTextDocumentParams) -> None:
-        if params.text_document.uri in ls.open_documents:
+        if ls.analysed(params.text_document.uri):
             ls._notify(ls._save_listeners, params.text_document.uri)
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
@@ -220,7 +257,7 @@ def create_server(plugins: PluginHost | None = None) -> MlLspServer:
     @server.feature(types.TEXT_DOCUMENT_HOVER)
     async def hover(ls: MlLspServer, params: types.HoverParams) -> types.Hover | None:
         uri = params.text_document.uri
-        if uri not in ls.open_documents:
+        if not ls.analysed(uri):
             return None
         parts = [p for p in await _ask(ls.hover_providers, "hover", ls, uri, params.position) if p]
         if not parts:
@@ -231,7 +268,7 @@ def create_server(plugins: PluginHost | None = None) -> MlLspServer:
     @server.feature(types.TEXT_DOCUMENT_INLAY_HINT)
     async def inlay_hint(ls: MlLspServer, params: types.InlayHintParams) -> list[types.InlayHint] | None:
         uri = params.text_document.uri
-        if uri not in ls.open_documents:
+        if not ls.analysed(uri):
             return None
         return [h for hints in await _ask(ls.inlay_hint_providers, "inlay hints", ls, uri, params.range)
                 for h in hints or ()]
@@ -239,7 +276,7 @@ def create_server(plugins: PluginHost | None = None) -> MlLspServer:
     @server.feature(types.TEXT_DOCUMENT_CODE_LENS)
     async def code_lens(ls: MlLspServer, params: types.CodeLensParams) -> list[types.CodeLens] | None:
         uri = params.text_document.uri
-        if uri not in ls.open_documents:
+        if not ls.analysed(uri):
             return None
         return [c for lenses in await _ask(ls.code_lens_providers, "code lenses", ls, uri)
                 for c in lenses or ()]
@@ -250,7 +287,7 @@ def create_server(plugins: PluginHost | None = None) -> MlLspServer:
             types.CodeActionKind.QuickFix, types.CodeActionKind.Refactor,
             types.CodeActionKind.Source, "source.fixAll.ml-lsp"]))
     async def code_action(ls: MlLspServer, params: types.CodeActionParams) -> list[types.CodeAction] | None:
-        if params.text_document.uri not in ls.open_documents:
+        if not ls.analysed(params.text_document.uri):
             return None
         return [a for actions in await _ask(ls.code_action_providers, "code actions", ls, params)
                 for a in actions or ()]

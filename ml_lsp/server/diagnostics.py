@@ -50,7 +50,9 @@ class DiagnosticsFeature:
         self.server = server
         self.results: dict[str, DocumentLint] = {}
         self.timers: dict[str, asyncio.TimerHandle] = {}
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ml-lsp-lint")
+        # as many as the shape analyses: one document's slow lint never queues another's
+        from ml_lsp.server.analysis_cache import ANALYSIS_THREADS
+        self.executor = ThreadPoolExecutor(max_workers=ANALYSIS_THREADS, thread_name_prefix="ml-lsp-lint")
         self._rules = None
 
     # Scheduling --------------------------------------------------------------------------
@@ -82,7 +84,8 @@ class DiagnosticsFeature:
 
     def settings_changed(self, _settings: Any) -> None:
         for uri in list(self.server.open_documents):
-            self.schedule(uri)
+            if uri not in getattr(self.server, "oversized", {}):
+                self.schedule(uri)
 
     async def run(self, uri: str) -> None:
         self.timers.pop(uri, None)
@@ -92,15 +95,20 @@ class DiagnosticsFeature:
         if version is None or text is None:
             return
         # The engine reads imported models from the editor's unsaved text first.
+        oversized = getattr(ls, "oversized", {})
         overlay = {os.path.realpath(ls.document_path(u)): ls.document_text(u)
-                   for u in list(ls.open_documents) if u != uri}
+                   for u in list(ls.open_documents) if u != uri and u not in oversized}
         select = as_list(ls.settings.get("select"))
         ignore = as_list(ls.settings.get("ignore"))
         path = ls.document_path(uri)
         loop = asyncio.get_event_loop()
+        from ml_lsp.analysis import AnalysisCancelled
+
         try:
             findings, imports = await loop.run_in_executor(
                 self.executor, self.compute, uri, text, path, select, ignore, overlay)
+        except AnalysisCancelled:
+            return  # the document changed during the shape analysis: its new run is scheduled
         except Exception:
             log.exception("diagnostics failed for %s", uri)
             return

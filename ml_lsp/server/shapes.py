@@ -61,6 +61,7 @@ class ShapesFeature:
 
     # Scheduling --------------------------------------------------------------------------
     def document_changed(self, uri: str) -> None:
+        self.cache.cancel_stale(uri, self.server.document_text(uri))  # its old text's analysis is moot
         self._schedule(uri)
         for other in self.cache.dependents(uri):
             self._schedule(other)
@@ -75,7 +76,7 @@ class ShapesFeature:
     async def _compute(self, uri: str) -> None:
         self.timers.pop(uri, None)
         try:
-            result = await self.cache.current(uri)
+            result = await self.cache.current(uri, background=True)
         except Exception:
             log.exception("shape analysis failed for %s", uri)
             return

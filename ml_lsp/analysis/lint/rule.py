@@ -50,6 +50,7 @@ class LintContext:
     inputs: dict[str, list[int | str]] | None = None
     resolve_module: Callable[[str, str | None], tuple[str, str] | None] | None = None
     shape_facts: Any = None  # precomputed ModuleFacts (the server's cache), else computed lazily
+    batch: Any = None  # a BatchCache: the tree parsed once for the rules and the shape engine
     problems: list[str] = field(default_factory=list)
     input_error: str | None = None  # the engine rejected entry/init/inputs (bad usage, not a finding)
 
@@ -59,6 +60,10 @@ class LintContext:
 
     @cached_property
     def tree(self) -> ast.Module | None:
+        if self.batch is not None:
+            tree, problems = self.batch.parse(self.text, self.path)
+            if not problems:  # else parse again below, for the syntax error's own message
+                return tree
         try:
             return ast.parse(self.text, filename=self.path or "<unknown>")
         except (SyntaxError, ValueError) as exc:
@@ -78,7 +83,7 @@ class LintContext:
             return None
         try:
             return analyze_source(self.text, self.path, inputs=self.inputs, entry=self.entry,
-                                  init=self.init, resolve_module=self.resolve_module)
+                                  init=self.init, resolve_module=self.resolve_module, batch=self.batch)
         except Exception as exc:  # an engine bug must cost shape findings, not the file
             if type(exc).__name__ == "InputError":
                 self.input_error = str(exc)

@@ -1,0 +1,57 @@
+"""What the analyses of one command share (``ml-lsp shapes a.py b.py ...``, ``ml-lsp check
+DIR``): each file parsed once, however many of the others import it, and each caller
+script run once, however many model files it calls.
+
+Only what cannot differ between the files of the batch is shared: a parsed tree (a pure
+function of the text) and the call sites a caller script makes (a function of the caller
+and the batch's files). Abstract values are not: an imported module is interpreted again
+for each file that imports it, so one file's analysis cannot change another's answer,
+whatever order (or worker process) the files go to.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from ml_lsp.analysis.parse import parse_tolerant
+
+# Trees take about 70 bytes of memory per byte of source: keep at most this much source
+# parsed (the files most recently used, imported building blocks first among them).
+MAX_SHARED_SOURCE_CHARS = 2 * 1024 * 1024
+
+
+@dataclass
+class CallerSites:
+    """What one caller script's run found: (defining file, class name) -> the arguments of
+    its first call with known inputs, and of its constructor call."""
+    calls: dict = field(default_factory=dict)
+    constructors: dict = field(default_factory=dict)
+
+
+class BatchCache:
+    def __init__(self, max_source_chars: int = MAX_SHARED_SOURCE_CHARS) -> None:
+        self.max_source_chars = max_source_chars
+        self._trees: OrderedDict = OrderedDict()  # text -> (tree, problems)
+        self._chars = 0
+        self.caller_sites: dict = {}  # (caller path, caller text) -> CallerSites
+        self.parses = 0  # how many times a text was parsed (a benchmark reads it)
+
+    def parse(self, text: str, path: str | None = None) -> tuple:
+        """``parse_tolerant(text)``, once per text while it stays in the cache (a file
+        analysed and also imported under another spelling of its path is still one text).
+        The tree is shared: nothing in the engine or the lint rules changes a tree."""
+        hit = self._trees.get(text)
+        if hit is not None:
+            self._trees.move_to_end(text)
+            return hit
+        self.parses += 1
+        tree, problems = parse_tolerant(text)
+        result = (tree, tuple(problems))
+        if len(text) <= self.max_source_chars:
+            self._trees[text] = result
+            self._chars += len(text)
+            while self._chars > self.max_source_chars:
+                old_text, _ = self._trees.popitem(last=False)
+                self._chars -= len(old_text)
+        return result
