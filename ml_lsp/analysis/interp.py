@@ -302,7 +302,7 @@ class Interp:
                     envs.append(hf.env)
                 frame.returns.extend(hf.returns)
             if envs:
-                frame.env = _join_envs(envs)
+                _set_env(frame, _join_envs(envs))
                 frame.dead = False
             if not frame.dead:
                 self.exec_block(stmt.orelse, frame)
@@ -339,7 +339,7 @@ class Interp:
         if not live:
             frame.dead = True
             return
-        frame.env = _join_envs(live)
+        _set_env(frame, _join_envs(live))
 
     def truth(self, v):
         """True/False when the value's truth is known, else None."""
@@ -411,7 +411,7 @@ class Interp:
             if not f.dead:
                 envs.append(f.env)
             cur = _join_envs(envs)
-        frame.env = cur
+        _set_env(frame, cur)
 
     # ------------------------------------------------------------------ assignment
     def assign(self, target, value, frame, stmt):
@@ -2069,6 +2069,15 @@ def _mark_guess(v, depth=0):
     elif isinstance(v, Seq) and depth < 3:
         for x in v.items:
             _mark_guess(x, depth + 1)
+
+
+def _set_env(frame: Frame, env: dict) -> None:
+    """``frame``'s names become ``env``'s, in the same dict: the module frame's dict is the
+    interpreter's globals, which functions defined earlier read (a join after a module-level
+    ``try``/``if`` used to leave every later definition out of the globals)."""
+    if env is not frame.env:
+        frame.env.clear()
+        frame.env.update(env)
 
 
 def _join_envs(envs):
