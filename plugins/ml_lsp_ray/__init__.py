@@ -86,8 +86,8 @@ def prepare(spec: dict | None, context: LaunchContext) -> dict | None:
     from ml_lsp_ray import config, package
 
     settings = config.resolve(context)
-    if spec is None:
-        return None
+    if spec is None:  # the settings only (the server asks consent before its child submits)
+        return settings
     if importlib.util.find_spec("ray") is None:
         raise LaunchError(f"ray is not installed in {spec.get('python') or sys.executable}, which follows the job: "
                           "pip install 'ml-lsp[ray]'")

@@ -82,7 +82,7 @@ def read_runtime_env_file(path: str) -> dict:
         if file.suffix == ".json":
             data = json.loads(text)
         elif file.suffix == ".toml":
-            import tomllib
+            from ml_lsp.settings import tomllib
             data = tomllib.loads(text)
         else:
             import yaml  # a dependency of ray
