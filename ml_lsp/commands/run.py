@@ -189,6 +189,13 @@ def run(args: argparse.Namespace) -> int:
             print("stopping the run (Ctrl-C again leaves it running)", file=sys.stderr)
             state = stop(folder, wait_for=30)
         print(f"{state}: {describe_end(folder)}", file=sys.stderr)
+        if state == "failed":  # why, in the job's (or its launcher's) last words
+            try:
+                tail = folder.stderr_path.read_text(errors="replace").splitlines()[-5:]
+            except OSError:
+                tail = []
+            for line in tail:
+                print(f"  | {line}", file=sys.stderr)
         print(folder.id)
         return 0 if state == "succeeded" else 1
     print(folder.id)

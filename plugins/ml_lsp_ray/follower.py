@@ -37,6 +37,7 @@ from ml_lsp_ray.transport import LogDemux
 REMOTE_FILE = "remote.json"
 STATUS_INTERVAL = 1.0
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
+SUBMIT_RETRY_FOR = 120.0  # seconds a not-yet-ready cluster is given to accept the job
 GIVE_UP_AFTER = float(os.environ.get("ML_LSP_RAY_GIVE_UP_AFTER", 600))  # seconds without the cluster
 # Files a job may not write into the run folder: ours.
 RESERVED = {"spec.json", "status.json", "frames.bin", "stdout.log", "stderr.log", "stop-request.json",
@@ -165,16 +166,24 @@ class Follower:
         if self.remote.get("status") not in (None, "SUBMITTING"):
             raise SystemExit(self.fail(f"the Ray job {self.sid} is gone from {self.address} (was the cluster "
                                        "restarted?); rerun the run"))
-        try:
-            await self.call(self.submit)
-        except SystemExit:
-            raise
-        except Exception as exc:
-            if "already" in str(exc):  # an earlier follower's request went through after all
+        from ml_lsp.runner.launch import LaunchError
+        deadline = time.monotonic() + SUBMIT_RETRY_FOR
+        while True:
+            try:
+                await self.call(self.submit)
                 return
-            from ml_lsp.runner.launch import LaunchError
-            text = str(exc) if isinstance(exc, LaunchError) else f"{type(exc).__name__}: {exc}"
-            raise SystemExit(self.fail(f"cannot submit the job to {self.address}: {text}"))
+            except Exception as exc:
+                if "already" in str(exc):  # an earlier follower's request went through after all
+                    return
+                text = str(exc) if isinstance(exc, LaunchError) else f"{type(exc).__name__}: {exc}"
+                # A cluster just started has no job agent yet ("try again later"); a 5xx or a
+                # dropped connection may pass too. Bad input does not.
+                transient = not isinstance(exc, LaunchError) and (
+                    "try again" in text or "status code 5" in text or isinstance(exc, OSError))
+                if not transient or time.monotonic() > deadline:
+                    raise SystemExit(self.fail(f"cannot submit the job to {self.address}: {text}"))
+                say(f"the cluster is not ready ({text}); trying again")
+                await asyncio.sleep(2.0)
 
     def fail(self, message: str) -> int:
         say(message)

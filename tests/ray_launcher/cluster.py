@@ -42,9 +42,17 @@ class LocalCluster:
         env.pop("RAY_ADDRESS", None)
         return env
 
+    @staticmethod
+    def _own_ports() -> list[str]:
+        """Ports a node would otherwise take by default, and so collide with another
+        cluster on the machine (a second test session, a user's own Ray)."""
+        return ["--dashboard-agent-listen-port", str(free_port()), "--dashboard-agent-grpc-port", str(free_port()),
+                "--runtime-env-agent-port", str(free_port()), "--metrics-export-port", str(free_port()),
+                "--node-manager-port", str(free_port()), "--object-manager-port", str(free_port())]
+
     def _start(self, args: list[str], name: str) -> subprocess.Popen:
         log = open(self.log_dir / f"{name}.log", "ab")
-        process = subprocess.Popen([*RAY, "start", "--block", "--disable-usage-stats", *args],
+        process = subprocess.Popen([*RAY, "start", "--block", "--disable-usage-stats", *self._own_ports(), *args],
                                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    env=self._env(), start_new_session=True, cwd=str(self.temp_dir))
         log.close()
@@ -54,6 +62,7 @@ class LocalCluster:
     def start(self, timeout: float = 120.0) -> "LocalCluster":
         self._start(["--head", "--node-ip-address", "127.0.0.1", "--port", str(self.gcs_port),
                      "--dashboard-host", "127.0.0.1", "--dashboard-port", str(self.dashboard_port),
+                     "--ray-client-server-port", str(free_port()),
                      "--include-dashboard", "true", "--num-cpus", str(self.num_cpus), "--num-gpus", "0",
                      "--temp-dir", str(self.temp_dir), "--object-store-memory", str(200 * 2**20),
                      "--min-worker-port", "0", "--max-worker-port", "0"], "head")
@@ -93,7 +102,7 @@ class LocalCluster:
                 os.killpg(process.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 5
         for process in self.processes:
             try:
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
