@@ -80,8 +80,8 @@ def prepare_for_launcher(spec: dict, args: argparse.Namespace, runs_dir, root=No
     from ml_lsp.runner.run_folder import project_root
     from ml_lsp.settings import load_settings
 
-    if spec.get("launcher") in ("local", "torchrun"):
-        return spec
+    if spec.get("launcher") in ("local", "torchrun") or spec.get("launcher") not in launch.launchers():
+        return spec  # an unknown launcher fails the run, naming the installed ones (the runner says so)
     root = root or project_root(spec.get("cwd"))
     options = {dest: getattr(args, dest, None) for dest in REMOTE_OPTIONS.values()}
     options["runs_dir"] = str(runs_dir)
