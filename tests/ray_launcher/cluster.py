@@ -59,7 +59,21 @@ class LocalCluster:
         self.processes.append(process)
         return process
 
-    def start(self, timeout: float = 120.0) -> "LocalCluster":
+    def start(self, timeout: float = 120.0, tries: int = 3) -> "LocalCluster":
+        """The head; started again (fresh ports) when it fails to come up: Ray gives a raylet
+        a fixed 30 s to register, which a busy 2-core machine sometimes misses."""
+        for attempt in range(tries):
+            try:
+                return self._start_head(timeout)
+            except (RuntimeError, TimeoutError):
+                if attempt == tries - 1:
+                    raise
+                self.stop(remove=False)
+                self.processes = []
+                self.gcs_port, self.dashboard_port = free_port(), free_port()
+                self.address = f"http://127.0.0.1:{self.dashboard_port}"
+
+    def _start_head(self, timeout: float) -> "LocalCluster":
         self._start(["--head", "--node-ip-address", "127.0.0.1", "--port", str(self.gcs_port),
                      "--dashboard-host", "127.0.0.1", "--dashboard-port", str(self.dashboard_port),
                      "--ray-client-server-port", str(free_port()),
@@ -96,7 +110,7 @@ class LocalCluster:
             time.sleep(1.0)
         raise TimeoutError(f"the Ray cluster did not come up with {count} node(s) in {timeout} s ({last})")
 
-    def stop(self) -> None:
+    def stop(self, remove: bool = True) -> None:
         for process in reversed(self.processes):
             try:
                 os.killpg(process.pid, signal.SIGTERM)
@@ -114,7 +128,8 @@ class LocalCluster:
             except ProcessLookupError:
                 pass
         self.kill_leftovers()
-        shutil.rmtree(self.temp_dir, ignore_errors=True)
+        if remove:
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
 
     def kill_leftovers(self) -> None:
         """Ray daemons that left our sessions (some daemonize) but run from our temp dir."""

@@ -121,6 +121,9 @@ async def test_run_on_ray_shows_live_hints_on_the_users_line_and_the_cluster(tmp
         await command(client, "ml-lsp.stop", {"runId": run_id})
         await until(lambda: status(workspace, run_id).get("state") == "stopped", timeout=30)
         assert await until(lambda: _title_starting(client, uri, "stopped"))
+        # The server itself never loaded ray (the follower does, in its own process).
+        maps = Path(f"/proc/{client._server.pid}/maps").read_text()
+        assert "_raylet" not in maps and "torch/lib" not in maps
     finally:
         await client.shutdown_session()
 
