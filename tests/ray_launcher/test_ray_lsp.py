@@ -184,8 +184,9 @@ async def test_an_untrusted_workspace_runs_nothing_on_ray_and_asks_nothing(tmp_p
     client = await start(tmp_path, workspace, {"trust": "untrusted"}, answers=["Send to this cluster"])
     try:
         uri = open_doc(client, workspace / "train.py")
+        [lens] = [lens for lens in await lenses(client, uri) if lens.command.title == "▶ Run on Ray"]
         with pytest.raises(Exception, match="not trusted"):
-            await command(client, "ml-lsp.run", {"uri": uri, "args": [], "launcher": "ray"})
+            await command(client, "ml-lsp.run", lens.command.arguments[0])
         with pytest.raises(Exception, match="not trusted"):
             await command(client, "ml-lsp.finetune", {"name": "ft", "run": True, "launcher": "ray"})
         assert client.asked == [] and run_folders(workspace) == []
