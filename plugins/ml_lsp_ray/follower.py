@@ -84,7 +84,6 @@ class Follower:
         self.frames_written = count_frames(run.frames_path)
         self.text_written = os.fstat(self.stdout_fd).st_size
         self.lost_since: float | None = None
-        self.tail_done = asyncio.Event()
 
     # -- the cluster ----------------------------------------------------------------------
     def connect(self):
@@ -231,7 +230,6 @@ class Follower:
                     self.write(demux.feed(chunk))
                     delay = 1.0
                 self.write(demux.feed("", final=True))
-                self.tail_done.set()
                 return
             except asyncio.CancelledError:
                 raise
