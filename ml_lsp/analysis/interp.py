@@ -362,6 +362,8 @@ class Interp:
         if isinstance(v, Seq):
             return list(v.items)
         if isinstance(v, Instance) and _container_base(v.cls) is not None:
+            if v.attrs.get("__incomplete__"):
+                return None
             mods = _registered_modules(v)
             return [k for k, _ in mods] if _container_base(v.cls) == "ModuleDict" else [m for _, m in mods]
         if isinstance(v, Layer) and v.children is not None:
@@ -996,13 +998,20 @@ class Interp:
             if isinstance(inst, Instance):
                 items = list(a.args)
                 if len(items) == 1 and isinstance(items[0], DictVal):
-                    for k, v in items[0].items.items():
-                        inst.attrs[str(k)] = v
+                    items = list(items[0].items.items())
                 else:
                     if fn.kind != "Sequential" and len(items) == 1:
-                        items = self.iter_items(items[0]) or []
-                    for i, v in enumerate(items):
-                        inst.attrs[str(i)] = v
+                        known = self.iter_items(items[0])
+                        items = known if known is not None else [UNK]
+                    items = [(str(i), v) for i, v in enumerate(items)]
+                for k, v in items:
+                    inst.attrs[str(k)] = v
+                # a child the engine does not know (a helper it could not follow, *args it
+                # could not expand) leaves the container's contents unknown: iterating it
+                # must not skip that child as if it were not there
+                if getattr(a, "unknown_star", False) or not all(
+                        isinstance(v, Layer) or (isinstance(v, Instance) and v.cls.is_module) for _, v in items):
+                    inst.attrs["__incomplete__"] = True
             return None
         if isinstance(fn, _LayerInit):
             layer = self.make_layer(fn.qual, fn.rule, a, node)
@@ -1234,6 +1243,8 @@ class Interp:
             return inst
         if _container_base(inst.cls) is not None:
             mods = _registered_modules(inst)
+            if inst.attrs.get("__incomplete__") and name in ("items", "values", "keys"):
+                return UNK
             if name == "items":
                 return Seq([Seq([k, v]) for k, v in mods], "list")
             if name == "values":
@@ -1252,6 +1263,8 @@ class Interp:
             if isinstance(base, Layer):
                 return self.call_layer(base, a, node, frame)
             if _container_base(inst.cls) == "Sequential" and a.args:
+                if inst.attrs.get("__incomplete__"):
+                    return UNK  # a child the engine does not know: the output is unknown
                 x = a.args[0]
                 for _, m in _registered_modules(inst):
                     x = self.call(m, Args([x]), node, frame)
@@ -1487,6 +1500,13 @@ class Interp:
             init = cls.lookup("__init__")
             if isinstance(init, Func):
                 self.call_func(init, Args([inst] + a.args, a.kwargs, [None] + a.arg_nodes, a.kw_nodes), node)
+            elif init is None and _container_base(cls) is not None:
+                # class Blocks(nn.Sequential) without an __init__: the library's one takes the
+                # children (a forward of its own then iterates them)
+                self.call(_ContainerInit(inst, _container_base(cls)), a, node, None)
+            elif init is None and _library_base(self, cls) is not None:
+                qual, rule = _library_base(self, cls)
+                self.call(_LayerInit(inst, qual, rule), a, node, None)
             elif _is_namedtuple(cls) or cls.attrs.get("__fields__"):
                 for i, f in enumerate(cls.attrs.get("__fields__", [])):
                     inst.attrs[f] = a.arg(i, f, cls.lookup(f) if cls.lookup(f) is not None else UNK)
@@ -1505,7 +1525,7 @@ class Interp:
             if isinstance(v, Layer) and v.children is not None:
                 return len(v.children)
             if isinstance(v, Instance) and _container_base(v.cls) is not None:
-                return len(_registered_modules(v))
+                return NUM if v.attrs.get("__incomplete__") else len(_registered_modules(v))
             if isinstance(v, (DictVal,)):
                 return len(v.items)
             if isinstance(v, str):
@@ -1610,7 +1630,7 @@ class Interp:
             except TypeError:
                 return UNK
         if name == "isinstance":
-            return UNK
+            return _isinstance(args[0], args[1]) if len(args) == 2 else UNK
         if name == "getattr":
             if len(args) >= 2 and isinstance(args[1], str):
                 v = self.get_attr(args[0], args[1], node, frame)
@@ -2327,6 +2347,37 @@ def _get_attr_super(interp, obj, name, node, frame):
         return UNK
     if name == "__init__":
         return Ref("torch.nn.Module.__init__")
+    return UNK
+
+
+_BUILTIN_TYPES = {"builtins.int": int, "builtins.float": float, "builtins.str": str, "builtins.bool": bool,
+                  "builtins.tuple": Seq, "builtins.list": Seq, "builtins.dict": DictVal}
+
+
+def _isinstance(obj, cls):
+    """isinstance(obj, cls) where the engine can tell, else UNK: a user class is in an
+    instance's own MRO or it is not (no library class derives from a user class); a
+    library layer or a tensor is never an instance of a user class."""
+    if isinstance(cls, Seq):
+        answers = [_isinstance(obj, c) for c in cls.items]
+        return True if True in answers else (False if answers and all(x is False for x in answers) else UNK)
+    if isinstance(cls, ClassVal):
+        if isinstance(obj, Instance):
+            return cls in obj.cls.mro()
+        if isinstance(obj, (Layer, Tensor)) or obj is None or isinstance(obj, (int, float, str)):
+            return False
+        return UNK
+    if isinstance(cls, Ref):
+        if cls.qual in ("torch.Tensor", "torch.nn.Parameter") and isinstance(obj, Tensor):
+            return True if cls.qual == "torch.Tensor" else UNK
+        kind = _BUILTIN_TYPES.get(cls.qual) or _BUILTIN_TYPES.get(f"builtins.{cls.qual}")
+        if kind is not None and (obj is None or isinstance(obj, (int, float, str, Seq, DictVal, Tensor))):
+            if kind is Seq and isinstance(obj, Seq):
+                return obj.kind == ("list" if cls.qual.endswith("list") else "tuple") or UNK
+            return isinstance(obj, kind)
+        if isinstance(obj, Instance) and any(isinstance(b, Ref) and b.qual == cls.qual
+                                             for c in obj.cls.mro() for b in c.bases):
+            return True
     return UNK
 
 
