@@ -1715,10 +1715,12 @@ class Interp:
         from ml_lsp.analysis.parse import too_large
         if too_large(text):  # as the file itself would be: not analysed, its names unknown
             return None
-        if (path, None) in self.module_cache and self.module_cache[(path, None)] is not None:
-            other = self.module_cache[(path, None)]
-            self.module_cache[key] = other
-            return other
+        known = self.module_cache.get((path, None))
+        # a module first met at the end of a long import chain had its own imports cut by the
+        # depth bound; met again nearer the analysed file, it is read again with them
+        if known is not None and known.import_depth <= self.import_depth + 1:
+            self.module_cache[key] = known
+            return known
         if self.limits is not None:
             self.limits.check()
         if self.parse is not None:
@@ -1952,6 +1954,26 @@ def seq_method(s: Seq, name, a: Args):
             return UNK
     if name == "count":
         return UNK
+    if name == "reverse" and s.kind == "list" and not a.args:
+        s.items.reverse()  # in place, as hidden_dims.reverse() before building a decoder
+        return None
+    if name == "sort" and s.kind == "list":
+        if not a.args and set(a.kwargs) <= {"reverse"} and a.kwargs.get("reverse", False) in (True, False) and (
+                all(isinstance(x, int) and not isinstance(x, bool) for x in s.items)
+                or all(isinstance(x, str) for x in s.items)):
+            s.items.sort(reverse=bool(a.kwargs.get("reverse", False)))
+        else:
+            s.items[:] = [UNK] * len(s.items)  # an order we cannot compute: same length, items unknown
+        return None
+    if name == "clear" and s.kind == "list":
+        s.items.clear()
+        return None
+    if name == "remove" and s.kind == "list" and a.args:
+        try:
+            s.items.remove(a.args[0])
+        except (ValueError, TypeError):
+            s.items[:] = [UNK] * max(0, len(s.items) - 1)
+        return None
     if name == "numel" and s.kind == "size":
         return dims.product([as_dim(x) for x in s.items]) or UNK
     if name == "copy":
@@ -2230,6 +2252,12 @@ def _sp_parameter(interp, a, node, frame):
     return Tensor(None, "float")
 
 
+def _sp_buffer(interp, a, node, frame):
+    # nn.Buffer (torch 2.5+) marks a tensor as a module buffer: same shape, not a parameter.
+    t = a.arg(0, "data")
+    return Tensor(t.shape, t.dtype, t.origin or "nn.Buffer") if isinstance(t, Tensor) else Tensor(None, "float")
+
+
 def _math(fn):
     def rule(interp, a, node, frame):
         args = a.args
@@ -2296,6 +2324,8 @@ _SPECIAL_REFS = {
     "types.SimpleNamespace": _sp_namespace,
     "torch.nn.Parameter": _sp_parameter,
     "torch.nn.parameter.Parameter": _sp_parameter,
+    "torch.nn.Buffer": _sp_buffer,
+    "torch.nn.parameter.Buffer": _sp_buffer,
     "math.sqrt": _math(math.sqrt),
     "math.ceil": _math(math.ceil),
     "math.floor": _math(math.floor),
