@@ -474,6 +474,7 @@ class Interp:
 
     def set_attr(self, obj, name, value, target, frame):
         if isinstance(obj, Instance):
+            name = _attribute_alias(obj, name)
             obj.attrs[name] = value
             if self.recording and isinstance(value, Layer) and frame.func is not None \
                     and frame.func.node.name == "__init__":
@@ -756,6 +757,9 @@ class Interp:
         if isinstance(obj, Instance):
             if name in obj.attrs:
                 return obj.attrs[name]
+            alias = _attribute_alias(obj, name)
+            if alias in obj.attrs:
+                return obj.attrs[alias]
             v = obj.cls.lookup(name)
             if isinstance(v, Func):
                 deco = {_deco_name(d) for d in getattr(v.node, "decorator_list", [])}
@@ -1858,16 +1862,40 @@ class _FloatDim(float):
         return obj
 
 
+def _attribute_alias(obj, name: str) -> str:
+    """transformers' configs answer ``config.hidden_size`` with ``n_embd`` through the
+    class's ``attribute_map`` (PreTrainedConfig.__getattribute__/__setattr__)."""
+    amap = obj.cls.lookup("attribute_map")
+    if isinstance(amap, DictVal) and name != "attribute_map":
+        mapped = amap.items.get(name)
+        if isinstance(mapped, str):
+            return mapped
+    return name
+
+
+def _identity(a, b):
+    """``a is b`` where the engine can tell: against None, or against True/False (yolov5's
+    ``act is True``) when the other side is a value we know; else UNK."""
+    if a is UNK or b is UNK or a is NUM or b is NUM:
+        return UNK
+    if a is None or b is None:
+        return a is b
+    if isinstance(a, bool) or isinstance(b, bool):
+        other = b if isinstance(a, bool) else a
+        if isinstance(other, bool):
+            return a is b
+        if isinstance(other, (int, float, str, Sym, Tensor, Layer, Instance, Seq, DictVal, Func, ClassVal)):
+            return False
+    return UNK
+
+
 def scalar_compare(op, a, b):
     t = type(op)
     if t is ast.Is:
-        if a is UNK or b is UNK:
-            return UNK
-        return a is b if (a is None or b is None) else UNK
+        return _identity(a, b)
     if t is ast.IsNot:
-        if a is UNK or b is UNK:
-            return UNK
-        return a is not b if (a is None or b is None) else UNK
+        r = _identity(a, b)
+        return r if r is UNK else not r
     if t in (ast.In, ast.NotIn):
         if isinstance(b, Seq) and _hashable(a) and all(_hashable(x) and not isinstance(x, Sym) for x in b.items) \
                 and not isinstance(a, Sym) and a is not UNK:

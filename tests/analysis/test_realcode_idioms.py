@@ -221,3 +221,42 @@ def test_module_met_deep_in_an_import_chain_is_read_again_nearer_the_file(tmp_pa
     facts = analyze_source(src, str(path), resolve_module=make_resolver(str(tmp_path)),
                            entry="Net", inputs={"x": [2, 4]})
     assert [dims.dim_json(d) for d in next(b for b in facts.bindings if b.name == "y").shape] == [2, 32]
+
+
+def test_identity_with_true_picks_the_branch():
+    # yolov5's Conv: self.act = self.default_act if act is True else ...
+    f = analyze("""
+    class Conv(nn.Module):
+        default_act = nn.SiLU()
+
+        def __init__(self, c1, c2, act=True):
+            super().__init__()
+            self.conv = nn.Conv2d(c1, c2, 1)
+            self.act = self.default_act if act is True else act if isinstance(act, nn.Module) else nn.Identity()
+
+        def forward(self, x):
+            y = self.act(self.conv(x))
+            return y
+    """, entry="Conv", init="c1=3, c2=4", inputs={"x": [2, 3, 8, 8]})
+    assert last(f, "y") == [2, 4, 8, 8]
+
+
+def test_config_attribute_map_aliases():
+    # transformers' GPT2Config: config.hidden_size is n_embd through attribute_map
+    f = analyze("""
+    class GPT2Config:
+        attribute_map = {"hidden_size": "n_embd"}
+
+        def __init__(self, n_embd=768):
+            self.n_embd = n_embd
+
+    class Block(nn.Module):
+        def __init__(self, config):
+            super().__init__()
+            self.fc = nn.Linear(config.hidden_size, 2 * config.hidden_size)
+
+        def forward(self, x):
+            y = self.fc(x)
+            return y
+    """, entry="Block", init="config=GPT2Config(n_embd=64)", inputs={"x": [2, 64]})
+    assert last(f, "y") == [2, 128]
