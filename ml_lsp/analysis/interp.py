@@ -1223,9 +1223,7 @@ class Interp:
         if isinstance(recv, Obj) and recv.name == "argparse":
             return argparse_method(recv, fn, a)
         if isinstance(recv, str):
-            if fn == "format" or fn in ("upper", "lower", "strip", "replace", "join"):
-                return UNK
-            return UNK
+            return str_method(recv, fn, a)
         return UNK
 
     def tensor_method(self, t: Tensor, name, a: Args, node, frame):
@@ -1949,6 +1947,40 @@ def size_of(t: Tensor):
             return ProbeSize(t.probe)
         return UNK
     return Seq([d if d is not None else NUM for d in t.shape], "size")
+
+
+# str methods that are pure functions of their (known) arguments: diffusers' get_activation
+# does act_fn.lower() before its table lookup
+_STR_METHODS = {"lower", "upper", "strip", "lstrip", "rstrip", "replace", "startswith", "endswith",
+                "split", "rsplit", "join", "format", "count", "find", "rfind", "isdigit", "isalpha",
+                "title", "capitalize", "casefold", "removeprefix", "removesuffix", "partition", "rpartition",
+                "zfill", "isupper", "islower", "splitlines"}
+
+
+def _plain(v):
+    if isinstance(v, bool) or v is None or isinstance(v, (str, int, float)) and not isinstance(v, _FloatDim):
+        return v
+    if isinstance(v, Seq) and all(isinstance(x, (str, int, float)) and not isinstance(x, bool) for x in v.items):
+        return list(v.items)
+    raise TypeError
+
+
+def str_method(s: str, name, a: Args):
+    if name not in _STR_METHODS or len(s) > 10_000:
+        return UNK
+    try:
+        args = [_plain(x) for x in a.args]
+        kwargs = {k: _plain(v) for k, v in a.kwargs.items()}
+        out = getattr(s, name)(*args, **kwargs)
+    except (TypeError, ValueError, IndexError, KeyError, AttributeError):
+        return UNK
+    if isinstance(out, str):
+        return out if len(out) <= 10_000 else UNK
+    if isinstance(out, list):
+        return Seq(out, "list")
+    if isinstance(out, tuple):
+        return Seq(list(out), "tuple")
+    return out if isinstance(out, (bool, int)) else UNK
 
 
 def seq_method(s: Seq, name, a: Args):

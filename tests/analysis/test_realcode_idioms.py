@@ -260,3 +260,27 @@ def test_config_attribute_map_aliases():
             return y
     """, entry="Block", init="config=GPT2Config(n_embd=64)", inputs={"x": [2, 64]})
     assert last(f, "y") == [2, 128]
+
+
+def test_string_methods_pick_a_layer_from_a_table():
+    # diffusers' get_activation: act_fn.lower() looked up in a table of layer classes
+    f = analyze("""
+    ACT2CLS = {"swish": nn.SiLU, "relu": nn.ReLU}
+
+    def get_activation(act_fn):
+        act_fn = act_fn.lower().strip()
+        if act_fn in ACT2CLS:
+            return ACT2CLS[act_fn]()
+        raise ValueError(act_fn)
+
+    class Block(nn.Module):
+        def __init__(self, non_linearity="Swish "):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 8, 3, padding=1)
+            self.act = get_activation(non_linearity)
+
+        def forward(self, x):
+            y = self.act(self.conv(x))
+            return y
+    """, entry="Block", inputs={"x": [2, 3, 16, 16]})
+    assert last(f, "y") == [2, 8, 16, 16]
