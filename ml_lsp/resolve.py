@@ -49,7 +49,7 @@ def make_resolver(root: Optional[str] = None,
         start = base
         for _ in range(max(0, level - 1)):
             start = start.parent
-        candidates = [start] if level else [base, workspace]
+        candidates = [start] if level else [base, workspace, _package_root(base, workspace if root else None)]
         for folder in candidates:
             rel = Path(*dotted.split(".")) if dotted else Path()
             for cand in (folder / rel.with_suffix(".py") if dotted else None, folder / rel / "__init__.py"):
@@ -108,6 +108,20 @@ def read_source(path: str) -> str:
     with open(path, "rb") as handle:
         raw = handle.read()
     return decode_source(raw).replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _package_root(folder: Path, limit: Optional[Path]) -> Path:
+    """The folder above the outermost package holding ``folder`` (dinov2/models/ ->
+    the repository root): where ``python -m`` puts a project on sys.path, so that
+    ``from dinov2.layers import Mlp`` inside the package resolves. Never above ``limit``."""
+    top = folder
+    for _ in range(16):
+        if not (top / "__init__.py").is_file() or top.parent == top:
+            break
+        if limit is not None and not _inside(top.parent, limit):
+            break
+        top = top.parent
+    return top
 
 
 def _inside(p: Path, folder: Path) -> bool:

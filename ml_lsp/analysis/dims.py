@@ -130,9 +130,9 @@ def floordiv(a: Dim, b: Dim) -> Dim:
             return None
         if b == 1:
             return a
-        if all(c % b == 0 for c in a.terms.values()):
-            return normalize({m: c // b for m, c in a.terms.items()})
-        return Sym({(f"{_paren(a)}//{b}",): 1})
+        if b < 0:
+            return Sym({(f"{_paren(a)}//{b}",): 1})
+        return _floordiv_int(a, b)
     if isinstance(a, Sym) and a == b:
         return 1
     # a / b exactly when a is b times a monomial factor (e.g. (C*H*W) // (H*W) == C)
@@ -140,6 +140,43 @@ def floordiv(a: Dim, b: Dim) -> Dim:
     if q is not None:
         return q
     return Sym({(f"{_paren(a)}//{_paren(b)}",): 1})
+
+
+# atom text -> (numerator, divisor) of each ``num//d`` atom made, so that a later ``//`` of it
+# folds into one: (H+1)//2//2 is (H+1)//4
+_QUOTIENTS: dict = {}
+
+
+def _floordiv_int(a: Sym, b: int) -> Dim:
+    """``a // b`` for b > 0 in a canonical form: each term's multiple of b comes out of the
+    division ((2*T+3)//2 is T+1+1//2 = T+1, (H-2)//2+1 is H//2), nested divisions fold
+    ((X//2)//2 is X//4), so equal sizes written differently compare equal and read short."""
+    # (x//d + R)//b is (x + R*d)//(d*b) for integers x, R and d, b > 0
+    quotients = [m for m, c in a.terms.items() if c == 1 and len(m) == 1 and m[0] in _QUOTIENTS]
+    if len(quotients) == 1:
+        num, d = _QUOTIENTS[quotients[0][0]]
+        rest = {m: c for m, c in a.terms.items() if m != quotients[0]}
+        widened = add(num, mul(d, normalize(rest)))
+        if widened is not None:
+            return floordiv(widened, d * b)
+    outside: dict = {}
+    inside: dict = {}
+    for m, c in a.terms.items():
+        q, r = divmod(c, b)
+        if q:
+            outside[m] = q
+        if r:
+            inside[m] = r
+    if not inside:
+        return normalize(outside)
+    rest = normalize(inside)
+    if isinstance(rest, int):
+        return add(normalize(outside), rest // b)
+    atom = f"{_paren(rest)}//{b}"
+    if len(_QUOTIENTS) > 65536:
+        _QUOTIENTS.clear()
+    _QUOTIENTS[atom] = (rest, b)
+    return add(normalize(outside), Sym({(atom,): 1}))
 
 
 def exact_quotient(a: Dim, b: Dim) -> Dim:
@@ -188,7 +225,9 @@ def render(d: Dim) -> str:
             body, coeff = "", c
             text = str(abs(c))
         else:
-            body = "*".join(m)
+            # a quotient among other factors keeps its parentheses: 2*(H//2) is not 2*H//2
+            factors = [f"({a})" if "//" in a and (len(m) > 1 or abs(c) != 1) else a for a in m]
+            body = "*".join(factors)
             text = body if abs(c) == 1 else f"{abs(c)}*{body}"
         sign = "-" if c < 0 else "+"
         parts.append((sign, text))

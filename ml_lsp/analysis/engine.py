@@ -390,6 +390,13 @@ def _forward_inputs(interp: Interp, fn: Func, explicit: dict, owner_instance, pr
     values, quality, missing = {}, INFERRED, []
     if is_entry:
         unknown = [k for k in explicit if k not in {p.arg for p in params}]
+        if unknown and fn.node.args.kwarg is not None:
+            # forward(self, input, **kwargs) reads kwargs["labels"]; forward(*args, **kwargs)
+            # passes them on: the inputs go in by name
+            for k in unknown:
+                values[k] = Tensor(explicit[k], None, "input (given)")
+                quality = max(quality, EXPLICIT)
+            unknown = []
         if unknown:
             raise InputError(f"--input {unknown[0]}: {fn.qualname} has no parameter {unknown[0]!r} "
                              f"(parameters: {', '.join(p.arg for p in params) or 'none'})")

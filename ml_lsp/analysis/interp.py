@@ -474,6 +474,7 @@ class Interp:
 
     def set_attr(self, obj, name, value, target, frame):
         if isinstance(obj, Instance):
+            name = _attribute_alias(obj, name)
             obj.attrs[name] = value
             if self.recording and isinstance(value, Layer) and frame.func is not None \
                     and frame.func.node.name == "__init__":
@@ -756,6 +757,9 @@ class Interp:
         if isinstance(obj, Instance):
             if name in obj.attrs:
                 return obj.attrs[name]
+            alias = _attribute_alias(obj, name)
+            if alias in obj.attrs:
+                return obj.attrs[alias]
             v = obj.cls.lookup(name)
             if isinstance(v, Func):
                 deco = {_deco_name(d) for d in getattr(v.node, "decorator_list", [])}
@@ -1219,9 +1223,7 @@ class Interp:
         if isinstance(recv, Obj) and recv.name == "argparse":
             return argparse_method(recv, fn, a)
         if isinstance(recv, str):
-            if fn == "format" or fn in ("upper", "lower", "strip", "replace", "join"):
-                return UNK
-            return UNK
+            return str_method(recv, fn, a)
         return UNK
 
     def tensor_method(self, t: Tensor, name, a: Args, node, frame):
@@ -1715,10 +1717,12 @@ class Interp:
         from ml_lsp.analysis.parse import too_large
         if too_large(text):  # as the file itself would be: not analysed, its names unknown
             return None
-        if (path, None) in self.module_cache and self.module_cache[(path, None)] is not None:
-            other = self.module_cache[(path, None)]
-            self.module_cache[key] = other
-            return other
+        known = self.module_cache.get((path, None))
+        # a module first met at the end of a long import chain had its own imports cut by the
+        # depth bound; met again nearer the analysed file, it is read again with them
+        if known is not None and known.import_depth <= self.import_depth + 1:
+            self.module_cache[key] = known
+            return known
         if self.limits is not None:
             self.limits.check()
         if self.parse is not None:
@@ -1856,16 +1860,40 @@ class _FloatDim(float):
         return obj
 
 
+def _attribute_alias(obj, name: str) -> str:
+    """transformers' configs answer ``config.hidden_size`` with ``n_embd`` through the
+    class's ``attribute_map`` (PreTrainedConfig.__getattribute__/__setattr__)."""
+    amap = obj.cls.lookup("attribute_map")
+    if isinstance(amap, DictVal) and name != "attribute_map":
+        mapped = amap.items.get(name)
+        if isinstance(mapped, str):
+            return mapped
+    return name
+
+
+def _identity(a, b):
+    """``a is b`` where the engine can tell: against None, or against True/False (yolov5's
+    ``act is True``) when the other side is a value we know; else UNK."""
+    if a is UNK or b is UNK or a is NUM or b is NUM:
+        return UNK
+    if a is None or b is None:
+        return a is b
+    if isinstance(a, bool) or isinstance(b, bool):
+        other = b if isinstance(a, bool) else a
+        if isinstance(other, bool):
+            return a is b
+        if isinstance(other, (int, float, str, Sym, Tensor, Layer, Instance, Seq, DictVal, Func, ClassVal)):
+            return False
+    return UNK
+
+
 def scalar_compare(op, a, b):
     t = type(op)
     if t is ast.Is:
-        if a is UNK or b is UNK:
-            return UNK
-        return a is b if (a is None or b is None) else UNK
+        return _identity(a, b)
     if t is ast.IsNot:
-        if a is UNK or b is UNK:
-            return UNK
-        return a is not b if (a is None or b is None) else UNK
+        r = _identity(a, b)
+        return r if r is UNK else not r
     if t in (ast.In, ast.NotIn):
         if isinstance(b, Seq) and _hashable(a) and all(_hashable(x) and not isinstance(x, Sym) for x in b.items) \
                 and not isinstance(a, Sym) and a is not UNK:
@@ -1921,6 +1949,40 @@ def size_of(t: Tensor):
     return Seq([d if d is not None else NUM for d in t.shape], "size")
 
 
+# str methods that are pure functions of their (known) arguments: diffusers' get_activation
+# does act_fn.lower() before its table lookup
+_STR_METHODS = {"lower", "upper", "strip", "lstrip", "rstrip", "replace", "startswith", "endswith",
+                "split", "rsplit", "join", "format", "count", "find", "rfind", "isdigit", "isalpha",
+                "title", "capitalize", "casefold", "removeprefix", "removesuffix", "partition", "rpartition",
+                "zfill", "isupper", "islower", "splitlines"}
+
+
+def _plain(v):
+    if isinstance(v, bool) or v is None or isinstance(v, (str, int, float)) and not isinstance(v, _FloatDim):
+        return v
+    if isinstance(v, Seq) and all(isinstance(x, (str, int, float)) and not isinstance(x, bool) for x in v.items):
+        return list(v.items)
+    raise TypeError
+
+
+def str_method(s: str, name, a: Args):
+    if name not in _STR_METHODS or len(s) > 10_000:
+        return UNK
+    try:
+        args = [_plain(x) for x in a.args]
+        kwargs = {k: _plain(v) for k, v in a.kwargs.items()}
+        out = getattr(s, name)(*args, **kwargs)
+    except (TypeError, ValueError, IndexError, KeyError, AttributeError):
+        return UNK
+    if isinstance(out, str):
+        return out if len(out) <= 10_000 else UNK
+    if isinstance(out, list):
+        return Seq(out, "list")
+    if isinstance(out, tuple):
+        return Seq(list(out), "tuple")
+    return out if isinstance(out, (bool, int)) else UNK
+
+
 def seq_method(s: Seq, name, a: Args):
     if name == "append" and a.args and s.kind == "list":
         s.items.append(a.args[0])
@@ -1952,6 +2014,26 @@ def seq_method(s: Seq, name, a: Args):
             return UNK
     if name == "count":
         return UNK
+    if name == "reverse" and s.kind == "list" and not a.args:
+        s.items.reverse()  # in place, as hidden_dims.reverse() before building a decoder
+        return None
+    if name == "sort" and s.kind == "list":
+        if not a.args and set(a.kwargs) <= {"reverse"} and a.kwargs.get("reverse", False) in (True, False) and (
+                all(isinstance(x, int) and not isinstance(x, bool) for x in s.items)
+                or all(isinstance(x, str) for x in s.items)):
+            s.items.sort(reverse=bool(a.kwargs.get("reverse", False)))
+        else:
+            s.items[:] = [UNK] * len(s.items)  # an order we cannot compute: same length, items unknown
+        return None
+    if name == "clear" and s.kind == "list":
+        s.items.clear()
+        return None
+    if name == "remove" and s.kind == "list" and a.args:
+        try:
+            s.items.remove(a.args[0])
+        except (ValueError, TypeError):
+            s.items[:] = [UNK] * max(0, len(s.items) - 1)
+        return None
     if name == "numel" and s.kind == "size":
         return dims.product([as_dim(x) for x in s.items]) or UNK
     if name == "copy":
@@ -2230,6 +2312,12 @@ def _sp_parameter(interp, a, node, frame):
     return Tensor(None, "float")
 
 
+def _sp_buffer(interp, a, node, frame):
+    # nn.Buffer (torch 2.5+) marks a tensor as a module buffer: same shape, not a parameter.
+    t = a.arg(0, "data")
+    return Tensor(t.shape, t.dtype, t.origin or "nn.Buffer") if isinstance(t, Tensor) else Tensor(None, "float")
+
+
 def _math(fn):
     def rule(interp, a, node, frame):
         args = a.args
@@ -2296,6 +2384,8 @@ _SPECIAL_REFS = {
     "types.SimpleNamespace": _sp_namespace,
     "torch.nn.Parameter": _sp_parameter,
     "torch.nn.parameter.Parameter": _sp_parameter,
+    "torch.nn.Buffer": _sp_buffer,
+    "torch.nn.parameter.Buffer": _sp_buffer,
     "math.sqrt": _math(math.sqrt),
     "math.ceil": _math(math.ceil),
     "math.floor": _math(math.floor),

@@ -141,13 +141,29 @@ class ClassVal:
     def is_module(self) -> bool:
         if self._is_module is None:
             self._is_module = any(isinstance(b, Ref) and (b.qual in MODULE_BASES or b.qual.startswith("torch.nn."))
-                                  for c in self.mro() for b in c.bases)
+                                  for c in self.mro() for b in c.bases) or self._looks_like_module()
         return self._is_module
+
+    def _looks_like_module(self) -> bool:
+        """A base we cannot see (``from models import BaseVAE`` outside the files we read)
+        and a ``forward`` of its own, in a file that uses torch: a model, as its reader
+        would take it."""
+        if not any("forward" in c.attrs for c in self.mro()):
+            return False
+        if not any(not isinstance(b, ClassVal) for c in self.mro() for b in c.bases):
+            return False
+        text = getattr(self.module, "text", "") or ""
+        return "import torch" in text or "from torch" in text
 
     @property
     def is_dataclass(self) -> bool:
-        return any(_decorator_name(d) in ("dataclass", "dataclasses.dataclass")
-                   for d in getattr(self.node, "decorator_list", []))
+        """Decorated ``@dataclass``, or below a base marked ``@dataclass_transform`` (PEP 681:
+        the base makes every subclass a dataclass, as transformers' PreTrainedConfig does)."""
+        if any(_decorator_name(d) in ("dataclass", "dataclasses.dataclass")
+               for d in getattr(self.node, "decorator_list", [])):
+            return True
+        return any(_decorator_name(d).rsplit(".", 1)[-1] == "dataclass_transform"
+                   for c in self.mro()[1:] for d in getattr(c.node, "decorator_list", []))
 
 
 def c3_linearization(cls: ClassVal) -> tuple:

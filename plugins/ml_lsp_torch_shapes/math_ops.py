@@ -92,7 +92,7 @@ def matmul(call: OpCall):
                       f"{format_shape(sa)} and {format_shape(sb)}", expected="rank >= 1",
                       got=f"{format_shape(sa)} @ {format_shape(sb)}")
         return unknown_tensor(a.dtype)
-    strict = {"mm": 2, "bmm": 3}.get(call.name)
+    strict = {"mm": 2, "bmm": 3, "spmm": 2}.get(call.name)
     if strict is not None and (len(sa) != strict or len(sb) != strict):
         call.conflict("matmul_inner", f"{call.name} expects two {strict}-D tensors, got {format_shape(sa)} and "
                       f"{format_shape(sb)}", expected=f"{strict}-D", got=f"{format_shape(sa)}, {format_shape(sb)}")
@@ -425,6 +425,8 @@ for _n in ("__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__"):
 for _n in ("matmul", "mm", "bmm", "mv"):
     RULES[f"torch.{_n}"] = RULES[f"torch.Tensor.{_n}"] = matmul
 RULES["torch.Tensor.__matmul__"] = matmul
+# sparse @ dense gives a dense result of the same shape as the dense product (GCN layers)
+RULES["torch.spmm"] = RULES["torch.sparse.mm"] = RULES["torch.Tensor.spmm"] = matmul
 RULES["torch.outer"] = RULES["torch.Tensor.outer"] = RULES["torch.ger"] = outer
 RULES["torch.einsum"] = einsum
 RULES["torch.functional.einsum"] = einsum

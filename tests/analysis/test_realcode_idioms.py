@@ -1,0 +1,286 @@
+"""Idioms of public model code the engine follows (issue 13): each test is a pattern met in
+the real-code benchmark, written small."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+from ml_lsp.analysis import analyze_source, dims
+from ml_lsp.resolve import make_resolver
+
+from engine_helpers import analyze, last
+
+
+def test_nn_buffer_keeps_the_tensor_shape():
+    # transformers' rotary embeddings: self.inv_freq = nn.Buffer(inv_freq, persistent=False)
+    f = analyze("""
+    class Rot(nn.Module):
+        def __init__(self, dim):
+            super().__init__()
+            inv_freq = 1.0 / (10000 ** (torch.arange(0, dim, 2, dtype=torch.float) / dim))
+            self.inv_freq = nn.Buffer(inv_freq, persistent=False)
+
+        def forward(self, position_ids):
+            freqs = position_ids[..., None].float() * self.inv_freq
+            return torch.cat((freqs, freqs), dim=-1)
+    """, entry="Rot", init="dim=16", inputs={"position_ids": [1, 16]})
+    assert last(f, "freqs") == [1, 16, 8]
+
+
+def test_subclass_of_a_dataclass_transform_base_is_a_dataclass():
+    # transformers 5: @dataclass_transform on PreTrainedConfig, LlamaConfig only declares fields
+    f = analyze("""
+    from dataclasses import dataclass
+    from typing_extensions import dataclass_transform
+
+    @dataclass_transform(kw_only_default=True)
+    class BaseConfig:
+        def __init_subclass__(cls, **kw):
+            dataclass(cls)
+
+    class NetConfig(BaseConfig):
+        hidden_size: int = 4096
+        heads: int = 32
+        head_dim: int = None
+
+        def __post_init__(self):
+            if self.head_dim is None:
+                self.head_dim = self.hidden_size // self.heads
+
+    class Net(nn.Module):
+        def __init__(self, config):
+            super().__init__()
+            self.proj = nn.Linear(config.hidden_size, config.head_dim)
+
+        def forward(self, x):
+            y = self.proj(x)
+            return y
+    """, entry="Net", init="config=NetConfig(hidden_size=64, heads=4)", inputs={"x": [2, 64]})
+    assert last(f, "y") == [2, 16]
+
+
+def test_list_reversed_in_place_before_building_a_decoder():
+    # PyTorch-VAE: hidden_dims.reverse() between the encoder and the decoder
+    f = analyze("""
+    class Dec(nn.Module):
+        def __init__(self, hidden_dims=None):
+            super().__init__()
+            if hidden_dims is None:
+                hidden_dims = [8, 16, 32]
+            hidden_dims.reverse()
+            self.out = nn.Linear(4, hidden_dims[-1])
+
+        def forward(self, z):
+            y = self.out(z)
+            return y
+    """, entry="Dec", inputs={"z": [2, 4]})
+    assert last(f, "y") == [2, 8]
+
+
+def test_sparse_matmul_of_a_graph_convolution():
+    f = analyze("""
+    class GraphConv(nn.Module):
+        def __init__(self, i, o):
+            super().__init__()
+            self.kernel = nn.Parameter(torch.Tensor(i, o))
+
+        def forward(self, x, adj):
+            support = torch.mm(x, self.kernel)
+            output = torch.spmm(adj, support)
+            return output
+    """, entry="GraphConv", init="i=16, o=32", inputs={"x": [10, 16], "adj": [10, 10]})
+    assert last(f, "output") == [10, 32]
+
+
+def test_named_inputs_reach_a_forward_that_takes_kwargs():
+    # PyTorch-VAE's ConditionalVAE.forward(self, input, **kwargs) reads kwargs['labels']
+    f = analyze("""
+    class CVAE(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Linear(10, 4)
+
+        def forward(self, input, **kwargs):
+            y = kwargs['labels'].float()
+            e = self.embed(y)
+            return e
+    """, entry="CVAE", inputs={"input": [2, 3], "labels": [2, 10]})
+    assert last(f, "e") == [2, 4]
+
+
+def test_floor_divisions_are_simplified_before_they_are_shown():
+    H, W = dims.Sym.named("H"), dims.Sym.named("W")
+    assert dims.render(dims.add(dims.floordiv(dims.sub(H, 2), 2), 1)) == "H//2"
+    h, w = H, W
+    for _ in range(5):  # five 3x3 stride-2 padding-1 convolutions
+        h = dims.add(dims.floordiv(dims.add(h, 2 * 1 - 3), 2), 1)
+        w = dims.add(dims.floordiv(dims.add(w, 2 * 1 - 3), 2), 1)
+    assert dims.render(h) == "(H+31)//32"
+    assert dims.render(dims.mul(512, dims.mul(h, w))) == "512*((H+31)//32)*((W+31)//32)"
+    for size in range(1, 300):  # the canonical form computes the same sizes
+        v = size
+        for _ in range(5):
+            v = (v - 1) // 2 + 1
+        assert v == (size + 31) // 32
+
+
+def test_conv_chain_hint_reads_short():
+    f = analyze("""
+    class Enc(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.convs = nn.Sequential(*[nn.Conv2d(3 if i == 0 else 8, 8, 3, stride=2, padding=1) for i in range(3)])
+
+        def forward(self, x):
+            y = self.convs(x)
+            z = torch.flatten(y, start_dim=1)
+            return z
+    """, entry="Enc", inputs={"x": ["B", 3, "H", "W"]})
+    assert last(f, "y") == ["B", 8, "(H+7)//8", "(W+7)//8"]
+    assert last(f, "z") == ["B", "8*((H+7)//8)*((W+7)//8)"]
+
+
+def _package(tmp_path):
+    """A repository laid out as PyTorch-VAE and dinov2 are: a package imported by its own
+    name from inside it, and a base class the engine is not given."""
+    root = tmp_path / "repo"
+    pkg = root / "models"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("from .base import BaseVAE\n")
+    (pkg / "base.py").write_text("from torch import nn\n\nclass BaseVAE(nn.Module):\n    pass\n")
+    (pkg / "layers.py").write_text("WIDTH = 24\n")
+    (pkg / "vae.py").write_text(textwrap.dedent("""\
+        import torch
+        from torch import nn
+        from models import BaseVAE
+        from models.layers import WIDTH
+
+
+        class VAE(BaseVAE):
+            def __init__(self, in_dim: int = 8):
+                super().__init__()
+                self.enc = nn.Linear(in_dim, WIDTH)
+
+            def forward(self, x):
+                h = self.enc(x)
+                return h
+        """))
+    return root, pkg / "vae.py"
+
+
+def test_absolute_import_of_the_files_own_package_resolves(tmp_path):
+    root, vae = _package(tmp_path)
+    resolve = make_resolver()  # as the CLI builds it: no workspace root
+    found = resolve("models.layers", str(vae))
+    assert found is not None and found[0] == str(root / "models" / "layers.py")
+    done = subprocess.run([sys.executable, "-m", "ml_lsp", "shapes", "--json", str(vae)],
+                          capture_output=True, text=True, timeout=120, cwd=str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    shapes = {b["name"]: b["shape"] for f in json.loads(done.stdout)["files"] for b in f["shapes"]}
+    assert shapes.get("h") == ["B", 24]
+
+
+def test_model_under_a_base_the_engine_cannot_read_is_still_a_model(tmp_path):
+    # the same file alone, its package not beside it: BaseVAE is unknown, VAE has a forward
+    vae = tmp_path / "vae.py"
+    vae.write_text(_package(tmp_path)[1].read_text().replace("from models.layers import WIDTH", "WIDTH = 24"))
+    (tmp_path / "repo").rename(tmp_path / "elsewhere")
+    done = subprocess.run([sys.executable, "-m", "ml_lsp", "shapes", "--json", str(vae)],
+                          capture_output=True, text=True, timeout=120, cwd=str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    shapes = {b["name"]: b["shape"] for f in json.loads(done.stdout)["files"] for b in f["shapes"]}
+    assert shapes.get("h") == ["B", 24]
+
+
+def test_module_met_deep_in_an_import_chain_is_read_again_nearer_the_file(tmp_path):
+    # cfg.py is first reached at the end of a chain of imports (where its own imports
+    # are cut), then imported by the model file itself: its names must be complete there
+    (tmp_path / "dims.py").write_text("HIDDEN = 32\n")
+    (tmp_path / "cfg.py").write_text("from dims import HIDDEN\nSIZE = HIDDEN\n")
+    (tmp_path / "chain2.py").write_text("from cfg import SIZE\n")
+    (tmp_path / "chain1.py").write_text("from chain2 import SIZE\n")
+    src = textwrap.dedent("""\
+        import torch
+        from torch import nn
+        from chain1 import SIZE as FIRST
+        from cfg import SIZE
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(4, SIZE)
+
+            def forward(self, x):
+                y = self.fc(x)
+                return y
+        """)
+    path = tmp_path / "model.py"
+    path.write_text(src)
+    facts = analyze_source(src, str(path), resolve_module=make_resolver(str(tmp_path)),
+                           entry="Net", inputs={"x": [2, 4]})
+    assert [dims.dim_json(d) for d in next(b for b in facts.bindings if b.name == "y").shape] == [2, 32]
+
+
+def test_identity_with_true_picks_the_branch():
+    # yolov5's Conv: self.act = self.default_act if act is True else ...
+    f = analyze("""
+    class Conv(nn.Module):
+        default_act = nn.SiLU()
+
+        def __init__(self, c1, c2, act=True):
+            super().__init__()
+            self.conv = nn.Conv2d(c1, c2, 1)
+            self.act = self.default_act if act is True else act if isinstance(act, nn.Module) else nn.Identity()
+
+        def forward(self, x):
+            y = self.act(self.conv(x))
+            return y
+    """, entry="Conv", init="c1=3, c2=4", inputs={"x": [2, 3, 8, 8]})
+    assert last(f, "y") == [2, 4, 8, 8]
+
+
+def test_config_attribute_map_aliases():
+    # transformers' GPT2Config: config.hidden_size is n_embd through attribute_map
+    f = analyze("""
+    class GPT2Config:
+        attribute_map = {"hidden_size": "n_embd"}
+
+        def __init__(self, n_embd=768):
+            self.n_embd = n_embd
+
+    class Block(nn.Module):
+        def __init__(self, config):
+            super().__init__()
+            self.fc = nn.Linear(config.hidden_size, 2 * config.hidden_size)
+
+        def forward(self, x):
+            y = self.fc(x)
+            return y
+    """, entry="Block", init="config=GPT2Config(n_embd=64)", inputs={"x": [2, 64]})
+    assert last(f, "y") == [2, 128]
+
+
+def test_string_methods_pick_a_layer_from_a_table():
+    # diffusers' get_activation: act_fn.lower() looked up in a table of layer classes
+    f = analyze("""
+    ACT2CLS = {"swish": nn.SiLU, "relu": nn.ReLU}
+
+    def get_activation(act_fn):
+        act_fn = act_fn.lower().strip()
+        if act_fn in ACT2CLS:
+            return ACT2CLS[act_fn]()
+        raise ValueError(act_fn)
+
+    class Block(nn.Module):
+        def __init__(self, non_linearity="Swish "):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 8, 3, padding=1)
+            self.act = get_activation(non_linearity)
+
+        def forward(self, x):
+            y = self.act(self.conv(x))
+            return y
+    """, entry="Block", inputs={"x": [2, 3, 16, 16]})
+    assert last(f, "y") == [2, 8, 16, 16]
