@@ -57,6 +57,29 @@ def _batch_names(loop) -> set[str]:
     return names
 
 
+def _delivers_on_device(sf, loop) -> bool:
+    """The loop iterates (through enumerate/tqdm/zip) a loader built with a ``device=``
+    argument (torchtext's iterators, a custom loader): its batches arrive on the device."""
+    names = set()
+    node = loop.iter
+    for n in ast.walk(node):
+        if isinstance(n, (ast.Name, ast.Attribute)) and dotted(n):
+            names.add(dotted(n))
+    if isinstance(node, ast.Call) and any(k.arg == "device" for k in node.keywords):
+        return True
+    for target, value in sf.assignments:
+        if target in names and isinstance(value, ast.Call) and any(k.arg == "device" for k in value.keywords):
+            return True
+    # `train_iter, dev_iter = BucketIterator.splits(..., device=device)`
+    for assign in sf.nodes_of(ast.Assign):
+        value = assign.value
+        if isinstance(value, ast.Call) and any(k.arg == "device" for k in value.keywords):
+            bound = {dotted(t) for tgt in assign.targets for t in ast.walk(tgt) if isinstance(t, ast.Name)}
+            if bound & names:
+                return True
+    return False
+
+
 def check(ctx):
     sf = ctx.script
     if sf is None:
@@ -75,6 +98,8 @@ def check(ctx):
         calls = sf.calls_in(loop)
         if any(method_call(c, *MOVES) or call_name(c).endswith(("to_device", "move_to", "send_to_device"))
                for c in calls):
+            continue
+        if _delivers_on_device(sf, loop):
             continue
         batch = _batch_names(loop)
         for c in calls:
