@@ -360,6 +360,50 @@ class ScriptFacts:
                     out[rec] = None
         return out
 
+    # Data facts: which names hold a held-out split? ----------------------------------------
+    @cached_property
+    def held_out(self) -> dict[str, str]:
+        """Names proven to hold held-out data -> why: the test parts of ``train_test_split``
+        (``a, b, c, d = train_test_split(X, y)``: b and d), a dataset built with
+        ``train=False`` or ``split="test"``, and what is built from those (a DataLoader, a
+        plain copy, a self-returning chain)."""
+        out: dict[str, str] = {}
+        for node in self.nodes_of(ast.Assign):
+            value = node.value
+            if not isinstance(value, ast.Call):
+                continue
+            name = last_part(call_name(value))
+            if name == "train_test_split" and len(node.targets) == 1 and isinstance(node.targets[0], (ast.Tuple, ast.List)):
+                for i, elt in enumerate(node.targets[0].elts):
+                    if i % 2 == 1 and dotted(elt):
+                        out[dotted(elt)] = "a test part of train_test_split"
+                continue
+            why = ""
+            for k in value.keywords:
+                if k.arg == "train" and isinstance(k.value, ast.Constant) and k.value.value is False:
+                    why = f"{name}(train=False)"
+                elif k.arg in ("split", "subset") and isinstance(k.value, ast.Constant) \
+                        and isinstance(k.value.value, str) and is_eval_split_name(k.value.value):
+                    why = f"{name}({k.arg}={k.value.value!r})"
+            if why:
+                for t in node.targets:
+                    if dotted(t):
+                        out[dotted(t)] = why
+        changed = True
+        while changed:  # through copies, loaders and chains
+            changed = False
+            for target, value in self.assignments:
+                if target in out:
+                    continue
+                source = value
+                if isinstance(source, ast.Call) and last_part(call_name(source)) in ("DataLoader", "iter", "tqdm", "enumerate"):
+                    source = source.args[0] if source.args else None
+                base = chain_base(source) if source is not None else ""
+                if base in out:
+                    out[target] = out[base]
+                    changed = True
+        return out
+
     # Model facts: does a model hold dropout or batch norm? ---------------------------------
     @cached_property
     def model_builds(self) -> dict[str, list[ast.Call]]:

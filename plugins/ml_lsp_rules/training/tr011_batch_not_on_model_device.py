@@ -30,9 +30,23 @@ def _is_cpu(call: ast.Call) -> bool:
     return "'cpu'" in text and "cuda" not in text
 
 
+def _cpu_names(sf) -> set[str]:
+    """Names only ever assigned the CPU device (``device = "cpu"``, ``torch.device("cpu")``)."""
+    values: dict[str, list] = {}
+    for target, value in sf.assignments:
+        values.setdefault(target, []).append(value)
+    return {name for name, vs in values.items()
+            if all((isinstance(v, ast.Constant) and v.value == "cpu")
+                   or (isinstance(v, ast.Call) and call_name(v).endswith("device") and len(v.args) == 1
+                       and isinstance(v.args[0], ast.Constant) and v.args[0].value == "cpu") for v in vs)}
+
+
 def _moved_models(sf) -> dict[str, ast.Call]:
     moved = {}
+    cpu = _cpu_names(sf)
     for call in sf.all_calls:
+        if method_call(call, "to") and call.args and dotted(call.args[0]) in cpu:
+            continue  # moved to the CPU, where the batches are
         if method_call(call, "to", "cuda") and not _is_cpu(call):
             target = call.func.value
             name = dotted(target)
