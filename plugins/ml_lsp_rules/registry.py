@@ -15,7 +15,7 @@ from ml_lsp_rules.training import (
     tr007_train_mode_not_restored, tr008_softmax_before_cross_entropy,
     tr009_sigmoid_before_bce_with_logits, tr010_name_used_before_defined,
     tr011_batch_not_on_model_device, tr012_backward_without_grad,
-    tr013_seed_after_model,
+    tr013_seed_after_model, tr014_accumulation_divisor,
 )
 
 RULES = [m.RULE for m in (
@@ -30,7 +30,7 @@ RULES = [m.RULE for m in (
     tr007_train_mode_not_restored, tr008_softmax_before_cross_entropy,
     tr009_sigmoid_before_bce_with_logits, tr010_name_used_before_defined,
     tr011_batch_not_on_model_device, tr012_backward_without_grad,
-    tr013_seed_after_model,
+    tr013_seed_after_model, tr014_accumulation_divisor,
     da001_fit_on_eval_split, da002_train_loader_not_shuffled, da003_unsafe_torch_load,
 )]
 

@@ -130,3 +130,46 @@ def test_held_out_data_a_training_function_only_evaluates_on_is_fine(project):
         train_iter(model, optimizer, idx_val, idx_train)
         """
     assert check(project, src, "--select", "DA001") == [("DA001", 13)]
+
+
+def test_torch_accelerator_is_not_a_library_that_moves_batches(project):
+    # pytorch/examples mnist picks its device with torch.accelerator; a train() that forgets
+    # to move the batch must still be flagged
+    src = """\
+        import torch
+
+        def train(model, device, train_loader, optimizer):
+            for data, target in train_loader:
+                optimizer.zero_grad()
+                output = model(data)
+
+        device = torch.accelerator.current_accelerator()
+        model = Net().to(device)
+        train(model, device, train_loader, optimizer)
+        """
+    assert check(project, src, "--select", "TR011") == [("TR011", 6)]
+
+
+def test_discriminator_ending_in_a_sigmoid_sequential_with_bce_with_logits(project):
+    # PyTorch-GAN: self.model = nn.Sequential(..., nn.Sigmoid()); forward returns it; the loss
+    # called on discriminator(x) directly
+    src = """\
+        import torch
+        import torch.nn as nn
+
+        class Discriminator(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.model = nn.Sequential(nn.Linear(784, 1), nn.Sigmoid())
+
+            def forward(self, img):
+                validity = self.model(img.view(img.size(0), -1))
+                return validity
+
+        discriminator = Discriminator()
+        adversarial_loss = torch.nn.BCEWithLogitsLoss()
+        for imgs, _ in dataloader:
+            d_loss = adversarial_loss(discriminator(imgs), valid)
+        """
+    assert check(project, src, "--select", "TR009") == [("TR009", 16)]
+    assert check(project, src.replace("BCEWithLogitsLoss", "BCELoss"), "--select", "TR009") == []

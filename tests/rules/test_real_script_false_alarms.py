@@ -210,3 +210,18 @@ def test_walking_a_models_layers_is_not_an_evaluation_loop(project):
                     layer.train(x_pos, x_neg)
         """
     assert check(project, src, "--select", "TR005,TR006") == []
+
+
+def test_batches_moved_with_type_are_on_the_device(project):
+    # PyTorch-GAN cogan: imgs = Variable(imgs.type(Tensor)) with Tensor = torch.cuda.FloatTensor
+    src = """\
+        import torch
+
+        model = Discriminator()
+        model.cuda()
+        Tensor = torch.cuda.FloatTensor
+        for imgs, _ in dataloader:
+            imgs = imgs.type(Tensor)
+            out = model(imgs)
+        """
+    assert check(project, src, "--select", "TR011") == []

@@ -22,7 +22,8 @@ Right:
         x, y = x.to(device), y.to(device)
         loss = criterion(model(x), y)"""
 
-MOVES = ("to", "cuda", "to_device", "npu", "xpu", "mps")
+# `x.type(torch.cuda.FloatTensor)` (old scripts) moves a batch too
+MOVES = ("to", "cuda", "to_device", "npu", "xpu", "mps", "type")
 
 
 def _is_cpu(call: ast.Call) -> bool:
@@ -98,7 +99,10 @@ def check(ctx):
     sf = ctx.script
     if sf is None:
         return
-    if any("accelerator" in call_name(c) or call_name(c).endswith(("prepare", "Fabric")) for c in sf.all_calls):
+    # (`torch.accelerator.current_accelerator()` is PyTorch's own device API, not a library
+    # that moves batches)
+    if any(("accelerator" in call_name(c) and not call_name(c).startswith("torch.accelerator."))
+           or call_name(c).endswith(("prepare", "Fabric")) for c in sf.all_calls):
         return  # accelerate/Lightning Fabric move batches for you
     moved = _moved_models(sf)
     if not moved:
