@@ -16,6 +16,7 @@ from ml_lsp_rules.training import (
     tr009_sigmoid_before_bce_with_logits, tr010_name_used_before_defined,
     tr011_batch_not_on_model_device, tr012_backward_without_grad,
     tr013_seed_after_model, tr014_accumulation_divisor,
+    tr015_early_return_skips_train, tr016_optimizer_state_before_move,
 )
 
 RULES = [m.RULE for m in (
@@ -31,6 +32,7 @@ RULES = [m.RULE for m in (
     tr009_sigmoid_before_bce_with_logits, tr010_name_used_before_defined,
     tr011_batch_not_on_model_device, tr012_backward_without_grad,
     tr013_seed_after_model, tr014_accumulation_divisor,
+    tr015_early_return_skips_train, tr016_optimizer_state_before_move,
     da001_fit_on_eval_split, da002_train_loader_not_shuffled, da003_unsafe_torch_load,
 )]
 
