@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,14 @@ from pathlib import Path
 import pytest
 
 from lsp_helpers import REPO
+
+# The test interpreter has torch 2.13, where torch.load loads weights only by default, so
+# DA003 (which reads the workspace interpreter's torch version) would say nothing. Many tests
+# use DA003 as their example finding: they describe a workspace whose activated environment
+# has torch 2.5 (package metadata only). A test can put its own `.venv` in its project
+# folder, which comes first. Subprocesses (the CLI, the server) inherit it.
+os.environ["VIRTUAL_ENV"] = str(REPO / "tests" / "fixtures" / "old_torch_env")
+os.environ.pop("CONDA_PREFIX", None)
 
 
 @pytest.fixture(scope="session")

@@ -52,6 +52,8 @@ class Tensor:
     # shapes are still shown, but no contradiction is reported from it (its rank may be off)
     tail: Optional[tuple] = None  # with shape None: the last dims are known, the rank is not
     # (``(*, 256)``: broadcast with an operand that may be any tensor, Linear on such a value)
+    layout: Optional[tuple] = None  # memory order, where known (ml_lsp_torch_shapes.layout):
+    # for each dim, the dim of a contiguous tensor it came from; None = not known
 
     @property
     def rank(self):

@@ -211,6 +211,8 @@ def check_file(path: str, options: CheckOptions) -> FileReport:
         report.findings.append(io_error(f"cannot decode: {exc}"))
         return report
     resolve = _resolver()
+    from ml_lsp.workspace_env import installed_versions
+    versions = installed_versions(str(Path(path).resolve().parent))
     # --entry/--init/--input describe one class: files that do not define it are checked
     # as they are.
     defines_entry = bool(options.entry) and re.search(
@@ -220,7 +222,7 @@ def check_file(path: str, options: CheckOptions) -> FileReport:
 
     def lint(source: str):
         result = check_source(source, path, rules=_rules(), select=options.select, ignore=options.ignore,
-                              resolve_module=resolve, batch=_batch(), **entry_kw)
+                              resolve_module=resolve, batch=_batch(), versions=versions, **entry_kw)
         report.problems[:] = result.problems
         report.input_error = result.input_error
         return result.findings

@@ -140,8 +140,11 @@ class DiagnosticsFeature:
                     imports.add(os.path.realpath(found[0]))
                 return found
 
+        from ml_lsp.workspace_env import installed_versions
+        folder = os.path.dirname(path) if path else (str(self.server.root) if getattr(self.server, "root", None) else None)
         result = check_source(text, path, rules=rules, select=select, ignore=ignore,
-                              resolve_module=resolve, shape_facts=shape_facts)
+                              resolve_module=resolve, shape_facts=shape_facts,
+                              versions=installed_versions(folder))
         for problem in result.problems:
             log.debug("%s: %s", path, problem)
         return result.findings, imports
@@ -224,8 +227,11 @@ class DiagnosticsFeature:
         ls = self.server
         path = ls.document_path(uri)
         select, ignore = as_list(ls.settings.get("select")), as_list(ls.settings.get("ignore"))
+        from ml_lsp.workspace_env import installed_versions
+        versions = installed_versions(os.path.dirname(path) if path else None)
         fixed, _ = fix_text(result.text, lambda t: check_source(
-            t, path, rules=self.rules(), select=select, ignore=ignore).findings, safe_only=True)
+            t, path, rules=self.rules(), select=select, ignore=ignore, versions=versions).findings,
+            safe_only=True)
         return self._lsp_edits(uri, line_edits(result.text, fixed))
 
 

@@ -2,7 +2,7 @@
 exactly as a third-party plugin would. Rules are grouped by family, each family a
 table-like module: ``layers`` (``torch.nn`` modules), ``shaping`` (view/permute/cat/
 indexing...), ``math_ops`` (arithmetic, matmul, einsum, reductions), ``functional``
-(``torch.nn.functional``), ``creation`` (randn/zeros/arange...) and ``einops_rules``."""
+(``torch.nn.functional``), ``creation`` (randn/zeros/arange...), ``losses`` (the loss modules), ``einops_rules`` and ``layout`` (contiguity, for view)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ from ml_lsp.hookspecs import hookimpl
 
 
 def all_rules() -> dict:
-    from ml_lsp_torch_shapes import creation, einops_rules, functional, layers, math_ops, shaping
+    from ml_lsp_torch_shapes import (
+        creation, einops_rules, functional, layers, layout, losses, math_ops, shaping,
+    )
     rules: dict = {}
-    for family in (shaping, math_ops, creation, functional, layers, einops_rules):
+    # `layout` wraps some rules of the families before it: it comes after them
+    for family in (shaping, math_ops, creation, functional, layers, losses, einops_rules, layout):
         rules.update(family.RULES)
     return rules
 

@@ -4,7 +4,7 @@ arange/linspace/eye, tensor(data), the ``*_like`` and ``new_*`` families."""
 from __future__ import annotations
 
 from ml_lsp.analysis import dims
-from ml_lsp.analysis.ops import UNK, OpCall, Seq, Tensor, as_dim, sizes_from_args, unknown_tensor
+from ml_lsp.analysis.ops import NUM, UNK, OpCall, Seq, Tensor, as_dim, sizes_from_args, unknown_tensor
 from ml_lsp_torch_shapes.shaping import dtype_of
 
 
@@ -204,10 +204,12 @@ def legacy_constructor(dtype):
         if call.args and isinstance(call.args[0], Seq):
             found = _nested_shape(call.args[0])
             return Tensor(found[0], dtype) if found else unknown_tensor(dtype)
-        sizes = [as_dim(a) for a in call.args]
-        if not sizes or any(isinstance(a, (Tensor, Seq)) for a in call.args):
+        # Only known numbers are sizes: any other argument may be data (a numpy array, a
+        # list built elsewhere), whose shape is not the shape of a 1-D tensor.
+        if not call.args or not all(isinstance(a, int) or a is NUM or isinstance(a, dims.Sym)
+                                    for a in call.args):
             return unknown_tensor(dtype)
-        return Tensor(tuple(sizes), dtype)
+        return Tensor(tuple(as_dim(a) for a in call.args), dtype)
     return rule
 
 

@@ -51,6 +51,9 @@ class LintContext:
     resolve_module: Callable[[str, str | None], tuple[str, str] | None] | None = None
     shape_facts: Any = None  # precomputed ModuleFacts (the server's cache), else computed lazily
     batch: Any = None  # a BatchCache: the tree parsed once for the rules and the shape engine
+    # package -> version installed in the workspace's interpreter (read by the caller from
+    # package metadata on disk); None when not known
+    versions: dict[str, str] | None = None
     problems: list[str] = field(default_factory=list)
     input_error: str | None = None  # the engine rejected entry/init/inputs (bad usage, not a finding)
 

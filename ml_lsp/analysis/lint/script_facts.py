@@ -57,6 +57,35 @@ def receiver(node: ast.Call) -> str:
     return dotted(node.func.value) if isinstance(node.func, ast.Attribute) else ""
 
 
+# Methods that return the module (or tensor) they are called on: `net.to(device).train()`
+# switches `net`, and `Net().cuda().eval()` builds a model in eval mode.
+SELF_RETURNING = {"to", "cuda", "cpu", "train", "eval", "float", "half", "double", "bfloat16",
+                  "requires_grad_", "share_memory", "xpu", "mps", "npu", "type", "apply"}
+
+
+def chain_base(node: ast.AST | None) -> str:
+    """The name a chain of self-returning calls starts from: ``transformer`` for
+    ``transformer.to(device)``; '' when the chain starts elsewhere."""
+    while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in SELF_RETURNING:
+        node = node.func.value
+    return dotted(node)
+
+
+def mode_target(node: ast.AST, *modes: str) -> str:
+    """For ``x.train()`` / ``x.to(d).eval()`` (a call of one of ``modes``): the model it
+    switches, through self-returning calls; '' otherwise."""
+    if not method_call(node, *modes):
+        return ""
+    return chain_base(node.func.value)
+
+
+def is_mode_switch(call: ast.Call) -> bool:
+    """``m.train()``, ``m.train(False)``, ``m.eval()``: not a user ``layer.train(x_pos, x_neg)``."""
+    if call.keywords and not (len(call.keywords) == 1 and call.keywords[0].arg == "mode"):
+        return False
+    return not call.args or (len(call.args) == 1 and not isinstance(call.args[0], ast.Starred))
+
+
 def last_part(name: str) -> str:
     return name.rsplit(".", 1)[-1]
 
@@ -78,8 +107,27 @@ class ModuleClass:
 
     @property
     def has_train_eval_difference(self) -> bool:
-        return any(NORM_OR_DROPOUT.search(c) for c in self.layer_calls) or any(
-            "dropout" in c.lower() for c in self.layer_calls)
+        return bool(layer_names_mode(self.layer_calls))
+
+
+def layer_names_mode(names: list[str]) -> bool:
+    """True when one of the called names builds dropout or batch norm."""
+    return any(NORM_OR_DROPOUT.search(c) for c in names) or any("dropout" in c.lower() for c in names)
+
+
+_FACTS_OF: dict[str, "ScriptFacts | None"] = {}
+
+
+def _facts_of(text: str) -> "ScriptFacts | None":
+    """Facts of an imported workspace module's text (cached by text)."""
+    if text not in _FACTS_OF:
+        if len(_FACTS_OF) > 256:
+            _FACTS_OF.clear()
+        try:
+            _FACTS_OF[text] = ScriptFacts(ast.parse(text))
+        except (SyntaxError, ValueError):
+            _FACTS_OF[text] = None
+    return _FACTS_OF[text]
 
 
 class ScriptFacts:
@@ -305,11 +353,165 @@ class ScriptFacts:
                 out[target] = None
         for call in self.all_calls:
             if method_call(call, "parameters", "named_parameters", "eval", "train", "state_dict",
-                           "load_state_dict", "zero_grad") and receiver(call):
-                rec = receiver(call)
+                           "load_state_dict", "zero_grad") and chain_base(call.func.value) \
+                    and not (call.func.attr in ("train", "eval") and not is_mode_switch(call)):
+                rec = chain_base(call.func.value)
                 if not self.is_optimizer(rec) and not self.is_scheduler(rec) and rec not in out:
                     out[rec] = None
         return out
+
+    # Data facts: which names hold a held-out split? ----------------------------------------
+    @cached_property
+    def held_out(self) -> dict[str, str]:
+        """Names proven to hold held-out data -> why: the test parts of ``train_test_split``
+        (``a, b, c, d = train_test_split(X, y)``: b and d), a dataset built with
+        ``train=False`` or ``split="test"``, and what is built from those (a DataLoader, a
+        plain copy, a self-returning chain)."""
+        out: dict[str, str] = {}
+        for node in self.nodes_of(ast.Assign):
+            value = node.value
+            if not isinstance(value, ast.Call):
+                continue
+            name = last_part(call_name(value))
+            if name == "train_test_split" and len(node.targets) == 1 and isinstance(node.targets[0], (ast.Tuple, ast.List)):
+                for i, elt in enumerate(node.targets[0].elts):
+                    if i % 2 == 1 and dotted(elt):
+                        out[dotted(elt)] = "a test part of train_test_split"
+                continue
+            why = ""
+            for k in value.keywords:
+                if k.arg == "train" and isinstance(k.value, ast.Constant) and k.value.value is False:
+                    why = f"{name}(train=False)"
+                elif k.arg in ("split", "subset") and isinstance(k.value, ast.Constant) \
+                        and isinstance(k.value.value, str) and is_eval_split_name(k.value.value):
+                    why = f"{name}({k.arg}={k.value.value!r})"
+            if why:
+                for t in node.targets:
+                    if dotted(t):
+                        out[dotted(t)] = why
+        changed = True
+        while changed:  # through copies, loaders and chains
+            changed = False
+            for target, value in self.assignments:
+                if target in out:
+                    continue
+                source = value
+                if isinstance(source, ast.Call) and last_part(call_name(source)) in ("DataLoader", "iter", "tqdm", "enumerate"):
+                    source = source.args[0] if source.args else None
+                base = chain_base(source) if source is not None else ""
+                if base in out:
+                    out[target] = out[base]
+                    changed = True
+        return out
+
+    # Model facts: does a model hold dropout or batch norm? ---------------------------------
+    @cached_property
+    def model_builds(self) -> dict[str, list[ast.Call]]:
+        """Name -> the calls that build what is assigned to it, through self-returning chains
+        (``net = Net().to(device)`` -> ``Net()``)."""
+        out: dict[str, list[ast.Call]] = {}
+        for target, value in self.assignments:
+            inner = value
+            while isinstance(inner, ast.Call) and isinstance(inner.func, ast.Attribute) \
+                    and inner.func.attr in SELF_RETURNING and isinstance(inner.func.value, ast.Call):
+                inner = inner.func.value
+            if isinstance(inner, ast.Call):
+                out.setdefault(target, []).append(inner)
+        return out
+
+    @cached_property
+    def imported_names(self) -> dict[str, tuple[str, str]]:
+        """Local name -> (module, name) for ``from module import name [as local]``."""
+        out = {}
+        for node in self.nodes_of(ast.ImportFrom):
+            module = "." * (node.level or 0) + (node.module or "")
+            for alias in node.names:
+                out[alias.asname or alias.name] = (module, alias.name)
+        return out
+
+    def mode_layers(self, name: str, resolve=None, path: str | None = None, _depth: int = 0) -> bool | None:
+        """Whether the model held by ``name`` contains dropout or batch norm (layers that
+        behave differently in eval mode): True or False when the file (or a workspace module
+        it imports) shows it, None when it cannot be known (a library model, an opaque
+        function). A function parameter is answered from the arguments its callers pass."""
+        if _depth > 3:
+            return None
+        builds = self.model_builds.get(name)
+        if builds:
+            answers = {self._build_mode_layers(call, resolve, path) for call in builds}
+        else:
+            answers = {self.mode_layers(arg, resolve, path, _depth + 1) for arg in self._arguments_for(name)} or {None}
+        if True in answers:
+            return True
+        return False if answers == {False} else None
+
+    def is_model(self, name: str) -> bool:
+        """A model by its own facts, or a function parameter every caller passes a model for
+        (``def evaluate(model, loader)`` called as ``evaluate(net, val_loader)``)."""
+        if not name:
+            return False
+        if name in self.models:
+            return True
+        args = self._arguments_for(name)
+        return bool(args) and all(a in self.models for a in args)
+
+    def _arguments_for(self, param: str) -> list[str]:
+        """The names passed for parameter ``param`` at the calls of the file's functions that
+        take it (``evaluate(net, loader)`` for ``def evaluate(model, loader)``)."""
+        memo = self.__dict__.setdefault("_arguments_memo", {})
+        if param not in memo:
+            memo[param] = self._find_arguments_for(param)
+        return memo[param]
+
+    def _find_arguments_for(self, param: str) -> list[str]:
+        out = []
+        for fname, func in self.functions.items():
+            params = [a.arg for a in func.args.args]
+            if param not in params:
+                continue
+            index = params.index(param)
+            for call in self.all_calls:
+                if not (isinstance(call.func, ast.Name) and call.func.id == fname):
+                    continue
+                arg = call.args[index] if index < len(call.args) else next(
+                    (k.value for k in call.keywords if k.arg == param), None)
+                if arg is None or not chain_base(arg):
+                    return []  # a caller passes something we cannot follow: unknown
+                out.append(chain_base(arg))
+        return out
+
+    def _build_mode_layers(self, call: ast.Call, resolve, path) -> bool | None:
+        name = call_name(call)
+        base = last_part(name)
+        if base in {"Sequential", "ModuleList", "ModuleDict"}:
+            inner = [call_name(c) for c in ast.walk(call) if isinstance(c, ast.Call) and c is not call]
+            return layer_names_mode(inner) if all(inner) else None
+        if base in self.module_classes and name == base:
+            return self._class_mode_layers(self.module_classes[base], self)
+        if name.startswith(("torchvision.models.", "models.", "timm.")) or "from_pretrained" in name:
+            return True  # library vision models use batch norm, pretrained transformers dropout
+        if resolve is not None and name == base and base in self.imported_names:
+            module, original = self.imported_names[base]
+            try:
+                found = resolve(module, path)
+            except Exception:
+                return None
+            if not found:
+                return None
+            other = _facts_of(found[1])
+            cls = other.module_classes.get(original) if other is not None else None
+            return self._class_mode_layers(cls, other) if cls is not None else None
+        return None
+
+    @staticmethod
+    def _class_mode_layers(cls: "ModuleClass", facts: "ScriptFacts") -> bool | None:
+        if cls.has_train_eval_difference:
+            return True
+        bases = {dotted(b) for b in cls.node.bases}
+        # a base from elsewhere (a torchvision ResNet subclass) may hold what we cannot see
+        if all(b in MODULE_BASES or b in facts.module_classes or b.endswith(".Module") for b in bases):
+            return False
+        return None
 
     def model_class(self, name: str) -> ModuleClass | None:
         cls = self.models.get(name)

@@ -43,6 +43,9 @@ def check(ctx):
         built = [ctx.source(v) for t, v in sf.assignments if t == ds_name]
         if any(re.search(r"Iterable|Stream|streaming\s*=\s*True|IterDataPipe|\.iter\(", b) for b in built):
             continue
+        # Named as a stream (`train_iterator = Multi30k(split="train")`): the same.
+        if re.search(r"(^|_)(iter|iterator|stream|pipe|datapipe)s?$", last_part(ds_name), re.I):
+            continue
         last = max([*call.args, *(k.value for k in call.keywords)], key=lambda n: (n.end_lineno, n.end_col_offset))
         _, _, line, col = ctx.span(last)
         fix = TextFix("Add shuffle=True", (TextEdit(line, col, line, col, ", shuffle=True"),))

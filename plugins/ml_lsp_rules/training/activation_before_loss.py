@@ -65,9 +65,15 @@ def _forward_activation(ctx, sf, class_name, activations, modules):
         return None
     attrs = {}
     for n in ast.walk(cls.node):
-        if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call) and last_part(call_name(n.value)) in modules:
+        if not (isinstance(n, ast.Assign) and isinstance(n.value, ast.Call)):
+            continue
+        built = n.value
+        # `self.model = nn.Sequential(..., nn.Sigmoid())`: calling it ends in the activation
+        if last_part(call_name(built)) == "Sequential" and built.args and isinstance(built.args[-1], ast.Call):
+            built = built.args[-1]
+        if last_part(call_name(built)) in modules:
             for t in n.targets:
-                attrs[dotted(t)] = n.value
+                attrs[dotted(t)] = built
     forward = next((n for n in cls.node.body if isinstance(n, ast.FunctionDef) and n.name == "forward"), None)
     if forward is None:
         return None
@@ -77,6 +83,10 @@ def _forward_activation(ctx, sf, class_name, activations, modules):
     found = []
     for ret in returns:
         v = ret.value
+        if isinstance(v, ast.Name):  # `validity = self.model(x); return validity`
+            bound = [n for n in ast.walk(forward) if isinstance(n, ast.Assign) and n.lineno < ret.lineno
+                     and any(isinstance(t, ast.Name) and t.id == v.id for t in n.targets)]
+            v = max(bound, key=lambda n: n.lineno).value if bound else v
         if isinstance(v, ast.Call) and (activation_input(ctx, v, activations, modules) is not None
                                         or dotted(v.func) in attrs):
             found.append((ret, v))
@@ -102,12 +112,15 @@ def find_uses(ctx, activations: set[str], modules: set[str], loss_classes: set[s
             if inp is not None:
                 yield ActivationUse(loss_call, arg, arg, inp, "inline", [])
                 continue
-        if not isinstance(arg, (ast.Name, ast.Attribute)):
+        if isinstance(arg, ast.Call) and dotted(arg.func) in sf.models:
+            value = arg  # loss(discriminator(x), y): the model's output itself
+        elif not isinstance(arg, (ast.Name, ast.Attribute)):
             continue
-        binding = _last_binding(sf, dotted(arg), loss_call)
-        if binding is None or not isinstance(binding.value, ast.Call):
-            continue
-        value = binding.value
+        else:
+            binding = _last_binding(sf, dotted(arg), loss_call)
+            if binding is None or not isinstance(binding.value, ast.Call):
+                continue
+            value = binding.value
         inp = activation_input(ctx, value, activations, modules)
         if inp is not None:
             simple = isinstance(value.args[0] if value.args else None, ast.Name) or (

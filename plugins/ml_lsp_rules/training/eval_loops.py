@@ -7,7 +7,7 @@ import ast
 import re
 from dataclasses import dataclass
 
-from ml_lsp.analysis.lint.script_facts import dotted, is_eval_split_name, method_call
+from ml_lsp.analysis.lint.script_facts import dotted, is_eval_split_name, method_call, mode_target
 
 from ml_lsp_rules.training.tr001_missing_zero_grad import optimizer_steps
 
@@ -39,7 +39,9 @@ def eval_loops(sf) -> list[EvalLoop]:
         calls = sf.calls_in(loop)
         if any(method_call(c, "backward", "manual_backward") for c in calls) or optimizer_steps(sf, calls):
             continue
-        model_calls = [c for c in calls if dotted(c.func) in sf.models]
+        # `for layer in self.layers: h = layer(h)` walks modules, not evaluation data.
+        walked = {n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name)}
+        model_calls = [c for c in calls if dotted(c.func) not in walked and sf.is_model(dotted(c.func))]
         if not model_calls:
             continue
         # An enclosing loop that is itself an evaluation loop gets the finding instead.
@@ -49,19 +51,19 @@ def eval_loops(sf) -> list[EvalLoop]:
     return found
 
 
-def needs_eval_mode(sf, model: str) -> bool:
-    """False when the model's class is in this file and has no dropout or batch norm
-    (eval() would change nothing); True otherwise, including unknown classes."""
-    cls = sf.model_class(model)
-    return cls is None or cls.has_train_eval_difference
+def needs_eval_mode(ctx, model: str) -> bool:
+    """True only when the facts show the model holds dropout or batch norm (its class in
+    this file or a workspace module, a library vision model, a Sequential of such layers,
+    or the argument every caller passes): for an unknown model eval() may change nothing."""
+    return ctx.script.mode_layers(model, ctx.resolve_module, ctx.path) is True
 
 
 def eval_called_before(sf, model: str, loop) -> bool:
     func = sf.enclosing_function(loop)
     for c in sf.all_calls:
-        if method_call(c, "eval") and dotted(c.func.value) == model and c.lineno <= loop.lineno:
+        if mode_target(c, "eval") == model and c.lineno <= loop.lineno:
             return True
-        if method_call(c, "train") and dotted(c.func.value) == model and c.args and \
+        if mode_target(c, "train") == model and c.args and \
                 isinstance(c.args[0], ast.Constant) and c.args[0].value is False and c.lineno <= loop.lineno:
             return True
     if func is not None and isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):

@@ -51,7 +51,7 @@ def check(ctx):
             continue
         if any(isinstance(c.func, ast.Attribute) and c.func.attr == "set_grad_enabled" for c in sf.all_calls):
             continue  # torch.set_grad_enabled(False) as a statement: too dynamic to follow
-        add_eval = needs_eval_mode(sf, ev.model) and not eval_called_before(sf, ev.model, ev.loop)
+        add_eval = needs_eval_mode(ctx, ev.model) and not eval_called_before(sf, ev.model, ev.loop)
         loop = ev.loop
         head_end = loop.iter
         line, col, _, _ = ctx.span(loop)

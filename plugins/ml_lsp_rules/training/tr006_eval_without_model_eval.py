@@ -31,7 +31,7 @@ def check(ctx):
     if sf is None:
         return
     for ev in eval_loops(sf):
-        if not needs_eval_mode(sf, ev.model) or eval_called_before(sf, ev.model, ev.loop):
+        if not needs_eval_mode(ctx, ev.model) or eval_called_before(sf, ev.model, ev.loop):
             continue
         loop = ev.loop
         # Put the call before the `with torch.no_grad():` block around the loop, if any.

@@ -4,7 +4,7 @@ or through an evaluation helper) and never switches it back with ``model.train()
 import ast
 
 from ml_lsp.analysis.lint import Rule, TextFix
-from ml_lsp.analysis.lint.script_facts import dotted, method_call
+from ml_lsp.analysis.lint.script_facts import dotted, method_call, mode_target
 
 DOCS = """\
 `model.eval()` stays in effect until `model.train()` is called. An epoch loop that
@@ -33,8 +33,8 @@ Fix: call `model.train()` at the start of the epoch loop."""
 def _mode_calls(func, mode: str) -> set[int]:
     """Indexes of the parameters a helper calls ``.eval()`` / ``.train()`` on."""
     params = [a.arg for a in func.args.args]
-    return {params.index(dotted(n.func.value)) for n in ast.walk(func)
-            if method_call(n, mode) and dotted(n.func.value) in params}
+    return {params.index(mode_target(n, mode)) for n in ast.walk(func)
+            if mode_target(n, mode) in params}
 
 
 def _has_backward(func) -> bool:
@@ -54,15 +54,15 @@ def check(ctx):
         if not any(method_call(c, "backward", "manual_backward") for c in calls) and \
                 not any(_has_backward(f) for _, f in helpers):
             continue
-        trained = {dotted(c.func.value) for c in calls if method_call(c, "train")}
+        trained = {mode_target(c, "train") for c in calls if method_call(c, "train")}
         for c, f in helpers:  # train(model, ...) that calls model.train() itself
             for i in _mode_calls(f, "train"):
                 if i < len(c.args):
                     trained.add(dotted(c.args[i]))
         for c in calls:
             model, site = None, c
-            if method_call(c, "eval") and dotted(c.func.value) in sf.models:
-                model = dotted(c.func.value)
+            if mode_target(c, "eval") in sf.models:
+                model = mode_target(c, "eval")
             elif isinstance(c.func, ast.Name) and c.func.id in sf.functions:
                 f = sf.functions[c.func.id]
                 for i in _mode_calls(f, "eval") - _mode_calls(f, "train"):

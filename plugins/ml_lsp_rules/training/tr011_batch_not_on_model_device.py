@@ -22,7 +22,8 @@ Right:
         x, y = x.to(device), y.to(device)
         loss = criterion(model(x), y)"""
 
-MOVES = ("to", "cuda", "to_device", "npu", "xpu", "mps")
+# `x.type(torch.cuda.FloatTensor)` (old scripts) moves a batch too
+MOVES = ("to", "cuda", "to_device", "npu", "xpu", "mps", "type")
 
 
 def _is_cpu(call: ast.Call) -> bool:
@@ -30,9 +31,23 @@ def _is_cpu(call: ast.Call) -> bool:
     return "'cpu'" in text and "cuda" not in text
 
 
+def _cpu_names(sf) -> set[str]:
+    """Names only ever assigned the CPU device (``device = "cpu"``, ``torch.device("cpu")``)."""
+    values: dict[str, list] = {}
+    for target, value in sf.assignments:
+        values.setdefault(target, []).append(value)
+    return {name for name, vs in values.items()
+            if all((isinstance(v, ast.Constant) and v.value == "cpu")
+                   or (isinstance(v, ast.Call) and call_name(v).endswith("device") and len(v.args) == 1
+                       and isinstance(v.args[0], ast.Constant) and v.args[0].value == "cpu") for v in vs)}
+
+
 def _moved_models(sf) -> dict[str, ast.Call]:
     moved = {}
+    cpu = _cpu_names(sf)
     for call in sf.all_calls:
+        if method_call(call, "to") and call.args and dotted(call.args[0]) in cpu:
+            continue  # moved to the CPU, where the batches are
         if method_call(call, "to", "cuda") and not _is_cpu(call):
             target = call.func.value
             name = dotted(target)
@@ -57,11 +72,37 @@ def _batch_names(loop) -> set[str]:
     return names
 
 
+def _delivers_on_device(sf, loop) -> bool:
+    """The loop iterates (through enumerate/tqdm/zip) a loader built with a ``device=``
+    argument (torchtext's iterators, a custom loader): its batches arrive on the device."""
+    names = set()
+    node = loop.iter
+    for n in ast.walk(node):
+        if isinstance(n, (ast.Name, ast.Attribute)) and dotted(n):
+            names.add(dotted(n))
+    if isinstance(node, ast.Call) and any(k.arg == "device" for k in node.keywords):
+        return True
+    for target, value in sf.assignments:
+        if target in names and isinstance(value, ast.Call) and any(k.arg == "device" for k in value.keywords):
+            return True
+    # `train_iter, dev_iter = BucketIterator.splits(..., device=device)`
+    for assign in sf.nodes_of(ast.Assign):
+        value = assign.value
+        if isinstance(value, ast.Call) and any(k.arg == "device" for k in value.keywords):
+            bound = {dotted(t) for tgt in assign.targets for t in ast.walk(tgt) if isinstance(t, ast.Name)}
+            if bound & names:
+                return True
+    return False
+
+
 def check(ctx):
     sf = ctx.script
     if sf is None:
         return
-    if any("accelerator" in call_name(c) or call_name(c).endswith(("prepare", "Fabric")) for c in sf.all_calls):
+    # (`torch.accelerator.current_accelerator()` is PyTorch's own device API, not a library
+    # that moves batches)
+    if any(("accelerator" in call_name(c) and not call_name(c).startswith("torch.accelerator."))
+           or call_name(c).endswith(("prepare", "Fabric")) for c in sf.all_calls):
         return  # accelerate/Lightning Fabric move batches for you
     moved = _moved_models(sf)
     if not moved:
@@ -75,6 +116,8 @@ def check(ctx):
         calls = sf.calls_in(loop)
         if any(method_call(c, *MOVES) or call_name(c).endswith(("to_device", "move_to", "send_to_device"))
                for c in calls):
+            continue
+        if _delivers_on_device(sf, loop):
             continue
         batch = _batch_names(loop)
         for c in calls:
