@@ -228,10 +228,12 @@ async def test_trace_failures_become_diagnostics_and_leave_no_process(tmp_path):
     model = ws / "broken.py"
     model.write_text(source)
     (ws / "needs_missing.py").write_text("import torch\nimport not_installed_package_xyz\n\n\n"
-                                         "class Net(torch.nn.Module):\n    pass\n")
+                                         "class Net(torch.nn.Module):\n"
+                                         "    def forward(self, x):\n"
+                                         "        return not_installed_package_xyz.scale(x)\n")
     client = await start(tmp_path, ws, trace_timeout=4, inputs={
         "ShapeBug": {"x": "B,784"}, "RaisesInInit": {"x": "B,4"},
-        "LoopsForever": {"x": "B,4"}, "Downloads": {"x": "B,4"}})
+        "LoopsForever": {"x": "B,4"}, "Downloads": {"x": "B,4"}, "Net": {"x": "B,4"}})
     server_pid = client._server.pid
     try:
         uri = open_doc(client, model)
@@ -277,12 +279,14 @@ async def test_trace_failures_become_diagnostics_and_leave_no_process(tmp_path):
             psutil.Process(helper_pid).status() == psutil.STATUS_ZOMBIE
         assert descendants(server_pid) == []
 
-        # An import error: on the import line of the file that has it.
+        # A package the model needs and the interpreter lacks: on the import line, as a
+        # warning (the user's code is not wrong), with the command that installs it.
         other = ws / "needs_missing.py"
         other_uri = open_doc(client, other)
         (diag,) = await trace("Net", other_uri)
         assert diag.range.start.line == 1
-        assert "not_installed_package_xyz" in diag.message
+        assert diag.severity == types.DiagnosticSeverity.Warning
+        assert "not-installed-package-xyz" in diag.message and "-m pip install" in diag.message, diag.message
 
         # The warm child answers the next request; after shutdown nothing is left.
         (diag,) = await trace("ShapeBug")
