@@ -403,7 +403,9 @@ class _WorkspaceFinder(importlib.abc.MetaPathFinder):
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or not spec.origin or not spec.origin.endswith(".py") \
                 or not is_user_file(spec.origin, self.roots):
-            return spec
+            # Not the workspace's: the finders after this one answer (an import hook of the
+            # user's environment must still see the modules it patches).
+            return None
         spec.loader = _TolerantLoader(fullname, spec.origin)
         return spec
 
