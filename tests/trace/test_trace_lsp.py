@@ -348,3 +348,36 @@ async def test_trace_on_save_only_in_a_trusted_workspace(tmp_path, tinylm_worksp
         assert "(B, T, 97)" in text and "traced" in text, text
     finally:
         await client.shutdown_session()
+
+
+async def test_digits_lens_traces_at_sizes_the_model_takes_in_the_named_interpreter(tmp_path):
+    # The bundled digits CNN is correct: its Trace shapes lens must leave no red error (its
+    # Linear(512) takes only 8x8 images, not the tracer's first guess), and the hover says
+    # which interpreter ran it: the one the `interpreter` setting names.
+    ws = tmp_path / "ws"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "examples" / "digits", ws / "digits")
+    model = ws / "digits" / "model.py"
+    venv_bin = tmp_path / "venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    python = venv_bin / "python"
+    python.write_text(f"#!/bin/sh\nexec {sys.executable} \"$@\"\n")
+    python.chmod(0o755)
+    client = await start(tmp_path, ws, interpreter=str(python))
+    try:
+        uri = open_doc(client, model)
+        lenses = await client.text_document_code_lens_async(
+            types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=uri)))
+        (lens,) = [lens for lens in lenses or [] if lens.command and lens.command.command == COMMAND
+                   and lens.command.arguments[0]["entry"] == "DigitsCNN"]
+        result = await client.workspace_execute_command_async(types.ExecuteCommandParams(
+            command=COMMAND, arguments=lens.command.arguments))
+        assert result["ok"], result
+        assert result["problems"] == []
+        await asyncio.sleep(0.5)
+        assert [d for d in client.diagnostics.get(uri, []) if d.source == "ml-lsp trace"] == []
+        line, col = position_of(model, "x = torch.flatten")
+        text = await hover_text(client, uri, line, col)
+        assert "(B, 512)" in text and "traced" in text, text
+        assert f"with {python}" in text, text
+    finally:
+        await client.shutdown_session()
