@@ -463,7 +463,7 @@ def _failure_problem(failure, attempts, modes, free, symbols, roots, path, class
     if failure.kind == "forward" and free and len(attempts) > 1:
         places = {(p.get("path"), p.get("line"), p.get("error")) for p in
                   (problem_from_exception(f.exc, "forward", roots, fallback=(path, class_line)) for _, f in attempts)}
-        tried = "; ".join(describe(e, symbols) for e, _ in attempts)
+        tried = "; ".join(describe(e, free) for e, _ in attempts)
         if len(places) == 1:
             if problem.get("phrase"):
                 problem["message"] = f"forward failed: {problem['phrase']}" + "".join(

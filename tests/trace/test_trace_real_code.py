@@ -236,3 +236,24 @@ def test_an_interpreter_without_torch_is_a_clear_error(tmp_path):
     assert done.returncode != 0
     assert "Traceback" not in done.stderr
     assert "has no torch" in done.stderr and "-m pip install torch" in done.stderr, done.stderr
+
+
+def test_sizes_the_tracer_could_not_find_are_its_own_failure_not_the_users(tmp_path):
+    # Net takes only 17x19 images, which nothing in the code or the errors tells: every
+    # size tried fails, at different lines. That is the tracer's guess failing, said on the
+    # class, not an error on the user's line.
+    model = tmp_path / "odd.py"
+    model.write_text(
+        "import torch.nn as nn\n\n\n"
+        "class Odd(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.fc = nn.Linear(3 * 17 * 19, 10)\n\n"
+        "    def forward(self, x):\n"
+        "        if x.shape[-1] < 12:\n"
+        "            raise ValueError('image too small')\n"
+        "        return self.fc(x.flatten(1))\n")
+    data = traced_json("--entry", "Odd", "--input", "x=B,3,H,W", str(model))
+    (problem,) = data["problems"]
+    assert problem["kind"] == "sizes" and problem["line"] == 4, problem
+    assert problem["message"].startswith("could not find input sizes Odd takes (tried H=3, W=5;"), problem
