@@ -557,6 +557,34 @@ def _import_parents(dotted: str, folder: Path) -> list[str]:
     return stubbed
 
 
+def import_folders(root: str) -> list[str]:
+    """The folders a workspace puts on ``sys.path`` besides its root, as its tools are told
+    to: a ``src/`` layout, and the paths its ``pyproject.toml`` gives pytest
+    (``[tool.pytest.ini_options] pythonpath``) and pyright (``[tool.pyright] extraPaths``);
+    only folders inside the workspace."""
+    base = Path(root)
+    named: list[str] = ["src"]
+    try:
+        import tomllib
+        with open(base / "pyproject.toml", "rb") as handle:
+            tool = tomllib.load(handle).get("tool") or {}
+    except (ImportError, OSError, ValueError):
+        tool = {}
+    for value in (((tool.get("pytest") or {}).get("ini_options") or {}).get("pythonpath"),
+                  (tool.get("pyright") or {}).get("extraPaths")):
+        if isinstance(value, str):
+            value = value.split()
+        if isinstance(value, list):
+            named += [v for v in value if isinstance(v, str)]
+    folders: list[str] = []
+    for name in named:
+        folder = (base / name).resolve()
+        inside = folder == base.resolve() or base.resolve() in folder.parents
+        if inside and folder.is_dir() and str(folder) not in folders and str(folder) != str(base):
+            folders.append(str(folder))
+    return folders
+
+
 def load_user_module(path: str, source: str | None = None, roots: list[str] | None = None) -> types.ModuleType:
     """Execute the definitions of the file at ``path`` (or of ``source``, the editor's
     unsaved text of it) as a module and return it, in a ``loading`` context. A syntax
@@ -577,8 +605,9 @@ def load_user_module(path: str, source: str | None = None, roots: list[str] | No
         sys.path.remove(entry)
     sys.path.insert(0, entry)
     for root in roots or []:
-        if root not in sys.path:
-            sys.path.append(root)
+        for extra in [root] + import_folders(root):
+            if extra not in sys.path:
+                sys.path.append(extra)
     report = current_report()
     text = source.decode("utf-8", "replace") if isinstance(source, bytes) else source
     tree, main_blocks = definitions_only(full_tree)

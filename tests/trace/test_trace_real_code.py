@@ -257,3 +257,27 @@ def test_sizes_the_tracer_could_not_find_are_its_own_failure_not_the_users(tmp_p
     (problem,) = data["problems"]
     assert problem["kind"] == "sizes" and problem["line"] == 4, problem
     assert problem["message"].startswith("could not find input sizes Odd takes (tried H=3, W=5;"), problem
+
+
+def test_imports_resolve_from_the_folders_the_workspace_puts_on_sys_path(tmp_path):
+    # A src/ layout and pyright's extraPaths: scripts/train.py imports its project's
+    # package and a vendored library by name, as they do under pytest and in the editor.
+    write(tmp_path, {
+        "pyproject.toml": "[project]\nname = 'proj'\n\n[tool.pyright]\nextraPaths = ['vendor']\n",
+        "src/proj/__init__.py": "",
+        "src/proj/blocks.py": BLOCK,
+        "vendor/heads.py": "import torch.nn as nn\n\n\ndef head(dim):\n    return nn.Linear(dim, 3)\n",
+        "scripts/train.py": "import torch.nn as nn\nfrom proj.blocks import Block\nfrom heads import head\n\n\n"
+                            "class Net(nn.Module):\n"
+                            "    def __init__(self):\n"
+                            "        super().__init__()\n"
+                            "        self.block = Block(4)\n"
+                            "        self.head = head(8)\n\n"
+                            "    def forward(self, x):\n"
+                            "        out = self.head(self.block(x))\n"
+                            "        return out\n",
+    })
+    script = tmp_path / "scripts" / "train.py"
+    data = traced_json("--entry", "Net", "--input", "x=B,4", str(script))
+    assert data["problems"] == []
+    assert shapes_by_name(data, script)[("Net.forward", "out")] == ["B", 3]
