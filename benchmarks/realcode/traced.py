@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -65,8 +66,10 @@ def trace_command(case, file: Path, timeout: float) -> list[str]:
     if LEGACY:
         return [str(VENV_PYTHON), "-m", "ml_lsp", "shapes", "--trace", "--json", "--timeout", f"{timeout:g}",
                 *entry_args(case), str(file)]
+    # The script's command line, as the runtime gave it (dcgan's required --dataset).
+    script_args = ["--script-args", shlex.join(case.argv)] if getattr(case, "argv", None) else []
     return [sys.executable, "-m", "ml_lsp", "shapes", "--trace", "--json", "--python", str(VENV_PYTHON),
-            "--timeout", f"{timeout:g}", *entry_args(case), str(file), str(file)]
+            "--timeout", f"{timeout:g}", *script_args, *entry_args(case), str(file), str(file)]
 
 
 def run_trace(case, file: Path, scratch: Path) -> tuple[dict | None, str, float]:

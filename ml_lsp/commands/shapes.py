@@ -29,6 +29,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cpu-fallback", action="store_true", default=True,
                    help="where the meta device cannot run an op (data-dependent shapes), run forward on the CPU "
                         "at the smallest sizes (the default)")
+    p.add_argument("--script-args", metavar="ARGS", default="",
+                   help="for --trace: the command line a script's argparse sees, e.g. '--dataset fake' "
+                        "(default: none; a required option then takes its default)")
     p.add_argument("--no-cpu-fallback", dest="cpu_fallback", action="store_false",
                    help="never run forward on real tensors")
     p.set_defaults(func=run)

@@ -260,7 +260,7 @@ class TraceFeature:
         # Not the user's code at fault: inputs nobody gave, the time limit, an absent
         # package, sizes the tracer could not find.
         severity = types.DiagnosticSeverity.Warning \
-            if kind in ("inputs", "timeout", "cancelled", "missing-package", "sizes", "interpreter") \
+            if kind in ("inputs", "timeout", "cancelled", "missing-package", "sizes", "interpreter", "module-level") \
             else types.DiagnosticSeverity.Error
         return types.Diagnostic(
             range=types.Range(start=types.Position(line, start), end=types.Position(line, max(end, start))),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -189,6 +190,7 @@ def run(args) -> int:
             # child, which is what a re-trace after an edit costs in the editor).
             response = trace_file(session, path, entry=entry, init=init, explicit=explicit,
                                   timeout=timeout, cpu_fallback=bool(getattr(args, "cpu_fallback", True)),
+                                  argv=shlex.split(getattr(args, "script_args", None) or ""),
                                   text=text, facts=facts, use_cache=False)
             if not response.get("ok"):
                 raise CommandFailed(f"{path}: {response.get('error')}")

@@ -213,11 +213,22 @@ class StandIn:
 def stand_in_used(exc: BaseException | None) -> StandInUsed | None:
     """The ``StandInUsed`` behind ``exc`` (itself, or a cause/context of it)."""
     seen = set()
+    first = exc
     while exc is not None and id(exc) not in seen:
         if isinstance(exc, StandInUsed):
             return exc
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
+    if first is not None and "StandIn" in str(first):
+        # A C function that refused the stand-in by its type (``nn.Linear(4, nc)``:
+        # "argument 'size' must be tuple of ints, but found element of type StandIn"):
+        # the stand-in is a local of a frame the error went through.
+        tb = first.__traceback__
+        while tb is not None:
+            for value in list(tb.tb_frame.f_locals.values()):
+                if isinstance(value, StandIn):
+                    return value._used()
+            tb = tb.tb_next
     return None
 
 
@@ -257,6 +268,13 @@ def _statement_budget(seconds: float):
         signal.signal(signal.SIGALRM, previous)
         _BUDGET_ACTIVE[0] = False
 
+
+#: the error of a name that only branches not taken assign
+NO_BRANCH = "no branch that ran assigned it"
+#: errors of module-level code run away from its setting (another command line, no data, no
+#: network): the tracer's circumstances, not the user's mistake
+ENVIRONMENT_ERRORS = (NO_BRANCH, "SystemExit", "FileNotFoundError", "NotADirectoryError", "PermissionError",
+                      "OSError", "NetworkBlocked", "ConnectionError", "URLError", "still running after")
 
 _DEFINITIONS = (ast.Import, ast.ImportFrom, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
 
@@ -365,6 +383,17 @@ def exec_statements(tree: ast.Module, module: types.ModuleType, path: str, sourc
             for name in names:
                 namespace[name] = StandIn(name, used.failure if used is not None else failure)
             report.failures.append(failure)
+        else:
+            if isinstance(statement, (ast.If, ast.Try, getattr(ast, "Match", ast.If))):
+                # A name only the branches not taken assign (``nc = 3`` under the
+                # ``--dataset`` the command line did not give): a stand-in that says so,
+                # rather than a NameError inside the model.
+                unbound = [n for n in bound_names(statement) if n not in namespace]
+                if unbound:
+                    failure = Failure(path, statement.lineno, _statement_text(source_lines, statement),
+                                      NO_BRANCH, unbound)
+                    for name in unbound:
+                        namespace[name] = StandIn(name, failure)
 
 
 class _TolerantLoader(importlib.abc.Loader):

@@ -28,7 +28,8 @@ from torch.overrides import TorchFunctionMode
 
 from ml_lsp.trace.failure import problem_from_exception
 from ml_lsp.trace.loader import (
-    Failure, StandIn, forget_user_modules, is_user_file, load_user_module, loading, new_report, stand_in_used,
+    ENVIRONMENT_ERRORS, Failure, StandIn, forget_user_modules, is_user_file, load_user_module, loading, new_report,
+    stand_in_used,
 )
 from ml_lsp.trace.recorder import ShapeRecorder, source_facts
 from ml_lsp.trace.sizes import MAX_PLANS, batch_symbols, describe, propose
@@ -255,6 +256,12 @@ def failure_problem(failure: Failure, entry: str | None) -> dict:
         problem.update(kind="missing-package", package=package, install=command, error="ModuleNotFoundError",
                        message=f"not traced: needs the package '{package}', which is not installed in "
                                f"{sys.executable}; install it with: {command}")
+    elif failure.error.startswith(ENVIRONMENT_ERRORS):
+        # Module-level code that needs its own command line, data or network: not the
+        # user's mistake, and the model cannot be traced without what it would have made.
+        problem.update(kind="module-level", message=(
+            f"not traced: {entry or 'the model'} needs what line {failure.line} makes "
+            f"(`{failure.statement}`), which did not run here: {failure.error}"))
     else:
         problem["message"] = f"import failed: `{failure.statement}` (line {failure.line}): {failure.error}"
     return problem

@@ -281,3 +281,42 @@ def test_imports_resolve_from_the_folders_the_workspace_puts_on_sys_path(tmp_pat
     data = traced_json("--entry", "Net", "--input", "x=B,4", str(script))
     assert data["problems"] == []
     assert shapes_by_name(data, script)[("Net.forward", "out")] == ["B", 3]
+
+
+DCGAN_LIKE = """\
+import argparse
+
+import torch.nn as nn
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--dataset", required=True)
+opt = parser.parse_args()
+if opt.dataset == "mnist":
+    nc = 1
+elif opt.dataset == "fake":
+    nc = 3
+
+
+class Generator(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, nc)
+
+    def forward(self, z):
+        out = self.fc(z)
+        return out
+"""
+
+
+def test_a_global_only_the_command_line_decides_is_said_as_that_or_given(tmp_path):
+    # nc is set by a branch chosen by --dataset: without that command line the tracer
+    # cannot build the model, which is not an error in the user's code; with it, it can.
+    script = tmp_path / "main.py"
+    script.write_text(DCGAN_LIKE)
+    data = traced_json("--entry", "Generator", "--input", "z=B,4", str(script))
+    (problem,) = data["problems"]
+    assert problem["kind"] == "module-level" and problem["line"] == 8, problem
+    assert "nc" in problem["message"] and "no branch that ran assigned it" in problem["message"], problem
+    data = traced_json("--script-args", "--dataset fake", "--entry", "Generator", "--input", "z=B,4", str(script))
+    assert data["problems"] == []
+    assert shapes_by_name(data, script)[("Generator.forward", "out")] == ["B", 3]
