@@ -565,6 +565,19 @@ def _input_plan(cls, spec: dict) -> tuple[dict, list[str], bool]:
                     if sym not in symbols:
                         symbols.append(sym)
         plan[p.name] = {"dims": dims, "dtype": given.get("dtype"), "high": given.get("high")}
+    if any(p.kind == p.VAR_KEYWORD for p in params):
+        # ``forward(self, input, **kwargs)`` reading ``kwargs['labels']``: the other given
+        # inputs go in by name.
+        for name, given in spec.items():
+            if name in names or name in plan:
+                continue
+            dims = list(given.get("dims") or [])
+            if any(d is None for d in dims):
+                continue
+            for d in dims:
+                if isinstance(d, str):
+                    symbols.extend(sym for sym in _names(d) if sym not in symbols)
+            plan[name] = {"dims": dims, "dtype": given.get("dtype"), "high": given.get("high")}
     if missing:
         raise ValueError(
             "unknown input shape for forward parameter(s) " + ", ".join(f"'{m}'" for m in missing)

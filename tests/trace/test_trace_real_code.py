@@ -320,3 +320,21 @@ def test_a_global_only_the_command_line_decides_is_said_as_that_or_given(tmp_pat
     data = traced_json("--script-args", "--dataset fake", "--entry", "Generator", "--input", "z=B,4", str(script))
     assert data["problems"] == []
     assert shapes_by_name(data, script)[("Generator.forward", "out")] == ["B", 3]
+
+
+def test_inputs_given_by_name_reach_forward_kwargs(tmp_path):
+    # PyTorch-VAE's conditional VAE: forward(self, input, **kwargs) reads kwargs['labels'].
+    model = tmp_path / "cvae.py"
+    model.write_text(
+        "import torch\nimport torch.nn as nn\n\n\n"
+        "class CVAE(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.fc = nn.Linear(6 + 10, 4)\n\n"
+        "    def forward(self, input, **kwargs):\n"
+        "        y = kwargs['labels']\n"
+        "        h = self.fc(torch.cat([input, y], dim=1))\n"
+        "        return h\n")
+    data = traced_json("--entry", "CVAE", "--input", "input=B,6", "--input", "labels=B,10", str(model))
+    assert data["problems"] == []
+    assert shapes_by_name(data, model)[("CVAE.forward", "h")] == ["B", 4]
