@@ -64,16 +64,21 @@ def class_inputs(facts, explicit: dict[str, list], entry: str | None) -> dict[st
     class whose forward takes those names), the statically inferred ones otherwise."""
     result: dict[str, dict] = {}
     classes = list(getattr(facts, "classes", None) or [])
-    dtypes: dict[tuple[str, str], str] = {}
+    # A parameter's dtype from a binding of its name in forward, when that binding still has
+    # the input's shape (``src = self.emb(src)`` is another value, whose float dtype would
+    # hide that the input takes indices).
+    bindings: dict[tuple[str, str], list] = {}
     for binding in getattr(facts, "bindings", None) or []:
         if binding.scope.endswith(".forward") and getattr(binding, "dtype", None):
-            dtypes.setdefault((binding.scope.rsplit(".", 1)[0], binding.name), binding.dtype)
+            bindings.setdefault((binding.scope.rsplit(".", 1)[0], binding.name), []).append(binding)
     for cls in classes:
         spec = {}
         for param, shape in (getattr(cls, "input_shapes", None) or {}).items():
             if shape is None:
                 continue
-            spec[param] = {"dims": [_dim_json(d) for d in shape], "dtype": dtypes.get((cls.name, param))}
+            same = [b for b in bindings.get((cls.name, param), []) if b.shape is not None
+                    and tuple(b.shape) == tuple(shape)]
+            spec[param] = {"dims": [_dim_json(d) for d in shape], "dtype": same[0].dtype if same else None}
         result[cls.name] = spec
     if explicit:
         targets = [entry] if entry else [name for name, spec in result.items() if set(explicit) <= set(spec)]

@@ -338,3 +338,21 @@ def test_inputs_given_by_name_reach_forward_kwargs(tmp_path):
     data = traced_json("--entry", "CVAE", "--input", "input=B,6", "--input", "labels=B,10", str(model))
     assert data["problems"] == []
     assert shapes_by_name(data, model)[("CVAE.forward", "h")] == ["B", 4]
+
+
+def test_an_input_whose_name_is_rebound_still_goes_in_as_indices(tmp_path):
+    # word_language_model's TransformerModel: `src = self.input_emb(src)` rebinds the input's
+    # name to a float; the input itself still takes token ids.
+    model = tmp_path / "lm.py"
+    model.write_text(
+        "import torch.nn as nn\n\n\n"
+        "class LM(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.input_emb = nn.Embedding(100, 8)\n\n"
+        "    def forward(self, src):\n"
+        "        src = self.input_emb(src)\n"
+        "        return src\n")
+    data = traced_json("--entry", "LM", "--input", "src=T,B", str(model))
+    assert data["problems"] == []
+    assert shapes_by_name(data, model)[("LM.forward", "src")] == ["T", "B", 8]
