@@ -445,6 +445,8 @@ def main(argv=None) -> int:
     parser.add_argument("--no-bugs", action="store_true", help="skip the seeded bugs")
     parser.add_argument("--skip-missing", action="store_true", help="skip repositories without a mirror")
     parser.add_argument("--json", type=Path, help="also write figures and per-class results here")
+    parser.add_argument("--trace", action="store_true",
+                        help="score the shape tracer instead (`ml-lsp shapes --trace`, see traced.py)")
     args = parser.parse_args(argv)
     workers = max(1, min(args.workers, 2))
     if not VENV_PYTHON.exists():
@@ -487,6 +489,8 @@ def main(argv=None) -> int:
             else:
                 not_scored.append(f"bug {bug.id}: not proven (groundtruth.py --bugs)")
 
+    if args.trace:
+        return run_traced(manifest, cases, not_scored, workers, CACHE / f"trace-{os.getpid()}", args)
     scratch = CACHE / "engine"
     shutil.rmtree(scratch, ignore_errors=True)
     started = time.monotonic()
@@ -529,6 +533,34 @@ def main(argv=None) -> int:
             "bugs": [{"id": b.bug.id, "split": b.bug.split, "caught_with": b.caught_with,
                       "caught_without": b.caught_without, "reported": b.findings_with} for b in bug_results],
             "not_scored": not_scored}, indent=1))
+    return 0
+
+
+def run_traced(manifest, cases, not_scored, workers: int, scratch: Path, args) -> int:
+    import traced
+
+    started = time.monotonic()
+    done_count = [0]
+
+    def run_case(item):
+        result = traced.score_traced(manifest, item[0], item[1], scratch)
+        done_count[0] += 1
+        what = (f"exact {result.tally.exact}/{result.tally.total}" if result.traced
+                else f"not traced: {result.reason[:120]}")
+        print(f"[{done_count[0]}/{len(cases)} {time.monotonic() - started:5.0f}s] {item[0].id}: {what}",
+              file=sys.stderr, flush=True)
+        return result
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(run_case, cases))
+    shutil.rmtree(scratch, ignore_errors=True)
+    print(traced.report(results, args.verbose))
+    if not_scored:
+        print(f"== not scored ({len(not_scored)}): no ground truth")
+        print("\n".join(f"  {text}" for text in not_scored if not text.startswith("bug ")))
+    print(f"\n({len(results)} classes traced in {time.monotonic() - started:.0f}s, {workers} workers)")
+    if args.json:
+        args.json.write_text(json.dumps({"classes": traced.to_json(results), "not_scored": not_scored}, indent=1))
     return 0
 
 

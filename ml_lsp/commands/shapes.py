@@ -23,8 +23,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="run forward on meta tensors in a child process and print the traced shapes")
     p.add_argument("--compare", action="store_true", help="trace and compare with the static shapes")
     p.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help="limit for --trace")
-    p.add_argument("--cpu-fallback", action="store_true",
-                   help="let --trace run a tiny CPU forward where the meta device cannot (data-dependent shapes)")
+    p.add_argument("--python", metavar="INTERPRETER",
+                   help="the Python to trace in (your project's, with its packages); default: this one if it "
+                        "has torch, else $VIRTUAL_ENV's, else python3 on PATH")
+    p.add_argument("--cpu-fallback", action="store_true", default=True,
+                   help="where the meta device cannot run an op (data-dependent shapes), run forward on the CPU "
+                        "at the smallest sizes (the default)")
+    p.add_argument("--script-args", metavar="ARGS", default="",
+                   help="for --trace: the command line a script's argparse sees, e.g. '--dataset fake' "
+                        "(default: none; a required option then takes its default)")
+    p.add_argument("--no-cpu-fallback", dest="cpu_fallback", action="store_false",
+                   help="never run forward on real tensors")
     p.set_defaults(func=run)
 
 

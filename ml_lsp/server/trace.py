@@ -48,6 +48,8 @@ class DocumentTrace:
     static: dict[tuple, dict] = field(default_factory=dict)  # (scope, line, name) -> static entry
     symbols: list[str] = field(default_factory=list)
     by_line: dict[int, list[dict]] = field(default_factory=dict)
+    runs: dict[str, list[dict]] = field(default_factory=dict)  # class -> the sizes it ran at
+    how: str = ""  # "traced on meta at B=2, H=W=8 with /usr/bin/python3 (torch 2.4.0)"
 
     def __post_init__(self) -> None:
         for e in self.entries:
@@ -69,6 +71,8 @@ class TraceFeature:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ml-lsp-trace")
         self._running: dict[str, set[str]] = {}  # uri being traced -> paths of files it involves
         self._lock = threading.Lock()
+        self._interpreter_setting = None  # the setting the session's interpreter was found from
+        self._missing_said: set[tuple[str, str]] = set()  # (interpreter, package) already told
 
     # -- settings ---------------------------------------------------------------------------
     def _setting(self, key: str, default):
@@ -76,9 +80,21 @@ class TraceFeature:
         return default if value is None else value
 
     def _session(self):
+        """The session, in the interpreter the settings name (``interpreter``: the user's or
+        the editor's, never the repository's own file), else ml-lsp's own if it has torch,
+        else one with torch from the environment (``ml_lsp.trace.interpreter``). Found only
+        here, after the workspace's trust: finding one runs it."""
+        from ml_lsp.trace.interpreter import find_interpreter
+        configured = self._setting("interpreter", None)
+        configured = configured if isinstance(configured, str) and configured.strip() else None
+        if self.session is not None and configured != self._interpreter_setting:
+            self.session.close()
+            self.session = None
         if self.session is None:
+            interpreter = find_interpreter(configured, "the interpreter setting")
             memory = int(self._setting("trace_memory_mb", trace_session.DEFAULT_MEMORY_MB))
-            self.session = trace_session.TraceSession(memory_mb=memory)
+            self.session = trace_session.TraceSession(memory_mb=memory, interpreter=interpreter)
+            self._interpreter_setting = configured
         return self.session
 
     # -- tracing ----------------------------------------------------------------------------
@@ -117,8 +133,14 @@ class TraceFeature:
         started = loop.time()
         summary = "failed"
         try:
-            response, facts = await loop.run_in_executor(
-                self.executor, self._trace_blocking, path, text, entry, sources)
+            from ml_lsp.trace.interpreter import NoInterpreter
+            try:
+                response, facts = await loop.run_in_executor(
+                    self.executor, self._trace_blocking, path, text, entry, sources)
+            except NoInterpreter as exc:
+                message = f"ml-lsp trace: {exc}"
+                ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=message))
+                return {"ok": False, "error": message}
             if ls.open_documents.get(uri) != version:
                 summary = "dropped: the document was edited"
                 return {"ok": False, "error": "the document was edited while tracing; trace again"}
@@ -189,7 +211,9 @@ class TraceFeature:
         response = trace_file(
             session, Path(path), entry=entry, explicit=explicit, text=text, facts=facts,
             timeout=float(self._setting("trace_timeout", trace_session.DEFAULT_TIMEOUT)),
-            cpu_fallback=bool(self._setting("trace_cpu_fallback", False)), sources=sources,
+            # Tracing at all needs the workspace's trust, so a tiny CPU run where the meta
+            # device cannot (data-dependent shapes) is on unless the user turned it off.
+            cpu_fallback=bool(self._setting("trace_cpu_fallback", True)), sources=sources,
             class_inputs_extra=per_class)
         return response, facts
 
@@ -203,7 +227,9 @@ class TraceFeature:
         if facts is not None:
             static = {(e["scope"], e["line"], e["name"]): e for e in facts.to_json_entries()}
         symbols = sorted({s for t in response.get("traced") or [] for s in (t.get("symbols") or {})})
-        self.results[uri] = DocumentTrace(version, own, static, symbols)
+        runs = {t["entry"]: t["runs"] for t in response.get("traced") or [] if t.get("runs")}
+        self.results[uri] = DocumentTrace(version, own, static, symbols, runs=runs, how=_how(response))
+        self._say_missing_packages(response)
         # Problems in this document go on its lines; those in other files on theirs.
         by_uri: dict[str, list] = {uri: []}
         for problem in response.get("problems") or []:
@@ -231,12 +257,29 @@ class TraceFeature:
             end = problem.get("end_col") if problem.get("end_line") == problem.get("line") else None
             end = end if end is not None and end > start else len(text.rstrip())
         kind = problem.get("kind") or "error"
-        severity = types.DiagnosticSeverity.Warning if kind in ("inputs", "timeout", "cancelled") \
+        # Not the user's code at fault: inputs nobody gave, the time limit, an absent
+        # package, sizes the tracer could not find.
+        severity = types.DiagnosticSeverity.Warning \
+            if kind in ("inputs", "timeout", "cancelled", "missing-package", "sizes", "interpreter", "module-level") \
             else types.DiagnosticSeverity.Error
         return types.Diagnostic(
             range=types.Range(start=types.Position(line, start), end=types.Position(line, max(end, start))),
             message=problem.get("message") or "trace failed", severity=severity, source=SOURCE,
             code=f"trace-{kind}")
+
+    def _say_missing_packages(self, response: dict) -> None:
+        """An absent package the model needs is said once per interpreter, with the command
+        that installs it (the diagnostic on the import line says it again, quietly)."""
+        python = (response.get("interpreter") or {}).get("python") or ""
+        for problem in response.get("problems") or []:
+            if problem.get("kind") != "missing-package":
+                continue
+            key = (python, problem.get("package") or "")
+            if key in self._missing_said:
+                continue
+            self._missing_said.add(key)
+            self.server.window_show_message(types.ShowMessageParams(
+                type=types.MessageType.Warning, message=f"ml-lsp trace: {problem['message']}"))
 
     def _line_text(self, uri: str, line: int) -> str:
         text = self.server.document_text(uri)
@@ -323,6 +366,8 @@ class TraceFeature:
             static = self._static_beside(result, e)
             if static:
                 parts.append(f"static: `{static}`")
+        if result.how:
+            parts.append(f"*{result.how}*")
         return "\n\n".join(parts)
 
     def _static_beside(self, result: DocumentTrace, e: dict) -> str | None:
@@ -331,7 +376,9 @@ class TraceFeature:
             # The static engine ran but has no answer here: say so (it is why tracing helps).
             return "unknown" if result.static else None
         from ml_lsp.trace.symbolic import symbol_values
-        verdict = trace_compare.compare_pair(s, e, symbol_values(result.symbols) if result.symbols else [{}], set(result.symbols))
+        envs = result.runs.get(e["scope"].split(".", 1)[0]) or next(iter(result.runs.values()), None) \
+            or (symbol_values(result.symbols) if result.symbols else [{}])
+        verdict = trace_compare.compare_pair(s, e, envs, set(result.symbols))
         same_text = s.get("shape") == e.get("shape") and s.get("dtype") == e.get("dtype")
         if verdict is None or same_text:
             return None
@@ -381,6 +428,26 @@ class TraceFeature:
 
 
 # -- source helpers (pure) ------------------------------------------------------------------
+
+def _how(response: dict) -> str:
+    """How the shapes were traced, for the hover: the mode, the sizes, the interpreter."""
+    traced = [t for t in response.get("traced") or [] if t.get("mode")]
+    interpreter = response.get("interpreter") or {}
+    text = "traced"
+    if traced:
+        first = traced[0]
+        text += f" on {first['mode']}"
+        sizes = first.get("symbols") or {}
+        if sizes:
+            text += " at " + ", ".join(f"{k}={v}" for k, v in sizes.items())
+        if first.get("pinned"):
+            text += " (" + ", ".join(first["pinned"]) + ": the only sizes tried that the model takes)"
+    if interpreter.get("python"):
+        text += f" with {interpreter['python']}"
+        if interpreter.get("torch"):
+            text += f" (torch {interpreter['torch']})"
+    return text
+
 
 _MODULE_BASE = re.compile(r"(^|\.)(Module|[A-Za-z]*Module|PreTrainedModel|[A-Za-z]*Model)$")
 

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 
-from ml_lsp.trace.wire import ChannelClosed, read_message, write_message
+from ml_lsp.trace.wire import CODEC_ENV, ChannelClosed, read_message, write_message
 
 MEMORY_ENV = "ML_LSP_TRACE_MEMORY_MB"
 
@@ -46,6 +46,7 @@ def main() -> int:
     os.environ["CUDA_VISIBLE_DEVICES"] = ""
     from ml_lsp.trace.loader import block_network
     block_network()
+    codec = os.environ.get(CODEC_ENV) or "msgpack"
     started = time.perf_counter()
     import torch
 
@@ -55,11 +56,12 @@ def main() -> int:
     # pay for that now, while starting, not in the user's first trace.
     with torch.device("meta"):
         torch.nn.Linear(4, 3)(torch.zeros(2, 4))
-    write_message(protocol_out, {"ready": True, "torch": torch.__version__,
-                                 "import_seconds": time.perf_counter() - started, "pid": os.getpid()})
+    write_message(protocol_out, {"ready": True, "torch": torch.__version__, "python": sys.executable,
+                                 "version": "%d.%d.%d" % sys.version_info[:3],
+                                 "import_seconds": time.perf_counter() - started, "pid": os.getpid()}, codec)
     while True:
         try:
-            request = read_message(0)
+            request = read_message(0, codec=codec)
         except ChannelClosed:
             return 0
         timeout = float(request.get("timeout") or 0)
@@ -93,7 +95,7 @@ def main() -> int:
             faulthandler.cancel_dump_traceback_later()
         response["id"] = request.get("id")
         try:
-            write_message(protocol_out, response)
+            write_message(protocol_out, response, codec)
         except ChannelClosed:
             return 0
 

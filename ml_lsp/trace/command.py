@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -63,16 +64,21 @@ def class_inputs(facts, explicit: dict[str, list], entry: str | None) -> dict[st
     class whose forward takes those names), the statically inferred ones otherwise."""
     result: dict[str, dict] = {}
     classes = list(getattr(facts, "classes", None) or [])
-    dtypes: dict[tuple[str, str], str] = {}
+    # A parameter's dtype from a binding of its name in forward, when that binding still has
+    # the input's shape (``src = self.emb(src)`` is another value, whose float dtype would
+    # hide that the input takes indices).
+    bindings: dict[tuple[str, str], list] = {}
     for binding in getattr(facts, "bindings", None) or []:
         if binding.scope.endswith(".forward") and getattr(binding, "dtype", None):
-            dtypes.setdefault((binding.scope.rsplit(".", 1)[0], binding.name), binding.dtype)
+            bindings.setdefault((binding.scope.rsplit(".", 1)[0], binding.name), []).append(binding)
     for cls in classes:
         spec = {}
         for param, shape in (getattr(cls, "input_shapes", None) or {}).items():
             if shape is None:
                 continue
-            spec[param] = {"dims": [_dim_json(d) for d in shape], "dtype": dtypes.get((cls.name, param))}
+            same = [b for b in bindings.get((cls.name, param), []) if b.shape is not None
+                    and tuple(b.shape) == tuple(shape)]
+            spec[param] = {"dims": [_dim_json(d) for d in shape], "dtype": same[0].dtype if same else None}
         result[cls.name] = spec
     if explicit:
         targets = [entry] if entry else [name for name, spec in result.items() if set(explicit) <= set(spec)]
@@ -82,6 +88,18 @@ def class_inputs(facts, explicit: dict[str, list], entry: str | None) -> dict[st
                 spec[param] = {"dims": dims, "dtype": (spec.get(param) or {}).get("dtype")}
             result[name] = spec
     return result
+
+
+def symbolic_entries(facts) -> list[dict]:
+    """The static bindings whose shape has a symbolic dim (what the size search solves)."""
+    if facts is None:
+        return []
+    try:
+        entries = facts.to_json_entries()
+    except Exception:  # the static engine's bug must not cost the user the trace
+        return []
+    return [{"scope": e["scope"], "line": e["line"], "name": e["name"], "shape": e["shape"]}
+            for e in entries if any(isinstance(d, str) for d in e.get("shape") or [])]
 
 
 def _workspace_root(path: Path) -> str:
@@ -95,7 +113,7 @@ def _workspace_root(path: Path) -> str:
 
 def trace_file(session: TraceSession, path: Path, *, entry=None, init=None, explicit=None,
                timeout=DEFAULT_TIMEOUT, cpu_fallback=False, argv=None, text=None, facts=None,
-               sources=None, class_inputs_extra=None) -> dict:
+               sources=None, class_inputs_extra=None, use_cache=True) -> dict:
     """Trace one file; returns the child's response, or a response whose only problem is
     the failure (timeout, crash)."""
     text = path.read_text(encoding="utf-8") if text is None else text
@@ -111,9 +129,9 @@ def trace_file(session: TraceSession, path: Path, *, entry=None, init=None, expl
     request = TraceRequest(
         path=str(path), entry=entry, init=init, inputs=inputs,
         roots=[_workspace_root(path)], cpu_fallback=cpu_fallback, timeout=timeout,
-        argv=list(argv or []), sources=dict(sources or {}))
+        argv=list(argv or []), sources=dict(sources or {}), static=symbolic_entries(facts))
     try:
-        return session.trace(request)
+        return session.trace(request, use_cache=use_cache)
     except TraceFailed as failure:
         problem = dict(failure.problem)
         stack = problem.get("stack") or []
@@ -159,27 +177,44 @@ def run(args) -> int:
     entry, init = getattr(args, "entry", None), getattr(args, "init", None)
     compare = bool(getattr(args, "compare", False))
     as_json = bool(getattr(args, "json", False))
-    session = TraceSession()
-    out_files, problems, comparisons = [], [], []
+    from ml_lsp.trace.interpreter import NoInterpreter, find_interpreter
+    try:
+        interpreter = find_interpreter(getattr(args, "python", None), "--python")
+    except NoInterpreter as exc:
+        raise CommandFailed(str(exc)) from None
+    if not as_json:
+        print(f"tracing in {interpreter.describe()}", file=sys.stderr)
+    session = TraceSession(interpreter=interpreter)
+    out_files, problems, comparisons, traces = [], [], [], []
     try:
         session.start()
         for path in files:
             text = path.read_text(encoding="utf-8")
             facts = static_facts(text, str(path), entry, init, explicit)
+            # No cache: a file named twice is traced twice (the second time in the warm
+            # child, which is what a re-trace after an edit costs in the editor).
             response = trace_file(session, path, entry=entry, init=init, explicit=explicit,
-                                  timeout=timeout, cpu_fallback=bool(getattr(args, "cpu_fallback", False)),
-                                  text=text, facts=facts)
+                                  timeout=timeout, cpu_fallback=bool(getattr(args, "cpu_fallback", True)),
+                                  argv=shlex.split(getattr(args, "script_args", None) or ""),
+                                  text=text, facts=facts, use_cache=False)
             if not response.get("ok"):
                 raise CommandFailed(f"{path}: {response.get('error')}")
             by_path = _group_by_path(response["entries"], path)
             out_files.extend({"path": p, "shapes": entries} for p, entries in by_path.items())
-            problems.extend(response["problems"])
+            new = [p for p in response["problems"] if not _same_missing_package(p, problems)]
+            problems.extend(new)
+            for t in response.get("traced") or []:
+                traces.append({"path": str(path), "entry": t.get("entry"), "mode": t.get("mode"),
+                               "sizes": t.get("symbols") or {}, "pinned": t.get("pinned") or {},
+                               "tried": t.get("sizes") or [], "seconds": response.get("trace_seconds"),
+                               "cold": bool(response.get("cold"))})
             if not as_json:
                 for note in response.get("notes") or []:
                     print(f"{path}: note: {note}", file=sys.stderr)
             if compare:
                 comparisons.append((path, facts, response, by_path))
     finally:
+        start_seconds = session.start_seconds
         session.close()
 
     status = 1 if problems else 0
@@ -192,7 +227,8 @@ def run(args) -> int:
             symbols = sorted({s for t in response.get("traced") or [] for s in (t.get("symbols") or {})})
             real = os.path.realpath(path)
             traced_own = by_path.get(str(path)) or by_path.get(real) or []
-            result = compare_entries(facts.to_json_entries(), traced_own, symbols)
+            runs = {t["entry"]: t.get("runs") for t in response.get("traced") or [] if t.get("runs")}
+            result = compare_entries(facts.to_json_entries(), traced_own, symbols, runs)
             comparisons_text = [d.text(str(path)) for d in result.disagreements]
             compare_json.append({"path": str(path), **result.to_json(), "summary": result.summary()})
             if not as_json:
@@ -202,7 +238,8 @@ def run(args) -> int:
             if result.disagreements:
                 status = 1
     if as_json:
-        data = {"files": out_files, "problems": problems}
+        data = {"files": out_files, "problems": problems, "traces": traces,
+                "interpreter": dict(interpreter.to_json(), start_seconds=start_seconds)}
         if compare:
             data["compare"] = compare_json
         json.dump(data, sys.stdout, indent=1)
@@ -212,6 +249,12 @@ def run(args) -> int:
     for problem in problems:
         print(_problem_line(problem), file=sys.stderr)
     return status
+
+
+def _same_missing_package(problem: dict, earlier: list[dict]) -> bool:
+    """A package missing for several files is said once."""
+    return problem.get("kind") == "missing-package" and any(
+        p.get("kind") == "missing-package" and p.get("package") == problem.get("package") for p in earlier)
 
 
 def _group_by_path(entries: list[dict], requested: Path) -> dict[str, list[dict]]:

@@ -65,11 +65,16 @@ class Comparison:
                 f"{self.trace_missing} static bindings the trace never ran")
 
 
-def compare_entries(static: list[dict], traced: list[dict], symbols: list[str]) -> Comparison:
+def compare_entries(static: list[dict], traced: list[dict], symbols: list[str],
+                    runs: dict[str, list[dict]] | None = None) -> Comparison:
     """``symbols``: the input symbols the trace varied (``B``, ``T``); other names in a
-    static dim make it imprecise rather than comparable."""
+    static dim make it imprecise rather than comparable. ``runs``: the sizes each traced
+    class actually ran at (a size search may have moved them from the base values), by
+    class name; an entry is evaluated under its class's, else the first class's."""
     result = Comparison()
-    envs = symbol_values(list(symbols)) if symbols else [{}]
+    default = symbol_values(list(symbols)) if symbols else [{}]
+    if runs:
+        default = next(iter(runs.values())) or default
     static_by_key = {(e["scope"], e["line"], e["name"]): e for e in static}
     traced_keys = set()
     for t in traced:
@@ -79,6 +84,7 @@ def compare_entries(static: list[dict], traced: list[dict], symbols: list[str]) 
         if s is None:
             result.static_missing += 1
             continue
+        envs = (runs or {}).get(t["scope"].split(".", 1)[0]) or default
         verdict = compare_pair(s, t, envs, set(symbols))
         if verdict is None:
             result.agree += 1

@@ -10,7 +10,7 @@ import linecache
 import traceback
 from typing import Any
 
-from ml_lsp.trace.loader import is_user_file
+from ml_lsp.trace.loader import StandIn, is_user_file
 from ml_lsp.trace.recorder import dtype_name
 
 MAX_OPERANDS = 6
@@ -45,8 +45,14 @@ def problem_from_exception(exc: BaseException, kind: str, roots: list[str], *,
             problem["col"] = _char_col(line_text, summary.colno)
             problem["end_line"] = summary.end_lineno
             problem["end_col"] = _char_col(line_text, summary.end_colno)
+        if user_frame is not None:
+            code = user_frame.f_code
+            problem["scope"] = getattr(code, "co_qualname", code.co_name)
         if kind == "forward" and user_frame is not None:
             problem["operands"] = operand_shapes(user_frame, summary)
+            phrase = layer_phrase(user_frame, summary)
+            if phrase:
+                problem["phrase"] = phrase
     elif fallback is not None:
         problem.update(path=fallback[0], line=fallback[1])
     text = f"{kind} failed: {message}"
@@ -107,7 +113,60 @@ def operand_shapes(frame, summary) -> list[dict]:
     return result
 
 
+def layer_phrase(frame, summary) -> str | None:
+    """The failing call said as the static engine says it, when it is a layer of a kind
+    whose input the engine checks (``Linear(512 -> 5) expects (*, 512), got (2, 64)``)."""
+    node = _failing_node(summary)
+    if not isinstance(node, ast.Call) or not node.args:
+        return None
+    local_vars = dict(frame.f_locals)
+    try:
+        layer = eval(compile(ast.Expression(node.func), "<operand>", "eval"), frame.f_globals, local_vars)
+        first = node.args[0]
+        value = eval(compile(ast.Expression(first.value if isinstance(first, ast.Starred) else first),
+                             "<operand>", "eval"), frame.f_globals, local_vars)
+    except BaseException:
+        return None
+    shape = getattr(value, "shape", None)
+    if not _is_module(layer) or shape is None:
+        return None
+    try:
+        return _phrase(layer, tuple(int(d) for d in shape))
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def _phrase(layer, shape: tuple) -> str | None:
+    kind = type(layer).__name__
+    got = _shape_text(shape)
+    spatial = {"1d": "L", "2d": "H, W", "3d": "D, H, W"}
+    if hasattr(layer, "in_features") and hasattr(layer, "out_features") and "Bilinear" not in kind:
+        fin, fout = layer.in_features, layer.out_features
+        if not shape or shape[-1] != fin:
+            return f"{kind}({fin} -> {fout}) expects (*, {fin}), got {got}"
+        return None
+    if hasattr(layer, "in_channels") and hasattr(layer, "out_channels") and kind[-2:] in spatial:
+        want = layer.in_channels
+        rank = 2 + len(spatial[kind[-2:]].split(","))
+        if len(shape) not in (rank, rank - 1) or shape[-(rank - 1)] != want:
+            return f"{kind}({want} -> {layer.out_channels}) expects (B, {want}, {spatial[kind[-2:]]}), got {got}"
+        return None
+    if hasattr(layer, "num_features") and kind[-2:] in spatial and "Norm" in kind:
+        want = layer.num_features
+        if len(shape) < 2 or shape[1] != want:
+            return f"{kind}({want}) expects (B, {want}, {spatial[kind[-2:]]}), got {got}"
+        return None
+    if hasattr(layer, "normalized_shape"):
+        want = tuple(layer.normalized_shape)
+        if tuple(shape[-len(want):]) != want:
+            return f"{kind}({', '.join(map(str, want))}) expects (*, {', '.join(map(str, want))}), got {got}"
+        return None
+    return None
+
+
 def _is_module(value: Any) -> bool:
+    if isinstance(value, StandIn):
+        return False
     return hasattr(value, "named_parameters") and hasattr(value, "forward")
 
 

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ml_lsp.trace.wire import ChannelClosed, ChannelTimeout, read_message, write_message
+from ml_lsp.trace.wire import CODEC_ENV, ChannelClosed, ChannelTimeout, read_message, write_message
 
 DEFAULT_TIMEOUT = 20.0
 DEFAULT_MEMORY_MB = 4096
@@ -61,20 +61,28 @@ class TraceChild:
     """One tracer process. ``request`` is not thread-safe (one request at a time);
     ``kill`` may be called from any thread and makes a pending ``request`` raise."""
 
-    def __init__(self, memory_mb: int = DEFAULT_MEMORY_MB, python: str = sys.executable):
+    def __init__(self, memory_mb: int = DEFAULT_MEMORY_MB, python: str = sys.executable, codec: str = "msgpack"):
         self.memory_mb = memory_mb
+        self.codec = codec
         self._stderr = tempfile.TemporaryFile(prefix="ml-lsp-trace-", suffix=".log")
+        from ml_lsp.pathsafe import own_module_command
         from ml_lsp.userdirs import neutral_cwd
 
-        # A working folder of ours, not the workspace: the child's own imports (torch...)
-        # must not find a workspace's tokenize.py first; the loader puts the model's
-        # package root on sys.path itself.
+        # A working folder of ours, not the workspace, and the working folder dropped from
+        # sys.path: the child's own imports (torch...) must not find a workspace's
+        # tokenize.py first; the loader puts the model's package root on sys.path itself.
+        # The user's interpreter may not have ml-lsp: the child is this ml-lsp's tracer.
+        env = child_env(memory_mb)
+        env[CODEC_ENV] = codec
+        self.started = time.monotonic()
+        self.start_seconds: float | None = None
         self.proc = subprocess.Popen(
-            [python, "-m", "ml_lsp.trace.child"],
+            own_module_command(python, "ml_lsp.trace.child"),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, cwd=str(neutral_cwd()),
-            env=child_env(memory_mb), start_new_session=True, close_fds=True)
+            env=env, start_new_session=True, close_fds=True)
         self.pid = self.proc.pid
         self.killed = False
+        self.requests = 0
         self.ready: dict | None = None
         self._next_id = 0
         self._lock = threading.Lock()
@@ -86,7 +94,8 @@ class TraceChild:
     def wait_ready(self, timeout: float = START_TIMEOUT) -> dict:
         if self.ready is None:
             try:
-                self.ready = read_message(self.proc.stdout.fileno(), time.monotonic() + timeout)
+                self.ready = read_message(self.proc.stdout.fileno(), time.monotonic() + timeout, self.codec)
+                self.start_seconds = time.monotonic() - self.started
             except (ChannelClosed, ChannelTimeout) as exc:
                 self.kill()
                 raise TraceFailed({"kind": "start", "message": "the tracer process did not start: "
@@ -97,14 +106,15 @@ class TraceChild:
         """Send ``message`` and wait for the answer; ``timeout`` is the user's limit on the
         work (the child enforces it too, and reports where it was stuck)."""
         self.wait_ready()
+        self.requests += 1
         self._next_id += 1
         message = dict(message, id=self._next_id, timeout=timeout)
         log_offset = self._stderr_size()
         try:
-            write_message(self.proc.stdin.fileno(), message)
+            write_message(self.proc.stdin.fileno(), message, self.codec)
             deadline = time.monotonic() + timeout + KILL_GRACE
             while True:
-                response = read_message(self.proc.stdout.fileno(), deadline)
+                response = read_message(self.proc.stdout.fileno(), deadline, self.codec)
                 if response.get("id") == self._next_id:
                     return response
         except ChannelTimeout:
@@ -224,11 +234,14 @@ class TraceRequest:
     cpu_fallback: bool = False
     timeout: float = DEFAULT_TIMEOUT
     argv: list[str] = field(default_factory=list)  # sys.argv[1:] for scripts that parse it
+    # The static engine's symbolic shapes of the file ({scope, line, name, shape}): where
+    # the tracer looks for input sizes the model can take (ml_lsp.trace.sizes).
+    static: list[dict] = field(default_factory=list)
 
     def message(self) -> dict:
         return {"op": "trace", "path": os.path.realpath(self.path), "entry": self.entry,
                 "init": self.init, "inputs": self.inputs, "roots": self.roots,
-                "sources": self.sources, "argv": self.argv,
+                "sources": self.sources, "argv": self.argv, "static": self.static,
                 "modes": ["meta", "fake", "cpu"] if self.cpu_fallback else ["meta", "fake"]}
 
     def key(self) -> str:
@@ -254,9 +267,12 @@ class TraceSession:
     """A warm tracer child plus a result cache keyed by the request and the content hash of
     every user file the trace loaded. Thread-safe: one trace runs at a time."""
 
-    def __init__(self, memory_mb: int = DEFAULT_MEMORY_MB, cache_size: int = 64):
+    def __init__(self, memory_mb: int = DEFAULT_MEMORY_MB, cache_size: int = 64, interpreter=None):
+        """``interpreter``: an ``ml_lsp.trace.interpreter.Interpreter``; None finds one
+        (``find_interpreter``) when the first child starts."""
         self.memory_mb = memory_mb
         self.cache_size = cache_size
+        self.interpreter = interpreter
         self._child: TraceChild | None = None
         self._cache: dict[str, tuple[dict[str, str | None], dict]] = {}
         self._run_lock = threading.Lock()
@@ -268,11 +284,27 @@ class TraceSession:
         child = self._child
         return child.pid if child is not None and child.alive else None
 
+    def _new_child(self) -> TraceChild:
+        if self.interpreter is None:
+            from ml_lsp.trace.interpreter import NoInterpreter, find_interpreter
+            try:
+                self.interpreter = find_interpreter()
+            except NoInterpreter as exc:
+                raise TraceFailed({"kind": "interpreter", "message": str(exc)}) from None
+        return TraceChild(self.memory_mb, self.interpreter.python,
+                          "msgpack" if self.interpreter.msgpack else "json")
+
+    @property
+    def start_seconds(self) -> float | None:
+        """How long the current child took to start (Python and torch), once it is ready."""
+        child = self._child
+        return child.start_seconds if child is not None else None
+
     def start(self) -> None:
         """Start (or keep) a warm child now, so a later trace does not pay for torch."""
         with self._child_lock:
             if self._child is None or not self._child.alive:
-                self._child = TraceChild(self.memory_mb)
+                self._child = self._new_child()
 
     def trace(self, request: TraceRequest, use_cache: bool = True) -> dict:
         key = request.key()
@@ -287,12 +319,21 @@ class TraceSession:
         with self._run_lock:
             with self._child_lock:
                 if self._child is None or not self._child.alive:
-                    self._child = TraceChild(self.memory_mb)
+                    self._child = self._new_child()
                     self.stats["cold"] += 1
                 else:
                     self.stats["warm"] += 1
                 child = self._child
+            child.wait_ready()
+            cold = child.requests == 0   # its first: the model's packages are imported too
+            started = time.monotonic()
             response = child.request(request.message(), request.timeout)
+            # The request's own round trip; a cold one also paid ``start_seconds`` before it.
+            response["trace_seconds"] = time.monotonic() - started
+            response["cold"] = cold
+            response["start_seconds"] = child.start_seconds
+            response["interpreter"] = dict(self.interpreter.to_json(), torch=(child.ready or {}).get("torch")
+                                           or self.interpreter.torch)
         if response.get("ok"):
             real_sources = {os.path.realpath(p): t for p, t in request.sources.items()}
             hashes = {p: content_hash(p, real_sources) for p in response.get("files") or [request.path]}

@@ -20,11 +20,15 @@ BASE_VALUES = (2, 3, 5, 7, 11, 13, 17, 19)
 ALT_OFFSET = 2
 
 
-def symbol_values(symbols: Sequence[str]) -> list[dict[str, int]]:
-    """The assignments to run: the base one first, then two per symbol changed alone (two
-    points fit any line; the third checks it, so ``B*B`` is not taken for ``6*B-8``)."""
-    base = {s: BASE_VALUES[i % len(BASE_VALUES)] + (i // len(BASE_VALUES)) * 23
-            for i, s in enumerate(symbols)}
+def base_values(symbols: Sequence[str]) -> dict[str, int]:
+    return {s: BASE_VALUES[i % len(BASE_VALUES)] + (i // len(BASE_VALUES)) * 23 for i, s in enumerate(symbols)}
+
+
+def symbol_values(symbols: Sequence[str], base: Mapping[str, int] | None = None) -> list[dict[str, int]]:
+    """The assignments to run: the base one first (``base``, else ``base_values``), then
+    two per symbol changed alone (two points fit any line; the third checks it, so ``B*B``
+    is not taken for ``6*B-8``)."""
+    base = dict(base) if base is not None else base_values(symbols)
     runs = [base]
     for s in symbols:
         for offset in (ALT_OFFSET, 2 * ALT_OFFSET + 1):
@@ -40,8 +44,12 @@ def fit_dim(values: Sequence[int], runs: Sequence[Mapping[str, int]], symbols: S
     base = values[0]
     if all(v == base for v in values):
         return base
+    # Runs that failed (a size the model does not take) are simply not in ``runs``: a symbol
+    # with no run of its own left is pinned at its base value, and dims follow as ints.
     alone = {s: [i for i, run in enumerate(runs) if i and _only_changed(run, runs[0]) == s] for s in symbols}
     moved = [s for s in symbols if any(values[i] != base for i in alone[s])]
+    if any(len(alone[s]) < 2 for s in moved):
+        return None  # one point more than the base would fit any line: not checked, not said
     if len(moved) == 1:
         s = moved[0]
         first = alone[s][0]
@@ -98,6 +106,24 @@ def eval_dim(dim: int | str | None, env: Mapping[str, int]) -> int | None:
     except (KeyError, ZeroDivisionError, ValueError, TypeError):
         return None
     return value if isinstance(value, int) else None
+
+
+def compile_dim(dim: str):
+    """``eval_dim`` for one expression, parsed once: a function ``env -> int | None`` (None
+    when ``dim`` is not an expression)."""
+    try:
+        tree = ast.parse(str(dim), mode="eval").body
+    except SyntaxError:
+        return None
+
+    def value_of(env: Mapping[str, int]) -> int | None:
+        try:
+            value = _eval(tree, env)
+        except (KeyError, ZeroDivisionError, ValueError, TypeError):
+            return None
+        return value if isinstance(value, int) else None
+
+    return value_of
 
 
 _BINOPS = {

@@ -18,6 +18,7 @@ import inspect
 import linecache
 import os
 import re
+import shlex
 import sys
 import time
 from typing import Any
@@ -27,10 +28,12 @@ from torch.overrides import TorchFunctionMode
 
 from ml_lsp.trace.failure import problem_from_exception
 from ml_lsp.trace.loader import (
-    forget_user_modules, is_user_file, load_user_module,
+    ENVIRONMENT_ERRORS, Failure, StandIn, forget_user_modules, is_user_file, load_user_module, loading, new_report,
+    stand_in_used,
 )
 from ml_lsp.trace.recorder import ShapeRecorder, source_facts
-from ml_lsp.trace.symbolic import fit_dim, symbol_values
+from ml_lsp.trace.sizes import MAX_PLANS, batch_symbols, describe, propose
+from ml_lsp.trace.symbolic import base_values, fit_dim, symbol_values
 
 MODES = ("meta", "fake", "cpu")
 DTYPES = {"float": torch.float32, "long": torch.long, "bool": torch.bool,
@@ -163,56 +166,129 @@ def handle(request: dict) -> dict:
     for source_path, text in sources.items():
         linecache.cache[source_path] = (len(text), None, text.splitlines(True), source_path)
     modes = [m for m in request.get("modes") or ["meta", "fake"] if m in MODES]
+    timeout = float(request.get("timeout") or 0) or None
+    # Size search stops here, leaving time for the symbol runs of a size that worked.
+    search_deadline = time.monotonic() + timeout * 0.6 if timeout else None
     forget_user_modules(roots)
-    response: dict[str, Any] = {"ok": True, "entries": [], "problems": [], "traced": [], "files": []}
+    report = new_report()
+    response: dict[str, Any] = {"ok": True, "entries": [], "problems": [], "traced": [], "files": [],
+                                "notes": []}
     sys.argv = [path] + list(request.get("argv") or [])
+    saved_path = list(sys.path)
     try:
-        module = load_user_module(path, sources.get(path))
-    except BaseException as exc:  # SystemExit from argparse at import included
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-        response["problems"].append(problem_from_exception(exc, "import", roots, fallback=(path, 1)))
-        response["files"] = _user_files(roots, path)
-        response["seconds"] = time.perf_counter() - started
-        return response
-    files = _user_files(roots, path)
-    wrap_user_functions(roots)
-    response["notes"] = list(getattr(module, "__ml_lsp_skipped__", []))
-    entry = request.get("entry")
-    specs = request.get("inputs") or {}
-    if entry:
-        cls = getattr(module, entry, None)
-        # A Module class, or a function that builds one (``def ConvMixer(dim, depth): return
-        # nn.Sequential(...)``).
-        if not ((isinstance(cls, type) and issubclass(cls, torch.nn.Module)) or inspect.isfunction(cls)):
-            response["problems"].append({
-                "kind": "inputs", "entry": entry, "path": path, "line": 1, "col": None,
-                "end_line": None, "end_col": None, "operands": [], "error": "NoSuchClass",
-                "message": f"no nn.Module class or factory named '{entry}' in {os.path.basename(path)}; "
-                           f"classes found: {', '.join(_module_classes(module)) or 'none'}"})
-            response["files"] = files
+        return _handle(request, path, roots, sources, modes, search_deadline, report, response, started)
+    finally:
+        sys.path[:] = saved_path  # the next file's folders, not this one's
+
+
+def _handle(request, path, roots, sources, modes, search_deadline, report, response, started) -> dict:
+    with loading(roots, sources):
+        try:
+            module = load_user_module(path, sources.get(path), roots)
+        except BaseException as exc:  # a syntax error in the file, or a bug of ours
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            response["problems"].append(problem_from_exception(exc, "import", roots, fallback=(path, 1)))
+            response["files"] = _user_files(roots, path)
+            response["seconds"] = time.perf_counter() - started
             return response
-        targets = [entry]
-    else:
-        targets = _module_classes(module)
-    per_entry = []
-    for name in targets:
-        cls = getattr(module, name)
-        result = trace_class(cls, module, request.get("init") if name == entry else None,
-                             specs.get(name) or {}, modes, files, roots, sources, explicit=bool(entry))
-        response["traced"].append(result["traced"])
-        response["problems"].extend(result["problems"])
-        per_entry.append((name, result["entries"]))
+        files = _user_files(roots, path)
+        wrap_user_functions(roots)
+        entry = request.get("entry")
+        specs = request.get("inputs") or {}
+        static = [e for e in request.get("static") or [] if any(isinstance(d, str) for d in e.get("shape") or [])]
+        if entry:
+            cls = getattr(module, entry, None)
+            if isinstance(cls, StandIn):
+                # Its own definition did not run: what it needed is the problem.
+                failure = object.__getattribute__(cls, "_ml_lsp_failure")
+                response["problems"].append(failure_problem(failure, entry))
+                response["files"] = files
+                response["notes"] = report.notes()
+                response["seconds"] = time.perf_counter() - started
+                return response
+            # A Module class, or a function that builds one (``def ConvMixer(dim, depth): return
+            # nn.Sequential(...)``).
+            if not ((isinstance(cls, type) and issubclass(cls, torch.nn.Module)) or inspect.isfunction(cls)):
+                response["problems"].append({
+                    "kind": "inputs", "entry": entry, "path": path, "line": 1, "col": None,
+                    "end_line": None, "end_col": None, "operands": [], "error": "NoSuchClass",
+                    "message": f"no nn.Module class or factory named '{entry}' in {os.path.basename(path)}; "
+                               f"classes found: {', '.join(_module_classes(module)) or 'none'}"})
+                response["files"] = files
+                return response
+            targets = [entry]
+        else:
+            targets = _module_classes(module)
+        per_entry = []
+        for name in targets:
+            cls = getattr(module, name)
+            result = trace_class(cls, module, request.get("init") if name == entry else None,
+                                 specs.get(name) or {}, modes, files, roots, sources, bool(entry), static,
+                                 search_deadline)
+            response["traced"].append(result["traced"])
+            response["problems"].extend(result["problems"])
+            response["notes"].extend(result.get("notes") or [])
+            per_entry.append((name, result["entries"]))
+    response["notes"] = report.notes() + response["notes"]
     if not entry:
         # Tracing a whole file: a class whose inputs nobody knows is skipped with a note
         # (its statements are often traced anyway, inside the class that uses it).
         for problem in [p for p in response["problems"] if p["kind"] == "inputs"]:
             response["problems"].remove(problem)
             response["notes"].append(problem["message"])
+    response["problems"] = _once_per_package(response["problems"])
     response["entries"] = _merge_entries(per_entry)
     response["files"] = sorted(set(files) | set(_user_files(roots, path)))
     response["seconds"] = time.perf_counter() - started
     return response
+
+
+def failure_problem(failure: Failure, entry: str | None) -> dict:
+    """A problem for a top-level statement the traced class needed and that did not run:
+    an absent package (said once, with the command that installs it, on the import line),
+    or the statement's own error on its line."""
+    problem = {"kind": "import", "entry": entry, "path": failure.path, "line": failure.line, "col": None,
+               "end_line": None, "end_col": None, "operands": [], "error": failure.error.split(":", 1)[0]}
+    if failure.missing_module:
+        package = install_name(failure.missing_module)
+        command = f"{shlex.quote(sys.executable)} -m pip install {package}"
+        problem.update(kind="missing-package", package=package, install=command, error="ModuleNotFoundError",
+                       message=f"not traced: needs the package '{package}', which is not installed in "
+                               f"{sys.executable}; install it with: {command}")
+    elif failure.error.startswith(ENVIRONMENT_ERRORS):
+        # Module-level code that needs its own command line, data or network: not the
+        # user's mistake, and the model cannot be traced without what it would have made.
+        problem.update(kind="module-level", message=(
+            f"not traced: {entry or 'the model'} needs what line {failure.line} makes "
+            f"(`{failure.statement}`), which did not run here: {failure.error}"))
+    else:
+        problem["message"] = f"import failed: `{failure.statement}` (line {failure.line}): {failure.error}"
+    return problem
+
+
+#: import names whose distribution is called something else
+_DISTRIBUTIONS = {"cv2": "opencv-python", "PIL": "pillow", "sklearn": "scikit-learn", "yaml": "pyyaml",
+                  "skimage": "scikit-image", "bs4": "beautifulsoup4", "attr": "attrs", "Crypto": "pycryptodome",
+                  "google.protobuf": "protobuf", "lightning": "lightning", "pytorch_lightning": "pytorch-lightning",
+                  "timm": "timm", "einops": "einops", "dateutil": "python-dateutil", "faiss": "faiss-cpu",
+                  "sentencepiece": "sentencepiece", "tensorboardX": "tensorboardX"}
+
+
+def install_name(module: str) -> str:
+    top = module.split(".")[0]
+    return _DISTRIBUTIONS.get(module) or _DISTRIBUTIONS.get(top) or top.replace("_", "-")
+
+
+def _once_per_package(problems: list[dict]) -> list[dict]:
+    seen, kept = set(), []
+    for problem in problems:
+        if problem.get("kind") == "missing-package":
+            if problem.get("package") in seen:
+                continue
+            seen.add(problem.get("package"))
+        kept.append(problem)
+    return kept
 
 
 def _module_classes(module) -> list[str]:
@@ -249,11 +325,13 @@ def _merge_entries(per_entry: list[tuple[str, list[dict]]]) -> list[dict]:
 # ---------------------------------------------------------------------------------------
 
 def trace_class(cls, module, init: str | None, spec: dict, modes: list[str], files: list[str],
-                roots: list[str], sources: dict[str, str], explicit: bool) -> dict:
+                roots: list[str], sources: dict[str, str], explicit: bool, static: list[dict] | None = None,
+                search_deadline: float | None = None) -> dict:
     path = os.path.realpath(inspect.getsourcefile(cls) or module.__file__)
     class_line = _class_line(cls)
-    traced = {"entry": cls.__name__, "mode": None, "inputs": {}, "symbols": {}, "seconds": 0.0}
-    out = {"entries": [], "problems": [], "traced": traced}
+    traced = {"entry": cls.__name__, "mode": None, "inputs": {}, "symbols": {}, "runs": [], "sizes": [],
+              "pinned": {}, "seconds": 0.0}
+    out = {"entries": [], "problems": [], "traced": traced, "notes": []}
     started = time.perf_counter()
     try:
         inputs, symbols, positional = _input_plan(cls, spec)
@@ -264,55 +342,167 @@ def trace_class(cls, module, init: str | None, spec: dict, modes: list[str], fil
             "message": f"cannot trace {cls.__name__}: {exc}", "explicit": explicit})
         return out
     traced["inputs"] = {k: {"dims": v["dims"], "dtype": v.get("dtype")} for k, v in inputs.items()}
-    runs = symbol_values(symbols) if symbols else [{}]
-    traced["symbols"] = dict(runs[0])
-    failures: list[dict] = []
-    undeclared = [name for name, spec in inputs.items() if not spec.get("dtype")]
-    plans = [inputs]
-    for attempt in range(2):
-        for mode in modes:
-            try:
-                per_run = _run_mode(cls, module, init, plans[-1], runs, mode, files, sources, positional)
-            except _TracedFailure as failure:
-                note = f"traced on {mode}" + (
-                    ", " + ", ".join(f"{k}={v}" for k, v in failure.env.items()) if failure.env else "")
-                problem = problem_from_exception(
-                    failure.exc, failure.kind, roots, fallback=(path, class_line), entry=cls.__name__, note=note)
-                problem["mode"] = mode
-                problem["partial"] = _fit_runs(failure.partial, runs, symbols) if failure.partial else []
-                failures.append(problem)
-                continue
-            traced["mode"] = mode
-            traced["inputs"] = {k: {"dims": v["dims"], "dtype": v.get("dtype") or "float"}
-                                for k, v in plans[-1].items()}
-            out["entries"] = _fit_runs(per_run, runs, symbols)
+    free = [s for s in symbols if s not in batch_symbols(inputs, symbols)]
+    undeclared = [name for name, given in inputs.items() if not given.get("dtype")]
+    plan = inputs
+    as_long = False
+    models: dict[str, Any] = {}
+    queue = [base_values(symbols)]
+    tried: list[dict] = []
+    attempts: list[tuple[dict, _TracedFailure]] = []   # per size: the failure of its last mode
+    first_mode = 0
+    success = None
+    final = None   # a failure no other size or mode can help (constructor, stand-in)
+    while queue and success is None and final is None:
+        env = queue.pop(0)
+        if env in tried:
+            continue
+        if tried and (len(tried) >= MAX_PLANS or (search_deadline and time.monotonic() > search_deadline)):
             break
-        # Inputs of unknown dtype went in as float; an index-taking layer (Embedding)
-        # refuses them: try once more with those inputs as long.
-        if (traced["mode"] is not None or attempt or not undeclared
-                or not any(_WANTS_INDICES.search(p["message"]) for p in failures)):
-            break
-        plans.append({k: dict(v, dtype="long") if k in undeclared else v for k, v in inputs.items()})
-        failures_before_retry = list(failures)
-    if traced["mode"] is None and len(plans) > 1:
-        failures = failures_before_retry  # the float attempt's error is the one to show
-    if traced["mode"] is None and failures:
-        # The last mode is the most real; but where an earlier one failed at the same place,
-        # its message is the clearer one (meta's kernels name both shapes).
-        last_problem = failures[-1]
-        for problem in failures:
-            if (problem["path"], problem["line"]) == (last_problem["path"], last_problem["line"]):
-                last_problem = problem
+        tried.append(env)
+        last = None
+        index = first_mode
+        while index < len(modes):
+            mode = modes[index]
+            if mode not in models:
+                models[mode] = _build_in_mode(cls, module, init, mode)
+            model = models[mode]
+            if isinstance(model, _TracedFailure):
+                last = model
+                if stand_in_used(model.exc) is None and _mode_related(model.exc) and index + 1 < len(modes):
+                    index += 1
+                    continue
+                final = model
                 break
-        if "cpu" not in modes and any(_NEEDS_DATA.search(p["message"]) for p in failures):
-            last_problem["message"] += ("; if this op needs real data, enable a tiny CPU run "
-                                        "(--cpu-fallback, or the trace_cpu_fallback setting)")
-        out["entries"] = last_problem.pop("partial", [])
-        for problem in failures:
-            problem.pop("partial", None)
-        out["problems"].append(last_problem)
+            try:
+                entries = _forward(model, plan, env, mode, files, sources, positional)
+            except _TracedFailure as failure:
+                last = failure
+                if stand_in_used(failure.exc) is not None:
+                    final = failure
+                    break
+                if not as_long and undeclared and _WANTS_INDICES.search(str(failure.exc)):
+                    # Inputs of unknown dtype went in as float; an index-taking layer
+                    # (Embedding) refuses them: the same again with those inputs as long.
+                    as_long = True
+                    plan = {k: dict(v, dtype="long") if k in undeclared else v for k, v in inputs.items()}
+                    continue
+                if _mode_related(failure.exc) and index + 1 < len(modes):
+                    index += 1
+                    continue
+                break
+            success = (env, mode, entries)
+            break
+        first_mode = index if index < len(modes) else first_mode
+        if success is None and final is None and last is not None:
+            attempts.append((env, last))
+            if free and last.kind == "forward":
+                problem = problem_from_exception(last.exc, "forward", roots, fallback=(path, class_line))
+                queue.extend(propose(problem, str(last.exc), static or [], env, free))
+    traced["sizes"] = [{"sizes": describe(env, symbols), "ok": False, "error": _short(f.exc)} for env, f in attempts]
+    if success is not None:
+        env, mode, entries = success
+        traced["mode"] = mode
+        traced["inputs"] = {k: {"dims": v["dims"], "dtype": v.get("dtype") or "float"} for k, v in plan.items()}
+        traced["sizes"].append({"sizes": describe(env, symbols), "ok": True, "error": None})
+        runs, per_run = [env], [entries]
+        for alternate in symbol_values(symbols, base=env)[1:]:
+            try:
+                per_run.append(_forward(models[mode], plan, alternate, mode, files, sources, positional))
+                runs.append(alternate)
+            except _TracedFailure:
+                continue  # a size the model does not take: that symbol stays at its value
+        moved = {s for run in runs[1:] for s in symbols if run[s] != env[s]}
+        traced["pinned"] = {s: env[s] for s in free if s not in moved}
+        traced["symbols"] = dict(env)
+        traced["runs"] = runs
+        out["entries"] = _fit_runs(per_run, runs, symbols)
+        if attempts:
+            out["notes"].append(
+                f"{cls.__name__}: traced at {describe(env, free)} ({', '.join(describe(e, free) for e, _ in attempts)} "
+                f"did not fit the model: {_short(attempts[-1][1].exc)})")
+        traced["seconds"] = time.perf_counter() - started
+        return out
+    failure = final or (attempts[-1][1] if attempts else None)
+    if failure is None:
+        traced["seconds"] = time.perf_counter() - started
+        return out
+    used = stand_in_used(failure.exc)
+    if used is not None:
+        out["problems"].append(failure_problem(used.failure, cls.__name__))
+        traced["seconds"] = time.perf_counter() - started
+        return out
+    if failure.kind == "forward" and failure.partial and symbols and isinstance(models.get(failure.mode), _Built):
+        # The other symbol values too, each up to the same error, so what ran before it
+        # keeps its symbolic dims (``h (B, 100)``, not ``(2, 100)``).
+        runs, per_run = [failure.env], list(failure.partial)
+        for alternate in symbol_values(symbols, base=failure.env)[1:]:
+            try:
+                per_run.append(_forward(models[failure.mode], plan, alternate, failure.mode, files, sources,
+                                        positional))
+            except _TracedFailure as again:
+                per_run.append(again.partial[0] if again.partial else [])
+            runs.append(alternate)
+        failure.partial, failure.runs = per_run, runs
+    problem = _failure_problem(failure, attempts, modes, free, symbols, roots, path, class_line, cls)
+    # What ran before the user's error is shown beside it; not what ran at sizes the
+    # tracer guessed and the model does not take.
+    partial = problem.pop("partial", [])
+    if problem["kind"] != "sizes":
+        out["entries"] = partial
+    out["problems"].append(problem)
     traced["seconds"] = time.perf_counter() - started
     return out
+
+
+def _failure_problem(failure, attempts, modes, free, symbols, roots, path, class_line, cls) -> dict:
+    """The problem to show when no size and no mode worked. A failure that is the same at
+    every size tried is the user's, on their line, said as the static engine says it where
+    it can be; one that moved with the sizes was the tracer's guess and is said as that,
+    on the class."""
+    env = failure.env or {}
+    note = f"traced on {failure.mode}" + (", " + ", ".join(f"{k}={v}" for k, v in env.items()) if env else "")
+    problem = problem_from_exception(failure.exc, failure.kind, roots, fallback=(path, class_line),
+                                     entry=cls.__name__, note=note if len(attempts) <= 1 else "")
+    problem["mode"] = failure.mode
+    out_entries = _fit_runs(failure.partial, failure.runs or [env], symbols) if failure.partial else []
+    problem["partial"] = out_entries
+    if failure.kind == "forward" and free and len(attempts) > 1:
+        places = {(p.get("path"), p.get("line"), p.get("error")) for p in
+                  (problem_from_exception(f.exc, "forward", roots, fallback=(path, class_line)) for _, f in attempts)}
+        tried = "; ".join(describe(e, free) for e, _ in attempts)
+        if len(places) == 1:
+            if problem.get("phrase"):
+                problem["message"] = f"forward failed: {problem['phrase']}" + "".join(
+                    "; operands: " + ", ".join(f"`{o['expr']}` {o['value']}" for o in problem["operands"])
+                    for _ in [0] if problem["operands"])
+            problem["message"] += f" (traced on {failure.mode} at every input size tried: {tried})"
+        else:
+            problem.update(kind="sizes", path=path, line=class_line, col=None, end_line=None, end_col=None,
+                           message=f"could not find input sizes {cls.__name__} takes (tried {tried}); "
+                                   f"at {describe(env, symbols)}: {_short(failure.exc)}")
+    if "cpu" not in modes and _NEEDS_DATA.search(str(failure.exc)):
+        problem["message"] += ("; if this op needs real data, enable a tiny CPU run "
+                               "(--cpu-fallback, or the trace_cpu_fallback setting)")
+    return problem
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _mode_related(exc: BaseException) -> bool:
+    """A failure of the data-free mode itself (an op with no meta kernel, a value read on
+    meta), which the next mode may not have."""
+    text = f"{type(exc).__name__}: {exc}"
+    return isinstance(exc, NotImplementedError) or bool(_NEEDS_DATA.search(text) or _MIXED_DEVICES.search(text))
+
+
+# A tensor the model made on the CPU itself (``torch.FloatTensor(n)``, a legacy constructor
+# that ignores the device context) meeting the meta inputs: FakeTensor mode handles it.
+_MIXED_DEVICES = re.compile(r"device.{0,40}\bmeta\b|\bmeta\b.{0,40}device", re.IGNORECASE)
 
 
 def _class_line(cls) -> int:
@@ -323,7 +513,7 @@ def _class_line(cls) -> int:
 
 
 # Failures of the data-free modes themselves (not of the user's code).
-_NEEDS_DATA = re.compile(r"meta tensor|'Meta' backend|FakeTensor|data.dependent|DataDependent|"
+_NEEDS_DATA = re.compile(r"meta tensor|'Meta' backend|meta device|FakeTensor|data.dependent|DataDependent|"
                          r"DynamicOutputShape|dynamic output shape", re.IGNORECASE)
 
 
@@ -331,9 +521,10 @@ _WANTS_INDICES = re.compile(r"\bLong\b|\bInt\b|indices|scalar type", re.IGNORECA
 
 
 class _TracedFailure(Exception):
-    def __init__(self, kind: str, exc: BaseException, env: dict):
-        self.kind, self.exc, self.env = kind, exc, env
+    def __init__(self, kind: str, exc: BaseException, env: dict, mode: str = ""):
+        self.kind, self.exc, self.env, self.mode = kind, exc, env, mode
         self.partial: list[list[dict]] = []  # per run: what was recorded before the error
+        self.runs: list[dict] = []  # the sizes of those runs, when more than ``env``
 
 
 def _input_plan(cls, spec: dict) -> tuple[dict, list[str], bool]:
@@ -374,6 +565,19 @@ def _input_plan(cls, spec: dict) -> tuple[dict, list[str], bool]:
                     if sym not in symbols:
                         symbols.append(sym)
         plan[p.name] = {"dims": dims, "dtype": given.get("dtype"), "high": given.get("high")}
+    if any(p.kind == p.VAR_KEYWORD for p in params):
+        # ``forward(self, input, **kwargs)`` reading ``kwargs['labels']``: the other given
+        # inputs go in by name.
+        for name, given in spec.items():
+            if name in names or name in plan:
+                continue
+            dims = list(given.get("dims") or [])
+            if any(d is None for d in dims):
+                continue
+            for d in dims:
+                if isinstance(d, str):
+                    symbols.extend(sym for sym in _names(d) if sym not in symbols)
+            plan[name] = {"dims": dims, "dtype": given.get("dtype"), "high": given.get("high")}
     if missing:
         raise ValueError(
             "unknown input shape for forward parameter(s) " + ", ".join(f"'{m}'" for m in missing)
@@ -497,53 +701,92 @@ def _make_input(dims: list[int], dtype_name: str | None, mode: str, high: int | 
     return torch.zeros(dims, dtype=dtype)
 
 
-def _run_mode(cls, module, init, inputs: dict, runs: list[dict], mode: str, files, sources,
-              positional: bool = False):
+class _Built:
+    """A model built in one mode, with what its forward must run under."""
+
+    def __init__(self, model, mode: str, fake_mode=None):
+        self.model, self.mode, self.fake_mode = model, mode, fake_mode
+
+
+@contextlib.contextmanager
+def _parameters_on_meta():
+    """Construction on the CPU with every parameter and buffer moved to the meta device as
+    it is registered (what ``accelerate.init_empty_weights`` does): a constructor that
+    reads values (``[x.item() for x in torch.linspace(0, 0.1, 12)]``) runs, and no weight
+    takes memory."""
+    module_class = torch.nn.Module
+    register_parameter, register_buffer = module_class.register_parameter, module_class.register_buffer
+
+    def parameter_on_meta(self, name, param):
+        register_parameter(self, name, param)
+        param = self._parameters.get(name)
+        if param is not None and param.device.type != "meta":
+            kwargs = dict(param.__dict__)
+            self._parameters[name] = type(param)(param.to("meta"), **kwargs) if kwargs \
+                else type(param)(param.to("meta"), requires_grad=param.requires_grad)
+
+    def buffer_on_meta(self, name, tensor, *args, **kwargs):
+        register_buffer(self, name, tensor, *args, **kwargs)
+        buffer = self._buffers.get(name)
+        if buffer is not None and buffer.device.type != "meta":
+            self._buffers[name] = buffer.to("meta")
+
+    module_class.register_parameter, module_class.register_buffer = parameter_on_meta, buffer_on_meta
+    try:
+        yield
+    finally:
+        module_class.register_parameter, module_class.register_buffer = register_parameter, register_buffer
+
+
+def _build_in_mode(cls, module, init, mode: str):
+    """The model built for ``mode``, or the ``_TracedFailure`` of its constructor."""
     fake_mode = None
     if mode == "fake":
         from torch._subclasses.fake_tensor import FakeTensorMode
         fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
-    per_run = []
-    failure = None
-    with torch.no_grad(), _device_context(mode, fake_mode):
+    with torch.no_grad():
         try:
-            model = _build(cls, module, init)
+            with _device_context(mode, fake_mode):
+                return _Built(_build(cls, module, init), mode, fake_mode)
         except Exception as exc:
-            raise _TracedFailure("constructor", exc, {}) from None
-        for env in runs:
-            recorder = TextRecorder(files, sources)
-            # With real data, run twice on different random inputs: the recorder merges the
-            # two, so a dim that depends on the values (the boxes a threshold keeps) comes
-            # out unknown instead of one draw's count.
-            for draw in range(2 if mode == "cpu" else 1):
-                torch.manual_seed(draw)
-                try:
-                    tensors = {name: _make_input(_concrete(spec["dims"], env), spec["dtype"], mode,
-                                                 spec.get("high"))
-                               for name, spec in inputs.items()}
-                except ValueError as exc:
-                    raise _TracedFailure("inputs", exc, env) from None
-                try:
-                    with OpsUntraced(), _QuietModuleCalls(), recorder:
-                        _ACTIVE_TRACE[0] = sys.gettrace()
-                        try:
-                            if positional:
-                                model(*tensors.values())
-                            else:
-                                model(**tensors)
-                        finally:
-                            _ACTIVE_TRACE[0] = None
-                except Exception as exc:
-                    # Keep what ran before the error (shown beside the diagnostic), and
-                    # run the other symbol values too so those shapes stay symbolic.
-                    if failure is None:
-                        failure = _TracedFailure("forward", exc, env)
-                    break
-            per_run.append(recorder.entries())
-    if failure is not None:
-        failure.partial = per_run
-        raise failure
-    return per_run
+            failure = _TracedFailure("constructor", exc, {}, mode)
+        if mode == "meta" and _mode_related(failure.exc) and stand_in_used(failure.exc) is None:
+            try:
+                with _parameters_on_meta():
+                    return _Built(_build(cls, module, init), mode)
+            except Exception:
+                pass
+    return failure
+
+
+def _forward(built: _Built, inputs: dict, env: dict, mode: str, files, sources, positional: bool) -> list[dict]:
+    """Run forward once at the sizes ``env`` gives (twice on the CPU, on different random
+    values, so that a dim that depends on the values comes out unknown); the recorded
+    entries, or ``_TracedFailure`` with what was recorded before the error."""
+    recorder = TextRecorder(files, sources)
+    with torch.no_grad(), _device_context(mode, built.fake_mode):
+        for draw in range(2 if mode == "cpu" else 1):
+            torch.manual_seed(draw)
+            try:
+                tensors = {name: _make_input(_concrete(spec["dims"], env), spec["dtype"], mode, spec.get("high"))
+                           for name, spec in inputs.items()}
+            except ValueError as exc:
+                raise _TracedFailure("inputs", exc, env, mode) from None
+            try:
+                with OpsUntraced(), _QuietModuleCalls(), recorder:
+                    _ACTIVE_TRACE[0] = sys.gettrace()
+                    try:
+                        if positional:
+                            built.model(*tensors.values())
+                        else:
+                            built.model(**tensors)
+                    finally:
+                        _ACTIVE_TRACE[0] = None
+            except Exception as exc:
+                failure = _TracedFailure("forward", exc, env, mode)
+                failure.partial = [recorder.entries()]
+                raise failure from None
+    return recorder.entries()
 
 
 def _fit_runs(per_run: list[list[dict]], runs: list[dict], symbols: list[str]) -> list[dict]:

@@ -228,10 +228,12 @@ async def test_trace_failures_become_diagnostics_and_leave_no_process(tmp_path):
     model = ws / "broken.py"
     model.write_text(source)
     (ws / "needs_missing.py").write_text("import torch\nimport not_installed_package_xyz\n\n\n"
-                                         "class Net(torch.nn.Module):\n    pass\n")
+                                         "class Net(torch.nn.Module):\n"
+                                         "    def forward(self, x):\n"
+                                         "        return not_installed_package_xyz.scale(x)\n")
     client = await start(tmp_path, ws, trace_timeout=4, inputs={
         "ShapeBug": {"x": "B,784"}, "RaisesInInit": {"x": "B,4"},
-        "LoopsForever": {"x": "B,4"}, "Downloads": {"x": "B,4"}})
+        "LoopsForever": {"x": "B,4"}, "Downloads": {"x": "B,4"}, "Net": {"x": "B,4"}})
     server_pid = client._server.pid
     try:
         uri = open_doc(client, model)
@@ -277,12 +279,14 @@ async def test_trace_failures_become_diagnostics_and_leave_no_process(tmp_path):
             psutil.Process(helper_pid).status() == psutil.STATUS_ZOMBIE
         assert descendants(server_pid) == []
 
-        # An import error: on the import line of the file that has it.
+        # A package the model needs and the interpreter lacks: on the import line, as a
+        # warning (the user's code is not wrong), with the command that installs it.
         other = ws / "needs_missing.py"
         other_uri = open_doc(client, other)
         (diag,) = await trace("Net", other_uri)
         assert diag.range.start.line == 1
-        assert "not_installed_package_xyz" in diag.message
+        assert diag.severity == types.DiagnosticSeverity.Warning
+        assert "not-installed-package-xyz" in diag.message and "-m pip install" in diag.message, diag.message
 
         # The warm child answers the next request; after shutdown nothing is left.
         (diag,) = await trace("ShapeBug")
@@ -342,5 +346,38 @@ async def test_trace_on_save_only_in_a_trusted_workspace(tmp_path, tinylm_worksp
                 break
             await asyncio.sleep(0.2)
         assert "(B, T, 97)" in text and "traced" in text, text
+    finally:
+        await client.shutdown_session()
+
+
+async def test_digits_lens_traces_at_sizes_the_model_takes_in_the_named_interpreter(tmp_path):
+    # The bundled digits CNN is correct: its Trace shapes lens must leave no red error (its
+    # Linear(512) takes only 8x8 images, not the tracer's first guess), and the hover says
+    # which interpreter ran it: the one the `interpreter` setting names.
+    ws = tmp_path / "ws"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "examples" / "digits", ws / "digits")
+    model = ws / "digits" / "model.py"
+    venv_bin = tmp_path / "venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    python = venv_bin / "python"
+    python.write_text(f"#!/bin/sh\nexec {sys.executable} \"$@\"\n")
+    python.chmod(0o755)
+    client = await start(tmp_path, ws, interpreter=str(python))
+    try:
+        uri = open_doc(client, model)
+        lenses = await client.text_document_code_lens_async(
+            types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=uri)))
+        (lens,) = [lens for lens in lenses or [] if lens.command and lens.command.command == COMMAND
+                   and lens.command.arguments[0]["entry"] == "DigitsCNN"]
+        result = await client.workspace_execute_command_async(types.ExecuteCommandParams(
+            command=COMMAND, arguments=lens.command.arguments))
+        assert result["ok"], result
+        assert result["problems"] == []
+        await asyncio.sleep(0.5)
+        assert [d for d in client.diagnostics.get(uri, []) if d.source == "ml-lsp trace"] == []
+        line, col = position_of(model, "x = torch.flatten")
+        text = await hover_text(client, uri, line, col)
+        assert "(B, 512)" in text and "traced" in text, text
+        assert f"with {python}" in text, text
     finally:
         await client.shutdown_session()
