@@ -22,6 +22,7 @@ from typing import Any, Optional
 from lsprotocol import types
 
 from ml_lsp.server.analysis_cache import AnalysedVersion, ShapeFactsCache
+from ml_lsp.server.markup import code, escape
 
 log = logging.getLogger(__name__)
 
@@ -144,23 +145,23 @@ class ShapesFeature:
         if cls is not None:
             ins = ", ".join(f"{name}: {_shape(shape)}" for name, shape in cls.input_shapes.items())
             out = _shape(cls.output_shape) if cls.output_shape is not None else "?"
-            return (f"**{cls.name}** · {format_count(cls.param_count)} parameters\n\n"
-                    f"`forward({ins}) -> {out}`")
+            return (f"**{escape(cls.name)}** · {format_count(cls.param_count)} parameters\n\n"
+                    f"{code(f'forward({ins}) -> {out}')}")
 
         layer = facts.layer_at(line1, col)
         hover = facts.shape_at(line1, col)
         if layer is not None and (hover is None or _span(layer) <= _span(hover)):
-            parts = [f"**{layer.attr}** = `{layer.call}`"]
+            parts = [f"**{escape(layer.attr)}** = {code(layer.call)}"]
             if layer.signature:
-                parts.append(f"`{layer.signature}`")
+                parts.append(code(layer.signature))
             parts.append(f"{format_count(layer.param_count)} parameters")
             return "\n\n".join(parts)
         if hover is not None:
-            dtype = f" · {hover.dtype}" if hover.dtype else ""
+            dtype = f" · {escape(hover.dtype)}" if hover.dtype else ""
             text = hover.text if len(hover.text) <= 60 else hover.text[:57] + "..."
-            body = f"`{text}`: **{_shape(hover.shape)}**{dtype}"
+            body = f"{code(text)}: {code(_shape(hover.shape))}{dtype}"
             if hover.origin:
-                body += f"\n\n{hover.origin}"
+                body += f"\n\n{escape(hover.origin)}"
             return body
         return None
 
