@@ -63,7 +63,10 @@ def ml_lsp_launchers() -> Mapping[str, Any]:
     ``launcher(spec: dict, devices: list[int]) -> {"argv": [str, ...], "env": {str: str}}``:
     ``spec`` is the run's spec.json, ``devices`` the GPU indices the runner gave the run
     (``[]`` on CPU). The runner adds the ``ML_LSP_*``/``CUDA_*`` variables and starts
-    ``argv`` in a new process group (see docs/run-folder.md, plugins/ml_lsp_launchers)."""
+    ``argv`` in a new process group (see docs/run-folder.md, plugins/ml_lsp_launchers).
+    ``"reattach": True`` marks a process that only follows a job elsewhere (started again
+    when a signal kills it); optional ``prepare``, ``configured`` and ``label`` attributes
+    serve the command line and the editor (docs/launchers.md, plugins/ml_lsp_ray)."""
 
 
 @hookspec

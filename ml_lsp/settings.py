@@ -59,11 +59,12 @@ def normalise_key(key: str) -> str:
 
 def flatten(options: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """``{"inlayHints": {"shapes": False}}`` -> ``{"inlay_hints_shapes": False}``; the
-    ``inputs`` table stays a mapping because its keys are user names."""
+    ``inputs`` and ``launchers`` tables stay mappings because their keys are user names
+    (a launcher's runtime environment holds environment variable names)."""
     flat: dict[str, Any] = {}
     for key, value in options.items():
         name = normalise_key(f"{prefix}_{key}" if prefix else str(key))
-        if isinstance(value, Mapping) and name != "inputs" and not name.startswith("finetune"):
+        if isinstance(value, Mapping) and name not in ("inputs", "launchers") and not name.startswith("finetune"):
             flat.update(flatten(value, name))
         else:
             flat[name] = value
@@ -84,6 +85,10 @@ def unwrap_section(options: Any) -> Mapping[str, Any]:
 class Settings:
     values: dict[str, Any] = field(default_factory=lambda: dict(DEFAULTS))
     problems: list[str] = field(default_factory=list)
+    # [tool.ml-lsp.launchers.NAME] of the workspace's pyproject.toml, kept apart from the
+    # user's own ``launchers`` (in ``values``): a launcher decides what a repository may
+    # choose, and asks the user before acting on it (ml_lsp.runner.launch).
+    workspace_launchers: dict[str, Any] = field(default_factory=dict)
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.values.get(normalise_key(key), default)
@@ -100,8 +105,21 @@ class Settings:
                     f"{source}: setting '{key}' should be {type(expected).__name__}, "
                     f"got {value!r}; using {values.get(key)!r}")
                 continue
+            if key == "launchers" and isinstance(value, Mapping):
+                value = _merge_tables(values.get(key) or {}, value)
             values[key] = value
-        return Settings(values, problems)
+        return Settings(values, problems, self.workspace_launchers)
+
+
+def _merge_tables(low: Mapping[str, Any], high: Mapping[str, Any]) -> dict[str, Any]:
+    """``high`` over ``low``, table by table (one layer may set a launcher's address and
+    another its resources)."""
+    merged = dict(low)
+    for key, value in high.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            value = _merge_tables(merged[key], value)
+        merged[key] = value
+    return merged
 
 
 def _same_kind(expected: Any, value: Any) -> bool:
@@ -136,6 +154,7 @@ def read_pyproject_table(root: Path) -> tuple[dict[str, Any], str | None]:
 
 TRUST_ORDER = ("untrusted", "ask", "trusted")
 # Prefixes of keys a repository's file never sets: what runs its code, and with what.
+# (Its [tool.ml-lsp.launchers.NAME] tables are read, but kept apart: see Settings.)
 WORKSPACE_NEVER = ("python", "interpreter", "env", "launcher", "server_args")
 
 
@@ -218,12 +237,19 @@ def load_settings(root: Path | None, *layers: tuple[Any, str], user_file: bool =
             settings.problems.append(problem)
         settings = settings.merged(table, str(user_settings_file()))
     guarded: dict[str, Any] = {}
+    workspace_launchers: dict[str, Any] = {}
     if root is not None:
         source = f"{root / 'pyproject.toml'} [tool.ml-lsp]"
         table, problem = read_pyproject_table(root)
         if problem:
             settings.problems.append(problem)
         ordinary = {}
+        table = dict(table)
+        launchers = table.pop("launchers", None)
+        if isinstance(launchers, Mapping):
+            workspace_launchers = {str(k): dict(v) for k, v in launchers.items() if isinstance(v, Mapping)}
+        elif launchers is not None:
+            settings.problems.append(f"{source}: 'launchers' should be a table of launcher tables; ignored")
         for key, value in flatten(table).items():
             if key in GUARDED:
                 guarded[key] = value
@@ -234,6 +260,7 @@ def load_settings(root: Path | None, *layers: tuple[Any, str], user_file: bool =
             else:
                 ordinary[key] = value
         settings = settings.merged(ordinary, source)
+    settings.workspace_launchers = workspace_launchers
     for options, source_name in layers:
         settings = settings.merged(options, source_name)
     for key, value in guarded.items():

@@ -41,6 +41,19 @@ class Sym:
 
 Dim = Union[int, Sym, None]
 
+
+class _Star:
+    """The rank-polymorphic prefix of a recorded shape: ``(*, 256)`` is any number of
+    leading dims, then 256. Only facts hold it; the interpreter's tensors keep an unknown
+    rank with a known ``tail`` instead."""
+    __slots__ = ()
+
+    def __repr__(self):
+        return "*"
+
+
+STAR = _Star()
+
 MAX_TERMS = 8  # beyond this an expression is too big to be useful: unknown
 
 
@@ -164,6 +177,8 @@ def _paren(d: Dim) -> str:
 def render(d: Dim) -> str:
     if d is None:
         return "?"
+    if d is STAR:
+        return "*"
     if isinstance(d, int):
         return str(d)
     parts = []
@@ -190,6 +205,8 @@ def dim_json(d: Dim):
     """A dim as the JSON contract writes it: int, str for symbolic, null for unknown."""
     if d is None:
         return None
+    if d is STAR:
+        return "*"
     if isinstance(d, bool):
         return int(d)
     if isinstance(d, int):
@@ -215,6 +232,8 @@ def provably_different(a: Dim, b: Dim) -> bool:
 
 
 def same(a: Dim, b: Dim) -> bool:
+    if a is STAR or b is STAR:
+        return a is b
     return a is not None and b is not None and sub(a, b) == 0
 
 

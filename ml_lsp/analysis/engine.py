@@ -825,7 +825,7 @@ def count_params(value, seen=None, ties=None) -> Optional[int]:
             return n if isinstance(n, int) else None
         return None
     if isinstance(value, Instance):
-        if not value.complete:
+        if not value.complete or value.attrs.get("__incomplete__"):
             return None
         total = 0
         for k, v in value.attrs.items():

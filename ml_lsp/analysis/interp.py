@@ -23,7 +23,7 @@ from ml_lsp.analysis import dims
 from ml_lsp.analysis.dims import Sym
 from ml_lsp.analysis.facts import Related, ShapeConflict, TextEdit, TextFix
 from ml_lsp.analysis.ops import Args, Ctor, LayerRule, OpCall
-from ml_lsp.analysis.values import (UNK, Bound, ClassVal, DictVal, Func, Instance, Layer, Obj, Partial,
+from ml_lsp.analysis.values import (NUM, UNK, Bound, ClassVal, DictVal, Func, Instance, Layer, Obj, Partial,
                                     Ref, Seq, Tensor, as_dim, join)
 
 # input qualities: a record made with better-known inputs replaces a worse one
@@ -305,7 +305,7 @@ class Interp:
                     envs.append(hf.env)
                 frame.returns.extend(hf.returns)
             if envs:
-                frame.env = _join_envs(envs)
+                _set_env(frame, _join_envs(envs))
                 frame.dead = False
             if not frame.dead:
                 self.exec_block(stmt.orelse, frame)
@@ -342,11 +342,11 @@ class Interp:
         if not live:
             frame.dead = True
             return
-        frame.env = _join_envs(live)
+        _set_env(frame, _join_envs(live))
 
     def truth(self, v):
         """True/False when the value's truth is known, else None."""
-        if v is UNK or isinstance(v, (Tensor, Sym)):
+        if v is UNK or v is NUM or isinstance(v, (Tensor, Sym)):
             return None
         if v is None:
             return False
@@ -365,6 +365,8 @@ class Interp:
         if isinstance(v, Seq):
             return list(v.items)
         if isinstance(v, Instance) and _container_base(v.cls) is not None:
+            if v.attrs.get("__incomplete__"):
+                return None
             mods = _registered_modules(v)
             return [k for k, _ in mods] if _container_base(v.cls) == "ModuleDict" else [m for _, m in mods]
         if isinstance(v, Layer) and v.children is not None:
@@ -414,7 +416,7 @@ class Interp:
             if not f.dead:
                 envs.append(f.env)
             cur = _join_envs(envs)
-        frame.env = cur
+        _set_env(frame, cur)
 
     # ------------------------------------------------------------------ assignment
     def assign(self, target, value, frame, stmt):
@@ -507,7 +509,7 @@ class Interp:
             return
         if isinstance(value, Tensor):
             key = (frame.scope, stmt.lineno, target.col_offset, target.id)
-            self.rec._merge(self.rec.bindings, key, self.quality, value.shape, value.dtype,
+            self.rec._merge(self.rec.bindings, key, self.quality, value.shown_shape, value.dtype,
                             (target, value.origin, None))
             self.record_hover(target, value)
         elif isinstance(value, Seq) and value.items and value.kind != "size" and \
@@ -532,7 +534,7 @@ class Interp:
         if not self.recording or not isinstance(value, Tensor):
             return
         key = (node.lineno, node.col_offset, node.end_lineno, node.end_col_offset)
-        self.rec._merge(self.rec.hovers, key, self.quality, value.shape, value.dtype, (node, value.origin))
+        self.rec._merge(self.rec.hovers, key, self.quality, value.shown_shape, value.dtype, (node, value.origin))
 
     def record_layer(self, owner, attr, node, layer: Layer):
         key = (owner, attr, node.lineno, node.col_offset)
@@ -850,7 +852,7 @@ class Interp:
             if isinstance(key, int):
                 if -len(obj.items) <= key < len(obj.items):
                     v = obj.items[key]
-                    return v if v is not None or obj.kind != "size" else UNK
+                    return v if v is not None or obj.kind != "size" else NUM
                 return UNK
             if isinstance(key, SliceVal):
                 lo, hi, st = key.lower, key.upper, key.step
@@ -1005,13 +1007,20 @@ class Interp:
             if isinstance(inst, Instance):
                 items = list(a.args)
                 if len(items) == 1 and isinstance(items[0], DictVal):
-                    for k, v in items[0].items.items():
-                        inst.attrs[str(k)] = v
+                    items = list(items[0].items.items())
                 else:
                     if fn.kind != "Sequential" and len(items) == 1:
-                        items = self.iter_items(items[0]) or []
-                    for i, v in enumerate(items):
-                        inst.attrs[str(i)] = v
+                        known = self.iter_items(items[0])
+                        items = known if known is not None else [UNK]
+                    items = [(str(i), v) for i, v in enumerate(items)]
+                for k, v in items:
+                    inst.attrs[str(k)] = v
+                # a child the engine does not know (a helper it could not follow, *args it
+                # could not expand) leaves the container's contents unknown: iterating it
+                # must not skip that child as if it were not there
+                if getattr(a, "unknown_star", False) or not all(
+                        isinstance(v, Layer) or (isinstance(v, Instance) and v.cls.is_module) for _, v in items):
+                    inst.attrs["__incomplete__"] = True
             return None
         if isinstance(fn, _LayerInit):
             layer = self.make_layer(fn.qual, fn.rule, a, node)
@@ -1048,6 +1057,8 @@ class Interp:
                 out = rule.forward(layer.ctor, call)
             else:
                 out = rule(call)
+            if isinstance(out, Tensor) and out.shape is None and not out.tail and _has_tail(a):
+                out = _lift_tail(rule, qual, a, layer) or out
         except Exception as exc:
             self.problems.append(f"line {getattr(node, 'lineno', '?')}: rule {qual} failed: {type(exc).__name__}: {exc}")
             return UNK
@@ -1241,6 +1252,8 @@ class Interp:
             return inst
         if _container_base(inst.cls) is not None:
             mods = _registered_modules(inst)
+            if inst.attrs.get("__incomplete__") and name in ("items", "values", "keys"):
+                return UNK
             if name == "items":
                 return Seq([Seq([k, v]) for k, v in mods], "list")
             if name == "values":
@@ -1259,6 +1272,8 @@ class Interp:
             if isinstance(base, Layer):
                 return self.call_layer(base, a, node, frame)
             if _container_base(inst.cls) == "Sequential" and a.args:
+                if inst.attrs.get("__incomplete__"):
+                    return UNK  # a child the engine does not know: the output is unknown
                 x = a.args[0]
                 for _, m in _registered_modules(inst):
                     x = self.call(m, Args([x]), node, frame)
@@ -1495,6 +1510,13 @@ class Interp:
             init = cls.lookup("__init__")
             if isinstance(init, Func):
                 self.call_func(init, Args([inst] + a.args, a.kwargs, [None] + a.arg_nodes, a.kw_nodes), node)
+            elif init is None and _container_base(cls) is not None:
+                # class Blocks(nn.Sequential) without an __init__: the library's one takes the
+                # children (a forward of its own then iterates them)
+                self.call(_ContainerInit(inst, _container_base(cls)), a, node, None)
+            elif init is None and _library_base(self, cls) is not None:
+                qual, rule = _library_base(self, cls)
+                self.call(_LayerInit(inst, qual, rule), a, node, None)
             elif _is_namedtuple(cls) or cls.attrs.get("__fields__"):
                 for i, f in enumerate(cls.attrs.get("__fields__", [])):
                     inst.attrs[f] = a.arg(i, f, cls.lookup(f) if cls.lookup(f) is not None else UNK)
@@ -1509,16 +1531,16 @@ class Interp:
             if isinstance(v, Seq):
                 return len(v.items)
             if isinstance(v, Tensor):
-                return v.shape[0] if v.shape and v.shape[0] is not None else UNK
+                return v.shape[0] if v.shape and v.shape[0] is not None else NUM
             if isinstance(v, Layer) and v.children is not None:
                 return len(v.children)
             if isinstance(v, Instance) and _container_base(v.cls) is not None:
-                return len(_registered_modules(v))
+                return NUM if v.attrs.get("__incomplete__") else len(_registered_modules(v))
             if isinstance(v, (DictVal,)):
                 return len(v.items)
             if isinstance(v, str):
                 return len(v)
-            return UNK
+            return NUM  # len() of anything is a number
         if name == "range":
             ints = [x for x in args]
             if ints and all(isinstance(x, int) and not isinstance(x, bool) for x in ints):
@@ -1543,10 +1565,10 @@ class Interp:
                     return int(v)
                 except ValueError:
                     return UNK
-            return UNK
+            return NUM  # int() and round() give a number or raise
         if name == "float":
             v = args[0] if args else 0.0
-            return float(v) if isinstance(v, (int, float)) else UNK
+            return float(v) if isinstance(v, (int, float)) else NUM
         if name == "bool":
             c = self.truth(args[0]) if args else False
             return UNK if c is None else c
@@ -1563,6 +1585,8 @@ class Interp:
                 return vals[0]
             if vals and any(isinstance(x, Tensor) for x in vals):
                 return UNK
+            if vals and all(x is NUM or isinstance(x, (int, float, Sym)) for x in vals):
+                return NUM
             return UNK
         if name == "abs":
             v = args[0] if args else UNK
@@ -1616,7 +1640,7 @@ class Interp:
             except TypeError:
                 return UNK
         if name == "isinstance":
-            return UNK
+            return _isinstance(args[0], args[1]) if len(args) == 2 else UNK
         if name == "getattr":
             if len(args) >= 2 and isinstance(args[1], str):
                 v = self.get_attr(args[0], args[1], node, frame)
@@ -1767,6 +1791,11 @@ def scalar_binop(op, a, b):
         a = int(a)
     if isinstance(b, bool):
         b = int(b)
+    if a is NUM or b is NUM:  # numbers in, a number out
+        other = b if a is NUM else a
+        numeric = other is NUM or (isinstance(other, (int, float)) and not isinstance(other, bool)) \
+            or isinstance(other, Sym)
+        return NUM if numeric and t in _NUMBER_OPS else UNK
     ad, bd = dims.is_dim(a), dims.is_dim(b)
     if ad and bd:
         if t is ast.Add:
@@ -1823,6 +1852,9 @@ def scalar_binop(op, a, b):
     if isinstance(b, Seq) and isinstance(a, int) and t is ast.Mult and 0 <= a <= 256:
         return Seq(b.items * a, b.kind)
     return UNK
+
+
+_NUMBER_OPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow)
 
 
 class _FloatDim(float):
@@ -1896,7 +1928,7 @@ def size_of(t: Tensor):
         if t.probe and not t.probe.startswith("~"):
             return ProbeSize(t.probe)
         return UNK
-    return Seq([d if d is not None else UNK for d in t.shape], "size")
+    return Seq([d if d is not None else NUM for d in t.shape], "size")
 
 
 def seq_method(s: Seq, name, a: Args):
@@ -2049,7 +2081,7 @@ def _flatten_tensors(v, prefix="", depth=0):
         return None
     for i, x in enumerate(v.items):
         if isinstance(x, Tensor):
-            out.append((f"{prefix}[{i}]", x.shape, x.dtype))
+            out.append((f"{prefix}[{i}]", x.shown_shape, x.dtype))
         elif isinstance(x, Seq) and x.kind != "size":
             sub = _flatten_tensors(x, f"{prefix}[{i}]", depth + 1)
             if sub is None:
@@ -2079,6 +2111,55 @@ def _mark_guess(v, depth=0):
     elif isinstance(v, Seq) and depth < 3:
         for x in v.items:
             _mark_guess(x, depth + 1)
+
+
+def _has_tail(a: Args) -> bool:
+    return any(isinstance(v, Tensor) and v.shape is None and v.tail
+               for v in list(a.args) + list(a.kwargs.values()))
+
+
+_STAR_NAMES = ("__star0", "__star1")
+
+
+def _lift_tail(rule, qual, a: Args, layer) -> Optional[Tensor]:
+    """A rule given a tensor of unknown rank whose last dims are known (``(*, 256)``): run
+    it on stand-ins with one and with two leading dims of fresh symbols. When both answers
+    are those leading dims followed by the same dims, the answer is ``(*, those dims)``
+    (Linear, activations, softmax(-1), transpose(-1, -2), broadcasting); otherwise, or when
+    it depends on the rank (flatten(1), transpose(1, 2)), it stays unknown. Conflicts seen
+    on the stand-ins are not reported: the real rank may differ."""
+    tails, dtype = [], None
+    for n in (1, 2):
+        prefix = tuple(Sym.named(name) for name in _STAR_NAMES[:n])
+
+        def stand_in(v):
+            if isinstance(v, Tensor) and v.shape is None and v.tail:
+                return Tensor(prefix + tuple(v.tail), v.dtype, v.origin)
+            return v
+
+        call = OpCall(qual, [stand_in(x) for x in a.args], {k: stand_in(v) for k, v in a.kwargs.items()},
+                      a.arg_nodes, a.kw_nodes, layer=layer)
+        out = rule.forward(layer.ctor, call) if isinstance(rule, LayerRule) else rule(call)
+        if not isinstance(out, Tensor) or out.shape is None or len(out.shape) < n \
+                or tuple(out.shape[:n]) != prefix:
+            return None
+        rest = tuple(out.shape[n:])
+        if any(isinstance(d, Sym) and any(name in m for m in d.terms for name in _STAR_NAMES) for d in rest):
+            return None
+        tails.append(rest)
+        dtype = out.dtype
+    if len(tails[0]) != len(tails[1]) or not all(x == y for x, y in zip(*tails)):
+        return None
+    return Tensor(None, dtype, tail=tails[0] or None)
+
+
+def _set_env(frame: Frame, env: dict) -> None:
+    """``frame``'s names become ``env``'s, in the same dict: the module frame's dict is the
+    interpreter's globals, which functions defined earlier read (a join after a module-level
+    ``try``/``if`` used to leave every later definition out of the globals)."""
+    if env is not frame.env:
+        frame.env.clear()
+        frame.env.update(env)
 
 
 def _join_envs(envs):
@@ -2169,6 +2250,8 @@ def _math(fn):
                 return UNK
         if fn in (math.floor, math.ceil, math.trunc) and args and isinstance(args[0], _FloatDim):
             return args[0].dim
+        if args and all(x is NUM or isinstance(x, (int, float, Sym)) for x in args):
+            return NUM  # math.* of numbers is a number (of a tensor it would fail)
         return UNK
     return rule
 
@@ -2232,6 +2315,12 @@ _SPECIAL_REFS = {
     "math.prod": _sp_prod,
     "numpy.prod": _sp_prod,
     "math.trunc": _math(math.trunc),
+    "math.pi": lambda interp, a, node, frame: NUM,
+    "numpy.log": _math(math.log), "numpy.sqrt": _math(math.sqrt), "numpy.exp": _math(math.exp),
+    "numpy.log2": _math(math.log2), "numpy.floor": _math(math.floor), "numpy.ceil": _math(math.ceil),
+    # torch.finfo(dtype).min and friends: numbers (a mask's fill value, an epsilon)
+    "torch.finfo": lambda interp, a, node, frame: Obj({k: NUM for k in ("min", "max", "eps", "tiny", "resolution", "bits")}, "finfo"),
+    "torch.iinfo": lambda interp, a, node, frame: Obj({k: NUM for k in ("min", "max", "bits")}, "iinfo"),
     "torch.nn.Module.__init__": _sp_super_init,
     "torch.nn.ParameterDict": lambda interp, a, node, frame: DictVal(
         dict(a.args[0].items) if a.args and isinstance(a.args[0], DictVal) else {}),
@@ -2268,6 +2357,37 @@ def _get_attr_super(interp, obj, name, node, frame):
         return UNK
     if name == "__init__":
         return Ref("torch.nn.Module.__init__")
+    return UNK
+
+
+_BUILTIN_TYPES = {"builtins.int": int, "builtins.float": float, "builtins.str": str, "builtins.bool": bool,
+                  "builtins.tuple": Seq, "builtins.list": Seq, "builtins.dict": DictVal}
+
+
+def _isinstance(obj, cls):
+    """isinstance(obj, cls) where the engine can tell, else UNK: a user class is in an
+    instance's own MRO or it is not (no library class derives from a user class); a
+    library layer or a tensor is never an instance of a user class."""
+    if isinstance(cls, Seq):
+        answers = [_isinstance(obj, c) for c in cls.items]
+        return True if True in answers else (False if answers and all(x is False for x in answers) else UNK)
+    if isinstance(cls, ClassVal):
+        if isinstance(obj, Instance):
+            return cls in obj.cls.mro()
+        if isinstance(obj, (Layer, Tensor)) or obj is None or isinstance(obj, (int, float, str)):
+            return False
+        return UNK
+    if isinstance(cls, Ref):
+        if cls.qual in ("torch.Tensor", "torch.nn.Parameter") and isinstance(obj, Tensor):
+            return True if cls.qual == "torch.Tensor" else UNK
+        kind = _BUILTIN_TYPES.get(cls.qual) or _BUILTIN_TYPES.get(f"builtins.{cls.qual}")
+        if kind is not None and (obj is None or isinstance(obj, (int, float, str, Seq, DictVal, Tensor))):
+            if kind is Seq and isinstance(obj, Seq):
+                return obj.kind == ("list" if cls.qual.endswith("list") else "tuple") or UNK
+            return isinstance(obj, kind)
+        if isinstance(obj, Instance) and any(isinstance(b, Ref) and b.qual == cls.qual
+                                             for c in obj.cls.mro() for b in c.bases):
+            return True
     return UNK
 
 

@@ -25,7 +25,7 @@ from typing import Callable, Optional
 
 from ml_lsp.analysis import dims
 from ml_lsp.analysis.dims import Sym, format_shape, render
-from ml_lsp.analysis.values import UNK, Seq, Tensor, as_dim, is_tensor
+from ml_lsp.analysis.values import NUM, UNK, Seq, Tensor, as_dim, is_tensor
 
 MISSING = object()
 
@@ -160,11 +160,12 @@ def int_of(v) -> Optional[int]:
 
 
 def dims_of(value) -> Optional[list]:
-    """A size argument (a tuple/list/Size or a single int) as a list of dims."""
+    """A size argument (a tuple/list/Size or a single int) as a list of dims; None when it
+    is not known whether it is one number or a whole size (``UNK``)."""
     if isinstance(value, Seq):
         return [as_dim(x) for x in value.items]
     d = as_dim(value)
-    if d is not None or value is UNK:
+    if d is not None or value is NUM:
         return [d]
     return None
 
@@ -176,7 +177,7 @@ def sizes_from_args(call: OpCall, start: int, name: str = "size") -> Optional[li
     rest = call.args[start:]
     if len(rest) == 1 and isinstance(rest[0], Seq):
         return [as_dim(x) for x in rest[0].items]
-    if not rest:
+    if not rest or (len(rest) == 1 and rest[0] is UNK):  # view(shape) of an unknown shape
         return None
     if any(isinstance(r, Seq) or is_tensor(r) for r in rest):
         return None
@@ -271,5 +272,5 @@ def numel(shape):
 __all__ = ["Args", "OpCall", "Ctor", "LayerRule", "keep_shape_rule", "same_as_input",
            "unknown_tensor", "dim_of", "int_of", "dims_of", "sizes_from_args", "norm_axis",
            "axis_in_range", "broadcast_shapes", "conv_out", "conv_transpose_out", "tuple_n",
-           "sym", "numel", "Tensor", "Seq", "UNK", "is_tensor", "as_dim", "format_shape",
+           "sym", "numel", "Tensor", "Seq", "UNK", "NUM", "is_tensor", "as_dim", "format_shape",
            "render", "dims", "MISSING"]

@@ -25,6 +25,22 @@ class _Unknown:
 UNK = _Unknown()
 
 
+class _UnknownNumber:
+    """A Python number whose value is not known (``x.size(0)`` of an unknown dim,
+    ``torch.finfo(dtype).min``, ``int(...)``): never a tensor, so a tensor combined with it
+    keeps its shape. ``UNK`` may be anything, a tensor of any shape included."""
+    __slots__ = ()
+
+    def __repr__(self):
+        return "NUM"
+
+    def __bool__(self):
+        return False
+
+
+NUM = _UnknownNumber()
+
+
 @dataclass(eq=False)
 class Tensor:
     shape: Optional[tuple]  # tuple of dims, None = unknown rank
@@ -34,10 +50,19 @@ class Tensor:
     param: bool = False  # an nn.Parameter (counted in parameter totals)
     guess: bool = False  # derived from an input whose shape was inferred, not known:
     # shapes are still shown, but no contradiction is reported from it (its rank may be off)
+    tail: Optional[tuple] = None  # with shape None: the last dims are known, the rank is not
+    # (``(*, 256)``: broadcast with an operand that may be any tensor, Linear on such a value)
 
     @property
     def rank(self):
         return None if self.shape is None else len(self.shape)
+
+    @property
+    def shown_shape(self) -> Optional[tuple]:
+        """The shape as facts hold it: ``(STAR, *tail)`` for a known tail of unknown rank."""
+        if self.shape is None and self.tail:
+            return (dims.STAR, *self.tail)
+        return self.shape
 
 
 @dataclass(eq=False)
@@ -237,6 +262,25 @@ def as_dim(v):
     return None
 
 
+def _is_number(v) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool)) or isinstance(v, dims.Sym)
+
+
+def _common_tail(a: "Tensor", b: "Tensor") -> Optional[tuple]:
+    """The last dims two tensors of different (or unknown) ranks share: a value that is
+    (B, T, 64) on one path and (B, 64) on another is (*, 64)."""
+    sa = a.shape if a.shape is not None else a.tail
+    sb = b.shape if b.shape is not None else b.tail
+    if not sa or not sb:
+        return None
+    out = []
+    for x, y in zip(reversed(sa), reversed(sb)):
+        if x is None or y is None or not dims.same(x, y):
+            break
+        out.append(x)
+    return tuple(reversed(out)) or None
+
+
 def join(a, b):
     """Least upper bound of two abstract values: equal parts kept, differing parts unknown."""
     if a is b:
@@ -246,7 +290,11 @@ def join(a, b):
     if isinstance(a, Tensor) and isinstance(b, Tensor):
         shape = dims.join_shape(a.shape, b.shape)
         dtype = a.dtype if a.dtype == b.dtype else None
-        return Tensor(shape, dtype, a.origin if a.origin == b.origin else "", guess=a.guess or b.guess)
+        tail = None if shape is not None else _common_tail(a, b)
+        return Tensor(shape, dtype, a.origin if a.origin == b.origin else "", guess=a.guess or b.guess,
+                      tail=tail)
+    if (a is NUM or _is_number(a)) and (b is NUM or _is_number(b)):
+        return a if dims.is_dim(a) and dims.is_dim(b) and dims.same(a, b) else NUM
     if isinstance(a, Seq) and isinstance(b, Seq):
         if len(a.items) == len(b.items) and a.kind == b.kind:
             return Seq([join(x, y) for x, y in zip(a.items, b.items)], a.kind)

@@ -43,7 +43,8 @@ SPEC_FLAGS = {
     "log_every": "send metrics every N steps (default 10)",
     "workers": "DataLoader worker processes (default 0)",
     "device": "auto, cpu, cuda or cuda:N (default auto)",
-    "launcher": "local (one process) or torchrun (DistributedDataParallel, one process per GPU)",
+    "launcher": "local (one process), torchrun (DistributedDataParallel, one process per GPU) or ray "
+                "(a Ray cluster: --address, --num-gpus, --num-nodes)",
     "nproc_per_node": "processes for --launcher torchrun",
 }
 LIST_FLAGS = {
@@ -85,6 +86,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "several nodes: torchrun ... -m ml_lsp.finetune.job FILE --run-dir DIR)")
     p.add_argument("--no-check", action="store_true",
                    help="skip building the model and loading data here before submitting")
+    from ml_lsp.commands.run import add_remote_options
+    add_remote_options(p)
     p.set_defaults(func=run)
 
 
@@ -224,6 +227,8 @@ def run(args: argparse.Namespace) -> int:
                                nproc_per_node=spec.nproc_per_node if spec.launcher == "torchrun" else None,
                                devices="cpu" if spec.device == "cpu" else "auto",
                                name=f"finetune-{name}", kind="finetune", finetune=spec.to_job())
+        from ml_lsp.commands.run import prepare_for_launcher
+        job = prepare_for_launcher(job, args, runs_dir, root=root)
         run_folder = runner.submit(job, runs_dir)
     except runner.SpecError as exc:
         raise UsageError(str(exc)) from None

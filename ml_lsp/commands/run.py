@@ -35,7 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("script", help="the Python script to run")
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
     p.add_argument("--devices", default=None, help="auto (default), cpu, or GPU indices like 0,1")
-    p.add_argument("--launcher", default="local", help="local (default), torchrun, or a plugin's launcher")
+    p.add_argument("--launcher", default="local", help="local (default), torchrun, ray, or a plugin's launcher")
     p.add_argument("--nproc-per-node", type=int, default=None, metavar="N",
                    help="processes for torchrun (default: one per GPU given, else 1)")
     p.add_argument("--name", default=None, help="a name for the run (default: the script's name)")
@@ -43,6 +43,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="an environment variable for the run (repeatable)")
     p.add_argument("--slots", type=int, default=None, metavar="N",
                    help="if this starts the runner: at most N CPU runs at once")
+    add_remote_options(p)
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--follow", "-f", action="store_true",
                       help="show live progress and metrics; Ctrl-C stops the run")
@@ -52,13 +53,61 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+REMOTE_OPTIONS = {"--address": "address", "--num-gpus": "num_gpus", "--num-nodes": "num_nodes",
+                  "--runtime-env": "runtime_env"}
+
+
+def add_remote_options(p: argparse.ArgumentParser) -> None:
+    """Options of launchers that hand the run to a cluster (``--launcher ray``)."""
+    group = p.add_argument_group("cluster launchers (--launcher ray)")
+    group.add_argument("--address", default=None, metavar="URL",
+                       help="the cluster (Ray: its dashboard, http://HOST:8265; default: your settings' "
+                            "launchers.ray.address, $RAY_ADDRESS, then the project's [tool.ml-lsp.launchers.ray])")
+    group.add_argument("--num-gpus", type=float, default=None, metavar="N", help="GPUs per node on the cluster")
+    group.add_argument("--num-nodes", type=int, default=None, metavar="N",
+                       help="nodes (several: torchrun over them, one process per GPU)")
+    group.add_argument("--runtime-env", default=None, metavar="FILE",
+                       help="a Ray runtime environment (JSON, TOML or YAML) for the job")
+    group.add_argument("--yes", action="store_true",
+                       help="agree to send the workspace to the cluster its pyproject.toml names")
+
+
+def prepare_for_launcher(spec: dict, args: argparse.Namespace, runs_dir, root=None) -> dict:
+    """``spec`` as its launcher wants it (``ml_lsp.runner.launch``): a launcher that sends
+    the workspace to a cluster the repository named needs ``--yes``. UsageError otherwise."""
+    from ml_lsp.cli import UsageError
+    from ml_lsp.runner import launch
+    from ml_lsp.runner.run_folder import project_root
+    from ml_lsp.settings import load_settings
+
+    if spec.get("launcher") in ("local", "torchrun") or spec.get("launcher") not in launch.launchers():
+        return spec  # an unknown launcher fails the run, naming the installed ones (the runner says so)
+    root = root or project_root(spec.get("cwd"))
+    options = {dest: getattr(args, dest, None) for dest in REMOTE_OPTIONS.values()}
+    options["runs_dir"] = str(runs_dir)
+    context = launch.context_for(spec["launcher"], root, load_settings(root), options)
+    try:
+        try:
+            return launch.prepare(spec, spec["launcher"], context)
+        except launch.NeedsConsent as ask:
+            if not getattr(args, "yes", False):
+                raise UsageError(ask.refusal) from None
+            launch.remember_consent(root, ask.key)
+            print(f"note: remembered in {launch.consent_file()}: {ask.key}", file=sys.stderr)
+            context.consented.add(ask.key)
+            return launch.prepare(spec, spec["launcher"], context)
+    except launch.LaunchError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def _split_options(args: argparse.Namespace) -> None:
     """``ml-lsp run train.py --lr 3 --wait``: our own flags after the script are ours only
     when the script's arguments do not follow them; REMAINDER takes everything, so pick
     out ours from its tail (``--`` ends this: all after it go to the script)."""
-    ours = {"--wait": "wait", "--follow": "follow"}
+    ours = {"--wait": "wait", "--follow": "follow", "--yes": "yes"}
     valued = {"--devices": "devices", "--launcher": "launcher", "--nproc-per-node": "nproc_per_node",
-              "--name": "name", "--runs-dir": "runs_dir", "--slots": "slots"}
+              "--name": "name", "--runs-dir": "runs_dir", "--slots": "slots", **REMOTE_OPTIONS}
+    numbers = {"--nproc-per-node": int, "--slots": int, "--num-nodes": int, "--num-gpus": float}
     rest = list(args.args)
     script_args: list[str] = []
     i = 0
@@ -76,7 +125,7 @@ def _split_options(args: argparse.Namespace) -> None:
         elif key in valued and (inline or i + 1 < len(rest)):
             value = inline if inline else rest[i + 1]
             i += 0 if inline else 1
-            setattr(args, valued[key], int(value) if key in ("--nproc-per-node", "--slots") else value)
+            setattr(args, valued[key], numbers[key](value) if key in numbers else value)
         else:
             script_args.append(a)
         i += 1
@@ -114,6 +163,8 @@ def run(args: argparse.Namespace) -> int:
                              f"(this machine has {', '.join(map(str, sorted(known))) or 'none'}); "
                              f"use --devices auto or cpu")
     runs_dir = runs_dir_of(args, os.path.dirname(spec["script"]))
+    from ml_lsp.runner.run_folder import project_root
+    spec = prepare_for_launcher(spec, args, runs_dir, root=project_root(os.path.dirname(spec["script"])))
     folder = submit(spec, runs_dir, cpu_slots=args.slots)
     if args.slots:
         from ml_lsp.runner.daemon import runner_info
@@ -138,6 +189,13 @@ def run(args: argparse.Namespace) -> int:
             print("stopping the run (Ctrl-C again leaves it running)", file=sys.stderr)
             state = stop(folder, wait_for=30)
         print(f"{state}: {describe_end(folder)}", file=sys.stderr)
+        if state == "failed":  # why, in the job's (or its launcher's) last words
+            try:
+                tail = folder.stderr_path.read_text(errors="replace").splitlines()[-5:]
+            except OSError:
+                tail = []
+            for line in tail:
+                print(f"  | {line}", file=sys.stderr)
         print(folder.id)
         return 0 if state == "succeeded" else 1
     print(folder.id)

@@ -90,6 +90,13 @@ def print_details(d: dict) -> None:
         print(f"  duration {format_duration((d['ended'] or time.time()) - d['started'])}")
     if d.get("error"):
         print(f"  error    {d['error']}")
+    remote = d.get("remote")
+    if remote:
+        print(f"  cluster  {remote.get('label') or remote.get('launcher')} {remote.get('address')}, job "
+              f"{remote.get('submission_id')} {remote.get('status') or ''}".rstrip()
+              + (f" (connection {remote['connection']})" if remote.get("connection") else ""))
+        if remote.get("dashboard"):
+            print(f"  dashboard {remote['dashboard']}")
     p = d.get("progress")
     if p:
         running = d["state"] in ("queued", "starting", "running")

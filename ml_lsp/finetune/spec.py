@@ -24,7 +24,7 @@ else:  # pragma: no cover
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SCHEDULES = ("cosine", "linear", "constant")
-LAUNCHERS = ("local", "torchrun")
+LAUNCHERS = ("local", "torchrun", "ray")  # ray: plugins/ml_lsp_ray, a Ray cluster
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
 
 

@@ -42,6 +42,7 @@ log = logging.getLogger("ml_lsp.runner")
 LOCK_FILE = "runner.lock"
 RUNNER_FILE = "runner.json"
 DEFAULT_GRACE = (5.0, 5.0)  # seconds after SIGINT, then after SIGTERM
+MAX_REATTACH = 5  # a follower killed this many times in a row ends its run as failed
 
 
 def _env_float(name: str, default: float) -> float:
@@ -63,6 +64,10 @@ class Job:
     files: list[Any] = field(default_factory=list)
     failure: str | None = None  # the runner ends the run as failed for this reason
     write_errors_since: float | None = None  # status writes failing since (monotonic)
+    # The launcher's process only follows work that runs elsewhere (a cluster's job): when
+    # a signal kills it unasked, it is started again and picks the job up where it was.
+    reattach: bool = False
+    reattached: int = 0  # times in a row, without the run getting further
 
 
 # A run whose status cannot be written for this long (a full or read-only disk) is ended as
@@ -398,10 +403,12 @@ class Runner:
             return None
         return list(devices), False
 
-    def _launch(self, run: RunFolder, spec: dict, devices: list[int], uses_cpu_slot: bool) -> None:
+    def _launch(self, run: RunFolder, spec: dict, devices: list[int], uses_cpu_slot: bool,
+                reattached: int = 0) -> None:
         now = time.time()
-        run.write_status(state="starting", devices=devices, runner_pid=os.getpid(), heartbeat=now,
-                         heartbeat_timeout=self.heartbeat_timeout, starting=now)
+        if not reattached:
+            run.write_status(state="starting", devices=devices, runner_pid=os.getpid(), heartbeat=now,
+                             heartbeat_timeout=self.heartbeat_timeout, starting=now)
         name = spec.get("launcher") or "local"
         launcher = self.launchers.get(name)
         if launcher is None:
@@ -441,10 +448,11 @@ class Runner:
             err.close()
             run.write_status(state="failed", ended=time.time(), error=f"cannot start {argv[0]}: {exc}")
             return
-        self.jobs[run.id] = Job(run, process, devices, uses_cpu_slot, files=[out, err])
-        run.record_process(process.pid, process.pid, state="running", started=time.time(), argv=argv,
-                           heartbeat=time.time())
-        log.info("started %s (pid %d) on %s", run.id, process.pid,
+        self.jobs[run.id] = Job(run, process, devices, uses_cpu_slot, files=[out, err],
+                                reattach=bool(command.get("reattach")), reattached=reattached)
+        times = {"heartbeat": time.time()} if reattached else {"started": time.time(), "heartbeat": time.time()}
+        run.record_process(process.pid, process.pid, state="running", argv=argv, reattached=reattached, **times)
+        log.info("%s %s (pid %d) on %s", "reattached" if reattached else "started", run.id, process.pid,
                  ",".join(map(str, devices)) or "cpu")
 
     # -- finishing and stopping ----------------------------------------------------------------
@@ -457,6 +465,14 @@ class Runner:
             for f in job.files:
                 f.close()
             stopped = job.stop_phase > 0 or job.run.stop_requested() is not None
+            if job.reattach and code < 0 and not stopped and job.failure is None \
+                    and job.reattached < MAX_REATTACH:
+                # The follower died (killed, out of memory), not the job it follows: start it
+                # again; it finds the job by the run's id and resumes after what it wrote.
+                log.warning("%s: its follower was killed by signal %d; reattaching", run_id, -code)
+                self._guarded(lambda: self._launch(job.run, job.run.spec(), job.devices, job.uses_cpu_slot,
+                                                   reattached=job.reattached + 1))
+                continue
             fields: dict[str, Any] = {"ended": time.time(), "exit_code": code, "signal": None}
             if code < 0:
                 try:

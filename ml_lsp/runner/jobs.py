@@ -276,8 +276,33 @@ def run_record(run: RunFolder) -> dict:
         "pid": status.get("pid"),
         "devices": status.get("devices", spec.get("devices")),
         "launcher": spec.get("launcher"),
+        "remote": remote_record(run, spec),
         "path": str(run.path),
     }
+
+
+REMOTE_FILE = "remote.json"
+
+
+def remote_record(run: RunFolder, spec: dict | None = None) -> dict | None:
+    """Where a run handed to a cluster runs (``remote.json``, written by its launcher's
+    follower: the cluster, the job id, its state there, a dashboard link); None for a local
+    run or one that is not the user's own (its link would be anyone's)."""
+    spec = run.spec() if spec is None else spec
+    if spec.get("launcher") in (None, "local", "torchrun") or not run.is_ours(spec):
+        return None
+    remote = read_json(run.path / REMOTE_FILE)
+    if not remote:
+        return None
+    keep = ("launcher", "label", "address", "submission_id", "job_id", "status", "message", "dashboard",
+            "connection", "driver_exit_code")
+    record = {k: remote.get(k) for k in keep if k in remote}
+    # A link is shown only to the cluster the user's own (sealed) spec names.
+    address = (spec.get(spec.get("launcher")) or {}).get("address") if isinstance(spec.get("launcher"), str) else None
+    dashboard = record.get("dashboard")
+    if not (isinstance(address, str) and isinstance(dashboard, str) and dashboard.startswith(address + "/")):
+        record.pop("dashboard", None)
+    return record
 
 
 SUMMARY_CACHE = "summary.json"

@@ -62,12 +62,7 @@ def find_runs_dir(start: str | os.PathLike | None = None, configured: str | None
     env = os.environ.get("ML_LSP_RUNS_DIR")
     if env:
         return Path(env).expanduser().resolve()
-    here = Path(start or os.getcwd()).resolve()
-    root = here
-    for folder in (here, *here.parents):
-        if any((folder / marker).exists() for marker in (".ml-lsp", "pyproject.toml", ".git")):
-            root = folder
-            break
+    root = project_root(start)
     if configured is None:
         try:
             from ml_lsp.settings import normalise_key, read_pyproject_table, runs_dir_inside
@@ -78,6 +73,16 @@ def find_runs_dir(start: str | os.PathLike | None = None, configured: str | None
         except Exception:  # a broken pyproject must not stop `ml-lsp runs`
             configured = None
     return (root / (configured or ".ml-lsp/runs")).resolve()
+
+
+def project_root(start: str | os.PathLike | None = None) -> Path:
+    """The nearest folder up from ``start`` holding ``.ml-lsp``, ``pyproject.toml`` or
+    ``.git`` (``start`` itself when none does)."""
+    here = Path(start or os.getcwd()).resolve()
+    for folder in (here, *here.parents):
+        if any((folder / marker).exists() for marker in (".ml-lsp", "pyproject.toml", ".git")):
+            return folder
+    return here
 
 
 def write_json_atomic(path: Path, data: dict) -> None:

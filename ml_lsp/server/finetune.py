@@ -199,6 +199,28 @@ async def run_cli(ls, command: str, *cli_args: str) -> dict:
     return {"runId": lines[-1]}
 
 
+async def _launcher_args(ls, name: str, launcher: Any) -> list[str]:
+    """Command-line arguments for a fine-tune handed to a cluster launcher: its settings as
+    the editor has them (the child reads no editor settings), after the trust and, where
+    the repository named the cluster, the user's consent (asked here: the child cannot)."""
+    if launcher is None:
+        _, tables = _tables(ls)
+        launcher = (tables.get(name) or {}).get("launcher")
+    if launcher in (None, "local", "torchrun"):
+        return []
+    if not isinstance(launcher, str):
+        raise JsonRpcInvalidParams(f"launcher {launcher!r}: expected a launcher's name")
+    await ls.trust.require(CODE_RUNNING["ml-lsp.finetune"])
+    from ml_lsp.server.launchers import prepare
+    settings = await prepare(ls, None, launcher)
+    args = ["--launcher", launcher, "--yes"]
+    if isinstance(settings, dict):
+        for key, flag in (("address", "--address"), ("num_gpus", "--num-gpus"), ("num_nodes", "--num-nodes")):
+            if settings.get(key) is not None:
+                args += [flag, str(settings[key])]
+    return args
+
+
 def _refresh_lenses(ls) -> None:
     caps = ls.client_capabilities.workspace
     if caps is not None and caps.code_lens is not None and caps.code_lens.refresh_support:
@@ -290,6 +312,8 @@ def code_lenses(ls, uri: str, runs: FinetuneRuns) -> list[types.CodeLens]:
         return []
     path = Path(ls.document_path(uri)).resolve()
     latest = runs.latest(_runs_dir(ls))
+    from ml_lsp.server.launchers import offered as offered_launchers
+    offered = offered_launchers(ls)
     lenses: list[types.CodeLens] = []
     lines = text.splitlines()
     for name, table in tables.items():
@@ -307,6 +331,10 @@ def code_lenses(ls, uri: str, runs: FinetuneRuns) -> list[types.CodeLens]:
         where = types.Range(types.Position(line, 0), types.Position(line, 0))
         lenses.append(types.CodeLens(range=where, command=types.Command(
             title=f"▶ Fine-tune {name}", command="ml-lsp.finetune", arguments=[{"name": name, "run": True}])))
+        for launcher, label in offered:
+            lenses.append(types.CodeLens(range=where, command=types.Command(
+                title=f"▶ Fine-tune {name} on {label}", command="ml-lsp.finetune",
+                arguments=[{"name": name, "run": True, "launcher": launcher}])))
         lenses += _run_lenses(name, latest.get(name), where)
     return lenses
 
@@ -325,7 +353,7 @@ def register(server) -> None:
             name = arg.get("name")
             if not isinstance(name, str) or not name:
                 raise JsonRpcInvalidParams('expected [{"name": NAME, "run": true}] naming a [tool.ml-lsp.finetune.NAME] table')
-            return await run_cli(ls, "ml-lsp.finetune", name)
+            return await run_cli(ls, "ml-lsp.finetune", name, *(await _launcher_args(ls, name, arg.get("launcher"))))
         return await create_table(ls, arg)
 
     @server.command("ml-lsp.resume")

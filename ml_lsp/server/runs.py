@@ -237,6 +237,7 @@ class RunSnapshot:
     eta: float | None
     percentage: int | None
     headline: str  # "epoch 3/10 · ETA 4m · loss 0.231"
+    where: str = ""  # " · on Ray 10.0.0.5:8265 (pending)" for a run on a cluster
     # (file, line) as the run recorded them -> (inlay hint label, hover Markdown)
     lines: dict[tuple[str, int], tuple[str, str]] = field(default_factory=dict)
 
@@ -249,7 +250,7 @@ class RunSnapshot:
             status = self.phase + (f" {format_duration(self.duration)}" if self.duration is not None else "")
         else:
             status = self.state + (f" in {format_duration(self.duration)}" if self.duration is not None else "")
-        return status + (f" · {self.headline}" if self.headline else "")
+        return status + self.where + (f" · {self.headline}" if self.headline else "")
 
     def progress_message(self) -> str:
         if self.phase != "running" and self.active:
@@ -292,7 +293,7 @@ def take_snapshot(followed: "FollowedRun") -> RunSnapshot:
     return RunSnapshot(
         taken=time.monotonic(), state=followed.state, phase=followed.phase(), duration=followed.duration(),
         eta=eta, percentage=None if fraction is None else int(100 * fraction), headline=" · ".join(headline),
-        lines=lines)
+        where=followed.where(), lines=lines)
 
 
 def _hover_markdown(followed, loops, metrics, eta, outer) -> str:
@@ -343,6 +344,26 @@ class FollowedRun:
     def read_status(self) -> None:
         self.status = self.run.status()
         self.state = self.run.state(self.status)
+        if self.spec.get("launcher") not in (None, "local", "torchrun"):
+            from ml_lsp.runner.jobs import remote_record
+            self.remote = remote_record(self.run, self.spec)
+
+    remote: dict | None = None  # where a run handed to a cluster runs (remote.json)
+
+    def where(self) -> str:
+        """`` · on Ray 10.0.0.5:8265 (PENDING)`` for a run on a cluster, else ""."""
+        remote = self.remote
+        if not remote:
+            return ""
+        from urllib.parse import urlparse
+        host = urlparse(str(remote.get("address") or "")).netloc or remote.get("address")
+        status = remote.get("status")
+        text = f" · on {remote.get('label') or remote.get('launcher')} {host}"
+        if status and status not in ("RUNNING", "SUCCEEDED"):
+            text += f" ({status.lower()})"
+        if remote.get("connection"):
+            text += f" · connection {remote['connection']}"
+        return text
 
     def duration(self) -> float | None:
         started = self.status.get("started")
@@ -679,16 +700,25 @@ class RunsView:
         followed = self.latest.get(path)
         run_lens = types.CodeLens(range=where, command=types.Command(
             title="▶ Run", command="ml-lsp.run", arguments=[{"uri": uri, "args": []}]))
+        from ml_lsp.server.launchers import offered
+        remote_lenses = [types.CodeLens(range=where, command=types.Command(
+            title=f"▶ Run on {label}", command="ml-lsp.run", arguments=[{"uri": uri, "args": [], "launcher": name}]))
+            for name, label in offered(ls)]
         snapshot = followed.snapshot if followed is not None else None
         if snapshot is None:
-            return [run_lens]
+            return [run_lens, *remote_lenses]
         ref = [{"runId": followed.id}]
         if snapshot.active:
             lenses = [types.CodeLens(range=where, command=types.Command(title="■ Stop", command="ml-lsp.stop", arguments=ref))]
         else:
-            lenses = [run_lens, types.CodeLens(range=where, command=types.Command(title="⟳ Rerun", command="ml-lsp.rerun", arguments=ref))]
+            lenses = [run_lens, *remote_lenses,
+                      types.CodeLens(range=where, command=types.Command(title="⟳ Rerun", command="ml-lsp.rerun", arguments=ref))]
         lenses.append(types.CodeLens(range=where, command=types.Command(
             title=snapshot.lens_title(), command="ml-lsp.showRun", arguments=ref)))
+        if followed.remote and followed.remote.get("dashboard"):
+            label = followed.remote.get("label") or followed.remote.get("launcher")
+            lenses.append(types.CodeLens(range=where, command=types.Command(
+                title=f"{label} dashboard ↗", command="ml-lsp.showRun", arguments=[{**ref[0], "dashboard": True}])))
         return lenses
 
     # -- refresh requests ----------------------------------------------------------------
@@ -1025,6 +1055,21 @@ def _read_source(path: str) -> str:
         return f.read(MAX_SOURCE_BYTES).decode("utf-8", errors="replace")
 
 
+async def _show_dashboard(ls, run) -> dict:
+    """Open the cluster's page for a run in the browser: the address from the run's sealed
+    spec, never from a file a repository could have written."""
+    from ml_lsp.runner.jobs import remote_record
+    remote = remote_record(run)
+    url = (remote or {}).get("dashboard")
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise JsonRpcInvalidParams(f"run {run.id} has no cluster dashboard")
+    try:
+        await ls.window_show_document_async(types.ShowDocumentParams(uri=url, external=True))
+    except Exception as exc:  # a client without showDocument: the url is still returned
+        log.info("showDocument failed: %s", exc)
+    return {"runId": run.id, "uri": url}
+
+
 def _first_arg(args: tuple, what: str) -> dict:
     if not args or not isinstance(args[0], dict):
         raise JsonRpcInvalidParams(f"expected [{what}] as the command's arguments")
@@ -1044,20 +1089,25 @@ def register(server) -> None:
 
     @server.command("ml-lsp.run")
     async def run_script(ls, *args):
-        arg = _first_arg(args, '{"uri": SCRIPT_URI, "args": [...]}')
+        arg = _first_arg(args, '{"uri": SCRIPT_URI, "args": [...], "launcher"?: NAME}')
         uri, script_args = arg.get("uri"), arg.get("args") or []
-        if not isinstance(uri, str) or not isinstance(script_args, list):
-            raise JsonRpcInvalidParams('expected [{"uri": SCRIPT_URI, "args": [...]}]')
+        launcher = arg.get("launcher") or "local"
+        if not isinstance(uri, str) or not isinstance(script_args, list) or not isinstance(launcher, str):
+            raise JsonRpcInvalidParams('expected [{"uri": SCRIPT_URI, "args": [...], "launcher"?: NAME}]')
         view._ensure_started()
         await ls.trust.require(CODE_RUNNING["ml-lsp.run"])
         from ml_lsp import runner
+        from ml_lsp.server.launchers import prepare
         path = ls.document_path(uri)
         try:
             spec = runner.make_spec(path, [str(a) for a in script_args],
                                     cwd=str(ls.root or Path(path).parent),
-                                    devices=ls.settings.get("devices") or "auto")
+                                    devices=ls.settings.get("devices") or "auto", launcher=launcher)
         except runner.SpecError as exc:
             raise JsonRpcInvalidParams(str(exc)) from None
+        # A cluster launcher checks its settings, and asks before sending the workspace to a
+        # cluster the repository named (on top of the trust asked above).
+        spec = await prepare(ls, spec, launcher, {"runs_dir": str(view.runs_dir)})
         view.clear_diagnostics_of(spec["script"])
         run = await asyncio.get_running_loop().run_in_executor(None, runner.submit, spec, view.runs_dir)
         view.schedule()
@@ -1104,9 +1154,12 @@ def register(server) -> None:
     @server.command("ml-lsp.showRun")
     async def show_run(ls, *args):
         """Open the run's log: ``stream`` "stdout" or "stderr" (default: stderr for a
-        failed run), ``traceback``: at the last traceback in it."""
-        arg = _first_arg(args, '{"runId": ID}')
+        failed run), ``traceback``: at the last traceback in it; ``dashboard``: the
+        cluster's page for a run on a cluster."""
+        arg = _first_arg(args, '{"runId": ID, "stream"?: "stdout"|"stderr", "traceback"?: true, "dashboard"?: true}')
         run = view.run_folder_for(arg.get("runId"))
+        if arg.get("dashboard"):
+            return await _show_dashboard(ls, run)
         stream = arg.get("stream") or ("stderr" if run.status().get("state") == "failed" else "stdout")
         uri = await view.show_log(run, stream, traceback=bool(arg.get("traceback")))
         return {"runId": run.id, "uri": uri}

@@ -5,7 +5,7 @@ masked_fill, tril/triu and the shape-keeping unary math."""
 from __future__ import annotations
 
 from ml_lsp.analysis import dims
-from ml_lsp.analysis.ops import (UNK, OpCall, Seq, Tensor, as_dim, axis_in_range, broadcast_shapes,
+from ml_lsp.analysis.ops import (NUM, UNK, OpCall, Seq, Tensor, as_dim, axis_in_range, broadcast_shapes,
                                  format_shape, norm_axis, unknown_tensor)
 
 
@@ -52,8 +52,19 @@ def binary(op):
                               got=format_shape(b.shape))
                 return unknown_tensor(None)
             bdt = b.dtype
-        elif b is UNK or isinstance(b, (int, float, bool, dims.Sym)):
-            shape, bdt = a.shape, _scalar_dtype(b) if b is not UNK else None
+        elif b is UNK:
+            # the other side may be a number or a tensor of any shape: the result keeps this
+            # side's last dims (those not 1) and nothing is known of its rank
+            if a.shape is None:
+                return Tensor(None, _promote(a.dtype, None, op) if op not in ("cmp", "logical") else
+                              ("bool" if op == "cmp" else None), tail=a.tail)
+            tail = tuple(None if d == 1 else d for d in a.shape)
+            dt = "bool" if op == "cmp" else (None if op == "logical" else _promote(a.dtype, None, op))
+            return Tensor(None, dt, tail=tail or None)
+        elif isinstance(b, (int, float, bool, dims.Sym)) or b is NUM:
+            if a.shape is None:
+                return Tensor(None, a.dtype if op not in ("cmp", "logical") else "bool", tail=a.tail)
+            shape, bdt = a.shape, (_scalar_dtype(b) if b is not NUM else (a.dtype if a.dtype == "float" else None))
             if bdt == "long" and a.dtype in ("float", "long"):
                 bdt = a.dtype
             if bdt == "bool":
@@ -472,5 +483,5 @@ for _n in ("isnan", "isinf", "isfinite", "signbit"):
 for _n in ("clamp", "clip", "clamp_"):
     RULES[f"torch.{_n}"] = RULES[f"torch.Tensor.{_n}"] = clamp
 RULES["torch.lerp"] = RULES["torch.Tensor.lerp"] = lerp
-RULES["torch.Tensor.item"] = lambda call: UNK
+RULES["torch.Tensor.item"] = lambda call: NUM  # a Python number
 RULES["torch.Tensor.tolist"] = lambda call: UNK

@@ -5,7 +5,7 @@ size queries and dtype/device conversions. A tensor method's receiver is ``args[
 from __future__ import annotations
 
 from ml_lsp.analysis import dims
-from ml_lsp.analysis.ops import (UNK, OpCall, Seq, Tensor, as_dim, axis_in_range, format_shape, int_of,
+from ml_lsp.analysis.ops import (NUM, UNK, OpCall, Seq, Tensor, as_dim, axis_in_range, format_shape, int_of,
                                  norm_axis, numel, sizes_from_args, unknown_tensor)
 from ml_lsp.analysis.values import Ref
 
@@ -526,16 +526,19 @@ def size(call: OpCall):
         return UNK
     d = call.arg(1, "dim")
     if t.shape is None:
-        return UNK
+        # (*, 256).size(-1) is 256 whatever the rank
+        if t.tail and isinstance(d, int) and not isinstance(d, bool) and -len(t.tail) <= d < 0:
+            return t.tail[d] if t.tail[d] is not None else NUM
+        return NUM if d is not None else UNK
     if d is None:
-        return Seq([x if x is not None else UNK for x in t.shape], "size")
+        return Seq([x if x is not None else NUM for x in t.shape], "size")
     r = len(t.shape)
     if not axis_in_range(call, d, r):
         return UNK
     a = norm_axis(d, r)
     if a is None:
-        return UNK
-    return t.shape[a] if t.shape[a] is not None else UNK
+        return NUM
+    return t.shape[a] if t.shape[a] is not None else NUM
 
 
 def numel_(call: OpCall):

@@ -298,6 +298,16 @@ def compare(model: CorpusModel, runtime: list[dict], static: list[dict] | None) 
             tally.exact += 1
             tally.right_rank += 1
             continue
+        if "*" in predicted:  # (*, 256): any leading dims, then these; only they can be wrong
+            known = predicted[predicted.index("*") + 1:]
+            wrong = len(known) > len(actual) or any(
+                isinstance(p, int) and not isinstance(p, bool) and p != a
+                for p, a in zip(reversed(known), reversed(actual)))
+            if wrong:
+                tally.contradicted += 1
+            tally.disagreements.append(Disagreement(where, entry["name"], predicted, actual,
+                                                    "contradicted" if wrong else "inexact"))
+            continue
         if len(predicted) != len(actual):
             tally.contradicted += 1
             tally.disagreements.append(Disagreement(where, entry["name"], predicted, actual, "contradicted"))
