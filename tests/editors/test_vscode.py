@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -174,8 +175,15 @@ def run_vscode(tmp: Path, mode: str, request, interpreter: str | None = sys.exec
     port = free_port()
     env = dict(os.environ, XDG_CONFIG_HOME=str(tmp / "xdg"), XDG_STATE_HOME=str(tmp / "xdg-state"),
                E2E_PYTHON_EXT_INTERPRETER=sys.executable)
-    if mode == "missing":  # an inherited PYTHONPATH would give the bare venv ml_lsp after all
-        env.pop("PYTHONPATH", None)
+    good_python = sys.executable
+    if mode == "missing" and env.get("PYTHONPATH"):
+        # An inherited PYTHONPATH would give the bare venv ml_lsp after all: the editor runs
+        # without it, and the interpreter the user then picks is one that has ml_lsp (this
+        # Python with the PYTHONPATH the tests run under).
+        good_python = str(tmp / "python-with-ml-lsp")
+        Path(good_python).write_text(f"#!/bin/sh\nPYTHONPATH={shlex.quote(env.pop('PYTHONPATH'))} "
+                                     f"exec {shlex.quote(sys.executable)} \"$@\"\n")
+        Path(good_python).chmod(0o755)
     trust_flag = ["--disable-workspace-trust"] if mode in ("trusted", "prompt") else []
     log = open(tmp / "code-server.log", "w")
     proc = subprocess.Popen([code_server, "--bind-addr", f"127.0.0.1:{port}", "--auth", "none",
@@ -191,7 +199,7 @@ def run_vscode(tmp: Path, mode: str, request, interpreter: str | None = sys.exec
         driver = subprocess.run(
             [node, str(HERE / "vscode_e2e.js"), f"http://127.0.0.1:{port}/?folder={ws}", str(shots), mode],
             env=dict(os.environ, NODE_PATH=str(EXTENSION / "node_modules"), CHROMIUM=chromium,
-                     E2E_GOOD_PYTHON=sys.executable,
+                     E2E_GOOD_PYTHON=good_python,
                      E2E_WAIT_MS=os.environ.get("ML_LSP_EDITOR_WAIT_MS", "60000")),
             capture_output=True, text=True, timeout=900)
     finally:
