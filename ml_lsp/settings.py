@@ -42,6 +42,10 @@ DEFAULTS: dict[str, Any] = {
     "trace_on_save": False,
     "inputs": {},  # entry class or function -> {param: "B,784"}
     "log_level": "info",
+    # the end of a run the editor watched: "actions" (a notification with Show log,
+    # Show traceback, Rerun: window/showMessageRequest), "message" (window/showMessage,
+    # for a client whose requests are modal prompts) or "off"
+    "run_notifications": "actions",
 }
 
 # Section names editors put our settings under.

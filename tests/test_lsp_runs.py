@@ -93,6 +93,7 @@ async def start(tmp_path: Path, ws: Path, init_options=None) -> LanguageClient:
                                 server_env=server_env(tmp_path, XDG_STATE_HOME=str(tmp_path / "state")))
     client = await config.start()
     client.refreshes = 0  # workspace/inlayHint/refresh requests received
+    client.lens_refreshes = 0  # workspace/codeLens/refresh requests received
 
     @client.feature(types.WORKSPACE_INLAY_HINT_REFRESH)
     def on_refresh(_params):
@@ -101,6 +102,7 @@ async def start(tmp_path: Path, ws: Path, init_options=None) -> LanguageClient:
 
     @client.feature(types.WORKSPACE_CODE_LENS_REFRESH)
     def on_lens_refresh(_params):
+        client.lens_refreshes += 1
         return None
 
     capabilities = client_capabilities("visual_studio_code")

@@ -16,7 +16,7 @@ from ml_lsp.analysis import dims
 from ml_lsp.analysis.dims import Sym
 from ml_lsp.analysis.facts import Binding, LayerFact, ModuleClassFact, ModuleFacts, ShapeHover
 from ml_lsp.analysis.batch import BatchCache, CallerSites
-from ml_lsp.analysis.interp import (ANNOTATION, COMMENT, EXPLICIT, INFERRED, CALLSITE, BudgetExceeded,
+from ml_lsp.analysis.interp import (ANNOTATION, COMMENT, EXPLICIT, INFERRED, CALLSITE, TIED, BudgetExceeded,
                                     Interp, Limits, ProbeDone, _param_names)
 from ml_lsp.analysis.ops import Args, Ctor, LayerRule
 from ml_lsp.analysis.parse import MAX_SOURCE_BYTES, parse_tolerant, too_large  # noqa: F401 (re-exported)
@@ -57,7 +57,7 @@ def analyze_source(text: str, path: Optional[str] = None, *, inputs: Optional[di
                    entry: Optional[str] = None, init: Optional[str] = None, resolve_module=None,
                    rules=None, callers=None, batch: Optional[BatchCache] = None,
                    time_budget_s: Optional[float] = None,
-                   cancelled: Optional[Callable[[], bool]] = None) -> ModuleFacts:
+                   cancelled: Optional[Callable[[], bool]] = None, generic: bool = False) -> ModuleFacts:
     """``callers``: optional (path, text) of other workspace files (scripts, training
     loops) whose calls of this file's models give their inputs (``model(torch.randn(...))``
     in train.py for the Net defined here). The caller reads them; the engine does no I/O.
@@ -65,7 +65,12 @@ def analyze_source(text: str, path: Optional[str] = None, *, inputs: Optional[di
     Bounds: a text above ``MAX_SOURCE_BYTES`` is not analysed (one note in ``problems``);
     after ``time_budget_s`` seconds the units not finished are left unknown (a note says
     so); ``cancelled()`` turning true abandons the analysis with ``AnalysisCancelled``.
-    ``batch`` shares parsed files and caller runs between the analyses of one command."""
+    ``batch`` shares parsed files and caller runs between the analyses of one command.
+
+    ``generic``: also run each model that a call in the file gave concrete inputs with its
+    inputs inferred instead, and give each binding that differs its ``generic_shape``
+    (``(B, 128)`` beside the call's ``(64, 128)``): what the editor shows in its hints.
+    Diagnostics and everything else are those of the analysis without it."""
     large = too_large(text)
     if large is not None:
         return ModuleFacts(path=path, problems=[large])
@@ -122,13 +127,19 @@ def analyze_source(text: str, path: Optional[str] = None, *, inputs: Optional[di
         if (entry is not None and fn.node.name == entry) or _out_of_time(interp):
             continue
         _analyze_function(interp, fn, {}, problems, INFERRED)
+    # generate(), encode() and the other methods nothing above called
+    for cls in reversed(modules):
+        if _out_of_time(interp):
+            break
+        _analyze_methods(interp, cls, problems)
+    generic_record = _generic_pass(interp, modules) if generic and not _out_of_time(interp) else None
 
     problems.extend(interp.problems)
     if _out_of_time(interp):
         # the units cut by the clock each noted "budget exceeded"; one note says why
         problems = [p for p in problems if "budget exceeded" not in p]
         problems.append(f"time budget of {time_budget_s:g} s spent: shapes not reached by then are unknown")
-    return _build_facts(interp, path, problems, modules)
+    return _build_facts(interp, path, problems, modules, generic_record)
 
 
 def _out_of_time(interp: Interp) -> bool:
@@ -379,7 +390,8 @@ def _jaxtyping(ann) -> Optional[tuple]:
     return tuple(shape), _JAXTYPING_DTYPES[name]
 
 
-def _forward_inputs(interp: Interp, fn: Func, explicit: dict, owner_instance, problems, is_entry):
+def _forward_inputs(interp: Interp, fn: Func, explicit: dict, owner_instance, problems, is_entry,
+                    use_call_site: bool = True):
     """Decide each forward parameter's input: (args, quality)."""
     params = fn.node.args.posonlyargs + fn.node.args.args
     if owner_instance is not None:
@@ -416,7 +428,9 @@ def _forward_inputs(interp: Interp, fn: Func, explicit: dict, owner_instance, pr
             continue
         else:
             missing.append(p.arg)
-    site = interp.callsite_args.get(fn.owner.name) if fn.owner is not None else None
+    # a model's call site gives its forward's inputs (not another method's)
+    site = interp.callsite_args.get(fn.owner.name) \
+        if use_call_site and fn.owner is not None and fn.node.name == "forward" else None
     if site is not None and missing:
         # a call in the file (model(torch.randn(64, 1, 28, 28))) gives the rest
         for i, p in enumerate(params):
@@ -564,19 +578,131 @@ def _from_hints(hints: dict, p: str, default):
 
 
 def _run(interp: Interp, target, instance, kwargs: dict, fn: Func):
-    if instance is not None:
+    if instance is not None and fn.node.name == "forward":
         return interp.call_module(instance, Args([], kwargs), None, None)
+    if instance is not None:  # another method of the model: self is the instance
+        return interp.call_func(fn, Args([instance], kwargs), None)
     return interp.call_func(fn, Args([], kwargs), None)
 
 
-def _analyze_class(interp: Interp, cls: ClassVal, explicit, init, problems, is_entry):
+METHOD_QUALITY = INFERRED - 1
+_NOT_ANALYSED = {"staticmethod", "classmethod", "property", "cached_property", "functools.cached_property"}
+
+
+def _analyze_methods(interp: Interp, cls: ClassVal, problems, again: bool = False):
+    """The model's methods other than ``forward`` that no run so far called
+    (``generate``, ``encode``, a loss helper), each with its inputs inferred as a forward's
+    are, ``self`` being the instance the class analysis built; a parameter named as one of
+    forward's (``idx``) takes the input forward ran with."""
+    instance = interp.instances.get(cls) or interp.standalone.get(cls) or interp.first_instance.get(cls)
+    if instance is None:
+        return
+    io = interp.forward_io.get(cls.name)
+    for name, fn in list(cls.attrs.items()):
+        if not isinstance(fn, Func) or fn.owner is not cls or name in ("forward", "__init__") \
+                or name.startswith("__") or (fn in interp.called and not again) or _out_of_time(interp) \
+                or {_deco(d) for d in fn.node.decorator_list} & _NOT_ANALYSED:
+            continue
+        values, quality, missing = _forward_inputs(interp, fn, {}, instance, problems, False)
+        for p in list(missing):
+            shape = io[1].get(p) if io is not None else None
+            if shape is not None:
+                values[p] = Tensor(shape, None, "input (as forward's)")
+                missing.remove(p)
+        hints = _probe(interp, fn, instance, values, missing, fn)
+        for p in missing:
+            values[p] = _from_hints(hints, p, UNK)
+        for p, v in values.items():
+            if isinstance(v, Tensor) and v.dtype is None and p in hints:
+                v.dtype = hints[p][1]
+        # shapes only: a method run with inputs nobody gave it (its defaults, a model
+        # built with default arguments) proves no error
+        conflicts = dict(interp.rec.conflicts)
+        # below every forward run: what generate() feeds forward (a growing sequence)
+        # never blurs the shapes forward's own analysis found
+        _recorded_run(interp, fn, instance, values, missing, hints, fn, METHOD_QUALITY, problems)
+        interp.rec.conflicts = conflicts
+
+
+def _deco(node) -> str:
+    node = node.func if isinstance(node, ast.Call) else node
+    if isinstance(node, ast.Attribute):
+        return f"{_deco(node.value)}.{node.attr}" if isinstance(node.value, (ast.Name, ast.Attribute)) else node.attr
+    return node.id if isinstance(node, ast.Name) else ""
+
+
+def _generic_pass(interp: Interp, modules: list):
+    """Each model a call in the file ran with concrete inputs, run again with its inputs
+    inferred, into a recorder of its own: {binding or hover key: (shape, call line)}.
+    Nothing else of the analysis changes (its conflicts and problems are dropped here)."""
+    reached = [c for c in modules if interp.forward_quality.get(c.name) == CALLSITE and c.name in interp.callsite_args]
+    if not reached:
+        return None
+    from ml_lsp.analysis.interp import Recorder
+
+    saved = (interp.rec, interp.forward_quality, interp.forward_io, interp.problems)
+    interp.rec, interp.forward_quality, interp.forward_io, interp.problems = Recorder(), {}, {}, []
+    generic: dict = {}
+    try:
+        for cls in reversed(reached):  # the main model first: it reaches its blocks
+            if _out_of_time(interp):
+                break
+            _analyze_class(interp, cls, {}, None, [], is_entry=False, use_call_site=False)
+            _analyze_methods(interp, cls, [], again=True)
+            line = interp.callsite_lines.get(cls.name)
+            for store in (interp.rec.bindings, interp.rec.hovers):
+                for key, (_q, shape, _dtype, _extra) in store.items():
+                    generic.setdefault(key, (shape, line))
+    except BudgetExceeded:
+        pass
+    finally:
+        interp.rec, interp.forward_quality, interp.forward_io, interp.problems = saved
+    return generic
+
+
+def _batch_from_call(values: dict, site, fwd: Func) -> None:
+    """Inputs the model does not pin down (an unknown rank, unknown dims) take the call's
+    shape with its first dim as the batch ``B``: a model fed (64, 1, 28, 28) whose code
+    constrains nothing but 28x28 is shown for (B, 1, 28, 28)."""
+    if site is None:
+        return
+    params = _param_names(fwd.node)[1:]
+    for i, p in enumerate(params):
+        given, inferred = site.arg(i, p), values.get(p)
+        if not isinstance(given, Tensor) or not given.shape or not isinstance(inferred, Tensor):
+            continue
+        shape = inferred.shape
+        if shape is not None and None not in shape:
+            continue
+        if shape is None or len(shape) != len(given.shape):
+            shape = (None,) * len(given.shape)
+        merged = tuple(d if d is not None else (Sym.named("B") if k == 0 else given.shape[k])
+                       for k, d in enumerate(shape))
+        values[p] = Tensor(merged, inferred.dtype or given.dtype, "input (the call's, any batch size)")
+
+
+def _generic_shape(concrete, generic):
+    """The inferred-input shape where it says more about the model than the call's: the
+    same rank, each dim the call's or a symbol in its place (never less known)."""
+    if generic is None or concrete is None or len(generic) != len(concrete) or generic == concrete:
+        return None
+    for g, c in zip(generic, concrete):
+        if g != c and (g is None or isinstance(g, int) or not _SIMPLE_DIM.match(dims.render(g))):
+            return None  # less known, or an expression no reader wants in a hint
+    return generic
+
+
+_SIMPLE_DIM = re.compile(r"^[A-Za-z_]\w*(?:\s*[-+*]\s*(?:\d+|[A-Za-z_]\w*))?$")
+
+
+def _analyze_class(interp: Interp, cls: ClassVal, explicit, init, problems, is_entry, use_call_site=True):
     fwd = cls.lookup("forward")
     if not isinstance(fwd, Func):
         # still build it, so its layers and parameter count are known
         if cls not in interp.first_instance:
             _instance_for(interp, cls, init if is_entry else None, problems)
         return
-    values, quality, missing = _forward_inputs(interp, fwd, explicit, True, problems, is_entry)
+    values, quality, missing = _forward_inputs(interp, fwd, explicit, True, problems, is_entry, use_call_site)
     if is_entry and init is not None:
         # the model the user asked for outranks a call site that built it differently
         quality += 0.5
@@ -591,6 +717,8 @@ def _analyze_class(interp: Interp, cls: ClassVal, explicit, init, problems, is_e
     for p, v in values.items():
         if v.dtype is None and p in hints:
             v.dtype = hints[p][1]  # else unknown: an index tensor and a float input look alike
+    if not use_call_site:
+        _batch_from_call(values, interp.callsite_args.get(cls.name), fwd)
     _recorded_run(interp, cls, instance, values, missing, hints, fwd, quality, problems, record_inputs=True)
 
 
@@ -662,17 +790,31 @@ def _sig_shape(shape) -> str:
     return "(" + ", ".join(d if isinstance(d, str) else dims.render(d) for d in shape) + ")"
 
 
-def count_params(value, seen=None) -> Optional[int]:
-    """Trainable parameter count of a layer / user module, None when any part is unknown."""
-    seen = set() if seen is None else seen
+def count_params(value, seen=None, ties=None) -> Optional[int]:
+    """Trainable parameter count of a layer / user module, None when any part is unknown.
+    A weight tied to another layer's (``lm_head.weight = wte.weight``) counts once, as
+    ``model.parameters()`` does, when both layers are part of what is counted."""
+    if seen is None:
+        seen, ties = set(), []
+        total = count_params(value, seen, ties)
+        if total is None:
+            return None
+        for source, size in ties:
+            if id(source) in seen:
+                if size is None:
+                    return None
+                total -= size
+        return total
     if id(value) in seen:
         return 0
     seen.add(id(value))
     if isinstance(value, Layer):
+        for source, attr in (value.attrs.get(TIED) or {}).values():
+            ties.append((source, _weight_size(source, attr)))
         if value.children is not None:
             total = 0
             for c in value.children:
-                n = count_params(c, seen)
+                n = count_params(c, seen, ties)
                 if n is None:
                     return None
                 total += n
@@ -697,7 +839,7 @@ def count_params(value, seen=None) -> Optional[int]:
             if isinstance(v, (Layer, Instance)):
                 if isinstance(v, Instance) and not v.cls.is_module:
                     continue
-                n = count_params(v, seen)
+                n = count_params(v, seen, ties)
             elif isinstance(v, Tensor) and v.param:
                 n = dims.product(v.shape) if v.shape is not None else None
                 n = n if isinstance(n, int) else None
@@ -720,25 +862,46 @@ def count_params(value, seen=None) -> Optional[int]:
     return 0
 
 
+def _weight_size(layer, attr: str) -> Optional[int]:
+    rule = layer.rule
+    try:
+        shape = rule.weights(layer.ctor).get(attr) if isinstance(rule, LayerRule) and rule.weights else None
+    except Exception:
+        return None
+    n = dims.product(shape) if shape is not None else None
+    return n if isinstance(n, int) else None
+
+
 def _has_affine(layer) -> bool:
     return False
 
 
-def _build_facts(interp: Interp, path, problems, modules) -> ModuleFacts:
+def _build_facts(interp: Interp, path, problems, modules, generic=None) -> ModuleFacts:
     rec = interp.rec
     facts = ModuleFacts(path=path, problems=problems)
     bindings = []
-    for (scope, line, col, name), (q, shape, dtype, extra) in rec.bindings.items():
+    generic = generic or {}
+    for key, (q, shape, dtype, extra) in rec.bindings.items():
+        scope, line, col, name = key
         target, origin, elems = extra
-        bindings.append(Binding(scope, name, line, col, target.end_lineno, target.end_col_offset,
-                                shape, dtype, origin or "", elems))
+        binding = Binding(scope, name, line, col, target.end_lineno, target.end_col_offset,
+                          shape, dtype, origin or "", elems)
+        if key in generic and elems is None:
+            binding.generic_shape = _generic_shape(shape, generic[key][0])
+            binding.call_line = generic[key][1] if binding.generic_shape is not None else None
+        bindings.append(binding)
     bindings.sort(key=lambda b: (b.line, b.col, b.name))
     facts.bindings = bindings
     hovers = []
-    for (line, col, end_line, end_col), (q, shape, dtype, extra) in rec.hovers.items():
+    for key, (q, shape, dtype, extra) in rec.hovers.items():
+        line, col, end_line, end_col = key
         node, origin = extra
-        hovers.append(ShapeHover(line, col, end_line, end_col, interp.src(node) if hasattr(node, "lineno") else "",
-                                 shape, dtype, origin or ""))
+        hover = ShapeHover(line, col, end_line, end_col, interp.src(node) if hasattr(node, "lineno") else "",
+                           shape, dtype, origin or "")
+        if key in generic:
+            hover.generic_shape = _generic_shape(shape, generic[key][0])
+            hover.call_line = generic[key][1] if hover.generic_shape is not None else None
+        hovers.append(hover)
     facts.hovers = hovers
     layer_by_id = {}
     for (owner, attr, line, col), (q, node, layer) in rec.layers.items():

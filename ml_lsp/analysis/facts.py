@@ -28,6 +28,12 @@ class Binding:
     dtype: Optional[str]
     origin: str = ""
     elements: Optional[list] = None
+    # With ``analyze_source(generic=True)``: the shape the same statement binds when the
+    # model's inputs are inferred instead of taken from the call in the file (``(B, 128)``
+    # where the call gives ``(64, 128)``), and that call's line; None when they agree or
+    # the inferred one knows less.
+    generic_shape: Shape = None
+    call_line: Optional[int] = None
 
     def to_json(self) -> dict:
         return {"scope": self.scope, "line": self.line, "name": self.name,
@@ -45,6 +51,8 @@ class ShapeHover:
     shape: Shape
     dtype: Optional[str]
     origin: str = ""
+    generic_shape: Shape = None  # as Binding.generic_shape
+    call_line: Optional[int] = None
 
     def describe(self) -> str:
         dt = f" {self.dtype}" if self.dtype else ""

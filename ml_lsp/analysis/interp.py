@@ -28,6 +28,7 @@ from ml_lsp.analysis.values import (NUM, UNK, Bound, ClassVal, DictVal, Func, In
 
 # input qualities: a record made with better-known inputs replaces a worse one
 EXPLICIT, COMMENT, ANNOTATION, CALLSITE, INFERRED = 5, 4, 3, 2, 1
+TIED = "__tied__"  # Layer.attrs key: {attr: (Layer, attr)} of weights shared with another layer
 
 STEP_LIMIT = 60_000
 MAX_DEPTH = 24
@@ -177,6 +178,8 @@ class Interp:
         self.standalone: dict = {}  # ClassVal -> Instance built from defaults by the driver
         self.called: set = set()  # functions run with recording on
         self.callsite_args: dict = {}  # class name -> Args of the first script call with known inputs
+        self.callsite_lines: dict = {}  # class name -> the line of that call
+        self.layer_weights: dict = {}  # id(tensor) -> (Layer, attr, tensor): a layer's weight read in code
         self.callsite_by_path: dict = {}  # (defining file, class name) -> Args, for other files' classes
         self.ctor_by_path: dict = {}  # (defining file, class name) -> constructor Args from script code
 
@@ -485,6 +488,9 @@ class Interp:
             obj.attrs[name] = value
         elif isinstance(obj, Layer):
             obj.attrs[name] = value
+            source = self.layer_weights.get(id(value))
+            if source is not None and source[0] is not obj:  # lm_head.weight = wte.weight
+                obj.attrs.setdefault(TIED, {})[name] = source[:2]
 
     # ------------------------------------------------------------------ recording
     def record_binding(self, target, value, frame, stmt):
@@ -797,8 +803,11 @@ class Interp:
                     except Exception:
                         w = None
                     if w and name in w:
-                        return Tensor(w[name], "float", f"{obj.call_text}.{name}") if w[name] is not None else \
-                            (None if name == "bias" else Tensor(None))
+                        if w[name] is None:
+                            return None if name == "bias" else Tensor(None)
+                        weight = Tensor(w[name], "float", f"{obj.call_text}.{name}")
+                        self.layer_weights[id(weight)] = (obj, name, weight)  # weight tying reads it
+                        return weight
                 if isinstance(obj.ctor, Ctor) and name in obj.ctor.values:
                     return obj.ctor.values[name]
             return Bound(obj, name)
@@ -1290,6 +1299,7 @@ class Interp:
             return out
         if script and inst.cls.name not in self.callsite_args:
             self.callsite_args[inst.cls.name] = a
+            self.callsite_lines[inst.cls.name] = getattr(node, "lineno", None)
         if script:  # for the file that defines the class, when this one only imports it
             self.callsite_by_path.setdefault((inst.cls.module.path, inst.cls.name), a)
         key = inst.cls.name

@@ -245,7 +245,7 @@ def live_line(state: str, elapsed: float, summary) -> str:
     p = summary.progress
     if p is not None and p.current is not None:
         loop = f"{p.unit} {p.current}/{p.total}" if p.total else f"{p.unit} {p.current}"
-        eta = p.eta()
+        eta = summary.eta() if state in ("starting", "running") else None
         if eta is not None:
             loop += f" ETA {format_duration(eta)}"
         parts.append(loop)

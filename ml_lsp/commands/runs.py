@@ -99,7 +99,8 @@ def print_details(d: dict) -> None:
             print(f"  dashboard {remote['dashboard']}")
     p = d.get("progress")
     if p:
-        eta = f", ETA {format_duration(p['eta'])}" if p.get("eta") is not None else ""
+        running = d["state"] in ("queued", "starting", "running")
+        eta = f", ETA {format_duration(p['eta'])}" if running and p.get("eta") is not None else ""
         print(f"  progress {p['unit']} {p['current']}/{p['total'] if p['total'] is not None else '?'}{eta}")
     for m in d["metrics"]:
         step = f"step {m['step']}" if m["step"] is not None else f"#{m['count']}"

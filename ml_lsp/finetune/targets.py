@@ -182,8 +182,42 @@ def _order(paths: list[Path], root: Path) -> list[str]:
     return rel
 
 
-def checkpoint_candidates(root: Path) -> list[str]:
-    return _order([p for p in _walk(root) if p.suffix.lower() in CHECKPOINT_SUFFIXES], root)
+def checkpoint_candidates(root: Path, runs_dir: Path | None = None) -> list[str]:
+    """The workspace's checkpoint files, then the best and last checkpoints of earlier runs
+    (newest run first). Nothing else from the runs folder: its ``frames.bin`` files are
+    ml-lsp's own metric records, not weights."""
+    runs = runs_dir.resolve() if runs_dir is not None else None
+    files = [p for p in _walk(root) if p.suffix.lower() in CHECKPOINT_SUFFIXES
+             and not (runs is not None and p.resolve().is_relative_to(runs))]
+    return _order(files, root) + [_shown(p, root) for p in run_checkpoints(runs_dir)]
+
+
+RUN_CHECKPOINT_NAMES = ("best", "last")
+MAX_RUNS_LISTED = 20
+
+
+def run_checkpoints(runs_dir: Path | None) -> list[Path]:
+    """``best.*`` and ``last.*`` checkpoints in each run folder (or its ``checkpoints/``),
+    newest run first."""
+    if runs_dir is None or not runs_dir.is_dir():
+        return []
+    try:
+        runs = sorted((d for d in runs_dir.iterdir() if d.is_dir()), key=lambda d: d.stat().st_mtime, reverse=True)
+    except OSError:
+        return []
+    found = []
+    for run in runs[:MAX_RUNS_LISTED]:
+        for folder in (run, run / "checkpoints"):
+            for stem in RUN_CHECKPOINT_NAMES:
+                found += sorted(p for p in folder.glob(stem + ".*") if p.suffix.lower() in CHECKPOINT_SUFFIXES)
+    return found
+
+
+def _shown(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def data_candidates(root: Path) -> list[str]:

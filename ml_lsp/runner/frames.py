@@ -32,6 +32,9 @@ reader. The kinds and their positional fields (``KIND_FIELDS``):
     exception  type, message, frames ([{"file", "line", "function"}], innermost last)
     system     cpu_percent, rss (bytes), gpus ([{"index", "util", "mem_used", "mem_total"}])
     event      (none: everything in extra; name = "start" | "end" | ...)
+    source     file, text (the file's whole text as the process compiled it, once per file,
+               before the first frame whose line is in it: readers map that frame's line
+               numbers through every edit made since, see RunSummary.sources_text)
 
 Writing frames from the training process (the telemetry bootstrap does this; the path
 comes from the ``ML_LSP_FRAMES`` environment variable, the rank from ``RANK`` or
@@ -89,6 +92,7 @@ KIND_FIELDS: dict[str, tuple[str, ...]] = {
     "exception": ("type", "message", "frames"),
     "system": ("cpu_percent", "rss", "gpus"),
     "event": (),
+    "source": ("file", "text"),
 }
 COMMON_FIELDS = ("kind", "seq", "t", "rank", "pid")
 
@@ -255,6 +259,9 @@ class FrameWriter:
 
     def exception(self, type: str, message: str, frames: list[dict], **extra: Any) -> None:
         self.write("exception", type, message, frames, **extra)
+
+    def source(self, file: str, text: str, **extra: Any) -> None:
+        self.write("source", file, text, **extra)
 
     def system(self, cpu_percent: float | None = None, rss: int | None = None,
                gpus: list[dict] | None = None, **extra: Any) -> None:

@@ -338,7 +338,9 @@ def summary_json(run: RunFolder, rank: int | None = None) -> dict:
         "metrics": [m.to_json() for m in summary.shown_metrics(rank)],
         "progress": None if progress is None else {
             "current": progress.current, "total": progress.total, "unit": progress.unit,
-            "path": progress.path, "line": progress.line, "rate": progress.rate(), "eta": progress.eta()},
+            "path": progress.path, "line": progress.line, "rate": progress.rate(),
+            # the run's time left: only while it runs, and only with enough history
+            "eta": None if terminal else summary.eta()},
         "exception": None if summary.exception is None else {
             k: summary.exception.get(k) for k in ("type", "message", "frames")},
         "frames": summary.frames,

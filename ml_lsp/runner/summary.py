@@ -79,6 +79,10 @@ class MetricSummary:
                 "max": self.max, "trend": self.trend()}
 
 
+SMOOTHING = 0.3  # weight of the newest interval in a loop's rate (tqdm's default)
+MIN_RATE_SAMPLES = 3  # intervals a loop's rate needs before an ETA is given from it
+
+
 @dataclass
 class ProgressSummary:
     current: int | None
@@ -90,24 +94,51 @@ class ProgressSummary:
     first_time: float | None
     time: float | None
     first_current: int | None
+    batch_size: int | None = None  # a DataLoader loop's batch size (samples per batch)
+    # Exponential moving averages of (units done, seconds taken) between two frames of
+    # this loop, as tqdm smooths its rate: a slow first batch or a pause for validation
+    # fades instead of skewing the rate for the rest of the run. A loop that starts a new
+    # pass (its position goes back) adds no interval.
+    ema_done: float = 0.0
+    ema_seconds: float = 0.0
+    samples: int = 0
+
+    def update(self, current: Any, total: Any, t: Any, batch_size: Any = None) -> None:
+        before, then = self.current, self.time
+        self.current, self.total, self.time = current, total, t
+        if type(batch_size) is int and batch_size > 0:
+            self.batch_size = batch_size
+        if type(current) is int and type(before) is int and isinstance(t, (int, float)) \
+                and isinstance(then, (int, float)):
+            done, seconds = current - before, t - then
+            if done > 0 and seconds > 0:
+                self.ema_done = SMOOTHING * done + (1 - SMOOTHING) * self.ema_done
+                self.ema_seconds = SMOOTHING * seconds + (1 - SMOOTHING) * self.ema_seconds
+                self.samples += 1
 
     def rate(self) -> float | None:
-        """Units per second since the first progress frame of this loop."""
-        if None in (self.time, self.first_time, self.current, self.first_current):
+        """Units per second, smoothed; None before the loop has moved twice."""
+        if self.samples == 0 or self.ema_seconds <= 0:
             return None
-        dt = self.time - self.first_time
-        done = self.current - self.first_current
-        return done / dt if dt > 0 and done > 0 else None
+        return self.ema_done / self.ema_seconds
+
+    def samples_per_second(self) -> float | None:
+        rate = self.rate()
+        return rate * self.batch_size if rate is not None and self.batch_size else None
 
     def eta(self) -> float | None:
+        """Seconds to the end of this loop's pass, once its rate has enough history; None
+        at the end (never "ETA 0 s")."""
         rate = self.rate()
-        if rate is None or self.total is None or self.current is None:
+        if rate is None or self.samples < MIN_RATE_SAMPLES or self.total is None or self.current is None \
+                or self.current >= self.total:
             return None
-        return max(0.0, (self.total - self.current) / rate)
+        return (self.total - self.current) / rate
 
     def to_json(self) -> dict:
         return {"current": self.current, "total": self.total, "unit": self.unit, "path": self.path,
-                "line": self.line, "rank": self.rank, "rate": self.rate(), "eta": self.eta()}
+                "line": self.line, "rank": self.rank, "rate": self.rate(), "eta": self.eta(),
+                "batch_size": self.batch_size}
 
 
 class RunSummary:
@@ -120,6 +151,10 @@ class RunSummary:
         # (file, line) -> the line's text when the run wrote it (a frame's "src"): where
         # an editor finds the line again after the file was edited.
         self.sources: dict[tuple, str] = {}
+        # file -> its whole text as the process ran it (a "source" frame): the lines of
+        # every frame in it are that text's lines, whatever the file holds now.
+        self.texts: dict[str, str] = {}
+        self.imported: set[str] = set()  # modules the job said it finished importing (torch)
         self.events: list[dict] = []
         self.logs: list[str] = []  # the last few log frames
         self.frames = 0
@@ -156,8 +191,9 @@ class RunSummary:
             if p is None:
                 p = self.loops[key] = ProgressSummary(current, frame.get("total"), key[2], key[0], key[1],
                                                       rank, t, t, current)
+                p.update(current, frame.get("total"), t, frame.get("batch_size"))
             else:
-                p.current, p.total, p.time = current, frame.get("total"), t
+                p.update(current, frame.get("total"), t, frame.get("batch_size"))
             if rank == 0 or self.progress is None or self.progress.rank != 0:
                 # The outermost loop reads best in one line: epochs win over steps.
                 if self.progress is None or p.unit == "epoch" or self.progress.unit != "epoch" \
@@ -172,8 +208,13 @@ class RunSummary:
             if len(self.logs) > 50:
                 del self.logs[:25]
         elif kind == "event":
+            if frame.get("name") == "imported" and isinstance(frame.get("module"), str):
+                self.imported.add(frame["module"])
             if len(self.events) < 100:
                 self.events.append(frame)
+        elif kind == "source":
+            if isinstance(frame.get("file"), str) and isinstance(frame.get("text"), str):
+                self.texts[frame["file"]] = frame["text"]
 
     def add_all(self, frames: Iterable[dict]) -> None:
         for frame in frames:
@@ -216,6 +257,52 @@ class RunSummary:
         a process sample or a log line alone is no reason to redraw the hints."""
         kinds = self.kinds
         return self.frames - kinds.get("system", 0) - kinds.get("log", 0) - kinds.get("event", 0)
+
+    def outer_and_inner(self) -> tuple[ProgressSummary | None, ProgressSummary | None]:
+        """The run's outermost loop (epochs, when it has them) and the newest loop of the
+        same rank running inside it (batches or steps), or None."""
+        outer = self.progress
+        if outer is None:
+            return None, None
+        inner = [p for p in self.loops.values() if p is not outer and p.rank == outer.rank
+                 and p.unit in ("batch", "step") and p.total and p.current is not None]
+        return outer, (max(inner, key=lambda p: p.time or 0) if inner and outer.unit == "epoch" else None)
+
+    def fraction_done(self, finished: bool = False) -> float | None:
+        """How much of the run is done (0..1), from its outer loop and the pass of the loop
+        inside it; None without a loop that has a total."""
+        outer, inner = self.outer_and_inner()
+        if outer is None or not outer.total or outer.current is None:
+            return None
+        done = float(outer.current)
+        if outer.unit == "epoch" and not finished:
+            done = outer.current - 1
+            if inner is not None:
+                done += min(1.0, inner.current / inner.total)
+        return max(0.0, min(1.0, done / outer.total))
+
+    def eta(self) -> float | None:
+        """Seconds to the end of the run, from smoothed rates with enough history: an
+        epoch loop's own rate once two epochs have ended (validation and the rest
+        included), else the rate of the loop inside it; None when there is not enough
+        history or nothing is left. The caller shows it only for an active run."""
+        outer, inner = self.outer_and_inner()
+        if outer is None or not outer.total or outer.current is None:
+            return None
+        if outer.unit != "epoch":
+            return outer.eta()
+        fraction = self.fraction_done()
+        if fraction is None or fraction >= 1.0:
+            return None
+        left_epochs = outer.total * (1.0 - fraction)
+        if outer.samples >= 2:
+            seconds = left_epochs / outer.rate()
+            if inner is None:  # the running epoch's share is unknown: take off its time so far
+                seconds -= max(0.0, (self.last_time or outer.time or 0.0) - (outer.time or 0.0))
+            return seconds if seconds > 0 else None
+        if inner is not None and inner.samples >= MIN_RATE_SAMPLES and inner.rate():
+            return left_epochs * inner.total / inner.rate()
+        return None
 
     def shown_metrics(self, rank: int | None = None) -> list[MetricSummary]:
         """The metrics of one rank (default: rank 0, else the lowest rank that has any),

@@ -59,7 +59,7 @@ class MlLspServer(LanguageServer):
         # pygls allows one handler per LSP method, and several features answer the same
         # request (shapes and metrics both give hovers and inlay hints), so each request
         # below asks every provider a feature module added and merges the answers.
-        self.hover_providers: list = []  # fn(ls, uri, position) -> markdown str | None
+        self.hover_providers: list = []  # fn(ls, uri, position) -> Markdown str | None (server/markup.py)
         self.inlay_hint_providers: list = []  # fn(ls, uri, range) -> list[types.InlayHint]
         self.code_lens_providers: list = []  # fn(ls, uri) -> list[types.CodeLens]
         self.code_action_providers: list = []  # fn(ls, params: CodeActionParams) -> list[types.CodeAction]
@@ -262,8 +262,12 @@ def create_server(plugins: PluginHost | None = None) -> MlLspServer:
         parts = [p for p in await _ask(ls.hover_providers, "hover", ls, uri, params.position) if p]
         if not parts:
             return None
-        return types.Hover(contents=types.MarkupContent(
-            kind=types.MarkupKind.Markdown, value="\n\n---\n\n".join(parts)))
+        from ml_lsp.server.markup import to_plain, wants_plain_text
+
+        markdown = "\n\n---\n\n".join(parts)
+        if wants_plain_text(ls.client_capabilities):  # the format the client asked for
+            return types.Hover(contents=types.MarkupContent(kind=types.MarkupKind.PlainText, value=to_plain(markdown)))
+        return types.Hover(contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=markdown))
 
     @server.feature(types.TEXT_DOCUMENT_INLAY_HINT)
     async def inlay_hint(ls: MlLspServer, params: types.InlayHintParams) -> list[types.InlayHint] | None:

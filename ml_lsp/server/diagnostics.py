@@ -223,6 +223,15 @@ class DiagnosticsFeature:
                     edit=types.WorkspaceEdit(changes={uri: edits})))
         return actions
 
+    def fixes_on_line(self, uri: str, line0: int) -> list[tuple[str, types.WorkspaceEdit]]:
+        """(title, edit) of each fix the rules offer for a finding on 0-based ``line0`` of
+        the document as it is now (a run's crash there offers them too)."""
+        result = self.results.get(uri)
+        if result is None or self.server.open_documents.get(uri) != result.version:
+            return []
+        return [(f"{f.fix.title} ({f.code})", types.WorkspaceEdit(changes={uri: self._lsp_edits(uri, f.fix.edits)}))
+                for f in result.findings if f.fix is not None and f.line - 1 <= line0 <= f.end_line - 1]
+
     def fix_all_edits(self, uri: str, result: DocumentLint) -> list[types.TextEdit]:
         ls = self.server
         path = ls.document_path(uri)

@@ -9,6 +9,8 @@
   NAME`` in a child process, which checks the input and submits the job) and returns
   ``{"runId"}``, or ``{"error"}`` after showing the error.
 - ``ml-lsp.resume`` ``[{"runId": ID}]`` continues a stopped run from its last checkpoint.
+- ``ml-lsp.finetuneCandidates`` ``[{"kind": "checkpoint" | "data"}]`` lists what the
+  questions above offer, for a client with a picker of its own (VS Code's quick pick).
 
 Never imports torch: everything that needs it runs in the ``ml-lsp finetune`` child.
 """
@@ -127,7 +129,7 @@ async def create_table(ls, arg: dict) -> dict | None:
         raise JsonRpcInvalidParams('expected [{"uri": URI, "line": N}] on an nn.Module class, or a "model"')
     class_name = model.rpartition(":")[2]
     checkpoint = await _choose(
-        ls, root, arg, "checkpoint", targets.checkpoint_candidates,
+        ls, root, arg, "checkpoint", lambda root: targets.checkpoint_candidates(root, _runs_dir(ls)),
         f"Fine-tune {class_name}: the checkpoint to start from?",
         f"ml-lsp: no checkpoint ({', '.join(targets.CHECKPOINT_SUFFIXES)}) in {root}; put one in the "
         "workspace or pass \"checkpoint\" to ml-lsp.finetune")
@@ -355,6 +357,17 @@ def register(server) -> None:
                 raise JsonRpcInvalidParams('expected [{"name": NAME, "run": true}] naming a [tool.ml-lsp.finetune.NAME] table')
             return await run_cli(ls, "ml-lsp.finetune", name, *(await _launcher_args(ls, name, arg.get("launcher"))))
         return await create_table(ls, arg)
+
+    @server.command("ml-lsp.finetuneCandidates")
+    async def finetune_candidates(ls, *args):
+        """What a client's own picker offers: ``[{"kind": "checkpoint" | "data"}]`` ->
+        ``{"candidates": [...]}``, the same lists this server asks with."""
+        kind = args[0].get("kind") if args and isinstance(args[0], dict) else None
+        if kind not in ("checkpoint", "data") or ls.root is None:
+            raise JsonRpcInvalidParams('expected [{"kind": "checkpoint" | "data"}] in a workspace folder')
+        list_them = (lambda root: targets.checkpoint_candidates(root, _runs_dir(ls))) if kind == "checkpoint" \
+            else targets.data_candidates
+        return {"candidates": await asyncio.get_running_loop().run_in_executor(None, list_them, ls.root)}
 
     @server.command("ml-lsp.resume")
     async def resume(ls, *args):

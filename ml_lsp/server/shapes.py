@@ -22,6 +22,7 @@ from typing import Any, Optional
 from lsprotocol import types
 
 from ml_lsp.server.analysis_cache import AnalysedVersion, ShapeFactsCache
+from ml_lsp.server.markup import code, escape
 
 log = logging.getLogger(__name__)
 
@@ -144,23 +145,27 @@ class ShapesFeature:
         if cls is not None:
             ins = ", ".join(f"{name}: {_shape(shape)}" for name, shape in cls.input_shapes.items())
             out = _shape(cls.output_shape) if cls.output_shape is not None else "?"
-            return (f"**{cls.name}** · {format_count(cls.param_count)} parameters\n\n"
-                    f"`forward({ins}) -> {out}`")
+            return (f"**{escape(cls.name)}** · {format_count(cls.param_count)} parameters\n\n"
+                    f"{code(f'forward({ins}) -> {out}')}")
 
         layer = facts.layer_at(line1, col)
         hover = facts.shape_at(line1, col)
         if layer is not None and (hover is None or _span(layer) <= _span(hover)):
-            parts = [f"**{layer.attr}** = `{layer.call}`"]
+            parts = [f"**{escape(layer.attr)}** = {code(layer.call)}"]
             if layer.signature:
-                parts.append(f"`{layer.signature}`")
+                parts.append(code(layer.signature))
             parts.append(f"{format_count(layer.param_count)} parameters")
             return "\n\n".join(parts)
         if hover is not None:
-            dtype = f" · {hover.dtype}" if hover.dtype else ""
+            dtype = f" · {escape(hover.dtype)}" if hover.dtype else ""
             text = hover.text if len(hover.text) <= 60 else hover.text[:57] + "..."
-            body = f"`{text}`: **{_shape(hover.shape)}**{dtype}"
+            if hover.generic_shape is not None:  # the model is generic: its shape, then the call's
+                body = f"{code(text)}: {code(_shape(hover.generic_shape))}{dtype}"
+                body += f"\n\n{code(_shape(hover.shape))} for the call on line {hover.call_line}"
+            else:
+                body = f"{code(text)}: {code(_shape(hover.shape))}{dtype}"
             if hover.origin:
-                body += f"\n\n{hover.origin}"
+                body += f"\n\n{escape(hover.origin)}"
             return body
         return None
 
@@ -191,20 +196,30 @@ class ShapesFeature:
         trace = getattr(ls, "trace_feature", None)
         traced = trace._current(uri) if trace is not None else None
         traced_lines = set(traced.by_line) if traced is not None else set()
+        by_line: dict[int, list] = {}
         for b in result.facts.bindings:
             if not (first <= b.line <= last) or (b.line, b.name) in seen or b.line in traced_lines:
                 continue
             seen.add((b.line, b.name))
-            label = self._binding_label(b)
-            if label is None:
+            shape = self._binding_shape(b)
+            if shape is not None:
+                by_line.setdefault(b.line, []).append((b, shape))
+        for line, named in by_line.items():
+            line_text = lines[line - 1] if line - 1 < len(lines) else ""
+            shapes = {shape for _, shape in named}
+            if len(named) == 1 or len(shapes) == 1:
+                # one name, or several with one shape (q, k, v = ...split()): one hint at
+                # the end of the statement's first line
+                label = f"{', '.join(b.name for b, _ in named)}: {named[0][1]}"
+                position = doc.position_to_client_units(_server_pos(line - 1, len(_strip_comment(line_text))))
+                hints.append(types.InlayHint(position=position, label=label,
+                                             kind=types.InlayHintKind.Type, padding_left=True))
                 continue
-            end_line = b.line - 1
-            # at the end of the statement's first line (where the name is bound)
-            line_text = lines[end_line] if end_line < len(lines) else ""
-            code_end = len(_strip_comment(line_text))
-            position = doc.position_to_client_units(_server_pos(end_line, code_end))
-            hints.append(types.InlayHint(position=position, label=label,
-                                         kind=types.InlayHintKind.Type, padding_left=True))
+            # several names with their own shapes: each at its own name, as a type annotation
+            for b, shape in named:
+                end = char_col(line_text, b.end_col) if b.end_line == b.line else len(line_text)
+                position = doc.position_to_client_units(_server_pos(line - 1, end))
+                hints.append(types.InlayHint(position=position, label=f": {shape}", kind=types.InlayHintKind.Type))
         for cls in result.facts.classes:
             if cls.param_count is None or not (first <= cls.line <= last) or cls.line - 1 >= len(lines):
                 continue
@@ -216,15 +231,16 @@ class ShapesFeature:
         return _merge_same_position(hints)
 
     @staticmethod
-    def _binding_label(b) -> Optional[str]:
+    def _binding_shape(b) -> Optional[str]:
+        """The shape a hint shows: the model's own (``(B, 128)``) where it is generic and a
+        call in the file gave concrete inputs, else the shape as analysed."""
         if b.elements is not None:
             parts = [_shape(shape) for _, shape, _ in b.elements]
             if all(p == "?" for p in parts):
                 return None
-            return f"{b.name}: ({', '.join(parts)})"
-        if b.shape is None:
-            return None
-        return f"{b.name}: {_shape(b.shape)}"
+            return f"({', '.join(parts)})"
+        shape = b.generic_shape if b.generic_shape is not None else b.shape
+        return None if shape is None else _shape(shape)
 
 
 def _span(f) -> tuple:

@@ -360,14 +360,16 @@ class TraceFeature:
         latest = max(e["line"] for e in candidates)
         chosen = [e for e in candidates if e["line"] == latest]
         parts = []
+        from ml_lsp.server.markup import code, escape
+
         for e in chosen:
-            parts.append(f"`{e['name']}`: `{format_shape(e['shape'])}`" + (f" {e['dtype']}" if e.get("dtype") else "")
-                         + " *(traced)*")
+            parts.append(f"{code(e['name'])}: {code(format_shape(e['shape']))}"
+                         + (f" {escape(e['dtype'])}" if e.get("dtype") else "") + " *(traced)*")
             static = self._static_beside(result, e)
             if static:
-                parts.append(f"static: `{static}`")
+                parts.append(f"static: {code(static)}")
         if result.how:
-            parts.append(f"*{result.how}*")
+            parts.append(f"*{escape(result.how)}*")
         return "\n\n".join(parts)
 
     def _static_beside(self, result: DocumentTrace, e: dict) -> str | None:

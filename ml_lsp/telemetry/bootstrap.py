@@ -43,6 +43,8 @@ def start_capture(environ=os.environ):
     def torch_imported(_module) -> None:
         from ml_lsp.telemetry import torch_hooks
         torch_hooks.install(capture)
+        # the editor says "starting (importing torch…)" until this arrives
+        writer.write("event", name="imported", module="torch")
 
     def tensorboard_imported(module) -> None:
         from ml_lsp.telemetry.tensorboard import install_summary_writer
@@ -122,7 +124,7 @@ def _user_traceback(tb):
     return tb
 
 
-def run_as_main(path: str) -> None:
+def run_as_main(path: str, capture=None) -> None:
     """Execute the script at ``path`` as the ``__main__`` module, as ``python path`` does
     (runpy.run_path would rewrite ``sys.argv[0]`` and run in a temporary module)."""
     module = types.ModuleType("__main__")
@@ -134,7 +136,26 @@ def run_as_main(path: str) -> None:
     with io.open_code(path) as f:
         source = f.read()
     code = compile(source, path, "exec", dont_inherit=True)
+    _pin_source(path, source)
+    if capture is not None:
+        capture.file_source(path)
     exec(code, module.__dict__)
+
+
+def _pin_source(path: str, source: bytes) -> None:
+    """Keep the text just compiled in linecache, for good: the lines of frames and
+    tracebacks (and their ``src``) are then this text's even when the user saves the
+    file again while the run goes on. (An entry without a modification time is one
+    ``linecache.checkcache`` leaves alone.)"""
+    import linecache
+    import tokenize
+
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(source).readline)
+        text = source.decode(encoding)
+    except (SyntaxError, LookupError, UnicodeDecodeError):
+        return
+    linecache.cache[path] = (len(source), None, text.splitlines(True), path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         if module is not None:
             runpy.run_module(module, run_name="__main__", alter_sys=True)
         else:
-            run_as_main(path)
+            run_as_main(path, capture)
     except SystemExit:
         raise
     except KeyboardInterrupt:

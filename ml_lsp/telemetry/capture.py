@@ -32,6 +32,7 @@ SAMPLE_INTERVAL = 0.25  # seconds between two ticks: one sample per call site pe
 # (the editor refreshes hints at most 4 times a second: sampling faster shows nothing more)
 SYSTEM_INTERVAL = 2.0  # seconds between process CPU/RSS samples
 FLUSH_GAP = 0.05  # seconds between two drains woken by explicit values
+MAX_SOURCE_CHARS = 2_000_000  # a file's text goes in a source frame up to this size
 
 
 class Site:
@@ -108,6 +109,7 @@ class Capture:
         self.sites: dict[tuple, Site | None] = {}  # hook's key -> Site, None = ignore
         self._loops_tick: dict[int, int] = {}  # id(code) -> tick of its last loops() walk
         self._sourced: set[tuple[str, int]] = set()  # lines whose text a frame carried
+        self._files_sourced: set[str] = set()  # files whose whole text a source frame carried
         self._loop_units: dict[tuple[str, int], str] = {}  # loop line -> epoch or step
         self._queue: collections.deque = collections.deque()  # (kind, fields) with snapshots
         self._progress_seen: dict[tuple[str, int], tuple] = {}
@@ -293,24 +295,39 @@ class Capture:
             self.metric(name, value, step, file, line)
 
     def progress(self, file: str, line: int, current: int, total: int | None, unit: str,
-                 name: str, force: bool = False) -> None:
+                 name: str, force: bool = False, **extra: Any) -> None:
         """A loop's position; only changes are written (their times give s/epoch)."""
         key = (file, line)
         state = (current, total)
         if not force and self._progress_seen.get(key) == state:
             return
         self._progress_seen[key] = state
-        self.writer.progress(current, total, unit, file, line, name=name, **self._source(file, line))
+        self.writer.progress(current, total, unit, file, line, name=name, **extra, **self._source(file, line))
 
     def _source(self, file: str, line: int) -> dict:
-        """``{"src": text of the line}`` with the first frame of each line: an editor
-        finds the line again after the file is edited (see RunSummary.sources)."""
+        """``{"src": text of the line}`` with the first frame of each line, and before the
+        first frame of each file a ``source`` frame with the file's whole text as this
+        process runs it: an editor maps the frame's line through every edit made since
+        (see RunSummary.texts)."""
         key = (file, line)
         if key in self._sourced:
             return {}
         self._sourced.add(key)
+        self.file_source(file)
         text = linecache.getline(file, line).strip()
         return {"src": text} if text else {}
+
+    def file_source(self, file: str) -> None:
+        """The ``source`` frame of ``file``, once: its text from linecache (the script's
+        is pinned there by the bootstrap as it was compiled, so a save after the start
+        does not change it)."""
+        if file in self._files_sourced:
+            return
+        self._files_sourced.add(file)
+        lines = linecache.getlines(file)
+        text = "".join(lines)
+        if text and len(text) <= MAX_SOURCE_CHARS:
+            self.writer.source(file, text)
 
     def loops(self, frame: FrameType | None) -> None:
         """Progress of the ``for ... in range(...)`` loops around ``frame``'s line and its

@@ -156,25 +156,20 @@ def _sample_optimizer(capture: Capture, optimizer: Any, count: int, path: str, l
 
 
 def install_dataloader(capture: Capture) -> Callable[[], None]:
-    from time import perf_counter
-
     from torch.utils.data.dataloader import _BaseDataLoaderIter
 
     original = _BaseDataLoaderIter.__next__
     getframe = sys._getframe
     last_tick = [-1]
-    # (path, line) of the loop over a loader -> [batches of its finished passes,
-    # (time, batches) at its last sample, batch size]: samples/s across passes.
-    loops: dict[tuple[str, int], list] = {}
-    # The last pass that ended between two ticks: ((path, line), batches, total), written
-    # at the next tick or at close, so that the final "29/29" is not lost. The loops
-    # around it (the epoch that pass ended) are read from its frame, which a Site holds
-    # until the function returns (Capture._finished_frames) or the run ends.
+    # The last pass that ended between two ticks: ((path, line), batches, total, batch
+    # size), written at the next tick or at close, so that the final "29/29" is not lost.
+    # The loops around it (the epoch that pass ended) are read from its frame, which a
+    # Site holds until the function returns (Capture._finished_frames) or the run ends.
     unsent_end: list = [None]
 
     def position(iterator, frame):
         """(user frame, (path, line) of its loop over the loader, batches so far, len or
-        None), or None when the loop is not the user's to report."""
+        None, batch size or None), or None when the loop is not the user's to report."""
         user = attribution.user_frame(frame)
         if user is None:
             return None
@@ -185,7 +180,14 @@ def install_dataloader(capture: Capture) -> Callable[[], None]:
             total = len(iterator)
         except TypeError:  # an IterableDataset without __len__
             total = None
-        return user, where, iterator._num_yielded, total
+        batch_size = getattr(getattr(iterator, "_index_sampler", None), "batch_size", None)
+        return user, where, iterator._num_yielded, total, batch_size if isinstance(batch_size, int) else None
+
+    def send(where, current, total, batch_size, force: bool) -> None:
+        # The batch size rides on the progress frame: readers show samples/s as batch/s
+        # times it, one rate (smoothed once, by the reader) rather than two that disagree.
+        extra = {"batch_size": batch_size} if batch_size else {}
+        capture.progress(*where, current, total, "batch", "batch", force=force, **extra)
 
     def sample(iterator, frame, done: bool) -> None:
         try:
@@ -194,14 +196,8 @@ def install_dataloader(capture: Capture) -> Callable[[], None]:
             found = position(iterator, frame)
             if found is None:
                 return
-            user, where, current, total = found
-            capture.progress(*where, current, total, "batch", "batch", force=done)
-            state = loops.setdefault(where, [0, None, None])
-            consumed = state[0] + current
-            if done:
-                state[0] = consumed
-            state[2] = getattr(getattr(iterator, "_index_sampler", None), "batch_size", None)
-            send_rate(where, state, consumed)
+            user, where, current, total, batch_size = found
+            send(where, current, total, batch_size, done)
             if done:
                 capture.loops_at(user, user.f_lineno)
             else:
@@ -209,17 +205,9 @@ def install_dataloader(capture: Capture) -> Callable[[], None]:
         except Exception as exc:
             capture.warn_once("dataloader", f"DataLoader capture failed: {exc!r}")
 
-    def send_rate(where, state, consumed) -> None:
-        now = perf_counter()
-        previous, state[1] = state[1], (now, consumed)
-        batch_size = state[2]
-        if previous is not None and batch_size and now > previous[0] and consumed > previous[1]:
-            rate = (consumed - previous[1]) * batch_size / (now - previous[0])
-            capture.record("samples/s", rate, None, *where)
-
-    def send_end(where, current, total) -> None:
+    def send_end(where, current, total, batch_size) -> None:
         unsent_end[0] = None
-        capture.progress(*where, current, total, "batch", "batch", force=True)
+        send(where, current, total, batch_size, True)
 
     def end_of_pass(iterator, frame) -> None:
         tick = capture.tick
@@ -227,15 +215,13 @@ def install_dataloader(capture: Capture) -> Callable[[], None]:
             last_tick[0] = tick
             sample(iterator, frame, done=True)
             return
-        # Passes shorter than a tick (a small dataset): count the batches now, write the
-        # progress later.
+        # Passes shorter than a tick (a small dataset): write the progress later.
         try:
             found = position(iterator, frame)
             if found is None:
                 return
-            user, where, current, total = found
-            loops.setdefault(where, [0, None, None])[0] += current
-            unsent_end[0] = (where, current, total)
+            user, where, current, total, batch_size = found
+            unsent_end[0] = (where, current, total, batch_size)
             holder = capture.sites.get(("dataloader", where))
             if holder is None:
                 holder = capture.sites[("dataloader", where)] = Site("batch", *where)
@@ -258,9 +244,6 @@ def install_dataloader(capture: Capture) -> Callable[[], None]:
     def final_progress() -> None:
         if unsent_end[0] is not None:
             send_end(*unsent_end[0])
-        for where, state in loops.items():  # the rate over the passes since the last sample
-            if state[1] is not None and state[0] > state[1][1]:
-                send_rate(where, state, state[0])
 
     capture.on_close(final_progress)
     __next__.__wrapped__ = original

@@ -53,6 +53,31 @@ class _EpochValues:
 _epoch_values = _EpochValues()
 
 
+class _StepValues:
+    """Step-level values logged in the batch now running, recorded when the batch ends.
+    Lightning's step of a value logged in ``training_step`` is the global step once that
+    batch's optimizer step is done (what its loggers write); read at the ``self.log`` call,
+    the Trainer's ``global_step`` is still the one before. Recording at the batch's end
+    gives every value the step Lightning gives it, however the sampler's ticks fall."""
+
+    def __init__(self) -> None:
+        self.this_batch: dict[int, object] = {}  # sites sampled in the batch running (by id)
+        self.logged: dict[int, object] = {}  # every step-level site, for the end of a stage
+
+    def flush(self, capture, trainer, everything: bool = False) -> None:
+        step = getattr(trainer, "global_step", None)
+        sites = list(self.this_batch.values())
+        if everything:  # the last values of a stage, when no tick sampled them
+            sites += [s for s in self.logged.values() if s.count > s.sampled and id(s) not in self.this_batch]
+        self.this_batch.clear()
+        for site in sites:
+            if site.last is not None:
+                capture._queue_metric(site, site.last, step)
+
+
+_step_values = _StepValues()
+
+
 def install(capture):
     """Wrap ``LightningModule.log`` when Lightning is imported; returns the undo."""
     from ml_lsp.telemetry.imports import when_imported
@@ -134,9 +159,10 @@ def _make_log(capture, original, namespace: str):
             if step_level:
                 site.count += 1
                 site.last = value.detach() if hasattr(value, "detach") else value
+                _step_values.logged[id(site)] = site
                 if site.tick != capture.tick:
                     site.tick = capture.tick
-                    capture._queue_metric(site, site.last, getattr(trainer, "global_step", None))
+                    _step_values.this_batch[id(site)] = site  # recorded at the batch's end
         except Exception as exc:  # telemetry must never break the training
             capture.warn_once("lightning.log", f"Lightning self.log capture failed: {exc!r}")
 
@@ -181,6 +207,8 @@ def _make_callback(base):
 
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
             capture = self.capture
+            if capture:
+                _step_values.flush(capture, trainer)
             if capture and self.where and self.tick != capture.tick:
                 self.tick = capture.tick
                 self._steps(capture, trainer)
@@ -207,6 +235,20 @@ def _make_callback(base):
                 if value is not None:
                     capture.metric(key, value, trainer.global_step, site.file, site.line)
 
+        def _batch_end(self, trainer) -> None:
+            capture = self.capture
+            if capture and not getattr(trainer, "sanity_checking", False):
+                _step_values.flush(capture, trainer)
+
+        def on_validation_batch_end(self, trainer, pl_module, *args, **kwargs):
+            self._batch_end(trainer)
+
+        def on_test_batch_end(self, trainer, pl_module, *args, **kwargs):
+            self._batch_end(trainer)
+
+        def on_predict_batch_end(self, trainer, pl_module, *args, **kwargs):
+            self._batch_end(trainer)
+
         def on_train_epoch_end(self, trainer, pl_module):
             self._epoch_values(trainer, "train")
 
@@ -218,8 +260,15 @@ def _make_callback(base):
 
         def on_train_end(self, trainer, pl_module):
             capture = self.capture
+            if capture:
+                _step_values.flush(capture, trainer, everything=True)
             if capture and self.where:
                 self._steps(capture, trainer, force=True)
+
+        def on_test_end(self, trainer, pl_module):
+            capture = self.capture
+            if capture:
+                _step_values.flush(capture, trainer, everything=True)
 
     return MlLspCallback
 

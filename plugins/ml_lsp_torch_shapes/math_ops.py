@@ -314,6 +314,17 @@ def topk(call: OpCall):
     return Seq([Tensor(tuple(s), t.dtype), Tensor(tuple(s), "long")], "tuple", names=["values", "indices"])
 
 
+def multinomial(call: OpCall):
+    """``torch.multinomial(probs, num_samples)``: (C,) -> (n,), (B, C) -> (B, n), long."""
+    t = _t(call)
+    if t is None:
+        return UNK
+    n = as_dim(call.arg(1, "num_samples"))
+    if t.shape is None or len(t.shape) not in (1, 2) or n is None:
+        return unknown_tensor("long")
+    return Tensor(t.shape[:-1] + (n,), "long")
+
+
 def sort(call: OpCall):
     t = _t(call)
     if t is None:
@@ -448,6 +459,7 @@ for _n in ("cumsum", "cumprod", "flip", "roll", "cummax", "logcumsumexp"):
     RULES[f"torch.{_n}"] = RULES[f"torch.Tensor.{_n}"] = along_dim
 RULES["torch.topk"] = RULES["torch.Tensor.topk"] = topk
 RULES["torch.sort"] = RULES["torch.Tensor.sort"] = sort
+RULES["torch.multinomial"] = RULES["torch.Tensor.multinomial"] = multinomial
 RULES["torch.argsort"] = RULES["torch.Tensor.argsort"] = argsort
 RULES["torch.where"] = where
 RULES["torch.Tensor.where"] = lambda call: where(OpCall(call.qual, [call.args[1] if len(call.args) > 1 else UNK,

@@ -89,15 +89,26 @@ end
 
 -- 3b. Neovim 0.10+: setup{} enabled inlay hints, and the shapes are drawn as virtual text
 if vim.lsp.inlay_hint then
-  local drawn
+  local drawn, whole
   vim.wait(timeout, function()
+    -- hints are drawn when the window is (a decoration provider): a UI redraws on its
+    -- own, headless Neovim when asked
+    vim.cmd("redraw")
     for _, m in ipairs(vim.api.nvim_buf_get_extmarks(buf, -1, 0, -1, { details = true })) do
-      for _, chunk in ipairs((m[4] or {}).virt_text or {}) do
-        if tostring(chunk[1]):find(SHAPE) then drawn = chunk[1]; return true end
+      local chunks = (m[4] or {}).virt_text or {}
+      for _, chunk in ipairs(chunks) do
+        if tostring(chunk[1]):find(SHAPE) then
+          drawn = chunk[1]
+          whole = table.concat(vim.tbl_map(function(c) return c[1] end, chunks))
+          return true
+        end
       end
     end
   end, 100)
   check("inlay hints drawn (0.10+)", drawn ~= nil and vim.lsp.inlay_hint.is_enabled({ bufnr = buf }), drawn)
+  -- paddingLeft: Neovim draws it as a space (its own chunk) before the label
+  check("inlay hints drawn apart from the code (paddingLeft)", whole ~= nil and whole:sub(1, 1) == " ",
+    whole and ("%q"):format(whole))
 else
   log("INFO inlay hints in the UI need Neovim 0.10+ (vim.lsp.inlay_hint); 0.7 gets them by request only")
 end

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import shutil
 import signal
 import socket
@@ -28,8 +30,12 @@ CHECKS = [
     "Python extension's interpreter used",
     "shape inlay hints",
     "hover shows a shape",
+    "symbolic shape hint h: (B, 128)",
+    "shape hints padded from the code",
+    "symbolic hover names the concrete call",
     "Fine-tune code action",
     "Fine-tune asks for the checkpoint (quick pick)",
+    "Fine-tune picker: an earlier run's last checkpoint, no metric files",
     "Fine-tune asks for the data (quick pick)",
     "Fine-tune spec written (server message)",
     "shape-error squiggle",
@@ -42,6 +48,11 @@ CHECKS = [
     "status bar job opens the run",
     "status bar Stop button",
     "stopped from the status bar (job left the status bar)",
+    "crash: ▶ Run code lens",
+    "crash: notification with Show traceback, Show log, Rerun",
+    "crash: diagnostic on the user's line, the user's frames only",
+    "crash: the static check's fix offered",
+    "palette lists Restart ml-lsp once",
     "Restart ml-lsp, seen in Show ml-lsp log",
     "Python extension interpreter change restarts the server",
 ]
@@ -101,6 +112,18 @@ def make_cloned_repository(ws: Path, tmp: Path) -> None:
         "        self.fc = nn.Linear(4, 2)\n\n    def forward(self, x):\n        return self.fc(x)\n"))
 
 
+def screenshot_folder(tmp: Path, mode: str) -> Path:
+    """``$ML_LSP_EDITOR_OUT/vscode-MODE`` (the suite's output folder, .ci/editors.sh sets
+    it), emptied first; else a folder of the test's own."""
+    out = os.environ.get("ML_LSP_EDITOR_OUT")
+    if not out:
+        return tmp / "shots"
+    folder = Path(out) / f"vscode-{mode}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
 def run_vscode(tmp: Path, mode: str, request, interpreter: str | None = sys.executable) -> tuple[dict[str, Check], str, Path]:
     """Builds and installs the .vsix into a fresh code-server profile, opens a copy of the
     fixture workspace, runs the playwright driver in MODE, stops code-server. With
@@ -122,10 +145,15 @@ def run_vscode(tmp: Path, mode: str, request, interpreter: str | None = sys.exec
     ws = make_workspace(tmp)
     if mode in ("untrusted", "prompt"):
         make_cloned_repository(ws, tmp)
-    # what the fine-tune quick picks list (their content matters only when a run starts)
+    # what the fine-tune quick picks list (their content matters only when a run starts):
+    # a checkpoint, data, and an earlier run's last checkpoint beside its metric records
     (ws / "pretrained.pt").write_bytes(b"")
     (ws / "digits.npz").write_bytes(b"")
-    data, exts, shots = tmp / "data", tmp / "exts", tmp / "shots"
+    earlier = ws / ".ml-lsp" / "runs" / "20260101-000000-earlier"
+    (earlier / "checkpoints").mkdir(parents=True)
+    (earlier / "frames.bin").write_bytes(b"")
+    (earlier / "checkpoints" / "last.pt").write_bytes(b"")
+    data, exts, shots = tmp / "data", tmp / "exts", screenshot_folder(tmp, mode)
     (data / "User").mkdir(parents=True)
     settings = dict(USER_SETTINGS, **{"security.workspace.trust.enabled": mode == "untrusted"})
     if interpreter:
@@ -147,6 +175,15 @@ def run_vscode(tmp: Path, mode: str, request, interpreter: str | None = sys.exec
     port = free_port()
     env = dict(os.environ, XDG_CONFIG_HOME=str(tmp / "xdg"), XDG_STATE_HOME=str(tmp / "xdg-state"),
                E2E_PYTHON_EXT_INTERPRETER=sys.executable)
+    good_python = sys.executable
+    if mode == "missing" and env.get("PYTHONPATH"):
+        # An inherited PYTHONPATH would give the bare venv ml_lsp after all: the editor runs
+        # without it, and the interpreter the user then picks is one that has ml_lsp (this
+        # Python with the PYTHONPATH the tests run under).
+        good_python = str(tmp / "python-with-ml-lsp")
+        Path(good_python).write_text(f"#!/bin/sh\nPYTHONPATH={shlex.quote(env.pop('PYTHONPATH'))} "
+                                     f"exec {shlex.quote(sys.executable)} \"$@\"\n")
+        Path(good_python).chmod(0o755)
     trust_flag = ["--disable-workspace-trust"] if mode in ("trusted", "prompt") else []
     log = open(tmp / "code-server.log", "w")
     proc = subprocess.Popen([code_server, "--bind-addr", f"127.0.0.1:{port}", "--auth", "none",
@@ -162,7 +199,7 @@ def run_vscode(tmp: Path, mode: str, request, interpreter: str | None = sys.exec
         driver = subprocess.run(
             [node, str(HERE / "vscode_e2e.js"), f"http://127.0.0.1:{port}/?folder={ws}", str(shots), mode],
             env=dict(os.environ, NODE_PATH=str(EXTENSION / "node_modules"), CHROMIUM=chromium,
-                     E2E_GOOD_PYTHON=sys.executable,
+                     E2E_GOOD_PYTHON=good_python,
                      E2E_WAIT_MS=os.environ.get("ML_LSP_EDITOR_WAIT_MS", "60000")),
             capture_output=True, text=True, timeout=900)
     finally:
@@ -183,7 +220,7 @@ def run_vscode(tmp: Path, mode: str, request, interpreter: str | None = sys.exec
         "--- driver stderr (tail)", driver.stderr[-2000:],
         "--- server log (tail)", server_logs[-1].read_text(errors="replace")[-2000:] if server_logs else "(none)",
     ])
-    return checks, transcript, ws
+    return checks, transcript, ws, shots
 
 
 @pytest.fixture(scope="module")
@@ -207,7 +244,7 @@ def vscode_untrusted_session(tmp_path_factory, request):
 @pytest.mark.parametrize("name", CHECKS)
 @pytest.mark.timeout(900)  # the first test also waits for the editor session (module fixture)
 def test_vscode(vscode_session, name):
-    checks, transcript, _ = vscode_session
+    checks, transcript, *_ = vscode_session
     extra = [c for c in checks.values() if c.name not in CHECKS and not c.ok]
     assert not extra, f"driver failure: {extra}\n{transcript}"
     assert_check(checks, name, transcript)
@@ -225,13 +262,13 @@ UNTRUSTED_CHECKS = [
 @pytest.mark.parametrize("name", UNTRUSTED_CHECKS)
 @pytest.mark.timeout(900)  # the first test also waits for the editor session (module fixture)
 def test_vscode_untrusted_workspace(vscode_untrusted_session, name):
-    checks, transcript, _ = vscode_untrusted_session
+    checks, transcript, *_ = vscode_untrusted_session
     assert_check(checks, name, transcript)
 
 
 @pytest.mark.timeout(900)
 def test_vscode_untrusted_workspace_started_no_run(vscode_untrusted_session):
-    checks, transcript, ws = vscode_untrusted_session
+    checks, transcript, ws, _ = vscode_untrusted_session
     runs = [p.name for p in (ws / ".ml-lsp" / "runs").glob("*/status.json")]
     assert runs == [], f"an untrusted workspace ran code: {runs}\n{transcript}"
 
@@ -241,7 +278,7 @@ def test_vscode_restricted_mode_runs_nothing_a_cloned_repository_ships(vscode_un
     """Restricted Mode, a repository that trusts itself in both its pyproject.toml and its
     .vscode/settings.json, names its own interpreter, shadows tokenize/secrets/pluggy/...
     and ml_lsp: starting the server, saving its model, ▶ Run and Trace shapes run none of it."""
-    checks, transcript, ws = vscode_untrusted_session
+    checks, transcript, ws, _ = vscode_untrusted_session
     for name in ("untrusted: model saved", "untrusted: Trace shapes refused"):
         assert_check(checks, name, transcript)
     marks = ws.parent / "marks"
@@ -266,7 +303,7 @@ def vscode_prompt_session(tmp_path_factory, request):
 @pytest.mark.parametrize("name", PROMPT_CHECKS)
 @pytest.mark.timeout(900)
 def test_vscode_trust_prompt(vscode_prompt_session, name):
-    checks, transcript, _ = vscode_prompt_session
+    checks, transcript, *_ = vscode_prompt_session
     assert_check(checks, name, transcript)
 
 
@@ -275,7 +312,7 @@ def test_vscode_trust_prompt_answer_is_the_users_and_runs_stay_inside(vscode_pro
     """The one run the user allowed is in the workspace's own runs folder (not the one its
     settings name outside it), the answer is remembered in the user's state folder, and the
     workspace's interpreter setting was not used to start anything."""
-    checks, transcript, ws = vscode_prompt_session
+    checks, transcript, ws, _ = vscode_prompt_session
     runs = [p.parent.name for p in (ws / ".ml-lsp" / "runs").glob("*/spec.json")]
     assert len(runs) == 1, f"{runs}\n{transcript}"
     assert list((ws.parent / "outside-runs").iterdir()) == []
@@ -288,8 +325,16 @@ def test_vscode_trust_prompt_answer_is_the_users_and_runs_stay_inside(vscode_pro
     assert not_the_run == {}, f"{not_the_run}\n{transcript}"
 
 
+@pytest.mark.timeout(900)
+def test_vscode_saves_screenshots_of_the_live_run_a_crash_and_a_symbolic_hover(vscode_session):
+    checks, transcript, _, shots = vscode_session
+    saved = sorted(p.name for p in shots.glob("*.png"))
+    for name in ("run-loss-hint", "crash", "symbolic-hover"):
+        assert any(re.fullmatch(rf"\d+-{name}\.png", p) for p in saved), f"no {name} screenshot in {shots}: {saved}"
+
+
 def test_vscode_finetune_spec_has_the_picked_checkpoint_and_data(vscode_session):
-    checks, transcript, ws = vscode_session
+    checks, transcript, ws, _ = vscode_session
     import tomllib
     pyproject = ws / "pyproject.toml"
     assert pyproject.exists(), f"no pyproject.toml written\n{transcript}"
@@ -301,7 +346,7 @@ def test_vscode_finetune_spec_has_the_picked_checkpoint_and_data(vscode_session)
 
 @pytest.mark.timeout(900)
 def test_vscode_offers_the_pip_command_when_ml_lsp_is_missing(vscode_missing_session):
-    checks, transcript, ws = vscode_missing_session
+    checks, transcript, ws, _ = vscode_missing_session
     venv_python = ws.parent / "venv" / "bin" / "python"
     assert_check(checks, "missing ml_lsp: notification with the pip command", transcript)
     assert f"{venv_python} -m pip install -U ml-lsp" in checks["missing ml_lsp: notification with the pip command"].detail
@@ -309,5 +354,5 @@ def test_vscode_offers_the_pip_command_when_ml_lsp_is_missing(vscode_missing_ses
 
 @pytest.mark.timeout(900)
 def test_vscode_choose_interpreter_restarts_the_server(vscode_missing_session):
-    checks, transcript, _ = vscode_missing_session
+    checks, transcript, *_ = vscode_missing_session
     assert_check(checks, "interpreter changed: server restarted, diagnostics shown", transcript)

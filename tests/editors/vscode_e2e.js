@@ -26,6 +26,9 @@ function check(name, ok, detail) {
 let shotNo = 0;
 async function shot(page, name) {
   shotNo += 1;
+  // a hover fades in: wait until it is opaque, so that the picture shows what it says
+  await waitFor(async () => page.evaluate(() => [...document.querySelectorAll('.monaco-hover:not(.hidden)')]
+    .every(h => getComputedStyle(h).opacity === '1')), 2000);
   await page.screenshot({ path: path.join(SHOTS, `${String(shotNo).padStart(2, '0')}-${name}.png`) }).catch(() => {});
 }
 
@@ -33,6 +36,40 @@ async function shot(page, name) {
 async function inlayTexts(page) {
   return page.evaluate(() => [...document.querySelectorAll('.monaco-editor .view-lines span[class*="dyn-rule"]')]
     .map(s => s.textContent.replace(/\u00a0/g, ' ').trim()).filter(t => t && t !== '\u200a'));
+}
+
+// The same spans in order, padding included: VS Code draws an InlayHint's paddingLeft as a
+// span of its own holding a hair space (U+200A) before the label.
+async function inlaySpans(page) {
+  return page.evaluate(() => [...document.querySelectorAll('.monaco-editor .view-lines span[class*="dyn-rule"]')]
+    .map(s => s.textContent.replace(/\u00a0/g, ' ')));
+}
+
+// The rows the command palette lists for TEXT (the palette is closed again).
+async function paletteRows(page, text) {
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('F1');
+  await page.waitForSelector('.quick-input-widget input', { state: 'visible', timeout: WAIT });
+  await page.keyboard.type(text);
+  const rows = await waitFor(async () => {
+    const r = await page.locator('.quick-input-list .monaco-list-row').allTextContents();
+    return r.some(t => t.includes(text)) ? r : undefined;
+  });
+  await page.keyboard.press('Escape');
+  return rows || [];
+}
+
+// Ctrl+. at the cursor until the action menu lists a row matching RE (the menu asked for
+// before the server has answered, or while the file is being analysed, shows none).
+async function actionRows(page, re) {
+  return waitFor(async () => {
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('Control+.');
+    return waitFor(async () => {
+      const r = await page.locator('.action-widget .monaco-list-row.action').allTextContents();
+      return r.some(t => re.test(t)) ? r : undefined;
+    }, 3000);
+  }, WAIT, 500);
 }
 
 async function waitFor(fn, ms = WAIT, every = 200) {
@@ -241,6 +278,13 @@ async function trusted(page) {
       return t.some(x => /[([][^)\]]*\d[^)\]]*[)\]]/.test(x)) ? t : undefined;
     });
     check('shape inlay hints', hints, hints ? hints.slice(0, 8).join(' | ') : (await inlayTexts(page)).join(' | ') || 'none rendered');
+    // the model is generic in its batch: its own shapes say B (the README's `h: (B, 128)`)
+    const symbolic = await waitFor(async () => (await inlayTexts(page)).find(t => t === 'h: (B, 128)'));
+    check('symbolic shape hint h: (B, 128)', symbolic, (await inlayTexts(page)).join(' | '));
+    // each hint at the end of a line keeps its distance from the code (paddingLeft)
+    const spans = await inlaySpans(page);
+    const flush = spans.filter((t, i) => /^\w+(, \w+)*: /.test(t) && spans[i - 1] !== '\u200a');
+    check('shape hints padded from the code', spans.length && !flush.length, flush.length ? `flush: ${flush.join(' | ')}` : spans.slice(0, 6).join(' | '));
     await shot(page, 'model-inlay-hints');
 
     await goTo(page, 23, 9);  // `h` in `h = F.relu(self.fc1(x))`
@@ -252,16 +296,14 @@ async function trusted(page) {
       return /[([][^)\]]*128[)\]]/.test(text) ? text : undefined;
     }, WAIT, 500);
     check('hover shows a shape', hover, hover || (await page.locator('.monaco-hover').allTextContents().catch(() => [])).join(' '));
-    await shot(page, 'model-hover');
+    // the symbolic shape, with the concrete one of the call in the file
+    check('symbolic hover names the concrete call', hover && hover.includes('(B, 128)') && /\(64, 128\) for the call on line \d+/.test(hover), hover);
+    await shot(page, 'symbolic-hover');
     await page.keyboard.press('Escape');
 
     // 1b. "Fine-tune from checkpoint…" on the class line: quick picks for checkpoint and data
     await goTo(page, 13, 1);  // class MLP(nn.Module):
-    await page.keyboard.press('Control+.');
-    const ftRows = await waitFor(async () => {
-      const r = await page.locator('.action-widget .monaco-list-row.action').allTextContents();
-      return r.some(t => /Fine-tune/.test(t)) ? r : undefined;
-    }, 15000);
+    const ftRows = await actionRows(page, /Fine-tune/);
     if (check('Fine-tune code action', ftRows, ftRows ? ftRows.join(' | ') : 'no Fine-tune action')) {
       for (let i = 0; i < ftRows.findIndex(t => /Fine-tune/.test(t)); i++) await page.keyboard.press('ArrowDown');
       await page.keyboard.press('Enter');
@@ -270,7 +312,7 @@ async function trusted(page) {
           const t = await page.locator('.quick-input-widget .quick-input-title').textContent().catch(() => '');
           const visible = await page.locator('.quick-input-widget').isVisible().catch(() => false);
           return visible && new RegExp(title).test(t || '') ? t : undefined;
-        }, 20000);
+        });
         const rows = shown ? await page.locator('.quick-input-list .monaco-list-row').allTextContents() : [];
         if (shown) {
           await page.keyboard.type(text);
@@ -282,6 +324,8 @@ async function trusted(page) {
       };
       const ck = await pickIn('checkpoint', 'pretrained.pt');
       check('Fine-tune asks for the checkpoint (quick pick)', ck.shown && ck.rows.some(r => r.includes('pretrained.pt')), ck.rows.join(' | '));
+      check("Fine-tune picker: an earlier run's last checkpoint, no metric files",
+        ck.rows.some(r => r.includes('checkpoints/last.pt')) && !ck.rows.some(r => /frames\.bin/.test(r)), ck.rows.join(' | '));
       const dt = await pickIn('data', 'digits.npz');
       check('Fine-tune asks for the data (quick pick)', dt.shown && dt.rows.some(r => r.includes('digits.npz')), dt.rows.join(' | '));
       const wrote = await waitFor(async () => (await page.locator('.notification-toast').allTextContents()).find(t => /finetune/.test(t)));
@@ -353,8 +397,42 @@ async function trusted(page) {
       }
     }
 
-    // 4. the palette's "Restart ml-lsp", then another interpreter picked in the Python
+    // 3b. a run that crashes on the user's line: the notification says so with what to do
+    //     next, the diagnostic leads with the user's frames, and the static fix is offered
+    for (const t of await page.locator('.notification-toast .codicon-notifications-clear').all()) await t.click().catch(() => {});
+    await openFile(page, 'crash_head.py');
+    const crashLens = await waitFor(async () => {
+      const l = page.locator('.monaco-editor .codelens-decoration a', { hasText: '▶ Run' });
+      return (await l.count()) > 0 ? l.first() : undefined;
+    });
+    if (check('crash: ▶ Run code lens', crashLens, (await page.locator('.codelens-decoration').allTextContents()).join(' | '))) {
+      await crashLens.click();
+      const failed = await waitFor(async () => (await page.locator('.notification-toast').allTextContents()).find(t => /failed/.test(t) && /RuntimeError/.test(t)), 2 * WAIT);
+      const buttons = failed ? await page.locator('.notification-toast', { hasText: 'RuntimeError' }).first().locator('.monaco-button').allTextContents() : [];
+      check('crash: notification with Show traceback, Show log, Rerun',
+        failed && ['Show traceback', 'Show log', 'Rerun'].every(b => buttons.includes(b)), `${failed || (await page.locator('.notification-toast').allTextContents()).join(' | ')} [${buttons.join(', ')}]`);
+      await goTo(page, 11, 16);  // `self` in `return self.fc(x)`, the user's line the crash is on
+      const crashHover = await waitFor(async () => {
+        await page.keyboard.press('Control+K');
+        await page.keyboard.press('Control+I');
+        await page.waitForSelector('.monaco-hover:not(.hidden) .hover-contents', { timeout: 2000 });
+        const text = (await page.locator('.monaco-hover:not(.hidden)').allTextContents()).join(' ');
+        return /RuntimeError/.test(text) ? text : undefined;
+      }, WAIT, 500);
+      check("crash: diagnostic on the user's line, the user's frames only",
+        crashHover && /crash_head\.py/.test(crashHover) && !/linear\.py|module\.py/.test(crashHover), crashHover);
+      await shot(page, 'crash');
+      await page.keyboard.press('Escape');
+      const fixRows = await actionRows(page, /static check's fix/);
+      check("crash: the static check's fix offered", fixRows, (fixRows || []).join(' | '));
+      await shot(page, 'crash-quick-fix');
+      await page.keyboard.press('Escape');
+    }
+
+    // 4. the palette's "Restart ml-lsp" (listed once), then another interpreter picked in the Python
     //    extension: each restarts the server, as "Show ml-lsp log" shows
+    const restartRows = (await paletteRows(page, 'Restart ml-lsp')).filter(r => r.includes('Restart ml-lsp'));
+    check('palette lists Restart ml-lsp once', restartRows.length === 1, restartRows.join(' | '));
     await runCommand(page, 'ml-lsp: Restart ml-lsp');
     await runCommand(page, 'ml-lsp: Show ml-lsp log');
     const restarted = await waitFor(async () => (await serverStarts(page)) >= 2);

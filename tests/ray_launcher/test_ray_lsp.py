@@ -27,10 +27,14 @@ DIGITS = Path(__file__).resolve().parents[2] / "examples" / "digits"
 async def start(tmp_path: Path, ws: Path, init_options: dict, answers: list[str] | None = None) -> LanguageClient:
     client = await ClientServerConfig(server_command=SERVER_COMMAND, server_env=server_env(tmp_path)).start()
     client.asked = []
+    client.ended = []  # the end-of-run notifications (Show log / Rerun), not questions
     client.answers = list(answers or [])
 
     @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
     def on_request(params: types.ShowMessageRequestParams):
+        if {a.title for a in params.actions or []} & {"Show log", "Rerun"}:
+            client.ended.append(params.message)
+            return None
         client.asked.append(params.message)
         title = client.answers.pop(0) if client.answers else "Cancel"
         return types.MessageActionItem(title=title)

@@ -394,3 +394,29 @@ def test_gpu_that_does_not_exist_is_refused_before_anything_is_queued(tmp_path, 
     out = cli("run", str(script), "--devices", str(absent), runs_dir=runs_dir)
     assert out.returncode == 2 and f"GPU {absent} not found" in out.stderr
     assert list(iter_runs(runs_dir)) == []
+
+
+def test_a_stopped_run_shows_no_eta(tmp_path, runs_dir):
+    """`batch 23/23, ETA 0s` for a stopped run read as time left; a run that has ended
+    has none, and one that runs shows one only once its rate has some history."""
+    import time
+
+    from ml_lsp.runner import jobs
+    from ml_lsp.runner.frames import FrameWriter
+
+    script = write_script(tmp_path, "tune.py", "pass\n")
+    run = RunFolder.create(runs_dir, jobs.make_spec(script, cwd=str(tmp_path)))
+    now = time.time()
+    run.write_status(state="running", started=now - 30, heartbeat=now, heartbeat_timeout=3600)
+    writer = FrameWriter(run.frames_path)
+    writer.write("progress", 1, 23, "batch", str(script), 1, t=now - 20)
+    writer.flush()
+    shown = cli("runs", "show", run.id, runs_dir=runs_dir)
+    assert "progress batch 1/23" in shown.stdout and "ETA" not in shown.stdout  # one frame: no rate yet
+    for current in range(2, 24):
+        writer.write("progress", current, 23, "batch", str(script), 1, t=now - 20 + current * 0.5)
+    writer.flush()
+    run.write_status(state="stopped", ended=now)
+    shown = cli("runs", "show", run.id, runs_dir=runs_dir)
+    assert "progress batch 23/23" in shown.stdout and "ETA" not in shown.stdout, shown.stdout
+    assert json.loads(cli("runs", "show", run.id, "--json", runs_dir=runs_dir).stdout)["progress"]["eta"] is None

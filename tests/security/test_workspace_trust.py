@@ -202,6 +202,8 @@ SAFE_COMMANDS = {
     "ml-lsp.stop": "signals only a run of the user's own (sealed pid)",
     "ml-lsp.untrust": "takes trust back",
     "ml-lsp.showRun": "opens a log file",
+    "ml-lsp.showLibraryFrames": "republishes a crash diagnostic with or without library frames",
+    "ml-lsp.finetuneCandidates": "lists file names (data functions found by parsing, never importing)",
 }
 
 

@@ -13,7 +13,7 @@ from ml_lsp.runner.frames import read_frames
 from test_capture import bootstrap, line_of
 
 SCRIPT = textwrap.dedent('''\
-    import json, sys
+    import json, sys, time
     import torch
     import {namespace} as L
     from torch import nn
@@ -35,6 +35,8 @@ SCRIPT = textwrap.dedent('''\
             xb, yb = batch
             logits = self.net(xb)
             loss = nn.functional.cross_entropy(logits, yb)
+            if batch_idx == 21:  # an epoch's last batch outlasts a sampler tick, as under load
+                time.sleep(0.3)
             self.log("train_loss", loss)
             self.log_dict({{"train_acc": (logits.argmax(1) == yb).float().mean()}}, on_epoch=True)
             return loss

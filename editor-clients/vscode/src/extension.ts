@@ -191,7 +191,7 @@ async function startServer(context: vscode.ExtensionContext): Promise<void> {
         // "Fine-tune from checkpoint…" comes without checkpoint and data: ask with quick
         // picks here (the server would fall back to showMessageRequest buttons).
         if (command === 'ml-lsp.finetune' && needsInputs(args[0])) {
-          const inputs = await askFinetuneInputs(args[0], vscode.window.activeTextEditor);
+          const inputs = await askFinetuneInputs(args[0], vscode.window.activeTextEditor, finetuneCandidates);
           if (!inputs) return undefined;
           args = [inputs];
         }
@@ -350,6 +350,20 @@ async function server(command: string, ...args: unknown[]): Promise<unknown> {
   }
 }
 
+// What the fine-tune picks offer: the server's lists (empty when it cannot answer; the
+// pick still offers Browse…).
+async function finetuneCandidates(kind: 'checkpoint' | 'data'): Promise<string[]> {
+  if (!client || client.state !== State.Running) return [];
+  try {
+    const result = await client.sendRequest(ExecuteCommandRequest.type, { command: 'ml-lsp.finetuneCandidates', arguments: [{ kind }] });
+    const listed = (result as { candidates?: unknown } | undefined)?.candidates;
+    return Array.isArray(listed) ? listed.filter((p): p is string => typeof p === 'string') : [];
+  } catch (err) {
+    output.appendLine(`[client] fine-tune candidates: ${(err as Error).message ?? err}`);
+    return [];
+  }
+}
+
 // Lists runs with the CLI (`ml-lsp runs --json`, same interpreter): the run folders are the
 // truth, so this also shows runs started from a terminal or another editor.
 function listRuns(): Promise<string> {
@@ -412,7 +426,7 @@ function registerCommands(context: vscode.ExtensionContext): void {
   });
   reg('mlLsp.finetune', async (arg?: unknown) => {
     if (!vscode.workspace.isTrusted) return server('ml-lsp.finetune');  // shows the trust message
-    const inputs = await askFinetuneInputs(arg, vscode.window.activeTextEditor);
+    const inputs = await askFinetuneInputs(arg, vscode.window.activeTextEditor, finetuneCandidates);
     if (!inputs) return undefined;  // the user cancelled a pick
     return server('ml-lsp.finetune', inputs);
   });

@@ -1,17 +1,23 @@
 // The input UI the fine-tune action needs: quick picks for the checkpoint to start from and
 // the data to train on. The server's code action (or the command palette) calls
-// `mlLsp.finetune`; the answers go back to the server's fine-tune command.
+// `mlLsp.finetune`; the answers go back to the server's fine-tune command. What the picks
+// list comes from the server (`ml-lsp.finetuneCandidates`), the same lists it asks other
+// editors with: weight files and earlier runs' best/last checkpoints, never a run's own
+// metric files.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { CHECKPOINT_GLOB, DATA_GLOB, FinetuneArg, FinetuneInputs, finetuneRequest, sortCandidates } from './finetuneInputs';
+import { FinetuneArg, FinetuneInputs, finetuneRequest } from './finetuneInputs';
 
 interface Pick extends vscode.QuickPickItem { value?: string; action?: 'browse' | 'type' }
 
-async function pickPath(title: string, glob: string, kind: 'file' | 'data', preset?: string): Promise<string | undefined> {
+/** The server's candidates for a pick ("checkpoint" or "data"). */
+export type CandidateLister = (kind: 'checkpoint' | 'data') => Promise<string[]>;
+
+async function pickPath(title: string, kind: 'checkpoint' | 'data', list: CandidateLister, preset?: string): Promise<string | undefined> {
   const root = vscode.workspace.workspaceFolders?.[0]?.uri;
-  const found = await vscode.workspace.findFiles(glob, '{**/node_modules/**,**/.git/**,**/.venv/**}', 200);
   const rel = (u: vscode.Uri) => (root ? path.relative(root.fsPath, u.fsPath) : u.fsPath);
-  const items: Pick[] = sortCandidates(found.map(u => ({ path: rel(u), mtime: 0 }))).map(p => ({ label: p, value: p }));
+  const found = (await list(kind)).filter(p => p !== preset);
+  const items: Pick[] = found.map(p => ({ label: p, value: p }));
   if (preset) items.unshift({ label: preset, description: 'suggested', value: preset });
   items.push({ label: '$(folder-opened) Browse…', action: 'browse', alwaysShow: true });
   if (kind === 'data') items.push({ label: '$(edit) module:function…', description: 'a function returning (train, val) Datasets', action: 'type', alwaysShow: true });
@@ -29,11 +35,11 @@ async function pickPath(title: string, glob: string, kind: 'file' | 'data', pres
 }
 
 /** Asks for checkpoint then data; undefined when the user cancels either pick. */
-export async function askFinetuneInputs(arg: unknown, active: vscode.TextEditor | undefined): Promise<FinetuneInputs | undefined> {
+export async function askFinetuneInputs(arg: unknown, active: vscode.TextEditor | undefined, list: CandidateLister): Promise<FinetuneInputs | undefined> {
   const given = (arg && typeof arg === 'object' ? arg : {}) as FinetuneArg;
-  const checkpoint = given.checkpoint || await pickPath('Fine-tune: checkpoint to start from', CHECKPOINT_GLOB, 'file', given.suggestedCheckpoint);
+  const checkpoint = given.checkpoint || await pickPath('Fine-tune: checkpoint to start from', 'checkpoint', list, given.suggestedCheckpoint);
   if (!checkpoint) return undefined;
-  const data = given.data || await pickPath('Fine-tune: data (train, validation)', DATA_GLOB, 'data', given.suggestedData);
+  const data = given.data || await pickPath('Fine-tune: data (train, validation)', 'data', list, given.suggestedData);
   if (!data) return undefined;
   const python = active?.document.languageId === 'python' ? active : undefined;
   return finetuneRequest(given, checkpoint, data, python?.document.uri.toString(), python?.selection.active.line);

@@ -4,7 +4,7 @@
 /** Every server setting this extension contributes, by its VS Code key (under `mlLsp.`). */
 export const SERVER_SETTING_KEYS = [
   'select', 'ignore', 'inlayHints.shapes', 'inlayHints.metrics', 'runsDir', 'devices',
-  'trust', 'inputs', 'traceOnSave', 'logLevel',
+  'trust', 'inputs', 'traceOnSave', 'logLevel', 'runNotifications',
 ] as const;
 
 /** Settings that change how the process is started: changing them restarts the server. */
@@ -20,15 +20,18 @@ export type ServerSettings = {
   inputs: Record<string, Record<string, string>>;
   traceOnSave: boolean;
   logLevel: 'debug' | 'info' | 'warning' | 'error';
+  runNotifications: 'actions' | 'message' | 'off';
 };
 
 export const DEFAULT_SERVER_SETTINGS: ServerSettings = {
   select: [], ignore: [], inlayHints: { shapes: true, metrics: true }, runsDir: '.ml-lsp/runs',
   devices: 'auto', trust: 'ask', inputs: {}, traceOnSave: false, logLevel: 'info',
+  runNotifications: 'actions',
 };
 
 const TRUST = ['ask', 'trusted', 'untrusted'] as const;
 const LEVELS = ['debug', 'info', 'warning', 'error'] as const;
+const NOTIFICATIONS = ['actions', 'message', 'off'] as const;
 
 function stringList(value: unknown, fallback: string[]): string[] {
   if (typeof value === 'string') return value.split(',').map(s => s.trim()).filter(Boolean);
@@ -123,6 +126,7 @@ export function serverSettings(get: (key: string) => unknown, editorTrust: Edito
     inputs: inputsTable(get('inputs')),
     traceOnSave: editorTrust !== 'untrusted' && bool('traceOnSave', d.traceOnSave),
     logLevel: oneOf(get('logLevel'), LEVELS, d.logLevel),
+    runNotifications: oneOf(get('runNotifications'), NOTIFICATIONS, d.runNotifications),
   };
 }
 

@@ -1,17 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { finetuneRequest, needsInputs, sortCandidates } from '../src/finetuneInputs';
-
-test('candidates: shallow first, run outputs last, a folder of .npy listed once as the folder', () => {
-  const got = sortCandidates([
-    { path: '.ml-lsp/runs/r1/last.pt', mtime: 0 },
-    { path: 'ckpt/model.pt', mtime: 0 },
-    { path: 'base.safetensors', mtime: 0 },
-    { path: 'data/x/0.npy', mtime: 0 },
-    { path: 'data/x/1.npy', mtime: 0 },
-  ]);
-  assert.deepEqual(got, ['base.safetensors', 'ckpt/model.pt', 'data/x', '.ml-lsp/runs/r1/last.pt']);
-});
+import { finetuneRequest, needsInputs } from '../src/finetuneInputs';
 
 test('the request keeps what the code action passed, drops the hints, adds the picks', () => {
   assert.deepEqual(finetuneRequest({ uri: 'file:///w/net.py', line: 3, model: 'net.py:Net', init: '', suggestedCheckpoint: 'x.pt' }, 'a.pt', 'd.npz'),

@@ -15,13 +15,13 @@ test('an explicit trust "untrusted" wins even in a trusted workspace', () => {
 test('every setting reaches the payload under the names the server reads', () => {
   const s = serverSettings(from({
     select: ['SH', 'TL001'], ignore: ['TL002'], 'inlayHints.shapes': false, 'inlayHints.metrics': false,
-    runsDir: 'out/runs', devices: '0,1', trust: 'trusted', inputs: { 'Net.forward': { x: 'B,784' } },
-    traceOnSave: true, logLevel: 'debug',
+    runsDir: 'out/runs', devices: '0,1', trust: 'trusted', inputs: { Net: { x: 'B,784' } },
+    traceOnSave: true, logLevel: 'debug', runNotifications: 'message',
   }), 'trusted');
   assert.deepEqual(s, {
     select: ['SH', 'TL001'], ignore: ['TL002'], inlayHints: { shapes: false, metrics: false },
-    runsDir: 'out/runs', devices: '0,1', trust: 'trusted', inputs: { 'Net.forward': { x: 'B,784' } },
-    traceOnSave: true, logLevel: 'debug',
+    runsDir: 'out/runs', devices: '0,1', trust: 'trusted', inputs: { Net: { x: 'B,784' } },
+    traceOnSave: true, logLevel: 'debug', runNotifications: 'message',
   });
 });
 
