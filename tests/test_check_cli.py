@@ -134,7 +134,27 @@ def test_undecodable_input_is_an_e902_error_and_the_rest_is_checked(project):
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert "bad.py:1:1: E902 cannot decode: byte 0xff on line 1 is not valid utf-8" in out.stdout
     assert "warn.py:3:" in out.stdout  # the other files were still checked
-    assert "broken.py: note: syntax error" in out.stderr  # a syntax error stays a note
+    assert "broken.py:1:7: E999 syntax error" in out.stdout
+
+
+def test_a_syntax_error_is_an_e999_error_on_its_line_and_the_rest_of_the_file_is_checked(project):
+    (project / "broken.py").write_text(textwrap.dedent("""\
+        import torch
+
+        state = torch.load("model.pt")
+
+
+        def step(:
+            pass
+    """))
+    out = ml_lsp("check", "broken.py", "--format", "json", cwd=project)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    found = [(d["code"], d["line"], d["column"], d["severity"]) for d in json.loads(out.stdout)["diagnostics"]]
+    assert ("E999", 6, 10, "error") in found
+    text = ml_lsp("check", "broken.py", cwd=project)
+    assert text.returncode == 1
+    assert "broken.py:6:10: E999 syntax error: invalid syntax [syntax-error]" in text.stdout
+    assert "1 error" in text.stdout
 
 
 def test_rules_table_and_docs(project):

@@ -163,6 +163,9 @@ _BATCH = None
 # A file that cannot be read or decoded is reported, as ruff does, with this code (an error:
 # the file was not checked) and the others are still checked.
 IO_ERROR = "E902"
+# A file Python cannot parse is an error too (as ruff reports it), on the line of the
+# syntax error; the shape engine still analyses the functions that parse.
+SYNTAX_ERROR = "E999"
 
 
 def _resolver():
@@ -185,6 +188,27 @@ def _batch():
 def io_error(message: str):
     from ml_lsp.analysis.lint import Finding
     return Finding(IO_ERROR, "io-error", "io", "error", 1, 0, 1, 0, message)
+
+
+def syntax_error(text: str, path: str):
+    """The finding for the first syntax error of ``text``, or None when it parses."""
+    import ast
+    from ml_lsp.analysis.lint import Finding
+
+    _tree, problems = _batch().parse(text, path)
+    if not problems:
+        return None
+    try:
+        ast.parse(text, filename=path)
+    except SyntaxError as exc:
+        lines = text.splitlines() or [""]
+        line = min(max(exc.lineno or 1, 1), len(lines))
+        col = min(max((exc.offset or 1) - 1, 0), len(lines[line - 1]))
+        return Finding(SYNTAX_ERROR, "syntax-error", "syntax", "error", line, col, line, col,
+                       f"syntax error: {exc.msg}")
+    except (ValueError, RecursionError, MemoryError) as exc:
+        return Finding(SYNTAX_ERROR, "syntax-error", "syntax", "error", 1, 0, 1, 0, f"cannot parse: {exc}")
+    return None
 
 
 def _rules():
@@ -235,6 +259,11 @@ def check_file(path: str, options: CheckOptions) -> FileReport:
             report.fixed = [(f.line, f.code, f.fix.title) for f in fixed]
             text = new_text
     report.findings = lint(text)
+    broken = syntax_error(text, path)
+    if broken is not None:
+        report.findings = sorted([broken, *report.findings], key=type(broken).sort_key)
+        # the finding says it; the note that the training rules were skipped would repeat it
+        report.problems = [p for p in report.problems if not p.startswith("syntax error, ")]
     return report
 
 
