@@ -64,7 +64,7 @@ def test_truncated_checkpoint(pretrained, tmp_path, capsys):
     ("random.pt", bytes((i * 167 + 13) % 256 for i in range(4096)), "it is binary data of an unknown kind (it starts 0d b4"),
     ("zeros.pt", bytes(8192), "the file holds only zero bytes"),
     ("zeros.safetensors", bytes(8192), "the file holds only zero bytes"),
-])
+], ids=["text", "random-bytes", "zeros", "zeros-safetensors"])
 def test_a_file_that_is_not_a_checkpoint_gets_one_line_saying_what_it_is(tmp_path, capsys, name, content, what):
     bad = tmp_path / name
     bad.write_bytes(content)
