@@ -82,6 +82,21 @@ def test_folders_skip_what_gitignore_ignores(project):
     assert paths == {"pkg/kept.py"}
 
 
+def test_a_folder_named_on_the_command_line_is_checked_inside_an_ignored_one(project):
+    # as a package inside a virtual environment that the repository's .gitignore ignores
+    (project / ".git").mkdir()
+    (project / ".gitignore").write_text("/venv-like/\n")
+    pkg = project / "venv-like" / "pkg"
+    pkg.mkdir(parents=True)
+    (pkg / "model.py").write_text(WITH_ERROR)
+    (pkg / ".gitignore").write_text("local.py\n")
+    (pkg / "local.py").write_text(WITH_ERROR)
+    out = ml_lsp("check", "venv-like/pkg", "--format", "json", cwd=project)
+    assert {d["path"] for d in json.loads(out.stdout)["diagnostics"]} == {"venv-like/pkg/model.py"}
+    out = ml_lsp("check", ".", "--format", "json", cwd=project)  # from above, it stays ignored
+    assert json.loads(out.stdout)["diagnostics"] == []
+
+
 def test_fix_rewrites_the_file_and_reports_it(project):
     (project / "load.py").write_text(WARN_ONLY)
     out = ml_lsp("check", "--fix", "load.py", cwd=project)

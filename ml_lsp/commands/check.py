@@ -62,7 +62,10 @@ def find_files(paths: Iterable[str]) -> list[Path]:
             found.append(path)
             continue
         # Each folder sees the .gitignore files above it and its own.
-        specs_for: dict[Path, list] = {path: _ancestor_ignores(path.resolve())}
+        # A folder named on the command line is checked even where a .gitignore above it
+        # ignores it (a package inside an ignored virtual environment): those files drop out.
+        above = [spec for spec in _ancestor_ignores(path.resolve()) if not _ignored(path, True, [spec])]
+        specs_for: dict[Path, list] = {path: above}
         for dirpath, dirnames, filenames in os.walk(path):
             here = Path(dirpath)
             local = list(specs_for.pop(here, []))
@@ -267,28 +270,122 @@ def check_file(path: str, options: CheckOptions) -> FileReport:
     return report
 
 
-def _check_chunk(paths: list[str], options: CheckOptions) -> list[FileReport]:
-    return [check_file(p, options) for p in paths]
+class Interrupted(Exception):
+    """Ctrl-C during the check: ``reports`` holds the files finished before it, in order."""
+
+    def __init__(self, reports: list[FileReport], total: int) -> None:
+        super().__init__("interrupted")
+        self.reports, self.total = reports, total
 
 
-def check_paths(files: list[Path], options: CheckOptions, jobs: int) -> list[FileReport]:
-    """Check every file, in ``jobs`` worker processes when there is enough work to pay for them."""
+# A worker process is replaced by a fresh one after this many files: the memory one
+# file's analysis leaves behind (jedi's caches, the parsed modules it imported) stays
+# bounded however many files the command checks.
+FILES_PER_WORKER = 100
+
+
+def _worker_init() -> None:
+    import signal
+    # Ctrl-C is the parent's to handle (it tears the pool down); a terminal sends it to the
+    # whole process group, and a worker would print a traceback for it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Its own process group, so that tearing it down also ends what it started (jedi's
+    # helper process).
+    os.setpgid(0, 0)
+    _die_with_parent()
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel sends this worker SIGTERM if the command dies without tearing
+    the pool down (SIGKILL), so no worker outlives it."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        import signal
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _check_indexed(task: tuple) -> tuple:
+    index, path, options = task
+    return index, check_file(path, options)
+
+
+def check_paths(files: list[Path], options: CheckOptions, jobs: int, progress=None) -> list[FileReport]:
+    """Check every file, in ``jobs`` worker processes when there is enough work to pay for
+    them. Ctrl-C raises ``Interrupted`` with the reports finished so far, and no worker is
+    left running."""
+    from ml_lsp.commands.check_progress import Progress
+
     names = [str(f) for f in files]
-    if jobs <= 1 or len(names) < 8:
-        return _check_chunk(names, options)
+    progress = progress or Progress(len(names), None)
+    done: dict[int, FileReport] = {}
+    try:
+        if jobs <= 1 or len(names) < 8:
+            for index, name in enumerate(names):
+                progress.working_on(name)
+                done[index] = check_file(name, options)
+                progress.finished(name)
+        else:
+            _check_in_workers(names, options, jobs, done, progress)
+    except KeyboardInterrupt:
+        raise Interrupted([done[i] for i in sorted(done)], len(names)) from None
+    finally:
+        progress.close()
+    return [done[i] for i in range(len(names))]
+
+
+def _check_in_workers(names: list[str], options: CheckOptions, jobs: int, done: dict, progress) -> None:
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    import signal
 
     _rules()  # loaded once here; forked workers inherit them
-    ctx = multiprocessing.get_context("fork") if sys.platform.startswith("linux") else None
-    # Small chunks, so one slow file does not keep a core idle at the end.
-    size = max(1, min(16, len(names) // (jobs * 4) or 1))
-    chunks = [names[i:i + size] for i in range(0, len(names), size)]
-    reports: list[FileReport] = []
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-        for chunk_reports in pool.map(_check_chunk, chunks, [options] * len(chunks)):
-            reports.extend(chunk_reports)
-    return reports
+    ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
+    pool = ctx.Pool(min(jobs, len(names)), initializer=_worker_init, maxtasksperchild=FILES_PER_WORKER)
+    groups: set[int] = set()  # every worker's process group, the recycled ones' included
+    finished = False
+    try:
+        # One file per task: the slowest file holds one core, never a queue behind it.
+        results = pool.imap_unordered(_check_indexed, [(i, n, options) for i, n in enumerate(names)])
+        while True:
+            try:
+                index, report = results.next(timeout=0.2)  # wakes up for the progress bar and Ctrl-C
+            except StopIteration:
+                break
+            except multiprocessing.TimeoutError:
+                progress.tick()
+                groups.update(p.pid for p in multiprocessing.active_children())
+                continue
+            groups.update(p.pid for p in multiprocessing.active_children())
+            done[index] = report
+            progress.finished(report.path)
+        pool.close()
+        finished = True
+    finally:
+        if not finished:
+            # Ctrl-C (or an error): stop the workers now. A second Ctrl-C during the tear-down
+            # must not interrupt it with a traceback.
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            try:
+                groups.update(p.pid for p in multiprocessing.active_children())
+                _end_groups(groups)
+                pool.terminate()
+            finally:
+                signal.signal(signal.SIGINT, previous)
+        pool.join()
+        _end_groups(groups)  # what a worker started and left behind (jedi's helper) ends with it
+
+
+def _end_groups(groups: set[int]) -> None:
+    import signal
+    for group in groups:
+        try:
+            os.killpg(group, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 # Output ---------------------------------------------------------------------------------
@@ -424,7 +521,16 @@ def run(args: argparse.Namespace) -> int:
     options = CheckOptions(select=select, ignore=ignore, entry=args.entry, init=args.init,
                            inputs=inputs or None, fix=args.fix)
     jobs = args.jobs if args.jobs > 0 else (os.cpu_count() or 1)
-    reports = check_paths(files, options, jobs)
+    from ml_lsp.commands.check_progress import Progress
+
+    progress = Progress.for_output(len(files), args.format)
+    try:
+        reports = check_paths(files, options, jobs, progress)
+    except Interrupted as stop:
+        # what was found so far, then how far it got; 130 as for any command stopped by Ctrl-C
+        print_report(stop.reports, args.format, rules, args.fix)
+        print(f"ml-lsp check: interrupted: {len(stop.reports)} of {stop.total} files checked", file=sys.stderr)
+        return 130
     if args.entry and not any(r.defines_entry for r in reports):
         raise UsageError(f"--entry {args.entry}: no class or function of that name in the checked files")
     bad_input = next((r for r in reports if r.input_error), None)
