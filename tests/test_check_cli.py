@@ -22,9 +22,9 @@ WITH_ERROR = textwrap.dedent("""\
 """)
 
 
-def ml_lsp(*args, cwd):
+def ml_lsp(*args, cwd, env=None):
     return subprocess.run([sys.executable, "-m", "ml_lsp", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=120, env=env)
 
 
 @pytest.fixture
@@ -134,8 +134,8 @@ def test_github_and_sarif_formats(project):
 def test_parallel_workers_give_the_same_answer(project):
     for i in range(24):
         (project / f"m{i:02}.py").write_text(WITH_ERROR if i % 2 else WARN_ONLY)
-    one = ml_lsp("check", ".", "--format", "json", "-j", "1", cwd=project)
-    two = ml_lsp("check", ".", "--format", "json", "-j", "2", cwd=project)
+    one = ml_lsp("check", ".", "--format", "json", "-j", "1", "--no-cache", cwd=project)
+    two = ml_lsp("check", ".", "--format", "json", "-j", "2", "--no-cache", cwd=project)
     assert one.returncode == two.returncode == 1
     assert json.loads(one.stdout) == json.loads(two.stdout)
     assert len(json.loads(two.stdout)["diagnostics"]) == 24
@@ -224,3 +224,60 @@ def test_shape_error_with_entry_and_input_then_fixed(project):
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert "fixed cnn.py:13: SH001" in fixed.stderr
     assert "        self.fc = nn.Linear(10816, 10)\n" in (project / "cnn.py").read_text()
+
+
+ZOO = textwrap.dedent("""\
+    import torch.nn as nn
+
+    WIDTH = 16
+
+
+    class Enc(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, WIDTH)
+
+        def forward(self, x):
+            return self.fc(x)
+""")
+
+USES_ZOO = textwrap.dedent("""\
+    import torch
+    import torch.nn as nn
+    from zoo import Enc
+    from extra import HIDDEN
+
+    enc = Enc()
+    head = nn.Linear(16, 2)
+    y = head(enc(torch.randn(4, 8)))
+    z = nn.Linear(HIDDEN, 2)(torch.randn(4, 16))
+""")
+
+
+def test_the_result_cache_is_reused_and_follows_every_file_the_analysis_read(project, tmp_path_factory):
+    import os
+    cache = tmp_path_factory.mktemp("user-cache")  # outside the project folder, as ~/.cache is
+    env = {**os.environ, "ML_LSP_CACHE_DIR": str(cache)}
+    (project / "zoo.py").write_text(ZOO)
+    (project / "main.py").write_text(USES_ZOO)
+
+    def errors():
+        out = ml_lsp("check", "main.py", "--format", "json", cwd=project, env=env)
+        return sorted((d["code"], d["line"]) for d in json.loads(out.stdout)["diagnostics"])
+
+    assert errors() == []
+    entries = [p for p in cache.rglob("*") if p.is_file()]
+    assert len(entries) == 1  # the answer is kept, under the cache folder
+    stamp = entries[0].stat().st_mtime_ns
+    assert errors() == [] and entries[0].stat().st_mtime_ns == stamp  # read back, not written again
+    # an imported file changes: the cached answer is not used
+    (project / "zoo.py").write_text(ZOO.replace("WIDTH = 16", "WIDTH = 32"))
+    assert errors() == [("SH001", 8)]
+    # a module that was missing appears beside the file
+    (project / "extra.py").write_text("HIDDEN = 8\n")
+    assert errors() == [("SH001", 8), ("SH001", 9)]
+    # --no-cache neither reads nor writes it
+    before = sorted(p.name for p in cache.rglob("*") if p.is_file())
+    (project / "other.py").write_text(USES_ZOO.replace("16)", "17)"))
+    ml_lsp("check", "other.py", "--no-cache", cwd=project, env=env)
+    assert sorted(p.name for p in cache.rglob("*") if p.is_file()) == before

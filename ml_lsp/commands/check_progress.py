@@ -52,6 +52,8 @@ class Progress:
         if elapsed < SHOW_AFTER_S:
             return
         if self.mode == "lines":
+            if self.done == self.total:
+                return  # the summary follows
             if self._last_line and now - self._last_line < LINE_EVERY_S:
                 return
             self._last_line = now
