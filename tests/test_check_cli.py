@@ -281,3 +281,23 @@ def test_the_result_cache_is_reused_and_follows_every_file_the_analysis_read(pro
     (project / "other.py").write_text(USES_ZOO.replace("16)", "17)"))
     ml_lsp("check", "other.py", "--no-cache", cwd=project, env=env)
     assert sorted(p.name for p in cache.rglob("*") if p.is_file()) == before
+
+
+def test_the_readme_gpt_example_builds_a_valid_model_and_the_invalid_one_is_reported(tmp_path):
+    import re
+    import shlex
+    from pathlib import Path
+    repo = Path(__file__).resolve().parent.parent
+    line = next(ln for ln in (repo / "README.md").read_text().splitlines() if ln.startswith("ml-lsp shapes gpt.py"))
+    args = shlex.split(line.split("#")[0])[3:]  # --entry GPT --init ... --input ...
+    (tmp_path / "gpt.py").write_text((repo / "examples" / "models" / "gpt.py").read_text())
+    out = ml_lsp("check", "gpt.py", "--no-cache", "--select", "SH", *args, cwd=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    # n_embd=64 with the default 6 heads: the constructor's assert, and the view into heads
+    # whose element counts (60*B*T, 64*B*T) differ whatever B and T are
+    bad = [a if not a.startswith("config=") else "config=GPTConfig(n_layer=2, n_embd=64)" for a in args]
+    out = ml_lsp("check", "gpt.py", "--no-cache", "--select", "SH", *bad, cwd=tmp_path)
+    assert out.returncode == 1
+    assert re.search(r"gpt\.py:32:9: SH019 assert config\.n_embd % config\.n_head == 0 fails when the model is built "
+                     r"\(config\.n_embd = 64, config\.n_head = 6\)", out.stdout), out.stdout
+    assert "SH007 view(B, T, 6, 10) (60*B*T elements) of a tensor of shape (B, T, 64) (64*B*T elements)" in out.stdout

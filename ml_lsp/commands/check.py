@@ -369,6 +369,9 @@ def _check_in_workers(names: list[str], options: CheckOptions, jobs: int, done: 
     import signal
 
     _rules()  # loaded once here; forked workers inherit them
+    if options.cache and not options.fix:
+        from ml_lsp.commands.check_cache import code_fingerprint
+        code_fingerprint()  # likewise
     ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
     pool = ctx.Pool(min(jobs, len(names)), initializer=_worker_init, maxtasksperchild=FILES_PER_WORKER)
     groups: set[int] = set()  # every worker's process group, the recycled ones' included

@@ -1,8 +1,8 @@
 """A per-file result cache for ``ml-lsp check``, on disk under the user's cache folder
 (``~/.cache/ml-lsp/check``), shared by the worker processes of one run and by later runs.
 
-An entry is keyed by the file's content hash, its path, the ml-lsp version, the Python
-version and the check's options; it holds the file's report and what the analysis read:
+An entry is keyed by the file's content hash, its path, the ml-lsp code (its version and
+the stamps of its and its plugins' source files), the Python version and the check's options; it holds the file's report and what the analysis read:
 every imported file (path, modification stamp, content hash) and, for each import that
 found nothing, the stamp of the folder it was looked for in (a module created there
 later changes it). An entry is used only when all of those are unchanged, so a cached
@@ -37,9 +37,41 @@ def digest(data: bytes | str) -> str:
     return hashlib.sha256(data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data).hexdigest()
 
 
+_CODE = None
+
+
+def code_fingerprint() -> str:
+    """The ml-lsp code that computes a result: its version and, as an editable install or
+    a plugin can change without a new version, the stamps of every source file of ml_lsp
+    and of the installed ml-lsp plugins (a few hundred stat calls, once per process)."""
+    global _CODE
+    if _CODE is None:
+        import importlib.metadata
+        import importlib.util
+        import ml_lsp
+        folders = {os.path.dirname(ml_lsp.__file__)}
+        for ep in importlib.metadata.entry_points(group="ml_lsp"):
+            try:
+                spec = importlib.util.find_spec(ep.value.split(":")[0].split(".")[0])
+            except (ImportError, ValueError):
+                continue
+            if spec is not None and spec.origin:
+                folders.add(os.path.dirname(spec.origin) if spec.submodule_search_locations else spec.origin)
+        stamps = []
+        for folder in sorted(folders):
+            if os.path.isfile(folder):
+                stamps.append(f"{folder}:{_stamp(folder)}")
+                continue
+            for dirpath, dirnames, filenames in os.walk(folder):
+                dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+                stamps.extend(f"{dirpath}/{name}:{_stamp(os.path.join(dirpath, name))}"
+                              for name in sorted(filenames) if name.endswith(".py"))
+        _CODE = digest(f"{ml_lsp.__version__}\0" + "\n".join(stamps))
+    return _CODE
+
+
 def entry_key(path: str, raw: bytes, options) -> str:
-    from ml_lsp import __version__
-    parts = [str(FORMAT), __version__, sys.version, os.path.realpath(path), digest(raw),
+    parts = [str(FORMAT), code_fingerprint(), sys.version, os.path.realpath(path), digest(raw),
              repr((sorted(options.select), sorted(options.ignore), options.entry, options.init,
                    sorted((options.inputs or {}).items())))]
     return digest("\0".join(parts))

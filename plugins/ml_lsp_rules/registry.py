@@ -6,7 +6,8 @@ from ml_lsp_rules.shape import (
     sh005_mha_embed_dim, sh006_embedding_input, sh007_view_numel, sh008_view_multiple_minus_one,
     sh009_matmul_inner_dims, sh010_einsum_dims, sh011_cat_dims, sh012_dim_out_of_range,
     sh013_broadcast_mismatch, sh014_permute_dims, sh015_spatial_size_nonpositive,
-    sh016_cross_entropy_shapes, sh017_loss_broadcast, sh018_input_rank, sh099_shape_mismatch,
+    sh016_cross_entropy_shapes, sh017_loss_broadcast, sh018_input_rank, sh019_constructor_assert,
+    sh099_shape_mismatch,
 )
 from ml_lsp_rules.training import (
     tr001_missing_zero_grad, tr002_step_without_backward, tr003_scheduler_before_optimizer,
@@ -21,7 +22,8 @@ RULES = [m.RULE for m in (
     sh005_mha_embed_dim, sh006_embedding_input, sh007_view_numel, sh008_view_multiple_minus_one,
     sh009_matmul_inner_dims, sh010_einsum_dims, sh011_cat_dims, sh012_dim_out_of_range,
     sh013_broadcast_mismatch, sh014_permute_dims, sh015_spatial_size_nonpositive,
-    sh016_cross_entropy_shapes, sh017_loss_broadcast, sh018_input_rank, sh099_shape_mismatch,
+    sh016_cross_entropy_shapes, sh017_loss_broadcast, sh018_input_rank, sh019_constructor_assert,
+    sh099_shape_mismatch,
     tr001_missing_zero_grad, tr002_step_without_backward, tr003_scheduler_before_optimizer,
     tr004_loss_accumulated_with_graph, tr005_eval_without_no_grad, tr006_eval_without_model_eval,
     tr007_train_mode_not_restored, tr008_softmax_before_cross_entropy,
