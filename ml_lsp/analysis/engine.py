@@ -633,7 +633,13 @@ def _instance_for(interp: Interp, cls: ClassVal, init, problems):
             return inst
         if cls in interp.instances:
             return interp.instances[cls]
-        inst = interp.instantiate(cls, _default_ctor_args(interp, cls), None, quiet=True)
+        # arguments the engine made up (defaults, a config built with its defaults): an
+        # assert they fail says nothing about the user's model
+        interp.assumed_ctor_args = True
+        try:
+            inst = interp.instantiate(cls, _default_ctor_args(interp, cls), None, quiet=True)
+        finally:
+            interp.assumed_ctor_args = False
         interp.standalone[cls] = inst
         return inst
     except BudgetExceeded:

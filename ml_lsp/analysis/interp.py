@@ -322,7 +322,8 @@ class Interp:
         (``assert n_embd % n_head == 0`` with 64 and 6) raises when the model is built: a
         conflict on the assert line, naming the values. Only a test whose value is known
         (never a guess about a symbol) is reported."""
-        if not self.recording or frame.func is None or not str(frame.scope).endswith("__init__"):
+        if not self.recording or frame.func is None or not str(frame.scope).endswith("__init__") \
+                or getattr(self, "assumed_ctor_args", False):
             return
         if self.truth(self.eval(stmt.test, frame)) is not False:
             return
@@ -331,7 +332,7 @@ class Interp:
             if isinstance(sub, (ast.Name, ast.Attribute)) and not isinstance(getattr(sub, "ctx", None), ast.Store):
                 value = self.eval(sub, frame)
                 text = ast.unparse(sub)
-                if isinstance(value, (int, float, str)) and f"{text} = {value!r}" not in known:
+                if (value is None or isinstance(value, (int, float, str))) and f"{text} = {value!r}" not in known:
                     known.append(f"{text} = {value!r}")
         key = (stmt.lineno, stmt.col_offset, "constructor_assert")
         if key in self.rec.conflicts:

@@ -39,3 +39,32 @@ def test_quiet_when_it_holds():
 def test_quiet_when_a_value_is_unknown():
     # nobody builds it: the sizes are the parameters' names, and the assert may hold
     assert_clean(WRONG.replace("attn = Attention(64, 6)\n", ""), 'SH019')
+
+
+def test_quiet_for_arguments_the_engine_made_up():
+    # nobody builds it: the engine builds the config with its defaults to analyse the class,
+    # and an assert those defaults fail says nothing about the models the user builds
+    src = '''
+import torch.nn as nn
+from dataclasses import dataclass
+
+
+@dataclass
+class Config:
+    vocab_size: int = None
+    n_embd: int = 64
+
+
+class Model(nn.Module):
+    def __init__(self, config: Config):
+        super().__init__()
+        assert config.vocab_size is not None  # <-
+        self.wte = nn.Embedding(config.vocab_size, config.n_embd)
+
+    def forward(self, idx):
+        return self.wte(idx)
+'''
+    assert_clean(src, 'SH019')
+    # built with those defaults in the code: it does fail
+    assert_flagged(src + "\n\nmodel = Model(Config())\n", 'SH019', 'config.vocab_size is not None',
+                   'config.vocab_size = None')
