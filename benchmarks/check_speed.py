@@ -1,12 +1,19 @@
-"""How fast `ml-lsp check` is on a tree of model files and on one big file.
+"""How fast `ml-lsp check` is on a tree of model files, on one big file, and on real code.
 
 - A tree of >= 500 model files (copies of tests/corpus and examples/models) checked by the
   real command line with 2 worker processes, and with 1 as the peer: files per second and the
   speed-up. Goal (issue 5): >= 50 files/s on 2 cores.
 - One 1,000-line model file (benchmarks/gen_big_model.py): check_source in-process (median
   of repeated runs) beside `ast.parse` of the same text as the peer. Goal: <= 150 ms.
+- Real code (issue 19): the installed transformers package's models/ folder (``--real all``;
+  by default the eight model families of the issue: llama, bert, gpt2, t5, mistral, vit,
+  clip, bart), `ml-lsp check -j 2` with an empty result cache (cold) and again (warm), wall
+  time and peak memory of the whole process tree, beside pyrefly (a whole type checker) on
+  the same files in the same run. Goal: within 2x of pyrefly, under 60 s on 2 cores.
+- Per file, on the real-code benchmark's files (benchmarks/realcode, when materialised):
+  median and p95 of one file's check, cold (empty result cache) and warm.
 
-    python benchmarks/check_speed.py [--files 500]
+    python benchmarks/check_speed.py [--files 500] [--real families|all|none] [--skip-tree]
 """
 
 from __future__ import annotations
@@ -45,7 +52,8 @@ def build_tree(root: Path, count: int) -> int:
 
 def run_check(tree: Path, jobs: int) -> tuple[float, dict]:
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "ml_lsp", "check", str(tree), "--format", "json", "-j", str(jobs)],
+    done = subprocess.run([sys.executable, "-m", "ml_lsp", "check", str(tree), "--format", "json", "-j", str(jobs),
+                           "--no-cache"],
                           capture_output=True, text=True)
     elapsed = time.perf_counter() - start
     if done.returncode not in (0, 1):
@@ -96,10 +104,126 @@ def time_big_file(path: Path, repeats: int = 7) -> tuple[float, float, int]:
     return statistics.median(times), statistics.median(parse_times), text.count("\n") + 1
 
 
+ISSUE_FAMILIES = ("llama", "bert", "gpt2", "t5", "mistral", "vit", "clip", "bart")
+
+
+def transformers_models() -> Path | None:
+    import importlib.util
+    spec = importlib.util.find_spec("transformers")  # finds the package without importing it
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0]) / "models"
+
+
+def run_measured(argv: list[str], env: dict | None = None) -> tuple[float, float, subprocess.CompletedProcess]:
+    """Wall seconds and peak memory (MB, the whole process tree's resident memory summed,
+    sampled every 20 ms) of one command."""
+    import psutil
+    import threading
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    peak = [0]
+
+    def sample():
+        try:
+            root = psutil.Process(proc.pid)
+        except psutil.NoSuchProcess:
+            return
+        while proc.poll() is None:
+            try:
+                total = sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
+            except psutil.Error:
+                total = 0
+            peak[0] = max(peak[0], total)
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=sample, daemon=True)
+    watcher.start()
+    out, err = proc.communicate()
+    elapsed = time.perf_counter() - start
+    watcher.join(1)
+    return elapsed, peak[0] / 2**20, subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
+def real_code(which: str, tmp: Path) -> None:
+    import os
+    import shutil as sh
+    models = transformers_models()
+    if models is None or not models.is_dir():
+        print("real code: the transformers package is not installed here; skipped "
+              "(pip install transformers, or use benchmarks/realcode/.venv/bin/python)")
+        return
+    paths = [str(models)] if which == "all" else [str(models / f) for f in ISSUE_FAMILIES if (models / f).is_dir()]
+    from ml_lsp.commands.check import find_files
+    files = [str(f) for f in find_files(paths)]
+    label = "models/" if which == "all" else f"models/{{{','.join(ISSUE_FAMILIES)}}}"
+    print(f"real code: transformers {label}: {len(files)} files")
+    env = {**os.environ, "ML_LSP_CACHE_DIR": str(tmp / "check-cache")}
+    check = [sys.executable, "-m", "ml_lsp", "check", "-j", "2", "--format", "json", *paths]
+    cold, cold_mb, done = run_measured(check, env)
+    if done.returncode not in (0, 1):
+        print(f"  ml-lsp check failed ({done.returncode}): {done.stderr[-500:]}")
+        return
+    warm, warm_mb, _ = run_measured(check, env)
+    print(f"  ml-lsp check -j 2, cold: {cold:.1f} s, peak {cold_mb:.0f} MB; "
+          f"warm (result cache): {warm:.1f} s, peak {warm_mb:.0f} MB")
+    pyrefly = sh.which("pyrefly")
+    if pyrefly is None:
+        print("  pyrefly: not installed, no comparison (pip install pyrefly)")
+        return
+    peer, peer_mb, done = run_measured([pyrefly, "check", *files])
+    print(f"  pyrefly check, same files: {peer:.1f} s, peak {peer_mb:.0f} MB (exit {done.returncode}); "
+          f"ml-lsp cold is {cold / peer:.1f}x its time, warm {warm / peer:.1f}x (goal <= 2x, < 60 s)")
+
+
+def per_file_times(tmp: Path) -> None:
+    """Median and p95 of one file's check on the real-code benchmark's files, cold (an empty
+    result cache; the in-process parse cache as a real run has it) and warm."""
+    import os
+    realcode = REPO / "benchmarks" / "realcode"
+    sys.path.insert(0, str(realcode))
+    try:
+        import corpus
+        manifest = corpus.load_manifest()
+        files = sorted({str(corpus.case_file(manifest, case)) for case in manifest.cases})
+    except Exception as exc:  # the corpus is optional: materialised from local mirrors
+        print(f"per file: the real-code corpus is not available ({type(exc).__name__}: {exc}); skipped")
+        return
+    finally:
+        sys.path.remove(str(realcode))
+    files = [f for f in files if Path(f).is_file()]
+    if not files:
+        print("per file: the real-code corpus is not materialised (benchmarks/realcode/setup.sh); skipped")
+        return
+    os.environ["ML_LSP_CACHE_DIR"] = str(tmp / "per-file-cache")
+    from ml_lsp.commands.check import CheckOptions, _rules, check_file
+    _rules()
+    options = CheckOptions(select=[], ignore=[])
+    for label in ("cold", "warm"):
+        times = []
+        for f in files:
+            start = time.perf_counter()
+            check_file(f, options)
+            times.append(time.perf_counter() - start)
+        times.sort()
+        p95 = times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))]
+        print(f"per file ({len(files)} real-code files), {label}: median {statistics.median(times) * 1000:.0f} ms, "
+              f"p95 {p95 * 1000:.0f} ms, max {times[-1] * 1000:.0f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--files", type=int, default=500)
+    parser.add_argument("--real", default="families", choices=("families", "all", "none"),
+                        help="transformers' models/ folder: the issue's eight families (default), all, or none")
+    parser.add_argument("--skip-tree", action="store_true", help="only the real-code figures")
     args = parser.parse_args()
+    if args.skip_tree:
+        with tempfile.TemporaryDirectory() as tmp:
+            if args.real != "none":
+                real_code(args.real, Path(tmp))
+            per_file_times(Path(tmp))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         tree = tmp / "tree"
@@ -118,6 +242,9 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "ml_lsp", "check", str(big)], capture_output=True)
         print(f"  `ml-lsp check {big.name}` end to end (with interpreter start-up): "
               f"{(time.perf_counter() - start) * 1000:.0f} ms")
+        if args.real != "none":
+            real_code(args.real, tmp)
+        per_file_times(tmp)
 
 
 if __name__ == "__main__":

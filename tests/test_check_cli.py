@@ -22,9 +22,9 @@ WITH_ERROR = textwrap.dedent("""\
 """)
 
 
-def ml_lsp(*args, cwd):
+def ml_lsp(*args, cwd, env=None):
     return subprocess.run([sys.executable, "-m", "ml_lsp", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=120, env=env)
 
 
 @pytest.fixture
@@ -82,6 +82,21 @@ def test_folders_skip_what_gitignore_ignores(project):
     assert paths == {"pkg/kept.py"}
 
 
+def test_a_folder_named_on_the_command_line_is_checked_inside_an_ignored_one(project):
+    # as a package inside a virtual environment that the repository's .gitignore ignores
+    (project / ".git").mkdir()
+    (project / ".gitignore").write_text("/venv-like/\n")
+    pkg = project / "venv-like" / "pkg"
+    pkg.mkdir(parents=True)
+    (pkg / "model.py").write_text(WITH_ERROR)
+    (pkg / ".gitignore").write_text("local.py\n")
+    (pkg / "local.py").write_text(WITH_ERROR)
+    out = ml_lsp("check", "venv-like/pkg", "--format", "json", cwd=project)
+    assert {d["path"] for d in json.loads(out.stdout)["diagnostics"]} == {"venv-like/pkg/model.py"}
+    out = ml_lsp("check", ".", "--format", "json", cwd=project)  # from above, it stays ignored
+    assert json.loads(out.stdout)["diagnostics"] == []
+
+
 def test_fix_rewrites_the_file_and_reports_it(project):
     (project / "load.py").write_text(WARN_ONLY)
     out = ml_lsp("check", "--fix", "load.py", cwd=project)
@@ -119,8 +134,8 @@ def test_github_and_sarif_formats(project):
 def test_parallel_workers_give_the_same_answer(project):
     for i in range(24):
         (project / f"m{i:02}.py").write_text(WITH_ERROR if i % 2 else WARN_ONLY)
-    one = ml_lsp("check", ".", "--format", "json", "-j", "1", cwd=project)
-    two = ml_lsp("check", ".", "--format", "json", "-j", "2", cwd=project)
+    one = ml_lsp("check", ".", "--format", "json", "-j", "1", "--no-cache", cwd=project)
+    two = ml_lsp("check", ".", "--format", "json", "-j", "2", "--no-cache", cwd=project)
     assert one.returncode == two.returncode == 1
     assert json.loads(one.stdout) == json.loads(two.stdout)
     assert len(json.loads(two.stdout)["diagnostics"]) == 24
@@ -134,7 +149,27 @@ def test_undecodable_input_is_an_e902_error_and_the_rest_is_checked(project):
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert "bad.py:1:1: E902 cannot decode: byte 0xff on line 1 is not valid utf-8" in out.stdout
     assert "warn.py:3:" in out.stdout  # the other files were still checked
-    assert "broken.py: note: syntax error" in out.stderr  # a syntax error stays a note
+    assert "broken.py:1:7: E999 syntax error" in out.stdout
+
+
+def test_a_syntax_error_is_an_e999_error_on_its_line_and_the_rest_of_the_file_is_checked(project):
+    (project / "broken.py").write_text(textwrap.dedent("""\
+        import torch
+
+        state = torch.load("model.pt")
+
+
+        def step(:
+            pass
+    """))
+    out = ml_lsp("check", "broken.py", "--format", "json", cwd=project)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    found = [(d["code"], d["line"], d["column"], d["severity"]) for d in json.loads(out.stdout)["diagnostics"]]
+    assert ("E999", 6, 10, "error") in found
+    text = ml_lsp("check", "broken.py", cwd=project)
+    assert text.returncode == 1
+    assert "broken.py:6:10: E999 syntax error: invalid syntax [syntax-error]" in text.stdout
+    assert "1 error" in text.stdout
 
 
 def test_rules_table_and_docs(project):
@@ -189,3 +224,80 @@ def test_shape_error_with_entry_and_input_then_fixed(project):
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert "fixed cnn.py:13: SH001" in fixed.stderr
     assert "        self.fc = nn.Linear(10816, 10)\n" in (project / "cnn.py").read_text()
+
+
+ZOO = textwrap.dedent("""\
+    import torch.nn as nn
+
+    WIDTH = 16
+
+
+    class Enc(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, WIDTH)
+
+        def forward(self, x):
+            return self.fc(x)
+""")
+
+USES_ZOO = textwrap.dedent("""\
+    import torch
+    import torch.nn as nn
+    from zoo import Enc
+    from extra import HIDDEN
+
+    enc = Enc()
+    head = nn.Linear(16, 2)
+    y = head(enc(torch.randn(4, 8)))
+    z = nn.Linear(HIDDEN, 2)(torch.randn(4, 16))
+""")
+
+
+def test_the_result_cache_is_reused_and_follows_every_file_the_analysis_read(project, tmp_path_factory):
+    import os
+    cache = tmp_path_factory.mktemp("user-cache")  # outside the project folder, as ~/.cache is
+    env = {**os.environ, "ML_LSP_CACHE_DIR": str(cache)}
+    (project / "zoo.py").write_text(ZOO)
+    (project / "main.py").write_text(USES_ZOO)
+
+    def errors():
+        out = ml_lsp("check", "main.py", "--format", "json", cwd=project, env=env)
+        return sorted((d["code"], d["line"]) for d in json.loads(out.stdout)["diagnostics"])
+
+    assert errors() == []
+    entries = [p for p in cache.rglob("*") if p.is_file()]
+    assert len(entries) == 1  # the answer is kept, under the cache folder
+    stamp = entries[0].stat().st_mtime_ns
+    assert errors() == [] and entries[0].stat().st_mtime_ns == stamp  # read back, not written again
+    # an imported file changes: the cached answer is not used
+    (project / "zoo.py").write_text(ZOO.replace("WIDTH = 16", "WIDTH = 32"))
+    assert errors() == [("SH001", 8)]
+    # a module that was missing appears beside the file
+    (project / "extra.py").write_text("HIDDEN = 8\n")
+    assert errors() == [("SH001", 8), ("SH001", 9)]
+    # --no-cache neither reads nor writes it
+    before = sorted(p.name for p in cache.rglob("*") if p.is_file())
+    (project / "other.py").write_text(USES_ZOO.replace("16)", "17)"))
+    ml_lsp("check", "other.py", "--no-cache", cwd=project, env=env)
+    assert sorted(p.name for p in cache.rglob("*") if p.is_file()) == before
+
+
+def test_the_readme_gpt_example_builds_a_valid_model_and_the_invalid_one_is_reported(tmp_path):
+    import re
+    import shlex
+    from pathlib import Path
+    repo = Path(__file__).resolve().parent.parent
+    line = next(ln for ln in (repo / "README.md").read_text().splitlines() if ln.startswith("ml-lsp shapes gpt.py"))
+    args = shlex.split(line.split("#")[0])[3:]  # --entry GPT --init ... --input ...
+    (tmp_path / "gpt.py").write_text((repo / "examples" / "models" / "gpt.py").read_text())
+    out = ml_lsp("check", "gpt.py", "--no-cache", "--select", "SH", *args, cwd=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    # n_embd=64 with the default 6 heads: the constructor's assert, and the view into heads
+    # whose element counts (60*B*T, 64*B*T) differ whatever B and T are
+    bad = [a if not a.startswith("config=") else "config=GPTConfig(n_layer=2, n_embd=64)" for a in args]
+    out = ml_lsp("check", "gpt.py", "--no-cache", "--select", "SH", *bad, cwd=tmp_path)
+    assert out.returncode == 1
+    assert re.search(r"gpt\.py:32:9: SH020 assert config\.n_embd % config\.n_head == 0 fails when the model is built "
+                     r"\(config\.n_embd = 64, config\.n_head = 6\)", out.stdout), out.stdout
+    assert "SH007 view(B, T, 6, 10) (60*B*T elements) of a tensor of shape (B, T, 64) (64*B*T elements)" in out.stdout

@@ -111,9 +111,20 @@ def test_several_files_and_workspace_imports(tmp_path):
     (["{model}", "--entry", "Nope"], "no class or function named 'Nope'"),
     (["{model}", "--entry", "Net", "--input", "y=4,784"], "has no parameter 'y'"),
     (["{model}", "--entry", "Net", "--init", "n_in=("], "--init"),
+    # each argument checked against the form it accepts, the message naming both
+    (["{model}", "--entry", "Net", "--input", "x=B,,784"],
+     "--input 'x=B,,784': dimension 2 is empty; expected NAME=D1,D2,..."),
+    (["{model}", "--entry", "Net", "--init", "bogus_kw=3", "--input", "x=B,784"],
+     "--init 'bogus_kw=3': Net takes no argument 'bogus_kw'; its parameters: Net(n_in, n_hidden)"),
+    (["{model}", "--entry", "Net", "--init", "784, 128, 10", "--input", "x=B,784"],
+     "--init '784, 128, 10': Net takes 2 positional arguments, 3 given"),
+    (["{folder}"], "FILE {folder}: is a folder; `ml-lsp shapes` takes Python files"),
+    (["{model}", "--compare", "--entry", "Net", "--input", "y=4,784"], "has no parameter 'y'"),
 ])
 def test_bad_input_is_one_line_exit_2(model, args, message):
-    rc, out, err = run(*[a.format(model=model) for a in args])
+    folder = model.parent
+    rc, out, err = run(*[a.format(model=model, folder=folder) for a in args])
+    message = message.format(folder=folder)
     assert rc == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in err

@@ -347,9 +347,14 @@ def parse_inputs(specs) -> dict:
     out: dict = {}
     for name, body, spec in pairs:
         dims_out: list = []
-        for tok in (t.strip() for t in body.strip().strip("()[]").split(",")):
+        inner = body.strip().strip("()[]").strip()
+        toks = [t.strip() for t in inner.split(",")] if inner else []
+        if len(toks) > 1 and not toks[-1]:
+            toks.pop()  # a trailing comma, as in a Python tuple: x=(B,)
+        for position, tok in enumerate(toks, start=1):
             if not tok:
-                continue
+                raise ValueError(f"{spec!r}: dimension {position} is empty; expected NAME=D1,D2,... "
+                                 "with an int, a name or ? for each dimension (for example x=B,3,28)")
             try:
                 d = parse_dim(tok)
             except ValueError:

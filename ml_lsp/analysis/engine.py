@@ -216,7 +216,7 @@ def _run_caller(interp: Interp, caller_path, caller_text, rules, resolve_module,
 
 def _analyze_factory(interp: Interp, fn: Func, explicit: dict, init, problems):
     interp.steps = 0
-    args = _init_args(interp, init) if init is not None else Args()
+    args = _init_args(interp, init, fn) if init is not None else Args()
     was = interp.recording
     interp.recording = False
     try:
@@ -268,11 +268,15 @@ def _parse_dims(name, dims_list):
     return tuple(out)
 
 
-def _init_args(interp: Interp, init: str) -> Args:
+def _init_args(interp: Interp, init: str, target=None) -> Args:
+    """``--init`` evaluated in the module; ``target`` (the entry class or factory function)
+    is the signature it must fit: an unknown keyword or one argument too many is bad usage."""
     try:
         call = ast.parse(f"_f({init})", mode="eval").body
     except SyntaxError as exc:
         raise InputError(f"--init {init!r} is not a Python argument list: {exc.msg}") from None
+    if target is not None:
+        _check_init_fits(call, init, target)
     frame = interp.module_frame
     was = interp.recording
     interp.recording = False
@@ -282,6 +286,30 @@ def _init_args(interp: Interp, init: str) -> Args:
     finally:
         interp.recording = was
     return Args(args, kwargs)
+
+
+def _check_init_fits(call: ast.Call, init: str, target) -> None:
+    if isinstance(target, ClassVal):
+        fn, name, skip = target.lookup("__init__"), target.name, 1
+    else:
+        fn, name, skip = target, getattr(target, "qualname", "?"), 0
+    node = getattr(fn, "node", None)
+    if not isinstance(fn, Func) or not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return  # a constructor we cannot see (nn.Module's own, a dataclass): nothing to check
+    if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
+        return
+    a = node.args
+    positional = [p.arg for p in (a.posonlyargs + a.args)][skip:]
+    accepted = [p.arg for p in a.args[max(0, skip - len(a.posonlyargs)):]] + [p.arg for p in a.kwonlyargs]
+    form = f"{name}({', '.join(positional + [p.arg for p in a.kwonlyargs])})"
+    if a.kwarg is None:
+        for k in call.keywords:
+            if k.arg not in accepted:
+                raise InputError(f"--init {init!r}: {name} takes no argument {k.arg!r}; "
+                                 f"its parameters: {form}")
+    if a.vararg is None and len(call.args) > len(positional):
+        raise InputError(f"--init {init!r}: {name} takes {len(positional)} positional argument"
+                         f"{'s' * (len(positional) != 1)}, {len(call.args)} given; its parameters: {form}")
 
 
 def _default_ctor_args(interp: Interp, cls: ClassVal) -> Args:
@@ -734,13 +762,19 @@ def _instance_for(interp: Interp, cls: ClassVal, init, problems):
     interp.steps = 0
     try:
         if init is not None:
-            args = _init_args(interp, init)
+            args = _init_args(interp, init, cls)
             inst = interp.instantiate(cls, args, None, quiet=True)
             interp.instances[cls] = inst
             return inst
         if cls in interp.instances:
             return interp.instances[cls]
-        inst = interp.instantiate(cls, _default_ctor_args(interp, cls), None, quiet=True)
+        # arguments the engine made up (defaults, a config built with its defaults): an
+        # assert they fail says nothing about the user's model
+        interp.assumed_ctor_args = True
+        try:
+            inst = interp.instantiate(cls, _default_ctor_args(interp, cls), None, quiet=True)
+        finally:
+            interp.assumed_ctor_args = False
         interp.standalone[cls] = inst
         return inst
     except BudgetExceeded:

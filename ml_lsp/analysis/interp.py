@@ -313,12 +313,39 @@ class Interp:
         elif t is ast.Raise:
             frame.dead = True
         elif t is ast.Assert:
-            pass
+            self.check_constructor_assert(stmt, frame)
         elif t is ast.Delete:
             for target in stmt.targets:
                 if isinstance(target, ast.Name):
                     frame.env.pop(target.id, None)
         # pass / break / continue / global / nonlocal / match: no shape effect we model
+
+    def check_constructor_assert(self, stmt, frame: Frame) -> None:
+        """An ``assert`` in a constructor that is false for the arguments it was given
+        (``assert n_embd % n_head == 0`` with 64 and 6) raises when the model is built: a
+        conflict on the assert line, naming the values. Only a test whose value is known
+        (never a guess about a symbol) is reported."""
+        if not self.recording or frame.func is None or not str(frame.scope).endswith("__init__") \
+                or getattr(self, "assumed_ctor_args", False):
+            return
+        if self.truth(self.eval(stmt.test, frame)) is not False:
+            return
+        known = []
+        for sub in ast.walk(stmt.test):
+            if isinstance(sub, (ast.Name, ast.Attribute)) and not isinstance(getattr(sub, "ctx", None), ast.Store):
+                value = self.eval(sub, frame)
+                text = ast.unparse(sub)
+                if (value is None or isinstance(value, (int, float, str))) and f"{text} = {value!r}" not in known:
+                    known.append(f"{text} = {value!r}")
+        key = (stmt.lineno, stmt.col_offset, "constructor_assert")
+        if key in self.rec.conflicts:
+            return
+        where = ", ".join(known) if known else "the given arguments"
+        self.rec.conflicts[key] = ShapeConflict(
+            kind="constructor_assert", line=stmt.lineno, col=stmt.col_offset, end_line=stmt.end_lineno,
+            end_col=stmt.end_col_offset,
+            message=f"assert {ast.unparse(stmt.test)} fails when the model is built ({where})",
+            expected="true", got="false")
 
     def branch(self, frame: Frame, env=None) -> Frame:
         f = Frame(dict(frame.env if env is None else env), frame.scope, frame.func, frame.self_val, frame.cls)

@@ -173,11 +173,18 @@ def validate(spec) -> list[str]:
     from ml_lsp.finetune.spec import FinetuneError
 
     if spec.resume_from:
+        from pathlib import Path
+
+        from ml_lsp.finetune.model import load_error_line, not_a_checkpoint
+        why = not_a_checkpoint(Path(spec.resume_from))
+        if why is not None:
+            raise FinetuneError(f"{spec.resume_from}: not an ml-lsp fine-tune checkpoint: {why}; "
+                                "resume from another run")
         try:
             ckpt = torch.load(spec.resume_from, map_location="cpu", weights_only=True)
         except Exception as exc:
             raise FinetuneError(f"{spec.resume_from}: corrupt or truncated checkpoint "
-                                f"({str(exc).splitlines()[0]}); resume from another run") from None
+                                f"({load_error_line(exc)}); resume from another run") from None
         if not isinstance(ckpt, dict) or ckpt.get("format") != loop.CHECKPOINT_FORMAT:
             raise FinetuneError(f"{spec.resume_from}: not an ml-lsp fine-tune checkpoint")
     torch.manual_seed(spec.seed)

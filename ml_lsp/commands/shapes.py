@@ -60,8 +60,11 @@ def run(args: argparse.Namespace) -> int:
     unreadable: dict[str, str] = {}  # file -> why: reported, and the others still analysed
     for name in args.files:
         path = Path(name)
+        if path.is_dir():
+            raise UsageError(f"FILE {name}: is a folder; `ml-lsp shapes` takes Python files "
+                             f"(for example {name.rstrip('/')}/*.py), `ml-lsp check {name}` checks a folder")
         if not path.is_file():
-            raise UsageError(f"{name}: no such file")
+            raise UsageError(f"FILE {name}: no such file")
         try:
             texts.append((name, read_source(name)))
         except OSError as exc:

@@ -222,7 +222,8 @@ def train(spec: FinetuneSpec, run_dir: Path, emit: Callable[..., None] | None = 
         try:
             resume = torch.load(spec.resume_from, map_location="cpu", weights_only=True)
         except Exception as exc:
-            raise FinetuneError(f"--resume: cannot read {spec.resume_from} ({str(exc).splitlines()[0]})") from None
+            from ml_lsp.finetune.model import load_error_line
+            raise FinetuneError(f"--resume: cannot read {spec.resume_from} ({load_error_line(exc)})") from None
     prepared = prepare(spec, load_weights=resume is None)
     raw_model = prepared.model.to(device)
     train_set, val_set = prepared.train, prepared.val

@@ -126,10 +126,53 @@ def build_model(spec: FinetuneSpec) -> nn.Module:
 
 # ---------------------------------------------------------------- checkpoints
 
+# What torch.save writes: a zip archive (since 1.6) or, in the legacy format, a pickle
+# (protocol 2 and up starts with the PROTO opcode 0x80 and the protocol number).
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def not_a_checkpoint(path: Path, safetensors: bool = False) -> str | None:
+    """Why the file at ``path`` cannot be a checkpoint, from its first bytes (a text file,
+    zeros, other binary data), or None when it looks like one. Saying what the file is
+    beats passing on what torch.load says about it (which suggests weights_only=False)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return None  # torch.load (or the caller) says why it cannot be read
+    if safetensors:
+        # an 8-byte little-endian header length, then the JSON header
+        if len(head) >= 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < 100 * 2**20:
+            return None
+    elif head.startswith(_ZIP_MAGIC) or (len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5):
+        return None
+    if not head:
+        return "the file is empty"
+    if head.count(0) == len(head):
+        return f"the file holds only zero bytes{' (its first 4 KB)' if len(head) == 4096 else ''}"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        text = head[:exc.start].decode("utf-8") if exc.start > len(head) - 4 else None
+    if text is not None and all(c.isprintable() or c in "\t\r\n" for c in text):
+        first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+        return f"it is a text file (it starts {first[:60]!r})"
+    return f"it is binary data of an unknown kind (it starts {head[:8].hex(' ')})"
+
+
+def _checkpoint_kind(safetensors: bool) -> str:
+    return ("a .safetensors file (an 8-byte header length, then a JSON header)" if safetensors
+            else "a file written by torch.save (a zip archive, or a legacy pickle) or a .safetensors file")
+
+
 def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], str]:
     """The tensors of a checkpoint file and the key they were found under (a full training
     checkpoint keeps them under "model", "state_dict"...). Never unpickles code."""
     shown = str(path)
+    is_safetensors = path.suffix.lower() == ".safetensors"
+    why = not_a_checkpoint(path, is_safetensors)
+    if why is not None:
+        raise FinetuneError(f"{shown}: not a checkpoint: {why}; expected {_checkpoint_kind(is_safetensors)}")
     if path.suffix.lower() == ".safetensors":
         try:
             from safetensors.torch import load_file
@@ -154,11 +197,19 @@ def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], str]:
                 "file, re-save only the weights: torch.save(model.state_dict(), 'weights.pt') "
                 "(or save as .safetensors) and fine-tune from that") from None
         raise FinetuneError(f"{shown}: corrupt checkpoint ({text.splitlines()[0]})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
-        first = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise FinetuneError(f"{shown}: corrupt or truncated checkpoint file ({first}); "
+    except Exception as exc:  # whatever torch.load raises on a damaged file: one line, no traceback
+        raise FinetuneError(f"{shown}: corrupt or truncated checkpoint file ({load_error_line(exc)}); "
                             "re-download or re-save it") from None
     return _find_state_dict(obj, shown)
+
+
+def load_error_line(exc: BaseException) -> str:
+    """The first line of what torch.load raised, without its advice to load with
+    weights_only=False (which would run the file's code)."""
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if "weights_only" in first:
+        return f"{type(exc).__name__}: not a format torch.load reads without running code from the file"
+    return first if str(exc) else type(exc).__name__
 
 
 def _is_state_dict(obj: Any) -> bool:

@@ -144,6 +144,12 @@ def resolve(run: RunFolder | str, runs_dir: str | os.PathLike | None = None) -> 
     runs_dir = Path(runs_dir) if runs_dir else default_runs_dir()
     found = find_run(runs_dir, run)
     if found is None:
+        from ml_lsp.runner.run_folder import matching_runs
+        matches = sorted(r.id for r in matching_runs(runs_dir, run)) if run else []
+        if len(matches) > 1:
+            shown = ", ".join(matches[:10]) + (f" and {len(matches) - 10} more" if len(matches) > 10 else "")
+            raise RunNotFound(f"run id {run!r} is ambiguous: it matches {len(matches)} runs ({shown}); "
+                              "give more of the id")
         raise RunNotFound(f"no run {run!r} in {runs_dir}; `ml-lsp runs` lists them")
     return found
 

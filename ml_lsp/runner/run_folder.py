@@ -414,5 +414,10 @@ def find_run(runs_dir: str | os.PathLike, run_id: str) -> RunFolder | None:
     run = RunFolder(Path(runs_dir) / run_id)
     if run_id and "/" not in run_id and run.exists():
         return run
-    matches = [r for r in iter_runs(runs_dir) if r.id.startswith(run_id) or r.id.endswith(run_id)]
+    matches = matching_runs(runs_dir, run_id)
     return matches[0] if len(matches) == 1 else None
+
+
+def matching_runs(runs_dir: str | os.PathLike, run_id: str) -> list[RunFolder]:
+    """Every run whose id starts or ends with ``run_id``."""
+    return [r for r in iter_runs(runs_dir) if r.id.startswith(run_id) or r.id.endswith(run_id)]

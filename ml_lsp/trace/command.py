@@ -35,8 +35,11 @@ def static_facts(text: str, path: str, entry=None, init=None, inputs=None):
     resolver = _module_resolver()
     if resolver is not None:
         kwargs["resolve_module"] = resolver
+    from ml_lsp.analysis import InputError
     try:
         return analyze_source(text, path, **kwargs)
+    except InputError:
+        raise  # bad --entry/--init/--input: the user's to fix, said as such
     except Exception:  # the static engine's bug must not cost the user the trace
         return None
 
@@ -168,8 +171,11 @@ def run(args) -> int:
     if not files:
         raise UsageError("give at least one FILE")
     for f in files:
+        if f.is_dir():
+            raise UsageError(f"FILE {f}: is a folder; `ml-lsp shapes --trace` takes Python files "
+                             f"(for example {str(f).rstrip('/')}/*.py)")
         if not f.is_file():
-            raise UsageError(f"{f}: no such file")
+            raise UsageError(f"FILE {f}: no such file")
     explicit = parse_inputs(getattr(args, "input", None) or [])
     timeout = float(getattr(args, "timeout", None) or DEFAULT_TIMEOUT)
     if timeout <= 0:
@@ -190,7 +196,10 @@ def run(args) -> int:
         session.start()
         for path in files:
             text = path.read_text(encoding="utf-8")
-            facts = static_facts(text, str(path), entry, init, explicit)
+            try:
+                facts = static_facts(text, str(path), entry, init, explicit)
+            except ValueError as exc:  # InputError: a bad --entry, --init or --input
+                raise UsageError(f"{path}: {exc}") from None
             # No cache: a file named twice is traced twice (the second time in the warm
             # child, which is what a re-trace after an edit costs in the editor).
             response = trace_file(session, path, entry=entry, init=init, explicit=explicit,

@@ -7,6 +7,7 @@ from ml_lsp_rules.shape import (
     sh009_matmul_inner_dims, sh010_einsum_dims, sh011_cat_dims, sh012_dim_out_of_range,
     sh013_broadcast_mismatch, sh014_permute_dims, sh015_spatial_size_nonpositive,
     sh016_cross_entropy_shapes, sh017_loss_broadcast, sh018_input_rank, sh019_view_non_contiguous,
+    sh020_constructor_assert,
     sh099_shape_mismatch,
 )
 from ml_lsp_rules.training import (
@@ -25,6 +26,7 @@ RULES = [m.RULE for m in (
     sh009_matmul_inner_dims, sh010_einsum_dims, sh011_cat_dims, sh012_dim_out_of_range,
     sh013_broadcast_mismatch, sh014_permute_dims, sh015_spatial_size_nonpositive,
     sh016_cross_entropy_shapes, sh017_loss_broadcast, sh018_input_rank, sh019_view_non_contiguous,
+    sh020_constructor_assert,
     sh099_shape_mismatch,
     tr001_missing_zero_grad, tr002_step_without_backward, tr003_scheduler_before_optimizer,
     tr004_loss_accumulated_with_graph, tr005_eval_without_no_grad, tr006_eval_without_model_eval,

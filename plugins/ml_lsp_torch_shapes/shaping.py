@@ -33,6 +33,19 @@ def exact_div(a, b):
     return dims.exact_quotient(a, b)
 
 
+def never_equal(a, b) -> bool:
+    """``a != b`` for every positive size of the symbols in them: their difference is a
+    polynomial whose terms all have one sign (60*B*T against 64*B*T). Anything the engine
+    could not put in that form (an opaque ``C//nh``) proves nothing."""
+    if a is None or b is None:
+        return False
+    diff = dims.sub(a, b)
+    if isinstance(diff, int) or diff is None:
+        return isinstance(diff, int) and diff != 0
+    signs = {c > 0 for c in diff.terms.values()}
+    return len(signs) == 1
+
+
 def view(call: OpCall):
     t = _t(call)
     if t is None:
@@ -66,6 +79,12 @@ def view(call: OpCall):
             call.conflict("view_numel", f"{call.name}{format_shape(tuple(sizes))} ({new_total} elements) of a tensor "
                           f"of shape {format_shape(t.shape)} ({total} elements)",
                           expected=f"{total} elements", got=f"{new_total} elements")
+            return unknown_tensor(t.dtype)
+        if never_equal(total, new_total):
+            call.conflict("view_numel", f"{call.name}{format_shape(tuple(sizes))} ({dims.render(new_total)} elements) "
+                          f"of a tensor of shape {format_shape(t.shape)} ({dims.render(total)} elements): the counts "
+                          "differ for every size of its dims",
+                          expected=f"{dims.render(total)} elements", got=f"{dims.render(new_total)} elements")
             return unknown_tensor(t.dtype)
     if any(isinstance(d, int) and d < 0 for d in sizes if d is not None):
         return unknown_tensor(t.dtype)

@@ -58,6 +58,25 @@ def test_truncated_checkpoint(pretrained, tmp_path, capsys):
     assert f"{cut}: corrupt or truncated checkpoint file" in err
 
 
+@pytest.mark.parametrize("name,content,what", [
+    ("notes.pt", b"epoch 3: loss 0.41\nsaved by hand\n", "it is a text file (it starts 'epoch 3: loss 0.41')"),
+    # random bytes (fixed, so they start neither like a zip archive nor like a pickle)
+    ("random.pt", bytes((i * 167 + 13) % 256 for i in range(4096)), "it is binary data of an unknown kind (it starts 0d b4"),
+    ("zeros.pt", bytes(8192), "the file holds only zero bytes"),
+    ("zeros.safetensors", bytes(8192), "the file holds only zero bytes"),
+], ids=["text", "random-bytes", "zeros", "zeros-safetensors"])
+def test_a_file_that_is_not_a_checkpoint_gets_one_line_saying_what_it_is(tmp_path, capsys, name, content, what):
+    bad = tmp_path / name
+    bad.write_bytes(content)
+    code, err, left = finetune(tmp_path, capsys, *flags(bad))
+    assert code == 2 and not left
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and f"{bad}: not a checkpoint: {what}" in lines[0], err
+    assert "expected" in lines[0]
+    # never torch's advice to load with weights_only=False, nor to trust the file
+    assert "weights_only" not in err and "trust" not in err and "Traceback" not in err
+
+
 def test_corrupt_safetensors(tmp_path, capsys):
     bad = tmp_path / "model.safetensors"
     bad.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all")

@@ -229,6 +229,19 @@ def test_unknown_run_id_is_a_clear_error(runs_dir):
         assert out.returncode == 2 and "no run 'nope'" in out.stderr and "Traceback" not in out.stderr
 
 
+def test_an_ambiguous_run_id_prefix_lists_the_runs_it_matches(tmp_path, runs_dir):
+    script = write_script(tmp_path, "echo.py", "print('hi')\n")
+    for run_id in ("20260101-000000-echo-aaaaaa", "20260101-000000-echo-bbbbbb", "20260202-000000-other-cccccc"):
+        RunFolder.create(runs_dir, {"script": str(script), "args": []}, run_id=run_id)
+    for args in (("runs", "show", "20260101"), ("logs", "20260101"), ("stop", "20260101")):
+        out = cli(*args, runs_dir=runs_dir)
+        assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+        assert ("run id '20260101' is ambiguous: it matches 2 runs (20260101-000000-echo-aaaaaa, "
+                "20260101-000000-echo-bbbbbb); give more of the id") in out.stderr
+    shown = cli("runs", "show", "20260202", "--json", runs_dir=runs_dir)  # a unique prefix still works
+    assert shown.returncode == 0 and json.loads(shown.stdout)["id"] == "20260202-000000-other-cccccc"
+
+
 def test_follow_shows_progress_and_a_final_summary(tmp_path, runs_dir, runner):
     runner.start()
     script = write_script(tmp_path, "train.py", """

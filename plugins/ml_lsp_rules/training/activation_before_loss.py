@@ -18,6 +18,8 @@ class ActivationUse:
     input_text: str | None  # what the activation was applied to, when it can replace it
     where: str  # "inline" | "name" | "model"
     related: list
+    binding: ast.Assign | None = None  # where="name": the assignment of the activation's output
+    input_is_name: bool = False  # the activation is applied to a plain name (logits), not a call
 
 
 def activation_input(ctx, call: ast.Call, activations: set[str], modules: set[str]) -> str | None:
@@ -123,11 +125,11 @@ def find_uses(ctx, activations: set[str], modules: set[str], loss_classes: set[s
             value = binding.value
         inp = activation_input(ctx, value, activations, modules)
         if inp is not None:
-            simple = isinstance(value.args[0] if value.args else None, ast.Name) or (
-                isinstance(value.func, ast.Attribute) and isinstance(value.func.value, ast.Name))
-            yield ActivationUse(loss_call, arg, value, inp if simple else None, "name",
+            applied_to = _activation_operand(value)
+            yield ActivationUse(loss_call, arg, value, inp, "name",
                                 [Related(value.lineno, ctx.char_col(value.lineno, value.col_offset),
-                                         f"{dotted(arg)} is the {last_part(call_name(value))} output")])
+                                         f"{dotted(arg)} is the {last_part(call_name(value))} output")],
+                                binding=binding, input_is_name=isinstance(applied_to, ast.Name))
             continue
         model = dotted(value.func)
         if model in sf.models:
@@ -148,14 +150,37 @@ def find_uses(ctx, activations: set[str], modules: set[str], loss_classes: set[s
                                              f"{model} ends with {ctx.source(last)}")])
 
 
+def _activation_operand(call: ast.Call) -> ast.AST | None:
+    """What the activation is applied to: F.softmax(x) and nn.Softmax(1)(x) -> x, x.softmax(1) -> x."""
+    if isinstance(call.func, ast.Attribute) and dotted(call.func.value) not in (
+            "torch", "F", "nn.functional", "torch.nn.functional", "functional"):
+        return call.func.value
+    return call.args[0] if call.args else None
+
+
+def _other_uses(ctx, use: ActivationUse) -> int:
+    """How many times the bound name is read in its function besides the loss argument."""
+    sf = ctx.script
+    name = dotted(use.arg)
+    func = sf.enclosing_function(use.loss_call) or sf.tree
+    return sum(1 for n in sf.walk_no_defs(func)
+               if isinstance(n, (ast.Name, ast.Attribute)) and isinstance(n.ctx, ast.Load) and n is not use.arg
+               and dotted(n) == name and n.lineno > use.binding.lineno)
+
+
 def removal_fix(ctx, use: ActivationUse, title: str) -> TextFix | None:
-    """Replace the activation call by its input (inline and in forward); for a bound name,
-    feed the loss the activation's input instead."""
+    """Replace the activation call by its input (inline and in forward). For a bound name:
+    when the activation was applied to a plain name (probs = softmax(logits)), feed the loss
+    that name; else edit the definition (out = softmax(model(x)) -> out = model(x)), never
+    repeating the expression (a second forward pass). Editing the definition changes what
+    the name holds for its other readers: safe only when the loss is its one reader."""
     if use.input_text is None:
         return None
     if use.where == "inline":
         return TextFix(title, (ctx.replace(use.activation, use.input_text),))
     if use.where == "name":
-        return TextFix(title, (ctx.replace(use.arg, use.input_text),))
+        if use.input_is_name:
+            return TextFix(title, (ctx.replace(use.arg, use.input_text),))
+        return TextFix(title, (ctx.replace(use.activation, use.input_text),), safe=_other_uses(ctx, use) == 0)
     # In forward: the model's output changes for every caller, so not a safe fix.
     return TextFix(title, (ctx.replace(use.activation, use.input_text),), safe=False)

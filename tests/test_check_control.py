@@ -1,0 +1,107 @@
+"""`ml-lsp check` on a run long enough to watch: a progress display on a terminal, plain
+progress lines in a log, nothing beside JSON; and Ctrl-C, which stops the check at once,
+prints what was found so far, exits 130 and leaves no worker process behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import re
+import select
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+WARN_ONLY = textwrap.dedent("""\
+    import torch
+
+    state = torch.load("model.pt")
+""")
+
+
+@pytest.fixture(scope="module")
+def slow_tree(tmp_path_factory):
+    """A few quick files (a*.py, one warning each) and many slow ones (b*.py: generated
+    3,000-line model files, about a second of analysis each)."""
+    root = tmp_path_factory.mktemp("slow")
+    big = root / "big.txt"
+    subprocess.run([sys.executable, str(REPO / "benchmarks" / "gen_big_model.py"), "--lines", "3000",
+                    "-o", str(big)], check=True, timeout=120)
+    text = big.read_text()
+    big.unlink()
+    for i in range(4):
+        (root / f"a{i}.py").write_text(WARN_ONLY)
+    for i in range(30):
+        (root / f"b{i:02}.py").write_text(text)
+    return root
+
+
+def test_ctrl_c_stops_at_once_prints_what_was_found_and_leaves_no_process(slow_tree):
+    proc = subprocess.Popen([sys.executable, "-m", "ml_lsp", "check", ".", "-j", "2"], cwd=slow_tree,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # not a terminal: plain progress lines; interrupt once some files are done and others not
+    seen, deadline = "", time.monotonic() + 240
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        seen += line
+        match = re.match(r"ml-lsp check: (\d+)/34 files checked", line)
+        if match and 4 <= int(match.group(1)) < 30:
+            break
+        assert line, f"the check ended before it could be interrupted: {seen}"
+    workers = psutil.Process(proc.pid).children(recursive=True)
+    assert len([w for w in workers if "python" in w.name()]) >= 2
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    latency = time.monotonic() - sent
+    print(f"\nCtrl-C to exit: {latency:.2f} s; {len(workers)} worker processes before it")
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    done = int(re.search(r"interrupted: (\d+) of 34 files checked", err).group(1))
+    assert 4 <= done < 34
+    # the findings of the files that were finished, and the summary of those
+    assert out.count("DA003") == 4 and f"{done} files checked" in out
+    time.sleep(0.5)
+    left = [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
+    assert not left, [w.cmdline() for w in left]
+
+
+def test_a_terminal_gets_a_progress_bar_and_json_gets_nothing(slow_tree, tmp_path):
+    for name in ["a0.py", "b00.py", "b01.py", "b02.py"]:
+        (tmp_path / name).write_text((slow_tree / name).read_text())
+    main, child = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "ml_lsp", "check", ".", "-j", "1"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=child, text=True)
+    os.close(child)
+    shown = b""
+    while True:
+        ready, _, _ = select.select([main], [], [], 60)
+        if not ready:
+            break
+        try:
+            chunk = os.read(main, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+    out, _ = proc.communicate(timeout=120)
+    os.close(main)
+    screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown.decode("utf-8", "replace"))  # colours, cursor moves
+    assert proc.returncode == 0
+    # the bar: files done / total, the rate, the file being worked on
+    assert re.search(r"[0-3]/4 files +\d+\.\d files/s .*b0[0-2]\.py", screen), screen
+    assert "4 files checked" in out
+
+    as_json = subprocess.run([sys.executable, "-m", "ml_lsp", "check", ".", "-j", "1", "--format", "json"],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert as_json.returncode == 0 and as_json.stderr == ""
+    assert len(json.loads(as_json.stdout)["diagnostics"]) == 1
