@@ -222,6 +222,9 @@ class ShapesFeature:
             if all(p == "?" for p in parts):
                 return None
             return f"{b.name}: ({', '.join(parts)})"
+        if getattr(b, "keras_layer", False):
+            # a Keras layer: its output shape and parameter count, as model.summary() has them
+            return f"{b.name}: {_shape(b.shape)} · {format_count(b.params)} params"
         if b.shape is None:
             return None
         return f"{b.name}: {_shape(b.shape)}"
