@@ -196,6 +196,7 @@ class CompileEvent:
     node: ast.Call
     loss: Any  # KLoss, a str, or UNKNOWN
     loss_node: Optional[ast.AST]
+    index: int = 0  # order among all events
 
 
 @dataclass
@@ -388,6 +389,8 @@ class KerasInterp:
         elif isinstance(stmt, (ast.For, ast.AsyncFor)):
             it = self.eval(stmt.iter, env)
             items = it if isinstance(it, (list, tuple)) and len(it) <= 64 else [UNKNOWN]
+            if isinstance(it, KLayerList):  # for layer in base.layers[:-4]: one layer stands for all
+                items = [KLayerOutput(it.model)]
             if isinstance(it, range) and len(it) <= 64:
                 items = list(it)
             for item in items:
@@ -619,7 +622,7 @@ class KerasInterp:
             idx = self.eval(sl, env)
             return value.get(idx, UNKNOWN) if isinstance(idx, (str, int)) else UNKNOWN
         if isinstance(value, KLayerList):
-            return KLayerOutput(value.model)
+            return KLayerList(value.model) if isinstance(sl, ast.Slice) else KLayerOutput(value.model)
         if isinstance(value, KArray):
             if isinstance(sl, ast.Slice):
                 return KArray(None if value.shape is None else (None,) + tuple(value.shape[1:]), value.labels,
@@ -659,11 +662,11 @@ class KerasInterp:
         if isinstance(obj, KLayer):
             if attr == "input" and obj.is_application:
                 shape = application_input_shape(obj.spec)
-                return KTensor(None if shape is None else (BATCH,) + tuple(shape))
+                return KTensor(None if shape is None else (BATCH,) + tuple(shape), (obj,))
             if attr == "output":
                 if obj.is_application and obj.output is None:
                     self.apply_layer(obj, [None], None, record=False)
-                return KTensor(obj.output)
+                return KTensor(obj.output, (obj,))
             if attr == "layers":
                 return KLayerList(obj)
             if attr == "trainable":
@@ -674,9 +677,9 @@ class KerasInterp:
             if isinstance(m, KLayer):
                 if m.output is None:
                     self.apply_layer(m, [None], None, record=False)
-                return KTensor(m.output)
+                return KTensor(m.output, (m,))
             if isinstance(m, KModel):
-                return KTensor(m.output)
+                return KTensor(m.output, tuple(m.layers))
             return KTensor(None)
         if isinstance(obj, KArray):
             if attr == "shape" and obj.shape is not None:
@@ -855,8 +858,8 @@ class KerasInterp:
         if name == "compile":
             loss = kwargs.get("loss", args[1] if len(args) > 1 else None)
             loss_node = next((k.value for k in node.keywords if k.arg == "loss"), node.args[1] if len(node.args) > 1 else None)
-            event = CompileEvent(model, node, loss, loss_node)
             self.events += 1
+            event = CompileEvent(model, node, loss, loss_node, self.events)
             self.facts.compiles.append(event)
             self.compiled[id(model)] = event
             return None
@@ -1033,6 +1036,23 @@ class KerasInterp:
         if model.kind == "subclass" and model.instance is not None:
             return self.call_instance(model.instance, args, {}, node)
         return KTensor(model.output, (x.history if isinstance(x, KTensor) else ()) + (model,))
+
+
+def model_uses(model, part) -> bool:
+    """Whether ``part`` (a layer, an application) is inside ``model``: one of its layers, an
+    item of its Sequential list, or upstream of a tensor given to it."""
+    if model is part:
+        return True
+    if isinstance(model, KInstance):
+        model = model.model
+    if not isinstance(model, KModel):
+        return False
+    if any(layer is part for layer in model.layers):
+        return True
+    for item, _ in model.items:
+        if item is part or (isinstance(item, KTensor) and any(h is part for h in item.history)):
+            return True
+    return any(isinstance(layer, KModel) and model_uses(layer, part) for layer in model.layers)
 
 
 class _Scope(dict):
