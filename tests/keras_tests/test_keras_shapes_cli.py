@@ -66,6 +66,7 @@ def test_subclassed_model_call(tmp_path):
         ("MLP.call", 13, "dense", ["B", 32], 25120),
         ("MLP.call", 14, "dropout", ["B", 32], 0),
         ("MLP.call", 15, "dense_1", ["B", 10], 330),
+        ("<module>", 19, "mlp", ["B", 10], 25450),  # the model called: its output and total
     ]
 
 

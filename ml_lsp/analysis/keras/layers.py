@@ -273,6 +273,7 @@ def _gru(spec, inputs):
 
 def bidirectional(spec, inputs):
     inner = spec.arg(0, "layer")
+    inner = getattr(inner, "spec", inner)  # the wrapped layer as built, or its spec
     if not isinstance(inner, KLayerSpec) or inner.cls not in LAYERS:
         return None, None
     out, params = LAYERS[inner.cls](inner, inputs)

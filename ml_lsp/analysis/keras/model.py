@@ -49,6 +49,7 @@ class KLayer:
     trainable: Any = True
     output: Optional[tuple] = None  # set once applied (an application: its own output)
     params: Optional[int] = None
+    built: bool = False
 
     @property
     def is_application(self) -> bool:
@@ -469,11 +470,12 @@ class KerasInterp:
         if cls.kind == "model":
             inst.model = KModel("subclass", node, instance=inst)
             self.facts.model_values.append(inst.model)
+        name = kwargs.get("name")
+        if cls.kind != "other":  # Keras names the layer in Layer.__init__, before its sublayers exist
+            inst.name = name if isinstance(name, str) else self.auto_name(snake_name(cls.node.name))
         init = cls.methods.get("__init__")
         if init is not None:
             self.call_func(init, [inst] + list(args), kwargs, node)
-        name = kwargs.get("name")
-        inst.name = name if isinstance(name, str) else self.auto_name(snake_name(cls.node.name))
         return inst
 
     def call_instance(self, inst: KInstance, args, kwargs, node):
@@ -495,6 +497,11 @@ class KerasInterp:
             m.layers = [v for v in inst.attrs.values() if isinstance(v, (KLayer, KInstance))]
             m.params = _sum_params(inst)
             self.record_model(m)
+        if node is not None and isinstance(out, KTensor):
+            # a custom layer or model called: one entry, as model.summary() lists it
+            self.layer_records[(node.lineno, node.col_offset, inst.name)] = KerasLayerFact(
+                self.scope, inst.name, inst.cls.node.name, node.lineno, node.col_offset, node.end_lineno,
+                node.end_col_offset, out.shape, _sum_params(inst), self.src(node)[:200])
         return out
 
     # ------------------------------------------------------------------ functions
@@ -578,8 +585,13 @@ class KerasInterp:
             return self.subscript(self.eval(node.value, env), node.slice, env)
         if isinstance(node, ast.Dict):
             return {self.eval(k, env): self.eval(v, env) for k, v in zip(node.keys, node.values) if k is not None}
-        if isinstance(node, ast.ListComp):
+        if isinstance(node, ast.IfExp):
+            test = self.eval(node.test, env)
+            if test is True or test is False:
+                return self.eval(node.body if test else node.orelse, env)
             return UNKNOWN
+        if isinstance(node, ast.Compare) and len(node.ops) == 1:
+            return _compare(self.eval(node.left, env), node.ops[0], self.eval(node.comparators[0], env))
         return UNKNOWN
 
     def binop(self, a, op, b):
@@ -721,8 +733,11 @@ class KerasInterp:
         if isinstance(func, KClass):
             return self.instantiate(func, args, kwargs, node)
         if isinstance(func, KLayer):
-            return self.apply_layer(func, args[:1] + [kwargs.get(k) for k in ("value", "key") if k in kwargs]
-                                    if func.spec.cls == "MultiHeadAttention" else args, node)
+            if func.spec.cls == "MultiHeadAttention":  # (query, value, key), each by position or keyword
+                args = [args[i] if i < len(args) else kwargs.get(k) for i, k in enumerate(("query", "value", "key"))]
+            elif not args and "inputs" in kwargs:
+                args = [kwargs["inputs"]]
+            return self.apply_layer(func, args, node)
         if isinstance(func, KModel):
             return self.apply_model(func, args, node)
         if isinstance(func, KInstance):
@@ -907,6 +922,12 @@ class KerasInterp:
                 shapes.extend(v.shape if isinstance(v, KTensor) else None for v in x)
             else:
                 shapes.append(x.shape if isinstance(x, KTensor) else None)
+        if not layer.built:
+            layer.built = True
+            if layer.spec.cls == "MultiHeadAttention":
+                # its build() makes a Softmax and a Dropout, which take the next automatic names
+                self.auto_name("softmax")
+                self.auto_name("dropout")
         if layer.is_application and (not shapes or shapes[0] is None):
             app_in = application_input_shape(layer.spec)
             shapes = [None if app_in is None else (BATCH,) + tuple(app_in)]
@@ -936,7 +957,7 @@ class KerasInterp:
             layer.node if isinstance(layer.node, ast.Call) else None)
 
     def record_layer(self, layer: KLayer, node, out, params):
-        self.layer_records[(node.lineno, node.col_offset)] = KerasLayerFact(
+        self.layer_records[(node.lineno, node.col_offset, layer.name)] = KerasLayerFact(
             self.scope, layer.name, layer.spec.cls, node.lineno, node.col_offset, node.end_lineno,
             node.end_col_offset, out, params, self.src(layer.node)[:200], getattr(layer, "var", ""))
 
@@ -1069,6 +1090,20 @@ class _Scope(dict):
         if dict.__contains__(self, key):
             return dict.__getitem__(self, key)
         return self.globals[key]
+
+
+def _compare(a, op, b):
+    """A comparison of two known constants, else UNKNOWN."""
+    if not all(isinstance(v, (int, float, str)) or v is None for v in (a, b)):
+        return UNKNOWN
+    import operator
+
+    fn = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
+          ast.Gt: operator.gt, ast.GtE: operator.ge, ast.Is: operator.is_, ast.IsNot: operator.is_not}.get(type(op))
+    try:
+        return fn(a, b) if fn is not None else UNKNOWN
+    except TypeError:
+        return UNKNOWN
 
 
 def _is_main_guard(test: ast.Compare) -> bool:
