@@ -27,6 +27,7 @@ report = {}
 for path in sys.argv[1:]:
     keras.backend.clear_session()  # layer names restart (dense, dense_1, ...) as in a fresh script
     calls.clear()
+    sys.argv = [path, "--epochs=0"]  # the examples train for --epochs: build them, do not train
     namespace = runpy.run_path(path, run_name="__main__")
     params = {}
     models = []

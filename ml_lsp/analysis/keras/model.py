@@ -792,6 +792,7 @@ class KerasInterp:
             bunch = {"data": data, "target": target}
             if last == "load_digits":
                 bunch["images"] = KArray((n, 8, 8))
+            bunch["frame"] = KArray((n, f + 1), None, frame=True)  # as_frame=True: features and the target
             return bunch
         if q == "sklearn.model_selection.train_test_split":
             out = []
@@ -990,6 +991,8 @@ class KerasInterp:
             if isinstance(item, KTensor):
                 if i == 0 and isinstance(item_node, ast.Call) and "Input" in self.src(item_node.func):
                     shape = item.shape  # keras.Input(shape=...) as the first element
+                    if model.input_shape is None:
+                        model.input_shape = shape
                     continue
                 key = (item_node.lineno, item_node.col_offset)
                 if key not in {(n.lineno, n.col_offset) for n, _ in self.facts.sequential_tensors}:

@@ -34,6 +34,10 @@ def check(ctx):
         if earlier is None:
             seen[key] = fit
             continue
+        # a compile or a trainable change in between makes the second fit a stage of its own
+        # (unfreeze, recompile with a low learning rate, fit again): that is fine-tuning
+        if any(earlier.index < ev.index < fit.index for ev in (*kf.compiles, *kf.trainable_sets)):
+            continue
         line = fit.node.lineno
         if FINETUNE_WORDS.search(comment_above(ctx, line)) or FINETUNE_WORDS.search(source(ctx, fit.node.func)):
             yield RULE.at_node(ctx, fit.node, f"this fits {key[1]}, {key[2]} again, as on line "
