@@ -48,7 +48,15 @@ def start_capture(environ=os.environ):
         from ml_lsp.telemetry.tensorboard import install_summary_writer
         capture.add_uninstaller(install_summary_writer(capture, module))
 
+    def keras_imported(module) -> None:
+        from ml_lsp.telemetry import keras_fit
+        try:
+            capture.add_uninstaller(keras_fit.install(capture, module))
+        except Exception as exc:  # a Keras we do not know: the script runs, without fit metrics
+            print(f"[ml-lsp] Keras fit metrics not installed: {exc!r}", file=sys.stderr)
+
     when_imported("torch", torch_imported)
+    when_imported("keras", keras_imported)
     when_imported("torch.utils.tensorboard.writer", tensorboard_imported)
     _install_plugin_capturers(capture)
     _record_thread_exceptions(capture)
