@@ -16,6 +16,7 @@ from ml_lsp.analysis import dims
 from ml_lsp.analysis.dims import Sym
 from ml_lsp.analysis.facts import Binding, LayerFact, ModuleClassFact, ModuleFacts, ShapeHover
 from ml_lsp.analysis.batch import BatchCache, CallerSites
+from ml_lsp.analysis.keras.model import mentions_keras
 from ml_lsp.analysis.interp import (ANNOTATION, COMMENT, EXPLICIT, INFERRED, CALLSITE, TIED, BudgetExceeded,
                                     Interp, Limits, ProbeDone, _param_names)
 from ml_lsp.analysis.ops import Args, Ctor, LayerRule
@@ -139,7 +140,45 @@ def analyze_source(text: str, path: Optional[str] = None, *, inputs: Optional[di
         # the units cut by the clock each noted "budget exceeded"; one note says why
         problems = [p for p in problems if "budget exceeded" not in p]
         problems.append(f"time budget of {time_budget_s:g} s spent: shapes not reached by then are unknown")
-    return _build_facts(interp, path, problems, modules, generic_record)
+    facts = _build_facts(interp, path, problems, modules, generic_record)
+    if mentions_keras(text):
+        _add_keras_facts(facts, text, tree)
+    return facts
+
+
+def _add_keras_facts(facts: ModuleFacts, text: str, tree) -> None:
+    """Keras models are followed by their own small interpreter (``analysis.keras``); its
+    layers become bindings (one per layer, on the line that creates or calls it), layer
+    facts for hover, and each model a class-like fact whose count the hints show."""
+    from ml_lsp.analysis.keras import analyze_keras
+
+    kf = analyze_keras(text, tree)
+    facts.keras = kf
+    facts.problems.extend(kf.problems)
+    taken = {(b.line, b.name) for b in facts.bindings}
+    for lf in kf.layers:
+        if (lf.line, lf.name) in taken:
+            continue
+        facts.bindings.append(Binding(lf.scope, lf.name, lf.line, lf.col, lf.end_line, lf.end_col, lf.shape,
+                                      "float", f"{lf.cls} output", keras_layer=True, params=lf.params))
+        facts.layers.append(LayerFact(lf.scope, lf.var or lf.name, lf.line, lf.col, lf.end_line, lf.end_col,
+                                      call=lf.call, signature=f"-> {dims.format_shape(lf.shape)}",
+                                      param_count=lf.params))
+        facts.hovers.append(ShapeHover(lf.line, lf.col, lf.end_line, lf.end_col, lf.call, lf.shape, "float",
+                                       f"{lf.name} ({lf.cls}) output"))
+    for line, col, end_line, end_col, shape, name in kf.tensors:
+        facts.hovers.append(ShapeHover(line, col, end_line, end_col, name, shape, "float", "Keras tensor"))
+    for m in kf.models:
+        label = m.var or f"{m.kind} model"
+        sig = f"{dims.format_shape(m.input_shape)} -> {dims.format_shape(m.output_shape)}"
+        facts.layers.append(LayerFact(label, label, m.line, m.col, m.end_line, m.end_col,
+                                      call=f"{m.kind} Keras model", signature=sig, param_count=m.params))
+        facts.classes.append(ModuleClassFact(label, m.line, m.col, param_count=m.params,
+                                             input_shapes={"inputs": m.input_shape} if m.input_shape else {},
+                                             output_shape=m.output_shape))
+    facts.bindings.sort(key=lambda b: (b.line, b.col, b.name))
+    facts.layers.sort(key=lambda f: (f.line, f.col))
+    facts._by_line = None
 
 
 def _out_of_time(interp: Interp) -> bool:

@@ -34,11 +34,17 @@ class Binding:
     # the inferred one knows less.
     generic_shape: Shape = None
     call_line: Optional[int] = None
+    # a Keras layer's output: its parameter count as model.summary() prints it
+    keras_layer: bool = False
+    params: Optional[int] = None
 
     def to_json(self) -> dict:
-        return {"scope": self.scope, "line": self.line, "name": self.name,
-                "shape": None if self.shape is None else [dim_json(d) for d in self.shape],
-                "dtype": self.dtype}
+        out = {"scope": self.scope, "line": self.line, "name": self.name,
+               "shape": None if self.shape is None else [dim_json(d) for d in self.shape],
+               "dtype": self.dtype}
+        if self.keras_layer:
+            out["params"] = self.params
+        return out
 
 
 @dataclass
@@ -128,6 +134,7 @@ class ModuleFacts:
     problems: list = field(default_factory=list)
     hovers: list = field(default_factory=list)  # ShapeHover, every tensor-valued expression
     layer_refs: list = field(default_factory=list)  # LayerFact at each use (self.fc1 in forward)
+    keras: Optional[object] = None  # KerasFacts when the module uses Keras (the KR rules read them)
     _by_line: Optional[dict] = field(default=None, repr=False)
 
     def to_json_entries(self) -> list:
@@ -166,11 +173,14 @@ class ModuleFacts:
         return best
 
     def layer_at(self, line: int, col: int) -> Optional[LayerFact]:
-        """The layer defined or used (``self.fc1``) at (line, col)."""
+        """The innermost layer defined or used (``self.fc1``) at (line, col): a Keras layer
+        inside its Sequential list wins over the model."""
+        best = None
         for f in self.layer_refs + self.layers:
             if (f.line, f.col) <= (line, col) <= (f.end_line, f.end_col):
-                return f
-        return None
+                if best is None or _size(f) < _size(best):
+                    best = f
+        return best
 
     def class_named(self, name: str) -> Optional[ModuleClassFact]:
         for c in self.classes:

@@ -113,9 +113,19 @@ def run(args: argparse.Namespace) -> int:
                 shape = format_shape(b.shape)
                 dtype = f" {b.dtype}" if b.dtype else ""
             origin = f"  <- {b.origin}" if b.origin else ""
+            if getattr(b, "keras_layer", False):
+                count = "?" if b.params is None else f"{b.params:,}"
+                origin = f"  <- {b.origin}, {count} params"
             print(f"    {b.line:>5}  {b.name} = {shape}{dtype}{origin}")
+        keras = getattr(facts, "keras", None)
+        for m in getattr(keras, "models", None) or ():
+            count = "?" if m.params is None else f"{m.params:,}"
+            print(f"  {name}:{m.line}: Keras {m.kind} model {m.var or ''}: {format_shape(m.input_shape)} -> "
+                  f"{format_shape(m.output_shape)}, {count} params")
         for c in facts.conflicts:
             print(f"  {name}:{c.line}:{c.col + 1}: shape conflict ({c.kind}): {c.message}")
+        for c in getattr(keras, "conflicts", None) or ():
+            print(f"  {name}:{c.line}:{c.col + 1}: Keras shape conflict ({c.kind}): {c.message}")
         for p in facts.problems:
             print(f"  note: {p}")
     return status

@@ -54,7 +54,8 @@ TORCH_IMPORT = re.compile(r"^\s*(?:import|from)\s+(?:torch|lightning|pytorch_lig
 def runnable_line(text: str) -> int | None:
     """0-based line for the Run lens of a script: its ``if __name__ == "__main__":`` block
     or, failing that, its first top-level loop that trains (calls ``backward``, ``step``
-    or ``fit``); None for a module that is not a script."""
+    or ``fit``), or its first top-level ``model.fit(...)`` (a Keras script); None for a
+    module that is not a script."""
     try:
         tree = ast.parse(text)
     except (SyntaxError, ValueError):
@@ -69,6 +70,10 @@ def runnable_line(text: str) -> int | None:
                 if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) \
                         and call.func.attr in ("backward", "step", "fit", "train"):
                     return node.lineno - 1
+    for node in tree.body:
+        value = node.value if isinstance(node, (ast.Expr, ast.Assign)) else None
+        if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr == "fit":
+            return node.lineno - 1
     return None
 
 

@@ -239,6 +239,9 @@ class ShapesFeature:
             if all(p == "?" for p in parts):
                 return None
             return f"({', '.join(parts)})"
+        if getattr(b, "keras_layer", False):
+            # a Keras layer: its output shape and parameter count, as model.summary() has them
+            return f"{_shape(b.shape)} · {format_count(b.params)} params"
         shape = b.generic_shape if b.generic_shape is not None else b.shape
         return None if shape is None else _shape(shape)
 

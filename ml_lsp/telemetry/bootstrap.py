@@ -27,6 +27,7 @@ USAGE = "usage: python -m ml_lsp.telemetry.bootstrap SCRIPT [ARGS...] | -m MODUL
 def start_capture(environ=os.environ):
     """The process's Capture writing to ``$ML_LSP_FRAMES``, with every hook set to install
     when its library is imported; None when no frames file is named."""
+    _default_keras_backend(environ)
     path = environ.get("ML_LSP_FRAMES")
     if not path:
         return None
@@ -50,13 +51,33 @@ def start_capture(environ=os.environ):
         from ml_lsp.telemetry.tensorboard import install_summary_writer
         capture.add_uninstaller(install_summary_writer(capture, module))
 
+    def keras_imported(module) -> None:
+        from ml_lsp.telemetry import keras_fit
+        try:
+            capture.add_uninstaller(keras_fit.install(capture, module))
+        except Exception as exc:  # a Keras we do not know: the script runs, without fit metrics
+            print(f"[ml-lsp] Keras fit metrics not installed: {exc!r}", file=sys.stderr)
+
     when_imported("torch", torch_imported)
+    when_imported("keras", keras_imported)
     when_imported("torch.utils.tensorboard.writer", tensorboard_imported)
     _install_plugin_capturers(capture)
     _record_thread_exceptions(capture)
     capture.start()
     telemetry._capture = capture
     return capture
+
+
+def _default_keras_backend(environ) -> None:
+    """Keras 3 defaults to the TensorFlow backend; where TensorFlow is not installed and
+    torch is (this project's set-up), a Keras script runs on torch instead of failing on
+    import. An explicit KERAS_BACKEND is left alone."""
+    if "KERAS_BACKEND" in environ:
+        return
+    import importlib.util
+
+    if importlib.util.find_spec("tensorflow") is None and importlib.util.find_spec("torch") is not None:
+        environ["KERAS_BACKEND"] = "torch"
 
 
 def _install_plugin_capturers(capture) -> None:

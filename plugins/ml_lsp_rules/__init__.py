@@ -1,4 +1,5 @@
-"""The built-in lint rules (``SH``: shapes, ``TR``: training loops, ``DA``: data),
+"""The built-in lint rules (``SH``: shapes, ``TR``: training loops, ``DA``: data,
+``KR``: Keras),
 contributed through the ``ml_lsp_lint_rules`` hook like any third-party rule pack."""
 
 from ml_lsp.hookspecs import hookimpl

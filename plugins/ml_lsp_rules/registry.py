@@ -1,6 +1,12 @@
 """Every built-in rule, in code order. A rule is added by writing its module and listing it here."""
 
 from ml_lsp_rules.data import da001_fit_on_eval_split, da002_train_loader_not_shuffled, da003_unsafe_torch_load
+from ml_lsp_rules.keras import (
+    kr001_layer_input_shape, kr002_input_shape_vs_data, kr003_softmax_from_logits, kr004_label_encoding,
+    kr005_validation_on_test_set, kr006_refit_called_finetune, kr007_pretrained_base_not_frozen,
+    kr008_trainable_without_recompile, kr009_sequential_given_tensor, kr010_fit_without_labels,
+    kr011_pretrained_weights_download,
+)
 from ml_lsp_rules.shape import (
     sh001_linear_in_features, sh002_conv_in_channels, sh003_norm_features, sh004_rnn_input_size,
     sh005_mha_embed_dim, sh006_embedding_input, sh007_view_numel, sh008_view_multiple_minus_one,
@@ -36,6 +42,10 @@ RULES = [m.RULE for m in (
     tr013_seed_after_model, tr014_accumulation_divisor,
     tr015_early_return_skips_train, tr016_optimizer_state_before_move,
     da001_fit_on_eval_split, da002_train_loader_not_shuffled, da003_unsafe_torch_load,
+    kr001_layer_input_shape, kr002_input_shape_vs_data, kr003_softmax_from_logits, kr004_label_encoding,
+    kr005_validation_on_test_set, kr006_refit_called_finetune, kr007_pretrained_base_not_frozen,
+    kr008_trainable_without_recompile, kr009_sequential_given_tensor, kr010_fit_without_labels,
+    kr011_pretrained_weights_download,
 )]
 
 
