@@ -369,7 +369,7 @@ class TraceFeature:
             if static:
                 parts.append(f"static: {code(static)}")
         if result.how:
-            parts.append(f"*{escape(result.how)}*")
+            parts.append(f"*{result.how}*")
         return "\n\n".join(parts)
 
     def _static_beside(self, result: DocumentTrace, e: dict) -> str | None:

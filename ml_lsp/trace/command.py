@@ -188,6 +188,15 @@ def run(args) -> int:
         interpreter = find_interpreter(getattr(args, "python", None), "--python")
     except NoInterpreter as exc:
         raise CommandFailed(str(exc)) from None
+    # the static pass first: a bad --entry, --init or --input is one usage line, before
+    # anything is started or said about tracing
+    static = {}
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        try:
+            static[path] = (text, static_facts(text, str(path), entry, init, explicit))
+        except ValueError as exc:  # InputError
+            raise UsageError(f"{path}: {exc}") from None
     if not as_json:
         print(f"tracing in {interpreter.describe()}", file=sys.stderr)
     session = TraceSession(interpreter=interpreter)
@@ -195,11 +204,7 @@ def run(args) -> int:
     try:
         session.start()
         for path in files:
-            text = path.read_text(encoding="utf-8")
-            try:
-                facts = static_facts(text, str(path), entry, init, explicit)
-            except ValueError as exc:  # InputError: a bad --entry, --init or --input
-                raise UsageError(f"{path}: {exc}") from None
+            text, facts = static[path]
             # No cache: a file named twice is traced twice (the second time in the warm
             # child, which is what a re-trace after an edit costs in the editor).
             response = trace_file(session, path, entry=entry, init=init, explicit=explicit,
