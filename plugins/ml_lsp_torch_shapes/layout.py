@@ -67,6 +67,21 @@ def _permute(rule):
     return wrapped
 
 
+_UNKNOWN = object()
+
+
+def _product_run(seq, start, target):
+    """The last index k > start with seq[start] * ... * seq[k] == target; None when no run
+    of two or more makes it; _UNKNOWN when an unknown dim is met on the way."""
+    acc, k = seq[start], start
+    while k + 1 < len(seq) and not dims.same(acc, target):
+        k += 1
+        if seq[k] is None:
+            return _UNKNOWN
+        acc = dims.mul(acc, seq[k])
+    return k if dims.same(acc, target) and k > start else None
+
+
 def _merged_groups(src: tuple, dst: tuple):
     """The groups of source dims that ``view(dst)`` merges into one dim, or None when the
     sizes do not line up provably. Dims of size 1 are left out (their stride is free)."""
@@ -81,24 +96,18 @@ def _merged_groups(src: tuple, dst: tuple):
             i, j = i + 1, j + 1
             continue
         # a merge: s[i] * s[i+1] * ... == d[j]
-        acc, k = s[i], i
-        while k + 1 < len(s) and not dims.same(acc, d[j]):
-            k += 1
-            if s[k] is None:
-                return None
-            acc = dims.mul(acc, s[k])
-        if dims.same(acc, d[j]) and k > i:
+        k = _product_run(s, i, d[j])
+        if k is _UNKNOWN:
+            return None
+        if k is not None:
             groups.append([src_idx[m] for m in range(i, k + 1)])
             i, j = k + 1, j + 1
             continue
         # a split: d[j] * d[j+1] * ... == s[i] (always possible, whatever the strides)
-        acc, m = d[j], j
-        while m + 1 < len(d) and not dims.same(acc, s[i]):
-            m += 1
-            if d[m] is None:
-                return None
-            acc = dims.mul(acc, d[m])
-        if dims.same(acc, s[i]) and m > j:
+        m = _product_run(d, j, s[i])
+        if m is _UNKNOWN:
+            return None
+        if m is not None:
             i, j = i + 1, m + 1
             continue
         return None
