@@ -161,6 +161,11 @@ def resume_spec(args: argparse.Namespace, values: dict, merge: bool, runs_dir: P
     if merge and spec.lora:
         spec.lora.merge = True
     spec.resume, spec.resume_from = old.id, str(last)
+    previous = old.spec().get(spec.launcher)
+    if isinstance(previous, dict):  # a cluster run resumes on the cluster it ran on, as large as it was
+        for dest in ("address", "num_gpus", "num_nodes"):
+            if getattr(args, dest, None) is None and previous.get(dest) is not None:
+                setattr(args, dest, previous[dest])
     return spec_mod.check(spec)
 
 

@@ -75,10 +75,24 @@ def _finetune_files(spec: dict, root: Path) -> list[Path]:
             raise LaunchError(f"--{key} {value}: {path} is outside the workspace {root}, which is what is sent "
                               "to the Ray cluster; move it into the workspace or put it where the cluster can read it")
         named.append(path)
-    if spec.get("finetune", {}).get("resume_from"):
-        raise LaunchError("--resume with --launcher ray is not supported yet: the checkpoint lives in the local "
-                          "run folder; resume it locally (--launcher local)")
     return named
+
+
+RESUME_NAME = ".ml-lsp/resume/last.pt"  # where a resumed run's checkpoint lands in the job's working_dir
+
+
+def _resume_checkpoint(spec: dict) -> list[tuple[Path, str]]:
+    """A resumed fine-tune's checkpoint is in the local run folder, which is never sent: it
+    goes in the archive under a fixed name of its own (the follower points the job there)."""
+    data = spec.get("finetune")
+    resume = data.get("resume_from") if isinstance(data, dict) else None
+    if not resume:
+        return []
+    source = Path(resume)
+    if not source.is_file():
+        raise LaunchError(f"--resume: the checkpoint {source} is not on this machine; the run it belongs to "
+                          "did not bring it home (over launchers.ray.artifacts_max_mb?)")
+    return [(source, RESUME_NAME)]
 
 
 def prepare(spec: dict | None, context: LaunchContext) -> dict | None:
@@ -107,9 +121,10 @@ def prepare(spec: dict | None, context: LaunchContext) -> dict | None:
                               "run it from its own project folder")
     cwd = _inside(Path(spec.get("cwd") or root), root) or "."
     include = _finetune_files(spec, root)
+    extras = _resume_checkpoint(spec)
     runs_dir = context.options.get("runs_dir")
     leave_out = [Path(runs_dir)] if runs_dir else []
-    pkg = package.collect(root, leave_out=leave_out, include=include)
+    pkg = package.collect(root, leave_out=leave_out, include=include, extras=extras)
     package.check_size(pkg, settings["max_upload_mb"])
     spec = dict(spec)
     spec["devices"] = "cpu"  # the follower needs no GPU here; the job asks the cluster for its own
@@ -117,6 +132,7 @@ def prepare(spec: dict | None, context: LaunchContext) -> dict | None:
     spec["ray"] = {**settings, "nproc_per_node": int(nproc), "root": str(root), "cwd": cwd,
                    "include": [p.relative_to(root).as_posix() if p.is_absolute() else str(p)
                                for p in (i.resolve() for i in include)],
+                   "extras": [[str(path), name] for path, name in extras],
                    "leave_out": [str(p) for p in leave_out], "upload_bytes": pkg.size, **target}
     return spec
 

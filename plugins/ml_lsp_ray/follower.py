@@ -111,6 +111,9 @@ class Follower:
                 "nproc_per_node": cfg["nproc_per_node"], "num_gpus": cfg["num_gpus"], "num_cpus": cfg["num_cpus"],
                 "resources": cfg.get("resources") or {}, "artifacts_max_mb": cfg["artifacts_max_mb"],
                 "finetune": spec.get("finetune")}
+        if desc["finetune"] and desc["finetune"].get("resume_from") and cfg.get("extras"):
+            from ml_lsp_ray import RESUME_NAME  # the checkpoint travels in the archive under this name
+            desc["finetune"] = {**desc["finetune"], "resume_from": str(Path(cfg["root"]) / RESUME_NAME)}
         for key in ("script", "ml_lsp_script", "module"):
             if cfg.get(key):
                 desc[key] = cfg[key]
@@ -124,7 +127,8 @@ class Follower:
         cfg = self.cfg
         root = Path(cfg["root"])
         include = [root / p for p in cfg.get("include") or []]
-        pkg = package.collect(root, leave_out=[Path(p) for p in cfg.get("leave_out") or []], include=include)
+        pkg = package.collect(root, leave_out=[Path(p) for p in cfg.get("leave_out") or []], include=include,
+                              extras=[(Path(path), name) for path, name in cfg.get("extras") or []])
         package.check_size(pkg, cfg["max_upload_mb"])
         runtime_env = json.loads(json.dumps(cfg.get("runtime_env") or {}))
         env_vars = dict(runtime_env.get("env_vars") or {})

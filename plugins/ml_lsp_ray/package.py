@@ -56,10 +56,11 @@ def _ignored(rel_to_specs: list[tuple[Path, object]], path: Path, is_dir: bool) 
     return False
 
 
-def collect(root: Path, leave_out: list[Path] = (), include: list[Path] = ()) -> Package:
+def collect(root: Path, leave_out: list[Path] = (), include: list[Path] = (),
+            extras: list[tuple[Path, str]] = ()) -> Package:
     """The files of ``root`` to send: each folder honours its own ignore files and those
     above it; ``leave_out`` (the runs folder) never goes; ``include`` always does when it is
-    inside ``root``."""
+    inside ``root``; ``extras`` are (file, name in the archive) pairs from anywhere."""
     root = root.resolve()
     skip = {p.resolve() for p in leave_out}
     files: dict[Path, str] = {}
@@ -94,6 +95,10 @@ def collect(root: Path, leave_out: list[Path] = (), include: list[Path] = ()) ->
                 if sub.is_file():
                     files.setdefault(sub, sub.relative_to(root).as_posix())
             del files[extra]
+    taken = {name for name, _ in extras}
+    files = {path: name for path, name in files.items() if name not in taken}
+    for path, name in extras:
+        files[Path(path)] = name
     ordered = sorted(files.items(), key=lambda item: item[1])
     size = 0
     for path, _ in ordered:

@@ -45,6 +45,19 @@ CRASH = textwrap.dedent('''\
     ''')
 
 
+DIGITS = Path(__file__).resolve().parents[2] / "examples" / "digits"
+
+
+@pytest.fixture(scope="session")
+def pretrained(tmp_path_factory) -> Path:
+    """The digits example's pretrained weights (its own pretrain script, a few seconds)."""
+    out = tmp_path_factory.mktemp("pretrained") / "pretrained.pt"
+    proc = subprocess.run([sys.executable, str(DIGITS / "pretrain.py"), "--out", str(out)],
+                          capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
 def line_of(text: str, needle: str) -> int:
     """1-based line of the first line containing ``needle``."""
     return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)

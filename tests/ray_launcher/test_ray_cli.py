@@ -10,7 +10,7 @@ import os
 import signal
 import time
 
-from ray_launcher.conftest import CRASH, TRAIN, line_of, ml_lsp, ray_job_status, status, wait_for
+from ray_launcher.conftest import CRASH, DIGITS, TRAIN, line_of, ml_lsp, ray_job_status, status, wait_for
 
 
 def show(ws, run_id) -> dict:
@@ -89,6 +89,38 @@ def test_a_killed_follower_is_replaced_and_loses_or_repeats_nothing(ray_cluster,
     out = (workspace / ".ml-lsp" / "runs" / run_id / "stdout.log").read_text()
     printed = [line for line in out.splitlines() if line.startswith("step ")]
     assert printed == [f"step {i} loss {1.0 / (i + 1)}" for i in range(60)]
+
+
+def test_a_fine_tune_paused_on_ray_resumes_on_ray_from_the_checkpoint_it_brought_home(ray_cluster, workspace,
+                                                                                      pretrained):
+    import shutil
+
+    import torch
+
+    for name in ("model.py", "data.py"):
+        shutil.copy(DIGITS / name, workspace / name)
+    shutil.copy(pretrained, workspace / "pretrained.pt")
+    flags = ["--model", "model.py:DigitsCNN", "--init", "num_classes=5", "--checkpoint", "pretrained.pt",
+             "--data", "data.py:digits_5_9", "--replace-head", "head=5", "--epochs", "2",
+             "--checkpoint-every", "7", "--lr", "0.005", "--launcher", "ray", "--address", ray_cluster.address]
+    paused = ml_lsp("finetune", *flags, "--stop-after", "17", "--wait", cwd=workspace, timeout=400)
+    assert paused.returncode == 0, paused.stderr
+    first = paused.stdout.strip().splitlines()[-1]
+    home = workspace / ".ml-lsp" / "runs" / first / "checkpoints" / "last.pt"
+    assert torch.load(home, weights_only=True)["state"]["step"] == 17  # came home from the cluster
+
+    resumed = ml_lsp("finetune", "--resume", first, "--wait", cwd=workspace, timeout=400)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming at step 17" in resumed.stderr
+    second = resumed.stdout.strip().splitlines()[-1]
+    details = show(workspace, second)
+    assert details["state"] == "succeeded" and details["remote"]["status"] == "SUCCEEDED"
+    folder = workspace / ".ml-lsp" / "runs" / second
+    from ml_lsp.runner.frames import read_frames
+    progress = [f["current"] for f in read_frames(folder / "frames.bin") if f["kind"] == "progress"]
+    assert progress[0] == 17  # the job on the cluster started from the checkpoint, not from step 0
+    assert torch.load(folder / "checkpoints" / "last.pt", weights_only=True)["state"]["step"] == 46
+    assert json.loads((folder / "metrics.json").read_text())["steps"] == 46
 
 
 def test_the_cluster_a_repository_names_needs_the_users_yes(ray_cluster, workspace):

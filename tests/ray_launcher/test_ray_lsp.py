@@ -19,9 +19,7 @@ from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
 from lsp_helpers import SERVER_COMMAND, server_env
-from ray_launcher.conftest import CRASH, TRAIN, line_of, status
-
-DIGITS = Path(__file__).resolve().parents[2] / "examples" / "digits"
+from ray_launcher.conftest import CRASH, DIGITS, TRAIN, line_of, status
 
 
 async def start(tmp_path: Path, ws: Path, init_options: dict, answers: list[str] | None = None) -> LanguageClient:
@@ -196,15 +194,6 @@ async def test_an_untrusted_workspace_runs_nothing_on_ray_and_asks_nothing(tmp_p
         assert client.asked == [] and run_folders(workspace) == []
     finally:
         await client.shutdown_session()
-
-
-@pytest.fixture(scope="module")
-def pretrained(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("pretrained") / "pretrained.pt"
-    proc = subprocess.run([sys.executable, str(DIGITS / "pretrain.py"), "--out", str(out)],
-                          capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stderr
-    return out
 
 
 async def test_a_fine_tune_on_ray_from_its_lens(tmp_path, ray_cluster, workspace, pretrained):
