@@ -1,0 +1,136 @@
+"""Issue 16: the training and data facts follow values through the file's own functions
+(their returns, a local they return, a returned tuple unpacked) and literal containers
+(`loaders["check"]`), checked through `ml-lsp check`. Names are chosen so that nothing but
+the followed fact can give the mistake away, and each case has a correct twin that stays
+silent."""
+
+from rules.test_real_script_false_alarms import check, project  # noqa: F401  (the fixture)
+
+LOADERS = """\
+import torch
+import torch.nn as nn
+from torch.utils.data import DataLoader
+from torchvision import datasets
+
+def get_loaders():
+    a_ds = datasets.MNIST("data", train=True, download=True)
+    b_ds = datasets.MNIST("data", train=False, download=True)
+    first = DataLoader(a_ds, batch_size=64, shuffle=True)
+    second = DataLoader(b_ds, batch_size=64)
+    return first, second
+
+def loader_table():
+    return {"fit": DataLoader(datasets.MNIST("d", train=True), shuffle=True),
+            "check": DataLoader(datasets.MNIST("d", train=False))}
+
+model = nn.Linear(784, 10)
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+crit = nn.CrossEntropyLoss()
+
+def step(x, y):
+    opt.zero_grad()
+    loss = crit(model(x), y)
+    loss.backward()
+    opt.step()
+
+one, two = get_loaders()
+for x, y in two:
+    opt.zero_grad()
+    crit(model(x), y).backward()
+    opt.step()
+for x, y in one:
+    opt.zero_grad()
+    crit(model(x), y).backward()
+    opt.step()
+
+table = loader_table()
+chosen = table["check"]
+for x, y in chosen:
+    step(x, y)
+    opt.zero_grad()
+    crit(model(x), y).backward()
+    opt.step()
+kept = table["fit"]
+for x, y in kept:
+    opt.zero_grad()
+    crit(model(x), y).backward()
+    opt.step()
+"""
+
+
+def test_held_out_loader_through_a_returned_tuple_and_a_dict(project):
+    assert check(project, LOADERS, "--select", "DA001") == [("DA001", 28), ("DA001", 39)]
+
+
+MODELS = """\
+import torch
+import torch.nn as nn
+
+def build():
+    return nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.2), nn.Linear(8, 2))
+
+def build_plain():
+    net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    return net
+
+def make_pair():
+    return nn.Sequential(nn.Linear(4, 2), nn.BatchNorm1d(2)), nn.Linear(2, 1)
+
+model = build().to("cpu")
+plain = build_plain().to("cpu")
+gen, head = make_pair()
+
+def evaluate(loader):
+    with torch.no_grad():
+        for x, y in loader:
+            out = model(x)
+
+def evaluate_plain(loader):
+    with torch.no_grad():
+        for x, y in loader:
+            out = plain(x)
+
+def evaluate_gen(loader):
+    with torch.no_grad():
+        for x, y in loader:
+            out = gen(x)
+
+def evaluate_head(loader):
+    with torch.no_grad():
+        for x, y in loader:
+            out = head(x)
+"""
+
+
+def test_dropout_and_batch_norm_through_a_function_return(project):
+    assert check(project, MODELS, "--select", "TR006") == [("TR006", 20), ("TR006", 30)]
+
+
+SOFTMAX = """\
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+net = nn.Linear(4, 3)
+criterion = nn.CrossEntropyLoss()
+
+def predict(x):
+    logits = net(x)
+    probs = F.softmax(logits, dim=1)
+    return probs
+
+def scores(x):
+    return net(x)
+
+def train(x, y, opt):
+    out = predict(x)
+    loss = criterion(out, y)
+    loss.backward()
+    opt.step()
+    loss2 = criterion(scores(x), y)
+    loss3 = criterion(predict(x), y)
+"""
+
+
+def test_probabilities_through_a_function_return(project):
+    assert check(project, SOFTMAX, "--select", "TR008") == [("TR008", 18), ("TR008", 22)]
