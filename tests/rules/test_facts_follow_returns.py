@@ -134,3 +134,61 @@ def train(x, y, opt):
 
 def test_probabilities_through_a_function_return(project):
     assert check(project, SOFTMAX, "--select", "TR008") == [("TR008", 18), ("TR008", 22)]
+
+
+PAIR = """\
+import torch
+import torch.nn as nn
+from torch.utils.data import DataLoader
+from torchvision import datasets
+
+a = DataLoader(datasets.MNIST("d", train=True), shuffle=True)
+b = DataLoader(datasets.MNIST("d", train=False))
+pair = (a, b)
+model = nn.Linear(3, 2)
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+for x, y in pair[1]:
+    opt.zero_grad()
+    nn.functional.cross_entropy(model(x), y).backward()
+    opt.step()
+for x, y in enumerate(pair[0]):
+    opt.zero_grad()
+    nn.functional.cross_entropy(model(x), y).backward()
+    opt.step()
+"""
+
+
+def test_held_out_loader_read_from_a_tuple_by_index(project):
+    assert check(project, PAIR, "--select", "DA001") == [("DA001", 11)]
+
+
+KEYWORD_LOADER = """\
+import torch
+import torch.nn as nn
+import torchvision
+
+test_dataset = torchvision.datasets.MNIST(root="data", train=False)
+train_dataset = torchvision.datasets.MNIST(root="data", train=True)
+train_loader = torch.utils.data.DataLoader(dataset=train_dataset, batch_size=100, shuffle=True)
+test_loader = torch.utils.data.DataLoader(dataset=test_dataset, batch_size=100)
+
+def get_loaders():
+    return train_loader, test_loader
+
+first, second = get_loaders()
+model = nn.Linear(784, 10)
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+for epoch in range(2):
+    for i, (x, y) in enumerate(second):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    for i, (x, y) in enumerate(first):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+"""
+
+
+def test_loader_built_with_the_dataset_keyword_and_returned_as_a_pair(project):
+    assert check(project, KEYWORD_LOADER, "--select", "DA001") == [("DA001", 17)]

@@ -86,6 +86,13 @@ def is_mode_switch(call: ast.Call) -> bool:
     return not call.args or (len(call.args) == 1 and not isinstance(call.args[0], ast.Starred))
 
 
+def _first_argument(call: ast.Call, keyword: str) -> ast.AST | None:
+    """The first positional argument, or the keyword that names it (``DataLoader(dataset=ds)``)."""
+    if call.args:
+        return call.args[0]
+    return next((k.value for k in call.keywords if k.arg == keyword), None)
+
+
 def _held_out_build(value: ast.Call) -> str:
     """Why the dataset ``value`` builds is held out (``MNIST(train=False)``), or ''."""
     name = last_part(call_name(value))
@@ -524,7 +531,7 @@ class ScriptFacts:
                     continue
                 source = value
                 if isinstance(source, ast.Call) and last_part(call_name(source)) in ("DataLoader", "iter", "tqdm", "enumerate"):
-                    source = source.args[0] if source.args else None
+                    source = _first_argument(source, "dataset" if last_part(call_name(source)) == "DataLoader" else "iterable")
                 base = chain_base(source) if source is not None else ""
                 if base in out:
                     out[target] = out[base]
@@ -533,6 +540,30 @@ class ScriptFacts:
                     out[target] = _held_out_build(source)  # DataLoader(MNIST(train=False))
                     changed = True
         return out
+
+    def held_out_why(self, node: ast.AST) -> tuple[str, str] | None:
+        """(what, why) when the expression ``node`` is proven held-out data: a name of
+        ``held_out``, or an expression the file's functions and containers lead to one
+        (``loaders[1]``, ``get_loaders()[1]``) with every path held out."""
+        name = chain_base(node)
+        if name in self.held_out:
+            return name, self.held_out[name]
+        leaves = self.resolve(node, self.enclosing_function(node)) if isinstance(node, (ast.Subscript, ast.Call)) else []
+        whys = []
+        for leaf, _ in leaves:
+            if leaf is node:
+                return None
+            base = chain_base(leaf)
+            if base in self.held_out:
+                whys.append(self.held_out[base])
+            elif isinstance(leaf, ast.Call) and last_part(call_name(leaf)) == "DataLoader" \
+                    and chain_base(_first_argument(leaf, "dataset")) in self.held_out:
+                whys.append(self.held_out[chain_base(_first_argument(leaf, "dataset"))])
+            elif isinstance(leaf, ast.Call) and _held_out_build(leaf):
+                whys.append(_held_out_build(leaf))
+            else:
+                return None
+        return (ast.unparse(node), whys[0]) if whys else None
 
     # Model facts: does a model hold dropout or batch norm? ---------------------------------
     @cached_property

@@ -56,6 +56,14 @@ def _bound(sf, node, depth=0):
     return _bound(sf, values[0], depth + 1) if len(values) == 1 else None
 
 
+def _bound_constant(sf, node):
+    """``64`` for ``64`` or for a name the file assigns once, to ``64`` (``batch_size = 64``)."""
+    if isinstance(node, ast.Name):
+        values = [v for t, v in sf.assignments if t == node.id]
+        return values[0] if len(values) == 1 else None
+    return node
+
+
 def _tensor_rows(sf, node) -> int | None:
     """The first size of a tensor built here: ``torch.randn(1025, 16)``, ``torch.randint(0, 2, (1025,))``."""
     call = _bound(sf, node)
@@ -70,8 +78,8 @@ def _tensor_rows(sf, node) -> int | None:
         if isinstance(first, (ast.Tuple, ast.List)) and first.elts:
             first = first.elts[0]
         if base == "arange":
-            return _int(first) if len(call.args) == 1 else None
-        return _int(first)
+            return _int(_bound_constant(sf, first)) if len(call.args) == 1 else None
+        return _int(_bound_constant(sf, first))
     if base == "randint":
         size = next((k.value for k in call.keywords if k.arg == "size"), call.args[2] if len(call.args) > 2 else None)
         if isinstance(size, (ast.Tuple, ast.List)) and size.elts:
@@ -93,7 +101,7 @@ def dataset_length(sf, node) -> int | None:
         if isinstance(idx, ast.Call) and call_name(idx) == "list" and idx.args:
             idx = idx.args[0]
         if isinstance(idx, ast.Call) and call_name(idx) == "range" and not idx.keywords:
-            bounds = [_int(a) for a in idx.args]
+            bounds = [_int(_bound_constant(sf, a)) for a in idx.args]
             if None in bounds or len(bounds) > 2:
                 return None
             return len(range(*bounds))
@@ -120,7 +128,7 @@ def _last_batch_of_one(sf, loader: ast.Call) -> tuple[int, int] | None:
     if drop is not None and not (isinstance(drop, ast.Constant) and drop.value is False):
         return None
     size = kws.get("batch_size", loader.args[1] if len(loader.args) > 1 else None)
-    batch = _int(size)
+    batch = _int(_bound_constant(sf, size))
     dataset = loader.args[0] if loader.args else kws.get("dataset")
     if batch is None or batch < 2 or dataset is None:
         return None
