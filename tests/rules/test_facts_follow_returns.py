@@ -192,3 +192,74 @@ for epoch in range(2):
 
 def test_loader_built_with_the_dataset_keyword_and_returned_as_a_pair(project):
     assert check(project, KEYWORD_LOADER, "--select", "DA001") == [("DA001", 17)]
+
+
+DEVICE = """\
+import torch
+import torch.nn as nn
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.fc(x)
+
+def build(device):
+    net = Net()
+    return net.to(device)
+
+def to_gpu(batch):
+    return [t.cuda() for t in batch]
+
+device = torch.device("cuda")
+model = build(device)
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+
+for x, y in train_loader:
+    opt.zero_grad()
+    nn.functional.cross_entropy(model(x), y).backward()
+    opt.step()
+
+for batch in train_loader:
+    x, y = to_gpu(batch)
+    opt.zero_grad()
+    nn.functional.cross_entropy(model(x), y).backward()
+    opt.step()
+"""
+
+
+def test_device_of_a_model_moved_inside_a_builder_function(project):
+    # the model's device is followed through build()'s return; a loop that moves its batch
+    # through the file's own helper stays silent
+    assert check(project, DEVICE, "--select", "TR011") == [("TR011", 25)]
+
+
+GRAD_MODE = """\
+import torch
+import torch.nn as nn
+
+model = nn.Sequential(nn.Linear(4, 2))
+
+def evaluate(loader):
+    total = 0
+    for x, y in loader:
+        total += (model(x).argmax(1) == y).sum().item()
+    return total
+
+def validate(loader):
+    total = 0
+    for x, y in loader:
+        total += (model(x).argmax(1) == y).sum().item()
+    return total
+
+with torch.no_grad():
+    acc = evaluate(test_loader)
+acc2 = validate(test_loader)
+"""
+
+
+def test_grad_mode_followed_into_a_function_called_under_no_grad(project):
+    # evaluate() only runs inside `with torch.no_grad()`; validate() runs with autograd on
+    assert check(project, GRAD_MODE, "--select", "TR005") == [("TR005", 14)]

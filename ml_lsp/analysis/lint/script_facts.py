@@ -2,7 +2,20 @@
 ``ast`` once per file: which names are optimizers, schedulers and models, which classes
 are ``nn.Module`` subclasses (and what their ``__init__`` builds), parent links, loops and
 ``no_grad`` blocks. Heuristics stay on the side of silence: a name is an optimizer only if
-it is built by an optimizer class or called like one."""
+it is built by an optimizer class or called like one.
+
+Values are followed through the file's own code (``resolve``/``flow_assignments``): a call of
+a function of the file stands for what it returns (a local it returns, each element of a
+returned tuple), and a constant subscript of a literal dict/list/tuple for its element. The
+held-out split, model and dropout/batch-norm facts read those flows; grad mode is followed
+into a function every caller runs under ``no_grad``. A value that cannot be followed stays
+unknown, and the rules stay silent on it.
+
+Why here and not in the abstract interpreter (ml_lsp/analysis/interp.py): the rules ask
+about names and statements of a training script (which loop, which loader, which line to
+fix), the interpreter works on tensor shapes inside model code and runs per entry point;
+following returns and containers at the AST level costs one pass and keeps the rules
+independent of the shape engine's budget and its failures."""
 
 from __future__ import annotations
 
@@ -230,9 +243,14 @@ class ScriptFacts:
             node = self.parent[node]
         return node
 
-    def in_grad_context(self, node: ast.AST) -> bool:
-        """Inside ``with torch.no_grad()`` / ``inference_mode()`` or a function decorated so."""
+    def in_grad_context(self, node: ast.AST, _seen: tuple = ()) -> bool:
+        """Inside ``with torch.no_grad()`` / ``inference_mode()`` or a function decorated so,
+        or inside a function of the file that is only ever called from such a place
+        (``with torch.no_grad(): evaluate()``): grad mode is followed through calls."""
         for anc in self.ancestors(node):
+            if isinstance(anc, (ast.FunctionDef, ast.AsyncFunctionDef)) and anc not in _seen \
+                    and self._called_only_without_grad(anc, (*_seen, anc)):
+                return True
             if isinstance(anc, (ast.With, ast.AsyncWith)):
                 for item in anc.items:
                     expr = item.context_expr
@@ -245,6 +263,16 @@ class ScriptFacts:
                     if last_part(name) in GRAD_CONTEXTS - {"enable_grad"}:
                         return True
         return False
+
+    def _called_only_without_grad(self, func: ast.AST, seen: tuple) -> bool:
+        if len(seen) > 4 or isinstance(self.parent.get(func), ast.ClassDef) or self.functions.get(func.name) is not func:
+            return False
+        calls = [c for c in self.all_calls if isinstance(c.func, ast.Name) and c.func.id == func.name]
+        # a function also passed around by name (a callback) may be called from anywhere
+        named = [n for n in self.nodes_of(ast.Name) if n.id == func.name and isinstance(n.ctx, ast.Load)]
+        if not calls or len(named) != len(calls):
+            return False
+        return all(self.in_grad_context(c, seen) for c in calls)
 
     def walk_no_defs(self, node: ast.AST) -> Iterator[ast.AST]:
         """Every node under ``node`` except those inside nested function/class bodies."""
