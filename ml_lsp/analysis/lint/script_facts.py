@@ -316,12 +316,21 @@ class ScriptFacts:
         when it returns values (not a method, not a generator)."""
         if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)):
             return None
-        func = self.functions.get(call.func.id)
-        if func is None or isinstance(self.parent.get(func), ast.ClassDef):
-            return None
-        if any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in self.walk_no_defs(func)):
-            return None
-        return func
+        return self._returning_functions.get(call.func.id)
+
+    @cached_property
+    def _returning_functions(self) -> dict[str, ast.AST]:
+        return {name: func for name, func in self.functions.items()
+                if not isinstance(self.parent.get(func), ast.ClassDef)
+                and not any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in self.walk_no_defs(func))}
+
+    @cached_property
+    def values_of(self) -> dict[str, list[ast.AST]]:
+        """Target dotted name -> every value the file assigns to it."""
+        out: dict[str, list[ast.AST]] = {}
+        for target, value in self.assignments:
+            out.setdefault(target, []).append(value)
+        return out
 
     def _local_value(self, name: str, scope: ast.AST) -> ast.AST | None:
         """The value of the one plain assignment of ``name`` in function ``scope``."""
@@ -340,7 +349,7 @@ class ScriptFacts:
         if isinstance(base, ast.Name) and scope is not None and self._local_value(base.id, scope) is not None:
             containers = self.resolve(self._local_value(base.id, scope), scope, depth + 1)
         elif dotted(base):
-            bound = [v for t, v in self.assignments if t == dotted(base)]
+            bound = self.values_of.get(dotted(base), [])
             if len(bound) != 1:
                 return None
             containers = self.resolve(bound[0], None, depth + 1)
