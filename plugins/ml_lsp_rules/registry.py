@@ -24,6 +24,7 @@ from ml_lsp_rules.training import (
     tr011_batch_not_on_model_device, tr012_backward_without_grad,
     tr013_seed_after_model, tr014_accumulation_divisor,
     tr015_early_return_skips_train, tr016_optimizer_state_before_move,
+    tr017_batch_norm_last_batch_of_one, tr018_class_target_encoding,
 )
 
 RULES = [m.RULE for m in (
@@ -41,6 +42,7 @@ RULES = [m.RULE for m in (
     tr011_batch_not_on_model_device, tr012_backward_without_grad,
     tr013_seed_after_model, tr014_accumulation_divisor,
     tr015_early_return_skips_train, tr016_optimizer_state_before_move,
+    tr017_batch_norm_last_batch_of_one, tr018_class_target_encoding,
     da001_fit_on_eval_split, da002_train_loader_not_shuffled, da003_unsafe_torch_load,
     kr001_layer_input_shape, kr002_input_shape_vs_data, kr003_softmax_from_logits, kr004_label_encoding,
     kr005_validation_on_test_set, kr006_refit_called_finetune, kr007_pretrained_base_not_frozen,

@@ -2,7 +2,20 @@
 ``ast`` once per file: which names are optimizers, schedulers and models, which classes
 are ``nn.Module`` subclasses (and what their ``__init__`` builds), parent links, loops and
 ``no_grad`` blocks. Heuristics stay on the side of silence: a name is an optimizer only if
-it is built by an optimizer class or called like one."""
+it is built by an optimizer class or called like one.
+
+Values are followed through the file's own code (``resolve``/``flow_assignments``): a call of
+a function of the file stands for what it returns (a local it returns, each element of a
+returned tuple), and a constant subscript of a literal dict/list/tuple for its element. The
+held-out split, model and dropout/batch-norm facts read those flows; grad mode is followed
+into a function every caller runs under ``no_grad``. A value that cannot be followed stays
+unknown, and the rules stay silent on it.
+
+Why here and not in the abstract interpreter (ml_lsp/analysis/interp.py): the rules ask
+about names and statements of a training script (which loop, which loader, which line to
+fix), the interpreter works on tensor shapes inside model code and runs per entry point;
+following returns and containers at the AST level costs one pass and keeps the rules
+independent of the shape engine's budget and its failures."""
 
 from __future__ import annotations
 
@@ -86,6 +99,25 @@ def is_mode_switch(call: ast.Call) -> bool:
     return not call.args or (len(call.args) == 1 and not isinstance(call.args[0], ast.Starred))
 
 
+def _first_argument(call: ast.Call, keyword: str) -> ast.AST | None:
+    """The first positional argument, or the keyword that names it (``DataLoader(dataset=ds)``)."""
+    if call.args:
+        return call.args[0]
+    return next((k.value for k in call.keywords if k.arg == keyword), None)
+
+
+def _held_out_build(value: ast.Call) -> str:
+    """Why the dataset ``value`` builds is held out (``MNIST(train=False)``), or ''."""
+    name = last_part(call_name(value))
+    for k in value.keywords:
+        if k.arg == "train" and isinstance(k.value, ast.Constant) and k.value.value is False:
+            return f"{name}(train=False)"
+        if k.arg in ("split", "subset") and isinstance(k.value, ast.Constant) \
+                and isinstance(k.value.value, str) and is_eval_split_name(k.value.value):
+            return f"{name}({k.arg}={k.value.value!r})"
+    return ""
+
+
 def last_part(name: str) -> str:
     return name.rsplit(".", 1)[-1]
 
@@ -108,6 +140,11 @@ class ModuleClass:
     @property
     def has_train_eval_difference(self) -> bool:
         return bool(layer_names_mode(self.layer_calls))
+
+
+def batch_norm_names(names: list[str]) -> bool:
+    """True when one of the called names builds a batch norm layer."""
+    return any("BatchNorm" in last_part(c) for c in names)
 
 
 def layer_names_mode(names: list[str]) -> bool:
@@ -206,9 +243,14 @@ class ScriptFacts:
             node = self.parent[node]
         return node
 
-    def in_grad_context(self, node: ast.AST) -> bool:
-        """Inside ``with torch.no_grad()`` / ``inference_mode()`` or a function decorated so."""
+    def in_grad_context(self, node: ast.AST, _seen: tuple = ()) -> bool:
+        """Inside ``with torch.no_grad()`` / ``inference_mode()`` or a function decorated so,
+        or inside a function of the file that is only ever called from such a place
+        (``with torch.no_grad(): evaluate()``): grad mode is followed through calls."""
         for anc in self.ancestors(node):
+            if isinstance(anc, (ast.FunctionDef, ast.AsyncFunctionDef)) and anc not in _seen \
+                    and self._called_only_without_grad(anc, (*_seen, anc)):
+                return True
             if isinstance(anc, (ast.With, ast.AsyncWith)):
                 for item in anc.items:
                     expr = item.context_expr
@@ -221,6 +263,16 @@ class ScriptFacts:
                     if last_part(name) in GRAD_CONTEXTS - {"enable_grad"}:
                         return True
         return False
+
+    def _called_only_without_grad(self, func: ast.AST, seen: tuple) -> bool:
+        if len(seen) > 4 or isinstance(self.parent.get(func), ast.ClassDef) or self.functions.get(func.name) is not func:
+            return False
+        calls = [c for c in self.all_calls if isinstance(c.func, ast.Name) and c.func.id == func.name]
+        # a function also passed around by name (a callback) may be called from anywhere
+        named = [n for n in self.nodes_of(ast.Name) if n.id == func.name and isinstance(n.ctx, ast.Load)]
+        if not calls or len(named) != len(calls):
+            return False
+        return all(self.in_grad_context(c, seen) for c in calls)
 
     def walk_no_defs(self, node: ast.AST) -> Iterator[ast.AST]:
         """Every node under ``node`` except those inside nested function/class bodies."""
@@ -256,6 +308,120 @@ class ScriptFacts:
                         out.append((dotted(target), node.value))
             elif isinstance(node, (ast.AnnAssign,)) and node.value is not None and dotted(node.target):
                 out.append((dotted(node.target), node.value))
+        return out
+
+    # Values through the file's functions and containers -------------------------------------
+    def file_function(self, call: ast.AST) -> ast.AST | None:
+        """The module-level (or nested) function of this file that ``call`` calls by name,
+        when it returns values (not a method, not a generator)."""
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)):
+            return None
+        return self._returning_functions.get(call.func.id)
+
+    @cached_property
+    def _returning_functions(self) -> dict[str, ast.AST]:
+        return {name: func for name, func in self.functions.items()
+                if not isinstance(self.parent.get(func), ast.ClassDef)
+                and not any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in self.walk_no_defs(func))}
+
+    @cached_property
+    def values_of(self) -> dict[str, list[ast.AST]]:
+        """Target dotted name -> every value the file assigns to it."""
+        out: dict[str, list[ast.AST]] = {}
+        for target, value in self.assignments:
+            out.setdefault(target, []).append(value)
+        return out
+
+    def _local_value(self, name: str, scope: ast.AST) -> ast.AST | None:
+        """The value of the one plain assignment of ``name`` in function ``scope``."""
+        found = [n for n in self.nodes_in(scope, ast.Assign)
+                 if len(n.targets) == 1 and isinstance(n.targets[0], ast.Name) and n.targets[0].id == name]
+        return found[0].value if len(found) == 1 else None
+
+    def _element(self, sub: ast.Subscript, scope: ast.AST | None, depth: int) -> list | None:
+        """``loaders["val"]`` / ``pair[1]`` where the container is a literal dict, list or
+        tuple (bound to a name, or returned by a function of the file): the element's values."""
+        if not isinstance(sub.slice, ast.Constant):
+            return None
+        key = sub.slice.value
+        containers = []
+        base = sub.value
+        if isinstance(base, ast.Name) and scope is not None and self._local_value(base.id, scope) is not None:
+            containers = self.resolve(self._local_value(base.id, scope), scope, depth + 1)
+        elif dotted(base):
+            bound = self.values_of.get(dotted(base), [])
+            if len(bound) != 1:
+                return None
+            containers = self.resolve(bound[0], None, depth + 1)
+        else:
+            containers = self.resolve(base, scope, depth + 1)
+        out = []
+        for value, where in containers:
+            if isinstance(value, ast.Dict):
+                hits = [v for k, v in zip(value.keys, value.values) if isinstance(k, ast.Constant) and k.value == key]
+                if len(hits) != 1:
+                    return None
+                out += self.resolve(hits[0], where, depth + 1)
+            elif isinstance(value, (ast.Tuple, ast.List)) and isinstance(key, int) \
+                    and not any(isinstance(e, ast.Starred) for e in value.elts) and -len(value.elts) <= key < len(value.elts):
+                out += self.resolve(value.elts[key], where, depth + 1)
+            else:
+                return None
+        return out or None
+
+    def resolve(self, expr: ast.AST, scope: ast.AST | None = None, depth: int = 0) -> list[tuple[ast.AST, ast.AST | None]]:
+        """What ``expr`` evaluates to, as (expression, function it is read in) pairs: through
+        calls of the file's functions (each return), a function's locals it returns,
+        self-returning chains around such a call (``make_model().to(device)``) and constant
+        subscripts of literal containers. An expression that cannot be followed is its own
+        answer, so callers keep their own (silent) judgement of it."""
+        if depth > 6:
+            return [(expr, scope)]
+        inner = expr
+        while isinstance(inner, ast.Call) and isinstance(inner.func, ast.Attribute) and inner.func.attr in SELF_RETURNING:
+            inner = inner.func.value
+        func = self.file_function(inner)
+        if func is not None:
+            returns = [r.value for r in self.nodes_in(func, ast.Return)]
+            if returns and all(v is not None for v in returns):
+                return [pair for v in returns for pair in self.resolve(v, func, depth + 1)]
+            return [(expr, scope)]
+        if isinstance(inner, ast.Subscript):
+            element = self._element(inner, scope, depth)
+            if element is not None:
+                return element
+        if isinstance(expr, ast.Name) and scope is not None:
+            value = self._local_value(expr.id, scope)
+            if value is not None:
+                return self.resolve(value, scope, depth + 1)
+        return [(expr, scope)]
+
+    @cached_property
+    def flow_assignments(self) -> list[tuple[str, ast.AST]]:
+        """(target, value) pairs that plain assignments hide: ``model = build()`` -> what
+        ``build`` returns, ``train_l, test_l = get_loaders()`` -> each element of the returned
+        tuple, ``val = loaders["val"]`` -> the dict's entry. Only values that were followed."""
+        out = []
+        for node in self.nodes_of(ast.Assign):
+            value = node.value
+            if not isinstance(value, (ast.Call, ast.Subscript, ast.Tuple, ast.List)):
+                continue
+            scope = self.enclosing_function(node)
+            for target in node.targets:
+                if dotted(target):
+                    for leaf, _ in self.resolve(value, scope):
+                        if leaf is not value:
+                            out.append((dotted(target), leaf))
+                elif isinstance(target, (ast.Tuple, ast.List)) and not any(isinstance(e, ast.Starred) for e in target.elts):
+                    for leaf, where in self.resolve(value, scope):
+                        if isinstance(leaf, (ast.Tuple, ast.List)) and len(leaf.elts) == len(target.elts):
+                            for t, elt in zip(target.elts, leaf.elts):
+                                if dotted(t):
+                                    out += [(dotted(t), v) for v, _ in self.resolve(elt, where)]
+                        elif isinstance(leaf, ast.Call) and last_part(call_name(leaf)) == "train_test_split":
+                            for i, t in enumerate(target.elts):
+                                if i % 2 == 1 and dotted(t):
+                                    out.append((dotted(t), leaf))
         return out
 
     def _built_by(self, predicate) -> set[str]:
@@ -326,7 +492,7 @@ class ScriptFacts:
     def models(self) -> dict[str, str | None]:
         """Names that hold a model -> the class name when it is defined in this file."""
         out: dict[str, str | None] = {}
-        for target, value in self.assignments:
+        for target, value in self.assignments + self.flow_assignments:
             inner = value
             while isinstance(inner, ast.Call) and isinstance(inner.func, ast.Attribute) and isinstance(inner.func.value, ast.Call):
                 inner = inner.func.value
@@ -339,6 +505,9 @@ class ScriptFacts:
             elif base in {"Sequential", "ModuleList"} or base.startswith("from_pretrained") or (
                     name.startswith(("models.", "torchvision.models.", "timm.")) and base[:1].islower()):
                 out.setdefault(target, None)
+        for target, value in self.flow_assignments:  # `def build(): net = Net(); return net`
+            if target not in out and dotted(value) in out:
+                out[target] = out[dotted(value)]
         # `net = ResNet(...).to(device)` with the class imported: an instance of a capitalised
         # class that is moved to a device is taken for a model.
         moved = {dotted(c.func.value) for c in self.all_calls if method_call(c, "to", "cuda")}
@@ -378,31 +547,60 @@ class ScriptFacts:
                     if i % 2 == 1 and dotted(elt):
                         out[dotted(elt)] = "a test part of train_test_split"
                 continue
-            why = ""
-            for k in value.keywords:
-                if k.arg == "train" and isinstance(k.value, ast.Constant) and k.value.value is False:
-                    why = f"{name}(train=False)"
-                elif k.arg in ("split", "subset") and isinstance(k.value, ast.Constant) \
-                        and isinstance(k.value.value, str) and is_eval_split_name(k.value.value):
-                    why = f"{name}({k.arg}={k.value.value!r})"
+            why = _held_out_build(value)
             if why:
                 for t in node.targets:
                     if dotted(t):
                         out[dotted(t)] = why
+        # through the file's functions and containers: `_, test_l = get_loaders()`
+        for target, value in self.flow_assignments:
+            if target not in out and isinstance(value, ast.Call):
+                if last_part(call_name(value)) == "train_test_split":
+                    out[target] = "a test part of train_test_split"
+                elif _held_out_build(value):
+                    out[target] = _held_out_build(value)
+        pairs = self.assignments + self.flow_assignments
         changed = True
         while changed:  # through copies, loaders and chains
             changed = False
-            for target, value in self.assignments:
+            for target, value in pairs:
                 if target in out:
                     continue
                 source = value
                 if isinstance(source, ast.Call) and last_part(call_name(source)) in ("DataLoader", "iter", "tqdm", "enumerate"):
-                    source = source.args[0] if source.args else None
+                    source = _first_argument(source, "dataset" if last_part(call_name(source)) == "DataLoader" else "iterable")
                 base = chain_base(source) if source is not None else ""
                 if base in out:
                     out[target] = out[base]
                     changed = True
+                elif source is not value and isinstance(source, ast.Call) and _held_out_build(source):
+                    out[target] = _held_out_build(source)  # DataLoader(MNIST(train=False))
+                    changed = True
         return out
+
+    def held_out_why(self, node: ast.AST) -> tuple[str, str] | None:
+        """(what, why) when the expression ``node`` is proven held-out data: a name of
+        ``held_out``, or an expression the file's functions and containers lead to one
+        (``loaders[1]``, ``get_loaders()[1]``) with every path held out."""
+        name = chain_base(node)
+        if name in self.held_out:
+            return name, self.held_out[name]
+        leaves = self.resolve(node, self.enclosing_function(node)) if isinstance(node, (ast.Subscript, ast.Call)) else []
+        whys = []
+        for leaf, _ in leaves:
+            if leaf is node:
+                return None
+            base = chain_base(leaf)
+            if base in self.held_out:
+                whys.append(self.held_out[base])
+            elif isinstance(leaf, ast.Call) and last_part(call_name(leaf)) == "DataLoader" \
+                    and chain_base(_first_argument(leaf, "dataset")) in self.held_out:
+                whys.append(self.held_out[chain_base(_first_argument(leaf, "dataset"))])
+            elif isinstance(leaf, ast.Call) and _held_out_build(leaf):
+                whys.append(_held_out_build(leaf))
+            else:
+                return None
+        return (ast.unparse(node), whys[0]) if whys else None
 
     # Model facts: does a model hold dropout or batch norm? ---------------------------------
     @cached_property
@@ -429,18 +627,26 @@ class ScriptFacts:
                 out[alias.asname or alias.name] = (module, alias.name)
         return out
 
-    def mode_layers(self, name: str, resolve=None, path: str | None = None, _depth: int = 0) -> bool | None:
+    def mode_layers(self, name: str, resolve=None, path: str | None = None, _depth: int = 0,
+                    layers=None) -> bool | None:
         """Whether the model held by ``name`` contains dropout or batch norm (layers that
         behave differently in eval mode): True or False when the file (or a workspace module
         it imports) shows it, None when it cannot be known (a library model, an opaque
-        function). A function parameter is answered from the arguments its callers pass."""
+        function). A function parameter is answered from the arguments its callers pass.
+        ``layers`` (a test on the layer names a model builds) asks about other layers; it
+        defaults to "dropout or batch norm"."""
+        layers = layers or layer_names_mode
         if _depth > 3:
             return None
         builds = self.model_builds.get(name)
+        flows = [v for t, v in self.flow_assignments if t == name]
         if builds:
-            answers = {self._build_mode_layers(call, resolve, path) for call in builds}
+            answers = {self._build_mode_layers(call, resolve, path, _depth, layers) for call in builds}
+        elif flows:  # `gen, disc = build_models()`
+            answers = {self._value_mode_layers(v, resolve, path, _depth, layers) for v in flows}
         else:
-            answers = {self.mode_layers(arg, resolve, path, _depth + 1) for arg in self._arguments_for(name)} or {None}
+            answers = {self.mode_layers(arg, resolve, path, _depth + 1, layers)
+                       for arg in self._arguments_for(name)} or {None}
         if True in answers:
             return True
         return False if answers == {False} else None
@@ -480,16 +686,32 @@ class ScriptFacts:
                 out.append(chain_base(arg))
         return out
 
-    def _build_mode_layers(self, call: ast.Call, resolve, path) -> bool | None:
+    def _value_mode_layers(self, value: ast.AST, resolve, path, depth: int, layers) -> bool | None:
+        if isinstance(value, ast.Call):
+            return self._build_mode_layers(value, resolve, path, depth, layers)
+        if dotted(value):
+            return self.mode_layers(dotted(value), resolve, path, depth + 1, layers)
+        return None
+
+    def _build_mode_layers(self, call: ast.Call, resolve, path, depth: int = 0, layers=layer_names_mode) -> bool | None:
+        if self.file_function(call) is not None:  # `def build(): return nn.Sequential(...)`
+            leaves = self.resolve(call)
+            if leaves == [(call, None)] or depth > 3:
+                return None
+            answers = {self._value_mode_layers(v, resolve, path, depth + 1, layers) for v, _ in leaves}
+            if True in answers:
+                return True
+            return False if answers == {False} else None
         name = call_name(call)
         base = last_part(name)
         if base in {"Sequential", "ModuleList", "ModuleDict"}:
             inner = [call_name(c) for c in ast.walk(call) if isinstance(c, ast.Call) and c is not call]
-            return layer_names_mode(inner) if all(inner) else None
+            return layers(inner) if all(inner) else None
         if base in self.module_classes and name == base:
-            return self._class_mode_layers(self.module_classes[base], self)
+            return self._class_mode_layers(self.module_classes[base], self, layers)
         if name.startswith(("torchvision.models.", "models.", "timm.")) or "from_pretrained" in name:
-            return True  # library vision models use batch norm, pretrained transformers dropout
+            # library vision models use batch norm, pretrained transformers dropout
+            return True if layers is layer_names_mode else None
         if resolve is not None and name == base and base in self.imported_names:
             module, original = self.imported_names[base]
             try:
@@ -500,12 +722,12 @@ class ScriptFacts:
                 return None
             other = _facts_of(found[1])
             cls = other.module_classes.get(original) if other is not None else None
-            return self._class_mode_layers(cls, other) if cls is not None else None
+            return self._class_mode_layers(cls, other, layers) if cls is not None else None
         return None
 
     @staticmethod
-    def _class_mode_layers(cls: "ModuleClass", facts: "ScriptFacts") -> bool | None:
-        if cls.has_train_eval_difference:
+    def _class_mode_layers(cls: "ModuleClass", facts: "ScriptFacts", layers=layer_names_mode) -> bool | None:
+        if layers(cls.layer_calls):
             return True
         bases = {dotted(b) for b in cls.node.bases}
         # a base from elsewhere (a torchvision ResNet subclass) may hold what we cannot see

@@ -63,8 +63,8 @@ def _proven_split(sf, node) -> str:
     a ``train=False`` dataset, a loader over one): 'x_b (a test part of train_test_split)'."""
     while isinstance(node, ast.Call) and node.args and last_part(call_name(node)) in ("enumerate", "tqdm", "iter", "zip"):
         node = node.args[0]
-    name = chain_base(node)
-    return f"{name} ({sf.held_out[name]})" if name in sf.held_out else ""
+    found = sf.held_out_why(node)
+    return f"{found[0]} ({found[1]})" if found else ""
 
 
 def _names(node) -> set[str]:

@@ -114,6 +114,10 @@ def find_uses(ctx, activations: set[str], modules: set[str], loss_classes: set[s
             if inp is not None:
                 yield ActivationUse(loss_call, arg, arg, inp, "inline", [])
                 continue
+        returned = _returned_activation(ctx, sf, arg, loss_call, activations, modules)
+        if returned is not None:
+            yield returned
+            continue
         if isinstance(arg, ast.Call) and dotted(arg.func) in sf.models:
             value = arg  # loss(discriminator(x), y): the model's output itself
         elif not isinstance(arg, (ast.Name, ast.Attribute)):
@@ -148,6 +152,26 @@ def find_uses(ctx, activations: set[str], modules: set[str], loss_classes: set[s
                 yield ActivationUse(loss_call, arg, last, None, "model",
                                     [Related(last.lineno, ctx.char_col(last.lineno, last.col_offset),
                                              f"{model} ends with {ctx.source(last)}")])
+
+
+def _returned_activation(ctx, sf, arg, loss_call, activations, modules):
+    """``loss(predict(x), y)`` or ``out = predict(x); loss(out, y)`` where every return of
+    the file's function ``predict`` is the activation (directly or through a local)."""
+    call = arg
+    if isinstance(arg, (ast.Name, ast.Attribute)):
+        binding = _last_binding(sf, dotted(arg), loss_call)
+        call = binding.value if binding is not None else None
+    func = sf.file_function(call)
+    if func is None:
+        return None
+    leaves = sf.resolve(call)
+    acts = [v for v, _ in leaves if isinstance(v, ast.Call) and activation_input(ctx, v, activations, modules) is not None]
+    if not acts or len(acts) != len(leaves):
+        return None
+    act = acts[0]
+    return ActivationUse(loss_call, arg, act, None, "function",
+                         [Related(act.lineno, ctx.char_col(act.lineno, act.col_offset),
+                                  f"{func.name}() returns {ctx.source(act)}")])
 
 
 def _activation_operand(call: ast.Call) -> ast.AST | None:

@@ -58,7 +58,33 @@ def _moved_models(sf) -> dict[str, ast.Call]:
                 for t in parent.targets:
                     if dotted(t) in sf.models:
                         moved.setdefault(dotted(t), call)
+    # through the file's functions: `model = build(device)` where build returns `net.to(device)`
+    for target, value in sf.flow_assignments:
+        if target in sf.models and method_call(value, "to", "cuda") and not _is_cpu(value) \
+                and not (value.args and dotted(value.args[0]) in cpu):
+            moved.setdefault(target, value)
     return moved
+
+
+def _batch_helper(sf, call, movers) -> bool:
+    """``call`` is inside a function of the file that moves things and is only ever called
+    from loops (`to_gpu(batch)` per step): it moves batches, not the data before the loop."""
+    func = sf.enclosing_function(call)
+    name = getattr(func, "name", None)
+    if name not in movers:
+        return False
+    uses = [c for c in sf.all_calls if isinstance(c.func, ast.Name) and c.func.id == name]
+    return bool(uses) and all(sf.enclosing_loop(c) is not None for c in uses)
+
+
+def _moving_functions(sf) -> set[str]:
+    """The file's functions that move something to a device (`def to_gpu(batch)`): a loop
+    that calls one may move its batch there."""
+    out = set()
+    for name, func in sf.functions.items():
+        if any(method_call(c, *MOVES) for c in sf.nodes_in(func, ast.Call)):
+            out.add(name)
+    return out
 
 
 def _batch_names(loop) -> set[str]:
@@ -109,13 +135,15 @@ def check(ctx):
         return
     # Data put on the device before any loop (`X = X.to(device)`, a TensorDataset of GPU
     # tensors): batches may well arrive there already.
+    movers = _moving_functions(sf)
     if any(method_call(c, "to", "cuda") and dotted(c.func.value) and dotted(c.func.value) not in sf.models
-           and sf.enclosing_loop(c) is None and not _is_cpu(c) for c in sf.all_calls):
+           and sf.enclosing_loop(c) is None and not _is_cpu(c) and not _batch_helper(sf, c, movers)
+           for c in sf.all_calls):
         return
     for loop in sf.nodes_of(ast.For, ast.AsyncFor):
         calls = sf.calls_in(loop)
         if any(method_call(c, *MOVES) or call_name(c).endswith(("to_device", "move_to", "send_to_device"))
-               for c in calls):
+               or call_name(c) in movers for c in calls):
             continue
         if _delivers_on_device(sf, loop):
             continue
