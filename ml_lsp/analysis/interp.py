@@ -1346,6 +1346,7 @@ class Interp:
             self.callsite_lines[inst.cls.name] = getattr(node, "lineno", None)
         if script:  # for the file that defines the class, when this one only imports it
             self.callsite_by_path.setdefault((inst.cls.module.path, inst.cls.name), a)
+            a.site_line = getattr(node, "lineno", None)  # for the call-site list (provenance)
         key = inst.cls.name
         prev = self.forward_quality.get(key, 0)
         if quality >= prev:
