@@ -773,7 +773,11 @@ def _generic_pass(interp: Interp, modules: list):
     """Each model a call in the file ran with concrete inputs, run again with its inputs
     inferred, into a recorder of its own: {binding or hover key: (shape, call line)}.
     Nothing else of the analysis changes (its conflicts and problems are dropped here)."""
-    reached = [c for c in modules if interp.forward_quality.get(c.name) == CALLSITE and c.name in interp.callsite_args]
+    # a model whose inputs came from another file's call (a training script's batches) shows
+    # those: they are the workspace's answer, not a call in this file made for a demo
+    from_workspace = {c.cls for c in getattr(interp, "used_call_sites", None) or ()}
+    reached = [c for c in modules if interp.forward_quality.get(c.name) == CALLSITE and c.name in interp.callsite_args
+               and c.name not in from_workspace]
     if not reached:
         return None
     from ml_lsp.analysis.interp import Recorder
