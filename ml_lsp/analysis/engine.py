@@ -216,6 +216,7 @@ def _collect_caller_sites(interp: Interp, text: str, path: str, rules, resolve_m
         for (defined_in, name), args in sites.calls.items():
             if defined_in is not None and os.path.realpath(defined_in) == here \
                     and name in mine and name not in in_file:
+                args.site_path = caller_path
                 found.setdefault(name, []).append((caller_path, args))
                 ctor = sites.constructors.get((defined_in, name))
                 if ctor is not None:
@@ -236,6 +237,19 @@ def _collect_caller_sites(interp: Interp, text: str, path: str, rules, resolve_m
                 interp.instances[cls] = interp.instantiate(cls, ctor, None, quiet=True)
             except BudgetExceeded:
                 pass
+
+
+def _call_site_origin(site, v) -> str:
+    """What a hover on a forward input says: where its data came from and where the model
+    is called (``MNIST batches of 64, train.py:22; called at train.py:12``)."""
+    import os
+
+    where = getattr(site, "site_path", None)
+    line = getattr(site, "site_line", None)
+    called = f"called at {os.path.basename(where)}:{line}" if where and line else ""
+    if v.source:
+        return f"{v.source}; {called}" if called else v.source
+    return f"input (call site, {called})" if called else "input (call site)"
 
 
 def _forward_params(cls) -> list:
@@ -573,8 +587,7 @@ def _forward_inputs(interp: Interp, fn: Func, explicit: dict, owner_instance, pr
         for i, p in enumerate(params):
             v = site.arg(i, p.arg)
             if p.arg in missing and isinstance(v, Tensor) and v.shape is not None:
-                values[p.arg] = Tensor(v.shape, v.dtype, f"input (call site: {v.source})" if v.source
-                                       else "input (call site)", source=v.source)
+                values[p.arg] = Tensor(v.shape, v.dtype, _call_site_origin(site, v), source=v.source)
                 missing.remove(p.arg)
                 quality = max(quality, CALLSITE)
     return values, quality, missing

@@ -22,6 +22,7 @@ from ml_lsp.workspace_index import CallSiteIndex
 log = logging.getLogger(__name__)
 
 CHANGE_DELAY_S = 0.2  # file events closer than this are one re-analysis
+CHANGES = {"created", "modified", "deleted", "moved", "closed"}  # watchdog event types that change a file
 
 
 class WorkspaceCalls:
@@ -34,7 +35,7 @@ class WorkspaceCalls:
 
     def start(self) -> None:
         root = self.server.root
-        if root is None or self.server.settings.get("workspaceCallSites") is False:
+        if root is None or self.server.settings.get("workspace_call_sites") is False:
             return
         self.loop = asyncio.get_event_loop()
         index = CallSiteIndex(str(root))
@@ -67,7 +68,9 @@ class WorkspaceCalls:
 
         class OnChange(FileSystemEventHandler):
             def on_any_event(self, event) -> None:
-                if event.is_directory:
+                # only what changes a file: reading one (ours included, every analysis
+                # opens the callers) must not start another analysis
+                if event.is_directory or event.event_type not in CHANGES:
                     return
                 paths = [event.src_path, getattr(event, "dest_path", "") or ""]
                 index = feature.index
