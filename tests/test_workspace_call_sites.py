@@ -220,3 +220,82 @@ async def test_the_editor_hint_comes_from_the_workspace_and_moves_with_the_train
             command="ml-lsp.callSites", arguments=[model.as_uri()]))
         texts = [s["text"] for s in listed["callSites"]]
         assert len(texts) == 1 and texts[0].startswith("train.py:") and "CIFAR10 batches of 16" in texts[0], listed
+        # and the hover on the model's input says where its shape came from
+        x_line = CNN.splitlines().index("    def forward(self, x):")
+        hover = await client.text_document_hover_async(types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=model.as_uri()),
+            position=types.Position(x_line, len("    def forward(self, x"))))
+        assert hover is not None and "(16, 3, 64, 64)" in hover.contents.value, hover
+        assert "CIFAR10 batches of 16, train.py:" in hover.contents.value, hover.contents.value
+
+
+IMAGE_TRAIN = """\
+    import torch
+    from torch.utils.data import DataLoader
+    from torchvision import datasets, transforms as T
+    from model import Net
+
+    ds = DATASET
+    loader = DataLoader(ds, batch_size=8, shuffle=True, drop_last=True, COLLATE)
+    model = Net()
+    images, labels = next(iter(loader))
+    model(images)
+    """
+
+IMAGE_SOURCES = {
+    "cifar100": ('datasets.CIFAR100("data", download=True, transform=T.ToTensor())', "(8, 8, 30, 30)"),
+    "imagefolder_resize_crop": (
+        'datasets.ImageFolder("imgs", transform=T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor(), '
+        'T.Normalize([0.5] * 3, [0.5] * 3)]))', "(8, 8, 222, 222)"),
+    "imagefolder_random_resized_crop": (
+        'datasets.ImageFolder("imgs", T.Compose([T.RandomResizedCrop(160), T.RandomHorizontalFlip(), T.ToTensor()]))',
+        "(8, 8, 158, 158)"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(IMAGE_SOURCES))
+def test_torchvision_datasets_and_transforms_give_the_image_batches(tmp_path, kind):
+    dataset, shape = IMAGE_SOURCES[kind]
+    workspace(tmp_path, CNN, IMAGE_TRAIN.replace("DATASET", dataset).replace(", COLLATE", ""))
+    out = ml_lsp(tmp_path, "shapes", "model.py")
+    assert f"h = {shape} float" in out.stdout, out.stdout
+    assert "inputs from train.py:10" in out.stdout, out.stdout
+
+
+# sources whose shape cannot be known statically, each beside the same script with a source
+# that can: the first gives the model its input, the second none (quiet, no false conflict)
+CIFAR = 'datasets.CIFAR10("data", transform=T.ToTensor())'
+UNKNOWABLE = {
+    "custom_collate_fn": (CNN, IMAGE_TRAIN.replace("DATASET", CIFAR).replace(", COLLATE", ""),
+                          IMAGE_TRAIN.replace("DATASET", CIFAR).replace("COLLATE", "collate_fn=lambda b: b")),
+    "unknown_transform": (CNN, IMAGE_TRAIN.replace("DATASET", CIFAR).replace(", COLLATE", ""), IMAGE_TRAIN.replace(
+        "DATASET", 'datasets.CIFAR10("data", transform=T.Compose([T.Lambda(lambda x: x), T.ToTensor()]))')
+        .replace(", COLLATE", "")),
+    "fetch_openml": (MLP.replace("nn.Linear(20, 64)", "nn.Linear(64, 64)"), """\
+        import torch
+        from sklearn.datasets import load_digits
+        from model import Net
+        X, y = load_digits(return_X_y=True)
+        Net()(torch.tensor(X, dtype=torch.float32))
+        """, """\
+        import torch
+        from sklearn.datasets import fetch_openml
+        from model import Net
+        X, y = fetch_openml("mnist_784", return_X_y=True)
+        Net()(torch.tensor(X, dtype=torch.float32))
+        """),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(UNKNOWABLE))
+def test_a_source_whose_shape_depends_on_the_data_gives_no_input(tmp_path, kind):
+    model, known, unknown = UNKNOWABLE[kind]
+    # with a wrong first layer: the known source proves the bug, the unknown one says nothing
+    model = model.replace("nn.Conv2d(3, 8, 3)", "nn.Conv2d(1, 8, 3)").replace("nn.Linear(64, 64)", "nn.Linear(32, 64)")
+    workspace(tmp_path, model, known)
+    out = ml_lsp(tmp_path, "shapes", "model.py")
+    assert "inputs from train.py" in out.stdout and "conflict" in out.stdout, out.stdout
+    (tmp_path / "train.py").write_text(textwrap.dedent(unknown))
+    out = ml_lsp(tmp_path, "shapes", "model.py")
+    assert "inputs from" not in out.stdout and "conflict" not in out.stdout, out.stdout
+    assert ml_lsp(tmp_path, "check", "model.py", "--no-cache").returncode == 0
