@@ -271,6 +271,21 @@ UNKNOWABLE = {
     "unknown_transform": (CNN, IMAGE_TRAIN.replace("DATASET", CIFAR).replace(", COLLATE", ""), IMAGE_TRAIN.replace(
         "DATASET", 'datasets.CIFAR10("data", transform=T.Compose([T.Lambda(lambda x: x), T.ToTensor()]))')
         .replace(", COLLATE", "")),
+    "loader_kwargs_not_known": (MLP.replace("nn.Linear(20, 64)", "nn.Linear(64, 64)"), """\
+        import torch
+        from torch.utils.data import DataLoader, TensorDataset
+        from model import Net
+        kwargs = {"batch_size": 10}
+        for (xb,) in DataLoader(TensorDataset(torch.randn(100, 20)), **kwargs):
+            Net()(xb)
+        """, """\
+        import torch
+        from torch.utils.data import DataLoader, TensorDataset
+        from model import Net
+        from settings import loader_kwargs
+        for (xb,) in DataLoader(TensorDataset(torch.randn(100, 20)), **loader_kwargs()):
+            Net()(xb)
+        """),
     "fetch_openml": (MLP.replace("nn.Linear(20, 64)", "nn.Linear(64, 64)"), """\
         import torch
         from sklearn.datasets import load_digits

@@ -1093,6 +1093,7 @@ class Interp:
         if rule is None:
             return UNK
         call = OpCall(qual, a.args, a.kwargs, a.arg_nodes, a.kw_nodes, layer=layer)
+        call.unknown_star = getattr(a, "unknown_star", False)  # **kwargs not known: a default may not hold
         guessed = _any_guess(a.args) or _any_guess(a.kwargs.values())
         try:
             if isinstance(rule, LayerRule):

@@ -29,11 +29,13 @@ def tensor_dataset(call: OpCall):
 
 def data_loader(call: OpCall):
     dataset = call.arg(0, "dataset", UNK)
-    batch_size = call.arg(1, "batch_size", 1)
+    # DataLoader(ds, **kwargs) with kwargs not known: batch_size may be in them
+    unknown_rest = getattr(call, "unknown_star", False)
+    batch_size = call.arg(1, "batch_size", NUM if unknown_rest else 1)
     if call.kwargs.get("batch_sampler") not in (None, UNK) or "batch_sampler" in call.kwargs:
         batch_size = NUM  # the sampler decides the batch size
     drop_last = call.arg(None, "drop_last", False)
-    collate = call.kwargs.get("collate_fn", None)
+    collate = call.kwargs.get("collate_fn", UNK if unknown_rest else None)
     return Loader(dataset if isinstance(dataset, SourceValue) else UNK,
                   batch_size if batch_size is None or as_dim(batch_size) is not None else NUM,
                   drop_last is True, collate is None)
