@@ -314,3 +314,38 @@ def test_a_source_whose_shape_depends_on_the_data_gives_no_input(tmp_path, kind)
     out = ml_lsp(tmp_path, "shapes", "model.py")
     assert "inputs from" not in out.stdout and "conflict" not in out.stdout, out.stdout
     assert ml_lsp(tmp_path, "check", "model.py", "--no-cache").returncode == 0
+
+
+def test_a_conflict_one_call_site_proves_is_reported_with_that_call(tmp_path):
+    # the head is sized for 28x28 inputs: train.py feeds 28x28, evaluate.py 32x32. The joined
+    # input is (B, 1, d2, d3), which proves nothing; evaluate.py's own inputs prove the bug.
+    model = textwrap.dedent("""\
+        import torch.nn as nn
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(1, 8, 3)
+                self.head = nn.Linear(8 * 26 * 26, 10)
+
+            def forward(self, x):
+                h = self.conv(x).flatten(1)
+                return self.head(h)
+        """)
+    script = textwrap.dedent("""\
+        import torch
+        from torch.utils.data import DataLoader
+        from torchvision import datasets, transforms
+        from model import Net
+        ds = datasets.DATASET("data", transform=transforms.Compose([transforms.Grayscale(), transforms.ToTensor()]))
+        for x, y in DataLoader(ds, batch_size=16, drop_last=True):
+            Net()(x)
+        """)
+    workspace(tmp_path, model, script.replace("DATASET", "MNIST"))
+    (tmp_path / "evaluate.py").write_text(script.replace("DATASET", "CIFAR10"))
+    out = ml_lsp(tmp_path, "check", "model.py", "--no-cache")
+    assert "SH001" in out.stdout and "with the inputs of the call at evaluate.py:7" in out.stdout, out.stdout
+    # each script alone: only evaluate.py's inputs contradict the model
+    (tmp_path / "evaluate.py").unlink()
+    assert "SH001" not in ml_lsp(tmp_path, "check", "model.py", "--no-cache").stdout

@@ -133,6 +133,8 @@ def analyze_source(text: str, path: Optional[str] = None, *, inputs: Optional[di
         if _out_of_time(interp):
             break
         _analyze_methods(interp, cls, problems)
+    if getattr(interp, "sites_by_class", None) and not _out_of_time(interp):
+        _per_site_conflicts(interp, modules)
     generic_record = _generic_pass(interp, modules) if generic and not _out_of_time(interp) else None
 
     problems.extend(interp.problems)
@@ -224,6 +226,7 @@ def _collect_caller_sites(interp: Interp, text: str, path: str, rules, resolve_m
     used = getattr(interp, "used_call_sites", None)
     if used is None:
         used = interp.used_call_sites = []
+    interp.sites_by_class = found  # for _per_site_conflicts
     for name, sites in found.items():
         cls = by_name[name]
         interp.callsite_args[name] = sites[0][1] if len(sites) == 1 else _join_call_sites([a for _, a in sites])
@@ -813,6 +816,43 @@ def _generic_pass(interp: Interp, modules: list):
     finally:
         interp.rec, interp.forward_quality, interp.forward_io, interp.problems = saved
     return generic
+
+
+def _per_site_conflicts(interp: Interp, modules: list) -> None:
+    """Where several call sites were joined into one input (a differing dim a symbol), a
+    contradiction one of them proves is still reported: each such model runs again with
+    each call's own inputs, into a recorder of its own; only its conflicts are kept, each
+    naming the call that proves it. Bindings and hovers stay those of the joined input."""
+    import os
+    from ml_lsp.analysis.interp import Recorder
+
+    by_name = {c.name: c for c in modules}
+    for name, sites in interp.sites_by_class.items():
+        cls = by_name.get(name)
+        if cls is None or len(sites) < 2:
+            continue
+        joined = interp.callsite_args.get(name)
+        saved = (interp.rec, interp.forward_quality, interp.forward_io, interp.problems)
+        found: dict = {}
+        try:
+            for caller_path, args in sites:
+                if _out_of_time(interp):
+                    break
+                interp.rec, interp.forward_quality, interp.forward_io, interp.problems = Recorder(), {}, {}, []
+                interp.callsite_args[name] = args
+                _analyze_class(interp, cls, {}, None, [], is_entry=False)
+                where = f"{os.path.basename(caller_path)}:{getattr(args, 'site_line', None) or '?'}"
+                for key, conflict in interp.rec.conflicts.items():
+                    if key not in found:
+                        conflict.message = f"{conflict.message} (with the inputs of the call at {where})"
+                        found[key] = conflict
+        except BudgetExceeded:
+            pass
+        finally:
+            interp.rec, interp.forward_quality, interp.forward_io, interp.problems = saved
+            interp.callsite_args[name] = joined
+        for key, conflict in found.items():
+            interp.rec.conflicts.setdefault(key, conflict)
 
 
 def _batch_from_call(values: dict, site, fwd: Func) -> None:
