@@ -39,6 +39,11 @@ def find_workspace_root(path: str) -> Optional[str]:
     return None
 
 
+def indexed_folder_name(name: str) -> bool:
+    """Whether a folder of this name is searched: not an environment, a cache, a build."""
+    return name not in SKIP_DIRS and not name.startswith(".") and not name.endswith(".egg-info")
+
+
 def imports_of(text: str) -> tuple[frozenset, frozenset]:
     """(module names, imported names) of a file's import statements: ``from model import
     Net`` gives ({"model"}, {"Net"}); ``import pkg.model as m`` gives ({"pkg.model"}, {})."""
@@ -81,6 +86,7 @@ class CallSiteIndex:
         self._overlay: dict[str, str] = {}  # real path -> the editor's unsaved text
         self._texts: dict[str, tuple] = {}  # real path -> (stamp, text), callers read lately
         self.generation = 0  # bumped by every change that may change some file's callers
+        self.folders: list[str] = []  # the folders indexed (watched one by one: never a .venv)
         self.ready = False
 
     # building ----------------------------------------------------------------------------
@@ -98,9 +104,10 @@ class CallSiteIndex:
         return count
 
     def _walk(self) -> Iterable[str]:
+        self.folders = []
         for folder, dirs, files in os.walk(self.root):
-            dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith(".")
-                             and not d.endswith(".egg-info"))
+            dirs[:] = sorted(d for d in dirs if indexed_folder_name(d))
+            self.folders.append(folder)
             for name in sorted(files):
                 if name.endswith(".py"):
                     yield os.path.join(folder, name)

@@ -215,6 +215,13 @@ async def test_the_editor_hint_comes_from_the_workspace_and_moves_with_the_train
             text_document=types.VersionedTextDocumentIdentifier(uri=train_uri, version=2),
             content_changes=[types.TextDocumentContentChangeWholeDocument(text=unsaved)]))
         assert await hint_on(client, model.as_uri(), h_line, "h: (16, 8, 62, 62)") == ["h: (16, 8, 62, 62)"]
+        # a new folder with another script that calls the model (batch 8): one answer for both
+        (root / "scripts").mkdir()
+        (root / "scripts" / "evaluate.py").write_text(cifar(batch=8, transform=(
+            "transforms.Compose([transforms.Resize(64), transforms.ToTensor()])")))
+        assert await hint_on(client, model.as_uri(), h_line, "h: (B, 8, 62, 62)") == ["h: (B, 8, 62, 62)"]
+        (root / "scripts" / "evaluate.py").unlink()
+        assert await hint_on(client, model.as_uri(), h_line, "h: (16, 8, 62, 62)") == ["h: (16, 8, 62, 62)"]
         # the command lists the call site used, with where its data came from
         listed = await client.workspace_execute_command_async(types.ExecuteCommandParams(
             command="ml-lsp.callSites", arguments=[model.as_uri()]))

@@ -55,26 +55,44 @@ class WorkspaceCalls:
         self.index = index
         self.server.shape_facts.callers_for = index.callers_of
         log.info("call sites: %d workspace files indexed", count)
-        self._watch(index.root)
+        self._watch(index)
         self._poke()
 
-    def _watch(self, root: str) -> None:
+    def _watch(self, index: CallSiteIndex) -> None:
+        """One non-recursive watch per indexed folder: a recursive one would also watch
+        every folder of a .venv or node_modules inside the workspace (tens of thousands)."""
         try:
             from watchdog.events import FileSystemEventHandler
             from watchdog.observers import Observer
         except ImportError:
             return
+        from ml_lsp.workspace_index import indexed_folder_name
+
         feature = self
+        observer = Observer()
+        observer.daemon = True
 
         class OnChange(FileSystemEventHandler):
             def on_any_event(self, event) -> None:
                 # only what changes a file: reading one (ours included, every analysis
                 # opens the callers) must not start another analysis
-                if event.is_directory or event.event_type not in CHANGES:
+                if event.event_type not in CHANGES:
+                    return
+                if event.is_directory:
+                    if event.event_type == "created" and indexed_folder_name(os.path.basename(event.src_path)):
+                        feature._watch_folder(observer, self, event.src_path)
+                        # files written before the watch began: read them now
+                        for folder, dirs, files in os.walk(event.src_path):
+                            dirs[:] = [d for d in dirs if indexed_folder_name(d)]
+                            if folder != event.src_path:
+                                feature._watch_folder(observer, self, folder)
+                            for name in files:
+                                if name.endswith(".py"):
+                                    index.file_changed(os.path.join(folder, name))
+                        feature._poke()
                     return
                 paths = [event.src_path, getattr(event, "dest_path", "") or ""]
-                index = feature.index
-                if index is None or not any(p.endswith(".py") for p in paths):
+                if not any(p.endswith(".py") for p in paths):
                     return
                 for p in paths:
                     if not p.endswith(".py"):
@@ -85,15 +103,25 @@ class WorkspaceCalls:
                         index.file_deleted(p)
                 feature._poke()
 
-        observer = Observer()
-        observer.daemon = True
+        handler = OnChange()
         try:
-            observer.schedule(OnChange(), root, recursive=True)
             observer.start()
-        except OSError as exc:  # inotify watch limit: the open documents' text still counts
-            log.warning("cannot watch %s for call sites (%s)", root, exc)
+        except OSError as exc:
+            log.warning("cannot watch %s for call sites (%s)", index.root, exc)
             return
+        for folder in index.folders:
+            if not self._watch_folder(observer, handler, folder):
+                break
         self.observer = observer
+
+    @staticmethod
+    def _watch_folder(observer, handler, folder: str) -> bool:
+        try:
+            observer.schedule(handler, folder, recursive=False)
+            return True
+        except OSError as exc:  # inotify watch limit: the open documents' text still counts
+            log.warning("cannot watch %s for call sites (%s)", folder, exc)
+            return False
 
     def _poke(self) -> None:
         """From any thread: analyse the open documents again, soon (once per burst)."""
