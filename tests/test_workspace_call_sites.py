@@ -356,3 +356,31 @@ def test_a_conflict_one_call_site_proves_is_reported_with_that_call(tmp_path):
     # each script alone: only evaluate.py's inputs contradict the model
     (tmp_path / "evaluate.py").unlink()
     assert "SH001" not in ml_lsp(tmp_path, "check", "model.py", "--no-cache").stdout
+
+
+def test_a_users_dataset_class_gives_its_samples_to_the_loader(tmp_path):
+    workspace(tmp_path, CNN, """\
+        import torch
+        from torch.utils.data import Dataset, DataLoader
+        from model import Net
+
+
+        class Synthetic(Dataset):
+            def __len__(self):
+                return 640
+
+            def __getitem__(self, i):
+                image = torch.randn(3, 32, 32)
+                return image, i % 10
+
+
+        def main():
+            for images, labels in DataLoader(Synthetic(), batch_size=64, shuffle=True):
+                Net()(images)
+
+
+        main()
+        """)
+    out = ml_lsp(tmp_path, "shapes", "model.py")
+    assert "h = (B, 8, 30, 30) float" in out.stdout, out.stdout
+    assert "Synthetic batches of 64, train.py:16" in out.stdout, out.stdout

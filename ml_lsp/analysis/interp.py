@@ -422,7 +422,7 @@ class Interp:
             return
         elem = UNK
         if isinstance(it, SourceValue):  # a DataLoader, a dataset: its batches
-            elem = it.element()
+            elem = provenance.element_of(it, self)
             elem = UNK if elem is None else elem
         elif isinstance(it, Tensor):
             elem = Tensor(it.shape[1:] if it.shape else None, it.dtype)
@@ -1573,7 +1573,7 @@ class Interp:
     def call_builtin(self, name, a: Args, node, frame):
         args = a.args
         if name in provenance.BUILTINS:  # iter/next/enumerate/zip/len of a DataLoader
-            v = provenance.builtin(name, args)
+            v = provenance.builtin(name, args, self)
             if v is not None:
                 return v
         if name == "len":

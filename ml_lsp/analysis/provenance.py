@@ -123,7 +123,8 @@ class Loader(SourceValue):
         return BATCH
 
     def describe(self) -> str:
-        name = getattr(self.dataset, "name", None) or "dataset"
+        name = getattr(self.dataset, "name", None) or getattr(getattr(self.dataset, "cls", None), "name", None) \
+            or "dataset"
         bs = as_dim(self.batch_size)
         text = f"{name} batches" + (f" of {dims.render(bs)}" if bs is not None else "")
         return f"{text}, {self.where}" if self.where else text
@@ -135,10 +136,15 @@ class Loader(SourceValue):
             return self.batch_size
         return Bound(self, name)
 
-    def element(self):
+    def element(self, sample_of=None):
+        """``sample_of(dataset)``: a sample of a dataset that is no ``SourceValue`` (a user's
+        ``Dataset`` class, whose ``__getitem__`` the interpreter runs)."""
         if not self.collate_known:
             return UNK
-        sample = self.dataset.element() if isinstance(self.dataset, SourceValue) else None
+        if isinstance(self.dataset, SourceValue):
+            sample = self.dataset.element()
+        else:
+            sample = sample_of(self.dataset) if sample_of is not None else None
         if sample is None or sample is UNK:
             return UNK
         if self.batch_size is None:  # batch_size=None: samples as they are
@@ -208,34 +214,58 @@ def collate(sample, batch, origin: str):
     return UNK  # a PIL image, a string, an unknown: default_collate's answer is not a tensor we know
 
 
-def element_of(value):
-    """What one step of iterating ``value`` gives, or ``None`` when it is no data source."""
+def element_of(value, interp=None):
+    """What one step of iterating ``value`` gives, or ``None`` when it is no data source.
+    ``interp``: the interpreter, which runs a user ``Dataset``'s ``__getitem__``."""
+    if isinstance(value, Loader):
+        return value.element((lambda ds: user_sample(interp, ds)) if interp is not None else None)
     if isinstance(value, SourceValue):
         return value.element()
     return None
 
 
+def user_sample(interp, dataset):
+    """``dataset[i]`` of a user's ``Dataset`` class: its ``__getitem__`` run with an unknown
+    index, quietly (no bindings recorded); ``None`` when there is none to run."""
+    from ml_lsp.analysis.values import Func, Instance
+
+    if not isinstance(dataset, Instance):
+        return None
+    getitem = dataset.cls.lookup("__getitem__")
+    if not isinstance(getitem, Func):
+        return None
+    was = interp.recording
+    interp.recording = False
+    try:
+        # a symbolic index: series[i:i + 20] is 20 long whatever i is
+        return interp.call_func(getitem, Args([dataset, dims.Sym.named("index")]), None)
+    except Exception:  # the budget, an engine bug: no sample known
+        return None
+    finally:
+        interp.recording = was
+
+
 BUILTINS = frozenset(("iter", "next", "enumerate", "zip", "len"))
 
 
-def builtin(name: str, args: list):
+def builtin(name: str, args: list, interp=None):
     """``iter``/``next``/``enumerate``/``zip``/``len`` of data sources (``None``: not ours)."""
     if not args or not any(isinstance(a, SourceValue) for a in args):
         return None
     first = args[0]
     if name == "iter" and isinstance(first, SourceValue):
-        elem = first.element()
+        elem = element_of(first, interp)
         return Stream(elem if elem is not None else UNK)
     if name == "next" and isinstance(first, SourceValue):
-        elem = first.element()
+        elem = element_of(first, interp)
         return elem if elem is not None else UNK
     if name == "enumerate" and isinstance(first, SourceValue):
-        elem = first.element()
+        elem = element_of(first, interp)
         return Stream(Seq([NUM, elem if elem is not None else UNK]))
     if name == "zip":
         items = []
         for a in args:
-            elem = element_of(a)
+            elem = element_of(a, interp)
             if elem is None:
                 return Stream(UNK)
             items.append(elem)

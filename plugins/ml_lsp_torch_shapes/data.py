@@ -13,7 +13,7 @@ from __future__ import annotations
 from ml_lsp.analysis import dims
 from ml_lsp.analysis.ops import OpCall
 from ml_lsp.analysis.provenance import Dataset, Image, Loader, SourceValue, Transform
-from ml_lsp.analysis.values import NUM, UNK, Seq, Tensor, as_dim
+from ml_lsp.analysis.values import NUM, UNK, Instance, Seq, Tensor, as_dim
 
 
 # ---------------------------------------------------------------- torch.utils.data
@@ -36,7 +36,8 @@ def data_loader(call: OpCall):
         batch_size = NUM  # the sampler decides the batch size
     drop_last = call.arg(None, "drop_last", False)
     collate = call.kwargs.get("collate_fn", UNK if unknown_rest else None)
-    return Loader(dataset if isinstance(dataset, SourceValue) else UNK,
+    # a user's Dataset (an Instance) is kept: the engine runs its __getitem__ for a sample
+    return Loader(dataset if isinstance(dataset, (SourceValue, Instance)) else UNK,
                   batch_size if batch_size is None or as_dim(batch_size) is not None else NUM,
                   drop_last is True, collate is None)
 
