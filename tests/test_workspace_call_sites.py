@@ -384,3 +384,32 @@ def test_a_users_dataset_class_gives_its_samples_to_the_loader(tmp_path):
     out = ml_lsp(tmp_path, "shapes", "model.py")
     assert "h = (B, 8, 30, 30) float" in out.stdout, out.stdout
     assert "Synthetic batches of 64, train.py:16" in out.stdout, out.stdout
+
+
+def test_images_read_with_pil_take_the_shape_their_transforms_give(tmp_path):
+    workspace(tmp_path, CNN, """\
+        from PIL import Image
+        from torch.utils.data import Dataset, DataLoader
+        from torchvision import transforms
+        from model import Net
+
+
+        class Folder(Dataset):
+            def __init__(self, files):
+                self.files = files
+                self.tf = transforms.Compose([transforms.Resize((64, 48)), transforms.ToTensor()])
+
+            def __len__(self):
+                return len(self.files)
+
+            def __getitem__(self, i):
+                img = Image.open(self.files[i]).convert("RGB")
+                return {"image": self.tf(img), "label": 0}
+
+
+        for batch in DataLoader(Folder(["a.png", "b.png"]), batch_size=4):
+            Net()(batch["image"])
+        """)
+    out = ml_lsp(tmp_path, "shapes", "model.py")
+    assert "h = (B, 8, 62, 46) float" in out.stdout, out.stdout
+    assert "Folder batches of 4, train.py:21" in out.stdout, out.stdout

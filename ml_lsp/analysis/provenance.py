@@ -58,6 +58,22 @@ class Image(SourceValue):
     channels: object = None
     origin: str = ""
 
+    def method(self, name, a):
+        if name == "convert":  # img.convert("RGB"): the channels the mode has
+            mode = a.arg(0, "mode")
+            channels = {"RGB": 3, "L": 1, "RGBA": 4, "1": 1, "I": 1, "F": 1, "CMYK": 4, "YCbCr": 3,
+                        "LAB": 3, "HSV": 3}.get(mode) if isinstance(mode, str) else None
+            return Image(self.height, self.width, channels, self.origin)
+        if name == "resize":  # PIL sizes are (width, height)
+            size = a.arg(0, "size")
+            if isinstance(size, Seq) and len(size.items) == 2:
+                w, h = (as_dim(x) for x in size.items)
+                return Image(h, w, self.channels, self.origin)
+            return Image(None, None, self.channels, self.origin)
+        if name in ("copy", "filter"):
+            return self
+        return UNK
+
 
 @dataclass(eq=False)
 class Transform(SourceValue):

@@ -215,7 +215,14 @@ def vision_dataset(name):
     return rule
 
 
+def pil_open(call: OpCall):
+    """``Image.open(path)``: an image of unknown size and mode (``.convert("RGB")`` tells the
+    channels); the transforms after it decide what is known."""
+    return Image(None, None, None, "image file")
+
+
 RULES: dict = {}
+RULES["PIL.Image.open"] = pil_open
 for _prefix in ("torch.utils.data", "torch.utils.data.dataset", "torch.utils.data.dataloader"):
     RULES[f"{_prefix}.TensorDataset"] = tensor_dataset
     RULES[f"{_prefix}.DataLoader"] = data_loader
