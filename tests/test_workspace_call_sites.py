@@ -412,4 +412,4 @@ def test_images_read_with_pil_take_the_shape_their_transforms_give(tmp_path):
         """)
     out = ml_lsp(tmp_path, "shapes", "model.py")
     assert "h = (B, 8, 62, 46) float" in out.stdout, out.stdout
-    assert "Folder batches of 4, train.py:21" in out.stdout, out.stdout
+    assert "Folder batches of 4, train.py:20" in out.stdout, out.stdout
