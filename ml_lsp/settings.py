@@ -41,6 +41,8 @@ DEFAULTS: dict[str, Any] = {
     "trust": "ask",  # ask | trusted | untrusted: guards running the user's code
     "trace_on_save": False,
     "inputs": {},  # entry class or function -> {param: "B,784"}
+    # input shapes from the workspace's training scripts and tests (ml_lsp.workspace_index)
+    "workspace_call_sites": True,
     "log_level": "info",
     # the end of a run the editor watched: "actions" (a notification with Show log,
     # Show traceback, Rerun: window/showMessageRequest), "message" (window/showMessage,

@@ -133,6 +133,8 @@ def analyze_source(text: str, path: Optional[str] = None, *, inputs: Optional[di
         if _out_of_time(interp):
             break
         _analyze_methods(interp, cls, problems)
+    if getattr(interp, "sites_by_class", None) and not _out_of_time(interp):
+        _per_site_conflicts(interp, modules)
     generic_record = _generic_pass(interp, modules) if generic and not _out_of_time(interp) else None
 
     problems.extend(interp.problems)
@@ -141,6 +143,7 @@ def analyze_source(text: str, path: Optional[str] = None, *, inputs: Optional[di
         problems = [p for p in problems if "budget exceeded" not in p]
         problems.append(f"time budget of {time_budget_s:g} s spent: shapes not reached by then are unknown")
     facts = _build_facts(interp, path, problems, modules, generic_record)
+    facts.call_sites = list(getattr(interp, "used_call_sites", None) or [])
     if mentions_keras(text):
         _add_keras_facts(facts, text, tree)
     return facts
@@ -190,13 +193,18 @@ MAX_CALLERS = 16  # other files of a batch whose script code is searched for cal
 
 
 def _collect_caller_sites(interp: Interp, text: str, path: str, rules, resolve_module, callers, batch=None):
-    """Run each caller's script code (quietly) and keep the first call, with known input
-    shapes, of every class this file defines."""
+    """Run each caller's script code (quietly) and take, for every class this file defines,
+    the call each caller makes with known input shapes. Several callers give one answer:
+    the shapes that hold for all of them (a dim that differs becomes a symbol); each call
+    used is listed in ``interp.used_call_sites``."""
     import os
 
     mine = {c.name for c in interp.classes}
     by_name = {c.name: c for c in interp.classes}
     here = os.path.realpath(path)
+    in_file = set(interp.callsite_args)  # a call in the file itself outranks other files'
+    found: dict = {}  # class name -> [(caller path, Args)]
+    ctors: dict = {}
     for caller_path, caller_text in callers[:MAX_CALLERS]:
         if caller_path == path:
             continue
@@ -209,16 +217,95 @@ def _collect_caller_sites(interp: Interp, text: str, path: str, rules, resolve_m
                 batch.caller_sites[key] = sites
         for (defined_in, name), args in sites.calls.items():
             if defined_in is not None and os.path.realpath(defined_in) == here \
-                    and name in mine and name not in interp.callsite_args:
-                interp.callsite_args[name] = args
+                    and name in mine and name not in in_file:
+                args.site_path = caller_path
+                found.setdefault(name, []).append((caller_path, args))
                 ctor = sites.constructors.get((defined_in, name))
-                cls = by_name[name]
-                if ctor is not None and cls not in interp.instances:
-                    try:  # the model as the caller built it
-                        interp.steps = 0
-                        interp.instances[cls] = interp.instantiate(cls, ctor, None, quiet=True)
-                    except BudgetExceeded:
-                        pass
+                if ctor is not None:
+                    ctors.setdefault(name, ctor)
+    used = getattr(interp, "used_call_sites", None)
+    if used is None:
+        used = interp.used_call_sites = []
+    interp.sites_by_class = found  # for _per_site_conflicts
+    for name, sites in found.items():
+        cls = by_name[name]
+        interp.callsite_args[name] = sites[0][1] if len(sites) == 1 else _join_call_sites([a for _, a in sites])
+        params = _forward_params(cls)
+        for caller_path, args in sites:
+            used.append(_call_site_fact(caller_path, name, args, params))
+        ctor = ctors.get(name)
+        if ctor is not None and cls not in interp.instances:
+            try:  # the model as the caller built it
+                interp.steps = 0
+                interp.instances[cls] = interp.instantiate(cls, ctor, None, quiet=True)
+            except BudgetExceeded:
+                pass
+
+
+def _call_site_origin(site, v) -> str:
+    """What a hover on a forward input says: where its data came from and where the model
+    is called (``MNIST batches of 64, train.py:22; called at train.py:12``)."""
+    import os
+
+    where = getattr(site, "site_path", None)
+    line = getattr(site, "site_line", None)
+    called = f"called at {os.path.basename(where)}:{line}" if where and line else ""
+    if v.source:
+        return f"{v.source}; {called}" if called else v.source
+    return f"input (call site, {called})" if called else "input (call site)"
+
+
+def _forward_params(cls) -> list:
+    fwd = cls.lookup("forward") if hasattr(cls, "lookup") else None
+    if isinstance(fwd, Func):
+        return _param_names(fwd.node)[1:]
+    return []
+
+
+def _call_site_fact(caller_path, name, args, params):
+    from ml_lsp.analysis.facts import CallSite
+
+    inputs, sources = {}, {}
+    for i, p in enumerate(params or [f"arg{i}" for i in range(len(args.args))]):
+        v = args.arg(i, p)
+        if isinstance(v, Tensor):
+            inputs[p] = v.shape
+            if v.source:
+                sources[p] = v.source
+    return CallSite(caller_path, getattr(args, "site_line", None), name, inputs, sources)
+
+
+def _join_call_sites(all_args: list) -> Args:
+    """One Args that holds for every call: equal dims kept, a dim that differs becomes a
+    symbol (``B`` in front, ``d<i>`` elsewhere), a rank that differs makes it unknown."""
+    first = all_args[0]
+    n = min(len(a.args) for a in all_args)
+
+    def join_value(values):
+        if not all(isinstance(v, Tensor) for v in values):
+            return values[0] if all(v is values[0] for v in values) else UNK
+        shapes = [v.shape for v in values]
+        dtype = values[0].dtype if all(v.dtype == values[0].dtype for v in values) else None
+        sources = list(dict.fromkeys(v.source for v in values if v.source))
+        source = "; ".join(sources)
+        if any(s is None for s in shapes) or len({len(s) for s in shapes}) != 1:
+            return Tensor(None, dtype, source=source)
+        out = []
+        for i, ds in enumerate(zip(*shapes)):
+            if all(dims.same(d, ds[0]) for d in ds if d is not None) and all(d is not None for d in ds):
+                out.append(ds[0])
+            else:
+                out.append(Sym.named("B") if i == 0 else Sym.named(f"d{i}"))
+        return Tensor(tuple(out), dtype, "", source=source)
+
+    args = [join_value([a.args[i] for a in all_args]) for i in range(n)]
+    common = set(first.kwargs)
+    for a in all_args[1:]:
+        common &= set(a.kwargs)
+    kwargs = {k: join_value([a.kwargs[k] for a in all_args]) for k in first.kwargs if k in common}
+    joined = Args(args, kwargs)
+    joined.site_line = None
+    return joined
 
 
 def _run_caller(interp: Interp, caller_path, caller_text, rules, resolve_module, sources, batch):
@@ -503,7 +590,7 @@ def _forward_inputs(interp: Interp, fn: Func, explicit: dict, owner_instance, pr
         for i, p in enumerate(params):
             v = site.arg(i, p.arg)
             if p.arg in missing and isinstance(v, Tensor) and v.shape is not None:
-                values[p.arg] = Tensor(v.shape, v.dtype, f"input (call site)")
+                values[p.arg] = Tensor(v.shape, v.dtype, _call_site_origin(site, v), source=v.source)
                 missing.remove(p.arg)
                 quality = max(quality, CALLSITE)
     return values, quality, missing
@@ -702,7 +789,11 @@ def _generic_pass(interp: Interp, modules: list):
     """Each model a call in the file ran with concrete inputs, run again with its inputs
     inferred, into a recorder of its own: {binding or hover key: (shape, call line)}.
     Nothing else of the analysis changes (its conflicts and problems are dropped here)."""
-    reached = [c for c in modules if interp.forward_quality.get(c.name) == CALLSITE and c.name in interp.callsite_args]
+    # a model whose inputs came from another file's call (a training script's batches) shows
+    # those: they are the workspace's answer, not a call in this file made for a demo
+    from_workspace = {c.cls for c in getattr(interp, "used_call_sites", None) or ()}
+    reached = [c for c in modules if interp.forward_quality.get(c.name) == CALLSITE and c.name in interp.callsite_args
+               and c.name not in from_workspace]
     if not reached:
         return None
     from ml_lsp.analysis.interp import Recorder
@@ -725,6 +816,43 @@ def _generic_pass(interp: Interp, modules: list):
     finally:
         interp.rec, interp.forward_quality, interp.forward_io, interp.problems = saved
     return generic
+
+
+def _per_site_conflicts(interp: Interp, modules: list) -> None:
+    """Where several call sites were joined into one input (a differing dim a symbol), a
+    contradiction one of them proves is still reported: each such model runs again with
+    each call's own inputs, into a recorder of its own; only its conflicts are kept, each
+    naming the call that proves it. Bindings and hovers stay those of the joined input."""
+    import os
+    from ml_lsp.analysis.interp import Recorder
+
+    by_name = {c.name: c for c in modules}
+    for name, sites in interp.sites_by_class.items():
+        cls = by_name.get(name)
+        if cls is None or len(sites) < 2:
+            continue
+        joined = interp.callsite_args.get(name)
+        saved = (interp.rec, interp.forward_quality, interp.forward_io, interp.problems)
+        found: dict = {}
+        try:
+            for caller_path, args in sites:
+                if _out_of_time(interp):
+                    break
+                interp.rec, interp.forward_quality, interp.forward_io, interp.problems = Recorder(), {}, {}, []
+                interp.callsite_args[name] = args
+                _analyze_class(interp, cls, {}, None, [], is_entry=False)
+                where = f"{os.path.basename(caller_path)}:{getattr(args, 'site_line', None) or '?'}"
+                for key, conflict in interp.rec.conflicts.items():
+                    if key not in found:
+                        conflict.message = f"{conflict.message} (with the inputs of the call at {where})"
+                        found[key] = conflict
+        except BudgetExceeded:
+            pass
+        finally:
+            interp.rec, interp.forward_quality, interp.forward_io, interp.problems = saved
+            interp.callsite_args[name] = joined
+        for key, conflict in found.items():
+            interp.rec.conflicts.setdefault(key, conflict)
 
 
 def _batch_from_call(values: dict, site, fwd: Func) -> None:

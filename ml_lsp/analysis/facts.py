@@ -125,6 +125,22 @@ class ShapeConflict:
 
 
 @dataclass
+class CallSite:
+    """A call, in another file of the workspace, of a model this file defines, whose
+    input shapes the analysis used (``train.py:31 Net(data) x=(B, 1, 28, 28), MNIST batches``)."""
+    path: str
+    line: Optional[int]
+    cls: str
+    inputs: dict  # parameter name -> shape (tuple of dims, None = unknown)
+    sources: dict  # parameter name -> where the data came from ("MNIST batches of 64, train.py:22")
+
+    def to_json(self) -> dict:
+        return {"path": self.path, "line": self.line, "class": self.cls,
+                "inputs": {k: None if v is None else [dim_json(d) for d in v] for k, v in self.inputs.items()},
+                "sources": dict(self.sources)}
+
+
+@dataclass
 class ModuleFacts:
     path: Optional[str] = None
     bindings: list = field(default_factory=list)
@@ -135,6 +151,7 @@ class ModuleFacts:
     hovers: list = field(default_factory=list)  # ShapeHover, every tensor-valued expression
     layer_refs: list = field(default_factory=list)  # LayerFact at each use (self.fc1 in forward)
     keras: Optional[object] = None  # KerasFacts when the module uses Keras (the KR rules read them)
+    call_sites: list = field(default_factory=list)  # CallSite: where other files call this file's models
     _by_line: Optional[dict] = field(default=None, repr=False)
 
     def to_json_entries(self) -> list:

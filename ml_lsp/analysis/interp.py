@@ -23,6 +23,8 @@ from ml_lsp.analysis import dims
 from ml_lsp.analysis.dims import Sym
 from ml_lsp.analysis.facts import Related, ShapeConflict, TextEdit, TextFix
 from ml_lsp.analysis.ops import Args, Ctor, LayerRule, OpCall
+from ml_lsp.analysis import provenance
+from ml_lsp.analysis.provenance import SourceValue
 from ml_lsp.analysis.values import (NUM, UNK, Bound, ClassVal, DictVal, Func, Instance, Layer, Obj, Partial,
                                     Ref, Seq, Tensor, as_dim, join)
 
@@ -419,7 +421,10 @@ class Interp:
                 self.exec_block(stmt.orelse, frame)
             return
         elem = UNK
-        if isinstance(it, Tensor):
+        if isinstance(it, SourceValue):  # a DataLoader, a dataset: its batches
+            elem = provenance.element_of(it, self)
+            elem = UNK if elem is None else elem
+        elif isinstance(it, Tensor):
             elem = Tensor(it.shape[1:] if it.shape else None, it.dtype)
         elif items is not None:  # long list: join of its items
             elem = items[0]
@@ -781,6 +786,8 @@ class Interp:
         return self.get_attr(obj, node.attr, node, frame)
 
     def get_attr(self, obj, name, node=None, frame=None):
+        if isinstance(obj, SourceValue):
+            return obj.attr(name)
         if isinstance(obj, _SuperProxy):
             return _get_attr_super(self, obj, name, node, frame)
         if isinstance(obj, Ref):
@@ -875,6 +882,8 @@ class Interp:
                         self.eval(node.step, frame) if node.step else None)
 
     def subscript(self, obj, key, node, frame):
+        if isinstance(obj, SourceValue) and not isinstance(obj, DictVal):  # dataset[i]: one sample
+            return obj.method("__getitem__", Args([key]))
         if isinstance(obj, Tensor):
             return self.call_rule("torch.Tensor.__getitem__", Args([obj, key]), node, frame)
         if isinstance(obj, Seq):
@@ -1062,6 +1071,8 @@ class Interp:
             merged = Args(fn.args + a.args, {**fn.kwargs, **a.kwargs},
                           [None] * len(fn.args) + a.arg_nodes, a.kw_nodes)
             return self.call(fn.func, merged, node, frame)
+        if isinstance(fn, SourceValue):
+            return fn.call(a)
         return UNK
 
     def call_ref(self, qual, a: Args, node, frame):
@@ -1082,6 +1093,7 @@ class Interp:
         if rule is None:
             return UNK
         call = OpCall(qual, a.args, a.kwargs, a.arg_nodes, a.kw_nodes, layer=layer)
+        call.unknown_star = getattr(a, "unknown_star", False)  # **kwargs not known: a default may not hold
         guessed = _any_guess(a.args) or _any_guess(a.kwargs.values())
         try:
             if isinstance(rule, LayerRule):
@@ -1113,6 +1125,10 @@ class Interp:
                 out.probe = probe
             elif out.dtype is None and a.args[0].dtype is None:
                 out.probe = "~" + probe.lstrip("~")  # same dtype, other shape
+        if isinstance(out, (SourceValue, Seq)) and node is not None:
+            provenance.stamp(out, self.path, node)
+        elif a.args and not guessed:
+            provenance.keep_source(out, a.args[0])
         if isinstance(out, Tensor) and node is not None and not out.origin:
             if layer is not None:
                 out.origin = f"{layer.call_text}, line {layer.line}" if layer.line else layer.call_text
@@ -1221,6 +1237,8 @@ class Interp:
         recv, fn = b.receiver, b.func
         if isinstance(fn, Func):
             return self.call_func(fn, Args([recv] + a.args, a.kwargs, [None] + a.arg_nodes, a.kw_nodes), node)
+        if isinstance(recv, SourceValue):
+            return recv.method(fn, a)
         if isinstance(recv, Tensor):
             return self.tensor_method(recv, fn, a, node, frame)
         if isinstance(recv, Seq):
@@ -1329,6 +1347,7 @@ class Interp:
             self.callsite_lines[inst.cls.name] = getattr(node, "lineno", None)
         if script:  # for the file that defines the class, when this one only imports it
             self.callsite_by_path.setdefault((inst.cls.module.path, inst.cls.name), a)
+            a.site_line = getattr(node, "lineno", None)  # for the call-site list (provenance)
         key = inst.cls.name
         prev = self.forward_quality.get(key, 0)
         if quality >= prev:
@@ -1553,6 +1572,10 @@ class Interp:
     # ------------------------------------------------------------------ builtins
     def call_builtin(self, name, a: Args, node, frame):
         args = a.args
+        if name in provenance.BUILTINS:  # iter/next/enumerate/zip/len of a DataLoader
+            v = provenance.builtin(name, args, self)
+            if v is not None:
+                return v
         if name == "len":
             if not args:
                 return UNK

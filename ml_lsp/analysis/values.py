@@ -55,6 +55,8 @@ class Tensor:
     layout: Optional[tuple] = None  # memory order, where known (ml_lsp_torch_shapes.layout):
     # for each dim, the dim of a contiguous tensor it came from; None = not known
 
+    source: str = ""  # where the data came from (provenance: "MNIST batches of 64, train.py:31")
+
     @property
     def rank(self):
         return None if self.shape is None else len(self.shape)
@@ -310,7 +312,7 @@ def join(a, b):
         dtype = a.dtype if a.dtype == b.dtype else None
         tail = None if shape is not None else _common_tail(a, b)
         return Tensor(shape, dtype, a.origin if a.origin == b.origin else "", guess=a.guess or b.guess,
-                      tail=tail)
+                      tail=tail, source=a.source if a.source == b.source else "")
     if (a is NUM or _is_number(a)) and (b is NUM or _is_number(b)):
         return a if dims.is_dim(a) and dims.is_dim(b) and dims.same(a, b) else NUM
     if isinstance(a, Seq) and isinstance(b, Seq):

@@ -44,6 +44,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="worker processes (default: one per core)")
     p.add_argument("--no-cache", action="store_true",
                    help="do not read or write the result cache (~/.cache/ml-lsp/check)")
+    from ml_lsp.workspace_index import add_workspace_arguments
+    add_workspace_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -160,6 +162,8 @@ class CheckOptions:
     inputs: dict | None = None
     fix: bool = False
     cache: bool = True  # the on-disk result cache (check_cache); never with fix
+    workspace: str | None = None  # --workspace DIR
+    no_workspace: bool = False  # --no-workspace: inputs only from the file itself
 
 
 _RULES = None
@@ -245,7 +249,13 @@ def check_file(path: str, options: CheckOptions) -> FileReport:
 
     # the workspace's library versions decide some findings (DA003): part of the cache key
     versions = installed_versions(str(Path(path).resolve().parent))
-    key = check_cache.entry_key(path, raw, options, versions) if options.cache and not options.fix else None
+    # the workspace's files that call this file's models give their inputs (ml_lsp.workspace_index)
+    from ml_lsp.workspace_index import workspace_callers, workspace_root_for
+    callers = workspace_callers(workspace_root_for(options, path), path, text)
+    caller_key = {"ml-lsp:callers": check_cache.digest("\0".join(f"{p}\0{t}" for p, t in callers).encode())} \
+        if callers else {}
+    key = check_cache.entry_key(path, raw, options, {**(versions or {}), **caller_key}) \
+        if options.cache and not options.fix else None
     if key is not None:
         cached = check_cache.load(key)
         if cached is not None:
@@ -262,7 +272,8 @@ def check_file(path: str, options: CheckOptions) -> FileReport:
 
     def lint(source: str):
         result = check_source(source, path, rules=_rules(), select=options.select, ignore=options.ignore,
-                              resolve_module=resolve, batch=_batch(), versions=versions, **entry_kw)
+                              resolve_module=resolve, batch=_batch(), versions=versions,
+                              callers=callers or None, **entry_kw)
         report.problems[:] = result.problems
         report.input_error = result.input_error
         return result.findings
@@ -551,7 +562,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--init and --input describe the --entry class: name it with --entry CLASS")
     files = find_files(args.paths)
     options = CheckOptions(select=select, ignore=ignore, entry=args.entry, init=args.init,
-                           inputs=inputs or None, fix=args.fix, cache=not args.no_cache)
+                           inputs=inputs or None, fix=args.fix, cache=not args.no_cache,
+                           workspace=args.workspace, no_workspace=args.no_workspace)
     if args.jobs < 0:
         raise UsageError(f"--jobs {args.jobs}: expected a number of worker processes, or 0 for one per core")
     jobs = args.jobs if args.jobs > 0 else (os.cpu_count() or 1)

@@ -34,6 +34,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "(default: none; a required option then takes its default)")
     p.add_argument("--no-cpu-fallback", dest="cpu_fallback", action="store_false",
                    help="never run forward on real tensors")
+    from ml_lsp.workspace_index import add_workspace_arguments
+    add_workspace_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -48,12 +50,14 @@ def run(args: argparse.Namespace) -> int:
         return int(trace_command.run(args) or 0)
 
     import json
+    import os
     import sys
     from pathlib import Path
 
     from ml_lsp.analysis import BatchCache, InputError, analyze_source, format_shape
     from ml_lsp.cli import parse_input_option
     from ml_lsp.resolve import make_resolver, read_source
+    from ml_lsp.workspace_index import describe_call_site, workspace_callers, workspace_root_for
 
     inputs = parse_input_option(args.input)
     texts = []
@@ -79,7 +83,9 @@ def run(args: argparse.Namespace) -> int:
             # the other files given are callers too: train.py's model(torch.randn(...)) gives
             # the inputs of the Net that model.py defines
             # (the engine reads at most 16 of them: the first 16 others, not a list of all)
-            callers = [(other, other_text) for other, other_text in texts[:17] if other != name][:16]
+            # ... and so are the workspace's files that import this one (--no-workspace: not)
+            callers = workspace_callers(workspace_root_for(args, name), name, text,
+                                        [(other, other_text) for other, other_text in texts[:17] if other != name])
             facts = analyze_source(text, name, inputs=inputs or None, entry=args.entry, init=args.init,
                                    resolve_module=resolver, callers=callers, batch=batch)
         except InputError as exc:
@@ -92,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
     status = 1 if unreadable else 0
     if args.json:
         print(json.dumps({"files": [
-            {"path": name, "shapes": results[name].to_json_entries()} if name in results
+            {"path": name, "shapes": results[name].to_json_entries(),
+             "call_sites": [c.to_json() for c in results[name].call_sites]} if name in results
             else {"path": name, "shapes": [], "error": unreadable[name]}
             for name in args.files if name in results or name in unreadable]}, indent=None))
         return status
@@ -126,6 +133,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {name}:{c.line}:{c.col + 1}: shape conflict ({c.kind}): {c.message}")
         for c in getattr(keras, "conflicts", None) or ():
             print(f"  {name}:{c.line}:{c.col + 1}: Keras shape conflict ({c.kind}): {c.message}")
+        for site in facts.call_sites:
+            print(f"  inputs from {describe_call_site(site, os.getcwd())}")
         for p in facts.problems:
             print(f"  note: {p}")
     return status

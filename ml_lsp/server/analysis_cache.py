@@ -45,6 +45,7 @@ class AnalysedVersion:
     text: str
     facts: Any  # ml_lsp.analysis.ModuleFacts
     imports: frozenset  # real paths of the workspace files the engine read
+    callers_key: tuple = ()  # the workspace callers (path, text hash) the analysis took inputs from
 
     @property
     def lines(self) -> list[str]:
@@ -74,6 +75,9 @@ class ShapeFactsCache:
         self._running: dict[tuple, _Job] = {}
         self._latest: dict[str, AnalysedVersion] = {}
         self.listeners: list[Callable[[AnalysedVersion], None]] = []  # on each new result
+        # (path, text) -> [(caller path, caller text)]: the workspace files that call this
+        # file's models (server/workspace_calls.py sets it once its index is built)
+        self.callers_for: Optional[Callable[[str, str], list]] = None
 
     # What the analysis depends on ------------------------------------------------------
     def _explicit_inputs(self, text: str) -> tuple[Optional[str], Optional[dict]]:
@@ -98,18 +102,29 @@ class ShapeFactsCache:
         return {os.path.realpath(ls.document_path(u)): t for u in list(ls.open_documents)
                 if u != uri and u not in oversized and (t := ls.document_text(u)) is not None}
 
-    def _key(self, path: str, text: str, entry, inputs, overlay) -> tuple:
+    def _callers(self, path: str, text: str) -> list:
+        if self.callers_for is None or not path:
+            return []
+        try:
+            return self.callers_for(path, text)
+        except Exception:
+            log.exception("workspace call sites of %s", path)
+            return []
+
+    def _key(self, path: str, text: str, entry, inputs, overlay, callers=()) -> tuple:
         digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
         over = tuple(sorted((p, hash(t)) for p, t in overlay.items()))
-        return (path, digest, entry, repr(inputs), over)
+        return (path, digest, entry, repr(inputs), over, _callers_key(callers))
 
     # Computing --------------------------------------------------------------------------
-    def _join(self, uri: str, text: str, overlay: dict[str, str], background: bool = False) -> tuple[tuple, _Job]:
+    def _join(self, uri: str, text: str, overlay: dict[str, str], background: bool = False,
+              callers=None) -> tuple[tuple, _Job]:
         """The job computing this text's facts (a finished one from the memo, the one in
         progress, or a new one in the pool), with one more waiter counted on it."""
         path = self.server.document_path(uri)
         entry, inputs = self._explicit_inputs(text)
-        key = self._key(path, text, entry, inputs, overlay)
+        callers = self._callers(path, text) if callers is None else callers
+        key = self._key(path, text, entry, inputs, overlay, callers)
         with self._lock:
             if key in self._memo:
                 self._memo.move_to_end(key)
@@ -120,7 +135,7 @@ class ShapeFactsCache:
                 if job is None:
                     job = _Job(uri, text)
                     self._running[key] = job
-                    self.executor.submit(self._run, key, job, path, entry, inputs, overlay)
+                    self.executor.submit(self._run, key, job, path, entry, inputs, overlay, callers)
             if background:
                 job.watchers += 1
             else:
@@ -151,13 +166,13 @@ class ShapeFactsCache:
                 if job.uri == uri and job.text != text:
                     self._abandon(key, job)
 
-    def _run(self, key, job: _Job, path, entry, inputs, overlay) -> None:
+    def _run(self, key, job: _Job, path, entry, inputs, overlay, callers=()) -> None:
         from ml_lsp.analysis import AnalysisCancelled
 
         try:
             if job.cancel.is_set():
                 raise AnalysisCancelled()
-            result = self._analyse(path, job.text, entry, inputs, overlay, job.cancel.is_set)
+            result = self._analyse(path, job.text, entry, inputs, overlay, job.cancel.is_set, callers)
         except BaseException as exc:  # AnalysisCancelled included: the waiters decide what next
             with self._lock:
                 if self._running.get(key) is job:
@@ -183,7 +198,7 @@ class ShapeFactsCache:
         finally:
             self._leave(key, job)
 
-    def _analyse(self, path, text, entry, inputs, overlay, cancelled):
+    def _analyse(self, path, text, entry, inputs, overlay, cancelled, callers=()):
         from ml_lsp.analysis import analyze_source
         from ml_lsp.resolve import make_resolver
 
@@ -197,7 +212,8 @@ class ShapeFactsCache:
             return found
 
         # generic: hints show (B, 128) where the call in the file gives (64, 128)
-        bounds = dict(time_budget_s=self.time_budget_s, cancelled=cancelled, generic=True)
+        bounds = dict(time_budget_s=self.time_budget_s, cancelled=cancelled, generic=True,
+                      callers=list(callers) or None)
         try:
             facts = analyze_source(text, path, inputs=inputs, entry=entry, resolve_module=resolve, **bounds)
         except Exception as exc:  # the engine raises InputError for bad explicit inputs
@@ -223,10 +239,11 @@ class ShapeFactsCache:
             text = ls.document_text(uri)
             if version is None or text is None:
                 return None
+            callers = self._callers(ls.document_path(uri), text)
             latest = self._latest.get(uri)
-            if latest is not None and latest.version == version:
+            if latest is not None and latest.version == version and latest.callers_key == _callers_key(callers):
                 return latest
-            key, job = self._join(uri, text, self._overlay(uri), background)
+            key, job = self._join(uri, text, self._overlay(uri), background, callers)
             try:
                 facts, imports = await _wait(job.future)
             except AnalysisCancelled:
@@ -235,7 +252,7 @@ class ShapeFactsCache:
                 return None  # given up by every request that wanted it
             finally:  # also when this request is cancelled: see _leave
                 self._leave(key, job, background)
-            result = AnalysedVersion(uri, version, text, facts, imports)
+            result = AnalysedVersion(uri, version, text, facts, imports, _callers_key(callers))
             if ls.open_documents.get(uri) == version:
                 previous = self._latest.get(uri)
                 if previous is None or previous.version <= version:
@@ -258,6 +275,10 @@ class ShapeFactsCache:
     def forget(self, uri: str) -> None:
         self._latest.pop(uri, None)
         self.cancel_stale(uri, None)
+
+
+def _callers_key(callers) -> tuple:
+    return tuple((p, hash(t)) for p, t in callers or ())
 
 
 async def _wait(future: Future):

@@ -31,7 +31,7 @@ SIZE_KEY = "size"  # the diagnostics share that says a document is too large to 
 
 # Feature modules, each with ``register(server: MlLspServer)``; later features append here.
 FEATURES: list[str] = ["ml_lsp.server.shapes", "ml_lsp.server.runs", "ml_lsp.server.diagnostics", "ml_lsp.server.trace",
-                       "ml_lsp.server.finetune"]
+                       "ml_lsp.server.finetune", "ml_lsp.server.workspace_calls"]
 
 
 class MlLspServer(LanguageServer):

@@ -82,3 +82,33 @@ def make_callback(capture):
 @hookimpl
 def ml_lsp_metric_capturers():
     return [install]
+
+
+# ---------------------------------------------------------------- static data sources
+
+TOKENIZER_CLASSES = ("AutoTokenizer", "BertTokenizer", "BertTokenizerFast", "DistilBertTokenizer",
+                     "DistilBertTokenizerFast", "RobertaTokenizer", "RobertaTokenizerFast", "GPT2Tokenizer",
+                     "GPT2TokenizerFast", "T5Tokenizer", "T5TokenizerFast", "LlamaTokenizer",
+                     "LlamaTokenizerFast", "PreTrainedTokenizerFast", "AlbertTokenizer", "AlbertTokenizerFast")
+
+
+def tokenizer_rules() -> dict:
+    """``AutoTokenizer.from_pretrained(...)`` and friends as data sources for the static
+    shape engine: calling the tokenizer with ``padding="max_length", max_length=N,
+    return_tensors="pt"`` gives ``input_ids``/``attention_mask`` of shape (texts, N).
+    transformers is never imported."""
+    from ml_lsp.analysis.provenance import Tokenizer
+
+    def from_pretrained(call):
+        name = call.arg(0, "pretrained_model_name_or_path")
+        return Tokenizer(name if isinstance(name, str) else "tokenizer")
+
+    rules = {}
+    for cls in TOKENIZER_CLASSES:
+        rules[f"transformers.{cls}.from_pretrained"] = from_pretrained
+    return rules
+
+
+@hookimpl
+def ml_lsp_shape_rules():
+    return tokenizer_rules()

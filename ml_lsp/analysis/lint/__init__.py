@@ -46,7 +46,7 @@ def check_source(text: str, path: str | None = None, *, rules: Sequence[Rule] | 
                  inputs: dict[str, list[int | str]] | None = None,
                  resolve_module: Callable | None = None, shape_facts: Any = None,
                  severity_overrides: dict[str, str] | None = None, batch: Any = None,
-                 versions: dict[str, str] | None = None) -> LintResult:
+                 versions: dict[str, str] | None = None, callers: Any = None) -> LintResult:
     """``batch``: a ``BatchCache`` shared by the files of one command (each parsed once).
     A text above the engine's size limit gets no rule run, only a note in ``problems``.
     ``versions``: the workspace interpreter's package versions (``ml_lsp.workspace_env``)."""
@@ -58,7 +58,7 @@ def check_source(text: str, path: str | None = None, *, rules: Sequence[Rule] | 
     rules = load_rules() if rules is None else rules
     ctx = LintContext(text, path, entry=entry, init=init, inputs=inputs,
                       resolve_module=resolve_module, shape_facts=shape_facts, batch=batch,
-                      versions=versions)
+                      versions=versions, callers=callers)
     noqa = noqa_lines(text)
     findings: list[Finding] = []
     seen: set[tuple] = set()

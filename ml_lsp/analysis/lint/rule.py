@@ -54,6 +54,7 @@ class LintContext:
     # package -> version installed in the workspace's interpreter (read by the caller from
     # package metadata on disk); None when not known
     versions: dict[str, str] | None = None
+    callers: Any = None  # (path, text) of the workspace files that call this file's models
     problems: list[str] = field(default_factory=list)
     input_error: str | None = None  # the engine rejected entry/init/inputs (bad usage, not a finding)
 
@@ -86,7 +87,8 @@ class LintContext:
             return None
         try:
             return analyze_source(self.text, self.path, inputs=self.inputs, entry=self.entry,
-                                  init=self.init, resolve_module=self.resolve_module, batch=self.batch)
+                                  init=self.init, resolve_module=self.resolve_module, batch=self.batch,
+                                  callers=self.callers)
         except Exception as exc:  # an engine bug must cost shape findings, not the file
             if type(exc).__name__ == "InputError":
                 self.input_error = str(exc)
