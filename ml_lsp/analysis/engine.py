@@ -906,6 +906,8 @@ def _analyze_class(interp: Interp, cls: ClassVal, explicit, init, problems, is_e
     instance = _instance_for(interp, cls, init if is_entry else None, problems)
     if instance is None:
         return
+    if missing:
+        _from_example_input_array(instance, fwd, values, missing)
     hints = _probe(interp, cls, instance, values, missing, fwd)
     for p in missing:
         values[p] = _from_hints(hints, p, Tensor(None, None, "input (shape unknown)"))
@@ -915,6 +917,25 @@ def _analyze_class(interp: Interp, cls: ClassVal, explicit, init, problems, is_e
     if not use_call_site:
         _batch_from_call(values, interp.callsite_args.get(cls.name), fwd)
     _recorded_run(interp, cls, instance, values, missing, hints, fwd, quality, problems, record_inputs=True)
+
+
+def _from_example_input_array(instance, fwd: Func, values: dict, missing: list) -> None:
+    """Lightning's ``self.example_input_array`` (a tensor, a tuple of them, or a dict by
+    name), set in ``__init__``, is the input the module documents for its forward."""
+    example = instance.attrs.get("example_input_array")
+    params = [p.arg for p in (fwd.node.args.posonlyargs + fwd.node.args.args)[1:]]
+    if isinstance(example, Tensor):
+        given = {params[0]: example} if params else {}
+    elif isinstance(example, Seq):
+        given = dict(zip(params, example.items))
+    elif isinstance(example, DictVal):
+        given = {k: v for k, v in example.items.items() if k in params}
+    else:
+        return
+    for name, v in given.items():
+        if name in missing and isinstance(v, Tensor) and v.shape is not None:
+            values[name] = Tensor(v.shape, v.dtype, "input (example_input_array)", source="example_input_array")
+            missing.remove(name)
 
 
 def _record_inputs(interp: Interp, fn: Func, values: dict):

@@ -1238,7 +1238,7 @@ class Interp:
         if isinstance(fn, Func):
             return self.call_func(fn, Args([recv] + a.args, a.kwargs, [None] + a.arg_nodes, a.kw_nodes), node)
         if isinstance(recv, SourceValue):
-            return recv.method(fn, a)
+            return recv.method_in(fn, a, self)
         if isinstance(recv, Tensor):
             return self.tensor_method(recv, fn, a, node, frame)
         if isinstance(recv, Seq):

@@ -39,6 +39,10 @@ class SourceValue:
             return self
         return UNK
 
+    def method_in(self, name: str, a: Args, interp):
+        """``method``, for the few values that run a user's function (``ds.map(fn)``)."""
+        return self.method(name, a)
+
     def call(self, a: Args):
         return UNK
 
@@ -319,8 +323,6 @@ class Tokenizer(SourceValue):
     name: str = "tokenizer"
 
     def call(self, a: Args):
-        if a.kwargs.get("return_tensors") != "pt":
-            return UNK  # lists of ids: no tensors
         texts = a.arg(0, "text")
         if isinstance(texts, str):
             n = 1
@@ -337,6 +339,8 @@ class Tokenizer(SourceValue):
         else:
             length = SEQ_LEN
         origin = f"{self.name} tokens" + (f" (max_length={dims.render(length)})" if length is max_length else "")
+        if a.kwargs.get("return_tensors") != "pt":  # lists of ids, as datasets' .map wants them
+            return Encoding({"input_ids": TokenRows(length, origin), "attention_mask": TokenRows(length, origin)})
         ids = Tensor((n, length), "long", origin, source=origin)
         mask = Tensor((n, length), "long", origin, source=origin)
         return Encoding({"input_ids": ids, "attention_mask": mask})
@@ -345,3 +349,126 @@ class Tokenizer(SourceValue):
         if name in ("__call__", "batch_encode_plus", "encode_plus"):
             return self.call(a)
         return UNK
+
+
+@dataclass(eq=False)
+class TokenRows:
+    """A tokenizer's ids as lists (no ``return_tensors``), every row ``length`` long: a
+    column that ``with_format("torch")`` turns into tensors of shape (length,)."""
+    length: object
+    origin: str = ""
+
+
+class HFDataset(SourceValue):
+    """A Hugging Face ``datasets`` dataset (``load_dataset(...)["train"]``): its columns
+    as far as the code shows them. ``map(fn, batched=True)`` runs ``fn`` on a batch of
+    unknown columns and keeps the columns it returns; ``with_format("torch")`` (or
+    ``set_format``) makes each row a dict of tensors, which a DataLoader collates."""
+
+    def __init__(self, columns: dict | None = None, torch_format: bool = False, name: str = "dataset",
+                 where: str = "", keep: list | None = None):
+        self.columns = dict(columns or {})  # name -> TokenRows (known) or UNK
+        self.torch_format, self.name, self.where, self.keep = torch_format, name, where, keep
+
+    @property
+    def origin(self):
+        return self.name
+
+    def _copy(self, **changes):
+        out = HFDataset(self.columns, self.torch_format, self.name, self.where, self.keep)
+        for key, value in changes.items():
+            setattr(out, key, value)
+        return out
+
+    def _format(self, a: Args):
+        kind = a.arg(0, "type")
+        if kind not in ("torch", "pt"):
+            return self._copy(torch_format=False)
+        cols = a.arg(1, "columns")
+        keep = [c for c in cols.items if isinstance(c, str)] if isinstance(cols, Seq) else None
+        return self._copy(torch_format=True, keep=keep)
+
+    def method_in(self, name, a, interp):
+        if name == "map":
+            fn = a.arg(0, "function")
+            if fn is None or not a.kwargs.get("batched"):
+                return self._copy(columns={})  # per-example maps: columns unknown
+            out = _run_quietly(interp, fn, Args([HFBatch()]))
+            columns = dict(self.columns)
+            if isinstance(out, DictVal):
+                columns.update(out.items)
+            return self._copy(columns=columns)
+        return self.method(name, a)
+
+    def method(self, name, a):
+        if name == "with_format":
+            return self._format(a)
+        if name == "set_format":  # in place, returns None
+            changed = self._format(a)
+            self.torch_format, self.keep = changed.torch_format, changed.keep
+            return None
+        if name in ("shuffle", "select", "filter", "with_transform", "rename_column", "remove_columns"):
+            return self._copy()
+        if name == "train_test_split":
+            return DatasetDict(self)
+        if name == "__getitem__":
+            key = a.args[0] if a.args else None
+            return UNK if isinstance(key, str) else self.element()
+        return UNK
+
+    def element(self):
+        if not self.torch_format:
+            return UNK
+        names = self.keep if self.keep is not None else list(self.columns)
+        row = {}
+        for col in names:
+            value = self.columns.get(col, UNK)
+            row[col] = (Tensor((value.length,), "long", value.origin, source=value.origin)
+                        if isinstance(value, TokenRows) and value.length is not None else UNK)
+        return DictVal(row)
+
+
+class DatasetDict(SourceValue):
+    """``load_dataset(...)`` without a split: each split (``ds["train"]``) alike."""
+
+    def __init__(self, split: HFDataset | None = None, name: str = "dataset"):
+        self.split = split or HFDataset(name=name)
+        self.name = name
+
+    def method_in(self, name, a, interp):
+        if name == "map":
+            return DatasetDict(self.split.method_in(name, a, interp), self.name)
+        return self.method(name, a)
+
+    def method(self, name, a):
+        if name == "__getitem__":
+            return self.split._copy()
+        if name == "set_format":
+            self.split.method(name, a)
+            return None
+        if name in ("with_format", "shuffle", "filter", "rename_column", "remove_columns"):
+            out = self.split.method(name, a)
+            return DatasetDict(out, self.name) if isinstance(out, HFDataset) else UNK
+        return UNK
+
+
+class HFBatch(SourceValue):
+    """The batch ``map(fn, batched=True)`` hands ``fn``: columns of unknown length."""
+
+    def method(self, name, a):
+        return UNK
+
+
+def _run_quietly(interp, fn, args: Args):
+    from ml_lsp.analysis.values import Func
+
+    if interp is None or not isinstance(fn, Func):
+        return UNK
+    was = interp.recording
+    interp.recording = False
+    try:
+        return interp.call_func(fn, args, None)
+    except Exception:  # the budget, an engine bug: nothing known
+        return UNK
+    finally:
+        interp.recording = was

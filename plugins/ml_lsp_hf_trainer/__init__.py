@@ -109,6 +109,22 @@ def tokenizer_rules() -> dict:
     return rules
 
 
+def dataset_rules() -> dict:
+    """``datasets.load_dataset(...)`` as a data source: its columns are unknown until a
+    batched ``map`` of a tokenizer call names them, and ``with_format("torch")`` makes its
+    rows tensors (see ``ml_lsp.analysis.provenance.HFDataset``). datasets is never imported."""
+    from ml_lsp.analysis.provenance import DatasetDict, HFDataset
+
+    def load_dataset(call):
+        name = call.arg(0, "path")
+        name = name if isinstance(name, str) else "dataset"
+        if isinstance(call.kwargs.get("split"), str):
+            return HFDataset(name=name)
+        return DatasetDict(name=name)
+
+    return {"datasets.load_dataset": load_dataset}
+
+
 @hookimpl
 def ml_lsp_shape_rules():
-    return tokenizer_rules()
+    return {**tokenizer_rules(), **dataset_rules()}
