@@ -124,3 +124,37 @@ def test_an_example_input_array_the_model_cannot_take_is_an_error_on_its_line(tm
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "756" in proc.stdout and "784" in proc.stdout  # 28 * 27 features into Linear(784, ...)
+
+
+TWO_LOADERS = textwrap.dedent("""\
+    import torch
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(20, 4)
+
+        def forward(self, x):
+            h = self.fc(x)
+            return h
+
+
+    def main():
+        model = Net()
+        train = DataLoader(TensorDataset(torch.randn(1000, 20)), batch_size=64, shuffle=True)
+        test = DataLoader(TensorDataset(torch.randn(500, 20)), batch_size=500)
+        for (x,) in train:
+            model(x)
+        for (x,) in test:
+            model(x)
+    """)
+
+
+def test_a_varying_training_batch_and_a_fixed_test_batch_in_one_script_stay_the_batch_symbol(tmp_path):
+    # the training loader's last batch is shorter (B); the test loader's only batch is 500:
+    # the forward sees "a batch", not an unknown dim
+    (tmp_path / "model.py").write_text(TWO_LOADERS)
+    assert shapes(tmp_path)["h"] == ["B", 4]

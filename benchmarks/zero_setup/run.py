@@ -13,6 +13,13 @@ find/replace in the model file): ``check --select SH`` with no inputs and the fo
 workspace ("zero set-up"), and with ``--entry/--init/--input`` ("inputs given"). A bug is caught
 when the mutant has an SH finding the clean file has not; a false error is an SH finding on
 the clean file.
+
+Bindings: the clean model's ``shapes --json`` with zero set-up against the same with the
+inputs given (the inputs a user would type, from the case). A binding is exact when its
+shape is the same, a batch dim the zero set-up leaves as the symbol ``B`` (the last batch
+may be shorter) matching the given batch size. This measures how much of the given-input
+answer zero set-up recovers, not the engine against the runtime (the real-code benchmark
+does that).
 """
 
 from __future__ import annotations
@@ -64,6 +71,24 @@ def check(engine: Path, path: Path, workspace: Path, extra: list) -> list:
     return out
 
 
+def bindings(engine: Path, path: Path, workspace: Path, extra: list) -> dict:
+    """(scope, line, name) -> shape of ``shapes --json``."""
+    env = {**os.environ, "PYTHONPATH": f"{engine}:{engine / 'plugins'}", "XDG_CACHE_HOME": str(workspace / ".xdg")}
+    done = subprocess.run([sys.executable, "-m", "ml_lsp", "shapes", str(path), "--json", *extra],
+                          capture_output=True, text=True, env=env, cwd=str(workspace), timeout=300)
+    try:
+        [entry] = json.loads(done.stdout)["files"]
+    except (json.JSONDecodeError, KeyError, ValueError):
+        return {}
+    return {(b["scope"], b["line"], b["name"]): b["shape"] for b in entry["shapes"]}
+
+
+def same_shape(zero, given, batch) -> bool:
+    if zero is None or given is None or len(zero) != len(given):
+        return False
+    return all(z == g or (z == "B" and g == batch) for z, g in zip(zero, given))
+
+
 def supports_workspace(engine: Path) -> bool:
     env = {**os.environ, "PYTHONPATH": f"{engine}:{engine / 'plugins'}"}
     help_text = subprocess.run([sys.executable, "-m", "ml_lsp", "check", "--help"], capture_output=True,
@@ -79,7 +104,7 @@ def main() -> int:
     args = parser.parse_args()
     spec = tomllib.loads((HERE / "cases.toml").read_text())
     has_ws = supports_workspace(args.engine)
-    totals = {"bugs": 0, "zero": 0, "given": 0, "false_zero": 0, "false_given": 0}
+    totals = {"bugs": 0, "zero": 0, "given": 0, "false_zero": 0, "false_given": 0, "bindings": 0, "exact": 0}
     rows = []
     for case in spec["case"]:
         repo = spec["repos"][case["repo"]]
@@ -90,6 +115,12 @@ def main() -> int:
             ws = ["--workspace", str(clean_root)] if has_ws else []
             given = ["--entry", case["class"], *(["--init", case["init"]] if case.get("init") else []),
                      *[x for i in case["inputs"] for x in ("--input", i)], *(["--no-workspace"] if has_ws else [])]
+            given_shapes = bindings(args.engine, model, clean_root, given)
+            zero_shapes = bindings(args.engine, model, clean_root, ["--entry", case["class"], *ws])
+            batch = int(case["inputs"][0].split("=")[1].split(",")[0])
+            exact = sum(same_shape(zero_shapes.get(k), v, batch) for k, v in given_shapes.items())
+            totals["bindings"] += len(given_shapes)
+            totals["exact"] += exact
             clean_zero = set(check(args.engine, model, clean_root, ws))
             clean_given = set(check(args.engine, model, clean_root, given))
             totals["false_zero"] += len(clean_zero)
@@ -113,14 +144,15 @@ def main() -> int:
             totals["zero"] += caught_zero
             totals["given"] += caught_given
             rows.append((case["id"], case["source"], len(case["bugs"]), caught_zero, caught_given,
-                         len(clean_zero), sorted(clean_zero)))
+                         len(clean_zero), sorted(clean_zero), f"{exact}/{len(given_shapes)}"))
     print(f"engine: {args.engine} ({'workspace call sites' if has_ws else 'no workspace support'})")
-    print(f"{'case':<22} {'data source':<48} {'bugs':>4} {'zero':>5} {'given':>5} {'false':>5}")
-    for cid, source, n, z, g, f, which in rows:
-        print(f"{cid:<22} {source:<48} {n:>4} {z:>5} {g:>5} {f:>5}" + (f"  {which}" if f else ""))
+    print(f"{'case':<22} {'data source':<48} {'bugs':>4} {'zero':>5} {'given':>5} {'false':>5} {'bindings':>9}")
+    for cid, source, n, z, g, f, which, exact in rows:
+        print(f"{cid:<22} {source:<48} {n:>4} {z:>5} {g:>5} {f:>5} {exact:>9}" + (f"  {which}" if f else ""))
     print(f"seeded bugs caught with zero set-up: {totals['zero']}/{totals['bugs']}, with inputs given: "
           f"{totals['given']}/{totals['bugs']}; false errors on clean folders: zero set-up {totals['false_zero']}, "
           f"inputs given {totals['false_given']}")
+    print(f"bindings with zero set-up as with the inputs given: {totals['exact']}/{totals['bindings']}")
     return 0
 
 

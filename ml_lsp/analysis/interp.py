@@ -139,9 +139,25 @@ class Recorder:
         if old is None or quality > old[0]:
             store[key] = (quality, shape, dtype, make)
         elif quality == old[0]:
-            shape2 = dims.join_shape(old[1], shape)
+            shape2 = _join_batches(old[1], shape)
             dtype2 = old[2] if old[2] == dtype else None
             store[key] = (quality, shape2, dtype2, old[3])
+
+
+def _join_batches(a, b):
+    """Two runs' shapes of one binding: dims that differ are unknown, except a batch that
+    varies (``B``, the training loader's) against a fixed one (the test loader's 1000),
+    which stays ``B``: one batch size among those ``B`` stands for."""
+    joined = dims.join_shape(a, b)
+    if joined is None or a is None or b is None:
+        return joined
+    out = []
+    for x, y, j in zip(a, b, joined):
+        if j is None and (isinstance(y, int) and dims.same(x, provenance.BATCH)
+                          or isinstance(x, int) and dims.same(y, provenance.BATCH)):
+            j = provenance.BATCH
+        out.append(j)
+    return tuple(out)
 
 
 class Interp:
