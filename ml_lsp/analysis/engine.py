@@ -84,7 +84,10 @@ def analyze_source(text: str, path: Optional[str] = None, *, inputs: Optional[di
     interp = Interp(text, path, rules, resolve_module, limits=limits, parse=parse)
     problems = list(problems)
     try:
-        interp.run_module(tree)
+        if batch is not None and batch.modules is not None:
+            batch.modules.run_module(interp, tree)  # the same run, its imported modules copied when known
+        else:
+            interp.run_module(tree)
     except BudgetExceeded:
         if not _out_of_time(interp):
             problems.append("module-level code too large to analyse fully (budget)")

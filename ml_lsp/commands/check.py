@@ -200,7 +200,8 @@ def _batch():
     global _BATCH
     if _BATCH is None:
         from ml_lsp.analysis import BatchCache
-        _BATCH = BatchCache()
+        # ML_LSP_SHARE_MODULES=0: every file interprets its imports itself (to compare answers)
+        _BATCH = BatchCache(share_modules=os.environ.get("ML_LSP_SHARE_MODULES", "1") != "0")
     return _BATCH
 
 
@@ -354,8 +355,8 @@ def bounded_facts(source: str, path: str, resolve, entry_kw: dict, options: Chec
     try:
         facts = analyze_source(source, path, resolve_module=resolve, batch=_batch(), limits=limits, **entry_kw)
     except MemoryError:
-        return None, (f"shape analysis ran out of memory: its shapes are unknown "
-                      f"(lower --file-memory, or file-memory in [tool.ml-lsp])")
+        return None, ("shape analysis ran out of memory: its shapes are unknown "
+                      "(lower --file-memory, or file-memory in [tool.ml-lsp])")
     except Exception:
         return None, None
     if not limits.expired:
