@@ -10,10 +10,17 @@
   clip, bart), `ml-lsp check -j 2` with an empty result cache (cold) and again (warm), wall
   time and peak memory of the whole process tree, beside pyrefly (a whole type checker) on
   the same files in the same run. Goal: within 2x of pyrefly, under 60 s on 2 cores.
+  ``--real sample --sample N``: a fixed random sample of N files of models/ (seed 0), for
+  measuring while developing. The JSON output of the cold and the warm run must be the
+  same (it is compared), and ``--compare-sharing`` also runs the cold check with the
+  library-module sharing off (ML_LSP_SHARE_MODULES=0) and compares that too.
+- Ctrl-C (``--ctrl-c``): the cold check of the same files interrupted once 20 files are
+  done: seconds from SIGINT to exit, and the processes of its tree still alive after.
 - Per file, on the real-code benchmark's files (benchmarks/realcode, when materialised):
   median and p95 of one file's check, cold (empty result cache) and warm.
 
-    python benchmarks/check_speed.py [--files 500] [--real families|all|none] [--skip-tree]
+    python benchmarks/check_speed.py [--files 500] [--real families|all|sample|none] [--sample 200]
+                                     [--compare-sharing] [--ctrl-c] [--skip-tree] [--skip-per-file]
 """
 
 from __future__ import annotations
@@ -115,11 +122,17 @@ def transformers_models() -> Path | None:
     return Path(list(spec.submodule_search_locations)[0]) / "models"
 
 
+CPU_S: dict = {}  # argv id -> CPU seconds (user + system) of the last run_measured's process tree
+
+
 def run_measured(argv: list[str], env: dict | None = None) -> tuple[float, float, subprocess.CompletedProcess]:
     """Wall seconds and peak memory (MB, the whole process tree's resident memory summed,
-    sampled every 20 ms) of one command."""
+    sampled every 20 ms) of one command; its tree's CPU seconds in ``CPU_S["last"]`` (on a
+    machine shared with other work, the fairer comparison)."""
     import psutil
+    import resource
     import threading
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     peak = [0]
@@ -142,38 +155,99 @@ def run_measured(argv: list[str], env: dict | None = None) -> tuple[float, float
     out, err = proc.communicate()
     elapsed = time.perf_counter() - start
     watcher.join(1)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU_S["last"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     return elapsed, peak[0] / 2**20, subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
-def real_code(which: str, tmp: Path) -> None:
+def real_code(which: str, tmp: Path, sample: int = 200, compare_sharing: bool = False,
+              ctrl_c: bool = False) -> None:
     import os
+    import random
     import shutil as sh
     models = transformers_models()
     if models is None or not models.is_dir():
         print("real code: the transformers package is not installed here; skipped "
               "(pip install transformers, or use benchmarks/realcode/.venv/bin/python)")
         return
-    paths = [str(models)] if which == "all" else [str(models / f) for f in ISSUE_FAMILIES if (models / f).is_dir()]
+    paths = [str(models)] if which in ("all", "sample") else \
+        [str(models / f) for f in ISSUE_FAMILIES if (models / f).is_dir()]
     from ml_lsp.commands.check import find_files
     files = [str(f) for f in find_files(paths)]
-    label = "models/" if which == "all" else f"models/{{{','.join(ISSUE_FAMILIES)}}}"
+    if which == "sample":
+        files = sorted(random.Random(0).sample(files, min(sample, len(files))))
+        paths = files
+    label = {"all": "models/", "sample": f"models/ (a fixed sample of {len(files)})"}.get(
+        which, f"models/{{{','.join(ISSUE_FAMILIES)}}}")
     print(f"real code: transformers {label}: {len(files)} files")
     env = {**os.environ, "ML_LSP_CACHE_DIR": str(tmp / "check-cache")}
     check = [sys.executable, "-m", "ml_lsp", "check", "-j", "2", "--format", "json", *paths]
+    shown = " ".join(a if not a.startswith(str(models)) else "" for a in check[1:]).split()
+    print(f"  command: ML_LSP_CACHE_DIR=<empty folder> python {' '.join(shown)} <{label}>")
     cold, cold_mb, done = run_measured(check, env)
+    cold_cpu = CPU_S["last"]
     if done.returncode not in (0, 1):
         print(f"  ml-lsp check failed ({done.returncode}): {done.stderr[-500:]}")
         return
-    warm, warm_mb, _ = run_measured(check, env)
-    print(f"  ml-lsp check -j 2, cold: {cold:.1f} s, peak {cold_mb:.0f} MB; "
-          f"warm (result cache): {warm:.1f} s, peak {warm_mb:.0f} MB")
+    print(f"  (cold run done: {cold:.1f} s, {cold_cpu:.0f} CPU s, peak {cold_mb:.0f} MB)", flush=True)
+    warm, warm_mb, again = run_measured(check, env)
+    warm_cpu = CPU_S["last"]
+    same = "same" if json.loads(again.stdout) == json.loads(done.stdout) else "DIFFERENT"
+    notes = [line for line in done.stderr.splitlines() if "budget" in line]
+    print(f"  ml-lsp check -j 2, cold: {cold:.1f} s ({cold_cpu:.0f} CPU s), peak {cold_mb:.0f} MB "
+          f"({len(json.loads(done.stdout)['diagnostics'])} diagnostics, {len(notes)} budget notes); "
+          f"warm (result cache): {warm:.1f} s ({warm_cpu:.0f} CPU s), peak {warm_mb:.0f} MB; "
+          f"JSON cold vs warm: {same}")
+    if compare_sharing:
+        alone_env = {**env, "ML_LSP_SHARE_MODULES": "0", "ML_LSP_CACHE_DIR": str(tmp / "check-cache-alone")}
+        alone, alone_mb, alone_done = run_measured(check, alone_env)
+        same = "same" if json.loads(alone_done.stdout) == json.loads(done.stdout) else "DIFFERENT"
+        print(f"  cold without sharing library modules (ML_LSP_SHARE_MODULES=0): {alone:.1f} s "
+              f"({CPU_S['last']:.0f} CPU s), peak {alone_mb:.0f} MB; JSON vs sharing: {same}; "
+              f"CPU time with sharing / without: {cold_cpu / CPU_S['last']:.2f}")
+    if ctrl_c:
+        # text output: JSON has no progress lines to wait for
+        ctrl_c_latency([a for a in check if a not in ("--format", "json")],
+                       {**env, "ML_LSP_CACHE_DIR": str(tmp / "check-cache-ctrl-c")})
     pyrefly = sh.which("pyrefly")
     if pyrefly is None:
         print("  pyrefly: not installed, no comparison (pip install pyrefly)")
         return
     peer, peer_mb, done = run_measured([pyrefly, "check", *files])
-    print(f"  pyrefly check, same files: {peer:.1f} s, peak {peer_mb:.0f} MB (exit {done.returncode}); "
-          f"ml-lsp cold is {cold / peer:.1f}x its time, warm {warm / peer:.1f}x (goal <= 2x, < 60 s)")
+    peer_cpu = CPU_S["last"]
+    print(f"  pyrefly check, same files: {peer:.1f} s ({peer_cpu:.0f} CPU s), peak {peer_mb:.0f} MB "
+          f"(exit {done.returncode}); ml-lsp cold is {cold / peer:.1f}x its time ({cold_cpu / peer_cpu:.1f}x its "
+          f"CPU time), warm {warm / peer:.1f}x (goal <= 2x, < 60 s)")
+
+
+def ctrl_c_latency(check: list, env: dict) -> None:
+    """SIGINT once 20 files are done (plain progress lines on stderr): seconds to exit, exit
+    status, and how many processes of its tree are still alive half a second later."""
+    import re
+    import signal
+    import psutil
+    proc = subprocess.Popen(check, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    tree: set = set()
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        try:
+            tree.update(psutil.Process(proc.pid).children(recursive=True))
+        except psutil.Error:
+            pass
+        match = re.match(r"ml-lsp check: (\d+)/\d+ files checked", line)
+        if match and int(match.group(1)) >= 20:
+            break
+    sent = time.perf_counter()
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=120)
+    latency = time.perf_counter() - sent
+    time.sleep(0.5)
+    left = [p for p in tree if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    print(f"  Ctrl-C after 20 files: exit {proc.returncode} in {latency:.2f} s; "
+          f"{len(tree)} processes in its tree before, {len(left)} left after (goal < 1 s, none)")
 
 
 def per_file_times(tmp: Path) -> None:
@@ -214,15 +288,23 @@ def per_file_times(tmp: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--files", type=int, default=500)
-    parser.add_argument("--real", default="families", choices=("families", "all", "none"),
-                        help="transformers' models/ folder: the issue's eight families (default), all, or none")
+    parser.add_argument("--real", default="families", choices=("families", "all", "sample", "none"),
+                        help="transformers' models/ folder: the issue's eight families (default), all, "
+                             "a fixed random sample (--sample N), or none")
+    parser.add_argument("--sample", type=int, default=200, help="files in --real sample (default 200)")
+    parser.add_argument("--compare-sharing", action="store_true",
+                        help="also check the real code with library-module sharing off, and compare")
+    parser.add_argument("--ctrl-c", action="store_true", help="measure Ctrl-C latency on the real code")
     parser.add_argument("--skip-tree", action="store_true", help="only the real-code figures")
+    parser.add_argument("--skip-per-file", action="store_true", help="leave out the per-file figures")
     args = parser.parse_args()
+    real = dict(sample=args.sample, compare_sharing=args.compare_sharing, ctrl_c=args.ctrl_c)
     if args.skip_tree:
         with tempfile.TemporaryDirectory() as tmp:
             if args.real != "none":
-                real_code(args.real, Path(tmp))
-            per_file_times(Path(tmp))
+                real_code(args.real, Path(tmp), **real)
+            if not args.skip_per_file:
+                per_file_times(Path(tmp))
         return
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -243,8 +325,9 @@ def main() -> None:
         print(f"  `ml-lsp check {big.name}` end to end (with interpreter start-up): "
               f"{(time.perf_counter() - start) * 1000:.0f} ms")
         if args.real != "none":
-            real_code(args.real, tmp)
-        per_file_times(tmp)
+            real_code(args.real, tmp, **real)
+        if not args.skip_per_file:
+            per_file_times(tmp)
 
 
 if __name__ == "__main__":

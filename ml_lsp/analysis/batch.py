@@ -3,10 +3,11 @@ DIR``): each file parsed once, however many of the others import it, and each ca
 script run once, however many model files it calls.
 
 Only what cannot differ between the files of the batch is shared: a parsed tree (a pure
-function of the text) and the call sites a caller script makes (a function of the caller
-and the batch's files). Abstract values are not: an imported module is interpreted again
-for each file that imports it, so one file's analysis cannot change another's answer,
-whatever order (or worker process) the files go to.
+function of the text), the call sites a caller script makes (a function of the caller
+and the batch's files), and the imported library modules' interpreters, which each file
+gets as its own copy (``module_share``: a copy is exactly what the file's own run would
+build), so one file's analysis cannot change another's answer, whatever order (or worker
+process) the files go to.
 """
 
 from __future__ import annotations
@@ -33,8 +34,11 @@ class CallerSites:
 
 
 class BatchCache:
-    def __init__(self, max_source_chars: int = MAX_SHARED_SOURCE_CHARS) -> None:
+    def __init__(self, max_source_chars: int = MAX_SHARED_SOURCE_CHARS, share_modules: bool = True) -> None:
+        from ml_lsp.analysis.module_share import ModuleShare
         self.max_source_chars = max_source_chars
+        # the imported library modules, interpreted once and copied for each file (module_share)
+        self.modules = ModuleShare() if share_modules else None
         self._trees: OrderedDict = OrderedDict()  # text -> (tree, problems)
         self._chars = 0
         self.caller_sites: dict = {}  # (caller path, caller text) -> CallerSites

@@ -58,7 +58,8 @@ def analyze_source(text: str, path: Optional[str] = None, *, inputs: Optional[di
                    entry: Optional[str] = None, init: Optional[str] = None, resolve_module=None,
                    rules=None, callers=None, batch: Optional[BatchCache] = None,
                    time_budget_s: Optional[float] = None,
-                   cancelled: Optional[Callable[[], bool]] = None, generic: bool = False) -> ModuleFacts:
+                   cancelled: Optional[Callable[[], bool]] = None, generic: bool = False,
+                   limits: Optional[Limits] = None) -> ModuleFacts:
     """``callers``: optional (path, text) of other workspace files (scripts, training
     loops) whose calls of this file's models give their inputs (``model(torch.randn(...))``
     in train.py for the Net defined here). The caller reads them; the engine does no I/O.
@@ -76,13 +77,17 @@ def analyze_source(text: str, path: Optional[str] = None, *, inputs: Optional[di
     if large is not None:
         return ModuleFacts(path=path, problems=[large])
     rules = default_rules() if rules is None else rules
-    limits = Limits(time_budget_s, cancelled) if time_budget_s is not None or cancelled is not None else None
+    if limits is None:
+        limits = Limits(time_budget_s, cancelled) if time_budget_s is not None or cancelled is not None else None
     parse = batch.parse if batch is not None else None
     tree, problems = parse(text, path) if parse is not None else parse_tolerant(text)
     interp = Interp(text, path, rules, resolve_module, limits=limits, parse=parse)
     problems = list(problems)
     try:
-        interp.run_module(tree)
+        if batch is not None and batch.modules is not None:
+            batch.modules.run_module(interp, tree)  # the same run, its imported modules copied when known
+        else:
+            interp.run_module(tree)
     except BudgetExceeded:
         if not _out_of_time(interp):
             problems.append("module-level code too large to analyse fully (budget)")
@@ -141,7 +146,8 @@ def analyze_source(text: str, path: Optional[str] = None, *, inputs: Optional[di
     if _out_of_time(interp):
         # the units cut by the clock each noted "budget exceeded"; one note says why
         problems = [p for p in problems if "budget exceeded" not in p]
-        problems.append(f"time budget of {time_budget_s:g} s spent: shapes not reached by then are unknown")
+        spent = f"time budget of {interp.limits.seconds:g} s" if interp.limits.seconds is not None else "budget"
+        problems.append(f"{spent} spent: shapes not reached by then are unknown")
     facts = _build_facts(interp, path, problems, modules, generic_record)
     facts.call_sites = list(getattr(interp, "used_call_sites", None) or [])
     if mentions_keras(text):

@@ -17,6 +17,10 @@ from pathlib import Path
 from typing import Any, Iterable
 
 FORMATS = ("text", "json", "github", "sarif")
+# Per-file bounds of the shape analysis: a file that reaches one keeps what was found by
+# then (the rest is unknown, with a note) and the run goes on, never stalled by one file.
+DEFAULT_FILE_BUDGET_S = 30.0
+DEFAULT_FILE_MEMORY_MB = 2048.0
 # Folders never worth walking into (as ruff excludes them by default).
 SKIP_DIRS = {".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox", "__pycache__", "node_modules",
              "site-packages", "__pypackages__", ".mypy_cache", ".pytest_cache", ".ruff_cache",
@@ -46,6 +50,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="do not read or write the result cache (~/.cache/ml-lsp/check)")
     from ml_lsp.workspace_index import add_workspace_arguments
     add_workspace_arguments(p)
+    p.add_argument("--file-budget", type=float, default=None, metavar="SECONDS",
+                   help=f"shape analysis time per file; what it has not reached by then is unknown, "
+                        f"with a note (default {DEFAULT_FILE_BUDGET_S:g}; 0 for none; "
+                        f"pyproject: [tool.ml-lsp] file-budget)")
+    p.add_argument("--file-memory", type=float, default=None, metavar="MB",
+                   help=f"memory one file's shape analysis may add, likewise (default {DEFAULT_FILE_MEMORY_MB:g}; "
+                        f"0 for none; pyproject: [tool.ml-lsp] file-memory)")
     p.set_defaults(func=run)
 
 
@@ -164,6 +175,8 @@ class CheckOptions:
     cache: bool = True  # the on-disk result cache (check_cache); never with fix
     workspace: str | None = None  # --workspace DIR
     no_workspace: bool = False  # --no-workspace: inputs only from the file itself
+    file_budget_s: float | None = DEFAULT_FILE_BUDGET_S  # None: unbounded
+    file_memory_mb: float | None = DEFAULT_FILE_MEMORY_MB
 
 
 _RULES = None
@@ -191,7 +204,8 @@ def _batch():
     global _BATCH
     if _BATCH is None:
         from ml_lsp.analysis import BatchCache
-        _BATCH = BatchCache()
+        # ML_LSP_SHARE_MODULES=0: every file interprets its imports itself (to compare answers)
+        _BATCH = BatchCache(share_modules=os.environ.get("ML_LSP_SHARE_MODULES", "1") != "0")
     return _BATCH
 
 
@@ -270,12 +284,18 @@ def check_file(path: str, options: CheckOptions) -> FileReport:
     entry_kw = dict(entry=options.entry, init=options.init, inputs=options.inputs) if defines_entry else {}
     report.defines_entry = defines_entry
 
+    spent: list = []  # the budget notes of this file's analyses
+
     def lint(source: str):
+        facts, note = bounded_facts(source, path, resolve, entry_kw, options, callers or None)
         result = check_source(source, path, rules=_rules(), select=options.select, ignore=options.ignore,
                               resolve_module=resolve, batch=_batch(), versions=versions,
-                              callers=callers or None, **entry_kw)
+                              shape_facts=facts, callers=callers or None, **entry_kw)
         report.problems[:] = result.problems
         report.input_error = result.input_error
+        if note is not None:
+            spent.append(note)
+            report.problems[:] = [p for p in report.problems if " spent: shapes not reached" not in p] + [note]
         return result.findings
 
     if options.fix:
@@ -293,20 +313,85 @@ def check_file(path: str, options: CheckOptions) -> FileReport:
         report.findings = sorted([broken, *report.findings], key=type(broken).sort_key)
         # the finding says it; the note that the training rules were skipped would repeat it
         report.problems = [p for p in report.problems if not p.startswith("syntax error, ")]
-    if key is not None and report.input_error is None:
+    if key is not None and report.input_error is None and not spent:  # a cut answer depends on the clock
         check_cache.store(key, report, reads)
     _settle_memory()
     return report
+
+
+def _rss_mb() -> float | None:
+    """This process's resident memory (Linux: /proc/self/statm; elsewhere None)."""
+    try:
+        with open("/proc/self/statm", "rb") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
+def _file_limits(seconds: float | None, memory_mb: float | None):
+    """The engine's ``Limits`` for one file: its clock, and the memory the analysis may add
+    to what the process held when it began (caches shared with other files are not its own).
+    Over either, the units still running end as at the clock: their shapes unknown."""
+    from ml_lsp.analysis.interp import Limits
+
+    class FileLimits(Limits):
+        __slots__ = ("memory_mb", "start_mb", "over_memory")
+
+        def __init__(self) -> None:
+            super().__init__(seconds)
+            self.start_mb = _rss_mb() if memory_mb else None
+            self.memory_mb = memory_mb if self.start_mb is not None else None
+            self.over_memory = False
+
+        def poll(self) -> bool:
+            if self.memory_mb is not None and not self.expired:
+                now = _rss_mb()
+                if now is not None and now - self.start_mb > self.memory_mb:
+                    self.expired = self.over_memory = True
+            return super().poll()
+
+    return FileLimits()
+
+
+def bounded_facts(source: str, path: str, resolve, entry_kw: dict, options: CheckOptions, callers=None):
+    """The shape engine's facts for ``source`` within the file's time and memory budgets,
+    and the note to print when a budget was spent (else None). (None, None) when the engine
+    raises: the lint context then runs it again and reports that as it always does."""
+    from ml_lsp.analysis import analyze_source
+
+    if not options.file_budget_s and not options.file_memory_mb:
+        return None, None
+    limits = _file_limits(options.file_budget_s or None, options.file_memory_mb or None)
+    try:
+        facts = analyze_source(source, path, resolve_module=resolve, batch=_batch(), limits=limits, callers=callers,
+                               **entry_kw)
+    except MemoryError:
+        return None, ("shape analysis ran out of memory: its shapes are unknown "
+                      "(lower --file-memory, or file-memory in [tool.ml-lsp])")
+    except Exception:
+        return None, None
+    if not limits.expired:
+        return facts, None
+    if limits.over_memory:
+        return facts, (f"shape analysis stopped at its memory budget of {options.file_memory_mb:g} MB: shapes "
+                       f"not reached by then are unknown (raise it with --file-memory MB, or file-memory "
+                       f"in [tool.ml-lsp] of pyproject.toml; 0 for none)")
+    return facts, (f"shape analysis stopped at its time budget of {options.file_budget_s:g} s: shapes not "
+                   f"reached by then are unknown (raise it with --file-budget SECONDS, or file-budget in "
+                   f"[tool.ml-lsp] of pyproject.toml; 0 for none)")
 
 
 def _settle_memory() -> None:
     """Move what survived this file (the shared parse cache above all: millions of tree
     nodes) out of the garbage collector's way: a full collection walks every tracked
     object, and with a big library's trees in memory that took half of each later file's
-    time (modeling_mistral.py after modeling_llama.py: 2.8 s, 0.5 s with this). Garbage
-    it freezes is bounded by the worker being recycled."""
+    time (modeling_mistral.py after modeling_llama.py: 2.8 s, 0.5 s with this). The
+    collection before it is a full one: it walks only what is not frozen yet (mostly this
+    file's objects), and this file's analysis (its copy of the imported modules above all:
+    an object graph with cycles, tens of MB) is garbage that a young-generation collection
+    left in place; frozen, it stayed until the worker was recycled (one reached 2.4 GB)."""
     import gc
-    gc.collect(1)
+    gc.collect()
     gc.freeze()
 
 
@@ -535,6 +620,23 @@ def print_report(reports: list[FileReport], fmt: str, rules, fixing: bool) -> No
         print(", ".join(parts) + ".", file=stream)
 
 
+def _budget(given, configured, option: str, key: str, unit: str, default: float) -> float | None:
+    """A per-file budget from the command line, else pyproject's [tool.ml-lsp], else the
+    default; 0 means none (None)."""
+    from ml_lsp.cli import UsageError
+    import math
+
+    if given is not None:
+        value, where = given, option
+    elif configured is not None:
+        value, where = configured, f"[tool.ml-lsp] {key}"
+    else:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise UsageError(f"{where} {value!r}: expected a number of {unit} (0 for no limit), e.g. {option} {default:g}")
+    return float(value) or None
+
+
 def run(args: argparse.Namespace) -> int:
     from ml_lsp.analysis.lint import as_list, unknown_selectors
     from ml_lsp.cli import UsageError, parse_input_option
@@ -563,7 +665,11 @@ def run(args: argparse.Namespace) -> int:
     files = find_files(args.paths)
     options = CheckOptions(select=select, ignore=ignore, entry=args.entry, init=args.init,
                            inputs=inputs or None, fix=args.fix, cache=not args.no_cache,
-                           workspace=args.workspace, no_workspace=args.no_workspace)
+                           workspace=args.workspace, no_workspace=args.no_workspace,
+                           file_budget_s=_budget(args.file_budget, settings.get("file_budget"), "--file-budget",
+                                                 "file-budget", "SECONDS", DEFAULT_FILE_BUDGET_S),
+                           file_memory_mb=_budget(args.file_memory, settings.get("file_memory"), "--file-memory",
+                                                  "file-memory", "MB", DEFAULT_FILE_MEMORY_MB))
     if args.jobs < 0:
         raise UsageError(f"--jobs {args.jobs}: expected a number of worker processes, or 0 for one per core")
     jobs = args.jobs if args.jobs > 0 else (os.cpu_count() or 1)

@@ -8,6 +8,8 @@ found nothing, the stamp of the folder it was looked for in (a module created th
 later changes it). An entry is used only when all of those are unchanged, so a cached
 answer is the answer the analysis would give now.
 
+The folder is bounded (``MAX_MB``, ``MAX_AGE_DAYS``): each process prunes it when it writes.
+
 Why results and not parsed trees: unpickling a tree costs as much as parsing the text
 (transformers' modeling_utils.py: 130 ms against 100 ms), while a valid result costs a few
 stat calls.
@@ -19,10 +21,19 @@ import hashlib
 import os
 import pickle
 import sys
+import time
 from pathlib import Path
 
 # Bumped when the entry's layout changes; the ml-lsp version covers the analysis itself.
 FORMAT = 1
+
+# The folder is bounded: an entry unused for MAX_AGE_DAYS goes, and past MAX_MB (or
+# ML_LSP_CHECK_CACHE_MB) the least recently used go until it is back under PRUNE_TO of it.
+# Pruned on write: by the first store of each process and then whenever that process has
+# written a tenth of the bound since. An entry's last use is its access time, set on load.
+MAX_MB = 256.0
+MAX_AGE_DAYS = 30.0
+PRUNE_TO = 0.8
 
 
 def cache_folder() -> Path:
@@ -31,6 +42,15 @@ def cache_folder() -> Path:
         return Path(configured) / "check"
     from ml_lsp.userdirs import cache_dir
     return cache_dir() / "check"
+
+
+def max_mb() -> float:
+    """The size bound, ``ML_LSP_CHECK_CACHE_MB`` when set to a number (else MAX_MB)."""
+    try:
+        value = float(os.environ.get("ML_LSP_CHECK_CACHE_MB", MAX_MB))
+    except ValueError:
+        return MAX_MB
+    return value if value >= 0 else MAX_MB
 
 
 def digest(data: bytes | str) -> str:
@@ -124,9 +144,14 @@ def load(key: str):
                 from ml_lsp.resolve import read_source
                 if digest(read_source(path)) != sha:
                     return None
-        return entry["report"]
+        report = entry["report"]
     except (KeyError, TypeError, ValueError, OSError):
         return None
+    try:  # its access time is its last use (set here: a mount may not keep it), what pruning keeps
+        os.utime(entry_path, ns=(time.time_ns(), os.stat(entry_path).st_mtime_ns))
+    except OSError:
+        pass
+    return report
 
 
 def store(key: str, report, reads: Reads) -> None:
@@ -142,4 +167,51 @@ def store(key: str, report, reads: Reads) -> None:
             fh.write(data)
         os.replace(tmp, folder / key)
     except OSError:  # a read-only or full cache folder costs speed, never the check
-        pass
+        return
+    global _WRITTEN
+    if _WRITTEN is None or _WRITTEN + len(data) > max_mb() * 2**20 / 10:
+        _WRITTEN = 0
+        prune(cache_folder(), max_mb() * 2**20, MAX_AGE_DAYS * 86400)
+    else:
+        _WRITTEN += len(data)
+
+
+_WRITTEN = None  # bytes this process stored since it last pruned (None: never pruned)
+
+
+def prune(folder: Path, max_bytes: float, max_age_s: float) -> int:
+    """Remove the entries unused for ``max_age_s``, then the least recently used until the
+    folder holds at most ``PRUNE_TO`` of ``max_bytes``. Returns how many were removed.
+    Safe beside other processes storing and pruning: an entry gone is a cache miss."""
+    entries = []
+    try:
+        shards = list(os.scandir(folder))
+    except OSError:
+        return 0
+    for shard in shards:
+        if not shard.is_dir(follow_symlinks=False):
+            continue
+        try:
+            for item in os.scandir(shard.path):
+                try:
+                    st = item.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                entries.append((max(st.st_atime, st.st_mtime), st.st_size, item.path))
+        except OSError:
+            continue
+    now = time.time()
+    total = sum(size for _, size, _ in entries)
+    over = total > max_bytes
+    removed = 0
+    entries.sort()  # least recently used first
+    for mtime, size, path in entries:
+        if now - mtime <= max_age_s and not (over and total > max_bytes * PRUNE_TO):
+            break  # every later entry is younger still
+        try:
+            os.unlink(path)
+        except OSError:
+            continue
+        total -= size
+        removed += 1
+    return removed

@@ -20,6 +20,7 @@ independent of the shape engine's budget and its failures."""
 from __future__ import annotations
 
 import ast
+import bisect
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -204,9 +205,13 @@ class ScriptFacts:
             return self._inside[key]
         first, last = getattr(node, "lineno", 0), getattr(node, "end_lineno", None) or 10 ** 9
         out = []
-        for n in self.nodes_of(*types):
-            if n.lineno < first:
-                continue
+        candidates = self.nodes_of(*types)
+        # the list is in source order: start at the first line of ``node``, not at the top
+        # of the file (a scan from the top for each function was quadratic in a big file)
+        lines = self._inside.get(("lines", types))
+        if lines is None:
+            lines = self._inside[("lines", types)] = [n.lineno for n in candidates]
+        for n in candidates[bisect.bisect_left(lines, first):]:
             if n.lineno > last:
                 break
             anc = self.parent.get(n)
