@@ -1571,7 +1571,8 @@ class Interp:
                 return len(v)
             return NUM  # len() of anything is a number
         if name == "range":
-            ints = [x for x in args]
+            # a size made up from a default counts as its hint here (a loop needs an int)
+            ints = [dims.size_hint(x) if isinstance(x, Sym) else x for x in args]
             if ints and all(isinstance(x, int) and not isinstance(x, bool) for x in ints):
                 r = range(*ints)
                 if len(r) <= 4096:

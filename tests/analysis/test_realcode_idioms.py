@@ -284,3 +284,94 @@ def test_string_methods_pick_a_layer_from_a_table():
             return y
     """, entry="Block", inputs={"x": [2, 3, 16, 16]})
     assert last(f, "y") == [2, 8, 16, 16]
+
+
+# A model nobody built (no --init, no construction in the file) may be built with any sizes:
+# its integer defaults are symbols, the default only a hint for what needs an int (a loop).
+_ATTENTION_WITH_DEFAULTS = """
+class Block(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.fc = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        return self.fc(x)
+
+class Attn(nn.Module):
+    def __init__(self, dim=256, num_heads=8, depth=2):
+        super().__init__()
+        self.num_heads = num_heads
+        self.qkv = nn.Linear(dim, dim * 3)
+        self.blocks = nn.ModuleList([Block(dim) for _ in range(depth)])
+
+    def forward(self, x):
+        B, N, C = x.shape
+        qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, C // self.num_heads)
+        q, k, v = qkv.unbind(2)
+        for blk in self.blocks:
+            x = blk(x)
+        return x
+"""
+
+
+def test_default_sizes_of_a_model_nobody_built_stay_symbolic():
+    f = analyze(_ATTENTION_WITH_DEFAULTS, entry="Attn")
+    assert last(f, "q") == ["B", "N", "num_heads", "dim//num_heads"]
+    # the loop over blocks ran (its count came from the hint): x keeps its shape
+    assert last(f, "x") == ["B", "N", "dim"]
+
+
+def test_defaults_are_values_once_the_model_is_built():
+    f = analyze(_ATTENTION_WITH_DEFAULTS, entry="Attn", init="dim=64",
+                inputs={"x": [2, 10, 64]})
+    assert last(f, "q") == [2, 10, 8, 8]
+
+
+def test_config_defaults_of_a_config_nobody_built_stay_symbolic():
+    # transformers: LlamaModel(config: LlamaConfig), the config's __init__ has the defaults
+    f = analyze("""
+    class NetConfig:
+        def __init__(self, vocab_size=32000, hidden_size=4096, num_layers=2):
+            self.vocab_size = vocab_size
+            self.hidden_size = hidden_size
+            self.num_layers = num_layers
+
+    class Net(nn.Module):
+        def __init__(self, config: NetConfig):
+            super().__init__()
+            self.embed = nn.Embedding(config.vocab_size, config.hidden_size)
+            self.layers = nn.ModuleList([nn.Linear(config.hidden_size, config.hidden_size)
+                                         for _ in range(config.num_layers)])
+
+        def forward(self, input_ids):
+            h = self.embed(input_ids)
+            for layer in self.layers:
+                h = layer(h)
+            return h
+    """, entry="Net")
+    assert last(f, "h")[-1] == "hidden_size"
+
+
+def test_dataclass_config_defaults_stay_symbolic():
+    # litgpt / LLMs-from-scratch: a dataclass config taken as `config`
+    f = analyze("""
+    from dataclasses import dataclass
+
+    @dataclass
+    class GPTConfig:
+        n_embd: int = 768
+        n_head: int = 12
+
+    class SelfAttention(nn.Module):
+        def __init__(self, config):
+            super().__init__()
+            self.n_head = config.n_head
+            self.attn = nn.Linear(config.n_embd, 3 * config.n_embd)
+
+        def forward(self, x):
+            B, T, C = x.size()
+            q, k, v = self.attn(x).split(C, dim=2)
+            q = q.view(B, T, self.n_head, C // self.n_head)
+            return q
+    """, entry="SelfAttention")
+    assert last(f, "q") == ["B", "T", "n_head", "n_embd//n_head"]
