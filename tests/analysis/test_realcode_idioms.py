@@ -501,3 +501,21 @@ def test_layer_stack_driven_by_default_filter_and_next_helpers():
     """, entry="Layers", init="dim=16, depth=2", inputs={"x": [2, 5, 16]})
     assert last(f, "out") == [2, 5, 16]
     assert last(f, "x") == [2, 5, 16]
+
+
+def test_einops_einsum_with_the_pattern_last_and_word_axes():
+    # mamba-style code: einsum(x, A, "b l d_in, d_in n -> b l d_in n")
+    f = analyze("""
+    from einops import einsum
+
+    class Scan(nn.Module):
+        def forward(self, x, A, y):
+            deltaA = einsum(x, A, "b l d_in, d_in n -> b l d_in n")
+            scores = einsum(x, x, "b l d_in, b m d_in -> b l m")
+            bad = einsum(x, y, "b l d_in, d_in n -> b l n")
+            return deltaA
+    """, entry="Scan", inputs={"x": [2, 7, 16], "A": [16, 4], "y": [8, 4]})
+    assert last(f, "deltaA") == [2, 7, 16, 4]
+    assert last(f, "scores") == [2, 7, 7]
+    # 16 against 8 for d_in: an error that names the axis by its word
+    assert any("'d_in'" in c.message and "16" in c.message and "8" in c.message for c in f.conflicts)
