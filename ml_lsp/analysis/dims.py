@@ -15,6 +15,19 @@ from typing import Union
 Monomial = tuple  # sorted tuple of atom names; () is the constant term
 
 
+class Hinted(str):
+    """An atom name that carries a likely value: a size the engine made up from a default
+    (``hidden_size=4096`` of a config nobody built). Shapes show the name, so they hold for
+    every config; the hint only decides what needs an int (a loop count), as torch's
+    ``SymInt`` hints do. Equal to, and hashed as, the plain name."""
+    __slots__ = ("hint",)
+
+    def __new__(cls, name: str, hint: int):
+        obj = super().__new__(cls, name)
+        obj.hint = hint
+        return obj
+
+
 class Sym:
     __slots__ = ("terms", "_hash")
 
@@ -23,8 +36,8 @@ class Sym:
         self._hash = hash(frozenset(self.terms.items()))
 
     @staticmethod
-    def named(name: str) -> "Sym":
-        return Sym({(name,): 1})
+    def named(name: str, hint: "int | None" = None) -> "Sym":
+        return Sym({(name if hint is None else Hinted(name, hint),): 1})
 
     def __eq__(self, other):
         return isinstance(other, Sym) and self.terms == other.terms
@@ -74,6 +87,34 @@ def normalize(terms: dict) -> Dim:
     if list(terms) == [()]:
         return terms[()]
     return Sym(terms)
+
+
+def size_hint(d: Dim):
+    """The likely value of a dim whose every atom carries a hint, else None."""
+    if isinstance(d, bool) or d is None:
+        return None
+    if isinstance(d, int):
+        return d
+    total = 0
+    for m, c in d.terms.items():
+        v = c
+        for atom in m:
+            h = getattr(atom, "hint", None)
+            if h is None:
+                return None
+            v *= h
+        total += v
+    return total
+
+
+def _opaque(text: str, hint) -> Sym:
+    """A one-atom dim for an expression kept whole (``n//k``), with its hint where known."""
+    return Sym({(text if hint is None else Hinted(text, hint),): 1})
+
+
+def _hinted_floordiv(a: Dim, b: Dim):
+    x, y = size_hint(a), size_hint(b)
+    return x // y if x is not None and y else None
 
 
 def is_dim(v) -> bool:
@@ -131,7 +172,7 @@ def floordiv(a: Dim, b: Dim) -> Dim:
         if b == 1:
             return a
         if b < 0:
-            return Sym({(f"{_paren(a)}//{b}",): 1})
+            return _opaque(f"{_paren(a)}//{b}", _hinted_floordiv(a, b))
         return _floordiv_int(a, b)
     if isinstance(a, Sym) and a == b:
         return 1
@@ -139,7 +180,7 @@ def floordiv(a: Dim, b: Dim) -> Dim:
     q = exact_quotient(a, b)
     if q is not None:
         return q
-    return Sym({(f"{_paren(a)}//{_paren(b)}",): 1})
+    return _opaque(f"{_paren(a)}//{_paren(b)}", _hinted_floordiv(a, b))
 
 
 # atom text -> (numerator, divisor) of each ``num//d`` atom made, so that a later ``//`` of it
@@ -176,7 +217,7 @@ def _floordiv_int(a: Sym, b: int) -> Dim:
     if len(_QUOTIENTS) > 65536:
         _QUOTIENTS.clear()
     _QUOTIENTS[atom] = (rest, b)
-    return add(normalize(outside), Sym({(atom,): 1}))
+    return add(normalize(outside), _opaque(atom, _hinted_floordiv(rest, b)))
 
 
 def exact_quotient(a: Dim, b: Dim) -> Dim:

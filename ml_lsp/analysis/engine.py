@@ -9,6 +9,7 @@ top-level functions nobody called. Each unit has its own step budget.
 from __future__ import annotations
 
 import ast
+import copy
 import re
 from typing import Callable, Optional
 
@@ -444,37 +445,76 @@ def _check_init_fits(call: ast.Call, init: str, target) -> None:
                          f"{'s' * (len(positional) != 1)}, {len(call.args)} given; its parameters: {form}")
 
 
-def _default_ctor_args(interp: Interp, cls: ClassVal) -> Args:
+def _default_ctor_args(interp: Interp, cls: ClassVal, symbolic: bool) -> Args:
     """Constructor arguments for a class nobody instantiated: defaults, a config class
     named by the annotation built with its defaults, else a symbol named after the
-    parameter (``n_embd``)."""
+    parameter (``n_embd``). ``symbolic``: integer defaults are symbols too (nothing says
+    the model is built with them; with explicit inputs, the defaults are the model run)."""
     init = cls.lookup("__init__")
     if not isinstance(init, Func):
         return Args()
     a = init.node.args
     params = a.posonlyargs + a.args
     n_defaults = len(a.defaults)
-    kwargs = {}
+    kwargs = _symbolic_defaults(init) if symbolic else {}
     for i, p in enumerate(params[1:], start=1):
         if i >= len(params) - n_defaults:
             continue
-        kwargs[p.arg] = _value_for_param(interp, p)
+        kwargs[p.arg] = _value_for_param(interp, p, symbolic)
     for p, d in zip(a.kwonlyargs, a.kw_defaults):
         if d is None:
-            kwargs[p.arg] = _value_for_param(interp, p)
+            kwargs[p.arg] = _value_for_param(interp, p, symbolic)
     return Args([], kwargs)
 
 
-def _value_for_param(interp: Interp, p: ast.arg):
+def _is_size(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+
+def _symbolic_defaults(init: Func) -> dict:
+    """The integer defaults of a constructor nobody called, as symbols hinted with the
+    default (``hidden_size=4096`` becomes ``hidden_size``): the user's model may be built
+    with any value, so a shape that printed the default would be a guess shown as fact."""
+    a = init.node.args
+    params = [p.arg for p in a.posonlyargs + a.args]
+    defaults = getattr(init, "defaults", [])
+    out = {}
+    for p, d in zip(params[len(params) - len(defaults):], defaults):
+        if _is_size(d):
+            out[p] = Sym.named(p, d)
+    for p, d in zip(a.kwonlyargs, getattr(init, "kw_defaults", [])):
+        if _is_size(d):
+            out[p.arg] = Sym.named(p.arg, d)
+    return out
+
+
+def _default_config(interp: Interp, cls: ClassVal, symbolic: bool):
+    """A config class built with its defaults, integer fields kept symbolic (see
+    ``_symbolic_defaults``) where ``symbolic``."""
+    init = cls.lookup("__init__")
+    if not symbolic:
+        kwargs = {}
+    elif cls.is_dataclass or not isinstance(init, Func):
+        kwargs = {}
+        for c in reversed(cls.mro()):
+            for f in c.attrs.get("__fields__", []):
+                if _is_size(c.attrs.get(f)):
+                    kwargs[f] = Sym.named(f, c.attrs[f])
+    else:
+        kwargs = _symbolic_defaults(init)
+    try:
+        return interp.instantiate(cls, Args([], kwargs), None, quiet=True)
+    except BudgetExceeded:
+        return UNK
+
+
+def _value_for_param(interp: Interp, p: ast.arg, symbolic: bool):
     ann = p.annotation
     if ann is not None:
         name = ann.id if isinstance(ann, ast.Name) else (ann.value if isinstance(ann, ast.Constant) else None)
         target = interp.globals.get(name) if isinstance(name, str) else None
         if isinstance(target, ClassVal):
-            try:
-                return interp.instantiate(target, Args(), None, quiet=True)
-            except BudgetExceeded:
-                return UNK
+            return _default_config(interp, target, symbolic)
         if isinstance(ann, ast.Name) and ann.id in ("int",):
             return Sym.named(p.arg)
         if isinstance(ann, ast.Name) and ann.id in ("bool", "float", "str"):
@@ -486,10 +526,7 @@ def _value_for_param(interp: Interp, p: ast.arg):
         cands = [c for c in interp.classes if not c.is_module and
                  (c.name.lower().endswith("config") or c.name.lower().endswith("args") or c.is_dataclass)]
         if len(cands) == 1:
-            try:
-                return interp.instantiate(cands[0], Args(), None, quiet=True)
-            except BudgetExceeded:
-                return UNK
+            return _default_config(interp, cands[0], symbolic)
         return UNK
     if lowered.startswith(("use_", "is_", "has_", "with_")) or lowered in ("bias", "causal", "bidirectional"):
         return UNK
@@ -909,7 +946,9 @@ def _analyze_class(interp: Interp, cls: ClassVal, explicit, init, problems, is_e
         quality += 0.5
     if interp.forward_quality.get(cls.name, 0) >= quality and not is_entry:
         return  # reached from a better-informed call: nothing to add
-    instance = _instance_for(interp, cls, init if is_entry else None, problems)
+    # inputs given with no constructor: the model they were meant for is the default one
+    instance = _instance_for(interp, cls, init if is_entry else None, problems,
+                             symbolic_defaults=not (is_entry and explicit))
     if instance is None:
         return
     if missing:
@@ -952,7 +991,7 @@ def _record_inputs(interp: Interp, fn: Func, values: dict):
             interp.record_hover(p, v)
 
 
-def _instance_for(interp: Interp, cls: ClassVal, init, problems):
+def _instance_for(interp: Interp, cls: ClassVal, init, problems, symbolic_defaults=True):
     interp.steps = 0
     try:
         if init is not None:
@@ -966,7 +1005,7 @@ def _instance_for(interp: Interp, cls: ClassVal, init, problems):
         # assert they fail says nothing about the user's model
         interp.assumed_ctor_args = True
         try:
-            inst = interp.instantiate(cls, _default_ctor_args(interp, cls), None, quiet=True)
+            inst = interp.instantiate(cls, _default_ctor_args(interp, cls, symbolic_defaults), None, quiet=True)
         finally:
             interp.assumed_ctor_args = False
         interp.standalone[cls] = inst
@@ -1018,6 +1057,16 @@ def _sig_shape(shape) -> str:
     return "(" + ", ".join(d if isinstance(d, str) else dims.render(d) for d in shape) + ")"
 
 
+def _hinted_ctor(ctor: Ctor) -> Ctor:
+    """The constructor with sizes made up from defaults replaced by their hints: a model
+    nobody built is counted as built with its defaults."""
+    if not any(isinstance(v, Sym) for v in ctor.values.values()):
+        return ctor
+    hinted = copy.copy(ctor)
+    hinted.values = {k: (dims.size_hint(v) if isinstance(v, Sym) else v) for k, v in ctor.values.items()}
+    return hinted
+
+
 def count_params(value, seen=None, ties=None) -> Optional[int]:
     """Trainable parameter count of a layer / user module, None when any part is unknown.
     A weight tied to another layer's (``lm_head.weight = wte.weight``) counts once, as
@@ -1054,7 +1103,7 @@ def count_params(value, seen=None, ties=None) -> Optional[int]:
             if rule.param_count is None:
                 return 0 if rule.keeps_shape and not _has_affine(value) else None
             try:
-                n = rule.param_count(value.ctor)
+                n = rule.param_count(_hinted_ctor(value.ctor))
             except Exception:
                 return None
             return n if isinstance(n, int) else None
@@ -1069,15 +1118,14 @@ def count_params(value, seen=None, ties=None) -> Optional[int]:
                     continue
                 n = count_params(v, seen, ties)
             elif isinstance(v, Tensor) and v.param:
-                n = dims.product(v.shape) if v.shape is not None else None
-                n = n if isinstance(n, int) else None
+                n = dims.size_hint(dims.product(v.shape)) if v.shape is not None else None
             elif isinstance(v, (DictVal, Seq)):  # ParameterDict / ParameterList
                 items = v.items.values() if isinstance(v, DictVal) else v.items
                 n = 0
                 for x in items:
                     if isinstance(x, Tensor) and x.param:
-                        k = dims.product(x.shape) if x.shape is not None else None
-                        if not isinstance(k, int):
+                        k = dims.size_hint(dims.product(x.shape)) if x.shape is not None else None
+                        if k is None:
                             n = None
                             break
                         n += k
@@ -1096,8 +1144,7 @@ def _weight_size(layer, attr: str) -> Optional[int]:
         shape = rule.weights(layer.ctor).get(attr) if isinstance(rule, LayerRule) and rule.weights else None
     except Exception:
         return None
-    n = dims.product(shape) if shape is not None else None
-    return n if isinstance(n, int) else None
+    return dims.size_hint(dims.product(shape)) if shape is not None else None
 
 
 def _has_affine(layer) -> bool:

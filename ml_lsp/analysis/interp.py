@@ -405,6 +405,47 @@ class Interp:
             return bool(v.items)
         return None
 
+    def mapping_keys(self, inst):
+        """The keys of a user mapping, from its ``__iter__``, else None."""
+        it = inst.cls.lookup("__iter__")
+        if not isinstance(it, Func):
+            return None
+        keys = self.iter_items(self.call_func(it, Args([inst]), None))
+        return keys if keys is not None and all(_hashable(k) and k is not UNK for k in keys) else None
+
+    def call_mapping_method(self, fn, a: Args, node):
+        inst, name = fn.inst, fn.name
+        if fn.raw:
+            stored = inst.attrs["__dict_items__"].items
+            keys = list(stored)
+
+            def item(k):
+                return stored.get(k, UNK)
+        else:
+            keys = self.mapping_keys(inst)
+            if keys is None:
+                return UNK
+            getitem = inst.cls.lookup("__getitem__")
+
+            def item(k):
+                return self.call_func(getitem, Args([inst, k]), node) if isinstance(getitem, Func) else UNK
+
+        if name == "keys":
+            return Seq(list(keys), "list")
+        if name == "values":
+            return Seq([item(k) for k in keys], "list")
+        if name == "items":
+            return Seq([Seq([k, item(k)], "tuple") for k in keys], "list")
+        key = a.arg(0, "key", UNK)
+        if key is UNK or not _hashable(key) or isinstance(key, Sym):
+            return UNK
+        if name == "__contains__":
+            return key in keys
+        if name == "__getitem__":
+            return item(key) if key in keys else UNK
+        # get(key, default=None)
+        return item(key) if key in keys else a.arg(1, "default", None)
+
     def iter_items(self, v):
         """The items of a known finite iterable, else None."""
         if isinstance(v, Seq):
@@ -789,7 +830,13 @@ class Interp:
                 qual = _TENSOR_CMPS[type(op)]
                 args = [left, right] if isinstance(left, Tensor) else [right, left]
                 return self.call_rule(qual, Args(args), node, frame)
-            r = scalar_compare(op, left, right)
+            if type(op) in (ast.In, ast.NotIn) and isinstance(right, Instance) and _mapping_base(right.cls) \
+                    and right.cls.lookup("__contains__") is None:
+                r = self.call_mapping_method(_MappingMethod(right, "__contains__"), Args([left]), node)
+                if type(op) is ast.NotIn and isinstance(r, bool):
+                    r = not r
+            else:
+                r = scalar_compare(op, left, right)
             if r is UNK:
                 result = UNK
             elif r is False and result is not UNK:
@@ -817,6 +864,10 @@ class Interp:
             if alias in obj.attrs:
                 return obj.attrs[alias]
             v = obj.cls.lookup(name)
+            if v is None and name in _MAPPING_MIXIN and isinstance(obj.attrs.get("__dict_items__"), DictVal):
+                return _MappingMethod(obj, name, raw=True)
+            if v is None and name in _MAPPING_MIXIN and _mapping_base(obj.cls):
+                return _MappingMethod(obj, name)
             if isinstance(v, Func):
                 deco = {_deco_name(d) for d in getattr(v.node, "decorator_list", [])}
                 if "property" in deco or "cached_property" in deco or "functools.cached_property" in deco:
@@ -934,6 +985,10 @@ class Interp:
             return UNK
         if isinstance(obj, Obj):
             return obj.attrs.get(key, UNK) if _hashable(key) else UNK
+        if isinstance(obj, Instance) and isinstance(obj.cls.lookup("__getitem__"), Func):
+            return self.call_func(obj.cls.lookup("__getitem__"), Args([obj, key]), node)
+        if isinstance(obj, Instance) and isinstance(obj.attrs.get("__dict_items__"), DictVal):
+            return self.call_mapping_method(_MappingMethod(obj, "__getitem__", raw=True), Args([key]), node)
         if isinstance(obj, Instance) and _container_base(obj.cls) is not None:
             mods = _registered_modules(obj)
             if isinstance(key, str):
@@ -1058,6 +1113,8 @@ class Interp:
             if isinstance(call, Func):
                 return self.call_func(call, Args([fn] + a.args, a.kwargs), node)
             return UNK
+        if isinstance(fn, _MappingMethod):
+            return self.call_mapping_method(fn, a, node)
         if isinstance(fn, _ContainerInit):
             inst = fn.inst
             if isinstance(inst, Instance):
@@ -1581,6 +1638,12 @@ class Interp:
             elif init is None and _library_base(self, cls) is not None:
                 qual, rule = _library_base(self, cls)
                 self.call(_LayerInit(inst, qual, rule), a, node, None)
+            elif init is None and _dict_base(cls):
+                items = dict(a.args[0].items) if a.args and isinstance(a.args[0], DictVal) else {}
+                if a.args and not isinstance(a.args[0], DictVal):
+                    return  # built from something the engine does not know: its items are unknown
+                items.update(a.kwargs)
+                inst.attrs["__dict_items__"] = DictVal(items)
             elif _is_namedtuple(cls) or cls.attrs.get("__fields__"):
                 for i, f in enumerate(cls.attrs.get("__fields__", [])):
                     inst.attrs[f] = a.arg(i, f, cls.lookup(f) if cls.lookup(f) is not None else UNK)
@@ -1610,7 +1673,8 @@ class Interp:
                 return len(v)
             return NUM  # len() of anything is a number
         if name == "range":
-            ints = [x for x in args]
+            # a size made up from a default counts as its hint here (a loop needs an int)
+            ints = [dims.size_hint(x) if isinstance(x, Sym) else x for x in args]
             if ints and all(isinstance(x, int) and not isinstance(x, bool) for x in ints):
                 r = range(*ints)
                 if len(r) <= 4096:
@@ -1709,6 +1773,8 @@ class Interp:
                 return UNK
         if name == "isinstance":
             return _isinstance(args[0], args[1]) if len(args) == 2 else UNK
+        if name == "callable":
+            return _callable(args[0]) if len(args) == 1 else UNK
         if name == "getattr":
             if len(args) >= 2 and isinstance(args[1], str):
                 v = self.get_attr(args[0], args[1], node, frame)
@@ -1740,6 +1806,25 @@ class Interp:
             if all(sq is not None for sq in seqs) and all(len(sq) <= 64 for sq in seqs):
                 return Seq([self.call(args[0], Args(list(t)), node, frame) for t in zip(*seqs)], "list")
             return UNK
+        if name == "iter" and len(args) == 1:
+            known = self.iter_items(args[0])
+            return Seq(known, "tuple") if known is not None else UNK
+        if name == "filter" and len(args) == 2:
+            items = self.iter_items(args[1])
+            if items is None or len(items) > 64:
+                return UNK
+            kept = []
+            for x in items:
+                keep = self.truth(x if args[0] is None else self.call(args[0], Args([x]), node, frame))
+                if keep is UNK or keep is None:
+                    return UNK
+                if keep:
+                    kept.append(x)
+            return Seq(kept, "list")
+        if name == "next" and len(args) == 2 and isinstance(args[0], Seq) and _hashable(args[1]) \
+                and all(_identity(x, args[1]) is True for x in args[0].items):
+            # iter((None,)) drawn with next(it, None): every draw is None, whatever the position
+            return args[1]
         if name in ("print", "open", "iter", "next", "map", "filter", "set", "type", "vars"):
             return UNK
         if name in ("any", "all"):
@@ -2513,7 +2598,38 @@ def _get_attr_super(interp, obj, name, node, frame):
         return UNK
     if name == "__init__":
         return Ref("torch.nn.Module.__init__")
+    if isinstance(obj.self_val, Instance) and isinstance(obj.self_val.attrs.get("__dict_items__"), DictVal) \
+            and (name in _MAPPING_MIXIN or name == "__getitem__"):
+        return _MappingMethod(obj.self_val, name, raw=True)  # dict's own storage
+    if name in _MAPPING_MIXIN and isinstance(obj.self_val, Instance) and _mapping_base(obj.cls):
+        return _MappingMethod(obj.self_val, name)
     return UNK
+
+
+# the methods collections.abc.Mapping derives from __getitem__ and __iter__
+_MAPPING_MIXIN = ("get", "keys", "values", "items", "__contains__")
+
+
+def _mapping_base(cls) -> bool:
+    """A user class deriving from collections.abc's (or typing's) Mapping or MutableMapping."""
+    return any(isinstance(b, Ref) and b.qual.rsplit(".", 1)[-1] in ("Mapping", "MutableMapping")
+               for c in cls.mro() for b in c.bases)
+
+
+class _MappingMethod:
+    """``get``/``keys``/``in`` of a user mapping (transformers' attention-function table):
+    what collections.abc.Mapping would run, from the class's own ``__getitem__`` and
+    ``__iter__``."""
+
+    def __init__(self, inst, name, raw=False):
+        self.inst, self.name, self.raw = inst, name, raw  # raw: a dict subclass's own items
+
+
+def _dict_base(cls) -> bool:
+    """A user class deriving from dict or OrderedDict (transformers' ACT2FN table)."""
+    return any(isinstance(b, Ref) and b.qual in ("builtins.dict", "dict", "collections.OrderedDict",
+                                                 "typing.OrderedDict", "OrderedDict")
+               for c in cls.mro() for b in c.bases)
 
 
 _BUILTIN_TYPES = {"builtins.int": int, "builtins.float": float, "builtins.str": str, "builtins.bool": bool,
@@ -2541,10 +2657,29 @@ def _isinstance(obj, cls):
             if kind is Seq and isinstance(obj, Seq):
                 return obj.kind == ("list" if cls.qual.endswith("list") else "tuple") or UNK
             return isinstance(obj, kind)
+        if kind is not None and (isinstance(obj, (ClassVal, Func, Bound, Layer)) or _is_library_class(obj)):
+            return False  # a class, a function or a layer is no int, str, tuple, list or dict
         if isinstance(obj, Instance) and any(isinstance(b, Ref) and b.qual == cls.qual
                                              for c in obj.cls.mro() for b in c.bases):
             return True
     return UNK
+
+
+def _callable(v):
+    """callable(v) where the engine can tell (``default(val, d)`` helpers call ``d`` only
+    when it is a function), else UNK."""
+    if isinstance(v, (Func, Bound, ClassVal, Layer, Partial, _MappingMethod)):
+        return True
+    if v is None or isinstance(v, (bool, int, float, str, Seq, DictVal, Tensor, Sym)):
+        return False
+    if isinstance(v, Instance):
+        return True if v.cls.is_module or v.cls.lookup("__call__") is not None else UNK
+    return UNK
+
+
+def _is_library_class(v) -> bool:
+    """A torch class named from outside the file (``nn.SiLU`` in a table of activations)."""
+    return isinstance(v, Ref) and v.qual.startswith("torch.") and v.qual.rsplit(".", 1)[-1][:1].isupper()
 
 
 def _library_base(interp, cls):

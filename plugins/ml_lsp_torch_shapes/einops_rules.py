@@ -141,6 +141,46 @@ def repeat(call: OpCall):
     return Tensor(_compose(right, axes, ell), x.dtype)
 
 
+def einsum(call: OpCall):
+    """``einops.einsum(a, b, "b l d_in, d_in n -> b l n")``: the pattern comes last and its
+    axes are words. Each word becomes one letter of a torch.einsum equation."""
+    from ml_lsp_torch_shapes.math_ops import einsum as torch_einsum
+    if not call.args or not isinstance(call.args[-1], str):
+        return UNK
+    pattern, tensors = call.args[-1], list(call.args[:-1])
+    lhs, arrow, rhs = pattern.partition("->")
+    letters: dict = {}
+    free = iter("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+    def side(text):
+        out = []
+        for word in text.split():
+            if word == "...":
+                out.append("...")
+                continue
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", word):
+                return None  # a group or a number: not an einsum axis
+            if word not in letters:
+                letters[word] = next(free, None)
+                if letters[word] is None:
+                    return None
+            out.append(letters[word])
+        return "".join(out)
+
+    terms = [side(t) for t in lhs.split(",")]
+    out = side(rhs) if arrow else ""
+    if any(t is None for t in terms) or out is None:
+        return UNK
+    inner = OpCall(call.qual, [",".join(terms) + "->" + out] + tensors, {})
+    result = torch_einsum(inner)
+    names = {v: k for k, v in letters.items()}
+    for c in inner.conflicts:
+        message = c["message"].replace(repr(inner.args[0]), repr(pattern))
+        message = re.sub(r"'([A-Za-z])'", lambda m: repr(names.get(m.group(1), m.group(1))), message)
+        call.conflict(c["kind"], message, c["expected"], c["got"], c["fix"])
+    return result
+
+
 def _layer(fn):
     def forward(layer, call: OpCall):
         x = call.tensor(0)
@@ -154,6 +194,7 @@ def _layer(fn):
 RULES = {
     "einops.rearrange": rearrange, "einops.reduce": reduce_, "einops.repeat": repeat,
     "einops.einops.rearrange": rearrange,
+    "einops.einsum": einsum, "einops.einops.einsum": einsum,
     "einops.layers.torch.Rearrange": _layer(rearrange),
     "einops.layers.torch.Reduce": LayerRule(
         params=("pattern", "reduction"),

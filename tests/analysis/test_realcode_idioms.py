@@ -284,3 +284,238 @@ def test_string_methods_pick_a_layer_from_a_table():
             return y
     """, entry="Block", inputs={"x": [2, 3, 16, 16]})
     assert last(f, "y") == [2, 8, 16, 16]
+
+
+# A model nobody built (no --init, no construction in the file) may be built with any sizes:
+# its integer defaults are symbols, the default only a hint for what needs an int (a loop).
+_ATTENTION_WITH_DEFAULTS = """
+class Block(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.fc = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        return self.fc(x)
+
+class Attn(nn.Module):
+    def __init__(self, dim=256, num_heads=8, depth=2):
+        super().__init__()
+        self.num_heads = num_heads
+        self.qkv = nn.Linear(dim, dim * 3)
+        self.blocks = nn.ModuleList([Block(dim) for _ in range(depth)])
+
+    def forward(self, x):
+        B, N, C = x.shape
+        qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, C // self.num_heads)
+        q, k, v = qkv.unbind(2)
+        for blk in self.blocks:
+            x = blk(x)
+        return x
+"""
+
+
+def test_default_sizes_of_a_model_nobody_built_stay_symbolic():
+    f = analyze(_ATTENTION_WITH_DEFAULTS, entry="Attn")
+    assert last(f, "q") == ["B", "N", "num_heads", "dim//num_heads"]
+    # the loop over blocks ran (its count came from the hint): x keeps its shape
+    assert last(f, "x") == ["B", "N", "dim"]
+
+
+def test_defaults_are_values_once_the_model_is_built():
+    f = analyze(_ATTENTION_WITH_DEFAULTS, entry="Attn", init="dim=64",
+                inputs={"x": [2, 10, 64]})
+    assert last(f, "q") == [2, 10, 8, 8]
+
+
+def test_config_defaults_of_a_config_nobody_built_stay_symbolic():
+    # transformers: LlamaModel(config: LlamaConfig), the config's __init__ has the defaults
+    f = analyze("""
+    class NetConfig:
+        def __init__(self, vocab_size=32000, hidden_size=4096, num_layers=2):
+            self.vocab_size = vocab_size
+            self.hidden_size = hidden_size
+            self.num_layers = num_layers
+
+    class Net(nn.Module):
+        def __init__(self, config: NetConfig):
+            super().__init__()
+            self.embed = nn.Embedding(config.vocab_size, config.hidden_size)
+            self.layers = nn.ModuleList([nn.Linear(config.hidden_size, config.hidden_size)
+                                         for _ in range(config.num_layers)])
+
+        def forward(self, input_ids):
+            h = self.embed(input_ids)
+            for layer in self.layers:
+                h = layer(h)
+            return h
+    """, entry="Net")
+    assert last(f, "h")[-1] == "hidden_size"
+
+
+def test_dataclass_config_defaults_stay_symbolic():
+    # litgpt / LLMs-from-scratch: a dataclass config taken as `config`
+    f = analyze("""
+    from dataclasses import dataclass
+
+    @dataclass
+    class GPTConfig:
+        n_embd: int = 768
+        n_head: int = 12
+
+    class SelfAttention(nn.Module):
+        def __init__(self, config):
+            super().__init__()
+            self.n_head = config.n_head
+            self.attn = nn.Linear(config.n_embd, 3 * config.n_embd)
+
+        def forward(self, x):
+            B, T, C = x.size()
+            q, k, v = self.attn(x).split(C, dim=2)
+            q = q.view(B, T, self.n_head, C // self.n_head)
+            return q
+    """, entry="SelfAttention")
+    assert last(f, "q") == ["B", "T", "n_head", "n_embd//n_head"]
+
+
+def test_attention_function_chosen_from_a_mapping_class_with_a_default():
+    # transformers: ALL_ATTENTION_FUNCTIONS.get_interface(config._attn_implementation,
+    # eager_attention_forward), a MutableMapping whose get() comes from collections.abc
+    f = analyze("""
+    from collections.abc import MutableMapping
+
+    def eager_attention(module, q, k, v):
+        w = q @ k.transpose(-1, -2)
+        return w @ v, w
+
+    class Interface(MutableMapping):
+        _global_mapping = {"sdpa": F.scaled_dot_product_attention}
+
+        def __init__(self):
+            self._local_mapping = {}
+
+        def __getitem__(self, key):
+            if key in self._local_mapping:
+                return self._local_mapping[key]
+            return self._global_mapping[key]
+
+        def __setitem__(self, key, value):
+            self._local_mapping.update({key: value})
+
+        def __delitem__(self, key):
+            del self._local_mapping[key]
+
+        def __iter__(self):
+            return iter({**self._global_mapping, **self._local_mapping})
+
+        def __len__(self):
+            return len(self._global_mapping) + len(self._local_mapping)
+
+        def get_interface(self, impl, default):
+            if impl is not None and impl != "eager" and impl not in self:
+                raise KeyError(impl)
+            return super().get(impl, default)
+
+    ATTENTION_FUNCTIONS = Interface()
+
+    class Attn(nn.Module):
+        def __init__(self, dim, heads, impl=None):
+            super().__init__()
+            self.heads, self.impl = heads, impl
+            self.qkv = nn.Linear(dim, 3 * dim)
+
+        def forward(self, x):
+            B, T, C = x.shape
+            q, k, v = self.qkv(x).view(B, T, 3, self.heads, C // self.heads).unbind(2)
+            attention = ATTENTION_FUNCTIONS.get_interface(self.impl, eager_attention)
+            out, weights = attention(self, q, k, v)
+            out = out.reshape(B, T, -1)
+            return out
+    """, entry="Attn", init="dim=64, heads=4", inputs={"x": [2, 5, 64]})
+    assert last(f, "weights") == [2, 5, 4, 4]
+    assert last(f, "out") == [2, 5, 64]
+
+
+def test_activation_from_a_dict_subclass_that_instantiates_on_lookup():
+    # transformers' ACT2FN: an OrderedDict subclass whose __getitem__ builds the class it holds
+    f = analyze("""
+    from collections import OrderedDict
+
+    class Instantiator(OrderedDict):
+        def __getitem__(self, key):
+            content = super().__getitem__(key)
+            cls, kwargs = content if isinstance(content, tuple) else (content, {})
+            return cls(**kwargs)
+
+    ACT2FN = Instantiator({"silu": nn.SiLU, "tanh": (nn.Hardtanh, {"min_val": -1.0})})
+
+    class MLP(nn.Module):
+        def __init__(self, dim, act):
+            super().__init__()
+            self.up = nn.Linear(dim, 4 * dim)
+            self.act = ACT2FN[act]
+            self.down = nn.Linear(4 * dim, dim)
+
+        def forward(self, x):
+            h = self.act(self.up(x))
+            y = self.down(h)
+            return y
+    """, entry="MLP", init="dim=8, act='tanh'", inputs={"x": [2, 8]})
+    assert last(f, "h") == [2, 32]
+    assert last(f, "y") == [2, 8]
+
+
+def test_layer_stack_driven_by_default_filter_and_next_helpers():
+    # x-transformers' AttentionLayers: default(val, d) calls d only when callable(d), the
+    # attention-layer count comes from filter(), per-layer extras from next(iter((None,)), None)
+    f = analyze("""
+    def exists(v):
+        return v is not None
+
+    def default(val, d):
+        if exists(val):
+            return val
+        return d() if callable(d) else d
+
+    class Layers(nn.Module):
+        def __init__(self, dim, depth, order=None):
+            super().__init__()
+            self.layer_types = ('a', 'f') * depth
+            self.order = default(order, tuple(range(len(self.layer_types))))
+            self.num_attn_layers = len(list(filter(lambda t: t == 'a', self.layer_types)))
+            self.layers = nn.ModuleList([nn.Linear(dim, dim) for _ in self.layer_types])
+
+        def forward(self, x, mems=None):
+            mems = mems.copy() if exists(mems) else [None] * self.num_attn_layers
+            extra_iter = iter((None,))
+            layers = tuple(self.layers[i] for i in self.order)
+            for layer_type, layer in zip(self.layer_types, layers):
+                mem = mems.pop(0) if layer_type == 'a' and mems else None
+                extra = next(extra_iter, None)
+                if exists(mem):
+                    x = torch.cat((mem, x), dim=-2)
+                if exists(extra):
+                    x = x + extra
+                out = layer(x)
+                x = out + x
+            return x
+    """, entry="Layers", init="dim=16, depth=2", inputs={"x": [2, 5, 16]})
+    assert last(f, "out") == [2, 5, 16]
+    assert last(f, "x") == [2, 5, 16]
+
+
+def test_einops_einsum_with_the_pattern_last_and_word_axes():
+    # mamba-style code: einsum(x, A, "b l d_in, d_in n -> b l d_in n")
+    f = analyze("""
+    from einops import einsum
+
+    class Scan(nn.Module):
+        def forward(self, x, A, y):
+            deltaA = einsum(x, A, "b l d_in, d_in n -> b l d_in n")
+            scores = einsum(x, x, "b l d_in, b m d_in -> b l m")
+            bad = einsum(x, y, "b l d_in, d_in n -> b l n")
+            return deltaA
+    """, entry="Scan", inputs={"x": [2, 7, 16], "A": [16, 4], "y": [8, 4]})
+    assert last(f, "deltaA") == [2, 7, 16, 4]
+    assert last(f, "scores") == [2, 7, 7]
+    # 16 against 8 for d_in: an error that names the axis by its word
+    assert any("'d_in'" in c.message and "16" in c.message and "8" in c.message for c in f.conflicts)
