@@ -1,11 +1,14 @@
 """Cost of the Keras fit callback the run bootstrap adds (``ml_lsp.telemetry.keras_fit``).
 
 A small MLP on scikit-learn's digits, trained by ``model.fit`` on Keras 3 (torch backend),
-one epoch per block, alternating in the same process: plain ``fit``; ``fit`` with an empty
-``keras.callbacks.Callback`` (the control: what any callback costs in Keras's loop); and
-``fit`` with the ml-lsp callback writing real frames (loss and accuracy every batch,
-val_* every epoch, progress). Prints the median time per batch of each arm and the
-overhead of ours against both; the goal is <= 1%.
+one epoch per block, interleaved in the same process: plain ``fit``; ``fit`` with the ml-lsp
+callback writing real frames (loss and accuracy every batch, val_* every epoch, progress);
+``fit`` with an empty ``keras.callbacks.Callback`` (the control: what any callback costs in
+Keras's loop); then plain again, and so on, ending on plain. Each block with our callback
+is paired with the mean of the plain blocks on either side of it, so a slow drift of a
+shared machine cancels out of the ratio; the overhead is the median of those ratios, with
+a 90% bootstrap interval (as benchmarks/telemetry_overhead.py). The same statistic between
+plain blocks is the noise floor. Goal: <= 1%.
 
     python benchmarks/keras_fit_overhead.py [--rounds 15] [--batch 32]
 """
@@ -23,9 +26,19 @@ from pathlib import Path
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
 
+def median_interval(values: list[float], level: float = 0.9, resamples: int = 2000) -> tuple[float, float]:
+    """A bootstrap interval for the median of ``values`` (as benchmarks/telemetry_overhead.py)."""
+    import random
+
+    rng = random.Random(0)
+    medians = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(resamples))
+    cut = int((1 - level) / 2 * resamples)
+    return medians[cut], medians[-cut - 1]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=15, help="epochs per arm")
+    parser.add_argument("--rounds", type=int, default=15, help="epochs per arm (interleaved)")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu")
     args = parser.parse_args()
@@ -52,25 +65,41 @@ def main() -> int:
 
     arms = {"plain": lambda: [], "empty callback": lambda: [keras.callbacks.Callback()],
             "ml-lsp callback": lambda: [ours((str(folder / "train.py"), 1))]}
-    times: dict = {name: [] for name in arms}
+
+    def block(callbacks) -> float:
+        start = clock()
+        model.fit(x, y, epochs=1, batch_size=args.batch, validation_split=0.1, verbose=0, callbacks=callbacks)
+        return (clock() - start) / batches
+
     model.fit(x, y, epochs=1, batch_size=args.batch, validation_split=0.1, verbose=0)  # warm-up
+    plain, ours_times, empty = [block(arms["plain"]())], [], []
     for _ in range(args.rounds):
-        for name, callbacks in arms.items():
-            start = clock()
-            model.fit(x, y, epochs=1, batch_size=args.batch, validation_split=0.1, verbose=0, callbacks=callbacks())
-            times[name].append((clock() - start) / batches)
+        ours_times.append(block(arms["ml-lsp callback"]()))
+        empty.append(block(arms["empty callback"]()))
+        plain.append(block(arms["plain"]()))
     capture.close()
     writer.close()
 
-    med = {name: statistics.median(v) for name, v in times.items()}
+    def paired(arm: list[float]) -> list[float]:
+        return [arm[i] / ((plain[i] + plain[i + 1]) / 2) for i in range(len(arm))]
+
     print(f"keras {keras.__version__}, backend {keras.backend.backend()}, {batches} batches of {args.batch} "
-          f"per epoch, {args.rounds} epochs per arm, {args.clock} time")
-    for name, value in med.items():
-        print(f"  {name:16s} {value * 1e3:8.3f} ms/batch")
-    vs_plain = (med["ml-lsp callback"] / med["plain"] - 1) * 100
-    vs_empty = (med["ml-lsp callback"] / med["empty callback"] - 1) * 100
-    print(f"overhead of the ml-lsp callback: {vs_plain:+.2f}% against plain fit, {vs_empty:+.2f}% against an "
-          f"empty callback (goal <= 1%)")
+          f"per epoch, {args.rounds} rounds of (ml-lsp, empty, plain) epochs after a plain one, {args.clock} time")
+    for name, values in (("plain", plain), ("ml-lsp callback", ours_times), ("empty callback", empty)):
+        print(f"  {name:16s} {statistics.median(values) * 1e3:8.3f} ms/batch (median epoch)")
+    for name, values in (("ml-lsp callback", ours_times), ("empty callback", empty)):
+        ratios = paired(values)
+        low, high = median_interval(ratios)
+        print(f"overhead of the {name}: {100 * (statistics.median(ratios) - 1):+.2f}% per batch against plain fit "
+              f"(median of paired epochs; 90% interval {100 * (low - 1):+.2f}% .. {100 * (high - 1):+.2f}%)")
+    ours_vs_empty = [o / e for o, e in zip(ours_times, empty)]
+    low, high = median_interval(ours_vs_empty)
+    print(f"ml-lsp callback against the empty one: {100 * (statistics.median(ours_vs_empty) - 1):+.2f}% "
+          f"(90% interval {100 * (low - 1):+.2f}% .. {100 * (high - 1):+.2f}%)")
+    floor = [plain[i] / ((plain[i - 1] + plain[i + 1]) / 2) for i in range(1, len(plain) - 1)]
+    low, high = median_interval(floor)
+    print(f"noise floor (plain against its neighbours): {100 * (statistics.median(floor) - 1):+.2f}% "
+          f"(90% interval {100 * (low - 1):+.2f}% .. {100 * (high - 1):+.2f}%); goal <= 1%")
     print(f"frames written: {(folder / 'frames.bin').stat().st_size} bytes")
     return 0
 

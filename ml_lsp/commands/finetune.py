@@ -20,9 +20,11 @@ from pathlib import Path
 
 # flag dest -> help; every one defaults to None so we can tell which were given.
 SPEC_FLAGS = {
-    "model": "PATH:CLASS (a file) or MODULE:FACTORY building the nn.Module",
+    "model": "PATH:CLASS (a file) or MODULE:FACTORY building the nn.Module or keras.Model, or a saved "
+             "model.keras (then --freeze/--train-only match Keras layer names and the export is model.keras)",
     "init": "constructor/factory arguments in Python syntax, e.g. 'num_classes=5, width=32'",
-    "checkpoint": ".pt/.pth state_dict or training checkpoint, or .safetensors (loaded weights-only)",
+    "checkpoint": ".pt/.pth state_dict or training checkpoint, or .safetensors (loaded weights-only); "
+                  ".keras or .weights.h5 for a Keras model",
     "data": "MODULE_OR_PATH:FUNCTION returning (train, val) Datasets, or a .npz, .csv or folder of .npy",
     "lora": "LoRA adapters, e.g. r=8,alpha=16,targets='attn.*' (needs peft)",
     "epochs": "passes over the training data (default 1)",
@@ -152,6 +154,10 @@ def resume_spec(args: argparse.Namespace, values: dict, merge: bool, runs_dir: P
     if old.state() in ("queued", "starting", "running"):
         raise spec_mod.FinetuneError(f"run {old.id} is still {old.state()}; stop it first (ml-lsp stop {old.id})")
     last = old.path / "checkpoints" / "last.pt"
+    keras_last = old.path / "checkpoints" / "last.keras"
+    if not last.is_file() and keras_last.is_file():
+        raise spec_mod.FinetuneError(f"run {old.id} fine-tuned a Keras model, which cannot be resumed; "
+                                     f"start a new run from where it stopped: --model {keras_last}")
     if not last.is_file():
         raise spec_mod.FinetuneError(f"run {old.id} wrote no checkpoint ({last}); nothing to resume from")
     spec = spec_mod.FinetuneSpec.from_job(data)
@@ -172,10 +178,16 @@ def resume_spec(args: argparse.Namespace, values: dict, merge: bool, runs_dir: P
 def validate(spec) -> list[str]:
     """Build everything the job will build (in this process, importing torch) so bad input
     fails here, before a run exists. Returns lines describing what will happen."""
+    from ml_lsp.finetune import keras_loop
+    from ml_lsp.finetune.spec import FinetuneError
+
+    if not spec.resume_from:
+        is_keras, built = keras_loop.detect(spec)
+        if is_keras:
+            return _validate_keras(spec, built)
     import torch
 
     from ml_lsp.finetune import loop
-    from ml_lsp.finetune.spec import FinetuneError
 
     if spec.resume_from:
         from pathlib import Path
@@ -207,6 +219,20 @@ def validate(spec) -> list[str]:
                  f"{len(prepared.train)} train and {len(prepared.val)} validation items")
     if spec.resume_from:
         lines.append(f"resuming at step {ckpt['state']['step']} from {spec.resume_from}")
+    return lines
+
+
+def _validate_keras(spec, built) -> list[str]:
+    from ml_lsp.finetune import keras_loop
+    from ml_lsp.finetune.spec import FinetuneError
+
+    if spec.launcher not in ("local", "ray") or spec.nproc_per_node > 1:
+        raise FinetuneError("a Keras fine-tune runs in one process: use --launcher local")
+    prepared = keras_loop.prepare(spec, built)
+    lines = [prepared.loaded_from] if prepared.loaded_from else []
+    lines += [f"new head {h}" for h in prepared.head_lines]
+    lines.append(f"Keras model: {prepared.counts['trainable']:,} trainable and {prepared.counts['frozen']:,} "
+                 f"frozen parameters; {len(prepared.train)} train and {len(prepared.val)} validation items")
     return lines
 
 

@@ -72,11 +72,11 @@ def _plot(history: list[dict[str, Any]], path: Path) -> str | None:
 
 
 def _report(spec: FinetuneSpec, metrics: dict[str, Any], prepared: Prepared, curve: str | None,
-            weights: str) -> str:
+            weights: str, best: str = "best.safetensors") -> str:
     title = spec.name or spec.model
     lines = [f"# Fine-tune: {title}", "",
              f"- model: `{spec.model}`" + (f" with `{spec.init}`" if spec.init else ""),
-             f"- checkpoint: `{spec.checkpoint or '(none: trained from initialisation)'}`",
+             f"- checkpoint: `{spec.checkpoint or ('(the weights saved with the model)' if spec.model.endswith('.keras') else '(none: trained from initialisation)')}`",
              f"- data: `{spec.data}` ({len(prepared.train)} train, {len(prepared.val)} validation items)",
              f"- trainable parameters: {prepared.counts['trainable']:,}; frozen: {prepared.counts['frozen']:,}"]
     if spec.freeze:
@@ -99,7 +99,7 @@ def _report(spec: FinetuneSpec, metrics: dict[str, Any], prepared: Prepared, cur
         if metrics.get(key) is not None:
             value = metrics[key]
             lines.append(f"| {key} | {value:.4f} |" if isinstance(value, float) else f"| {key} | {value} |")
-    lines += ["", f"Weights: `{weights}` (last step); `best.safetensors` (lowest val_loss).", ""]
+    lines += ["", f"Weights: `{weights}` (last step); `{best}` (lowest val_loss).", ""]
     if curve:
         lines += [f"![loss and accuracy]({curve})", ""]
     return "\n".join(lines)

@@ -100,10 +100,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     emit = FrameEmitter(Path(frames) if frames else (run_dir / "frames.bin" if rank == 0 else None), rank)
     try:
-        from ml_lsp.finetune import loop
-        from ml_lsp.finetune.model import import_target
-        emit.attribute_to(import_target(spec.model, spec.root, "--model"))
-        metrics = loop.train(spec, run_dir, emit)
+        from ml_lsp.finetune import keras_loop
+        is_keras, built = keras_loop.detect(spec)
+        if is_keras:
+            if not keras_loop.is_keras_file(spec.model):
+                from ml_lsp.finetune.model import import_target
+                emit.attribute_to(import_target(spec.model, spec.root, "--model"))
+            metrics = keras_loop.train(spec, run_dir, emit, built)
+        else:
+            from ml_lsp.finetune import loop
+            from ml_lsp.finetune.model import import_target
+            emit.attribute_to(import_target(spec.model, spec.root, "--model"))
+            metrics = loop.train(spec, run_dir, emit)
     except FinetuneError as exc:
         print(f"ml-lsp finetune: error: {exc}", file=sys.stderr)
         return 2
@@ -122,7 +130,8 @@ def _print_summary(metrics: dict[str, Any], run_dir: Path) -> None:
         if isinstance(metrics.get(key), float):
             parts.append(f"{key} {metrics[key]:.4f}" if key != "samples_per_s" else f"{key} {metrics[key]:.0f}")
     if metrics.get("stopped"):
-        print(f"stopped: {', '.join(parts)}; checkpoint {run_dir / 'checkpoints' / 'last.pt'}", flush=True)
+        last = next((p for p in (run_dir / "checkpoints").glob("last.*")), run_dir / "checkpoints" / "last.pt")
+        print(f"stopped: {', '.join(parts)}; checkpoint {last}", flush=True)
     else:
         print(f"done: {', '.join(parts)}; outputs in {run_dir}", flush=True)
 

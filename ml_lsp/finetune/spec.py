@@ -26,6 +26,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SCHEDULES = ("cosine", "linear", "constant")
 LAUNCHERS = ("local", "torchrun", "ray")  # ray: plugins/ml_lsp_ray, a Ray cluster
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
+KERAS_CHECKPOINT_SUFFIXES = (".keras", ".h5")  # weights for a Keras model (model.load_weights)
 
 
 class FinetuneError(Exception):
@@ -43,7 +44,7 @@ class LoraSpec:
 
 @dataclass
 class FinetuneSpec:
-    model: str = ""  # path/to/file.py:ClassName or module:factory
+    model: str = ""  # path/to/file.py:ClassName or module:factory, or a saved model.keras
     init: str = ""  # constructor / factory arguments in Python syntax: "num_classes=5"
     checkpoint: str = ""  # .pt/.pth state_dict or training checkpoint, or .safetensors
     data: str = ""  # module_or_path:function -> (train, val), or a .npz/.csv/folder of .npy
@@ -228,14 +229,18 @@ def check(spec: FinetuneSpec, where: str = "") -> FinetuneSpec:
             raise FinetuneError(f"{prefix}no model: give --model path/to/file.py:ClassName (or module:factory)")
         if not spec.data:
             raise FinetuneError(f"{prefix}no data: give --data module_or_path:function (or a .npz/.csv/folder of .npy)")
-        split_target(spec.model, "--model")
+        if spec.model.lower().endswith(".keras"):  # a saved Keras model: architecture and weights
+            if not spec.path(spec.model).is_file():
+                raise FinetuneError(f"{prefix}--model {spec.model}: no such file ({spec.path(spec.model)})")
+        else:
+            split_target(spec.model, "--model")
         if spec.checkpoint:
             ckpt = spec.path(spec.checkpoint)
             if not ckpt.is_file():
                 raise FinetuneError(f"{prefix}--checkpoint {spec.checkpoint}: no such file ({ckpt})")
-            if ckpt.suffix.lower() not in CHECKPOINT_SUFFIXES:
+            if ckpt.suffix.lower() not in CHECKPOINT_SUFFIXES + KERAS_CHECKPOINT_SUFFIXES:
                 raise FinetuneError(f"{prefix}--checkpoint {spec.checkpoint}: expected one of "
-                                    f"{', '.join(CHECKPOINT_SUFFIXES)}")
+                                    f"{', '.join(CHECKPOINT_SUFFIXES + KERAS_CHECKPOINT_SUFFIXES)}")
         parse_call_args(spec.init)
     if spec.precision not in PRECISIONS:
         raise FinetuneError(f"{prefix}--precision {spec.precision!r}: choose one of {', '.join(PRECISIONS)}")

@@ -2,8 +2,9 @@
 text and the workspace's file names (no torch, no LSP types, never runs user code).
 
 ``find_target(text, line)`` says whether ``line`` is the header of an ``nn.Module`` class,
-or a ``torch.load(...)`` / ``.load_state_dict(...)`` line, and what model (class and
-literal constructor arguments) and checkpoint file it names. ``checkpoint_candidates`` and
+or a ``torch.load(...)`` / ``.load_state_dict(...)`` line, or the header of a Keras model
+(a ``keras.Model`` subclass, or a function that builds and returns a Keras model), and what
+model (class or function and literal arguments) and checkpoint file it names. ``checkpoint_candidates`` and
 ``data_candidates`` list what the workspace holds, shallowest first.
 """
 
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
+KERAS_CHECKPOINT_SUFFIXES = (".keras", ".h5")  # a saved Keras model, or its .weights.h5
 DATA_SUFFIXES = (".npz", ".csv")
 SKIP_DIRS = {"node_modules", "__pycache__", "venv", "env", "site-packages", "build", "dist"}
 MAX_FILES = 5000  # a huge workspace is cut short rather than scanned for seconds
@@ -29,6 +31,7 @@ class FinetuneTarget:
     module: str | None  # "pkg.mod" when the class is imported from elsewhere, None if defined here
     init: str  # literal constructor arguments seen at the call site, Python syntax
     checkpoint: str | None  # a string literal given to torch.load / load_file
+    framework: str = "torch"  # "keras" for a Keras model: its checkpoints are .keras/.h5
 
 
 def _dotted(node: ast.AST) -> str:
@@ -57,6 +60,45 @@ def module_classes(tree: ast.Module) -> dict[str, ast.ClassDef]:
                     found[name] = node
                     changed = True
                     break
+    return found
+
+
+def _keras_names(tree: ast.Module) -> tuple[set[str], set[str]]:
+    """(names bound to the keras module or tf: ``keras``, ``tf``; names imported from a
+    Keras module: ``Sequential``, ``Model``, ``layers``)."""
+    modules, names = set(), set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] in ("keras", "tensorflow", "tf_keras"):
+                    modules.add(alias.asname or alias.name.split(".")[0])
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module.split(".")[0] in ("keras", "tensorflow", "tf_keras"):
+                names |= {alias.asname or alias.name for alias in node.names}
+    return modules, names
+
+
+def keras_models(tree: ast.Module) -> dict[str, ast.ClassDef | ast.FunctionDef]:
+    """Top-level ``keras.Model`` subclasses, and top-level functions that build a Keras model
+    (call ``Sequential``/``Model``/``keras.applications...``) and return something."""
+    modules, names = _keras_names(tree)
+    if not modules and not names:
+        return {}
+
+    def is_keras(dotted: str, leaf: tuple[str, ...]) -> bool:
+        head, _, last = dotted.rpartition(".")
+        if not head:
+            return dotted in names and dotted in leaf
+        return head.split(".")[0] in modules | names and (last in leaf or ".applications." in dotted + ".")
+
+    found: dict[str, ast.ClassDef | ast.FunctionDef] = {}
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and any(is_keras(_dotted(b), ("Model",)) for b in node.bases):
+            found[node.name] = node
+        elif isinstance(node, ast.FunctionDef) and any(isinstance(n, ast.Return) and n.value for n in ast.walk(node)):
+            if any(isinstance(n, ast.Call) and is_keras(_dotted(n.func), ("Sequential", "Model"))
+                   for n in ast.walk(node)):
+                found[node.name] = node
     return found
 
 
@@ -109,6 +151,10 @@ def find_target(text: str, line: int) -> FinetuneTarget | None:
         first = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
         if first <= line <= node.lineno - 1:
             return FinetuneTarget(node.lineno - 1, name, None, _constructed_with(tree, text, name), None)
+    for name, node in keras_models(tree).items():
+        first = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
+        if first <= line <= node.lineno - 1:
+            return FinetuneTarget(node.lineno - 1, name, None, _constructed_with(tree, text, name), None, "keras")
     # A statement on this line that loads weights.
     loads = []
     for node in ast.walk(tree):
@@ -182,21 +228,23 @@ def _order(paths: list[Path], root: Path) -> list[str]:
     return rel
 
 
-def checkpoint_candidates(root: Path, runs_dir: Path | None = None) -> list[str]:
+def checkpoint_candidates(root: Path, runs_dir: Path | None = None, framework: str = "torch") -> list[str]:
     """The workspace's checkpoint files, then the best and last checkpoints of earlier runs
     (newest run first). Nothing else from the runs folder: its ``frames.bin`` files are
-    ml-lsp's own metric records, not weights."""
+    ml-lsp's own metric records, not weights. A Keras model (``framework="keras"``) is
+    offered ``.keras`` and ``.h5`` files, a torch model the others."""
+    suffixes = KERAS_CHECKPOINT_SUFFIXES if framework == "keras" else CHECKPOINT_SUFFIXES
     runs = runs_dir.resolve() if runs_dir is not None else None
-    files = [p for p in _walk(root) if p.suffix.lower() in CHECKPOINT_SUFFIXES
+    files = [p for p in _walk(root) if p.suffix.lower() in suffixes
              and not (runs is not None and p.resolve().is_relative_to(runs))]
-    return _order(files, root) + [_shown(p, root) for p in run_checkpoints(runs_dir)]
+    return _order(files, root) + [_shown(p, root) for p in run_checkpoints(runs_dir, suffixes)]
 
 
 RUN_CHECKPOINT_NAMES = ("best", "last")
 MAX_RUNS_LISTED = 20
 
 
-def run_checkpoints(runs_dir: Path | None) -> list[Path]:
+def run_checkpoints(runs_dir: Path | None, suffixes: tuple[str, ...] = CHECKPOINT_SUFFIXES) -> list[Path]:
     """``best.*`` and ``last.*`` checkpoints in each run folder (or its ``checkpoints/``),
     newest run first."""
     if runs_dir is None or not runs_dir.is_dir():
@@ -209,7 +257,7 @@ def run_checkpoints(runs_dir: Path | None) -> list[Path]:
     for run in runs[:MAX_RUNS_LISTED]:
         for folder in (run, run / "checkpoints"):
             for stem in RUN_CHECKPOINT_NAMES:
-                found += sorted(p for p in folder.glob(stem + ".*") if p.suffix.lower() in CHECKPOINT_SUFFIXES)
+                found += sorted(p for p in folder.glob(stem + ".*") if p.suffix.lower() in suffixes)
     return found
 
 

@@ -9,8 +9,10 @@
   NAME`` in a child process, which checks the input and submits the job) and returns
   ``{"runId"}``, or ``{"error"}`` after showing the error.
 - ``ml-lsp.resume`` ``[{"runId": ID}]`` continues a stopped run from its last checkpoint.
-- ``ml-lsp.finetuneCandidates`` ``[{"kind": "checkpoint" | "data"}]`` lists what the
-  questions above offer, for a client with a picker of its own (VS Code's quick pick).
+- ``ml-lsp.finetuneCandidates`` ``[{"kind": "checkpoint" | "data", "framework"?: "torch" |
+  "keras"}]`` lists what the questions above offer, for a client with a picker of its own
+  (VS Code's quick pick): a Keras model (the code action's argument says ``"framework":
+  "keras"``) is offered ``.keras``/``.h5`` files.
 
 Never imports torch: everything that needs it runs in the ``ml-lsp finetune`` child.
 """
@@ -54,6 +56,8 @@ def code_actions(ls, params: types.CodeActionParams) -> list[types.CodeAction]:
     if target is None:
         return []
     arg = {"uri": uri, "line": target.line, "model": _model_ref(ls, uri, target), "init": target.init}
+    if target.framework != "torch":
+        arg["framework"] = target.framework
     if target.checkpoint:
         arg["suggestedCheckpoint"] = target.checkpoint
     return [types.CodeAction(
@@ -114,6 +118,7 @@ async def create_table(ls, arg: dict) -> dict | None:
     model = arg.get("model")
     init = arg.get("init") or ""
     uri = arg.get("uri")
+    framework = arg.get("framework") if arg.get("framework") in ("torch", "keras") else "torch"
     if not model and isinstance(uri, str):
         text = ls.document_text(uri)
         if text is None:
@@ -125,13 +130,16 @@ async def create_table(ls, arg: dict) -> dict | None:
         target = targets.find_target(text, line)
         if target is not None:
             model, init = _model_ref(ls, uri, target), init or target.init
+            framework = target.framework
     if not isinstance(model, str) or not model:
-        raise JsonRpcInvalidParams('expected [{"uri": URI, "line": N}] on an nn.Module class, or a "model"')
+        raise JsonRpcInvalidParams('expected [{"uri": URI, "line": N}] on an nn.Module class or a Keras '
+                                   'model, or a "model"')
     class_name = model.rpartition(":")[2]
+    suffixes = targets.KERAS_CHECKPOINT_SUFFIXES if framework == "keras" else targets.CHECKPOINT_SUFFIXES
     checkpoint = await _choose(
-        ls, root, arg, "checkpoint", lambda root: targets.checkpoint_candidates(root, _runs_dir(ls)),
+        ls, root, arg, "checkpoint", lambda root: targets.checkpoint_candidates(root, _runs_dir(ls), framework),
         f"Fine-tune {class_name}: the checkpoint to start from?",
-        f"ml-lsp: no checkpoint ({', '.join(targets.CHECKPOINT_SUFFIXES)}) in {root}; put one in the "
+        f"ml-lsp: no checkpoint ({', '.join(suffixes)}) in {root}; put one in the "
         "workspace or pass \"checkpoint\" to ml-lsp.finetune")
     if checkpoint is None:
         return None  # none found, or the user dismissed the question
@@ -363,10 +371,12 @@ def register(server) -> None:
         """What a client's own picker offers: ``[{"kind": "checkpoint" | "data"}]`` ->
         ``{"candidates": [...]}``, the same lists this server asks with."""
         kind = args[0].get("kind") if args and isinstance(args[0], dict) else None
-        if kind not in ("checkpoint", "data") or ls.root is None:
-            raise JsonRpcInvalidParams('expected [{"kind": "checkpoint" | "data"}] in a workspace folder')
-        list_them = (lambda root: targets.checkpoint_candidates(root, _runs_dir(ls))) if kind == "checkpoint" \
-            else targets.data_candidates
+        framework = args[0].get("framework", "torch") if args and isinstance(args[0], dict) else "torch"
+        if kind not in ("checkpoint", "data") or framework not in ("torch", "keras") or ls.root is None:
+            raise JsonRpcInvalidParams('expected [{"kind": "checkpoint" | "data", "framework"?: "torch" | "keras"}] '
+                                       'in a workspace folder')
+        list_them = (lambda root: targets.checkpoint_candidates(root, _runs_dir(ls), framework)) \
+            if kind == "checkpoint" else targets.data_candidates
         return {"candidates": await asyncio.get_running_loop().run_in_executor(None, list_them, ls.root)}
 
     @server.command("ml-lsp.resume")

@@ -201,10 +201,22 @@ def run(args) -> int:
         print(f"tracing in {interpreter.describe()}", file=sys.stderr)
     session = TraceSession(interpreter=interpreter)
     out_files, problems, comparisons, traces = [], [], [], []
+    from ml_lsp.trace import keras_trace  # Keras models are built by Keras itself
+    keras_files = [p for p in files if keras_trace.is_keras(static[p][1])]
+    keras_traced = keras_trace.trace(interpreter.python, keras_files, getattr(args, "timeout", None)) \
+        if keras_files else {}
     try:
-        session.start()
+        if len(keras_files) < len(files):
+            session.start()
         for path in files:
             text, facts = static[path]
+            if path in keras_files:
+                traced = keras_traced.get(str(path)) or {"shapes": [], "problems": []}
+                out_files.append({"path": str(path), "shapes": traced["shapes"]})
+                problems.extend(traced["problems"])
+                if compare:
+                    comparisons.append((path, facts, {"traced": []}, {str(path): traced["shapes"]}))
+                continue
             # No cache: a file named twice is traced twice (the second time in the warm
             # child, which is what a re-trace after an edit costs in the editor).
             response = trace_file(session, path, entry=entry, init=init, explicit=explicit,
@@ -242,7 +254,10 @@ def run(args) -> int:
             real = os.path.realpath(path)
             traced_own = by_path.get(str(path)) or by_path.get(real) or []
             runs = {t["entry"]: t.get("runs") for t in response.get("traced") or [] if t.get("runs")}
-            result = compare_entries(facts.to_json_entries(), traced_own, symbols, runs)
+            if path in keras_files:
+                result = keras_trace.compare(facts.to_json_entries(), traced_own)
+            else:
+                result = compare_entries(facts.to_json_entries(), traced_own, symbols, runs)
             comparisons_text = [d.text(str(path)) for d in result.disagreements]
             compare_json.append({"path": str(path), **result.to_json(), "summary": result.summary()})
             if not as_json:

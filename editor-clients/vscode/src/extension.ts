@@ -352,10 +352,10 @@ async function server(command: string, ...args: unknown[]): Promise<unknown> {
 
 // What the fine-tune picks offer: the server's lists (empty when it cannot answer; the
 // pick still offers Browse…).
-async function finetuneCandidates(kind: 'checkpoint' | 'data'): Promise<string[]> {
+async function finetuneCandidates(kind: 'checkpoint' | 'data', framework?: 'torch' | 'keras'): Promise<string[]> {
   if (!client || client.state !== State.Running) return [];
   try {
-    const result = await client.sendRequest(ExecuteCommandRequest.type, { command: 'ml-lsp.finetuneCandidates', arguments: [{ kind }] });
+    const result = await client.sendRequest(ExecuteCommandRequest.type, { command: 'ml-lsp.finetuneCandidates', arguments: [framework ? { kind, framework } : { kind }] });
     const listed = (result as { candidates?: unknown } | undefined)?.candidates;
     return Array.isArray(listed) ? listed.filter((p): p is string => typeof p === 'string') : [];
   } catch (err) {

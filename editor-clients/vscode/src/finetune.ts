@@ -11,12 +11,12 @@ import { FinetuneArg, FinetuneInputs, finetuneRequest } from './finetuneInputs';
 interface Pick extends vscode.QuickPickItem { value?: string; action?: 'browse' | 'type' }
 
 /** The server's candidates for a pick ("checkpoint" or "data"). */
-export type CandidateLister = (kind: 'checkpoint' | 'data') => Promise<string[]>;
+export type CandidateLister = (kind: 'checkpoint' | 'data', framework?: 'torch' | 'keras') => Promise<string[]>;
 
-async function pickPath(title: string, kind: 'checkpoint' | 'data', list: CandidateLister, preset?: string): Promise<string | undefined> {
+async function pickPath(title: string, kind: 'checkpoint' | 'data', list: CandidateLister, preset?: string, framework?: 'torch' | 'keras'): Promise<string | undefined> {
   const root = vscode.workspace.workspaceFolders?.[0]?.uri;
   const rel = (u: vscode.Uri) => (root ? path.relative(root.fsPath, u.fsPath) : u.fsPath);
-  const found = (await list(kind)).filter(p => p !== preset);
+  const found = (await list(kind, framework)).filter(p => p !== preset);
   const items: Pick[] = found.map(p => ({ label: p, value: p }));
   if (preset) items.unshift({ label: preset, description: 'suggested', value: preset });
   items.push({ label: '$(folder-opened) Browse…', action: 'browse', alwaysShow: true });
@@ -37,7 +37,7 @@ async function pickPath(title: string, kind: 'checkpoint' | 'data', list: Candid
 /** Asks for checkpoint then data; undefined when the user cancels either pick. */
 export async function askFinetuneInputs(arg: unknown, active: vscode.TextEditor | undefined, list: CandidateLister): Promise<FinetuneInputs | undefined> {
   const given = (arg && typeof arg === 'object' ? arg : {}) as FinetuneArg;
-  const checkpoint = given.checkpoint || await pickPath('Fine-tune: checkpoint to start from', 'checkpoint', list, given.suggestedCheckpoint);
+  const checkpoint = given.checkpoint || await pickPath('Fine-tune: checkpoint to start from', 'checkpoint', list, given.suggestedCheckpoint, given.framework);
   if (!checkpoint) return undefined;
   const data = given.data || await pickPath('Fine-tune: data (train, validation)', 'data', list, given.suggestedData);
   if (!data) return undefined;

@@ -13,6 +13,8 @@ export interface FinetuneInputs {
   name?: string;
   checkpoint: string;
   data: string;
+  /** "keras" from the code action on a Keras model: its checkpoints are .keras/.h5 files. */
+  framework?: 'torch' | 'keras';
 }
 
 export type FinetuneArg = Partial<FinetuneInputs> & { suggestedCheckpoint?: string; suggestedData?: string; run?: boolean };
