@@ -30,7 +30,7 @@ def _library_roots() -> tuple[str, ...]:
         pass
     # Our own package (bootstrap, hooks) is never the user's code, even when installed
     # editable from a checkout.
-    roots.add(os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep + "ml_lsp")
+    roots.add(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # .../ml_lsp
     return tuple(os.path.realpath(r).rstrip(os.sep) + os.sep for r in roots if r)
 
 
