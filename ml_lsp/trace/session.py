@@ -237,11 +237,15 @@ class TraceRequest:
     # The static engine's symbolic shapes of the file ({scope, line, name, shape}): where
     # the tracer looks for input sizes the model can take (ml_lsp.trace.sizes).
     static: list[dict] = field(default_factory=list)
+    # What layer calls need of their input ({dim, value, line, layer}): the first sizes
+    # tried satisfy them (ml_lsp.trace.sizes.fit).
+    constraints: list[dict] = field(default_factory=list)
 
     def message(self) -> dict:
         return {"op": "trace", "path": os.path.realpath(self.path), "entry": self.entry,
                 "init": self.init, "inputs": self.inputs, "roots": self.roots,
                 "sources": self.sources, "argv": self.argv, "static": self.static,
+                "constraints": self.constraints,
                 "modes": ["meta", "fake", "cpu"] if self.cpu_fallback else ["meta", "fake"]}
 
     def key(self) -> str:
