@@ -115,7 +115,7 @@ def static_constraints(facts) -> list[dict]:
         return []
     try:
         refs, hovers = list(facts.layer_refs or []), list(facts.hovers or [])
-    except Exception:  # the static engine's bug must not cost the user the trace
+    except Exception:  # noqa: BLE001 - the static engine's bug must not cost the user the trace
         return []
     # The first argument of a call is the hover that starts right after the callee's "(".
     argument = {(h.line, h.col): h for h in hovers if h.shape is not None}

@@ -338,6 +338,8 @@ class TraceSession:
             response["start_seconds"] = child.start_seconds
             response["interpreter"] = dict(self.interpreter.to_json(), torch=(child.ready or {}).get("torch")
                                            or self.interpreter.torch)
+            for problem in response.get("problems") or []:
+                self.interpreter.name_missing_package(problem)
         if response.get("ok"):
             real_sources = {os.path.realpath(p): t for p, t in request.sources.items()}
             hashes = {p: content_hash(p, real_sources) for p in response.get("files") or [request.path]}

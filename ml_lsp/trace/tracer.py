@@ -18,7 +18,6 @@ import inspect
 import linecache
 import os
 import re
-import shlex
 import sys
 import time
 from typing import Any
@@ -27,6 +26,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from ml_lsp.trace.failure import problem_from_exception
+from ml_lsp.trace.interpreter import missing_package_text
 from ml_lsp.trace.loader import (
     ENVIRONMENT_ERRORS, Failure, StandIn, forget_user_modules, is_user_file, load_user_module, loading, new_report,
     stand_in_used,
@@ -83,18 +83,18 @@ class InputUses(TorchFunctionMode):
     ``conv``, ``matmul``...) stays float. Values derived from an input without changing it
     (indexing, views, ``to(device)``, a product with ones) count as that input."""
 
-    _VIEWS = {"__getitem__", "view", "reshape", "flatten", "unsqueeze", "squeeze", "expand", "expand_as",
+    _VIEWS = frozenset({"__getitem__", "view", "reshape", "flatten", "unsqueeze", "squeeze", "expand", "expand_as",
               "contiguous", "repeat", "permute", "transpose", "t", "clone", "detach", "__mul__", "__rmul__",
-              "mul", "long", "int", "bool", "unbind", "chunk", "split", "rearrange", "repeat_interleave"}
-    _INDEX_TAKERS = {"embedding", "gather", "index_select", "take", "take_along_dim", "one_hot", "bincount",
-                     "embedding_bag", "scatter", "scatter_add", "index_add", "index_put"}
-    _MASK_TAKERS = {"masked_fill", "masked_fill_", "masked_select", "masked_scatter"}
-    _NOT = {"__invert__", "logical_not", "bitwise_not", "__and__", "__or__", "logical_and", "logical_or"}
-    _CASTS = {"float", "double", "half", "bfloat16"}
-    _FLOAT_OPS = {"linear", "conv1d", "conv2d", "conv3d", "matmul", "bmm", "mm", "layer_norm", "group_norm",
+              "mul", "long", "int", "bool", "unbind", "chunk", "split", "rearrange", "repeat_interleave"})
+    _INDEX_TAKERS = frozenset({"embedding", "gather", "index_select", "take", "take_along_dim", "one_hot", "bincount",
+                     "embedding_bag", "scatter", "scatter_add", "index_add", "index_put"})
+    _MASK_TAKERS = frozenset({"masked_fill", "masked_fill_", "masked_select", "masked_scatter"})
+    _NOT = frozenset({"__invert__", "logical_not", "bitwise_not", "__and__", "__or__", "logical_and", "logical_or"})
+    _CASTS = frozenset({"float", "double", "half", "bfloat16"})
+    _FLOAT_OPS = frozenset({"linear", "conv1d", "conv2d", "conv3d", "matmul", "bmm", "mm", "layer_norm", "group_norm",
                   "batch_norm", "softmax", "log_softmax", "scaled_dot_product_attention", "einsum", "sigmoid",
                   "tanh", "gelu", "relu", "silu", "conv_transpose2d", "instance_norm", "dropout", "exp", "sin",
-                  "cos", "rsqrt", "sqrt", "pow"}
+                  "cos", "rsqrt", "sqrt", "pow", "log", "log1p", "reciprocal", "erf", "atan", "sinh", "cosh"})
 
     def __init__(self, tensors: dict[str, Any]):
         super().__init__()
@@ -122,12 +122,12 @@ class InputUses(TorchFunctionMode):
         name = getattr(func, "__name__", "")
         try:  # before the call: a float index may make it raise
             self._observe(name, args, kwargs)
-        except Exception:  # never let the watching change what the model does
+        except Exception:  # noqa: BLE001, S110 - never let the watching change what the model does
             pass
         result = func(*args, **kwargs)
         try:
             self._derive(name, args, result)
-        except Exception:
+        except Exception:  # noqa: BLE001, S110 - as above
             pass
         return result
 
@@ -174,7 +174,7 @@ class InputUses(TorchFunctionMode):
                     self._keep.append(item)
 
     def _origin_shape(self, name: str) -> tuple:
-        for key, (source, value) in self._origin.items():
+        for source, value in self._origin.values():
             if source == name:
                 return tuple(value.shape)
         return ()
@@ -409,10 +409,9 @@ def failure_problem(failure: Failure, entry: str | None) -> dict:
                "end_line": None, "end_col": None, "operands": [], "error": failure.error.split(":", 1)[0]}
     if failure.missing_module:
         package = install_name(failure.missing_module)
-        command = f"{shlex.quote(sys.executable)} -m pip install {package}"
+        command, message = missing_package_text(package, sys.executable)
         problem.update(kind="missing-package", package=package, install=command, error="ModuleNotFoundError",
-                       message=f"not traced: needs the package '{package}', which is not installed in "
-                               f"{sys.executable}; install it with: {command}")
+                       message=message)
     elif failure.error.startswith(ENVIRONMENT_ERRORS):
         # Module-level code that needs its own command line, data or network: not the
         # user's mistake, and the model cannot be traced without what it would have made.
