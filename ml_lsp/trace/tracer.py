@@ -83,18 +83,21 @@ class InputUses(TorchFunctionMode):
     ``conv``, ``matmul``...) stays float. Values derived from an input without changing it
     (indexing, views, ``to(device)``, a product with ones) count as that input."""
 
-    _VIEWS = frozenset({"__getitem__", "view", "reshape", "flatten", "unsqueeze", "squeeze", "expand", "expand_as",
-              "contiguous", "repeat", "permute", "transpose", "t", "clone", "detach", "__mul__", "__rmul__",
-              "mul", "long", "int", "bool", "unbind", "chunk", "split", "rearrange", "repeat_interleave"})
-    _INDEX_TAKERS = frozenset({"embedding", "gather", "index_select", "take", "take_along_dim", "one_hot", "bincount",
-                     "embedding_bag", "scatter", "scatter_add", "index_add", "index_put"})
-    _MASK_TAKERS = frozenset({"masked_fill", "masked_fill_", "masked_select", "masked_scatter"})
+    _VIEWS = frozenset({
+        "__getitem__", "view", "reshape", "flatten", "unsqueeze", "squeeze", "expand", "expand_as", "contiguous",
+        "repeat", "permute", "transpose", "t", "clone", "detach", "__mul__", "__rmul__", "mul", "long", "int",
+        "bool", "unbind", "chunk", "split", "rearrange", "repeat_interleave"})
+    _INDEX_TAKERS = frozenset({
+        "embedding", "gather", "index_select", "take", "take_along_dim", "one_hot", "bincount", "embedding_bag",
+        "scatter", "scatter_add", "index_add", "index_put"})
+    _MASK_TAKERS = frozenset({"masked_fill", "masked_select", "masked_scatter"})
     _NOT = frozenset({"__invert__", "logical_not", "bitwise_not", "__and__", "__or__", "logical_and", "logical_or"})
     _CASTS = frozenset({"float", "double", "half", "bfloat16"})
-    _FLOAT_OPS = frozenset({"linear", "conv1d", "conv2d", "conv3d", "matmul", "bmm", "mm", "layer_norm", "group_norm",
-                  "batch_norm", "softmax", "log_softmax", "scaled_dot_product_attention", "einsum", "sigmoid",
-                  "tanh", "gelu", "relu", "silu", "conv_transpose2d", "instance_norm", "dropout", "exp", "sin",
-                  "cos", "rsqrt", "sqrt", "pow", "log", "log1p", "reciprocal", "erf", "atan", "sinh", "cosh"})
+    _FLOAT_OPS = frozenset({
+        "linear", "conv1d", "conv2d", "conv3d", "conv_transpose2d", "matmul", "bmm", "mm", "einsum", "layer_norm",
+        "group_norm", "batch_norm", "instance_norm", "softmax", "log_softmax", "scaled_dot_product_attention",
+        "sigmoid", "tanh", "gelu", "relu", "silu", "dropout", "exp", "sin", "cos", "rsqrt", "sqrt", "pow", "log",
+        "log1p", "reciprocal", "erf", "atan", "sinh", "cosh"})
 
     def __init__(self, tensors: dict[str, Any]):
         super().__init__()
@@ -146,7 +149,7 @@ class InputUses(TorchFunctionMode):
                        "index")
         elif name == "__getitem__" and len(args) > 1 and self._sources(args[1:2]):
             self._mark(self._sources(args[1:2]), "index")
-        elif name in self._MASK_TAKERS or name == "masked_fill":
+        elif name in self._MASK_TAKERS:
             self._mark(self._sources(args[1:2]) + self._sources([kwargs.get("mask")]), "mask")
         elif name == "where" and args:
             self._mark(self._sources(args[:1]), "mask")
