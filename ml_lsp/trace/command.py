@@ -105,6 +105,44 @@ def symbolic_entries(facts) -> list[dict]:
             for e in entries if any(isinstance(d, str) for d in e.get("shape") or [])]
 
 
+def static_constraints(facts) -> list[dict]:
+    """What the static engine says each layer call needs of its input, where the input's
+    dim is an expression of the input symbols: ``self.head(x)`` with ``Linear(512)`` and
+    ``x`` of ``(B, 32*(H//2)*(W//2))`` gives ``{"dim": "32*(H//2)*(W//2)", "value": 512,
+    "line": 22, "layer": "Linear(...)"}``. The tracer picks its first sizes so that every
+    such dim has its value (``ml_lsp.trace.sizes.fit``)."""
+    if facts is None:
+        return []
+    try:
+        refs, hovers = list(facts.layer_refs or []), list(facts.hovers or [])
+    except Exception:  # noqa: BLE001 - the static engine's bug must not cost the user the trace
+        return []
+    # The first argument of a call is the hover that starts right after the callee's "(".
+    argument = {(h.line, h.col): h for h in hovers if h.shape is not None}
+    found: list[dict] = []
+    for ref in refs:
+        signature = ref.signature or ""
+        if "->" not in signature:
+            continue
+        wanted = [d.strip() for d in signature.split("->", 1)[0].strip().strip("()").split(",")]
+        arg = argument.get((ref.end_line, ref.end_col + 1))
+        if arg is None or not wanted:
+            continue
+        shape = [_dim_json(d) for d in arg.shape]
+        if wanted[0] == "*":
+            pairs = list(zip(reversed(wanted[1:]), reversed(shape)))
+        elif len(wanted) == len(shape):
+            pairs = list(zip(wanted, shape))
+        else:
+            continue
+        for need, dim in pairs:
+            if need.isdigit() and isinstance(dim, str):
+                item = {"dim": dim, "value": int(need), "line": ref.line, "layer": ref.call}
+                if item not in found:
+                    found.append(item)
+    return found
+
+
 def _workspace_root(path: Path) -> str:
     """The nearest folder above ``path`` with a pyproject.toml, setup.py or .git; else the
     file's own folder. Files under it count as the user's (recorded, reloaded each time)."""
@@ -132,7 +170,8 @@ def trace_file(session: TraceSession, path: Path, *, entry=None, init=None, expl
     request = TraceRequest(
         path=str(path), entry=entry, init=init, inputs=inputs,
         roots=[_workspace_root(path)], cpu_fallback=cpu_fallback, timeout=timeout,
-        argv=list(argv or []), sources=dict(sources or {}), static=symbolic_entries(facts))
+        argv=list(argv or []), sources=dict(sources or {}), static=symbolic_entries(facts),
+        constraints=static_constraints(facts))
     try:
         return session.trace(request, use_cache=use_cache)
     except TraceFailed as failure:

@@ -66,6 +66,20 @@ class Interpreter:
     def install_command(self, package: str) -> str:
         return f"{shlex.quote(self.python)} -m pip install {package}"
 
+    def name_missing_package(self, problem: dict) -> None:
+        """Say a ``missing-package`` problem of the child with this interpreter's path as
+        the user named it (a venv's ``bin/python``), not the executable it resolved to."""
+        package = problem.get("package")
+        if problem.get("kind") == "missing-package" and package:
+            problem["install"], problem["message"] = missing_package_text(package, self.python)
+
+
+def missing_package_text(package: str, python: str) -> tuple[str, str]:
+    """The command that installs ``package`` into ``python``, and the problem's message."""
+    command = f"{shlex.quote(python)} -m pip install {package}"
+    return command, (f"not traced: needs the package '{package}', which is not installed in {python}; "
+                     f"install it with: {command}")
+
 
 _PROBED: dict[tuple[str, float], Interpreter | str] = {}
 

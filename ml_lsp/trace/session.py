@@ -237,11 +237,15 @@ class TraceRequest:
     # The static engine's symbolic shapes of the file ({scope, line, name, shape}): where
     # the tracer looks for input sizes the model can take (ml_lsp.trace.sizes).
     static: list[dict] = field(default_factory=list)
+    # What layer calls need of their input ({dim, value, line, layer}): the first sizes
+    # tried satisfy them (ml_lsp.trace.sizes.fit).
+    constraints: list[dict] = field(default_factory=list)
 
     def message(self) -> dict:
         return {"op": "trace", "path": os.path.realpath(self.path), "entry": self.entry,
                 "init": self.init, "inputs": self.inputs, "roots": self.roots,
                 "sources": self.sources, "argv": self.argv, "static": self.static,
+                "constraints": self.constraints,
                 "modes": ["meta", "fake", "cpu"] if self.cpu_fallback else ["meta", "fake"]}
 
     def key(self) -> str:
@@ -334,6 +338,8 @@ class TraceSession:
             response["start_seconds"] = child.start_seconds
             response["interpreter"] = dict(self.interpreter.to_json(), torch=(child.ready or {}).get("torch")
                                            or self.interpreter.torch)
+            for problem in response.get("problems") or []:
+                self.interpreter.name_missing_package(problem)
         if response.get("ok"):
             real_sources = {os.path.realpath(p): t for p, t in request.sources.items()}
             hashes = {p: content_hash(p, real_sources) for p in response.get("files") or [request.path]}

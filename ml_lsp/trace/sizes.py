@@ -4,7 +4,8 @@ The tracer runs ``forward`` with every input symbol at a small base value (``B=2
 W=5``). A model whose sizes are constrained (a ``Linear(512)`` after two convolutions and a
 pool takes only ``H=W=8``; a ViT only its ``img_size``) fails there, and that failure is the
 tracer's choice, not the user's bug. ``propose`` turns such a failure into other sizes to
-try, best first:
+try, best first (``fit`` picks the first sizes, before any failure, from what the static
+engine says the layers need):
 
 1. **The static engine's answer.** The static shapes of the values bound in the failing
    function, up to the failing line (closest first), are expressions of the input symbols
@@ -82,6 +83,38 @@ def solve(dim: str, target: int, env: Mapping[str, int], free: Sequence[str]) ->
                 if value_of(trial) == target:
                     return trial
     return None
+
+
+def fit(constraints: Iterable[Mapping], env: Mapping[str, int], free: Sequence[str]) -> dict[str, int] | None:
+    """Sizes near ``env`` under which every constraint's ``dim`` (an expression of the
+    input symbols) equals its ``value``, what the static engine says the layers need
+    (``Linear(512)`` after two 2x pools of ``(B, 32, H, W)``: ``32*(H//2)*(W//2) == 512``,
+    so ``H=W=8``): the constrained free symbols tied to one value first (a square image),
+    else each constraint solved in turn; None when nothing satisfies them all (then the
+    search starts from ``env`` as before)."""
+    usable = []
+    for item in constraints:
+        dim, value = item.get("dim"), item.get("value")
+        if isinstance(dim, str) and isinstance(value, int) and _symbols(dim) & set(free) \
+                and compile_dim(dim) is not None:
+            usable.append((compile_dim(dim), dim, value))
+    if not usable:
+        return None
+
+    def holds(trial: Mapping[str, int]) -> bool:
+        return all(value_of(trial) == value for value_of, _, value in usable)
+
+    names = [s for s in free if any(s in _symbols(dim) for _, dim, _ in usable)]
+    for size in range(2, MAX_SIZE + 1):
+        trial = dict(env, **{s: size for s in names})
+        if holds(trial):
+            return trial
+    trial = dict(env)
+    for _, dim, value in usable:
+        solved = solve(dim, value, trial, free)
+        if solved is not None:
+            trial = solved
+    return trial if holds(trial) else None
 
 
 def propose(problem: Mapping, message: str, static: Iterable[Mapping], env: Mapping[str, int],

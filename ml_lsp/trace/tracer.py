@@ -18,7 +18,6 @@ import inspect
 import linecache
 import os
 import re
-import shlex
 import sys
 import time
 from typing import Any
@@ -27,12 +26,13 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from ml_lsp.trace.failure import problem_from_exception
+from ml_lsp.trace.interpreter import missing_package_text
 from ml_lsp.trace.loader import (
     ENVIRONMENT_ERRORS, Failure, StandIn, forget_user_modules, is_user_file, load_user_module, loading, new_report,
     stand_in_used,
 )
 from ml_lsp.trace.recorder import ShapeRecorder, source_facts
-from ml_lsp.trace.sizes import MAX_PLANS, batch_symbols, describe, propose
+from ml_lsp.trace.sizes import MAX_PLANS, batch_symbols, describe, fit, propose
 from ml_lsp.trace.symbolic import base_values, fit_dim, symbol_values
 
 MODES = ("meta", "fake", "cpu")
@@ -73,6 +73,130 @@ class OpsUntraced(TorchFunctionMode):
             sys.settrace(trace)
 
 
+class InputUses(TorchFunctionMode):
+    """Which dtype the code takes each dummy input of unknown dtype as, read from the ops
+    it meets while one forward runs (the inputs went in as float): an index into a table
+    (``embedding``, ``gather``, ``x[idx]``) is ``long``; a mask (``masked_fill``'s mask,
+    ``where``'s condition, ``~m``, ``key_padding_mask=``) is ``bool``; a per-sample value
+    of rank 0 or 1 that the code converts to float itself (``t[:, None].float()``, what a
+    timestep embedding does) is ``long``. An input also fed to a float op (``linear``,
+    ``conv``, ``matmul``...) stays float. Values derived from an input without changing it
+    (indexing, views, ``to(device)``, a product with ones) count as that input."""
+
+    _VIEWS = frozenset({
+        "__getitem__", "view", "reshape", "flatten", "unsqueeze", "squeeze", "expand", "expand_as", "contiguous",
+        "repeat", "permute", "transpose", "t", "clone", "detach", "__mul__", "__rmul__", "mul", "long", "int",
+        "bool", "unbind", "chunk", "split", "rearrange", "repeat_interleave"})
+    _INDEX_TAKERS = frozenset({
+        "embedding", "gather", "index_select", "take", "take_along_dim", "one_hot", "bincount", "embedding_bag",
+        "scatter", "scatter_add", "index_add", "index_put"})
+    _MASK_TAKERS = frozenset({"masked_fill", "masked_select", "masked_scatter"})
+    _NOT = frozenset({"__invert__", "logical_not", "bitwise_not", "__and__", "__or__", "logical_and", "logical_or"})
+    _CASTS = frozenset({"float", "double", "half", "bfloat16"})
+    _FLOAT_OPS = frozenset({
+        "linear", "conv1d", "conv2d", "conv3d", "conv_transpose2d", "matmul", "bmm", "mm", "einsum", "layer_norm",
+        "group_norm", "batch_norm", "instance_norm", "softmax", "log_softmax", "scaled_dot_product_attention",
+        "sigmoid", "tanh", "gelu", "relu", "silu", "dropout", "exp", "sin", "cos", "rsqrt", "sqrt", "pow", "log",
+        "log1p", "reciprocal", "erf", "atan", "sinh", "cosh"})
+
+    def __init__(self, tensors: dict[str, Any]):
+        super().__init__()
+        self._keep = list(tensors.values())  # ids stay valid while tracked values live
+        self._origin: dict[int, tuple[str, Any]] = {id(t): (name, t) for name, t in tensors.items()}
+        self.uses: dict[str, set[str]] = {name: set() for name in tensors}
+
+    def _source(self, value) -> str | None:
+        found = self._origin.get(id(value))
+        return found[0] if found is not None and found[1] is value else None
+
+    def _sources(self, values) -> list[str]:
+        out = []
+        for value in values:
+            if isinstance(value, (list, tuple)):
+                out.extend(self._sources(value))
+            else:
+                name = self._source(value)
+                if name is not None:
+                    out.append(name)
+        return out
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "")
+        try:  # before the call: a float index may make it raise
+            self._observe(name, args, kwargs)
+        except Exception:  # noqa: BLE001, S110 - never let the watching change what the model does
+            pass
+        result = func(*args, **kwargs)
+        try:
+            self._derive(name, args, result)
+        except Exception:  # noqa: BLE001, S110 - as above
+            pass
+        return result
+
+    def _mark(self, names, use: str) -> None:
+        for name in names:
+            self.uses[name].add(use)
+
+    def _observe(self, name: str, args, kwargs) -> None:
+        name = name.rstrip("_") if name.endswith("_") and not name.startswith("__") else name
+        first = self._sources(args[:1])
+        if name in self._INDEX_TAKERS:
+            # embedding(input, weight), gather(x, dim, index), index_select(x, dim, index)
+            self._mark(self._sources(args[:1] if name in ("embedding", "one_hot", "bincount", "embedding_bag")
+                                     else args[1:]) + self._sources([kwargs.get("index"), kwargs.get("input")]
+                                                                    if name == "embedding" else [kwargs.get("index")]),
+                       "index")
+        elif name == "__getitem__" and len(args) > 1 and self._sources(args[1:2]):
+            self._mark(self._sources(args[1:2]), "index")
+        elif name in self._MASK_TAKERS:
+            self._mark(self._sources(args[1:2]) + self._sources([kwargs.get("mask")]), "mask")
+        elif name == "where" and args:
+            self._mark(self._sources(args[:1]), "mask")
+        elif name in self._NOT and first:
+            self._mark(first, "mask")
+        elif name in self._CASTS or (name in ("to", "type") and any(
+                getattr(a, "is_floating_point", False) for a in list(args[1:]) + list(kwargs.values()))):
+            self._mark([n for n in first if len(self._origin_shape(n)) <= 1], "cast")
+            # What follows works on the converted value (the very same object when the
+            # dummy input already was float): no longer the input.
+            self._origin.pop(id(args[0]), None)
+        elif name in self._FLOAT_OPS:
+            self._mark(self._sources(args) + self._sources(kwargs.values()), "float")
+        for key, value in kwargs.items():
+            if "padding_mask" in key:
+                self._mark(self._sources([value]), "mask")
+
+    def _derive(self, name: str, args, result) -> None:
+        first = self._sources(args[:1])
+        if first and (name in self._VIEWS or name == "to"):
+            source = first[0]
+            for item in (result if isinstance(result, (list, tuple)) else [result]):
+                if isinstance(item, torch.Tensor) and id(item) not in self._origin:
+                    self._origin[id(item)] = (source, item)
+                    self._keep.append(item)
+
+    def _origin_shape(self, name: str) -> tuple:
+        for source, value in self._origin.values():
+            if source == name:
+                return tuple(value.shape)
+        return ()
+
+    def dtypes(self) -> dict[str, str]:
+        """``{input: dtype}`` for the inputs whose uses say other than float."""
+        out = {}
+        for name, uses in self.uses.items():
+            if "float" in uses:
+                continue
+            if "index" in uses:
+                out[name] = "long"
+            elif "mask" in uses:
+                out[name] = "bool"
+            elif "cast" in uses:
+                out[name] = "long"
+        return out
+
+
 # The recorder's trace function while a recorded forward runs, else None.
 _ACTIVE_TRACE: list = [None]
 
@@ -106,7 +230,7 @@ def wrap_user_functions(roots: list[str]) -> None:
 
     def wrap(value):
         if inspect.isfunction(value) and not getattr(value, "__ml_lsp_traced__", False) \
-                and is_user_file(value.__code__.co_filename, roots):
+                and (is_user_file(value.__code__.co_filename, roots) or _decorates_user_code(value, roots)):
             if value not in wrapped:
                 wrapped[value] = _traced_entry(value)
             return wrapped[value]
@@ -121,6 +245,14 @@ def wrap_user_functions(roots: list[str]) -> None:
                 new = wrap(value)
                 if new is not None:
                     setattr(module, name, new)
+            elif _library_object_calling_user_code(value, roots):
+                # ``@use_kernel_forward_from_hub`` turns a user function into a library
+                # nn.Module whose forward calls it: switch tracing on in that forward.
+                kind = type(value)
+                for attr in ("forward", "__call__"):
+                    new = wrap(vars(kind).get(attr))
+                    if new is not None:
+                        setattr(kind, attr, new)
             elif isinstance(value, type) and is_user_file(getattr(sys.modules.get(value.__module__), "__file__", "") or "", roots):
                 for attr, member in list(vars(value).items()):
                     if isinstance(member, (staticmethod, classmethod)):
@@ -131,6 +263,34 @@ def wrap_user_functions(roots: list[str]) -> None:
                         new = wrap(member)
                         if new is not None:
                             setattr(value, attr, new)
+
+
+def _decorates_user_code(value, roots: list[str]) -> bool:
+    """A library decorator's wrapper around a user function (``@torch.autocast(...)``,
+    ``@deprecate_kwarg``, ``@lru_cache``-style closures): the wrapper's own frame is the
+    library's, so tracing stays off through it unless the wrapper itself switches it on."""
+    try:
+        inner = inspect.unwrap(value)
+    except ValueError:  # a __wrapped__ cycle
+        return False
+    candidates = [inner] if inner is not value else []
+    # A decorator without functools.wraps keeps the user function in its closure.
+    for cell in getattr(value, "__closure__", None) or ():
+        try:
+            candidates.append(cell.cell_contents)
+        except ValueError:  # an empty cell
+            continue
+    return any(inspect.isfunction(c) and is_user_file(c.__code__.co_filename, roots) for c in candidates)
+
+
+def _library_object_calling_user_code(value, roots: list[str]) -> bool:
+    """An instance (not a function, class or module) of a class defined outside the user's
+    files whose ``forward``/``__call__`` wraps a user function."""
+    if inspect.isfunction(value) or isinstance(value, type) or inspect.ismodule(value):
+        return False
+    members = vars(type(value))
+    return any(inspect.isfunction(members.get(attr)) and not getattr(members[attr], "__ml_lsp_traced__", False)
+               and _decorates_user_code(members[attr], roots) for attr in ("forward", "__call__"))
 
 
 class _QuietModuleCalls:
@@ -225,7 +385,7 @@ def _handle(request, path, roots, sources, modes, search_deadline, report, respo
             cls = getattr(module, name)
             result = trace_class(cls, module, request.get("init") if name == entry else None,
                                  specs.get(name) or {}, modes, files, roots, sources, bool(entry), static,
-                                 search_deadline)
+                                 search_deadline, request.get("constraints") or [])
             response["traced"].append(result["traced"])
             response["problems"].extend(result["problems"])
             response["notes"].extend(result.get("notes") or [])
@@ -252,10 +412,9 @@ def failure_problem(failure: Failure, entry: str | None) -> dict:
                "end_line": None, "end_col": None, "operands": [], "error": failure.error.split(":", 1)[0]}
     if failure.missing_module:
         package = install_name(failure.missing_module)
-        command = f"{shlex.quote(sys.executable)} -m pip install {package}"
+        command, message = missing_package_text(package, sys.executable)
         problem.update(kind="missing-package", package=package, install=command, error="ModuleNotFoundError",
-                       message=f"not traced: needs the package '{package}', which is not installed in "
-                               f"{sys.executable}; install it with: {command}")
+                       message=message)
     elif failure.error.startswith(ENVIRONMENT_ERRORS):
         # Module-level code that needs its own command line, data or network: not the
         # user's mistake, and the model cannot be traced without what it would have made.
@@ -326,7 +485,7 @@ def _merge_entries(per_entry: list[tuple[str, list[dict]]]) -> list[dict]:
 
 def trace_class(cls, module, init: str | None, spec: dict, modes: list[str], files: list[str],
                 roots: list[str], sources: dict[str, str], explicit: bool, static: list[dict] | None = None,
-                search_deadline: float | None = None) -> dict:
+                search_deadline: float | None = None, constraints: list[dict] | None = None) -> dict:
     path = os.path.realpath(inspect.getsourcefile(cls) or module.__file__)
     class_line = _class_line(cls)
     traced = {"entry": cls.__name__, "mode": None, "inputs": {}, "symbols": {}, "runs": [], "sizes": [],
@@ -346,8 +505,13 @@ def trace_class(cls, module, init: str | None, spec: dict, modes: list[str], fil
     undeclared = [name for name, given in inputs.items() if not given.get("dtype")]
     plan = inputs
     as_long = False
+    inferred: set[str] = set()   # undeclared inputs whose dtype was read from their uses
     models: dict[str, Any] = {}
     queue = [base_values(symbols)]
+    # The first sizes tried are ones the static engine says the layers take, when it says.
+    fitted = fit(constraints or [], queue[0], free) if free else None
+    if fitted is not None and fitted != queue[0]:
+        queue.insert(0, fitted)
     tried: list[dict] = []
     attempts: list[tuple[dict, _TracedFailure]] = []   # per size: the failure of its last mode
     first_mode = 0
@@ -374,13 +538,22 @@ def trace_class(cls, module, init: str | None, spec: dict, modes: list[str], fil
                     continue
                 final = model
                 break
+            uses: list[InputUses] = []
+            watch = [k for k in undeclared if k not in inferred]
             try:
-                entries = _forward(model, plan, env, mode, files, sources, positional)
+                entries = _forward(model, plan, env, mode, files, sources, positional, watch, uses)
             except _TracedFailure as failure:
                 last = failure
                 if stand_in_used(failure.exc) is not None:
                     final = failure
                     break
+                guessed = uses[0].dtypes() if uses else {}
+                if guessed:
+                    # An input the code uses as indices or a mask went in as float: the same
+                    # again with the dtype its uses say (each run may reach further uses).
+                    inferred |= set(guessed)
+                    plan = {k: dict(v, dtype=guessed[k]) if k in guessed else v for k, v in plan.items()}
+                    continue
                 if not as_long and undeclared and _WANTS_INDICES.search(str(failure.exc)):
                     # Inputs of unknown dtype went in as float; an index-taking layer
                     # (Embedding) refuses them: the same again with those inputs as long.
@@ -391,6 +564,17 @@ def trace_class(cls, module, init: str | None, spec: dict, modes: list[str], fil
                     index += 1
                     continue
                 break
+            guessed = uses[0].dtypes() if uses else {}
+            if guessed:
+                # It ran with float where the code reads indices or a mask (meta kernels do
+                # not check): the bindings at the dtype its uses say, if that runs too.
+                inferred |= set(guessed)
+                typed = {k: dict(v, dtype=guessed[k]) if k in guessed else v for k, v in plan.items()}
+                try:
+                    entries = _forward(model, typed, env, mode, files, sources, positional)
+                    plan = typed
+                except _TracedFailure:
+                    pass
             success = (env, mode, entries)
             break
         first_mode = index if index < len(modes) else first_mode
@@ -759,10 +943,12 @@ def _build_in_mode(cls, module, init, mode: str):
     return failure
 
 
-def _forward(built: _Built, inputs: dict, env: dict, mode: str, files, sources, positional: bool) -> list[dict]:
+def _forward(built: _Built, inputs: dict, env: dict, mode: str, files, sources, positional: bool,
+             watch: list[str] | None = None, uses: list | None = None) -> list[dict]:
     """Run forward once at the sizes ``env`` gives (twice on the CPU, on different random
     values, so that a dim that depends on the values comes out unknown); the recorded
-    entries, or ``_TracedFailure`` with what was recorded before the error."""
+    entries, or ``_TracedFailure`` with what was recorded before the error. ``watch``:
+    inputs whose dtype is unknown; their `InputUses` is appended to ``uses``."""
     recorder = TextRecorder(files, sources)
     with torch.no_grad(), _device_context(mode, built.fake_mode):
         for draw in range(2 if mode == "cpu" else 1):
@@ -773,7 +959,11 @@ def _forward(built: _Built, inputs: dict, env: dict, mode: str, files, sources, 
             except ValueError as exc:
                 raise _TracedFailure("inputs", exc, env, mode) from None
             try:
-                with OpsUntraced(), _QuietModuleCalls(), recorder:
+                watcher = contextlib.nullcontext()
+                if watch and uses is not None and draw == 0:
+                    watcher = InputUses({k: v for k, v in tensors.items() if k in watch})
+                    uses.append(watcher)
+                with OpsUntraced(), watcher, _QuietModuleCalls(), recorder:
                     _ACTIVE_TRACE[0] = sys.gettrace()
                     try:
                         if positional:

@@ -381,3 +381,45 @@ async def test_digits_lens_traces_at_sizes_the_model_takes_in_the_named_interpre
         assert f"with {python}" in text, text
     finally:
         await client.shutdown_session()
+
+
+async def test_a_package_missing_from_the_workspace_interpreter_is_said_once_with_its_install_command(tmp_path):
+    # Two models import a package the workspace's interpreter lacks and use it in forward.
+    # Traced three times, the editor says it once (a window message with the command that
+    # installs it into that interpreter), and never as an error on the user's forward line,
+    # which is not wrong.
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    uses = ("import torch\nfrom absent_pkg_xyz import rearrange\n\n\n"
+            "class {name}(torch.nn.Module):\n"
+            "    def forward(self, x):\n"
+            "        y = rearrange(x, 'b c -> c b')\n"
+            "        return y\n")
+    for name in ("A", "B"):
+        (ws / f"{name.lower()}.py").write_text(uses.format(name=name))
+    venv_bin = tmp_path / "venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    python = venv_bin / "python"
+    python.write_text(f"#!/bin/sh\nexec {sys.executable} \"$@\"\n")
+    python.chmod(0o755)
+    client = await start(tmp_path, ws, interpreter=str(python), inputs={"A": {"x": "B,4"}, "B": {"x": "B,4"}})
+    try:
+        for name in ("A", "B", "A"):
+            uri = open_doc(client, ws / f"{name.lower()}.py")
+            result = await client.workspace_execute_command_async(types.ExecuteCommandParams(
+                command=COMMAND, arguments=[{"uri": uri, "entry": name}]))
+            assert result["ok"] is True
+        await asyncio.sleep(0.5)
+        said = [m for m in client.messages if "absent-pkg-xyz" in m.message]
+        assert len(said) == 1, [m.message for m in client.messages]
+        assert said[0].type == types.MessageType.Warning
+        assert f"{python} -m pip install absent-pkg-xyz" in said[0].message, said[0].message
+        forward_line = line_of(uses, "y = rearrange")
+        for name in ("a", "b"):
+            for diag in client.diagnostics.get((ws / f"{name}.py").as_uri(), []):
+                if diag.source != "ml-lsp trace":
+                    continue
+                assert diag.severity != types.DiagnosticSeverity.Error, diag
+                assert diag.range.start.line != forward_line, diag
+    finally:
+        await client.shutdown_session()

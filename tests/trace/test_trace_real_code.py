@@ -356,3 +356,135 @@ def test_an_input_whose_name_is_rebound_still_goes_in_as_indices(tmp_path):
     data = traced_json("--entry", "LM", "--input", "src=T,B", str(model))
     assert data["problems"] == []
     assert shapes_by_name(data, model)[("LM.forward", "src")] == ["T", "B", 8]
+
+
+def test_the_first_sizes_tried_satisfy_what_the_static_engine_says_the_layers_need(tmp_path):
+    # Linear(16 * 7 * 7) after two 2x pools: the static engine says the flattened dim is
+    # 16*((H//2)//2)*((W//2)//2), so only H=W=28 (or 29..31) fit. The first sizes the tracer
+    # runs must already fit: one attempt, no "did not fit" note.
+    model = tmp_path / "pooled.py"
+    model.write_text(
+        "import torch\nimport torch.nn as nn\n\n\n"
+        "class Pooled(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.conv1 = nn.Conv2d(1, 8, 3, padding=1)\n"
+        "        self.conv2 = nn.Conv2d(8, 16, 3, padding=1)\n"
+        "        self.pool = nn.MaxPool2d(2)\n"
+        "        self.fc = nn.Linear(16 * 7 * 7, 10)\n\n"
+        "    def forward(self, x):\n"
+        "        x = self.pool(self.conv1(x))\n"
+        "        x = self.pool(self.conv2(x))\n"
+        "        x = torch.flatten(x, 1)\n"
+        "        logits = self.fc(x)\n"
+        "        return logits\n")
+    data = traced_json("--entry", "Pooled", "--input", "x=B,1,H,W", str(model))
+    assert data["problems"] == []
+    (trace,) = data["traces"]
+    assert [t["ok"] for t in trace["tried"]] == [True], trace["tried"]
+    assert trace["sizes"]["H"] == trace["sizes"]["W"] == 28, trace
+    assert shapes_by_name(data, model)[("Pooled.forward", "logits")] == ["B", 10]
+    done = ml_lsp("--entry", "Pooled", "--input", "x=B,1,H,W", str(model))
+    assert done.returncode == 0 and "did not fit" not in done.stderr, done.stderr
+
+
+DENOISER = '''
+import math
+
+import torch
+import torch.nn as nn
+
+
+def timestep_embedding(t, dim):
+    half = dim // 2
+    freqs = torch.exp(-math.log(10000) * torch.arange(half) / half)
+    args = t[:, None].float() * freqs[None]
+    return torch.cat([torch.sin(args), torch.cos(args)], dim=-1)
+
+
+class Denoiser(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.tok = nn.Embedding(100, 16)
+        self.attn = nn.MultiheadAttention(16, 2, batch_first=True)
+
+    def forward(self, tokens, timesteps, pad_mask, keep):
+        t = timesteps * torch.ones(tokens.shape[0], dtype=timesteps.dtype)
+        temb = timestep_embedding(t, 16)
+        h = self.tok(tokens) + temb[:, None]
+        pad = pad_mask.flatten(1)
+        h, _ = self.attn(h, h, h, key_padding_mask=pad)
+        valid = keep
+        out = h.masked_fill(valid[..., None], 0.0)
+        return out
+'''
+
+
+def test_inputs_of_unknown_dtype_go_in_as_the_code_uses_them(tmp_path):
+    # Only shapes are given. Token ids feed an Embedding (long); the timesteps are converted
+    # to float by the code itself, as a timestep embedding does (long); one mask goes to
+    # attention's key_padding_mask, which also takes a float mask without a word (bool); the
+    # other to masked_fill (bool). The traced dtypes are the ones the code takes.
+    model = tmp_path / "denoiser.py"
+    model.write_text(DENOISER)
+    data = traced_json("--entry", "Denoiser", "--input", "tokens=B,T", "--input", "timesteps=B",
+                       "--input", "pad_mask=B,T", "--input", "keep=B,T", str(model))
+    assert data["problems"] == []
+    dtypes = {(e["scope"], e["name"]): e["dtype"] for f in data["files"] for e in f["shapes"]}
+    assert dtypes[("Denoiser.forward", "t")] == "long"
+    assert dtypes[("Denoiser.forward", "pad")] == "bool"
+    assert dtypes[("Denoiser.forward", "valid")] == "bool"
+    assert dtypes[("Denoiser.forward", "out")] == "float"
+    assert dtypes[("timestep_embedding", "args")] == "float"
+
+
+def test_code_under_library_decorators_is_traced(tmp_path):
+    # A library's decorators (here a folder named site-packages, which is never the user's):
+    # torch.autocast, a functools.wraps wrapper, and one that turns a function into an
+    # nn.Module (what transformers' use_kernel_forward_from_hub does). The user's code
+    # under each is recorded as any other.
+    write(tmp_path, {
+        "site-packages/kernlib.py":
+            "import functools\nimport torch.nn as nn\n\n\n"
+            "def logged(fn):\n"
+            "    @functools.wraps(fn)\n"
+            "    def inner(*args, **kwargs):\n"
+            "        return fn(*args, **kwargs)\n"
+            "    return inner\n\n\n"
+            "def as_module(fn):\n"
+            "    class Func(nn.Module):\n"
+            "        def forward(self, *args, **kwargs):\n"
+            "            return fn(*args, **kwargs)\n"
+            "    return Func()\n",
+        "rot.py":
+            "import os\nimport sys\n\nimport torch\nimport torch.nn as nn\n\n"
+            "sys.path.insert(0, os.path.join(os.path.dirname(__file__), 'site-packages'))\n"
+            "from kernlib import as_module, logged  # noqa: E402\n\n\n"
+            "@as_module\n"
+            "def rotate(q, freqs):\n"
+            "    rotated = q * freqs.cos()\n"
+            "    return rotated\n\n\n"
+            "class Rotary(nn.Module):\n"
+            "    @torch.autocast('cpu', enabled=False)\n"
+            "    def forward(self, x):\n"
+            "        freqs = x.float() * 2\n"
+            "        return freqs\n\n\n"
+            "class Attention(nn.Module):\n"
+            "    def __init__(self):\n"
+            "        super().__init__()\n"
+            "        self.rotary = Rotary()\n"
+            "        self.proj = nn.Linear(8, 8)\n\n"
+            "    @logged\n"
+            "    def forward(self, x):\n"
+            "        q = self.proj(x)\n"
+            "        freqs = self.rotary(q)\n"
+            "        q = rotate(q, freqs)\n"
+            "        return q\n",
+    })
+    model = tmp_path / "rot.py"
+    data = traced_json("--entry", "Attention", "--input", "x=B,T,8", str(model))
+    assert data["problems"] == []
+    shapes = shapes_by_name(data, model)
+    assert shapes[("Attention.forward", "q")] == ["B", "T", 8]
+    assert shapes[("Rotary.forward", "freqs")] == ["B", "T", 8]
+    assert shapes[("rotate", "rotated")] == ["B", "T", 8]
