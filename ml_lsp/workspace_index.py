@@ -114,7 +114,7 @@ class CallSiteIndex:
 
     def _index_file(self, path: str, text: Optional[str] = None) -> None:
         real = os.path.realpath(path)
-        stamp = _stamp(real)
+        stamp = file_stamp(real)
         if text is None:
             text = self._read(real)
         if text is None:
@@ -198,7 +198,7 @@ class CallSiteIndex:
             if over is not None:
                 return over
             cached = self._texts.get(path)
-        stamp = _stamp(path)
+        stamp = file_stamp(path)
         if cached is not None and cached[0] == stamp:
             return cached[1]
         text = self._read(path)
@@ -226,7 +226,8 @@ class CallSiteIndex:
         return len(self._files)
 
 
-def _stamp(path: str):
+def file_stamp(path: str):
+    """(mtime, size) of a file or folder, None when it is gone: what says it changed."""
     try:
         st = os.stat(path)
     except OSError:

@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from ml_lsp.workspace_index import file_stamp
+
 # Bumped when the entry's layout changes; the ml-lsp version covers the analysis itself.
 FORMAT = 1
 
@@ -80,11 +82,11 @@ def code_fingerprint() -> str:
         stamps = []
         for folder in sorted(folders):
             if os.path.isfile(folder):
-                stamps.append(f"{folder}:{_stamp(folder)}")
+                stamps.append(f"{folder}:{file_stamp(folder)}")
                 continue
             for dirpath, dirnames, filenames in os.walk(folder):
                 dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
-                stamps.extend(f"{dirpath}/{name}:{_stamp(os.path.join(dirpath, name))}"
+                stamps.extend(f"{dirpath}/{name}:{file_stamp(os.path.join(dirpath, name))}"
                               for name in sorted(filenames) if name.endswith(".py"))
         _CODE = digest(f"{ml_lsp.__version__}\0" + "\n".join(stamps))
     return _CODE
@@ -95,14 +97,6 @@ def entry_key(path: str, raw: bytes, options, versions=None) -> str:
              repr((sorted(options.select), sorted(options.ignore), options.entry, options.init,
                    sorted((options.inputs or {}).items()))), repr(sorted((versions or {}).items()))]
     return digest("\0".join(parts))
-
-
-def _stamp(path: str):
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_mtime_ns, st.st_size)
 
 
 class Reads:
@@ -117,9 +111,9 @@ class Reads:
             found = resolve(name, from_path)
             if found is None:
                 folder = os.path.dirname(os.path.realpath(from_path)) if from_path else os.getcwd()
-                self.folders.setdefault(folder, _stamp(folder))
+                self.folders.setdefault(folder, file_stamp(folder))
             elif found[0] not in self.files:
-                self.files[found[0]] = (_stamp(found[0]), digest(found[1]))
+                self.files[found[0]] = (file_stamp(found[0]), digest(found[1]))
             return found
         return recording
 
@@ -134,10 +128,10 @@ def load(key: str):
         return None
     try:
         for folder, stamp in entry["folders"].items():
-            if _stamp(folder) != stamp:
+            if file_stamp(folder) != stamp:
                 return None
         for path, (stamp, sha) in entry["files"].items():
-            now = _stamp(path)
+            now = file_stamp(path)
             if now is None:
                 return None
             if now != stamp:  # touched: unchanged only if the text is the same
