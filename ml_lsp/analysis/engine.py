@@ -448,15 +448,17 @@ def _check_init_fits(call: ast.Call, init: str, target) -> None:
 def _default_ctor_args(interp: Interp, cls: ClassVal, symbolic: bool) -> Args:
     """Constructor arguments for a class nobody instantiated: defaults, a config class
     named by the annotation built with its defaults, else a symbol named after the
-    parameter (``n_embd``). ``symbolic``: integer defaults are symbols too (nothing says
-    the model is built with them; with explicit inputs, the defaults are the model run)."""
+    parameter (``n_embd``). ``symbolic``: the integer fields of such a config are symbols
+    (a config is made to be replaced: nothing says the model is built with its defaults;
+    with explicit inputs, the defaults are the model run). The class's own defaults stay
+    values: ``Net(hidden=128)`` is what ``Net()`` builds, and what its author reads."""
     init = cls.lookup("__init__")
     if not isinstance(init, Func):
         return Args()
     a = init.node.args
     params = a.posonlyargs + a.args
     n_defaults = len(a.defaults)
-    kwargs = _symbolic_defaults(init) if symbolic else {}
+    kwargs = {}
     for i, p in enumerate(params[1:], start=1):
         if i >= len(params) - n_defaults:
             continue

@@ -456,7 +456,7 @@ def test_positional_table_sliced_to_the_sequence_length_keeps_t():
             y = x + p
             return y
     """)
-    assert last(f, "p") == [1, "T", "d_model"]  # a default nobody passed: any d_model fits
+    assert last(f, "p") == [1, "T", 16]
     assert last(f, "y") == ["B", "T", 16]
 
 

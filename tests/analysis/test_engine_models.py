@@ -37,13 +37,11 @@ class Net(nn.Module):
 
 def test_mlp_input_inferred_from_first_linear():
     f = analyze(MLP)
-    # nobody built the model: its default sizes are symbols (any MLP(n_in, ...) fits), and
-    # the parameter count is the one of MLP() with its defaults
-    assert last(f, "h") == ["B", "n_hidden"]
-    assert last(f, "out") == ["B", "n_out"]
+    assert last(f, "h") == ["B", 128]
+    assert last(f, "out") == ["B", 10]
     cls = f.class_named("MLP")
     assert cls.param_count == 784 * 128 + 128 + 128 * 10 + 10
-    assert [d for d in cls.input_shapes["x"]] and format_shape(cls.input_shapes["x"]) == "(B, n_in)"
+    assert [d for d in cls.input_shapes["x"]] and format_shape(cls.input_shapes["x"]) == "(B, 784)"
 
 
 def test_mlp_explicit_input():
@@ -71,7 +69,7 @@ def test_call_site_gives_the_input():
 def test_layer_facts_signature_and_params():
     f = analyze(MLP)
     fc1 = next(l for l in f.layers if l.attr == "fc1")
-    assert fc1.signature == "(*, n_in) -> (*, n_hidden)"
+    assert fc1.signature == "(*, 784) -> (*, 128)"
     assert fc1.param_count == 784 * 128 + 128
     assert fc1.call == "Linear(n_in, n_hidden)"
 
@@ -83,7 +81,7 @@ class Broken(nn.Module):
         y = x.view(
 """
     f = analyze(src)
-    assert last(f, "out") == ["B", "n_out"]
+    assert last(f, "out") == ["B", 10]
     assert f.problems and "syntax error" in f.problems[0]
 
 

@@ -204,6 +204,7 @@ SAFE_COMMANDS = {
     "ml-lsp.showRun": "opens a log file",
     "ml-lsp.showLibraryFrames": "republishes a crash diagnostic with or without library frames",
     "ml-lsp.finetuneCandidates": "lists file names (data functions found by parsing, never importing)",
+    "ml-lsp.callSites": "lists the workspace call sites the static analysis used (import lines read, nothing run)",
 }
 
 
