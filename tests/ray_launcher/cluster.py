@@ -25,6 +25,38 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# Started beside the cluster, in a session of its own: when the process that started the
+# cluster is gone without stopping it (pytest-timeout's thread method, a kill -9), every
+# process of the cluster (run from its temp dir, or naming it) is killed, so that no Ray
+# head outlives the test run that started it.
+REAPER = """
+import os, shutil, signal, sys, time
+parent, temp = int(sys.argv[1]), sys.argv[2]
+while os.path.isdir(temp):
+    try:
+        os.kill(parent, 0)
+    except ProcessLookupError:
+        break
+    time.sleep(1.0)
+else:
+    sys.exit(0)
+for entry in os.listdir("/proc"):
+    if not entry.isdigit() or int(entry) == os.getpid():
+        continue
+    try:
+        mine = temp in open(f"/proc/{entry}/cmdline", "rb").read().decode(errors="replace") or \
+            os.readlink(f"/proc/{entry}/cwd").startswith(temp)
+    except OSError:
+        continue
+    if mine:
+        try:
+            os.kill(int(entry), signal.SIGKILL)
+        except OSError:
+            pass
+shutil.rmtree(temp, ignore_errors=True)
+"""
+
+
 class LocalCluster:
     def __init__(self, num_cpus: int = 2, log_dir: Path | None = None) -> None:
         self.num_cpus = num_cpus
@@ -62,6 +94,9 @@ class LocalCluster:
     def start(self, timeout: float = 120.0, tries: int = 3) -> "LocalCluster":
         """The head; started again (fresh ports) when it fails to come up: Ray gives a raylet
         a fixed 30 s to register, which a busy 2-core machine sometimes misses."""
+        subprocess.Popen([sys.executable, "-c", REAPER, str(os.getpid()), str(self.temp_dir)],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True, cwd="/")
         for attempt in range(tries):
             try:
                 return self._start_head(timeout)
