@@ -254,13 +254,23 @@ def user_sample(interp, dataset):
     getitem = dataset.cls.lookup("__getitem__")
     if not isinstance(getitem, Func):
         return None
+    # a symbolic index: series[i:i + 20] is 20 long whatever i is
+    return run_quietly(interp, getitem, Args([dataset, dims.Sym.named("index")]), failed=None)
+
+
+def run_quietly(interp, fn, args: Args, failed=UNK):
+    """What a user function returns, run with no bindings recorded (it is run for the data
+    it makes, not shown); ``failed`` when it cannot be run or raises."""
+    from ml_lsp.analysis.values import Func
+
+    if interp is None or not isinstance(fn, Func):
+        return failed
     was = interp.recording
     interp.recording = False
     try:
-        # a symbolic index: series[i:i + 20] is 20 long whatever i is
-        return interp.call_func(getitem, Args([dataset, dims.Sym.named("index")]), None)
-    except Exception:  # the budget, an engine bug: no sample known
-        return None
+        return interp.call_func(fn, args, None)
+    except Exception:  # the budget, an engine bug: nothing known
+        return failed
     finally:
         interp.recording = was
 
@@ -393,7 +403,7 @@ class HFDataset(SourceValue):
             fn = a.arg(0, "function")
             if fn is None or not a.kwargs.get("batched"):
                 return self._copy(columns={})  # per-example maps: columns unknown
-            out = _run_quietly(interp, fn, Args([HFBatch()]))
+            out = run_quietly(interp, fn, Args([HFBatch()]))
             columns = dict(self.columns)
             if isinstance(out, DictVal):
                 columns.update(out.items)
@@ -458,17 +468,3 @@ class HFBatch(SourceValue):
     def method(self, name, a):
         return UNK
 
-
-def _run_quietly(interp, fn, args: Args):
-    from ml_lsp.analysis.values import Func
-
-    if interp is None or not isinstance(fn, Func):
-        return UNK
-    was = interp.recording
-    interp.recording = False
-    try:
-        return interp.call_func(fn, args, None)
-    except Exception:  # the budget, an engine bug: nothing known
-        return UNK
-    finally:
-        interp.recording = was
