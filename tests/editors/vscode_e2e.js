@@ -258,7 +258,9 @@ async function logText(page) {
 }
 
 async function serverStarts(page) {
-  return ((await logText(page)).match(/\[client\] ml-lsp \d/g) || []).length;
+  // the panel renders only the lines in view, so read the client's own start count, not a line count
+  const counts = [...(await logText(page)).matchAll(/\[client\] ml-lsp \S+ \(server start (\d+)/g)].map(m => Number(m[1]));
+  return counts.length ? Math.max(...counts) : 0;
 }
 
 async function trusted(page) {

@@ -143,6 +143,8 @@ function probe(interpreter: Interpreter, cwd: string): Promise<ProbeResult> {
   });
 }
 
+let serverStarts = 0;
+
 async function startServer(context: vscode.ExtensionContext): Promise<void> {
   const interpreter = await resolveInterpreter();
   output.appendLine(`[client] interpreter: ${interpreter.command} (from ${interpreter.source})`);
@@ -153,7 +155,9 @@ async function startServer(context: vscode.ExtensionContext): Promise<void> {
     void offerFix(outcome.message, outcome.kind === 'not-installed' ? outcome.installCommand : undefined, interpreter);
     return;
   }
-  output.appendLine(`[client] ml-lsp ${outcome.version}`);
+  // numbered, so a restart is visible in the log even once earlier lines have scrolled away
+  serverStarts += 1;
+  output.appendLine(`[client] ml-lsp ${outcome.version} (server start ${serverStarts} in this window)`);
   lastInterpreter = interpreter;
 
   fs.mkdirSync(context.logUri.fsPath, { recursive: true });
