@@ -4,6 +4,7 @@ VS Code's and Neovim's capabilities, open/change/close, configuration, shutdown.
 from __future__ import annotations
 
 import asyncio
+import sys
 
 import pytest
 from lsprotocol import types
@@ -151,3 +152,19 @@ async def test_tcp_transport_binds_loopback_only(tmp_path, workspace):
     finally:
         proc.kill()
         proc.wait()
+
+
+async def test_exit_ends_the_process_even_with_a_stuck_thread(tmp_path, workspace):
+    # A thread blocked in a library call must not keep the server alive after `exit`: the
+    # editor waits for the process, and a restart would leave the old one running.
+    stuck = ("import sys, threading; "
+             "threading.Thread(target=threading.Event().wait, name='stuck-in-a-library').start(); "
+             "from ml_lsp.cli import main; sys.exit(main(['serve']))")
+    config = ClientServerConfig(server_command=[sys.executable, "-c", stuck], server_env=server_env(tmp_path))
+    client = await config.start()
+    await client.initialize_session(types.InitializeParams(
+        capabilities=client_capabilities("visual_studio_code"), root_uri=workspace.as_uri()))
+    await client.shutdown_session()
+    assert await asyncio.wait_for(client._server.wait(), 30) == 0
+    log = (tmp_path / "server.log").read_text()
+    assert "still running" in log and "stuck-in-a-library" in log

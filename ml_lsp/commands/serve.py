@@ -36,9 +36,36 @@ def run(args: argparse.Namespace) -> int:
     setup_file_logging(Path(args.log_file) if args.log_file else default_log_file(), args.log_level)
     server = create_server(default_host())
     if args.tcp is None:
-        return server.start_io()
-    return _serve_tcp(server, args.tcp, Path(args.tcp_token_file) if args.tcp_token_file
-                      else default_token_file(args.tcp))
+        code = server.start_io()
+    else:
+        code = _serve_tcp(server, args.tcp, Path(args.tcp_token_file) if args.tcp_token_file
+                          else default_token_file(args.tcp))
+    exit_even_if_stuck(code)
+    return code
+
+
+def exit_even_if_stuck(code: int, grace: float = 5.0) -> None:
+    """The session is over; Python now waits for every non-daemon thread. One stuck in a
+    library call (an analysis pool's worker, a file watcher) would keep the process alive
+    after ``exit``, and the editor waiting for it. After ``grace`` seconds the threads still
+    alive are logged by name and the process ends with ``code`` anyway."""
+    import logging
+    import os
+    import threading
+
+    def end() -> None:
+        alive = [t.name for t in threading.enumerate()
+                 if t is not threading.current_thread() and not t.daemon and t.is_alive()]
+        if alive:
+            logging.getLogger("ml_lsp.server").warning(
+                "session over but %d thread(s) still running after %.0f s (%s); exiting anyway",
+                len(alive), grace, ", ".join(alive))
+        logging.shutdown()
+        os._exit(code)
+
+    timer = threading.Timer(grace, end)
+    timer.daemon = True
+    timer.start()
 
 
 def _serve_tcp(server, port: int, token_file: Path) -> int:
