@@ -120,6 +120,34 @@ def matmul(call: OpCall):
     return Tensor(tuple(batch) + (sa[-2], sb[-1]), a.dtype)
 
 
+def fused_product(inner: str, drop_batch: bool = False):
+    """``input + product(a, b)``: addmm (mm), baddbmm (bmm), addbmm (bmm summed over the
+    batch), addmv (mv), addr (outer). ``input`` broadcasts to the product's shape, which is
+    the result's; GPT-2's Conv1D is ``torch.addmm(bias, x2d, weight)``."""
+    def rule(call: OpCall):
+        inp = call.arg(0, "input")
+        names = {"mm": ("mat1", "mat2"), "bmm": ("batch1", "batch2"), "mv": ("mat", "vec"),
+                 "outer": ("vec1", "vec2")}[inner]
+        sub = OpCall(f"torch.{inner}", [call.arg(1, names[0]), call.arg(2, names[1])])
+        product = (outer if inner == "outer" else matmul)(sub)
+        for c in sub.conflicts:  # the product's own message, under the name the user wrote
+            if c["message"].startswith(inner):
+                c["message"] = call.name + c["message"][len(inner):]
+            call.conflicts.append(c)
+        if not isinstance(product, Tensor) or product.shape is None:
+            return product if product is not UNK else unknown_tensor(inp.dtype if isinstance(inp, Tensor) else None)
+        shape = product.shape[1:] if drop_batch and len(product.shape) == 3 else product.shape
+        if isinstance(inp, Tensor) and inp.shape is not None:
+            joined, mism = broadcast_shapes(inp.shape, shape)
+            if mism is not None or len(inp.shape) > len(shape):
+                call.conflict("broadcast", f"{call.name}: input {format_shape(inp.shape)} does not broadcast to "
+                              f"the product's {format_shape(shape)}", expected=format_shape(shape),
+                              got=format_shape(inp.shape))
+                return unknown_tensor(product.dtype)
+        return Tensor(shape, product.dtype)
+    return rule
+
+
 def outer(call: OpCall):
     a, b = call.tensor(0), call.tensor(1, "vec2")
     if a is None or b is None or a.shape is None or b.shape is None or len(a.shape) != 1 or len(b.shape) != 1:
@@ -439,6 +467,14 @@ RULES["torch.Tensor.__matmul__"] = matmul
 # sparse @ dense gives a dense result of the same shape as the dense product (GCN layers)
 RULES["torch.spmm"] = RULES["torch.sparse.mm"] = RULES["torch.Tensor.spmm"] = matmul
 RULES["torch.outer"] = RULES["torch.Tensor.outer"] = RULES["torch.ger"] = outer
+for _n, _inner, _drop in (("addmm", "mm", False), ("baddbmm", "bmm", False), ("addbmm", "bmm", True),
+                          ("addmv", "mv", False), ("addr", "outer", False)):
+    RULES[f"torch.{_n}"] = RULES[f"torch.Tensor.{_n}"] = RULES[f"torch.Tensor.{_n}_"] = fused_product(_inner, _drop)
+for _n in ("addcmul", "addcdiv", "addcmul_", "addcdiv_"):
+    # input + value * t1 (op) t2: the three broadcast together
+    RULES[f"torch.Tensor.{_n}"] = RULES[f"torch.{_n.rstrip('_')}"] = lambda call: binary("add")(
+        OpCall(call.qual, [binary("add")(OpCall(call.qual, [call.arg(0, "input"), call.arg(1, "tensor1")])),
+                           call.arg(2, "tensor2")]))
 RULES["torch.einsum"] = einsum
 RULES["torch.functional.einsum"] = einsum
 RULES["torch.dot"] = RULES["torch.Tensor.dot"] = RULES["torch.inner"] = dot
