@@ -9,8 +9,14 @@ from ml_lsp_torch_shapes.shaping import dtype_of
 
 
 def _dtype(call: OpCall, default):
-    d = dtype_of(call.kwargs.get("dtype"))
-    return default if d is False else d
+    """The ``dtype=`` asked for; the default without one (or with ``dtype=None``), and
+    unknown when it is a value the engine cannot read (``dtype=idx.dtype`` of a tensor of
+    unknown dtype): guessing float there made token ids look like floats (a false SH006)."""
+    given = call.kwargs.get("dtype")
+    if given is None:
+        return default
+    d = dtype_of(given)
+    return None if d is False else d
 
 
 def sized(default_dtype="float"):
