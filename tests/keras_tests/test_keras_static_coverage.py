@@ -1,0 +1,189 @@
+"""`ml-lsp shapes` on the ways keras-io examples build models that the static Keras engine
+used to skip or get wrong: loops over range(n), list comprehensions, layer classes without a
+rule, a Sequential made in one function and called in another, attention inside a custom
+layer, and values a loop or an if changes. Where the engine cannot know, it says unknown."""
+
+from __future__ import annotations
+
+import textwrap
+
+from keras_tests.test_keras_shapes_cli import shapes_json
+
+
+def by_name(entries):
+    return {e["name"]: e for e in entries}
+
+
+def test_range_loops_and_list_comprehensions_build_every_layer_in_keras_order(tmp_path):
+    entries = shapes_json(tmp_path, textwrap.dedent("""\
+        import keras
+        from keras import layers
+
+        depth = 3
+        augment = keras.Sequential([layers.Rescaling(0.5), layers.Dense(6)], name="augment")
+
+
+        def build():
+            inputs = keras.Input(shape=(16,))
+            x = augment(inputs)
+            for i in range(depth):
+                x = layers.Dense(8 * (i + 1))(x)
+            for block in [layers.Dense(4) for _ in range(len([1, 2]))]:
+                x = block(x)
+            return keras.Model(inputs, x)
+
+
+        model = build()
+        """))
+    got = {e["name"]: (e["scope"], e["line"], e["shape"], e["params"]) for e in entries}
+    assert got["dense_1"] == ("build", 12, ["B", 8], 56)
+    assert got["dense_2"] == ("build", 12, ["B", 16], 144)
+    assert got["dense_3"] == ("build", 12, ["B", 24], 408)
+    assert got["dense_4"][2:] == (["B", 4], 100) and got["dense_5"][2:] == (["B", 4], 20)
+    # the Sequential's layers where Keras lists them: where they were made, at module level
+    assert got["dense"] == ("<module>", 5, ["B", 6], 102)
+    assert got["augment"] == ("build", 10, ["B", 6], 102)
+
+
+def test_a_layer_class_without_a_rule_is_unknown_and_keeps_later_names_in_step(tmp_path):
+    entries = by_name(shapes_json(tmp_path, textwrap.dedent("""\
+        import keras
+        from keras import layers
+
+        inputs = keras.Input(shape=(10,))
+        x = layers.Lambda(lambda t: t * 2)(inputs)
+        y = layers.Lambda(lambda t: t[:, :4])(inputs)
+        z = layers.Dense(3)(inputs)
+        model = keras.Model(inputs, [x, y, z])
+        """)))
+    assert entries["lambda"]["line"] == 5 and entries["lambda"]["shape"] is None
+    assert entries["lambda_1"]["line"] == 6 and entries["lambda_1"]["shape"] is None
+    assert entries["dense"]["shape"] == ["B", 3]
+
+
+def test_values_changed_by_augmented_assignment_in_a_known_loop(tmp_path):
+    entries = by_name(shapes_json(tmp_path, textwrap.dedent("""\
+        import keras
+        from keras import layers
+
+        inputs = keras.Input(shape=(32, 32, 3))
+        filters = 16
+        x = inputs
+        for _ in range(2):
+            x = layers.Conv2D(filters, 3, strides=2)(x)
+            filters *= 2
+        x = layers.Conv2D(filters, 1)(x)
+        model = keras.Model(inputs, x)
+        """)))
+    assert entries["conv2d_1"]["shape"] == ["B", 7, 7, 32]
+    assert (entries["conv2d_2"]["shape"], entries["conv2d_2"]["params"]) == (["B", 7, 7, 64], 2112)
+
+
+def test_what_an_unknown_loop_or_if_changes_becomes_unknown_not_wrong(tmp_path):
+    entries = by_name(shapes_json(tmp_path, textwrap.dedent("""\
+        import keras
+        from keras import layers
+
+
+        def build(n_blocks, wide):
+            inputs = keras.Input(shape=(32, 32, 3))
+            filters = 16
+            x = inputs
+            for _ in range(n_blocks):
+                x = layers.Conv2D(filters, 3, strides=2)(x)
+                filters *= 2
+            x = layers.Conv2D(filters, 1, name="after_loop")(x)
+            y = layers.GlobalAveragePooling2D()(inputs)
+            if wide:
+                y = layers.Dense(64)(y)
+            else:
+                y = layers.Dense(8)(y)
+            y = layers.Dense(2, name="after_if")(y)
+            return keras.Model(inputs, [x, y])
+        """)))
+    assert entries["conv2d"]["shape"] == ["B", 15, 15, 16]  # the first pass is still known
+    assert entries["after_loop"]["shape"] is None or None in entries["after_loop"]["shape"]
+    assert entries["after_loop"]["params"] is None
+    assert entries["after_if"]["shape"] in (None, ["B", 2]) and entries["after_if"]["params"] is None
+
+
+def test_attention_projections_inside_a_custom_layer(tmp_path):
+    text = (__import__("pathlib").Path(__file__).parent / "corpus" / "attention_in_custom_layer.py").read_text()
+    entries = by_name(shapes_json(tmp_path, text))
+    assert (entries["query"]["shape"], entries["query"]["params"]) == (["B", 7, 3, 4], 192)
+    assert (entries["value"]["shape"], entries["value"]["params"]) == (["B", 7, 3, 3], 144)
+    assert (entries["attention_output"]["shape"], entries["attention_output"]["params"]) == (["B", 7, 16], 144)
+    assert entries["query"]["scope"] == "AttentionBlock.call"
+    assert entries["attention_block"]["params"] == 672 + 32
+
+
+def test_an_application_without_its_top_takes_any_image_size(tmp_path):
+    entries = by_name(shapes_json(tmp_path, textwrap.dedent("""\
+        import keras
+
+        base = keras.applications.VGG19(weights=None, include_top=False)
+        """)))
+    assert entries["vgg19"]["shape"] == ["B", None, None, 512]
+
+
+def test_keras_ops_in_custom_layers_and_between_layers(tmp_path):
+    text = (__import__("pathlib").Path(__file__).parent / "corpus" / "ops_patches_encoder.py").read_text()
+    got = {e["name"]: (e["shape"], e["params"]) for e in shapes_json(tmp_path, text)}
+    assert got["patches"] == (["B", 16, 192], 0)  # ops.shape, ops.image.extract_patches, ops.reshape
+    assert got["encoder"] == (["B", 16, 24], 5016)  # a (B, 16, 24) tensor plus a (1, 16, 24) one
+    assert got["dense_1"] == (["B", 24, 5], 85)  # after ops.transpose
+    assert got["conv2d"] == (["B", 2, 2, 2], 434)  # ops.reshape with the batch as -1
+    assert got["dense_2"] == (["B", 16, 3], 75)  # ops.cast, times a number
+
+
+def test_a_custom_layer_whose_call_is_not_followed_still_has_its_entry(tmp_path):
+    entries = by_name(shapes_json(tmp_path, textwrap.dedent("""\
+        import keras
+        from keras import layers, ops
+
+
+        class Mystery(layers.Layer):
+            def call(self, x):
+                return ops.einsum("bij,bjk->bik", x, x)
+
+
+        inputs = keras.Input(shape=(4, 4))
+        x = Mystery()(inputs)
+        outputs = layers.Dense(2)(x)
+        model = keras.Model(inputs, outputs)
+        """)))
+    assert entries["mystery"]["line"] == 11 and entries["mystery"]["shape"] is None
+    assert entries["dense"]["params"] is None
+
+
+def test_custom_layer_counts_a_sequential_it_owns_and_not_weights_it_makes_itself(tmp_path):
+    entries = by_name(shapes_json(tmp_path, textwrap.dedent("""\
+        import keras
+        from keras import layers
+
+
+        class Block(layers.Layer):
+            def __init__(self):
+                super().__init__()
+                self.ffn = keras.Sequential([layers.Dense(8), layers.Dense(4)])
+                self.norm = layers.LayerNormalization()
+
+            def call(self, x):
+                return self.norm(self.ffn(x))
+
+
+        class Scale(layers.Layer):
+            def build(self, input_shape):
+                self.scale = self.add_weight(shape=(input_shape[-1],))
+
+            def call(self, x):
+                return x * self.scale
+
+
+        inputs = keras.Input(shape=(6,))
+        x = Block()(inputs)
+        y = Scale()(x)
+        model = keras.Model(inputs, y)
+        """)))
+    assert (entries["block"]["shape"], entries["block"]["params"]) == (["B", 4], 100)
+    assert entries["scale"]["params"] is None  # add_weight in build(): not counted, so not claimed
