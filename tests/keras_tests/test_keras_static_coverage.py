@@ -187,3 +187,52 @@ def test_custom_layer_counts_a_sequential_it_owns_and_not_weights_it_makes_itsel
         """)))
     assert (entries["block"]["shape"], entries["block"]["params"]) == (["B", 4], 100)
     assert entries["scale"]["params"] is None  # add_weight in build(): not counted, so not claimed
+
+
+def test_closures_and_boolean_tests_are_followed(tmp_path):
+    entries = by_name(shapes_json(tmp_path, textwrap.dedent("""\
+        import keras
+        from keras import layers
+
+
+        def residual_block(width):
+            def apply(x):
+                return layers.Dense(width)(x)
+            return apply
+
+
+        inputs = keras.Input(shape=(4,))
+        x = inputs
+        for i in range(3):
+            if i > 0 and not i % 2 == 1:
+                x = layers.Dense(2 ** 3)(x)
+            x = residual_block(6 * (i + 1))(x)
+        model = keras.Model(inputs, x)
+        """)))
+    assert (entries["dense"]["scope"], entries["dense"]["shape"], entries["dense"]["params"]) == ("apply", ["B", 6], 30)
+    assert entries["dense_1"]["shape"] == ["B", 12]
+    assert (entries["dense_2"]["line"], entries["dense_2"]["shape"]) == (15, ["B", 8])
+    assert (entries["dense_3"]["shape"], entries["dense_3"]["params"]) == (["B", 18], 162)
+
+
+def test_after_an_unknown_if_that_makes_different_layers_later_names_are_not_guessed(tmp_path):
+    entries = shapes_json(tmp_path, textwrap.dedent("""\
+        import keras
+        from keras import layers
+
+
+        def build(deep):
+            inputs = keras.Input(shape=(4,))
+            x = layers.Dense(8)(inputs)
+            if deep:
+                x = layers.Dense(8)(x)
+                x = layers.Dense(8)(x)
+            else:
+                x = layers.Dense(8)(x)
+            outputs = layers.Dense(1)(x)
+            return keras.Model(inputs, outputs)
+        """))
+    names = {e["line"]: e["name"] for e in entries}
+    assert names[7] == "dense" and names[9] == "dense_1" and names[10] == "dense_2"
+    assert names[12] == "dense_1"  # the else branch named as if it were the one taken
+    assert names[13] == "dense_?"  # dense_2 or dense_3, depending on deep

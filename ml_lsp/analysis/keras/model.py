@@ -112,6 +112,7 @@ class KLoss:
 class KFunc:
     node: ast.FunctionDef
     owner: Any = None  # KClass for a method
+    closure: Any = None  # a nested function: the enclosing call's locals
 
 
 @dataclass(eq=False)
@@ -317,6 +318,7 @@ class KerasInterp:
         self.steps = 0
         self.depth = 0
         self.uids: dict[str, int] = {}
+        self.uncertain_names: set = set()  # automatic names whose counter is not known
         self.layer_records: dict = {}
         self.model_records: dict = {}
         self.conflicts: dict = {}
@@ -331,6 +333,8 @@ class KerasInterp:
     def auto_name(self, prefix: str) -> str:
         n = self.uids.get(prefix, 0)
         self.uids[prefix] = n + 1
+        if prefix in self.uncertain_names:  # after an if whose branches made different layers
+            return f"{prefix}_?"
         return prefix if n == 0 else f"{prefix}_{n}"
 
     def src(self, node) -> str:
@@ -393,7 +397,8 @@ class KerasInterp:
         elif isinstance(stmt, ast.Expr):
             self.eval(stmt.value, env)
         elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            env[stmt.name] = KFunc(stmt)
+            # def apply(x) inside def ResidualBlock(width): it reads width when called later
+            env[stmt.name] = KFunc(stmt, closure=env if isinstance(env, _Scope) else None)
         elif isinstance(stmt, ast.ClassDef):
             env[stmt.name] = self.make_class(stmt, env)
         elif isinstance(stmt, ast.Return):
@@ -420,15 +425,13 @@ class KerasInterp:
                 # how often it runs is unknown: the body once for its layers' entries, then what it
                 # assigns is unknown (one pass would give a loop-carried shape or count wrongly)
                 self.assign(stmt.target, UNKNOWN, env, stmt)
-                self.exec_block(stmt.body, env)
-                forget(stmt, env)
+                self.exec_once_of_unknown_many(stmt, env)
                 return
             for item in items:
                 self.assign(stmt.target, item, env, stmt)
                 self.exec_block(stmt.body, env)
         elif isinstance(stmt, ast.While):
-            self.exec_block(stmt.body, env)
-            forget(stmt, env)
+            self.exec_once_of_unknown_many(stmt, env)
         elif isinstance(stmt, (ast.With, ast.AsyncWith)):
             for item in stmt.items:
                 v = self.eval(item.context_expr, env)
@@ -440,15 +443,32 @@ class KerasInterp:
             self.exec_block(stmt.orelse, env)
             self.exec_block(stmt.finalbody, env)
 
+    def exec_once_of_unknown_many(self, stmt, env):
+        """A loop that runs an unknown number of times: its body once, for its layers' entries;
+        then what it assigns, and the automatic names of the layers it makes, are unknown."""
+        uids_before = dict(self.uids)
+        self.exec_block(stmt.body, env)
+        forget(stmt, env)
+        self.uncertain_names.update(p for p, n in self.uids.items() if n != uids_before.get(p, 0))
+
     def exec_both_branches(self, stmt: ast.If, env):
         """An ``if`` whose test is unknown: both branches run (each one's layers get entries);
         afterwards a name keeps its value only where both branches leave it the same."""
         before = dict(env)
+        uids_before = dict(self.uids)
         self.exec_block(stmt.body, env)
         after_body = dict(env)
+        uids_body = dict(self.uids)
         env.clear()
         env.update(before)
+        self.uids = dict(uids_before)  # the else branch names its layers as if it were the one taken
         self.exec_block(stmt.orelse, env)
+        for prefix in set(uids_body) | set(self.uids):
+            made_body = uids_body.get(prefix, 0) - uids_before.get(prefix, 0)
+            made_else = self.uids.get(prefix, 0) - uids_before.get(prefix, 0)
+            if made_body != made_else:  # Keras's later names depend on the branch taken
+                self.uncertain_names.add(prefix)
+            self.uids[prefix] = max(uids_body.get(prefix, 0), self.uids.get(prefix, 0))
         for name in _stored_names(stmt.body) | _stored_names(stmt.orelse):
             a, b = after_body.get(name, UNKNOWN), env.get(name, UNKNOWN) if dict.__contains__(env, name) else UNKNOWN
             if a is b or (type(a) is type(b) and isinstance(a, (int, float, str)) and a == b):
@@ -580,7 +600,7 @@ class KerasInterp:
                 env[p.arg] = UNKNOWN
         for p, d in zip(a.kwonlyargs, a.kw_defaults):
             env[p.arg] = kwargs.get(p.arg, self.eval(d, self.globals) if d is not None else UNKNOWN)
-        local = _Scope(env, self.globals)
+        local = _Scope(env, fn.closure if fn.closure is not None else self.globals)
         was = self.scope
         if fn.owner is None:
             self.scope = fn.node.name
@@ -636,6 +656,11 @@ class KerasInterp:
             return self.eval_call(node, env)
         if isinstance(node, ast.BinOp):
             return self.binop(self.eval(node.left, env), node.op, self.eval(node.right, env))
+        if isinstance(node, ast.BoolOp):
+            return self.bool_op(node, env)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            v = _truth(self.eval(node.operand, env))
+            return (not v) if isinstance(v, bool) else UNKNOWN
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
             v = self.eval(node.operand, env)
             return -v if isinstance(v, (int, float)) and not isinstance(v, bool) else UNKNOWN
@@ -653,6 +678,18 @@ class KerasInterp:
         if isinstance(node, ast.Compare) and len(node.ops) == 1:
             return _compare(self.eval(node.left, env), node.ops[0], self.eval(node.comparators[0], env))
         return UNKNOWN
+
+    def bool_op(self, node: ast.BoolOp, env):
+        """``a and b`` / ``a or b`` as Python has them, while each operand's truth is known."""
+        value = UNKNOWN
+        for operand in node.values:
+            value = self.eval(operand, env)
+            truth = _truth(value)
+            if not isinstance(truth, bool):
+                return UNKNOWN
+            if truth is (isinstance(node.op, ast.Or)):
+                return value
+        return value
 
     def list_comprehension(self, node: ast.ListComp, env):
         """``[Block(...) for _ in range(n)]``: each element built, in order, so the layers it
@@ -702,6 +739,12 @@ class KerasInterp:
                 return a * b
             if isinstance(op, ast.FloorDiv) and b:
                 return a // b
+            if isinstance(op, ast.Mod) and b:
+                return a % b
+            if isinstance(op, ast.Pow) and 0 <= b <= 64 and abs(a) < 2 ** 32:
+                return a ** b
+            if isinstance(op, ast.Div) and b:
+                return a / b
             return UNKNOWN
         if isinstance(a, (int, float)) and isinstance(b, (int, float)):
             try:
