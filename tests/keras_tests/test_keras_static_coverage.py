@@ -236,3 +236,45 @@ def test_after_an_unknown_if_that_makes_different_layers_later_names_are_not_gue
     assert names[7] == "dense" and names[9] == "dense_1" and names[10] == "dense_2"
     assert names[12] == "dense_1"  # the else branch named as if it were the one taken
     assert names[13] == "dense_?"  # dense_2 or dense_3, depending on deep
+
+
+def test_a_list_of_skip_connections_built_with_append_and_pop(tmp_path):
+    entries = by_name(shapes_json(tmp_path, textwrap.dedent("""\
+        import keras
+        from keras import layers
+
+        inputs = keras.Input(shape=(8, 8, 4))
+        x = layers.Conv2D(4, 1)(inputs)
+        skips = [x]
+        for width in [8, 16]:
+            x = layers.Conv2D(width, 3, padding="same")(x)
+            skips.append(x)
+            x = layers.MaxPooling2D()(x)
+        for _ in reversed(range(2)):
+            x = layers.UpSampling2D()(x)
+            x = layers.Concatenate()([x, skips.pop()])
+        outputs = layers.Conv2D(1, 1)(layers.Concatenate()([x, skips[-1]]))
+        model = keras.Model(inputs, outputs)
+        """)))
+    assert entries["concatenate"]["shape"] == ["B", 4, 4, 32]
+    assert entries["concatenate_1"]["shape"] == ["B", 8, 8, 40]
+    assert entries["concatenate_2"]["shape"] == ["B", 8, 8, 44]
+    assert entries["conv2d_3"]["params"] == 45
+
+
+def test_a_conditional_expression_with_an_unknown_test(tmp_path):
+    entries = shapes_json(tmp_path, textwrap.dedent("""\
+        import os
+        import keras
+        from keras import layers
+
+        rate = float(os.environ["RATE"])
+        inputs = keras.Input(shape=(6,))
+        x = layers.Dropout(rate)(inputs) if rate else inputs
+        x = layers.Dropout(0.5)(x)
+        model = keras.Model(inputs, layers.Dense(2)(x))
+        """))
+    by_line = {e["line"]: (e["name"], e["shape"]) for e in entries}
+    assert by_line[7] == ("dropout", ["B", 6])
+    assert by_line[8] == ("dropout_?", ["B", 6])  # dropout or dropout_1, depending on RATE
+    assert by_line[9] == ("dense", ["B", 2])

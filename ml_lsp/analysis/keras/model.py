@@ -150,13 +150,23 @@ class KLayerOutput:
     model: Any
 
 
+class KList(list):
+    """A list the code builds: ``unknown`` once something changed it that is not followed
+    (``skips.remove(x)``, ``a[i] = v`` with an unknown i): its length and items are then unknown."""
+    unknown = False
+
+
+def _known_seq(v) -> bool:
+    return isinstance(v, (list, tuple, range)) and not getattr(v, "unknown", False)
+
+
 @dataclass(eq=False)
 class KBuiltin:
     """A Python builtin the interpreter evaluates on known values: ``range(n)``, ``len``..."""
     name: str
 
 
-BUILTINS = ("range", "len", "int", "min", "max", "abs", "list", "tuple")
+BUILTINS = ("range", "len", "int", "min", "max", "abs", "list", "tuple", "reversed", "enumerate", "zip")
 
 
 class _Return(Exception):
@@ -416,7 +426,7 @@ class KerasInterp:
                 self.exec_both_branches(stmt, env)
         elif isinstance(stmt, (ast.For, ast.AsyncFor)):
             it = self.eval(stmt.iter, env)
-            items = it if isinstance(it, (list, tuple)) and len(it) <= 64 else None
+            items = list(it) if _known_seq(it) and len(it) <= 64 else None
             if isinstance(it, range) and len(it) <= 64:
                 items = list(it)
             if isinstance(it, KLayerList):  # for layer in base.layers[:-4]: one layer stands for all
@@ -443,6 +453,16 @@ class KerasInterp:
             self.exec_block(stmt.orelse, env)
             self.exec_block(stmt.finalbody, env)
 
+    def join_names(self, uids_before, uids_one):
+        """After two alternatives ran (``self.uids`` holds the second's counts): a prefix whose
+        count differs between them has later names that depend on which one Keras ran."""
+        for prefix in set(uids_one) | set(self.uids):
+            made_one = uids_one.get(prefix, 0) - uids_before.get(prefix, 0)
+            made_other = self.uids.get(prefix, 0) - uids_before.get(prefix, 0)
+            if made_one != made_other:
+                self.uncertain_names.add(prefix)
+            self.uids[prefix] = max(uids_one.get(prefix, 0), self.uids.get(prefix, 0))
+
     def exec_once_of_unknown_many(self, stmt, env):
         """A loop that runs an unknown number of times: its body once, for its layers' entries;
         then what it assigns, and the automatic names of the layers it makes, are unknown."""
@@ -463,12 +483,7 @@ class KerasInterp:
         env.update(before)
         self.uids = dict(uids_before)  # the else branch names its layers as if it were the one taken
         self.exec_block(stmt.orelse, env)
-        for prefix in set(uids_body) | set(self.uids):
-            made_body = uids_body.get(prefix, 0) - uids_before.get(prefix, 0)
-            made_else = self.uids.get(prefix, 0) - uids_before.get(prefix, 0)
-            if made_body != made_else:  # Keras's later names depend on the branch taken
-                self.uncertain_names.add(prefix)
-            self.uids[prefix] = max(uids_body.get(prefix, 0), self.uids.get(prefix, 0))
+        self.join_names(uids_before, uids_body)
         for name in _stored_names(stmt.body) | _stored_names(stmt.orelse):
             a, b = after_body.get(name, UNKNOWN), env.get(name, UNKNOWN) if dict.__contains__(env, name) else UNKNOWN
             if a is b or (type(a) is type(b) and isinstance(a, (int, float, str)) and a == b):
@@ -493,12 +508,24 @@ class KerasInterp:
                 value.var = target.id
         elif isinstance(target, (ast.Tuple, ast.List)):
             elts = target.elts
-            if isinstance(value, (tuple, list)) and len(value) == len(elts):
+            if _known_seq(value) and len(value) == len(elts):
                 for t, v in zip(elts, value):
                     self.assign(t, v, env, stmt)
             else:
                 for t in elts:
                     self.assign(t, UNKNOWN, env, stmt)
+        elif isinstance(target, ast.Subscript):
+            obj = self.eval(target.value, env)
+            key = self.eval(target.slice, env)
+            if isinstance(obj, list) and isinstance(key, int) and -len(obj) <= key < len(obj) \
+                    and not getattr(obj, "unknown", False):
+                obj[key] = value
+            elif isinstance(obj, dict) and isinstance(key, (str, int)):
+                obj[key] = value
+            elif isinstance(obj, KList):
+                obj.unknown = True
+            elif isinstance(obj, dict):
+                obj.clear()  # an unknown key: what it holds is no longer known
         elif isinstance(target, ast.Attribute):
             obj = self.eval(target.value, env)
             if target.attr == "trainable":
@@ -643,13 +670,13 @@ class KerasInterp:
             for e in node.elts:
                 if isinstance(e, ast.Starred):
                     inner = self.eval(e.value, env)
-                    if isinstance(inner, (tuple, list)):
+                    if _known_seq(inner):
                         vals.extend(inner)
                     else:
                         return UNKNOWN
                 else:
                     vals.append(self.eval(e, env))
-            return tuple(vals) if isinstance(node, ast.Tuple) else vals
+            return tuple(vals) if isinstance(node, ast.Tuple) else KList(vals)
         if isinstance(node, ast.Attribute):
             return self.attribute(self.eval(node.value, env), node.attr, node)
         if isinstance(node, ast.Call):
@@ -672,7 +699,18 @@ class KerasInterp:
             test = _truth(self.eval(node.test, env))
             if test is True or test is False:
                 return self.eval(node.body if test else node.orelse, env)
-            return UNKNOWN
+            # both, each named as if taken (a layer made in one of them still gets its entry)
+            uids_before = dict(self.uids)
+            a = self.eval(node.body, env)
+            uids_a = dict(self.uids)
+            self.uids = dict(uids_before)
+            b = self.eval(node.orelse, env)
+            self.join_names(uids_before, uids_a)
+            if a is b or (type(a) is type(b) and isinstance(a, (int, float, str)) and a == b):
+                return a
+            if isinstance(a, KTensor) and isinstance(b, KTensor) and a.shape == b.shape:
+                return KTensor(a.shape, a.history + tuple(h for h in b.history if h not in a.history), True)
+            return KTensor(None) if isinstance(a, KTensor) or isinstance(b, KTensor) else UNKNOWN
         if isinstance(node, ast.ListComp):
             return self.list_comprehension(node, env)
         if isinstance(node, ast.Compare) and len(node.ops) == 1:
@@ -698,14 +736,14 @@ class KerasInterp:
             return UNKNOWN
         gen = node.generators[0]
         items = self.eval(gen.iter, env)
-        if not isinstance(items, (list, tuple, range)) or len(items) > 64:
+        if not _known_seq(items) or len(items) > 64:
             return UNKNOWN
         local = _Scope({}, env)
         was = self.scope
         if sys.version_info < (3, 12):  # a comprehension is a frame of its own before PEP 709
             self.scope = "<listcomp>"
         try:
-            out = []
+            out = KList()
             for item in items:
                 self.assign(gen.target, item, local, node)
                 out.append(self.eval(node.elt, local))
@@ -717,7 +755,7 @@ class KerasInterp:
         ints = all(isinstance(a, int) and not isinstance(a, bool) for a in args)
         if name == "range" and args and ints and not kwargs:
             return range(*args)
-        if name == "len" and len(args) == 1 and isinstance(args[0], (list, tuple, range, str, dict)):
+        if name == "len" and len(args) == 1 and (_known_seq(args[0]) or isinstance(args[0], (str, dict))):
             return len(args[0])
         if name == "int" and len(args) == 1 and isinstance(args[0], (int, float)) and not isinstance(args[0], bool):
             return int(args[0])
@@ -725,8 +763,14 @@ class KerasInterp:
             return (min if name == "min" else max)(args)
         if name == "abs" and len(args) == 1 and isinstance(args[0], (int, float)):
             return abs(args[0])
-        if name in ("list", "tuple") and len(args) == 1 and isinstance(args[0], (list, tuple, range)):
-            return list(args[0]) if name == "list" else tuple(args[0])
+        if name in ("list", "tuple") and len(args) == 1 and _known_seq(args[0]):
+            return KList(args[0]) if name == "list" else tuple(args[0])
+        if name == "reversed" and len(args) == 1 and _known_seq(args[0]):
+            return tuple(reversed(args[0]))
+        if name == "enumerate" and len(args) == 1 and _known_seq(args[0]):
+            return tuple(enumerate(args[0]))
+        if name == "zip" and args and all(_known_seq(a) for a in args):
+            return tuple(zip(*args))
         return UNKNOWN
 
     def binop(self, a, op, b):
@@ -768,6 +812,14 @@ class KerasInterp:
 
     def subscript(self, value, sl, env):
         if isinstance(value, (tuple, list)):
+            if not _known_seq(value):
+                return UNKNOWN
+            if isinstance(sl, ast.Slice):
+                parts = [self.eval(p, env) if p is not None else None for p in (sl.lower, sl.upper, sl.step)]
+                if all(p is None or (isinstance(p, int) and not isinstance(p, bool)) for p in parts) and parts[2] != 0:
+                    cut = value[slice(*parts)]
+                    return KList(cut) if isinstance(value, list) else cut
+                return UNKNOWN
             idx = self.eval(sl, env)
             if isinstance(idx, int) and -len(value) <= idx < len(value):
                 return value[idx]
@@ -842,6 +894,8 @@ class KerasInterp:
                 return KArray(obj.shape if attr == "values" else None, obj.labels)
             if attr in ("data", "target", "images"):
                 return UNKNOWN
+            return KBound(obj, attr)
+        if isinstance(obj, list):
             return KBound(obj, attr)
         if isinstance(obj, dict) and attr in obj:
             return obj[attr]
@@ -976,7 +1030,37 @@ class KerasInterp:
             return KArray(tuple(shape) if isinstance(shape, tuple) else None, "int")
         return UNKNOWN
 
+    def list_method(self, items: list, name, args, kwargs):
+        """skips.append(x), skips.pop(): the list's own methods, on the list itself."""
+        if getattr(items, "unknown", False):
+            return UNKNOWN
+        if name == "append" and len(args) == 1:
+            items.append(args[0])
+            return None
+        if name == "extend" and len(args) == 1 and _known_seq(args[0]):
+            items.extend(args[0])
+            return None
+        if name == "insert" and len(args) == 2 and isinstance(args[0], int):
+            items.insert(args[0], args[1])
+            return None
+        if name == "pop" and len(args) <= 1 and items and all(isinstance(a, int) for a in args) \
+                and (not args or -len(items) <= args[0] < len(items)):
+            return items.pop(*args)
+        if name == "reverse" and not args:
+            items.reverse()
+            return None
+        if name in ("copy", "index", "count"):
+            try:
+                return KList(items) if name == "copy" else getattr(items, name)(*args)
+            except (ValueError, TypeError):
+                return UNKNOWN
+        if isinstance(items, KList):  # a change this does not follow: the list is unknown from here
+            items.unknown = True
+        return UNKNOWN
+
     def call_method(self, obj, name, args, kwargs, node):
+        if isinstance(obj, list):
+            return self.list_method(obj, name, args, kwargs)
         if isinstance(obj, KInstance):
             fn = obj.cls.methods.get(name)
             if fn is not None:
@@ -1154,7 +1238,7 @@ class KerasInterp:
         model.name = given_name if isinstance(given_name, str) else self.auto_name("sequential")
         given = args[0] if args else kwargs.get("layers")
         list_node = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "layers"), None)
-        if isinstance(given, (list, tuple)):
+        if _known_seq(given):
             nodes = list_node.elts if isinstance(list_node, (ast.List, ast.Tuple)) and \
                 len(list_node.elts) == len(given) else [list_node] * len(given)
             model.items = list(zip(given, nodes))
