@@ -278,3 +278,12 @@ def test_a_conditional_expression_with_an_unknown_test(tmp_path):
     assert by_line[7] == ("dropout", ["B", 6])
     assert by_line[8] == ("dropout_?", ["B", 6])  # dropout or dropout_1, depending on RATE
     assert by_line[9] == ("dense", ["B", 2])
+
+
+def test_tensor_indexing_activations_and_a_broadcasting_add(tmp_path):
+    text = (__import__("pathlib").Path(__file__).parent / "corpus" / "indexing_broadcast_add.py").read_text()
+    entries = by_name(shapes_json(tmp_path, text))
+    assert entries["add"]["shape"] == ["B", 8, 8, 4]  # (B, 8, 8, 4) + (B, 1, 1, 4): no conflict
+    assert (entries["dense_1"]["shape"], entries["dense_1"]["params"]) == (["B", 8, 8, 3], 9)  # x[..., 1:3]
+    assert entries["dense_2"]["shape"] == ["B", 8, 2]  # x[:, 0]
+    assert entries["dense_3"]["shape"] == ["B", 4, 2]  # x[:, ::2, -1]

@@ -447,11 +447,39 @@ def concatenate(spec, inputs):
 
 
 def elementwise(spec, inputs):
-    _merge_check(spec, inputs)
+    """Add, Multiply...: Keras 3 broadcasts the inputs (dims aligned from the right, a 1
+    stretches, a missing leading dim too); only dims that are both known, not 1 and
+    different contradict."""
+    shapes = [s for s in inputs if s is not None]
+    for a in shapes:
+        for b in shapes[1:]:
+            for x, y in zip(reversed(a[1:]), reversed(b[1:])):
+                if dims.provably_different(x, y) and not (isinstance(x, int) and x == 1) \
+                        and not (isinstance(y, int) and y == 1):
+                    raise KerasShapeError(
+                        "merge-shapes", f"{spec.cls} element-wise needs the dims equal (or 1), got "
+                                        f"{', '.join(dims.format_shape(s) for s in shapes)}")
     if any(s is None for s in inputs) or not inputs:
         return None, 0
-    return tuple(dims.join_dim(*[s[i] for s in inputs]) if len(inputs) > 1 else inputs[0][i]
-                 for i in range(len(inputs[0]))), 0
+    if len(inputs) == 1:
+        return tuple(inputs[0]), 0
+    if len({len(s) for s in inputs}) == 1 and all(
+            not any(isinstance(s[i], int) and s[i] == 1 for s in inputs) for i in range(1, len(inputs[0]))):
+        return tuple(dims.join_dim(*[s[i] for s in inputs]) for i in range(len(inputs[0]))), 0
+    rank = max(len(s) for s in inputs)
+    out = [inputs[0][0]]
+    for i in range(rank - 1, 0, -1):  # the dims after the batch, from the right
+        vals = [s[len(s) - rank + i] for s in inputs if len(s) - rank + i >= 1]
+        big = [v for v in vals if not (isinstance(v, int) and v == 1)]
+        if not big:
+            out.insert(1, 1)
+        elif all(isinstance(v, int) for v in big) and len(set(big)) == 1:
+            out.insert(1, big[0])
+        elif len(big) == 1:
+            out.insert(1, big[0])
+        else:
+            out.insert(1, None)
+    return tuple(out), 0
 
 
 def zero_padding2d(spec, inputs):

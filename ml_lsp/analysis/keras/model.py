@@ -841,8 +841,56 @@ class KerasInterp:
                 return KArray((None,) if isinstance(sl, ast.Constant) else (None, None), None, True)
             return KArray(None, value.labels)
         if isinstance(value, KTensor):
-            return KTensor(None)
+            return self.index_tensor(value, sl, env)
         return UNKNOWN
+
+    def index_tensor(self, t: KTensor, sl, env) -> KTensor:
+        """Basic indexing, ``t[:, None, None, :]``, ``t[..., 0]``, ``t[:, 1:3]``: its shape
+        where each index is a full or known slice, None, an int or one Ellipsis."""
+        shape = t.shape
+        elts = list(sl.elts) if isinstance(sl, ast.Tuple) else [sl]
+        if shape is None:
+            return KTensor(None)
+        if sum(1 for e in elts if isinstance(e, ast.Constant) and e.value is Ellipsis) > 1:
+            return KTensor(None)
+        consuming = sum(1 for e in elts if not (isinstance(e, ast.Constant) and e.value in (None, Ellipsis)))
+        if consuming > len(shape):
+            return KTensor(None)
+        out, dim, unbatched = [], 0, t.unbatched
+        for e in elts:
+            if isinstance(e, ast.Constant) and e.value is Ellipsis:
+                rest = len(shape) - dim - (consuming - sum(1 for x in elts[:elts.index(e)] if not (
+                    isinstance(x, ast.Constant) and x.value in (None, Ellipsis))))
+                out.extend(shape[dim:dim + rest])
+                dim += rest
+                continue
+            if isinstance(e, ast.Constant) and e.value is None:
+                out.append(1)
+                if not out[:-1] and dim == 0:
+                    unbatched = True  # a new first dim: the batch is no longer first
+                continue
+            if isinstance(e, ast.Slice):
+                parts = [self.eval(p, env) if p is not None else None for p in (e.lower, e.upper, e.step)]
+                n = shape[dim]
+                if parts == [None, None, None]:
+                    out.append(n)
+                elif isinstance(n, int) and all(p is None or (isinstance(p, int) and not isinstance(p, bool))
+                                                for p in parts) and parts[2] != 0:
+                    out.append(len(range(n)[slice(*parts)]))
+                elif dim == 0:
+                    return KTensor(None)
+                else:
+                    out.append(None)
+                dim += 1
+                continue
+            idx = self.eval(e, env)
+            if not (isinstance(idx, int) and not isinstance(idx, bool)):
+                return KTensor(None)
+            if dim == 0:
+                unbatched = True  # t[0]: one sample
+            dim += 1
+        out.extend(shape[dim:])
+        return KTensor(tuple(out), unbatched=unbatched)
 
     def attribute(self, obj, attr, node):
         if isinstance(obj, KRef):
@@ -974,6 +1022,8 @@ class KerasInterp:
             return self.make_layer(last, args, kwargs, node)
         if q.startswith("keras.ops."):
             return keras_op(q[len("keras.ops."):], args, kwargs)
+        if q.startswith("keras.activations.") and args and isinstance(args[0], KTensor):
+            return KTensor(args[0].shape, unbatched=args[0].unbatched)
         if q.startswith("keras.losses.") and last in LOSS_CLASSES:
             return KLoss(LOSS_CLASSES[last], kwargs.get("from_logits", False))
         if q == "keras.utils.to_categorical" or q.endswith("np_utils.to_categorical"):
