@@ -287,3 +287,32 @@ def test_tensor_indexing_activations_and_a_broadcasting_add(tmp_path):
     assert (entries["dense_1"]["shape"], entries["dense_1"]["params"]) == (["B", 8, 8, 3], 9)  # x[..., 1:3]
     assert entries["dense_2"]["shape"] == ["B", 8, 2]  # x[:, 0]
     assert entries["dense_3"]["shape"] == ["B", 4, 2]  # x[:, ::2, -1]
+
+
+def test_ops_pad_and_concatenate_in_custom_layers(tmp_path):
+    text = (__import__("pathlib").Path(__file__).parent / "corpus" / "ops_pad_concatenate.py").read_text()
+    got = {e["name"]: (e["shape"], e["params"]) for e in shapes_json(tmp_path, text)}
+    assert got["reflect_pad"] == (["B", 10, 12, 3], 0)
+    assert got["conv2d"] == (["B", 8, 10, 4], 112)
+    assert got["mix"] == (["B", 8, 10, 8], 0)
+
+
+def test_tensorflow_spellings_of_the_same_ops(tmp_path):
+    entries = by_name(shapes_json(tmp_path, textwrap.dedent("""\
+        import tensorflow as tf
+        from tensorflow import keras
+        from tensorflow.keras import layers
+
+
+        class Features(layers.Layer):
+            def call(self, x):
+                x = tf.cast(x, tf.float32)
+                return tf.concat([tf.sin(x), tf.cos(x)], axis=-1)
+
+
+        inputs = keras.Input(shape=(5,))
+        outputs = layers.Dense(2)(Features()(inputs))
+        model = keras.Model(inputs, outputs)
+        """)))
+    assert entries["features"]["shape"] == ["B", 10]
+    assert (entries["dense"]["shape"], entries["dense"]["params"]) == (["B", 2], 22)

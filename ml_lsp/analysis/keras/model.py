@@ -1022,6 +1022,11 @@ class KerasInterp:
             return self.make_layer(last, args, kwargs, node)
         if q.startswith("keras.ops."):
             return keras_op(q[len("keras.ops."):], args, kwargs)
+        if q.startswith("tensorflow.") and q[len("tensorflow."):] in TF_OPS:  # the same op, TensorFlow's spelling
+            name = q[len("tensorflow."):]
+            if name == "transpose" and "perm" in kwargs:
+                kwargs = dict(kwargs, axes=kwargs.pop("perm"))
+            return keras_op(TF_OPS[name], args, kwargs)
         if q.startswith("keras.activations.") and args and isinstance(args[0], KTensor):
             return KTensor(args[0].shape, unbatched=args[0].unbatched)
         if q.startswith("keras.losses.") and last in LOSS_CLASSES:
@@ -1430,6 +1435,8 @@ def _keras_op(name, args, kwargs):
     shape = x.shape if isinstance(x, KTensor) else None
     if name == "shape":
         return tuple(shape) if isinstance(x, KTensor) and shape is not None else UNKNOWN
+    if name == "convert_to_tensor" and _known_seq(x):
+        return x  # a list of numbers stays one (ops.pad's widths)
     if name in _SHAPE_KEEPING_OPS:
         return KTensor(shape) if isinstance(x, KTensor) else UNKNOWN
     if name in ("add", "subtract", "multiply", "divide", "maximum", "minimum", "power"):
@@ -1440,8 +1447,21 @@ def _keras_op(name, args, kwargs):
             if isinstance(t, KTensor):
                 return KTensor(t.shape if isinstance(other, (int, float)) and not isinstance(other, bool) else None)
         return UNKNOWN
-    if not isinstance(x, KTensor) and name not in ("arange", "concatenate", "stack"):
+    if name == "concatenate":
+        return _concatenate(x, kwargs.get("axis", args[1] if len(args) > 1 else 0))
+    if not isinstance(x, KTensor) and name not in ("arange",):
         return UNKNOWN
+    if name == "pad":
+        widths = args[1] if len(args) > 1 else kwargs.get("pad_width")
+        if shape is None or not _known_seq(widths) or len(widths) != len(shape):
+            return KTensor(None if shape is None else tuple(None for _ in shape))
+        out = []
+        for d, w in zip(shape, widths):
+            if _known_seq(w) and len(w) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in w):
+                out.append(d if w[0] == w[1] == 0 else d + w[0] + w[1] if isinstance(d, int) else None)
+            else:
+                out.append(None)
+        return KTensor(tuple(out))
     if name == "reshape":
         target = args[1] if len(args) > 1 else kwargs.get("newshape", kwargs.get("new_shape"))
         return KTensor(_reshape_tensor(shape, target))
@@ -1481,6 +1501,34 @@ def _keras_op(name, args, kwargs):
         return KTensor((shape[0], rows, cols, depth))
     return KTensor(None)
 
+
+def _concatenate(xs, axis):
+    """ops.concatenate / tf.concat: the dims along ``axis`` add up; the others must agree."""
+    if not _known_seq(xs) or not xs or not all(isinstance(t, KTensor) for t in xs):
+        return KTensor(None)
+    shapes = [t.shape for t in xs]
+    if any(sh is None for sh in shapes) or len({len(sh) for sh in shapes}) != 1 or not isinstance(axis, int):
+        return KTensor(None)
+    rank = len(shapes[0])
+    if not -rank <= axis < rank:
+        return KTensor(None)
+    ax = axis % rank
+    out = []
+    for i in range(rank):
+        vals = [sh[i] for sh in shapes]
+        if i == ax:
+            out.append(sum(vals) if all(isinstance(v, int) for v in vals) else None)
+        else:
+            first = vals[0]
+            out.append(first if all(v is first or (type(v) is type(first) and v == first) for v in vals) else None)
+    return KTensor(tuple(out), unbatched=all(t.unbatched for t in xs) or ax == 0)
+
+
+TF_OPS = {n: n for n in ("cast", "exp", "sin", "cos", "reshape", "transpose", "sigmoid", "tanh", "square", "sqrt",
+                         "abs", "expand_dims", "pad", "convert_to_tensor")}
+TF_OPS.update({"concat": "concatenate", "nn.relu": "relu", "nn.gelu": "gelu", "nn.silu": "silu",
+               "nn.softmax": "softmax", "math.exp": "exp", "math.sin": "sin", "math.cos": "cos",
+               "math.sigmoid": "sigmoid", "math.tanh": "tanh", "math.sqrt": "sqrt", "math.square": "square"})
 
 _SHAPE_KEEPING_OPS = {
     "cast", "convert_to_tensor", "relu", "gelu", "sigmoid", "tanh", "silu", "swish", "softplus", "exp", "log",
