@@ -53,7 +53,8 @@ def _failed(path: Path, message: str) -> dict:
 
 def compare(static_entries: list[dict], traced: list[dict]):
     """Static against traced Keras layer entries, matched by (scope, line, name): Keras
-    shapes have no symbols but the batch, so a pair agrees only when equal."""
+    shapes have no symbols but the batch, so a pair agrees only when equal; a static shape
+    with unknown dims where the known ones are equal is imprecise, as in the torch compare."""
     from ml_lsp.trace.compare import Comparison, Disagreement
 
     result = Comparison()
@@ -70,6 +71,9 @@ def compare(static_entries: list[dict], traced: list[dict]):
             result.imprecise += 1
         elif list(s["shape"]) == list(t["shape"]):
             result.agree += 1
+        elif len(s["shape"]) == len(t["shape"]) and all(
+                sd is None or sd == td for sd, td in zip(s["shape"], t["shape"])):
+            result.imprecise += 1  # some dims left unknown, the known ones right: not a wrong answer
         else:
             result.disagreements.append(Disagreement(t["scope"], t["line"], t["name"], s["shape"], t["shape"],
                                                      s.get("dtype"), t.get("dtype"), "the shapes differ"))

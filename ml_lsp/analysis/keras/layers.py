@@ -172,6 +172,8 @@ def conv(rank: int, transpose: bool = False):
         spatial = x[2:] if channels_first else x[1:-1]
         if k is None or s is None or d is None or not isinstance(padding, str):
             out_sp = (None,) * rank
+        elif transpose and (spec.kwargs.get("output_padding") is not None or set(d) != {1}):
+            out_sp = (None,) * rank  # output_padding and dilation change the size: not followed
         elif transpose:
             out_sp = tuple(n * st if padding == "same" and isinstance(n, int) else
                            ((n - 1) * st + kk if isinstance(n, int) else None)
@@ -187,6 +189,44 @@ def conv(rank: int, transpose: bool = False):
         per_group = c_in // groups if isinstance(c_in, int) else None
         weights = _mul(*(k or (None,)), per_group, filters)
         return out, _plus_bias(weights, filters, use_bias)
+    return rule
+
+
+def separable_conv(rank: int, depthwise_only: bool = False):
+    """SeparableConv (a depthwise kernel per input channel, times ``depth_multiplier``, then
+    a 1x1 conv to ``filters``) and DepthwiseConv (the depthwise part alone)."""
+    def rule(spec, inputs):
+        x = inputs[0]
+        _require_rank(spec, x, rank + 2, f"(batch, {', '.join(['spatial'] * rank)}, channels)")
+        if depthwise_only:
+            k, s = _ntuple(spec.arg(0, "kernel_size"), rank), _ntuple(spec.arg(1, "strides", 1), rank)
+            padding, filters = spec.arg(2, "padding", "valid"), None
+            multiplier = known_int(spec.arg(3, "depth_multiplier", 1))
+        else:
+            filters = known_int(spec.arg(0, "filters"))
+            k, s = _ntuple(spec.arg(1, "kernel_size"), rank), _ntuple(spec.arg(2, "strides", 1), rank)
+            padding = spec.arg(3, "padding", "valid")
+            multiplier = known_int(spec.kwargs.get("depth_multiplier", 1))
+        d = _ntuple(spec.kwargs.get("dilation_rate", 1), rank)
+        if spec.kwargs.get("data_format") == "channels_first" or x is None:
+            return None, None
+        c_in = known_int(x[-1])
+        if k is None or s is None or d is None or not isinstance(padding, str):
+            out_sp = (None,) * rank
+        else:
+            out_sp = tuple(_conv_out(n, kk, st, dd, padding) for n, kk, st, dd in zip(x[1:-1], k, s, d))
+            for n, o in zip(x[1:-1], out_sp):
+                if isinstance(o, int) and o <= 0:
+                    raise KerasShapeError("spatial-size", f"{spec.cls}: a spatial size of {n} is smaller than "
+                                                          f"the kernel {spec.arg(1, 'kernel_size')}")
+        depth = _mul(c_in, multiplier)
+        depthwise = _mul(*(k or (None,)), depth)
+        use_bias = spec.kwargs.get("use_bias", True)
+        if depthwise_only:
+            return (x[0],) + out_sp + (depth,), _plus_bias(depthwise, depth, use_bias)
+        pointwise = _mul(depth, filters)
+        weights = None if depthwise is None or pointwise is None else depthwise + pointwise
+        return (x[0],) + out_sp + (filters,), _plus_bias(weights, filters, use_bias)
     return rule
 
 
@@ -228,6 +268,38 @@ def batch_norm(spec, inputs):
     axis = spec.arg(0, "axis", -1)
     c = known_int(x[axis]) if x is not None and isinstance(axis, int) and -len(x) <= axis < len(x) else None
     return x, (4 * c if c is not None else None)
+
+
+def group_norm(spec, inputs):
+    x = inputs[0]
+    axis = spec.kwargs.get("axis", -1)
+    c = known_int(x[axis]) if x is not None and isinstance(axis, int) and -len(x) <= axis < len(x) else None
+    n = None
+    if c is not None:
+        n = c * ((spec.kwargs.get("center", True) is not False) + (spec.kwargs.get("scale", True) is not False))
+    return x, n
+
+
+def normalization(spec, inputs):
+    """Normalization: a mean and a variance per feature (the last axis by default) and a
+    count, all weights until ``adapt``; given ``mean``/``variance`` the count is unproven."""
+    x = inputs[0]
+    axis = spec.arg(0, "axis", -1)
+    if "mean" in spec.kwargs or "variance" in spec.kwargs or len(spec.args) > 1:
+        return x, None
+    if axis is None:
+        return x, 3
+    c = known_int(x[axis]) if x is not None and isinstance(axis, int) and -len(x) <= axis < len(x) else None
+    return x, (2 * c + 1 if c is not None else None)
+
+
+def resize_to(spec, inputs):
+    """Resizing / CenterCrop / RandomCrop (height, width): the image's rows and columns."""
+    x = inputs[0]
+    h, w = known_int(spec.arg(0, "height")), known_int(spec.arg(1, "width"))
+    if x is None or len(x) != 4 or spec.kwargs.get("data_format") == "channels_first":
+        return None, 0
+    return (x[0], h, w, x[-1]), 0
 
 
 def layer_norm(spec, inputs):
@@ -304,6 +376,39 @@ def multi_head_attention(spec, inputs):
     return out, params
 
 
+def attention_projections(spec, inputs):
+    """(name, output shape, parameter count) of MultiHeadAttention's query, key, value and
+    output projections: query/key/value are (batch, steps, heads, key or value dim)."""
+    q = inputs[0] if inputs else None
+    v = inputs[1] if len(inputs) > 1 and inputs[1] is not None else q
+    k = inputs[2] if len(inputs) > 2 and inputs[2] is not None else v
+    heads = known_int(spec.arg(0, "num_heads"))
+    key_dim = known_int(spec.arg(1, "key_dim"))
+    value_dim = known_int(spec.arg(2, "value_dim", None)) or key_dim
+    out_dim = spec.kwargs.get("output_shape")
+    final = known_int(out_dim) if out_dim is not None else known_int(_last(q))
+    use_bias = spec.kwargs.get("use_bias", True) is not False
+
+    def projection(x, per_head):
+        if x is None or len(x) < 3:
+            return None, None
+        n_in = known_int(x[-1])
+        weights = _mul(n_in, heads, per_head)
+        return tuple(x[:-1]) + (heads, per_head), _plus_bias(weights, _mul(heads, per_head), use_bias)
+
+    out = []
+    for name, x, per_head in (("query", q, key_dim), ("key", k, key_dim), ("value", v, value_dim)):
+        shape, params = projection(x, per_head)
+        out.append((name, shape, params))
+    if out_dim is not None and known_int(out_dim) is None:
+        out.append(("attention_output", None, None))
+    else:
+        weights = _mul(heads, value_dim, final)
+        shape = None if q is None or len(q) < 3 else tuple(q[:-1]) + (final,)
+        out.append(("attention_output", shape, _plus_bias(weights, final, use_bias)))
+    return out
+
+
 def _merge_check(spec, inputs, axis=None):
     shapes = [s for s in inputs if s is not None]
     if len(shapes) < 2:
@@ -342,11 +447,39 @@ def concatenate(spec, inputs):
 
 
 def elementwise(spec, inputs):
-    _merge_check(spec, inputs)
+    """Add, Multiply...: Keras 3 broadcasts the inputs (dims aligned from the right, a 1
+    stretches, a missing leading dim too); only dims that are both known, not 1 and
+    different contradict."""
+    shapes = [s for s in inputs if s is not None]
+    for a in shapes:
+        for b in shapes[1:]:
+            for x, y in zip(reversed(a[1:]), reversed(b[1:])):
+                if dims.provably_different(x, y) and not (isinstance(x, int) and x == 1) \
+                        and not (isinstance(y, int) and y == 1):
+                    raise KerasShapeError(
+                        "merge-shapes", f"{spec.cls} element-wise needs the dims equal (or 1), got "
+                                        f"{', '.join(dims.format_shape(s) for s in shapes)}")
     if any(s is None for s in inputs) or not inputs:
         return None, 0
-    return tuple(dims.join_dim(*[s[i] for s in inputs]) if len(inputs) > 1 else inputs[0][i]
-                 for i in range(len(inputs[0]))), 0
+    if len(inputs) == 1:
+        return tuple(inputs[0]), 0
+    if len({len(s) for s in inputs}) == 1 and all(
+            not any(isinstance(s[i], int) and s[i] == 1 for s in inputs) for i in range(1, len(inputs[0]))):
+        return tuple(dims.join_dim(*[s[i] for s in inputs]) for i in range(len(inputs[0]))), 0
+    rank = max(len(s) for s in inputs)
+    out = [inputs[0][0]]
+    for i in range(rank - 1, 0, -1):  # the dims after the batch, from the right
+        vals = [s[len(s) - rank + i] for s in inputs if len(s) - rank + i >= 1]
+        big = [v for v in vals if not (isinstance(v, int) and v == 1)]
+        if not big:
+            out.insert(1, 1)
+        elif all(isinstance(v, int) for v in big) and len(set(big)) == 1:
+            out.insert(1, big[0])
+        elif len(big) == 1:
+            out.insert(1, big[0])
+        else:
+            out.insert(1, None)
+    return tuple(out), 0
 
 
 def zero_padding2d(spec, inputs):
@@ -364,6 +497,28 @@ def zero_padding2d(spec, inputs):
     if x is None:
         return None, 0
     return (x[0],) + tuple(n + a + b if isinstance(n, int) else None for n, (a, b) in zip(x[1:3], pads)) + (x[-1],), 0
+
+
+def upsampling1d(spec, inputs):
+    x = inputs[0]
+    _require_rank(spec, x, 3, "(batch, steps, features)")
+    size = known_int(spec.arg(0, "size", 2))
+    if x is None:
+        return None, 0
+    steps = x[1] * size if isinstance(x[1], int) and size is not None else None
+    return (x[0], steps, x[2]), 0
+
+
+def zero_padding1d(spec, inputs):
+    x = inputs[0]
+    _require_rank(spec, x, 3, "(batch, steps, features)")
+    p = spec.arg(0, "padding", 1)
+    pads = (p, p) if known_int(p) is not None else tuple(p) if isinstance(p, (tuple, list)) and len(p) == 2 \
+        and all(known_int(v) is not None for v in p) else None
+    if x is None:
+        return None, 0
+    steps = x[1] + sum(pads) if isinstance(x[1], int) and pads is not None else None
+    return (x[0], steps, x[2]), 0
 
 
 def upsampling2d(spec, inputs):
@@ -448,7 +603,9 @@ def application_input_shape(spec: KLayerSpec):
     """The (rows, cols, channels) the application is built for, or None."""
     given = spec.kwargs.get("input_shape")
     if given is None and spec.kwargs.get("input_tensor") is None:
-        return (224, 224, 3)
+        # Keras's default: the 224x224 the top was trained on, any size without the top
+        top = spec.kwargs.get("include_top", True)
+        return (224, 224, 3) if top is True else (None, None, 3) if top is False else None
     if isinstance(given, (tuple, list)) and len(given) == 3:
         return tuple(v if isinstance(v, int) else None for v in given)
     return None
@@ -489,7 +646,10 @@ LAYERS: dict[str, Callable] = {
     "Dense": dense,
     "Conv1D": conv(1), "Conv2D": conv(2), "Conv3D": conv(3),
     "Convolution1D": conv(1), "Convolution2D": conv(2), "Convolution3D": conv(3),
-    "Conv2DTranspose": conv(2, transpose=True),
+    "Conv2DTranspose": conv(2, transpose=True), "Conv1DTranspose": conv(1, transpose=True),
+    "Conv3DTranspose": conv(3, transpose=True),
+    "SeparableConv1D": separable_conv(1), "SeparableConv2D": separable_conv(2),
+    "DepthwiseConv1D": separable_conv(1, True), "DepthwiseConv2D": separable_conv(2, True),
     "MaxPooling1D": pool(1), "MaxPooling2D": pool(2), "MaxPooling3D": pool(3),
     "MaxPool1D": pool(1), "MaxPool2D": pool(2), "MaxPool3D": pool(3),
     "AveragePooling1D": pool(1), "AveragePooling2D": pool(2), "AveragePooling3D": pool(3),
@@ -503,13 +663,16 @@ LAYERS: dict[str, Callable] = {
     "GaussianDropout": keep, "AlphaDropout": keep, "Activation": keep, "ReLU": keep, "LeakyReLU": keep,
     "Softmax": keep, "ELU": keep, "Rescaling": keep, "RandomFlip": keep, "RandomRotation": keep,
     "RandomZoom": keep, "RandomTranslation": keep, "RandomContrast": keep, "ActivityRegularization": keep,
-    "BatchNormalization": batch_norm, "LayerNormalization": layer_norm,
+    "BatchNormalization": batch_norm, "LayerNormalization": layer_norm, "GroupNormalization": group_norm,
+    "Normalization": normalization, "UnitNormalization": keep, "Identity": keep,
+    "Resizing": resize_to, "CenterCrop": resize_to, "RandomCrop": resize_to, "RandomBrightness": keep,
     "Embedding": embedding,
     "LSTM": rnn(4), "GRU": _gru, "SimpleRNN": rnn(1), "Bidirectional": bidirectional,
     "MultiHeadAttention": multi_head_attention,
     "Concatenate": concatenate, "Add": elementwise, "Subtract": elementwise, "Multiply": elementwise,
     "Average": elementwise, "Maximum": elementwise, "Minimum": elementwise,
-    "ZeroPadding2D": zero_padding2d, "UpSampling2D": upsampling2d,
+    "ZeroPadding2D": zero_padding2d, "UpSampling2D": upsampling2d, "UpSampling1D": upsampling1d,
+    "ZeroPadding1D": zero_padding1d,
 }
 for _name in APPLICATIONS:
     LAYERS[_name] = application

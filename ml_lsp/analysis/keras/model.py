@@ -15,15 +15,18 @@ Pure: text in, ``KerasFacts`` out; never imports Keras, never runs user code.
 from __future__ import annotations
 
 import ast
+import contextlib
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ml_lsp.analysis import dims
 from ml_lsp.analysis.keras.layers import (APPLICATIONS, BATCH, FUNCTIONAL_MERGES, LAYERS, UNKNOWN,
                                           KerasShapeError, KLayerSpec, application_input_shape,
-                                          application_name, snake_name)
+                                          application_name, attention_projections, snake_name)
 
 MAX_STEPS = 20_000
+NOT_LAYERS = {"Layer", "Input", "InputLayer", "InputSpec", "Wrapper"}  # keras.layers names that make no layer
 MAX_DEPTH = 8
 
 # ------------------------------------------------------------------------ values
@@ -39,6 +42,8 @@ class KRef:
 class KTensor:
     shape: Optional[tuple]
     history: tuple = ()  # the layers that produced it, upstream first
+    partial: bool = False  # after an if with an unknown test: which layers produced it is not known
+    unbatched: bool = False  # ops.arange(...): no batch dim; Keras's trace shows its first dim as B
 
 
 @dataclass(eq=False)
@@ -50,6 +55,7 @@ class KLayer:
     output: Optional[tuple] = None  # set once applied (an application: its own output)
     params: Optional[int] = None
     built: bool = False
+    scope: str = "<module>"  # where it was created: Keras records a Sequential's layers there
 
     @property
     def is_application(self) -> bool:
@@ -79,6 +85,8 @@ class KModel:
     params: Optional[int] = None
     trainable: Any = True
     instance: Any = None  # subclass: its KInstance
+    name: str = ""
+    scope: str = "<module>"  # where it was created
 
     @property
     def last_layer(self):
@@ -104,6 +112,7 @@ class KLoss:
 class KFunc:
     node: ast.FunctionDef
     owner: Any = None  # KClass for a method
+    closure: Any = None  # a nested function: the enclosing call's locals
 
 
 @dataclass(eq=False)
@@ -119,6 +128,8 @@ class KInstance:
     attrs: dict = field(default_factory=dict)
     model: Optional[KModel] = None
     name: str = ""
+    scope: str = "<module>"  # where it was created
+    opaque: bool = False  # an attribute came from a call not followed: it may hold weights
 
 
 @dataclass(eq=False)
@@ -137,6 +148,25 @@ class KLayerList:
 class KLayerOutput:
     """``model.layers[-1]``: only its ``.output`` is followed."""
     model: Any
+
+
+class KList(list):
+    """A list the code builds: ``unknown`` once something changed it that is not followed
+    (``skips.remove(x)``, ``a[i] = v`` with an unknown i): its length and items are then unknown."""
+    unknown = False
+
+
+def _known_seq(v) -> bool:
+    return isinstance(v, (list, tuple, range)) and not getattr(v, "unknown", False)
+
+
+@dataclass(eq=False)
+class KBuiltin:
+    """A Python builtin the interpreter evaluates on known values: ``range(n)``, ``len``..."""
+    name: str
+
+
+BUILTINS = ("range", "len", "int", "min", "max", "abs", "list", "tuple", "reversed", "enumerate", "zip")
 
 
 class _Return(Exception):
@@ -298,6 +328,7 @@ class KerasInterp:
         self.steps = 0
         self.depth = 0
         self.uids: dict[str, int] = {}
+        self.uncertain_names: set = set()  # automatic names whose counter is not known
         self.layer_records: dict = {}
         self.model_records: dict = {}
         self.conflicts: dict = {}
@@ -306,11 +337,14 @@ class KerasInterp:
         self.compiled: dict = {}  # id(model) -> CompileEvent in force
         self.events = 0
         self.scope = "<module>"
+        self.in_layer_call = 0  # inside a subclassed layer's or model's call()
 
     # names Keras gives unnamed layers: dense, dense_1, ...
     def auto_name(self, prefix: str) -> str:
         n = self.uids.get(prefix, 0)
         self.uids[prefix] = n + 1
+        if prefix in self.uncertain_names:  # after an if whose branches made different layers
+            return f"{prefix}_?"
         return prefix if n == 0 else f"{prefix}_{n}"
 
     def src(self, node) -> str:
@@ -350,8 +384,8 @@ class KerasInterp:
             self._exec_stmt(stmt, env)
         except (_Return, _Budget, RecursionError):
             raise
-        except Exception:  # a construct this small interpreter does not follow: skip the statement
-            return
+        except Exception:  # a construct this small interpreter does not follow: what it assigns is unknown
+            forget(stmt, env)
 
     def _exec_stmt(self, stmt, env):
         if isinstance(stmt, ast.Import):
@@ -373,32 +407,41 @@ class KerasInterp:
         elif isinstance(stmt, ast.Expr):
             self.eval(stmt.value, env)
         elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            env[stmt.name] = KFunc(stmt)
+            # def apply(x) inside def ResidualBlock(width): it reads width when called later
+            env[stmt.name] = KFunc(stmt, closure=env if isinstance(env, _Scope) else None)
         elif isinstance(stmt, ast.ClassDef):
             env[stmt.name] = self.make_class(stmt, env)
         elif isinstance(stmt, ast.Return):
             raise _Return(self.eval(stmt.value, env) if stmt.value is not None else None)
+        elif isinstance(stmt, ast.AugAssign):  # x *= 2: the target's value, then the operation
+            load = ast.copy_location(_as_load(stmt.target), stmt.target)
+            self.assign(stmt.target, self.binop(self.eval(load, env), stmt.op, self.eval(stmt.value, env)), env, stmt)
         elif isinstance(stmt, ast.If):
-            test = self.eval(stmt.test, env)
+            test = _truth(self.eval(stmt.test, env))
             if test is True or (isinstance(stmt.test, ast.Compare) and _is_main_guard(stmt.test)):
                 self.exec_block(stmt.body, env)
             elif test is False:
                 self.exec_block(stmt.orelse, env)
             else:
-                self.exec_block(stmt.body, env)
-                self.exec_block(stmt.orelse, env)
+                self.exec_both_branches(stmt, env)
         elif isinstance(stmt, (ast.For, ast.AsyncFor)):
             it = self.eval(stmt.iter, env)
-            items = it if isinstance(it, (list, tuple)) and len(it) <= 64 else [UNKNOWN]
-            if isinstance(it, KLayerList):  # for layer in base.layers[:-4]: one layer stands for all
-                items = [KLayerOutput(it.model)]
+            items = list(it) if _known_seq(it) and len(it) <= 64 else None
             if isinstance(it, range) and len(it) <= 64:
                 items = list(it)
+            if isinstance(it, KLayerList):  # for layer in base.layers[:-4]: one layer stands for all
+                items = [KLayerOutput(it.model)]
+            elif items is None or _leaves_early(stmt.body) or stmt.orelse:
+                # how often it runs is unknown: the body once for its layers' entries, then what it
+                # assigns is unknown (one pass would give a loop-carried shape or count wrongly)
+                self.assign(stmt.target, UNKNOWN, env, stmt)
+                self.exec_once_of_unknown_many(stmt, env)
+                return
             for item in items:
                 self.assign(stmt.target, item, env, stmt)
                 self.exec_block(stmt.body, env)
         elif isinstance(stmt, ast.While):
-            self.exec_block(stmt.body, env)
+            self.exec_once_of_unknown_many(stmt, env)
         elif isinstance(stmt, (ast.With, ast.AsyncWith)):
             for item in stmt.items:
                 v = self.eval(item.context_expr, env)
@@ -409,6 +452,47 @@ class KerasInterp:
             self.exec_block(stmt.body, env)
             self.exec_block(stmt.orelse, env)
             self.exec_block(stmt.finalbody, env)
+
+    def join_names(self, uids_before, uids_one):
+        """After two alternatives ran (``self.uids`` holds the second's counts): a prefix whose
+        count differs between them has later names that depend on which one Keras ran."""
+        for prefix in set(uids_one) | set(self.uids):
+            made_one = uids_one.get(prefix, 0) - uids_before.get(prefix, 0)
+            made_other = self.uids.get(prefix, 0) - uids_before.get(prefix, 0)
+            if made_one != made_other:
+                self.uncertain_names.add(prefix)
+            self.uids[prefix] = max(uids_one.get(prefix, 0), self.uids.get(prefix, 0))
+
+    def exec_once_of_unknown_many(self, stmt, env):
+        """A loop that runs an unknown number of times: its body once, for its layers' entries;
+        then what it assigns, and the automatic names of the layers it makes, are unknown."""
+        uids_before = dict(self.uids)
+        self.exec_block(stmt.body, env)
+        forget(stmt, env)
+        self.uncertain_names.update(p for p, n in self.uids.items() if n != uids_before.get(p, 0))
+
+    def exec_both_branches(self, stmt: ast.If, env):
+        """An ``if`` whose test is unknown: both branches run (each one's layers get entries);
+        afterwards a name keeps its value only where both branches leave it the same."""
+        before = dict(env)
+        uids_before = dict(self.uids)
+        self.exec_block(stmt.body, env)
+        after_body = dict(env)
+        uids_body = dict(self.uids)
+        env.clear()
+        env.update(before)
+        self.uids = dict(uids_before)  # the else branch names its layers as if it were the one taken
+        self.exec_block(stmt.orelse, env)
+        self.join_names(uids_before, uids_body)
+        for name in _stored_names(stmt.body) | _stored_names(stmt.orelse):
+            a, b = after_body.get(name, UNKNOWN), env.get(name, UNKNOWN) if dict.__contains__(env, name) else UNKNOWN
+            if a is b or (type(a) is type(b) and isinstance(a, (int, float, str)) and a == b):
+                continue
+            if isinstance(a, KTensor) and isinstance(b, KTensor) and a.shape == b.shape:
+                # the same shape either way; the layers behind it depend on the branch taken
+                env[name] = KTensor(a.shape, a.history + tuple(h for h in b.history if h not in a.history), True)
+                continue
+            env[name] = KTensor(None) if isinstance(a, KTensor) or isinstance(b, KTensor) else UNKNOWN
 
     def assign(self, target, value, env, stmt):
         if isinstance(target, ast.Name):
@@ -424,12 +508,24 @@ class KerasInterp:
                 value.var = target.id
         elif isinstance(target, (ast.Tuple, ast.List)):
             elts = target.elts
-            if isinstance(value, (tuple, list)) and len(value) == len(elts):
+            if _known_seq(value) and len(value) == len(elts):
                 for t, v in zip(elts, value):
                     self.assign(t, v, env, stmt)
             else:
                 for t in elts:
                     self.assign(t, UNKNOWN, env, stmt)
+        elif isinstance(target, ast.Subscript):
+            obj = self.eval(target.value, env)
+            key = self.eval(target.slice, env)
+            if isinstance(obj, list) and isinstance(key, int) and -len(obj) <= key < len(obj) \
+                    and not getattr(obj, "unknown", False):
+                obj[key] = value
+            elif isinstance(obj, dict) and isinstance(key, (str, int)):
+                obj[key] = value
+            elif isinstance(obj, KList):
+                obj.unknown = True
+            elif isinstance(obj, dict):
+                obj.clear()  # an unknown key: what it holds is no longer known
         elif isinstance(target, ast.Attribute):
             obj = self.eval(target.value, env)
             if target.attr == "trainable":
@@ -439,6 +535,8 @@ class KerasInterp:
                     obj.trainable = value
             if isinstance(obj, KInstance):
                 obj.attrs[target.attr] = value
+                if value is UNKNOWN and isinstance(getattr(stmt, "value", None), ast.Call):
+                    obj.opaque = True
                 if isinstance(value, KLayer):
                     value.var = f"self.{target.attr}"
 
@@ -466,7 +564,7 @@ class KerasInterp:
         return cls
 
     def instantiate(self, cls: KClass, args, kwargs, node) -> KInstance:
-        inst = KInstance(cls)
+        inst = KInstance(cls, scope=self.scope)
         if cls.kind == "model":
             inst.model = KModel("subclass", node, instance=inst)
             self.facts.model_values.append(inst.model)
@@ -484,10 +582,12 @@ class KerasInterp:
             return UNKNOWN
         was = self.scope
         self.scope = f"{inst.cls.node.name}.call"
+        self.in_layer_call += 1
         try:
             out = self.call_func(call, [inst] + list(args), kwargs, node)
         finally:
             self.scope = was
+            self.in_layer_call -= 1
         if inst.model is not None:
             m = inst.model
             if args and isinstance(args[0], KTensor):
@@ -497,11 +597,14 @@ class KerasInterp:
             m.layers = [v for v in inst.attrs.values() if isinstance(v, (KLayer, KInstance))]
             m.params = _sum_params(inst)
             self.record_model(m)
-        if node is not None and isinstance(out, KTensor):
-            # a custom layer or model called: one entry, as model.summary() lists it
+        shown = out[0] if isinstance(out, (list, tuple)) and out else out
+        if node is not None and (isinstance(shown, KTensor) or shown is UNKNOWN):
+            # a custom layer or model called: one entry, as model.summary() lists it (its shape
+            # unknown where its call() was not followed to the end)
             self.layer_records[(node.lineno, node.col_offset, inst.name)] = KerasLayerFact(
                 self.scope, inst.name, inst.cls.node.name, node.lineno, node.col_offset, node.end_lineno,
-                node.end_col_offset, out.shape, _sum_params(inst), self.src(node)[:200])
+                node.end_col_offset, shown.shape if isinstance(shown, KTensor) else None, _sum_params(inst),
+                self.src(node)[:200])
         return out
 
     # ------------------------------------------------------------------ functions
@@ -524,7 +627,7 @@ class KerasInterp:
                 env[p.arg] = UNKNOWN
         for p, d in zip(a.kwonlyargs, a.kw_defaults):
             env[p.arg] = kwargs.get(p.arg, self.eval(d, self.globals) if d is not None else UNKNOWN)
-        local = _Scope(env, self.globals)
+        local = _Scope(env, fn.closure if fn.closure is not None else self.globals)
         was = self.scope
         if fn.owner is None:
             self.scope = fn.node.name
@@ -556,6 +659,8 @@ class KerasInterp:
         if isinstance(node, ast.Name):
             if node.id in env:
                 return env[node.id]
+            if node.id in BUILTINS:
+                return KBuiltin(node.id)
             if node.id in _CONVENTIONAL_MODULES:
                 # a code block cut from an article that imported them in an earlier block
                 return KRef(_CONVENTIONAL_MODULES[node.id])
@@ -565,19 +670,24 @@ class KerasInterp:
             for e in node.elts:
                 if isinstance(e, ast.Starred):
                     inner = self.eval(e.value, env)
-                    if isinstance(inner, (tuple, list)):
+                    if _known_seq(inner):
                         vals.extend(inner)
                     else:
                         return UNKNOWN
                 else:
                     vals.append(self.eval(e, env))
-            return tuple(vals) if isinstance(node, ast.Tuple) else vals
+            return tuple(vals) if isinstance(node, ast.Tuple) else KList(vals)
         if isinstance(node, ast.Attribute):
             return self.attribute(self.eval(node.value, env), node.attr, node)
         if isinstance(node, ast.Call):
             return self.eval_call(node, env)
         if isinstance(node, ast.BinOp):
             return self.binop(self.eval(node.left, env), node.op, self.eval(node.right, env))
+        if isinstance(node, ast.BoolOp):
+            return self.bool_op(node, env)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            v = _truth(self.eval(node.operand, env))
+            return (not v) if isinstance(v, bool) else UNKNOWN
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
             v = self.eval(node.operand, env)
             return -v if isinstance(v, (int, float)) and not isinstance(v, bool) else UNKNOWN
@@ -586,12 +696,81 @@ class KerasInterp:
         if isinstance(node, ast.Dict):
             return {self.eval(k, env): self.eval(v, env) for k, v in zip(node.keys, node.values) if k is not None}
         if isinstance(node, ast.IfExp):
-            test = self.eval(node.test, env)
+            test = _truth(self.eval(node.test, env))
             if test is True or test is False:
                 return self.eval(node.body if test else node.orelse, env)
-            return UNKNOWN
+            # both, each named as if taken (a layer made in one of them still gets its entry)
+            uids_before = dict(self.uids)
+            a = self.eval(node.body, env)
+            uids_a = dict(self.uids)
+            self.uids = dict(uids_before)
+            b = self.eval(node.orelse, env)
+            self.join_names(uids_before, uids_a)
+            if a is b or (type(a) is type(b) and isinstance(a, (int, float, str)) and a == b):
+                return a
+            if isinstance(a, KTensor) and isinstance(b, KTensor) and a.shape == b.shape:
+                return KTensor(a.shape, a.history + tuple(h for h in b.history if h not in a.history), True)
+            return KTensor(None) if isinstance(a, KTensor) or isinstance(b, KTensor) else UNKNOWN
+        if isinstance(node, ast.ListComp):
+            return self.list_comprehension(node, env)
         if isinstance(node, ast.Compare) and len(node.ops) == 1:
             return _compare(self.eval(node.left, env), node.ops[0], self.eval(node.comparators[0], env))
+        return UNKNOWN
+
+    def bool_op(self, node: ast.BoolOp, env):
+        """``a and b`` / ``a or b`` as Python has them, while each operand's truth is known."""
+        value = UNKNOWN
+        for operand in node.values:
+            value = self.eval(operand, env)
+            truth = _truth(value)
+            if not isinstance(truth, bool):
+                return UNKNOWN
+            if truth is (isinstance(node.op, ast.Or)):
+                return value
+        return value
+
+    def list_comprehension(self, node: ast.ListComp, env):
+        """``[Block(...) for _ in range(n)]``: each element built, in order, so the layers it
+        makes take their automatic names in step with Keras. One ``for`` over a known list."""
+        if len(node.generators) != 1 or node.generators[0].ifs or node.generators[0].is_async:
+            return UNKNOWN
+        gen = node.generators[0]
+        items = self.eval(gen.iter, env)
+        if not _known_seq(items) or len(items) > 64:
+            return UNKNOWN
+        local = _Scope({}, env)
+        was = self.scope
+        if sys.version_info < (3, 12):  # a comprehension is a frame of its own before PEP 709
+            self.scope = "<listcomp>"
+        try:
+            out = KList()
+            for item in items:
+                self.assign(gen.target, item, local, node)
+                out.append(self.eval(node.elt, local))
+        finally:
+            self.scope = was
+        return out
+
+    def call_builtin(self, name, args, kwargs):
+        ints = all(isinstance(a, int) and not isinstance(a, bool) for a in args)
+        if name == "range" and args and ints and not kwargs:
+            return range(*args)
+        if name == "len" and len(args) == 1 and (_known_seq(args[0]) or isinstance(args[0], (str, dict))):
+            return len(args[0])
+        if name == "int" and len(args) == 1 and isinstance(args[0], (int, float)) and not isinstance(args[0], bool):
+            return int(args[0])
+        if name in ("min", "max") and len(args) > 1 and all(isinstance(a, (int, float)) for a in args):
+            return (min if name == "min" else max)(args)
+        if name == "abs" and len(args) == 1 and isinstance(args[0], (int, float)):
+            return abs(args[0])
+        if name in ("list", "tuple") and len(args) == 1 and _known_seq(args[0]):
+            return KList(args[0]) if name == "list" else tuple(args[0])
+        if name == "reversed" and len(args) == 1 and _known_seq(args[0]):
+            return tuple(reversed(args[0]))
+        if name == "enumerate" and len(args) == 1 and _known_seq(args[0]):
+            return tuple(enumerate(args[0]))
+        if name == "zip" and args and all(_known_seq(a) for a in args):
+            return tuple(zip(*args))
         return UNKNOWN
 
     def binop(self, a, op, b):
@@ -604,6 +783,12 @@ class KerasInterp:
                 return a * b
             if isinstance(op, ast.FloorDiv) and b:
                 return a // b
+            if isinstance(op, ast.Mod) and b:
+                return a % b
+            if isinstance(op, ast.Pow) and 0 <= b <= 64 and abs(a) < 2 ** 32:
+                return a ** b
+            if isinstance(op, ast.Div) and b:
+                return a / b
             return UNKNOWN
         if isinstance(a, (int, float)) and isinstance(b, (int, float)):
             try:
@@ -618,14 +803,23 @@ class KerasInterp:
                 labels = arr.labels if isinstance(other, (int, float)) and not isinstance(op, ast.Div) else None
                 return KArray(arr.shape, labels, arr.frame)
             if isinstance(arr, KTensor):
-                shape = arr.shape
                 if isinstance(other, KTensor):
-                    shape = shape if shape == other.shape else None
-                return KTensor(shape)
+                    return KTensor(broadcast(arr.shape, other.shape), unbatched=arr.unbatched and other.unbatched)
+                if isinstance(other, (int, float)) and not isinstance(other, bool):
+                    return KTensor(arr.shape, unbatched=arr.unbatched)
+                return KTensor(None)  # a value of unknown shape may broadcast the tensor up
         return UNKNOWN
 
     def subscript(self, value, sl, env):
         if isinstance(value, (tuple, list)):
+            if not _known_seq(value):
+                return UNKNOWN
+            if isinstance(sl, ast.Slice):
+                parts = [self.eval(p, env) if p is not None else None for p in (sl.lower, sl.upper, sl.step)]
+                if all(p is None or (isinstance(p, int) and not isinstance(p, bool)) for p in parts) and parts[2] != 0:
+                    cut = value[slice(*parts)]
+                    return KList(cut) if isinstance(value, list) else cut
+                return UNKNOWN
             idx = self.eval(sl, env)
             if isinstance(idx, int) and -len(value) <= idx < len(value):
                 return value[idx]
@@ -647,8 +841,56 @@ class KerasInterp:
                 return KArray((None,) if isinstance(sl, ast.Constant) else (None, None), None, True)
             return KArray(None, value.labels)
         if isinstance(value, KTensor):
-            return KTensor(None)
+            return self.index_tensor(value, sl, env)
         return UNKNOWN
+
+    def index_tensor(self, t: KTensor, sl, env) -> KTensor:
+        """Basic indexing, ``t[:, None, None, :]``, ``t[..., 0]``, ``t[:, 1:3]``: its shape
+        where each index is a full or known slice, None, an int or one Ellipsis."""
+        shape = t.shape
+        elts = list(sl.elts) if isinstance(sl, ast.Tuple) else [sl]
+        if shape is None:
+            return KTensor(None)
+        if sum(1 for e in elts if isinstance(e, ast.Constant) and e.value is Ellipsis) > 1:
+            return KTensor(None)
+        consuming = sum(1 for e in elts if not (isinstance(e, ast.Constant) and e.value in (None, Ellipsis)))
+        if consuming > len(shape):
+            return KTensor(None)
+        out, dim, unbatched = [], 0, t.unbatched
+        for e in elts:
+            if isinstance(e, ast.Constant) and e.value is Ellipsis:
+                rest = len(shape) - dim - (consuming - sum(1 for x in elts[:elts.index(e)] if not (
+                    isinstance(x, ast.Constant) and x.value in (None, Ellipsis))))
+                out.extend(shape[dim:dim + rest])
+                dim += rest
+                continue
+            if isinstance(e, ast.Constant) and e.value is None:
+                out.append(1)
+                if not out[:-1] and dim == 0:
+                    unbatched = True  # a new first dim: the batch is no longer first
+                continue
+            if isinstance(e, ast.Slice):
+                parts = [self.eval(p, env) if p is not None else None for p in (e.lower, e.upper, e.step)]
+                n = shape[dim]
+                if parts == [None, None, None]:
+                    out.append(n)
+                elif isinstance(n, int) and all(p is None or (isinstance(p, int) and not isinstance(p, bool))
+                                                for p in parts) and parts[2] != 0:
+                    out.append(len(range(n)[slice(*parts)]))
+                elif dim == 0:
+                    return KTensor(None)
+                else:
+                    out.append(None)
+                dim += 1
+                continue
+            idx = self.eval(e, env)
+            if not (isinstance(idx, int) and not isinstance(idx, bool)):
+                return KTensor(None)
+            if dim == 0:
+                unbatched = True  # t[0]: one sample
+            dim += 1
+        out.extend(shape[dim:])
+        return KTensor(tuple(out), unbatched=unbatched)
 
     def attribute(self, obj, attr, node):
         if isinstance(obj, KRef):
@@ -701,6 +943,8 @@ class KerasInterp:
             if attr in ("data", "target", "images"):
                 return UNKNOWN
             return KBound(obj, attr)
+        if isinstance(obj, list):
+            return KBound(obj, attr)
         if isinstance(obj, dict) and attr in obj:
             return obj[attr]
         if isinstance(obj, KTensor) and attr == "shape":
@@ -746,6 +990,8 @@ class KerasInterp:
             return UNKNOWN
         if isinstance(func, KBound):
             return self.call_method(func.obj, func.name, args, kwargs, node)
+        if isinstance(func, KBuiltin):
+            return self.call_builtin(func.name, args, kwargs)
         return UNKNOWN
 
     def call_library(self, q: str, args, kwargs, node):
@@ -770,6 +1016,19 @@ class KerasInterp:
             return self.apply_layer(layer, [inputs], node)
         if (q.startswith("keras.layers.") or q.startswith("keras.applications.")) and last in LAYERS:
             return self.make_layer(last, args, kwargs, node)
+        if q.startswith("keras.layers.") and last[:1].isupper() and last not in NOT_LAYERS:
+            # a layer class without a rule: its shape is unknown, but it takes its automatic
+            # name as in Keras, so the names of the layers after it stay in step
+            return self.make_layer(last, args, kwargs, node)
+        if q.startswith("keras.ops."):
+            return keras_op(q[len("keras.ops."):], args, kwargs)
+        if q.startswith("tensorflow.") and q[len("tensorflow."):] in TF_OPS:  # the same op, TensorFlow's spelling
+            name = q[len("tensorflow."):]
+            if name == "transpose" and "perm" in kwargs:
+                kwargs = dict(kwargs, axes=kwargs.pop("perm"))
+            return keras_op(TF_OPS[name], args, kwargs)
+        if q.startswith("keras.activations.") and args and isinstance(args[0], KTensor):
+            return KTensor(args[0].shape, unbatched=args[0].unbatched)
         if q.startswith("keras.losses.") and last in LOSS_CLASSES:
             return KLoss(LOSS_CLASSES[last], kwargs.get("from_logits", False))
         if q == "keras.utils.to_categorical" or q.endswith("np_utils.to_categorical"):
@@ -826,7 +1085,37 @@ class KerasInterp:
             return KArray(tuple(shape) if isinstance(shape, tuple) else None, "int")
         return UNKNOWN
 
+    def list_method(self, items: list, name, args, kwargs):
+        """skips.append(x), skips.pop(): the list's own methods, on the list itself."""
+        if getattr(items, "unknown", False):
+            return UNKNOWN
+        if name == "append" and len(args) == 1:
+            items.append(args[0])
+            return None
+        if name == "extend" and len(args) == 1 and _known_seq(args[0]):
+            items.extend(args[0])
+            return None
+        if name == "insert" and len(args) == 2 and isinstance(args[0], int):
+            items.insert(args[0], args[1])
+            return None
+        if name == "pop" and len(args) <= 1 and items and all(isinstance(a, int) for a in args) \
+                and (not args or -len(items) <= args[0] < len(items)):
+            return items.pop(*args)
+        if name == "reverse" and not args:
+            items.reverse()
+            return None
+        if name in ("copy", "index", "count"):
+            try:
+                return KList(items) if name == "copy" else getattr(items, name)(*args)
+            except (ValueError, TypeError):
+                return UNKNOWN
+        if isinstance(items, KList):  # a change this does not follow: the list is unknown from here
+            items.unknown = True
+        return UNKNOWN
+
     def call_method(self, obj, name, args, kwargs, node):
+        if isinstance(obj, list):
+            return self.list_method(obj, name, args, kwargs)
         if isinstance(obj, KInstance):
             fn = obj.cls.methods.get(name)
             if fn is not None:
@@ -907,7 +1196,7 @@ class KerasInterp:
             name = given if isinstance(given, str) else application_name(spec)
         else:
             name = given if isinstance(given, str) else self.auto_name(snake_name(cls))
-        layer = KLayer(spec, name, node)
+        layer = KLayer(spec, name, node, scope=self.scope)
         layer.var = ""
         if cls in APPLICATIONS:
             self.facts.applications.append((layer, node))
@@ -932,8 +1221,10 @@ class KerasInterp:
         if layer.is_application and (not shapes or shapes[0] is None):
             app_in = application_input_shape(layer.spec)
             shapes = [None if app_in is None else (BATCH,) + tuple(app_in)]
+        unbatched = any(isinstance(v, KTensor) and v.unbatched
+                        for x in inputs for v in (x if isinstance(x, (list, tuple)) else [x]))
         try:
-            out, params = LAYERS[layer.spec.cls](layer.spec, shapes or [None])
+            out, params = LAYERS.get(layer.spec.cls, _no_rule)(layer.spec, shapes or [None])
         except KerasShapeError as exc:
             out, params = None, None
             if node is not None:
@@ -942,24 +1233,41 @@ class KerasInterp:
             out, params = None, None
         layer.output, layer.params = out, params
         if record and node is not None:
-            self.record_layer(layer, node, out, params)
+            # a tensor without a batch dim (ops.arange): the trace names its first dim B, so the
+            # entry leaves that dim open rather than contradict it
+            self.record_layer(layer, node, (None,) + tuple(out[1:]) if unbatched and out else out, params)
+            if layer.spec.cls == "MultiHeadAttention" and self.in_layer_call:
+                # Keras (torch backend) runs a custom layer's call() on placeholder tensors, so the
+                # attention's projections are called and listed; a functional-API attention only
+                # computes its output shape
+                self.record_attention_projections(layer, shapes, node)
         history: list = []
+        partial = False
         for x in inputs:
             for v in (x if isinstance(x, (list, tuple)) else [x]):
                 if isinstance(v, KTensor):
                     history.extend(h for h in v.history if h not in history)
+                    partial = partial or v.partial
         if layer not in history:
             history.append(layer)
-        return KTensor(out, tuple(history))
+        return KTensor(out, tuple(history), partial, unbatched)
+
+    def record_attention_projections(self, layer: KLayer, shapes, node):
+        """MultiHeadAttention's own EinsumDense layers (query, key, value, attention_output):
+        Keras calls them on the user's line, and the trace lists them there."""
+        for name, shape, params in attention_projections(layer.spec, shapes):
+            self.layer_records[(node.lineno, node.col_offset, f"{layer.name}/{name}")] = KerasLayerFact(
+                self.scope, name, "EinsumDense", node.lineno, node.col_offset, node.end_lineno, node.end_col_offset,
+                shape, params, self.src(layer.node)[:200])
 
     def conflict(self, exc: KerasShapeError, node, layer):
         self.conflicts[(node.lineno, node.col_offset, exc.kind)] = KerasConflict(
             exc.kind, node.lineno, node.col_offset, node.end_lineno, node.end_col_offset, exc.message, exc.fix,
             layer.node if isinstance(layer.node, ast.Call) else None)
 
-    def record_layer(self, layer: KLayer, node, out, params):
+    def record_layer(self, layer: KLayer, node, out, params, scope=None):
         self.layer_records[(node.lineno, node.col_offset, layer.name)] = KerasLayerFact(
-            self.scope, layer.name, layer.spec.cls, node.lineno, node.col_offset, node.end_lineno,
+            scope or self.scope, layer.name, layer.spec.cls, node.lineno, node.col_offset, node.end_lineno,
             node.end_col_offset, out, params, self.src(layer.node)[:200], getattr(layer, "var", ""))
 
     def record_model(self, model: KModel):
@@ -970,13 +1278,22 @@ class KerasInterp:
             model.var, model.kind, node.lineno, node.col_offset, node.end_lineno, node.end_col_offset,
             model.params, model.input_shape, model.output)
 
+    @contextlib.contextmanager
+    def in_scope(self, scope):
+        was, self.scope = self.scope, scope
+        try:
+            yield
+        finally:
+            self.scope = was
+
     def make_sequential(self, args, kwargs, node) -> KModel:
-        model = KModel("sequential", node)
+        model = KModel("sequential", node, scope=self.scope)
         self.facts.model_values.append(model)
-        self.auto_name("sequential")
+        given_name = kwargs.get("name")
+        model.name = given_name if isinstance(given_name, str) else self.auto_name("sequential")
         given = args[0] if args else kwargs.get("layers")
         list_node = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "layers"), None)
-        if isinstance(given, (list, tuple)):
+        if _known_seq(given):
             nodes = list_node.elts if isinstance(list_node, (ast.List, ast.Tuple)) and \
                 len(list_node.elts) == len(given) else [list_node] * len(given)
             model.items = list(zip(given, nodes))
@@ -1008,15 +1325,24 @@ class KerasInterp:
                         shape = (BATCH, item.spec.kwargs["input_dim"])
                     if model.input_shape is None and shape is not None:
                         model.input_shape = shape
-                out = self.apply_layer(item, [KTensor(shape)], item_node)
+                with self.in_scope(item.scope):  # Keras records a Sequential's layers where they were made
+                    out = self.apply_layer(item, [KTensor(shape)], item_node)
                 shape = out.shape
                 layers.append(item)
                 total = total + item.params if isinstance(total, int) and isinstance(item.params, int) else None
             elif isinstance(item, KModel):
-                out = self.apply_model(item, [KTensor(shape)], item_node)
+                with self.in_scope(item.scope):
+                    out = self.apply_model(item, [KTensor(shape)], item_node)
                 shape = out.shape if isinstance(out, KTensor) else None
                 layers.append(item)
                 total = total + item.params if isinstance(total, int) and isinstance(item.params, int) else None
+            elif isinstance(item, KInstance) and item.cls.kind in ("layer", "model"):
+                with self.in_scope(item.scope):
+                    out = self.call_instance(item, [KTensor(shape)], {}, item_node)
+                shape = out.shape if isinstance(out, KTensor) else None
+                layers.append(item)
+                n = _sum_params(item)
+                total = total + n if isinstance(total, int) and isinstance(n, int) else None
             else:
                 shape, total = None, None
         model.layers = layers
@@ -1027,9 +1353,10 @@ class KerasInterp:
     def make_functional(self, args, kwargs, node) -> KModel:
         inputs = kwargs.get("inputs", args[0] if args else None)
         outputs = kwargs.get("outputs", args[1] if len(args) > 1 else None)
-        model = KModel("functional", node)
+        model = KModel("functional", node, scope=self.scope)
         self.facts.model_values.append(model)
-        self.auto_name("functional")
+        given_name = kwargs.get("name")
+        model.name = given_name if isinstance(given_name, str) else self.auto_name("functional")
         ins = inputs if isinstance(inputs, (list, tuple)) else [inputs]
         outs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
         model.inputs = ins
@@ -1047,19 +1374,207 @@ class KerasInterp:
         for layer in layers:
             n = layer.params
             total = total + n if isinstance(total, int) and isinstance(n, int) else None
-        model.params = total if layers else None
+        model.params = total if layers and not any(isinstance(t, KTensor) and t.partial for t in outs) else None
         return model
 
     def apply_model(self, model: KModel, args, node):
         x = args[0] if args else None
+        if model.kind == "subclass" and model.instance is not None:
+            return self.call_instance(model.instance, args, {}, node)
         if model.kind == "sequential":
             if model.input_shape is None and isinstance(x, KTensor) and x.shape is not None:
                 model.input_shape = x.shape
                 self.build_sequential(model)
-            return KTensor(model.output)
-        if model.kind == "subclass" and model.instance is not None:
-            return self.call_instance(model.instance, args, {}, node)
-        return KTensor(model.output, (x.history if isinstance(x, KTensor) else ()) + (model,))
+            out = KTensor(model.output)
+        else:
+            out = KTensor(model.output, (x.history if isinstance(x, KTensor) else ()) + (model,))
+        if node is not None and model.name:  # a model called like a layer: one entry, as Keras lists it
+            self.layer_records[(node.lineno, node.col_offset, model.name)] = KerasLayerFact(
+                self.scope, model.name, "Sequential" if model.kind == "sequential" else "Functional", node.lineno,
+                node.col_offset, node.end_lineno, node.end_col_offset, model.output, model.params,
+                self.src(node)[:200])
+        return out
+
+
+def broadcast(a, b):
+    """NumPy broadcasting of two shapes, dims aligned from the right; a dim that cannot be
+    proven is None, and so is the whole shape when a rank is unknown."""
+    if a is None or b is None:
+        return None
+    out = []
+    for i in range(1, max(len(a), len(b)) + 1):
+        x = a[-i] if i <= len(a) else 1
+        y = b[-i] if i <= len(b) else 1
+        if x is y or (type(x) is type(y) and x == y):
+            out.append(x)
+        elif x == 1 and isinstance(x, int):
+            out.append(y)
+        elif y == 1 and isinstance(y, int):
+            out.append(x)
+        else:
+            out.append(None)
+    return tuple(reversed(out))
+
+
+def _dim(v):
+    return v if (isinstance(v, int) and not isinstance(v, bool)) or isinstance(v, dims.Sym) else None
+
+
+def keras_op(name, args, kwargs):
+    """``keras.ops.X(...)`` on tensors: the output shape where the op's rule is certain,
+    else a tensor of unknown shape (or UNKNOWN when it is not given a tensor)."""
+    out = _keras_op(name, args, kwargs)
+    x = args[0] if args else kwargs.get("x")
+    if isinstance(out, KTensor) and isinstance(x, KTensor) and x.unbatched:
+        out.unbatched = True
+    return out
+
+
+def _keras_op(name, args, kwargs):
+    x = args[0] if args else kwargs.get("x")
+    shape = x.shape if isinstance(x, KTensor) else None
+    if name == "shape":
+        return tuple(shape) if isinstance(x, KTensor) and shape is not None else UNKNOWN
+    if name == "convert_to_tensor" and _known_seq(x):
+        return x  # a list of numbers stays one (ops.pad's widths)
+    if name in _SHAPE_KEEPING_OPS:
+        return KTensor(shape) if isinstance(x, KTensor) else UNKNOWN
+    if name in ("add", "subtract", "multiply", "divide", "maximum", "minimum", "power"):
+        y = args[1] if len(args) > 1 else kwargs.get("x2")
+        if isinstance(x, KTensor) and isinstance(y, KTensor):
+            return KTensor(broadcast(x.shape, y.shape), unbatched=x.unbatched and y.unbatched)
+        for t, other in ((x, y), (y, x)):
+            if isinstance(t, KTensor):
+                return KTensor(t.shape if isinstance(other, (int, float)) and not isinstance(other, bool) else None)
+        return UNKNOWN
+    if name == "concatenate":
+        return _concatenate(x, kwargs.get("axis", args[1] if len(args) > 1 else 0))
+    if not isinstance(x, KTensor) and name not in ("arange",):
+        return UNKNOWN
+    if name == "pad":
+        widths = args[1] if len(args) > 1 else kwargs.get("pad_width")
+        if shape is None or not _known_seq(widths) or len(widths) != len(shape):
+            return KTensor(None if shape is None else tuple(None for _ in shape))
+        out = []
+        for d, w in zip(shape, widths):
+            if _known_seq(w) and len(w) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in w):
+                out.append(d if w[0] == w[1] == 0 else d + w[0] + w[1] if isinstance(d, int) else None)
+            else:
+                out.append(None)
+        return KTensor(tuple(out))
+    if name == "reshape":
+        target = args[1] if len(args) > 1 else kwargs.get("newshape", kwargs.get("new_shape"))
+        return KTensor(_reshape_tensor(shape, target))
+    if name == "transpose":
+        axes = args[1] if len(args) > 1 else kwargs.get("axes")
+        if shape is None:
+            return KTensor(None)
+        if axes is None:
+            return KTensor(tuple(reversed(shape)))
+        if isinstance(axes, (list, tuple)) and sorted(a for a in axes if isinstance(a, int)) == list(range(len(shape))):
+            return KTensor(tuple(shape[a] for a in axes))
+        return KTensor(None)
+    if name == "expand_dims":
+        axis = args[1] if len(args) > 1 else kwargs.get("axis")
+        if shape is None or not isinstance(axis, int) or not -len(shape) - 1 <= axis <= len(shape):
+            return KTensor(None)
+        at = axis if axis >= 0 else len(shape) + 1 + axis
+        return KTensor(tuple(shape[:at]) + (1,) + tuple(shape[at:]))
+    if name == "arange":
+        bounds = [v for v in args] or [kwargs.get(k) for k in ("start", "stop", "step") if k in kwargs]
+        if "start" in kwargs and "stop" in kwargs:
+            bounds = [kwargs["start"], kwargs["stop"], kwargs.get("step", 1)]
+        if bounds and all(isinstance(v, int) and not isinstance(v, bool) for v in bounds) and len(bounds) <= 3 \
+                and (len(bounds) < 3 or bounds[2] != 0):
+            return KTensor((len(range(*bounds)),), unbatched=True)
+        return KTensor(None, unbatched=True)
+    if name == "image.extract_patches":
+        size = args[1] if len(args) > 1 else kwargs.get("size")
+        size = (size, size) if isinstance(size, int) else tuple(size) if isinstance(size, (list, tuple)) else None
+        strides = kwargs.get("strides", args[2] if len(args) > 2 else None)
+        padding = kwargs.get("padding", "valid")
+        if shape is None or len(shape) != 4 or size is None or strides is not None or padding != "valid" \
+                or kwargs.get("dilation_rate", 1) != 1 or kwargs.get("data_format") is not None:
+            return KTensor(None if shape is None else (shape[0], None, None, None))
+        rows, cols = (n // k if isinstance(n, int) and isinstance(k, int) else None for n, k in zip(shape[1:3], size))
+        depth = size[0] * size[1] * shape[3] if all(isinstance(v, int) for v in (*size, shape[3])) else None
+        return KTensor((shape[0], rows, cols, depth))
+    return KTensor(None)
+
+
+def _concatenate(xs, axis):
+    """ops.concatenate / tf.concat: the dims along ``axis`` add up; the others must agree."""
+    if not _known_seq(xs) or not xs or not all(isinstance(t, KTensor) for t in xs):
+        return KTensor(None)
+    shapes = [t.shape for t in xs]
+    if any(sh is None for sh in shapes) or len({len(sh) for sh in shapes}) != 1 or not isinstance(axis, int):
+        return KTensor(None)
+    rank = len(shapes[0])
+    if not -rank <= axis < rank:
+        return KTensor(None)
+    ax = axis % rank
+    out = []
+    for i in range(rank):
+        vals = [sh[i] for sh in shapes]
+        if i == ax:
+            out.append(sum(vals) if all(isinstance(v, int) for v in vals) else None)
+        else:
+            first = vals[0]
+            out.append(first if all(v is first or (type(v) is type(first) and v == first) for v in vals) else None)
+    return KTensor(tuple(out), unbatched=all(t.unbatched for t in xs) or ax == 0)
+
+
+TF_OPS = {n: n for n in ("cast", "exp", "sin", "cos", "reshape", "transpose", "sigmoid", "tanh", "square", "sqrt",
+                         "abs", "expand_dims", "pad", "convert_to_tensor")}
+TF_OPS.update({"concat": "concatenate", "nn.relu": "relu", "nn.gelu": "gelu", "nn.silu": "silu",
+               "nn.softmax": "softmax", "math.exp": "exp", "math.sin": "sin", "math.cos": "cos",
+               "math.sigmoid": "sigmoid", "math.tanh": "tanh", "math.sqrt": "sqrt", "math.square": "square"})
+
+_SHAPE_KEEPING_OPS = {
+    "cast", "convert_to_tensor", "relu", "gelu", "sigmoid", "tanh", "silu", "swish", "softplus", "exp", "log",
+    "sqrt", "square", "abs", "negative", "sin", "cos", "erf", "softmax", "log_softmax", "stop_gradient", "clip",
+    "leaky_relu", "elu", "selu", "relu6", "hard_sigmoid", "floor", "ceil", "round", "sign", "reciprocal"}
+
+
+def _reshape_tensor(shape, target):
+    """ops.reshape: the target with its -1 worked out where the element count allows; a
+    batch dim given as -1 or ``ops.shape(x)[0]`` stays the batch."""
+    if not isinstance(target, (list, tuple)) or not all(_dim(t) is not None for t in target):
+        return None
+    target = tuple(target)
+    if shape is None:
+        return tuple(t if not (isinstance(t, int) and t == -1) else None for t in target)
+    rest = shape[1:]
+    known_rest = all(isinstance(d, int) for d in rest)
+    total = 1
+    for d in rest:
+        total = total * d if known_rest else None
+    if target and ((isinstance(target[0], dims.Sym) and target[0] == shape[0])
+                   or (isinstance(target[0], int) and target[0] == -1)):
+        tail = target[1:]
+        if isinstance(target[0], int) and target[0] == -1:
+            # -1 first: the batch only when the other dims hold exactly one sample's values
+            if not (known_rest and all(isinstance(t, int) and t > 0 for t in tail)):
+                return (None,) + tuple(t if isinstance(t, int) and t > 0 else None for t in tail)
+            per = 1
+            for t in tail:
+                per *= t
+            return ((shape[0] if per == total else None),) + tail
+        if sum(1 for t in tail if isinstance(t, int) and t == -1) == 1 and known_rest \
+                and all(isinstance(t, int) for t in tail):
+            known = 1
+            for t in tail:
+                if t != -1:
+                    known *= t
+            if known and total % known == 0:
+                return (shape[0],) + tuple(total // known if t == -1 else t for t in tail)
+        return (shape[0],) + tuple(None if (isinstance(t, int) and t == -1) or not isinstance(t, int) else t
+                                   for t in tail)
+    return tuple(None if not isinstance(t, int) or t == -1 else t for t in target)
+
+
+def _no_rule(spec, inputs):
+    return None, None
 
 
 def model_uses(model, part) -> bool:
@@ -1109,6 +1624,68 @@ def _compare(a, op, b):
         return UNKNOWN
 
 
+def _truth(value):
+    """An if test's truth where Python's is certain: a layer or model object is true, None
+    and known constants as Python has them; anything else stays as it is (unknown)."""
+    if value is None or isinstance(value, (bool, int, float, str, list, tuple, dict, range)):
+        return bool(value)
+    if isinstance(value, (KLayer, KModel, KFunc, KClass, KRef)) or (
+            isinstance(value, KInstance) and value.cls.kind in ("layer", "model")):
+        return True
+    return value
+
+
+def _stored_names(body) -> set:
+    """The names a block assigns (outside nested functions and classes)."""
+    names: set = set()
+    todo = list(body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            if not isinstance(node, ast.Lambda):
+                names.add(node.name)
+            continue
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        todo.extend(ast.iter_child_nodes(node))
+    return names
+
+
+def forget(stmt, env):
+    """What ``stmt`` assigns becomes unknown (a tensor: of unknown shape, still a tensor)."""
+    for name in _stored_names([stmt]):
+        if dict.__contains__(env, name) or not isinstance(env, _Scope):
+            old = env.get(name) if dict.__contains__(env, name) else None
+            env[name] = KTensor(None) if isinstance(old, KTensor) else UNKNOWN
+        else:
+            env[name] = UNKNOWN
+
+
+def _leaves_early(body) -> bool:
+    """A ``break`` or ``continue`` of this loop (not of a loop inside it)."""
+    todo = list(body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.Break, ast.Continue)):
+            return True
+        if isinstance(node, (ast.For, ast.AsyncFor, ast.While, ast.FunctionDef, ast.AsyncFunctionDef,
+                             ast.ClassDef)):
+            continue
+        todo.extend(ast.iter_child_nodes(node))
+    return False
+
+
+def _as_load(target):
+    """``x`` / ``self.x`` / ``a[i]`` as read: an AugAssign's current value."""
+    if isinstance(target, ast.Name):
+        return ast.Name(target.id, ast.Load())
+    if isinstance(target, ast.Attribute):
+        return ast.Attribute(target.value, target.attr, ast.Load())
+    if isinstance(target, ast.Subscript):
+        return ast.Subscript(target.value, target.slice, ast.Load())
+    raise ValueError("not a target")
+
+
 def _is_main_guard(test: ast.Compare) -> bool:
     return isinstance(test.left, ast.Name) and test.left.id == "__name__"
 
@@ -1133,24 +1710,41 @@ def _reshape(shape, target):
 
 
 def _sum_params(inst: KInstance, seen=None) -> Optional[int]:
+    """A custom layer's or model's parameter count: its sublayers' and submodels'. None where
+    it may own weights this does not see: ``add_weight``, a ``build()`` (which may make
+    layers), or an attribute set from a call the interpreter could not follow."""
     seen = set() if seen is None else seen
+    if inst.opaque or _makes_own_weights(inst.cls):
+        return None
     total = 0
     for v in inst.attrs.values():
-        items = v if isinstance(v, (list, tuple)) else [v]
+        items = list(v.values()) if isinstance(v, dict) else v if isinstance(v, (list, tuple)) else [v]
         for item in items:
             if id(item) in seen:
                 continue
             seen.add(id(item))
             if isinstance(item, KLayer):
-                if not isinstance(item.params, int):
-                    return None
-                total += item.params
+                n = item.params
             elif isinstance(item, KInstance):
                 n = _sum_params(item, seen)
-                if n is None:
-                    return None
-                total += n
+            elif isinstance(item, KModel):
+                n = _sum_params(item.instance, seen) if item.instance is not None else item.params
+            else:
+                continue
+            if not isinstance(n, int):
+                return None
+            total += n
     return total
+
+
+def _makes_own_weights(cls: KClass) -> bool:
+    if "build" in cls.methods:
+        return True
+    for fn in cls.methods.values():
+        for node in ast.walk(fn.node):
+            if isinstance(node, ast.Attribute) and node.attr in ("add_weight", "add_variable", "Variable"):
+                return True
+    return False
 
 
 def analyze_keras(text: str, tree: ast.Module) -> KerasFacts:
