@@ -84,6 +84,7 @@ HEADER = struct.Struct("<2sIIH")
 HEADER_SIZE = HEADER.size  # 12
 MAX_FRAME_BYTES = 16 * 1024 * 1024
 FLUSH_INTERVAL = 0.2
+COALESCE = 0.02  # after a wake-up, how long to gather more frames before writing
 FLUSH_BYTES = 1 << 20
 KIND_FIELDS: dict[str, tuple[str, ...]] = {
     "metric": ("name", "value", "step", "file", "line"),
@@ -200,7 +201,11 @@ class FrameWriter:
     def _flush_loop(self) -> None:
         me = threading.current_thread()
         while not self._closed and self._thread is me:
-            self._wake.wait(self.flush_interval)
+            if self._wake.wait(self.flush_interval) and not self._closed:
+                # values logged together (a batch's loss and metrics) go out in one write,
+                # and a loop that logs every few ms costs a flush per COALESCE s, not one
+                # per step (the Keras callback's per-batch cost was mostly these flushes)
+                time.sleep(COALESCE)
             self._wake.clear()
             self.flush()
 
