@@ -200,6 +200,11 @@ class Interp:
         self.layer_weights: dict = {}  # id(tensor) -> (Layer, attr, tensor): a layer's weight read in code
         self.callsite_by_path: dict = {}  # (defining file, class name) -> Args, for other files' classes
         self.ctor_by_path: dict = {}  # (defining file, class name) -> constructor Args from script code
+        # while a call from the analysed file runs here: that file's interpreter, so that an
+        # import of it inside the call (litgpt's `import litgpt.model` in a config property)
+        # gives its classes, not a second reading whose runs nobody records. Never kept
+        # between calls: a stored copy of this module must not reach the file.
+        self.calling_root: Optional["Interp"] = None
 
     # ------------------------------------------------------------------ utilities
     def tick(self):
@@ -566,6 +571,10 @@ class Interp:
 
     def set_attr(self, obj, name, value, target, frame):
         if isinstance(obj, Instance):
+            setter = _property_setter(obj.cls, name)
+            if setter is not None:  # self.max_seq_length = n runs the property's setter
+                self.call_func(setter, Args([obj, value]), target)
+                return
             name = _attribute_alias(obj, name)
             obj.attrs[name] = value
             if self.recording and isinstance(value, Layer) and frame.func is not None \
@@ -854,6 +863,12 @@ class Interp:
         if isinstance(obj, _SuperProxy):
             return _get_attr_super(self, obj, name, node, frame)
         if isinstance(obj, Ref):
+            if obj.qual.split(".")[0] not in _LIBRARY_ROOTS:
+                # `import pkg.model` then `pkg.model.Block` or getattr(pkg.model, name): a
+                # workspace module reached through attributes, read as `from` would read it
+                other = self.load_workspace_module(obj.qual)
+                if other is not None and name in other.globals:
+                    return other.globals[name]
             return Ref(f"{obj.qual}.{name}")
         if isinstance(obj, Tensor):
             return self.tensor_attr(obj, name, node)
@@ -1543,11 +1558,13 @@ class Interp:
             return UNK
         was = self.recording
         cut_before = self.cut_calls
+        root_before = self.calling_root
         self.recording = False
         self.steps = 0
         self.step_limit = caller.step_limit
         self.hints = caller.hints
         self.depth = caller.depth
+        self.calling_root = caller if caller.import_depth == 0 else caller.calling_root
         try:
             return self.call_func(fn, a, None)
         except BudgetExceeded:
@@ -1556,6 +1573,7 @@ class Interp:
         finally:
             self.recording = was
             self.hints = None
+            self.calling_root = root_before
             caller.cut_calls += self.cut_calls - cut_before
 
     # ------------------------------------------------------------------ classes
@@ -1566,7 +1584,12 @@ class Interp:
         cframe = Frame(dict(frame.env), "<class>")
         for stmt in node.body:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                cls.attrs[stmt.name] = self.make_func(stmt, cframe, owner=cls)
+                fn = self.make_func(stmt, cframe, owner=cls)
+                if f"{stmt.name}.setter" in {_deco_name(d) for d in stmt.decorator_list}:
+                    # @x.setter: the getter stays what reading x calls; assigning x runs this
+                    cls.attrs.setdefault("__setters__", {})[stmt.name] = fn
+                    continue
+                cls.attrs[stmt.name] = fn
             elif isinstance(stmt, ast.Assign):
                 v = self.eval_quiet(stmt.value, cframe)
                 for t in stmt.targets:
@@ -1862,7 +1885,17 @@ class Interp:
             frame.env[alias.asname or alias.name] = v
 
     def load_workspace_module(self, name):
-        if self.resolve_module is None or self.import_depth >= 3:
+        if self.resolve_module is None:
+            return None
+        root = self.calling_root
+        if root is not None and root is not self and root.path is not None:
+            try:
+                found = self.resolve_module(name, self.path)
+            except Exception:
+                found = None
+            if found and found[0] == root.path:
+                return root
+        if self.import_depth >= 3:
             return None
         key = (name, self.path)
         if key in self.module_cache:
@@ -2285,6 +2318,17 @@ def _all_attrs(cls):
     for c in cls.mro():
         out |= set(c.attrs)
     return out
+
+
+def _property_setter(cls, name):
+    """The ``@name.setter`` function the class (or a base) defines, nearest first."""
+    for c in cls.mro():
+        setters = c.attrs.get("__setters__")
+        if setters and name in setters:
+            return setters[name]
+        if name in c.attrs:
+            return None  # a plain attribute or method nearer than any setter shadows it
+    return None
 
 
 def _deco_name(node) -> str:

@@ -520,3 +520,94 @@ def test_einops_einsum_with_the_pattern_last_and_word_axes():
     assert last(f, "scores") == [2, 7, 7]
     # 16 against 8 for d_in: an error that names the axis by its word
     assert any("'d_in'" in c.message and "16" in c.message and "8" in c.message for c in f.conflicts)
+
+
+def test_property_setter_registers_the_buffers_forward_reads():
+    # litgpt-style: __init__ assigns a property whose setter builds the rotary cache
+    f = analyze("""
+    class Rotary(nn.Module):
+        def __init__(self, dim, context):
+            super().__init__()
+            self.dim = dim
+            self.context = context
+
+        @property
+        def context(self):
+            return self._context
+
+        @context.setter
+        def context(self, n):
+            self._context = n
+            cos, sin = self.tables(n)
+            self.register_buffer("cos", cos, persistent=False)
+            self.register_buffer("sin", sin, persistent=False)
+
+        def tables(self, n):
+            steps = torch.arange(n).float()
+            freq = 1.0 / (10000 ** (torch.arange(0, self.dim, 2).float() / self.dim))
+            angles = torch.outer(steps, freq).repeat(1, 2)
+            return torch.cos(angles), torch.sin(angles)
+
+        def forward(self, x):
+            T = x.size(1)
+            cos = self.cos[:T]
+            y = x * cos + x * self.sin[:T]
+            return y
+    """, entry="Rotary", init="dim=8, context=32", inputs={"x": [2, 16, 8]})
+    assert last(f, "cos", "Rotary.forward") == [16, 8]
+    assert last(f, "y") == [2, 16, 8]
+
+
+def test_layer_class_named_by_a_config_property_that_imports_the_model_file(tmp_path):
+    # litgpt: Config.mlp_class does `import pkg.model; return getattr(pkg.model, name)`,
+    # so the class comes from the very file being analysed, and its forward is recorded
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "config.py").write_text(textwrap.dedent("""\
+        from dataclasses import dataclass
+
+
+        @dataclass
+        class Config:
+            width: int = 32
+            mlp_name: str = "Feed"
+
+            @property
+            def mlp_class(self):
+                import pkg.model
+
+                return getattr(pkg.model, self.mlp_name)
+        """))
+    src = textwrap.dedent("""\
+        import torch
+        from torch import nn
+        from pkg.config import Config
+
+
+        class Feed(nn.Module):
+            def __init__(self, config):
+                super().__init__()
+                self.up = nn.Linear(config.width, 4 * config.width)
+
+            def forward(self, x):
+                h = self.up(x)
+                return h
+
+
+        class Block(nn.Module):
+            def __init__(self, config):
+                super().__init__()
+                self.mlp = config.mlp_class(config)
+
+            def forward(self, x):
+                y = self.mlp(x)
+                return y
+        """)
+    path = pkg / "model.py"
+    path.write_text(src)
+    facts = analyze_source(src, str(path), resolve_module=make_resolver(str(tmp_path)),
+                           entry="Block", init="config=Config(width=16)", inputs={"x": [2, 5, 16]})
+    shape = {b.name: [dims.dim_json(d) for d in b.shape] if b.shape else None for b in facts.bindings}
+    assert shape.get("y") == [2, 5, 64]
+    assert shape.get("h") == [2, 5, 64]
