@@ -25,7 +25,7 @@ from ml_lsp.analysis.facts import Related, ShapeConflict, TextEdit, TextFix
 from ml_lsp.analysis.ops import Args, Ctor, LayerRule, OpCall
 from ml_lsp.analysis import provenance
 from ml_lsp.analysis.provenance import SourceValue
-from ml_lsp.analysis.values import (NUM, UNK, Bound, ClassVal, DictVal, Func, Instance, Layer, Obj, Partial,
+from ml_lsp.analysis.values import (NUM, UNK, Bound, Choice, ClassVal, DictVal, Func, Instance, Layer, Obj, Partial,
                                     Ref, Seq, Tensor, as_dim, join)
 
 # input qualities: a record made with better-known inputs replaces a worse one
@@ -108,7 +108,7 @@ class Frame:
 BUILTIN_NAMES = {"len", "range", "int", "float", "bool", "str", "min", "max", "abs", "sum", "list",
                  "tuple", "dict", "zip", "enumerate", "reversed", "sorted", "isinstance", "getattr",
                  "setattr", "hasattr", "super", "print", "round", "type", "iter", "next", "map",
-                 "filter", "any", "all", "set", "object", "property", "staticmethod", "classmethod",
+                 "filter", "any", "all", "set", "object", "property", "staticmethod", "classmethod", "issubclass",
                  "divmod", "pow", "hash", "id", "callable", "open", "repr", "format", "vars",
                  "NotImplementedError", "ValueError", "TypeError", "RuntimeError", "Exception",
                  "AssertionError", "KeyError", "IndexError", "__name__", "True", "False", "None"}
@@ -468,6 +468,10 @@ class Interp:
             return list(v.items.keys())
         if isinstance(v, str):
             return list(v)
+        if isinstance(v, Tensor) and v.shape and isinstance(v.shape[0], int) and not isinstance(v.shape[0], bool) \
+                and 0 <= v.shape[0] <= MAX_UNROLL:
+            # [r.item() for r in torch.linspace(0, rate, depth)]: one item per row
+            return [Tensor(v.shape[1:], v.dtype) for _ in range(v.shape[0])]
         return None
 
     def exec_for(self, stmt, frame):
@@ -767,7 +771,10 @@ class Interp:
             return self.eval(node.body, frame)
         if c is False:
             return self.eval(node.orelse, frame)
-        return join(self.eval(node.body, frame), self.eval(node.orelse, frame))
+        body, orelse = self.eval(node.body, frame), self.eval(node.orelse, frame)
+        if _is_module_value(body) and _is_module_value(orelse) and body is not orelse:
+            return Choice(_options(body) + _options(orelse))
+        return join(body, orelse)
 
     def e_namedexpr(self, node, frame):
         v = self.eval(node.value, frame)
@@ -1128,6 +1135,8 @@ class Interp:
             if isinstance(call, Func):
                 return self.call_func(call, Args([fn] + a.args, a.kwargs), node)
             return UNK
+        if isinstance(fn, Choice):
+            return self.call_choice(fn, a, node, frame)
         if isinstance(fn, _MappingMethod):
             return self.call_mapping_method(fn, a, node)
         if isinstance(fn, _ContainerInit):
@@ -1162,6 +1171,20 @@ class Interp:
         if isinstance(fn, SourceValue):
             return fn.call(a)
         return UNK
+
+    def call_choice(self, fn: Choice, a: Args, node, frame):
+        """Each module the choice may be, run quietly (a module the program may never
+        call must not report a conflict or record a binding); the outputs joined."""
+        was = self.recording
+        self.recording = False
+        try:
+            outs = [self.call(option, a, node, frame) for option in fn.options]
+        finally:
+            self.recording = was
+        out = outs[0]
+        for o in outs[1:]:
+            out = join(out, o)
+        return out
 
     def call_ref(self, qual, a: Args, node, frame):
         if qual.startswith("builtins."):
@@ -1798,6 +1821,8 @@ class Interp:
             return _isinstance(args[0], args[1]) if len(args) == 2 else UNK
         if name == "callable":
             return _callable(args[0]) if len(args) == 1 else UNK
+        if name == "issubclass":
+            return _issubclass(args[0], args[1]) if len(args) == 2 else UNK
         if name == "getattr":
             if len(args) >= 2 and isinstance(args[1], str):
                 v = self.get_attr(args[0], args[1], node, frame)
@@ -1867,7 +1892,7 @@ class Interp:
 
     def exec_import_from(self, stmt, frame):
         mod = stmt.module or ""
-        if stmt.level == 0 and mod.split(".")[0] in _LIBRARY_ROOTS:
+        if stmt.level == 0 and mod.split(".")[0] in _LIBRARY_ROOTS and not _inside_package(self.path, mod):
             for alias in stmt.names:
                 frame.env[alias.asname or alias.name] = Ref(f"{mod}.{alias.name}")
             return
@@ -1880,8 +1905,11 @@ class Interp:
                             frame.env[k] = v
                 continue
             v = other.globals.get(alias.name, UNK) if other is not None else UNK
-            if v is UNK and other is None:
-                v = Ref(f"{mod}.{alias.name}") if stmt.level == 0 else UNK
+            if stmt.level == 0 and (other is None or mod.split(".")[0] in _LIBRARY_ROOTS) and (
+                    v is UNK or _SPECIAL_REFS.get(f"{mod}.{alias.name}") is not None
+                    or self.lookup_rule(f"{mod}.{alias.name}") is not None):
+                # a library name with a rule keeps its rule, even read from inside its package
+                v = Ref(f"{mod}.{alias.name}")
             frame.env[alias.asname or alias.name] = v
 
     def load_workspace_module(self, name):
@@ -2065,6 +2093,16 @@ def _attribute_alias(obj, name: str) -> str:
     return name
 
 
+def _is_module_value(v) -> bool:
+    if isinstance(v, Choice):
+        return True
+    return isinstance(v, Layer) or (isinstance(v, Instance) and v.cls.is_module)
+
+
+def _options(v) -> list:
+    return list(v.options) if isinstance(v, Choice) else [v]
+
+
 def _identity(a, b):
     """``a is b`` where the engine can tell: against None, or against True/False (yolov5's
     ``act is True``) when the other side is a value we know; else UNK."""
@@ -2076,7 +2114,7 @@ def _identity(a, b):
         other = b if isinstance(a, bool) else a
         if isinstance(other, bool):
             return a is b
-        if isinstance(other, (int, float, str, Sym, Tensor, Layer, Instance, Seq, DictVal, Func, ClassVal)):
+        if isinstance(other, (int, float, str, Sym, Tensor, Layer, Instance, Seq, DictVal, Func, ClassVal, Choice)):
             return False
     return UNK
 
@@ -2318,6 +2356,16 @@ def _all_attrs(cls):
     for c in cls.mro():
         out |= set(c.attrs)
     return out
+
+
+def _inside_package(path, mod: str) -> bool:
+    """Whether the file lies in the source tree of ``mod``'s top package (timm's own
+    models import ``from timm.layers import ...``): there the package is the workspace's
+    code, read like any other module, not a library known only by its rules."""
+    if not path:
+        return False
+    parts = path.replace("\\", "/").split("/")[:-1]
+    return mod.split(".")[0] in parts
 
 
 def _property_setter(cls, name):
@@ -2706,6 +2754,22 @@ def _isinstance(obj, cls):
         if isinstance(obj, Instance) and any(isinstance(b, Ref) and b.qual == cls.qual
                                              for c in obj.cls.mro() for b in c.bases):
             return True
+    return UNK
+
+
+def _issubclass(sub, cls):
+    """issubclass(sub, cls) where the engine can tell, else UNK: a user class is in the
+    other's MRO or it is not (a library class never derives from a user class)."""
+    if isinstance(cls, Seq):
+        answers = [_issubclass(sub, c) for c in cls.items]
+        return True if True in answers else (False if answers and all(x is False for x in answers) else UNK)
+    if isinstance(sub, ClassVal) and sub.mro() and not sub.mro_error:
+        if isinstance(cls, ClassVal):
+            return cls in sub.mro()
+        if isinstance(cls, Ref) and any(isinstance(b, Ref) and b.qual == cls.qual for c in sub.mro() for b in c.bases):
+            return True
+    if _is_library_class(sub) and isinstance(cls, ClassVal):
+        return False
     return UNK
 
 

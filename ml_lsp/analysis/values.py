@@ -237,6 +237,14 @@ class Instance:
 
 
 @dataclass(eq=False)
+class Choice:
+    """One of several modules, which one undecided: ``DropPath(p) if p > 0. else
+    nn.Identity()`` with ``p`` unknown. Calling it calls each and joins the outputs, so a
+    choice between shape-keeping layers keeps the shape; anything else about it is unknown."""
+    options: list
+
+
+@dataclass(eq=False)
 class Func:
     node: Any  # ast.FunctionDef / ast.Lambda
     module: Any

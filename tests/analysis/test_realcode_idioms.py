@@ -611,3 +611,127 @@ def test_layer_class_named_by_a_config_property_that_imports_the_model_file(tmp_
     shape = {b.name: [dims.dim_json(d) for d in b.shape] if b.shape else None for b in facts.bindings}
     assert shape.get("y") == [2, 5, 64]
     assert shape.get("h") == [2, 5, 64]
+
+
+def test_layer_chosen_by_an_undecided_condition_keeps_the_shape_both_choices_keep():
+    # timm/Swin: drop rates from [x.item() for x in torch.linspace(...)], then
+    # DropPath(p) if p > 0. else nn.Identity(): p is a number nobody knows
+    f = analyze("""
+    class DropPath(nn.Module):
+        def __init__(self, p):
+            super().__init__()
+            self.p = p
+
+        def forward(self, x):
+            keep = torch.rand(x.shape[0], 1, 1) > self.p
+            return x * keep
+
+    class Block(nn.Module):
+        def __init__(self, dim, rate):
+            super().__init__()
+            self.fc = nn.Linear(dim, dim)
+            self.drop = DropPath(rate) if rate > 0. else nn.Identity()
+            self.proj = nn.Linear(dim, 2 * dim) if rate > 0.5 else nn.Identity()
+
+        def forward(self, x):
+            y = x + self.drop(self.fc(x))
+            z = self.proj(y)
+            return y
+
+    class Net(nn.Module):
+        def __init__(self, dim, depth):
+            super().__init__()
+            rates = [r.item() for r in torch.linspace(0, 0.1, depth)]
+            self.blocks = nn.Sequential(*[Block(dim, rates[i]) for i in range(depth)])
+
+        def forward(self, x):
+            h = self.blocks(x)
+            return h
+    """, entry="Net", init="dim=16, depth=2", inputs={"x": [2, 5, 16]})
+    assert last(f, "y") == [2, 5, 16]
+    assert last(f, "h") == [2, 5, 16]
+    # Linear(16, 32) or Identity: the last dim is not known, the others are
+    assert last(f, "z") == [2, 5, None]
+    assert not f.conflicts
+
+
+def test_issubclass_between_the_files_classes_picks_the_constructor_call():
+    # timm's _create_attn: kwargs gain `depth` only for a subclass of DiffAttention
+    f = analyze("""
+    class Attn(nn.Module):
+        def __init__(self, dim):
+            super().__init__()
+            self.qkv = nn.Linear(dim, 3 * dim)
+
+        def forward(self, x):
+            return self.qkv(x)
+
+    class DepthAttn(Attn):
+        def __init__(self, dim, depth):
+            super().__init__(dim)
+            self.depth = depth
+
+    def create(layer, dim, depth):
+        if issubclass(layer, DepthAttn):
+            return layer(dim, depth)
+        return layer(dim)
+
+    class Net(nn.Module):
+        def __init__(self, dim):
+            super().__init__()
+            self.attn = create(Attn, dim, 0)
+            self.deep = create(DepthAttn, dim, 3)
+
+        def forward(self, x):
+            qkv = self.attn(x)
+            deep = self.deep(x)
+            return qkv
+    """, entry="Net", init="dim=8", inputs={"x": [2, 5, 8]})
+    assert last(f, "qkv") == [2, 5, 24]
+    assert last(f, "deep") == [2, 5, 24]
+
+
+def test_absolute_import_of_a_library_package_from_inside_its_own_tree(tmp_path):
+    # timm's models import `from timm.layers import Mlp`: inside timm's own source that is
+    # the workspace's code, read like any other module
+    layers = tmp_path / "timm" / "layers"
+    models = tmp_path / "timm" / "models"
+    layers.mkdir(parents=True)
+    models.mkdir()
+    (tmp_path / "timm" / "__init__.py").write_text("")
+    (models / "__init__.py").write_text("")
+    (layers / "__init__.py").write_text("from .mlp import Mlp\n")
+    (layers / "mlp.py").write_text(textwrap.dedent("""\
+        from torch import nn
+
+
+        class Mlp(nn.Module):
+            def __init__(self, in_features, hidden_features):
+                super().__init__()
+                self.fc1 = nn.Linear(in_features, hidden_features)
+                self.fc2 = nn.Linear(hidden_features, in_features)
+
+            def forward(self, x):
+                return self.fc2(self.fc1(x))
+        """))
+    src = textwrap.dedent("""\
+        import torch
+        from torch import nn
+        from timm.layers import Mlp
+
+
+        class Mixer(nn.Module):
+            def __init__(self, dim):
+                super().__init__()
+                self.mlp = Mlp(dim, 4 * dim)
+
+            def forward(self, x):
+                y = self.mlp(x)
+                return y
+        """)
+    path = models / "mixer.py"
+    path.write_text(src)
+    facts = analyze_source(src, str(path), resolve_module=make_resolver(str(tmp_path)),
+                           entry="Mixer", init="dim=8", inputs={"x": [2, 5, 8]})
+    assert [dims.dim_json(d) for d in next(b for b in facts.bindings if b.name == "y").shape] == [2, 5, 8]
+
