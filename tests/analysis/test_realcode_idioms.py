@@ -735,3 +735,25 @@ def test_absolute_import_of_a_library_package_from_inside_its_own_tree(tmp_path)
                            entry="Mixer", init="dim=8", inputs={"x": [2, 5, 8]})
     assert [dims.dim_json(d) for d in next(b for b in facts.bindings if b.name == "y").shape] == [2, 5, 8]
 
+
+def test_timm_helpers_imported_by_code_outside_timm():
+    # Swin-style: patch sizes through to_2tuple and residual branches through DropPath
+    f = analyze("""
+    from timm.models.layers import DropPath, to_2tuple
+
+    class PatchEmbed(nn.Module):
+        def __init__(self, img_size=224, patch_size=4, dim=96, drop_path=0.1):
+            super().__init__()
+            img_size = to_2tuple(img_size)
+            patch_size = to_2tuple(patch_size)
+            self.grid = (img_size[0] // patch_size[0], img_size[1] // patch_size[1])
+            self.proj = nn.Conv2d(3, dim, kernel_size=patch_size, stride=patch_size)
+            self.drop = DropPath(drop_path) if drop_path > 0. else nn.Identity()
+
+        def forward(self, x):
+            x = self.proj(x).flatten(2).transpose(1, 2)
+            y = x + self.drop(x)
+            return y
+    """, entry="PatchEmbed", init="img_size=32, patch_size=4, dim=16", inputs={"x": [2, 3, 32, 32]})
+    assert last(f, "x") == [2, 64, 16]
+    assert last(f, "y") == [2, 64, 16]
