@@ -870,6 +870,9 @@ class Interp:
         if isinstance(obj, _SuperProxy):
             return _get_attr_super(self, obj, name, node, frame)
         if isinstance(obj, Ref):
+            constant = _LIBRARY_CONSTANTS.get(f"{obj.qual}.{name}")
+            if constant is not None:  # torch.pi in a GELU's tanh approximation
+                return constant
             if obj.qual.split(".")[0] not in _LIBRARY_ROOTS:
                 # `import pkg.model` then `pkg.model.Block` or getattr(pkg.model, name): a
                 # workspace module reached through attributes, read as `from` would read it
@@ -1984,6 +1987,10 @@ _MISSING_ARG = _MissingArg()
 _MODULE_METHODS = {"forward", "__call__", "register_buffer", "register_parameter", "add_module",
                    "register_module", "to", "cuda", "cpu", "train", "eval", "float", "double", "half",
                    "requires_grad_", "apply", "parameters", "named_parameters", "modules", "children"}
+
+# numbers libraries define as module attributes
+_LIBRARY_CONSTANTS = {f"{mod}.{name}": value for mod in ("math", "torch", "numpy")
+                      for name, value in (("pi", math.pi), ("e", math.e), ("inf", math.inf), ("tau", math.tau))}
 
 _LIBRARY_ROOTS = {"torch", "numpy", "math", "functools", "collections", "dataclasses", "typing", "argparse",
                   "einops", "os", "sys", "typing_extensions", "jaxtyping", "torchvision", "transformers",

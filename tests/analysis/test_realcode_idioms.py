@@ -757,3 +757,20 @@ def test_timm_helpers_imported_by_code_outside_timm():
     """, entry="PatchEmbed", init="img_size=32, patch_size=4, dim=16", inputs={"x": [2, 3, 32, 32]})
     assert last(f, "x") == [2, 64, 16]
     assert last(f, "y") == [2, 64, 16]
+
+
+def test_gelu_written_out_with_torch_pi_keeps_the_shape():
+    # LLMs-from-scratch style GELU: torch.tensor(2.0 / torch.pi) is a 0-d tensor
+    f = analyze("""
+    import math
+
+    class GELU(nn.Module):
+        def forward(self, x):
+            c = torch.sqrt(torch.tensor(2.0 / torch.pi))
+            y = 0.5 * x * (1 + torch.tanh(c * (x + 0.044715 * torch.pow(x, 3))))
+            z = y * math.pi
+            return y
+    """, entry="GELU", inputs={"x": [2, 16, 64]})
+    assert last(f, "c") == []
+    assert last(f, "y") == [2, 16, 64]
+    assert last(f, "z") == [2, 16, 64]
