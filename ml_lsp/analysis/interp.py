@@ -1924,7 +1924,11 @@ class Interp:
                 found = self.resolve_module(name, self.path)
             except Exception:
                 found = None
-            if found and found[0] == root.path:
+            # the same file: compared by name and text, since the resolver may give the real
+            # path of a file the analysis was handed through a symlink
+            if found and (found[0] == root.path or (
+                    found[0].replace("\\", "/").rsplit("/", 1)[-1] == root.path.replace("\\", "/").rsplit("/", 1)[-1]
+                    and found[1] == root.text)):
                 return root
         if self.import_depth >= 3:
             return None
