@@ -944,6 +944,8 @@ class Interp:
             return obj.items[obj.names.index(name)]
         if isinstance(obj, (Seq, DictVal, str)):
             return Bound(obj, name)
+        if isinstance(obj, (int, float)) and not isinstance(obj, bool) and name in _NUMBER_METHODS:
+            return Bound(obj, name)
         return UNK
 
     def tensor_attr(self, t: Tensor, name, node):
@@ -1392,6 +1394,13 @@ class Interp:
             return argparse_method(recv, fn, a)
         if isinstance(recv, str):
             return str_method(recv, fn, a)
+        if isinstance(recv, (int, float)) and fn in _NUMBER_METHODS and not a.kwargs and \
+                all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in a.args):
+            # math.log2(n).is_integer(): a power-of-two test on a known number
+            try:
+                return getattr(recv, fn)(*a.args)
+            except (ArithmeticError, TypeError, ValueError):
+                return UNK
         return UNK
 
     def tensor_method(self, t: Tensor, name, a: Args, node, frame):
@@ -1991,6 +2000,9 @@ _MISSING_ARG = _MissingArg()
 _MODULE_METHODS = {"forward", "__call__", "register_buffer", "register_parameter", "add_module",
                    "register_module", "to", "cuda", "cpu", "train", "eval", "float", "double", "half",
                    "requires_grad_", "apply", "parameters", "named_parameters", "modules", "children"}
+
+# methods of a Python number the engine answers when the number is known
+_NUMBER_METHODS = {"is_integer", "bit_length", "conjugate", "__round__", "__floor__", "__ceil__", "__trunc__"}
 
 # numbers libraries define as module attributes
 _LIBRARY_CONSTANTS = {f"{mod}.{name}": value for mod in ("math", "torch", "numpy")

@@ -778,3 +778,55 @@ def test_gelu_written_out_with_torch_pi_keeps_the_shape():
     assert last(f, "c") == []
     assert last(f, "y") == [2, 16, 64]
     assert last(f, "z") == [2, 16, 64]
+
+
+def test_power_of_two_test_on_a_known_number_picks_the_branch():
+    # megatron's ALiBi slopes: `if math.log2(n).is_integer(): ...` else a recursive fallback
+    f = analyze("""
+    import math
+
+    def slopes(n):
+        if math.log2(n).is_integer():
+            return [0.5 ** (i + 1) for i in range(n)]
+        nearest = 2 ** math.floor(math.log2(n))
+        return slopes(nearest) + slopes(2 * nearest)[0::2][: n - nearest]
+
+    class Bias(nn.Module):
+        def __init__(self, heads):
+            super().__init__()
+            self.register_buffer("slopes", torch.Tensor(slopes(heads)))
+
+        def forward(self, scores):
+            s = self.slopes.view(-1, 1, 1)
+            out = scores + s
+            return out
+    """, entry="Bias", init="heads=4", inputs={"scores": [2, 4, 16, 16]})
+    assert last(f, "s") == [4, 1, 1]
+    assert last(f, "out") == [2, 4, 16, 16]
+
+
+def test_a_cache_forward_fills_on_its_first_call_is_empty_in_the_recorded_run():
+    # megatron's ALiBi: forward builds its matrix on the first call and keeps it on self;
+    # the engine's own preliminary runs must not leave that cache for the recorded one
+    f = analyze("""
+    class Cached(nn.Module):
+        def __init__(self, heads):
+            super().__init__()
+            self.heads = heads
+            self.cached_len = None
+            self.cached = None
+
+        def forward(self, x):
+            n = x.shape[-1]
+            if self.cached_len is not None and self.cached_len >= n:
+                bias = self.cached
+            else:
+                grid = torch.arange(n).view(n, 1) - torch.arange(n)
+                bias = grid.expand(self.heads, n, n)
+                self.cached_len = n
+                self.cached = bias
+            out = x + bias
+            return out
+    """, entry="Cached", init="heads=4", inputs={"x": [2, 4, 16, 16]})
+    assert last(f, "grid") == [16, 16]
+    assert last(f, "out") == [2, 4, 16, 16]
