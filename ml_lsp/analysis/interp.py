@@ -960,7 +960,8 @@ class Interp:
         if name == "grad":
             return Tensor(t.shape, t.dtype)
         if name == "dtype":
-            return Ref(f"torch.{_DTYPE_NAMES.get(t.dtype, 'dtype')}") if t.dtype else UNK
+            # a dtype nobody knows is still a dtype: .to(x.dtype) must not keep the old one
+            return Ref(f"torch.{_DTYPE_NAMES.get(t.dtype, 'dtype')}") if t.dtype else UNKNOWN_DTYPE
         if name in ("device", "requires_grad", "is_cuda", "layout"):
             return UNK
         return Bound(t, name)
@@ -2014,6 +2015,8 @@ _LIBRARY_ROOTS = {"torch", "numpy", "math", "functools", "collections", "datacla
                   "itertools", "warnings", "logging", "copy", "inspect", "tqdm", "matplotlib", "sklearn",
                   "scipy", "pandas", "PIL", "__future__", "timm", "torchaudio", "torchtext"}
 
+UNKNOWN_DTYPE = Ref("torch.dtype")  # x.dtype of a tensor whose dtype the engine does not know
+
 _DTYPE_NAMES = {"float": "float32", "long": "int64", "bool": "bool"}
 
 _TENSOR_BINOPS = {ast.Add: "torch.add", ast.Sub: "torch.sub", ast.Mult: "torch.mul", ast.Div: "torch.div",
@@ -2418,7 +2421,7 @@ def _hashable(v):
         hash(v)
     except TypeError:
         return False
-    return v is not UNK
+    return v is not UNK and v is not UNKNOWN_DTYPE
 
 
 def _flatten_tensors(v, prefix="", depth=0):

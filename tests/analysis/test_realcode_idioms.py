@@ -830,3 +830,20 @@ def test_a_cache_forward_fills_on_its_first_call_is_empty_in_the_recorded_run():
     """, entry="Cached", init="heads=4", inputs={"x": [2, 4, 16, 16]})
     assert last(f, "grid") == [16, 16]
     assert last(f, "out") == [2, 4, 16, 16]
+
+
+def test_cast_to_the_dtype_of_an_input_of_unknown_dtype_forgets_the_old_dtype():
+    # megatron's ALiBi: an integer matrix cast with .to(x.dtype); x's dtype is not given
+    f = analyze("""
+    class Bias(nn.Module):
+        def forward(self, x):
+            n = x.shape[-1]
+            grid = torch.arange(n).view(n, 1) - torch.arange(n)
+            bias = grid.to(x.device).to(x.dtype)
+            kept = grid.to(x.device)
+            return x + bias
+    """, entry="Bias", inputs={"x": [2, 4, 16, 16]})
+    dtype = {b.name: b.dtype for b in f.bindings}
+    assert dtype["grid"] == "long"
+    assert dtype["kept"] == "long"
+    assert dtype["bias"] is None  # whatever x is: not shown as long
