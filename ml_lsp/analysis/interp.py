@@ -1888,6 +1888,15 @@ class Interp:
             return args[1]
         if name in ("print", "open", "iter", "next", "map", "filter", "set", "type", "vars"):
             return UNK
+        if name in ("any", "all") and len(args) == 1:
+            # any([isinstance(v, (tuple, list)) for v in (k, s, d)]) in timm's padding helpers
+            items = self.iter_items(args[0]) if not isinstance(args[0], Tensor) else None
+            if items is None or len(items) > 64:
+                return UNK
+            truths = [self.truth(x) for x in items]
+            if name == "any":
+                return True if True in truths else (False if all(t is False for t in truths) else UNK)
+            return False if False in truths else (True if all(t is True for t in truths) else UNK)
         if name in ("any", "all"):
             return UNK
         if name == "divmod":

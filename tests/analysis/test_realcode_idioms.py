@@ -847,3 +847,24 @@ def test_cast_to_the_dtype_of_an_input_of_unknown_dtype_forgets_the_old_dtype():
     assert dtype["grid"] == "long"
     assert dtype["kept"] == "long"
     assert dtype["bias"] is None  # whatever x is: not shown as long
+
+
+def test_any_over_known_truths_picks_the_padding_branch():
+    # timm's get_padding: any([isinstance(v, (tuple, list)) for v in [k, s, d]])
+    f = analyze("""
+    def get_padding(kernel_size, stride=1, dilation=1):
+        if any([isinstance(v, (tuple, list)) for v in [kernel_size, stride, dilation]]):
+            return [get_padding(*a) for a in zip(kernel_size, stride, dilation)]
+        return ((stride - 1) + dilation * (kernel_size - 1)) // 2
+
+    class Block(nn.Module):
+        def __init__(self, dim, k=7):
+            super().__init__()
+            self.dw = nn.Conv2d(dim, dim, k, padding=get_padding(k), groups=dim)
+            self.wide = all(isinstance(v, int) for v in (dim, k))
+
+        def forward(self, x):
+            y = self.dw(x)
+            return y
+    """, entry="Block", init="dim=8", inputs={"x": [2, 8, 16, 16]})
+    assert last(f, "y") == [2, 8, 16, 16]
