@@ -771,10 +771,7 @@ class Interp:
             return self.eval(node.body, frame)
         if c is False:
             return self.eval(node.orelse, frame)
-        body, orelse = self.eval(node.body, frame), self.eval(node.orelse, frame)
-        if _is_module_value(body) and _is_module_value(orelse) and body is not orelse:
-            return Choice(_options(body) + _options(orelse))
-        return join(body, orelse)
+        return join(self.eval(node.body, frame), self.eval(node.orelse, frame))  # two modules: a Choice
 
     def e_namedexpr(self, node, frame):
         v = self.eval(node.value, frame)
@@ -2126,16 +2123,6 @@ def _attribute_alias(obj, name: str) -> str:
         if isinstance(mapped, str):
             return mapped
     return name
-
-
-def _is_module_value(v) -> bool:
-    if isinstance(v, Choice):
-        return True
-    return isinstance(v, Layer) or (isinstance(v, Instance) and v.cls.is_module)
-
-
-def _options(v) -> list:
-    return list(v.options) if isinstance(v, Choice) else [v]
 
 
 def _identity(a, b):

@@ -9,7 +9,7 @@ import textwrap
 from ml_lsp.analysis import analyze_source, dims
 from ml_lsp.resolve import make_resolver
 
-from engine_helpers import analyze, last
+from engine_helpers import analyze, last, shapes
 
 
 def test_nn_buffer_keeps_the_tensor_shape():
@@ -868,3 +868,30 @@ def test_any_over_known_truths_picks_the_padding_branch():
             return y
     """, entry="Block", init="dim=8", inputs={"x": [2, 8, 16, 16]})
     assert last(f, "y") == [2, 8, 16, 16]
+
+
+def test_layer_made_in_a_try_that_retries_without_an_argument():
+    # timm's create_act_layer: try act(inplace=inplace) except TypeError: act()
+    f = analyze("""
+    def make_act(layer, inplace=None):
+        if inplace is None:
+            return layer()
+        try:
+            return layer(inplace=inplace)
+        except TypeError:
+            return layer()
+
+    class SE(nn.Module):
+        def __init__(self, channels, hidden):
+            super().__init__()
+            self.fc1 = nn.Conv2d(channels, hidden, 1)
+            self.act = make_act(nn.ReLU, inplace=True)
+            self.fc2 = nn.Conv2d(hidden, channels, 1)
+
+        def forward(self, x):
+            s = x.mean((2, 3), keepdim=True)
+            s = self.act(self.fc1(s))
+            s = self.fc2(s)
+            return x * torch.sigmoid(s)
+    """, entry="SE", init="channels=32, hidden=8", inputs={"x": [2, 32, 8, 8]})
+    assert shapes(f, "s") == [[2, 32, 1, 1], [2, 8, 1, 1], [2, 32, 1, 1]]
