@@ -2668,6 +2668,9 @@ _SPECIAL_REFS = {
     "math.log2": _math(math.log2),
     "math.exp": _math(math.exp),
     "math.prod": _sp_prod,
+    "itertools.repeat": lambda interp, a, node, frame: (
+        Seq([a.args[0]] * a.args[1], "tuple") if len(a.args) == 2 and isinstance(a.args[1], int)
+        and not isinstance(a.args[1], bool) and 0 <= a.args[1] <= 64 else UNK),
     "numpy.prod": _sp_prod,
     "math.trunc": _math(math.trunc),
     "math.pi": lambda interp, a, node, frame: NUM,
@@ -2746,6 +2749,8 @@ def _dict_base(cls) -> bool:
                for c in cls.mro() for b in c.bases)
 
 
+_ITERABLE_ABCS = {"collections.abc.Iterable", "typing.Iterable", "collections.abc.Sequence", "typing.Sequence"}
+
 _BUILTIN_TYPES = {"builtins.int": int, "builtins.float": float, "builtins.str": str, "builtins.bool": bool,
                   "builtins.tuple": Seq, "builtins.list": Seq, "builtins.dict": DictVal}
 
@@ -2766,6 +2771,12 @@ def _isinstance(obj, cls):
     if isinstance(cls, Ref):
         if cls.qual in ("torch.Tensor", "torch.nn.Parameter") and isinstance(obj, Tensor):
             return True if cls.qual == "torch.Tensor" else UNK
+        if cls.qual in _ITERABLE_ABCS:  # timm's to_ntuple: isinstance(x, collections.abc.Iterable)
+            if obj is None or isinstance(obj, (int, float, Sym, dims.Hinted)):  # a Hinted is a size, not a str
+                return False
+            if isinstance(obj, (Seq, DictVal, str, Tensor)):
+                return True
+            return UNK
         kind = _BUILTIN_TYPES.get(cls.qual) or _BUILTIN_TYPES.get(f"builtins.{cls.qual}")
         if kind is not None and (obj is None or isinstance(obj, (int, float, str, Seq, DictVal, Tensor))):
             if kind is Seq and isinstance(obj, Seq):

@@ -895,3 +895,29 @@ def test_layer_made_in_a_try_that_retries_without_an_argument():
             return x * torch.sigmoid(s)
     """, entry="SE", init="channels=32, hidden=8", inputs={"x": [2, 32, 8, 8]})
     assert shapes(f, "s") == [[2, 32, 1, 1], [2, 8, 1, 1], [2, 32, 1, 1]]
+
+
+def test_to_ntuple_written_with_iterable_check_and_itertools_repeat():
+    # timm's helpers.py: isinstance(x, collections.abc.Iterable) else tuple(repeat(x, n))
+    f = analyze("""
+    import collections.abc
+    from itertools import repeat
+
+    def ntuple(n):
+        def parse(x):
+            if isinstance(x, collections.abc.Iterable) and not isinstance(x, str):
+                return tuple(x)
+            return tuple(repeat(x, n))
+        return parse
+
+    class Block(nn.Module):
+        def __init__(self, dim, dilation=1):
+            super().__init__()
+            dilation = ntuple(2)(dilation)
+            self.dw = nn.Conv2d(dim, dim, 3, padding=dilation[0], dilation=dilation[0], groups=dim)
+
+        def forward(self, x):
+            y = self.dw(x)
+            return y
+    """, entry="Block", init="dim=8", inputs={"x": [2, 8, 16, 16]})
+    assert last(f, "y") == [2, 8, 16, 16]
