@@ -657,6 +657,7 @@ def _probe(interp: Interp, target, instance, values: dict, missing: list, fn: Fu
     interp.probe_wanted = set(args)
     interp.steps = 0
     depth, stack = interp.depth, list(interp.call_stack)
+    state = _model_state(instance)
     try:
         _run(interp, target, instance, args, fn)
     except (BudgetExceeded, ProbeDone):
@@ -665,7 +666,30 @@ def _probe(interp: Interp, target, instance, values: dict, missing: list, fn: Fu
         interp.recording = True
         interp.hints = None
         interp.probe_wanted = set()
+        _put_back(state)
     return hints
+
+
+def _model_state(instance, limit: int = 256) -> list:
+    """The attributes of the model and of the sub-modules it holds, as they are now: a
+    run that is not the recorded one (the probe, a rank trial) must not leave a cache
+    behind (megatron's AliBi sets self.cached_seq_len in forward, and the recorded run then
+    took the cached branch that torch never takes on a first call)."""
+    saved, todo, seen = [], [instance], set()
+    while todo and len(saved) < limit:
+        inst = todo.pop()
+        if not isinstance(inst, Instance) or id(inst) in seen:
+            continue
+        seen.add(id(inst))
+        saved.append((inst, dict(inst.attrs)))
+        todo.extend(v for v in inst.attrs.values() if isinstance(v, Instance))
+    return saved
+
+
+def _put_back(state: list) -> None:
+    for inst, attrs in state:
+        inst.attrs.clear()
+        inst.attrs.update(attrs)
 
 
 MAX_RANK_TRIALS = 8
@@ -681,6 +705,7 @@ def _recorded_run(interp: Interp, cls, instance, values: dict, missing: list, hi
     flex = [p for p in missing if ("alternatives", p) in hints and ("rank", p) not in hints
             and isinstance(values.get(p), Tensor) and values[p].shape is not None]
     snapshot = _snapshot(interp) if flex else None
+    state = _model_state(instance) if flex else None
     _real_run(interp, cls, instance, values, fn, quality, problems, record_inputs)
     tentative = interp.rec.tentative
     interp.rec.tentative = {}
@@ -701,6 +726,7 @@ def _recorded_run(interp: Interp, cls, instance, values: dict, missing: list, hi
                 best, best_score = combo, score
         if best is not None:
             _restore(interp, snapshot)
+            _put_back(state)
             values.update(best)
             _real_run(interp, cls, instance, values, fn, quality, problems, record_inputs)
             tentative = interp.rec.tentative
@@ -732,12 +758,14 @@ def _trial(interp, instance, values, combo, fn):
     interp.trial_conflicts = []
     interp.steps = 0
     penalty = 0
+    state = _model_state(instance)
     try:
         _run(interp, None, instance, run_values, fn)
     except BudgetExceeded:
         penalty = 1000
     finally:
         interp.recording = True
+        _put_back(state)
         keys = {k[:2] for k in interp.trial_conflicts}  # (line, col): some clash there
         interp.trial_conflicts = None
     return keys, penalty + len(keys)

@@ -25,7 +25,7 @@ from ml_lsp.analysis.facts import Related, ShapeConflict, TextEdit, TextFix
 from ml_lsp.analysis.ops import Args, Ctor, LayerRule, OpCall
 from ml_lsp.analysis import provenance
 from ml_lsp.analysis.provenance import SourceValue
-from ml_lsp.analysis.values import (NUM, UNK, Bound, ClassVal, DictVal, Func, Instance, Layer, Obj, Partial,
+from ml_lsp.analysis.values import (NUM, UNK, Bound, Choice, ClassVal, DictVal, Func, Instance, Layer, Obj, Partial,
                                     Ref, Seq, Tensor, as_dim, join)
 
 # input qualities: a record made with better-known inputs replaces a worse one
@@ -108,7 +108,7 @@ class Frame:
 BUILTIN_NAMES = {"len", "range", "int", "float", "bool", "str", "min", "max", "abs", "sum", "list",
                  "tuple", "dict", "zip", "enumerate", "reversed", "sorted", "isinstance", "getattr",
                  "setattr", "hasattr", "super", "print", "round", "type", "iter", "next", "map",
-                 "filter", "any", "all", "set", "object", "property", "staticmethod", "classmethod",
+                 "filter", "any", "all", "set", "object", "property", "staticmethod", "classmethod", "issubclass",
                  "divmod", "pow", "hash", "id", "callable", "open", "repr", "format", "vars",
                  "NotImplementedError", "ValueError", "TypeError", "RuntimeError", "Exception",
                  "AssertionError", "KeyError", "IndexError", "__name__", "True", "False", "None"}
@@ -200,6 +200,11 @@ class Interp:
         self.layer_weights: dict = {}  # id(tensor) -> (Layer, attr, tensor): a layer's weight read in code
         self.callsite_by_path: dict = {}  # (defining file, class name) -> Args, for other files' classes
         self.ctor_by_path: dict = {}  # (defining file, class name) -> constructor Args from script code
+        # while a call from the analysed file runs here: that file's interpreter, so that an
+        # import of it inside the call (litgpt's `import litgpt.model` in a config property)
+        # gives its classes, not a second reading whose runs nobody records. Never kept
+        # between calls: a stored copy of this module must not reach the file.
+        self.calling_root: Optional["Interp"] = None
 
     # ------------------------------------------------------------------ utilities
     def tick(self):
@@ -463,6 +468,10 @@ class Interp:
             return list(v.items.keys())
         if isinstance(v, str):
             return list(v)
+        if isinstance(v, Tensor) and v.shape and isinstance(v.shape[0], int) and not isinstance(v.shape[0], bool) \
+                and 0 <= v.shape[0] <= MAX_UNROLL:
+            # [r.item() for r in torch.linspace(0, rate, depth)]: one item per row
+            return [Tensor(v.shape[1:], v.dtype) for _ in range(v.shape[0])]
         return None
 
     def exec_for(self, stmt, frame):
@@ -566,6 +575,10 @@ class Interp:
 
     def set_attr(self, obj, name, value, target, frame):
         if isinstance(obj, Instance):
+            setter = _property_setter(obj.cls, name)
+            if setter is not None:  # self.max_seq_length = n runs the property's setter
+                self.call_func(setter, Args([obj, value]), target)
+                return
             name = _attribute_alias(obj, name)
             obj.attrs[name] = value
             if self.recording and isinstance(value, Layer) and frame.func is not None \
@@ -758,7 +771,7 @@ class Interp:
             return self.eval(node.body, frame)
         if c is False:
             return self.eval(node.orelse, frame)
-        return join(self.eval(node.body, frame), self.eval(node.orelse, frame))
+        return join(self.eval(node.body, frame), self.eval(node.orelse, frame))  # two modules: a Choice
 
     def e_namedexpr(self, node, frame):
         v = self.eval(node.value, frame)
@@ -854,6 +867,15 @@ class Interp:
         if isinstance(obj, _SuperProxy):
             return _get_attr_super(self, obj, name, node, frame)
         if isinstance(obj, Ref):
+            constant = _LIBRARY_CONSTANTS.get(f"{obj.qual}.{name}")
+            if constant is not None:  # torch.pi in a GELU's tanh approximation
+                return constant
+            if obj.qual.split(".")[0] not in _LIBRARY_ROOTS:
+                # `import pkg.model` then `pkg.model.Block` or getattr(pkg.model, name): a
+                # workspace module reached through attributes, read as `from` would read it
+                other = self.load_workspace_module(obj.qual)
+                if other is not None and name in other.globals:
+                    return other.globals[name]
             return Ref(f"{obj.qual}.{name}")
         if isinstance(obj, Tensor):
             return self.tensor_attr(obj, name, node)
@@ -919,6 +941,8 @@ class Interp:
             return obj.items[obj.names.index(name)]
         if isinstance(obj, (Seq, DictVal, str)):
             return Bound(obj, name)
+        if isinstance(obj, (int, float)) and not isinstance(obj, bool) and name in _NUMBER_METHODS:
+            return Bound(obj, name)
         return UNK
 
     def tensor_attr(self, t: Tensor, name, node):
@@ -933,7 +957,8 @@ class Interp:
         if name == "grad":
             return Tensor(t.shape, t.dtype)
         if name == "dtype":
-            return Ref(f"torch.{_DTYPE_NAMES.get(t.dtype, 'dtype')}") if t.dtype else UNK
+            # a dtype nobody knows is still a dtype: .to(x.dtype) must not keep the old one
+            return Ref(f"torch.{_DTYPE_NAMES.get(t.dtype, 'dtype')}") if t.dtype else UNKNOWN_DTYPE
         if name in ("device", "requires_grad", "is_cuda", "layout"):
             return UNK
         return Bound(t, name)
@@ -1113,6 +1138,8 @@ class Interp:
             if isinstance(call, Func):
                 return self.call_func(call, Args([fn] + a.args, a.kwargs), node)
             return UNK
+        if isinstance(fn, Choice):
+            return self.call_choice(fn, a, node, frame)
         if isinstance(fn, _MappingMethod):
             return self.call_mapping_method(fn, a, node)
         if isinstance(fn, _ContainerInit):
@@ -1147,6 +1174,20 @@ class Interp:
         if isinstance(fn, SourceValue):
             return fn.call(a)
         return UNK
+
+    def call_choice(self, fn: Choice, a: Args, node, frame):
+        """Each module the choice may be, run quietly (a module the program may never
+        call must not report a conflict or record a binding); the outputs joined."""
+        was = self.recording
+        self.recording = False
+        try:
+            outs = [self.call(option, a, node, frame) for option in fn.options]
+        finally:
+            self.recording = was
+        out = outs[0]
+        for o in outs[1:]:
+            out = join(out, o)
+        return out
 
     def call_ref(self, qual, a: Args, node, frame):
         if qual.startswith("builtins."):
@@ -1351,6 +1392,13 @@ class Interp:
             return argparse_method(recv, fn, a)
         if isinstance(recv, str):
             return str_method(recv, fn, a)
+        if isinstance(recv, (int, float)) and fn in _NUMBER_METHODS and not a.kwargs and \
+                all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in a.args):
+            # math.log2(n).is_integer(): a power-of-two test on a known number
+            try:
+                return getattr(recv, fn)(*a.args)
+            except (ArithmeticError, TypeError, ValueError):
+                return UNK
         return UNK
 
     def tensor_method(self, t: Tensor, name, a: Args, node, frame):
@@ -1543,11 +1591,13 @@ class Interp:
             return UNK
         was = self.recording
         cut_before = self.cut_calls
+        root_before = self.calling_root
         self.recording = False
         self.steps = 0
         self.step_limit = caller.step_limit
         self.hints = caller.hints
         self.depth = caller.depth
+        self.calling_root = caller if caller.import_depth == 0 else caller.calling_root
         try:
             return self.call_func(fn, a, None)
         except BudgetExceeded:
@@ -1556,6 +1606,7 @@ class Interp:
         finally:
             self.recording = was
             self.hints = None
+            self.calling_root = root_before
             caller.cut_calls += self.cut_calls - cut_before
 
     # ------------------------------------------------------------------ classes
@@ -1566,7 +1617,12 @@ class Interp:
         cframe = Frame(dict(frame.env), "<class>")
         for stmt in node.body:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                cls.attrs[stmt.name] = self.make_func(stmt, cframe, owner=cls)
+                fn = self.make_func(stmt, cframe, owner=cls)
+                if f"{stmt.name}.setter" in {_deco_name(d) for d in stmt.decorator_list}:
+                    # @x.setter: the getter stays what reading x calls; assigning x runs this
+                    cls.attrs.setdefault("__setters__", {})[stmt.name] = fn
+                    continue
+                cls.attrs[stmt.name] = fn
             elif isinstance(stmt, ast.Assign):
                 v = self.eval_quiet(stmt.value, cframe)
                 for t in stmt.targets:
@@ -1775,6 +1831,8 @@ class Interp:
             return _isinstance(args[0], args[1]) if len(args) == 2 else UNK
         if name == "callable":
             return _callable(args[0]) if len(args) == 1 else UNK
+        if name == "issubclass":
+            return _issubclass(args[0], args[1]) if len(args) == 2 else UNK
         if name == "getattr":
             if len(args) >= 2 and isinstance(args[1], str):
                 v = self.get_attr(args[0], args[1], node, frame)
@@ -1827,6 +1885,15 @@ class Interp:
             return args[1]
         if name in ("print", "open", "iter", "next", "map", "filter", "set", "type", "vars"):
             return UNK
+        if name in ("any", "all") and len(args) == 1:
+            # any([isinstance(v, (tuple, list)) for v in (k, s, d)]) in timm's padding helpers
+            items = self.iter_items(args[0]) if not isinstance(args[0], Tensor) else None
+            if items is None or len(items) > 64:
+                return UNK
+            truths = [self.truth(x) for x in items]
+            if name == "any":
+                return True if True in truths else (False if all(t is False for t in truths) else UNK)
+            return False if False in truths else (True if all(t is True for t in truths) else UNK)
         if name in ("any", "all"):
             return UNK
         if name == "divmod":
@@ -1844,7 +1911,7 @@ class Interp:
 
     def exec_import_from(self, stmt, frame):
         mod = stmt.module or ""
-        if stmt.level == 0 and mod.split(".")[0] in _LIBRARY_ROOTS:
+        if stmt.level == 0 and mod.split(".")[0] in _LIBRARY_ROOTS and not _inside_package(self.path, mod):
             for alias in stmt.names:
                 frame.env[alias.asname or alias.name] = Ref(f"{mod}.{alias.name}")
             return
@@ -1857,12 +1924,29 @@ class Interp:
                             frame.env[k] = v
                 continue
             v = other.globals.get(alias.name, UNK) if other is not None else UNK
-            if v is UNK and other is None:
-                v = Ref(f"{mod}.{alias.name}") if stmt.level == 0 else UNK
+            if stmt.level == 0 and (other is None or mod.split(".")[0] in _LIBRARY_ROOTS) and (
+                    v is UNK or _SPECIAL_REFS.get(f"{mod}.{alias.name}") is not None
+                    or self.lookup_rule(f"{mod}.{alias.name}") is not None):
+                # a library name with a rule keeps its rule, even read from inside its package
+                v = Ref(f"{mod}.{alias.name}")
             frame.env[alias.asname or alias.name] = v
 
     def load_workspace_module(self, name):
-        if self.resolve_module is None or self.import_depth >= 3:
+        if self.resolve_module is None:
+            return None
+        root = self.calling_root
+        if root is not None and root is not self and root.path is not None:
+            try:
+                found = self.resolve_module(name, self.path)
+            except Exception:
+                found = None
+            # the same file: compared by name and text, since the resolver may give the real
+            # path of a file the analysis was handed through a symlink
+            if found and (found[0] == root.path or (
+                    found[0].replace("\\", "/").rsplit("/", 1)[-1] == root.path.replace("\\", "/").rsplit("/", 1)[-1]
+                    and found[1] == root.text)):
+                return root
+        if self.import_depth >= 3:
             return None
         key = (name, self.path)
         if key in self.module_cache:
@@ -1924,11 +2008,20 @@ _MODULE_METHODS = {"forward", "__call__", "register_buffer", "register_parameter
                    "register_module", "to", "cuda", "cpu", "train", "eval", "float", "double", "half",
                    "requires_grad_", "apply", "parameters", "named_parameters", "modules", "children"}
 
+# methods of a Python number the engine answers when the number is known
+_NUMBER_METHODS = {"is_integer", "bit_length", "conjugate", "__round__", "__floor__", "__ceil__", "__trunc__"}
+
+# numbers libraries define as module attributes
+_LIBRARY_CONSTANTS = {f"{mod}.{name}": value for mod in ("math", "torch", "numpy")
+                      for name, value in (("pi", math.pi), ("e", math.e), ("inf", math.inf), ("tau", math.tau))}
+
 _LIBRARY_ROOTS = {"torch", "numpy", "math", "functools", "collections", "dataclasses", "typing", "argparse",
                   "einops", "os", "sys", "typing_extensions", "jaxtyping", "torchvision", "transformers",
                   "lightning", "pytorch_lightning", "random", "time", "json", "pathlib", "abc", "enum",
                   "itertools", "warnings", "logging", "copy", "inspect", "tqdm", "matplotlib", "sklearn",
                   "scipy", "pandas", "PIL", "__future__", "timm", "torchaudio", "torchtext"}
+
+UNKNOWN_DTYPE = Ref("torch.dtype")  # x.dtype of a tensor whose dtype the engine does not know
 
 _DTYPE_NAMES = {"float": "float32", "long": "int64", "bool": "bool"}
 
@@ -2043,7 +2136,7 @@ def _identity(a, b):
         other = b if isinstance(a, bool) else a
         if isinstance(other, bool):
             return a is b
-        if isinstance(other, (int, float, str, Sym, Tensor, Layer, Instance, Seq, DictVal, Func, ClassVal)):
+        if isinstance(other, (int, float, str, Sym, Tensor, Layer, Instance, Seq, DictVal, Func, ClassVal, Choice)):
             return False
     return UNK
 
@@ -2287,6 +2380,27 @@ def _all_attrs(cls):
     return out
 
 
+def _inside_package(path, mod: str) -> bool:
+    """Whether the file lies in the source tree of ``mod``'s top package (timm's own
+    models import ``from timm.layers import ...``): there the package is the workspace's
+    code, read like any other module, not a library known only by its rules."""
+    if not path:
+        return False
+    parts = path.replace("\\", "/").split("/")[:-1]
+    return mod.split(".")[0] in parts
+
+
+def _property_setter(cls, name):
+    """The ``@name.setter`` function the class (or a base) defines, nearest first."""
+    for c in cls.mro():
+        setters = c.attrs.get("__setters__")
+        if setters and name in setters:
+            return setters[name]
+        if name in c.attrs:
+            return None  # a plain attribute or method nearer than any setter shadows it
+    return None
+
+
 def _deco_name(node) -> str:
     if isinstance(node, ast.Call):
         node = node.func
@@ -2303,7 +2417,7 @@ def _hashable(v):
         hash(v)
     except TypeError:
         return False
-    return v is not UNK
+    return v is not UNK and v is not UNKNOWN_DTYPE
 
 
 def _flatten_tensors(v, prefix="", depth=0):
@@ -2554,6 +2668,9 @@ _SPECIAL_REFS = {
     "math.log2": _math(math.log2),
     "math.exp": _math(math.exp),
     "math.prod": _sp_prod,
+    "itertools.repeat": lambda interp, a, node, frame: (
+        Seq([a.args[0]] * a.args[1], "tuple") if len(a.args) == 2 and isinstance(a.args[1], int)
+        and not isinstance(a.args[1], bool) and 0 <= a.args[1] <= 64 else UNK),
     "numpy.prod": _sp_prod,
     "math.trunc": _math(math.trunc),
     "math.pi": lambda interp, a, node, frame: NUM,
@@ -2632,6 +2749,8 @@ def _dict_base(cls) -> bool:
                for c in cls.mro() for b in c.bases)
 
 
+_ITERABLE_ABCS = {"collections.abc.Iterable", "typing.Iterable", "collections.abc.Sequence", "typing.Sequence"}
+
 _BUILTIN_TYPES = {"builtins.int": int, "builtins.float": float, "builtins.str": str, "builtins.bool": bool,
                   "builtins.tuple": Seq, "builtins.list": Seq, "builtins.dict": DictVal}
 
@@ -2652,6 +2771,12 @@ def _isinstance(obj, cls):
     if isinstance(cls, Ref):
         if cls.qual in ("torch.Tensor", "torch.nn.Parameter") and isinstance(obj, Tensor):
             return True if cls.qual == "torch.Tensor" else UNK
+        if cls.qual in _ITERABLE_ABCS:  # timm's to_ntuple: isinstance(x, collections.abc.Iterable)
+            if obj is None or isinstance(obj, (int, float, Sym, dims.Hinted)):  # a Hinted is a size, not a str
+                return False
+            if isinstance(obj, (Seq, DictVal, str, Tensor)):
+                return True
+            return UNK
         kind = _BUILTIN_TYPES.get(cls.qual) or _BUILTIN_TYPES.get(f"builtins.{cls.qual}")
         if kind is not None and (obj is None or isinstance(obj, (int, float, str, Seq, DictVal, Tensor))):
             if kind is Seq and isinstance(obj, Seq):
@@ -2662,6 +2787,22 @@ def _isinstance(obj, cls):
         if isinstance(obj, Instance) and any(isinstance(b, Ref) and b.qual == cls.qual
                                              for c in obj.cls.mro() for b in c.bases):
             return True
+    return UNK
+
+
+def _issubclass(sub, cls):
+    """issubclass(sub, cls) where the engine can tell, else UNK: a user class is in the
+    other's MRO or it is not (a library class never derives from a user class)."""
+    if isinstance(cls, Seq):
+        answers = [_issubclass(sub, c) for c in cls.items]
+        return True if True in answers else (False if answers and all(x is False for x in answers) else UNK)
+    if isinstance(sub, ClassVal) and sub.mro() and not sub.mro_error:
+        if isinstance(cls, ClassVal):
+            return cls in sub.mro()
+        if isinstance(cls, Ref) and any(isinstance(b, Ref) and b.qual == cls.qual for c in sub.mro() for b in c.bases):
+            return True
+    if _is_library_class(sub) and isinstance(cls, ClassVal):
+        return False
     return UNK
 
 

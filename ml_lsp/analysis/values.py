@@ -237,6 +237,14 @@ class Instance:
 
 
 @dataclass(eq=False)
+class Choice:
+    """One of several modules, which one undecided: ``DropPath(p) if p > 0. else
+    nn.Identity()`` with ``p`` unknown. Calling it calls each and joins the outputs, so a
+    choice between shape-keeping layers keeps the shape; anything else about it is unknown."""
+    options: list
+
+
+@dataclass(eq=False)
 class Func:
     node: Any  # ast.FunctionDef / ast.Lambda
     module: Any
@@ -326,4 +334,24 @@ def join(a, b):
             return a
     except Exception:
         return UNK
+    if is_module_value(a) and is_module_value(b):
+        # two modules a path may end with (a try/except that retries without inplace=,
+        # an if with a Linear in one arm and an Identity in the other): either one
+        options = module_options(a) + [o for o in module_options(b) if not any(o is x for x in module_options(a))]
+        if len(options) <= MAX_CHOICES:
+            return Choice(options)
     return UNK
+
+
+MAX_CHOICES = 8
+
+
+def is_module_value(v) -> bool:
+    """A module: a library layer, an instance of a model class, or a choice of those."""
+    if isinstance(v, Choice):
+        return True
+    return isinstance(v, Layer) or (isinstance(v, Instance) and v.cls.is_module)
+
+
+def module_options(v) -> list:
+    return list(v.options) if isinstance(v, Choice) else [v]

@@ -345,6 +345,8 @@ def dtype_of(v):
         name = v.qual[6:]
         if name in _DTYPES:
             return _DTYPES[name]
+        if name == "dtype":
+            return None  # x.dtype of a tensor of unknown dtype: a dtype, which one unknown
     if isinstance(v, Tensor):
         return v.dtype
     return False

@@ -9,7 +9,7 @@ import textwrap
 from ml_lsp.analysis import analyze_source, dims
 from ml_lsp.resolve import make_resolver
 
-from engine_helpers import analyze, last
+from engine_helpers import analyze, last, shapes
 
 
 def test_nn_buffer_keeps_the_tensor_shape():
@@ -520,3 +520,404 @@ def test_einops_einsum_with_the_pattern_last_and_word_axes():
     assert last(f, "scores") == [2, 7, 7]
     # 16 against 8 for d_in: an error that names the axis by its word
     assert any("'d_in'" in c.message and "16" in c.message and "8" in c.message for c in f.conflicts)
+
+
+def test_property_setter_registers_the_buffers_forward_reads():
+    # litgpt-style: __init__ assigns a property whose setter builds the rotary cache
+    f = analyze("""
+    class Rotary(nn.Module):
+        def __init__(self, dim, context):
+            super().__init__()
+            self.dim = dim
+            self.context = context
+
+        @property
+        def context(self):
+            return self._context
+
+        @context.setter
+        def context(self, n):
+            self._context = n
+            cos, sin = self.tables(n)
+            self.register_buffer("cos", cos, persistent=False)
+            self.register_buffer("sin", sin, persistent=False)
+
+        def tables(self, n):
+            steps = torch.arange(n).float()
+            freq = 1.0 / (10000 ** (torch.arange(0, self.dim, 2).float() / self.dim))
+            angles = torch.outer(steps, freq).repeat(1, 2)
+            return torch.cos(angles), torch.sin(angles)
+
+        def forward(self, x):
+            T = x.size(1)
+            cos = self.cos[:T]
+            y = x * cos + x * self.sin[:T]
+            return y
+    """, entry="Rotary", init="dim=8, context=32", inputs={"x": [2, 16, 8]})
+    assert last(f, "cos", "Rotary.forward") == [16, 8]
+    assert last(f, "y") == [2, 16, 8]
+
+
+def test_layer_class_named_by_a_config_property_that_imports_the_model_file(tmp_path):
+    # litgpt: Config.mlp_class does `import pkg.model; return getattr(pkg.model, name)`,
+    # so the class comes from the very file being analysed, and its forward is recorded
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "config.py").write_text(textwrap.dedent("""\
+        from dataclasses import dataclass
+
+
+        @dataclass
+        class Config:
+            width: int = 32
+            mlp_name: str = "Feed"
+
+            @property
+            def mlp_class(self):
+                import pkg.model
+
+                return getattr(pkg.model, self.mlp_name)
+        """))
+    src = textwrap.dedent("""\
+        import torch
+        from torch import nn
+        from pkg.config import Config
+
+
+        class Feed(nn.Module):
+            def __init__(self, config):
+                super().__init__()
+                self.up = nn.Linear(config.width, 4 * config.width)
+
+            def forward(self, x):
+                h = self.up(x)
+                return h
+
+
+        class Block(nn.Module):
+            def __init__(self, config):
+                super().__init__()
+                self.mlp = config.mlp_class(config)
+
+            def forward(self, x):
+                y = self.mlp(x)
+                return y
+        """)
+    path = pkg / "model.py"
+    path.write_text(src)
+    # also as the benchmark hands it over: through a symlinked folder, which the resolver
+    # answers with the real path
+    (tmp_path / "linked").symlink_to(tmp_path, target_is_directory=True)
+    for given in (path, tmp_path / "linked" / "pkg" / "model.py"):
+        facts = analyze_source(src, str(given), resolve_module=make_resolver(str(tmp_path)),
+                               entry="Block", init="config=Config(width=16)", inputs={"x": [2, 5, 16]})
+        shape = {b.name: [dims.dim_json(d) for d in b.shape] if b.shape else None for b in facts.bindings}
+        assert shape.get("y") == [2, 5, 64], given
+        assert shape.get("h") == [2, 5, 64], given
+
+
+def test_layer_chosen_by_an_undecided_condition_keeps_the_shape_both_choices_keep():
+    # timm/Swin: drop rates from [x.item() for x in torch.linspace(...)], then
+    # DropPath(p) if p > 0. else nn.Identity(): p is a number nobody knows
+    f = analyze("""
+    class DropPath(nn.Module):
+        def __init__(self, p):
+            super().__init__()
+            self.p = p
+
+        def forward(self, x):
+            keep = torch.rand(x.shape[0], 1, 1) > self.p
+            return x * keep
+
+    class Block(nn.Module):
+        def __init__(self, dim, rate):
+            super().__init__()
+            self.fc = nn.Linear(dim, dim)
+            self.drop = DropPath(rate) if rate > 0. else nn.Identity()
+            self.proj = nn.Linear(dim, 2 * dim) if rate > 0.5 else nn.Identity()
+
+        def forward(self, x):
+            y = x + self.drop(self.fc(x))
+            z = self.proj(y)
+            return y
+
+    class Net(nn.Module):
+        def __init__(self, dim, depth):
+            super().__init__()
+            rates = [r.item() for r in torch.linspace(0, 0.1, depth)]
+            self.blocks = nn.Sequential(*[Block(dim, rates[i]) for i in range(depth)])
+
+        def forward(self, x):
+            h = self.blocks(x)
+            return h
+    """, entry="Net", init="dim=16, depth=2", inputs={"x": [2, 5, 16]})
+    assert last(f, "y") == [2, 5, 16]
+    assert last(f, "h") == [2, 5, 16]
+    # Linear(16, 32) or Identity: the last dim is not known, the others are
+    assert last(f, "z") == [2, 5, None]
+    assert not f.conflicts
+
+
+def test_issubclass_between_the_files_classes_picks_the_constructor_call():
+    # timm's _create_attn: kwargs gain `depth` only for a subclass of DiffAttention
+    f = analyze("""
+    class Attn(nn.Module):
+        def __init__(self, dim):
+            super().__init__()
+            self.qkv = nn.Linear(dim, 3 * dim)
+
+        def forward(self, x):
+            return self.qkv(x)
+
+    class DepthAttn(Attn):
+        def __init__(self, dim, depth):
+            super().__init__(dim)
+            self.depth = depth
+
+    def create(layer, dim, depth):
+        if issubclass(layer, DepthAttn):
+            return layer(dim, depth)
+        return layer(dim)
+
+    class Net(nn.Module):
+        def __init__(self, dim):
+            super().__init__()
+            self.attn = create(Attn, dim, 0)
+            self.deep = create(DepthAttn, dim, 3)
+
+        def forward(self, x):
+            qkv = self.attn(x)
+            deep = self.deep(x)
+            return qkv
+    """, entry="Net", init="dim=8", inputs={"x": [2, 5, 8]})
+    assert last(f, "qkv") == [2, 5, 24]
+    assert last(f, "deep") == [2, 5, 24]
+
+
+def test_absolute_import_of_a_library_package_from_inside_its_own_tree(tmp_path):
+    # timm's models import `from timm.layers import Mlp`: inside timm's own source that is
+    # the workspace's code, read like any other module
+    layers = tmp_path / "timm" / "layers"
+    models = tmp_path / "timm" / "models"
+    layers.mkdir(parents=True)
+    models.mkdir()
+    (tmp_path / "timm" / "__init__.py").write_text("")
+    (models / "__init__.py").write_text("")
+    (layers / "__init__.py").write_text("from .mlp import Mlp\n")
+    (layers / "mlp.py").write_text(textwrap.dedent("""\
+        from torch import nn
+
+
+        class Mlp(nn.Module):
+            def __init__(self, in_features, hidden_features):
+                super().__init__()
+                self.fc1 = nn.Linear(in_features, hidden_features)
+                self.fc2 = nn.Linear(hidden_features, in_features)
+
+            def forward(self, x):
+                return self.fc2(self.fc1(x))
+        """))
+    src = textwrap.dedent("""\
+        import torch
+        from torch import nn
+        from timm.layers import Mlp
+
+
+        class Mixer(nn.Module):
+            def __init__(self, dim):
+                super().__init__()
+                self.mlp = Mlp(dim, 4 * dim)
+
+            def forward(self, x):
+                y = self.mlp(x)
+                return y
+        """)
+    path = models / "mixer.py"
+    path.write_text(src)
+    facts = analyze_source(src, str(path), resolve_module=make_resolver(str(tmp_path)),
+                           entry="Mixer", init="dim=8", inputs={"x": [2, 5, 8]})
+    assert [dims.dim_json(d) for d in next(b for b in facts.bindings if b.name == "y").shape] == [2, 5, 8]
+
+
+def test_timm_helpers_imported_by_code_outside_timm():
+    # Swin-style: patch sizes through to_2tuple and residual branches through DropPath
+    f = analyze("""
+    from timm.models.layers import DropPath, to_2tuple
+
+    class PatchEmbed(nn.Module):
+        def __init__(self, img_size=224, patch_size=4, dim=96, drop_path=0.1):
+            super().__init__()
+            img_size = to_2tuple(img_size)
+            patch_size = to_2tuple(patch_size)
+            self.grid = (img_size[0] // patch_size[0], img_size[1] // patch_size[1])
+            self.proj = nn.Conv2d(3, dim, kernel_size=patch_size, stride=patch_size)
+            self.drop = DropPath(drop_path) if drop_path > 0. else nn.Identity()
+
+        def forward(self, x):
+            x = self.proj(x).flatten(2).transpose(1, 2)
+            y = x + self.drop(x)
+            return y
+    """, entry="PatchEmbed", init="img_size=32, patch_size=4, dim=16", inputs={"x": [2, 3, 32, 32]})
+    assert last(f, "x") == [2, 64, 16]
+    assert last(f, "y") == [2, 64, 16]
+
+
+def test_gelu_written_out_with_torch_pi_keeps_the_shape():
+    # LLMs-from-scratch style GELU: torch.tensor(2.0 / torch.pi) is a 0-d tensor
+    f = analyze("""
+    import math
+
+    class GELU(nn.Module):
+        def forward(self, x):
+            c = torch.sqrt(torch.tensor(2.0 / torch.pi))
+            y = 0.5 * x * (1 + torch.tanh(c * (x + 0.044715 * torch.pow(x, 3))))
+            z = y * math.pi
+            return y
+    """, entry="GELU", inputs={"x": [2, 16, 64]})
+    assert last(f, "c") == []
+    assert last(f, "y") == [2, 16, 64]
+    assert last(f, "z") == [2, 16, 64]
+
+
+def test_power_of_two_test_on_a_known_number_picks_the_branch():
+    # megatron's ALiBi slopes: `if math.log2(n).is_integer(): ...` else a recursive fallback
+    f = analyze("""
+    import math
+
+    def slopes(n):
+        if math.log2(n).is_integer():
+            return [0.5 ** (i + 1) for i in range(n)]
+        nearest = 2 ** math.floor(math.log2(n))
+        return slopes(nearest) + slopes(2 * nearest)[0::2][: n - nearest]
+
+    class Bias(nn.Module):
+        def __init__(self, heads):
+            super().__init__()
+            self.register_buffer("slopes", torch.Tensor(slopes(heads)))
+
+        def forward(self, scores):
+            s = self.slopes.view(-1, 1, 1)
+            out = scores + s
+            return out
+    """, entry="Bias", init="heads=4", inputs={"scores": [2, 4, 16, 16]})
+    assert last(f, "s") == [4, 1, 1]
+    assert last(f, "out") == [2, 4, 16, 16]
+
+
+def test_a_cache_forward_fills_on_its_first_call_is_empty_in_the_recorded_run():
+    # megatron's ALiBi: forward builds its matrix on the first call and keeps it on self;
+    # the engine's own preliminary runs must not leave that cache for the recorded one
+    f = analyze("""
+    class Cached(nn.Module):
+        def __init__(self, heads):
+            super().__init__()
+            self.heads = heads
+            self.cached_len = None
+            self.cached = None
+
+        def forward(self, x):
+            n = x.shape[-1]
+            if self.cached_len is not None and self.cached_len >= n:
+                bias = self.cached
+            else:
+                grid = torch.arange(n).view(n, 1) - torch.arange(n)
+                bias = grid.expand(self.heads, n, n)
+                self.cached_len = n
+                self.cached = bias
+            out = x + bias
+            return out
+    """, entry="Cached", init="heads=4", inputs={"x": [2, 4, 16, 16]})
+    assert last(f, "grid") == [16, 16]
+    assert last(f, "out") == [2, 4, 16, 16]
+
+
+def test_cast_to_the_dtype_of_an_input_of_unknown_dtype_forgets_the_old_dtype():
+    # megatron's ALiBi: an integer matrix cast with .to(x.dtype); x's dtype is not given
+    f = analyze("""
+    class Bias(nn.Module):
+        def forward(self, x):
+            n = x.shape[-1]
+            grid = torch.arange(n).view(n, 1) - torch.arange(n)
+            bias = grid.to(x.device).to(x.dtype)
+            kept = grid.to(x.device)
+            return x + bias
+    """, entry="Bias", inputs={"x": [2, 4, 16, 16]})
+    dtype = {b.name: b.dtype for b in f.bindings}
+    assert dtype["grid"] == "long"
+    assert dtype["kept"] == "long"
+    assert dtype["bias"] is None  # whatever x is: not shown as long
+
+
+def test_any_over_known_truths_picks_the_padding_branch():
+    # timm's get_padding: any([isinstance(v, (tuple, list)) for v in [k, s, d]])
+    f = analyze("""
+    def get_padding(kernel_size, stride=1, dilation=1):
+        if any([isinstance(v, (tuple, list)) for v in [kernel_size, stride, dilation]]):
+            return [get_padding(*a) for a in zip(kernel_size, stride, dilation)]
+        return ((stride - 1) + dilation * (kernel_size - 1)) // 2
+
+    class Block(nn.Module):
+        def __init__(self, dim, k=7):
+            super().__init__()
+            self.dw = nn.Conv2d(dim, dim, k, padding=get_padding(k), groups=dim)
+            self.wide = all(isinstance(v, int) for v in (dim, k))
+
+        def forward(self, x):
+            y = self.dw(x)
+            return y
+    """, entry="Block", init="dim=8", inputs={"x": [2, 8, 16, 16]})
+    assert last(f, "y") == [2, 8, 16, 16]
+
+
+def test_layer_made_in_a_try_that_retries_without_an_argument():
+    # timm's create_act_layer: try act(inplace=inplace) except TypeError: act()
+    f = analyze("""
+    def make_act(layer, inplace=None):
+        if inplace is None:
+            return layer()
+        try:
+            return layer(inplace=inplace)
+        except TypeError:
+            return layer()
+
+    class SE(nn.Module):
+        def __init__(self, channels, hidden):
+            super().__init__()
+            self.fc1 = nn.Conv2d(channels, hidden, 1)
+            self.act = make_act(nn.ReLU, inplace=True)
+            self.fc2 = nn.Conv2d(hidden, channels, 1)
+
+        def forward(self, x):
+            s = x.mean((2, 3), keepdim=True)
+            s = self.act(self.fc1(s))
+            s = self.fc2(s)
+            return x * torch.sigmoid(s)
+    """, entry="SE", init="channels=32, hidden=8", inputs={"x": [2, 32, 8, 8]})
+    assert shapes(f, "s") == [[2, 32, 1, 1], [2, 8, 1, 1], [2, 32, 1, 1]]
+
+
+def test_to_ntuple_written_with_iterable_check_and_itertools_repeat():
+    # timm's helpers.py: isinstance(x, collections.abc.Iterable) else tuple(repeat(x, n))
+    f = analyze("""
+    import collections.abc
+    from itertools import repeat
+
+    def ntuple(n):
+        def parse(x):
+            if isinstance(x, collections.abc.Iterable) and not isinstance(x, str):
+                return tuple(x)
+            return tuple(repeat(x, n))
+        return parse
+
+    class Block(nn.Module):
+        def __init__(self, dim, dilation=1):
+            super().__init__()
+            dilation = ntuple(2)(dilation)
+            self.dw = nn.Conv2d(dim, dim, 3, padding=dilation[0], dilation=dilation[0], groups=dim)
+
+        def forward(self, x):
+            y = self.dw(x)
+            return y
+    """, entry="Block", init="dim=8", inputs={"x": [2, 8, 16, 16]})
+    assert last(f, "y") == [2, 8, 16, 16]
