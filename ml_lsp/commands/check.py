@@ -474,6 +474,12 @@ def _check_in_workers(names: list[str], options: CheckOptions, jobs: int, done: 
     fork = sys.platform.startswith("linux")
     if fork:
         _index_workspaces(names, options)  # likewise: built once here, not once per worker
+    if fork:
+        # what the workers inherit (the index, the rules) is left out of their collections:
+        # each worker's full collection after a file walked the whole index again
+        import gc
+        gc.collect()
+        gc.freeze()
     ctx = multiprocessing.get_context("fork" if fork else None)
     pool = ctx.Pool(min(jobs, len(names)), initializer=_worker_init, maxtasksperchild=FILES_PER_WORKER)
     groups: set[int] = set()  # every worker's process group, the recycled ones' included
