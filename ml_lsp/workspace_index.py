@@ -86,6 +86,10 @@ class CallSiteIndex:
         self._overlay: dict[str, str] = {}  # real path -> the editor's unsaved text
         self._texts: dict[str, tuple] = {}  # real path -> (stamp, text), callers read lately
         self.generation = 0  # bumped by every change that may change some file's callers
+        # module name -> files importing it, imported name -> files importing it: rebuilt from
+        # _files when it changed (``_changes``), so that a query reads the few files concerned
+        self._changes = 0
+        self._inverted: Optional[tuple] = None  # (_changes when built, by_module, by_name)
         self.folders: list[str] = []  # the folders indexed (watched one by one: never a .venv)
         self.ready = False
 
@@ -101,6 +105,7 @@ class CallSiteIndex:
         with self._lock:
             self.generation += 1
             self.ready = True
+            self._inverted_index()  # here: forked workers of ``check`` inherit it too
         return count
 
     def _walk(self) -> Iterable[str]:
@@ -120,10 +125,12 @@ class CallSiteIndex:
         if text is None:
             with self._lock:
                 self._files.pop(real, None)
+                self._changes += 1
             return
         modules, names = imports_of(text)
         with self._lock:
             self._files[real] = (stamp, modules, names)
+            self._changes += 1
 
     # keeping current ---------------------------------------------------------------------
     def file_changed(self, path: str) -> None:
@@ -142,6 +149,7 @@ class CallSiteIndex:
         real = os.path.realpath(path)
         with self._lock:
             self._files.pop(real, None)
+            self._changes += 1
             self._texts.pop(real, None)
             self.generation += 1
 
@@ -175,7 +183,11 @@ class CallSiteIndex:
         names = _module_names(real, self.root)
         classes = set(_CLASS.findall(text))
         with self._lock:
-            entries = list(self._files.items())
+            by_module, by_name = self._inverted_index()
+            # the only files the tests below can accept: one importing a name of the module,
+            # or one of its classes
+            found = set().union(*(by_module.get(n, ()) for n in names), *(by_name.get(c, ()) for c in classes))
+            entries = [(other, self._files[other]) for other in found]
         strong, weak = [], []
         for other, (_stamp_, modules, imported) in entries:
             if other == real:
@@ -191,6 +203,21 @@ class CallSiteIndex:
             if caller_text is not None:
                 out.append((other, caller_text))
         return out
+
+    def _inverted_index(self) -> tuple[dict, dict]:
+        """(module name -> files, imported name -> files), current with ``_files``; called
+        with the lock held. Built once per change, not once per query: ``check`` asks for
+        every file it checks, and scanning a 15,000-file workspace each time cost 30 ms a file."""
+        if self._inverted is None or self._inverted[0] != self._changes:
+            by_module: dict = {}
+            by_name: dict = {}
+            for other, (_stamp_, modules, imported) in self._files.items():
+                for m in modules:
+                    by_module.setdefault(m, []).append(other)
+                for n in imported:
+                    by_name.setdefault(n, []).append(other)
+            self._inverted = (self._changes, by_module, by_name)
+        return self._inverted[1], self._inverted[2]
 
     def text_of(self, path: str) -> Optional[str]:
         with self._lock:

@@ -19,7 +19,7 @@ from ml_lsp.analysis.facts import Binding, LayerFact, ModuleClassFact, ModuleFac
 from ml_lsp.analysis.batch import BatchCache, CallerSites
 from ml_lsp.analysis.keras.model import mentions_keras
 from ml_lsp.analysis.interp import (ANNOTATION, COMMENT, EXPLICIT, INFERRED, CALLSITE, TIED, BudgetExceeded,
-                                    Interp, Limits, ProbeDone, _param_names)
+                                    Interp, Limits, ProbeDone, _param_names, resolved)
 from ml_lsp.analysis.ops import Args, Ctor, LayerRule
 from ml_lsp.analysis.parse import MAX_SOURCE_BYTES, parse_tolerant, too_large  # noqa: F401 (re-exported)
 from ml_lsp.analysis.values import UNK, ClassVal, DictVal, Func, Instance, Layer, Seq, Tensor
@@ -101,7 +101,7 @@ def analyze_source(text: str, path: Optional[str] = None, *, inputs: Optional[di
     explicit = {k: _parse_dims(k, v) for k, v in (inputs or {}).items()}
 
     if entry is not None:
-        target = interp.globals.get(entry)
+        target = resolved(interp.globals.get(entry))
         if not isinstance(target, (ClassVal, Func)):
             names = ", ".join(c.name for c in modules) or "none"
             raise InputError(f"no class or function named {entry!r} (module classes: {names})")
@@ -514,7 +514,7 @@ def _value_for_param(interp: Interp, p: ast.arg, symbolic: bool):
     ann = p.annotation
     if ann is not None:
         name = ann.id if isinstance(ann, ast.Name) else (ann.value if isinstance(ann, ast.Constant) else None)
-        target = interp.globals.get(name) if isinstance(name, str) else None
+        target = resolved(interp.globals.get(name)) if isinstance(name, str) else None
         if isinstance(target, ClassVal):
             return _default_config(interp, target, symbolic)
         if isinstance(ann, ast.Name) and ann.id in ("int",):

@@ -160,6 +160,50 @@ def _join_batches(a, b):
     return tuple(out)
 
 
+class LazyImport:
+    """A name bound by ``from M import name`` whose module M is interpreted only when the
+    name is first looked up (``e_name``), not at the import statement: a model file of
+    transformers imports about 150 library modules, and its shapes need a handful (a base
+    class, an activation table); the logging, configuration and hub modules it also imports
+    were most of the time of ``ml-lsp check``. The value is the one the import statement
+    would have bound, looked up once and kept."""
+
+    __slots__ = ("interp", "stmt", "name", "value", "state")
+
+    def __init__(self, interp, stmt: ast.ImportFrom, name: str) -> None:
+        self.interp, self.stmt, self.name = interp, stmt, name
+        self.value, self.state = UNK, 0  # 0 not looked up, 1 being looked up, 2 done
+
+    def resolve(self):
+        if self.state == 2:
+            return self.value
+        if self.state == 1:  # a cycle of re-exports (a imports x from b, b from a)
+            return UNK
+        self.state = 1
+        stmt, interp = self.stmt, self.interp
+        try:
+            other = interp.load_workspace_module(("." * stmt.level) + (stmt.module or ""))
+            v = interp.imported_value(stmt, self.name, other)
+            if type(v) is LazyImport:  # re-exported by an __init__: its own import, looked up now
+                v = v.resolve()
+        except (BudgetExceeded, _Return, ProbeDone, AnalysisCancelled):
+            self.state = 0  # cut by the budget: looked up again if anything is left to run
+            raise
+        except RecursionError:
+            self.state = 0
+            raise BudgetExceeded()
+        except Exception as exc:  # as an engine bug at the import statement: the name unknown
+            interp.problems.append(f"line {stmt.lineno}: internal: {type(exc).__name__}: {exc}")
+            v = UNK
+        self.value, self.state = v, 2
+        return v
+
+
+def resolved(v):
+    """``v``, or the value a lazy import stands for."""
+    return v.resolve() if type(v) is LazyImport else v
+
+
 class Interp:
     def __init__(self, text: str, path: Optional[str], rules: dict, resolve_module=None,
                  recorder: Optional[Recorder] = None, module_cache: Optional[dict] = None,
@@ -175,6 +219,8 @@ class Interp:
         self.module_cache = module_cache if module_cache is not None else {}
         self.import_depth = import_depth
         self.globals: dict = {"__name__": "__main__"}
+        # ``from M import x`` binds x lazily (LazyImport): M is interpreted on x's first look-up
+        self.lazy_imports = True
         self.steps = 0
         self.until_check = CHECK_EVERY
         self.step_limit = STEP_LIMIT
@@ -280,7 +326,7 @@ class Interp:
             frame.dead = True
         elif t is ast.AugAssign:
             cur = self.eval(stmt.target, frame) if not isinstance(stmt.target, ast.Name) \
-                else frame.env.get(stmt.target.id, self.globals.get(stmt.target.id, UNK))
+                else resolved(frame.env.get(stmt.target.id, self.globals.get(stmt.target.id, UNK)))
             rhs = self.eval(stmt.value, frame)
             value = self.binop(stmt.op, cur, rhs, stmt)
             self.assign(stmt.target, value, frame, stmt)
@@ -697,9 +743,11 @@ class Interp:
         name = node.id
         env = frame.env
         if name in env:
-            return env[name]
+            v = env[name]
+            return v.resolve() if type(v) is LazyImport else v
         if name in self.globals:
-            return self.globals[name]
+            v = self.globals[name]
+            return v.resolve() if type(v) is LazyImport else v
         if name in BUILTIN_NAMES:
             if name == "True":
                 return True
@@ -1915,6 +1963,10 @@ class Interp:
             for alias in stmt.names:
                 frame.env[alias.asname or alias.name] = Ref(f"{mod}.{alias.name}")
             return
+        if self.lazy_imports and self.resolve_module is not None and all(a.name != "*" for a in stmt.names):
+            for alias in stmt.names:
+                frame.env[alias.asname or alias.name] = LazyImport(self, stmt, alias.name)
+            return
         other = self.load_workspace_module(("." * stmt.level) + mod)
         for alias in stmt.names:
             if alias.name == "*":
@@ -1923,13 +1975,19 @@ class Interp:
                         if not k.startswith("_"):
                             frame.env[k] = v
                 continue
-            v = other.globals.get(alias.name, UNK) if other is not None else UNK
-            if stmt.level == 0 and (other is None or mod.split(".")[0] in _LIBRARY_ROOTS) and (
-                    v is UNK or _SPECIAL_REFS.get(f"{mod}.{alias.name}") is not None
-                    or self.lookup_rule(f"{mod}.{alias.name}") is not None):
-                # a library name with a rule keeps its rule, even read from inside its package
-                v = Ref(f"{mod}.{alias.name}")
-            frame.env[alias.asname or alias.name] = v
+            # a LazyImport of ``other`` stays one
+            frame.env[alias.asname or alias.name] = self.imported_value(stmt, alias.name, other)
+
+    def imported_value(self, stmt, name, other):
+        """The value ``from M import name`` binds, ``other`` being M interpreted (or None)."""
+        mod = stmt.module or ""
+        v = other.globals.get(name, UNK) if other is not None else UNK
+        if stmt.level == 0 and (other is None or mod.split(".")[0] in _LIBRARY_ROOTS) and (
+                v is UNK or _SPECIAL_REFS.get(f"{mod}.{name}") is not None
+                or self.lookup_rule(f"{mod}.{name}") is not None):
+            # a library name with a rule keeps its rule, even read from inside its package
+            v = Ref(f"{mod}.{name}")
+        return v
 
     def load_workspace_module(self, name):
         if self.resolve_module is None:
@@ -2517,7 +2575,7 @@ def _join_envs(envs):
         for k, v in env.items():
             if k in out:
                 if out[k] is not v:
-                    out[k] = join(out[k], v)
+                    out[k] = join(resolved(out[k]), resolved(v))
             else:
                 out[k] = v
     return out

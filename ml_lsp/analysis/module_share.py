@@ -7,7 +7,9 @@ same with and without it:
 
 - A file's *library chain* is the sequence of modules its leading ``from ... import``
   statements load (those before any other statement), up to the first module of its own
-  folder. The engine's state after loading a chain (the module cache: one interpreter per
+  folder. Since ``from M import x`` binds ``x`` lazily (``interp.LazyImport``: M runs on
+  x's first look-up), the statements themselves load only what star imports bring in;
+  the modules a file's names pull in later are its own run's. The engine's state after loading a chain (the module cache: one interpreter per
   imported module, with its globals) depends only on the chain's texts and the resolver's
   answers, never on the importing file: every import below the first level is resolved
   from the importing module's own path.
