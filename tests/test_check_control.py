@@ -106,3 +106,40 @@ def test_a_terminal_gets_a_progress_bar_and_json_gets_nothing(slow_tree, tmp_pat
                              cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert as_json.returncode == 0 and as_json.stderr == ""
     assert len(json.loads(as_json.stdout)["diagnostics"]) == 1
+
+
+RECYCLING = ("import sys\n"
+             "import ml_lsp.commands.check as check\n"
+             "check.FILES_PER_WORKER = 2  # workers replaced often, as on a large tree\n"
+             "from ml_lsp.cli import main\n"
+             "sys.exit(main(['check', '.', '-j', '2', '--no-cache']))\n")
+
+
+def test_a_check_whose_workers_were_replaced_ends(tmp_path):
+    # The pool forks a replacement worker from a thread that ends at close(); a worker set
+    # to die with that thread was killed holding the task queue's lock, and the command
+    # hung in join() after printing nothing more (2 runs of 3 hung before the fix).
+    for i in range(24):
+        (tmp_path / f"m{i:02}.py").write_text('import torch\n\nstate = torch.load("m.pt", weights_only=False)\n')
+    for attempt in range(3):
+        done = subprocess.run([sys.executable, "-c", RECYCLING], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stderr  # warnings only
+        assert "24 files checked" in done.stdout and done.stdout.count("DA003") == 24
+
+
+def test_workers_end_when_the_command_is_killed(slow_tree):
+    proc = subprocess.Popen([sys.executable, "-m", "ml_lsp", "check", ".", "-j", "2", "--no-cache"],
+                            cwd=slow_tree, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        assert line, "the check ended before it could be killed"
+        if re.match(r"ml-lsp check: [1-9]\d*/34 files checked", line):
+            break
+    workers = [w for w in psutil.Process(proc.pid).children(recursive=True) if "python" in w.name()]
+    assert len(workers) >= 2
+    proc.kill()  # no tear-down: the workers must notice on their own
+    proc.wait(timeout=10)
+    gone, alive = psutil.wait_procs(workers, timeout=10)
+    assert not [w for w in alive if w.status() != psutil.STATUS_ZOMBIE], [w.cmdline() for w in alive]

@@ -421,17 +421,22 @@ def _worker_init() -> None:
 
 
 def _die_with_parent() -> None:
-    """Linux: the kernel sends this worker SIGTERM if the command dies without tearing
-    the pool down (SIGKILL), so no worker outlives it."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-        import signal
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+    """The worker ends itself when the command dies without tearing the pool down
+    (SIGKILL), so no worker outlives it. A thread watches the parent's pid: Linux's
+    PR_SET_PDEATHSIG fires when the *thread* that forked the worker ends, and the pool forks
+    the workers that replace recycled ones from a thread that ends at ``close()``; they were
+    killed then, one holding the task queue's lock, and the command hung in ``join()``."""
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="ml-lsp-parent-watch", daemon=True).start()
 
 
 def _check_indexed(task: tuple) -> tuple:
