@@ -67,9 +67,17 @@ def position_of(path: Path, needle: str, occurrence: int = 0) -> tuple[int, int]
 
 
 def descendants(pid: int) -> list[psutil.Process]:
+    """The server's child processes, less jedi's helper: the engine resolves an import it
+    cannot find on disk (``import not_installed_package_xyz``) through jedi, whose helper
+    process lives as long as the server; a trace child or what it started is what must go."""
+    def jedi_helper(p):
+        try:
+            return any("jedi" in part and "subprocess" in part for part in p.cmdline())
+        except psutil.Error:
+            return False
     try:
         return [p for p in psutil.Process(pid).children(recursive=True) if p.is_running()
-                and p.status() != psutil.STATUS_ZOMBIE]
+                and p.status() != psutil.STATUS_ZOMBIE and not jedi_helper(p)]
     except psutil.NoSuchProcess:
         return []
 
