@@ -160,6 +160,10 @@ def _join_batches(a, b):
     return tuple(out)
 
 
+EAGER_IMPORT_DEPTH = 3
+LAZY_IMPORT_DEPTH = 6
+
+
 class LazyImport:
     """A name bound by ``from M import name`` whose module M is interpreted only when the
     name is first looked up (``e_name``), not at the import statement: a model file of
@@ -182,7 +186,7 @@ class LazyImport:
         self.state = 1
         stmt, interp = self.stmt, self.interp
         try:
-            other = interp.load_workspace_module(("." * stmt.level) + (stmt.module or ""))
+            other = interp.load_workspace_module(("." * stmt.level) + (stmt.module or ""), lazy=True)
             v = interp.imported_value(stmt, self.name, other)
             if type(v) is LazyImport:  # re-exported by an __init__: its own import, looked up now
                 v = v.resolve()
@@ -1989,7 +1993,11 @@ class Interp:
             v = Ref(f"{mod}.{name}")
         return v
 
-    def load_workspace_module(self, name):
+    def load_workspace_module(self, name, lazy: bool = False):
+        """The workspace module ``name`` imports from this one, interpreted (or None).
+        Eager imports stop ``EAGER_IMPORT_DEPTH`` modules deep, since each loads all of its
+        own; a lazy import loads only the chain a name needs, so it may go deeper (timm's
+        ``create_conv2d`` is 4 re-exports and imports from a model file)."""
         if self.resolve_module is None:
             return None
         root = self.calling_root
@@ -2004,7 +2012,7 @@ class Interp:
                     found[0].replace("\\", "/").rsplit("/", 1)[-1] == root.path.replace("\\", "/").rsplit("/", 1)[-1]
                     and found[1] == root.text)):
                 return root
-        if self.import_depth >= 3:
+        if self.import_depth >= (LAZY_IMPORT_DEPTH if lazy else EAGER_IMPORT_DEPTH):
             return None
         key = (name, self.path)
         if key in self.module_cache:

@@ -181,6 +181,68 @@ def einsum(call: OpCall):
     return result
 
 
+def _star(pattern) -> tuple[int, int] | None:
+    """``"b * d"`` -> (position of ``*``, number of axes); None for a pattern without
+    exactly one ``*`` or with a group (pack/unpack take plain axis names)."""
+    if not isinstance(pattern, str) or "(" in pattern:
+        return None
+    words = pattern.split()
+    return (words.index("*"), len(words)) if words.count("*") == 1 else None
+
+
+def pack(call: OpCall):
+    """``einops.pack([a, b], "b * d")`` -> (packed, shapes): the named axes stay, each
+    tensor's ``*`` axes are flattened and the tensors joined along that axis."""
+    tensors, star = call.arg(0, "tensors"), _star(call.arg(1, "pattern"))
+    if not isinstance(tensors, Seq) or star is None or not tensors.items:
+        return UNK
+    pos, n = star
+    after = n - 1 - pos
+    kept, stars, dtype = None, [], None
+    for t in tensors.items:
+        if not isinstance(t, Tensor) or t.shape is None or len(t.shape) < n - 1:
+            return Seq([unknown_tensor(getattr(t, "dtype", None)), UNK])
+        shape = t.shape
+        middle = shape[pos:len(shape) - after]
+        outer = shape[:pos] + shape[len(shape) - after:]
+        if kept is not None:
+            for a, b in zip(kept, outer):
+                if dims.provably_different(a, b):
+                    call.conflict("einsum_dims", f"pack: the tensors' axes outside '*' differ: "
+                                  f"{format_shape(kept)} and {format_shape(outer)}",
+                                  expected=format_shape(kept), got=format_shape(outer))
+                    return Seq([unknown_tensor(t.dtype), UNK])
+        kept = outer if kept is None else tuple(dims.join_dim(a, b) for a, b in zip(kept, outer))
+        stars.append(tuple(middle))
+        dtype = t.dtype if dtype is None else dtype
+    total = 0
+    for middle in stars:
+        total = dims.add(total, dims.product(middle)) if total is not None else None
+    packed = kept[:pos] + (total,) + kept[pos:]
+    return Seq([Tensor(packed, dtype), Seq([Seq(list(m)) for m in stars], "list")])
+
+
+def unpack(call: OpCall):
+    """``einops.unpack(packed, shapes, "b * d")``: one tensor per packed shape."""
+    x, shapes, star = call.arg(0, "tensor"), call.arg(1, "packed_shapes"), _star(call.arg(2, "pattern"))
+    if not isinstance(x, Tensor) or star is None:
+        return UNK
+    pos, n = star
+    if x.shape is not None and len(x.shape) != n:
+        call.conflict("einsum_dims", f"unpack pattern has {n} axes, the tensor {format_shape(x.shape)} has "
+                      f"{len(x.shape)}", expected=f"rank {n}", got=format_shape(x.shape))
+        return UNK
+    if not isinstance(shapes, Seq):
+        return UNK
+    out = []
+    for s in shapes.items:
+        if x.shape is None or not isinstance(s, Seq):
+            out.append(unknown_tensor(x.dtype))
+            continue
+        out.append(Tensor(x.shape[:pos] + tuple(as_dim(d) for d in s.items) + x.shape[pos + 1:], x.dtype))
+    return Seq(out, "list")
+
+
 def _layer(fn):
     def forward(layer, call: OpCall):
         x = call.tensor(0)
@@ -195,6 +257,7 @@ RULES = {
     "einops.rearrange": rearrange, "einops.reduce": reduce_, "einops.repeat": repeat,
     "einops.einops.rearrange": rearrange,
     "einops.einsum": einsum, "einops.einops.einsum": einsum,
+    "einops.pack": pack, "einops.packing.pack": pack, "einops.unpack": unpack, "einops.packing.unpack": unpack,
     "einops.layers.torch.Rearrange": _layer(rearrange),
     "einops.layers.torch.Reduce": LayerRule(
         params=("pattern", "reduction"),
