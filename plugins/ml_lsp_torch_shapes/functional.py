@@ -298,17 +298,19 @@ def _reduced(call, x, default_scalar=True):
     return unknown_tensor("float")
 
 
-def cross_entropy(call: OpCall):
+def cross_entropy(call: OpCall, index_only: bool = False):
     """Class-index targets have the input's shape without the class dim (dim 1, or 0
     unbatched); probability targets have the input's shape. A target of unknown dtype is
-    judged by its rank: one less than the input is indices, equal is probabilities."""
+    judged by its rank: one less than the input is indices, equal is probabilities.
+    ``index_only``: nll_loss takes class indices only; a float target there is a dtype
+    mistake (TR018), not a probability target of the wrong shape."""
     x, y = _x(call), call.tensor(1, "target")
     if x is None:
         return UNK
     if x.shape is not None and y is not None and y.shape is not None:
         xs, ys = x.shape, y.shape
         index_shape = (xs[:1] + xs[2:]) if len(xs) >= 2 else ()
-        mode = {"long": "index", "float": "prob"}.get(y.dtype)
+        mode = "index" if index_only else {"long": "index", "float": "prob"}.get(y.dtype)
         if mode is None:
             mode = "index" if len(ys) == len(xs) - 1 else ("prob" if len(ys) == len(xs) else None)
         if mode is None:
@@ -333,7 +335,7 @@ def cross_entropy(call: OpCall):
 
 
 def nll_loss(call: OpCall):
-    return cross_entropy(call)
+    return cross_entropy(call, index_only=True)
 
 
 def pointwise_loss(call: OpCall):

@@ -19,3 +19,19 @@ def test_flagged_with_both_shapes():
 
 def test_right_code_is_clean():
     assert_clean(WRONG.replace('(8, 1))', '(8,))'), 'SH016', **KW)
+
+
+NLL_FLOAT = '''
+import torch
+import torch.nn.functional as F
+log_probs = torch.randn(8, 10).log_softmax(dim=1)
+y = torch.randint(0, 10, (8,))
+loss = F.nll_loss(log_probs, y.float())  # <-
+'''
+
+
+def test_nll_loss_with_a_float_target_is_a_dtype_mistake_not_a_shape_one():
+    # nll_loss takes class indices only: a float target is TR018's mistake, and SH016 must
+    # not read it as a probability target of the wrong shape
+    assert_clean(NLL_FLOAT, 'SH016', **KW)
+    assert_flagged(NLL_FLOAT, 'TR018', 'nll_loss', **KW)
