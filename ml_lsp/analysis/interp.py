@@ -161,7 +161,7 @@ def _join_batches(a, b):
 
 
 EAGER_IMPORT_DEPTH = 3
-LAZY_IMPORT_DEPTH = 6
+LAZY_IMPORT_DEPTH = 3
 
 
 class LazyImport:
@@ -1995,9 +1995,10 @@ class Interp:
 
     def load_workspace_module(self, name, lazy: bool = False):
         """The workspace module ``name`` imports from this one, interpreted (or None).
-        Eager imports stop ``EAGER_IMPORT_DEPTH`` modules deep, since each loads all of its
-        own; a lazy import loads only the chain a name needs, so it may go deeper (timm's
-        ``create_conv2d`` is 4 re-exports and imports from a model file)."""
+        Imports stop ``EAGER_IMPORT_DEPTH``/``LAZY_IMPORT_DEPTH`` modules deep. A deeper
+        lazy bound reaches timm's ``create_conv2d`` (4 imports from a model file), but at 4
+        or 6 ``check`` on transformers' models/ took 3x the CPU (one file ran into its
+        budget), so both stay at 3 until library modules are summarised once."""
         if self.resolve_module is None:
             return None
         root = self.calling_root
