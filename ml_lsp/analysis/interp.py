@@ -160,8 +160,7 @@ def _join_batches(a, b):
     return tuple(out)
 
 
-EAGER_IMPORT_DEPTH = 3
-LAZY_IMPORT_DEPTH = 3
+IMPORT_DEPTH = 3
 
 
 class LazyImport:
@@ -186,7 +185,7 @@ class LazyImport:
         self.state = 1
         stmt, interp = self.stmt, self.interp
         try:
-            other = interp.load_workspace_module(("." * stmt.level) + (stmt.module or ""), lazy=True)
+            other = interp.load_workspace_module(("." * stmt.level) + (stmt.module or ""))
             v = interp.imported_value(stmt, self.name, other)
             if type(v) is LazyImport:  # re-exported by an __init__: its own import, looked up now
                 v = v.resolve()
@@ -223,8 +222,6 @@ class Interp:
         self.module_cache = module_cache if module_cache is not None else {}
         self.import_depth = import_depth
         self.globals: dict = {"__name__": "__main__"}
-        # ``from M import x`` binds x lazily (LazyImport): M is interpreted on x's first look-up
-        self.lazy_imports = True
         self.steps = 0
         self.until_check = CHECK_EVERY
         self.step_limit = STEP_LIMIT
@@ -1967,7 +1964,8 @@ class Interp:
             for alias in stmt.names:
                 frame.env[alias.asname or alias.name] = Ref(f"{mod}.{alias.name}")
             return
-        if self.lazy_imports and self.resolve_module is not None and all(a.name != "*" for a in stmt.names):
+        if self.resolve_module is not None and all(a.name != "*" for a in stmt.names):
+            # bound lazily (LazyImport): M is interpreted on a name's first look-up
             for alias in stmt.names:
                 frame.env[alias.asname or alias.name] = LazyImport(self, stmt, alias.name)
             return
@@ -1993,36 +1991,39 @@ class Interp:
             v = Ref(f"{mod}.{name}")
         return v
 
-    def load_workspace_module(self, name, lazy: bool = False):
+    def _resolve(self, name):
+        """The resolver's (path, text) for ``name`` imported from this module, or None."""
+        try:
+            return self.resolve_module(name, self.path)
+        except Exception:
+            return None
+
+    def load_workspace_module(self, name):
         """The workspace module ``name`` imports from this one, interpreted (or None).
-        Imports stop ``EAGER_IMPORT_DEPTH``/``LAZY_IMPORT_DEPTH`` modules deep. A deeper
-        lazy bound reaches timm's ``create_conv2d`` (4 imports from a model file), but at 4
-        or 6 ``check`` on transformers' models/ took 3x the CPU (one file ran into its
-        budget), so both stay at 3 until library modules are summarised once."""
+        Imports stop ``IMPORT_DEPTH`` modules deep. A deeper bound for lazy imports reaches
+        timm's ``create_conv2d`` (4 imports from a model file), but at 4 or 6 ``check`` on
+        transformers' models/ took 3x the CPU (one file ran into its budget), so it stays
+        at 3 until library modules are summarised once."""
         if self.resolve_module is None:
             return None
+        found = False  # not resolved yet
         root = self.calling_root
         if root is not None and root is not self and root.path is not None:
-            try:
-                found = self.resolve_module(name, self.path)
-            except Exception:
-                found = None
+            found = self._resolve(name)
             # the same file: compared by name and text, since the resolver may give the real
             # path of a file the analysis was handed through a symlink
             if found and (found[0] == root.path or (
                     found[0].replace("\\", "/").rsplit("/", 1)[-1] == root.path.replace("\\", "/").rsplit("/", 1)[-1]
                     and found[1] == root.text)):
                 return root
-        if self.import_depth >= (LAZY_IMPORT_DEPTH if lazy else EAGER_IMPORT_DEPTH):
+        if self.import_depth >= IMPORT_DEPTH:
             return None
         key = (name, self.path)
         if key in self.module_cache:
             return self.module_cache[key]
         self.module_cache[key] = None  # cycle guard
-        try:
-            found = self.resolve_module(name, self.path)
-        except Exception:
-            found = None
+        if found is False:
+            found = self._resolve(name)
         if not found:
             return None
         path, text = found

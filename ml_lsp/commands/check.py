@@ -479,7 +479,6 @@ def _check_in_workers(names: list[str], options: CheckOptions, jobs: int, done: 
     fork = sys.platform.startswith("linux")
     if fork:
         _index_workspaces(names, options)  # likewise: built once here, not once per worker
-    if fork:
         # what the workers inherit (the index, the rules) is left out of their collections:
         # each worker's full collection after a file walked the whole index again
         import gc

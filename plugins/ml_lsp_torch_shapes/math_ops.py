@@ -446,6 +446,13 @@ def lerp(call: OpCall):
     return binary("add")(call)
 
 
+def add_pointwise_product(call: OpCall):
+    """addcmul/addcdiv: ``input + value * t1 (op) t2``; the three broadcast together."""
+    add = binary("add")
+    partial = add(OpCall(call.qual, [call.arg(0, "input"), call.arg(1, "tensor1")]))
+    return add(OpCall(call.qual, [partial, call.arg(2, "tensor2")]))
+
+
 RULES = {}
 _BIN = {"add": "add", "sub": "sub", "subtract": "sub", "mul": "mul", "multiply": "mul", "div": "div",
         "divide": "div", "true_divide": "div", "floor_divide": "floordiv", "remainder": "mod", "fmod": "mod",
@@ -471,10 +478,7 @@ for _n, _inner, _drop in (("addmm", "mm", False), ("baddbmm", "bmm", False), ("a
                           ("addmv", "mv", False), ("addr", "outer", False)):
     RULES[f"torch.{_n}"] = RULES[f"torch.Tensor.{_n}"] = RULES[f"torch.Tensor.{_n}_"] = fused_product(_inner, _drop)
 for _n in ("addcmul", "addcdiv", "addcmul_", "addcdiv_"):
-    # input + value * t1 (op) t2: the three broadcast together
-    RULES[f"torch.Tensor.{_n}"] = RULES[f"torch.{_n.rstrip('_')}"] = lambda call: binary("add")(
-        OpCall(call.qual, [binary("add")(OpCall(call.qual, [call.arg(0, "input"), call.arg(1, "tensor1")])),
-                           call.arg(2, "tensor2")]))
+    RULES[f"torch.Tensor.{_n}"] = RULES[f"torch.{_n.rstrip('_')}"] = add_pointwise_product
 RULES["torch.einsum"] = einsum
 RULES["torch.functional.einsum"] = einsum
 RULES["torch.dot"] = RULES["torch.Tensor.dot"] = RULES["torch.inner"] = dot
