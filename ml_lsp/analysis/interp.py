@@ -23,7 +23,7 @@ from ml_lsp.analysis import dims
 from ml_lsp.analysis.dims import Sym
 from ml_lsp.analysis.facts import Related, ShapeConflict, TextEdit, TextFix
 from ml_lsp.analysis.ops import Args, Ctor, LayerRule, OpCall
-from ml_lsp.analysis import provenance
+from ml_lsp.analysis import provenance, pyregex
 from ml_lsp.analysis.provenance import SourceValue
 from ml_lsp.analysis.values import (NUM, UNK, Bound, Choice, ClassVal, DictVal, Func, Instance, Layer, Obj, Partial,
                                     Ref, Seq, Tensor, as_dim, join)
@@ -237,6 +237,11 @@ class Interp:
         self.forward_io: dict = {}  # class name -> (quality, inputs, output)
         self.call_stack: list = []
         self.cut_calls = 0  # calls not followed (depth bound, recursion): what they built is unknown
+        # places that may have raised: a `raise` reached, an import, a name, call, attribute or
+        # subscript the engine could not evaluate. A try body that adds none cannot raise, so
+        # its handlers are not a path (transformers' `try: self._sdpa_can_dispatch() except
+        # ValueError: attn = "eager"` would otherwise make the chosen attention unknown)
+        self.may_raise = 0
         self.memo: dict = {}
         self.problems: list = []
         self.classes: list = []  # ClassVal in definition order
@@ -347,6 +352,7 @@ class Interp:
         elif t is ast.ClassDef:
             frame.env[stmt.name] = self.make_class(stmt, frame)
         elif t is ast.Import:
+            self.may_raise += 1  # a module that is not installed
             for alias in stmt.names:
                 if alias.asname:
                     frame.env[alias.asname] = self.import_module(alias.name)
@@ -354,6 +360,7 @@ class Interp:
                     top = alias.name.split(".")[0]
                     frame.env[top] = self.import_module(top)
         elif t is ast.ImportFrom:
+            self.may_raise += 1
             self.exec_import_from(stmt, frame)
         elif t is ast.With or t is ast.AsyncWith:
             for item in stmt.items:
@@ -363,10 +370,11 @@ class Interp:
             self.exec_block(stmt.body, frame)
         elif t is ast.Try or getattr(ast, "TryStar", None) is t:
             before = dict(frame.env)
+            raised_before = self.may_raise
             self.exec_block(stmt.body, frame)
             body_dead = frame.dead
             envs = [] if body_dead else [frame.env]
-            for h in stmt.handlers:
+            for h in (stmt.handlers if self.may_raise != raised_before else ()):
                 hf = self.branch(frame, before)
                 if h.name:
                     hf.env[h.name] = UNK
@@ -381,8 +389,10 @@ class Interp:
                 self.exec_block(stmt.orelse, frame)
             self.exec_block(stmt.finalbody, frame)
         elif t is ast.Raise:
+            self.may_raise += 1
             frame.dead = True
         elif t is ast.Assert:
+            self.may_raise += 1
             self.check_constructor_assert(stmt, frame)
         elif t is ast.Delete:
             for target in stmt.targets:
@@ -451,7 +461,7 @@ class Interp:
             return bool(v)
         if isinstance(v, Seq):
             return bool(v.items) if v.kind != "size" else None
-        if isinstance(v, (Layer, Instance, Func, ClassVal, Ref, Bound, Partial, Obj)):
+        if isinstance(v, (Layer, Instance, Func, ClassVal, Ref, Bound, Partial, Obj, pyregex.RegexMatch)):
             return True
         if isinstance(v, DictVal):
             return bool(v.items)
@@ -731,6 +741,8 @@ class Interp:
         if method is None:
             return UNK
         value = method(self, node, frame)
+        if value is UNK and type(node) in _MAY_RAISE:
+            self.may_raise += 1
         if isinstance(value, Tensor) and self.recording and type(node) in _HOVERABLE:
             self.record_hover(node, value)
         elif isinstance(value, Layer) and self.recording and type(node) is ast.Attribute:
@@ -1640,6 +1652,7 @@ class Interp:
             return UNK
         was = self.recording
         cut_before = self.cut_calls
+        raised_before = self.may_raise
         root_before = self.calling_root
         self.recording = False
         self.steps = 0
@@ -1657,6 +1670,7 @@ class Interp:
             self.hints = None
             self.calling_root = root_before
             caller.cut_calls += self.cut_calls - cut_before
+            caller.may_raise += self.may_raise - raised_before
 
     # ------------------------------------------------------------------ classes
     def make_class(self, node: ast.ClassDef, frame: Frame):
@@ -2753,7 +2767,14 @@ _SPECIAL_REFS = {
     "torch.nn.ParameterList": lambda interp, a, node, frame: Seq(
         list(interp.iter_items(a.args[0]) or []) if a.args else [], "list"),
     "torch.nn.BufferDict": lambda interp, a, node, frame: DictVal({}),
+    "re.search": lambda interp, a, node, frame: _sp_regex("search", a),
+    "re.match": lambda interp, a, node, frame: _sp_regex("match", a),
+    "re.fullmatch": lambda interp, a, node, frame: _sp_regex("fullmatch", a),
 }
+
+
+def _sp_regex(kind, a):
+    return pyregex.match(kind, a.arg(0, "pattern", UNK), a.arg(1, "string", UNK), a.arg(2, "flags", 0))
 
 
 # super() support: attribute lookup on the proxy finds the method in the parent classes
@@ -2956,3 +2977,4 @@ _EVAL = {
     ast.Await: Interp.e_await,
 }
 _HOVERABLE = {ast.Name, ast.Call, ast.Attribute, ast.Subscript, ast.BinOp, ast.UnaryOp}
+_MAY_RAISE = {ast.Name, ast.Call, ast.Attribute, ast.Subscript}

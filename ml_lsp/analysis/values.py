@@ -329,6 +329,10 @@ def join(a, b):
         return UNK
     if dims.is_dim(a) and dims.is_dim(b):
         return a if dims.same(a, b) else UNK
+    if isinstance(a, DictVal) and isinstance(b, DictVal) and a.items.keys() == b.items.keys():
+        # the same keys on both paths (kwargs after an `if` that may rebuild them): each value
+        # joined; a key present on one path only could be either, which a DictVal cannot say
+        return DictVal({k: join(v, b.items[k]) for k, v in a.items.items()}, a.ordered and b.ordered)
     try:
         if type(a) is type(b) and not isinstance(a, (Layer, Instance, Func, ClassVal, DictVal, Obj)) and a == b:
             return a

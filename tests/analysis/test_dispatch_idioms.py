@@ -1,0 +1,143 @@
+"""How library dispatch code picks a function (issue 13): transformers chooses its attention
+function from a table by a configuration string, after checks written with ``re`` and
+``try``/``except``. A branch Python never takes must not run: it may overwrite the table."""
+
+from engine_helpers import analyze, last
+
+
+TABLE = """
+    import re
+
+
+    def is_hub_name(name):
+        return name is not None and re.search(r"^[^/:]+/[^/:]+(?:@[^/:]+)?$", name) is not None
+"""
+
+
+def test_a_regex_on_known_strings_decides_the_branch():
+    f = analyze(TABLE + """
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.wide = nn.Linear(4, 32)
+            self.narrow = nn.Linear(4, 8)
+
+        def forward(self, x):
+            if is_hub_name("org/kernel@v2"):
+                hub = self.wide(x)
+            else:
+                hub = self.narrow(x)
+            if is_hub_name("sdpa"):
+                plain = self.wide(x)
+            else:
+                plain = self.narrow(x)
+            return hub, plain
+    """, entry="Model", inputs={"x": [2, 4]})
+    assert last(f, "hub") == [2, 32]
+    assert last(f, "plain") == [2, 8]
+
+
+def test_a_pattern_that_may_backtrack_for_long_is_not_run():
+    # (a+)+$ on a long subject takes exponential time in Python's re: the engine must not
+    # hang on a stranger's pattern, so the test stays undecided and both arms stay possible
+    f = analyze("""
+    import re
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Linear(4, 32)
+            self.b = nn.Linear(4, 32)
+
+        def forward(self, x):
+            if re.match(r"(a+)+$", "a" * 40 + "!"):
+                y = self.a(x)
+            else:
+                y = self.b(x)
+            return y
+    """, entry="Model", inputs={"x": [2, 4]})
+    assert last(f, "y") == [2, 32]
+
+
+def test_a_handler_runs_only_when_the_try_body_can_raise():
+    # transformers: try: self._sdpa_can_dispatch() except (ValueError, ImportError): "eager"
+    f = analyze("""
+    class Model(nn.Module):
+        supports_fast = True
+
+        def __init__(self):
+            super().__init__()
+            self.fast = nn.Linear(4, 32)
+            self.slow = nn.Linear(4, 8)
+            kind = "fast"
+            try:
+                self.can_dispatch()
+            except ValueError:
+                kind = "slow"
+            self.kind = kind
+
+        def can_dispatch(self):
+            if not self.supports_fast:
+                raise ValueError("no fast path")
+            return True
+
+        def forward(self, x):
+            if self.kind == "fast":
+                y = self.fast(x)
+            else:
+                y = self.slow(x)
+            return y
+    """, entry="Model", inputs={"x": [2, 4]})
+    assert last(f, "y") == [2, 32]
+
+
+def test_a_handler_still_runs_when_the_body_may_raise():
+    f = analyze("""
+    class Model(nn.Module):
+        def __init__(self, flag):
+            super().__init__()
+            self.fast = nn.Linear(4, 32)
+            self.slow = nn.Linear(4, 8)
+            try:
+                import some_fast_kernels
+                use = self.fast
+            except ImportError:
+                use = self.slow
+            self.use = use
+            if flag:
+                raise ValueError("bad flag")
+
+        def forward(self, x):
+            y = self.use(x)
+            return y
+    """, entry="Model", inputs={"x": [2, 4]})
+    y = last(f, "y")
+    assert y is None or (len(y) == 2 and y[1] not in (32, 8)), y  # either layer: not a fact
+
+
+def test_keyword_arguments_rebuilt_on_one_path_keep_their_keys():
+    # transformers' PreTrainedConfig: `if hasattr(self, "rope_parameters"): kwargs =
+    # self.convert(**kwargs)`; the attention choice popped from kwargs afterwards must stay
+    # known (None here), or the attention function it selects becomes unknown
+    f = analyze("""
+    class Config:
+        def __init__(self, **kwargs):
+            if hasattr(self, "maybe_absent"):
+                kwargs = dict(**kwargs)
+            self.attn = kwargs.pop("attn", None)
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.config = Config()
+            self.eager = nn.Linear(4, 32)
+            self.other = nn.Linear(4, 8)
+
+        def forward(self, x):
+            if self.config.attn is None:
+                y = self.eager(x)
+            else:
+                y = self.other(x)
+            return y
+    """, entry="Model", inputs={"x": [2, 4]})
+    assert last(f, "y") == [2, 32]
