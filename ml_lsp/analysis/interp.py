@@ -1646,28 +1646,39 @@ class Interp:
         return out
 
     def call_func_from(self, caller: "Interp", fn: Func, a: Args, node):
-        """A function defined in another (imported) file: run it here, recording off."""
+        """A function defined in another (imported) file: run it here, recording off.
+
+        The analysed file called back from a library function it called (transformers'
+        ``apply_chunking_to_forward(self.feed_forward_chunk, ...)``) is the same run
+        continuing: it records as it did before the call went out, on its own budget."""
         if caller.depth >= MAX_DEPTH:
             caller.cut_calls += 1
             return UNK
-        was = self.recording
+        reentrant = self.import_depth == 0 and bool(self.call_stack)
+        was, depth_before = self.recording, self.depth
         cut_before = self.cut_calls
         raised_before = self.may_raise
         root_before = self.calling_root
-        self.recording = False
-        self.steps = 0
-        self.step_limit = caller.step_limit
-        self.hints = caller.hints
+        if not reentrant:
+            self.recording = False
+            self.steps = 0
+            self.step_limit = caller.step_limit
+            self.hints = caller.hints
         self.depth = caller.depth
         self.calling_root = caller if caller.import_depth == 0 else caller.calling_root
         try:
             return self.call_func(fn, a, None)
         except BudgetExceeded:
+            if reentrant:
+                raise  # the file's own budget: its run stops as it would without the library
             caller.cut_calls += 1
             return UNK
         finally:
             self.recording = was
-            self.hints = None
+            if reentrant:
+                self.depth = depth_before
+            else:
+                self.hints = None
             self.calling_root = root_before
             caller.cut_calls += self.cut_calls - cut_before
             caller.may_raise += self.may_raise - raised_before

@@ -2,6 +2,11 @@
 function from a table by a configuration string, after checks written with ``re`` and
 ``try``/``except``. A branch Python never takes must not run: it may overwrite the table."""
 
+import json
+import subprocess
+import sys
+import textwrap
+
 from engine_helpers import analyze, last
 
 
@@ -141,3 +146,42 @@ def test_keyword_arguments_rebuilt_on_one_path_keep_their_keys():
             return y
     """, entry="Model", inputs={"x": [2, 4]})
     assert last(f, "y") == [2, 32]
+
+
+def test_a_method_a_library_helper_calls_back_is_recorded_with_the_real_input(tmp_path):
+    # transformers' BertLayer: apply_chunking_to_forward(self.feed_forward_chunk, 0, 1, x)
+    # calls the file's own method from library code; it ran with (2, 16, 64) but used to be
+    # shown only as analysed alone, with a guessed (B, 64) input
+    (tmp_path / "chunking.py").write_text(textwrap.dedent("""\
+        def apply_chunking(forward_fn, chunk_size, chunk_dim, *input_tensors):
+            if chunk_size > 0:
+                raise NotImplementedError
+            return forward_fn(*input_tensors)
+        """))
+    model = tmp_path / "layer.py"
+    model.write_text(textwrap.dedent("""\
+        import torch
+        from torch import nn
+        from chunking import apply_chunking
+
+
+        class Layer(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.up = nn.Linear(64, 128)
+
+            def forward(self, x):
+                out = apply_chunking(self.chunk, 0, 1, x)
+                return out
+
+            def chunk(self, attention_output):
+                inner = self.up(attention_output)
+                return inner
+        """))
+    done = subprocess.run([sys.executable, "-m", "ml_lsp", "shapes", "--json", "--entry", "Layer",
+                           "--input", "x=2,16,64", str(model)],
+                          capture_output=True, text=True, timeout=120, cwd=str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    shapes = {b["name"]: b["shape"] for f in json.loads(done.stdout)["files"] for b in f["shapes"]}
+    assert shapes.get("inner") == [2, 16, 128]
+    assert shapes.get("out") == [2, 16, 128]
