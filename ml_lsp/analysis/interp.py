@@ -109,7 +109,7 @@ BUILTIN_NAMES = {"len", "range", "int", "float", "bool", "str", "min", "max", "a
                  "tuple", "dict", "zip", "enumerate", "reversed", "sorted", "isinstance", "getattr",
                  "setattr", "hasattr", "super", "print", "round", "type", "iter", "next", "map",
                  "filter", "any", "all", "set", "object", "property", "staticmethod", "classmethod", "issubclass",
-                 "divmod", "pow", "hash", "id", "callable", "open", "repr", "format", "vars",
+                 "divmod", "pow", "slice", "hash", "id", "callable", "open", "repr", "format", "vars",
                  "NotImplementedError", "ValueError", "TypeError", "RuntimeError", "Exception",
                  "AssertionError", "KeyError", "IndexError", "__name__", "True", "False", "None"}
 
@@ -1785,6 +1785,9 @@ class Interp:
             v = provenance.builtin(name, args, self)
             if v is not None:
                 return v
+        if name == "slice" and 1 <= len(args) <= 3 and not a.kwargs:  # slice(-n, None): x[:, s, :]
+            parts = [None, args[0], None] if len(args) == 1 else list(args) + [None] * (3 - len(args))
+            return SliceVal(*parts)
         if name == "len":
             if not args:
                 return UNK
@@ -2871,6 +2874,9 @@ def _isinstance(obj, cls):
     if isinstance(cls, Ref):
         if cls.qual in ("torch.Tensor", "torch.nn.Parameter") and isinstance(obj, Tensor):
             return True if cls.qual == "torch.Tensor" else UNK
+        if cls.qual in ("torch.Tensor", "torch.nn.Parameter") and (
+                obj is None or isinstance(obj, (bool, int, float, str, Seq, DictVal, Layer, Func, ClassVal))):
+            return False  # transformers' slice_logits_to_keep(h, 0): an int is no tensor
         if cls.qual in _ITERABLE_ABCS:  # timm's to_ntuple: isinstance(x, collections.abc.Iterable)
             if obj is None or isinstance(obj, (int, float, Sym, dims.Hinted)):  # a Hinted is a size, not a str
                 return False

@@ -185,3 +185,30 @@ def test_a_method_a_library_helper_calls_back_is_recorded_with_the_real_input(tm
     shapes = {b["name"]: b["shape"] for f in json.loads(done.stdout)["files"] for b in f["shapes"]}
     assert shapes.get("inner") == [2, 16, 128]
     assert shapes.get("out") == [2, 16, 128]
+
+
+def test_slice_objects_index_like_slices_and_an_int_is_no_tensor():
+    # transformers' slice_logits_to_keep(h, 0): `isinstance(n, torch.Tensor)` is False for an
+    # int, and `h[:, slice(-n, None), :]` keeps every dim (it used to drop the middle one)
+    f = analyze("""
+    def keep(h, n):
+        if isinstance(n, torch.Tensor) and n.ndim == 2:
+            return h[n]
+        if isinstance(n, int):
+            n = slice(-n, None)
+        return h[:, n, :]
+
+    class Head(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lm_head = nn.Linear(64, 100)
+
+        def forward(self, x):
+            kept = keep(x, 0)
+            last3 = x[:, slice(-3, None), :]
+            logits = self.lm_head(kept)
+            return logits, last3
+    """, entry="Head", inputs={"x": [2, 16, 64]})
+    assert last(f, "kept") == [2, 16, 64]
+    assert last(f, "last3") == [2, 3, 64]
+    assert last(f, "logits") == [2, 16, 100]
