@@ -2781,6 +2781,12 @@ _SPECIAL_REFS = {
     "torch.nn.ParameterList": lambda interp, a, node, frame: Seq(
         list(interp.iter_items(a.args[0]) or []) if a.args else [], "list"),
     "torch.nn.BufferDict": lambda interp, a, node, frame: DictVal({}),
+    # the shapes described are those of an eager run: not traced, scripted, compiled or exported
+    # (Swin's `torch.min(torch.tensor(r)) if torch.jit.is_tracing() else min(r)` is an int)
+    **{qual: (lambda interp, a, node, frame: False) for qual in (
+        "torch.jit.is_tracing", "torch.jit.is_scripting", "torch.compiler.is_compiling",
+        "torch.compiler.is_dynamo_compiling", "torch._dynamo.is_compiling", "torch.onnx.is_in_onnx_export",
+        "torch._C._get_tracing_state")},
     "re.search": lambda interp, a, node, frame: _sp_regex("search", a),
     "re.match": lambda interp, a, node, frame: _sp_regex("match", a),
     "re.fullmatch": lambda interp, a, node, frame: _sp_regex("fullmatch", a),

@@ -212,3 +212,23 @@ def test_slice_objects_index_like_slices_and_an_int_is_no_tensor():
     assert last(f, "kept") == [2, 16, 64]
     assert last(f, "last3") == [2, 3, 64]
     assert last(f, "logits") == [2, 16, 100]
+
+
+def test_shapes_are_those_of_an_eager_run_not_a_traced_one():
+    # Swin: `torch.min(torch.tensor(r)) if torch.jit.is_tracing() else min(r)` is an int
+    f = analyze("""
+    class Window(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.window = 7
+
+        def forward(self, x):
+            res = (4, 4)
+            if min(res) <= self.window:
+                self.window = torch.min(torch.tensor(res)) if torch.jit.is_tracing() else min(res)
+            if torch.compiler.is_compiling() or torch.onnx.is_in_onnx_export():
+                x = x.flatten()
+            w = x.view(-1, self.window, self.window, 8)
+            return w
+    """, entry="Window", inputs={"x": [2, 16, 16, 8]})
+    assert last(f, "w") == [32, 4, 4, 8]
