@@ -238,9 +238,10 @@ class Instance:
 
 @dataclass(eq=False)
 class Choice:
-    """One of several modules, which one undecided: ``DropPath(p) if p > 0. else
-    nn.Identity()`` with ``p`` unknown. Calling it calls each and joins the outputs, so a
-    choice between shape-keeping layers keeps the shape; anything else about it is unknown."""
+    """One of several modules (or functions, classes), which one undecided: ``DropPath(p)
+    if p > 0. else nn.Identity()`` with ``p`` unknown. Calling it calls each and joins the
+    outputs, so a choice between shape-keeping layers keeps the shape; anything else about it
+    is unknown."""
     options: list
 
 
@@ -338,10 +339,17 @@ def join(a, b):
             return a
     except Exception:
         return UNK
-    if is_module_value(a) and is_module_value(b):
+    if is_callable_value(a) and is_callable_value(b):
         # two modules a path may end with (a try/except that retries without inplace=,
-        # an if with a Linear in one arm and an Identity in the other): either one
-        options = module_options(a) + [o for o in module_options(b) if not any(o is x for x in module_options(a))]
+        # an if with a Linear in one arm and an Identity in the other), or two functions or
+        # classes (PyTorch-GAN's `Tensor = torch.cuda.FloatTensor if cuda else
+        # torch.FloatTensor`): either one, and calling it calls each
+        options = module_options(a)
+        for o in module_options(b):
+            if not any(o is x or (isinstance(o, Ref) and isinstance(x, Ref) and o.qual == x.qual) for x in options):
+                options.append(o)
+        if len(options) == 1:
+            return options[0]
         if len(options) <= MAX_CHOICES:
             return Choice(options)
     return UNK
@@ -353,8 +361,16 @@ MAX_CHOICES = 8
 def is_module_value(v) -> bool:
     """A module: a library layer, an instance of a model class, or a choice of those."""
     if isinstance(v, Choice):
-        return True
+        return all(is_module_value(o) for o in v.options)
     return isinstance(v, Layer) or (isinstance(v, Instance) and v.cls.is_module)
+
+
+def is_callable_value(v) -> bool:
+    """A module, a function, a class or a library name (``torch.FloatTensor``), or a choice
+    of those."""
+    if isinstance(v, Choice):
+        return True
+    return is_module_value(v) or isinstance(v, (Ref, Func, ClassVal, Bound, Partial))
 
 
 def module_options(v) -> list:

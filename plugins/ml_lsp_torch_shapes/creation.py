@@ -210,6 +210,8 @@ def legacy_constructor(dtype):
         if call.args and isinstance(call.args[0], Seq):
             found = _nested_shape(call.args[0])
             return Tensor(found[0], dtype) if found else unknown_tensor(dtype)
+        if len(call.args) == 1 and isinstance(call.args[0], Tensor):  # a numpy array or a tensor: its data
+            return Tensor(call.args[0].shape, dtype)
         # Only known numbers are sizes: any other argument may be data (a numpy array, a
         # list built elsewhere), whose shape is not the shape of a 1-D tensor.
         if not call.args or not all(isinstance(a, int) or a is NUM or isinstance(a, dims.Sym)
@@ -222,6 +224,8 @@ def legacy_constructor(dtype):
 RULES["torch.LongTensor"] = legacy_constructor("long")
 RULES["torch.FloatTensor"] = RULES["torch.Tensor"] = RULES["torch.DoubleTensor"] = legacy_constructor("float")
 RULES["torch.BoolTensor"] = legacy_constructor("bool")
+for _n in ("LongTensor", "FloatTensor", "DoubleTensor", "BoolTensor"):  # the same shapes on the GPU
+    RULES[f"torch.cuda.{_n}"] = RULES[f"torch.{_n}"]
 for _n in ("zeros_like", "ones_like", "empty_like", "randn_like", "rand_like"):
     RULES[f"torch.{_n}"] = like()
 RULES["torch.randint_like"] = like()

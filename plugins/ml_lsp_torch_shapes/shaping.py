@@ -814,6 +814,8 @@ for _name, _rule in {
 }.items():
     RULES[f"torch.Tensor.{_name}"] = _rule
 RULES["torch.bernoulli"] = same
+# the pre-0.4 wrapper old tutorials still use: Variable(t) is t
+RULES["torch.autograd.Variable"] = RULES["torch.autograd.variable.Variable"] = same
 for _name in ("reshape", "flatten", "unflatten", "permute", "transpose", "swapaxes", "swapdims", "t",
               "scatter", "scatter_add", "scatter_reduce", "gather", "index_select", "masked_select", "nonzero",
               "unsqueeze", "squeeze", "chunk", "split", "unbind", "numel", "clone", "detach",

@@ -921,3 +921,23 @@ def test_to_ntuple_written_with_iterable_check_and_itertools_repeat():
             return y
     """, entry="Block", init="dim=8", inputs={"x": [2, 8, 16, 16]})
     assert last(f, "y") == [2, 8, 16, 16]
+
+
+def test_tensor_type_chosen_by_cuda_and_built_from_a_numpy_array():
+    # PyTorch-GAN: Tensor = torch.cuda.FloatTensor if cuda else torch.FloatTensor, then
+    # Variable(Tensor(np.random.normal(0, 1, (n, latent)))) in a reparameterization helper
+    f = analyze("""
+    import numpy as np
+    from torch.autograd import Variable
+
+    cuda = True if torch.cuda.is_available() else False
+    Tensor = torch.cuda.FloatTensor if cuda else torch.FloatTensor
+
+    class Sampler(nn.Module):
+        def forward(self, mu):
+            noise = Variable(Tensor(np.random.normal(0, 1, (mu.size(0), 10))))
+            z = noise * 2 + mu
+            return z
+    """, entry="Sampler", inputs={"mu": [2, 10]})
+    assert last(f, "noise") == [2, 10]
+    assert last(f, "z") == [2, 10]
