@@ -528,7 +528,7 @@ class Interp:
         if isinstance(v, Tensor) and v.shape and isinstance(v.shape[0], int) and not isinstance(v.shape[0], bool) \
                 and 0 <= v.shape[0] <= MAX_UNROLL:
             # [r.item() for r in torch.linspace(0, rate, depth)]: one item per row
-            return [Tensor(v.shape[1:], v.dtype) for _ in range(v.shape[0])]
+            return [Tensor(v.shape[1:], v.dtype, fill=v.fill) for _ in range(v.shape[0])]
         return None
 
     def exec_for(self, stmt, frame):

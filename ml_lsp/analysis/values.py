@@ -56,6 +56,9 @@ class Tensor:
     # for each dim, the dim of a contiguous tensor it came from; None = not known
 
     source: str = ""  # where the data came from (provenance: "MNIST batches of 64, train.py:31")
+    fill: Optional[float] = None  # every element is this number (zeros, linspace(0, 0, n)):
+    # timm's `dpr = [x.item() for x in torch.linspace(0, drop_path_rate, depth)]` with a rate
+    # of 0 decides `DropPath(dpr[i]) if dpr[i] > 0. else nn.Identity()`
 
     @property
     def rank(self):
@@ -321,7 +324,8 @@ def join(a, b):
         dtype = a.dtype if a.dtype == b.dtype else None
         tail = None if shape is not None else _common_tail(a, b)
         return Tensor(shape, dtype, a.origin if a.origin == b.origin else "", guess=a.guess or b.guess,
-                      tail=tail, source=a.source if a.source == b.source else "")
+                      tail=tail, source=a.source if a.source == b.source else "",
+                      fill=a.fill if a.fill == b.fill else None)
     if (a is NUM or _is_number(a)) and (b is NUM or _is_number(b)):
         return a if dims.is_dim(a) and dims.is_dim(b) and dims.same(a, b) else NUM
     if isinstance(a, Seq) and isinstance(b, Seq):

@@ -30,6 +30,18 @@ def np_sized(param="shape"):
     return rule
 
 
+def np_linspace(call: OpCall):
+    """np.linspace(start, stop, num=50): dinov2's drop-path rates."""
+    n = as_dim(call.arg(2, "num", 50))
+    if n is None:
+        return UNK
+    out = Tensor((n,), None)
+    start, stop = call.arg(0, "start"), call.arg(1, "stop")
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (start, stop)) and (start == stop or n == 1):
+        out.fill = float(start)
+    return out
+
+
 def np_varargs(call: OpCall):
     """np.random.randn(100, 8) / rand(100, 8)."""
     dims_ = [as_dim(x) for x in call.args]
@@ -107,6 +119,7 @@ for _np in ("numpy", "np"):
     RULES[f"{_np}.random.random"] = np_sized("size")
     RULES[f"{_np}.random.normal"] = RULES[f"{_np}.random.uniform"] = np_size_kw(2)
     RULES[f"{_np}.random.randint"] = np_size_kw(2)
+    RULES[f"{_np}.linspace"] = np_linspace
 for _n in TOY_LOADERS:
     RULES[f"sklearn.datasets.{_n}"] = toy_loader(_n)
 RULES["sklearn.model_selection.train_test_split"] = train_test_split

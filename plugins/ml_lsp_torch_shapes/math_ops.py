@@ -525,5 +525,22 @@ for _n in ("isnan", "isinf", "isfinite", "signbit"):
 for _n in ("clamp", "clip", "clamp_"):
     RULES[f"torch.{_n}"] = RULES[f"torch.Tensor.{_n}"] = clamp
 RULES["torch.lerp"] = RULES["torch.Tensor.lerp"] = lerp
-RULES["torch.Tensor.item"] = lambda call: NUM  # a Python number
-RULES["torch.Tensor.tolist"] = lambda call: UNK
+RULES["torch.Tensor.item"] = lambda call: _item(call)  # a Python number
+RULES["torch.Tensor.tolist"] = lambda call: _tolist(call)
+
+
+def _item(call):
+    t = call.arg(0)
+    return t.fill if isinstance(t, Tensor) and t.fill is not None else NUM
+
+
+def _tolist(call):
+    """The elements of a 1-D tensor whose every element is known (np.linspace(0, 0, depth))."""
+    t = call.arg(0)
+    if isinstance(t, Tensor) and t.fill is not None and t.shape is not None:
+        if len(t.shape) == 0:
+            return t.fill
+        if len(t.shape) == 1 and isinstance(t.shape[0], int) and not isinstance(t.shape[0], bool) \
+                and 0 <= t.shape[0] <= 1024:
+            return Seq([t.fill] * t.shape[0], "list")
+    return UNK

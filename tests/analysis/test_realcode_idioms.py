@@ -941,3 +941,25 @@ def test_tensor_type_chosen_by_cuda_and_built_from_a_numpy_array():
     """, entry="Sampler", inputs={"mu": [2, 10]})
     assert last(f, "noise") == [2, 10]
     assert last(f, "z") == [2, 10]
+
+
+def test_drop_path_rates_of_zero_decide_the_layers():
+    # timm and dinov2: dpr = [x.item() for x in torch.linspace(0, drop_path_rate, depth)]
+    # (or np.linspace(...).tolist()); with a rate of 0 every block's `if dpr[i] > 0.` is False
+    f = analyze("""
+    import numpy as np
+
+    class Blocks(nn.Module):
+        def __init__(self, depth=3, drop_path_rate=0.0):
+            super().__init__()
+            dpr = [x.item() for x in torch.linspace(0, drop_path_rate, depth)]
+            rates = np.linspace(0, drop_path_rate, depth).tolist()
+            self.drop = nn.Linear(8, 8) if dpr[1] > 0.0 else nn.Identity()
+            self.head = nn.Linear(8, 16) if rates[2] > 0.1 else nn.Linear(8, 4)
+
+        def forward(self, x):
+            y = self.drop(x)
+            z = self.head(y)
+            return z
+    """, entry="Blocks", inputs={"x": [2, 8]})
+    assert last(f, "z") == [2, 4]
