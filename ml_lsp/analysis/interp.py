@@ -2787,6 +2787,7 @@ _SPECIAL_REFS = {
         "torch.jit.is_tracing", "torch.jit.is_scripting", "torch.compiler.is_compiling",
         "torch.compiler.is_dynamo_compiling", "torch._dynamo.is_compiling", "torch.onnx.is_in_onnx_export",
         "torch._C._get_tracing_state")},
+    "torch.is_tensor": lambda interp, a, node, frame: _isinstance(a.arg(0, "obj", UNK), Ref("torch.Tensor")),
     "re.search": lambda interp, a, node, frame: _sp_regex("search", a),
     "re.match": lambda interp, a, node, frame: _sp_regex("match", a),
     "re.fullmatch": lambda interp, a, node, frame: _sp_regex("fullmatch", a),

@@ -963,3 +963,21 @@ def test_drop_path_rates_of_zero_decide_the_layers():
             return z
     """, entry="Blocks", inputs={"x": [2, 8]})
     assert last(f, "z") == [2, 4]
+
+
+def test_is_tensor_of_a_number_is_false():
+    # x-transformers: scale = scale[:, -n:, :] if is_tensor(scale) else scale, with scale = 1
+    f = analyze("""
+    from torch import is_tensor
+
+    def rotate(t, freqs, scale=1):
+        scale = scale[:, -4:, :] if is_tensor(scale) else scale
+        out = t * freqs.cos() * scale
+        return out
+
+    class Rot(nn.Module):
+        def forward(self, t, freqs):
+            y = rotate(t, freqs)
+            return y
+    """, entry="Rot", inputs={"t": [2, 4, 16, 32], "freqs": [1, 16, 32]})
+    assert last(f, "y") == [2, 4, 16, 32]
