@@ -2884,6 +2884,14 @@ def _isinstance(obj, cls):
         if cls.qual in ("torch.Tensor", "torch.nn.Parameter") and (
                 obj is None or isinstance(obj, (bool, int, float, str, Seq, DictVal, Layer, Func, ClassVal))):
             return False  # transformers' slice_logits_to_keep(h, 0): an int is no tensor
+        if cls.qual in _MODULE_CLASSES:
+            if isinstance(obj, Layer) or (isinstance(obj, Instance) and obj.cls.is_module):
+                return True
+            if obj is None or isinstance(obj, (bool, int, float, str, Seq, DictVal, Tensor, Func, Bound, Partial,
+                                                ClassVal)):
+                return False  # x-transformers' default(val, d): `not isinstance(d, Module) and callable(d)`
+        if cls.qual.startswith("torch.") and isinstance(obj, (Func, Bound, Partial)):
+            return False  # a function is an instance of no torch class
         if cls.qual in _ITERABLE_ABCS:  # timm's to_ntuple: isinstance(x, collections.abc.Iterable)
             if obj is None or isinstance(obj, (int, float, Sym, dims.Hinted)):  # a Hinted is a size, not a str
                 return False
@@ -2917,6 +2925,9 @@ def _issubclass(sub, cls):
     if _is_library_class(sub) and isinstance(cls, ClassVal):
         return False
     return UNK
+
+
+_MODULE_CLASSES = ("torch.nn.Module", "torch.nn.modules.module.Module")
 
 
 def _callable(v):

@@ -981,3 +981,26 @@ def test_is_tensor_of_a_number_is_false():
             return y
     """, entry="Rot", inputs={"t": [2, 4, 16, 32], "freqs": [1, 16, 32]})
     assert last(f, "y") == [2, 4, 16, 32]
+
+
+def test_a_lambda_is_no_module_and_a_layer_is_one():
+    # x-transformers: default(val, d) calls d only if `not isinstance(d, Module) and callable(d)`
+    f = analyze("""
+    from torch.nn import Module
+
+    def default(val, d):
+        if val is not None:
+            return val
+        return d() if not isinstance(d, Module) and callable(d) else d
+
+    class Wrapper(Module):
+        def __init__(self, dim_in=8, dim=64, project_in=None, norm=None):
+            super().__init__()
+            self.project_in = default(project_in, lambda: nn.Linear(dim_in, dim) if dim_in else nn.Identity())
+            self.norm = default(norm, nn.LayerNorm(dim))
+
+        def forward(self, x):
+            h = self.norm(self.project_in(x))
+            return h
+    """, entry="Wrapper", inputs={"x": [2, 16, 8]})
+    assert last(f, "h") == [2, 16, 64]
