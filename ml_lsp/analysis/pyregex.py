@@ -57,8 +57,8 @@ def _seq(items):
 
 
 def _can_backtrack_long(parsed) -> bool:
-    """A repeat inside a repeat (``(a+)+``), or a back-reference: the shapes whose matching
-    time can grow exponentially with the subject."""
+    """A repeat inside a repeat (``(a+)+``), alternatives inside a repeat (``(a|aa)+``), or a
+    back-reference: the shapes whose matching time can grow exponentially with the subject."""
 
     def walk(items, inside_repeat: bool) -> bool:
         for op, av in items:
@@ -72,6 +72,8 @@ def _can_backtrack_long(parsed) -> bool:
                 if walk(av[-1], inside_repeat):
                     return True
             elif op is sre_parse.BRANCH:
+                if inside_repeat:  # (a|aa)+: the alternatives overlap, trips multiply
+                    return True
                 if any(walk(alt, inside_repeat) for alt in av[1]):
                     return True
             elif op in (sre_parse.GROUPREF, getattr(sre_parse, "GROUPREF_EXISTS", None)):

@@ -59,9 +59,14 @@ def test_a_pattern_that_may_backtrack_for_long_is_not_run():
                 y = self.a(x)
             else:
                 y = self.b(x)
+            if re.match(r"(a|aa)+$", "a" * 40 + "!"):
+                z = self.a(x)
+            else:
+                z = self.b(x)
             return y
     """, entry="Model", inputs={"x": [2, 4]})
     assert last(f, "y") == [2, 32]
+    assert last(f, "z") == [2, 32]
 
 
 def test_a_handler_runs_only_when_the_try_body_can_raise():
