@@ -9,6 +9,7 @@ not interpreted."""
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Callable, Optional
@@ -64,7 +65,7 @@ def make_resolver(root: Optional[str] = None,
             for d in script.goto(1, len("import ") + len(dotted), follow_imports=True):
                 if d.module_path and str(d.module_path).endswith(".py"):
                     p = Path(d.module_path).resolve()
-                    if _inside(p, workspace) or _inside(p, base):
+                    if _inside(p, workspace) or _inside(p, base) or _installed_package(p, dotted):
                         return str(p)
         except Exception:
             return None
@@ -122,6 +123,14 @@ def _package_root(folder: Path, limit: Optional[Path]) -> Path:
             break
         top = top.parent
     return top
+
+
+def _installed_package(p: Path, dotted: str) -> bool:
+    """An installed third-party package (timm, a user's pip-installed layers), read from its
+    source as workspace code is; never the standard library, whose names the engine knows."""
+    top = dotted.split(".")[0]
+    return top not in sys.stdlib_module_names and any(part in ("site-packages", "dist-packages")
+                                                      for part in p.parts)
 
 
 def _inside(p: Path, folder: Path) -> bool:

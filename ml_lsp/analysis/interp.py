@@ -1988,7 +1988,8 @@ class Interp:
 
     def exec_import_from(self, stmt, frame):
         mod = stmt.module or ""
-        if stmt.level == 0 and mod.split(".")[0] in _LIBRARY_ROOTS and not _inside_package(self.path, mod):
+        if stmt.level == 0 and mod.split(".")[0] in _LIBRARY_ROOTS and not _inside_package(self.path, mod) \
+                and mod.split(".")[0] not in _READ_FROM_SOURCE:
             for alias in stmt.names:
                 frame.env[alias.asname or alias.name] = Ref(f"{mod}.{alias.name}")
             return
@@ -2116,6 +2117,10 @@ _LIBRARY_ROOTS = {"torch", "numpy", "math", "functools", "collections", "datacla
                   "lightning", "pytorch_lightning", "random", "time", "json", "pathlib", "abc", "enum",
                   "itertools", "warnings", "logging", "copy", "inspect", "tqdm", "matplotlib", "sklearn",
                   "scipy", "pandas", "PIL", "__future__", "timm", "torchaudio", "torchtext"}
+
+# libraries of layers with no rules of their own (a couple of timm helpers aside): read from
+# their installed source, as their own package reads them; a name with a rule keeps it
+_READ_FROM_SOURCE = {"timm"}
 
 UNKNOWN_DTYPE = Ref("torch.dtype")  # x.dtype of a tensor whose dtype the engine does not know
 

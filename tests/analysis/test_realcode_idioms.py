@@ -2,6 +2,7 @@
 the real-code benchmark, written small."""
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -1004,3 +1005,64 @@ def test_a_lambda_is_no_module_and_a_layer_is_one():
             return h
     """, entry="Wrapper", inputs={"x": [2, 16, 8]})
     assert last(f, "h") == [2, 16, 64]
+
+
+def test_layers_of_an_installed_package_are_read_from_its_source(tmp_path):
+    # issue 13 item 3: a pip-installed library of layers (timm, a lab's own package) is code
+    # the engine reads, found as the workspace's interpreter finds it; the standard library
+    # and torch stay known by their rules
+    site = tmp_path / "env" / "lib" / "python3.11" / "site-packages"
+    pkg = site / "fancylayers"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("from .blocks import PatchEmbed, Mlp\n")
+    (pkg / "blocks.py").write_text(textwrap.dedent("""\
+        from torch import nn
+
+
+        class PatchEmbed(nn.Module):
+            def __init__(self, patch_size=8, in_chans=3, embed_dim=64):
+                super().__init__()
+                self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
+
+            def forward(self, x):
+                x = self.proj(x)
+                return x.flatten(2).transpose(1, 2)
+
+
+        class Mlp(nn.Module):
+            def __init__(self, dim, hidden):
+                super().__init__()
+                self.fc1 = nn.Linear(dim, hidden)
+                self.fc2 = nn.Linear(hidden, dim)
+
+            def forward(self, x):
+                return self.fc2(self.fc1(x))
+        """))
+    ws = tmp_path / "project"
+    ws.mkdir()
+    model = ws / "vit.py"
+    model.write_text(textwrap.dedent("""\
+        import re
+        from torch import nn
+        from fancylayers import PatchEmbed, Mlp
+
+
+        class TinyViT(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.patch = PatchEmbed(patch_size=8, embed_dim=64)
+                self.mlp = Mlp(64, 256)
+
+            def forward(self, x):
+                tokens = self.patch(x)
+                out = self.mlp(tokens)
+                return out
+        """))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-m", "ml_lsp", "shapes", "--json", "--entry", "TinyViT",
+                           "--input", "x=2,3,32,32", str(model)],
+                          capture_output=True, text=True, timeout=120, cwd=str(ws), env=env)
+    assert done.returncode == 0, done.stderr
+    shapes = {b["name"]: b["shape"] for f in json.loads(done.stdout)["files"] for b in f["shapes"]}
+    assert shapes.get("tokens") == [2, 16, 64]
+    assert shapes.get("out") == [2, 16, 64]
