@@ -921,3 +921,23 @@ def test_to_ntuple_written_with_iterable_check_and_itertools_repeat():
             return y
     """, entry="Block", init="dim=8", inputs={"x": [2, 8, 16, 16]})
     assert last(f, "y") == [2, 8, 16, 16]
+
+
+def test_star_unpacked_shape_of_unknown_rank_makes_no_rank_up():
+    # torchtune's RotaryPositionalEmbeddings without inputs: x's rank is unknown, so
+    # reshape(*x.shape[:-1], -1, 2) is of unknown rank, not (?, 2); xshaped.size(3) is then
+    # no "dim=3 is out of range for a tensor of rank 2"
+    src = """
+    class Rope(nn.Module):
+        def forward(self, x):
+            xshaped = x.float().reshape(*x.shape[:-1], -1, 2)
+            cache = torch.zeros(4, 1, xshaped.size(3), 2)
+            return xshaped
+    """
+    f = analyze(src)
+    assert last(f, "xshaped") is None
+    assert not f.conflicts
+    # with the input given, the star expands and the shape is exact
+    f = analyze(src, entry="Rope", inputs={"x": [2, 5, 4, 8]})
+    assert last(f, "xshaped") == [2, 5, 4, 4, 2]
+    assert last(f, "cache") == [4, 1, 4, 2]
