@@ -563,7 +563,7 @@ def main(argv=None) -> int:
 
     if args.trace:
         return run_traced(manifest, cases, not_scored, workers, CACHE / f"trace-{os.getpid()}", args)
-    scratch = CACHE / "engine"
+    scratch = CACHE / f"engine-{os.getpid()}"   # one per run: two runs share the cache folder
     shutil.rmtree(scratch, ignore_errors=True)
     started = time.monotonic()
     done_count = [0]
