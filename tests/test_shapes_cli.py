@@ -57,6 +57,18 @@ def test_json_contract_with_inputs(model):
     ]
 
 
+def test_json_lists_each_class_with_the_inputs_it_was_analysed_with(model):
+    # the inputs a plain `ml-lsp shapes FILE` inferred are the question its shapes answer
+    # (the real-code benchmark runs the default-built class on them)
+    rc, out, err = run(str(model), "--entry", "Net", "--input", "x=4,1,28,28", "--json")
+    assert rc == 0, err
+    assert json.loads(out)["files"][0]["classes"] == [{"name": "Net", "line": 6, "inputs": {"x": [4, 1, 28, 28]}}]
+    rc, out, err = run(str(model), "--json")
+    assert rc == 0, err
+    (net,) = json.loads(out)["files"][0]["classes"]
+    assert net["name"] == "Net" and list(net["inputs"]) == ["x"]
+
+
 def test_symbolic_input_dims_and_init(model):
     rc, out, err = run(str(model), "--entry", "Net", "--init", "n_in=32, n_hidden=16", "--input", "x=B,32",
                        "--json")

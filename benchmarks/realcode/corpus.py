@@ -29,6 +29,8 @@ REPO = HERE.parents[1]
 MANIFEST = HERE / "manifest.toml"
 BUGS = HERE / "bugs.toml"
 GROUND_TRUTH = HERE / "groundtruth.json"
+#: derived: per class, what it binds built with its defaults on the engine's inferred inputs
+DEFAULT_TRUTH = HERE / "groundtruth_defaults.json"
 BUG_PROOFS = HERE / "bugs_proven.json"
 CACHE = HERE / ".cache"
 VENV_PYTHON = HERE / ".venv" / "bin" / "python"

@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from corpus import (BUG_PROOFS, BUGS, CACHE, DEFAULT_MIRRORS, GROUND_TRUTH, HERE, MANIFEST, REPO,  # noqa: E402
+from corpus import (BUG_PROOFS, BUGS, CACHE, DEFAULT_MIRRORS, DEFAULT_TRUTH, GROUND_TRUTH, HERE, MANIFEST, REPO,  # noqa: E402
                     VENV_PYTHON, CorpusError, Manifest, case_file, fingerprint, load_manifest,
                     materialise, mirror_available, mutant_root, repo_root, split_for)
 
@@ -143,6 +143,38 @@ def record(manifest: Manifest, only: str | None, force: bool, workers: int, time
         for case_id, reason in failures:
             print(f"  {case_id}: {reason}")
     return truth
+
+
+def record_defaults(manifest: Manifest, requests: list, workers: int, timeout: float) -> dict:
+    """The ground truth of plain ``ml-lsp shapes FILE`` (see defaults.py): for each
+    ``(case, attempts)``, the class built with its defaults and called with the first input
+    attempt that runs. Cached in groundtruth_defaults.json by class, keyed by what it
+    depends on (the pin, the manifest entry, the attempts: a changed guess runs again)."""
+    cache = load_json(DEFAULT_TRUTH)
+    todo = []
+    for case, attempts in requests:
+        key = key_for(manifest, case)
+        stamp = fingerprint(manifest.repos[case.repo], case) + ":" + json.dumps(attempts)
+        if cache.get(key, {}).get("stamp") != stamp:
+            todo.append((case, key, attempts, stamp))
+
+    def one(item):
+        case, key, attempts, stamp = item
+        root = repo_root(manifest.repos[case.repo])
+        job = {**job_for(manifest, case, root), "defaults": True, "attempts": attempts}
+        return key, stamp, case, run_child(job, timeout)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for key, stamp, case, result in pool.map(one, todo):
+            kept = {k: result.get(k) for k in ("ok", "entries", "device", "attempt", "stage", "error", "line")
+                    if k in result}
+            cache[key] = {"stamp": stamp, **kept}
+            what = (f"{len(result['entries'])} bindings ({result.get('device')})" if result.get("ok")
+                    else f"{result.get('stage')}: {result.get('error', '')[:100]}")
+            print(f"defaults  {case.id}: {what}", file=sys.stderr, flush=True)
+    if todo:
+        save_json(DEFAULT_TRUTH, cache)
+    return cache
 
 
 def prove_bugs(manifest: Manifest, only: str | None, workers: int, timeout: float, missing: set[str]) -> dict:

@@ -38,6 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import groundtruth  # noqa: E402
+from defaults import guessed_inputs, input_attempts  # noqa: E402
 from corpus import (BUG_PROOFS, CACHE, DEFAULT_MIRRORS, GROUND_TRUTH, REPO, VENV_PYTHON, CorpusError,  # noqa: E402
                     case_file, load_manifest, mutant_root)
 
@@ -110,10 +111,11 @@ class Tally:
     contradicted: int = 0
     missing: int = 0
     wrong_dtype: int = 0
+    raised: int = 0          # bindings of a class that torch would not run on the engine's inferred inputs
     disagreements: list[tuple[str, str, object, object, str]] = field(default_factory=list)
 
     def add(self, other: "Tally") -> None:
-        for name in ("total", "exact", "right_rank", "contradicted", "missing", "wrong_dtype"):
+        for name in ("total", "exact", "right_rank", "contradicted", "missing", "wrong_dtype", "raised"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.disagreements.extend(other.disagreements)
 
@@ -129,11 +131,14 @@ def _is_star(dim) -> bool:
     return isinstance(dim, str) and dim.strip().startswith(STAR_TOKENS)
 
 
-def compare(label: str, runtime: list[dict], static: list[dict] | None) -> Tally:
+def compare(label: str, runtime: list[dict], static: list[dict] | None, rank_only: bool = False) -> Tally:
     """Per (scope, line, name): exact (every dim equal; where the runtime's dim varied
     between the two runs, only a non-int is right), right rank, contradicted (a stated
     int that differs from the runtime's, or a stated rank that differs; with a rank-
-    polymorphic ``(*, 256)`` the stated trailing dims are compared), or missing."""
+    polymorphic ``(*, 256)`` the stated trailing dims are compared), or missing.
+    ``rank_only``: the runtime ran another model than the engine analysed (the manifest's
+    constructor arguments, the engine the defaults), so only a rank that differs (or more
+    trailing dims than the runtime's rank) contradicts; a differing dim is inexact."""
     tally = Tally()
     by_key = {(e.get("scope"), e.get("line"), e.get("name")): e for e in static or []}
     for entry in runtime:
@@ -155,8 +160,8 @@ def compare(label: str, runtime: list[dict], static: list[dict] | None) -> Tally
             continue
         if any(_is_star(d) for d in predicted):
             known = [d for d in predicted[next(i for i, d in enumerate(predicted) if _is_star(d)) + 1:]]
-            if len(known) > len(actual) or any(_is_int(p) and p != a
-                                               for p, a in zip(reversed(known), reversed(actual))):
+            if len(known) > len(actual) or not rank_only and any(_is_int(p) and p != a
+                                                                 for p, a in zip(reversed(known), reversed(actual))):
                 tally.contradicted += 1
                 tally.disagreements.append((where, entry["name"], predicted, actual, "contradicted"))
             else:
@@ -167,7 +172,7 @@ def compare(label: str, runtime: list[dict], static: list[dict] | None) -> Tally
             tally.disagreements.append((where, entry["name"], predicted, actual, "contradicted"))
             continue
         tally.right_rank += 1
-        if any(_is_int(p) and p != a for p, a in zip(predicted, actual)):
+        if not rank_only and any(_is_int(p) and p != a for p, a in zip(predicted, actual)):
             tally.contradicted += 1
             tally.disagreements.append((where, entry["name"], predicted, actual, "contradicted"))
         elif all((a is None and not _is_int(p)) or (a is not None and p == a) for p, a in zip(predicted, actual)):
@@ -175,6 +180,39 @@ def compare(label: str, runtime: list[dict], static: list[dict] | None) -> Tally
         else:
             tally.disagreements.append((where, entry["name"], predicted, actual, "inexact"))
     return tally
+
+
+#: how a class's figures without inputs were scored (see score_without)
+WITHOUT_KINDS = {
+    "defaults": "built with its defaults, on the engine's inferred inputs",
+    "raised": "torch raised on the engine's inferred inputs (counted wrong)",
+    "needs arguments": "constructor needs arguments: rank only, vs the manifest's model",
+    "no inferred input": "the engine inferred no shape for an input: rank only, vs the manifest's model",
+    "meta only": "defaults too big for the CPU and not runnable on meta: rank only, vs the manifest's model",
+}
+
+
+def score_without(label: str, manifest_entries: list[dict], record: dict | None,
+                  static: list[dict] | None) -> tuple[Tally, str]:
+    """The figures of plain ``ml-lsp shapes FILE`` for one class, against what the engine
+    was asked: the class built with its defaults and called with the inputs the engine
+    inferred (``record``, runtime.py's answer; defaults.py). Where torch raised on those
+    inputs, every binding of the manifest's run counts as wrong (``raised``). Where there is
+    no such run (the constructor needs arguments, the engine inferred no input shape), the
+    manifest's runtime is the reference, rank only: its constructor arguments are not the
+    ones the engine was asked about, so a differing dim is not a contradiction, a differing
+    rank is."""
+    if record is not None and record.get("ok"):
+        return compare(label, record["entries"], static), "defaults"
+    if record is not None and record.get("stage") == "forward":
+        if record.get("device") == "meta" and "meta" in (record.get("error") or ""):
+            return compare(label, manifest_entries, static, rank_only=True), "meta only"
+        tally = Tally(total=len(manifest_entries), raised=len(manifest_entries))
+        where = f"{label}:{record.get('line') or 0} (forward)"
+        tally.disagreements.append((where, "(inputs)", "inferred inputs", record.get("error", ""), "raised"))
+        return tally, "raised"
+    kind = "needs arguments" if record is not None and record.get("stage") == "construct" else "no inferred input"
+    return compare(label, manifest_entries, static, rank_only=True), kind
 
 
 # ---------------------------------------------------------------------------------------
@@ -191,6 +229,11 @@ class CaseResult:
     false_errors_with: list[dict]
     false_errors_without: list[dict]
     case_manifest: object = None
+    runtime: list[dict] = field(default_factory=list)       # the manifest's run
+    static_without: list[dict] | None = None                 # plain `ml-lsp shapes FILE`
+    guessed: dict | None = None                              # its inferred inputs of the class
+    without_manifest: Tally = field(default_factory=Tally)   # the old figure: vs the manifest's run
+    without_kind: str = ""
 
 
 @dataclass
@@ -220,6 +263,7 @@ def score_case(manifest, case, runtime: list[dict], timing: bool, scratch: Path)
         warm, _, _ = engine(["shapes", "--json", *entry_args(case), str(file)], cache_dir, cwd)
     _, data, error = engine(["shapes", "--json", str(file)], cache_dir, cwd)
     without_static = shapes_of(data, file)
+    guessed = guessed_inputs(data, lambda reported: _same_file(reported, file), case.cls)
     if error:
         errors.append(f"shapes without inputs: {error}")
     _, data, error = engine(["check", "--format", "json", "--select", "SH", "--jobs", "1", *entry_args(case),
@@ -233,8 +277,28 @@ def score_case(manifest, case, runtime: list[dict], timing: bool, scratch: Path)
         errors.append(f"check without inputs: {error}")
     shutil.rmtree(cache_dir, ignore_errors=True)
     label = f"{case.repo}:{case.path}"
-    return CaseResult(case, compare(label, runtime, with_static), compare(label, runtime, without_static),
-                      cold, warm, errors, false_with, false_without, manifest)
+    old_without = compare(label, runtime, without_static)
+    # scored against the default-built model in main() (score_without), once its runs are recorded
+    return CaseResult(case, compare(label, runtime, with_static), old_without,
+                      cold, warm, errors, false_with, false_without, manifest, runtime, without_static, guessed,
+                      old_without, "manifest")
+
+
+def score_all_without(manifest, results: list[CaseResult], workers: int) -> None:
+    """Each class's figures without inputs, against its default-built run (recorded now
+    where not cached; see defaults.py and score_without)."""
+    requests = []
+    attempts_of = {}
+    for r in results:
+        attempts = input_attempts(r.guessed, r.case.inputs)
+        attempts_of[r.case.id] = attempts
+        if attempts:
+            requests.append((r.case, attempts))
+    records = groundtruth.record_defaults(manifest, requests, workers, 240)
+    for r in results:
+        record = records.get(groundtruth.key_for(manifest, r.case)) if attempts_of[r.case.id] else None
+        r.without_inputs, r.without_kind = score_without(f"{r.case.repo}:{r.case.path}", r.runtime, record,
+                                                         r.static_without)
 
 
 def score_bug(manifest, bug, proof: dict, scratch: Path) -> BugResult:
@@ -332,8 +396,16 @@ def report(cases: list[CaseResult], bugs: list[BugResult], not_scored: list[str]
             f"right rank {a.pct(a.right_rank):.1f}%   contradicted {a.contradicted}   missing {a.missing}   "
             f"wrong dtype {a.wrong_dtype}",
             f"  without (plain FILE):     right rank {b.right_rank}/{b.total} = {b.pct(b.right_rank):.1f}%   "
-            f"exact {b.pct(b.exact):.1f}%   contradicted {b.contradicted}   missing {b.missing}",
+            f"exact {b.pct(b.exact):.1f}%   contradicted {b.contradicted}   missing {b.missing}   "
+            f"raised {b.raised}",
         ]
+        kinds = Counter(r.without_kind for r in chosen)
+        lines += [f"    {kinds[kind]:4d} classes: {text}" for kind, text in WITHOUT_KINDS.items() if kinds[kind]]
+        old = Tally()
+        for r in chosen:
+            old.add(r.without_manifest)
+        lines.append(f"    (old figure, every class vs the manifest's model: right rank {old.right_rank}/{old.total} = "
+                     f"{old.pct(old.right_rank):.1f}%   contradicted {old.contradicted}   missing {old.missing})")
         if chosen_bugs:
             n = len(chosen_bugs)
             cw = sum(x.caught_with for x in chosen_bugs)
@@ -491,7 +563,7 @@ def main(argv=None) -> int:
 
     if args.trace:
         return run_traced(manifest, cases, not_scored, workers, CACHE / f"trace-{os.getpid()}", args)
-    scratch = CACHE / "engine"
+    scratch = CACHE / f"engine-{os.getpid()}"   # one per run: two runs share the cache folder
     shutil.rmtree(scratch, ignore_errors=True)
     started = time.monotonic()
     done_count = [0]
@@ -514,6 +586,7 @@ def main(argv=None) -> int:
     with ThreadPoolExecutor(max_workers=workers) as pool:
         case_results = list(pool.map(run_case, cases))
         bug_results = list(pool.map(run_bug, bugs))
+    score_all_without(manifest, case_results, workers)
     shutil.rmtree(scratch, ignore_errors=True)
     print(report(case_results, bug_results, not_scored, args.verbose))
     print(f"\n({len(case_results)} classes, {len(bug_results)} bugs in {time.monotonic() - started:.0f}s, "
@@ -524,6 +597,10 @@ def main(argv=None) -> int:
                          "exact_with_inputs": r.with_inputs.exact, "right_rank_without": r.without_inputs.right_rank,
                          "contradicted_with": r.with_inputs.contradicted,
                          "contradicted_without": r.without_inputs.contradicted,
+                         "total_without": r.without_inputs.total, "raised_without": r.without_inputs.raised,
+                         "without_kind": r.without_kind, "inputs_without": r.guessed,
+                         "right_rank_without_vs_manifest": r.without_manifest.right_rank,
+                         "contradicted_without_vs_manifest": r.without_manifest.contradicted,
                          "missing_with": r.with_inputs.missing, "cold_s": r.cold, "warm_s": r.warm,
                          "errors": r.errors,
                          "false_errors": [[d.get("line"), d.get("code")] for d in r.false_errors_with + r.false_errors_without],

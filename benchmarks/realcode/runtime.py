@@ -206,6 +206,88 @@ def run_job(job: dict) -> dict:
     return {"ok": True, "entries": entries, "skipped": getattr(module, "__realcode_skipped__", [])}
 
 
+def _limit_memory(extra_bytes: int) -> None:
+    """A default-built model can be big (LLaMA's defaults are 7B parameters): on the CPU the
+    child may use what it has now plus ``extra_bytes``, and a bigger model fails to build
+    (MemoryError) instead of taking the machine."""
+    import resource
+
+    try:
+        with open("/proc/self/statm") as f:
+            virtual = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        resource.setrlimit(resource.RLIMIT_AS, (virtual + extra_bytes, resource.RLIM_INFINITY))
+    except (OSError, ValueError):
+        pass
+
+
+def run_defaults(job: dict) -> dict:
+    """The class built with its constructor's defaults (``Class()``) and called with each
+    input attempt in turn (``job["attempts"]``: lists of input specs, the shapes the static
+    engine inferred with its symbols given values) until one runs: on the meta device first
+    (no memory, whatever the defaults' size), on the CPU where meta cannot run an op
+    (data-dependent shapes). Answers ``{"ok": true, "entries", "device", "attempt"}``, or the
+    stage that failed (``construct``: the constructor needs arguments or raises;
+    ``forward``: no attempt ran, the last error)."""
+    import torch
+
+    from ml_lsp.trace.recorder import ShapeRecorder
+
+    torch.set_num_threads(1)
+    root = Path(job["root"])
+    file = (root / job["path"]).resolve()
+    os.chdir(tempfile.mkdtemp(prefix="realcode-defaults-"))
+    own = str(file)
+
+    def failure(stage, exc):
+        chain = [frame.lineno for frame in traceback.extract_tb(exc.__traceback__)
+                 if os.path.realpath(frame.filename) == own]
+        return {"ok": False, "stage": stage, "error": f"{type(exc).__name__}: {exc}".splitlines()[0][:400],
+                "line": chain[-1] if chain else None, "chain": chain}
+
+    try:
+        module = load_module(root, job.get("import_root", ""), job["path"], job["load"], job.get("argv", []))
+    except BaseException as exc:  # noqa: BLE001 - the failure is the answer
+        return failure("import", exc)
+    built = {}
+
+    def build(device: str):
+        if device not in built:
+            torch.manual_seed(0)
+            if device == "cpu":
+                _limit_memory(4 << 30)
+            with torch.device(device):
+                model = eval(f"{job['class']}()", module.__dict__)
+            if hasattr(model, "eval"):
+                model.eval()
+            built[device] = model
+        return built[device]
+
+    failed = {}   # stage -> the last failure; a forward's is the answer over a constructor's
+    for device in ("meta", "cpu"):
+        try:
+            model = build(device)
+        except BaseException as exc:  # noqa: BLE001
+            # the CPU's reason is the one to show (meta's is often only that it is meta)
+            failed["construct"] = failure("construct", exc)
+            continue
+        for number, specs in enumerate(job.get("attempts", [])):
+            try:
+                with torch.no_grad(), ShapeRecorder([own]) as recorder:
+                    # on the CPU, two draws of values: a dim that depends on the data varies
+                    for seed in ((0,) if device == "meta" else (0, 1)):
+                        inputs = {k: v.to(device) for k, v in make_inputs(specs, seed).items()}
+                        model(**inputs)
+            except BaseException as exc:  # noqa: BLE001
+                failed["forward"] = {**failure("forward", exc), "device": device}
+                continue
+            entries = [e for e in recorder.entries() if e["path"] == own]
+            for entry in entries:
+                del entry["path"]
+            return {"ok": True, "entries": entries, "device": device, "attempt": number}
+    return failed.get("forward") or failed.get("construct") or {
+        "ok": False, "stage": "forward", "error": "no input attempt", "line": None, "chain": []}
+
+
 def main() -> None:
     job = json.loads(sys.stdin.read())
     sys.path.insert(0, str(REPO))
@@ -214,7 +296,7 @@ def main() -> None:
     warnings.simplefilter("ignore")
     import torch  # noqa: F401
     _tolerate_cpu_torchvision()
-    result = run_job(job)
+    result = run_defaults(job) if job.get("defaults") else run_job(job)
     sys.stdout.flush()
     print("\n@@realcode@@" + json.dumps(result), flush=True)
 

@@ -1149,13 +1149,13 @@ class Interp:
     def e_call(self, node, frame):
         fn = self.eval(node.func, frame)
         args, kwargs, anodes, knodes = [], {}, [], {}
-        unknown_star = False
+        unknown_star = unknown_positional = False
         for a in node.args:
             if isinstance(a, ast.Starred):
                 v = self.eval(a.value, frame)
                 items = self.iter_items(v)
                 if items is None:
-                    unknown_star = True
+                    unknown_star = unknown_positional = True
                     continue
                 args.extend(items)
                 anodes.extend([None] * len(items))
@@ -1178,6 +1178,9 @@ class Interp:
             knodes[kw.arg] = kw.value
         a = Args(args, kwargs, anodes, knodes)
         a.unknown_star = unknown_star
+        # f(*x.shape[:-1], -1, 2) with x of unknown rank: which position each argument
+        # after the star takes is unknown (see call_rule)
+        a.unknown_positional = unknown_positional
         return self.call(fn, a, node, frame)
 
     def call(self, fn, a: Args, node, frame):
@@ -1269,6 +1272,8 @@ class Interp:
             return UNK
         call = OpCall(qual, a.args, a.kwargs, a.arg_nodes, a.kw_nodes, layer=layer)
         call.unknown_star = getattr(a, "unknown_star", False)  # **kwargs not known: a default may not hold
+        if getattr(a, "unknown_positional", False):
+            return _unknown_shape_of(rule, call)
         guessed = _any_guess(a.args) or _any_guess(a.kwargs.values())
         try:
             if isinstance(rule, LayerRule):
@@ -1466,7 +1471,9 @@ class Interp:
         if name == "size" and not a.args and not a.kwargs and t.shape is None:
             return size_of(t)
         qual = f"torch.Tensor.{name}"
-        return self.call_rule(qual, Args([t] + a.args, a.kwargs, [None] + a.arg_nodes, a.kw_nodes), node, frame)
+        method_args = Args([t] + a.args, a.kwargs, [None] + a.arg_nodes, a.kw_nodes)
+        method_args.unknown_positional = getattr(a, "unknown_positional", False)
+        return self.call_rule(qual, method_args, node, frame)
 
     def module_method(self, inst: Instance, name, a: Args, node, frame):
         if name in ("forward", "__call__"):
@@ -2540,6 +2547,19 @@ def _flatten_tensors(v, prefix="", depth=0):
         else:
             return None
     return out
+
+
+def _unknown_shape_of(rule, call):
+    """An op called with a ``*args`` of unknown length: its positional arguments are not
+    known, so neither is its shape (``x.reshape(*x.shape[:-1], -1, 2)`` with ``x`` of unknown
+    rank is not rank 2) nor any conflict; the dtype the rule gives is kept."""
+    try:
+        out = rule.forward(call.layer.ctor, call) if isinstance(rule, LayerRule) else rule(call)
+    except Exception:  # noqa: BLE001 - the arguments it saw are not the call's
+        return UNK
+    if isinstance(out, Tensor):
+        return Tensor(None, out.dtype, out.origin)
+    return UNK
 
 
 def _any_guess(values) -> bool:

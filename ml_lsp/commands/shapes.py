@@ -99,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"files": [
             {"path": name, "shapes": results[name].to_json_entries(),
-             "call_sites": [c.to_json() for c in results[name].call_sites]} if name in results
+             "call_sites": [c.to_json() for c in results[name].call_sites],
+             "classes": [_class_json(c) for c in results[name].classes]} if name in results
             else {"path": name, "shapes": [], "error": unreadable[name]}
             for name in args.files if name in results or name in unreadable]}, indent=None))
         return status
@@ -138,3 +139,13 @@ def run(args: argparse.Namespace) -> int:
         for p in facts.problems:
             print(f"  note: {p}")
     return status
+
+
+def _class_json(cls) -> dict:
+    """A module class of the file and the inputs its forward was analysed with (given,
+    from a call site, or inferred from their first use: ``null`` where unknown)."""
+    from ml_lsp.analysis.dims import dim_json
+
+    return {"name": cls.name, "line": cls.line,
+            "inputs": {param: None if shape is None else [dim_json(d) for d in shape]
+                       for param, shape in cls.input_shapes.items()}}

@@ -1066,3 +1066,23 @@ def test_layers_of_an_installed_package_are_read_from_its_source(tmp_path):
     shapes = {b["name"]: b["shape"] for f in json.loads(done.stdout)["files"] for b in f["shapes"]}
     assert shapes.get("tokens") == [2, 16, 64]
     assert shapes.get("out") == [2, 16, 64]
+
+
+def test_star_unpacked_shape_of_unknown_rank_makes_no_rank_up():
+    # torchtune's RotaryPositionalEmbeddings without inputs: x's rank is unknown, so
+    # reshape(*x.shape[:-1], -1, 2) is of unknown rank, not (?, 2); xshaped.size(3) is then
+    # no "dim=3 is out of range for a tensor of rank 2"
+    src = """
+    class Rope(nn.Module):
+        def forward(self, x):
+            xshaped = x.float().reshape(*x.shape[:-1], -1, 2)
+            cache = torch.zeros(4, 1, xshaped.size(3), 2)
+            return xshaped
+    """
+    f = analyze(src)
+    assert last(f, "xshaped") is None
+    assert not f.conflicts
+    # with the input given, the star expands and the shape is exact
+    f = analyze(src, entry="Rope", inputs={"x": [2, 5, 4, 8]})
+    assert last(f, "xshaped") == [2, 5, 4, 4, 2]
+    assert last(f, "cache") == [4, 1, 4, 2]

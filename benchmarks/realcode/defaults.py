@@ -1,0 +1,127 @@
+"""The ground truth for what plain ``ml-lsp shapes FILE`` is asked: each class built with its
+constructor's defaults, called with the inputs the static engine inferred for it.
+
+Without ``--init`` and ``--input`` the engine analyses the model its constructor's defaults
+build (ViT's 768 wide, not the manifest's 64) with input shapes it inferred from their first
+use. Scoring that against the runtime of the manifest's small model calls every default dim
+a contradiction. So, per class: the engine's inferred inputs (``"classes"`` in its
+``--json``) with each symbol given a value become input specs for runtime.py, which builds
+``Class()`` on the meta device and records what forward binds. This module turns the
+engine's inputs into those specs; it imports neither torch nor the engine.
+"""
+
+from __future__ import annotations
+
+import re
+
+#: values for the symbols of an inferred input when the manifest's input cannot give them:
+#: distinct, so that a dim that follows the wrong symbol shows
+SMALL_VALUES = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29)
+
+_SPEC = re.compile(r"^(\w+)=([\d,\s]*?)(?:\s+(\S+))?$")
+_NAME = re.compile(r"[A-Za-z_]\w*")
+
+
+def manifest_inputs(specs) -> dict[str, tuple[list[int], str]]:
+    """``["x=2,3,32,32", "ids=2,16 long<100>"]`` -> ``{"x": ([2, 3, 32, 32], "float"), ...}``."""
+    out = {}
+    for text in specs:
+        match = _SPEC.match(text.strip())
+        if match:
+            dims = [int(d) for d in match.group(2).replace(" ", "").split(",") if d]
+            out[match.group(1)] = (dims, match.group(3) or "float")
+    return out
+
+
+def _value(dim, symbols: dict[str, int], fallback: int | None):
+    """An inferred dim as an int: an int as it is; a symbol (``B``) or an expression of
+    symbols (``T+1``) with the values in ``symbols`` (a new symbol takes ``fallback``, or
+    the next small value not yet used); ``None`` (unknown) takes ``fallback`` too."""
+    if isinstance(dim, bool):
+        return int(dim)
+    if isinstance(dim, int):
+        return dim
+    if dim is None:
+        if fallback is None:
+            fallback = symbols[f"?{len(symbols)}"] = _fresh(symbols)
+        return fallback
+    text = str(dim)
+    for name in _NAME.findall(text):
+        if name not in symbols:
+            symbols[name] = fallback if fallback is not None and text == name else _fresh(symbols)
+    try:
+        value = eval(text, {"__builtins__": {}}, dict(symbols))  # noqa: S307 - the engine's own dim text
+    except Exception:  # noqa: BLE001 - a dim text we cannot evaluate
+        return None
+    return value if isinstance(value, int) and value > 0 else None
+
+
+def _fresh(symbols: dict[str, int]) -> int:
+    used = set(symbols.values())
+    return next((v for v in SMALL_VALUES if v not in used), SMALL_VALUES[-1])
+
+
+def concrete(guessed: dict[str, list | None], given: dict[str, tuple[list[int], str]],
+             aligned: bool) -> list[str] | None:
+    """One set of input specs for runtime.py: each inferred shape with its symbols given
+    values; ``aligned``: a symbol or unknown dim takes the manifest's size of the same input
+    at the same place counted from the right (an image model built with defaults wants the
+    manifest's 224, not 5), else the distinct small values. A rank-polymorphic ``(*, 256)``
+    takes the manifest's leading dims where they fit, else one leading dim. The dtype is the
+    manifest's for an input of that name, else float. None when a dim has no value."""
+    symbols: dict[str, int] = {}
+    specs = []
+    for name, shape in guessed.items():
+        if shape is None:
+            return None
+        sizes, dtype = given.get(name, ([], "float"))
+        shape = list(shape)
+        if "*" in shape:
+            star = shape.index("*")
+            tail = shape[star + 1:]
+            lead = sizes[:len(sizes) - len(tail)] if aligned and len(sizes) > len(tail) else [None]
+            shape = shape[:star] + lead + tail
+        dims = []
+        for i, dim in enumerate(shape):
+            j = len(sizes) - len(shape) + i
+            fallback = sizes[j] if aligned and 0 <= j < len(sizes) else None
+            value = _value(dim, symbols, fallback)
+            if value is None:
+                return None
+            dims.append(value)
+        spec = f"{name}=" + ",".join(map(str, dims))
+        if dtype.startswith("long"):
+            dtype = "long<2>"   # indices valid for any table the defaults build
+        specs.append(spec + ("" if dtype == "float" else f" {dtype}"))
+    return specs
+
+
+def input_attempts(guessed: dict[str, list | None] | None, manifest_specs) -> list[list[str]] | None:
+    """The input attempts for a class built with its defaults, in order: the manifest's sizes
+    for the inferred symbols, then distinct small values. None when the engine inferred no
+    shape for an input (there is then nothing the engine was asked to score against)."""
+    if guessed is None:
+        return None
+    given = manifest_inputs(manifest_specs)
+    if not guessed and given:
+        return None     # forward takes inputs the engine did not name
+    attempts = []
+    for aligned in (True, False):
+        specs = concrete(guessed, given, aligned)
+        if specs is None:
+            return None
+        if specs not in attempts:
+            attempts.append(specs)
+    return attempts
+
+
+def guessed_inputs(result: dict | None, file_matches, cls: str) -> dict | None:
+    """The inputs the engine analysed class ``cls`` with, from ``ml-lsp shapes --json``'s
+    ``"classes"`` of the file; None when it does not list the class."""
+    for item in (result or {}).get("files", []):
+        if not file_matches(item.get("path", "")):
+            continue
+        for entry in item.get("classes") or []:
+            if entry.get("name") == cls:
+                return entry.get("inputs") or {}
+    return None

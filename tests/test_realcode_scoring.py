@@ -1,0 +1,79 @@
+"""The real-code benchmark's scoring of plain ``ml-lsp shapes FILE`` (issue 13): against the
+model the engine was asked about (the class built with its defaults, on the inputs the engine
+inferred), not the manifest's smaller model. Pure logic of benchmarks/realcode: no mirrors,
+no venv, no torch."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks" / "realcode"))
+
+import defaults  # noqa: E402
+import run  # noqa: E402
+
+LABEL = "owner/repo:model.py"
+# the manifest builds ViT(dim=64); the engine, given no --init, analysed ViT() with dim=768
+MANIFEST_RUN = [{"scope": "ViT.forward", "line": 10, "name": "x", "shape": [2, 17, 64], "dtype": "float"},
+                {"scope": "ViT.forward", "line": 11, "name": "y", "shape": [2, 64], "dtype": "float"}]
+DEFAULT_RUN = [{"scope": "ViT.forward", "line": 10, "name": "x", "shape": [2, 197, 768], "dtype": "float"},
+               {"scope": "ViT.forward", "line": 11, "name": "y", "shape": [2, 768], "dtype": "float"}]
+STATIC = [{"scope": "ViT.forward", "line": 10, "name": "x", "shape": ["B", 197, 768], "dtype": "float"},
+          {"scope": "ViT.forward", "line": 11, "name": "y", "shape": ["B", 768], "dtype": "float"}]
+
+
+def test_default_dims_are_right_against_the_default_built_model():
+    tally, kind = run.score_without(LABEL, MANIFEST_RUN, {"ok": True, "entries": DEFAULT_RUN}, STATIC)
+    assert kind == "defaults"
+    assert (tally.total, tally.right_rank, tally.contradicted) == (2, 2, 0)
+    # the same static shapes against the manifest's 64-wide model were contradictions
+    old = run.compare(LABEL, MANIFEST_RUN, STATIC)
+    assert old.contradicted == 2
+
+
+def test_a_wrong_dim_against_the_default_built_model_is_still_a_contradiction():
+    wrong = [dict(STATIC[0], shape=["B", 196, 768]), STATIC[1]]
+    tally, _ = run.score_without(LABEL, MANIFEST_RUN, {"ok": True, "entries": DEFAULT_RUN}, wrong)
+    assert tally.contradicted == 1
+
+
+def test_a_class_whose_constructor_needs_arguments_is_scored_by_rank_only():
+    record = {"ok": False, "stage": "construct", "error": "TypeError: missing 1 required positional argument"}
+    wrong_rank = [STATIC[0], dict(STATIC[1], shape=["B", "T", 768])]
+    tally, kind = run.score_without(LABEL, MANIFEST_RUN, record, wrong_rank)
+    assert kind == "needs arguments"
+    # 768 vs 64 is the other model's width, not a contradiction; a rank of 3 vs 2 is
+    assert (tally.right_rank, tally.contradicted) == (1, 1)
+
+
+def test_inputs_torch_rejects_count_against_the_engine():
+    record = {"ok": False, "stage": "forward", "device": "cpu", "line": 12,
+              "error": "RuntimeError: mat1 and mat2 shapes cannot be multiplied"}
+    tally, kind = run.score_without(LABEL, MANIFEST_RUN, record, STATIC)
+    assert kind == "raised"
+    assert (tally.total, tally.right_rank, tally.raised) == (2, 0, 2)
+
+
+def test_inferred_inputs_take_the_manifests_sizes_then_distinct_small_values():
+    guessed = {"img": ["B", 3, "H", "W"], "ids": ["B", "T"]}
+    attempts = defaults.input_attempts(guessed, ["img=2,3,224,224", "ids=2,16 long<100>"])
+    assert attempts[0] == ["img=2,3,224,224", "ids=2,16 long<2>"]
+    # symbols distinct, the same symbol the same value in every input
+    assert attempts[1] == ["img=2,3,3,5", "ids=2,7 long<2>"]
+
+
+def test_a_rank_polymorphic_input_takes_the_manifests_leading_dims():
+    attempts = defaults.input_attempts({"x": ["*", 256]}, ["x=2,16,256"])
+    assert attempts[0] == ["x=2,16,256"]
+    assert attempts[1] == ["x=2,256"]
+
+
+def test_no_attempt_where_the_engine_inferred_no_shape():
+    assert defaults.input_attempts({"x": None}, ["x=2,3"]) is None
+    assert defaults.input_attempts(None, ["x=2,3"]) is None
+
+
+def test_the_engines_inputs_for_a_class_are_read_from_its_json():
+    result = {"files": [{"path": "m.py", "shapes": [], "classes": [
+        {"name": "Net", "line": 3, "inputs": {"x": ["B", 784]}}]}]}
+    assert defaults.guessed_inputs(result, lambda p: p == "m.py", "Net") == {"x": ["B", 784]}
+    assert defaults.guessed_inputs(result, lambda p: p == "m.py", "Other") is None
