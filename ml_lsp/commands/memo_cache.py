@@ -7,7 +7,8 @@ An answer is keyed by the digest of its function's module text, the plain values
 function reads and its arguments, so a changed library file gives new keys: an entry is
 never stale, only unused. The folder is per ml-lsp code (``check_cache.code_fingerprint``),
 each process appends to its own file, and the folder is bounded (``MAX_MB``: the oldest
-files go; the folders of other ml-lsp code go after ``MAX_AGE_DAYS`` unused).
+files go; the folders of other ml-lsp code go after ``MAX_AGE_DAYS`` unused, and beyond the
+``KEEP_CODE_FOLDERS`` most recent).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 MAX_MB = 32.0
 MAX_AGE_DAYS = 7.0
+KEEP_CODE_FOLDERS = 3
 _LOADED = False  # per process (a forked worker inherits its parent's table and this)
 _OWN: Path | None = None
 
@@ -83,15 +85,25 @@ def save() -> None:
         return  # a read-only or full cache folder costs speed, never the check
 
 
-def _prune(folder: Path) -> None:
-    """The oldest files of this code's folder beyond MAX_MB, and other code's folders unused
-    for MAX_AGE_DAYS."""
+def prune_other_code(folder: Path) -> None:
+    """The folders beside ``folder`` (one per ml-lsp code: an editable install makes a new
+    one at each edit) unused for MAX_AGE_DAYS, and all but the KEEP_CODE_FOLDERS most
+    recently used."""
     now = time.time()
     try:
-        for other in os.scandir(folder.parent):
-            if other.path != str(folder) and other.is_dir(follow_symlinks=False) \
-                    and now - other.stat().st_mtime > MAX_AGE_DAYS * 86400:
-                shutil.rmtree(other.path, ignore_errors=True)
+        others = sorted(((e.stat().st_mtime, e.path) for e in os.scandir(folder.parent)
+                         if e.path != str(folder) and e.is_dir(follow_symlinks=False)), reverse=True)
+    except OSError:
+        return
+    for rank, (mtime, path) in enumerate(others):
+        if rank >= KEEP_CODE_FOLDERS - 1 or now - mtime > MAX_AGE_DAYS * 86400:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _prune(folder: Path) -> None:
+    """The oldest files of this code's folder beyond MAX_MB, and other code's folders."""
+    prune_other_code(folder)
+    try:
         files = sorted((e for e in os.scandir(folder) if e.name.endswith(".memo")),
                        key=lambda e: -e.stat().st_mtime)
     except OSError:
