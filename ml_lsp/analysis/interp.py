@@ -2144,7 +2144,7 @@ class Interp:
 # Calls answered from a memo (``Interp._call_memoised``) -------------------------------
 
 MEMO_CALLS = True
-MEMO_ENTRIES = 50_000
+MEMO_ENTRIES = 20_000  # about 1 KB each at most (keys hold up to 64 plain items per argument)
 
 
 class _MemoEntry:
