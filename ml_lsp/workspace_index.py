@@ -46,19 +46,40 @@ def indexed_folder_name(name: str) -> bool:
 
 def imports_of(text: str) -> tuple[frozenset, frozenset]:
     """(module names, imported names) of a file's import statements: ``from model import
-    Net`` gives ({"model"}, {"Net"}); ``import pkg.model as m`` gives ({"pkg.model"}, {})."""
+    Net`` gives ({"model"}, {"Net"}); ``import pkg.model as m`` gives ({"pkg.model"}, {}).
+
+    Every import statement has the word ``import`` on its first line, so only the lines
+    holding it are matched (a ``str.find`` scan): the multi-line regular expressions run
+    over a whole text tried every line start, 7x slower, and a workspace root above a
+    Python installation has 15,000 files (250 MB) to index."""
     modules, names = set(), set()
-    for m in _FROM.finditer(text):
-        modules.add(m.group(1))
-        for part in m.group(2).strip("()").replace("\n", " ").split(","):
-            word = part.strip().split(" as ")[0].strip()
-            if word.isidentifier():
-                names.add(word)
-    for m in _IMPORT.finditer(text):
-        for part in m.group(1).split(","):
-            word = part.strip().split(" as ")[0].strip()
-            if word:
-                modules.add(word)
+    from_end = 0  # a ``from`` statement's parenthesised names may span lines: no overlaps
+    line = -1
+    find, rfind = text.find, text.rfind
+    at = find("import")
+    while at != -1:
+        start = rfind("\n", 0, at) + 1
+        if start != line:
+            line = start
+            if start >= from_end:
+                m = _FROM.match(text, start)
+                if m is not None:
+                    from_end = m.end()
+                    modules.add(m.group(1))
+                    for part in m.group(2).strip("()").replace("\n", " ").split(","):
+                        word = part.strip().split(" as ")[0].strip()
+                        if word.isidentifier():
+                            names.add(word)
+            m = _IMPORT.match(text, start)
+            if m is not None:
+                for part in m.group(1).split(","):
+                    word = part.strip().split(" as ")[0].strip()
+                    if word:
+                        modules.add(word)
+        end = find("\n", at)
+        if end == -1:
+            break
+        at = find("import", end)
     return frozenset(modules), frozenset(names)
 
 

@@ -204,8 +204,12 @@ def _batch():
     global _BATCH
     if _BATCH is None:
         from ml_lsp.analysis import BatchCache
-        # ML_LSP_SHARE_MODULES=0: every file interprets its imports itself (to compare answers)
-        _BATCH = BatchCache(share_modules=os.environ.get("ML_LSP_SHARE_MODULES", "1") != "0")
+        from ml_lsp.analysis import interp
+        # ML_LSP_SHARE_MODULES=0: every file interprets its imports itself and runs every
+        # call (no memoised answers of library functions), to compare answers
+        share = os.environ.get("ML_LSP_SHARE_MODULES", "1") != "0"
+        interp.MEMO_CALLS = share
+        _BATCH = BatchCache(share_modules=share)
     return _BATCH
 
 
@@ -277,6 +281,9 @@ def check_file(path: str, options: CheckOptions) -> FileReport:
             return cached
     reads = check_cache.Reads()
     resolve = reads.wrap(_resolver())
+    from ml_lsp.commands import memo_cache
+    if options.cache and not options.fix:
+        memo_cache.load()  # the library answers earlier checks memoised (once per process)
     # --entry/--init/--input describe one class: files that do not define it are checked
     # as they are.
     defines_entry = bool(options.entry) and re.search(
@@ -315,6 +322,8 @@ def check_file(path: str, options: CheckOptions) -> FileReport:
         report.problems = [p for p in report.problems if not p.startswith("syntax error, ")]
     if key is not None and report.input_error is None and not spent:  # a cut answer depends on the clock
         check_cache.store(key, report, reads)
+    if options.cache and not options.fix:
+        memo_cache.save()
     _settle_memory()
     return report
 
@@ -473,6 +482,9 @@ def _check_in_workers(names: list[str], options: CheckOptions, jobs: int, done: 
     import signal
 
     _rules()  # loaded once here; forked workers inherit them
+    if options.cache and not options.fix:
+        from ml_lsp.commands import memo_cache
+        memo_cache.load()  # likewise the memoised library answers
     if options.cache and not options.fix:
         from ml_lsp.commands.check_cache import code_fingerprint
         code_fingerprint()  # likewise

@@ -200,8 +200,11 @@ class ShapeFactsCache:
 
     def _analyse(self, path, text, entry, inputs, overlay, cancelled, callers=()):
         from ml_lsp.analysis import analyze_source
+        from ml_lsp.commands import memo_cache
         from ml_lsp.resolve import make_resolver
 
+        # the library functions' answers memoised by earlier analyses and by `ml-lsp check`
+        memo_cache.load()
         base = make_resolver(str(self.server.root) if self.server.root else None, overlay)
         read: set[str] = set()
 
@@ -224,6 +227,7 @@ class ShapeFactsCache:
         for problem in facts.problems:
             if problem.startswith("time budget"):
                 log.info("%s: %s", path, problem)
+        memo_cache.save()
         return facts, frozenset(read)
 
     async def current(self, uri: str, background: bool = False) -> Optional[AnalysedVersion]:
