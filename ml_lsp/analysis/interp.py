@@ -26,7 +26,7 @@ from ml_lsp.analysis.ops import Args, Ctor, LayerRule, OpCall
 from ml_lsp.analysis import provenance
 from ml_lsp.analysis.provenance import SourceValue
 from ml_lsp.analysis.values import (NUM, UNK, Bound, Choice, ClassVal, DictVal, Func, Instance, Layer, Obj, Partial,
-                                    Ref, Seq, Tensor, as_dim, join)
+                                    Ref, Seq, SeqPrefix, Tensor, as_dim, join)
 
 # input qualities: a record made with better-known inputs replaces a worse one
 EXPLICIT, COMMENT, ANNOTATION, CALLSITE, INFERRED = 5, 4, 3, 2, 1
@@ -340,8 +340,7 @@ class Interp:
         elif t is ast.For or t is ast.AsyncFor:
             self.exec_for(stmt, frame)
         elif t is ast.While:
-            self.exec_loop_body(stmt.body, frame, None, None, stmt)
-            self.exec_block(stmt.orelse, frame)
+            self.exec_while(stmt, frame)
         elif t is ast.FunctionDef or t is ast.AsyncFunctionDef:
             frame.env[stmt.name] = self.make_func(stmt, frame)
         elif t is ast.ClassDef:
@@ -544,6 +543,24 @@ class Interp:
             for x in items[1:8]:
                 elem = join(elem, x)
         self.exec_loop_body(stmt.body, frame, stmt.target, elem, stmt)
+        self.exec_block(stmt.orelse, frame)
+
+    def exec_while(self, stmt, frame):
+        """A loop whose test the engine can decide runs as Python runs it
+        (``while len(e.shape) < len(h.shape): e = e[..., None]``), up to MAX_UNROLL trips;
+        a test it cannot decide, or a body that may break out, is a loop of unknown trips."""
+        if not _leaves_loop(stmt.body):
+            for _ in range(MAX_UNROLL):
+                cond = self.truth(self.eval(stmt.test, frame))
+                if cond is False:
+                    self.exec_block(stmt.orelse, frame)
+                    return
+                if cond is not True:
+                    break
+                self.exec_block(stmt.body, frame)
+                if frame.dead:
+                    return
+        self.exec_loop_body(stmt.body, frame, None, None, stmt)
         self.exec_block(stmt.orelse, frame)
 
     def exec_loop_body(self, body, frame, target, elem, stmt):
@@ -961,6 +978,10 @@ class Interp:
             return UNK
         if isinstance(obj, ClassVal):
             v = obj.lookup(name)
+            if v is None and name == "apply" and _is_autograd_function(obj):
+                # Fn.apply(*args) runs the staticmethod forward(ctx, *args)
+                fwd = obj.lookup("forward")
+                return Partial(fwd, [Obj({}, "ctx")], {}) if isinstance(fwd, Func) else UNK
             return v if v is not None else UNK
         if isinstance(obj, Layer):
             if name in obj.attrs:
@@ -1044,6 +1065,8 @@ class Interp:
             if _hashable(key) and key in obj.items:
                 return obj.items[key]
             return UNK
+        if isinstance(obj, SeqPrefix):
+            return _prefix_subscript(obj, key)
         if isinstance(obj, Layer) and obj.children is not None:
             if isinstance(key, int) and not isinstance(key, bool):
                 if -len(obj.children) <= key < len(obj.children):
@@ -1137,11 +1160,19 @@ class Interp:
     def e_call(self, node, frame):
         fn = self.eval(node.func, frame)
         args, kwargs, anodes, knodes = [], {}, [], {}
-        unknown_star = False
+        unknown_star = open_tail = False
         for a in node.args:
             if isinstance(a, ast.Starred):
                 v = self.eval(a.value, frame)
                 items = self.iter_items(v)
+                if isinstance(v, SeqPrefix) and a is node.args[-1]:
+                    # f(fn, n, *args) with args known at its start: those are the next
+                    # positional arguments, the rest unknown
+                    args.extend(v.items)
+                    anodes.extend([None] * len(v.items))
+                    unknown_star = True
+                    open_tail = True
+                    continue
                 if items is None:
                     unknown_star = True
                     continue
@@ -1166,6 +1197,7 @@ class Interp:
             knodes[kw.arg] = kw.value
         a = Args(args, kwargs, anodes, knodes)
         a.unknown_star = unknown_star
+        a.open_tail = open_tail
         return self.call(fn, a, node, frame)
 
     def call(self, fn, a: Args, node, frame):
@@ -1219,6 +1251,8 @@ class Interp:
         if isinstance(fn, Partial):
             merged = Args(fn.args + a.args, {**fn.kwargs, **a.kwargs},
                           [None] * len(fn.args) + a.arg_nodes, a.kw_nodes)
+            merged.unknown_star = getattr(a, "unknown_star", False)
+            merged.open_tail = getattr(a, "open_tail", False)
             return self.call(fn.func, merged, node, frame)
         if isinstance(fn, SourceValue):
             return fn.call(a)
@@ -1581,7 +1615,12 @@ class Interp:
             else:
                 env[p] = _MISSING_ARG
         if args.vararg:
-            env[args.vararg.arg] = Seq(pos[len(params):], "tuple") if not unknown_star else UNK
+            if not unknown_star:
+                env[args.vararg.arg] = Seq(pos[len(params):], "tuple")
+            elif getattr(a, "open_tail", False) and len(pos) >= len(params):
+                env[args.vararg.arg] = SeqPrefix(pos[len(params):], "tuple")
+            else:
+                env[args.vararg.arg] = UNK
         kw_defaults = getattr(fn, "kw_defaults", [])
         for i, p in enumerate(args.kwonlyargs):
             if p.arg in a.kwargs:
@@ -1638,6 +1677,16 @@ class Interp:
         if caller.depth >= MAX_DEPTH:
             caller.cut_calls += 1
             return UNK
+        if self.import_depth == 0 and caller.calling_root is self:
+            # called back from a library helper the file called (guided-diffusion's
+            # checkpoint(self._forward, (x,), ...)): the file's own code, recorded as its
+            # run records it
+            depth = self.depth
+            self.depth = caller.depth
+            try:
+                return self.call_func(fn, a, None)
+            finally:
+                self.depth = depth
         was = self.recording
         cut_before = self.cut_calls
         root_before = self.calling_root
@@ -1849,6 +1898,10 @@ class Interp:
             if isinstance(args[0], Tensor) and args[0].shape and isinstance(args[0].shape[0], int) \
                     and args[0].shape[0] <= 256:
                 items = [Tensor(args[0].shape[1:], args[0].dtype) for _ in range(args[0].shape[0])]
+            if items is None and not isinstance(args[0], (Tensor, SourceValue)):
+                # tuple(self.parameters()): a tuple of what the engine does not follow,
+                # its first items being those of a known prefix
+                return SeqPrefix(list(args[0].items) if isinstance(args[0], SeqPrefix) else [], name)
             return Seq(items, name) if items is not None else UNK
         if name == "dict":
             d = {}
@@ -2163,6 +2216,9 @@ def scalar_binop(op, a, b):
         return UNK
     if isinstance(a, Seq) and isinstance(b, Seq) and t is ast.Add:
         return Seq(a.items + b.items, a.kind if a.kind == b.kind else "tuple")
+    if isinstance(a, (Seq, SeqPrefix)) and isinstance(b, (Seq, SeqPrefix)) and t is ast.Add:
+        # a known sequence then one of unknown length (or the reverse): its first items known
+        return SeqPrefix(a.items + b.items if isinstance(a, Seq) else list(a.items), a.kind)
     if isinstance(a, Seq) and isinstance(b, int) and t is ast.Mult and 0 <= b <= 256:
         return Seq(a.items * b, a.kind)
     if isinstance(b, Seq) and isinstance(a, int) and t is ast.Mult and 0 <= a <= 256:
@@ -2823,6 +2879,43 @@ _BUILTIN_TYPES = {"builtins.int": int, "builtins.float": float, "builtins.str": 
                   "builtins.tuple": Seq, "builtins.list": Seq, "builtins.dict": DictVal}
 
 
+_AUTOGRAD_FUNCTIONS = {"torch.autograd.Function", "torch.autograd.function.Function"}
+
+
+def _is_autograd_function(cls: ClassVal) -> bool:
+    return any(isinstance(b, Ref) and b.qual in _AUTOGRAD_FUNCTIONS for c in cls.mro() for b in c.bases)
+
+
+def _prefix_subscript(obj: SeqPrefix, key):
+    """``args[i]``, ``args[:n]`` and ``args[n:]`` of a sequence known only at its start."""
+    n = len(obj.items)
+    if isinstance(key, int) and not isinstance(key, bool):
+        return obj.items[key] if 0 <= key < n else UNK
+    if isinstance(key, SliceVal) and key.step in (None, 1):
+        lo, hi = key.lower, key.upper
+        if lo in (None, 0) and isinstance(hi, int) and not isinstance(hi, bool) and 0 <= hi <= n:
+            return Seq(obj.items[:hi], obj.kind)
+        if isinstance(lo, int) and not isinstance(lo, bool) and 0 <= lo <= n and hi is None:
+            return SeqPrefix(obj.items[lo:], obj.kind)
+    return UNK
+
+
+def _leaves_loop(body) -> bool:
+    """Whether a loop body holds a break or continue of its own (not of a nested loop)."""
+    todo = list(body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.Break, ast.Continue)):
+            return True
+        if isinstance(node, (ast.For, ast.AsyncFor, ast.While)):
+            todo.extend(node.orelse)
+            continue
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        todo.extend(ast.iter_child_nodes(node))
+    return False
+
+
 def _isinstance(obj, cls):
     """isinstance(obj, cls) where the engine can tell, else UNK: a user class is in an
     instance's own MRO or it is not (no library class derives from a user class); a
@@ -2854,6 +2947,11 @@ def _isinstance(obj, cls):
             return False  # a class, a function or a layer is no int, str, tuple, list or dict
         if isinstance(obj, Instance) and any(isinstance(b, Ref) and b.qual == cls.qual
                                              for c in obj.cls.mro() for b in c.bases):
+            return True
+        if cls.qual.startswith("torch.nn.") and (obj is None or isinstance(obj, (bool, int, float, str, Sym, Tensor))):
+            # yolov5's Conv: act if isinstance(act, nn.Module) else nn.Identity(), act=False
+            return False
+        if cls.qual in ("torch.nn.Module", "torch.nn.modules.module.Module") and isinstance(obj, Layer):
             return True
     return UNK
 

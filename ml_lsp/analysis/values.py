@@ -78,6 +78,15 @@ class Seq:
 
 
 @dataclass(eq=False)
+class SeqPrefix:
+    """A tuple or list whose first ``items`` are known and whose length is not
+    (``tuple(inputs) + tuple(self.parameters())``): indexing and slicing within the known
+    items give them; anything else about it is unknown."""
+    items: list
+    kind: str = "tuple"
+
+
+@dataclass(eq=False)
 class DictVal:
     items: dict  # python-constant key -> value
     ordered: bool = False

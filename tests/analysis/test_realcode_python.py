@@ -1,0 +1,171 @@
+"""Python constructs of public model code the engine follows (issue 13): each test is a
+pattern met in the real-code benchmark, written small in our own words."""
+
+import textwrap
+
+from ml_lsp.analysis import analyze_source, dim_json
+from ml_lsp.resolve import make_resolver
+
+from engine_helpers import analyze, last, shapes
+
+
+def test_activation_argument_false_is_not_a_module():
+    # yolov5's Conv: act=False means no activation, told apart by isinstance(act, nn.Module)
+    f = analyze("""
+    class ConvAct(nn.Module):
+        def __init__(self, c1, c2, act=True):
+            super().__init__()
+            self.conv = nn.Conv2d(c1, c2, 3, padding=1)
+            self.act = nn.SiLU() if act is True else act if isinstance(act, nn.Module) else nn.Identity()
+
+        def forward(self, x):
+            y = self.act(self.conv(x))
+            return y
+    """, entry="ConvAct", init="c1=3, c2=8, act=False", inputs={"x": [2, 3, 16, 16]})
+    assert last(f, "y") == [2, 8, 16, 16]
+
+
+def test_integer_defaults_of_a_method_nobody_calls_are_symbols():
+    # yolov5's Detect._make_grid(nx=20, ny=20) is called with each level's size: the
+    # defaults are not the sizes it runs with
+    f = analyze("""
+    class Head(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.conv = nn.Conv2d(c, c, 1)
+
+        def forward(self, x):
+            return self.conv(x)
+
+        def grid(self, nx=20, ny=20):
+            ys, xs = torch.arange(ny), torch.arange(nx)
+            yv, xv = torch.meshgrid(ys, xs, indexing="ij")
+            g = torch.stack((xv, yv), 2)
+            return g
+    """, entry="Head", init="c=4", inputs={"x": [1, 4, 8, 8]})
+    assert last(f, "g") == ["ny", "nx", 2]
+
+
+def test_method_of_the_file_called_back_by_a_helper_of_another_file(tmp_path):
+    # guided-diffusion's checkpoint(self._forward, (x,), self.parameters(), flag) lives in
+    # its nn.py: the shapes of _forward, which it calls, belong to the model's file
+    (tmp_path / "helpers.py").write_text(textwrap.dedent("""\
+        def run_saved(fn, inputs, params, enabled):
+            return fn(*inputs)
+        """))
+    src = textwrap.dedent("""\
+        import torch
+        from torch import nn
+        from helpers import run_saved
+
+
+        class Block(nn.Module):
+            def __init__(self, c):
+                super().__init__()
+                self.proj = nn.Linear(c * 5, 16)
+
+            def forward(self, x):
+                return run_saved(self._inner, (x.flatten(1),), self.parameters(), False)
+
+            def _inner(self, x):
+                h = self.proj(x)
+                return h
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.blk = Block(8)
+
+            def forward(self, x):
+                y = self.blk(x)
+                return y
+        """)
+    path = tmp_path / "model.py"
+    path.write_text(src)
+    facts = analyze_source(src, str(path), resolve_module=make_resolver(str(tmp_path)),
+                           entry="Net", inputs={"x": [2, 8, 5]})
+    found = {b.name: [dim_json(d) for d in b.shape] for b in facts.bindings if b.shape is not None}
+    assert found.get("h") == [2, 16]
+    assert found.get("y") == [2, 16]
+
+
+def test_while_loop_whose_test_is_known_runs_each_trip():
+    # guided-diffusion's ResBlock: unsqueeze the embedding until it has the image's rank
+    f = analyze("""
+    class Cond(nn.Module):
+        def __init__(self, c, e):
+            super().__init__()
+            self.conv = nn.Conv2d(c, c, 3, padding=1)
+            self.emb = nn.Linear(e, c)
+
+        def forward(self, x, t):
+            h = self.conv(x)
+            e = self.emb(t)
+            while len(e.shape) < len(h.shape):
+                e = e[..., None]
+            out = h + e
+            return out
+    """, entry="Cond", init="c=8, e=16", inputs={"x": [2, 8, 4, 4], "t": [2, 16]})
+    assert last(f, "out") == [2, 8, 4, 4]
+
+
+def test_while_loop_that_breaks_is_still_a_loop_of_unknown_trips():
+    f = analyze("""
+    class Halve(nn.Module):
+        def forward(self, x):
+            n = 0
+            while True:
+                n = n + 1
+                if n > 2:
+                    break
+            y = x.reshape(2, -1)
+            return y
+    """, entry="Halve", inputs={"x": [2, 8]})
+    assert last(f, "y") == [2, 8]
+
+
+def test_autograd_function_apply_runs_its_forward():
+    # guided-diffusion's gradient checkpointing: a torch.autograd.Function whose forward
+    # runs the function it is given on the first `length` of *args, the module's
+    # parameters making up the rest
+    f = analyze("""
+    def run_saved(fn, inputs, params, enabled):
+        if enabled:
+            everything = tuple(inputs) + tuple(params)
+            return Recompute.apply(fn, len(inputs), *everything)
+        return fn(*inputs)
+
+    class Recompute(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, fn, length, *everything):
+            ctx.fn = fn
+            ctx.saved = list(everything[:length])
+            ctx.params = list(everything[length:])
+            with torch.no_grad():
+                out = ctx.fn(*ctx.saved)
+            return out
+
+    class Block(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.proj = nn.Conv1d(c, 2 * c, 1)
+
+        def forward(self, x):
+            return run_saved(self._inner, (x,), self.parameters(), True)
+
+        def _inner(self, x):
+            h = self.proj(x)
+            return h
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blk = Block(8)
+
+        def forward(self, x):
+            y = self.blk(x)
+            return y
+    """, entry="Net", inputs={"x": [2, 8, 5]})
+    assert last(f, "y") == [2, 16, 5]
+    assert last(f, "out") == [2, 16, 5]
