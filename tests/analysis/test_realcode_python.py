@@ -169,3 +169,31 @@ def test_autograd_function_apply_runs_its_forward():
     """, entry="Net", inputs={"x": [2, 8, 5]})
     assert last(f, "y") == [2, 16, 5]
     assert last(f, "out") == [2, 16, 5]
+
+
+def test_einx_codebook_lookups_and_elementwise_ops():
+    # vector-quantize-pytorch: codes = get_at("[c] d, b n -> b n d", codebook, indices)
+    f = analyze("""
+    import einx
+    from einx import get_at
+
+    class Quantizer(nn.Module):
+        def __init__(self, size=128, dim=64, levels=3):
+            super().__init__()
+            self.codebook = nn.Parameter(torch.randn(size, dim))
+            self.codebooks = nn.Parameter(torch.randn(levels, size, dim))
+
+        def forward(self, x, indices, per_level, mask, scores, extra):
+            codes = get_at("[c] d, b n -> b n d", self.codebook, indices)
+            loose = get_at("[c] d, b ... -> b ... d", self.codebook, indices)
+            levels = get_at("q [c] d, b n q -> q b n d", self.codebooks, per_level)
+            kept = einx.where("..., ... k, -> ... k", mask, x, 0.)
+            joined = einx.add("... j, ... j k -> ... (j k)", scores, extra)
+            return codes
+    """, entry="Quantizer", inputs={"x": [2, 16, 8], "indices": [2, 16], "per_level": [2, 16, 3],
+                                    "mask": [2, 16], "scores": [2, 4], "extra": [2, 4, 5]})
+    assert last(f, "codes") == [2, 16, 64]
+    assert last(f, "loose") == [2, 16, 64]
+    assert last(f, "levels") == [3, 2, 16, 64]
+    assert last(f, "kept") == [2, 16, 8]
+    assert last(f, "joined") == [2, 20]
