@@ -1573,8 +1573,11 @@ class Interp:
 
     # ------------------------------------------------------------------ functions
     def make_func(self, node, frame: Frame, owner=None):
+        # Python's __qualname__ (what the tracer and a traceback name): a function defined
+        # inside another is ``outer.<locals>.inner``
         qual = node.name if frame.scope in ("<module>",) else (
-            f"{owner.name}.{node.name}" if owner is not None else f"{frame.scope}.{node.name}")
+            f"{owner.name}.{node.name}" if owner is not None else
+            f"{frame.scope}.<locals>.{node.name}" if frame.func is not None else f"{frame.scope}.{node.name}")
         f = Func(node, self, qual, closure=frame.env if frame.scope not in ("<module>", "<class>") else None,
                  owner=owner)
         a = node.args

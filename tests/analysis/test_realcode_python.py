@@ -197,3 +197,26 @@ def test_einx_codebook_lookups_and_elementwise_ops():
     assert last(f, "levels") == [3, 2, 16, 64]
     assert last(f, "kept") == [2, 16, 8]
     assert last(f, "joined") == [2, 20]
+
+
+def test_function_defined_inside_forward_is_named_as_python_names_it():
+    # CLIP's ModifiedResNet: def stem(x) inside forward; the tracer and tracebacks name its
+    # scope by __qualname__, Net.forward.<locals>.stem
+    src = """
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 8, 3, padding=1)
+
+        def forward(self, x):
+            def stem(x):
+                h = self.conv(x)
+                return h
+            return stem(x)
+    """
+    f = analyze(src, entry="Net", inputs={"x": [2, 3, 8, 8]})
+    namespace = {}
+    exec(compile("import torch\nimport torch.nn as nn\n" + textwrap.dedent(src), "model.py", "exec"), namespace)
+    stem_code = next(c for c in namespace["Net"].forward.__code__.co_consts if hasattr(c, "co_qualname"))
+    assert stem_code.co_qualname == "Net.forward.<locals>.stem"
+    assert shapes(f, "h", scope=stem_code.co_qualname) == [[2, 8, 8, 8]]
