@@ -254,6 +254,23 @@ class Interp:
         self.calling_root: Optional["Interp"] = None
 
     # ------------------------------------------------------------------ utilities
+    def module_names(self) -> frozenset:
+        """Every name the file binds anywhere (``_ModuleNames``), parsed on first need; all
+        names when that cannot be told."""
+        names = getattr(self, "_module_names", None)
+        if names is None:
+            try:
+                if self.parse is not None:  # the batch's parse of this text, shared
+                    tree, repaired = self.parse(self.text, self.path)
+                    tree = None if repaired else tree  # a repaired text may have lost statements
+                else:
+                    tree = ast.parse(self.text)
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
+                tree = None
+            found = _ModuleNames.of(tree) if tree is not None else None
+            names = self._module_names = found.bound if found is not None else _ALL_NAMES
+        return names
+
     def tick(self):
         self.steps += 1
         if self.steps > self.step_limit:
@@ -308,6 +325,8 @@ class Interp:
             raise
         except RecursionError:
             raise BudgetExceeded()
+        except _NameErrorPath:
+            frame.dead = True  # the statement raises NameError: nothing after it runs
         except Exception as exc:  # an engine bug must cost one statement, not the file
             self.problems.append(f"line {getattr(stmt, 'lineno', '?')}: internal: {type(exc).__name__}: {exc}")
             for t in _assigned_names(stmt):
@@ -774,6 +793,10 @@ class Interp:
             if name == "None":
                 return None
             return Ref("builtins." + name)
+        if frame.func is not None and name not in self.module_names():
+            # Python raises NameError here: the path that reads it is not the one that runs
+            # (diffusers' GEGLU: torch_npu.npu_geglu(...) under is_torch_npu_available())
+            raise _NameErrorPath(name)
         return UNK
 
     def e_tuple(self, node, frame):
@@ -2903,6 +2926,64 @@ def _prefix_subscript(obj: SeqPrefix, key):
     return UNK
 
 
+class _AllNames(frozenset):
+    def __contains__(self, name):
+        return True
+
+
+_ALL_NAMES = _AllNames()
+
+
+class _NameErrorPath(Exception):
+    """A function body read a name bound nowhere in its file nor among the builtins."""
+
+
+class _ModuleNames:
+    """Every name a module's source binds anywhere (assignments, definitions, imports,
+    parameters, loop and with targets, except-as, global declarations), to tell a name that
+    can only raise NameError; None for a module that may bind names the source does not
+    show (a star import, globals(), exec, setattr on a module, vars())."""
+
+    __slots__ = ("bound",)
+
+    _BUILTINS = frozenset(dir(__import__("builtins"))) | {
+        "__file__", "__name__", "__doc__", "__spec__", "__loader__", "__package__", "__path__", "__builtins__",
+        "__annotations__", "__dict__", "__class__", "__module__", "__qualname__", "__cached__", "__debug__"}
+
+    def __init__(self, bound):
+        self.bound = bound
+
+    @classmethod
+    def of(cls, tree) -> "Optional[_ModuleNames]":
+        bound = set(cls._BUILTINS)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name):
+                if not isinstance(node.ctx, ast.Load):
+                    bound.add(node.id)
+                elif node.id in ("globals", "exec", "vars", "locals", "setattr", "__import__", "eval"):
+                    return None
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                for alias in node.names:
+                    if alias.name == "*":
+                        return None
+                    bound.add(alias.asname or alias.name.split(".")[0])
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                bound.add(node.name)
+            elif isinstance(node, ast.arg):
+                bound.add(node.arg)
+            elif isinstance(node, ast.ExceptHandler) and node.name:
+                bound.add(node.name)
+            elif isinstance(node, (ast.Global, ast.Nonlocal)):
+                bound.update(node.names)
+            elif type(node).__name__ in ("MatchAs", "MatchStar") and getattr(node, "name", None):
+                bound.add(node.name)
+            elif type(node).__name__ == "MatchMapping" and getattr(node, "rest", None):
+                bound.add(node.rest)
+            elif type(node).__name__ in ("TypeVar", "ParamSpec", "TypeVarTuple"):
+                bound.add(node.name)
+        return cls(frozenset(bound))
+
+
 def _leaves_loop(body) -> bool:
     """Whether a loop body holds a break or continue of its own (not of a nested loop)."""
     todo = list(body)
@@ -2917,6 +2998,10 @@ def _leaves_loop(body) -> bool:
             continue
         todo.extend(ast.iter_child_nodes(node))
     return False
+
+
+# modules whose classes None may be an instance of (object, Optional, Hashable, ...)
+_TYPE_ROOTS = {"builtins", "typing", "typing_extensions", "collections", "numbers", "types", "abc"}
 
 
 def _isinstance(obj, cls):
@@ -2956,6 +3041,9 @@ def _isinstance(obj, cls):
             return False
         if cls.qual in ("torch.nn.Module", "torch.nn.modules.module.Module") and isinstance(obj, Layer):
             return True
+        if obj is None and cls.qual.split(".")[0] not in _TYPE_ROOTS:
+            # None is an instance of no library class (torchtune: isinstance(mask, BlockMask))
+            return False
     return UNK
 
 

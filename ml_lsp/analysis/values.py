@@ -247,7 +247,7 @@ class Instance:
 
 @dataclass(eq=False)
 class Choice:
-    """One of several modules, which one undecided: ``DropPath(p) if p > 0. else
+    """One of several modules (or functions), which one undecided: ``DropPath(p) if p > 0. else
     nn.Identity()`` with ``p`` unknown. Calling it calls each and joins the outputs, so a
     choice between shape-keeping layers keeps the shape; anything else about it is unknown."""
     options: list
@@ -343,13 +343,20 @@ def join(a, b):
             return a
     except Exception:
         return UNK
-    if is_module_value(a) and is_module_value(b):
+    if (is_module_value(a) and is_module_value(b)) or (_is_function(a) and _is_function(b)):
         # two modules a path may end with (a try/except that retries without inplace=,
-        # an if with a Linear in one arm and an Identity in the other): either one
+        # an if with a Linear in one arm and an Identity in the other), or two functions
+        # (torchtune's _attention_call, defined one way or the other under a flag): either one
         options = module_options(a) + [o for o in module_options(b) if not any(o is x for x in module_options(a))]
         if len(options) <= MAX_CHOICES:
             return Choice(options)
     return UNK
+
+
+def _is_function(v) -> bool:
+    if isinstance(v, Choice):
+        return all(_is_function(o) for o in v.options)
+    return isinstance(v, (Func, Bound))
 
 
 MAX_CHOICES = 8
@@ -358,7 +365,7 @@ MAX_CHOICES = 8
 def is_module_value(v) -> bool:
     """A module: a library layer, an instance of a model class, or a choice of those."""
     if isinstance(v, Choice):
-        return True
+        return all(is_module_value(o) for o in v.options)
     return isinstance(v, Layer) or (isinstance(v, Instance) and v.cls.is_module)
 
 

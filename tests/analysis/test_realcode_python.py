@@ -220,3 +220,81 @@ def test_function_defined_inside_forward_is_named_as_python_names_it():
     stem_code = next(c for c in namespace["Net"].forward.__code__.co_consts if hasattr(c, "co_qualname"))
     assert stem_code.co_qualname == "Net.forward.<locals>.stem"
     assert shapes(f, "h", scope=stem_code.co_qualname) == [[2, 8, 8, 8]]
+
+
+def test_path_reading_a_name_bound_nowhere_is_not_the_one_that_runs():
+    # diffusers' GEGLU: `if is_torch_npu_available(): return torch_npu.npu_geglu(...)[0]`,
+    # torch_npu never imported in the file: that return raises NameError, the other is taken
+    f = analyze("""
+    import os
+
+    class Gated(nn.Module):
+        def __init__(self, d):
+            super().__init__()
+            self.proj = nn.Linear(d, 2 * d)
+
+        def forward(self, x):
+            h = self.proj(x)
+            if os.environ.get("FUSED_GATE"):
+                return fused_ops.gate(h)
+            a, b = h.chunk(2, dim=-1)
+            return a * F.gelu(b)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gate = Gated(8)
+
+        def forward(self, x):
+            y = self.gate(x)
+            return y
+    """, entry="Net", inputs={"x": [2, 8]})
+    assert last(f, "y") == [2, 8]
+
+
+def test_none_is_no_instance_of_a_library_class():
+    # torchtune's attention: isinstance(mask, BlockMask) picks flex attention, mask=None sdpa
+    f = analyze("""
+    from torch.nn.attention.flex_attention import BlockMask, flex_attention
+
+    def attend(q, k, v, mask):
+        if isinstance(mask, BlockMask):
+            return flex_attention(q, k, v, block_mask=mask)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+    class Attn(nn.Module):
+        def forward(self, q, k, v):
+            out = attend(q, k, v, None)
+            return out
+    """, entry="Attn", inputs={"q": [2, 4, 16, 8], "k": [2, 4, 16, 8], "v": [2, 4, 16, 8]})
+    assert last(f, "out") == [2, 4, 16, 8]
+
+
+def test_function_defined_one_way_or_the_other_under_an_undecided_flag():
+    # torchtune's _sdpa_or_flex_attention(): `if _SUPPORTS_FLEX_ATTENTION: def _attention_call
+    # ... else: def _attention_call ...; return _attention_call`, the flag unknown statically
+    f = analyze("""
+    import os
+
+    FAST = os.environ.get("FAST_ATTENTION") == "1"
+
+    def pick_attention():
+        if FAST:
+            def call(q, k, v):
+                return F.scaled_dot_product_attention(q, k, v)
+        else:
+            def call(q, k, v):
+                w = torch.softmax(q @ k.transpose(-2, -1), dim=-1)
+                return w @ v
+        return call
+
+    class Attn(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.attend = pick_attention()
+
+        def forward(self, q, k, v):
+            out = self.attend(q, k, v)
+            return out
+    """, entry="Attn", inputs={"q": [2, 4, 16, 8], "k": [2, 4, 16, 8], "v": [2, 4, 16, 8]})
+    assert last(f, "out") == [2, 4, 16, 8]
