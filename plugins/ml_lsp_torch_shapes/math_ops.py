@@ -556,4 +556,7 @@ for _n in ("clamp", "clip", "clamp_"):
     RULES[f"torch.{_n}"] = RULES[f"torch.Tensor.{_n}"] = clamp
 RULES["torch.lerp"] = RULES["torch.Tensor.lerp"] = lerp
 RULES["torch.Tensor.item"] = lambda call: NUM  # a Python number
+# the process group's size and rank: numbers (t / dist.get_world_size() keeps t's shape)
+for _n in ("get_world_size", "get_rank", "get_local_rank", "get_node_local_rank"):
+    RULES[f"torch.distributed.{_n}"] = lambda call: NUM
 RULES["torch.Tensor.tolist"] = lambda call: UNK

@@ -298,3 +298,22 @@ def test_function_defined_one_way_or_the_other_under_an_undecided_flag():
             return out
     """, entry="Attn", inputs={"q": [2, 4, 16, 8], "k": [2, 4, 16, 8], "v": [2, 4, 16, 8]})
     assert last(f, "out") == [2, 4, 16, 8]
+
+
+def test_mean_over_processes_keeps_the_shape():
+    # vector-quantize-pytorch's maybe_distributed_mean: t / dist.get_world_size()
+    f = analyze("""
+    import torch.distributed as dist
+
+    def mean_over_processes(t):
+        if not (dist.is_available() and dist.is_initialized()):
+            return t
+        dist.all_reduce(t)
+        return t / dist.get_world_size()
+
+    class Stats(nn.Module):
+        def forward(self, x):
+            y = mean_over_processes(x.mean(dim=0))
+            return y
+    """, entry="Stats", inputs={"x": [2, 8]})
+    assert last(f, "y") == [8]
