@@ -22,7 +22,7 @@ from typing import Callable, Optional
 from ml_lsp.analysis import dims
 from ml_lsp.analysis.dims import Sym
 from ml_lsp.analysis.facts import Related, ShapeConflict, TextEdit, TextFix
-from ml_lsp.analysis.ops import Args, Ctor, LayerRule, OpCall
+from ml_lsp.analysis.ops import Args, Ctor, LayerRule, LayerSpec, OpCall
 from ml_lsp.analysis import provenance
 from ml_lsp.analysis.provenance import SourceValue
 from ml_lsp.analysis.values import (NUM, UNK, Bound, Choice, ClassVal, DictVal, Func, Instance, Layer, Obj, Partial,
@@ -1012,6 +1012,9 @@ class Interp:
             if obj.children is not None and obj.child_names and name in obj.child_names:
                 return obj.children[obj.child_names.index(name)]
             rule = obj.rule
+            built = self.submodule(obj, name)
+            if built is not None:
+                return built
             if isinstance(rule, LayerRule):
                 if rule.weights is not None:
                     try:
@@ -1037,6 +1040,31 @@ class Interp:
         if isinstance(obj, (int, float)) and not isinstance(obj, bool) and name in _NUMBER_METHODS:
             return Bound(obj, name)
         return UNK
+
+    def submodule(self, layer: Layer, name):
+        """The layer a library module built in its constructor under ``name``, as its rule
+        describes it (``LayerRule.submodules``), built once; None when the rule says nothing."""
+        rule = layer.rule
+        if not isinstance(rule, LayerRule) or rule.submodules is None or not isinstance(layer.ctor, Ctor):
+            return None
+        try:
+            spec = rule.submodules(layer.ctor).get(name)
+        except Exception:
+            return None
+        if spec is None:
+            return None
+
+        def build(v):
+            if not isinstance(v, LayerSpec):
+                return v
+            inner = self.lookup_rule(v.qual)
+            if not isinstance(inner, LayerRule):
+                return UNK
+            return self.make_layer(v.qual, inner, Args([build(a) for a in v.args],
+                                                       {k: build(x) for k, x in v.kwargs.items()}), None)
+
+        layer.attrs[name] = built = build(spec)
+        return built
 
     def tensor_attr(self, t: Tensor, name, node):
         if name == "shape":

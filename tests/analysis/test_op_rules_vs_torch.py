@@ -58,6 +58,11 @@ CASES = [
     ("nn.MultiheadAttention(8, 2, batch_first=True)(x, y, y, average_attn_weights=False)",
      {"x": (2, 5, 8), "y": (2, 3, 8)}),
     ("nn.TransformerEncoderLayer(8, 2, 16)(x)", {"x": (5, 2, 8)}),
+    # sub-modules a library module builds, read by code that subclasses or pokes into it
+    ("nn.Transformer(16, 2, 1, 1, 32).encoder(x)", {"x": (5, 2, 16)}),
+    ("nn.Transformer(16, 2, 1, 1, 32).encoder.layers[0].linear1(x)", {"x": (5, 2, 16)}),
+    ("nn.TransformerEncoderLayer(8, 2, 16).linear1(x)", {"x": (5, 2, 8)}),
+    ("nn.TransformerDecoderLayer(8, 2, 16).norm3(x)", {"x": (5, 2, 8)}),
     ("nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, batch_first=True), 2)(x)",
      {"x": (2, 5, 8)}),
     ("nn.Flatten()(x)", {"x": (2, 3, 4, 5)}),
