@@ -93,13 +93,16 @@ class SliceVal:
 
 
 class Frame:
-    __slots__ = ("env", "scope", "returns", "dead", "func", "self_val", "cls")
+    __slots__ = ("env", "scope", "returns", "dead", "func", "self_val", "cls", "jumps")
 
     def __init__(self, env, scope, func=None, self_val=None, cls=None):
         self.env = env
         self.scope = scope
         self.returns: list = []
         self.dead = False
+        # ("continue" | "break", names) of the paths that left the current loop's body
+        # early: the loop joins them in (its next trip, or after the loop)
+        self.jumps: list = []
         self.func = func
         self.self_val = self_val
         self.cls = cls
@@ -392,6 +395,7 @@ class Interp:
                 if not hf.dead:
                     envs.append(hf.env)
                 frame.returns.extend(hf.returns)
+                frame.jumps.extend(hf.jumps)
             if envs:
                 _set_env(frame, _join_envs(envs))
                 frame.dead = False
@@ -399,6 +403,9 @@ class Interp:
                 self.exec_block(stmt.orelse, frame)
             self.exec_block(stmt.finalbody, frame)
         elif t is ast.Raise:
+            frame.dead = True
+        elif t is ast.Continue or t is ast.Break:
+            frame.jumps.append(("continue" if t is ast.Continue else "break", dict(frame.env)))
             frame.dead = True
         elif t is ast.Assert:
             self.check_constructor_assert(stmt, frame)
@@ -453,6 +460,7 @@ class Interp:
         self.exec_block(stmt.orelse, b)
         frame.returns.extend(a.returns)
         frame.returns.extend(b.returns)
+        frame.jumps.extend(a.jumps + b.jumps)
         live = [f.env for f in (a, b) if not f.dead]
         if not live:
             frame.dead = True
@@ -543,13 +551,20 @@ class Interp:
         it = self.eval(stmt.iter, frame)
         items = self.iter_items(it)
         if items is not None and len(items) <= MAX_UNROLL:
-            for item in items:
-                if frame.dead:
-                    break
-                self.assign(stmt.target, item, frame, stmt)
-                self.exec_block(stmt.body, frame)
-            if not frame.dead:
-                self.exec_block(stmt.orelse, frame)
+            outer, frame.jumps = frame.jumps, []
+            exits = []  # the names of the paths that broke out
+            try:
+                for item in items:
+                    if frame.dead:
+                        break
+                    self.assign(stmt.target, item, frame, stmt)
+                    self.exec_block(stmt.body, frame)
+                    self.end_of_trip(frame, exits)
+                if not frame.dead:
+                    self.exec_block(stmt.orelse, frame)
+                self.after_loop(frame, exits)
+            finally:
+                frame.jumps = outer + frame.jumps
             return
         elem = UNK
         if isinstance(it, SourceValue):  # a DataLoader, a dataset: its batches
@@ -563,6 +578,24 @@ class Interp:
                 elem = join(elem, x)
         self.exec_loop_body(stmt.body, frame, stmt.target, elem, stmt)
         self.exec_block(stmt.orelse, frame)
+
+    def end_of_trip(self, frame, exits: list) -> None:
+        """After one trip of a loop body run in ``frame``: the paths that continued join the
+        one that reached the end; those that broke out are kept in ``exits``."""
+        jumps, frame.jumps = frame.jumps, []
+        exits.extend(env for kind, env in jumps if kind == "break")
+        live = ([] if frame.dead else [frame.env]) + [env for kind, env in jumps if kind == "continue"]
+        if live:
+            frame.dead = False
+            _set_env(frame, _join_envs(live))
+
+    def after_loop(self, frame, exits: list) -> None:
+        """The loop is over: the paths that broke out join the one that ran to its end."""
+        if not exits:
+            return
+        live = ([] if frame.dead else [frame.env]) + exits
+        frame.dead = False
+        _set_env(frame, _join_envs(live))
 
     def exec_while(self, stmt, frame):
         """A loop whose test the engine can decide runs as Python runs it
@@ -596,6 +629,7 @@ class Interp:
             frame.returns.extend(f.returns)
             if not f.dead:
                 envs.append(f.env)
+            envs.extend(env for _, env in f.jumps)  # continued or broke out: a state after the loop too
             cur = _join_envs(envs)
         _set_env(frame, cur)
 

@@ -317,3 +317,27 @@ def test_mean_over_processes_keeps_the_shape():
             return y
     """, entry="Stats", inputs={"x": [2, 8]})
     assert last(f, "y") == [8]
+
+
+def test_continue_and_break_end_the_loop_trip():
+    # vector-quantize-pytorch's ResidualVQ: `if dropped: pad; continue` skips the rest of the
+    # trip, so each quantizer adds one column, not two
+    f = analyze("""
+    class Collect(nn.Module):
+        def forward(self, x):
+            kept = x[:, :0]
+            for i in range(4):
+                if i == 1:
+                    continue
+                kept = torch.cat((kept, x[:, :1]), dim=-1)
+            first = x[:, :0]
+            for i in range(5):
+                if i == 2:
+                    break
+                first = torch.cat((first, x[:, :1]), dim=-1)
+            all_kept = kept.clone()
+            all_first = first.clone()
+            return all_kept, all_first
+    """, entry="Collect", inputs={"x": [2, 8]})
+    assert last(f, "all_kept") == [2, 3]
+    assert last(f, "all_first") == [2, 2]
