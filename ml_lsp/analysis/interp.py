@@ -1245,7 +1245,7 @@ class Interp:
     def e_call(self, node, frame):
         fn = self.eval(node.func, frame)
         args, kwargs, anodes, knodes = [], {}, [], {}
-        unknown_star = open_tail = False
+        unknown_star = open_tail = unknown_positional = False
         for a in node.args:
             if isinstance(a, ast.Starred):
                 v = self.eval(a.value, frame)
@@ -1255,11 +1255,11 @@ class Interp:
                     # positional arguments, the rest unknown
                     args.extend(v.items)
                     anodes.extend([None] * len(v.items))
-                    unknown_star = True
+                    unknown_star = unknown_positional = True
                     open_tail = True
                     continue
                 if items is None:
-                    unknown_star = True
+                    unknown_star = unknown_positional = True
                     continue
                 args.extend(items)
                 anodes.extend([None] * len(items))
@@ -1282,6 +1282,7 @@ class Interp:
             knodes[kw.arg] = kw.value
         a = Args(args, kwargs, anodes, knodes)
         a.unknown_star = unknown_star
+        a.unknown_positional = unknown_positional  # positional arguments not all known
         a.open_tail = open_tail
         return self.call(fn, a, node, frame)
 
@@ -1374,6 +1375,11 @@ class Interp:
         rule = rule or self.lookup_rule(qual)
         if rule is None:
             return UNK
+        if getattr(a, "unknown_positional", False):
+            # x.reshape(b, c, *spatial) with spatial unknown: the op's arguments are not
+            # those the rule would see, so nothing about its result is known
+            first = next((x for x in a.args if isinstance(x, Tensor)), None)
+            return Tensor(None, first.dtype) if first is not None else UNK
         call = OpCall(qual, a.args, a.kwargs, a.arg_nodes, a.kw_nodes, layer=layer)
         call.unknown_star = getattr(a, "unknown_star", False)  # **kwargs not known: a default may not hold
         guessed = _any_guess(a.args) or _any_guess(a.kwargs.values())
@@ -1518,7 +1524,8 @@ class Interp:
     def call_bound(self, b: Bound, a: Args, node, frame):
         recv, fn = b.receiver, b.func
         if isinstance(fn, Func):
-            return self.call_func(fn, Args([recv] + a.args, a.kwargs, [None] + a.arg_nodes, a.kw_nodes), node)
+            return self.call_func(fn, _same_star(Args([recv] + a.args, a.kwargs, [None] + a.arg_nodes, a.kw_nodes), a),
+                                  node)
         if isinstance(recv, SourceValue):
             return recv.method_in(fn, a, self)
         if isinstance(recv, Tensor):
@@ -1573,7 +1580,8 @@ class Interp:
         if name == "size" and not a.args and not a.kwargs and t.shape is None:
             return size_of(t)
         qual = f"torch.Tensor.{name}"
-        return self.call_rule(qual, Args([t] + a.args, a.kwargs, [None] + a.arg_nodes, a.kw_nodes), node, frame)
+        return self.call_rule(qual, _same_star(Args([t] + a.args, a.kwargs, [None] + a.arg_nodes, a.kw_nodes), a),
+                              node, frame)
 
     def module_method(self, inst: Instance, name, a: Args, node, frame):
         if name in ("forward", "__call__"):
@@ -2972,6 +2980,15 @@ _AUTOGRAD_FUNCTIONS = {"torch.autograd.Function", "torch.autograd.function.Funct
 
 def _is_autograd_function(cls: ClassVal) -> bool:
     return any(isinstance(b, Ref) and b.qual in _AUTOGRAD_FUNCTIONS for c in cls.mro() for b in c.bases)
+
+
+def _same_star(new: Args, old: Args) -> Args:
+    """``new`` (``old`` with a receiver put first) keeps what ``old`` knew of its starred
+    arguments."""
+    for flag in ("unknown_star", "unknown_positional", "open_tail"):
+        if getattr(old, flag, False):
+            setattr(new, flag, True)
+    return new
 
 
 def _prefix_subscript(obj: SeqPrefix, key):

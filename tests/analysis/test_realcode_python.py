@@ -341,3 +341,22 @@ def test_continue_and_break_end_the_loop_trip():
     """, entry="Collect", inputs={"x": [2, 8]})
     assert last(f, "all_kept") == [2, 3]
     assert last(f, "all_first") == [2, 2]
+
+
+def test_reshape_to_a_starred_shape_nobody_knows_is_unknown_not_shorter():
+    # guided-diffusion's AttentionBlock: b, c, *spatial = x.shape ... reshape(b, c, *spatial);
+    # with spatial unknown the result is not the 2-D (b, c), and the conv after it is no error
+    f = analyze("""
+    class Mix(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(4, 4, 1)
+
+        def forward(self, x, like):
+            b, c, *spatial = like.shape
+            z = x.reshape(b, c, *spatial)
+            out = self.conv(z)
+            return out
+    """, entry="Mix", inputs={"x": [2, 4, 8, 8]})
+    assert shapes(f, "z") in ([None], [])
+    assert not f.conflicts, [c.message for c in f.conflicts]
