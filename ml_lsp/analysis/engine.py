@@ -644,13 +644,13 @@ def _forward_inputs(interp: Interp, fn: Func, explicit: dict, owner_instance, pr
 def _probe(interp: Interp, target, instance, values: dict, missing: list, fn: Func):
     """Run once with unknown-shape probes to learn each parameter's first consumer."""
     hints: dict = {}
-    if not missing and all(v.dtype is not None for v in values.values()):
+    if not missing and all(v.dtype is not None for v in values.values() if isinstance(v, Tensor)):
         return hints
     args = dict(values)
     for p in missing:
         args[p] = Tensor(None, None, probe=p)
     for p, v in values.items():
-        if v.dtype is None:
+        if isinstance(v, Tensor) and v.dtype is None:
             args[p] = Tensor(v.shape, None, probe=p)
     interp.recording = False
     interp.hints = hints
@@ -831,6 +831,10 @@ def _analyze_methods(interp: Interp, cls: ClassVal, problems, again: bool = Fals
                 or {_deco(d) for d in fn.node.decorator_list} & _NOT_ANALYSED:
             continue
         values, quality, missing = _forward_inputs(interp, fn, {}, instance, problems, False)
+        # its integer defaults are what a caller may replace (yolov5's _make_grid(nx=20, ny=20)
+        # is called with each level's size): symbols hinted with the default, not the default
+        for p, v in _symbolic_defaults(fn).items():
+            values.setdefault(p, v)
         for p in list(missing):
             shape = io[1].get(p) if io is not None else None
             if shape is not None:

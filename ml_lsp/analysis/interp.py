@@ -24,11 +24,11 @@ from typing import Callable, Optional
 from ml_lsp.analysis import dims
 from ml_lsp.analysis.dims import Sym
 from ml_lsp.analysis.facts import Related, ShapeConflict, TextEdit, TextFix
-from ml_lsp.analysis.ops import Args, Ctor, LayerRule, OpCall
+from ml_lsp.analysis.ops import Args, Ctor, LayerRule, LayerSpec, OpCall
 from ml_lsp.analysis import provenance, pyregex
 from ml_lsp.analysis.provenance import SourceValue
 from ml_lsp.analysis.values import (NUM, UNK, Bound, Choice, ClassVal, DictVal, Func, Instance, Layer, Obj, Partial,
-                                    Ref, Seq, Tensor, as_dim, join)
+                                    Ref, Seq, SeqPrefix, Tensor, as_dim, join)
 
 # input qualities: a record made with better-known inputs replaces a worse one
 EXPLICIT, COMMENT, ANNOTATION, CALLSITE, INFERRED = 5, 4, 3, 2, 1
@@ -95,13 +95,16 @@ class SliceVal:
 
 
 class Frame:
-    __slots__ = ("env", "scope", "returns", "dead", "func", "self_val", "cls")
+    __slots__ = ("env", "scope", "returns", "dead", "func", "self_val", "cls", "jumps")
 
     def __init__(self, env, scope, func=None, self_val=None, cls=None):
         self.env = env
         self.scope = scope
         self.returns: list = []
         self.dead = False
+        # ("continue" | "break", names) of the paths that left the current loop's body
+        # early: the loop joins them in (its next trip, or after the loop)
+        self.jumps: list = []
         self.func = func
         self.self_val = self_val
         self.cls = cls
@@ -261,6 +264,23 @@ class Interp:
         self.calling_root: Optional["Interp"] = None
 
     # ------------------------------------------------------------------ utilities
+    def module_names(self) -> frozenset:
+        """Every name the file binds anywhere (``_ModuleNames``), parsed on first need; all
+        names when that cannot be told."""
+        names = getattr(self, "_module_names", None)
+        if names is None:
+            try:
+                if self.parse is not None:  # the batch's parse of this text, shared
+                    tree, repaired = self.parse(self.text, self.path)
+                    tree = None if repaired else tree  # a repaired text may have lost statements
+                else:
+                    tree = ast.parse(self.text)
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
+                tree = None
+            found = _ModuleNames.of(tree) if tree is not None else None
+            names = self._module_names = found.bound if found is not None else _ALL_NAMES
+        return names
+
     def tick(self):
         self.steps += 1
         if self.steps > self.step_limit:
@@ -315,6 +335,8 @@ class Interp:
             raise
         except RecursionError:
             raise BudgetExceeded()
+        except _NameErrorPath:
+            frame.dead = True  # the statement raises NameError: nothing after it runs
         except Exception as exc:  # an engine bug must cost one statement, not the file
             self.problems.append(f"line {getattr(stmt, 'lineno', '?')}: internal: {type(exc).__name__}: {exc}")
             for t in _assigned_names(stmt):
@@ -347,8 +369,7 @@ class Interp:
         elif t is ast.For or t is ast.AsyncFor:
             self.exec_for(stmt, frame)
         elif t is ast.While:
-            self.exec_loop_body(stmt.body, frame, None, None, stmt)
-            self.exec_block(stmt.orelse, frame)
+            self.exec_while(stmt, frame)
         elif t is ast.FunctionDef or t is ast.AsyncFunctionDef:
             frame.env[stmt.name] = self.make_func(stmt, frame)
         elif t is ast.ClassDef:
@@ -384,6 +405,7 @@ class Interp:
                 if not hf.dead:
                     envs.append(hf.env)
                 frame.returns.extend(hf.returns)
+                frame.jumps.extend(hf.jumps)
             if envs:
                 _set_env(frame, _join_envs(envs))
                 frame.dead = False
@@ -392,6 +414,9 @@ class Interp:
             self.exec_block(stmt.finalbody, frame)
         elif t is ast.Raise:
             self.may_raise += 1
+            frame.dead = True
+        elif t is ast.Continue or t is ast.Break:
+            frame.jumps.append(("continue" if t is ast.Continue else "break", dict(frame.env)))
             frame.dead = True
         elif t is ast.Assert:
             self.may_raise += 1
@@ -447,6 +472,7 @@ class Interp:
         self.exec_block(stmt.orelse, b)
         frame.returns.extend(a.returns)
         frame.returns.extend(b.returns)
+        frame.jumps.extend(a.jumps + b.jumps)
         live = [f.env for f in (a, b) if not f.dead]
         if not live:
             frame.dead = True
@@ -537,13 +563,20 @@ class Interp:
         it = self.eval(stmt.iter, frame)
         items = self.iter_items(it)
         if items is not None and len(items) <= MAX_UNROLL:
-            for item in items:
-                if frame.dead:
-                    break
-                self.assign(stmt.target, item, frame, stmt)
-                self.exec_block(stmt.body, frame)
-            if not frame.dead:
-                self.exec_block(stmt.orelse, frame)
+            outer, frame.jumps = frame.jumps, []
+            exits = []  # the names of the paths that broke out
+            try:
+                for item in items:
+                    if frame.dead:
+                        break
+                    self.assign(stmt.target, item, frame, stmt)
+                    self.exec_block(stmt.body, frame)
+                    self.end_of_trip(frame, exits)
+                if not frame.dead:
+                    self.exec_block(stmt.orelse, frame)
+                self.after_loop(frame, exits)
+            finally:
+                frame.jumps = outer + frame.jumps
             return
         elem = UNK
         if isinstance(it, SourceValue):  # a DataLoader, a dataset: its batches
@@ -556,6 +589,42 @@ class Interp:
             for x in items[1:8]:
                 elem = join(elem, x)
         self.exec_loop_body(stmt.body, frame, stmt.target, elem, stmt)
+        self.exec_block(stmt.orelse, frame)
+
+    def end_of_trip(self, frame, exits: list) -> None:
+        """After one trip of a loop body run in ``frame``: the paths that continued join the
+        one that reached the end; those that broke out are kept in ``exits``."""
+        jumps, frame.jumps = frame.jumps, []
+        exits.extend(env for kind, env in jumps if kind == "break")
+        live = ([] if frame.dead else [frame.env]) + [env for kind, env in jumps if kind == "continue"]
+        if live:
+            frame.dead = False
+            _set_env(frame, _join_envs(live))
+
+    def after_loop(self, frame, exits: list) -> None:
+        """The loop is over: the paths that broke out join the one that ran to its end."""
+        if not exits:
+            return
+        live = ([] if frame.dead else [frame.env]) + exits
+        frame.dead = False
+        _set_env(frame, _join_envs(live))
+
+    def exec_while(self, stmt, frame):
+        """A loop whose test the engine can decide runs as Python runs it
+        (``while len(e.shape) < len(h.shape): e = e[..., None]``), up to MAX_UNROLL trips;
+        a test it cannot decide, or a body that may break out, is a loop of unknown trips."""
+        if not _leaves_loop(stmt.body):
+            for _ in range(MAX_UNROLL):
+                cond = self.truth(self.eval(stmt.test, frame))
+                if cond is False:
+                    self.exec_block(stmt.orelse, frame)
+                    return
+                if cond is not True:
+                    break
+                self.exec_block(stmt.body, frame)
+                if frame.dead:
+                    return
+        self.exec_loop_body(stmt.body, frame, None, None, stmt)
         self.exec_block(stmt.orelse, frame)
 
     def exec_loop_body(self, body, frame, target, elem, stmt):
@@ -572,6 +641,7 @@ class Interp:
             frame.returns.extend(f.returns)
             if not f.dead:
                 envs.append(f.env)
+            envs.extend(env for _, env in f.jumps)  # continued or broke out: a state after the loop too
             cur = _join_envs(envs)
         _set_env(frame, cur)
 
@@ -771,6 +841,10 @@ class Interp:
             if name == "None":
                 return None
             return Ref("builtins." + name)
+        if frame.func is not None and name not in self.module_names():
+            # Python raises NameError here: the path that reads it is not the one that runs
+            # (diffusers' GEGLU: torch_npu.npu_geglu(...) under is_torch_npu_available())
+            raise _NameErrorPath(name)
         return UNK
 
     def e_tuple(self, node, frame):
@@ -975,6 +1049,10 @@ class Interp:
             return UNK
         if isinstance(obj, ClassVal):
             v = obj.lookup(name)
+            if v is None and name == "apply" and _is_autograd_function(obj):
+                # Fn.apply(*args) runs the staticmethod forward(ctx, *args)
+                fwd = obj.lookup("forward")
+                return Partial(fwd, [Obj({}, "ctx")], {}) if isinstance(fwd, Func) else UNK
             return v if v is not None else UNK
         if isinstance(obj, Layer):
             if name in obj.attrs:
@@ -982,6 +1060,9 @@ class Interp:
             if obj.children is not None and obj.child_names and name in obj.child_names:
                 return obj.children[obj.child_names.index(name)]
             rule = obj.rule
+            built = self.submodule(obj, name)
+            if built is not None:
+                return built
             if isinstance(rule, LayerRule):
                 if rule.weights is not None:
                     try:
@@ -1007,6 +1088,31 @@ class Interp:
         if isinstance(obj, (int, float)) and not isinstance(obj, bool) and name in _NUMBER_METHODS:
             return Bound(obj, name)
         return UNK
+
+    def submodule(self, layer: Layer, name):
+        """The layer a library module built in its constructor under ``name``, as its rule
+        describes it (``LayerRule.submodules``), built once; None when the rule says nothing."""
+        rule = layer.rule
+        if not isinstance(rule, LayerRule) or rule.submodules is None or not isinstance(layer.ctor, Ctor):
+            return None
+        try:
+            spec = rule.submodules(layer.ctor).get(name)
+        except Exception:
+            return None
+        if spec is None:
+            return None
+
+        def build(v):
+            if not isinstance(v, LayerSpec):
+                return v
+            inner = self.lookup_rule(v.qual)
+            if not isinstance(inner, LayerRule):
+                return UNK
+            return self.make_layer(v.qual, inner, Args([build(a) for a in v.args],
+                                                       {k: build(x) for k, x in v.kwargs.items()}), None)
+
+        layer.attrs[name] = built = build(spec)
+        return built
 
     def tensor_attr(self, t: Tensor, name, node):
         if name == "shape":
@@ -1058,6 +1164,8 @@ class Interp:
             if _hashable(key) and key in obj.items:
                 return obj.items[key]
             return UNK
+        if isinstance(obj, SeqPrefix):
+            return _prefix_subscript(obj, key)
         if isinstance(obj, Layer) and obj.children is not None:
             if isinstance(key, int) and not isinstance(key, bool):
                 if -len(obj.children) <= key < len(obj.children):
@@ -1151,11 +1259,19 @@ class Interp:
     def e_call(self, node, frame):
         fn = self.eval(node.func, frame)
         args, kwargs, anodes, knodes = [], {}, [], {}
-        unknown_star = unknown_positional = False
+        unknown_star = open_tail = unknown_positional = False
         for a in node.args:
             if isinstance(a, ast.Starred):
                 v = self.eval(a.value, frame)
                 items = self.iter_items(v)
+                if isinstance(v, SeqPrefix) and a is node.args[-1]:
+                    # f(fn, n, *args) with args known at its start: those are the next
+                    # positional arguments, the rest unknown
+                    args.extend(v.items)
+                    anodes.extend([None] * len(v.items))
+                    unknown_star = unknown_positional = True
+                    open_tail = True
+                    continue
                 if items is None:
                     unknown_star = unknown_positional = True
                     continue
@@ -1183,6 +1299,7 @@ class Interp:
         # f(*x.shape[:-1], -1, 2) with x of unknown rank: which position each argument
         # after the star takes is unknown (see call_rule)
         a.unknown_positional = unknown_positional
+        a.open_tail = open_tail
         return self.call(fn, a, node, frame)
 
     def call(self, fn, a: Args, node, frame):
@@ -1236,6 +1353,8 @@ class Interp:
         if isinstance(fn, Partial):
             merged = Args(fn.args + a.args, {**fn.kwargs, **a.kwargs},
                           [None] * len(fn.args) + a.arg_nodes, a.kw_nodes)
+            merged.unknown_star = getattr(a, "unknown_star", False)
+            merged.open_tail = getattr(a, "open_tail", False)
             return self.call(fn.func, merged, node, frame)
         if isinstance(fn, SourceValue):
             return fn.call(a)
@@ -1418,7 +1537,8 @@ class Interp:
     def call_bound(self, b: Bound, a: Args, node, frame):
         recv, fn = b.receiver, b.func
         if isinstance(fn, Func):
-            return self.call_func(fn, Args([recv] + a.args, a.kwargs, [None] + a.arg_nodes, a.kw_nodes), node)
+            return self.call_func(fn, _same_star(Args([recv] + a.args, a.kwargs, [None] + a.arg_nodes, a.kw_nodes), a),
+                                  node)
         if isinstance(recv, SourceValue):
             return recv.method_in(fn, a, self)
         if isinstance(recv, Tensor):
@@ -1473,9 +1593,8 @@ class Interp:
         if name == "size" and not a.args and not a.kwargs and t.shape is None:
             return size_of(t)
         qual = f"torch.Tensor.{name}"
-        method_args = Args([t] + a.args, a.kwargs, [None] + a.arg_nodes, a.kw_nodes)
-        method_args.unknown_positional = getattr(a, "unknown_positional", False)
-        return self.call_rule(qual, method_args, node, frame)
+        return self.call_rule(qual, _same_star(Args([t] + a.args, a.kwargs, [None] + a.arg_nodes, a.kw_nodes), a),
+                              node, frame)
 
     def module_method(self, inst: Instance, name, a: Args, node, frame):
         if name in ("forward", "__call__"):
@@ -1560,8 +1679,11 @@ class Interp:
 
     # ------------------------------------------------------------------ functions
     def make_func(self, node, frame: Frame, owner=None):
+        # Python's __qualname__ (what the tracer and a traceback name): a function defined
+        # inside another is ``outer.<locals>.inner``
         qual = node.name if frame.scope in ("<module>",) else (
-            f"{owner.name}.{node.name}" if owner is not None else f"{frame.scope}.{node.name}")
+            f"{owner.name}.{node.name}" if owner is not None else
+            f"{frame.scope}.<locals>.{node.name}" if frame.func is not None else f"{frame.scope}.{node.name}")
         f = Func(node, self, qual, closure=frame.env if frame.scope not in ("<module>", "<class>") else None,
                  owner=owner)
         a = node.args
@@ -1602,7 +1724,12 @@ class Interp:
             else:
                 env[p] = _MISSING_ARG
         if args.vararg:
-            env[args.vararg.arg] = Seq(pos[len(params):], "tuple") if not unknown_star else UNK
+            if not unknown_star:
+                env[args.vararg.arg] = Seq(pos[len(params):], "tuple")
+            elif getattr(a, "open_tail", False) and len(pos) >= len(params):
+                env[args.vararg.arg] = SeqPrefix(pos[len(params):], "tuple")
+            else:
+                env[args.vararg.arg] = UNK
         kw_defaults = getattr(fn, "kw_defaults", [])
         for i, p in enumerate(args.kwonlyargs):
             if p.arg in a.kwargs:
@@ -1730,7 +1857,9 @@ class Interp:
         if caller.depth >= MAX_DEPTH:
             caller.cut_calls += 1
             return UNK
-        reentrant = self.import_depth == 0 and bool(self.call_stack)
+        # called back from a library helper the file called (apply_chunking_to_forward(
+        # self.feed_forward_chunk, ...), guided-diffusion's checkpoint(self._forward, ...))
+        reentrant = self.import_depth == 0 and caller.calling_root is self
         was, depth_before = self.recording, self.depth
         cut_before = self.cut_calls
         raised_before = self.may_raise
@@ -1955,6 +2084,10 @@ class Interp:
             if isinstance(args[0], Tensor) and args[0].shape and isinstance(args[0].shape[0], int) \
                     and args[0].shape[0] <= 256:
                 items = [Tensor(args[0].shape[1:], args[0].dtype) for _ in range(args[0].shape[0])]
+            if items is None and not isinstance(args[0], (Tensor, SourceValue)):
+                # tuple(self.parameters()): a tuple of what the engine does not follow,
+                # its first items being those of a known prefix
+                return SeqPrefix(list(args[0].items) if isinstance(args[0], SeqPrefix) else [], name)
             return Seq(items, name) if items is not None else UNK
         if name == "dict":
             d = {}
@@ -2538,6 +2671,9 @@ def scalar_binop(op, a, b):
         return UNK
     if isinstance(a, Seq) and isinstance(b, Seq) and t is ast.Add:
         return Seq(a.items + b.items, a.kind if a.kind == b.kind else "tuple")
+    if isinstance(a, (Seq, SeqPrefix)) and isinstance(b, (Seq, SeqPrefix)) and t is ast.Add:
+        # a known sequence then one of unknown length (or the reverse): its first items known
+        return SeqPrefix(a.items + b.items if isinstance(a, Seq) else list(a.items), a.kind)
     if isinstance(a, Seq) and isinstance(b, int) and t is ast.Mult and 0 <= b <= 256:
         return Seq(a.items * b, a.kind)
     if isinstance(b, Seq) and isinstance(a, int) and t is ast.Mult and 0 <= a <= 256:
@@ -3225,6 +3361,114 @@ _BUILTIN_TYPES = {"builtins.int": int, "builtins.float": float, "builtins.str": 
                   "builtins.tuple": Seq, "builtins.list": Seq, "builtins.dict": DictVal}
 
 
+_AUTOGRAD_FUNCTIONS = {"torch.autograd.Function", "torch.autograd.function.Function"}
+
+
+def _is_autograd_function(cls: ClassVal) -> bool:
+    return any(isinstance(b, Ref) and b.qual in _AUTOGRAD_FUNCTIONS for c in cls.mro() for b in c.bases)
+
+
+def _same_star(new: Args, old: Args) -> Args:
+    """``new`` (``old`` with a receiver put first) keeps what ``old`` knew of its starred
+    arguments."""
+    for flag in ("unknown_star", "unknown_positional", "open_tail"):
+        if getattr(old, flag, False):
+            setattr(new, flag, True)
+    return new
+
+
+def _prefix_subscript(obj: SeqPrefix, key):
+    """``args[i]``, ``args[:n]`` and ``args[n:]`` of a sequence known only at its start."""
+    n = len(obj.items)
+    if isinstance(key, int) and not isinstance(key, bool):
+        return obj.items[key] if 0 <= key < n else UNK
+    if isinstance(key, SliceVal) and key.step in (None, 1):
+        lo, hi = key.lower, key.upper
+        if lo in (None, 0) and isinstance(hi, int) and not isinstance(hi, bool) and 0 <= hi <= n:
+            return Seq(obj.items[:hi], obj.kind)
+        if isinstance(lo, int) and not isinstance(lo, bool) and 0 <= lo <= n and hi is None:
+            return SeqPrefix(obj.items[lo:], obj.kind)
+    return UNK
+
+
+class _AllNames(frozenset):
+    def __contains__(self, name):
+        return True
+
+
+_ALL_NAMES = _AllNames()
+
+
+class _NameErrorPath(Exception):
+    """A function body read a name bound nowhere in its file nor among the builtins."""
+
+
+class _ModuleNames:
+    """Every name a module's source binds anywhere (assignments, definitions, imports,
+    parameters, loop and with targets, except-as, global declarations), to tell a name that
+    can only raise NameError; None for a module that may bind names the source does not
+    show (a star import, globals(), exec, setattr on a module, vars())."""
+
+    __slots__ = ("bound",)
+
+    _BUILTINS = frozenset(dir(__import__("builtins"))) | {
+        "__file__", "__name__", "__doc__", "__spec__", "__loader__", "__package__", "__path__", "__builtins__",
+        "__annotations__", "__dict__", "__class__", "__module__", "__qualname__", "__cached__", "__debug__"}
+
+    def __init__(self, bound):
+        self.bound = bound
+
+    @classmethod
+    def of(cls, tree) -> "Optional[_ModuleNames]":
+        bound = set(cls._BUILTINS)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name):
+                if not isinstance(node.ctx, ast.Load):
+                    bound.add(node.id)
+                elif node.id in ("globals", "exec", "vars", "locals", "setattr", "__import__", "eval"):
+                    return None
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                for alias in node.names:
+                    if alias.name == "*":
+                        return None
+                    bound.add(alias.asname or alias.name.split(".")[0])
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                bound.add(node.name)
+            elif isinstance(node, ast.arg):
+                bound.add(node.arg)
+            elif isinstance(node, ast.ExceptHandler) and node.name:
+                bound.add(node.name)
+            elif isinstance(node, (ast.Global, ast.Nonlocal)):
+                bound.update(node.names)
+            elif type(node).__name__ in ("MatchAs", "MatchStar") and getattr(node, "name", None):
+                bound.add(node.name)
+            elif type(node).__name__ == "MatchMapping" and getattr(node, "rest", None):
+                bound.add(node.rest)
+            elif type(node).__name__ in ("TypeVar", "ParamSpec", "TypeVarTuple"):
+                bound.add(node.name)
+        return cls(frozenset(bound))
+
+
+def _leaves_loop(body) -> bool:
+    """Whether a loop body holds a break or continue of its own (not of a nested loop)."""
+    todo = list(body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.Break, ast.Continue)):
+            return True
+        if isinstance(node, (ast.For, ast.AsyncFor, ast.While)):
+            todo.extend(node.orelse)
+            continue
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        todo.extend(ast.iter_child_nodes(node))
+    return False
+
+
+# modules whose classes None may be an instance of (object, Optional, Hashable, ...)
+_TYPE_ROOTS = {"builtins", "typing", "typing_extensions", "collections", "numbers", "types", "abc"}
+
+
 def _isinstance(obj, cls):
     """isinstance(obj, cls) where the engine can tell, else UNK: a user class is in an
     instance's own MRO or it is not (no library class derives from a user class); a
@@ -3268,6 +3512,14 @@ def _isinstance(obj, cls):
         if isinstance(obj, Instance) and any(isinstance(b, Ref) and b.qual == cls.qual
                                              for c in obj.cls.mro() for b in c.bases):
             return True
+        if cls.qual.startswith("torch.nn.") and (obj is None or isinstance(obj, (bool, int, float, str, Sym, Tensor))):
+            # yolov5's Conv: act if isinstance(act, nn.Module) else nn.Identity(), act=False
+            return False
+        if cls.qual in ("torch.nn.Module", "torch.nn.modules.module.Module") and isinstance(obj, Layer):
+            return True
+        if obj is None and cls.qual.split(".")[0] not in _TYPE_ROOTS:
+            # None is an instance of no library class (torchtune: isinstance(mask, BlockMask))
+            return False
     return UNK
 
 

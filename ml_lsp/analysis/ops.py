@@ -130,6 +130,18 @@ class LayerRule:
     # (ctor) -> other input shapes the first consumer also accepts (Linear takes (B, in) and
     # (B, T, in)); the engine keeps the one the rest of forward does not contradict
     hint_alternatives: Optional[Callable] = None
+    # (ctor) -> {attribute: LayerSpec}: the layers the module builds in its constructor
+    # (nn.Transformer's encoder), built when code reads them
+    submodules: Optional[Callable] = None
+
+
+@dataclass
+class LayerSpec:
+    """A layer a rule describes as built by another (``TransformerEncoder(TransformerEncoderLayer(
+    d_model, nhead), 6)``): its qualified name and arguments, which may be LayerSpecs too."""
+    qual: str
+    args: list = field(default_factory=list)
+    kwargs: dict = field(default_factory=dict)
 
 
 def keep_shape_rule(**defaults) -> LayerRule:

@@ -81,6 +81,15 @@ class Seq:
 
 
 @dataclass(eq=False)
+class SeqPrefix:
+    """A tuple or list whose first ``items`` are known and whose length is not
+    (``tuple(inputs) + tuple(self.parameters())``): indexing and slicing within the known
+    items give them; anything else about it is unknown."""
+    items: list
+    kind: str = "tuple"
+
+
+@dataclass(eq=False)
 class DictVal:
     items: dict  # python-constant key -> value
     ordered: bool = False
@@ -347,7 +356,8 @@ def join(a, b):
         # two modules a path may end with (a try/except that retries without inplace=,
         # an if with a Linear in one arm and an Identity in the other), or two functions or
         # classes (PyTorch-GAN's `Tensor = torch.cuda.FloatTensor if cuda else
-        # torch.FloatTensor`): either one, and calling it calls each
+        # torch.FloatTensor`, torchtune's _attention_call defined one way or the other under a
+        # flag): either one, and calling it calls each
         options = module_options(a)
         for o in module_options(b):
             if not any(o is x or (isinstance(o, Ref) and isinstance(x, Ref) and o.qual == x.qual) for x in options):

@@ -240,6 +240,32 @@ def sdpa(call: OpCall):
     return Tensor(q.shape[:-1] + (v.shape[-1],), q.dtype)
 
 
+def mha_functional(call: OpCall):
+    """``F.multi_head_attention_forward(query (L, N, E), key (S, N, E), value, E, heads, ...)``
+    -> ``(output (L, N, E_out), weights)``: E_out is the out projection's rows (CLIP's
+    AttentionPool2d projects to its output_dim); weights are None without need_weights,
+    (N, L, S) averaged over heads, (N, heads, L, S) otherwise. Unbatched (L, E) drops N."""
+    q, k = call.tensor(0, "query"), call.tensor(1, "key")
+    if q is None:
+        return UNK
+    need = call.arg(15, "need_weights", True)
+    avg = call.arg(23, "average_attn_weights", True)
+    w_out = call.tensor(11, "out_proj_weight")
+    e_out = w_out.shape[0] if w_out is not None and w_out.shape is not None and len(w_out.shape) == 2 else None
+    if q.shape is None or len(q.shape) not in (2, 3) or e_out is None:
+        return Seq([unknown_tensor(q.dtype), None if need is False else unknown_tensor(q.dtype)], "tuple")
+    out = Tensor(q.shape[:-1] + (e_out,), q.dtype)
+    if need is False:
+        return Seq([out, None], "tuple")
+    heads = call.arg(4, "num_heads")
+    if k is None or k.shape is None or len(k.shape) != len(q.shape) or avg not in (True, False):
+        return Seq([out, unknown_tensor(q.dtype)], "tuple")
+    l_, s_ = q.shape[0], k.shape[0]
+    batch = (q.shape[1],) if len(q.shape) == 3 else ()
+    w = batch + (l_, s_) if avg else batch + (as_dim(heads), l_, s_)
+    return Seq([out, Tensor(w, q.dtype)], "tuple")
+
+
 def cosine_similarity(call: OpCall):
     a, b = _x(call, 0, "x1"), _x(call, 1, "x2")
     if a is None or b is None:
@@ -384,6 +410,7 @@ RULES = {
     F + "layer_norm": layer_norm, F + "embedding": embedding, F + "one_hot": one_hot,
     F + "interpolate": interpolate, F + "upsample": interpolate, F + "pad": pad, F + "pixel_shuffle": pixel_shuffle,
     F + "scaled_dot_product_attention": sdpa, F + "cosine_similarity": cosine_similarity,
+    F + "multi_head_attention_forward": mha_functional,
     F + "cross_entropy": cross_entropy, F + "nll_loss": nll_loss,
     F + "pairwise_distance": pairwise_distance, "torch.pairwise_distance": pairwise_distance,
     F + "glu": glu, F + "affine_grid": affine_grid, F + "grid_sample": grid_sample, F + "normalize": normalize, "torch.cosine_similarity": cosine_similarity,

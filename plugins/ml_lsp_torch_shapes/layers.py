@@ -4,8 +4,8 @@ signature for hovers and the input a first consumer implies. One ``LayerRule`` e
 from __future__ import annotations
 
 from ml_lsp.analysis import dims
-from ml_lsp.analysis.ops import (UNK, Ctor, LayerRule, OpCall, Seq, Tensor, as_dim, conv_out, conv_transpose_out,
-                                 format_shape, norm_axis, same_as_input, sym, tuple_n, unknown_tensor)
+from ml_lsp.analysis.ops import (UNK, Ctor, LayerRule, LayerSpec, OpCall, Seq, Tensor, as_dim, conv_out,
+                                 conv_transpose_out, format_shape, norm_axis, same_as_input, sym, tuple_n, unknown_tensor)
 from ml_lsp.analysis.values import Obj
 from ml_lsp_torch_shapes import shaping
 
@@ -720,12 +720,45 @@ def _enc_layer_params(c: Ctor, decoder=False):
 
 _ENC_PARAMS = ("d_model", "nhead", "dim_feedforward", "dropout", "activation", "layer_norm_eps", "batch_first",
                "norm_first", "bias")
+
+
+def _enc_layer_submodules(c: Ctor, decoder=False):
+    d, ff = c.get("d_model"), c.get("dim_feedforward", 2048)
+    attn = LayerSpec("torch.nn.MultiheadAttention", [d, c.get("nhead")],
+                     {"dropout": c.get("dropout", 0.1), "batch_first": c.get("batch_first", False)})
+    out = {"self_attn": attn, "linear1": LayerSpec("torch.nn.Linear", [d, ff]),
+           "linear2": LayerSpec("torch.nn.Linear", [ff, d])}
+    for i in (1, 2, 3) if decoder else (1, 2):
+        out[f"norm{i}"] = LayerSpec("torch.nn.LayerNorm", [d], {"eps": c.get("layer_norm_eps", 1e-5)})
+        out[f"dropout{i}"] = LayerSpec("torch.nn.Dropout", [c.get("dropout", 0.1)])
+    out["dropout"] = LayerSpec("torch.nn.Dropout", [c.get("dropout", 0.1)])
+    if decoder:
+        out["multihead_attn"] = attn
+    return out
+
+
+def _transformer_submodules(c: Ctor):
+    """nn.Transformer's encoder and decoder as its constructor builds them (read by subclasses:
+    the word-language-model example calls self.encoder(src, mask=...))."""
+    layer_args = [c.get("d_model"), c.get("nhead"), c.get("dim_feedforward", 2048), c.get("dropout", 0.1)]
+    layer_kwargs = {"batch_first": c.get("batch_first", False), "layer_norm_eps": c.get("layer_norm_eps", 1e-5)}
+    norm = LayerSpec("torch.nn.LayerNorm", [c.get("d_model")], {"eps": c.get("layer_norm_eps", 1e-5)})
+    return {
+        "encoder": LayerSpec("torch.nn.TransformerEncoder",
+                             [LayerSpec("torch.nn.TransformerEncoderLayer", layer_args, layer_kwargs),
+                              c.get("num_encoder_layers", 6), norm]),
+        "decoder": LayerSpec("torch.nn.TransformerDecoder",
+                             [LayerSpec("torch.nn.TransformerDecoderLayer", layer_args, layer_kwargs),
+                              c.get("num_decoder_layers", 6), norm]),
+    }
 TransformerEncoderLayer = LayerRule(params=_ENC_PARAMS, defaults={"dim_feedforward": 2048, "batch_first": False},
                                     forward=encoder_layer_forward, param_count=_enc_layer_params, keeps_shape=True,
-                                    signature=lambda c: (("*", c.dim("d_model")), ("*", c.dim("d_model"))))
+                                    signature=lambda c: (("*", c.dim("d_model")), ("*", c.dim("d_model"))),
+                                    submodules=_enc_layer_submodules)
 TransformerDecoderLayer = LayerRule(params=_ENC_PARAMS, defaults={"dim_feedforward": 2048, "batch_first": False},
                                     forward=encoder_layer_forward,
-                                    param_count=lambda c: _enc_layer_params(c, decoder=True))
+                                    param_count=lambda c: _enc_layer_params(c, decoder=True),
+                                    submodules=lambda c: _enc_layer_submodules(c, decoder=True))
 
 
 def encoder_forward(layer: Ctor, call: OpCall):
@@ -759,10 +792,19 @@ def _encoder_params(c: Ctor):
     return per * n + extra
 
 
+def _stack_submodules(c: Ctor, inner: str):
+    """``layers``: num_layers copies of the layer given (a ModuleList of clones)."""
+    n = c.int("num_layers")
+    if n is None or not 0 <= n <= 256:
+        return {}
+    return {"layers": LayerSpec("torch.nn.ModuleList", [Seq([c.get(inner)] * n, "list")])}
+
+
 TransformerEncoder = LayerRule(params=("encoder_layer", "num_layers", "norm", "enable_nested_tensor"),
-                               forward=encoder_forward, param_count=_encoder_params, keeps_shape=True)
+                               forward=encoder_forward, param_count=_encoder_params, keeps_shape=True,
+                               submodules=lambda c: _stack_submodules(c, "encoder_layer"))
 TransformerDecoder = LayerRule(params=("decoder_layer", "num_layers", "norm"), forward=encoder_forward,
-                               param_count=_encoder_params)
+                               param_count=_encoder_params, submodules=lambda c: _stack_submodules(c, "decoder_layer"))
 
 
 def _check_square_mask(call, mask_name, seq, length):
@@ -792,7 +834,8 @@ def transformer_forward(layer: Ctor, call: OpCall):
 Transformer = LayerRule(params=("d_model", "nhead", "num_encoder_layers", "num_decoder_layers", "dim_feedforward",
                                 "dropout", "activation", "custom_encoder", "custom_decoder", "layer_norm_eps",
                                 "batch_first", "norm_first", "bias"),
-                        defaults={"d_model": 512, "nhead": 8, "batch_first": False}, forward=transformer_forward)
+                        defaults={"d_model": 512, "nhead": 8, "batch_first": False}, forward=transformer_forward,
+                        submodules=_transformer_submodules)
 
 
 # ---------------------------------------------------------------- reshaping modules

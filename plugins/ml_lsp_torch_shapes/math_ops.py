@@ -148,6 +148,34 @@ def fused_product(inner: str, drop_batch: bool = False):
     return rule
 
 
+def cdist(call: OpCall):
+    """``torch.cdist(x1 (*, P, M), x2 (*, R, M))`` -> ``(*, P, R)``: pairwise distances,
+    the batch dims broadcast, the feature dims must agree."""
+    a, b = call.tensor(0, "x1"), call.tensor(1, "x2")
+    if a is None or b is None:
+        return UNK
+    if a.shape is None or b.shape is None:
+        return unknown_tensor(a.dtype)
+    sa, sb = a.shape, b.shape
+    if len(sa) < 2 or len(sb) < 2:
+        call.conflict("matmul_inner", f"cdist: both arguments need at least 2 dims, got {format_shape(sa)} "
+                      f"and {format_shape(sb)}", expected="(*, P, M) and (*, R, M)",
+                      got=f"{format_shape(sa)}, {format_shape(sb)}")
+        return unknown_tensor(a.dtype)
+    if dims.provably_different(sa[-1], sb[-1]):
+        call.conflict("matmul_inner", f"cdist: feature dims differ, {format_shape(sa)} and {format_shape(sb)} "
+                      f"({sa[-1]} vs {sb[-1]})", expected=f"(*, R, {dims.render(sa[-1])})", got=format_shape(sb))
+        return unknown_tensor(a.dtype)
+    batch, mism = broadcast_shapes(sa[:-2], sb[:-2])
+    if mism is not None:
+        call.conflict("broadcast", f"cdist: batch dims {format_shape(sa[:-2])} and {format_shape(sb[:-2])} "
+                      f"do not broadcast", expected=format_shape(sa[:-2]), got=format_shape(sb[:-2]))
+        return unknown_tensor(a.dtype)
+    if batch is None:
+        return unknown_tensor(a.dtype)
+    return Tensor(tuple(batch) + (sa[-2], sb[-2]), a.dtype)
+
+
 def outer(call: OpCall):
     a, b = call.tensor(0), call.tensor(1, "vec2")
     if a is None or b is None or a.shape is None or b.shape is None or len(a.shape) != 1 or len(b.shape) != 1:
@@ -474,6 +502,7 @@ RULES["torch.Tensor.__matmul__"] = matmul
 # sparse @ dense gives a dense result of the same shape as the dense product (GCN layers)
 RULES["torch.spmm"] = RULES["torch.sparse.mm"] = RULES["torch.Tensor.spmm"] = matmul
 RULES["torch.outer"] = RULES["torch.Tensor.outer"] = RULES["torch.ger"] = outer
+RULES["torch.cdist"] = cdist
 for _n, _inner, _drop in (("addmm", "mm", False), ("baddbmm", "bmm", False), ("addbmm", "bmm", True),
                           ("addmv", "mv", False), ("addr", "outer", False)):
     RULES[f"torch.{_n}"] = RULES[f"torch.Tensor.{_n}"] = RULES[f"torch.Tensor.{_n}_"] = fused_product(_inner, _drop)
@@ -511,7 +540,8 @@ for _n in ("tril", "triu", "tril_", "triu_"):
     RULES[f"torch.{_n}"] = RULES[f"torch.Tensor.{_n}"] = unary()
 _FLOAT_UNARY = ("exp", "log", "log2", "log10", "log1p", "expm1", "sqrt", "rsqrt", "sin", "cos", "tan", "tanh",
                 "sigmoid", "erf", "erfc", "reciprocal", "asin", "acos", "atan", "sinh", "cosh", "softplus",
-                "exp_", "sigmoid_", "tanh_", "lgamma", "digamma", "angle")
+                "exp_", "sigmoid_", "tanh_", "lgamma", "digamma", "angle", "atanh", "asinh", "acosh", "arctanh",
+                "arcsin", "arccos", "arctan", "erfinv", "exp2", "logit", "sinc", "deg2rad", "rad2deg", "i0")
 _SAME_UNARY = ("abs", "neg", "negative", "positive", "sign", "floor", "ceil", "round", "trunc", "frac",
                "square", "relu", "relu_", "abs_", "neg_", "clamp_", "clamp_min", "clamp_max", "nan_to_num",
                "sgn", "bitwise_not", "logical_not", "detach", "conj", "fix")
@@ -544,3 +574,6 @@ def _tolist(call):
                 and 0 <= t.shape[0] <= 1024:
             return Seq([t.fill] * t.shape[0], "list")
     return UNK
+# the process group's size and rank: numbers (t / dist.get_world_size() keeps t's shape)
+for _n in ("get_world_size", "get_rank", "get_local_rank", "get_node_local_rank"):
+    RULES[f"torch.distributed.{_n}"] = lambda call: NUM

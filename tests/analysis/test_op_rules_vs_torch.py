@@ -58,6 +58,11 @@ CASES = [
     ("nn.MultiheadAttention(8, 2, batch_first=True)(x, y, y, average_attn_weights=False)",
      {"x": (2, 5, 8), "y": (2, 3, 8)}),
     ("nn.TransformerEncoderLayer(8, 2, 16)(x)", {"x": (5, 2, 8)}),
+    # sub-modules a library module builds, read by code that subclasses or pokes into it
+    ("nn.Transformer(16, 2, 1, 1, 32).encoder(x)", {"x": (5, 2, 16)}),
+    ("nn.Transformer(16, 2, 1, 1, 32).encoder.layers[0].linear1(x)", {"x": (5, 2, 16)}),
+    ("nn.TransformerEncoderLayer(8, 2, 16).linear1(x)", {"x": (5, 2, 8)}),
+    ("nn.TransformerDecoderLayer(8, 2, 16).norm3(x)", {"x": (5, 2, 8)}),
     ("nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, batch_first=True), 2)(x)",
      {"x": (2, 5, 8)}),
     ("nn.Flatten()(x)", {"x": (2, 3, 4, 5)}),
@@ -184,9 +189,14 @@ CASES = [
     ("x.triu(1)", {"x": (4, 4)}),
     ("x.cumsum(1)", {"x": (2, 3)}),
     ("torch.exp(x)", {"x": (2, 3)}),
+    ("torch.atanh(x)", {"x": (2, 3)}),
+    ("x.asinh().erfinv()", {"x": (2, 3)}),
     ("x.abs().sqrt()", {"x": (2, 3)}),
     ("x.clamp(min=0)", {"x": (2, 3)}),
     ("torch.outer(x, y)", {"x": (3,), "y": (4,)}),
+    ("torch.cdist(x, y)", {"x": (2, 5, 4), "y": (2, 7, 4)}),
+    ("torch.cdist(x, y)", {"x": (5, 4), "y": (7, 4)}),
+    ("torch.cdist(x, y)", {"x": (3, 1, 5, 4), "y": (2, 7, 4)}),
     # --- functional
     ("F.relu(x)", {"x": (2, 3)}),
     ("F.gelu(x)", {"x": (2, 3)}),
@@ -207,6 +217,15 @@ CASES = [
     ("F.pad(x, (1, 2))", {"x": (2, 3, 4)}),
     ("F.pad(x, (1, 1, 2, 0))", {"x": (2, 3, 4)}),
     ("F.scaled_dot_product_attention(x, y, y)", {"x": (2, 4, 5, 8), "y": (2, 4, 7, 8)}),
+    ("F.multi_head_attention_forward(x, y, y, 8, 2, w, b, None, None, False, 0.0, o, c)",
+     {"x": (3, 2, 8), "y": (5, 2, 8), "w": (24, 8), "b": (24,), "o": (6, 8), "c": (6,)}),
+    ("F.multi_head_attention_forward(x, y, y, 8, 2, w, b, None, None, False, 0.0, o, c, need_weights=False)[0]",
+     {"x": (3, 2, 8), "y": (5, 2, 8), "w": (24, 8), "b": (24,), "o": (6, 8), "c": (6,)}),
+    ("F.multi_head_attention_forward(query=x[:1], key=x, value=x, embed_dim_to_check=8, num_heads=2, "
+     "q_proj_weight=w, k_proj_weight=w, v_proj_weight=w, in_proj_weight=None, in_proj_bias=b, bias_k=None, "
+     "bias_v=None, add_zero_attn=False, dropout_p=0, out_proj_weight=o, out_proj_bias=c, "
+     "use_separate_proj_weight=True, training=False, need_weights=False)[0]",
+     {"x": (5, 2, 8), "w": (8, 8), "b": (24,), "o": (6, 8), "c": (6,)}),
     ("F.softmax(x, dim=-1)", {"x": (2, 3)}),
     ("F.log_softmax(x, dim=1)", {"x": (2, 3)}),
     ("F.normalize(x, dim=-1)", {"x": (2, 3)}),

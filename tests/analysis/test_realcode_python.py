@@ -1,0 +1,362 @@
+"""Python constructs of public model code the engine follows (issue 13): each test is a
+pattern met in the real-code benchmark, written small in our own words."""
+
+import textwrap
+
+from ml_lsp.analysis import analyze_source, dim_json
+from ml_lsp.resolve import make_resolver
+
+from engine_helpers import analyze, last, shapes
+
+
+def test_activation_argument_false_is_not_a_module():
+    # yolov5's Conv: act=False means no activation, told apart by isinstance(act, nn.Module)
+    f = analyze("""
+    class ConvAct(nn.Module):
+        def __init__(self, c1, c2, act=True):
+            super().__init__()
+            self.conv = nn.Conv2d(c1, c2, 3, padding=1)
+            self.act = nn.SiLU() if act is True else act if isinstance(act, nn.Module) else nn.Identity()
+
+        def forward(self, x):
+            y = self.act(self.conv(x))
+            return y
+    """, entry="ConvAct", init="c1=3, c2=8, act=False", inputs={"x": [2, 3, 16, 16]})
+    assert last(f, "y") == [2, 8, 16, 16]
+
+
+def test_integer_defaults_of_a_method_nobody_calls_are_symbols():
+    # yolov5's Detect._make_grid(nx=20, ny=20) is called with each level's size: the
+    # defaults are not the sizes it runs with
+    f = analyze("""
+    class Head(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.conv = nn.Conv2d(c, c, 1)
+
+        def forward(self, x):
+            return self.conv(x)
+
+        def grid(self, nx=20, ny=20):
+            ys, xs = torch.arange(ny), torch.arange(nx)
+            yv, xv = torch.meshgrid(ys, xs, indexing="ij")
+            g = torch.stack((xv, yv), 2)
+            return g
+    """, entry="Head", init="c=4", inputs={"x": [1, 4, 8, 8]})
+    assert last(f, "g") == ["ny", "nx", 2]
+
+
+def test_method_of_the_file_called_back_by_a_helper_of_another_file(tmp_path):
+    # guided-diffusion's checkpoint(self._forward, (x,), self.parameters(), flag) lives in
+    # its nn.py: the shapes of _forward, which it calls, belong to the model's file
+    (tmp_path / "helpers.py").write_text(textwrap.dedent("""\
+        def run_saved(fn, inputs, params, enabled):
+            return fn(*inputs)
+        """))
+    src = textwrap.dedent("""\
+        import torch
+        from torch import nn
+        from helpers import run_saved
+
+
+        class Block(nn.Module):
+            def __init__(self, c):
+                super().__init__()
+                self.proj = nn.Linear(c * 5, 16)
+
+            def forward(self, x):
+                return run_saved(self._inner, (x.flatten(1),), self.parameters(), False)
+
+            def _inner(self, x):
+                h = self.proj(x)
+                return h
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.blk = Block(8)
+
+            def forward(self, x):
+                y = self.blk(x)
+                return y
+        """)
+    path = tmp_path / "model.py"
+    path.write_text(src)
+    facts = analyze_source(src, str(path), resolve_module=make_resolver(str(tmp_path)),
+                           entry="Net", inputs={"x": [2, 8, 5]})
+    found = {b.name: [dim_json(d) for d in b.shape] for b in facts.bindings if b.shape is not None}
+    assert found.get("h") == [2, 16]
+    assert found.get("y") == [2, 16]
+
+
+def test_while_loop_whose_test_is_known_runs_each_trip():
+    # guided-diffusion's ResBlock: unsqueeze the embedding until it has the image's rank
+    f = analyze("""
+    class Cond(nn.Module):
+        def __init__(self, c, e):
+            super().__init__()
+            self.conv = nn.Conv2d(c, c, 3, padding=1)
+            self.emb = nn.Linear(e, c)
+
+        def forward(self, x, t):
+            h = self.conv(x)
+            e = self.emb(t)
+            while len(e.shape) < len(h.shape):
+                e = e[..., None]
+            out = h + e
+            return out
+    """, entry="Cond", init="c=8, e=16", inputs={"x": [2, 8, 4, 4], "t": [2, 16]})
+    assert last(f, "out") == [2, 8, 4, 4]
+
+
+def test_while_loop_that_breaks_is_still_a_loop_of_unknown_trips():
+    f = analyze("""
+    class Halve(nn.Module):
+        def forward(self, x):
+            n = 0
+            while True:
+                n = n + 1
+                if n > 2:
+                    break
+            y = x.reshape(2, -1)
+            return y
+    """, entry="Halve", inputs={"x": [2, 8]})
+    assert last(f, "y") == [2, 8]
+
+
+def test_autograd_function_apply_runs_its_forward():
+    # guided-diffusion's gradient checkpointing: a torch.autograd.Function whose forward
+    # runs the function it is given on the first `length` of *args, the module's
+    # parameters making up the rest
+    f = analyze("""
+    def run_saved(fn, inputs, params, enabled):
+        if enabled:
+            everything = tuple(inputs) + tuple(params)
+            return Recompute.apply(fn, len(inputs), *everything)
+        return fn(*inputs)
+
+    class Recompute(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, fn, length, *everything):
+            ctx.fn = fn
+            ctx.saved = list(everything[:length])
+            ctx.params = list(everything[length:])
+            with torch.no_grad():
+                out = ctx.fn(*ctx.saved)
+            return out
+
+    class Block(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.proj = nn.Conv1d(c, 2 * c, 1)
+
+        def forward(self, x):
+            return run_saved(self._inner, (x,), self.parameters(), True)
+
+        def _inner(self, x):
+            h = self.proj(x)
+            return h
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blk = Block(8)
+
+        def forward(self, x):
+            y = self.blk(x)
+            return y
+    """, entry="Net", inputs={"x": [2, 8, 5]})
+    assert last(f, "y") == [2, 16, 5]
+    assert last(f, "out") == [2, 16, 5]
+
+
+def test_einx_codebook_lookups_and_elementwise_ops():
+    # vector-quantize-pytorch: codes = get_at("[c] d, b n -> b n d", codebook, indices)
+    f = analyze("""
+    import einx
+    from einx import get_at
+
+    class Quantizer(nn.Module):
+        def __init__(self, size=128, dim=64, levels=3):
+            super().__init__()
+            self.codebook = nn.Parameter(torch.randn(size, dim))
+            self.codebooks = nn.Parameter(torch.randn(levels, size, dim))
+
+        def forward(self, x, indices, per_level, mask, scores, extra):
+            codes = get_at("[c] d, b n -> b n d", self.codebook, indices)
+            loose = get_at("[c] d, b ... -> b ... d", self.codebook, indices)
+            levels = get_at("q [c] d, b n q -> q b n d", self.codebooks, per_level)
+            kept = einx.where("..., ... k, -> ... k", mask, x, 0.)
+            joined = einx.add("... j, ... j k -> ... (j k)", scores, extra)
+            return codes
+    """, entry="Quantizer", inputs={"x": [2, 16, 8], "indices": [2, 16], "per_level": [2, 16, 3],
+                                    "mask": [2, 16], "scores": [2, 4], "extra": [2, 4, 5]})
+    assert last(f, "codes") == [2, 16, 64]
+    assert last(f, "loose") == [2, 16, 64]
+    assert last(f, "levels") == [3, 2, 16, 64]
+    assert last(f, "kept") == [2, 16, 8]
+    assert last(f, "joined") == [2, 20]
+
+
+def test_function_defined_inside_forward_is_named_as_python_names_it():
+    # CLIP's ModifiedResNet: def stem(x) inside forward; the tracer and tracebacks name its
+    # scope by __qualname__, Net.forward.<locals>.stem
+    src = """
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 8, 3, padding=1)
+
+        def forward(self, x):
+            def stem(x):
+                h = self.conv(x)
+                return h
+            return stem(x)
+    """
+    f = analyze(src, entry="Net", inputs={"x": [2, 3, 8, 8]})
+    namespace = {}
+    exec(compile("import torch\nimport torch.nn as nn\n" + textwrap.dedent(src), "model.py", "exec"), namespace)
+    stem_code = next(c for c in namespace["Net"].forward.__code__.co_consts if hasattr(c, "co_qualname"))
+    assert stem_code.co_qualname == "Net.forward.<locals>.stem"
+    assert shapes(f, "h", scope=stem_code.co_qualname) == [[2, 8, 8, 8]]
+
+
+def test_path_reading_a_name_bound_nowhere_is_not_the_one_that_runs():
+    # diffusers' GEGLU: `if is_torch_npu_available(): return torch_npu.npu_geglu(...)[0]`,
+    # torch_npu never imported in the file: that return raises NameError, the other is taken
+    f = analyze("""
+    import os
+
+    class Gated(nn.Module):
+        def __init__(self, d):
+            super().__init__()
+            self.proj = nn.Linear(d, 2 * d)
+
+        def forward(self, x):
+            h = self.proj(x)
+            if os.environ.get("FUSED_GATE"):
+                return fused_ops.gate(h)
+            a, b = h.chunk(2, dim=-1)
+            return a * F.gelu(b)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gate = Gated(8)
+
+        def forward(self, x):
+            y = self.gate(x)
+            return y
+    """, entry="Net", inputs={"x": [2, 8]})
+    assert last(f, "y") == [2, 8]
+
+
+def test_none_is_no_instance_of_a_library_class():
+    # torchtune's attention: isinstance(mask, BlockMask) picks flex attention, mask=None sdpa
+    f = analyze("""
+    from torch.nn.attention.flex_attention import BlockMask, flex_attention
+
+    def attend(q, k, v, mask):
+        if isinstance(mask, BlockMask):
+            return flex_attention(q, k, v, block_mask=mask)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+    class Attn(nn.Module):
+        def forward(self, q, k, v):
+            out = attend(q, k, v, None)
+            return out
+    """, entry="Attn", inputs={"q": [2, 4, 16, 8], "k": [2, 4, 16, 8], "v": [2, 4, 16, 8]})
+    assert last(f, "out") == [2, 4, 16, 8]
+
+
+def test_function_defined_one_way_or_the_other_under_an_undecided_flag():
+    # torchtune's _sdpa_or_flex_attention(): `if _SUPPORTS_FLEX_ATTENTION: def _attention_call
+    # ... else: def _attention_call ...; return _attention_call`, the flag unknown statically
+    f = analyze("""
+    import os
+
+    FAST = os.environ.get("FAST_ATTENTION") == "1"
+
+    def pick_attention():
+        if FAST:
+            def call(q, k, v):
+                return F.scaled_dot_product_attention(q, k, v)
+        else:
+            def call(q, k, v):
+                w = torch.softmax(q @ k.transpose(-2, -1), dim=-1)
+                return w @ v
+        return call
+
+    class Attn(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.attend = pick_attention()
+
+        def forward(self, q, k, v):
+            out = self.attend(q, k, v)
+            return out
+    """, entry="Attn", inputs={"q": [2, 4, 16, 8], "k": [2, 4, 16, 8], "v": [2, 4, 16, 8]})
+    assert last(f, "out") == [2, 4, 16, 8]
+
+
+def test_mean_over_processes_keeps_the_shape():
+    # vector-quantize-pytorch's maybe_distributed_mean: t / dist.get_world_size()
+    f = analyze("""
+    import torch.distributed as dist
+
+    def mean_over_processes(t):
+        if not (dist.is_available() and dist.is_initialized()):
+            return t
+        dist.all_reduce(t)
+        return t / dist.get_world_size()
+
+    class Stats(nn.Module):
+        def forward(self, x):
+            y = mean_over_processes(x.mean(dim=0))
+            return y
+    """, entry="Stats", inputs={"x": [2, 8]})
+    assert last(f, "y") == [8]
+
+
+def test_continue_and_break_end_the_loop_trip():
+    # vector-quantize-pytorch's ResidualVQ: `if dropped: pad; continue` skips the rest of the
+    # trip, so each quantizer adds one column, not two
+    f = analyze("""
+    class Collect(nn.Module):
+        def forward(self, x):
+            kept = x[:, :0]
+            for i in range(4):
+                if i == 1:
+                    continue
+                kept = torch.cat((kept, x[:, :1]), dim=-1)
+            first = x[:, :0]
+            for i in range(5):
+                if i == 2:
+                    break
+                first = torch.cat((first, x[:, :1]), dim=-1)
+            all_kept = kept.clone()
+            all_first = first.clone()
+            return all_kept, all_first
+    """, entry="Collect", inputs={"x": [2, 8]})
+    assert last(f, "all_kept") == [2, 3]
+    assert last(f, "all_first") == [2, 2]
+
+
+def test_reshape_to_a_starred_shape_nobody_knows_is_unknown_not_shorter():
+    # guided-diffusion's AttentionBlock: b, c, *spatial = x.shape ... reshape(b, c, *spatial);
+    # with spatial unknown the result is not the 2-D (b, c), and the conv after it is no error
+    f = analyze("""
+    class Mix(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(4, 4, 1)
+
+        def forward(self, x, like):
+            b, c, *spatial = like.shape
+            z = x.reshape(b, c, *spatial)
+            out = self.conv(z)
+            return out
+    """, entry="Mix", inputs={"x": [2, 4, 8, 8]})
+    assert shapes(f, "z") in ([None], [])
+    assert not f.conflicts, [c.message for c in f.conflicts]
