@@ -110,14 +110,20 @@ def matmul(call: OpCall):
         return Tensor(sa[:-1], a.dtype)
     if len(sa) == 1:
         return Tensor(sb[:-2] + sb[-1:], a.dtype)
+    return _batched(call, sa, sb, (sa[-2], sb[-1]), a.dtype)
+
+
+def _batched(call, sa, sb, tail, dtype):
+    """The broadcast of two operands' batch dims (all but the last two), then ``tail``;
+    batch dims that cannot broadcast are a conflict."""
     batch, mism = broadcast_shapes(sa[:-2], sb[:-2])
     if mism is not None:
         call.conflict("broadcast", f"{call.name}: batch dims {format_shape(sa[:-2])} and {format_shape(sb[:-2])} "
                       f"do not broadcast", expected=format_shape(sa[:-2]), got=format_shape(sb[:-2]))
-        return unknown_tensor(a.dtype)
+        return unknown_tensor(dtype)
     if batch is None:
-        return unknown_tensor(a.dtype)
-    return Tensor(tuple(batch) + (sa[-2], sb[-1]), a.dtype)
+        return unknown_tensor(dtype)
+    return Tensor(tuple(batch) + tuple(tail), dtype)
 
 
 def fused_product(inner: str, drop_batch: bool = False):
@@ -166,14 +172,7 @@ def cdist(call: OpCall):
         call.conflict("matmul_inner", f"cdist: feature dims differ, {format_shape(sa)} and {format_shape(sb)} "
                       f"({sa[-1]} vs {sb[-1]})", expected=f"(*, R, {dims.render(sa[-1])})", got=format_shape(sb))
         return unknown_tensor(a.dtype)
-    batch, mism = broadcast_shapes(sa[:-2], sb[:-2])
-    if mism is not None:
-        call.conflict("broadcast", f"cdist: batch dims {format_shape(sa[:-2])} and {format_shape(sb[:-2])} "
-                      f"do not broadcast", expected=format_shape(sa[:-2]), got=format_shape(sb[:-2]))
-        return unknown_tensor(a.dtype)
-    if batch is None:
-        return unknown_tensor(a.dtype)
-    return Tensor(tuple(batch) + (sa[-2], sb[-2]), a.dtype)
+    return _batched(call, sa, sb, (sa[-2], sb[-2]), a.dtype)
 
 
 def outer(call: OpCall):
