@@ -3,13 +3,28 @@ model the engine was asked about (the class built with its defaults, on the inpu
 inferred), not the manifest's smaller model. Pure logic of benchmarks/realcode: no mirrors,
 no venv, no torch."""
 
+import importlib
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks" / "realcode"))
 
-import defaults  # noqa: E402
-import run  # noqa: E402
+def _benchmark_modules():
+    """benchmarks/realcode's run and defaults, imported with their own siblings (its
+    groundtruth.py, corpus.py) and then taken back out of sys.modules and sys.path: the
+    tests' own ``groundtruth`` package must stay importable, whichever is collected first."""
+    names = ("groundtruth", "corpus", "defaults", "run")
+    saved = {n: sys.modules.pop(n) for n in names if n in sys.modules}
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks" / "realcode"))
+    try:
+        return importlib.import_module("defaults"), importlib.import_module("run")
+    finally:
+        sys.path.pop(0)
+        for n in names:
+            sys.modules.pop(n, None)
+        sys.modules.update(saved)
+
+
+defaults, run = _benchmark_modules()
 
 LABEL = "owner/repo:model.py"
 # the manifest builds ViT(dim=64); the engine, given no --init, analysed ViT() with dim=768
