@@ -3488,14 +3488,15 @@ def _isinstance(obj, cls):
         if cls.qual in ("torch.Tensor", "torch.nn.Parameter") and (
                 obj is None or isinstance(obj, (bool, int, float, str, Seq, DictVal, Layer, Func, ClassVal))):
             return False  # transformers' slice_logits_to_keep(h, 0): an int is no tensor
-        if cls.qual in _MODULE_CLASSES:
-            if isinstance(obj, Layer) or (isinstance(obj, Instance) and obj.cls.is_module):
-                return True
-            if obj is None or isinstance(obj, (bool, int, float, str, Seq, DictVal, Tensor, Func, Bound, Partial,
-                                                ClassVal)):
-                return False  # x-transformers' default(val, d): `not isinstance(d, Module) and callable(d)`
+        if cls.qual in _MODULE_CLASSES and (isinstance(obj, Layer) or (isinstance(obj, Instance) and obj.cls.is_module)):
+            return True
         if cls.qual.startswith("torch.") and isinstance(obj, (Func, Bound, Partial)):
             return False  # a function is an instance of no torch class
+        if cls.qual.startswith("torch.nn.") and (obj is None or isinstance(obj, (bool, int, float, str, Sym, Tensor))):
+            # yolov5's Conv: act if isinstance(act, nn.Module) else nn.Identity(), act=False
+            return False
+        if cls.qual in _MODULE_CLASSES and isinstance(obj, (Seq, DictVal, ClassVal)):
+            return False  # x-transformers' default(val, d): `not isinstance(d, Module) and callable(d)`
         if cls.qual in _ITERABLE_ABCS:  # timm's to_ntuple: isinstance(x, collections.abc.Iterable)
             if obj is None or isinstance(obj, (int, float, Sym, dims.Hinted)):  # a Hinted is a size, not a str
                 return False
@@ -3511,11 +3512,6 @@ def _isinstance(obj, cls):
             return False  # a class, a function or a layer is no int, str, tuple, list or dict
         if isinstance(obj, Instance) and any(isinstance(b, Ref) and b.qual == cls.qual
                                              for c in obj.cls.mro() for b in c.bases):
-            return True
-        if cls.qual.startswith("torch.nn.") and (obj is None or isinstance(obj, (bool, int, float, str, Sym, Tensor))):
-            # yolov5's Conv: act if isinstance(act, nn.Module) else nn.Identity(), act=False
-            return False
-        if cls.qual in ("torch.nn.Module", "torch.nn.modules.module.Module") and isinstance(obj, Layer):
             return True
         if obj is None and cls.qual.split(".")[0] not in _TYPE_ROOTS:
             # None is an instance of no library class (torchtune: isinstance(mask, BlockMask))

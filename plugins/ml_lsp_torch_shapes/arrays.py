@@ -13,6 +13,7 @@ import math
 
 from ml_lsp.analysis.ops import OpCall
 from ml_lsp.analysis.values import UNK, Obj, Seq, Tensor, as_dim
+from ml_lsp_torch_shapes.creation import linspace_fill
 
 
 def _sizes(v):
@@ -35,11 +36,7 @@ def np_linspace(call: OpCall):
     n = as_dim(call.arg(2, "num", 50))
     if n is None:
         return UNK
-    out = Tensor((n,), None)
-    start, stop = call.arg(0, "start"), call.arg(1, "stop")
-    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (start, stop)) and (start == stop or n == 1):
-        out.fill = float(start)
-    return out
+    return Tensor((n,), None, fill=linspace_fill(call.arg(0, "start"), call.arg(1, "stop"), n))
 
 
 def np_varargs(call: OpCall):

@@ -90,14 +90,16 @@ def arange(call: OpCall):
 def linspace(call: OpCall):
     n = as_dim(call.arg(2, "steps"))
     out = Tensor((n,), _dtype(call, "float"))
-    start, end = call.arg(0, "start"), call.arg(1, "end")
-    if _number(start) and _number(end) and (start == end or n == 1) and call.name.endswith("linspace"):
-        out.fill = float(start)  # linspace(0, 0.0, depth): every rate is 0
+    if call.name.endswith("linspace"):  # linspace(0, 0.0, depth): every rate is 0
+        out.fill = linspace_fill(call.arg(0, "start"), call.arg(1, "end"), n)
     return out
 
 
-def _number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+def linspace_fill(start, end, n):
+    """The one value every element of ``linspace(start, end, n)`` takes, when there is one
+    (start == end, or a single step); else None."""
+    known = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (start, end))
+    return float(start) if known and (start == end or n == 1) else None
 
 
 def eye(call: OpCall):
