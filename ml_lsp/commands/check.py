@@ -484,10 +484,9 @@ def _check_in_workers(names: list[str], options: CheckOptions, jobs: int, done: 
     _rules()  # loaded once here; forked workers inherit them
     if options.cache and not options.fix:
         from ml_lsp.commands import memo_cache
-        memo_cache.load()  # likewise the memoised library answers
-    if options.cache and not options.fix:
         from ml_lsp.commands.check_cache import code_fingerprint
-        code_fingerprint()  # likewise
+        memo_cache.load()  # likewise the memoised library answers
+        code_fingerprint()  # and the code's fingerprint
     fork = sys.platform.startswith("linux")
     if fork:
         _index_workspaces(names, options)  # likewise: built once here, not once per worker
