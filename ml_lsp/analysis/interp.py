@@ -1351,10 +1351,8 @@ class Interp:
                 fn.inst.attrs["__layer__"] = layer
             return None
         if isinstance(fn, Partial):
-            merged = Args(fn.args + a.args, {**fn.kwargs, **a.kwargs},
-                          [None] * len(fn.args) + a.arg_nodes, a.kw_nodes)
-            merged.unknown_star = getattr(a, "unknown_star", False)
-            merged.open_tail = getattr(a, "open_tail", False)
+            merged = _same_star(Args(fn.args + a.args, {**fn.kwargs, **a.kwargs},
+                                     [None] * len(fn.args) + a.arg_nodes, a.kw_nodes), a)
             return self.call(fn.func, merged, node, frame)
         if isinstance(fn, SourceValue):
             return fn.call(a)

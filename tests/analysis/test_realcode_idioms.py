@@ -1086,3 +1086,27 @@ def test_star_unpacked_shape_of_unknown_rank_makes_no_rank_up():
     f = analyze(src, entry="Rope", inputs={"x": [2, 5, 4, 8]})
     assert last(f, "xshaped") == [2, 5, 4, 4, 2]
     assert last(f, "cache") == [4, 1, 4, 2]
+
+
+def test_partial_called_with_star_of_unknown_length_makes_no_rank_up():
+    # the same reshape through functools.partial: a partial called with *args of unknown
+    # length is as unknown as the direct call, not a made-up rank-2 shape that then raises
+    # a false "dim=3 is out of range"
+    src = """
+    import functools
+
+    class Rope(nn.Module):
+        def forward(self, x):
+            split_pairs = functools.partial(torch.reshape, x.float())
+            xshaped = split_pairs((*x.shape[:-1], -1, 2))
+            flat = functools.partial(torch.Tensor.reshape, x.float())(*x.shape[:-1], -1, 2)
+            cache = torch.zeros(4, 1, flat.size(3), 2)
+            return xshaped
+    """
+    f = analyze(src)
+    assert last(f, "flat") is None
+    assert not f.conflicts
+    f = analyze(src, entry="Rope", inputs={"x": [2, 5, 4, 8]})
+    assert last(f, "xshaped") == [2, 5, 4, 4, 2]
+    assert last(f, "flat") == [2, 5, 4, 4, 2]
+    assert last(f, "cache") == [4, 1, 4, 2]
