@@ -1,0 +1,70 @@
+"""The language server starts warm: what library functions computed in an earlier session
+(or an earlier `ml-lsp check`) is read from the cache folder before the first analysis, so
+opening a model that imports a big library is quick the second time, with the same
+answers; and an edited library file is worked out again. End to end over stdio."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from lsprotocol import types
+
+from lsp_helpers import LspSession
+from test_check_library_memo import HEAVY, HEAVY_MODULES, width_module, write_models
+
+
+def _workspace(root):
+    pkg = root / "pkg"
+    for folder in (pkg, pkg / "lib", pkg / "models"):
+        folder.mkdir(parents=True)
+        (folder / "__init__.py").write_text("")
+    for k in range(HEAVY_MODULES):
+        (pkg / "lib" / f"heavy_{k}.py").write_text(HEAVY.format(k=k))
+    (pkg / "lib" / "width.py").write_text(width_module(16))
+    write_models(root)
+    return root
+
+
+def _cpu_seconds(pid: int) -> float:
+    # utime + stime of the server process, in clock ticks (Linux /proc)
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _open_and_wait(tmp_path, root, cache, name="m0.py"):
+    """(hover text on the model's output, its diagnostics' codes, server CPU seconds)."""
+    path = root / "pkg" / "models" / name
+    uri = path.as_uri()
+    async with LspSession(tmp_path, root=root, env={"ML_LSP_CACHE_DIR": str(cache)}) as client:
+        client.text_document_did_open(types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(uri=uri, language_id="python", version=1, text=path.read_text())))
+        line = next(i for i, text in enumerate(path.read_text().splitlines()) if "return self.fc(x)" in text)
+        hover = await asyncio.wait_for(client.text_document_hover_async(types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line, 20))), 300)
+        for _ in range(600):  # diagnostics follow the analysis the hover waited for
+            if uri in client.diagnostics:
+                break
+            await asyncio.sleep(0.1)
+        codes = sorted(str(d.code) for d in client.diagnostics.get(uri, []))
+        cpu = _cpu_seconds(client._server.pid)
+    return (hover.contents.value if hover else None), codes, cpu
+
+
+async def test_a_second_session_reads_the_library_answers_the_first_worked_out(tmp_path):
+    root = _workspace(tmp_path / "ws")
+    cache = tmp_path / "cache"
+    first = await _open_and_wait(tmp_path, root, cache)
+    second = await _open_and_wait(tmp_path, root, cache)
+    print(f"\nserver CPU to the first hover: cold {first[2]:.2f} s, second session {second[2]:.2f} s")
+    assert first[0] and "16" in first[0]  # Linear(WIDTH=16, 2) on x: the hover names the width
+    assert second[:2] == first[:2]
+    # both sessions pay the same start-up (imports, jedi); the library's work is the rest
+    assert second[2] < 0.7 * first[2]
+
+    # the library changes: the width is worked out again, as a server with no cache gives it
+    (root / "pkg" / "lib" / "width.py").write_text(width_module(12))
+    edited = await _open_and_wait(tmp_path, root, cache)
+    fresh = await _open_and_wait(tmp_path, root, tmp_path / "fresh-cache")
+    assert edited[:2] == fresh[:2]
+    assert "SH001" in edited[1]  # Linear(12, 2) on a (4, 16) input
