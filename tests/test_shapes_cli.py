@@ -142,6 +142,25 @@ def test_bad_input_is_one_line_exit_2(model, args, message):
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in err
 
 
+def test_init_for_a_class_without_a_constructor_of_its_own_is_bad_usage(tmp_path):
+    # nn.Module.__init__ takes no arguments: torch raises on N(bogus_kw=3), so must we
+    path = tmp_path / "head.py"
+    path.write_text("import torch.nn as nn\n\n\nclass Head(nn.Module):\n"
+                    "    def forward(self, x):\n        y = x.flatten(1)\n        return y\n")
+    rc, out, err = run(str(path), "--entry", "Head", "--init", "bogus_kw=3", "--input", "x=2,3,4")
+    assert rc == 2 and "Traceback" not in err
+    assert err.strip().splitlines() == [
+        f"ml-lsp shapes: error: {path}: --init 'bogus_kw=3': Head takes no arguments (it has no __init__ "
+        "of its own, and nn.Module's takes none), bogus_kw given; leave out --init"]
+    rc, out, err = run(str(path), "--entry", "Head", "--input", "x=2,3,4", "--json")
+    assert rc == 0, err
+    assert [e["shape"] for e in json.loads(out)["files"][0]["shapes"] if e["name"] == "y"] == [[2, 12]]
+    # a subclass of a library layer takes that layer's arguments
+    path.write_text("import torch.nn as nn\n\n\nclass Proj(nn.Linear):\n    pass\n")
+    rc, out, err = run(str(path), "--entry", "Proj", "--init", "3, 4", "--input", "input=2,3")
+    assert rc == 0, err
+
+
 def test_file_with_a_syntax_error_still_gets_shapes(tmp_path):
     path = tmp_path / "half.py"
     path.write_text(MODEL + "\n\ndef broken(x):\n    y = x.view(\n")

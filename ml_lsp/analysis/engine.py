@@ -19,10 +19,10 @@ from ml_lsp.analysis.facts import Binding, LayerFact, ModuleClassFact, ModuleFac
 from ml_lsp.analysis.batch import BatchCache, CallerSites
 from ml_lsp.analysis.keras.model import mentions_keras
 from ml_lsp.analysis.interp import (ANNOTATION, COMMENT, EXPLICIT, INFERRED, CALLSITE, TIED, BudgetExceeded,
-                                    Interp, Limits, ProbeDone, _param_names, resolved)
+                                    Interp, Limits, ProbeDone, _MODULE_CLASSES, _param_names, resolved)
 from ml_lsp.analysis.ops import Args, Ctor, LayerRule
 from ml_lsp.analysis.parse import MAX_SOURCE_BYTES, parse_tolerant, too_large  # noqa: F401 (re-exported)
-from ml_lsp.analysis.values import UNK, ClassVal, DictVal, Func, Instance, Layer, Seq, Tensor
+from ml_lsp.analysis.values import UNK, ClassVal, DictVal, Func, Instance, Layer, Ref, Seq, Tensor
 
 
 class InputError(ValueError):
@@ -427,8 +427,12 @@ def _check_init_fits(call: ast.Call, init: str, target) -> None:
     else:
         fn, name, skip = target, getattr(target, "qualname", "?"), 0
     node = getattr(fn, "node", None)
+    if fn is None and isinstance(target, ClassVal) and _only_module_init(target) and (call.args or call.keywords):
+        given = ", ".join([ast.unparse(a) for a in call.args] + [k.arg or "**" for k in call.keywords])
+        raise InputError(f"--init {init!r}: {name} takes no arguments (it has no __init__ of its own, "
+                         f"and nn.Module's takes none), {given} given; leave out --init")
     if not isinstance(fn, Func) or not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        return  # a constructor we cannot see (nn.Module's own, a dataclass): nothing to check
+        return  # a constructor we cannot see (a library base's, a dataclass): nothing to check
     if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
         return
     a = node.args
@@ -443,6 +447,15 @@ def _check_init_fits(call: ast.Call, init: str, target) -> None:
     if a.vararg is None and len(call.args) > len(positional):
         raise InputError(f"--init {init!r}: {name} takes {len(positional)} positional argument"
                          f"{'s' * (len(positional) != 1)}, {len(call.args)} given; its parameters: {form}")
+
+
+def _only_module_init(cls: ClassVal) -> bool:
+    """No class in the MRO defines ``__init__`` and every library base is ``nn.Module``
+    itself: the constructor is ``nn.Module.__init__``, which raises on any argument."""
+    if cls.is_dataclass or cls.mro_error:
+        return False
+    bases = [b for c in cls.mro() for b in c.bases if not isinstance(b, ClassVal)]
+    return bool(bases) and all(isinstance(b, Ref) and b.qual in _MODULE_CLASSES for b in bases)
 
 
 def _default_ctor_args(interp: Interp, cls: ClassVal, symbolic: bool) -> Args:
