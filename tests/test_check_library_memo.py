@@ -71,17 +71,22 @@ def write_models(root, edit: str = "") -> None:
         (root / "pkg" / "models" / f"m{i}.py").write_text(MODEL.format(i=i, edit=edit))
 
 
-@pytest.fixture
-def workspace(tmp_path):
-    pkg = tmp_path / "pkg"
+def make_workspace(root):
+    """A package whose six model files import a library of HEAVY_MODULES heavy modules."""
+    pkg = root / "pkg"
     for folder in (pkg, pkg / "lib", pkg / "models"):
-        folder.mkdir()
+        folder.mkdir(parents=True)
         (folder / "__init__.py").write_text("")
     for k in range(HEAVY_MODULES):
         (pkg / "lib" / f"heavy_{k}.py").write_text(HEAVY.format(k=k))
     (pkg / "lib" / "width.py").write_text(width_module(16))
-    write_models(tmp_path)
-    return tmp_path
+    write_models(root)
+    return root
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    return make_workspace(tmp_path)
 
 
 def check(cwd, cache: str):

@@ -11,19 +11,7 @@ import os
 from lsprotocol import types
 
 from lsp_helpers import LspSession
-from test_check_library_memo import HEAVY, HEAVY_MODULES, width_module, write_models
-
-
-def _workspace(root):
-    pkg = root / "pkg"
-    for folder in (pkg, pkg / "lib", pkg / "models"):
-        folder.mkdir(parents=True)
-        (folder / "__init__.py").write_text("")
-    for k in range(HEAVY_MODULES):
-        (pkg / "lib" / f"heavy_{k}.py").write_text(HEAVY.format(k=k))
-    (pkg / "lib" / "width.py").write_text(width_module(16))
-    write_models(root)
-    return root
+from test_check_library_memo import make_workspace, width_module
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -52,7 +40,7 @@ async def _open_and_wait(tmp_path, root, cache, name="m0.py"):
 
 
 async def test_a_second_session_reads_the_library_answers_the_first_worked_out(tmp_path):
-    root = _workspace(tmp_path / "ws")
+    root = make_workspace(tmp_path / "ws")
     cache = tmp_path / "cache"
     first = await _open_and_wait(tmp_path, root, cache)
     second = await _open_and_wait(tmp_path, root, cache)
