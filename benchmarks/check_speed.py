@@ -125,6 +125,9 @@ def transformers_models() -> Path | None:
 
 
 CPU_S: dict = {}  # argv id -> CPU seconds (user + system) of the last run_measured's process tree
+# the last run_measured's peak proportional memory (MB): each page shared by forked workers
+# counted once, divided among them, where the summed RSS counts it in every process
+PSS_MB: dict = {}
 
 
 def run_measured(argv: list[str], env: dict | None = None) -> tuple[float, float, subprocess.CompletedProcess]:
@@ -137,19 +140,23 @@ def run_measured(argv: list[str], env: dict | None = None) -> tuple[float, float
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    peak = [0]
+    peak, peak_pss = [0], [0]
 
     def sample():
         try:
             root = psutil.Process(proc.pid)
         except psutil.NoSuchProcess:
             return
+        tick = 0
         while proc.poll() is None:
             try:
-                total = sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
-            except psutil.Error:
-                total = 0
-            peak[0] = max(peak[0], total)
+                tree = [root, *root.children(recursive=True)]
+                peak[0] = max(peak[0], sum(p.memory_info().rss for p in tree))
+                if tick % 10 == 0:  # reading smaps is slower: every 0.2 s
+                    peak_pss[0] = max(peak_pss[0], sum(p.memory_full_info().pss for p in tree))
+            except (psutil.Error, AttributeError):  # AttributeError: no pss off Linux
+                pass
+            tick += 1
             time.sleep(0.02)
 
     watcher = threading.Thread(target=sample, daemon=True)
@@ -159,6 +166,7 @@ def run_measured(argv: list[str], env: dict | None = None) -> tuple[float, float
     watcher.join(1)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     CPU_S["last"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    PSS_MB["last"] = peak_pss[0] / 2**20
     return elapsed, peak[0] / 2**20, subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
@@ -187,7 +195,7 @@ def real_code(which: str, tmp: Path, sample: int = 200, compare_sharing: bool = 
     shown = " ".join(a if not a.startswith(str(models)) else "" for a in check[1:]).split()
     print(f"  command: ML_LSP_CACHE_DIR=<empty folder> python {' '.join(shown)} <{label}>")
     cold, cold_mb, done = run_measured(check, env)
-    cold_cpu = CPU_S["last"]
+    cold_cpu, cold_pss = CPU_S["last"], PSS_MB["last"]
     if done.returncode not in (0, 1):
         print(f"  ml-lsp check failed ({done.returncode}): {done.stderr[-500:]}")
         return
@@ -196,17 +204,19 @@ def real_code(which: str, tmp: Path, sample: int = 200, compare_sharing: bool = 
     # memoised answers kept (ml_lsp/commands/memo_cache.py)
     sh.rmtree(tmp / "check-cache" / "check", ignore_errors=True)
     lib, lib_mb, lib_done = run_measured(check, env)
-    lib_cpu = CPU_S["last"]
+    lib_cpu, lib_pss = CPU_S["last"], PSS_MB["last"]
     same_lib = "same" if json.loads(lib_done.stdout) == json.loads(done.stdout) else "DIFFERENT"
     print(f"  ml-lsp check -j 2, result cache empty, library memo warm: {lib:.1f} s ({lib_cpu:.0f} CPU s), "
-          f"peak {lib_mb:.0f} MB; JSON vs cold: {same_lib}", flush=True)
+          f"peak {lib_mb:.0f} MB (proportional {lib_pss:.0f} MB); JSON vs cold: {same_lib}", flush=True)
     warm, warm_mb, again = run_measured(check, env)
-    warm_cpu = CPU_S["last"]
+    warm_cpu, warm_pss = CPU_S["last"], PSS_MB["last"]
     same = "same" if json.loads(again.stdout) == json.loads(done.stdout) else "DIFFERENT"
     notes = [line for line in done.stderr.splitlines() if "budget" in line]
     print(f"  ml-lsp check -j 2, cold: {cold:.1f} s ({cold_cpu:.0f} CPU s), peak {cold_mb:.0f} MB "
+          f"(proportional {cold_pss:.0f} MB) "
           f"({len(json.loads(done.stdout)['diagnostics'])} diagnostics, {len(notes)} budget notes); "
-          f"warm (result cache): {warm:.1f} s ({warm_cpu:.0f} CPU s), peak {warm_mb:.0f} MB; "
+          f"warm (result cache): {warm:.1f} s ({warm_cpu:.0f} CPU s), peak {warm_mb:.0f} MB "
+          f"(proportional {warm_pss:.0f} MB); "
           f"JSON cold vs warm: {same}")
     if compare_sharing:
         alone_env = {**env, "ML_LSP_SHARE_MODULES": "0", "ML_LSP_CACHE_DIR": str(tmp / "check-cache-alone")}
