@@ -8,7 +8,8 @@
 - Real code (issue 19): the installed transformers package's models/ folder (``--real all``;
   by default the eight model families of the issue: llama, bert, gpt2, t5, mistral, vit,
   clip, bart), `ml-lsp check -j 2` with an empty cache folder (cold), with the result cache
-  emptied but the library functions' memoised answers kept (the user edited every file), and
+  emptied but the library functions' memoised answers and the library modules' outlines kept
+  (the user edited every file), and
   again (warm), wall
   time and peak memory of the whole process tree, beside pyrefly (a whole type checker) on
   the same files in the same run. Goal: within 2x of pyrefly, under 60 s on 2 cores.
@@ -201,12 +202,13 @@ def real_code(which: str, tmp: Path, sample: int = 200, compare_sharing: bool = 
         return
     print(f"  (cold run done: {cold:.1f} s, {cold_cpu:.0f} CPU s, peak {cold_mb:.0f} MB)", flush=True)
     # the files edited since (their results gone from the result cache), the library's
-    # memoised answers kept (ml_lsp/commands/memo_cache.py)
+    # memoised answers kept (ml_lsp/commands/memo_cache.py), and where its modules' function
+    # bodies are (ml_lsp/commands/outline_cache.py)
     sh.rmtree(tmp / "check-cache" / "check", ignore_errors=True)
     lib, lib_mb, lib_done = run_measured(check, env)
     lib_cpu, lib_pss = CPU_S["last"], PSS_MB["last"]
     same_lib = "same" if json.loads(lib_done.stdout) == json.loads(done.stdout) else "DIFFERENT"
-    print(f"  ml-lsp check -j 2, result cache empty, library memo warm: {lib:.1f} s ({lib_cpu:.0f} CPU s), "
+    print(f"  ml-lsp check -j 2, result cache empty, library memo and outlines warm: {lib:.1f} s ({lib_cpu:.0f} CPU s), "
           f"peak {lib_mb:.0f} MB (proportional {lib_pss:.0f} MB); JSON vs cold: {same_lib}", flush=True)
     warm, warm_mb, again = run_measured(check, env)
     warm_cpu, warm_pss = CPU_S["last"], PSS_MB["last"]

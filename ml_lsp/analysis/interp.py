@@ -271,7 +271,7 @@ class Interp:
         if names is None:
             try:
                 if self.parse is not None:  # the batch's parse of this text, shared
-                    tree, repaired = self.parse(self.text, self.path)
+                    tree, repaired = self.parse(self.text, self.path, library=self.import_depth > 0)
                     tree = None if repaired else tree  # a repaired text may have lost statements
                 else:
                     tree = ast.parse(self.text)
@@ -2291,7 +2291,7 @@ class Interp:
         if self.limits is not None:
             self.limits.check()
         if self.parse is not None:
-            tree, _ = self.parse(text, path)
+            tree, _ = self.parse(text, path, library=True)  # an outline when the batch can
         else:
             from ml_lsp.analysis.parse import parse_tolerant
             tree, _ = parse_tolerant(text)

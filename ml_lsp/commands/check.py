@@ -213,6 +213,20 @@ def _batch():
     return _BATCH
 
 
+_OUTLINES = None
+
+
+def _outline_store():
+    """One per process; None when ML_LSP_OUTLINES=0 (every module parsed whole)."""
+    global _OUTLINES
+    if os.environ.get("ML_LSP_OUTLINES", "1") == "0":
+        return None
+    if _OUTLINES is None:
+        from ml_lsp.commands.outline_cache import OutlineStore
+        _OUTLINES = OutlineStore()
+    return _OUTLINES
+
+
 def io_error(message: str):
     from ml_lsp.analysis.lint import Finding
     return Finding(IO_ERROR, "io-error", "io", "error", 1, 0, 1, 0, message)
@@ -284,6 +298,9 @@ def check_file(path: str, options: CheckOptions) -> FileReport:
     from ml_lsp.commands import memo_cache
     if options.cache and not options.fix:
         memo_cache.load()  # the library answers earlier checks memoised (once per process)
+    # imported library modules parsed as outlines where earlier runs stored where their
+    # function bodies are (outline_cache); --no-cache: parsed whole, nothing stored
+    _batch().outlines = _outline_store() if options.cache else None
     # --entry/--init/--input describe one class: files that do not define it are checked
     # as they are.
     defines_entry = bool(options.entry) and re.search(

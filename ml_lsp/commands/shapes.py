@@ -5,6 +5,7 @@ to the shape tracer (``ml_lsp.trace.command``)."""
 from __future__ import annotations
 
 import argparse
+import os
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -76,7 +77,11 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:  # SourceDecodeError: an unknown coding, a byte that does not decode
             unreadable[name] = f"cannot decode: {exc}"
     resolver = make_resolver()
-    batch = BatchCache()  # each file parsed once, each caller script run once, for the whole command
+    # each file parsed once, each caller script run once, for the whole command; imported
+    # library modules parsed as outlines where earlier runs stored where their bodies are
+    # (outline_cache; ML_LSP_OUTLINES=0: parsed whole)
+    from ml_lsp.commands.outline_cache import OutlineStore
+    batch = BatchCache(outlines=OutlineStore() if os.environ.get("ML_LSP_OUTLINES", "1") != "0" else None)
     results = {}
     for name, text in texts:
         try:

@@ -216,7 +216,7 @@ class ShapeFactsCache:
 
         # generic: hints show (B, 128) where the call in the file gives (64, 128)
         bounds = dict(time_budget_s=self.time_budget_s, cancelled=cancelled, generic=True,
-                      callers=list(callers) or None)
+                      callers=list(callers) or None, batch=_analysis_batch())
         try:
             facts = analyze_source(text, path, inputs=inputs, entry=entry, resolve_module=resolve, **bounds)
         except Exception as exc:  # the engine raises InputError for bad explicit inputs
@@ -308,3 +308,14 @@ async def _wait(future: Future):
 
     future.add_done_callback(hand_over)
     return await waiter
+
+
+def _analysis_batch():
+    """What one analysis shares within itself, as one ``ml-lsp shapes`` does: each text parsed
+    once, and imported library modules parsed as outlines where an earlier command or
+    analysis stored where their function bodies are (``outline_cache``; each body parsed
+    when first run). A new one per analysis: nothing of one analysis reaches the next."""
+    from ml_lsp.analysis import BatchCache
+    from ml_lsp.commands.outline_cache import OutlineStore
+    outlines = OutlineStore() if os.environ.get("ML_LSP_OUTLINES", "1") != "0" else None
+    return BatchCache(share_modules=False, outlines=outlines)
