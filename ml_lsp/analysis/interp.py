@@ -1674,6 +1674,12 @@ class Interp:
         # is no call site: run it for the result but record nothing
         script = frame is not None and not (frame.cls is not None and frame.cls.is_module)
         vague = script and any(v is UNK or (isinstance(v, Tensor) and v.shape is None) for v in a.args)
+        # a model's forward passing a block an input it knows nothing of (not even its last
+        # dims) tells the block nothing: the block's own run on inputs inferred from its
+        # first layer is better (CLIP's Bottleneck inside ModifiedResNet), so this one is
+        # neither recorded nor taken as a better-informed call
+        vague = vague or (bool(a.args) and all(_unknown_input(v) for v in a.args) and
+                          all(_unknown_input(v) for v in a.kwargs.values() if isinstance(v, Tensor)))
         was = self.recording
         if vague:
             self.recording = False
@@ -3049,6 +3055,10 @@ def _flatten_tensors(v, prefix="", depth=0):
         else:
             return None
     return out
+
+
+def _unknown_input(v) -> bool:
+    return v is UNK or (isinstance(v, Tensor) and v.shape is None and not v.tail)
 
 
 def _join_input_shapes(a, b):

@@ -73,3 +73,50 @@ def test_a_conv_input_keeps_its_documented_batched_rank():
             return y
     """)
     assert last(f, "y") == ["B", 16, "H", "W"]
+
+
+def test_a_block_its_model_knows_nothing_of_gets_its_own_inferred_input():
+    # CLIP's ModifiedResNet: the model's input is unknown past x[:, :3], so the call of the
+    # block tells it nothing; the block's own first layer does
+    f = analyze("""
+    class Block(nn.Module):
+        def __init__(self, inplanes, planes):
+            super().__init__()
+            self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(planes)
+
+        def forward(self, x: torch.Tensor):
+            out = self.bn1(self.conv1(x))
+            return out
+
+
+    class Net(nn.Module):
+        def __init__(self, width=64):
+            super().__init__()
+            self.stem = nn.Conv2d(3, width, 3)
+            self.block = Block(width, width)
+
+        def forward(self, x):
+            x = x[:, :3]
+            x = self.stem(x)
+            return self.block(x)
+    """)
+    assert last(f, "out", "Block.forward") == ["B", "planes", "H", "W"]
+    assert format_shape(f.class_named("Block").input_shapes["x"]) == "(B, inplanes, H, W)"
+
+
+def test_a_dtype_cast_keeps_the_input_shape_the_next_layer_tells():
+    # CLIP: x = x.type(self.conv1.weight.dtype) before the first conv
+    f = analyze("""
+    class Stem(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 16, 3)
+
+        def forward(self, x):
+            x = x.type(self.conv1.weight.dtype)
+            y = self.conv1(x)
+            return y
+    """)
+    assert format_shape(f.class_named("Stem").input_shapes["x"]) == "(B, 3, H, W)"
+    assert last(f, "y") == ["B", 16, "H-2", "W-2"]
