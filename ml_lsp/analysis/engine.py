@@ -19,7 +19,7 @@ from ml_lsp.analysis.facts import Binding, LayerFact, ModuleClassFact, ModuleFac
 from ml_lsp.analysis.batch import BatchCache, CallerSites
 from ml_lsp.analysis.keras.model import mentions_keras
 from ml_lsp.analysis.interp import (ANNOTATION, COMMENT, EXPLICIT, INFERRED, CALLSITE, TIED, BudgetExceeded,
-                                    Interp, Limits, ProbeDone, _param_names, resolved)
+                                    Interp, LazyImport, Limits, ProbeDone, _param_names, resolved)
 from ml_lsp.analysis.ops import Args, Ctor, LayerRule
 from ml_lsp.analysis.parse import MAX_SOURCE_BYTES, parse_tolerant, too_large  # noqa: F401 (re-exported)
 from ml_lsp.analysis.values import UNK, ClassVal, DictVal, Func, Instance, Layer, Seq, Tensor
@@ -527,6 +527,14 @@ def _value_for_param(interp: Interp, p: ast.arg, symbolic: bool):
         # a config object: build the one class whose name says it is one, if unique
         cands = [c for c in interp.classes if not c.is_module and
                  (c.name.lower().endswith("config") or c.name.lower().endswith("args") or c.is_dataclass)]
+        if not cands:
+            # none defined here: the one config class the file imports (transformers'
+            # `from .configuration_llama import LlamaConfig` for LlamaMLP(config))
+            names = [k for k, v in interp.globals.items() if k.endswith("Config") and type(v) is LazyImport]
+            if len(names) == 1:
+                target = resolved(interp.globals[names[0]])
+                if isinstance(target, ClassVal) and not target.is_module:
+                    cands = [target]
         if len(cands) == 1:
             return _default_config(interp, cands[0], symbolic)
         return UNK

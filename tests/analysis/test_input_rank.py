@@ -2,6 +2,10 @@
 ``(*, 256)``, never a made-up rank; a rank the code does tell (an unpacking of a tensor that
 kept the input's leading dims) is used."""
 
+import json
+import subprocess
+import sys
+
 from ml_lsp.analysis.dims import format_shape
 
 from engine_helpers import analyze, last
@@ -142,3 +146,34 @@ def test_a_clash_in_the_known_last_dims_is_reported_whatever_the_rank():
     (conflict,) = f.conflicts
     assert conflict.line == 15 and "got (*, 256)" in conflict.message
     # BatchNorm1d(256) takes (B, 256) but not (256,): that depends on the rank, no error
+
+
+def test_a_config_argument_is_the_one_config_class_the_file_imports(tmp_path):
+    # transformers' LlamaMLP(config): LlamaConfig comes from .configuration_llama, so the
+    # layer widths, and with them the input's last dim, are the config's
+    pkg = tmp_path / "llama"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "configuration_llama.py").write_text(
+        "class LlamaConfig:\n"
+        "    def __init__(self, hidden_size=4096, intermediate_size=11008):\n"
+        "        self.hidden_size = hidden_size\n"
+        "        self.intermediate_size = intermediate_size\n")
+    model = pkg / "modeling_llama.py"
+    model.write_text(
+        "from torch import nn\n"
+        "from .configuration_llama import LlamaConfig\n\n\n"
+        "class LlamaMLP(nn.Module):\n"
+        "    def __init__(self, config):\n"
+        "        super().__init__()\n"
+        "        self.gate_proj = nn.Linear(config.hidden_size, config.intermediate_size)\n"
+        "        self.down_proj = nn.Linear(config.intermediate_size, config.hidden_size)\n\n"
+        "    def forward(self, x):\n"
+        "        down = self.down_proj(self.gate_proj(x))\n"
+        "        return down\n")
+    done = subprocess.run([sys.executable, "-m", "ml_lsp", "shapes", "--json", str(model)],
+                          capture_output=True, text=True, timeout=120, cwd=str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    (item,) = json.loads(done.stdout)["files"]
+    assert item["classes"][0]["inputs"] == {"x": ["*", "hidden_size"]}
+    assert [b["shape"] for b in item["shapes"] if b["name"] == "down"] == [["*", "hidden_size"]]
