@@ -1431,7 +1431,7 @@ class Interp:
             else:
                 out = rule(call)
             if isinstance(out, Tensor) and out.shape is None and not out.tail and _has_tail(a):
-                out = _lift_tail(rule, qual, a, layer, call) or out
+                out = _lift_tail(rule, qual, a, layer) or out
         except Exception as exc:
             self.problems.append(f"line {getattr(node, 'lineno', '?')}: rule {qual} failed: {type(exc).__name__}: {exc}")
             return UNK
@@ -3109,20 +3109,17 @@ def _has_tail(a: Args) -> bool:
 _STAR_NAMES = ("__star0", "__star1")
 
 
-def _lift_tail(rule, qual, a: Args, layer, call: Optional[OpCall] = None) -> Optional[Tensor]:
+def _lift_tail(rule, qual, a: Args, layer) -> Optional[Tensor]:
     """A rule given a tensor of unknown rank whose last dims are known (``(*, 256)``): run
     it on stand-ins with one and with two leading dims of fresh symbols. When both answers
     are those leading dims followed by the same dims, the answer is ``(*, those dims)``
     (Linear, activations, softmax(-1), transpose(-1, -2), broadcasting); otherwise, or when
-    it depends on the rank (flatten(1), transpose(1, 2)), it stays unknown. A conflict is
-    passed on to ``call`` only where the stand-ins with no, one and two leading dims all
-    clash the same way (``Linear(512, ...)`` on ``(*, 256)``): then it holds whatever the
-    rank; others are not reported."""
-    tails, dtype, failed = [], None, False
+    it depends on the rank (flatten(1), transpose(1, 2)), it stays unknown. Conflicts seen
+    on the stand-ins are not reported: the real rank may differ."""
+    tails, dtype = [], None
     stars = {v.star_of for v in list(a.args) + list(a.kwargs.values())
              if isinstance(v, Tensor) and v.shape is None and v.tail}
-    clashes = []
-    for n in (0, 1, 2):
+    for n in (1, 2):
         prefix = tuple(Sym.named(name) for name in _STAR_NAMES[:n])
 
         def stand_in(v):
@@ -3130,29 +3127,18 @@ def _lift_tail(rule, qual, a: Args, layer, call: Optional[OpCall] = None) -> Opt
                 return Tensor(prefix + tuple(v.tail), v.dtype, v.origin)
             return v
 
-        trial = OpCall(qual, [stand_in(x) for x in a.args], {k: stand_in(v) for k, v in a.kwargs.items()},
-                       a.arg_nodes, a.kw_nodes, layer=layer)
-        out = rule.forward(layer.ctor, trial) if isinstance(rule, LayerRule) else rule(trial)
-        clashes.append(trial.conflicts)
-        if n == 0 or failed:
-            continue
+        call = OpCall(qual, [stand_in(x) for x in a.args], {k: stand_in(v) for k, v in a.kwargs.items()},
+                      a.arg_nodes, a.kw_nodes, layer=layer)
+        out = rule.forward(layer.ctor, call) if isinstance(rule, LayerRule) else rule(call)
         if not isinstance(out, Tensor) or out.shape is None or len(out.shape) < n \
                 or tuple(out.shape[:n]) != prefix:
-            failed = True
-            continue
+            return None
         rest = tuple(out.shape[n:])
         if any(isinstance(d, Sym) and any(name in m for m in d.terms for name in _STAR_NAMES) for d in rest):
-            failed = True
-            continue
+            return None
         tails.append(rest)
         dtype = out.dtype
-    kinds = set.intersection(*({c["kind"] for c in cs} for cs in clashes))
-    if call is not None and kinds:
-        for c in clashes[1]:
-            if c["kind"] in kinds:
-                call.conflicts.append({k: (v.replace(_STAR_NAMES[0], "*") if isinstance(v, str) else v)
-                                       for k, v in c.items()})
-    if failed or len(tails[0]) != len(tails[1]) or not all(x == y for x, y in zip(*tails)):
+    if len(tails[0]) != len(tails[1]) or not all(x == y for x, y in zip(*tails)):
         return None
     # the same input's leading dims on every operand: the answer has them too
     return Tensor(None, dtype, tail=tails[0] or None, star_of=stars.pop() if len(stars) == 1 and tails[0] else None)

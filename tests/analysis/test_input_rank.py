@@ -126,28 +126,6 @@ def test_a_dtype_cast_keeps_the_input_shape_the_next_layer_tells():
     assert last(f, "y") == ["B", 16, "H-2", "W-2"]
 
 
-def test_a_clash_in_the_known_last_dims_is_reported_whatever_the_rank():
-    # dinov2's DINOHead with a seeded bug: Linear(512, ...) after an MLP ending in 256 wide;
-    # x is (*, 64), so the clash holds for every rank x may have
-    f = analyze("""
-    class Head(nn.Module):
-        def __init__(self, in_dim=64, bottleneck_dim=256, out_dim=100):
-            super().__init__()
-            self.mlp = nn.Sequential(nn.Linear(in_dim, 128), nn.GELU(), nn.Linear(128, bottleneck_dim))
-            self.last_layer = nn.Linear(bottleneck_dim * 2, out_dim, bias=False)
-            self.norm = nn.BatchNorm1d(bottleneck_dim)
-
-        def forward(self, x):
-            x = self.mlp(x)
-            y = self.norm(x)
-            x = self.last_layer(x)
-            return x, y
-    """)
-    (conflict,) = f.conflicts
-    assert conflict.line == 15 and "got (*, 256)" in conflict.message
-    # BatchNorm1d(256) takes (B, 256) but not (256,): that depends on the rank, no error
-
-
 def test_a_config_argument_is_the_one_config_class_the_file_imports(tmp_path):
     # transformers' LlamaMLP(config): LlamaConfig comes from .configuration_llama, so the
     # layer widths, and with them the input's last dim, are the config's
