@@ -78,8 +78,8 @@ async def test_hover_and_inlay_hints_on_a_model(tmp_path, model_file):
         _open(client, uri, MODEL)
         hints = await _hints(client, uri)
         h_line = _line_of(MODEL, "h = F.relu")
-        assert "h: (B, 128)" in hints[h_line]
-        assert "logits: (B, 10)" in hints[_line_of(MODEL, "logits = self.fc2")]
+        assert "h: (*, 128)" in hints[h_line]
+        assert "logits: (*, 10)" in hints[_line_of(MODEL, "logits = self.fc2")]
         assert "images: (64, 1, 28, 28)" in hints[_line_of(MODEL, "images = torch.randn")]
         assert "flat: (64, 784)" in hints[_line_of(MODEL, "flat = images.flatten")]
         assert "101,770 params" in hints[_line_of(MODEL, "class Net")]
@@ -91,17 +91,23 @@ async def test_hover_and_inlay_hints_on_a_model(tmp_path, model_file):
 
         # Hover a variable in the body: shape, dtype, where it came from.
         text = await _hover(client, uri, h_line, 8)
-        assert "(B, 128)" in text and "float" in text and "relu" in text
+        assert "(*, 128)" in text and "float" in text and "relu" in text
         text = await _hover(client, uri, _line_of(MODEL, "logits = self.fc2"), 8)
-        assert "(B, 10)" in text and "Linear(" in text and "line 10" in text
+        assert "(*, 10)" in text and "Linear(" in text and "line 10" in text
         # Hover the layer use self.fc1: its signature and parameter count.
         fc1_col = MODEL.splitlines()[h_line].index("fc1")
         text = await _hover(client, uri, h_line, fc1_col)
         assert "Linear(784, hidden)" in text or "Linear(784, 128)" in text
         assert "(*, 784) -> (*, 128)" in text and "100,480 parameters" in text
-        # Hover the class name: parameter count and input -> output shapes.
+        # Hover the class name: parameter count and input -> output shapes; nothing in the
+        # code tells x's rank (Linear takes any leading dims), so none is made up
         text = await _hover(client, uri, _line_of(MODEL, "class Net"), 7)
-        assert "101,770 parameters" in text and "(B, 10)" in text
+        assert "101,770 parameters" in text and "(*, 10)" in text and "(*, 784)" in text
+        assert "(B, " not in text
+        # Hover the input itself
+        fwd = _line_of(MODEL, "def forward(self, x)")
+        text = await _hover(client, uri, fwd, MODEL.splitlines()[fwd].index("x)"))
+        assert text and "(*, 784)" in text, text
         # Hover on a blank line: nothing.
         assert await _hover(client, uri, 4, 0) is None
 
@@ -112,16 +118,16 @@ async def test_shapes_follow_edits(tmp_path, model_file):
         _open(client, uri, MODEL)
         line = _line_of(MODEL, "self.fc1 = nn.Linear(784, hidden)")
         start = MODEL.splitlines()[line].index("hidden)")
-        assert "h: (B, 128)" in (await _hints(client, uri))[_line_of(MODEL, "h = F.relu")]
+        assert "h: (*, 128)" in (await _hints(client, uri))[_line_of(MODEL, "h = F.relu")]
         client.text_document_did_change(types.DidChangeTextDocumentParams(
             text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
             content_changes=[types.TextDocumentContentChangePartial(
                 range=types.Range(start=types.Position(line, start), end=types.Position(line, start + 6)),
                 text="256")]))
         hints = await _hints(client, uri)
-        assert "h: (B, 256)" in hints[_line_of(MODEL, "h = F.relu")]
+        assert "h: (*, 256)" in hints[_line_of(MODEL, "h = F.relu")]
         text = await _hover(client, uri, _line_of(MODEL, "h = F.relu"), 8)
-        assert "(B, 256)" in text
+        assert "(*, 256)" in text
 
 
 async def test_syntax_error_in_one_function_keeps_the_others(tmp_path):
@@ -131,9 +137,9 @@ async def test_syntax_error_in_one_function_keeps_the_others(tmp_path):
         uri = path.as_uri()
         _open(client, uri, BROKEN_OTHER)
         hints = await _hints(client, uri)
-        assert "h: (B, 128)" in hints[_line_of(BROKEN_OTHER, "h = F.relu")]
+        assert "h: (*, 128)" in hints[_line_of(BROKEN_OTHER, "h = F.relu")]
         text = await _hover(client, uri, _line_of(BROKEN_OTHER, "logits = self.fc2"), 8)
-        assert "(B, 10)" in text
+        assert "(*, 10)" in text
 
 
 async def test_setting_turns_shape_hints_off(tmp_path, model_file):
@@ -142,7 +148,7 @@ async def test_setting_turns_shape_hints_off(tmp_path, model_file):
         _open(client, uri, MODEL)
         assert await _hints(client, uri) == {} or all("(" not in v for v in (await _hints(client, uri)).values())
         # hover still works
-        assert "(B, 10)" in await _hover(client, uri, _line_of(MODEL, "logits = self.fc2"), 8)
+        assert "(*, 10)" in await _hover(client, uri, _line_of(MODEL, "logits = self.fc2"), 8)
 
 
 async def test_explicit_inputs_setting_replaces_inferred_batch(tmp_path, model_file):
@@ -165,4 +171,4 @@ async def test_non_ascii_line_positions(tmp_path):
         line = _line_of(text, "全连接")
         col = text.splitlines()[line].index("h = F")  # code points == UTF-16 units here
         hover = await _hover(client, uri, line, col)
-        assert hover and "(B, 128)" in hover
+        assert hover and "(*, 128)" in hover

@@ -92,3 +92,29 @@ def test_the_engines_inputs_for_a_class_are_read_from_its_json():
         {"name": "Net", "line": 3, "inputs": {"x": ["B", 784]}}]}]}
     assert defaults.guessed_inputs(result, lambda p: p == "m.py", "Net") == {"x": ["B", 784]}
     assert defaults.guessed_inputs(result, lambda p: p == "m.py", "Other") is None
+
+
+def test_a_rank_polymorphic_shape_is_right_rank_where_the_runtime_allows_it():
+    # (*, 768): what plain `ml-lsp shapes` says of an input first consumed by Linear(768, ...)
+    star = [dict(STATIC[0], shape=["*", 768]), dict(STATIC[1], shape=["*", 768])]
+    tally, _ = run.score_without(LABEL, MANIFEST_RUN, {"ok": True, "entries": DEFAULT_RUN}, star)
+    assert (tally.right_rank, tally.star_rank, tally.contradicted, tally.exact) == (2, 2, 0, 0)
+    # a tail int the default-built run does not have, or a tail longer than its rank, is wrong
+    wrong = [dict(STATIC[0], shape=["*", 64]), dict(STATIC[1], shape=["*", "B", "T", 768])]
+    tally, _ = run.score_without(LABEL, MANIFEST_RUN, {"ok": True, "entries": DEFAULT_RUN}, wrong)
+    assert (tally.right_rank, tally.star_rank, tally.contradicted) == (0, 0, 2)
+    # against the manifest's other model only the rank counts: (*, 768) fits its (2, 64)
+    record = {"ok": False, "stage": "construct", "error": "TypeError: missing 1 required positional argument"}
+    tally, kind = run.score_without(LABEL, MANIFEST_RUN, record, star)
+    assert kind == "needs arguments" and (tally.right_rank, tally.star_rank, tally.contradicted) == (2, 2, 0)
+
+
+def test_the_report_splits_right_rank_into_exact_rank_and_star_shapes(monkeypatch):
+    from collections import Counter
+    monkeypatch.setattr(run, "category_profile", lambda cases, pick: Counter())  # reads the class's file
+    case = type("Case", (), {"split": "tune", "repo": "owner/repo", "path": "model.py", "id": "c1"})()
+    tally = run.compare(LABEL, DEFAULT_RUN, [STATIC[0], dict(STATIC[1], shape=["*", 768])])
+    result = run.CaseResult(case, tally, tally, None, None, [], [], [], without_kind="defaults")
+    text = run.report([result], [], [], False)
+    assert "right rank 2/2 = 100.0%" in text
+    assert "exact rank 1/2 = 50.0%, rank-consistent (*, ...) 1/2 = 50.0%" in text

@@ -69,6 +69,36 @@ def test_json_lists_each_class_with_the_inputs_it_was_analysed_with(model):
     assert net["name"] == "Net" and list(net["inputs"]) == ["x"]
 
 
+def test_an_input_of_unknown_rank_is_a_star_prefix_in_json_and_text(tmp_path):
+    # Linear(256, 64) takes any leading dims: without --input, x is (*, 256), never a made-up
+    # (B, 256); in JSON the prefix is the string "*" at the front of the dims
+    path = tmp_path / "mlp.py"
+    path.write_text(textwrap.dedent("""\
+        import torch
+        import torch.nn as nn
+
+
+        class MLP(nn.Module):
+            def __init__(self, dim=256, hidden=64):
+                super().__init__()
+                self.fc1 = nn.Linear(dim, hidden)
+                self.fc2 = nn.Linear(hidden, 10)
+
+            def forward(self, x):
+                h = torch.relu(self.fc1(x))
+                out = self.fc2(h)
+                return out
+        """))
+    rc, out, err = run(str(path), "--json")
+    assert rc == 0, err
+    data = json.loads(out)["files"][0]
+    assert data["classes"] == [{"name": "MLP", "line": 5, "inputs": {"x": ["*", 256]}}]
+    assert {e["name"]: e["shape"] for e in data["shapes"]} == {"h": ["*", 64], "out": ["*", 10]}
+    rc, out, err = run(str(path))
+    assert rc == 0, err
+    assert "h = (*, 64) float" in out and "out = (*, 10) float" in out
+
+
 def test_symbolic_input_dims_and_init(model):
     rc, out, err = run(str(model), "--entry", "Net", "--init", "n_in=32, n_hidden=16", "--input", "x=B,32",
                        "--json")
@@ -112,8 +142,9 @@ def test_several_files_and_workspace_imports(tmp_path):
     # main.py's call site (Block(8) on a (3, 8) input) gives blocks.py its shapes
     assert [e["shape"] for e in files[1]["shapes"] if e["name"] == "y"] == [[3, 16]]
     rc, out, err = run(str(tmp_path / "blocks.py"), "--json", cwd=tmp_path)
-    # analysed on its own, the block's width is the constructor parameter's name
-    assert [e["shape"] for e in json.loads(out)["files"][0]["shapes"] if e["name"] == "y"] == [["B", "2*d"]]
+    # analysed on its own, the block's width is the constructor parameter's name, and the
+    # input's rank is unknown (Linear takes any leading dims): "*" in JSON
+    assert [e["shape"] for e in json.loads(out)["files"][0]["shapes"] if e["name"] == "y"] == [["*", "2*d"]]
 
 
 @pytest.mark.parametrize("args,message", [

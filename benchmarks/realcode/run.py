@@ -107,7 +107,8 @@ STAR_TOKENS = ("*", "...")
 class Tally:
     total: int = 0
     exact: int = 0
-    right_rank: int = 0
+    right_rank: int = 0      # the runtime's rank, or a star shape consistent with it
+    star_rank: int = 0       # of right_rank: (*, 256) where the runtime's rank >= 1 and its last dim agrees
     contradicted: int = 0
     missing: int = 0
     wrong_dtype: int = 0
@@ -115,7 +116,7 @@ class Tally:
     disagreements: list[tuple[str, str, object, object, str]] = field(default_factory=list)
 
     def add(self, other: "Tally") -> None:
-        for name in ("total", "exact", "right_rank", "contradicted", "missing", "wrong_dtype", "raised"):
+        for name in ("total", "exact", "right_rank", "star_rank", "contradicted", "missing", "wrong_dtype", "raised"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.disagreements.extend(other.disagreements)
 
@@ -135,7 +136,10 @@ def compare(label: str, runtime: list[dict], static: list[dict] | None, rank_onl
     """Per (scope, line, name): exact (every dim equal; where the runtime's dim varied
     between the two runs, only a non-int is right), right rank, contradicted (a stated
     int that differs from the runtime's, or a stated rank that differs; with a rank-
-    polymorphic ``(*, 256)`` the stated trailing dims are compared), or missing.
+    polymorphic ``(*, 256)`` the stated trailing dims are compared), or missing. A
+    ``(*, 256)`` is right rank (rank-consistent, counted apart in ``star_rank``) where the
+    runtime's rank is at least its tail's length and the tail's ints agree: it states no
+    rank, so none of the runtime's contradicts it; a made-up fixed rank that differs does.
     ``rank_only``: the runtime ran another model than the engine analysed (the manifest's
     constructor arguments, the engine the defaults), so only a rank that differs (or more
     trailing dims than the runtime's rank) contradicts; a differing dim is inexact."""
@@ -165,6 +169,8 @@ def compare(label: str, runtime: list[dict], static: list[dict] | None, rank_onl
                 tally.contradicted += 1
                 tally.disagreements.append((where, entry["name"], predicted, actual, "contradicted"))
             else:
+                tally.right_rank += 1
+                tally.star_rank += 1
                 tally.disagreements.append((where, entry["name"], predicted, actual, "unknown rank"))
             continue
         if len(predicted) != len(actual):
@@ -398,9 +404,19 @@ def report(cases: list[CaseResult], bugs: list[BugResult], not_scored: list[str]
             f"  without (plain FILE):     right rank {b.right_rank}/{b.total} = {b.pct(b.right_rank):.1f}%   "
             f"exact {b.pct(b.exact):.1f}%   contradicted {b.contradicted}   missing {b.missing}   "
             f"raised {b.raised}",
+            f"    right rank split: exact rank {b.right_rank - b.star_rank}/{b.total} = "
+            f"{b.pct(b.right_rank - b.star_rank):.1f}%, rank-consistent (*, ...) {b.star_rank}/{b.total} = "
+            f"{b.pct(b.star_rank):.1f}%",
         ]
         kinds = Counter(r.without_kind for r in chosen)
-        lines += [f"    {kinds[kind]:4d} classes: {text}" for kind, text in WITHOUT_KINDS.items() if kinds[kind]]
+        for kind, text in WITHOUT_KINDS.items():
+            if kinds[kind]:
+                k = Tally()
+                for r in chosen:
+                    if r.without_kind == kind:
+                        k.add(r.without_inputs)
+                lines.append(f"    {kinds[kind]:4d} classes: {text}: right rank {k.right_rank}/{k.total} "
+                             f"({k.star_rank} (*, ...)), contradicted {k.contradicted}")
         old = Tally()
         for r in chosen:
             old.add(r.without_manifest)
@@ -595,6 +611,7 @@ def main(argv=None) -> int:
         args.json.write_text(json.dumps({
             "classes": [{"id": r.case.id, "split": r.case.split, "total": r.with_inputs.total,
                          "exact_with_inputs": r.with_inputs.exact, "right_rank_without": r.without_inputs.right_rank,
+                         "star_rank_without": r.without_inputs.star_rank,
                          "contradicted_with": r.with_inputs.contradicted,
                          "contradicted_without": r.without_inputs.contradicted,
                          "total_without": r.without_inputs.total, "raised_without": r.without_inputs.raised,

@@ -19,7 +19,7 @@ from ml_lsp.analysis.facts import Binding, LayerFact, ModuleClassFact, ModuleFac
 from ml_lsp.analysis.batch import BatchCache, CallerSites
 from ml_lsp.analysis.keras.model import mentions_keras
 from ml_lsp.analysis.interp import (ANNOTATION, COMMENT, EXPLICIT, INFERRED, CALLSITE, TIED, BudgetExceeded,
-                                    Interp, Limits, ProbeDone, _MODULE_CLASSES, _param_names, resolved)
+                                    Interp, LazyImport, Limits, ProbeDone, _MODULE_CLASSES, _param_names, resolved)
 from ml_lsp.analysis.ops import Args, Ctor, LayerRule
 from ml_lsp.analysis.parse import MAX_SOURCE_BYTES, parse_tolerant, too_large  # noqa: F401 (re-exported)
 from ml_lsp.analysis.values import UNK, ClassVal, DictVal, Func, Instance, Layer, Ref, Seq, Tensor
@@ -540,6 +540,14 @@ def _value_for_param(interp: Interp, p: ast.arg, symbolic: bool):
         # a config object: build the one class whose name says it is one, if unique
         cands = [c for c in interp.classes if not c.is_module and
                  (c.name.lower().endswith("config") or c.name.lower().endswith("args") or c.is_dataclass)]
+        if not cands:
+            # none defined here: the one config class the file imports (transformers'
+            # `from .configuration_llama import LlamaConfig` for LlamaMLP(config))
+            names = [k for k, v in interp.globals.items() if k.endswith("Config") and type(v) is LazyImport]
+            if len(names) == 1:
+                target = resolved(interp.globals[names[0]])
+                if isinstance(target, ClassVal) and not target.is_module:
+                    cands = [target]
         if len(cands) == 1:
             return _default_config(interp, cands[0], symbolic)
         return UNK
@@ -717,9 +725,22 @@ def _recorded_run(interp: Interp, cls, instance, values: dict, missing: list, hi
     every rank tried clashes at that site: only then is it proven whatever the real rank."""
     flex = [p for p in missing if ("alternatives", p) in hints and ("rank", p) not in hints
             and isinstance(values.get(p), Tensor) and values[p].shape is not None]
-    snapshot = _snapshot(interp) if flex else None
-    state = _model_state(instance) if flex else None
-    _real_run(interp, cls, instance, values, fn, quality, problems, record_inputs)
+    stars = [p for p in missing if isinstance(values.get(p), Tensor) and values[p].star_of == p]
+    snapshot = _snapshot(interp) if flex or stars else None
+    state = _model_state(instance) if flex or stars else None
+    interp.star_ranks = {} if stars else None
+    try:
+        _real_run(interp, cls, instance, values, fn, quality, problems, record_inputs)
+    finally:
+        demands, interp.star_ranks = interp.star_ranks or {}, None
+    ranked = {p: _ranked_input(values[p], *demands[p]) for p in stars if p in demands}
+    if ranked:
+        # (*, 96) kept its leading dims down to ``b, n, _ = h.shape``: the input has that
+        # rank; the run is redone with it
+        _restore(interp, snapshot)
+        _put_back(state)
+        values.update(ranked)
+        _real_run(interp, cls, instance, values, fn, quality, problems, record_inputs)
     tentative = interp.rec.tentative
     interp.rec.tentative = {}
     if not tentative:
@@ -807,6 +828,13 @@ def _from_hints(hints: dict, p: str, default):
     else:
         return default
     guess = shape is not None
+    if names is None and shape is not None and ("any_rank", p) in hints and ("alternatives", p) in hints:
+        # Linear(256) takes (B, 256), (B, T, 256) and (256,): nothing in the code says which,
+        # so the input is (*, 256), the dims every rank it accepts shares; (B, 256) would be
+        # a made-up rank (a later reshape(b, -1, h, d) then "solves" -1 = 1)
+        tail = _common_tail([shape] + [alt for alt, _dtype in hints[("alternatives", p)]])
+        if tail:
+            return Tensor(None, dtype, origin, guess=True, tail=tail, star_of=p)
     if names is not None:
         named = tuple(Sym.named(n) if n else None for n in names)
         if shape is None:
@@ -815,6 +843,28 @@ def _from_hints(hints: dict, p: str, default):
             # Linear-style hint (B, in) on a tensor unpacked as B, T, C: (B, T, in)
             shape = (shape[0],) + named[1:-1] + (shape[1],)
     return Tensor(shape, dtype, origin, guess=guess)
+
+
+#: names for the leading dims of an input whose rank an unpacking showed but did not name
+_LEADING_NAMES = ("B", "T", "S", "U", "V")
+
+
+def _ranked_input(star: Tensor, names: list, line: int) -> Tensor:
+    """Input ``(*, 96)`` whose leading dims an unpacking on ``line`` counted (and named)."""
+    free = iter(n for n in _LEADING_NAMES if n not in names)
+    lead = tuple(Sym.named(n if n else next(free, f"d{i}")) for i, n in enumerate(names))
+    return Tensor(lead + tuple(star.tail), star.dtype, f"{star.origin}; rank from line {line}", guess=True)
+
+
+def _common_tail(shapes: list) -> tuple:
+    """The last dims all of ``shapes`` have in common (dims the same symbol or int)."""
+    out = []
+    for column in zip(*(reversed(s) for s in shapes)):
+        first = column[0]
+        if first is None or not all(d is not None and dims.same(first, d) for d in column[1:]):
+            break
+        out.append(first)
+    return tuple(reversed(out))
 
 
 def _run(interp: Interp, target, instance, kwargs: dict, fn: Func):
@@ -850,7 +900,11 @@ def _analyze_methods(interp: Interp, cls: ClassVal, problems, again: bool = Fals
             values.setdefault(p, v)
         for p in list(missing):
             shape = io[1].get(p) if io is not None else None
-            if shape is not None:
+            if shape is not None and shape[:1] == (dims.STAR,):
+                # forward's (*, 256): the same unknown rank
+                values[p] = Tensor(None, None, "input (as forward's)", tail=tuple(shape[1:]))
+                missing.remove(p)
+            elif shape is not None:
                 values[p] = Tensor(shape, None, "input (as forward's)")
                 missing.remove(p)
         hints = _probe(interp, fn, instance, values, missing, fn)

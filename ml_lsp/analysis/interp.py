@@ -236,6 +236,9 @@ class Interp:
         self.hints: Optional[dict] = None  # probe name -> (shape, dtype, origin)
         self.probe_wanted: set = set()  # the parameters a probe run is after
         self.trial_conflicts: Optional[list] = None  # set while trying candidate input ranks
+        # set while running on an input of unknown rank (*, 256): input -> the names of the
+        # leading dims an unpacking ``b, n, _ = h.shape`` of a tensor keeping its star showed
+        self.star_ranks: Optional[dict] = None
         self.first_instance: dict = {}  # ClassVal -> the first Instance built anywhere
         self.instances: dict = {}  # ClassVal -> first Instance built by script code
         self.forward_quality: dict = {}  # ClassVal name -> best quality its forward ran with
@@ -347,6 +350,8 @@ class Interp:
         t = type(stmt)
         if t is ast.Assign:
             value = self.eval(stmt.value, frame)
+            if value is UNK and self.star_ranks is not None:
+                self.note_star_rank(stmt, frame)
             for target in stmt.targets:
                 self.assign(target, value, frame, stmt)
         elif t is ast.Expr:
@@ -688,6 +693,30 @@ class Interp:
                 _layer_set_child(obj, key, value)
         elif t is ast.Starred:
             self.assign(target.value, value, frame, stmt)
+
+    def note_star_rank(self, stmt, frame) -> None:
+        """``b, n, _ = h.shape`` (or ``h.size()``) with ``h`` of shape ``(*, 96)`` that keeps
+        input ``x``'s leading dims: ``x`` has two of them. The first such unpacking of each
+        input counts."""
+        target = stmt.targets[0]
+        if len(stmt.targets) != 1 or not isinstance(target, (ast.Tuple, ast.List)) or \
+                any(isinstance(e, ast.Starred) for e in target.elts):
+            return
+        v = stmt.value
+        if isinstance(v, ast.Call) and not v.args and not v.keywords and isinstance(v.func, ast.Attribute) \
+                and v.func.attr == "size":
+            v = v.func.value
+        elif isinstance(v, ast.Attribute) and v.attr == "shape":
+            v = v.value
+        else:
+            return
+        t = resolved(frame.env.get(v.id)) if isinstance(v, ast.Name) else None
+        if not (isinstance(t, Tensor) and t.shape is None and t.tail and t.star_of):
+            return
+        lead = len(target.elts) - len(t.tail)
+        if lead >= 0 and t.star_of not in self.star_ranks:
+            self.star_ranks[t.star_of] = ([e.id if isinstance(e, ast.Name) and e.id != "_" else None
+                                           for e in target.elts[:lead]], stmt.lineno)
 
     def unpack(self, value, n):
         if isinstance(value, Seq):
@@ -1529,6 +1558,8 @@ class Interp:
             self.hints[name] = (shape, hint[1], f"inferred from {where}")
             if alternatives:
                 self.hints[("alternatives", name)] = alternatives
+            if shape is not None and getattr(rule, "any_leading_dims", False):
+                self.hints[("any_rank", name)] = True
             if self.probe_wanted and self.probe_wanted <= self.hints.keys():
                 raise ProbeDone()
 
@@ -1641,6 +1672,12 @@ class Interp:
         # is no call site: run it for the result but record nothing
         script = frame is not None and not (frame.cls is not None and frame.cls.is_module)
         vague = script and any(v is UNK or (isinstance(v, Tensor) and v.shape is None) for v in a.args)
+        # a model's forward passing a block an input it knows nothing of (not even its last
+        # dims) tells the block nothing: the block's own run on inputs inferred from its
+        # first layer is better (CLIP's Bottleneck inside ModifiedResNet), so this one is
+        # neither recorded nor taken as a better-informed call
+        vague = vague or (bool(a.args) and all(_unknown_input(v) for v in a.args) and
+                          all(_unknown_input(v) for v in a.kwargs.values() if isinstance(v, Tensor)))
         was = self.recording
         if vague:
             self.recording = False
@@ -1665,13 +1702,13 @@ class Interp:
             for i, p in enumerate(params):
                 v = a.arg(i, p)
                 if isinstance(v, Tensor):
-                    ins[p] = v.shape
+                    ins[p] = v.shown_shape  # (*, 256) where only the last dims are known
             old_io = self.forward_io.get(key)
             if old_io is None or quality > old_io[0]:
-                self.forward_io[key] = (quality, ins, out.shape if isinstance(out, Tensor) else None)
+                self.forward_io[key] = (quality, ins, out.shown_shape if isinstance(out, Tensor) else None)
             elif quality == old_io[0]:
-                merged = {p: dims.join_shape(s, ins.get(p)) for p, s in old_io[1].items()}
-                o = dims.join_shape(old_io[2], out.shape) if isinstance(out, Tensor) else None
+                merged = {p: _join_input_shapes(s, ins.get(p)) for p, s in old_io[1].items()}
+                o = _join_input_shapes(old_io[2], out.shown_shape) if isinstance(out, Tensor) else None
                 self.forward_io[key] = (quality, merged, o)
         return out
 
@@ -3018,6 +3055,18 @@ def _flatten_tensors(v, prefix="", depth=0):
     return out
 
 
+def _unknown_input(v) -> bool:
+    return v is UNK or (isinstance(v, Tensor) and v.shape is None and not v.tail)
+
+
+def _join_input_shapes(a, b):
+    """Two calls' shapes of one forward input; one of unknown rank (``(*, 256)``) joins to
+    itself only: a star is not one dim."""
+    if a is not None and b is not None and (dims.STAR in a or dims.STAR in b):
+        return a if a == b else None
+    return dims.join_shape(a, b)
+
+
 def _unknown_shape_of(rule, call):
     """An op called with a ``*args`` of unknown length: its positional arguments are not
     known, so neither is its shape (``x.reshape(*x.shape[:-1], -1, 2)`` with ``x`` of unknown
@@ -3066,6 +3115,8 @@ def _lift_tail(rule, qual, a: Args, layer) -> Optional[Tensor]:
     it depends on the rank (flatten(1), transpose(1, 2)), it stays unknown. Conflicts seen
     on the stand-ins are not reported: the real rank may differ."""
     tails, dtype = [], None
+    stars = {v.star_of for v in list(a.args) + list(a.kwargs.values())
+             if isinstance(v, Tensor) and v.shape is None and v.tail}
     for n in (1, 2):
         prefix = tuple(Sym.named(name) for name in _STAR_NAMES[:n])
 
@@ -3087,7 +3138,8 @@ def _lift_tail(rule, qual, a: Args, layer) -> Optional[Tensor]:
         dtype = out.dtype
     if len(tails[0]) != len(tails[1]) or not all(x == y for x, y in zip(*tails)):
         return None
-    return Tensor(None, dtype, tail=tails[0] or None)
+    # the same input's leading dims on every operand: the answer has them too
+    return Tensor(None, dtype, tail=tails[0] or None, star_of=stars.pop() if len(stars) == 1 and tails[0] else None)
 
 
 def _set_env(frame: Frame, env: dict) -> None:

@@ -130,6 +130,10 @@ class LayerRule:
     # (ctor) -> other input shapes the first consumer also accepts (Linear takes (B, in) and
     # (B, T, in)); the engine keeps the one the rest of forward does not contradict
     hint_alternatives: Optional[Callable] = None
+    # the input takes any number of leading dims (Linear's (*, in), LayerNorm's): an input
+    # it consumes first has an unknown rank, shown (*, in), not one of the alternatives.
+    # Conv2d's unbatched (C, H, W) is an alternative to its documented (B, C, H, W), not that.
+    any_leading_dims: bool = False
     # (ctor) -> {attribute: LayerSpec}: the layers the module builds in its constructor
     # (nn.Transformer's encoder), built when code reads them
     submodules: Optional[Callable] = None

@@ -52,6 +52,9 @@ class Tensor:
     # shapes are still shown, but no contradiction is reported from it (its rank may be off)
     tail: Optional[tuple] = None  # with shape None: the last dims are known, the rank is not
     # (``(*, 256)``: broadcast with an operand that may be any tensor, Linear on such a value)
+    star_of: Optional[str] = None  # with a tail: the forward input whose unknown leading dims
+    # the star stands for (Linear and activations keep them): unpacking ``b, n, _ = h.shape``
+    # then tells that input's rank
     layout: Optional[tuple] = None  # memory order, where known (ml_lsp_torch_shapes.layout):
     # for each dim, the dim of a contiguous tensor it came from; None = not known
 
@@ -333,7 +336,8 @@ def join(a, b):
         dtype = a.dtype if a.dtype == b.dtype else None
         tail = None if shape is not None else _common_tail(a, b)
         return Tensor(shape, dtype, a.origin if a.origin == b.origin else "", guess=a.guess or b.guess,
-                      tail=tail, source=a.source if a.source == b.source else "",
+                      tail=tail, star_of=a.star_of if tail and a.star_of == b.star_of else None,
+                      source=a.source if a.source == b.source else "",
                       fill=a.fill if a.fill == b.fill else None)
     if (a is NUM or _is_number(a)) and (b is NUM or _is_number(b)):
         return a if dims.is_dim(a) and dims.is_dim(b) and dims.same(a, b) else NUM

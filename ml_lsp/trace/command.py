@@ -81,7 +81,7 @@ def class_inputs(facts, explicit: dict[str, list], entry: str | None) -> dict[st
                 continue
             same = [b for b in bindings.get((cls.name, param), []) if b.shape is not None
                     and tuple(b.shape) == tuple(shape)]
-            spec[param] = {"dims": [_dim_json(d) for d in shape], "dtype": same[0].dtype if same else None}
+            spec[param] = {"dims": _runnable_dims([_dim_json(d) for d in shape]), "dtype": same[0].dtype if same else None}
         result[cls.name] = spec
     if explicit:
         targets = [entry] if entry else [name for name, spec in result.items() if set(explicit) <= set(spec)]
@@ -91,6 +91,17 @@ def class_inputs(facts, explicit: dict[str, list], entry: str | None) -> dict[st
                 spec[param] = {"dims": dims, "dtype": (spec.get(param) or {}).get("dtype")}
             result[name] = spec
     return result
+
+
+
+def _runnable_dims(dims: list) -> list:
+    """A run needs a rank: an input the engine knows only as ``(*, 256)`` (Linear takes any
+    leading dims) is traced with one leading batch dim, ``(B, 256)``."""
+    if "*" not in dims:
+        return dims
+    i = dims.index("*")
+    batch = next(n for n in ("B", "N", "B0", "B1") if n not in dims)
+    return dims[:i] + [batch] + dims[i + 1:]
 
 
 def symbolic_entries(facts) -> list[dict]:

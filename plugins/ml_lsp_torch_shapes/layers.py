@@ -57,6 +57,7 @@ Linear = LayerRule(
     input_hint=lambda c: ((B, c.dim("in_features")), "float") if c.dim("in_features") is not None else None,
     hint_alternatives=lambda c: [((B, T, c.dim("in_features")), "float"), ((c.dim("in_features"),), "float"),
                                  ((B, T, sym("S"), c.dim("in_features")), "float")],
+    any_leading_dims=True,
     weights=lambda c: {"weight": (c.dim("out_features"), c.dim("in_features")),
                        "bias": (c.dim("out_features"),) if c.get("bias", True) is not False else None})
 
@@ -379,6 +380,7 @@ LayerNorm = LayerRule(params=("normalized_shape", "eps", "elementwise_affine", "
                       defaults={"elementwise_affine": True, "bias": True}, forward=layernorm_forward,
                       input_hint=lambda c: (_layernorm_hints(c) or [None])[0],
                       hint_alternatives=lambda c: _layernorm_hints(c)[1:],
+                      any_leading_dims=True,
                       param_count=_layernorm_params, keeps_shape=True,
                       signature=lambda c: (f"(*, {', '.join(_r(d) for d in (_normalized_shape(c) or ()))})",
                                            f"(*, {', '.join(_r(d) for d in (_normalized_shape(c) or ()))})"),

@@ -57,13 +57,14 @@ def binary(op):
             # side's last dims (those not 1) and nothing is known of its rank
             if a.shape is None:
                 return Tensor(None, _promote(a.dtype, None, op) if op not in ("cmp", "logical") else
-                              ("bool" if op == "cmp" else None), tail=a.tail)
+                              ("bool" if op == "cmp" else None), tail=a.tail, star_of=a.star_of)
             tail = tuple(None if d == 1 else d for d in a.shape)
             dt = "bool" if op == "cmp" else (None if op == "logical" else _promote(a.dtype, None, op))
             return Tensor(None, dt, tail=tail or None)
         elif isinstance(b, (int, float, bool, dims.Sym)) or b is NUM:
             if a.shape is None:
-                return Tensor(None, a.dtype if op not in ("cmp", "logical") else "bool", tail=a.tail)
+                return Tensor(None, a.dtype if op not in ("cmp", "logical") else "bool", tail=a.tail,
+                              star_of=a.star_of)
             shape, bdt = a.shape, (_scalar_dtype(b) if b is not NUM else (a.dtype if a.dtype == "float" else None))
             if bdt == "long" and a.dtype in ("float", "long"):
                 bdt = a.dtype

@@ -389,6 +389,9 @@ def type_(call: OpCall):
     return Tensor(t.shape, d if d is not False else None)
 
 
+type_.keeps_shape = True  # CLIP's x.type(self.conv1.weight.dtype): the next layer still tells x's shape
+
+
 def chunk(call: OpCall):
     t = _t(call)
     if t is None:

@@ -69,7 +69,7 @@ def test_symbolic_constructor_arguments_become_named_dims():
             y = self.fc(x)
             return y
     """)
-    assert last(f, "y") == ["B", "d_out"]
+    assert last(f, "y") == ["*", "d_out"]
 
 
 def test_argparse_defaults_in_scripts():
@@ -90,7 +90,7 @@ def test_argparse_defaults_in_scripts():
             h = self.fc(z)
             return h
     """)
-    assert last(f, "h") == ["B", 64]
+    assert last(f, "h") == ["*", 64]
     layer = next(l for l in f.layers if l.attr == "fc")
     assert layer.signature == "(*, 100) -> (*, 64)"
 
@@ -475,6 +475,6 @@ def test_call_sites_in_other_workspace_files():
              "    net = Net(20, 3)\n"
              "    out = net(torch.randn(16, 20))\n")
     alone = analyze_source(model, "/ws/model.py")
-    assert last(alone, "y") == ["B", "n_out"]
+    assert last(alone, "y") == ["*", "n_out"]
     f = analyze_source(model, "/ws/model.py", callers=[("/ws/train.py", train)])
     assert last(f, "y") == [16, 3]

@@ -236,6 +236,7 @@ class Disagreement:
     static: object
     runtime: object
     kind: str   # "contradicted", "missing", "inexact"
+    wrong_int: bool = False   # contradicted by a stated int where the runtime has another int
 
     def __str__(self) -> str:
         return f"{self.where} {self.name}: static {self.static} vs runtime {self.runtime} [{self.kind}]"
@@ -245,7 +246,8 @@ class Disagreement:
 class Tally:
     total: int = 0
     exact: int = 0
-    right_rank: int = 0
+    right_rank: int = 0            # the runtime's rank, or a star shape consistent with it
+    star_rank: int = 0             # of right_rank: (*, 256) with the runtime's rank >= 1 and 256 last
     contradicted: int = 0          # a wrong int where runtime has an int, or a wrong rank
     contradicted_ints: int = 0     # a wrong int where runtime has an int
     wrong_dtype: int = 0           # static names a dtype that is not the runtime one
@@ -255,6 +257,7 @@ class Tally:
         self.total += other.total
         self.exact += other.exact
         self.right_rank += other.right_rank
+        self.star_rank += other.star_rank
         self.contradicted += other.contradicted
         self.contradicted_ints += other.contradicted_ints
         self.wrong_dtype += other.wrong_dtype
@@ -265,6 +268,7 @@ class Tally:
 
     def __repr__(self) -> str:  # short: pytest prints it in assertion messages
         return (f"Tally(total={self.total}, exact={self.exact}, right_rank={self.right_rank}, "
+                f"star_rank={self.star_rank}, "
                 f"contradicted={self.contradicted}, contradicted_ints={self.contradicted_ints})")
 
 
@@ -300,13 +304,20 @@ def compare(model: CorpusModel, runtime: list[dict], static: list[dict] | None) 
             continue
         if "*" in predicted:  # (*, 256): any leading dims, then these; only they can be wrong
             known = predicted[predicted.index("*") + 1:]
-            wrong = len(known) > len(actual) or any(
-                isinstance(p, int) and not isinstance(p, bool) and p != a
-                for p, a in zip(reversed(known), reversed(actual)))
-            if wrong:
+            wrong_int = any(isinstance(p, int) and not isinstance(p, bool) and p != a
+                            for p, a in zip(reversed(known), reversed(actual)))
+            if len(known) > len(actual) or wrong_int:
                 tally.contradicted += 1
-            tally.disagreements.append(Disagreement(where, entry["name"], predicted, actual,
-                                                    "contradicted" if wrong else "inexact"))
+                tally.contradicted_ints += wrong_int
+                tally.disagreements.append(Disagreement(where, entry["name"], predicted, actual, "contradicted",
+                                                        wrong_int))
+            else:
+                # rank-consistent: the runtime's rank is one the star allows, and the dims
+                # shown agree; counted as right rank, and apart, so a reader sees how much
+                # of "right rank" is star shapes
+                tally.right_rank += 1
+                tally.star_rank += 1
+                tally.disagreements.append(Disagreement(where, entry["name"], predicted, actual, "inexact"))
             continue
         if len(predicted) != len(actual):
             tally.contradicted += 1
@@ -318,7 +329,7 @@ def compare(model: CorpusModel, runtime: list[dict], static: list[dict] | None) 
         if wrong_int:
             tally.contradicted += 1
             tally.contradicted_ints += 1
-            tally.disagreements.append(Disagreement(where, entry["name"], predicted, actual, "contradicted"))
+            tally.disagreements.append(Disagreement(where, entry["name"], predicted, actual, "contradicted", True))
         elif all(_dims_exact(p, a) for p, a in zip(predicted, actual)):
             tally.exact += 1
         else:
@@ -339,7 +350,8 @@ class Report:
             f"ground truth: {len(self.per_model)} models, {a.total} bindings",
             f"  with --input:    exact {a.exact}/{a.total} = {a.pct(a.exact):.1f}%, "
             f"contradicted {a.contradicted}, wrong dtype {a.wrong_dtype}",
-            f"  without --input: right rank {b.right_rank}/{b.total} = {b.pct(b.right_rank):.1f}%, "
+            f"  without --input: right rank {b.right_rank}/{b.total} = {b.pct(b.right_rank):.1f}% "
+            f"(exact rank {b.right_rank - b.star_rank}, rank-consistent (*, ...) {b.star_rank}), "
             f"exact {b.pct(b.exact):.1f}%, contradicted ints {b.contradicted_ints}",
             "  per model (exact% with inputs / right-rank% without):",
         ]
@@ -348,8 +360,7 @@ class Report:
         for failure in self.failures:
             lines.append(f"  FAILED: {failure}")
         contradictions = [f"    {d} [with --input]" for d in a.disagreements if d.kind == "contradicted"]
-        contradictions += [f"    {d} [without --input]" for d in b.disagreements if d.kind == "contradicted"
-                           and isinstance(d.static, list) and len(d.static) == len(d.runtime or [])]
+        contradictions += [f"    {d} [without --input]" for d in b.disagreements if d.wrong_int]
         if contradictions:
             lines.append("  contradictions (file:line name: static vs runtime):")
             lines.extend(contradictions)

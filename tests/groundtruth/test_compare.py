@@ -40,6 +40,22 @@ def test_a_dim_that_varied_at_runtime_must_not_be_a_fixed_int():
     assert wrong.disagreements[0].kind == "contradicted"
 
 
+def test_a_rank_polymorphic_shape_is_right_rank_where_the_runtime_rank_allows_it():
+    # (*, 256): what a first Linear(256, ...) says of its input; the runtime's rank 2 or 3
+    runtime = [_rt(1, "a", [2, 256]), _rt(2, "b", [2, 16, 256]), _rt(3, "c", [256]),
+               _rt(4, "d", [2, 16, 128]), _rt(5, "e", [256])]
+    static = [_rt(1, "a", ["*", 256]), _rt(2, "b", ["*", 256]), _rt(3, "c", ["*", 256]),
+              _rt(4, "d", ["*", 256]),          # a wrong int in the tail
+              _rt(5, "e", ["*", "T", 256])]     # a tail longer than the runtime's rank
+    tally = compare(MODEL, runtime, static)
+    assert (tally.right_rank, tally.star_rank, tally.exact) == (3, 3, 0)
+    assert (tally.contradicted, tally.contradicted_ints) == (2, 1)
+    assert {d.name for d in tally.disagreements if d.wrong_int} == {"d"}
+    # a made-up fixed rank that differs stays wrong
+    made_up = compare(MODEL, [_rt(1, "x", [2, 16, 256])], [_rt(1, "x", ["B", 256])])
+    assert (made_up.right_rank, made_up.contradicted) == (0, 1)
+
+
 def test_a_wrong_dtype_is_counted_apart_from_shapes():
     runtime = [dict(_rt(1, "idx", [2, 3]), dtype="long")]
     tally = compare(MODEL, runtime, [_rt(1, "idx", [2, 3])])

@@ -75,3 +75,23 @@ def test_timeout_is_a_clear_message_not_a_hang(tmp_path):
     assert done.returncode == 1
     assert "timed out after 2 s" in done.stderr
     assert "line 7" in done.stderr or ":7:" in done.stderr or ":6:" in done.stderr, done.stderr
+
+
+def test_trace_without_input_runs_an_input_of_unknown_rank_with_one_batch_dim(tmp_path):
+    # statically x is (*, 784) (Linear takes any leading dims); a run needs a rank
+    model = tmp_path / "mlp.py"
+    model.write_text(
+        "import torch.nn as nn\n\n\n"
+        "class MLP(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.fc1 = nn.Linear(784, 100)\n\n"
+        "    def forward(self, x):\n"
+        "        h = self.fc1(x)\n"
+        "        return h\n")
+    static = ml_lsp(str(model), "--json")
+    assert json.loads(static.stdout)["files"][0]["classes"][0]["inputs"] == {"x": ["*", 784]}
+    done = ml_lsp(str(model), "--trace", "--json", "--entry", "MLP")
+    assert done.returncode == 0, done.stderr
+    shapes = {e["name"]: e["shape"] for e in json.loads(done.stdout)["files"][0]["shapes"]}
+    assert shapes["h"] == ["B", 100]

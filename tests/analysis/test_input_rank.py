@@ -1,0 +1,157 @@
+"""Inputs nobody gave (issue 13 item 5): an input whose rank the code does not tell shows
+``(*, 256)``, never a made-up rank; a rank the code does tell (an unpacking of a tensor that
+kept the input's leading dims) is used."""
+
+import json
+import subprocess
+import sys
+
+from ml_lsp.analysis.dims import format_shape
+
+from engine_helpers import analyze, last
+
+
+def test_an_input_first_consumed_by_linear_has_unknown_rank():
+    # Linear(256, ...) takes (256,), (B, 256), (B, T, 256): the input is (*, 256). A
+    # made-up (B, 256) made the later reshape(b, -1, heads, 64) "solve" -1 = 1
+    f = analyze("""
+    class Proj(nn.Module):
+        def __init__(self, dim=256, heads=4):
+            super().__init__()
+            self.heads = heads
+            self.qkv = nn.Linear(dim, dim)
+
+        def forward(self, x):
+            q = self.qkv(x)
+            b = q.shape[0]
+            heads = q.reshape(b, -1, self.heads, 64)
+            return heads
+    """)
+    assert format_shape(f.class_named("Proj").input_shapes["x"]) == "(*, 256)"
+    assert last(f, "q") == ["*", 256]
+    assert last(f, "heads") != ["B", 1, 4, 64]
+    assert not f.conflicts
+
+
+def test_an_unpacking_downstream_tells_the_inputs_rank():
+    # the LayerNorm says nothing of x's rank; Attention's `b, n, _ = x.shape` does, on a
+    # tensor that kept x's leading dims
+    f = analyze("""
+    class Attention(nn.Module):
+        def __init__(self, dim=32, heads=4):
+            super().__init__()
+            self.heads = heads
+            self.to_qkv = nn.Linear(dim, dim * 3)
+
+        def forward(self, x):
+            b, n, _ = x.shape
+            q, k, v = self.to_qkv(x).chunk(3, dim=-1)
+            q = q.reshape(b, n, self.heads, -1).transpose(1, 2)
+            return q
+
+
+    class Layer(nn.Module):
+        def __init__(self, dim=32):
+            super().__init__()
+            self.norm = nn.LayerNorm(dim)
+            self.attn = Attention(dim)
+
+        def forward(self, x):
+            h = self.attn(self.norm(x))
+            return h
+    """)
+    assert format_shape(f.class_named("Layer").input_shapes["x"]) == "(b, n, 32)"
+    assert last(f, "h") == ["b", 4, "n", 8]
+
+
+def test_a_conv_input_keeps_its_documented_batched_rank():
+    # Conv2d takes (B, C, H, W), or (C, H, W) unbatched: that is not "any leading dims"
+    f = analyze("""
+    class Stem(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 16, 3, padding=1)
+
+        def forward(self, x):
+            y = self.conv(x)
+            return y
+    """)
+    assert last(f, "y") == ["B", 16, "H", "W"]
+
+
+def test_a_block_its_model_knows_nothing_of_gets_its_own_inferred_input():
+    # CLIP's ModifiedResNet: the model's input is unknown past x[:, :3], so the call of the
+    # block tells it nothing; the block's own first layer does
+    f = analyze("""
+    class Block(nn.Module):
+        def __init__(self, inplanes, planes):
+            super().__init__()
+            self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(planes)
+
+        def forward(self, x: torch.Tensor):
+            out = self.bn1(self.conv1(x))
+            return out
+
+
+    class Net(nn.Module):
+        def __init__(self, width=64):
+            super().__init__()
+            self.stem = nn.Conv2d(3, width, 3)
+            self.block = Block(width, width)
+
+        def forward(self, x):
+            x = x[:, :3]
+            x = self.stem(x)
+            return self.block(x)
+    """)
+    assert last(f, "out", "Block.forward") == ["B", "planes", "H", "W"]
+    assert format_shape(f.class_named("Block").input_shapes["x"]) == "(B, inplanes, H, W)"
+
+
+def test_a_dtype_cast_keeps_the_input_shape_the_next_layer_tells():
+    # CLIP: x = x.type(self.conv1.weight.dtype) before the first conv
+    f = analyze("""
+    class Stem(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 16, 3)
+
+        def forward(self, x):
+            x = x.type(self.conv1.weight.dtype)
+            y = self.conv1(x)
+            return y
+    """)
+    assert format_shape(f.class_named("Stem").input_shapes["x"]) == "(B, 3, H, W)"
+    assert last(f, "y") == ["B", 16, "H-2", "W-2"]
+
+
+def test_a_config_argument_is_the_one_config_class_the_file_imports(tmp_path):
+    # transformers' LlamaMLP(config): LlamaConfig comes from .configuration_llama, so the
+    # layer widths, and with them the input's last dim, are the config's
+    pkg = tmp_path / "llama"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "configuration_llama.py").write_text(
+        "class LlamaConfig:\n"
+        "    def __init__(self, hidden_size=4096, intermediate_size=11008):\n"
+        "        self.hidden_size = hidden_size\n"
+        "        self.intermediate_size = intermediate_size\n")
+    model = pkg / "modeling_llama.py"
+    model.write_text(
+        "from torch import nn\n"
+        "from .configuration_llama import LlamaConfig\n\n\n"
+        "class LlamaMLP(nn.Module):\n"
+        "    def __init__(self, config):\n"
+        "        super().__init__()\n"
+        "        self.gate_proj = nn.Linear(config.hidden_size, config.intermediate_size)\n"
+        "        self.down_proj = nn.Linear(config.intermediate_size, config.hidden_size)\n\n"
+        "    def forward(self, x):\n"
+        "        down = self.down_proj(self.gate_proj(x))\n"
+        "        return down\n")
+    done = subprocess.run([sys.executable, "-m", "ml_lsp", "shapes", "--json", str(model)],
+                          capture_output=True, text=True, timeout=120, cwd=str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    (item,) = json.loads(done.stdout)["files"]
+    assert item["classes"][0]["inputs"] == {"x": ["*", "hidden_size"]}
+    assert [b["shape"] for b in item["shapes"] if b["name"] == "down"] == [["*", "hidden_size"]]
