@@ -168,6 +168,10 @@ def _join_batches(a, b):
 IMPORT_DEPTH = 3
 
 
+def _is_package_init(path: str) -> bool:
+    return path.replace("\\", "/").rsplit("/", 1)[-1] == "__init__.py"
+
+
 class LazyImport:
     """A name bound by ``from M import name`` whose module M is interpreted only when the
     name is first looked up (``e_name``), not at the import statement: a model file of
@@ -226,6 +230,10 @@ class Interp:
         self.rec = recorder if recorder is not None else Recorder()
         self.module_cache = module_cache if module_cache is not None else {}
         self.import_depth = import_depth
+        # modules on the import chain, for the IMPORT_DEPTH bound: the ``__init__`` of a package
+        # the analysed file imports (``from timm.layers import create_conv2d``) re-exports its
+        # submodules' names, so it is not counted (``load_workspace_module``)
+        self.import_hops = import_depth
         self.globals: dict = {"__name__": "__main__"}
         self.steps = 0
         self.until_check = CHECK_EVERY
@@ -2270,7 +2278,7 @@ class Interp:
                     found[0].replace("\\", "/").rsplit("/", 1)[-1] == root.path.replace("\\", "/").rsplit("/", 1)[-1]
                     and found[1] == root.text)):
                 return root
-        if self.import_depth >= IMPORT_DEPTH:
+        if self.import_hops >= IMPORT_DEPTH:
             return None
         key = (name, self.path)
         if key in self.module_cache:
@@ -2284,10 +2292,13 @@ class Interp:
         from ml_lsp.analysis.parse import too_large
         if too_large(text):  # as the file itself would be: not analysed, its names unknown
             return None
+        # only the analysed file's own imports: not counting every ``__init__`` on the chain
+        # read 10x more of transformers (its modules import ``...utils``, a package)
+        hops = self.import_hops + (0 if self.import_depth == 0 and _is_package_init(path) else 1)
         known = self.module_cache.get((path, None))
         # a module first met at the end of a long import chain had its own imports cut by the
         # depth bound; met again nearer the analysed file, it is read again with them
-        if known is not None and known.import_depth <= self.import_depth + 1:
+        if known is not None and known.import_hops <= hops:
             self.module_cache[key] = known
             return known
         if self.limits is not None:
@@ -2300,6 +2311,7 @@ class Interp:
         other = Interp(text, path, self.rules, self.resolve_module, recorder=Recorder(),
                        module_cache=self.module_cache, import_depth=self.import_depth + 1,
                        limits=self.limits, parse=self.parse)
+        other.import_hops = hops
         other.recording = False
         other.globals["__name__"] = name.lstrip(".")
         try:
