@@ -609,9 +609,11 @@ def cat(call: OpCall):
                               expected=format_shape(known[0].shape), got=format_shape(x.shape))
                 return unknown_tensor(dtype)
             out[i] = out[i] if dims.same(out[i], x.shape[i]) else None
-    if len(known) != len(ts):
+    if any(x.shape is None for x in ts):
         out[a] = None
     else:
+        # a 1-D empty tensor is skipped, as torch does (a cache's torch.tensor([]) before
+        # its first update): it adds nothing along the dim
         total = 0
         for x in known:
             total = dims.add(total, x.shape[a])
