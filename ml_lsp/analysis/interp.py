@@ -1015,9 +1015,11 @@ class Interp:
             constant = _LIBRARY_CONSTANTS.get(f"{obj.qual}.{name}")
             if constant is not None:  # torch.pi in a GELU's tanh approximation
                 return constant
-            if obj.qual.split(".")[0] not in _LIBRARY_ROOTS:
+            if obj.qual.split(".")[0] not in _LIBRARY_ROOTS or (
+                    _reads_from_source(obj.qual) and self.lookup_rule(f"{obj.qual}.{name}") is None):
                 # `import pkg.model` then `pkg.model.Block` or getattr(pkg.model, name): a
                 # workspace module reached through attributes, read as `from` would read it
+                # (and `torchvision.models.resnet18`, a library read from its source)
                 other = self.load_workspace_module(obj.qual)
                 if other is not None and name in other.globals:
                     return other.globals[name]
@@ -1579,7 +1581,7 @@ class Interp:
                 return recv
             if fn == "items" and recv.children is not None and recv.child_names:
                 return Seq([Seq([k, v]) for k, v in zip(recv.child_names, recv.children)], "list")
-            if fn == "values" and recv.children is not None:
+            if fn in ("values", "children") and recv.children is not None:
                 return Seq(list(recv.children), "list")
             if fn == "keys" and recv.child_names is not None:
                 return Seq(list(recv.child_names), "list")
@@ -1615,6 +1617,11 @@ class Interp:
             return None
         if name in ("to", "cuda", "cpu", "train", "eval", "float", "double", "half", "requires_grad_", "apply"):
             return inst
+        if name == "children" and not a.args and not inst.attrs.get("__incomplete__") and not any(
+                v is UNK or isinstance(v, Choice) for v in inst.attrs.values()):
+            # torchvision's resnet18 without its head: nn.Sequential(*list(m.children())[:-1]);
+            # an attribute the engine does not know may be a module, so then it is unknown
+            return Seq([v for _, v in _registered_modules(inst)], "list")
         if _container_base(inst.cls) is not None:
             mods = _registered_modules(inst)
             if inst.attrs.get("__incomplete__") and name in ("items", "values", "keys"):
@@ -2208,7 +2215,7 @@ class Interp:
     def exec_import_from(self, stmt, frame):
         mod = stmt.module or ""
         if stmt.level == 0 and mod.split(".")[0] in _LIBRARY_ROOTS and not _inside_package(self.path, mod) \
-                and mod.split(".")[0] not in _READ_FROM_SOURCE:
+                and not _reads_from_source(mod):
             for alias in stmt.names:
                 frame.env[alias.asname or alias.name] = Ref(f"{mod}.{alias.name}")
             return
@@ -2607,7 +2614,12 @@ _LIBRARY_ROOTS = {"torch", "numpy", "math", "functools", "collections", "datacla
 
 # libraries of layers with no rules of their own (a couple of timm helpers aside): read from
 # their installed source, as their own package reads them; a name with a rule keeps it
-_READ_FROM_SOURCE = {"timm"}
+# (torchvision's models only: its datasets and transforms are known by their rules)
+_READ_FROM_SOURCE = {"timm", "torchvision.models"}
+
+
+def _reads_from_source(module: str) -> bool:
+    return any(module == lib or module.startswith(lib + ".") for lib in _READ_FROM_SOURCE)
 
 UNKNOWN_DTYPE = Ref("torch.dtype")  # x.dtype of a tensor whose dtype the engine does not know
 

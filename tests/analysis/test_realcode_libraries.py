@@ -1,6 +1,12 @@
 """Idioms of the libraries' own code (transformers, timm, diffusers, torchtune) that the
 engine follows when a model file uses them (issue 13), written small in our own words."""
 
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
 from engine_helpers import analyze, last
 
 
@@ -31,3 +37,85 @@ def test_a_cache_that_starts_as_an_empty_tensor_grows_by_what_is_concatenated():
             return keys
     """, entry="Attention", inputs={"x": [2, 16, 64]})
     assert last(f, "keys") == [2, 16, 32]
+
+
+def test_a_backbone_without_its_head_is_the_sequential_of_its_children():
+    # pytorch/examples' siamese network: nn.Sequential(*list(resnet.children())[:-1]) keeps
+    # every sub-module but the classifier, in the order they were assigned
+    f = analyze("""
+    class Backbone(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 16, 3, padding=1)
+            self.pool = nn.AdaptiveAvgPool2d((1, 1))
+            self.head = nn.Linear(16, 10)
+
+        def forward(self, x):
+            return self.head(self.pool(self.conv(x)).flatten(1))
+
+
+    class Siamese(nn.Module):
+        def __init__(self):
+            super().__init__()
+            net = Backbone()
+            net.conv = nn.Conv2d(1, 16, 3, padding=1)
+            self.features = nn.Sequential(*(list(net.children())[:-1]))
+
+        def forward(self, x):
+            feats = self.features(x)
+            return feats
+    """, entry="Siamese", inputs={"x": [2, 1, 28, 28]})
+    assert last(f, "feats") == [2, 16, 1, 1]
+
+
+def test_torchvision_models_are_read_from_the_installed_source(tmp_path):
+    # `torchvision.models.resnet18(...)` in a user's model: the installed package's source
+    # builds it (a stand-in package here, on the interpreter's path like an installed one)
+    site = tmp_path / "env" / "lib" / "python3.11" / "site-packages"
+    models = site / "torchvision" / "models"
+    models.mkdir(parents=True)
+    (site / "torchvision" / "__init__.py").write_text("from . import models\n")
+    (models / "__init__.py").write_text("from .tiny import *\n")
+    (models / "tiny.py").write_text(textwrap.dedent("""\
+        from torch import nn
+
+        __all__ = ["tinynet"]
+
+
+        class TinyNet(nn.Module):
+            def __init__(self, num_classes=1000):
+                super().__init__()
+                self.conv1 = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+                self.fc = nn.Linear(8, num_classes)
+
+            def forward(self, x):
+                return self.fc(self.conv1(x).mean((2, 3)))
+
+
+        def tinynet(num_classes=1000):
+            return TinyNet(num_classes=num_classes)
+        """))
+    ws = tmp_path / "project"
+    ws.mkdir()
+    model = ws / "net.py"
+    model.write_text(textwrap.dedent("""\
+        import torchvision
+        from torch import nn
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.backbone = torchvision.models.tinynet(num_classes=5)
+
+            def forward(self, x):
+                logits = self.backbone(x)
+                return logits
+        """))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-m", "ml_lsp", "shapes", "--json", "--entry", "Net",
+                           "--input", "x=2,3,32,32", str(model)],
+                          capture_output=True, text=True, timeout=120, cwd=str(ws), env=env)
+    assert done.returncode == 0, done.stderr
+    shapes = {b["name"]: b["shape"] for f in json.loads(done.stdout)["files"] for b in f["shapes"]}
+    assert shapes.get("logits") == [2, 5]
