@@ -474,9 +474,12 @@ class Interp:
         if cond is False:
             self.exec_block(stmt.orelse, frame)
             return
-        a = self.branch(frame)
+        # each path mutates its own copy of the lists and dicts it may append to: both
+        # appending to one list made `if w < lo: out.append(f) else: out.append(f / 8)`
+        # a list of two items per trip (torchtune's Llama3ScaledRoPE)
+        a = self.branch(frame, _copy_containers(frame.env))
         self.exec_block(stmt.body, a)
-        b = self.branch(frame)
+        b = self.branch(frame, _copy_containers(frame.env))
         self.exec_block(stmt.orelse, b)
         frame.returns.extend(a.returns)
         frame.returns.extend(b.returns)
@@ -1140,6 +1143,10 @@ class Interp:
             return Ref(f"torch.{_DTYPE_NAMES.get(t.dtype, 'dtype')}") if t.dtype else UNKNOWN_DTYPE
         if name in ("device", "requires_grad", "is_cuda", "layout"):
             return UNK
+        if name == "is_meta":
+            # the shapes described are a run's on real data (as torch.jit.is_tracing() is
+            # False): torchtune's RoPE returns early on the meta device, before its cache
+            return False
         return Bound(t, name)
 
     def e_subscript(self, node, frame):
@@ -3123,6 +3130,21 @@ def _set_env(frame: Frame, env: dict) -> None:
     if env is not frame.env:
         frame.env.clear()
         frame.env.update(env)
+
+
+def _copy_containers(env: dict) -> dict:
+    """``env`` with each list and dict it binds copied (one copy for names bound to the same one)."""
+    copies: dict = {}
+    out = {}
+    for k, v in env.items():
+        if (isinstance(v, Seq) and v.kind == "list") or isinstance(v, DictVal):
+            copy = copies.get(id(v))
+            if copy is None:
+                copy = copies[id(v)] = (Seq(list(v.items), v.kind, v.names) if isinstance(v, Seq)
+                                        else DictVal(dict(v.items), v.ordered))
+            v = copy
+        out[k] = v
+    return out
 
 
 def _join_envs(envs):

@@ -119,3 +119,49 @@ def test_torchvision_models_are_read_from_the_installed_source(tmp_path):
     assert done.returncode == 0, done.stderr
     shapes = {b["name"]: b["shape"] for f in json.loads(done.stdout)["files"] for b in f["shapes"]}
     assert shapes.get("logits") == [2, 5]
+
+
+def test_each_path_of_an_if_appends_to_its_own_copy_of_the_list():
+    # torchtune's Llama3ScaledRoPE: one frequency appended per trip, scaled or not by a test
+    # the engine cannot decide; the list has one item per trip, not one per path
+    f = analyze("""
+    class Scaled(nn.Module):
+        def __init__(self, dim=16):
+            super().__init__()
+            freqs = torch.arange(0, dim, 2).float()
+            kept = []
+            for freq in freqs:
+                if freq < 3:
+                    kept.append(freq)
+                else:
+                    kept.append(freq / 8)
+            self.register_buffer("theta", torch.tensor(kept))
+
+        def forward(self, x):
+            theta = self.theta
+            return x * theta
+    """, entry="Scaled", inputs={"x": [2, 8]})
+    assert last(f, "theta") == [8]
+
+
+def test_a_tensor_is_not_on_the_meta_device():
+    # torchtune's RoPE returns early from its setup when its frequencies are on the meta
+    # device; the shapes described are those of a run on real data
+    f = analyze("""
+    class Rope(nn.Module):
+        def __init__(self, dim=16, max_len=32):
+            super().__init__()
+            freqs = torch.arange(0, dim, 2).float()
+            self.built = False
+            if freqs.is_meta:
+                return
+            self.register_buffer("cache", torch.outer(torch.arange(max_len).float(), freqs))
+            self.built = True
+
+        def forward(self, x):
+            if not self.built:
+                raise RuntimeError("call setup() first")
+            table = self.cache[: x.size(1)]
+            return x * table
+    """, entry="Rope", inputs={"x": [2, 16, 8]})
+    assert last(f, "table") == [16, 8]
