@@ -3404,7 +3404,10 @@ def _dict_base(cls) -> bool:
 _ITERABLE_ABCS = {"collections.abc.Iterable", "typing.Iterable", "collections.abc.Sequence", "typing.Sequence"}
 
 _BUILTIN_TYPES = {"builtins.int": int, "builtins.float": float, "builtins.str": str, "builtins.bool": bool,
-                  "builtins.tuple": Seq, "builtins.list": Seq, "builtins.dict": DictVal}
+                  "builtins.tuple": Seq, "builtins.list": Seq, "builtins.dict": DictVal,
+                  # diffusers' RMSNorm: `if isinstance(dim, numbers.Integral): dim = (dim,)`
+                  "numbers.Integral": int, "numbers.Real": (int, float), "numbers.Complex": (int, float),
+                  "numbers.Number": (int, float)}
 
 
 _AUTOGRAD_FUNCTIONS = {"torch.autograd.Function", "torch.autograd.function.Function"}

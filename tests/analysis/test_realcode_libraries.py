@@ -165,3 +165,26 @@ def test_a_tensor_is_not_on_the_meta_device():
             return x * table
     """, entry="Rope", inputs={"x": [2, 16, 8]})
     assert last(f, "table") == [16, 8]
+
+
+def test_an_int_is_a_numbers_integral():
+    # diffusers' RMSNorm: `if isinstance(dim, numbers.Integral): dim = (dim,)` before the
+    # weight is built from it
+    f = analyze("""
+    import numbers
+
+
+    class Norm(nn.Module):
+        def __init__(self, dim, eps=1e-6):
+            super().__init__()
+            if isinstance(dim, numbers.Integral):
+                dim = (dim,)
+            self.eps = eps
+            self.weight = nn.Parameter(torch.ones(dim))
+
+        def forward(self, x):
+            scaled = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
+            out = scaled * self.weight
+            return out
+    """, entry="Norm", init="dim=64", inputs={"x": [2, 16, 64]})
+    assert last(f, "out") == [2, 16, 64]
