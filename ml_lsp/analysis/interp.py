@@ -492,6 +492,10 @@ class Interp:
 
     def truth(self, v):
         """True/False when the value's truth is known, else None."""
+        if isinstance(v, Tensor) and v.fill is not None and v.shape is not None and all(d == 1 for d in v.shape):
+            # a one-element tensor whose value is known: vector-quantize's `if self.initted:`,
+            # a buffer torch.tensor(not kmeans_init)
+            return bool(v.fill)
         if v is UNK or v is NUM or isinstance(v, (Tensor, Sym)):
             return None
         if v is None:
@@ -697,6 +701,8 @@ class Interp:
                 obj.items[key] = value
             elif isinstance(obj, Layer) and obj.children is not None and isinstance(key, str):
                 _layer_set_child(obj, key, value)
+            elif isinstance(obj, Tensor):
+                obj.fill = None  # t[i] = v: its elements are no longer one known value
         elif t is ast.Starred:
             self.assign(target.value, value, frame, stmt)
 
@@ -1135,6 +1141,9 @@ class Interp:
         if name == "ndim":
             return t.rank if t.rank is not None else UNK
         if name in ("data", "real", "imag"):
+            # an in-place op on t.data changes t (vector-quantize's self.initted.data.copy_):
+            # t's value is known no longer
+            t.fill = None
             return Tensor(t.shape, t.dtype, t.origin)
         if name == "grad":
             return Tensor(t.shape, t.dtype)
@@ -1607,6 +1616,8 @@ class Interp:
         return UNK
 
     def tensor_method(self, t: Tensor, name, a: Args, node, frame):
+        if name.endswith("_") and not name.startswith("_"):
+            t.fill = None  # copy_, fill_, add_...: its elements are no longer the known value
         if name == "size" and not a.args and not a.kwargs and t.shape is None:
             return size_of(t)
         qual = f"torch.Tensor.{name}"

@@ -188,3 +188,48 @@ def test_an_int_is_a_numbers_integral():
             return out
     """, entry="Norm", init="dim=64", inputs={"x": [2, 16, 64]})
     assert last(f, "out") == [2, 16, 64]
+
+
+
+def test_a_flag_kept_as_a_one_element_tensor_decides_its_if():
+    # vector-quantize's codebook: register_buffer('initted', torch.tensor(not kmeans_init)),
+    # then `if self.initted: return` before the k-means that would set the codebook
+    f = analyze("""
+    class Codebook(nn.Module):
+        def __init__(self, dim, size, kmeans_init=False):
+            super().__init__()
+            self.register_buffer("initted", torch.tensor(not kmeans_init))
+            self.register_buffer("embed", torch.randn(size, dim))
+
+        def init_embed_(self, data):
+            if self.initted:
+                return
+            self.embed = data[: 4]
+            self.initted.data.copy_(torch.tensor(True))
+
+        def forward(self, x):
+            self.init_embed_(x)
+            dist = torch.cdist(x, self.embed)
+            return dist
+    """, entry="Codebook", init="dim=64, size=128", inputs={"x": [32, 64]})
+    assert last(f, "dist") == [32, 128]
+
+
+
+def test_an_in_place_op_forgets_the_known_value_of_a_tensor():
+    # a flag tensor that a method sets in place is no longer the value it was built with
+    f = analyze("""
+    class Gate(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("ready", torch.tensor(False))
+            self.proj = nn.Linear(8, 4)
+
+        def forward(self, x):
+            self.ready.fill_(True)
+            if self.ready:
+                x = self.proj(x)
+            out = x
+            return out
+    """, entry="Gate", inputs={"x": [2, 8]})
+    assert last(f, "out") != [2, 8]
