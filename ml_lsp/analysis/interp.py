@@ -1021,6 +1021,8 @@ class Interp:
         if isinstance(obj, _SuperProxy):
             return _get_attr_super(self, obj, name, node, frame)
         if isinstance(obj, Ref):
+            if name in ("__name__", "__qualname__") and _is_library_class(obj):
+                return obj.qual.rsplit(".", 1)[-1]  # timm: norm_layer.__name__.lower()
             constant = _LIBRARY_CONSTANTS.get(f"{obj.qual}.{name}")
             if constant is not None:  # torch.pi in a GELU's tanh approximation
                 return constant
@@ -2746,6 +2748,20 @@ def _attribute_alias(obj, name: str) -> str:
     return name
 
 
+def _is_class_value(v) -> bool:
+    return isinstance(v, ClassVal) or _is_library_class(v)
+
+
+def _same_class(a, b):
+    """Whether two classes are the same one, where the engine can tell: a class of the source
+    is no torch class; two torch classes of different names differ."""
+    if isinstance(a, ClassVal) or isinstance(b, ClassVal):
+        return a is b
+    if a.qual == b.qual:
+        return True
+    return False if a.qual.rsplit(".", 1)[-1] != b.qual.rsplit(".", 1)[-1] else UNK
+
+
 def _identity(a, b):
     """``a is b`` where the engine can tell: against None, or against True/False (yolov5's
     ``act is True``) when the other side is a value we know; else UNK."""
@@ -2770,6 +2786,11 @@ def scalar_compare(op, a, b):
         r = _identity(a, b)
         return r if r is UNK else not r
     if t in (ast.In, ast.NotIn):
+        if isinstance(b, Seq) and _is_class_value(a) and b.items and all(_is_class_value(x) for x in b.items):
+            # timm's `norm_layer in _NORM_ACT_TYPES`: a class in a table of classes
+            answers = [_same_class(a, x) for x in b.items]
+            r = True if True in answers else (False if all(x is False for x in answers) else UNK)
+            return r if r is UNK or t is ast.In else not r
         if isinstance(b, Seq) and _hashable(a) and all(_hashable(x) and not isinstance(x, Sym) for x in b.items) \
                 and not isinstance(a, Sym) and a is not UNK:
             r = a in b.items
@@ -3421,6 +3442,11 @@ _BUILTIN_TYPES = {"builtins.int": int, "builtins.float": float, "builtins.str": 
                   "numbers.Number": (int, float)}
 
 
+# isinstance(x, type / functools.partial / types.FunctionType): the value the engine holds
+# for a class, a partial, a function of the source
+_CALLABLE_KINDS = {"type": ClassVal, "builtins.type": ClassVal, "functools.partial": Partial,
+                   "types.FunctionType": Func, "types.LambdaType": Func}
+
 _AUTOGRAD_FUNCTIONS = {"torch.autograd.Function", "torch.autograd.function.Function"}
 
 
@@ -3543,6 +3569,16 @@ def _isinstance(obj, cls):
             return False
         return UNK
     if isinstance(cls, Ref):
+        kind = _CALLABLE_KINDS.get(cls.qual)
+        if kind is not None:
+            # timm's get_norm_layer: isinstance(norm_layer, functools.partial) on a class
+            if isinstance(obj, (ClassVal, Func, Partial)):
+                return isinstance(obj, kind)
+            if obj is None or isinstance(obj, (bool, int, float, str, Seq, DictVal, Tensor, Layer, Instance)):
+                return False
+            if _is_library_class(obj):  # nn.BatchNorm2d: a class
+                return kind is ClassVal
+            return UNK
         if cls.qual in ("torch.Tensor", "torch.nn.Parameter") and isinstance(obj, Tensor):
             return True if cls.qual == "torch.Tensor" else UNK
         if cls.qual in ("torch.Tensor", "torch.nn.Parameter") and (

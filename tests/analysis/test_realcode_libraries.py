@@ -233,3 +233,76 @@ def test_an_in_place_op_forgets_the_known_value_of_a_tensor():
             return out
     """, entry="Gate", inputs={"x": [2, 8]})
     assert last(f, "out") != [2, 8]
+
+
+
+def test_a_layer_factory_tells_a_class_from_a_partial():
+    # timm's get_norm_layer: a class is no functools.partial, so it is returned as given
+    f = analyze("""
+    import functools
+    import types
+
+
+    def get_norm(norm_layer):
+        assert isinstance(norm_layer, (type, str, types.FunctionType, functools.partial))
+        kwargs = {}
+        if isinstance(norm_layer, functools.partial):
+            kwargs.update(norm_layer.keywords)
+            norm_layer = norm_layer.func
+        if kwargs:
+            norm_layer = functools.partial(norm_layer, **kwargs)
+        return norm_layer
+
+
+    class ChannelNorm(nn.LayerNorm):
+        def forward(self, x):
+            return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+    class Head(nn.Module):
+        def __init__(self, chs):
+            super().__init__()
+            self.norm = get_norm(ChannelNorm)(chs)
+
+        def forward(self, x):
+            y = self.norm(x)
+            return y
+    """, entry="Head", init="chs=32", inputs={"x": [2, 32, 8, 8]})
+    assert last(f, "y") == [2, 32, 8, 8]
+
+
+
+def test_a_torch_class_is_looked_up_by_its_name_in_a_table_of_classes():
+    # timm's get_norm_act_layer: `norm_layer in _NORM_ACT_TYPES`, then the norm+act class of
+    # the same name (`norm_layer.__name__.lower()`) for nn.BatchNorm2d
+    f = analyze("""
+    class BatchNormAct(nn.BatchNorm2d):
+        def __init__(self, chs, act_layer=nn.ReLU):
+            super().__init__(chs)
+            self.act = act_layer()
+
+        def forward(self, x):
+            return self.act(super().forward(x))
+
+
+    NORM_ACT_TYPES = [BatchNormAct]
+    NORM_TO_NORM_ACT = {"batchnorm2d": BatchNormAct}
+
+
+    def get_norm_act(norm_layer):
+        if norm_layer in NORM_ACT_TYPES:
+            return norm_layer
+        return NORM_TO_NORM_ACT.get(norm_layer.__name__.lower(), None)
+
+
+    class Block(nn.Module):
+        def __init__(self, chs, norm_layer=nn.BatchNorm2d):
+            super().__init__()
+            self.conv = nn.Conv2d(chs, chs, 3, padding=1)
+            self.bn = get_norm_act(norm_layer)(chs)
+
+        def forward(self, x):
+            y = self.bn(self.conv(x))
+            return y
+    """, entry="Block", init="chs=16", inputs={"x": [2, 16, 8, 8]})
+    assert last(f, "y") == [2, 16, 8, 8]
