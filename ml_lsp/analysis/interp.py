@@ -2259,10 +2259,11 @@ class Interp:
         """The value ``from M import name`` binds, ``other`` being M interpreted (or None)."""
         mod = stmt.module or ""
         v = other.globals.get(name, UNK) if other is not None else UNK
-        if stmt.level == 0 and (other is None or mod.split(".")[0] in _LIBRARY_ROOTS) and (
-                v is UNK or _SPECIAL_REFS.get(f"{mod}.{name}") is not None
-                or self.lookup_rule(f"{mod}.{name}") is not None):
-            # a library name with a rule keeps its rule, even read from inside its package
+        if stmt.level == 0 and (
+                ((other is None or mod.split(".")[0] in _LIBRARY_ROOTS) and v is UNK)
+                or _SPECIAL_REFS.get(f"{mod}.{name}") is not None or self.lookup_rule(f"{mod}.{name}") is not None):
+            # a library name with a rule keeps its rule, even read from inside its package, and
+            # even from an installed library read from its source (`from einx import get_at`)
             v = Ref(f"{mod}.{name}")
         return v
 

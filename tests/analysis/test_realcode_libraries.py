@@ -306,3 +306,46 @@ def test_a_torch_class_is_looked_up_by_its_name_in_a_table_of_classes():
             return y
     """, entry="Block", init="chs=16", inputs={"x": [2, 16, 8, 8]})
     assert last(f, "y") == [2, 16, 8, 8]
+
+
+
+def test_a_library_function_with_a_rule_keeps_it_when_the_library_is_installed(tmp_path):
+    # vector-quantize's SimVQ: `from einx import get_at` with einx installed; its source is
+    # found, but the function has a rule, which gives the shape
+    site = tmp_path / "env" / "lib" / "python3.11" / "site-packages"
+    pkg = site / "einx"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text(textwrap.dedent("""\
+        from .index import get_at
+        """))
+    (pkg / "index.py").write_text(textwrap.dedent("""\
+        def get_at(description, *tensors, backend=None, **parameters):
+            graph = _compile(description, tensors, backend, parameters)
+            return graph(*tensors)
+        """))
+    ws = tmp_path / "project"
+    ws.mkdir()
+    model = ws / "vq.py"
+    model.write_text(textwrap.dedent("""\
+        import torch
+        from torch import nn
+        from einx import get_at
+
+
+        class Quantizer(nn.Module):
+            def __init__(self, size=128, dim=64):
+                super().__init__()
+                self.codebook = nn.Parameter(torch.randn(size, dim))
+
+            def forward(self, x):
+                indices = torch.cdist(x, self.codebook).argmin(dim=-1)
+                quantized = get_at("[c] d, b n -> b n d", self.codebook, indices)
+                return quantized
+        """))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-m", "ml_lsp", "shapes", "--json", "--entry", "Quantizer",
+                           "--input", "x=2,16,64", str(model)],
+                          capture_output=True, text=True, timeout=120, cwd=str(ws), env=env)
+    assert done.returncode == 0, done.stderr
+    shapes = {b["name"]: b["shape"] for f in json.loads(done.stdout)["files"] for b in f["shapes"]}
+    assert shapes.get("quantized") == [2, 16, 64]
