@@ -1200,6 +1200,10 @@ class Interp:
                     return obj.children[key]
             if isinstance(key, str) and obj.child_names and key in obj.child_names:
                 return obj.children[obj.child_names.index(key)]
+            if (key is NUM or isinstance(key, Sym)) and 1 < len(obj.children) <= 64 and all(
+                    isinstance(c, Layer) or (isinstance(c, Instance) and c.cls.is_module) for c in obj.children):
+                # experts[int(expert_id)] with the id from the data: one of them, called as each
+                return Choice(list(obj.children))
             if isinstance(key, SliceVal):
                 lo, hi, st = key.lower, key.upper, key.step
                 if all(x is None or isinstance(x, int) for x in (lo, hi, st)):

@@ -349,3 +349,28 @@ def test_a_library_function_with_a_rule_keeps_it_when_the_library_is_installed(t
     assert done.returncode == 0, done.stderr
     shapes = {b["name"]: b["shape"] for f in json.loads(done.stdout)["files"] for b in f["shapes"]}
     assert shapes.get("quantized") == [2, 16, 64]
+
+
+def test_experts_picked_by_an_id_from_the_data_are_each_of_them():
+    # LLMs-from-scratch's MoE: for each expert id torch.unique finds in the routing,
+    # self.fc1[int(expert_id.item())] is one of the experts; all map 64 -> 32
+    f = analyze("""
+    class MoE(nn.Module):
+        def __init__(self, dim=64, hidden=32, n_experts=4):
+            super().__init__()
+            self.gate = nn.Linear(dim, n_experts)
+            self.fc1 = nn.ModuleList([nn.Linear(dim, hidden) for _ in range(n_experts)])
+
+        def forward(self, x):
+            top = self.gate(x).topk(2, dim=-1).indices.reshape(-1, 2)
+            flat = x.reshape(-1, x.shape[-1])
+            experts = torch.unique(top)
+            for expert_id in experts:
+                chosen = (top == int(expert_id.item())).any(dim=-1).nonzero().squeeze(-1)
+                routed = flat.index_select(0, chosen)
+                hidden = self.fc1[int(expert_id.item())](routed)
+            return flat
+    """, entry="MoE", inputs={"x": [2, 16, 64]})
+    assert last(f, "experts") == [None]
+    assert last(f, "expert_id") == []
+    assert last(f, "hidden") == [None, 32]
