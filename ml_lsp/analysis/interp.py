@@ -476,19 +476,22 @@ class Interp:
             return
         # each path mutates its own copy of the lists and dicts it may append to: both
         # appending to one list made `if w < lo: out.append(f) else: out.append(f / 8)`
-        # a list of two items per trip (torchtune's Llama3ScaledRoPE)
-        a = self.branch(frame, _copy_containers(frame.env))
+        # a list of two items per trip (torchtune's Llama3ScaledRoPE); the copies are then
+        # merged back into the list or dict itself (``_merge_back``)
+        copies_a, copies_b = {}, {}
+        a = self.branch(frame, _copy_containers(frame.env, copies_a))
         self.exec_block(stmt.body, a)
-        b = self.branch(frame, _copy_containers(frame.env))
+        b = self.branch(frame, _copy_containers(frame.env, copies_b))
         self.exec_block(stmt.orelse, b)
         frame.returns.extend(a.returns)
         frame.returns.extend(b.returns)
         frame.jumps.extend(a.jumps + b.jumps)
-        live = [f.env for f in (a, b) if not f.dead]
+        live = [f for f in (a, b) if not f.dead]
         if not live:
             frame.dead = True
             return
-        _set_env(frame, _join_envs(live))
+        _merge_back(live, [copies_a if f is a else copies_b for f in live])
+        _set_env(frame, _join_envs([f.env for f in live]))
 
     def truth(self, v):
         """True/False when the value's truth is known, else None."""
@@ -3169,19 +3172,48 @@ def _set_env(frame: Frame, env: dict) -> None:
         frame.env.update(env)
 
 
-def _copy_containers(env: dict) -> dict:
-    """``env`` with each list and dict it binds copied (one copy for names bound to the same one)."""
-    copies: dict = {}
+def _copy_containers(env: dict, copies: dict) -> dict:
+    """``env`` with each list and dict it binds copied (one copy for names bound to the same
+    one); ``copies`` maps id(original) to (original, copy)."""
     out = {}
     for k, v in env.items():
         if (isinstance(v, Seq) and v.kind == "list") or isinstance(v, DictVal):
-            copy = copies.get(id(v))
-            if copy is None:
-                copy = copies[id(v)] = (Seq(list(v.items), v.kind, v.names) if isinstance(v, Seq)
+            pair = copies.get(id(v))
+            if pair is None:
+                pair = copies[id(v)] = (v, Seq(list(v.items), v.kind, v.names) if isinstance(v, Seq)
                                         else DictVal(dict(v.items), v.ordered))
-            v = copy
+            v = pair[1]
         out[k] = v
     return out
+
+
+def _merge_back(frames, copies) -> None:
+    """After an undecided if: each list or dict the paths copied gets, in place, what the
+    live paths made of it, and their names are bound to it again (a list kept elsewhere too,
+    an attribute or another name, sees it). Paths that grew it alike are joined item by
+    item; otherwise the one that grew it most is kept, as when both paths shared it."""
+    for oid, (orig, _) in copies[0].items():
+        made = [c[oid][1] for c in copies if oid in c]
+        if isinstance(orig, Seq):
+            if all(len(m.items) == len(made[0].items) for m in made):
+                items = [resolved(x) for x in made[0].items]
+                for m in made[1:]:
+                    items = [x if x is y else join(x, resolved(y)) for x, y in zip(items, m.items)]
+            else:
+                items = max(made, key=lambda m: len(m.items)).items
+            orig.items[:] = items
+        else:
+            items = dict(made[0].items)
+            for m in made[1:]:
+                for k, v in m.items.items():
+                    items[k] = v if k not in items or items[k] is v else join(resolved(items[k]), resolved(v))
+            orig.items.clear()
+            orig.items.update(items)
+        mine = {id(m) for m in made}
+        for f in frames:
+            for k, v in f.env.items():
+                if id(v) in mine:
+                    f.env[k] = orig
 
 
 def _join_envs(envs):

@@ -374,3 +374,22 @@ def test_experts_picked_by_an_id_from_the_data_are_each_of_them():
     assert last(f, "experts") == [None]
     assert last(f, "expert_id") == []
     assert last(f, "hidden") == [None, 32]
+
+
+def test_a_dict_updated_on_one_path_keeps_what_both_paths_know():
+    # pytorch/examples' mnist: loader kwargs get extra keys `if use_cuda:`; the keys both
+    # paths have keep their values
+    f = analyze("""
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            cfg = {"width": 16}
+            if torch.cuda.is_available():
+                cfg.update({"pin_memory": True})
+            self.fc = nn.Linear(cfg["width"], cfg["width"] * 2)
+
+        def forward(self, x):
+            y = self.fc(x)
+            return y
+    """, entry="Net", inputs={"x": [2, 16]})
+    assert last(f, "y") == [2, 32]
