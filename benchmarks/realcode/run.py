@@ -525,7 +525,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mirrors", type=Path, default=DEFAULT_MIRRORS,
                         help="folder of OWNER+NAME/repo git mirrors (and pypi/ wheels)")
-    parser.add_argument("--only", help="only classes (and their bugs) whose id contains this text")
+    parser.add_argument("--only", action="append",
+                        help="only classes (and their bugs) whose id contains this text (repeat for several)")
     parser.add_argument("--split", choices=("tune", "heldout"), help="only one split")
     parser.add_argument("--verbose", "-v", action="store_true", help="list every disagreement")
     parser.add_argument("--workers", type=int, default=2, help="parallel engine runs (at most 2)")
@@ -545,7 +546,8 @@ def main(argv=None) -> int:
         manifest = load_manifest()
         missing = groundtruth.materialise_all(manifest, args.mirrors, args.skip_missing)
         # ground truth is cached: only classes without a current record run now
-        truth = groundtruth.record(manifest, args.only, False, workers, 240, missing)
+        only = args.only[0] if args.only and len(args.only) == 1 else None
+        truth = groundtruth.record(manifest, only, False, workers, 240, missing)
         proofs = json.loads(BUG_PROOFS.read_text()) if BUG_PROOFS.exists() else {}
     except CorpusError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -553,7 +555,8 @@ def main(argv=None) -> int:
 
     def chosen(item) -> bool:
         ids = (item.id, getattr(item, "case_id", item.id))
-        return (item.repo not in missing and (not args.only or any(args.only in text for text in ids))
+        wanted = not args.only or any(text in item_id for text in args.only for item_id in ids)
+        return (item.repo not in missing and wanted
                 and (not args.split or item.split == args.split))
 
     not_scored = []

@@ -168,6 +168,10 @@ def _join_batches(a, b):
 IMPORT_DEPTH = 3
 
 
+def _is_package_init(path: str) -> bool:
+    return path.replace("\\", "/").rsplit("/", 1)[-1] == "__init__.py"
+
+
 class LazyImport:
     """A name bound by ``from M import name`` whose module M is interpreted only when the
     name is first looked up (``e_name``), not at the import statement: a model file of
@@ -226,6 +230,10 @@ class Interp:
         self.rec = recorder if recorder is not None else Recorder()
         self.module_cache = module_cache if module_cache is not None else {}
         self.import_depth = import_depth
+        # modules on the import chain, for the IMPORT_DEPTH bound: the ``__init__`` of a package
+        # the analysed file imports (``from timm.layers import create_conv2d``) re-exports its
+        # submodules' names, so it is not counted (``load_workspace_module``)
+        self.import_hops = import_depth
         self.globals: dict = {"__name__": "__main__"}
         self.steps = 0
         self.until_check = CHECK_EVERY
@@ -471,21 +479,31 @@ class Interp:
         if cond is False:
             self.exec_block(stmt.orelse, frame)
             return
-        a = self.branch(frame)
+        # each path mutates its own copy of the lists and dicts it may append to: both
+        # appending to one list made `if w < lo: out.append(f) else: out.append(f / 8)`
+        # a list of two items per trip (torchtune's Llama3ScaledRoPE); the copies are then
+        # merged back into the list or dict itself (``_merge_back``)
+        copies_a, copies_b = {}, {}
+        a = self.branch(frame, _copy_containers(frame.env, copies_a))
         self.exec_block(stmt.body, a)
-        b = self.branch(frame)
+        b = self.branch(frame, _copy_containers(frame.env, copies_b))
         self.exec_block(stmt.orelse, b)
         frame.returns.extend(a.returns)
         frame.returns.extend(b.returns)
         frame.jumps.extend(a.jumps + b.jumps)
-        live = [f.env for f in (a, b) if not f.dead]
+        live = [f for f in (a, b) if not f.dead]
         if not live:
             frame.dead = True
             return
-        _set_env(frame, _join_envs(live))
+        _merge_back(live, [copies_a if f is a else copies_b for f in live])
+        _set_env(frame, _join_envs([f.env for f in live]))
 
     def truth(self, v):
         """True/False when the value's truth is known, else None."""
+        if isinstance(v, Tensor) and v.fill is not None and v.shape is not None and all(d == 1 for d in v.shape):
+            # a one-element tensor whose value is known: vector-quantize's `if self.initted:`,
+            # a buffer torch.tensor(not kmeans_init)
+            return bool(v.fill)
         if v is UNK or v is NUM or isinstance(v, (Tensor, Sym)):
             return None
         if v is None:
@@ -691,6 +709,8 @@ class Interp:
                 obj.items[key] = value
             elif isinstance(obj, Layer) and obj.children is not None and isinstance(key, str):
                 _layer_set_child(obj, key, value)
+            elif isinstance(obj, Tensor):
+                obj.fill = None  # t[i] = v: its elements are no longer one known value
         elif t is ast.Starred:
             self.assign(target.value, value, frame, stmt)
 
@@ -1033,12 +1053,16 @@ class Interp:
         if isinstance(obj, _SuperProxy):
             return _get_attr_super(self, obj, name, node, frame)
         if isinstance(obj, Ref):
+            if name in ("__name__", "__qualname__") and _is_library_class(obj):
+                return obj.qual.rsplit(".", 1)[-1]  # timm: norm_layer.__name__.lower()
             constant = _LIBRARY_CONSTANTS.get(f"{obj.qual}.{name}")
             if constant is not None:  # torch.pi in a GELU's tanh approximation
                 return constant
-            if obj.qual.split(".")[0] not in _LIBRARY_ROOTS:
+            if obj.qual.split(".")[0] not in _LIBRARY_ROOTS or (
+                    _reads_from_source(obj.qual) and self.lookup_rule(f"{obj.qual}.{name}") is None):
                 # `import pkg.model` then `pkg.model.Block` or getattr(pkg.model, name): a
                 # workspace module reached through attributes, read as `from` would read it
+                # (and `torchvision.models.resnet18`, a library read from its source)
                 other = self.load_workspace_module(obj.qual)
                 if other is not None and name in other.globals:
                     return other.globals[name]
@@ -1151,6 +1175,9 @@ class Interp:
         if name == "ndim":
             return t.rank if t.rank is not None else UNK
         if name in ("data", "real", "imag"):
+            # an in-place op on t.data changes t (vector-quantize's self.initted.data.copy_):
+            # t's value is known no longer
+            t.fill = None
             return Tensor(t.shape, t.dtype, t.origin)
         if name == "grad":
             return Tensor(t.shape, t.dtype)
@@ -1159,6 +1186,10 @@ class Interp:
             return Ref(f"torch.{_DTYPE_NAMES.get(t.dtype, 'dtype')}") if t.dtype else UNKNOWN_DTYPE
         if name in ("device", "requires_grad", "is_cuda", "layout"):
             return UNK
+        if name == "is_meta":
+            # the shapes described are a run's on real data (as torch.jit.is_tracing() is
+            # False): torchtune's RoPE returns early on the meta device, before its cache
+            return False
         return Bound(t, name)
 
     def e_subscript(self, node, frame):
@@ -1201,6 +1232,10 @@ class Interp:
                     return obj.children[key]
             if isinstance(key, str) and obj.child_names and key in obj.child_names:
                 return obj.children[obj.child_names.index(key)]
+            if (key is NUM or isinstance(key, Sym)) and 1 < len(obj.children) <= 64 and all(
+                    isinstance(c, Layer) or (isinstance(c, Instance) and c.cls.is_module) for c in obj.children):
+                # experts[int(expert_id)] with the id from the data: one of them, called as each
+                return Choice(list(obj.children))
             if isinstance(key, SliceVal):
                 lo, hi, st = key.lower, key.upper, key.step
                 if all(x is None or isinstance(x, int) for x in (lo, hi, st)):
@@ -1600,7 +1635,7 @@ class Interp:
                 return recv
             if fn == "items" and recv.children is not None and recv.child_names:
                 return Seq([Seq([k, v]) for k, v in zip(recv.child_names, recv.children)], "list")
-            if fn == "values" and recv.children is not None:
+            if fn in ("values", "children") and recv.children is not None:
                 return Seq(list(recv.children), "list")
             if fn == "keys" and recv.child_names is not None:
                 return Seq(list(recv.child_names), "list")
@@ -1619,6 +1654,8 @@ class Interp:
         return UNK
 
     def tensor_method(self, t: Tensor, name, a: Args, node, frame):
+        if name.endswith("_") and not name.startswith("_"):
+            t.fill = None  # copy_, fill_, add_...: its elements are no longer the known value
         if name == "size" and not a.args and not a.kwargs and t.shape is None:
             return size_of(t)
         qual = f"torch.Tensor.{name}"
@@ -1636,6 +1673,11 @@ class Interp:
             return None
         if name in ("to", "cuda", "cpu", "train", "eval", "float", "double", "half", "requires_grad_", "apply"):
             return inst
+        if name == "children" and not a.args and not inst.attrs.get("__incomplete__") and not any(
+                v is UNK or isinstance(v, Choice) for v in inst.attrs.values()):
+            # torchvision's resnet18 without its head: nn.Sequential(*list(m.children())[:-1]);
+            # an attribute the engine does not know may be a module, so then it is unknown
+            return Seq([v for _, v in _registered_modules(inst)], "list")
         if _container_base(inst.cls) is not None:
             mods = _registered_modules(inst)
             if inst.attrs.get("__incomplete__") and name in ("items", "values", "keys"):
@@ -2235,7 +2277,7 @@ class Interp:
     def exec_import_from(self, stmt, frame):
         mod = stmt.module or ""
         if stmt.level == 0 and mod.split(".")[0] in _LIBRARY_ROOTS and not _inside_package(self.path, mod) \
-                and mod.split(".")[0] not in _READ_FROM_SOURCE:
+                and not _reads_from_source(mod):
             for alias in stmt.names:
                 frame.env[alias.asname or alias.name] = Ref(f"{mod}.{alias.name}")
             return
@@ -2259,10 +2301,11 @@ class Interp:
         """The value ``from M import name`` binds, ``other`` being M interpreted (or None)."""
         mod = stmt.module or ""
         v = other.globals.get(name, UNK) if other is not None else UNK
-        if stmt.level == 0 and (other is None or mod.split(".")[0] in _LIBRARY_ROOTS) and (
-                v is UNK or _SPECIAL_REFS.get(f"{mod}.{name}") is not None
-                or self.lookup_rule(f"{mod}.{name}") is not None):
-            # a library name with a rule keeps its rule, even read from inside its package
+        if stmt.level == 0 and (
+                ((other is None or mod.split(".")[0] in _LIBRARY_ROOTS) and v is UNK)
+                or _SPECIAL_REFS.get(f"{mod}.{name}") is not None or self.lookup_rule(f"{mod}.{name}") is not None):
+            # a library name with a rule keeps its rule, even read from inside its package, and
+            # even from an installed library read from its source (`from einx import get_at`)
             v = Ref(f"{mod}.{name}")
         return v
 
@@ -2305,7 +2348,7 @@ class Interp:
                     found[0].replace("\\", "/").rsplit("/", 1)[-1] == root.path.replace("\\", "/").rsplit("/", 1)[-1]
                     and found[1] == root.text)):
                 return root
-        if self.import_depth >= IMPORT_DEPTH:
+        if self.import_hops >= IMPORT_DEPTH:
             return None
         key = (name, self.path)
         if key in self.module_cache:
@@ -2319,10 +2362,13 @@ class Interp:
         from ml_lsp.analysis.parse import too_large
         if too_large(text):  # as the file itself would be: not analysed, its names unknown
             return None
+        # only the analysed file's own imports: not counting every ``__init__`` on the chain
+        # read 10x more of transformers (its modules import ``...utils``, a package)
+        hops = self.import_hops + (0 if self.import_depth == 0 and _is_package_init(path) else 1)
         known = self.module_cache.get((path, None))
         # a module first met at the end of a long import chain had its own imports cut by the
         # depth bound; met again nearer the analysed file, it is read again with them
-        if known is not None and known.import_depth <= self.import_depth + 1:
+        if known is not None and known.import_hops <= hops:
             self.module_cache[key] = known
             return known
         if self.limits is not None:
@@ -2335,6 +2381,7 @@ class Interp:
         other = Interp(text, path, self.rules, self.resolve_module, recorder=Recorder(),
                        module_cache=self.module_cache, import_depth=self.import_depth + 1,
                        limits=self.limits, parse=self.parse)
+        other.import_hops = hops
         other.recording = False
         other.globals["__name__"] = name.lstrip(".")
         try:
@@ -2630,7 +2677,12 @@ _LIBRARY_ROOTS = {"torch", "numpy", "math", "functools", "collections", "datacla
 
 # libraries of layers with no rules of their own (a couple of timm helpers aside): read from
 # their installed source, as their own package reads them; a name with a rule keeps it
-_READ_FROM_SOURCE = {"timm"}
+# (torchvision's models only: its datasets and transforms are known by their rules)
+_READ_FROM_SOURCE = {"timm", "torchvision.models"}
+
+
+def _reads_from_source(module: str) -> bool:
+    return any(module == lib or module.startswith(lib + ".") for lib in _READ_FROM_SOURCE)
 
 UNKNOWN_DTYPE = Ref("torch.dtype")  # x.dtype of a tensor whose dtype the engine does not know
 
@@ -2739,6 +2791,20 @@ def _attribute_alias(obj, name: str) -> str:
     return name
 
 
+def _is_class_value(v) -> bool:
+    return isinstance(v, ClassVal) or _is_library_class(v)
+
+
+def _same_class(a, b):
+    """Whether two classes are the same one, where the engine can tell: a class of the source
+    is no torch class; two torch classes of different names differ."""
+    if isinstance(a, ClassVal) or isinstance(b, ClassVal):
+        return a is b
+    if a.qual == b.qual:
+        return True
+    return False if a.qual.rsplit(".", 1)[-1] != b.qual.rsplit(".", 1)[-1] else UNK
+
+
 def _identity(a, b):
     """``a is b`` where the engine can tell: against None, or against True/False (yolov5's
     ``act is True``) when the other side is a value we know; else UNK."""
@@ -2763,6 +2829,11 @@ def scalar_compare(op, a, b):
         r = _identity(a, b)
         return r if r is UNK else not r
     if t in (ast.In, ast.NotIn):
+        if isinstance(b, Seq) and _is_class_value(a) and b.items and all(_is_class_value(x) for x in b.items):
+            # timm's `norm_layer in _NORM_ACT_TYPES`: a class in a table of classes
+            answers = [_same_class(a, x) for x in b.items]
+            r = True if True in answers else (False if all(x is False for x in answers) else UNK)
+            return r if r is UNK or t is ast.In else not r
         if isinstance(b, Seq) and _hashable(a) and all(_hashable(x) and not isinstance(x, Sym) for x in b.items) \
                 and not isinstance(a, Sym) and a is not UNK:
             r = a in b.items
@@ -3151,6 +3222,50 @@ def _set_env(frame: Frame, env: dict) -> None:
         frame.env.update(env)
 
 
+def _copy_containers(env: dict, copies: dict) -> dict:
+    """``env`` with each list and dict it binds copied (one copy for names bound to the same
+    one); ``copies`` maps id(original) to (original, copy)."""
+    out = {}
+    for k, v in env.items():
+        if (isinstance(v, Seq) and v.kind == "list") or isinstance(v, DictVal):
+            pair = copies.get(id(v))
+            if pair is None:
+                pair = copies[id(v)] = (v, Seq(list(v.items), v.kind, v.names) if isinstance(v, Seq)
+                                        else DictVal(dict(v.items), v.ordered))
+            v = pair[1]
+        out[k] = v
+    return out
+
+
+def _merge_back(frames, copies) -> None:
+    """After an undecided if: each list or dict the paths copied gets, in place, what the
+    live paths made of it, and their names are bound to it again (a list kept elsewhere too,
+    an attribute or another name, sees it). Paths that grew it alike are joined item by
+    item; otherwise the one that grew it most is kept, as when both paths shared it."""
+    for oid, (orig, _) in copies[0].items():
+        made = [c[oid][1] for c in copies if oid in c]
+        if isinstance(orig, Seq):
+            if all(len(m.items) == len(made[0].items) for m in made):
+                items = [resolved(x) for x in made[0].items]
+                for m in made[1:]:
+                    items = [x if x is y else join(x, resolved(y)) for x, y in zip(items, m.items)]
+            else:
+                items = max(made, key=lambda m: len(m.items)).items
+            orig.items[:] = items
+        else:
+            items = dict(made[0].items)
+            for m in made[1:]:
+                for k, v in m.items.items():
+                    items[k] = v if k not in items or items[k] is v else join(resolved(items[k]), resolved(v))
+            orig.items.clear()
+            orig.items.update(items)
+        mine = {id(m) for m in made}
+        for f in frames:
+            for k, v in f.env.items():
+                if id(v) in mine:
+                    f.env[k] = orig
+
+
 def _join_envs(envs):
     if len(envs) == 1:
         return envs[0]
@@ -3408,8 +3523,16 @@ def _dict_base(cls) -> bool:
 _ITERABLE_ABCS = {"collections.abc.Iterable", "typing.Iterable", "collections.abc.Sequence", "typing.Sequence"}
 
 _BUILTIN_TYPES = {"builtins.int": int, "builtins.float": float, "builtins.str": str, "builtins.bool": bool,
-                  "builtins.tuple": Seq, "builtins.list": Seq, "builtins.dict": DictVal}
+                  "builtins.tuple": Seq, "builtins.list": Seq, "builtins.dict": DictVal,
+                  # diffusers' RMSNorm: `if isinstance(dim, numbers.Integral): dim = (dim,)`
+                  "numbers.Integral": int, "numbers.Real": (int, float), "numbers.Complex": (int, float),
+                  "numbers.Number": (int, float)}
 
+
+# isinstance(x, type / functools.partial / types.FunctionType): the value the engine holds
+# for a class, a partial, a function of the source
+_CALLABLE_KINDS = {"type": ClassVal, "builtins.type": ClassVal, "functools.partial": Partial,
+                   "types.FunctionType": Func, "types.LambdaType": Func}
 
 _AUTOGRAD_FUNCTIONS = {"torch.autograd.Function", "torch.autograd.function.Function"}
 
@@ -3533,6 +3656,16 @@ def _isinstance(obj, cls):
             return False
         return UNK
     if isinstance(cls, Ref):
+        kind = _CALLABLE_KINDS.get(cls.qual)
+        if kind is not None:
+            # timm's get_norm_layer: isinstance(norm_layer, functools.partial) on a class
+            if isinstance(obj, (ClassVal, Func, Partial)):
+                return isinstance(obj, kind)
+            if obj is None or isinstance(obj, (bool, int, float, str, Seq, DictVal, Tensor, Layer, Instance)):
+                return False
+            if _is_library_class(obj):  # nn.BatchNorm2d: a class
+                return kind is ClassVal
+            return UNK
         if cls.qual in ("torch.Tensor", "torch.nn.Parameter") and isinstance(obj, Tensor):
             return True if cls.qual == "torch.Tensor" else UNK
         if cls.qual in ("torch.Tensor", "torch.nn.Parameter") and (

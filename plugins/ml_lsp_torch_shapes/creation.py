@@ -139,7 +139,10 @@ def tensor(call: OpCall):
     if found is None:
         return unknown_tensor(_dtype(call, None))
     shape, dt = found
-    return Tensor(shape, _dtype(call, dt))
+    out = Tensor(shape, _dtype(call, dt))
+    if type(data) in (bool, int, float):
+        out.fill = data  # torch.tensor(False): its value is known (a flag kept as a buffer)
+    return out
 
 
 def like(default=None):

@@ -514,6 +514,21 @@ RULES["torch.dot"] = RULES["torch.Tensor.dot"] = RULES["torch.inner"] = dot
 for _n in ("sum", "mean", "prod", "std", "var", "amax", "amin", "logsumexp", "nansum", "nanmean"):
     RULES[f"torch.{_n}"] = RULES[f"torch.Tensor.{_n}"] = reduction()
 RULES["torch.norm"] = RULES["torch.Tensor.norm"] = norm
+# linalg.norm(A, ord, dim, keepdim) and vector_norm(x, ord, dim, keepdim) take their
+# arguments where x.norm(p, dim, keepdim) does (torchtune's DoRA weight norm)
+RULES["torch.linalg.norm"] = RULES["torch.linalg.vector_norm"] = norm
+
+
+def matrix_norm(call: OpCall):
+    """torch.linalg.matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False)."""
+    t = _t(call)
+    if t is None:
+        return UNK
+    shape, _ = _reduce_shape(call, t, call.arg(2, "dim", Seq([-2, -1])), call.arg(3, "keepdim", False))
+    return Tensor(shape, "float")
+
+
+RULES["torch.linalg.matrix_norm"] = matrix_norm
 for _n in ("max", "min", "median", "mode"):
     RULES[f"torch.{_n}"] = RULES[f"torch.Tensor.{_n}"] = reduction(with_indices=True)
 for _n in ("all", "any"):

@@ -533,6 +533,39 @@ def nonzero(call: OpCall):
     return Tensor((None, len(t.shape) if t.shape is not None else None), "long")
 
 
+def unique(call: OpCall):
+    """torch.unique(x, sorted=True, return_inverse=False, return_counts=False, dim=None): as
+    many values as the data holds (the dim is unknown); the inverse has x's shape, the counts
+    one per value."""
+    t = _t(call)
+    if t is None:
+        return UNK
+    inverse = call.arg(2, "return_inverse", False)
+    counts = call.arg(3, "return_counts", False)
+    d = call.arg(4, "dim", None)
+    if not isinstance(inverse, bool) or not isinstance(counts, bool):
+        return UNK
+    if d is None:
+        values = Tensor((None,), t.dtype)
+        along = 0
+    elif t.shape is None:
+        return UNK
+    else:
+        a = norm_axis(d, len(t.shape))
+        if a is None:
+            return UNK
+        values = Tensor(t.shape[:a] + (None,) + t.shape[a + 1:], t.dtype)
+        along = a
+    if not inverse and not counts:
+        return values
+    out = [values]
+    if inverse:
+        out.append(Tensor(t.shape if d is None else (t.shape[along],), "long"))
+    if counts:
+        out.append(Tensor((None,), "long"))
+    return Seq(out, "tuple")
+
+
 def unbind(call: OpCall):
     t = _t(call)
     if t is None or t.shape is None:
@@ -612,9 +645,11 @@ def cat(call: OpCall):
                               expected=format_shape(known[0].shape), got=format_shape(x.shape))
                 return unknown_tensor(dtype)
             out[i] = out[i] if dims.same(out[i], x.shape[i]) else None
-    if len(known) != len(ts):
+    if any(x.shape is None for x in ts):
         out[a] = None
     else:
+        # a 1-D empty tensor is skipped, as torch does (a cache's torch.tensor([]) before
+        # its first update): it adds nothing along the dim
         total = 0
         for x in known:
             total = dims.add(total, x.shape[a])
@@ -825,5 +860,6 @@ for _name in ("reshape", "flatten", "unflatten", "permute", "transpose", "swapax
               "repeat_interleave"):
     RULES[f"torch.{_name}"] = RULES[f"torch.Tensor.{_name}"]
 RULES["torch.cat"] = RULES["torch.concat"] = RULES["torch.concatenate"] = cat
+RULES["torch.unique"] = RULES["torch.Tensor.unique"] = unique
 RULES["torch.stack"] = stack
 RULES["torch.nn.functional.flatten"] = flatten

@@ -1110,3 +1110,52 @@ def test_partial_called_with_star_of_unknown_length_makes_no_rank_up():
     assert last(f, "xshaped") == [2, 5, 4, 4, 2]
     assert last(f, "flat") == [2, 5, 4, 4, 2]
     assert last(f, "cache") == [4, 1, 4, 2]
+
+
+def test_a_package_init_that_re_exports_is_no_level_of_the_import_depth(tmp_path):
+    # timm's create_conv2d: `from timm.layers import create_conv2d` goes through the package's
+    # __init__, then a factory module, a conv module and a padding helper; the __init__ only
+    # re-exports names, so the helper is still within the import depth
+    pkg = tmp_path / "mylayers"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("from .factory import make_conv\n")
+    (pkg / "factory.py").write_text(textwrap.dedent("""\
+        from .convs import same_conv
+
+
+        def make_conv(in_chs, out_chs, kernel_size, **kwargs):
+            return same_conv(in_chs, out_chs, kernel_size, **kwargs)
+        """))
+    (pkg / "convs.py").write_text(textwrap.dedent("""\
+        from torch import nn
+        from .padding import get_padding
+
+
+        def same_conv(in_chs, out_chs, kernel_size, stride=1):
+            return nn.Conv2d(in_chs, out_chs, kernel_size, stride=stride, padding=get_padding(kernel_size))
+        """))
+    (pkg / "padding.py").write_text(textwrap.dedent("""\
+        def get_padding(kernel_size):
+            return kernel_size // 2
+        """))
+    model = tmp_path / "net.py"
+    model.write_text(textwrap.dedent("""\
+        from torch import nn
+        from mylayers import make_conv
+
+
+        class Block(nn.Module):
+            def __init__(self, chs):
+                super().__init__()
+                self.conv = make_conv(chs, chs * 2, 7)
+
+            def forward(self, x):
+                y = self.conv(x)
+                return y
+        """))
+    done = subprocess.run([sys.executable, "-m", "ml_lsp", "shapes", "--json", "--entry", "Block",
+                           "--init", "chs=16", "--input", "x=2,16,8,8", str(model)],
+                          capture_output=True, text=True, timeout=120, cwd=str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    shapes = {b["name"]: b["shape"] for f in json.loads(done.stdout)["files"] for b in f["shapes"]}
+    assert shapes.get("y") == [2, 32, 8, 8]

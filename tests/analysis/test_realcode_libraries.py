@@ -1,0 +1,395 @@
+"""Idioms of the libraries' own code (transformers, timm, diffusers, torchtune) that the
+engine follows when a model file uses them (issue 13), written small in our own words."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+from engine_helpers import analyze, last
+
+
+def test_a_cache_that_starts_as_an_empty_tensor_grows_by_what_is_concatenated():
+    # transformers' DynamicLayer: keys start as torch.tensor([]) and each update concatenates
+    # along the sequence; torch skips the 1-D empty tensor, so the keys are the update's
+    f = analyze("""
+    class KVCache:
+        def __init__(self):
+            self.keys = None
+
+        def update(self, k):
+            if self.keys is None:
+                self.keys = torch.tensor([], dtype=k.dtype)
+            self.keys = torch.cat([self.keys, k], dim=-2)
+            return self.keys
+
+
+    class Attention(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.k_proj = nn.Linear(64, 32)
+
+        def forward(self, x):
+            cache = KVCache()
+            k = self.k_proj(x)
+            keys = cache.update(k)
+            return keys
+    """, entry="Attention", inputs={"x": [2, 16, 64]})
+    assert last(f, "keys") == [2, 16, 32]
+
+
+def test_a_backbone_without_its_head_is_the_sequential_of_its_children():
+    # pytorch/examples' siamese network: nn.Sequential(*list(resnet.children())[:-1]) keeps
+    # every sub-module but the classifier, in the order they were assigned
+    f = analyze("""
+    class Backbone(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 16, 3, padding=1)
+            self.pool = nn.AdaptiveAvgPool2d((1, 1))
+            self.head = nn.Linear(16, 10)
+
+        def forward(self, x):
+            return self.head(self.pool(self.conv(x)).flatten(1))
+
+
+    class Siamese(nn.Module):
+        def __init__(self):
+            super().__init__()
+            net = Backbone()
+            net.conv = nn.Conv2d(1, 16, 3, padding=1)
+            self.features = nn.Sequential(*(list(net.children())[:-1]))
+
+        def forward(self, x):
+            feats = self.features(x)
+            return feats
+    """, entry="Siamese", inputs={"x": [2, 1, 28, 28]})
+    assert last(f, "feats") == [2, 16, 1, 1]
+
+
+def test_torchvision_models_are_read_from_the_installed_source(tmp_path):
+    # `torchvision.models.resnet18(...)` in a user's model: the installed package's source
+    # builds it (a stand-in package here, on the interpreter's path like an installed one)
+    site = tmp_path / "env" / "lib" / "python3.11" / "site-packages"
+    models = site / "torchvision" / "models"
+    models.mkdir(parents=True)
+    (site / "torchvision" / "__init__.py").write_text("from . import models\n")
+    (models / "__init__.py").write_text("from .tiny import *\n")
+    (models / "tiny.py").write_text(textwrap.dedent("""\
+        from torch import nn
+
+        __all__ = ["tinynet"]
+
+
+        class TinyNet(nn.Module):
+            def __init__(self, num_classes=1000):
+                super().__init__()
+                self.conv1 = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+                self.fc = nn.Linear(8, num_classes)
+
+            def forward(self, x):
+                return self.fc(self.conv1(x).mean((2, 3)))
+
+
+        def tinynet(num_classes=1000):
+            return TinyNet(num_classes=num_classes)
+        """))
+    ws = tmp_path / "project"
+    ws.mkdir()
+    model = ws / "net.py"
+    model.write_text(textwrap.dedent("""\
+        import torchvision
+        from torch import nn
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.backbone = torchvision.models.tinynet(num_classes=5)
+
+            def forward(self, x):
+                logits = self.backbone(x)
+                return logits
+        """))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-m", "ml_lsp", "shapes", "--json", "--entry", "Net",
+                           "--input", "x=2,3,32,32", str(model)],
+                          capture_output=True, text=True, timeout=120, cwd=str(ws), env=env)
+    assert done.returncode == 0, done.stderr
+    shapes = {b["name"]: b["shape"] for f in json.loads(done.stdout)["files"] for b in f["shapes"]}
+    assert shapes.get("logits") == [2, 5]
+
+
+def test_each_path_of_an_if_appends_to_its_own_copy_of_the_list():
+    # torchtune's Llama3ScaledRoPE: one frequency appended per trip, scaled or not by a test
+    # the engine cannot decide; the list has one item per trip, not one per path
+    f = analyze("""
+    class Scaled(nn.Module):
+        def __init__(self, dim=16):
+            super().__init__()
+            freqs = torch.arange(0, dim, 2).float()
+            kept = []
+            for freq in freqs:
+                if freq < 3:
+                    kept.append(freq)
+                else:
+                    kept.append(freq / 8)
+            self.register_buffer("theta", torch.tensor(kept))
+
+        def forward(self, x):
+            theta = self.theta
+            return x * theta
+    """, entry="Scaled", inputs={"x": [2, 8]})
+    assert last(f, "theta") == [8]
+
+
+def test_a_tensor_is_not_on_the_meta_device():
+    # torchtune's RoPE returns early from its setup when its frequencies are on the meta
+    # device; the shapes described are those of a run on real data
+    f = analyze("""
+    class Rope(nn.Module):
+        def __init__(self, dim=16, max_len=32):
+            super().__init__()
+            freqs = torch.arange(0, dim, 2).float()
+            self.built = False
+            if freqs.is_meta:
+                return
+            self.register_buffer("cache", torch.outer(torch.arange(max_len).float(), freqs))
+            self.built = True
+
+        def forward(self, x):
+            if not self.built:
+                raise RuntimeError("call setup() first")
+            table = self.cache[: x.size(1)]
+            return x * table
+    """, entry="Rope", inputs={"x": [2, 16, 8]})
+    assert last(f, "table") == [16, 8]
+
+
+def test_an_int_is_a_numbers_integral():
+    # diffusers' RMSNorm: `if isinstance(dim, numbers.Integral): dim = (dim,)` before the
+    # weight is built from it
+    f = analyze("""
+    import numbers
+
+
+    class Norm(nn.Module):
+        def __init__(self, dim, eps=1e-6):
+            super().__init__()
+            if isinstance(dim, numbers.Integral):
+                dim = (dim,)
+            self.eps = eps
+            self.weight = nn.Parameter(torch.ones(dim))
+
+        def forward(self, x):
+            scaled = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
+            out = scaled * self.weight
+            return out
+    """, entry="Norm", init="dim=64", inputs={"x": [2, 16, 64]})
+    assert last(f, "out") == [2, 16, 64]
+
+
+
+def test_a_flag_kept_as_a_one_element_tensor_decides_its_if():
+    # vector-quantize's codebook: register_buffer('initted', torch.tensor(not kmeans_init)),
+    # then `if self.initted: return` before the k-means that would set the codebook
+    f = analyze("""
+    class Codebook(nn.Module):
+        def __init__(self, dim, size, kmeans_init=False):
+            super().__init__()
+            self.register_buffer("initted", torch.tensor(not kmeans_init))
+            self.register_buffer("embed", torch.randn(size, dim))
+
+        def init_embed_(self, data):
+            if self.initted:
+                return
+            self.embed = data[: 4]
+            self.initted.data.copy_(torch.tensor(True))
+
+        def forward(self, x):
+            self.init_embed_(x)
+            dist = torch.cdist(x, self.embed)
+            return dist
+    """, entry="Codebook", init="dim=64, size=128", inputs={"x": [32, 64]})
+    assert last(f, "dist") == [32, 128]
+
+
+
+def test_an_in_place_op_forgets_the_known_value_of_a_tensor():
+    # a flag tensor that a method sets in place is no longer the value it was built with
+    f = analyze("""
+    class Gate(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("ready", torch.tensor(False))
+            self.proj = nn.Linear(8, 4)
+
+        def forward(self, x):
+            self.ready.fill_(True)
+            if self.ready:
+                x = self.proj(x)
+            out = x
+            return out
+    """, entry="Gate", inputs={"x": [2, 8]})
+    assert last(f, "out") != [2, 8]
+
+
+
+def test_a_layer_factory_tells_a_class_from_a_partial():
+    # timm's get_norm_layer: a class is no functools.partial, so it is returned as given
+    f = analyze("""
+    import functools
+    import types
+
+
+    def get_norm(norm_layer):
+        assert isinstance(norm_layer, (type, str, types.FunctionType, functools.partial))
+        kwargs = {}
+        if isinstance(norm_layer, functools.partial):
+            kwargs.update(norm_layer.keywords)
+            norm_layer = norm_layer.func
+        if kwargs:
+            norm_layer = functools.partial(norm_layer, **kwargs)
+        return norm_layer
+
+
+    class ChannelNorm(nn.LayerNorm):
+        def forward(self, x):
+            return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+    class Head(nn.Module):
+        def __init__(self, chs):
+            super().__init__()
+            self.norm = get_norm(ChannelNorm)(chs)
+
+        def forward(self, x):
+            y = self.norm(x)
+            return y
+    """, entry="Head", init="chs=32", inputs={"x": [2, 32, 8, 8]})
+    assert last(f, "y") == [2, 32, 8, 8]
+
+
+
+def test_a_torch_class_is_looked_up_by_its_name_in_a_table_of_classes():
+    # timm's get_norm_act_layer: `norm_layer in _NORM_ACT_TYPES`, then the norm+act class of
+    # the same name (`norm_layer.__name__.lower()`) for nn.BatchNorm2d
+    f = analyze("""
+    class BatchNormAct(nn.BatchNorm2d):
+        def __init__(self, chs, act_layer=nn.ReLU):
+            super().__init__(chs)
+            self.act = act_layer()
+
+        def forward(self, x):
+            return self.act(super().forward(x))
+
+
+    NORM_ACT_TYPES = [BatchNormAct]
+    NORM_TO_NORM_ACT = {"batchnorm2d": BatchNormAct}
+
+
+    def get_norm_act(norm_layer):
+        if norm_layer in NORM_ACT_TYPES:
+            return norm_layer
+        return NORM_TO_NORM_ACT.get(norm_layer.__name__.lower(), None)
+
+
+    class Block(nn.Module):
+        def __init__(self, chs, norm_layer=nn.BatchNorm2d):
+            super().__init__()
+            self.conv = nn.Conv2d(chs, chs, 3, padding=1)
+            self.bn = get_norm_act(norm_layer)(chs)
+
+        def forward(self, x):
+            y = self.bn(self.conv(x))
+            return y
+    """, entry="Block", init="chs=16", inputs={"x": [2, 16, 8, 8]})
+    assert last(f, "y") == [2, 16, 8, 8]
+
+
+
+def test_a_library_function_with_a_rule_keeps_it_when_the_library_is_installed(tmp_path):
+    # vector-quantize's SimVQ: `from einx import get_at` with einx installed; its source is
+    # found, but the function has a rule, which gives the shape
+    site = tmp_path / "env" / "lib" / "python3.11" / "site-packages"
+    pkg = site / "einx"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text(textwrap.dedent("""\
+        from .index import get_at
+        """))
+    (pkg / "index.py").write_text(textwrap.dedent("""\
+        def get_at(description, *tensors, backend=None, **parameters):
+            graph = _compile(description, tensors, backend, parameters)
+            return graph(*tensors)
+        """))
+    ws = tmp_path / "project"
+    ws.mkdir()
+    model = ws / "vq.py"
+    model.write_text(textwrap.dedent("""\
+        import torch
+        from torch import nn
+        from einx import get_at
+
+
+        class Quantizer(nn.Module):
+            def __init__(self, size=128, dim=64):
+                super().__init__()
+                self.codebook = nn.Parameter(torch.randn(size, dim))
+
+            def forward(self, x):
+                indices = torch.cdist(x, self.codebook).argmin(dim=-1)
+                quantized = get_at("[c] d, b n -> b n d", self.codebook, indices)
+                return quantized
+        """))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-m", "ml_lsp", "shapes", "--json", "--entry", "Quantizer",
+                           "--input", "x=2,16,64", str(model)],
+                          capture_output=True, text=True, timeout=120, cwd=str(ws), env=env)
+    assert done.returncode == 0, done.stderr
+    shapes = {b["name"]: b["shape"] for f in json.loads(done.stdout)["files"] for b in f["shapes"]}
+    assert shapes.get("quantized") == [2, 16, 64]
+
+
+def test_experts_picked_by_an_id_from_the_data_are_each_of_them():
+    # LLMs-from-scratch's MoE: for each expert id torch.unique finds in the routing,
+    # self.fc1[int(expert_id.item())] is one of the experts; all map 64 -> 32
+    f = analyze("""
+    class MoE(nn.Module):
+        def __init__(self, dim=64, hidden=32, n_experts=4):
+            super().__init__()
+            self.gate = nn.Linear(dim, n_experts)
+            self.fc1 = nn.ModuleList([nn.Linear(dim, hidden) for _ in range(n_experts)])
+
+        def forward(self, x):
+            top = self.gate(x).topk(2, dim=-1).indices.reshape(-1, 2)
+            flat = x.reshape(-1, x.shape[-1])
+            experts = torch.unique(top)
+            for expert_id in experts:
+                chosen = (top == int(expert_id.item())).any(dim=-1).nonzero().squeeze(-1)
+                routed = flat.index_select(0, chosen)
+                hidden = self.fc1[int(expert_id.item())](routed)
+            return flat
+    """, entry="MoE", inputs={"x": [2, 16, 64]})
+    assert last(f, "experts") == [None]
+    assert last(f, "expert_id") == []
+    assert last(f, "hidden") == [None, 32]
+
+
+def test_a_dict_updated_on_one_path_keeps_what_both_paths_know():
+    # pytorch/examples' mnist: loader kwargs get extra keys `if use_cuda:`; the keys both
+    # paths have keep their values
+    f = analyze("""
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            cfg = {"width": 16}
+            if torch.cuda.is_available():
+                cfg.update({"pin_memory": True})
+            self.fc = nn.Linear(cfg["width"], cfg["width"] * 2)
+
+        def forward(self, x):
+            y = self.fc(x)
+            return y
+    """, entry="Net", inputs={"x": [2, 16]})
+    assert last(f, "y") == [2, 32]
