@@ -95,7 +95,7 @@ def shapes(cwd, cache: str):
 
 
 def x_shape(report) -> list:
-    """The input the engine inferred for ``Net.forward(x)``: ``Linear(WIDTH, 2)`` takes (B, WIDTH)."""
+    """The input the engine inferred for ``Net.forward(x)``: ``Linear(WIDTH, 2)`` takes (*, WIDTH)."""
     return report["files"][0]["classes"][0]["inputs"]["x"]
 
 
@@ -105,20 +105,20 @@ def test_a_second_run_parses_the_imported_library_without_its_function_bodies(wo
     second, second_s = shapes(workspace, "cache")
     print(f"\nCPU time, first run: {first_s:.2f} s; second: {second_s:.2f} s")
     assert second == first
-    assert x_shape(first) == ["B", 16]  # the width 4 * 4 read from the library
+    assert x_shape(first) == ["*", 16]  # the width 4 * 4 read from the library
     # both include the same start-up (imports, jedi): parsing the library is the rest
     assert second_s < 0.6 * first_s
 
 
 def test_an_edited_library_file_is_read_again_and_damaged_entries_are_ignored(workspace):
     before, _ = shapes(workspace, "cache")
-    assert x_shape(before) == ["B", 16]
+    assert x_shape(before) == ["*", 16]
     # one library module edited: the answer follows it, as a run with no cache gives it
     (workspace / "lib" / "heavy_2.py").write_text(heavy_module(2, 10))
     edited, _ = shapes(workspace, "cache")
     fresh, _ = shapes(workspace, "fresh-cache")
     assert edited == fresh
-    assert x_shape(edited) == ["B", 22]
+    assert x_shape(edited) == ["*", 22]
 
     # every stored entry damaged, or swapped for another module's: ignored, the same answers
     entries = sorted((workspace / "cache").glob("outline/*/*/*.json"))
