@@ -21,3 +21,19 @@ def last(facts, name, scope=None):
     found = shapes(facts, name, scope)
     assert found, f"no binding of {name}"
     return found[-1]
+
+
+def shapes_cli_with_site(site, workspace, model, entry: str, inputs: str) -> dict:
+    """``ml-lsp shapes --json`` on ``model`` from ``workspace``, with the folder ``site`` (a
+    fake installed package's site-packages) on PYTHONPATH: binding name -> JSON shape."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-m", "ml_lsp", "shapes", "--json", "--entry", entry,
+                           "--input", inputs, str(model)],
+                          capture_output=True, text=True, timeout=120, cwd=str(workspace), env=env)
+    assert done.returncode == 0, done.stderr
+    return {b["name"]: b["shape"] for f in json.loads(done.stdout)["files"] for b in f["shapes"]}

@@ -2,7 +2,6 @@
 the real-code benchmark, written small."""
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -10,7 +9,7 @@ import textwrap
 from ml_lsp.analysis import analyze_source, dims
 from ml_lsp.resolve import make_resolver
 
-from engine_helpers import analyze, last, shapes
+from engine_helpers import analyze, last, shapes, shapes_cli_with_site
 
 
 def test_nn_buffer_keeps_the_tensor_shape():
@@ -1058,12 +1057,7 @@ def test_layers_of_an_installed_package_are_read_from_its_source(tmp_path):
                 out = self.mlp(tokens)
                 return out
         """))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run([sys.executable, "-m", "ml_lsp", "shapes", "--json", "--entry", "TinyViT",
-                           "--input", "x=2,3,32,32", str(model)],
-                          capture_output=True, text=True, timeout=120, cwd=str(ws), env=env)
-    assert done.returncode == 0, done.stderr
-    shapes = {b["name"]: b["shape"] for f in json.loads(done.stdout)["files"] for b in f["shapes"]}
+    shapes = shapes_cli_with_site(site, ws, model, "TinyViT", "x=2,3,32,32")
     assert shapes.get("tokens") == [2, 16, 64]
     assert shapes.get("out") == [2, 16, 64]
 

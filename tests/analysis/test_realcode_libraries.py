@@ -1,13 +1,9 @@
 """Idioms of the libraries' own code (transformers, timm, diffusers, torchtune) that the
 engine follows when a model file uses them (issue 13), written small in our own words."""
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 
-from engine_helpers import analyze, last
+from engine_helpers import analyze, last, shapes_cli_with_site
 
 
 def test_a_cache_that_starts_as_an_empty_tensor_grows_by_what_is_concatenated():
@@ -112,12 +108,7 @@ def test_torchvision_models_are_read_from_the_installed_source(tmp_path):
                 logits = self.backbone(x)
                 return logits
         """))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run([sys.executable, "-m", "ml_lsp", "shapes", "--json", "--entry", "Net",
-                           "--input", "x=2,3,32,32", str(model)],
-                          capture_output=True, text=True, timeout=120, cwd=str(ws), env=env)
-    assert done.returncode == 0, done.stderr
-    shapes = {b["name"]: b["shape"] for f in json.loads(done.stdout)["files"] for b in f["shapes"]}
+    shapes = shapes_cli_with_site(site, ws, model, "Net", "x=2,3,32,32")
     assert shapes.get("logits") == [2, 5]
 
 
@@ -342,12 +333,7 @@ def test_a_library_function_with_a_rule_keeps_it_when_the_library_is_installed(t
                 quantized = get_at("[c] d, b n -> b n d", self.codebook, indices)
                 return quantized
         """))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run([sys.executable, "-m", "ml_lsp", "shapes", "--json", "--entry", "Quantizer",
-                           "--input", "x=2,16,64", str(model)],
-                          capture_output=True, text=True, timeout=120, cwd=str(ws), env=env)
-    assert done.returncode == 0, done.stderr
-    shapes = {b["name"]: b["shape"] for f in json.loads(done.stdout)["files"] for b in f["shapes"]}
+    shapes = shapes_cli_with_site(site, ws, model, "Quantizer", "x=2,16,64")
     assert shapes.get("quantized") == [2, 16, 64]
 
 
