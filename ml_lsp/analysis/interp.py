@@ -1463,8 +1463,10 @@ class Interp:
                 out = rule.forward(layer.ctor, call)
             else:
                 out = rule(call)
-            if isinstance(out, Tensor) and out.shape is None and not out.tail and _has_tail(a):
-                out = _lift_tail(rule, qual, a, layer) or out
+            if _has_tail(a) and not (isinstance(out, Tensor) and (out.shape is not None or out.tail)):
+                # MultiheadAttention answers a tuple: its clashes count, its answer stays
+                lifted = _lift_tail(rule, qual, a, layer, call)
+                out = lifted if lifted is not None and isinstance(out, Tensor) else out
         except Exception as exc:
             self.problems.append(f"line {getattr(node, 'lineno', '?')}: rule {qual} failed: {type(exc).__name__}: {exc}")
             return UNK
@@ -3178,14 +3180,16 @@ def _has_tail(a: Args) -> bool:
 _STAR_NAMES = ("__star0", "__star1")
 
 
-def _lift_tail(rule, qual, a: Args, layer) -> Optional[Tensor]:
+def _lift_tail(rule, qual, a: Args, layer, call: Optional[OpCall] = None) -> Optional[Tensor]:
     """A rule given a tensor of unknown rank whose last dims are known (``(*, 256)``): run
     it on stand-ins with one and with two leading dims of fresh symbols. When both answers
     are those leading dims followed by the same dims, the answer is ``(*, those dims)``
     (Linear, activations, softmax(-1), transpose(-1, -2), broadcasting); otherwise, or when
     it depends on the rank (flatten(1), transpose(1, 2)), it stays unknown. Conflicts seen
-    on the stand-ins are not reported: the real rank may differ."""
-    tails, dtype = [], None
+    on the stand-ins are not reported, the real rank may differ; except a layer's that both
+    stand-ins meet alike (``MultiheadAttention(512)`` or ``Linear(512, ...)`` on
+    ``(*, 256)``): a layer checks its input's last dims whatever its leading ones."""
+    tails, dtype, lifted, clashes = [], None, True, []
     stars = {v.star_of for v in list(a.args) + list(a.kwargs.values())
              if isinstance(v, Tensor) and v.shape is None and v.tail}
     for n in (1, 2):
@@ -3196,18 +3200,25 @@ def _lift_tail(rule, qual, a: Args, layer) -> Optional[Tensor]:
                 return Tensor(prefix + tuple(v.tail), v.dtype, v.origin)
             return v
 
-        call = OpCall(qual, [stand_in(x) for x in a.args], {k: stand_in(v) for k, v in a.kwargs.items()},
-                      a.arg_nodes, a.kw_nodes, layer=layer)
-        out = rule.forward(layer.ctor, call) if isinstance(rule, LayerRule) else rule(call)
-        if not isinstance(out, Tensor) or out.shape is None or len(out.shape) < n \
+        trial = OpCall(qual, [stand_in(x) for x in a.args], {k: stand_in(v) for k, v in a.kwargs.items()},
+                       a.arg_nodes, a.kw_nodes, layer=layer)
+        out = rule.forward(layer.ctor, trial) if isinstance(rule, LayerRule) else rule(trial)
+        clashes.append(trial.conflicts)
+        if not lifted or not isinstance(out, Tensor) or out.shape is None or len(out.shape) < n \
                 or tuple(out.shape[:n]) != prefix:
-            return None
+            lifted = False
+            continue
         rest = tuple(out.shape[n:])
         if any(isinstance(d, Sym) and any(name in m for m in d.terms for name in _STAR_NAMES) for d in rest):
-            return None
+            lifted = False
+            continue
         tails.append(rest)
         dtype = out.dtype
-    if len(tails[0]) != len(tails[1]) or not all(x == y for x, y in zip(*tails)):
+    if call is not None and isinstance(rule, LayerRule) and clashes[0] and \
+            [c.get("kind") for c in clashes[0]] == [c.get("kind") for c in clashes[1]]:
+        call.conflicts.extend({k: (v.replace(_STAR_NAMES[0], "*") if isinstance(v, str) else v)
+                               for k, v in c.items()} for c in clashes[0])
+    if not lifted or len(tails[0]) != len(tails[1]) or not all(x == y for x, y in zip(*tails)):
         return None
     # the same input's leading dims on every operand: the answer has them too
     return Tensor(None, dtype, tail=tails[0] or None, star_of=stars.pop() if len(stars) == 1 and tails[0] else None)
