@@ -3187,8 +3187,10 @@ def _lift_tail(rule, qual, a: Args, layer, call: Optional[OpCall] = None) -> Opt
     (Linear, activations, softmax(-1), transpose(-1, -2), broadcasting); otherwise, or when
     it depends on the rank (flatten(1), transpose(1, 2)), it stays unknown. Conflicts seen
     on the stand-ins are not reported, the real rank may differ; except a layer's that both
-    stand-ins meet alike (``MultiheadAttention(512)`` or ``Linear(512, ...)`` on
-    ``(*, 256)``): a layer checks its input's last dims whatever its leading ones."""
+    stand-ins meet alike on a value that keeps an inferred input's leading dims
+    (``MultiheadAttention(512)`` or ``Linear(512, ...)`` on ``(*, 256)``): a layer checks
+    its input's last dims whatever its leading ones. Other star values are left alone: their
+    tails come through ops whose answer may hang on the rank."""
     tails, dtype, lifted, clashes = [], None, True, []
     stars = {v.star_of for v in list(a.args) + list(a.kwargs.values())
              if isinstance(v, Tensor) and v.shape is None and v.tail}
@@ -3214,7 +3216,9 @@ def _lift_tail(rule, qual, a: Args, layer, call: Optional[OpCall] = None) -> Opt
             continue
         tails.append(rest)
         dtype = out.dtype
-    if call is not None and isinstance(rule, LayerRule) and clashes[0] and \
+    from_inputs = all(v.star_of for v in list(a.args) + list(a.kwargs.values())
+                      if isinstance(v, Tensor) and v.shape is None and v.tail)
+    if call is not None and isinstance(rule, LayerRule) and from_inputs and clashes[0] and \
             [c.get("kind") for c in clashes[0]] == [c.get("kind") for c in clashes[1]]:
         call.conflicts.extend({k: (v.replace(_STAR_NAMES[0], "*") if isinstance(v, str) else v)
                                for k, v in c.items()} for c in clashes[0])
