@@ -3172,9 +3172,14 @@ def _mark_guess(v, depth=0):
             _mark_guess(x, depth + 1)
 
 
+def _star_values(a: Args) -> list:
+    """The arguments of unknown rank whose last dims are known (``(*, 256)``)."""
+    return [v for v in list(a.args) + list(a.kwargs.values())
+            if isinstance(v, Tensor) and v.shape is None and v.tail]
+
+
 def _has_tail(a: Args) -> bool:
-    return any(isinstance(v, Tensor) and v.shape is None and v.tail
-               for v in list(a.args) + list(a.kwargs.values()))
+    return bool(_star_values(a))
 
 
 _STAR_NAMES = ("__star0", "__star1")
@@ -3192,8 +3197,7 @@ def _lift_tail(rule, qual, a: Args, layer, call: Optional[OpCall] = None) -> Opt
     its input's last dims whatever its leading ones. Other star values are left alone: their
     tails come through ops whose answer may hang on the rank."""
     tails, dtype, lifted, clashes = [], None, True, []
-    stars = {v.star_of for v in list(a.args) + list(a.kwargs.values())
-             if isinstance(v, Tensor) and v.shape is None and v.tail}
+    stars = {v.star_of for v in _star_values(a)}
     for n in (1, 2):
         prefix = tuple(Sym.named(name) for name in _STAR_NAMES[:n])
 
@@ -3216,8 +3220,7 @@ def _lift_tail(rule, qual, a: Args, layer, call: Optional[OpCall] = None) -> Opt
             continue
         tails.append(rest)
         dtype = out.dtype
-    from_inputs = all(v.star_of for v in list(a.args) + list(a.kwargs.values())
-                      if isinstance(v, Tensor) and v.shape is None and v.tail)
+    from_inputs = None not in stars  # every star value keeps an inferred input's leading dims
     if call is not None and isinstance(rule, LayerRule) and from_inputs and clashes[0] and \
             [c.get("kind") for c in clashes[0]] == [c.get("kind") for c in clashes[1]]:
         call.conflicts.extend({k: (v.replace(_STAR_NAMES[0], "*") if isinstance(v, str) else v)
