@@ -116,9 +116,9 @@ RECYCLING = ("import sys\n"
 
 
 def test_a_check_whose_workers_were_replaced_ends(tmp_path):
-    # The pool forks a replacement worker from a thread that ends at close(); a worker set
-    # to die with that thread was killed holding the task queue's lock, and the command
-    # hung in join() after printing nothing more (2 runs of 3 hung before the fix).
+    # multiprocessing.Pool forked a replacement worker from a thread that ends at close();
+    # a worker set to die with that thread was killed holding the task queue's lock, and
+    # the command hung in join() after printing nothing more (2 runs of 3 hung then).
     for i in range(24):
         (tmp_path / f"m{i:02}.py").write_text('import torch\n\nstate = torch.load("m.pt", weights_only=False)\n')
     for attempt in range(3):
@@ -143,3 +143,53 @@ def test_workers_end_when_the_command_is_killed(slow_tree):
     proc.wait(timeout=10)
     gone, alive = psutil.wait_procs(workers, timeout=10)
     assert not [w for w in alive if w.status() != psutil.STATUS_ZOMBIE], [w.cmdline() for w in alive]
+
+
+def test_a_worker_killed_from_outside_costs_its_own_file_only(slow_tree):
+    # The kernel's out-of-memory killer ends a worker mid-file: the check goes on with a new
+    # worker, reports that file as not checked (an error) and ends. multiprocessing.Pool
+    # waited for the lost file's result for ever, and Ctrl-C then hung on a queue lock.
+    proc = subprocess.Popen([sys.executable, "-m", "ml_lsp", "check", ".", "-j", "2", "--no-cache"],
+                            cwd=slow_tree, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        assert line, "the check ended before a worker could be killed"
+        match = re.match(r"ml-lsp check: (\d+)/34 files checked", line)
+        if match and 4 <= int(match.group(1)) < 30:
+            break
+    worker = next(w for w in psutil.Process(proc.pid).children() if "python" in w.name())
+    worker.kill()
+    out, err = proc.communicate(timeout=240)
+    assert proc.returncode == 1, err
+    lost = [line for line in out.splitlines() if " E903 " in line]
+    assert len(lost) == 1 and re.match(r"b\d\d\.py:1:1: E903 not checked: its worker process was killed by "
+                                       r"SIGKILL \(out of memory\?\)", lost[0]), out
+    assert out.count("DA003") == 4 and "34 files checked" in out
+    assert "Traceback" not in err
+
+
+STUCK = ("import sys, time\n"
+         "import ml_lsp.commands.check as check\n"
+         "import ml_lsp.commands.check_workers as workers\n"
+         "workers.GRACE_S = 2  # beyond the file budget, a worker gets this long\n"
+         "real = check.check_file\n"
+         "def check_file(path, options):\n"
+         "    if path.endswith('stuck.py'):\n"
+         "        time.sleep(3600)  # as a library call that never returns, outside the analysis' budget\n"
+         "    return real(path, options)\n"
+         "check.check_file = check_file\n"
+         "from ml_lsp.cli import main\n"
+         "sys.exit(main(['check', '.', '-j', '2', '--no-cache', '--file-budget', '1']))\n")
+
+
+def test_a_file_that_never_finishes_does_not_stall_the_check(tmp_path):
+    for i in range(9):
+        (tmp_path / f"m{i}.py").write_text(WARN_ONLY)
+    (tmp_path / "stuck.py").write_text("x = 1\n")
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", STUCK], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert "stuck.py:1:1: E903 not checked: stopped after 3 s" in done.stdout
+    assert done.stdout.count("DA003") == 9 and "10 files checked" in done.stdout
+    assert time.monotonic() - started < 60

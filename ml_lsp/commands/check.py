@@ -13,6 +13,7 @@ import os
 import re
 import sys
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -189,6 +190,9 @@ IO_ERROR = "E902"
 # A file Python cannot parse is an error too (as ruff reports it), on the line of the
 # syntax error; the shape engine still analyses the functions that parse.
 SYNTAX_ERROR = "E999"
+# A file whose worker process ended before checking it (killed for memory, stopped after
+# overrunning its time): an error, the file was not checked.
+NOT_CHECKED = "E903"
 
 
 def _resolver():
@@ -441,17 +445,18 @@ def _worker_init() -> None:
     # whole process group, and a worker would print a traceback for it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Its own process group, so that tearing it down also ends what it started (jedi's
-    # helper process).
-    os.setpgid(0, 0)
+    # helper process). The command sets it too, whichever runs first.
+    try:
+        os.setpgid(0, 0)
+    except OSError:
+        pass
     _die_with_parent()
 
 
 def _die_with_parent() -> None:
-    """The worker ends itself when the command dies without tearing the pool down
-    (SIGKILL), so no worker outlives it. A thread watches the parent's pid: Linux's
-    PR_SET_PDEATHSIG fires when the *thread* that forked the worker ends, and the pool forks
-    the workers that replace recycled ones from a thread that ends at ``close()``; they were
-    killed then, one holding the task queue's lock, and the command hung in ``join()``."""
+    """The worker ends itself when the command dies without killing it (SIGKILL), so no
+    worker outlives it. A thread watches the parent's pid rather than PR_SET_PDEATHSIG,
+    which fires when the *thread* that forked the worker ends, not the process."""
     import threading
     import time
 
@@ -463,11 +468,6 @@ def _die_with_parent() -> None:
         os._exit(1)
 
     threading.Thread(target=watch, name="ml-lsp-parent-watch", daemon=True).start()
-
-
-def _check_indexed(task: tuple) -> tuple:
-    index, path, options = task
-    return index, check_file(path, options)
 
 
 def check_paths(files: list[Path], options: CheckOptions, jobs: int, progress=None) -> list[FileReport]:
@@ -496,7 +496,8 @@ def check_paths(files: list[Path], options: CheckOptions, jobs: int, progress=No
 
 def _check_in_workers(names: list[str], options: CheckOptions, jobs: int, done: dict, progress) -> None:
     import multiprocessing
-    import signal
+
+    from ml_lsp.commands.check_workers import GRACE_S, WorkerRun
 
     _rules()  # loaded once here; forked workers inherit them
     if options.cache and not options.fix:
@@ -512,40 +513,36 @@ def _check_in_workers(names: list[str], options: CheckOptions, jobs: int, done: 
         import gc
         gc.collect()
         gc.freeze()
-    ctx = multiprocessing.get_context("fork" if fork else None)
-    pool = ctx.Pool(min(jobs, len(names)), initializer=_worker_init, maxtasksperchild=FILES_PER_WORKER)
-    groups: set[int] = set()  # every worker's process group, the recycled ones' included
-    finished = False
+    workers = WorkerRun(partial(check_file, options=options), jobs, tasks_per_worker=FILES_PER_WORKER,
+                        init=_worker_init, context=multiprocessing.get_context("fork" if fork else None),
+                        task_limit_s=options.file_budget_s + GRACE_S if options.file_budget_s else None)
+
+    def finished(index: int, report: FileReport) -> None:
+        done[index] = report
+        progress.finished(report.path)
+
+    def lost(what) -> None:
+        finished(what.index, not_checked(what.item, what.reason))
+
     try:
-        # One file per task: the slowest file holds one core, never a queue behind it.
-        results = pool.imap_unordered(_check_indexed, [(i, n, options) for i, n in enumerate(names)])
-        while True:
-            try:
-                index, report = results.next(timeout=0.2)  # wakes up for the progress bar and Ctrl-C
-            except StopIteration:
-                break
-            except multiprocessing.TimeoutError:
-                progress.tick()
-                groups.update(p.pid for p in multiprocessing.active_children())
-                continue
-            groups.update(p.pid for p in multiprocessing.active_children())
-            done[index] = report
-            progress.finished(report.path)
-        pool.close()
-        finished = True
-    finally:
-        if not finished:
-            # Ctrl-C (or an error): stop the workers now. A second Ctrl-C during the tear-down
-            # must not interrupt it with a traceback.
-            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-            try:
-                groups.update(p.pid for p in multiprocessing.active_children())
-                _end_groups(groups)
-                pool.terminate()
-            finally:
-                signal.signal(signal.SIGINT, previous)
-        pool.join()
-        _end_groups(groups)  # what a worker started and left behind (jedi's helper) ends with it
+        workers.run(names, finished, lost, on_start=progress.working_on, on_idle=progress.tick)
+    except BaseException:
+        # Ctrl-C (or an error): the workers are killed already; a second Ctrl-C must not
+        # interrupt what is left with a traceback
+        import signal
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise
+    workers.end_helpers()
+
+
+def not_checked(path: str, reason: str) -> FileReport:
+    """The report of a file whose worker ended before it was checked: an error, so that the
+    command does not pass a file it never saw."""
+    from ml_lsp.analysis.lint import Finding
+
+    hint = " (rerun with a lower --file-memory, or -j 1)" if "memory" in reason else ""
+    return FileReport(path, findings=[Finding(NOT_CHECKED, "not-checked", "io", "error", 1, 0, 1, 0,
+                                              f"not checked: {reason}{hint}")])
 
 
 def _index_workspaces(names: list[str], options: CheckOptions) -> None:
@@ -562,15 +559,6 @@ def _index_workspaces(names: list[str], options: CheckOptions) -> None:
             roots[folder] = workspace_root_for(options, name)
     for root in dict.fromkeys(roots.values()):
         index_for(root)
-
-
-def _end_groups(groups: set[int]) -> None:
-    import signal
-    for group in groups:
-        try:
-            os.killpg(group, signal.SIGTERM)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 # Output ---------------------------------------------------------------------------------
