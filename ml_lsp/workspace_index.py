@@ -30,10 +30,14 @@ _CLASS = re.compile(r"^class[ \t]+(\w+)", re.M)
 
 
 def find_workspace_root(path: str) -> Optional[str]:
-    """The folder with ``pyproject.toml``, ``setup.py`` or ``.git`` above ``path``."""
+    """The folder with ``pyproject.toml``, ``setup.py`` or ``.git`` above ``path``; for a file
+    of an installed package, the package's folder (what is above it is the environment:
+    under pyenv, a git checkout holding every Python installation, 15,000 files)."""
     here = Path(path).resolve()
     folder = here if here.is_dir() else here.parent
     for d in (folder, *folder.parents):
+        if d.parent.name in ("site-packages", "dist-packages"):
+            return str(d)
         if any((d / marker).exists() for marker in ("pyproject.toml", ".git", "setup.py", "setup.cfg")):
             return str(d)
     return None

@@ -62,3 +62,29 @@ def test_two_workers_read_the_workspace_once_not_once_each(workspace):
     print(f"\nCPU time the workspace adds: {one:.2f} s with one process, {two:.2f} s with two workers")
     assert one > 0.5  # the index is real work here (else the comparison says nothing)
     assert two < 1.5 * one
+
+
+def test_an_installed_package_is_its_own_workspace(tmp_path):
+    # Under pyenv the folder above every environment is a git checkout: a file of an
+    # installed package had all of it as its workspace (15,000 files read, 7 s of a check
+    # of transformers' models), and scripts anywhere in it counted as the model's callers.
+    from ml_lsp.workspace_index import find_workspace_root, workspace_callers
+
+    (tmp_path / ".git").mkdir()
+    package = tmp_path / "versions" / "3.11" / "lib" / "python3.11" / "site-packages" / "pkg"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "net.py").write_text(MODEL.format(i=0))
+    call = "import torch\nfrom pkg.net import Net0\n\nNet0()(torch.zeros({}, 16))\n"
+    (package / "use.py").write_text(call.format(3))
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "script.py").write_text(call.format(5))
+    net = package / "net.py"
+    root = find_workspace_root(str(net))
+    assert root == str(package.resolve())
+    callers = [path for path, _text in workspace_callers(root, str(net), net.read_text())]
+    assert [p.rsplit("/", 1)[-1] for p in callers] == ["use.py"]
+    # a project of one's own keeps its marker's folder
+    (tmp_path / "proj" / "models").mkdir(parents=True)
+    (tmp_path / "proj" / "pyproject.toml").write_text("")
+    assert find_workspace_root(str(tmp_path / "proj" / "models" / "m.py")) == str((tmp_path / "proj").resolve())
