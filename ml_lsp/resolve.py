@@ -58,6 +58,11 @@ def make_resolver(root: Optional[str] = None,
                     return str(cand)
         if level:
             return None
+        found = _on_sys_path(dotted, _search_path(workspace))
+        if found is not None:
+            if found and (_inside(found, workspace) or _inside(found, base) or _installed_package(found, dotted)):
+                return str(found)
+            return None
         try:
             import jedi
             project = jedi.Project(str(workspace))
@@ -123,6 +128,87 @@ def _package_root(folder: Path, limit: Optional[Path]) -> Path:
             break
         top = top.parent
     return top
+
+
+# workspace root -> the search path of its interpreter (the one jedi picks: the activated or
+# the project's environment), asked once per process
+_SEARCH_PATHS: dict = {}
+
+
+def _search_path(workspace: Path) -> list:
+    key = str(workspace)
+    if key not in _SEARCH_PATHS:
+        try:
+            import jedi
+            environment = jedi.Project(key).get_environment()
+            _SEARCH_PATHS[key] = [Path(p) for p in environment.get_sys_path() if os.path.isdir(p)]
+        except Exception:  # no usable interpreter: jedi's own look-up decides, or fails
+            _SEARCH_PATHS[key] = []
+    return _SEARCH_PATHS[key]
+
+
+def _on_sys_path(dotted: str, search: list):
+    """Where Python would import ``dotted`` from on ``search``, found from folder listings
+    (jedi parses every package on the way: 8 ms a look-up, 7 s of a 40-file check of
+    transformers): a Path; False when it is no module with source (a compiled module, a
+    namespace package, a name a package defines); None when its top-level name is found
+    nowhere (a path hook's, an editable install's finder) and jedi must decide."""
+    parts = dotted.split(".")
+    if not all(part.isidentifier() for part in parts):
+        return None
+    if parts[0] in sys.builtin_module_names:  # sys, time, itertools: compiled in
+        return False
+    folders = search
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        namespace = []  # a folder without __init__.py counts only when no entry has the module
+        found = None
+        for folder in folders:
+            names = _listing(folder)
+            if part in names and (folder / part / "__init__.py").is_file():
+                found = folder / part / "__init__.py"
+                break
+            if f"{part}.py" in names:
+                found = folder / f"{part}.py"
+                break
+            if any(n.startswith(part + ".") and n.endswith((".so", ".pyd")) for n in names):
+                return False
+            if part in names and (folder / part).is_dir():
+                namespace.append(folder / part)
+        if found is not None:
+            if last:
+                return found
+            if found.name != "__init__.py":
+                return False  # a module's attribute (``abc.ABC``), not a module
+            folders = [found.parent]
+        elif namespace:
+            if last:
+                return False
+            folders = namespace
+        else:
+            # the package is there and this is not in it: a name it defines, not a module;
+            # a top-level name found nowhere may be a path hook's, which jedi may know
+            return False if depth else None
+    return None
+
+
+# folder -> (its modification time, its entries): a look-up reads each folder once, again
+# only after something was installed into it
+_LISTINGS: dict = {}
+
+
+def _listing(folder: Path) -> frozenset:
+    try:
+        stamp = os.stat(folder).st_mtime_ns
+    except OSError:
+        return frozenset()
+    known = _LISTINGS.get(folder)
+    if known is None or known[0] != stamp:
+        try:
+            known = _LISTINGS[folder] = (stamp, frozenset(os.listdir(folder)))
+        except OSError:
+            return frozenset()
+    return known[1]
 
 
 def _installed_package(p: Path, dotted: str) -> bool:
