@@ -30,14 +30,16 @@ _CLASS = re.compile(r"^class[ \t]+(\w+)", re.M)
 
 
 def find_workspace_root(path: str) -> Optional[str]:
-    """The folder with ``pyproject.toml``, ``setup.py`` or ``.git`` above ``path``; for a file
-    of an installed package, the package's folder (what is above it is the environment:
-    under pyenv, a git checkout holding every Python installation, 15,000 files)."""
+    """The folder with ``pyproject.toml``, ``setup.py`` or ``.git`` above ``path``; None for
+    a file of an installed package. What is above one is the environment (under pyenv, a
+    git checkout of every Python installation: 15,000 files to index), and its callers
+    are other library code, not the user's: running them cost 0.6 s a file in a check of
+    transformers' models."""
     here = Path(path).resolve()
     folder = here if here.is_dir() else here.parent
+    if any(part in ("site-packages", "dist-packages") for part in folder.parts):
+        return None
     for d in (folder, *folder.parents):
-        if d.parent.name in ("site-packages", "dist-packages"):
-            return str(d)
         if any((d / marker).exists() for marker in ("pyproject.toml", ".git", "setup.py", "setup.cfg")):
             return str(d)
     return None

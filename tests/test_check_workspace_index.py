@@ -64,7 +64,7 @@ def test_two_workers_read_the_workspace_once_not_once_each(workspace):
     assert two < 1.5 * one
 
 
-def test_an_installed_package_is_its_own_workspace(tmp_path):
+def test_an_installed_package_has_no_workspace(tmp_path):
     # Under pyenv the folder above every environment is a git checkout: a file of an
     # installed package had all of it as its workspace (15,000 files read, 7 s of a check
     # of transformers' models), and scripts anywhere in it counted as the model's callers.
@@ -80,11 +80,7 @@ def test_an_installed_package_is_its_own_workspace(tmp_path):
     (tmp_path / "elsewhere").mkdir()
     (tmp_path / "elsewhere" / "script.py").write_text(call.format(5))
     net = package / "net.py"
-    root = find_workspace_root(str(net))
-    assert root == str(package.resolve())
-    callers = [path for path, _text in workspace_callers(root, str(net), net.read_text())]
-    assert [p.rsplit("/", 1)[-1] for p in callers] == ["use.py"]
-    # a project of one's own keeps its marker's folder
-    (tmp_path / "proj" / "models").mkdir(parents=True)
-    (tmp_path / "proj" / "pyproject.toml").write_text("")
-    assert find_workspace_root(str(tmp_path / "proj" / "models" / "m.py")) == str((tmp_path / "proj").resolve())
+    assert find_workspace_root(str(net)) is None
+    assert workspace_callers(find_workspace_root(str(net)), str(net), net.read_text()) == []
+    # the folder with the marker is still the workspace of a file outside the environment
+    assert find_workspace_root(str(tmp_path / "elsewhere" / "script.py")) == str(tmp_path.resolve())
