@@ -13,7 +13,7 @@ import copy
 import re
 from typing import Callable, Optional
 
-from ml_lsp.analysis import dims
+from ml_lsp.analysis import dims, docshapes
 from ml_lsp.analysis.dims import Sym
 from ml_lsp.analysis.facts import Binding, LayerFact, ModuleClassFact, ModuleFacts, ShapeHover
 from ml_lsp.analysis.batch import BatchCache, CallerSites
@@ -659,7 +659,100 @@ def _forward_inputs(interp: Interp, fn: Func, explicit: dict, owner_instance, pr
                 values[p.arg] = Tensor(v.shape, v.dtype, _call_site_origin(site, v), source=v.source)
                 missing.remove(p.arg)
                 quality = max(quality, CALLSITE)
+    if missing or not (values or (is_entry and explicit)):
+        docs = _documented_shapes(fn)
+        for p in params:
+            if p.arg in docs and p.arg in missing:
+                values[p.arg] = docs[p.arg]
+                missing.remove(p.arg)
+                quality = max(quality, ANNOTATION)
+        if not values and not missing:
+            # every parameter is optional (transformers' forward(input_ids=None, ...,
+            # inputs_embeds=None)): the first documented one is the input a caller gives
+            first = next((p.arg for p in params if p.arg in docs), None)
+            if first is not None:
+                values[first] = docs[first]
+                quality = max(quality, ANNOTATION)
     return values, quality, missing
+
+
+def _documented_shapes(fn: Func) -> dict:
+    """Parameter name -> Tensor of the shape the function's documentation states (its
+    docstring, the docstring constant a decorator adds, transformers' ``@auto_docstring``
+    table); the documented dim names are its symbols."""
+    node, module = fn.node, fn.module
+    found: dict = {}
+    for deco in getattr(node, "decorator_list", []):
+        name = _deco(deco).rsplit(".", 1)[-1]
+        if name == "auto_docstring":
+            found.update(_auto_docstring_table(module))
+        elif isinstance(deco, ast.Call):
+            for arg in deco.args:  # @add_start_docstrings_to_model_forward(GPT2_INPUTS_DOCSTRING)
+                text = _docstring_constant(module, arg)
+                if text:
+                    found.update(docshapes.docstring_shapes(text))
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        found.update(docshapes.docstring_shapes(ast.get_docstring(node)))
+    if not found:
+        return {}
+    annotations = {a.arg: a.annotation for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs}
+    out = {}
+    for name, (shape, dtype) in found.items():
+        if name not in annotations:
+            continue
+        dtype = dtype or docshapes.annotation_dtype(annotations[name])
+        out[name] = Tensor(tuple(_documented_dim(d) for d in shape), dtype, "input (documented shape)")
+    return out
+
+
+def _documented_dim(text):
+    if isinstance(text, int):
+        return text
+    if text.isidentifier():
+        return Sym.named(text)
+    try:
+        return dims.parse_dim(text)
+    except ValueError:  # self.channels, an expression not read: a dim of unknown size
+        return None
+
+
+def _docstring_constant(module, node) -> Optional[str]:
+    """The text of a module-level docstring constant a decorator names, with a
+    ``.format("batch_size, sequence_length")`` applied."""
+    fmt = None
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format":
+        fmt = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+        node = node.func.value
+    if not isinstance(node, ast.Name):
+        return None
+    text = getattr(module, "globals", {}).get(node.id)
+    if not isinstance(text, str):
+        return None
+    if fmt:
+        try:
+            text = text.format(*fmt)
+        except (IndexError, KeyError, ValueError):
+            return None
+    return text
+
+
+def _auto_docstring_table(module) -> dict:
+    """transformers' shared argument table, read from the module ``auto_docstring`` is
+    imported from (its source, never run)."""
+    lazy = getattr(module, "globals", {}).get("auto_docstring")
+    stmt = getattr(lazy, "stmt", None)
+    resolve = getattr(module, "resolve_module", None)
+    if not isinstance(stmt, ast.ImportFrom) or resolve is None:
+        return {}
+    base = "." * stmt.level + (stmt.module or "")
+    for name in (f"{base}.auto_docstring" if stmt.module else f"{base}auto_docstring", base):
+        try:
+            found = resolve(name, module.path)
+        except Exception:  # a resolver failing is an import not followed
+            found = None
+        if found is not None and "class ModelArgs" in found[1]:
+            return docshapes.argument_tables(found[1])
+    return {}
 
 
 def _probe(interp: Interp, target, instance, values: dict, missing: list, fn: Func):
