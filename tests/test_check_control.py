@@ -44,18 +44,25 @@ def slow_tree(tmp_path_factory):
     return root
 
 
-def test_ctrl_c_stops_at_once_prints_what_was_found_and_leaves_no_process(slow_tree):
-    proc = subprocess.Popen([sys.executable, "-m", "ml_lsp", "check", ".", "-j", "2"], cwd=slow_tree,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    # not a terminal: plain progress lines; interrupt once some files are done and others not
+def check_in_progress(tree, low: int, high: int, *extra, stdout=subprocess.PIPE) -> subprocess.Popen:
+    """``ml-lsp check . -j 2`` on ``tree`` (34 files), returned once its plain progress lines
+    (not a terminal) say at least ``low`` and fewer than ``high`` files are done."""
+    proc = subprocess.Popen([sys.executable, "-m", "ml_lsp", "check", ".", "-j", "2", *extra], cwd=tree,
+                            stdout=stdout, stderr=subprocess.PIPE, text=True)
     seen, deadline = "", time.monotonic() + 240
     while time.monotonic() < deadline:
         line = proc.stderr.readline()
         seen += line
-        match = re.match(r"ml-lsp check: (\d+)/34 files checked", line)
-        if match and 4 <= int(match.group(1)) < 30:
-            break
         assert line, f"the check ended before it could be interrupted: {seen}"
+        match = re.match(r"ml-lsp check: (\d+)/34 files checked", line)
+        if match and low <= int(match.group(1)) < high:
+            return proc
+    raise AssertionError(f"no progress line in 240 s: {seen}")
+
+
+def test_ctrl_c_stops_at_once_prints_what_was_found_and_leaves_no_process(slow_tree):
+    # interrupted once some files are done and others not
+    proc = check_in_progress(slow_tree, 4, 30)
     workers = psutil.Process(proc.pid).children(recursive=True)
     assert len([w for w in workers if "python" in w.name()]) >= 2
     sent = time.monotonic()
@@ -129,14 +136,7 @@ def test_a_check_whose_workers_were_replaced_ends(tmp_path):
 
 
 def test_workers_end_when_the_command_is_killed(slow_tree):
-    proc = subprocess.Popen([sys.executable, "-m", "ml_lsp", "check", ".", "-j", "2", "--no-cache"],
-                            cwd=slow_tree, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        assert line, "the check ended before it could be killed"
-        if re.match(r"ml-lsp check: [1-9]\d*/34 files checked", line):
-            break
+    proc = check_in_progress(slow_tree, 1, 34, "--no-cache", stdout=subprocess.DEVNULL)
     workers = [w for w in psutil.Process(proc.pid).children(recursive=True) if "python" in w.name()]
     assert len(workers) >= 2
     proc.kill()  # no tear-down: the workers must notice on their own
@@ -149,15 +149,7 @@ def test_a_worker_killed_from_outside_costs_its_own_file_only(slow_tree):
     # The kernel's out-of-memory killer ends a worker mid-file: the check goes on with a new
     # worker, reports that file as not checked (an error) and ends. multiprocessing.Pool
     # waited for the lost file's result for ever, and Ctrl-C then hung on a queue lock.
-    proc = subprocess.Popen([sys.executable, "-m", "ml_lsp", "check", ".", "-j", "2", "--no-cache"],
-                            cwd=slow_tree, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        assert line, "the check ended before a worker could be killed"
-        match = re.match(r"ml-lsp check: (\d+)/34 files checked", line)
-        if match and 4 <= int(match.group(1)) < 30:
-            break
+    proc = check_in_progress(slow_tree, 4, 30, "--no-cache")
     worker = next(w for w in psutil.Process(proc.pid).children() if "python" in w.name())
     worker.kill()
     out, err = proc.communicate(timeout=240)
