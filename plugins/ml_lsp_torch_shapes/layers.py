@@ -887,7 +887,13 @@ def pad_rule(n: int):
             d = as_dim(p)
             pads = [d] * (2 * n)
         return pad_shape(x, pads)
-    return LayerRule(params=("padding", "value"), forward=forward, param_count=lambda c: 0)
+
+    # an image model's first layer is often its padding (fast-neural-style's ConvLayer):
+    # the input is the batch form a conv after it takes, the channel count unknown here
+    spatial = {1: (L,), 2: (H, W), 3: (D, H, W)}[n]
+    return LayerRule(params=("padding", "value"), forward=forward, param_count=lambda c: 0,
+                     input_hint=lambda c: ((B, sym("C")) + spatial, "float"),
+                     hint_alternatives=lambda c: [((sym("C"),) + spatial, "float")])
 
 
 def glu_forward(layer: Ctor, call: OpCall):

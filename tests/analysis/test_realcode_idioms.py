@@ -1153,3 +1153,33 @@ def test_a_package_init_that_re_exports_is_no_level_of_the_import_depth(tmp_path
     assert done.returncode == 0, done.stderr
     shapes = {b["name"]: b["shape"] for f in json.loads(done.stdout)["files"] for b in f["shapes"]}
     assert shapes.get("y") == [2, 32, 8, 8]
+
+
+def test_an_image_model_whose_first_layer_pads_gets_its_batch_form_without_inputs():
+    # pytorch/examples' fast-neural-style: each ConvLayer is ReflectionPad2d then Conv2d;
+    # the input was unknown and nothing in TransformerNet had a shape
+    from engine_helpers import analyze, last
+
+    facts = analyze('''
+    class ConvLayer(nn.Module):
+        def __init__(self, cin, cout, k, stride):
+            super().__init__()
+            self.pad = nn.ReflectionPad2d(k // 2)
+            self.conv = nn.Conv2d(cin, cout, k, stride)
+
+        def forward(self, x):
+            return self.conv(self.pad(x))
+
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = ConvLayer(3, 32, 9, 1)
+            self.conv2 = ConvLayer(32, 64, 3, 2)
+
+        def forward(self, X):
+            y = self.conv1(X)
+            y = self.conv2(y)
+            return y
+    ''', entry="Net")
+    assert last(facts, "y", "Net.forward") == ["B", 64, "(H+1)//2", "(W+1)//2"]
