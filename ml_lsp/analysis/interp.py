@@ -216,6 +216,14 @@ def resolved(v):
     return v.resolve() if type(v) is LazyImport else v
 
 
+def _hinted_slice(key) -> tuple:
+    """A slice's bounds, a size made up from a default as its hint: the list was built by
+    ``range`` of the same hint (``self.layers[: config.num_hidden_layers]`` over a
+    ModuleList of ``range(config.num_hidden_layers)`` blocks is all of them)."""
+    return tuple(dims.size_hint(x) if isinstance(x, Sym) and dims.size_hint(x) is not None else x
+                 for x in (key.lower, key.upper, key.step))
+
+
 class Interp:
     def __init__(self, text: str, path: Optional[str], rules: dict, resolve_module=None,
                  recorder: Optional[Recorder] = None, module_cache: Optional[dict] = None,
@@ -1216,7 +1224,7 @@ class Interp:
                     return v if v is not None or obj.kind != "size" else NUM
                 return UNK
             if isinstance(key, SliceVal):
-                lo, hi, st = key.lower, key.upper, key.step
+                lo, hi, st = _hinted_slice(key)
                 if all(x is None or (isinstance(x, int) and not isinstance(x, bool)) for x in (lo, hi, st)):
                     return Seq(obj.items[slice(lo, hi, st)], obj.kind)
             return UNK
@@ -1237,7 +1245,7 @@ class Interp:
                 # experts[int(expert_id)] with the id from the data: one of them, called as each
                 return Choice(list(obj.children))
             if isinstance(key, SliceVal):
-                lo, hi, st = key.lower, key.upper, key.step
+                lo, hi, st = _hinted_slice(key)
                 if all(x is None or isinstance(x, int) for x in (lo, hi, st)):
                     names = obj.child_names[slice(lo, hi, st)] if obj.child_names else None
                     return Layer(obj.qual, obj.rule, obj.ctor, obj.call_text, obj.line, obj.col,

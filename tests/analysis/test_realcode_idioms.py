@@ -1183,3 +1183,43 @@ def test_an_image_model_whose_first_layer_pads_gets_its_batch_form_without_input
             return y
     ''', entry="Net")
     assert last(facts, "y", "Net.forward") == ["B", 64, "(H+1)//2", "(W+1)//2"]
+
+
+def test_blocks_sliced_by_the_config_count_they_were_built_from_without_inputs():
+    # transformers' `for layer in self.layers[: self.config.num_hidden_layers]` with the
+    # config's defaults: the slice bound is the size the ModuleList was built from, and
+    # every shape after the loop was unknown
+    from engine_helpers import analyze, last
+
+    facts = analyze('''
+    class Config:
+        def __init__(self, num_hidden_layers=4, hidden_size=64):
+            self.num_hidden_layers = num_hidden_layers
+            self.hidden_size = hidden_size
+
+
+    class Block(nn.Module):
+        def __init__(self, config, i):
+            super().__init__()
+            self.fc = nn.Linear(config.hidden_size, config.hidden_size)
+
+        def forward(self, x):
+            return self.fc(x)
+
+
+    class Model(nn.Module):
+        def __init__(self, config: Config):
+            super().__init__()
+            self.config = config
+            self.embed = nn.Embedding(100, config.hidden_size)
+            self.layers = nn.ModuleList([Block(config, i) for i in range(config.num_hidden_layers)])
+
+        def forward(self, ids):
+            """ids (LongTensor): token ids of shape (B, T)"""
+            h = self.embed(ids)
+            for layer in self.layers[: self.config.num_hidden_layers]:
+                h = layer(h)
+            out = h.mean(1)
+            return out
+    ''', entry="Model")
+    assert last(facts, "out", "Model.forward") == ["B", "hidden_size"]
