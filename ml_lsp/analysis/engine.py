@@ -660,19 +660,20 @@ def _forward_inputs(interp: Interp, fn: Func, explicit: dict, owner_instance, pr
                 missing.remove(p.arg)
                 quality = max(quality, CALLSITE)
     if missing or not (values or (is_entry and explicit)):
+        # documented shapes keep the quality of inferred inputs: the records of a helper that
+        # several classes call are then joined (a dim they differ on is unknown) rather than
+        # taken from the one class whose forward is documented
         docs = _documented_shapes(fn)
         for p in params:
             if p.arg in docs and p.arg in missing:
                 values[p.arg] = docs[p.arg]
                 missing.remove(p.arg)
-                quality = max(quality, ANNOTATION)
         if not values and not missing:
             # every parameter is optional (transformers' forward(input_ids=None, ...,
             # inputs_embeds=None)): the first documented one is the input a caller gives
             first = next((p.arg for p in params if p.arg in docs), None)
             if first is not None:
                 values[first] = docs[first]
-                quality = max(quality, ANNOTATION)
     return values, quality, missing
 
 
