@@ -216,6 +216,14 @@ def resolved(v):
     return v.resolve() if type(v) is LazyImport else v
 
 
+def _tests_a_rank(test) -> int:
+    """1 when an if's test compares something to a small int (``input_ndim == 4``,
+    ``x.dim() != 3``, ``len(x.shape) == 2``): a test of a tensor's rank, most likely."""
+    return int(isinstance(test, ast.Compare) and any(isinstance(op, (ast.Eq, ast.NotEq)) for op in test.ops)
+               and any(isinstance(c, ast.Constant) and type(c.value) is int and 1 <= c.value <= 6
+                       for c in test.comparators))
+
+
 def _hinted_slice(key) -> tuple:
     """A slice's bounds, a size made up from a default as its hint: the list was built by
     ``range`` of the same hint (``self.layers[: config.num_hidden_layers]`` over a
@@ -255,6 +263,7 @@ class Interp:
         # set while running on an input of unknown rank (*, 256): input -> the names of the
         # leading dims an unpacking ``b, n, _ = h.shape`` of a tensor keeping its star showed
         self.star_ranks: Optional[dict] = None
+        self.rank_branches = 0  # undecided ifs entered whose test compares a count (a rank) to a small int
         self.first_instance: dict = {}  # ClassVal -> the first Instance built anywhere
         self.instances: dict = {}  # ClassVal -> first Instance built by script code
         self.forward_quality: dict = {}  # ClassVal name -> best quality its forward ran with
@@ -492,10 +501,15 @@ class Interp:
         # a list of two items per trip (torchtune's Llama3ScaledRoPE); the copies are then
         # merged back into the list or dict itself (``_merge_back``)
         copies_a, copies_b = {}, {}
-        a = self.branch(frame, _copy_containers(frame.env, copies_a))
-        self.exec_block(stmt.body, a)
-        b = self.branch(frame, _copy_containers(frame.env, copies_b))
-        self.exec_block(stmt.orelse, b)
+        rank_test = _tests_a_rank(stmt.test)
+        self.rank_branches += rank_test
+        try:
+            a = self.branch(frame, _copy_containers(frame.env, copies_a))
+            self.exec_block(stmt.body, a)
+            b = self.branch(frame, _copy_containers(frame.env, copies_b))
+            self.exec_block(stmt.orelse, b)
+        finally:
+            self.rank_branches -= rank_test
         frame.returns.extend(a.returns)
         frame.returns.extend(b.returns)
         frame.jumps.extend(a.jumps + b.jumps)
@@ -685,8 +699,8 @@ class Interp:
         elif t is ast.Tuple or t is ast.List:
             n = len(target.elts)
             if isinstance(value, ProbeSize):
-                if self.hints is not None and ("rank", value.probe) not in self.hints and \
-                        not any(isinstance(e, ast.Starred) for e in target.elts):
+                if self.hints is not None and ("rank", value.probe) not in self.hints and not self.rank_branches \
+                        and not any(isinstance(e, ast.Starred) for e in target.elts):
                     self.hints[("rank", value.probe)] = [e.id if isinstance(e, ast.Name) and e.id != "_" else None
                                                          for e in target.elts]
                 value = UNK
@@ -742,6 +756,10 @@ class Interp:
         if not (isinstance(t, Tensor) and t.shape is None and t.tail and t.star_of):
             return
         lead = len(target.elts) - len(t.tail)
+        if self.rank_branches:
+            # `if input_ndim == 4: b, c, h, w = x.shape` tells the rank of one path, not the
+            # input's (diffusers' attention processors take rank 3 and 4)
+            return
         if lead >= 0 and t.star_of not in self.star_ranks:
             self.star_ranks[t.star_of] = ([e.id if isinstance(e, ast.Name) and e.id != "_" else None
                                            for e in target.elts[:lead]], stmt.lineno)

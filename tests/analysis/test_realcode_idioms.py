@@ -1223,3 +1223,31 @@ def test_blocks_sliced_by_the_config_count_they_were_built_from_without_inputs()
             return out
     ''', entry="Model")
     assert last(facts, "out", "Model.forward") == ["B", "hidden_size"]
+
+
+def test_an_unpacking_under_a_rank_test_does_not_decide_the_inputs_rank():
+    # diffusers' attention processors take (B, N, C) and (B, C, H, W): the 4-name unpacking
+    # inside `if input_ndim == 4:` made the input rank 4 without inputs, and the (B, N, C)
+    # the model really passes was contradicted
+    from engine_helpers import analyze, last, shapes
+
+    src = '''
+    class Attn(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.to_q = nn.Linear(16, 16)
+
+        def forward(self, hidden_states):
+            input_ndim = hidden_states.ndim
+            if input_ndim == 4:
+                batch_size, channel, height, width = hidden_states.shape
+                hidden_states = hidden_states.view(batch_size, channel, height * width).transpose(1, 2)
+            q = self.to_q(hidden_states)
+            return q
+    '''
+    facts = analyze(src, entry="Attn")
+    assert all(len(c.input_shapes.get("hidden_states") or ()) != 4 for c in facts.classes if c.name == "Attn")
+    assert shapes(facts, "q", "Attn.forward") in ([None], [["*", 16]])  # not a made-up rank
+    # given a rank-4 input, the branch is decided and the unpacking names its dims
+    facts = analyze(src, entry="Attn", inputs={"hidden_states": [2, 16, 4, 4]})
+    assert last(facts, "q", "Attn.forward") == [2, 16, 16]
