@@ -173,7 +173,7 @@ class WorkerRun:
     def _lose(self, worker: _Worker, on_lost, reason: str) -> None:
         index, item = worker.task
         worker.task = None
-        _kill_group(worker.process.pid)
+        _signal_groups([worker.process.pid], signal.SIGKILL)
         worker.process.join(timeout=1.0)
         on_lost(Lost(index, item, reason))
 
@@ -184,7 +184,10 @@ class WorkerRun:
         if code is None:
             return "ended its worker process"
         if code < 0:
-            name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else f"signal {-code}"
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
             hint = " (out of memory?)" if -code == signal.SIGKILL else ""
             return f"its worker process was killed by {name}{hint}"
         return f"its worker process exited with status {code}"
@@ -202,22 +205,20 @@ class WorkerRun:
     def kill_all(self) -> None:
         """SIGKILL to every worker's process group: nothing is shared, so nothing can be left
         waiting on a lock a dead worker held."""
-        for group in self.groups:
-            _kill_group(group)
+        _signal_groups(self.groups, signal.SIGKILL)
 
     def end_helpers(self) -> None:
         """After a normal end: what workers started and left behind (jedi's helper process)
         ends with them."""
-        for group in self.groups:
-            try:
-                os.killpg(group, signal.SIGTERM)
-            except (ProcessLookupError, PermissionError):
-                pass
+        _signal_groups(self.groups, signal.SIGTERM)
 
 
-def _kill_group(pid: int) -> None:
-    for kill in (os.killpg, os.kill):  # the group, and the worker should it not lead one yet
+def _signal_groups(groups, sig: int) -> None:
+    """``sig`` to each process group. A worker leads its own from ``_start`` on (the command
+    sets it before handing it a task), so its group is the worker and what it started; a
+    bare ``kill`` of a worker's pid could reach another process once that pid is reused."""
+    for group in groups:
         try:
-            kill(pid, signal.SIGKILL)
+            os.killpg(group, sig)
         except (ProcessLookupError, PermissionError):
             pass
