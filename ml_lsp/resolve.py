@@ -214,9 +214,12 @@ def _listing(folder: Path) -> frozenset:
 def _installed_package(p: Path, dotted: str) -> bool:
     """An installed third-party package (timm, a user's pip-installed layers), read from its
     source as workspace code is; never the standard library, whose names the engine knows."""
-    top = dotted.split(".")[0]
-    return top not in sys.stdlib_module_names and any(part in ("site-packages", "dist-packages")
-                                                      for part in p.parts)
+    return dotted.split(".")[0] not in sys.stdlib_module_names and installed(p)
+
+
+def installed(path: Path) -> bool:
+    """Whether ``path`` lies in an environment's packages (``site-packages``/``dist-packages``)."""
+    return any(part in ("site-packages", "dist-packages") for part in path.parts)
 
 
 def _inside(p: Path, folder: Path) -> bool:

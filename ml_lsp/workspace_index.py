@@ -16,6 +16,8 @@ import threading
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
+from ml_lsp.resolve import installed
+
 # folders never searched: environments, caches, version control, build output
 SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", ".venv", "venv", "env", ".env", "node_modules",
              "site-packages", ".tox", ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache", "build",
@@ -37,7 +39,7 @@ def find_workspace_root(path: str) -> Optional[str]:
     transformers' models."""
     here = Path(path).resolve()
     folder = here if here.is_dir() else here.parent
-    if any(part in ("site-packages", "dist-packages") for part in folder.parts):
+    if installed(folder):
         return None
     for d in (folder, *folder.parents):
         if any((d / marker).exists() for marker in ("pyproject.toml", ".git", "setup.py", "setup.cfg")):

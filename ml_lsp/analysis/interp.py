@@ -228,8 +228,11 @@ def _hinted_slice(key) -> tuple:
     """A slice's bounds, a size made up from a default as its hint: the list was built by
     ``range`` of the same hint (``self.layers[: config.num_hidden_layers]`` over a
     ModuleList of ``range(config.num_hidden_layers)`` blocks is all of them)."""
-    return tuple(dims.size_hint(x) if isinstance(x, Sym) and dims.size_hint(x) is not None else x
-                 for x in (key.lower, key.upper, key.step))
+    bounds = []
+    for x in (key.lower, key.upper, key.step):
+        hint = dims.size_hint(x) if isinstance(x, Sym) else None
+        bounds.append(x if hint is None else hint)
+    return tuple(bounds)
 
 
 class Interp:
