@@ -828,6 +828,10 @@ def _recorded_run(interp: Interp, cls, instance, values: dict, missing: list, hi
     finally:
         demands, interp.star_ranks = interp.star_ranks or {}, None
     ranked = {p: _ranked_input(values[p], *demands[p]) for p in stars if p in demands}
+    # an input no consumer told anything of, whose rank no unpacking showed either: its
+    # stand-in dim must not reach a hint, so the run is redone with its shape unknown
+    ranked.update({p: Tensor(None, None, "input (shape unknown)") for p in stars
+                   if p not in ranked and _is_unranked(values[p])})
     if ranked:
         # (*, 96) kept its leading dims down to ``b, n, _ = h.shape``: the input has that
         # rank; the run is redone with it
@@ -943,11 +947,33 @@ def _from_hints(hints: dict, p: str, default):
 _LEADING_NAMES = ("B", "T", "S", "U", "V")
 
 
-def _ranked_input(star: Tensor, names: list, line: int) -> Tensor:
+def _ranked_input(star: Tensor, names: list, line: int, tail_names: tuple = ()) -> Tensor:
     """Input ``(*, 96)`` whose leading dims an unpacking on ``line`` counted (and named)."""
     free = iter(n for n in _LEADING_NAMES if n not in names)
     lead = tuple(Sym.named(n if n else next(free, f"d{i}")) for i, n in enumerate(names))
-    return Tensor(lead + tuple(star.tail), star.dtype, f"{star.origin}; rank from line {line}", guess=True)
+    tail = tuple(star.tail)
+    if _is_unranked(star):
+        # the stand-in last dim takes the unpacking's name (``b, t, d_in = x.shape``)
+        tail = tuple(Sym.named(n or "C") for n in tail_names[:len(tail)])
+        return Tensor(lead + tail, star.dtype, f"input, rank from line {line}", guess=True)
+    return Tensor(lead + tail, star.dtype, f"{star.origin}; rank from line {line}", guess=True)
+
+
+#: the name of the stand-in last dim of an input nothing told anything of
+_UNRANKED = "\u2047unranked"
+
+
+def _unranked_input(p: str) -> Tensor:
+    """An input whose first consumer said nothing (a custom LayerNorm, ``x + pos``): run as
+    ``(*, D)``, so that element-wise work keeps its unknown leading dims and a later
+    ``b, t, d = h.shape``, in this forward or a sub-module's, tells its rank. Every model
+    input has at least one dim."""
+    return Tensor(None, None, "input (shape unknown)", guess=True, tail=(Sym.named(_UNRANKED),), star_of=p)
+
+
+def _is_unranked(t) -> bool:
+    return isinstance(t, Tensor) and t.shape is None and t.tail is not None and len(t.tail) == 1 \
+        and dims.same(t.tail[0], Sym.named(_UNRANKED))
 
 
 def _common_tail(shapes: list) -> tuple:
@@ -1150,7 +1176,7 @@ def _analyze_class(interp: Interp, cls: ClassVal, explicit, init, problems, is_e
         _from_example_input_array(instance, fwd, values, missing)
     hints = _probe(interp, cls, instance, values, missing, fwd)
     for p in missing:
-        values[p] = _from_hints(hints, p, Tensor(None, None, "input (shape unknown)"))
+        values[p] = _from_hints(hints, p, None) or _unranked_input(p)
     for p, v in values.items():
         if v.dtype is None and p in hints:
             v.dtype = hints[p][1]  # else unknown: an index tensor and a float input look alike

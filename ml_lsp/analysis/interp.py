@@ -764,8 +764,8 @@ class Interp:
             # input's (diffusers' attention processors take rank 3 and 4)
             return
         if lead >= 0 and t.star_of not in self.star_ranks:
-            self.star_ranks[t.star_of] = ([e.id if isinstance(e, ast.Name) and e.id != "_" else None
-                                           for e in target.elts[:lead]], stmt.lineno)
+            names = [e.id if isinstance(e, ast.Name) and e.id != "_" else None for e in target.elts]
+            self.star_ranks[t.star_of] = (names[:lead], stmt.lineno, names[lead:])
 
     def unpack(self, value, n):
         if isinstance(value, Seq):
