@@ -15,6 +15,7 @@ from typing import Callable, Optional
 
 from ml_lsp.analysis import dims, docshapes
 from ml_lsp.analysis.dims import Sym
+from ml_lsp.analysis.symconfig import SymbolicConfig
 from ml_lsp.analysis.facts import Binding, LayerFact, ModuleClassFact, ModuleFacts, ShapeHover
 from ml_lsp.analysis.batch import BatchCache, CallerSites
 from ml_lsp.analysis.keras.model import mentions_keras
@@ -550,6 +551,9 @@ def _value_for_param(interp: Interp, p: ast.arg, symbolic: bool):
                     cands = [target]
         if len(cands) == 1:
             return _default_config(interp, cands[0], symbolic)
+        if lowered != "kwargs":
+            # a dict or namespace the file never builds: each field is what its name says
+            return SymbolicConfig(p.arg, f"{p.arg} (not given)")
         return UNK
     if lowered.startswith(("use_", "is_", "has_", "with_")) or lowered in ("bias", "causal", "bidirectional"):
         return UNK

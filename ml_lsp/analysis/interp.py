@@ -1972,11 +1972,14 @@ class Interp:
         cut_before = self.cut_calls
         raised_before = self.may_raise
         root_before = self.calling_root
+        stars_before, branches_before = self.star_ranks, self.rank_branches
         if not reentrant:
             self.recording = False
             self.steps = 0
             self.step_limit = caller.step_limit
             self.hints = caller.hints
+            # ``b, t, d = x.shape`` in an imported module's forward tells the caller's input rank
+            self.star_ranks, self.rank_branches = caller.star_ranks, caller.rank_branches
         self.depth = caller.depth
         self.calling_root = caller if caller.import_depth == 0 else caller.calling_root
         try:
@@ -1992,6 +1995,7 @@ class Interp:
                 self.depth = depth_before
             else:
                 self.hints = None
+                self.star_ranks, self.rank_branches = stars_before, branches_before
             self.calling_root = root_before
             caller.cut_calls += self.cut_calls - cut_before
             caller.may_raise += self.may_raise - raised_before
@@ -2776,6 +2780,9 @@ def scalar_binop(op, a, b):
                     ast.Pow: lambda: a ** b if abs(b) < 64 else UNK}.get(t, lambda: UNK)()
         except (ZeroDivisionError, OverflowError, ValueError):
             return UNK
+    if t in _NUMBER_OPS and (ad or isinstance(a, float)) and (bd or isinstance(b, float)):
+        # hidden_size ** 0.5 (a scale kept as a buffer): a number, whichever
+        return NUM
     if isinstance(a, str) and isinstance(b, str) and t is ast.Add:
         return a + b
     if isinstance(a, str) and t is ast.Mod:

@@ -128,6 +128,8 @@ def _nested_shape(v):
         return (), "long"
     if isinstance(v, float):
         return (), "float"
+    if v is NUM:  # a number the engine cannot name (hidden_size ** 0.5)
+        return (), None
     if isinstance(v, Tensor) and v.shape is not None:
         return v.shape, v.dtype
     return None

@@ -1,0 +1,69 @@
+"""A config nobody gave: ``TransformerBlock(cfg)`` analysed without arguments, ``cfg`` a dict
+or namespace the file never builds.
+
+Its fields are what their names say: ``cfg["emb_dim"]`` and ``args.latent_dim`` are sizes
+(the symbols ``emb_dim``, ``latent_dim``), ``cfg["drop_rate"]`` a number, ``cfg["qkv_bias"]``
+and ``cfg["act"]`` unknown (a flag, a name). A size symbol says no more than the code does:
+the model is built for every value of it, as with a constructor's integer parameter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ml_lsp.analysis.dims import Sym
+from ml_lsp.analysis.ops import Args
+from ml_lsp.analysis.provenance import SourceValue
+from ml_lsp.analysis.values import NUM, UNK, Bound
+
+#: words of a field that holds a flag, a name or a callable (never a size)
+_NOT_A_SIZE = ("bias", "causal", "bidirectional", "act", "activation", "type", "mode", "name", "norm", "dtype",
+               "device", "impl", "path", "fn", "func", "method", "style", "kind", "init", "flash", "fused",
+               "compile", "checkpoint", "cache", "pool", "pooling", "layout", "padding_side", "tokenizer")
+_FLAG_PREFIXES = ("use_", "is_", "has_", "with_", "add_", "no_", "enable_", "tie_", "output_", "return_",
+                  "apply_", "do_", "qk_norm", "pre_", "post_")
+#: words of a field that holds a float (a rate, a scale, a base)
+_NUMBER_WORDS = ("drop", "eps", "rate", "prob", "theta", "base", "scale", "std", "alpha", "beta", "momentum",
+                 "temperature", "factor", "range", "freq", "lr", "decay", "weight", "gamma", "epsilon", "p",
+                 "smoothing", "ratio", "mult", "multiplier", "coef", "coeff", "clip", "thresh", "threshold")
+
+
+def field_value(name: str):
+    """The value a config field of this name stands for: a size symbol, a number, or unknown."""
+    lowered = name.lower()
+    if lowered.startswith(_FLAG_PREFIXES):
+        return UNK
+    words = lowered.replace("-", "_").split("_")
+    if any(w in _NOT_A_SIZE for w in words):
+        return UNK
+    if any(w in _NUMBER_WORDS for w in words):
+        return NUM
+    return Sym.named(name)
+
+
+#: what a dict or a namespace answers itself, not a field
+_METHODS = frozenset({"get", "items", "keys", "values", "copy", "update", "pop", "setdefault", "to_dict",
+                      "__dict__", "__getitem__"})
+
+
+@dataclass(eq=False)
+class SymbolicConfig(SourceValue):
+    """``cfg`` or ``config`` given by nobody: each field read is the value its name says."""
+    param: str = "config"
+    origin: str = ""
+
+    def attr(self, name: str):
+        if name in _METHODS:
+            return Bound(self, name)
+        return field_value(name)
+
+    def method(self, name: str, a: Args):
+        key = a.arg(0, "key")
+        if name == "__getitem__":
+            return field_value(key) if isinstance(key, str) else UNK
+        if name == "get" and isinstance(key, str):
+            value, default = field_value(key), a.arg(1, "default")
+            if isinstance(value, Sym) and isinstance(default, int) and not isinstance(default, bool) and default > 0:
+                return Sym.named(key, default)  # cfg.get("n_kv_groups", 1): a size, 1 one of its values
+            return value
+        return UNK
