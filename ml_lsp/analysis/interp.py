@@ -28,7 +28,7 @@ from ml_lsp.analysis.ops import Args, Ctor, LayerRule, LayerSpec, OpCall
 from ml_lsp.analysis import provenance, pyregex
 from ml_lsp.analysis.provenance import SourceValue
 from ml_lsp.analysis.values import (NUM, UNK, Bound, Choice, ClassVal, DictVal, Func, Instance, Layer, Obj, Partial,
-                                    Ref, Seq, SeqPrefix, Tensor, as_dim, join)
+                                    Ref, Repeated, Seq, SeqPrefix, Tensor, as_dim, join)
 
 # input qualities: a record made with better-known inputs replaces a worse one
 EXPLICIT, COMMENT, ANNOTATION, CALLSITE, INFERRED = 5, 4, 3, 2, 1
@@ -627,7 +627,9 @@ class Interp:
                 frame.jumps = outer + frame.jumps
             return
         elem = UNK
-        if isinstance(it, SourceValue):  # a DataLoader, a dataset: its batches
+        if _repeated_item(it) is not None:  # for blk in self.blocks (built for a depth unknown)
+            elem = _repeated_item(it)
+        elif isinstance(it, SourceValue):  # a DataLoader, a dataset: its batches
             elem = provenance.element_of(it, self)
             elem = UNK if elem is None else elem
         elif isinstance(it, Tensor):
@@ -1255,6 +1257,8 @@ class Interp:
             return UNK
         if isinstance(obj, SeqPrefix):
             return _prefix_subscript(obj, key)
+        if _repeated_item(obj) is not None:
+            return obj if isinstance(key, SliceVal) else _repeated_item(obj)
         if isinstance(obj, Layer) and obj.children is not None:
             if isinstance(key, int) and not isinstance(key, bool):
                 if -len(obj.children) <= key < len(obj.children):
@@ -1295,6 +1299,9 @@ class Interp:
 
     def e_comp(self, node, frame):
         """List/generator/set comprehension over known iterables (unrolled), else UNK."""
+        alike = self._repeated_comp(node, frame)
+        if alike is not None:
+            return alike
         results = []
         ok = self._comp(node.generators, 0, dict(frame.env), frame, node, results)
         if not ok:
@@ -1307,6 +1314,20 @@ class Interp:
                 d[k] = v
             return DictVal(d)
         return Seq(results, "list")
+
+    def _repeated_comp(self, node, frame):
+        """``[Block(cfg) for _ in range(n)]`` with ``n`` unknown: one item built stands for
+        each (a Repeated), as a loop of unknown trips runs its body for any trip."""
+        if isinstance(node, ast.DictComp) or len(node.generators) != 1 or node.generators[0].ifs:
+            return None
+        gen = node.generators[0]
+        f = Frame(dict(frame.env), frame.scope, frame.func, frame.self_val, frame.cls)
+        it = self.eval(gen.iter, f)
+        item = _repeated_item(it)
+        if item is None:
+            return None
+        self.assign_quiet(gen.target, item, f)
+        return Repeated(self.eval(node.elt, f))
 
     def _comp(self, gens, i, env, frame, node, results) -> bool:
         if i == len(gens):
@@ -1353,6 +1374,7 @@ class Interp:
         fn = self.eval(node.func, frame)
         args, kwargs, anodes, knodes = [], {}, [], {}
         unknown_star = open_tail = unknown_positional = False
+        repeated = None
         for a in node.args:
             if isinstance(a, ast.Starred):
                 v = self.eval(a.value, frame)
@@ -1367,6 +1389,8 @@ class Interp:
                     continue
                 if items is None:
                     unknown_star = unknown_positional = True
+                    if _repeated_item(v) is not None and len(node.args) == 1:
+                        repeated = v  # nn.Sequential(*[Block() for _ in range(n)])
                     continue
                 args.extend(items)
                 anodes.extend([None] * len(items))
@@ -1393,6 +1417,7 @@ class Interp:
         # after the star takes is unknown (see call_rule)
         a.unknown_positional = unknown_positional
         a.open_tail = open_tail
+        a.repeated = repeated
         return self.call(fn, a, node, frame)
 
     def call(self, fn, a: Args, node, frame):
@@ -1555,6 +1580,10 @@ class Interp:
                     items = None
             if name == "Sequential" and getattr(a, "unknown_star", False):
                 items = None
+            alike = getattr(a, "repeated", None) if name == "Sequential" else (
+                _repeated_item(a.args[0]) if a.args else None)
+            if items is None and alike is not None:
+                layer.repeat = _repeated_item(alike) if name == "Sequential" else alike
             if items is not None:
                 layer.children = items
                 layer.child_names = names or [str(i) for i in range(len(items))]
@@ -1576,6 +1605,11 @@ class Interp:
     def call_layer(self, layer: Layer, a: Args, node, frame):
         name = layer.name
         if name == "Sequential":
+            if layer.children is None and layer.repeat is not None and a.args:
+                out = self.call_repeated(layer.repeat, a.args[0], node, frame)
+                if isinstance(out, Tensor) and not out.origin:
+                    out.origin = f"{layer.call_text}, line {layer.line}" if layer.line else layer.call_text
+                return out
             if layer.children is None or not a.args:
                 return UNK
             x = a.args[0]
@@ -1591,6 +1625,19 @@ class Interp:
                 self.learn_hints(layer, a)
             return out
         return UNK
+
+    def call_repeated(self, block, x, node, frame):
+        """``x`` through a stack of unknown depth of blocks alike: run as a loop of unknown
+        trips, twice from the joined state, the answer joined with ``x`` (depth 0)."""
+        seen = [x]
+        cur = x
+        for _ in range(2):
+            cur = self.call(block, Args([cur if cur is not UNK else Tensor(None, None)]), node, frame)
+            seen.append(cur)
+            cur = seen[0]
+            for v in seen[1:]:
+                cur = join(cur, v)
+        return cur
 
     def learn_hints(self, layer: Layer, a: Args):
         """A probe's first consumer tells its shape (``Linear(784, ...)`` -> (B, 784));
@@ -2131,7 +2178,7 @@ class Interp:
                 r = range(*ints)
                 if len(r) <= 4096:
                     return Seq(list(r), "list")
-            return UNK
+            return Repeated(NUM)  # range(n_layers) with n_layers unknown: numbers, how many unknown
         if name in ("int", "round"):
             if not args:
                 return 0
@@ -2189,6 +2236,14 @@ class Interp:
                     out = dims.add(out, x)
                 return out if out is not None else UNK
             return UNK
+        if name in ("list", "tuple", "reversed", "enumerate", "zip") and args and \
+                all(_repeated_item(x) is not None for x in args):
+            items = [_repeated_item(x) for x in args]
+            if name == "enumerate":
+                return Repeated(Seq([NUM, items[0]]))
+            if name == "zip":
+                return Repeated(Seq(items))
+            return args[0]
         if name in ("list", "tuple"):
             if not args:
                 return Seq([], name)
@@ -3187,6 +3242,16 @@ def _unknown_shape_of(rule, call):
     if isinstance(out, Tensor):
         return Tensor(None, out.dtype, out.origin)
     return UNK
+
+
+def _repeated_item(v):
+    """One item of a list of unknown length whose items are alike (a Repeated, or a
+    Sequential / ModuleList built from one), else None."""
+    if isinstance(v, Repeated):
+        return v.item
+    if isinstance(v, Layer) and v.children is None and v.repeat is not None:
+        return v.repeat
+    return None
 
 
 def _any_guess(values) -> bool:

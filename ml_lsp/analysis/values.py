@@ -93,6 +93,14 @@ class SeqPrefix:
 
 
 @dataclass(eq=False)
+class Repeated:
+    """A list of unknown length whose items are alike: ``range(n)`` (numbers),
+    ``[Block(cfg) for _ in range(n)]`` (one block, built once, stands for each)."""
+    item: Any
+    kind: str = "list"
+
+
+@dataclass(eq=False)
 class DictVal:
     items: dict  # python-constant key -> value
     ordered: bool = False
@@ -119,6 +127,7 @@ class Layer:
     children: Optional[list] = None  # Sequential / ModuleList items
     child_names: Optional[list] = None
     attrs: dict = field(default_factory=dict)  # set by user code (self.fc.weight = ...)
+    repeat: Any = None  # children of unknown count, all alike: one of them (see Repeated)
 
     @property
     def name(self):
