@@ -144,6 +144,12 @@ class Recorder:
         if old is None or quality > old[0]:
             store[key] = (quality, shape, dtype, make)
         elif quality == old[0]:
+            if quality <= INFERRED and (old[1] is None) != (shape is None):
+                # two runs on guessed inputs, one of which knew nothing of this value (a
+                # parent's run whose input was unknown): the one that knows something stands
+                if old[1] is None:
+                    store[key] = (quality, shape, dtype, make)
+                return
             shape2 = _join_batches(old[1], shape)
             dtype2 = old[2] if old[2] == dtype else None
             store[key] = (quality, shape2, dtype2, old[3])
