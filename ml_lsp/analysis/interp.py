@@ -1051,6 +1051,10 @@ class Interp:
             qual = _TENSOR_BINOPS.get(type(op))
             if qual is None:
                 return UNK
+            if a is UNK and type(op) is ast.Pow:
+                # base ** (arange(0, dim, 2) / dim), the base a config's rope theta: a number
+                # (a tensor raised to a tensor power is not how anyone writes it)
+                a = NUM
             if isinstance(b, Tensor) and not isinstance(a, Tensor) and type(op) in (ast.Sub, ast.Div, ast.FloorDiv, ast.Pow, ast.Mod):
                 return self.call_rule(qual, Args([b, a], {"reverse": True}), node, None)
             args = [a, b] if isinstance(a, Tensor) else [b, a]
@@ -1542,6 +1546,9 @@ class Interp:
         elif call.conflicts and node is not None:
             self.conflict(call, node, layer)
         probe = next((x.probe for x in a.args[:1] if isinstance(x, Tensor) and x.probe), None)
+        if probe and self.hints is not None and not probe.startswith("~") and probe not in self.hints \
+                and getattr(rule, "input_hint", None) is not None and not isinstance(rule, LayerRule):
+            self.learn_functional_hint(rule, call, probe, node)
         if probe and isinstance(out, Tensor):
             keeps = rule.keeps_shape if isinstance(rule, LayerRule) else getattr(rule, "keeps_shape", False)
             if keeps == "scalar":  # element-wise: keeps the shape when the other side is a scalar
@@ -1644,6 +1651,20 @@ class Interp:
             for v in seen[1:]:
                 cur = join(cur, v)
         return cur
+
+    def learn_functional_hint(self, rule, call: OpCall, probe: str, node) -> None:
+        """A probe's first consumer is a functional op that says what it takes
+        (``F.conv2d(x, w, groups=g)``: (B, w.shape[1] * g, H, W))."""
+        try:
+            hint = rule.input_hint(call)
+        except Exception:  # noqa: BLE001 - a hint is a bonus, never a failure
+            return
+        if hint is None:
+            return
+        where = f"{call.qual.replace('torch.nn.functional.', 'F.')}, line {getattr(node, 'lineno', '?')}"
+        self.hints[probe] = (hint[0], hint[1], f"inferred from {where}")
+        if self.probe_wanted and self.probe_wanted <= self.hints.keys():
+            raise ProbeDone()
 
     def learn_hints(self, layer: Layer, a: Args):
         """A probe's first consumer tells its shape (``Linear(784, ...)`` -> (B, 784));

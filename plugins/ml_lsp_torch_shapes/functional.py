@@ -60,7 +60,20 @@ def conv(n):
                 out = [conv_out(sp[i], w.shape[2 + i], s[i], p[i], d[i]) for i in range(n)]
         lead = (x.shape[0], w.shape[0]) if batched else (w.shape[0],)
         return Tensor(lead + tuple(out), "float")
+
+    def hint(call: OpCall):
+        # an input first met here (MS-SSIM's F.conv2d(img, window, groups=channel)): batched,
+        # with the channels the weight and groups ask for
+        w = call.tensor(1, "weight")
+        groups = as_dim(call.arg(6, "groups", 1))
+        cin = dims.mul(w.shape[1], groups) if w is not None and w.shape is not None and len(w.shape) == n + 2 \
+            and groups is not None else dims.Sym.named("C")
+        return (dims.Sym.named("B"), cin) + _SPATIAL[-n:], "float"
+    rule.input_hint = hint
     return rule
+
+
+_SPATIAL = (dims.Sym.named("D"), dims.Sym.named("H"), dims.Sym.named("W"))
 
 
 def pool(n, kind):
@@ -81,6 +94,7 @@ def pool(n, kind):
         else:
             out = [conv_out(x.shape[-n + i], k[i], s[i], p[i], d[i]) for i in range(n)]
         return Tensor(x.shape[:-n] + tuple(out), x.dtype)
+    rule.input_hint = lambda call: ((dims.Sym.named("B"), dims.Sym.named("C")) + _SPATIAL[-n:], "float")
     return rule
 
 

@@ -498,6 +498,26 @@ for _n in ("__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__"):
     RULES[f"torch.Tensor.{_n}"] = binary(_n.strip("_").lstrip("r") if _n != "__rsub__" else "sub")
 for _n in ("matmul", "mm", "bmm", "mv"):
     RULES[f"torch.{_n}"] = RULES[f"torch.Tensor.{_n}"] = matmul
+
+
+def _strict_product(rank: int):
+    """mm / bmm: matmul's rule, and what an input first met here must be: the rank the op
+    takes, its last dim the other operand's rows (GAT's ``torch.mm(h, self.W)``)."""
+    def rule(call: OpCall):
+        return matmul(call)
+
+    def hint(call: OpCall):
+        b = call.tensor(1, "mat2")
+        if b is None or b.shape is None or len(b.shape) != rank:
+            return None
+        lead = (dims.Sym.named("N"),) if rank == 2 else (b.shape[0], dims.Sym.named("N"))
+        return lead + (b.shape[-2],), b.dtype or "float"
+    rule.input_hint = hint
+    return rule
+
+
+RULES["torch.mm"] = RULES["torch.Tensor.mm"] = _strict_product(2)
+RULES["torch.bmm"] = RULES["torch.Tensor.bmm"] = _strict_product(3)
 RULES["torch.Tensor.__matmul__"] = matmul
 # sparse @ dense gives a dense result of the same shape as the dense product (GCN layers)
 RULES["torch.spmm"] = RULES["torch.sparse.mm"] = RULES["torch.Tensor.spmm"] = matmul
