@@ -150,6 +150,17 @@ class Recorder:
                 if old[1] is None:
                     store[key] = (quality, shape, dtype, make)
                 return
+            if quality <= INFERRED and shape is not None and old[1] is not None and \
+                    (dims.STAR in old[1]) != (dims.STAR in shape):
+                # (*, 768) from the class's own run, (B, T, 768) from a parent's: both guesses,
+                # the one that knows the rank stands, its last dims joined with the other's
+                star, ranked, kept = (old[1], shape, make) if dims.STAR in old[1] else (shape, old[1], old[3])
+                tail = tuple(star[1:])
+                if len(ranked) >= len(tail):
+                    cut = len(ranked) - len(tail)
+                    joined = tuple(ranked[:cut]) + (dims.join_shape(tuple(ranked[cut:]), tail) or ())
+                    store[key] = (quality, joined, old[2] if old[2] == dtype else None, kept)
+                    return
             shape2 = _join_batches(old[1], shape)
             dtype2 = old[2] if old[2] == dtype else None
             store[key] = (quality, shape2, dtype2, old[3])
@@ -819,7 +830,9 @@ class Interp:
             # recorded for it from other executions no longer holds for all of them
             key = (frame.scope, stmt.lineno, target.col_offset, target.id)
             old = self.rec.bindings.get(key)
-            if old is not None and old[0] <= self.quality:
+            # on guessed inputs, an execution that could not follow the value (a cross-attention
+            # call with its memory unknown) does not blur what the others found (see _merge)
+            if old is not None and (old[0] < self.quality or old[0] == self.quality > INFERRED):
                 elems = old[3][2]
                 self.rec.bindings[key] = (self.quality, None, None if elems is None else old[2],
                                           (old[3][0], "", None if elems is None else

@@ -1,0 +1,179 @@
+"""Models analysed as a user first opens them, with no inputs and no constructor arguments
+(issue 13, "without inputs"): configs nobody built, blocks stacked a number of times nobody
+said, inputs whose first consumer says nothing of them."""
+
+from ml_lsp.analysis.dims import format_shape
+
+from engine_helpers import analyze, last
+
+
+def test_a_dict_config_nobody_built_gives_sizes_named_after_its_keys():
+    # rasbt's LLMs-from-scratch: TransformerBlock(cfg) with cfg a dict the file never builds
+    f = analyze("""
+    class FeedForward(nn.Module):
+        def __init__(self, cfg):
+            super().__init__()
+            self.layers = nn.Sequential(nn.Linear(cfg["emb_dim"], 4 * cfg["emb_dim"]), nn.GELU(),
+                                        nn.Linear(4 * cfg["emb_dim"], cfg["emb_dim"]))
+            self.drop = nn.Dropout(cfg["drop_rate"])
+            self.use_bias = cfg.get("qkv_bias", False)
+
+        def forward(self, x):
+            h = self.layers(x)
+            return self.drop(h)
+    """)
+    assert last(f, "h") == ["*", "emb_dim"]
+    assert not f.conflicts
+
+
+def test_a_config_field_named_as_a_flag_or_a_rate_is_not_a_size():
+    from ml_lsp.analysis.symconfig import field_value
+    from ml_lsp.analysis.values import NUM, UNK
+    assert format_shape((field_value("n_heads"),)) == "(n_heads,)"
+    assert field_value("qkv_bias") is UNK and field_value("use_cache") is UNK
+    assert field_value("hidden_act") is UNK
+    assert field_value("drop_rate") is NUM and field_value("rope_theta") is NUM
+
+
+def test_blocks_stacked_a_number_of_times_nobody_said_keep_the_shape():
+    f = analyze("""
+    class Block(nn.Module):
+        def __init__(self, d):
+            super().__init__()
+            self.fc = nn.Linear(d, d)
+
+        def forward(self, x):
+            return self.fc(x)
+
+    class Net(nn.Module):
+        def __init__(self, d, n_layers):
+            super().__init__()
+            self.blocks = nn.ModuleList([Block(d) for _ in range(n_layers)])
+            self.stack = nn.Sequential(*[Block(d) for _ in range(n_layers)])
+            self.grow = nn.Sequential(*[nn.Linear(d, 2 * d) for _ in range(n_layers)])
+
+        def forward(self, x):
+            for blk in self.blocks:
+                x = blk(x)
+            y = self.stack(x)
+            for i, blk in enumerate(self.blocks):
+                y = blk(y)
+            z = self.grow(y)
+            return z
+    """, inputs={"x": ("B", "T", "d")})
+    assert last(f, "x", "Net.forward") == ["B", "T", "d"]
+    assert last(f, "y", "Net.forward") == ["B", "T", "d"]
+    # Linear(d, 2d) stacked n times: with n unknown only the leading dims are sure (n may be 0)
+    assert last(f, "z", "Net.forward") == ["B", "T", None]
+    assert not f.conflicts
+
+
+def test_an_unpacking_in_an_imported_module_tells_the_inputs_rank(tmp_path):
+    import subprocess
+    import sys
+    import json
+    (tmp_path / "attn.py").write_text(
+        "import torch.nn as nn\n\n"
+        "class Attention(nn.Module):\n"
+        "    def __init__(self, d):\n"
+        "        super().__init__()\n"
+        "        self.q = nn.Linear(d, d)\n\n"
+        "    def forward(self, x):\n"
+        "        b, t, d_in = x.shape\n"
+        "        return self.q(x)\n")
+    (tmp_path / "block.py").write_text(
+        "import torch\nimport torch.nn as nn\nfrom attn import Attention\n\n"
+        "class Norm(nn.Module):\n"
+        "    def forward(self, x):\n"
+        "        mean = x.mean(dim=-1, keepdim=True)\n"
+        "        return x - mean\n\n"
+        "class Block(nn.Module):\n"
+        "    def __init__(self, d):\n"
+        "        super().__init__()\n"
+        "        self.norm = Norm()\n"
+        "        self.att = Attention(d)\n\n"
+        "    def forward(self, x):\n"
+        "        h = self.norm(x)\n"
+        "        return self.att(h)\n")
+    done = subprocess.run([sys.executable, "-m", "ml_lsp", "shapes", "--json", "--entry", "Block", "block.py"],
+                          capture_output=True, text=True, timeout=120, cwd=str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    found = {b["name"]: b["shape"] for f in json.loads(done.stdout)["files"] for b in f["shapes"]
+             if b.get("scope") == "Block.forward"}
+    # the custom Norm says nothing of x's rank; Attention's unpacking, in another file, does
+    assert found["h"] is not None and len(found["h"]) == 3 and "*" not in found["h"]
+
+
+def test_an_input_first_met_by_a_functional_conv_is_batched_with_the_weights_channels():
+    # PyTorch-VAE's MS-SSIM: F.conv2d(img, window, groups=channel), window (3, 1, 11, 11)
+    f = analyze("""
+    class SSIM(nn.Module):
+        def __init__(self, channels: int = 3, size: int = 11):
+            super().__init__()
+            self.channels = channels
+            self.register_buffer("window", torch.ones(channels, 1, size, size))
+
+        def forward(self, img1, img2):
+            mu1 = F.conv2d(img1, self.window, padding=5, groups=self.channels)
+            mu2 = F.conv2d(img2, self.window, padding=5, groups=self.channels)
+            return (mu1 * mu2).mean()
+    """)
+    assert last(f, "mu1") == ["B", 3, "H", "W"]
+    assert not f.conflicts
+
+
+def test_an_input_first_met_by_mm_has_the_other_operands_rows():
+    # pytorch/examples' GAT: torch.mm(h, self.W)
+    f = analyze("""
+    class GraphLayer(nn.Module):
+        def __init__(self, n_in: int = 1433, n_out: int = 64):
+            super().__init__()
+            self.W = nn.Parameter(torch.empty(n_in, n_out))
+
+        def forward(self, h):
+            hw = torch.mm(h, self.W)
+            return hw
+    """)
+    assert last(f, "hw") == ["N", 64]
+
+
+def test_a_scale_computed_from_a_size_is_a_scalar_buffer():
+    # transformers' Gemma: torch.tensor(hidden_size ** 0.5) kept as a buffer, the embedding scaled by it
+    f = analyze("""
+    class ScaledEmbedding(nn.Embedding):
+        def __init__(self, num, dim):
+            super().__init__(num, dim)
+            self.register_buffer("scale", torch.tensor(dim ** 0.5), persistent=False)
+
+        def forward(self, ids):
+            e = super().forward(ids) * self.scale
+            return e
+    """, inputs={"ids": ("B", "T")})
+    assert last(f, "e") == ["B", "T", "dim"]
+
+
+def test_a_parents_run_that_knew_nothing_does_not_blur_a_layers_own_run():
+    # DETR: TransformerDecoderLayer's own run gets tgt (L, B, d_model) from its
+    # MultiheadAttention; TransformerDecoder calls it with a tgt it cannot follow
+    f = analyze("""
+    class DecoderLayer(nn.Module):
+        def __init__(self, d_model, nhead):
+            super().__init__()
+            self.self_attn = nn.MultiheadAttention(d_model, nhead)
+            self.norm = nn.LayerNorm(d_model)
+
+        def forward(self, tgt):
+            t2 = self.self_attn(tgt, tgt, tgt)[0]
+            out = self.norm(tgt + t2)
+            return out
+
+    class Decoder(nn.Module):
+        def __init__(self, d_model, nhead):
+            super().__init__()
+            self.layer = DecoderLayer(d_model, nhead)
+
+        def forward(self, memory):
+            tgt = memory.squeeze()  # which dims are 1 is unknown: so is its rank
+            return self.layer(tgt)
+    """)
+    assert last(f, "out", "DecoderLayer.forward") == ["L", "B", "d_model"]
