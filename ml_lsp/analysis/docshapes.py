@@ -21,6 +21,12 @@ _PARAM_LINE = re.compile(r"^(?P<indent>\s*)(?P<name>[A-Za-z_]\w*)\s*(?:\((?P<typ
 # "of shape (a, b)", "with shape ``[b x s x d]``", "shape: (N, C)", "in shape (c, h, w)"
 _SHAPE = re.compile(r"\bshape\s*(?:of\s*)?[:=]?\s*`{0,2}(?P<dims>\([^()]*\)|\[[^\[\]]*\])")
 _HF_LINE = re.compile(r"^\s*(?P<name>[A-Za-z_]\w*)\s*\((?P<inner>.*?\bof shape\b.*)$")
+# Sphinx: ``:param x: an [N x C x ...] Tensor of inputs.`` / ``:param timesteps: a 1-D batch``
+_SPHINX_LINE = re.compile(r"^\s*:param\s+(?:[\w\[\], .]+\s+)?(?P<name>[A-Za-z_]\w*)\s*:(?P<rest>.*)$")
+# "an [N x C] Tensor": bracketed dims right before the word tensor
+_BRACKET_TENSOR = re.compile(r"(?P<dims>\[[^\[\]]*\])\s*`{0,2}\s*(?:float\s+|long\s+|bool\s+)?[Tt]ensor\b")
+# "a 1-D batch of timesteps", "a 1-D tensor"
+_ONE_D = re.compile(r"\b1-?D\s+(?:batch|tensor|Tensor|array)\b")
 _DTYPES = {"LongTensor": "long", "IntTensor": "long", "BoolTensor": "bool", "FloatTensor": "float",
            "HalfTensor": "float", "DoubleTensor": "float"}
 
@@ -55,7 +61,7 @@ def docstring_shapes(doc: Optional[str]) -> dict:
     lines = doc.splitlines()
     for i, line in enumerate(lines):
         hf = _HF_LINE.match(line)
-        match = hf or _PARAM_LINE.match(line)
+        match = hf or _SPHINX_LINE.match(line) or _PARAM_LINE.match(line)
         if not match:
             continue
         name = match.group("name")
@@ -69,8 +75,10 @@ def docstring_shapes(doc: Optional[str]) -> dict:
             if more.strip() and len(more) - len(more.lstrip()) <= indent:
                 break
             text += " " + more.strip()
-        shape = _SHAPE.search(text)
+        shape = _SHAPE.search(text) or _BRACKET_TENSOR.search(text)
         if not shape:
+            if _ONE_D.search(text):
+                out[name] = (("N",), None)  # a 1-D batch: one value per sample
             continue
         dims = parse_dims(shape.group("dims"))
         if dims is None:

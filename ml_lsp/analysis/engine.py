@@ -524,8 +524,25 @@ def _default_config(interp: Interp, cls: ClassVal, symbolic: bool):
         return UNK
 
 
+def _opaque_forward(ctor, call):
+    x = call.args[0] if call.args else None
+    return Tensor(None, x.dtype if isinstance(x, Tensor) else None)
+
+
+#: a module handed to the constructor that nobody gave (torchtune's ``q_proj: nn.Module``)
+_OPAQUE_MODULE = LayerRule(params=(), forward=_opaque_forward)
+
+
+def _is_module_annotation(ann) -> bool:
+    return (isinstance(ann, ast.Attribute) and ann.attr == "Module") or (isinstance(ann, ast.Name) and ann.id == "Module")
+
+
 def _value_for_param(interp: Interp, p: ast.arg, symbolic: bool):
     ann = p.annotation
+    if ann is not None and _is_module_annotation(ann):
+        # called, it gives a tensor whose shape nothing here tells: what forward does with it
+        # (q.view(b, s, heads, head_dim)) still has shapes
+        return Layer("torch.nn.Module", _OPAQUE_MODULE, Ctor(_OPAQUE_MODULE, Args()), p.arg)
     if ann is not None:
         name = ann.id if isinstance(ann, ast.Name) else (ann.value if isinstance(ann, ast.Constant) else None)
         target = resolved(interp.globals.get(name)) if isinstance(name, str) else None

@@ -177,3 +177,32 @@ def test_a_parents_run_that_knew_nothing_does_not_blur_a_layers_own_run():
             return self.layer(tgt)
     """)
     assert last(f, "out", "DecoderLayer.forward") == ["L", "B", "d_model"]
+
+
+def test_a_module_handed_to_the_constructor_gives_a_tensor_forward_can_reshape():
+    # torchtune's MultiHeadAttention(q_proj: nn.Module, ...): q_proj's output shape is
+    # unknown, what forward makes of it (view to heads) is not
+    f = analyze("""
+    class Attention(nn.Module):
+        def __init__(self, *, num_heads: int, head_dim: int, q_proj: nn.Module):
+            super().__init__()
+            self.num_heads, self.head_dim, self.q_proj = num_heads, head_dim, q_proj
+
+        def forward(self, x):
+            b, s, _ = x.shape
+            q = self.q_proj(x)
+            q = q.view(b, s, self.num_heads, self.head_dim).transpose(1, 2)
+            return q
+    """)
+    assert last(f, "q") == ["b", "num_heads", "s", "head_dim"]
+
+
+def test_sphinx_parameter_docs_give_shapes():
+    # openai/guided-diffusion: ":param timesteps: a 1-D batch of timesteps."
+    from ml_lsp.analysis.docshapes import docstring_shapes
+    found = docstring_shapes('''
+        :param x: an [N x C x ...] Tensor of inputs.
+        :param timesteps: a 1-D batch of timesteps.
+        :param y: an [N] Tensor of labels, if class-conditional.
+    ''')
+    assert found == {"timesteps": (("N",), None), "y": (("N",), None)}
