@@ -849,10 +849,6 @@ def _recorded_run(interp: Interp, cls, instance, values: dict, missing: list, hi
     finally:
         demands, interp.star_ranks = interp.star_ranks or {}, None
     ranked = {p: _ranked_input(values[p], *demands[p]) for p in stars if p in demands}
-    # an input no consumer told anything of, whose rank no unpacking showed either: its
-    # stand-in dim must not reach a hint, so the run is redone with its shape unknown
-    ranked.update({p: Tensor(None, None, "input (shape unknown)") for p in stars
-                   if p not in ranked and _is_unranked(values[p])})
     if ranked:
         # (*, 96) kept its leading dims down to ``b, n, _ = h.shape``: the input has that
         # rank; the run is redone with it
@@ -860,6 +856,11 @@ def _recorded_run(interp: Interp, cls, instance, values: dict, missing: list, hi
         _put_back(state)
         values.update(ranked)
         _real_run(interp, cls, instance, values, fn, quality, problems, record_inputs)
+    if any(_is_unranked(values[p]) for p in stars):
+        # an input no consumer told anything of, whose rank no unpacking showed either: its
+        # stand-in dim must not reach a hint or a hover (what kept its leading dims but
+        # changed the last, a Linear's (*, 256), stays)
+        _scrub_unranked(interp)
     tentative = interp.rec.tentative
     interp.rec.tentative = {}
     if not tentative:
@@ -884,6 +885,8 @@ def _recorded_run(interp: Interp, cls, instance, values: dict, missing: list, hi
             _real_run(interp, cls, instance, values, fn, quality, problems, record_inputs)
             tentative = interp.rec.tentative
             interp.rec.tentative = {}
+            if any(_is_unranked(values[p]) for p in stars):
+                _scrub_unranked(interp)
     for key, conflict in tentative.items():
         if key[:2] in keep and key not in interp.rec.conflicts:
             interp.rec.conflicts[key] = conflict
@@ -891,6 +894,7 @@ def _recorded_run(interp: Interp, cls, instance, values: dict, missing: list, hi
 
 def _real_run(interp, cls, instance, values, fn, quality, problems, record_inputs):
     interp.quality = quality
+    interp.rec.run += 1
     interp.steps = 0
     interp.memo.clear()
     interp.rec.tentative = {}
@@ -990,6 +994,28 @@ def _unranked_input(p: str) -> Tensor:
     ``b, t, d = h.shape``, in this forward or a sub-module's, tells its rank. Every model
     input has at least one dim."""
     return Tensor(None, None, "input (shape unknown)", guess=True, tail=(Sym.named(_UNRANKED),), star_of=p)
+
+
+def _mentions_unranked(shape) -> bool:
+    return shape is not None and any(isinstance(d, Sym) and any(_UNRANKED in str(n) for m in d.terms for n in m)
+                                     for d in shape)
+
+
+def _scrub_unranked(interp: Interp) -> None:
+    """Every recorded shape that holds the stand-in last dim of an unranked input: unknown."""
+    rec = interp.rec
+    for store in (rec.bindings, rec.hovers):
+        for key, (quality, shape, dtype, make) in list(store.items()):
+            elems = make[2] if len(make) > 2 else None
+            if elems:
+                elems = [(sfx, None if _mentions_unranked(sh) else sh, dt) for sfx, sh, dt in elems]
+                make = make[:2] + (elems,) + make[3:]
+            if _mentions_unranked(shape):
+                shape = None
+            store[key] = (quality, shape, dtype, make)
+    for key, (quality, ins, out) in list(interp.forward_io.items()):
+        ins = {p: None if _mentions_unranked(v) else v for p, v in ins.items()}
+        interp.forward_io[key] = (quality, ins, None if _mentions_unranked(out) else out)
 
 
 def _is_unranked(t) -> bool:

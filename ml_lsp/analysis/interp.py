@@ -138,19 +138,29 @@ class Recorder:
         self.layer_uses: dict = {}
         self.conflicts: dict = {}
         self.tentative: dict = {}  # conflicts from inferred-rank inputs, not yet proven
+        self.run = 0  # which run of a forward records now (engine._real_run counts them)
+        self.run_of: dict = {}  # (store id, key) -> the run that last recorded it
+
+    def other_run(self, store, key) -> bool:
+        """Whether ``key`` was last recorded by another run than this one."""
+        return self.run_of.get((id(store), key), self.run) != self.run
 
     def _merge(self, store, key, quality, shape, dtype, make):
         old = store.get(key)
+        other_run = self.other_run(store, key)
+        self.run_of[(id(store), key)] = self.run
         if old is None or quality > old[0]:
             store[key] = (quality, shape, dtype, make)
         elif quality == old[0]:
-            if quality <= INFERRED and (old[1] is None) != (shape is None):
+            # within one run two calls of a layer may differ (GCN's gc1 and gc2): joined;
+            # between runs on guessed inputs, one knowing more than another is kept
+            if quality <= INFERRED and other_run and (old[1] is None) != (shape is None):
                 # two runs on guessed inputs, one of which knew nothing of this value (a
                 # parent's run whose input was unknown): the one that knows something stands
                 if old[1] is None:
                     store[key] = (quality, shape, dtype, make)
                 return
-            if quality <= INFERRED and shape is not None and old[1] is not None and \
+            if quality <= INFERRED and other_run and shape is not None and old[1] is not None and \
                     (dims.STAR in old[1]) != (dims.STAR in shape):
                 # (*, 768) from the class's own run, (B, T, 768) from a parent's: both guesses,
                 # the one that knows the rank stands, its last dims joined with the other's
@@ -830,9 +840,10 @@ class Interp:
             # recorded for it from other executions no longer holds for all of them
             key = (frame.scope, stmt.lineno, target.col_offset, target.id)
             old = self.rec.bindings.get(key)
-            # on guessed inputs, an execution that could not follow the value (a cross-attention
-            # call with its memory unknown) does not blur what the others found (see _merge)
-            if old is not None and (old[0] < self.quality or old[0] == self.quality > INFERRED):
+            # on guessed inputs, another run that could not follow the value does not blur
+            # what an earlier run found (see _merge)
+            if old is not None and (old[0] < self.quality or (old[0] == self.quality and (
+                    self.quality > INFERRED or not self.rec.other_run(self.rec.bindings, key)))):
                 elems = old[3][2]
                 self.rec.bindings[key] = (self.quality, None, None if elems is None else old[2],
                                           (old[3][0], "", None if elems is None else
@@ -1104,6 +1115,18 @@ class Interp:
     def get_attr(self, obj, name, node=None, frame=None):
         if isinstance(obj, SourceValue):
             return obj.attr(name)
+        if isinstance(obj, Choice) and obj.options and all(isinstance(o, Instance) for o in obj.options):
+            found = [self.get_attr(o, name, node, frame) for o in obj.options]
+            methods = [v for v in found if isinstance(v, (Bound, Func))]
+            if methods and all(v is UNK or isinstance(v, (Bound, Func)) for v in found):
+                # an object without the method is not the one the program calls it on
+                return Choice(methods) if len(methods) > 1 else methods[0]
+            if all(isinstance(v, (Bound, Func, Instance, Layer)) for v in found):
+                return Choice(found)
+            out = found[0]
+            for v in found[1:]:
+                out = join(out, v)
+            return out
         if isinstance(obj, _SuperProxy):
             return _get_attr_super(self, obj, name, node, frame)
         if isinstance(obj, Ref):
@@ -1277,6 +1300,11 @@ class Interp:
         if isinstance(obj, DictVal):
             if _hashable(key) and key in obj.items:
                 return obj.items[key]
+            if (key is UNK or key is NUM or isinstance(key, Sym)) and 1 < len(obj.items) <= 16 and \
+                    all(isinstance(v, (ClassVal, Func)) for v in obj.items.values()):
+                # LAYER_TYPES[layer_type](...) with the type unknown: one of the classes the table
+                # holds, built as each (transformers' DYNAMIC_LAYER_TYPE_MAPPING)
+                return Choice(list(dict.fromkeys(obj.items.values())))
             return UNK
         if isinstance(obj, SeqPrefix):
             return _prefix_subscript(obj, key)
@@ -1508,6 +1536,12 @@ class Interp:
             outs = [self.call(option, a, node, frame) for option in fn.options]
         finally:
             self.recording = was
+        if all(isinstance(o, Instance) for o in outs):
+            return Choice(outs)  # one of the objects the classes build: its methods called as each
+        if any(o is None for o in outs) and not all(o is None for o in outs):
+            # transformers' DummyLayer.update answers None where the others answer (keys,
+            # values): code that unpacks the answer is not running on the dummy
+            outs = [o for o in outs if o is not None]
         out = outs[0]
         for o in outs[1:]:
             out = join(out, o)

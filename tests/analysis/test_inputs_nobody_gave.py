@@ -206,3 +206,38 @@ def test_sphinx_parameter_docs_give_shapes():
         :param y: an [N] Tensor of labels, if class-conditional.
     ''')
     assert found == {"timesteps": (("N",), None), "y": (("N",), None)}
+
+
+def test_a_class_chosen_from_a_table_by_an_unknown_key_is_each_of_them():
+    # transformers' DynamicCache: DYNAMIC_LAYER_TYPE_MAPPING[layer_type](...) with the layer
+    # type from a config; update() is called on whichever it built
+    f = analyze("""
+    class Full:
+        def update(self, k):
+            self.k = k
+            return self.k, self.k
+
+    class Sliding:
+        def update(self, k):
+            return k[:, :, -4:], k[:, :, -4:]
+
+    class Linear:
+        def update_state(self, s):
+            return s
+
+    class Dummy:
+        def update(self, k):
+            return None
+
+    TYPES = {"full": Full, "sliding": Sliding, "linear": Linear, "dummy": Dummy}
+
+    class Attention(nn.Module):
+        def __init__(self, layer_type: str):
+            super().__init__()
+            self.cache = TYPES[layer_type]()
+
+        def forward(self, k):
+            keys, values = self.cache.update(k)
+            return keys
+    """, inputs={"k": (2, 4, 16, 8)})
+    assert last(f, "keys") == [2, 4, None, 8]
