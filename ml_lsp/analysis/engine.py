@@ -841,13 +841,25 @@ def _recorded_run(interp: Interp, cls, instance, values: dict, missing: list, hi
     flex = [p for p in missing if ("alternatives", p) in hints and ("rank", p) not in hints
             and isinstance(values.get(p), Tensor) and values[p].shape is not None]
     stars = [p for p in missing if isinstance(values.get(p), Tensor) and values[p].star_of == p]
-    snapshot = _snapshot(interp) if flex or stars else None
-    state = _model_state(instance) if flex or stars else None
+    guessed = [p for p in missing if isinstance(values.get(p), Tensor) and values[p].shape is not None]
+    snapshot = _snapshot(interp) if flex or stars or guessed else None
+    state = _model_state(instance) if flex or stars or guessed else None
     interp.star_ranks = {} if stars else None
+    interp.size_facts = {} if guessed else None
     try:
         _real_run(interp, cls, instance, values, fn, quality, problems, record_inputs)
     finally:
         demands, interp.star_ranks = interp.star_ranks or {}, None
+        facts, interp.size_facts = interp.size_facts or {}, None
+    sized = {p: _sized_input(values[p], facts) for p in guessed if facts}
+    sized = {p: v for p, v in sized.items() if v is not None}
+    if sized:
+        # PatchEmbed's _assert(H == self.img_size[0]): the model built takes H = 224 only;
+        # the run is redone with the sizes the asserts ask for
+        _restore(interp, snapshot)
+        _put_back(state)
+        values.update(sized)
+        _real_run(interp, cls, instance, values, fn, quality, problems, record_inputs)
     ranked = {p: _ranked_input(values[p], *demands[p]) for p in stars if p in demands}
     if ranked:
         # (*, 96) kept its leading dims down to ``b, n, _ = h.shape``: the input has that
@@ -994,6 +1006,15 @@ def _unranked_input(p: str) -> Tensor:
     ``b, t, d = h.shape``, in this forward or a sub-module's, tells its rank. Every model
     input has at least one dim."""
     return Tensor(None, None, "input (shape unknown)", guess=True, tail=(Sym.named(_UNRANKED),), star_of=p)
+
+
+def _sized_input(t: Tensor, facts: dict) -> Optional[Tensor]:
+    """``t`` with each dim an assert fixed (``H`` -> 224), or None when none is."""
+    shape = tuple(next((v for sym, v in facts.items() if isinstance(d, Sym) and dims.same(d, sym)), d)
+                  for d in t.shape)
+    if shape == tuple(t.shape):
+        return None
+    return Tensor(shape, t.dtype, f"{t.origin}; sizes from its asserts", guess=t.guess)
 
 
 def _mentions_unranked(shape) -> bool:

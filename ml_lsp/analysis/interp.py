@@ -293,6 +293,9 @@ class Interp:
         # set while running on an input of unknown rank (*, 256): input -> the names of the
         # leading dims an unpacking ``b, n, _ = h.shape`` of a tensor keeping its star showed
         self.star_ranks: Optional[dict] = None
+        # while inputs are guessed: what asserts say an input's dim symbol must be
+        # (timm's PatchEmbed: _assert(H == self.img_size[0]) -> {H: 224})
+        self.size_facts: Optional[dict] = None
         self.rank_branches = 0  # undecided ifs entered whose test compares a count (a rank) to a small int
         self.first_instance: dict = {}  # ClassVal -> the first Instance built anywhere
         self.instances: dict = {}  # ClassVal -> first Instance built by script code
@@ -480,12 +483,21 @@ class Interp:
             frame.dead = True
         elif t is ast.Assert:
             self.may_raise += 1
+            if self.size_facts is not None:
+                self.note_size_facts(self.eval_quiet(stmt.test, frame))
             self.check_constructor_assert(stmt, frame)
         elif t is ast.Delete:
             for target in stmt.targets:
                 if isinstance(target, ast.Name):
                     frame.env.pop(target.id, None)
         # pass / break / continue / global / nonlocal / match: no shape effect we model
+
+    def note_size_facts(self, v) -> None:
+        """``assert H == 224`` on a guessed input's dim: the input must have that size
+        there (the first fact said of a symbol counts)."""
+        if isinstance(v, SizeFacts) and not self.rank_branches:
+            for sym, value in v.pairs:
+                self.size_facts.setdefault(sym, value)
 
     def check_constructor_assert(self, stmt, frame: Frame) -> None:
         """An ``assert`` in a constructor that is false for the arguments it was given
@@ -556,7 +568,7 @@ class Interp:
             # a one-element tensor whose value is known: vector-quantize's `if self.initted:`,
             # a buffer torch.tensor(not kmeans_init)
             return bool(v.fill)
-        if v is UNK or v is NUM or isinstance(v, (Tensor, Sym)):
+        if v is UNK or v is NUM or isinstance(v, (Tensor, Sym, SizeFacts)):
             return None
         if v is None:
             return False
@@ -1029,6 +1041,10 @@ class Interp:
         vals = []
         for v in node.values:
             x = self.eval(v, frame)
+            if isinstance(node.op, ast.And) and isinstance(x, SizeFacts) and vals and \
+                    all(isinstance(y, SizeFacts) for y, _ in vals):
+                vals[-1] = (SizeFacts(vals[-1][0].pairs + x.pairs), None)
+                continue
             c = self.truth(x)
             if isinstance(node.op, ast.And):
                 if c is False:
@@ -1101,6 +1117,10 @@ class Interp:
                     r = not r
             else:
                 r = scalar_compare(op, left, right)
+            if r is UNK and self.size_facts is not None and len(node.ops) == 1 and type(op) is ast.Eq:
+                fact = _size_fact(left, right)
+                if fact is not None:
+                    return fact
             if r is UNK:
                 result = UNK
             elif r is False and result is not UNK:
@@ -2093,7 +2113,7 @@ class Interp:
         cut_before = self.cut_calls
         raised_before = self.may_raise
         root_before = self.calling_root
-        stars_before, branches_before = self.star_ranks, self.rank_branches
+        stars_before, branches_before, facts_before = self.star_ranks, self.rank_branches, self.size_facts
         if not reentrant:
             self.recording = False
             self.steps = 0
@@ -2101,6 +2121,7 @@ class Interp:
             self.hints = caller.hints
             # ``b, t, d = x.shape`` in an imported module's forward tells the caller's input rank
             self.star_ranks, self.rank_branches = caller.star_ranks, caller.rank_branches
+            self.size_facts = caller.size_facts
         self.depth = caller.depth
         self.calling_root = caller if caller.import_depth == 0 else caller.calling_root
         try:
@@ -2117,6 +2138,7 @@ class Interp:
             else:
                 self.hints = None
                 self.star_ranks, self.rank_branches = stars_before, branches_before
+                self.size_facts = facts_before
             self.calling_root = root_before
             caller.cut_calls += self.cut_calls - cut_before
             caller.may_raise += self.may_raise - raised_before
@@ -3318,6 +3340,25 @@ def _unknown_shape_of(rule, call):
     return UNK
 
 
+class SizeFacts:
+    """``H == 224`` (and ``and``-ed ones) with ``H`` a dim symbol: true or false is unknown;
+    an ``assert`` of it says what the symbol must be."""
+    __slots__ = ("pairs",)
+
+    def __init__(self, pairs):
+        self.pairs = pairs
+
+
+def _size_fact(left, right):
+    sym, value = (left, right) if isinstance(left, Sym) else (right, left)
+    if isinstance(sym, Sym) and isinstance(value, int) and not isinstance(value, bool) and value > 0 \
+            and len(sym.terms) == 1:
+        (mono, coeff), = sym.terms.items()
+        if coeff == 1 and len(mono) == 1 and isinstance(mono[0], str):
+            return SizeFacts([(sym, value)])
+    return None
+
+
 def _repeated_item(v):
     """One item of a list of unknown length whose items are alike (a Repeated, or a
     Sequential / ModuleList built from one), else None."""
@@ -3592,7 +3633,14 @@ def _sp_deepcopy(interp, a, node, frame):
     return v
 
 
+def _sp_torch_assert(interp, a, node, frame):
+    if interp.size_facts is not None and a.args:
+        interp.note_size_facts(a.args[0])
+    return None
+
+
 _SPECIAL_REFS = {
+    "torch._assert": _sp_torch_assert,
     "torch.nn.utils.weight_norm": _sp_same_module,
     "torch.nn.utils.spectral_norm": _sp_same_module,
     "torch.nn.utils.parametrizations.weight_norm": _sp_same_module,

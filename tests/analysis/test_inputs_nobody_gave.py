@@ -241,3 +241,26 @@ def test_a_class_chosen_from_a_table_by_an_unknown_key_is_each_of_them():
             return keys
     """, inputs={"k": (2, 4, 16, 8)})
     assert last(f, "keys") == [2, 4, None, 8]
+
+
+def test_an_assert_on_a_guessed_inputs_size_fixes_that_size():
+    # timm's PatchEmbed: _assert(H == self.img_size[0], ...) with img_size 224 by default;
+    # an input (B, 3, H, W) for any H would be one torch refuses
+    f = analyze("""
+    def _assert(condition, message):
+        assert condition, message
+
+    class PatchEmbed(nn.Module):
+        def __init__(self, img_size=224, patch_size=16, in_chans=3, embed_dim=768):
+            super().__init__()
+            self.img_size = (img_size, img_size)
+            self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
+
+        def forward(self, x):
+            B, C, H, W = x.shape
+            _assert(H == self.img_size[0] and W == self.img_size[1], "input size does not match the model")
+            y = self.proj(x).flatten(2).transpose(1, 2)
+            return y
+    """)
+    assert format_shape(f.class_named("PatchEmbed").input_shapes["x"]) == "(B, 3, 224, 224)"
+    assert last(f, "y") == ["B", 196, 768]
