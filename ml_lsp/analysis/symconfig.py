@@ -19,17 +19,26 @@ from ml_lsp.analysis.values import NUM, UNK, Bound
 #: words of a field that holds a flag, a name or a callable (never a size)
 _NOT_A_SIZE = ("bias", "causal", "bidirectional", "act", "activation", "type", "mode", "name", "norm", "dtype",
                "device", "impl", "path", "fn", "func", "method", "style", "kind", "init", "flash", "fused",
-               "compile", "checkpoint", "cache", "pool", "pooling", "layout", "padding_side", "tokenizer")
+               "compile", "checkpoint", "cache", "pool", "pooling", "layout", "padding_side", "tokenizer", "types",
+               "names", "config", "configs", "kwargs", "params", "parameters", "args", "map", "mapping")
 _FLAG_PREFIXES = ("use_", "is_", "has_", "with_", "add_", "no_", "enable_", "tie_", "output_", "return_",
                   "apply_", "do_", "qk_norm", "pre_", "post_")
 #: words of a field that holds a float (a rate, a scale, a base)
-_NUMBER_WORDS = ("drop", "eps", "rate", "prob", "theta", "base", "scale", "std", "alpha", "beta", "momentum",
-                 "temperature", "factor", "range", "freq", "lr", "decay", "weight", "gamma", "epsilon", "p",
-                 "smoothing", "ratio", "mult", "multiplier", "coef", "coeff", "clip", "thresh", "threshold")
+_NUMBER_WORDS = ("drop", "dropout", "eps", "epsilon", "rate", "prob", "theta", "base", "scale", "std", "alpha",
+                 "beta", "momentum", "temperature", "lr", "decay", "smoothing", "ratio", "mult", "multiplier",
+                 "coef", "coeff", "thresh", "threshold")
+#: words of a field that holds a size (a count of things, a width)
+_SIZE_WORDS = ("dim", "dims", "size", "len", "length", "num", "n", "heads", "head", "layers", "layer", "hidden",
+               "emb", "embd", "embed", "embedding", "embeddings", "vocab", "channels", "channel", "ch", "chans",
+               "features", "width", "height", "depth", "groups", "kernel", "stride", "patch", "tokens", "experts",
+               "classes", "model", "context", "window", "block", "seq", "ff", "inner", "intermediate", "latent",
+               "units", "positions", "k", "tok", "labels", "filters", "planes", "d", "nf", "ngf", "ndf", "nz", "nc",
+               "in", "out", "mlp")
 
 
 def field_value(name: str):
-    """The value a config field of this name stands for: a size symbol, a number, or unknown."""
+    """The value a config field of this name stands for: a size symbol, a number, or unknown
+    (a name that says neither: ``rope_freq`` may hold a dict)."""
     lowered = name.lower()
     if lowered.startswith(_FLAG_PREFIXES):
         return UNK
@@ -38,7 +47,9 @@ def field_value(name: str):
         return UNK
     if any(w in _NUMBER_WORDS for w in words):
         return NUM
-    return Sym.named(name)
+    if any(w in _SIZE_WORDS for w in words):
+        return Sym.named(name)
+    return UNK
 
 
 #: what a dict or a namespace answers itself, not a field

@@ -33,6 +33,8 @@ def test_a_config_field_named_as_a_flag_or_a_rate_is_not_a_size():
     assert field_value("qkv_bias") is UNK and field_value("use_cache") is UNK
     assert field_value("hidden_act") is UNK
     assert field_value("drop_rate") is NUM and field_value("rope_theta") is NUM
+    # a name that says neither (rope_freq holds a dict or None) is unknown, not a size
+    assert field_value("rope_freq") is UNK and field_value("layer_types") is UNK
 
 
 def test_blocks_stacked_a_number_of_times_nobody_said_keep_the_shape():
