@@ -148,7 +148,6 @@ class Recorder:
     def _merge(self, store, key, quality, shape, dtype, make):
         old = store.get(key)
         other_run = self.other_run(store, key)
-        self.run_of[(id(store), key)] = self.run
         if old is None or quality > old[0]:
             store[key] = (quality, shape, dtype, make)
         elif quality == old[0]:
@@ -156,9 +155,11 @@ class Recorder:
             # between runs on guessed inputs, one knowing more than another is kept
             if quality <= INFERRED and other_run and (old[1] is None) != (shape is None):
                 # two runs on guessed inputs, one of which knew nothing of this value (a
-                # parent's run whose input was unknown): the one that knows something stands
+                # parent's run whose input was unknown): the one that knows something stands,
+                # and stays the other run's (this run's later calls do not join with it)
                 if old[1] is None:
                     store[key] = (quality, shape, dtype, make)
+                    self.run_of[(id(store), key)] = self.run
                 return
             if quality <= INFERRED and other_run and shape is not None and old[1] is not None and \
                     (dims.STAR in old[1]) != (dims.STAR in shape):
@@ -170,10 +171,12 @@ class Recorder:
                     cut = len(ranked) - len(tail)
                     joined = tuple(ranked[:cut]) + (dims.join_shape(tuple(ranked[cut:]), tail) or ())
                     store[key] = (quality, joined, old[2] if old[2] == dtype else None, kept)
+                    self.run_of[(id(store), key)] = self.run
                     return
             shape2 = _join_batches(old[1], shape)
             dtype2 = old[2] if old[2] == dtype else None
             store[key] = (quality, shape2, dtype2, old[3])
+        self.run_of[(id(store), key)] = self.run
 
 
 def _join_batches(a, b):
@@ -856,6 +859,7 @@ class Interp:
             # what an earlier run found (see _merge)
             if old is not None and (old[0] < self.quality or (old[0] == self.quality and (
                     self.quality > INFERRED or not self.rec.other_run(self.rec.bindings, key)))):
+                self.rec.run_of[(id(self.rec.bindings), key)] = self.rec.run
                 elems = old[3][2]
                 self.rec.bindings[key] = (self.quality, None, None if elems is None else old[2],
                                           (old[3][0], "", None if elems is None else
