@@ -907,6 +907,7 @@ def _recorded_run(interp: Interp, cls, instance, values: dict, missing: list, hi
 def _real_run(interp, cls, instance, values, fn, quality, problems, record_inputs):
     interp.quality = quality
     interp.rec.run += 1
+    interp.rec.guess_runs.add(interp.rec.run)
     interp.steps = 0
     interp.memo.clear()
     interp.rec.tentative = {}
@@ -918,6 +919,7 @@ def _real_run(interp, cls, instance, values, fn, quality, problems, record_input
         problems.append(f"{fn.qualname}: analysis budget exceeded; later shapes unknown")
     finally:
         interp.quality = CALLSITE
+        interp.rec.run += 1  # what records next (a constructor, a script) is no forward's guess
 
 
 def _trial(interp, instance, values, combo, fn):
@@ -1293,10 +1295,14 @@ def _instance_for(interp: Interp, cls: ClassVal, init, problems, symbolic_defaul
         # arguments the engine made up (defaults, a config built with its defaults): an
         # assert they fail says nothing about the user's model
         interp.assumed_ctor_args = True
+        # what the constructor binds with arguments made up (Swin's window_partition of its
+        # attention mask) ranks below every forward run: it does not stand for them
+        quality, interp.quality = interp.quality, METHOD_QUALITY
         try:
             inst = interp.instantiate(cls, _default_ctor_args(interp, cls, symbolic_defaults), None, quiet=True)
         finally:
             interp.assumed_ctor_args = False
+            interp.quality = quality
         interp.standalone[cls] = inst
         return inst
     except BudgetExceeded:

@@ -138,12 +138,16 @@ class Recorder:
         self.layer_uses: dict = {}
         self.conflicts: dict = {}
         self.tentative: dict = {}  # conflicts from inferred-rank inputs, not yet proven
-        self.run = 0  # which run of a forward records now (engine._real_run counts them)
+        self.run = 0  # which run records now (engine._real_run counts them)
+        self.guess_runs: set = set()  # the runs of a forward on guessed inputs
         self.run_of: dict = {}  # (store id, key) -> the run that last recorded it
 
     def other_run(self, store, key) -> bool:
-        """Whether ``key`` was last recorded by another run than this one."""
-        return self.run_of.get((id(store), key), self.run) != self.run
+        """Whether ``key`` was last recorded by another run of a forward on guessed inputs
+        than this one (two guesses at the same values; a constructor's own call of a helper
+        is not one of them: Swin's window_partition of its mask in __init__)."""
+        last = self.run_of.get((id(store), key), self.run)
+        return last != self.run and last in self.guess_runs and self.run in self.guess_runs
 
     def _merge(self, store, key, quality, shape, dtype, make):
         old = store.get(key)
