@@ -177,10 +177,22 @@ class Recorder:
                     store[key] = (quality, joined, old[2] if old[2] == dtype else None, kept)
                     self.run_of[(id(store), key)] = self.run
                     return
-            shape2 = _join_batches(old[1], shape)
+            if quality <= INFERRED and (old[1] is None) != (shape is None):
+                # one call of this run on guessed inputs could not follow the value: its rank
+                # is taken to be the others', its dims unknown (GCN's gc1 and gc2)
+                shape2 = _rank_only(old[1] if shape is None else shape)
+            else:
+                shape2 = _join_batches(old[1], shape)
             dtype2 = old[2] if old[2] == dtype else None
             store[key] = (quality, shape2, dtype2, old[3])
         self.run_of[(id(store), key)] = self.run
+
+
+def _rank_only(shape):
+    """``shape`` with every dim unknown (None for a star shape or none)."""
+    if shape is None or dims.STAR in shape:
+        return None
+    return (None,) * len(shape)
 
 
 def _join_batches(a, b):
@@ -865,7 +877,8 @@ class Interp:
                     self.quality > INFERRED or not self.rec.other_run(self.rec.bindings, key)))):
                 self.rec.run_of[(id(self.rec.bindings), key)] = self.rec.run
                 elems = old[3][2]
-                self.rec.bindings[key] = (self.quality, None, None if elems is None else old[2],
+                kept = _rank_only(old[1]) if old[0] == self.quality <= INFERRED else None
+                self.rec.bindings[key] = (self.quality, kept, None if elems is None else old[2],
                                           (old[3][0], "", None if elems is None else
                                            [(sfx, None, None) for sfx, _, _ in elems]))
             return
