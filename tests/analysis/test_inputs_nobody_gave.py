@@ -266,3 +266,29 @@ def test_an_assert_on_a_guessed_inputs_size_fixes_that_size():
     """)
     assert format_shape(f.class_named("PatchEmbed").input_shapes["x"]) == "(B, 3, 224, 224)"
     assert last(f, "y") == ["B", 196, 768]
+
+
+def test_a_call_that_could_not_follow_a_value_keeps_the_others_rank_not_their_sizes():
+    # pygcn: gc1 and gc2 share GraphConvolution.forward; on guessed inputs gc2's input is
+    # not followed, so `support` is not gc1's (N, nhid) for both: its rank, sizes unknown
+    f = analyze("""
+    class GraphConvolution(nn.Module):
+        def __init__(self, n_in, n_out):
+            super().__init__()
+            self.weight = nn.Parameter(torch.empty(n_in, n_out))
+
+        def forward(self, x, adj):
+            support = torch.mm(x, self.weight)
+            return torch.mm(adj, support)
+
+    class GCN(nn.Module):
+        def __init__(self, nfeat: int = 12, nhid: int = 16, nclass: int = 4):
+            super().__init__()
+            self.gc1 = GraphConvolution(nfeat, nhid)
+            self.gc2 = GraphConvolution(nhid, nclass)
+
+        def forward(self, x, adj):
+            h = self.gc1(x, adj).squeeze()
+            return self.gc2(h, adj)
+    """)
+    assert last(f, "support", "GraphConvolution.forward") == [None, None]
