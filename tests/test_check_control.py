@@ -44,11 +44,18 @@ def slow_tree(tmp_path_factory):
     return root
 
 
+def ctrl_c_as_at_a_terminal() -> None:
+    """In the child: SIGINT does what it does at a terminal. pytest started in the background
+    by a shell without job control (``nohup pytest &``) passes SIGINT on as ignored, and an
+    ignored SIGINT is not what these tests are about."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def check_in_progress(tree, low: int, high: int, *extra, stdout=subprocess.PIPE) -> subprocess.Popen:
     """``ml-lsp check . -j 2`` on ``tree`` (34 files), returned once its plain progress lines
     (not a terminal) say at least ``low`` and fewer than ``high`` files are done."""
     proc = subprocess.Popen([sys.executable, "-m", "ml_lsp", "check", ".", "-j", "2", *extra], cwd=tree,
-                            stdout=stdout, stderr=subprocess.PIPE, text=True)
+                            stdout=stdout, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_as_at_a_terminal)
     seen, deadline = "", time.monotonic() + 240
     while time.monotonic() < deadline:
         line = proc.stderr.readline()

@@ -286,7 +286,9 @@ def test_ctrl_c_in_follow_stops_the_run(tmp_path, runs_dir, runner):
     """)
     follower = subprocess.Popen([sys.executable, "-m", "ml_lsp", "run", str(script), "--follow",
                                  "--runs-dir", str(runs_dir)], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+                                stderr=subprocess.PIPE, text=True,
+                                # SIGINT as at a terminal, also under a pytest started with `&`
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     run = wait_for(lambda: next(iter(iter_runs(runs_dir)), None), what="the run folder")
     wait_for(lambda: run.stdout_path.exists() and "working" in run.stdout_path.read_text(), what="working")
     follower.send_signal(signal.SIGINT)
