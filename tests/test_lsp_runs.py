@@ -42,6 +42,8 @@ TRAIN = textwrap.dedent('''\
                 loss.backward()
                 opt.step()
             # The tests hold the run between epochs until they let it go on.
+            if gated:
+                open(f"at-{epoch}", "w").close()
             while gated and not os.path.exists(f"go-{epoch}"):
                 time.sleep(0.02)
 
@@ -189,7 +191,7 @@ async def test_run_shows_live_loss_on_its_line_and_lenses_follow_the_state(tmp_p
         assert re.search(f"`[{SPARK}]+`", hover.contents.value)
 
         # The next epoch: the hint follows the training, the loop hint counts it.
-        (workspace / "go-0").touch()
+        await release(workspace, 0)
         later = await until(lambda: _label_changed(client, uri, loss_line, first))
         assert later.startswith("loss ")
         await until(lambda: _label_startswith(client, uri, epoch_line, "epoch 2/3"))
@@ -209,6 +211,16 @@ async def test_run_shows_live_loss_on_its_line_and_lenses_follow_the_state(tmp_p
         assert shown["uri"].endswith(".log") and client.shown_documents[-1].uri == shown["uri"]
     finally:
         await client.shutdown_session()
+
+
+async def release(workspace, epoch: int) -> None:
+    """Let the gated run go on past ``epoch`` once it waits there, and a sampling tick after
+    that: the telemetry samples a line at most once per tick (SAMPLE_INTERVAL), so an epoch
+    shorter than a tick, let go within the tick of the last sample, would show no new value."""
+    from ml_lsp.telemetry.capture import SAMPLE_INTERVAL
+    await until(lambda: (workspace / f"at-{epoch}").exists())
+    await asyncio.sleep(SAMPLE_INTERVAL + 0.1)
+    (workspace / f"go-{epoch}").touch()
 
 
 def _progress_end(client, run_id):
@@ -297,7 +309,7 @@ async def test_killed_server_is_replaced_by_one_that_shows_the_live_run(tmp_path
         uri = open_doc(second, workspace / "train.py")
         first = await until(lambda: _label_on(second, uri, loss_line), timeout=30)
         assert first.startswith("loss ")
-        (workspace / "go-0").touch()
+        await release(workspace, 0)
         assert await until(lambda: _label_changed(second, uri, loss_line, first), timeout=60)
         (workspace / "go-1").touch()
         (workspace / "go-2").touch()
