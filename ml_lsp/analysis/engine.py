@@ -570,7 +570,7 @@ def _value_for_param(interp: Interp, p: ast.arg, symbolic: bool):
             return _default_config(interp, cands[0], symbolic)
         if lowered != "kwargs":
             # a dict or namespace the file never builds: each field is what its name says
-            return SymbolicConfig(p.arg, f"{p.arg} (not given)")
+            return SymbolicConfig(f"{p.arg} (not given)")
         return UNK
     if lowered.startswith(("use_", "is_", "has_", "with_")) or lowered in ("bias", "causal", "bidirectional"):
         return UNK
@@ -868,11 +868,6 @@ def _recorded_run(interp: Interp, cls, instance, values: dict, missing: list, hi
         _put_back(state)
         values.update(ranked)
         _real_run(interp, cls, instance, values, fn, quality, problems, record_inputs)
-    if any(_is_unranked(values[p]) for p in stars):
-        # an input no consumer told anything of, whose rank no unpacking showed either: its
-        # stand-in dim must not reach a hint or a hover (what kept its leading dims but
-        # changed the last, a Linear's (*, 256), stays)
-        _scrub_unranked(interp)
     tentative = interp.rec.tentative
     interp.rec.tentative = {}
     if not tentative:
@@ -897,8 +892,6 @@ def _recorded_run(interp: Interp, cls, instance, values: dict, missing: list, hi
             _real_run(interp, cls, instance, values, fn, quality, problems, record_inputs)
             tentative = interp.rec.tentative
             interp.rec.tentative = {}
-            if any(_is_unranked(values[p]) for p in stars):
-                _scrub_unranked(interp)
     for key, conflict in tentative.items():
         if key[:2] in keep and key not in interp.rec.conflicts:
             interp.rec.conflicts[key] = conflict
@@ -920,6 +913,11 @@ def _real_run(interp, cls, instance, values, fn, quality, problems, record_input
     finally:
         interp.quality = CALLSITE
         interp.rec.run += 1  # what records next (a constructor, a script) is no forward's guess
+        if any(_is_unranked(v) for v in values.values()):
+            # an input no consumer told anything of, whose rank no unpacking showed either:
+            # its stand-in dim must not reach a hint or a hover (what kept its leading dims
+            # but changed the last, a Linear's (*, 256), stays)
+            _scrub_unranked(interp)
 
 
 def _trial(interp, instance, values, combo, fn):

@@ -685,8 +685,8 @@ class Interp:
                 frame.jumps = outer + frame.jumps
             return
         elem = UNK
-        if _repeated_item(it) is not None:  # for blk in self.blocks (built for a depth unknown)
-            elem = _repeated_item(it)
+        if (item := _repeated_item(it)) is not None:  # for blk in self.blocks (built for a depth unknown)
+            elem = item
         elif isinstance(it, SourceValue):  # a DataLoader, a dataset: its batches
             elem = provenance.element_of(it, self)
             elem = UNK if elem is None else elem
@@ -1349,8 +1349,8 @@ class Interp:
             return UNK
         if isinstance(obj, SeqPrefix):
             return _prefix_subscript(obj, key)
-        if _repeated_item(obj) is not None:
-            return obj if isinstance(key, SliceVal) else _repeated_item(obj)
+        if (item := _repeated_item(obj)) is not None:
+            return obj if isinstance(key, SliceVal) else item
         if isinstance(obj, Layer) and obj.children is not None:
             if isinstance(key, int) and not isinstance(key, bool):
                 if -len(obj.children) <= key < len(obj.children):
@@ -1681,10 +1681,10 @@ class Interp:
                     items = None
             if name == "Sequential" and getattr(a, "unknown_star", False):
                 items = None
-            alike = getattr(a, "repeated", None) if name == "Sequential" else (
-                _repeated_item(a.args[0]) if a.args else None)
-            if items is None and alike is not None:
-                layer.repeat = _repeated_item(alike) if name == "Sequential" else alike
+            # nn.Sequential(*[Block() for _ in range(n)]) / nn.ModuleList([...]): one block for all
+            source = getattr(a, "repeated", None) if name == "Sequential" else (a.args[0] if a.args else None)
+            if items is None:
+                layer.repeat = _repeated_item(source)
             if items is not None:
                 layer.children = items
                 layer.child_names = names or [str(i) for i in range(len(items))]
@@ -1730,15 +1730,11 @@ class Interp:
     def call_repeated(self, block, x, node, frame):
         """``x`` through a stack of unknown depth of blocks alike: run as a loop of unknown
         trips, twice from the joined state, the answer joined with ``x`` (depth 0)."""
-        seen = [x]
-        cur = x
+        joined = x
         for _ in range(2):
-            cur = self.call(block, Args([cur if cur is not UNK else Tensor(None, None)]), node, frame)
-            seen.append(cur)
-            cur = seen[0]
-            for v in seen[1:]:
-                cur = join(cur, v)
-        return cur
+            out = self.call(block, Args([joined if joined is not UNK else Tensor(None, None)]), node, frame)
+            joined = join(joined, out)
+        return joined
 
     def learn_functional_hint(self, rule, call: OpCall, probe: str, node) -> None:
         """A probe's first consumer is a functional op that says what it takes
@@ -1751,6 +1747,10 @@ class Interp:
             return
         where = f"{call.qual.replace('torch.nn.functional.', 'F.')}, line {getattr(node, 'lineno', '?')}"
         self.hints[probe] = (hint[0], hint[1], f"inferred from {where}")
+        self.stop_probe_if_done()
+
+    def stop_probe_if_done(self) -> None:
+        """Every probed parameter has its first consumer: the probe run ends here."""
         if self.probe_wanted and self.probe_wanted <= self.hints.keys():
             raise ProbeDone()
 
@@ -1788,8 +1788,7 @@ class Interp:
                 self.hints[("alternatives", name)] = alternatives
             if shape is not None and getattr(rule, "any_leading_dims", False):
                 self.hints[("any_rank", name)] = True
-            if self.probe_wanted and self.probe_wanted <= self.hints.keys():
-                raise ProbeDone()
+            self.stop_probe_if_done()
 
     def call_bound(self, b: Bound, a: Args, node, frame):
         recv, fn = b.receiver, b.func

@@ -60,7 +60,6 @@ _METHODS = frozenset({"get", "items", "keys", "values", "copy", "update", "pop",
 @dataclass(eq=False)
 class SymbolicConfig(SourceValue):
     """``cfg`` or ``config`` given by nobody: each field read is the value its name says."""
-    param: str = "config"
     origin: str = ""
 
     def attr(self, name: str):
