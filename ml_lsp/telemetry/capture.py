@@ -163,6 +163,7 @@ class Capture:
                 self.tick += 1
                 next_tick = now + interval
                 self._finished_frames()
+                self._idle_sites()
             self.drain()
             if woken:  # under dense explicit logging, drain at most every FLUSH_GAP
                 self._stop.wait(FLUSH_GAP)
@@ -185,6 +186,23 @@ class Capture:
             if frame is not None and id(frame) not in running:
                 site.frame = None
                 self._final_loops(frame, site, outer=False)
+
+    def _idle_sites(self) -> None:
+        """The latest value of each site that has not been called for a whole tick since
+        values came after its last sample: a training that pauses after a burst (an
+        evaluation, a checkpoint) would otherwise show a value up to a tick old until it goes
+        on. A site called in the last tick samples itself."""
+        for site in list(self.sites.values()):
+            if site is None or site.tick >= self.tick - 1 or site.count <= site.sampled:
+                continue
+            value, count = site.last, site.count
+            if value is None or site.last is not value or site.count != count:
+                continue  # the training thread is at this site now: its own sample follows
+            site.tick = self.tick
+            if not getattr(value, "is_cpu", True):
+                value = Pending(value.detach(), None)  # read (and waited for) on this thread
+            site.sampled = count
+            self.record(site.name, value, count, site.file, site.line)
 
     def _final_loops(self, frame: FrameType, site: Site, outer: bool) -> None:
         try:

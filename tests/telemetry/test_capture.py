@@ -323,3 +323,30 @@ def test_an_exception_that_ends_a_worker_thread_is_recorded(tmp_path):
     assert exc["type"] == "FileNotFoundError" and "train-00003" in exc["message"]
     assert exc["thread"] == "loader"
     assert exc["frames"][-1]["line"] == line_of(source, "raise FileNotFoundError")
+
+
+PAUSE = textwrap.dedent('''\
+    import json, os, sys, time
+    import torch
+    from ml_lsp.runner.frames import read_frames
+
+    w = torch.ones(1, requires_grad=True)
+    for step in range(5):
+        loss = (w * (step + 1)).sum()
+        loss.backward()
+    time.sleep(1.5)  # an evaluation: no backward() for several ticks
+    seen = [f["value"] for f in read_frames(os.environ["ML_LSP_FRAMES"]) if f["kind"] == "metric"]
+    json.dump(seen, open(sys.argv[1], "w"))
+    ''')
+
+
+def test_a_pause_after_a_burst_of_steps_shows_the_latest_loss_while_it_lasts(tmp_path):
+    # Five steps take far less than a tick: only the first is sampled as it happens. While
+    # the training pauses (before the end of the run writes final values), the frames must
+    # already hold the last loss, not the one from the start of the burst.
+    script = tmp_path / "pause.py"
+    script.write_text(PAUSE)
+    result = bootstrap(script, str(tmp_path / "seen.json"), frames=tmp_path / "frames")
+    assert result.returncode == 0, result.stderr[-2000:]
+    seen = json.loads((tmp_path / "seen.json").read_text())
+    assert seen and seen[-1] == 5.0, seen
