@@ -23,7 +23,7 @@ from ml_lsp.analysis.interp import (ANNOTATION, COMMENT, EXPLICIT, INFERRED, CAL
                                     Interp, LazyImport, Limits, ProbeDone, _MODULE_CLASSES, _param_names, resolved)
 from ml_lsp.analysis.ops import Args, Ctor, LayerRule
 from ml_lsp.analysis.parse import MAX_SOURCE_BYTES, parse_tolerant, too_large  # noqa: F401 (re-exported)
-from ml_lsp.analysis.values import UNK, ClassVal, DictVal, Func, Instance, Layer, Ref, Seq, Tensor
+from ml_lsp.analysis.values import NUM, UNK, Choice, ClassVal, DictVal, Func, Instance, Layer, Ref, Repeated, Seq, Tensor
 
 
 class InputError(ValueError):
@@ -537,6 +537,38 @@ def _is_module_annotation(ann) -> bool:
     return (isinstance(ann, ast.Attribute) and ann.attr == "Module") or (isinstance(ann, ast.Name) and ann.id == "Module")
 
 
+def _annotation_options(ann) -> list:
+    """The members of ``Union[A, B]``, ``A | B`` or ``Optional[A]``, else ``[ann]``."""
+    if isinstance(ann, ast.BinOp) and isinstance(ann.op, ast.BitOr):
+        return _annotation_options(ann.left) + _annotation_options(ann.right)
+    if isinstance(ann, ast.Subscript) and _annotation_head(ann) in ("Union", "Optional"):
+        inner = ann.slice
+        return [o for e in (inner.elts if isinstance(inner, ast.Tuple) else [inner]) for o in _annotation_options(e)]
+    return [ann]
+
+
+def _annotation_head(ann) -> str:
+    value = ann.value if isinstance(ann, ast.Subscript) else ann
+    return value.attr if isinstance(value, ast.Attribute) else (value.id if isinstance(value, ast.Name) else "")
+
+
+def _value_for_annotation(interp: Interp, ann):
+    """What a parameter nobody gave holds, where its annotation says: ``type[Union[BasicBlock,
+    Bottleneck]]`` is either class (torchvision's ResNet(block, layers)); ``list[int]`` a list
+    of numbers, how many unknown. Else None."""
+    head = _annotation_head(ann)
+    if isinstance(ann, ast.Subscript) and head in ("type", "Type"):
+        classes = [resolved(interp.globals.get(o.id)) for o in _annotation_options(ann.slice)
+                   if isinstance(o, ast.Name)]
+        classes = [c for c in classes if isinstance(c, ClassVal)]
+        if classes:
+            return classes[0] if len(classes) == 1 else Choice(classes)
+    if isinstance(ann, ast.Subscript) and head in ("list", "List", "Sequence", "tuple", "Tuple") and \
+            _annotation_head(ann.slice.elts[0] if isinstance(ann.slice, ast.Tuple) and ann.slice.elts else ann.slice) == "int":
+        return Repeated(NUM, "tuple" if head.lower() == "tuple" else "list")
+    return None
+
+
 def _value_for_param(interp: Interp, p: ast.arg, symbolic: bool):
     ann = p.annotation
     if ann is not None and _is_module_annotation(ann):
@@ -544,6 +576,9 @@ def _value_for_param(interp: Interp, p: ast.arg, symbolic: bool):
         # (q.view(b, s, heads, head_dim)) still has shapes
         return Layer("torch.nn.Module", _OPAQUE_MODULE, Ctor(_OPAQUE_MODULE, Args()), p.arg)
     if ann is not None:
+        typed = _value_for_annotation(interp, ann)
+        if typed is not None:
+            return typed
         name = ann.id if isinstance(ann, ast.Name) else (ann.value if isinstance(ann, ast.Constant) else None)
         target = resolved(interp.globals.get(name)) if isinstance(name, str) else None
         if isinstance(target, ClassVal):
@@ -1242,7 +1277,11 @@ def _analyze_class(interp: Interp, cls: ClassVal, explicit, init, problems, is_e
         return
     if missing:
         _from_example_input_array(instance, fwd, values, missing)
-    hints = _probe(interp, cls, instance, values, missing, fwd)
+    read = [k for k in _kwargs_read(fwd) if k not in values and k not in missing] if missing else []
+    hints = _probe(interp, cls, instance, values, missing + read, fwd)
+    # forward(self, input, **kwargs) reading kwargs['labels']: an input too, where the probe
+    # learned what it is (the conditional VAE's labels, read by a Linear)
+    missing = missing + [k for k in read if k in hints or ("rank", k) in hints]
     for p in missing:
         values[p] = _from_hints(hints, p, None) or _unranked_input(p)
     for p, v in values.items():
@@ -1251,6 +1290,27 @@ def _analyze_class(interp: Interp, cls: ClassVal, explicit, init, problems, is_e
     if not use_call_site:
         _batch_from_call(values, interp.callsite_args.get(cls.name), fwd)
     _recorded_run(interp, cls, instance, values, missing, hints, fwd, quality, problems, record_inputs=True)
+
+
+def _kwargs_read(fn: Func) -> list:
+    """The keys ``forward(self, x, **kwargs)`` reads from its kwargs by name
+    (``kwargs['labels']``, ``kwargs.get('labels')``), in order."""
+    kwarg = fn.node.args.kwarg
+    if kwarg is None:
+        return []
+    found = []
+    for node in ast.walk(fn.node):
+        key = None
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == kwarg.arg \
+                and isinstance(node.slice, ast.Constant):
+            key = node.slice.value
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("get", "pop") \
+                and isinstance(node.func.value, ast.Name) and node.func.value.id == kwarg.arg and node.args \
+                and isinstance(node.args[0], ast.Constant):
+            key = node.args[0].value
+        if isinstance(key, str) and key.isidentifier() and key not in found:
+            found.append(key)
+    return found
 
 
 def _from_example_input_array(instance, fwd: Func, values: dict, missing: list) -> None:

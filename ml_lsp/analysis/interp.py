@@ -15,7 +15,10 @@ int. A step budget and a call depth bound make pathological input end in unknown
 from __future__ import annotations
 
 import ast
+import functools
 import math
+import re
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -27,6 +30,7 @@ from ml_lsp.analysis.facts import Related, ShapeConflict, TextEdit, TextFix
 from ml_lsp.analysis.ops import Args, Ctor, LayerRule, LayerSpec, OpCall
 from ml_lsp.analysis import provenance, pyregex
 from ml_lsp.analysis.provenance import SourceValue
+from ml_lsp.analysis.symconfig import field_value
 from ml_lsp.analysis.values import (NUM, UNK, Bound, Choice, ClassVal, DictVal, Func, Instance, Layer, Obj, Partial,
                                     Ref, Repeated, Seq, SeqPrefix, Tensor, as_dim, join)
 
@@ -315,6 +319,8 @@ class Interp:
         # while inputs are guessed: what asserts say an input's dim symbol must be
         # (timm's PatchEmbed: _assert(H == self.img_size[0]) -> {H: 224})
         self.size_facts: Optional[dict] = None
+        self.undecided_ifs = 0  # undecided ifs entered (their branches run both)
+        self.absent_modules: set = set()  # names an import of a module not installed would bind
         self.rank_branches = 0  # undecided ifs entered whose test compares a count (a rank) to a small int
         self.first_instance: dict = {}  # ClassVal -> the first Instance built anywhere
         self.instances: dict = {}  # ClassVal -> first Instance built by script code
@@ -458,6 +464,12 @@ class Interp:
             frame.env[stmt.name] = self.make_class(stmt, frame)
         elif t is ast.Import:
             self.may_raise += 1  # a module that is not installed
+            if self.undecided_ifs and any(self.not_installed(alias.name) for alias in stmt.names):
+                # `if is_torch_npu_available(): import torch_npu` with the test undecided: the
+                # module is not installed here, so that is not the path this program takes
+                self.absent_modules.update(alias.asname or alias.name.split(".")[0] for alias in stmt.names)
+                frame.dead = True
+                return
             for alias in stmt.names:
                 if alias.asname:
                     frame.env[alias.asname] = self.import_module(alias.name)
@@ -505,6 +517,7 @@ class Interp:
             if self.size_facts is not None:
                 self.note_size_facts(self.eval_quiet(stmt.test, frame))
             self.check_constructor_assert(stmt, frame)
+            self.give_demanded_argument(stmt, frame)
         elif t is ast.Delete:
             for target in stmt.targets:
                 if isinstance(target, ast.Name):
@@ -517,6 +530,21 @@ class Interp:
         if isinstance(v, SizeFacts) and not self.rank_branches:
             for sym, value in v.pairs:
                 self.size_facts.setdefault(sym, value)
+
+    def give_demanded_argument(self, stmt, frame: Frame) -> None:
+        """``assert exists(depth), 'depth must be passed in'`` in a constructor the engine
+        built with made-up arguments (``depth=None``, its default): the caller must give
+        it, so it is made up as a required one would be (a size named ``depth``)."""
+        if not getattr(self, "assumed_ctor_args", False) or frame.func is None or frame.func.node.name != "__init__":
+            return
+        test = stmt.test
+        if isinstance(test, ast.Call) and len(test.args) == 1 and not test.keywords:
+            test = test.args[0]  # exists(depth), bool(depth)
+        elif isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.IsNot) \
+                and isinstance(test.comparators[0], ast.Constant) and test.comparators[0].value is None:
+            test = test.left
+        if isinstance(test, ast.Name) and test.id in frame.env and frame.env[test.id] is None:
+            frame.env[test.id] = field_value(test.id)
 
     def check_constructor_assert(self, stmt, frame: Frame) -> None:
         """An ``assert`` in a constructor that is false for the arguments it was given
@@ -564,6 +592,7 @@ class Interp:
         copies_a, copies_b = {}, {}
         rank_test = _tests_a_rank(stmt.test)
         self.rank_branches += rank_test
+        self.undecided_ifs += 1
         try:
             a = self.branch(frame, _copy_containers(frame.env, copies_a))
             self.exec_block(stmt.body, a)
@@ -571,6 +600,7 @@ class Interp:
             self.exec_block(stmt.orelse, b)
         finally:
             self.rank_branches -= rank_test
+            self.undecided_ifs -= 1
         frame.returns.extend(a.returns)
         frame.returns.extend(b.returns)
         frame.jumps.extend(a.jumps + b.jumps)
@@ -663,7 +693,26 @@ class Interp:
                 and 0 <= v.shape[0] <= MAX_UNROLL:
             # [r.item() for r in torch.linspace(0, rate, depth)]: one item per row
             return [Tensor(v.shape[1:], v.dtype, fill=v.fill) for _ in range(v.shape[0])]
+        if isinstance(v, Instance) and not v.cls.is_module and isinstance(v.cls.lookup("__getitem__"), Func) \
+                and isinstance(v.cls.lookup("__len__"), Func) and v.cls.lookup("__iter__") is None:
+            return self.sequence_items(v)
+        if isinstance(v, Choice) and v.options:
+            # (norm, block) = self.layers[i], the layer either of two ModuleLists: where all
+            # have as many items, each item is either one
+            options = [self.iter_items(o) for o in v.options]
+            if all(o is not None and len(o) == len(options[0]) for o in options):
+                return [functools.reduce(join, column) for column in zip(*options)]
         return None
+
+    def sequence_items(self, v: Instance):
+        """The items of an object of the sequence protocol (``__len__`` and ``__getitem__``,
+        as ``collections.abc.Sequence`` iterates it): transformers' per-layer config view,
+        ``for layer_config in config.per_layer_config``. None when its length is unknown."""
+        n = self.call_func(v.cls.lookup("__len__"), Args([v]), None)
+        if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= MAX_UNROLL:
+            return None
+        getitem = v.cls.lookup("__getitem__")
+        return [self.call_func(getitem, Args([v, i]), None) for i in range(n)]
 
     def exec_for(self, stmt, frame):
         it = self.eval(stmt.iter, frame)
@@ -685,8 +734,8 @@ class Interp:
                 frame.jumps = outer + frame.jumps
             return
         elem = UNK
-        if (item := _repeated_item(it)) is not None:  # for blk in self.blocks (built for a depth unknown)
-            elem = item
+        if _is_repeated(it):  # for blk in self.blocks (built for a depth unknown)
+            elem = _repeated_item(it)
         elif isinstance(it, SourceValue):  # a DataLoader, a dataset: its batches
             elem = provenance.element_of(it, self)
             elem = UNK if elem is None else elem
@@ -827,6 +876,35 @@ class Interp:
             names = [e.id if isinstance(e, ast.Name) and e.id != "_" else None for e in target.elts]
             self.star_ranks[t.star_of] = (names[:lead], stmt.lineno, names[lead:])
 
+    def note_permuted_rank(self, t: Tensor, a: Args) -> None:
+        """``x.permute(0, 2, 3, 1)`` as the first thing done to an input: permute names every
+        dim, so the input has four (timm's LayerNorm2d)."""
+        order = a.args[0] if len(a.args) == 1 and isinstance(a.args[0], Seq) else a.args
+        order = order.items if isinstance(order, Seq) else order
+        if self.hints is None or self.undecided_ifs or t.probe.startswith("~") or ("rank", t.probe) in self.hints \
+                or t.probe in self.hints or not order or not all(isinstance(i, int) for i in order):
+            return
+        self.hints[("rank", t.probe)] = [None] * len(order)
+
+    def note_pattern_rank(self, a: Args, node) -> None:
+        """``rearrange(z, 'b n (c d) -> b n c d')`` on ``(*, D)`` that keeps input ``z``'s
+        leading dims: the pattern names every axis, so ``z`` has as many (as an unpacking
+        of its shape would say, see note_star_rank)."""
+        t = a.args[0] if a.args else None
+        pattern = a.args[1] if len(a.args) > 1 else a.kwargs.get("pattern")
+        if not (isinstance(t, Tensor) and t.shape is None and t.tail and t.star_of and isinstance(pattern, str)) \
+                or self.undecided_ifs or t.star_of in self.star_ranks or node is None:
+            # (under an undecided if, the pattern may be one path's: vector-quantize's
+            # `if only_one: x = rearrange(x, 'b d -> b 1 d')` where only_one = x.ndim == 2)
+            return
+        groups = re.findall(r"\([^)]*\)|\.\.\.|[A-Za-z_][A-Za-z0-9_]*|\d+", pattern.partition("->")[0])
+        if "..." in groups or not groups:
+            return
+        lead = len(groups) - len(t.tail)
+        if lead >= 0:
+            names = [g if g[0].isalpha() or g[0] == "_" else None for g in groups]
+            self.star_ranks[t.star_of] = (names[:lead], node.lineno, names[lead:])
+
     def unpack(self, value, n):
         if isinstance(value, Seq):
             if n is None or len(value.items) == n:
@@ -838,6 +916,9 @@ class Interp:
             return None
         if isinstance(value, Layer) and value.children is not None:
             return list(value.children) if n is None or len(value.children) == n else None
+        if isinstance(value, Choice):
+            items = self.iter_items(value)
+            return items if items is not None and (n is None or len(items) == n) else None
         return None
 
     def set_attr(self, obj, name, value, target, frame):
@@ -984,7 +1065,7 @@ class Interp:
             if name == "None":
                 return None
             return Ref("builtins." + name)
-        if frame.func is not None and name not in self.module_names():
+        if frame.func is not None and (name not in self.module_names() or name in self.absent_modules):
             # Python raises NameError here: the path that reads it is not the one that runs
             # (diffusers' GEGLU: torch_npu.npu_geglu(...) under is_torch_npu_available())
             raise _NameErrorPath(name)
@@ -1136,6 +1217,10 @@ class Interp:
                 r = self.call_mapping_method(_MappingMethod(right, "__contains__"), Args([left]), node)
                 if type(op) is ast.NotIn and isinstance(r, bool):
                     r = not r
+            elif _constant_choice(left) or _constant_choice(right):
+                # layer_type == 'c' with layer_type one of ('a', 'f'): False for each
+                answers = {scalar_compare(op, x, y) for x in _constants(left) for y in _constants(right)}
+                r = answers.pop() if len(answers) == 1 else UNK
             else:
                 r = scalar_compare(op, left, right)
             if r is UNK and self.size_facts is not None and len(node.ops) == 1 and type(op) is ast.Eq:
@@ -1156,6 +1241,11 @@ class Interp:
     def get_attr(self, obj, name, node=None, frame=None):
         if isinstance(obj, SourceValue):
             return obj.attr(name)
+        if isinstance(obj, Choice) and None in obj.options:
+            # an object or None (see values.join): reading an attribute of None raises, so
+            # the path that goes on holds one of the objects
+            rest = [o for o in obj.options if o is not None]
+            obj = rest[0] if len(rest) == 1 else Choice(rest)
         if isinstance(obj, Choice) and obj.options and all(isinstance(o, Instance) for o in obj.options):
             found = [self.get_attr(o, name, node, frame) for o in obj.options]
             methods = [v for v in found if isinstance(v, (Bound, Func))]
@@ -1349,8 +1439,8 @@ class Interp:
             return UNK
         if isinstance(obj, SeqPrefix):
             return _prefix_subscript(obj, key)
-        if (item := _repeated_item(obj)) is not None:
-            return obj if isinstance(key, SliceVal) else item
+        if _is_repeated(obj):
+            return obj if isinstance(key, SliceVal) else _repeated_item(obj)
         if isinstance(obj, Layer) and obj.children is not None:
             if isinstance(key, int) and not isinstance(key, bool):
                 if -len(obj.children) <= key < len(obj.children):
@@ -1361,6 +1451,11 @@ class Interp:
                     isinstance(c, Layer) or (isinstance(c, Instance) and c.cls.is_module) for c in obj.children):
                 # experts[int(expert_id)] with the id from the data: one of them, called as each
                 return Choice(list(obj.children))
+            if (key is NUM or isinstance(key, Sym)) and obj.children and all(
+                    c is None or isinstance(c, Layer) or (isinstance(c, Instance) and c.cls.is_module)
+                    for c in obj.children):
+                # skip_combines[i], None where a layer has none: None, or one of the modules
+                return functools.reduce(join, obj.children)
             if isinstance(key, SliceVal):
                 lo, hi, st = _hinted_slice(key)
                 if all(x is None or isinstance(x, int) for x in (lo, hi, st)):
@@ -1415,10 +1510,9 @@ class Interp:
         gen = node.generators[0]
         f = Frame(dict(frame.env), frame.scope, frame.func, frame.self_val, frame.cls)
         it = self.eval(gen.iter, f)
-        item = _repeated_item(it)
-        if item is None:
+        if not _is_repeated(it):
             return None
-        self.assign_quiet(gen.target, item, f)
+        self.assign_quiet(gen.target, _repeated_item(it), f)
         return Repeated(self.eval(node.elt, f))
 
     def _comp(self, gens, i, env, frame, node, results) -> bool:
@@ -1481,7 +1575,7 @@ class Interp:
                     continue
                 if items is None:
                     unknown_star = unknown_positional = True
-                    if _repeated_item(v) is not None and len(node.args) == 1:
+                    if _is_repeated(v) and len(node.args) == 1:
                         repeated = v  # nn.Sequential(*[Block() for _ in range(n)])
                     continue
                 args.extend(items)
@@ -1574,9 +1668,12 @@ class Interp:
         was = self.recording
         self.recording = False
         try:
-            outs = [self.call(option, a, node, frame) for option in fn.options]
+            # a None option is the path that does not call (calling None raises)
+            outs = [self.call(option, a, node, frame) for option in fn.options if option is not None]
         finally:
             self.recording = was
+        if not outs:
+            return UNK
         if all(isinstance(o, Instance) for o in outs):
             return Choice(outs)  # one of the objects the classes build: its methods called as each
         if any(o is None for o in outs) and not all(o is None for o in outs):
@@ -1618,7 +1715,9 @@ class Interp:
             if _has_tail(a) and not (isinstance(out, Tensor) and (out.shape is not None or out.tail)):
                 # MultiheadAttention answers a tuple: its clashes count, its answer stays
                 lifted = _lift_tail(rule, qual, a, layer, call)
-                out = lifted if lifted is not None and isinstance(out, Tensor) else out
+                if lifted is not None and (isinstance(out, Tensor) or (isinstance(lifted, Seq) and not (
+                        isinstance(out, Seq) and any(isinstance(x, Tensor) and x.shape is not None for x in out.items)))):
+                    out = lifted
         except Exception as exc:
             self.problems.append(f"line {getattr(node, 'lineno', '?')}: rule {qual} failed: {type(exc).__name__}: {exc}")
             return UNK
@@ -1633,6 +1732,8 @@ class Interp:
                     self.conflict(call, node, layer, store=self.rec.tentative)
         elif call.conflicts and node is not None:
             self.conflict(call, node, layer)
+        if self.star_ranks is not None and qual in _EINOPS_PATTERNED:
+            self.note_pattern_rank(a, node)
         probe = next((x.probe for x in a.args[:1] if isinstance(x, Tensor) and x.probe), None)
         if probe and self.hints is not None and not probe.startswith("~") and probe not in self.hints \
                 and getattr(rule, "input_hint", None) is not None and not isinstance(rule, LayerRule):
@@ -1641,6 +1742,10 @@ class Interp:
             keeps = rule.keeps_shape if isinstance(rule, LayerRule) else getattr(rule, "keeps_shape", False)
             if keeps == "scalar":  # element-wise: keeps the shape when the other side is a scalar
                 keeps = not any(isinstance(x, Tensor) for x in list(a.args[1:]) + list(a.kwargs.values()))
+            if not keeps and qual in _KEEPDIM_REDUCTIONS and _spatial_keepdim(a):
+                # x.mean((2, 3), keepdim=True) in a squeeze-excite block: rank and channels
+                # kept, so the conv that reads the result tells the input's rank too
+                keeps = True
             if keeps and out.shape is None and not probe.startswith("~"):
                 out.probe = probe
             elif out.dtype is None and a.args[0].dtype is None:
@@ -1850,6 +1955,8 @@ class Interp:
             t.fill = None  # copy_, fill_, add_...: its elements are no longer the known value
         if name == "size" and not a.args and not a.kwargs and t.shape is None:
             return size_of(t)
+        if name == "permute" and t.probe and t.shape is None:
+            self.note_permuted_rank(t, a)
         qual = f"torch.Tensor.{name}"
         return self.call_rule(qual, _same_star(Args([t] + a.args, a.kwargs, [None] + a.arg_nodes, a.kw_nodes), a),
                               node, frame)
@@ -2096,7 +2203,14 @@ class Interp:
         env.update(self.bind_params(fn, a))
         for k, v in list(env.items()):
             if v is _MISSING_ARG:
-                env[k] = Tensor(None, None, probe=k) if self.hints is not None else UNK
+                if self.hints is not None:
+                    env[k] = Tensor(None, None, probe=k)
+                elif fn.node.name == "__init__":
+                    # Encoder(**kwargs) built with no arguments hands AttentionLayers no depth:
+                    # a size nobody gave, as a constructor's own parameter would be
+                    env[k] = field_value(k)
+                else:
+                    env[k] = UNK
         self_val = a.args[0] if a.args and fn.owner is not None else None
         if self.recording:
             self.called.add(fn)
@@ -2353,7 +2467,7 @@ class Interp:
                 return out if out is not None else UNK
             return UNK
         if name in ("list", "tuple", "reversed", "enumerate", "zip") and args and \
-                all(_repeated_item(x) is not None for x in args):
+                all(_is_repeated(x) for x in args):
             items = [_repeated_item(x) for x in args]
             if name == "enumerate":
                 return Repeated(Seq([NUM, items[0]]))
@@ -2380,7 +2494,12 @@ class Interp:
             return DictVal(d)
         if name == "zip":
             seqs = [self.iter_items(x) for x in args]
-            if all(s is not None for s in seqs) and seqs:
+            if seqs and any(s is not None for s in seqs) and all(s is not None or _is_repeated(x)
+                                                                 for s, x in zip(seqs, args)):
+                # zip(stage_names, stages_repeats, channels[1:]) with the counts a list nobody
+                # gave: as many trips as the known list, each with one of the unknown list's items
+                n = min(len(s) for s in seqs if s is not None)
+                seqs = [s if s is not None else [_repeated_item(x)] * n for s, x in zip(seqs, args)]
                 return Seq([Seq(list(t)) for t in zip(*seqs)], "list")
             return UNK
         if name == "enumerate":
@@ -2479,6 +2598,14 @@ class Interp:
 
     def import_module(self, name):
         return Ref(name)
+
+    def not_installed(self, name: str) -> bool:
+        """Whether the workspace's interpreter cannot import ``name`` (its resolver finds no
+        such module, and it is neither a library the engine knows nor the standard library's)."""
+        top = name.split(".")[0]
+        if self.resolve_module is None or top in _LIBRARY_ROOTS or top in sys.stdlib_module_names:
+            return False
+        return self._resolve(name) is None
 
     def exec_import_from(self, stmt, frame):
         mod = stmt.module or ""
@@ -2908,6 +3035,22 @@ def scalar_binop(op, a, b):
         a = int(a)
     if isinstance(b, bool):
         b = int(b)
+    if t is ast.Mult and (isinstance(a, Seq) and _unknown_count(b) or isinstance(b, Seq) and _unknown_count(a)):
+        # default_block * depth with depth unknown: as range(depth) does, a size made up from
+        # a default counts as its hint (the loop over it needs items); else alike items repeat
+        s, n = (a, b) if isinstance(a, Seq) else (b, a)
+        hint = dims.size_hint(n) if isinstance(n, Sym) else None
+        if isinstance(hint, int) and 0 <= hint * len(s.items) <= 256:
+            return Seq(s.items * hint, s.kind)
+        if s.items and all(isinstance(x, str) for x in s.items):
+            # each item one of these names: a comparison with a name not among them is False
+            names = list(dict.fromkeys(s.items))
+            return Repeated(names[0] if len(names) == 1 else Choice(names), s.kind)
+        if s.items:
+            item = s.items[0]
+            for x in s.items[1:]:
+                item = join(item, x)
+            return Repeated(item, s.kind)
     if a is NUM or b is NUM:  # numbers in, a number out
         other = b if a is NUM else a
         numeric = other is NUM or (isinstance(other, (int, float)) and not isinstance(other, bool)) \
@@ -2975,6 +3118,38 @@ def scalar_binop(op, a, b):
     if isinstance(b, Seq) and isinstance(a, int) and t is ast.Mult and 0 <= a <= 256:
         return Seq(b.items * a, b.kind)
     return UNK
+
+
+_KEEPDIM_REDUCTIONS = frozenset(f"{base}.{name}" for base in ("torch", "torch.Tensor")
+                                for name in ("mean", "sum", "amax", "amin"))
+
+
+def _spatial_keepdim(a: Args) -> bool:
+    """A reduction with keepdim=True over dims 2 and after only (never the batch or the
+    channels): the result has the input's rank and channels."""
+    dim = a.args[1] if len(a.args) > 1 else a.kwargs.get("dim")
+    keepdim = a.args[2] if len(a.args) > 2 else a.kwargs.get("keepdim", False)
+    dims_ = dim.items if isinstance(dim, Seq) else [dim]
+    return keepdim is True and bool(dims_) and all(isinstance(d, int) and not isinstance(d, bool) and d >= 2
+                                                   for d in dims_)
+
+
+#: einops calls whose pattern names the input's axes
+_EINOPS_PATTERNED = frozenset({"einops.rearrange", "einops.reduce", "einops.repeat"})
+
+
+def _constant_choice(v) -> bool:
+    """One of several constants (the items of ``('a', 'f') * depth``): see scalar_binop."""
+    return isinstance(v, Choice) and all(isinstance(o, (str, int, float, bool)) for o in v.options)
+
+
+def _constants(v) -> list:
+    return list(v.options) if _constant_choice(v) else [v]
+
+
+def _unknown_count(v) -> bool:
+    """A value that can be a repeat count the engine does not know (``depth`` unknown)."""
+    return v is UNK or v is NUM or isinstance(v, Sym)
 
 
 _NUMBER_OPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow)
@@ -3379,6 +3554,10 @@ def _size_fact(left, right):
     return None
 
 
+def _is_repeated(v) -> bool:
+    return isinstance(v, Repeated) or (isinstance(v, Layer) and v.children is None and v.repeat is not None)
+
+
 def _repeated_item(v):
     """One item of a list of unknown length whose items are alike (a Repeated, or a
     Sequential / ModuleList built from one), else None."""
@@ -3421,18 +3600,19 @@ def _has_tail(a: Args) -> bool:
 _STAR_NAMES = ("__star0", "__star1")
 
 
-def _lift_tail(rule, qual, a: Args, layer, call: Optional[OpCall] = None) -> Optional[Tensor]:
+def _lift_tail(rule, qual, a: Args, layer, call: Optional[OpCall] = None):
     """A rule given a tensor of unknown rank whose last dims are known (``(*, 256)``): run
     it on stand-ins with one and with two leading dims of fresh symbols. When both answers
     are those leading dims followed by the same dims, the answer is ``(*, those dims)``
-    (Linear, activations, softmax(-1), transpose(-1, -2), broadcasting); otherwise, or when
-    it depends on the rank (flatten(1), transpose(1, 2)), it stays unknown. Conflicts seen
+    (Linear, activations, softmax(-1), transpose(-1, -2), broadcasting; a tuple of such,
+    as ``chunk(2, dim=-1)`` gives); otherwise, or when it depends on the rank (flatten(1),
+    transpose(1, 2)), it stays unknown. Conflicts seen
     on the stand-ins are not reported, the real rank may differ; except a layer's that both
     stand-ins meet alike on a value that keeps an inferred input's leading dims
     (``MultiheadAttention(512)`` or ``Linear(512, ...)`` on ``(*, 256)``): a layer checks
     its input's last dims whatever its leading ones. Other star values are left alone: their
     tails come through ops whose answer may hang on the rank."""
-    tails, dtype, lifted, clashes = [], None, True, []
+    outs, clashes = [], []
     stars = {v.star_of for v in _star_values(a)}
     for n in (1, 2):
         prefix = tuple(Sym.named(name) for name in _STAR_NAMES[:n])
@@ -3444,27 +3624,37 @@ def _lift_tail(rule, qual, a: Args, layer, call: Optional[OpCall] = None) -> Opt
 
         trial = OpCall(qual, [stand_in(x) for x in a.args], {k: stand_in(v) for k, v in a.kwargs.items()},
                        a.arg_nodes, a.kw_nodes, layer=layer)
-        out = rule.forward(layer.ctor, trial) if isinstance(rule, LayerRule) else rule(trial)
+        outs.append(rule.forward(layer.ctor, trial) if isinstance(rule, LayerRule) else rule(trial))
         clashes.append(trial.conflicts)
-        if not lifted or not isinstance(out, Tensor) or out.shape is None or len(out.shape) < n \
-                or tuple(out.shape[:n]) != prefix:
-            lifted = False
-            continue
-        rest = tuple(out.shape[n:])
-        if any(isinstance(d, Sym) and any(name in m for m in d.terms for name in _STAR_NAMES) for d in rest):
-            lifted = False
-            continue
-        tails.append(rest)
-        dtype = out.dtype
     from_inputs = None not in stars  # every star value keeps an inferred input's leading dims
     if call is not None and isinstance(rule, LayerRule) and from_inputs and clashes[0] and \
             [c.get("kind") for c in clashes[0]] == [c.get("kind") for c in clashes[1]]:
         call.conflicts.extend({k: (v.replace(_STAR_NAMES[0], "*") if isinstance(v, str) else v)
                                for k, v in c.items()} for c in clashes[0])
-    if not lifted or len(tails[0]) != len(tails[1]) or not all(x == y for x, y in zip(*tails)):
+    star_of = stars.pop() if len(stars) == 1 else None
+    if isinstance(outs[0], Seq) and isinstance(outs[1], Seq) and len(outs[0].items) == len(outs[1].items) \
+            and outs[0].items:
+        items = [_lifted(x, y, star_of) for x, y in zip(outs[0].items, outs[1].items)]
+        return Seq(items, outs[0].kind) if all(isinstance(x, Tensor) for x in items) else None
+    return _lifted(outs[0], outs[1], star_of)
+
+
+def _lifted(one, two, star_of) -> Optional[Tensor]:
+    """``(*, tail)`` from a rule's answers on the one- and two-leading-dim stand-ins, when both
+    are those leading dims followed by the same tail; else None."""
+    tails = []
+    for n, out in ((1, one), (2, two)):
+        prefix = tuple(Sym.named(name) for name in _STAR_NAMES[:n])
+        if not isinstance(out, Tensor) or out.shape is None or len(out.shape) < n or tuple(out.shape[:n]) != prefix:
+            return None
+        rest = tuple(out.shape[n:])
+        if any(isinstance(d, Sym) and any(name in m for m in d.terms for name in _STAR_NAMES) for d in rest):
+            return None
+        tails.append(rest)
+    if len(tails[0]) != len(tails[1]) or not all(x == y for x, y in zip(*tails)):
         return None
     # the same input's leading dims on every operand: the answer has them too
-    return Tensor(None, dtype, tail=tails[0] or None, star_of=stars.pop() if len(stars) == 1 and tails[0] else None)
+    return Tensor(None, one.dtype, tail=tails[0] or None, star_of=star_of if tails[0] else None)
 
 
 def _set_env(frame: Frame, env: dict) -> None:
@@ -3987,7 +4177,7 @@ def _callable(v):
     when it is a function), else UNK."""
     if isinstance(v, (Func, Bound, ClassVal, Layer, Partial, _MappingMethod)):
         return True
-    if v is None or isinstance(v, (bool, int, float, str, Seq, DictVal, Tensor, Sym)):
+    if v is None or isinstance(v, (bool, int, float, str, Seq, SeqPrefix, Repeated, DictVal, Tensor, Sym)):
         return False
     if isinstance(v, Instance):
         return True if v.cls.is_module or v.cls.lookup("__call__") is not None else UNK

@@ -373,10 +373,17 @@ def join(a, b):
         # flag): either one, and calling it calls each
         options = module_options(a)
         for o in module_options(b):
-            if not any(o is x or (isinstance(o, Ref) and isinstance(x, Ref) and o.qual == x.qual) for x in options):
+            if not any(o is x or (isinstance(o, Ref) and isinstance(x, Ref) and o.qual == x.qual) or same_build(o, x)
+                       for x in options):
                 options.append(o)
         if len(options) == 1:
             return options[0]
+        if len(options) <= MAX_CHOICES:
+            return Choice(options)
+    if (a is None and is_module_value(b)) or (b is None and is_module_value(a)):
+        # torchvision's `downsample = None`, then a Sequential where the channels change: a
+        # module or None, called only where it is not None
+        options = [None] + [o for o in module_options(b if a is None else a) if o is not None]
         if len(options) <= MAX_CHOICES:
             return Choice(options)
     return UNK
@@ -385,10 +392,45 @@ def join(a, b):
 MAX_CHOICES = 8
 
 
+def same_build(a, b, depth: int = 6) -> bool:
+    """Whether two modules were built alike: the same constructor line with equal arguments
+    and sub-modules (the two trips of a loop of unknown count run to build one block each).
+    Either stands for both; calling both would double the work and say nothing more."""
+    if a is b:
+        return True
+    if depth == 0 or type(a) is not type(b):
+        return False
+    if a is None or isinstance(a, (bool, int, float, str)):
+        return a == b
+    if isinstance(a, dims.Sym):
+        return a == b
+    if isinstance(a, Tensor):
+        return a.shape == b.shape and a.dtype == b.dtype and a.tail == b.tail
+    if isinstance(a, Seq):
+        return len(a.items) == len(b.items) and all(same_build(x, y, depth - 1) for x, y in zip(a.items, b.items))
+    if isinstance(a, Instance):
+        return a.cls is b.cls and a.ctor_line == b.ctor_line and a.attrs.keys() == b.attrs.keys() and \
+            all(same_build(a.attrs[k], b.attrs[k], depth - 1) for k in a.attrs)
+    if isinstance(a, Layer):
+        if (a.qual, a.line, a.col, a.repeat is None) != (b.qual, b.line, b.col, b.repeat is None):
+            return False
+        ca, cb = a.ctor, b.ctor
+        if (ca is None) != (cb is None) or (a.children is None) != (b.children is None):
+            return False
+        if ca is not None and (getattr(ca, "values", {}).keys() != getattr(cb, "values", {}).keys() or not all(
+                same_build(v, cb.values[k], depth - 1) for k, v in ca.values.items())):
+            return False
+        if a.children is not None and (len(a.children) != len(b.children) or not all(
+                same_build(x, y, depth - 1) for x, y in zip(a.children, b.children))):
+            return False
+        return a.attrs.keys() == b.attrs.keys() and all(same_build(a.attrs[k], b.attrs[k], depth - 1) for k in a.attrs)
+    return False
+
+
 def is_module_value(v) -> bool:
     """A module: a library layer, an instance of a model class, or a choice of those."""
-    if isinstance(v, Choice):
-        return all(is_module_value(o) for o in v.options)
+    if isinstance(v, Choice):  # (a module or None: see join)
+        return all(o is None or is_module_value(o) for o in v.options) and any(o is not None for o in v.options)
     return isinstance(v, Layer) or (isinstance(v, Instance) and v.cls.is_module)
 
 

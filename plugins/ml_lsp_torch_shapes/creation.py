@@ -232,6 +232,11 @@ def legacy_constructor(dtype):
             return Tensor(call.args[0].shape, dtype)
         # Only known numbers are sizes: any other argument may be data (a numpy array, a
         # list built elsewhere), whose shape is not the shape of a 1-D tensor.
+        if len(call.args) >= 2 and not any(isinstance(a, (Seq, Tensor)) for a in call.args):
+            # torch.Tensor(input_dim, output_dim): data comes alone, so two or more
+            # arguments are sizes, each unknown one a dim of unknown size
+            return Tensor(tuple(as_dim(a) if isinstance(a, (int, dims.Sym)) and not isinstance(a, bool) else None
+                                for a in call.args), dtype)
         if not call.args or not all(isinstance(a, int) or a is NUM or isinstance(a, dims.Sym)
                                     for a in call.args):
             return unknown_tensor(dtype)

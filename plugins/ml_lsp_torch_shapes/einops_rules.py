@@ -89,6 +89,18 @@ def solve(pattern: str, shape, sizes: dict, call: OpCall):
     return axes, ell, left, right
 
 
+def _shape_for(x: Tensor, pattern: str):
+    """The shape solved against: a tensor of unknown rank whose pattern names every axis
+    (no ``...``) has that many, its known trailing dims last (einops raises otherwise)."""
+    if x.shape is not None or not x.tail:
+        return x.shape
+    left = parse_side(pattern.partition("->")[0])
+    if left is None or ["..."] in left or len(x.tail) > len(left):
+        return None
+    tail = tuple(None if isinstance(d, dims.Sym) and "\u2047" in dims.render(d) else d for d in x.tail)
+    return (None,) * (len(left) - len(tail)) + tail
+
+
 def _compose(right, axes, ell):
     out = []
     for g in right:
@@ -111,7 +123,7 @@ def rearrange(call: OpCall):
         x = Tensor((len(x.items),) + first.shape if first.shape is not None else None, first.dtype)
     if not isinstance(x, Tensor) or not isinstance(pattern, str):
         return UNK
-    found = solve(pattern, x.shape, _sizes(call), call)
+    found = solve(pattern, _shape_for(x, pattern), _sizes(call), call)
     if found is None:
         return unknown_tensor(x.dtype)
     axes, ell, left, right = found
@@ -122,7 +134,7 @@ def reduce_(call: OpCall):
     x, pattern = call.arg(0, "tensor"), call.arg(1, "pattern")
     if not isinstance(x, Tensor) or not isinstance(pattern, str):
         return UNK
-    found = solve(pattern, x.shape, _sizes(call), call)
+    found = solve(pattern, _shape_for(x, pattern), _sizes(call), call)
     if found is None:
         return unknown_tensor(x.dtype)
     axes, ell, left, right = found
@@ -134,7 +146,7 @@ def repeat(call: OpCall):
     if not isinstance(x, Tensor) or not isinstance(pattern, str):
         return UNK
     lhs, _, rhs = pattern.partition("->")
-    found = solve(pattern, x.shape, _sizes(call), call)
+    found = solve(pattern, _shape_for(x, pattern), _sizes(call), call)
     if found is None:
         return unknown_tensor(x.dtype)
     axes, ell, left, right = found

@@ -611,6 +611,18 @@ def dim_(call: OpCall):
     return len(t.shape) if t is not None and t.shape is not None else UNK
 
 
+def _equal_dim(a, b):
+    """A dim two tensors must share (cat's other dims): what either knows of it, a known
+    size before a symbol (the op raises unless they are equal)."""
+    if a is None or dims.same(a, b):
+        return b if a is None else a
+    if b is None:
+        return a
+    if isinstance(a, int) or isinstance(b, int):
+        return a if isinstance(a, int) else b
+    return None
+
+
 def cat(call: OpCall):
     seq = call.arg(0, "tensors")
     d = call.arg(1, "dim", call.kwargs.get("axis", 0))
@@ -644,7 +656,7 @@ def cat(call: OpCall):
                               f"{format_shape(known[0].shape)} vs {format_shape(x.shape)}",
                               expected=format_shape(known[0].shape), got=format_shape(x.shape))
                 return unknown_tensor(dtype)
-            out[i] = out[i] if dims.same(out[i], x.shape[i]) else None
+            out[i] = _equal_dim(out[i], x.shape[i])
     if any(x.shape is None for x in ts):
         out[a] = None
     else:
