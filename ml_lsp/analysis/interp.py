@@ -663,6 +663,14 @@ class Interp:
         if name == "items":
             return Seq([Seq([k, item(k)], "tuple") for k in keys], "list")
         key = a.arg(0, "key", UNK)
+        if fn.raw and name in ("__setitem__", "__delitem__"):
+            if key is UNK or not _hashable(key) or isinstance(key, Sym):
+                inst.attrs.pop("__dict_items__", None)  # which item changed is unknown: all are
+            elif name == "__setitem__":
+                stored[key] = a.arg(1, "value", UNK)
+            else:
+                stored.pop(key, None)
+            return None
         if key is UNK or not _hashable(key) or isinstance(key, Sym):
             return UNK
         if name == "__contains__":
@@ -2350,9 +2358,17 @@ class Interp:
                     elif v is None and f not in _all_attrs(cls):
                         v = UNK
                 inst.attrs[f] = v
+            if _dict_base(cls):
+                inst.attrs["__dict_items__"] = DictVal({}, ordered=True)
             post = cls.lookup("__post_init__")
             if isinstance(post, Func):
                 self.call_func(post, Args([inst]), node)
+            if _dict_base(cls):
+                # transformers' ModelOutput: a dataclass that is an OrderedDict too, whose items
+                # are its fields that are not None, in order (what its __post_init__ stores,
+                # through checks the engine cannot decide: is_tensor, an iterator's items)
+                inst.attrs["__dict_items__"] = DictVal(
+                    {f: inst.attrs[f] for f in fields if inst.attrs.get(f) is not None}, ordered=True)
         else:
             init = cls.lookup("__init__")
             if isinstance(init, Func):
@@ -2490,6 +2506,14 @@ class Interp:
             d = {}
             if args and isinstance(args[0], DictVal):
                 d.update(args[0].items)
+            elif args:
+                # dict(pairs): dict(self.items()) of a mapping; anything else unknown (an
+                # empty dict would say that no key is in it)
+                pairs = self.iter_items(args[0])
+                if pairs is None or not all(isinstance(p, Seq) and len(p.items) == 2 and _hashable(p.items[0])
+                                            and p.items[0] is not UNK for p in pairs):
+                    return UNK
+                d.update((p.items[0], p.items[1]) for p in pairs)
             d.update(a.kwargs)
             return DictVal(d)
         if name == "zip":
@@ -2605,7 +2629,10 @@ class Interp:
         top = name.split(".")[0]
         if self.resolve_module is None or top in _LIBRARY_ROOTS or top in sys.stdlib_module_names:
             return False
-        return self._resolve(name) is None
+        try:
+            return self.resolve_module(name, self.path) is None
+        except Exception:
+            return False  # the resolver failed: nothing is known of the module
 
     def exec_import_from(self, stmt, frame):
         mod = stmt.module or ""
@@ -3011,7 +3038,7 @@ _LIBRARY_ROOTS = {"torch", "numpy", "math", "functools", "collections", "datacla
 # libraries of layers with no rules of their own (a couple of timm helpers aside): read from
 # their installed source, as their own package reads them; a name with a rule keeps it
 # (torchvision's models only: its datasets and transforms are known by their rules)
-_READ_FROM_SOURCE = {"timm", "torchvision.models"}
+_READ_FROM_SOURCE = {"timm", "torchvision.models", "transformers.modeling_outputs"}
 
 
 def _reads_from_source(module: str) -> bool:
@@ -3938,7 +3965,7 @@ def _get_attr_super(interp, obj, name, node, frame):
     if name == "__init__":
         return Ref("torch.nn.Module.__init__")
     if isinstance(obj.self_val, Instance) and isinstance(obj.self_val.attrs.get("__dict_items__"), DictVal) \
-            and (name in _MAPPING_MIXIN or name == "__getitem__"):
+            and (name in _MAPPING_MIXIN or name in ("__getitem__", "__setitem__", "__delitem__")):
         return _MappingMethod(obj.self_val, name, raw=True)  # dict's own storage
     if name in _MAPPING_MIXIN and isinstance(obj.self_val, Instance) and _mapping_base(obj.cls):
         return _MappingMethod(obj.self_val, name)

@@ -360,3 +360,73 @@ def test_reshape_to_a_starred_shape_nobody_knows_is_unknown_not_shorter():
     """, entry="Mix", inputs={"x": [2, 4, 8, 8]})
     assert shapes(f, "z") in ([None], [])
     assert not f.conflicts, [c.message for c in f.conflicts]
+
+
+def test_an_output_dataclass_that_is_a_dict_indexes_its_fields_that_are_not_none():
+    # transformers' ModelOutput: a dataclass deriving from OrderedDict whose items are its
+    # fields that are not None; outputs[0] is the first of them (to_tuple), outputs["name"] one
+    f = analyze("""
+    from collections import OrderedDict
+    from dataclasses import dataclass, fields
+    from typing import Optional
+
+    class Output(OrderedDict):
+        def __post_init__(self):
+            for field in fields(self):
+                value = getattr(self, field.name)
+                if value is not None:
+                    self[field.name] = value
+
+        def __getitem__(self, k):
+            if isinstance(k, str):
+                inner = dict(self.items())
+                return inner[k]
+            return self.to_tuple()[k]
+
+        def to_tuple(self):
+            return tuple(self[k] for k in self.keys())
+
+    @dataclass
+    class EncoderOutput(Output):
+        attentions: Optional[torch.Tensor] = None
+        last_hidden_state: Optional[torch.Tensor] = None
+
+    class Encoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, 16)
+
+        def forward(self, x):
+            return EncoderOutput(last_hidden_state=self.fc(x))
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = Encoder()
+
+        def forward(self, x):
+            outputs = self.encoder(x)
+            first = outputs[0]
+            named = outputs["last_hidden_state"]
+            return first + named
+    """, inputs={"x": (4, 8)}, entry="Model")
+    assert last(f, "first") == [4, 16]
+    assert last(f, "named") == [4, 16]
+
+
+def test_a_dict_of_something_unknown_is_unknown_not_empty():
+    f = analyze("""
+    class Model(nn.Module):
+        def __init__(self, table):
+            super().__init__()
+            self.fc = nn.Linear(8, 16)
+            self.table = dict(table)
+
+        def forward(self, x):
+            h = self.fc(x)
+            if "scale" in self.table:
+                h = h.view(-1)
+            return h
+    """, inputs={"x": (4, 8)}, entry="Model", init="table=load_table()")
+    # an empty dict would have said "scale" is not in it: h would stay (4, 16) for sure
+    assert last(f, "h") != [4, 16]
