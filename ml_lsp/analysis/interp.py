@@ -2235,6 +2235,10 @@ class Interp:
         out = frame.returns[0]
         for r in frame.returns[1:]:
             out = join(out, r)
+        if out is UNK and _number_annotation(getattr(fn.node, "returns", None)):
+            # transformers' Cache.get_seq_length(...) -> int, its layer one of several kinds:
+            # a number, whichever (arange(n) + it stays a vector)
+            return NUM
         return out
 
     def call_func_from(self, caller: "Interp", fn: Func, a: Args, node):
@@ -3495,6 +3499,11 @@ def _property_setter(cls, name):
         if name in c.attrs:
             return None  # a plain attribute or method nearer than any setter shadows it
     return None
+
+
+def _number_annotation(ann) -> bool:
+    """``-> int`` or ``-> float``."""
+    return isinstance(ann, ast.Name) and ann.id in ("int", "float")
 
 
 def _deco_name(node) -> str:

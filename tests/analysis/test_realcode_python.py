@@ -430,3 +430,31 @@ def test_a_dict_of_something_unknown_is_unknown_not_empty():
     """, inputs={"x": (4, 8)}, entry="Model", init="table=load_table()")
     # an empty dict would have said "scale" is not in it: h would stay (4, 16) for sure
     assert last(f, "h") != [4, 16]
+
+
+def test_a_call_annotated_to_return_an_int_is_a_number_when_its_value_is_unknown():
+    # transformers' past_seen_tokens = cache.get_seq_length() (-> int) with the cache's layers
+    # of kinds the engine cannot tell apart: a number, so arange(n) + it stays a vector
+    f = analyze("""
+    def load_layers():
+        return torch.load("layers.pt")
+
+    class Cache:
+        def __init__(self, layers):
+            self.layers = layers
+
+        def get_seq_length(self, layer_idx: int = 0) -> int:
+            return self.layers[layer_idx].get_seq_length()
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Embedding(100, 16)
+
+        def forward(self, input_ids):
+            cache = Cache(load_layers())
+            past = cache.get_seq_length()
+            position_ids = torch.arange(input_ids.shape[1]) + past
+            return self.embed(input_ids), position_ids
+    """, inputs={"input_ids": (2, 7)}, entry="Model")
+    assert last(f, "position_ids") == [7]
