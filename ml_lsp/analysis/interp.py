@@ -2073,6 +2073,17 @@ class Interp:
         a = node.args
         f.defaults = [self.eval_quiet(d, frame) for d in a.defaults]
         f.kw_defaults = [self.eval_quiet(d, frame) if d is not None else _NO_DEFAULT for d in a.kw_defaults]
+        if any(_deco_name(d).rsplit(".", 1)[-1] not in _PLAIN_DECORATORS for d in getattr(node, "decorator_list", ())):
+            # transformers' @merge_with_config_defaults fills `use_cache: bool | None = None`
+            # from the config: under a wrapper the engine does not run, a flag left None may
+            # arrive set, so it is unknown (both paths run)
+            params = a.posonlyargs + a.args
+            for i, d in enumerate(f.defaults):
+                if d is None and _flag_annotation(params[len(params) - len(f.defaults) + i].annotation):
+                    f.defaults[i] = UNK
+            for i, (p, d) in enumerate(zip(a.kwonlyargs, f.kw_defaults)):
+                if d is None and _flag_annotation(p.annotation):
+                    f.kw_defaults[i] = UNK
         return f
 
     def eval_quiet(self, node, frame):
@@ -3501,6 +3512,20 @@ def _property_setter(cls, name):
     return None
 
 
+#: decorators that pass every argument through as the caller gave it
+_PLAIN_DECORATORS = frozenset({"staticmethod", "classmethod", "property", "setter", "getter", "deleter", "no_grad",
+                               "inference_mode", "enable_grad", "cache", "lru_cache", "cached_property",
+                               "abstractmethod", "override", "overload", "wraps", "ignore", "unused", "export",
+                               "script", "script_method", "auto_docstring", "add_start_docstrings",
+                               "add_start_docstrings_to_model_forward", "replace_return_docstrings", "autocast",
+                               "custom_fwd", "custom_bwd", "compile", "disable", "contextmanager", "jit"})
+
+
+def _flag_annotation(ann) -> bool:
+    """``bool | None``, ``Optional[bool]``: a flag that may be left None."""
+    return ann is not None and any(isinstance(n, ast.Name) and n.id == "bool" for n in ast.walk(ann))
+
+
 def _number_annotation(ann) -> bool:
     """``-> int`` or ``-> float``."""
     return isinstance(ann, ast.Name) and ann.id in ("int", "float")
@@ -4136,6 +4161,10 @@ def _isinstance(obj, cls):
     if isinstance(cls, Seq):
         answers = [_isinstance(obj, c) for c in cls.items]
         return True if True in answers else (False if answers and all(x is False for x in answers) else UNK)
+    if isinstance(obj, Choice) and obj.options:
+        # a cache or None: what each option answers, where they agree
+        answers = {_isinstance(o, cls) for o in obj.options}
+        return answers.pop() if len(answers) == 1 else UNK
     if isinstance(cls, ClassVal):
         if isinstance(obj, Instance):
             return cls in obj.cls.mro()

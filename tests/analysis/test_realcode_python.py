@@ -458,3 +458,62 @@ def test_a_call_annotated_to_return_an_int_is_a_number_when_its_value_is_unknown
             return self.embed(input_ids), position_ids
     """, inputs={"input_ids": (2, 7)}, entry="Model")
     assert last(f, "position_ids") == [7]
+
+
+def test_a_cache_built_when_a_decorator_may_turn_the_flag_on_keeps_the_keys_shape():
+    # transformers' LLMs: @merge_with_config_defaults fills use_cache from the config, so
+    # forward's `use_cache: bool | None = None` may arrive True; the cache is then built and
+    # its update (cat onto an empty tensor) hands back keys of the same shape
+    f = analyze("""
+    import functools
+
+    def merge_with_config_defaults(func):
+        @functools.wraps(func)
+        def wrapper(self, *args, **kwargs):
+            kwargs.setdefault("use_cache", getattr(self.config, "use_cache", None))
+            return func(self, *args, **kwargs)
+        return wrapper
+
+    class Cache:
+        def __init__(self):
+            self.keys = None
+
+        def get_seq_length(self) -> int:
+            return 0 if self.keys is None else self.keys.shape[-2]
+
+        def update(self, k):
+            if self.keys is None:
+                self.keys = torch.tensor([])
+            self.keys = torch.cat([self.keys, k], dim=-2)
+            return self.keys
+
+    class Attention(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.k_proj = nn.Linear(16, 16)
+
+        def forward(self, x, cache=None):
+            b, t, _ = x.shape
+            k = self.k_proj(x).view(b, t, 4, 4).transpose(1, 2)
+            if cache is not None and not isinstance(cache, dict):
+                k = cache.update(k)
+            return k
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.attn = Attention()
+
+        @merge_with_config_defaults
+        def forward(self, x, cache=None, use_cache: bool | None = None):
+            if use_cache and cache is None:
+                cache = Cache()
+            past = cache.get_seq_length() if cache is not None else 0
+            positions = torch.arange(x.shape[1]) + past
+            keys = self.attn(x, cache)
+            return keys, positions
+    """, inputs={"x": (2, 5, 16)}, entry="Model")
+    assert last(f, "keys") == [2, 4, 5, 4]
+    assert last(f, "positions") == [5]
+    # the projection's keys, and the cache's: the path with the cache is one the model takes
+    assert shapes(f, "k", "Attention.forward") == [[2, 4, 5, 4], [2, 4, 5, 4]]
