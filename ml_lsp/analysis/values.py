@@ -348,6 +348,10 @@ def join(a, b):
                       tail=tail, star_of=a.star_of if tail and a.star_of == b.star_of else None,
                       source=a.source if a.source == b.source else "",
                       fill=a.fill if a.fill == b.fill else None)
+    if _zero_d_of(a, b) or _zero_d_of(b, a):
+        # transformers' cache layers: one kind answers get_seq_length() with 0, another with
+        # torch.tensor(0): the same number, whichever
+        return a if isinstance(a, int) else b
     if (a is NUM or _is_number(a)) and (b is NUM or _is_number(b)):
         return a if dims.is_dim(a) and dims.is_dim(b) and dims.same(a, b) else NUM
     if isinstance(a, Seq) and isinstance(b, Seq):
@@ -394,6 +398,12 @@ def join(a, b):
 
 
 MAX_CHOICES = 8
+
+
+def _zero_d_of(n, t) -> bool:
+    """Whether ``t`` is a 0-d tensor known to hold the int ``n``."""
+    return isinstance(n, int) and not isinstance(n, bool) and isinstance(t, Tensor) and t.shape == () \
+        and t.fill is not None and not isinstance(t.fill, bool) and t.fill == n
 
 
 def same_build(a, b, depth: int = 6) -> bool:

@@ -517,3 +517,33 @@ def test_a_cache_built_when_a_decorator_may_turn_the_flag_on_keeps_the_keys_shap
     assert last(f, "positions") == [5]
     # the projection's keys, and the cache's: the path with the cache is one the model takes
     assert shapes(f, "k", "Attention.forward") == [[2, 4, 5, 4], [2, 4, 5, 4]]
+
+
+def test_a_count_that_is_zero_or_a_zero_d_tensor_of_zero_is_zero():
+    # transformers' cache layers: get_seq_length() answers 0 for one kind and
+    # torch.tensor(0) for another; a position mask of past + T is still T long
+    f = analyze("""
+    class Full:
+        def get_seq_length(self):
+            return 0
+
+    class Linear:
+        def __init__(self):
+            self.count = torch.tensor(0, dtype=int)
+
+        def get_seq_length(self):
+            return self.count
+
+    LAYER_TYPES = {"full": Full, "linear": Linear}
+
+    class Model(nn.Module):
+        def __init__(self, kind):
+            super().__init__()
+            self.layer = LAYER_TYPES[kind]()
+
+        def forward(self, x):
+            past = self.layer.get_seq_length()
+            mask = torch.ones(x.shape[0], past + x.shape[1])
+            return mask
+    """, inputs={"x": (2, 7)}, entry="Model", init="kind=os.environ['KIND']")
+    assert last(f, "mask") == [2, 7]
