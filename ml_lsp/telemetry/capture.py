@@ -198,7 +198,8 @@ class Capture:
             value, count = site.last, site.count
             if value is None or site.last is not value or site.count != count:
                 continue  # the training thread is at this site now: its own sample follows
-            site.tick = self.tick
+            # site.tick stays: the hook's next call samples as ever, and with it the loops'
+            # positions (a resumed epoch must show, which only the training thread can read)
             if not getattr(value, "is_cpu", True):
                 value = Pending(value.detach(), None)  # read (and waited for) on this thread
             site.sampled = count
