@@ -67,6 +67,15 @@ class _Star:
 
 STAR = _Star()
 
+#: the name of the stand-in last dim of a model input nothing told anything of (the engine runs
+#: it as ``(*, UNRANKED)``); never shown to a user
+UNRANKED = "\u2047unranked"
+
+
+def mentions_unranked(d) -> bool:
+    """Whether a dim is, or is built from, the UNRANKED stand-in."""
+    return isinstance(d, Sym) and any(UNRANKED in str(n) for m in d.terms for n in m)
+
 MAX_TERMS = 8  # beyond this an expression is too big to be useful: unknown
 
 

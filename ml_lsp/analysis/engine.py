@@ -1031,16 +1031,12 @@ def _ranked_input(star: Tensor, names: list, line: int, tail_names: tuple = ()) 
     return Tensor(lead + tail, star.dtype, f"{star.origin}; rank from line {line}", guess=True)
 
 
-#: the name of the stand-in last dim of an input nothing told anything of
-_UNRANKED = "\u2047unranked"
-
-
 def _unranked_input(p: str) -> Tensor:
     """An input whose first consumer said nothing (a custom LayerNorm, ``x + pos``): run as
     ``(*, D)``, so that element-wise work keeps its unknown leading dims and a later
     ``b, t, d = h.shape``, in this forward or a sub-module's, tells its rank. Every model
     input has at least one dim."""
-    return Tensor(None, None, "input (shape unknown)", guess=True, tail=(Sym.named(_UNRANKED),), star_of=p)
+    return Tensor(None, None, "input (shape unknown)", guess=True, tail=(Sym.named(dims.UNRANKED),), star_of=p)
 
 
 def _sized_input(t: Tensor, facts: dict) -> Optional[Tensor]:
@@ -1053,8 +1049,7 @@ def _sized_input(t: Tensor, facts: dict) -> Optional[Tensor]:
 
 
 def _mentions_unranked(shape) -> bool:
-    return shape is not None and any(isinstance(d, Sym) and any(_UNRANKED in str(n) for m in d.terms for n in m)
-                                     for d in shape)
+    return shape is not None and any(dims.mentions_unranked(d) for d in shape)
 
 
 def _scrub_unranked(interp: Interp) -> None:
@@ -1076,7 +1071,7 @@ def _scrub_unranked(interp: Interp) -> None:
 
 def _is_unranked(t) -> bool:
     return isinstance(t, Tensor) and t.shape is None and t.tail is not None and len(t.tail) == 1 \
-        and dims.same(t.tail[0], Sym.named(_UNRANKED))
+        and dims.same(t.tail[0], Sym.named(dims.UNRANKED))
 
 
 def _common_tail(shapes: list) -> tuple:

@@ -2373,8 +2373,6 @@ class Interp:
                     elif v is None and f not in _all_attrs(cls):
                         v = UNK
                 inst.attrs[f] = v
-            if _dict_base(cls):
-                inst.attrs["__dict_items__"] = DictVal({}, ordered=True)
             post = cls.lookup("__post_init__")
             if isinstance(post, Func):
                 self.call_func(post, Args([inst]), node)
@@ -3089,10 +3087,7 @@ def scalar_binop(op, a, b):
             names = list(dict.fromkeys(s.items))
             return Repeated(names[0] if len(names) == 1 else Choice(names), s.kind)
         if s.items:
-            item = s.items[0]
-            for x in s.items[1:]:
-                item = join(item, x)
-            return Repeated(item, s.kind)
+            return Repeated(functools.reduce(join, s.items), s.kind)
     if a is NUM or b is NUM:  # numbers in, a number out
         other = b if a is NUM else a
         numeric = other is NUM or (isinstance(other, (int, float)) and not isinstance(other, bool)) \

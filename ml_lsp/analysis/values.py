@@ -384,14 +384,12 @@ def join(a, b):
             return options[0]
         if len(options) <= MAX_CHOICES:
             return Choice(options)
-    if (a is None and isinstance(b, Instance)) or (b is None and isinstance(a, Instance)):
-        # a cache built on one path only (transformers' `if use_cache: cache = DynamicCache()`):
-        # the object, or None; reading from it is the path where it is the object
-        return Choice([None, b if a is None else a])
-    if (a is None and is_module_value(b)) or (b is None and is_module_value(a)):
-        # torchvision's `downsample = None`, then a Sequential where the channels change: a
-        # module or None, called only where it is not None
-        options = [None] + [o for o in module_options(b if a is None else a) if o is not None]
+    other = b if a is None else a if b is None else UNK
+    if isinstance(other, Instance) or is_module_value(other):
+        # an object built on one path only (transformers' `if use_cache: cache = DynamicCache()`,
+        # torchvision's `downsample = None` then a Sequential): it, or None; reading from it or
+        # calling it is the path where it is the object
+        options = [None] + [o for o in module_options(other) if o is not None]
         if len(options) <= MAX_CHOICES:
             return Choice(options)
     return UNK

@@ -97,7 +97,7 @@ def _shape_for(x: Tensor, pattern: str):
     left = parse_side(pattern.partition("->")[0])
     if left is None or ["..."] in left or len(x.tail) > len(left):
         return None
-    tail = tuple(None if isinstance(d, dims.Sym) and "\u2047" in dims.render(d) else d for d in x.tail)
+    tail = tuple(None if dims.mentions_unranked(d) else d for d in x.tail)
     return (None,) * (len(left) - len(tail)) + tail
 
 
