@@ -132,3 +132,34 @@ def test_a_name_used_through_a_package_re_export_or_an_import_fallback_gives_its
     for name in ("reexport.py", "fallback.py", "late.py"):
         found = diagnostics(done, name)
         assert [code for code, _ in found] == ["SH001"], (name, done.stdout, done.stderr)
+
+
+def test_a_package_that_star_imports_every_submodule_costs_only_the_names_the_model_reads(project):
+    # transformers' __init__ star-imports all its models under TYPE_CHECKING; a model file
+    # reading PreTrainedModel from it interpreted the whole package (20 s a file)
+    pkg = project / "lib"
+    pkg.mkdir()
+    (pkg / "layers.py").write_text(LAYERS)
+    (pkg / "sizes.py").write_text("WIDTH = 784\n")
+    for k in range(TABLE_MODULES):
+        (pkg / f"tables_{k}.py").write_text(TABLES.format(k=k))
+    (pkg / "__init__.py").write_text(
+        "from typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n    from .sizes import *\n"
+        + "".join(f"    from .tables_{k} import *\n" for k in range(TABLE_MODULES))
+        + "    from .layers import Encoder as Encoder\n")
+    # Encoder is bound by name; WIDTH only through a star import, found in the first
+    (project / "model.py").write_text(MODEL.format(imports="from lib import Encoder, WIDTH"))
+    # a submodule imported through the package is not looked for in its star imports
+    (project / "sub.py").write_text(MODEL.format(imports="from lib import layers\n\nEncoder = layers.Encoder\n"
+                                                         "WIDTH = layers.WIDTH"))
+    (project / "plain.py").write_text(MODEL.format(imports="from layers import WIDTH, Encoder"))
+    done, star_s = check(project, "model.py", "--file-budget", "3")
+    assert "budget" not in done.stderr, done.stderr
+    assert diagnostics(done, "model.py") == [("SH001", 14)], done.stdout
+    sub, sub_s = check(project, "sub.py", "--file-budget", "3")
+    assert diagnostics(sub, "sub.py") == [("SH001", 17)], sub.stdout
+    plain, plain_s = check(project, "plain.py", "--file-budget", "0")
+    assert diagnostics(plain, "plain.py") == [("SH001", 14)], plain.stdout
+    print(f"\nCPU time through the star-importing package: {star_s:.2f} s, its submodule: {sub_s:.2f} s; "
+          f"direct: {plain_s:.2f} s")
+    assert star_s < 1.5 * plain_s and sub_s < 1.5 * plain_s

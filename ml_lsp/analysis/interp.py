@@ -222,6 +222,10 @@ def _is_package_init(path: str) -> bool:
     return path.replace("\\", "/").rsplit("/", 1)[-1] == "__init__.py"
 
 
+_NOT_BOUND = type("_NotBound", (), {"__repr__": lambda self: "<not bound>",
+                                     "__reduce__": lambda self: "_NOT_BOUND"})()
+
+
 class LazyImport:
     """A name bound by ``from M import name`` whose module M is interpreted only when the
     name is first looked up (``e_name``), not at the import statement: a model file of
@@ -304,6 +308,12 @@ class Interp:
         # submodules' names, so it is not counted (``load_workspace_module``)
         self.import_hops = import_depth
         self.globals: dict = {"__name__": "__main__"}
+        # ``from M import *`` statements of a library module, run on the first look-up of a
+        # name its own statements did not bind (``star_lookup``): transformers' ``__init__``
+        # star-imports every model under ``TYPE_CHECKING``, and a file reading
+        # ``PreTrainedModel`` from it interpreted all 2,600 of its modules (20 s)
+        self.pending_stars: list = []
+        self.star_found: dict = {}  # name -> value found through pending_stars (UNK: not there)
         self.steps = 0
         self.until_check = CHECK_EVERY
         self.step_limit = STEP_LIMIT
@@ -1065,6 +1075,10 @@ class Interp:
         if name in self.globals:
             v = self.globals[name]
             return v.resolve() if type(v) is LazyImport else v
+        if (self.pending_stars or self.star_found) and name not in BUILTIN_NAMES:
+            v = self.module_global(name)
+            if v is not _NOT_BOUND:
+                return v.resolve() if type(v) is LazyImport else v
         if name in BUILTIN_NAMES:
             if name == "True":
                 return True
@@ -1280,8 +1294,10 @@ class Interp:
                 # workspace module reached through attributes, read as `from` would read it
                 # (and `torchvision.models.resnet18`, a library read from its source)
                 other = self.load_workspace_module(obj.qual)
-                if other is not None and name in other.globals:
-                    return other.globals[name]
+                if other is not None:
+                    v = other.module_global(name)
+                    if v is not _NOT_BOUND:
+                        return v
             return Ref(f"{obj.qual}.{name}")
         if isinstance(obj, Tensor):
             return self.tensor_attr(obj, name, node)
@@ -2636,6 +2652,45 @@ class Interp:
     def import_module(self, name):
         return Ref(name)
 
+    def module_global(self, name):
+        """What ``name`` is bound to in this module, its pending star imports run as far as
+        needed (``_NOT_BOUND`` when nothing binds it)."""
+        if name in self.globals:
+            return self.globals[name]
+        if name.startswith("_"):
+            return _NOT_BOUND
+        if name in self.star_found or self.pending_stars:
+            return self.star_lookup(name)
+        return _NOT_BOUND
+
+    def star_lookup(self, name):
+        """``name`` from this module's pending star imports, the first that binds it."""
+        if name in self.star_found:
+            return self.star_found[name]
+        self.star_found[name] = _NOT_BOUND  # cycle guard: stars importing each other
+        v = _NOT_BOUND
+        for stmt in list(self.pending_stars):
+            other = self.load_workspace_module(("." * stmt.level) + (stmt.module or ""))
+            if other is not None:
+                v = other.module_global(name)
+                if v is not _NOT_BOUND:
+                    break
+        self.star_found[name] = v
+        return v
+
+    def run_pending_stars(self):
+        """Bind what every pending star import binds (a star import of this module needs
+        all its names)."""
+        stars, self.pending_stars = self.pending_stars, []
+        for stmt in stars:
+            other = self.load_workspace_module(("." * stmt.level) + (stmt.module or ""))
+            if other is None:
+                continue
+            other.run_pending_stars()
+            for k, v in list(other.globals.items()) + list(other.star_found.items()):
+                if not k.startswith("_") and v is not _NOT_BOUND:
+                    self.star_found.setdefault(k, v)
+
     def not_installed(self, name: str) -> bool:
         """Whether the workspace's interpreter cannot import ``name`` (its resolver finds no
         such module, and it is neither a library the engine knows nor the standard library's)."""
@@ -2659,13 +2714,21 @@ class Interp:
             for alias in stmt.names:
                 frame.env[alias.asname or alias.name] = LazyImport(self, stmt, alias.name)
             return
+        if self.import_depth > 0 and self.resolve_module is not None and frame.func is None \
+                and frame.env is self.globals:
+            self.pending_stars.append(stmt)  # a library module's star import: run on need
+            return
         other = self.load_workspace_module(("." * stmt.level) + mod)
         for alias in stmt.names:
             if alias.name == "*":
                 if other is not None:
+                    other.run_pending_stars()
                     for k, v in other.globals.items():
                         if not k.startswith("_"):
                             frame.env[k] = v
+                    for k, v in other.star_found.items():
+                        if v is not _NOT_BOUND and not k.startswith("_"):
+                            frame.env.setdefault(k, v)
                 continue
             # a LazyImport of ``other`` stays one
             frame.env[alias.asname or alias.name] = self.imported_value(stmt, alias.name, other)
@@ -2673,7 +2736,18 @@ class Interp:
     def imported_value(self, stmt, name, other):
         """The value ``from M import name`` binds, ``other`` being M interpreted (or None)."""
         mod = stmt.module or ""
-        v = other.globals.get(name, UNK) if other is not None else UNK
+        v = UNK
+        if other is not None:
+            v = other.globals.get(name, _NOT_BOUND)
+            if v is _NOT_BOUND and other.path and _is_package_init(other.path) and other._resolve("." + name):
+                # a package's submodule (`from lib import layers`), not looked for in what
+                # the package star-imports (transformers' `from ... import initialization`);
+                # read as `import lib.layers` reads it where its name is absolute. Looked for
+                # relative to the package: the resolver's misses of absolute names ask jedi
+                v = Ref(f"{mod}.{name}") if stmt.level == 0 and mod else UNK
+            elif v is _NOT_BOUND:
+                v = other.module_global(name)
+            v = UNK if v is _NOT_BOUND else v
         if stmt.level == 0 and (
                 ((other is None or mod.split(".")[0] in _LIBRARY_ROOTS) and v is UNK)
                 or _SPECIAL_REFS.get(f"{mod}.{name}") is not None or self.lookup_rule(f"{mod}.{name}") is not None):
