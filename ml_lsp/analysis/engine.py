@@ -61,7 +61,7 @@ def analyze_source(text: str, path: Optional[str] = None, *, inputs: Optional[di
                    rules=None, callers=None, batch: Optional[BatchCache] = None,
                    time_budget_s: Optional[float] = None,
                    cancelled: Optional[Callable[[], bool]] = None, generic: bool = False,
-                   limits: Optional[Limits] = None) -> ModuleFacts:
+                   limits: Optional[Limits] = None, only_conflicts: bool = False) -> ModuleFacts:
     """``callers``: optional (path, text) of other workspace files (scripts, training
     loops) whose calls of this file's models give their inputs (``model(torch.randn(...))``
     in train.py for the Net defined here). The caller reads them; the engine does no I/O.
@@ -74,7 +74,11 @@ def analyze_source(text: str, path: Optional[str] = None, *, inputs: Optional[di
     ``generic``: also run each model that a call in the file gave concrete inputs with its
     inputs inferred instead, and give each binding that differs its ``generic_shape``
     (``(B, 128)`` beside the call's ``(64, 128)``): what the editor shows in its hints.
-    Diagnostics and everything else are those of the analysis without it."""
+    Diagnostics and everything else are those of the analysis without it.
+
+    ``only_conflicts``: what is wanted is the proven conflicts (``ml-lsp check``): the
+    methods nothing called are not run (those runs add shapes, never a conflict) and
+    expression hovers are not recorded. The conflicts are those of the full analysis."""
     large = too_large(text)
     if large is not None:
         return ModuleFacts(path=path, problems=[large])
@@ -84,6 +88,7 @@ def analyze_source(text: str, path: Optional[str] = None, *, inputs: Optional[di
     parse = batch.parse if batch is not None else None
     tree, problems = parse(text, path) if parse is not None else parse_tolerant(text)
     interp = Interp(text, path, rules, resolve_module, limits=limits, parse=parse)
+    interp.hovers_wanted = not only_conflicts
     problems = list(problems)
     try:
         if batch is not None and batch.modules is not None:
@@ -137,7 +142,7 @@ def analyze_source(text: str, path: Optional[str] = None, *, inputs: Optional[di
         _analyze_function(interp, fn, {}, problems, INFERRED)
     # generate(), encode() and the other methods nothing above called
     for cls in reversed(modules):
-        if _out_of_time(interp):
+        if _out_of_time(interp) or only_conflicts:
             break
         _analyze_methods(interp, cls, problems)
     if getattr(interp, "sites_by_class", None) and not _out_of_time(interp):

@@ -320,6 +320,9 @@ class Interp:
         self.depth = 0
         self.quality = CALLSITE
         self.recording = True
+        # False where only proven conflicts are wanted (``ml-lsp check``): expression hovers
+        # are not recorded (assignments' bindings still are: the runs' joins read them)
+        self.hovers_wanted = True
         self.hints: Optional[dict] = None  # probe name -> (shape, dtype, origin)
         self.probe_wanted: set = set()  # the parameters a probe run is after
         self.trial_conflicts: Optional[list] = None  # set while trying candidate input ranks
@@ -385,9 +388,12 @@ class Interp:
         # many small units would never reach a multiple of CHECK_EVERY
         self.until_check -= 1
         if not self.until_check:
-            self.until_check = CHECK_EVERY
-            if self.limits is not None:
-                self.limits.check()
+            self.check_clock()
+
+    def check_clock(self):
+        self.until_check = CHECK_EVERY
+        if self.limits is not None:
+            self.limits.check()
 
     def src(self, node) -> str:
         try:
@@ -1005,7 +1011,7 @@ class Interp:
                 self.rec.bindings[key] = (self.quality, None, None, (target, "", elems))
 
     def record_hover(self, node, value):
-        if not self.recording or not isinstance(value, Tensor):
+        if not self.recording or not self.hovers_wanted or not isinstance(value, Tensor):
             return
         key = (node.lineno, node.col_offset, node.end_lineno, node.end_col_offset)
         self.rec._merge(self.rec.hovers, key, self.quality, value.shown_shape, value.dtype, (node, value.origin))
@@ -1050,17 +1056,29 @@ class Interp:
 
     # ------------------------------------------------------------------ expressions
     def eval(self, node, frame: Frame):
-        self.tick()
-        method = _EVAL.get(type(node))
+        # tick() inlined: this runs for every expression (a tenth of ``check``'s time)
+        self.steps += 1
+        if self.steps > self.step_limit:
+            raise BudgetExceeded()
+        self.until_check -= 1
+        if not self.until_check:
+            self.check_clock()
+        t = type(node)
+        method = _EVAL.get(t)
         if method is None:
             return UNK
         value = method(self, node, frame)
-        if value is UNK and type(node) in _MAY_RAISE:
-            self.may_raise += 1
-        if isinstance(value, Tensor) and self.recording and type(node) in _HOVERABLE:
-            self.record_hover(node, value)
-        elif isinstance(value, Layer) and self.recording and type(node) is ast.Attribute:
-            self.rec.layer_uses[(node.lineno, node.col_offset, node.end_lineno, node.end_col_offset)] = value
+        if value is UNK:
+            if t in _MAY_RAISE:
+                self.may_raise += 1
+            return value
+        if self.recording:
+            vt = type(value)
+            if vt is Tensor:
+                if self.hovers_wanted and t in _HOVERABLE:
+                    self.record_hover(node, value)
+            elif vt is Layer and t is ast.Attribute:
+                self.rec.layer_uses[(node.lineno, node.col_offset, node.end_lineno, node.end_col_offset)] = value
         return value
 
     def e_constant(self, node, frame):
@@ -2938,8 +2956,10 @@ _MUTATING_METHODS = {"append", "extend", "insert", "pop", "remove", "clear", "up
                      "symmetric_difference_update", "appendleft", "extendleft", "move_to_end"}
 _MUTATING_CALLS = {"setattr", "delattr", "exec", "eval", "globals", "locals", "vars", "__import__", "next",
                    "super", "type", "open", "input", "compile", "iter", "object"}
+# (an import inside a function binds a local name; a run that loads a module is not
+# memoised: ``_call_memoised`` compares the module cache before and after)
 _IMPURE_NODES = (ast.Global, ast.Nonlocal, ast.Yield, ast.YieldFrom, ast.Await, ast.ClassDef,
-                 ast.AsyncFunctionDef, ast.Import, ast.ImportFrom, ast.AsyncFor, ast.AsyncWith)
+                 ast.AsyncFunctionDef, ast.AsyncFor, ast.AsyncWith)
 _PURE: dict = {}  # id(function node) -> (node, its free names or None when impure)
 
 
@@ -2953,7 +2973,12 @@ def _pure_function(node):
     free = None
     if isinstance(node, ast.FunctionDef):
         stored, loaded, pure = set(), set(), True
-        for sub in ast.walk(node):
+        args = node.args
+        stored.update(a.arg for a in args.posonlyargs + args.args + args.kwonlyargs)
+        stored.update(a.arg for a in (args.vararg, args.kwarg) if a is not None)
+        # the body only: decorators, annotations and defaults ran when the def did
+        # (transformers' is_torch_available is decorated by an impure helper)
+        for sub in (n for stmt in node.body for n in ast.walk(stmt)):
             if isinstance(sub, _IMPURE_NODES):
                 pure = False
                 break
@@ -2974,6 +2999,11 @@ def _pure_function(node):
                 stored.add(sub.name)
             elif isinstance(sub, ast.FunctionDef) and sub is not node:
                 stored.add(sub.name)
+            elif isinstance(sub, (ast.Import, ast.ImportFrom)):
+                if any(alias.name == "*" for alias in sub.names):
+                    pure = False
+                    break
+                stored.update(alias.asname or alias.name.split(".")[0] for alias in sub.names)
         if pure:
             free = tuple(sorted(loaded - stored))
     if len(_PURE) > MEMO_ENTRIES:
@@ -3052,6 +3082,8 @@ def _global_signature(fn: Func, seen: dict):
                 return None
             v = v.value
         if v is _ABSENT_GLOBAL:
+            if fn.module.pending_stars or name in fn.module.star_found:
+                return None  # it may be a star import's, run on need
             parts.append(name)
             continue
         if type(v) is Ref:
@@ -3120,7 +3152,10 @@ _LIBRARY_ROOTS = {"torch", "numpy", "math", "functools", "collections", "datacla
                   "einops", "os", "sys", "typing_extensions", "jaxtyping", "torchvision", "transformers",
                   "lightning", "pytorch_lightning", "random", "time", "json", "pathlib", "abc", "enum",
                   "itertools", "warnings", "logging", "copy", "inspect", "tqdm", "matplotlib", "sklearn",
-                  "scipy", "pandas", "PIL", "__future__", "timm", "torchaudio", "torchtext"}
+                  "scipy", "pandas", "PIL", "__future__", "timm", "torchaudio", "torchtext",
+                  # version strings: transformers' is_torch_available() and its kin parsed them
+                  # with packaging's source 16,000 times on 80 model files (a fifth of ``check``)
+                  "packaging"}
 
 # libraries of layers with no rules of their own (a couple of timm helpers aside): read from
 # their installed source, as their own package reads them; a name with a rule keeps it

@@ -394,6 +394,7 @@ def bounded_facts(source: str, path: str, resolve, entry_kw: dict, options: Chec
     limits = _file_limits(options.file_budget_s or None, options.file_memory_mb or None)
     try:
         facts = analyze_source(source, path, resolve_module=resolve, batch=_batch(), limits=limits, callers=callers,
+                               only_conflicts=True,
                                **entry_kw)
     except MemoryError:
         return None, ("shape analysis ran out of memory: its shapes are unknown "
