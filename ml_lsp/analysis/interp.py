@@ -308,8 +308,8 @@ class Interp:
         # submodules' names, so it is not counted (``load_workspace_module``)
         self.import_hops = import_depth
         self.globals: dict = {"__name__": "__main__"}
-        # ``from M import *`` statements of a library module, run on the first look-up of a
-        # name its own statements did not bind (``star_lookup``): transformers' ``__init__``
+        # ``from M import *`` statements of a library module (or a package's __init__), run
+        # on the first look-up of a name the module's own statements did not bind (``star_lookup``): transformers' ``__init__``
         # star-imports every model under ``TYPE_CHECKING``, and a file reading
         # ``PreTrainedModel`` from it interpreted all 2,600 of its modules (20 s)
         self.pending_stars: list = []
@@ -2732,9 +2732,13 @@ class Interp:
             for alias in stmt.names:
                 frame.env[alias.asname or alias.name] = LazyImport(self, stmt, alias.name)
             return
-        if self.import_depth > 0 and self.resolve_module is not None and frame.func is None \
-                and frame.env is self.globals:
-            self.pending_stars.append(stmt)  # a library module's star import: run on need
+        if self.resolve_module is not None and frame.func is None and frame.env is self.globals and (
+                self.import_depth > 0 or (self.path is not None and _is_package_init(self.path))):
+            # run on need: in a library module, and in a package's __init__ (a file of
+            # re-exports: transformers' models/__init__.py star-imports 500 packages). The
+            # analysed file's own star imports run here, where the library-module sharing
+            # (module_share) copies what they load
+            self.pending_stars.append(stmt)
             return
         other = self.load_workspace_module(("." * stmt.level) + mod)
         for alias in stmt.names:
