@@ -437,7 +437,7 @@ class Interrupted(Exception):
 # A worker process is replaced by a fresh one after this many files: the memory one
 # file's analysis leaves behind (jedi's caches, the parsed modules it imported) stays
 # bounded however many files the command checks.
-FILES_PER_WORKER = 100
+FILES_PER_WORKER = 250
 
 
 def _worker_init() -> None:
