@@ -26,6 +26,7 @@ from typing import Callable, Optional
 
 from ml_lsp.analysis import dims
 from ml_lsp.analysis.dims import Sym
+from ml_lsp.analysis.einops_pattern import axis_name, parse_side
 from ml_lsp.analysis.facts import Related, ShapeConflict, TextEdit, TextFix
 from ml_lsp.analysis.ops import Args, Ctor, LayerRule, LayerSpec, OpCall
 from ml_lsp.analysis import provenance, pyregex
@@ -921,12 +922,12 @@ class Interp:
             # (under an undecided if, the pattern may be one path's: vector-quantize's
             # `if only_one: x = rearrange(x, 'b d -> b 1 d')` where only_one = x.ndim == 2)
             return
-        groups = re.findall(r"\([^)]*\)|\.\.\.|[A-Za-z_][A-Za-z0-9_]*|\d+", pattern.partition("->")[0])
-        if "..." in groups or not groups:
+        groups = parse_side(pattern.partition("->")[0])
+        if not groups or ["..."] in groups:
             return
         lead = len(groups) - len(t.tail)
         if lead >= 0:
-            names = [g if g[0].isalpha() or g[0] == "_" else None for g in groups]
+            names = [axis_name(g) for g in groups]
             self.star_ranks[t.star_of] = (names[:lead], node.lineno, names[lead:])
 
     def unpack(self, value, n):

@@ -6,29 +6,8 @@ from __future__ import annotations
 import re
 
 from ml_lsp.analysis import dims
+from ml_lsp.analysis.einops_pattern import parse_side
 from ml_lsp.analysis.ops import UNK, LayerRule, OpCall, Seq, Tensor, as_dim, format_shape, unknown_tensor
-
-_TOKEN = re.compile(r"\(|\)|\.\.\.|[A-Za-z_][A-Za-z0-9_]*|\d+")
-
-
-def parse_side(text: str):
-    """``"b (h d) n"`` -> [["b"], ["h", "d"], ["n"]]; ``...`` is its own group."""
-    groups, cur = [], None
-    for tok in _TOKEN.findall(text):
-        if tok == "(":
-            if cur is not None:
-                return None
-            cur = []
-        elif tok == ")":
-            if cur is None:
-                return None
-            groups.append(cur)
-            cur = None
-        elif cur is not None:
-            cur.append(tok)
-        else:
-            groups.append([tok])
-    return None if cur is not None else groups
 
 
 def solve(pattern: str, shape, sizes: dict, call: OpCall):
