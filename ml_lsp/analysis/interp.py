@@ -1003,11 +1003,16 @@ class Interp:
             if old is not None and old[0] == self.quality and old[3][2] is not None:
                 prev = {s: (sh, dt) for s, sh, dt in old[3][2]}
                 now = {s for s, _, _ in elems}
-                if set(prev) != now:
+                if now < set(prev):
+                    # a tuple grown trip by trip (``output_states += (h,)``): the items some trips
+                    # bound, each joined over the trips that bound it
+                    elems, prev = old[3][2], {s: (sh, dt) for s, sh, dt in elems}
+                    now = {s for s, _, _ in elems}
+                if not set(prev) <= now:
                     elems = [(s, None, None) for s, _, _ in elems]
                 else:
                     elems = [(s, dims.join_shape(prev[s][0], sh), dt if dt == prev[s][1] else None)
-                             for s, sh, dt in elems]
+                             if s in prev else (s, sh, dt) for s, sh, dt in elems]
             if old is None or self.quality >= old[0]:
                 self.rec.bindings[key] = (self.quality, None, None, (target, "", elems))
 

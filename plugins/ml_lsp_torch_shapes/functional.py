@@ -5,8 +5,8 @@ scaled_dot_product_attention, one_hot and the losses."""
 from __future__ import annotations
 
 from ml_lsp.analysis import dims
-from ml_lsp.analysis.ops import (UNK, OpCall, Seq, Tensor, as_dim, broadcast_shapes, conv_out, format_shape,
-                                 norm_axis, same_as_input, tuple_n, unknown_tensor)
+from ml_lsp.analysis.ops import (UNK, OpCall, Seq, Tensor, as_dim, broadcast_shapes, conv_out, conv_transpose_out,
+                                 format_shape, norm_axis, same_as_input, tuple_n, unknown_tensor)
 from ml_lsp_torch_shapes import shaping
 
 F = "torch.nn.functional."
@@ -74,6 +74,38 @@ def conv(n):
 
 
 _SPATIAL = (dims.Sym.named("D"), dims.Sym.named("H"), dims.Sym.named("W"))
+
+
+def conv_transpose(n):
+    """``F.conv_transpose{n}d(input, weight, bias, stride, padding, output_padding, groups,
+    dilation)``; the weight is (C_in, C_out / groups, *kernel) (diffusers' FIR upsampler)."""
+    def rule(call: OpCall):
+        x, w = _x(call), call.tensor(1, "weight")
+        if x is None:
+            return UNK
+        if w is None or w.shape is None or x.shape is None or len(w.shape) != n + 2 or len(x.shape) not in (n + 1, n + 2):
+            return unknown_tensor("float")
+        batched = len(x.shape) == n + 2
+        cin = x.shape[1] if batched else x.shape[0]
+        if dims.provably_different(cin, w.shape[0]):
+            call.conflict("conv_in_channels", f"F.conv_transpose{n}d: weight {format_shape(w.shape)} expects "
+                          f"{dims.render(w.shape[0])} input channels, got {format_shape(x.shape)}",
+                          expected=f"(B, {dims.render(w.shape[0])}, ...)", got=format_shape(x.shape))
+            return unknown_tensor("float")
+        groups = as_dim(call.arg(6, "groups", 1))
+        s = tuple_n(call.arg(3, "stride", 1), n)
+        p = tuple_n(call.arg(4, "padding", 0), n)
+        op = tuple_n(call.arg(5, "output_padding", 0), n)
+        d = tuple_n(call.arg(7, "dilation", 1), n)
+        sp = x.shape[-n:]
+        if None in (s, p, op, d):
+            out = [None] * n
+        else:
+            out = [conv_transpose_out(sp[i], w.shape[2 + i], s[i], p[i], op[i], d[i]) for i in range(n)]
+        cout = dims.mul(w.shape[1], groups) if groups is not None else None
+        lead = (x.shape[0], cout) if batched else (cout,)
+        return Tensor(lead + tuple(out), "float")
+    return rule
 
 
 def pool(n, kind):
@@ -416,6 +448,8 @@ normalize.keeps_shape = True
 
 RULES = {
     F + "linear": linear, F + "conv1d": conv(1), F + "conv2d": conv(2), F + "conv3d": conv(3),
+    F + "conv_transpose1d": conv_transpose(1), F + "conv_transpose2d": conv_transpose(2),
+    F + "conv_transpose3d": conv_transpose(3),
     F + "max_pool1d": pool(1, "max"), F + "max_pool2d": pool(2, "max"), F + "avg_pool1d": pool(1, "avg"),
     F + "avg_pool2d": pool(2, "avg"), F + "max_pool3d": pool(3, "max"), F + "avg_pool3d": pool(3, "avg"),
     F + "adaptive_avg_pool1d": adaptive_pool(1), F + "adaptive_avg_pool2d": adaptive_pool(2),

@@ -75,6 +75,8 @@ CASES = [
     ("cross_entropy_shapes", "self.layer = None", "F.cross_entropy(x, x.argmax(-1).unsqueeze(-1))", [4, 5]),
     ("loss_broadcast", "self.layer = None", "F.mse_loss(x, x.sum(-1))", [4, 5]),
     ("input_rank", "self.layer = nn.Conv2d(1, 4, 3)", "self.layer(x)", [4, 784]),
+    ("conv_in_channels", "self.w = nn.Parameter(torch.randn(8, 4, 3, 3))", "F.conv_transpose2d(x, self.w, stride=2)",
+     [2, 6, 8, 8]),
     ("embedding_input", "self.layer = nn.Embedding(10, 4)", "self.layer(x.float() * 2)", [4, 5]),
     ("broadcast", "self.layer = None", "F.scaled_dot_product_attention(x, x.transpose(1, 2), x.transpose(1, 2))",
      [2, 4, 6, 8]),

@@ -547,3 +547,39 @@ def test_a_count_that_is_zero_or_a_zero_d_tensor_of_zero_is_zero():
             return mask
     """, inputs={"x": (2, 7)}, entry="Model", init="kind=os.environ['KIND']")
     assert last(f, "mask") == [2, 7]
+
+
+def test_a_tuple_grown_in_a_loop_shows_every_item_it_holds():
+    # diffusers' down blocks: output_states = (); for resnet in self.resnets: ...
+    # output_states += (hidden_states,) -- each trip binds one item more
+    f = analyze("""
+    class Down(nn.Module):
+        def __init__(self, n=2):
+            super().__init__()
+            self.resnets = nn.ModuleList([nn.Conv2d(8, 8, 3, padding=1) for _ in range(n)])
+
+        def forward(self, hidden_states):
+            output_states = ()
+            for resnet in self.resnets:
+                hidden_states = resnet(hidden_states)
+                output_states += (hidden_states,)
+            return hidden_states, output_states
+    """, entry="Down", init="n=2", inputs={"hidden_states": [2, 8, 16, 16]})
+    grown = next(b for b in f.bindings if b.name == "output_states" and b.elements)
+    assert [(suffix, [dim_json(d) for d in shape]) for suffix, shape, _dtype in grown.elements] == [
+        ("[0]", [2, 8, 16, 16]), ("[1]", [2, 8, 16, 16])]
+
+
+def test_a_functional_transposed_convolution_upsamples():
+    # diffusers' FIR upsampler: F.conv_transpose2d with a weight it reshaped itself
+    f = analyze("""
+    class Up(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = nn.Parameter(torch.randn(8, 4, 3, 3))
+
+        def forward(self, x):
+            y = F.conv_transpose2d(x, self.weight, stride=2, output_padding=(1, 1))
+            return y
+    """, entry="Up", inputs={"x": [2, 8, 8, 8]})
+    assert last(f, "y") == [2, 4, 18, 18]
