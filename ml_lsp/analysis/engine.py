@@ -77,8 +77,8 @@ def analyze_source(text: str, path: Optional[str] = None, *, inputs: Optional[di
     Diagnostics and everything else are those of the analysis without it.
 
     ``only_conflicts``: what is wanted is the proven conflicts (``ml-lsp check``): the
-    methods nothing called are not run (those runs add shapes, never a conflict) and
-    expression hovers are not recorded. The conflicts are those of the full analysis."""
+    methods nothing called are not run (those runs add shapes, never a conflict) and no
+    binding or hover is recorded. The conflicts are those of the full analysis."""
     large = too_large(text)
     if large is not None:
         return ModuleFacts(path=path, problems=[large])
@@ -88,7 +88,7 @@ def analyze_source(text: str, path: Optional[str] = None, *, inputs: Optional[di
     parse = batch.parse if batch is not None else None
     tree, problems = parse(text, path) if parse is not None else parse_tolerant(text)
     interp = Interp(text, path, rules, resolve_module, limits=limits, parse=parse)
-    interp.hovers_wanted = not only_conflicts
+    interp.shapes_wanted = not only_conflicts
     problems = list(problems)
     try:
         if batch is not None and batch.modules is not None:

@@ -321,9 +321,9 @@ class Interp:
         self.depth = 0
         self.quality = CALLSITE
         self.recording = True
-        # False where only proven conflicts are wanted (``ml-lsp check``): expression hovers
-        # are not recorded (assignments' bindings still are: the runs' joins read them)
-        self.hovers_wanted = True
+        # False where only proven conflicts are wanted (``ml-lsp check``): neither bindings nor
+        # hovers are recorded (no conflict is derived from them)
+        self.shapes_wanted = True
         self.hints: Optional[dict] = None  # probe name -> (shape, dtype, origin)
         self.probe_wanted: set = set()  # the parameters a probe run is after
         self.trial_conflicts: Optional[list] = None  # set while trying candidate input ranks
@@ -969,7 +969,7 @@ class Interp:
 
     # ------------------------------------------------------------------ recording
     def record_binding(self, target, value, frame, stmt):
-        if not self.recording or frame.scope == "<class>":
+        if not self.recording or not self.shapes_wanted or frame.scope == "<class>":
             return
         if value is UNK or (isinstance(value, Seq) and value.kind != "size" and
                             _flatten_tensors(value) is None):
@@ -1017,7 +1017,7 @@ class Interp:
                 self.rec.bindings[key] = (self.quality, None, None, (target, "", elems))
 
     def record_hover(self, node, value):
-        if not self.recording or not self.hovers_wanted or not isinstance(value, Tensor):
+        if not self.recording or not self.shapes_wanted or not isinstance(value, Tensor):
             return
         key = (node.lineno, node.col_offset, node.end_lineno, node.end_col_offset)
         self.rec._merge(self.rec.hovers, key, self.quality, value.shown_shape, value.dtype, (node, value.origin))
@@ -1081,7 +1081,7 @@ class Interp:
         if self.recording:
             vt = type(value)
             if vt is Tensor:
-                if self.hovers_wanted and t in _HOVERABLE:
+                if self.shapes_wanted and t in _HOVERABLE:
                     self.record_hover(node, value)
             elif vt is Layer and t is ast.Attribute:
                 self.rec.layer_uses[(node.lineno, node.col_offset, node.end_lineno, node.end_col_offset)] = value
