@@ -30,13 +30,22 @@ def linear(call: OpCall):
     return Tensor(x.shape[:-1] + ((w.shape[0],) if len(w.shape) == 2 else ()), "float")
 
 
+def _conv_operands(call: OpCall, n: int):
+    """(input, weight, None) of a functional convolution over ``n`` spatial dims, or
+    (None, None, answer) when their shapes cannot be read."""
+    x, w = _x(call), call.tensor(1, "weight")
+    if x is None:
+        return None, None, UNK
+    if w is None or w.shape is None or x.shape is None or len(w.shape) != n + 2 or len(x.shape) not in (n + 1, n + 2):
+        return None, None, unknown_tensor("float")
+    return x, w, None
+
+
 def conv(n):
     def rule(call: OpCall):
-        x, w = _x(call), call.tensor(1, "weight")
-        if x is None:
-            return UNK
-        if w is None or w.shape is None or x.shape is None or len(w.shape) != n + 2 or len(x.shape) not in (n + 1, n + 2):
-            return unknown_tensor("float")
+        x, w, unread = _conv_operands(call, n)
+        if unread is not None:
+            return unread
         batched = len(x.shape) == n + 2
         groups = as_dim(call.arg(6, "groups", 1))
         cin = x.shape[1] if batched else x.shape[0]
@@ -80,11 +89,9 @@ def conv_transpose(n):
     """``F.conv_transpose{n}d(input, weight, bias, stride, padding, output_padding, groups,
     dilation)``; the weight is (C_in, C_out / groups, *kernel) (diffusers' FIR upsampler)."""
     def rule(call: OpCall):
-        x, w = _x(call), call.tensor(1, "weight")
-        if x is None:
-            return UNK
-        if w is None or w.shape is None or x.shape is None or len(w.shape) != n + 2 or len(x.shape) not in (n + 1, n + 2):
-            return unknown_tensor("float")
+        x, w, unread = _conv_operands(call, n)
+        if unread is not None:
+            return unread
         batched = len(x.shape) == n + 2
         cin = x.shape[1] if batched else x.shape[0]
         if dims.provably_different(cin, w.shape[0]):
