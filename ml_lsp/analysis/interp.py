@@ -223,8 +223,19 @@ def _is_package_init(path: str) -> bool:
     return path.replace("\\", "/").rsplit("/", 1)[-1] == "__init__.py"
 
 
-_NOT_BOUND = type("_NotBound", (), {"__repr__": lambda self: "<not bound>",
-                                     "__reduce__": lambda self: "_NOT_BOUND"})()
+class _NotBound:
+    """What a module's look-up of a name no statement binds gives (``module_global``):
+    unlike ``UNK``, which is a value nobody knows."""
+    __slots__ = ()
+
+    def __repr__(self):
+        return "<not bound>"
+
+    def __reduce__(self):
+        return "_NOT_BOUND"
+
+
+_NOT_BOUND = _NotBound()
 
 
 class LazyImport:
@@ -310,9 +321,10 @@ class Interp:
         self.import_hops = import_depth
         self.globals: dict = {"__name__": "__main__"}
         # ``from M import *`` statements of a library module (or a package's __init__), run
-        # on the first look-up of a name the module's own statements did not bind (``star_lookup``): transformers' ``__init__``
-        # star-imports every model under ``TYPE_CHECKING``, and a file reading
-        # ``PreTrainedModel`` from it interpreted all 2,600 of its modules (20 s)
+        # on the first look-up of a name the module's own statements did not bind
+        # (``star_lookup``): transformers' ``__init__`` star-imports every model under
+        # ``TYPE_CHECKING``, and a file reading ``PreTrainedModel`` from it interpreted all
+        # 2,600 of its modules (20 s)
         self.pending_stars: list = []
         self.star_found: dict = {}  # name -> value found through pending_stars (UNK: not there)
         self.steps = 0
@@ -1001,18 +1013,16 @@ class Interp:
             key = (frame.scope, stmt.lineno, target.col_offset, target.id)
             old = self.rec.bindings.get(key)
             if old is not None and old[0] == self.quality and old[3][2] is not None:
-                prev = {s: (sh, dt) for s, sh, dt in old[3][2]}
-                now = {s for s, _, _ in elems}
-                if now < set(prev):
-                    # a tuple grown trip by trip (``output_states += (h,)``): the items some trips
-                    # bound, each joined over the trips that bound it
-                    elems, prev = old[3][2], {s: (sh, dt) for s, sh, dt in elems}
-                    now = {s for s, _, _ in elems}
-                if not set(prev) <= now:
+                # a tuple grown trip by trip (``output_states += (h,)``) keeps the items some
+                # trips bound, each joined over the trips that bound it; items that differ
+                # otherwise are unknown
+                longer, shorter = (old[3][2], elems) if len(old[3][2]) > len(elems) else (elems, old[3][2])
+                other = {s: (sh, dt) for s, sh, dt in shorter}
+                if not set(other) <= {s for s, _, _ in longer}:
                     elems = [(s, None, None) for s, _, _ in elems]
                 else:
-                    elems = [(s, dims.join_shape(prev[s][0], sh), dt if dt == prev[s][1] else None)
-                             if s in prev else (s, sh, dt) for s, sh, dt in elems]
+                    elems = [(s, dims.join_shape(other[s][0], sh), dt if dt == other[s][1] else None)
+                             if s in other else (s, sh, dt) for s, sh, dt in longer]
             if old is None or self.quality >= old[0]:
                 self.rec.bindings[key] = (self.quality, None, None, (target, "", elems))
 
@@ -2702,18 +2712,18 @@ class Interp:
         self.star_found[name] = v
         return v
 
-    def run_pending_stars(self):
-        """Bind what every pending star import binds (a star import of this module needs
-        all its names)."""
+    def star_exports(self) -> dict:
+        """The names ``from <this module> import *`` binds, its own pending star imports run
+        first: its public globals, over what its star imports bound."""
         stars, self.pending_stars = self.pending_stars, []
         for stmt in stars:
             other = self.load_workspace_module(("." * stmt.level) + (stmt.module or ""))
-            if other is None:
-                continue
-            other.run_pending_stars()
-            for k, v in list(other.globals.items()) + list(other.star_found.items()):
-                if not k.startswith("_") and v is not _NOT_BOUND:
+            if other is not None:
+                for k, v in other.star_exports().items():
                     self.star_found.setdefault(k, v)
+        found = {k: v for k, v in self.star_found.items() if v is not _NOT_BOUND and not k.startswith("_")}
+        found.update((k, v) for k, v in self.globals.items() if not k.startswith("_"))
+        return found
 
     def not_installed(self, name: str) -> bool:
         """Whether the workspace's interpreter cannot import ``name`` (its resolver finds no
@@ -2750,13 +2760,7 @@ class Interp:
         for alias in stmt.names:
             if alias.name == "*":
                 if other is not None:
-                    other.run_pending_stars()
-                    for k, v in other.globals.items():
-                        if not k.startswith("_"):
-                            frame.env[k] = v
-                    for k, v in other.star_found.items():
-                        if v is not _NOT_BOUND and not k.startswith("_"):
-                            frame.env.setdefault(k, v)
+                    frame.env.update(other.star_exports())
                 continue
             # a LazyImport of ``other`` stays one
             frame.env[alias.asname or alias.name] = self.imported_value(stmt, alias.name, other)
