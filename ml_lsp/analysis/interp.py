@@ -33,6 +33,7 @@ from ml_lsp.analysis import provenance, pyregex
 from ml_lsp.analysis.provenance import SourceValue
 from ml_lsp.analysis.symconfig import field_value
 from ml_lsp.analysis.values import (NUM, UNK, Bound, Choice, ClassVal, DictVal, Func, Instance, Layer, Obj, Partial,
+                                    join_unknown_key,
                                     Ref, Repeated, Seq, SeqPrefix, Tensor, as_dim, join)
 
 # input qualities: a record made with better-known inputs replaces a worse one
@@ -876,6 +877,11 @@ class Interp:
             key = self.eval(target.slice, frame)
             if isinstance(obj, DictVal) and _hashable(key):
                 obj.items[key] = value
+            elif isinstance(obj, DictVal):
+                # d[str(device)] = v: which item changed is unknown, so each may now be v
+                for k, v in obj.items.items():
+                    obj.items[k] = join(resolved(v), value)
+                obj.unknown_key = join_unknown_key(obj.unknown_key, value)
             elif isinstance(obj, Seq) and isinstance(key, int) and -len(obj.items) <= key < len(obj.items):
                 obj.items[key] = value
             elif isinstance(obj, Layer) and obj.children is not None and isinstance(key, str):
@@ -1494,6 +1500,8 @@ class Interp:
                 # LAYER_TYPES[layer_type](...) with the type unknown: one of the classes the table
                 # holds, built as each (transformers' DYNAMIC_LAYER_TYPE_MAPPING)
                 return Choice(list(dict.fromkeys(obj.items.values())))
+            if not _hashable(key) and not obj.items and obj.unknown_key is not None:
+                return obj.unknown_key  # a cache written and read back under the same unknown key
             return UNK
         if isinstance(obj, SeqPrefix):
             return _prefix_subscript(obj, key)
@@ -3854,7 +3862,7 @@ def _copy_containers(env: dict, copies: dict) -> dict:
             pair = copies.get(id(v))
             if pair is None:
                 pair = copies[id(v)] = (v, Seq(list(v.items), v.kind, v.names) if isinstance(v, Seq)
-                                        else DictVal(dict(v.items), v.ordered))
+                                        else DictVal(dict(v.items), v.ordered, v.unknown_key))
             v = pair[1]
         out[k] = v
     return out
@@ -3882,6 +3890,8 @@ def _merge_back(frames, copies) -> None:
                     items[k] = v if k not in items or items[k] is v else join(resolved(items[k]), resolved(v))
             orig.items.clear()
             orig.items.update(items)
+            for m in made:
+                orig.unknown_key = join_unknown_key(orig.unknown_key, m.unknown_key)
         mine = {id(m) for m in made}
         for f in frames:
             for k, v in f.env.items():
@@ -4151,6 +4161,7 @@ def _dict_base(cls) -> bool:
 
 
 _ITERABLE_ABCS = {"collections.abc.Iterable", "typing.Iterable", "collections.abc.Sequence", "typing.Sequence"}
+_CALLABLE_ABCS = {"collections.abc.Callable", "typing.Callable"}
 
 _BUILTIN_TYPES = {"builtins.int": int, "builtins.float": float, "builtins.str": str, "builtins.bool": bool,
                   "builtins.tuple": Seq, "builtins.list": Seq, "builtins.dict": DictVal,
@@ -4314,6 +4325,8 @@ def _isinstance(obj, cls):
             return False
         if cls.qual in _MODULE_CLASSES and isinstance(obj, (Seq, DictVal, ClassVal)):
             return False  # x-transformers' default(val, d): `not isinstance(d, Module) and callable(d)`
+        if cls.qual in _CALLABLE_ABCS:  # timm's get_act_fn: isinstance(name, Callable) on 'relu'
+            return _callable(obj)
         if cls.qual in _ITERABLE_ABCS:  # timm's to_ntuple: isinstance(x, collections.abc.Iterable)
             if obj is None or isinstance(obj, (int, float, Sym, dims.Hinted)):  # a Hinted is a size, not a str
                 return False

@@ -104,6 +104,9 @@ class Repeated:
 class DictVal:
     items: dict  # python-constant key -> value
     ordered: bool = False
+    # what was stored under a key the engine cannot tell (timm's bias cache keyed by
+    # str(device)): a read with an unknown key from a dict holding only such items gets it
+    unknown_key: Any = None
 
 
 @dataclass(eq=False)
@@ -363,7 +366,8 @@ def join(a, b):
     if isinstance(a, DictVal) and isinstance(b, DictVal) and a.items.keys() == b.items.keys():
         # the same keys on both paths (kwargs after an `if` that may rebuild them): each value
         # joined; a key present on one path only could be either, which a DictVal cannot say
-        return DictVal({k: join(v, b.items[k]) for k, v in a.items.items()}, a.ordered and b.ordered)
+        return DictVal({k: join(v, b.items[k]) for k, v in a.items.items()}, a.ordered and b.ordered,
+                       join_unknown_key(a.unknown_key, b.unknown_key))
     try:
         if type(a) is type(b) and not isinstance(a, (Layer, Instance, Func, ClassVal, DictVal, Obj)) and a == b:
             return a
@@ -396,6 +400,11 @@ def join(a, b):
 
 
 MAX_CHOICES = 8
+
+
+def join_unknown_key(a, b):
+    """Two paths' items stored under unknown keys: a path that stored none kept the other's."""
+    return b if a is None else a if b is None else join(a, b)
 
 
 def _zero_d_of(n, t) -> bool:

@@ -846,7 +846,7 @@ RULES = {}
 for _name, _rule in {
     "view": view, "reshape": view, "flatten": flatten, "unflatten": unflatten, "permute": permute,
     "transpose": transpose, "swapaxes": transpose, "swapdims": transpose, "t": t_, "T": big_t, "mT": m_t,
-    "mH": m_t, "H": big_t, "unsqueeze": unsqueeze, "squeeze": squeeze, "expand": expand,
+    "mH": m_t, "H": big_t, "unsqueeze": unsqueeze, "squeeze": squeeze, "expand": expand, "broadcast_to": expand,
     "expand_as": expand_as, "repeat": repeat, "repeat_interleave": repeat_interleave, "contiguous": same,
     "clone": same, "detach": same, "cpu": same, "cuda": same, "requires_grad_": same, "pin_memory": same,
     "to": to, "float": as_dtype("float"), "double": as_dtype("float"), "half": as_dtype("float"),
@@ -869,7 +869,7 @@ RULES["torch.autograd.Variable"] = RULES["torch.autograd.variable.Variable"] = s
 for _name in ("reshape", "flatten", "unflatten", "permute", "transpose", "swapaxes", "swapdims", "t",
               "scatter", "scatter_add", "scatter_reduce", "gather", "index_select", "masked_select", "nonzero",
               "unsqueeze", "squeeze", "chunk", "split", "unbind", "numel", "clone", "detach",
-              "repeat_interleave"):
+              "repeat_interleave", "broadcast_to"):
     RULES[f"torch.{_name}"] = RULES[f"torch.Tensor.{_name}"]
 RULES["torch.cat"] = RULES["torch.concat"] = RULES["torch.concatenate"] = cat
 RULES["torch.unique"] = RULES["torch.Tensor.unique"] = unique

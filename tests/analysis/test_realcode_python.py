@@ -583,3 +583,54 @@ def test_a_functional_transposed_convolution_upsamples():
             return y
     """, entry="Up", inputs={"x": [2, 8, 8, 8]})
     assert last(f, "y") == [2, 4, 18, 18]
+
+
+def test_isinstance_of_callable_tells_a_name_from_a_function():
+    # timm's get_act_fn: `if isinstance(name, Callable): return name` on 'relu' is False
+    f = analyze("""
+    from typing import Callable
+
+    def get_act(name):
+        if isinstance(name, Callable):
+            return name
+        return F.relu
+
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.act = get_act("relu")
+            self.act2 = get_act(nn.GELU())
+
+        def forward(self, x):
+            y = self.act(x).mul_(2.0)
+            z = self.act2(y)
+            return z
+    """, entry="M", inputs={"x": [2, 3]})
+    assert last(f, "y") == [2, 3]
+    assert last(f, "z") == [2, 3]
+
+
+def test_a_cache_keyed_by_an_unknown_string_reads_back_what_was_stored():
+    # timm's efficientformer/levit: attention_bias_cache[str(device)] = biases[:, idxs]
+    f = analyze("""
+    class Attn(nn.Module):
+        def __init__(self, n=16):
+            super().__init__()
+            self.biases = nn.Parameter(torch.zeros(4, n))
+            self.register_buffer("idxs", torch.zeros(n, n, dtype=torch.long))
+            self.bias_cache = {}
+
+        def get_biases(self, device):
+            if self.training:
+                return self.biases[:, self.idxs]
+            key = str(device)
+            if key not in self.bias_cache:
+                self.bias_cache[key] = self.biases[:, self.idxs]
+            return self.bias_cache[key]
+
+        def forward(self, x):
+            attn = x @ x.transpose(-2, -1)
+            attn = attn + self.get_biases(x.device)
+            return attn
+    """, entry="Attn", inputs={"x": [2, 4, 16, 8]})
+    assert shapes(f, "attn") == [[2, 4, 16, 16], [2, 4, 16, 16]]
