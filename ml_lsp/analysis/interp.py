@@ -1328,8 +1328,10 @@ class Interp:
             constant = _LIBRARY_CONSTANTS.get(f"{obj.qual}.{name}")
             if constant is not None:  # torch.pi in a GELU's tanh approximation
                 return constant
-            if obj.qual.split(".")[0] not in _LIBRARY_ROOTS or (
-                    _reads_from_source(obj.qual) and self.lookup_rule(f"{obj.qual}.{name}") is None):
+            # a name with a rule is the rule's, as `from M import name` reads it (einx.subtract
+            # through `import einx`)
+            if self.lookup_rule(f"{obj.qual}.{name}") is None and (obj.qual.split(".")[0] not in _LIBRARY_ROOTS or
+                                                                   _reads_from_source(obj.qual)):
                 # `import pkg.model` then `pkg.model.Block` or getattr(pkg.model, name): a
                 # workspace module reached through attributes, read as `from` would read it
                 # (and `torchvision.models.resnet18`, a library read from its source)

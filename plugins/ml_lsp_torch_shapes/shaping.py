@@ -155,6 +155,30 @@ def permute(call: OpCall):
     return _like(t, [t.shape[i] for i in idx])
 
 
+def movedim(call: OpCall):
+    """``movedim(x, source, destination)`` (ints or sequences of them): the moved dims go
+    to their places, the others keep their order."""
+    t = _t(call)
+    if t is None:
+        return UNK
+    if t.shape is None:
+        return unknown_tensor(t.dtype)
+    r = len(t.shape)
+    src, dst = call.arg(1, "source"), call.arg(2, "destination")
+    src = list(src.items) if isinstance(src, Seq) else [src]
+    dst = list(dst.items) if isinstance(dst, Seq) else [dst]
+    src = [norm_axis(s, r) if isinstance(s, int) and not isinstance(s, bool) else None for s in src]
+    dst = [norm_axis(d, r) if isinstance(d, int) and not isinstance(d, bool) else None for d in dst]
+    if len(src) != len(dst) or None in src or None in dst or len(set(src)) != len(src) or len(set(dst)) != len(dst):
+        return unknown_tensor(t.dtype)
+    out = [None] * r
+    for s, d in zip(src, dst):
+        out[d] = t.shape[s]
+    rest = iter(t.shape[i] for i in range(r) if i not in src)
+    out = [d if i in dst else next(rest) for i, d in enumerate(out)]
+    return _like(t, out)
+
+
 def transpose(call: OpCall):
     t = _t(call)
     if t is None:
@@ -845,7 +869,7 @@ def _slice_len(size, s):
 RULES = {}
 for _name, _rule in {
     "view": view, "reshape": view, "flatten": flatten, "unflatten": unflatten, "permute": permute,
-    "transpose": transpose, "swapaxes": transpose, "swapdims": transpose, "t": t_, "T": big_t, "mT": m_t,
+    "transpose": transpose, "movedim": movedim, "moveaxis": movedim, "swapaxes": transpose, "swapdims": transpose, "t": t_, "T": big_t, "mT": m_t,
     "mH": m_t, "H": big_t, "unsqueeze": unsqueeze, "squeeze": squeeze, "expand": expand, "broadcast_to": expand,
     "expand_as": expand_as, "repeat": repeat, "repeat_interleave": repeat_interleave, "contiguous": same,
     "clone": same, "detach": same, "cpu": same, "cuda": same, "requires_grad_": same, "pin_memory": same,
@@ -869,7 +893,7 @@ RULES["torch.autograd.Variable"] = RULES["torch.autograd.variable.Variable"] = s
 for _name in ("reshape", "flatten", "unflatten", "permute", "transpose", "swapaxes", "swapdims", "t",
               "scatter", "scatter_add", "scatter_reduce", "gather", "index_select", "masked_select", "nonzero",
               "unsqueeze", "squeeze", "chunk", "split", "unbind", "numel", "clone", "detach",
-              "repeat_interleave", "broadcast_to"):
+              "repeat_interleave", "broadcast_to", "movedim", "moveaxis"):
     RULES[f"torch.{_name}"] = RULES[f"torch.Tensor.{_name}"]
 RULES["torch.cat"] = RULES["torch.concat"] = RULES["torch.concatenate"] = cat
 RULES["torch.unique"] = RULES["torch.Tensor.unique"] = unique

@@ -335,6 +335,11 @@ def test_a_library_function_with_a_rule_keeps_it_when_the_library_is_installed(t
         """))
     shapes = shapes_cli_with_site(site, ws, model, "Quantizer", "x=2,16,64")
     assert shapes.get("quantized") == [2, 16, 64]
+    # x-transformers' `import einx` then einx.subtract(...): the attribute is the rule's too
+    model.write_text(model.read_text().replace("from einx import get_at", "import einx")
+                     .replace("get_at(", "einx.get_at("))
+    shapes = shapes_cli_with_site(site, ws, model, "Quantizer", "x=2,16,64")
+    assert shapes.get("quantized") == [2, 16, 64]
 
 
 def test_experts_picked_by_an_id_from_the_data_are_each_of_them():
