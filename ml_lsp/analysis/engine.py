@@ -677,6 +677,10 @@ def _forward_inputs(interp: Interp, fn: Func, explicit: dict, owner_instance, pr
     params = fn.node.args.posonlyargs + fn.node.args.args
     if owner_instance is not None:
         params = params[1:]
+    n_positional = len(params)
+    # keyword-only parameters are inputs too (x-transformers' forward(self, x, *, condition))
+    kwonly = {p.arg: default is not None for p, default in zip(fn.node.args.kwonlyargs, fn.node.args.kw_defaults)}
+    params = params + fn.node.args.kwonlyargs
     n_defaults = len(fn.node.args.defaults)
     all_params = fn.node.args.posonlyargs + fn.node.args.args
     comment = _shape_comment(interp, fn)
@@ -694,7 +698,7 @@ def _forward_inputs(interp: Interp, fn: Func, explicit: dict, owner_instance, pr
             raise InputError(f"--input {unknown[0]}: {fn.qualname} has no parameter {unknown[0]!r} "
                              f"(parameters: {', '.join(p.arg for p in params) or 'none'})")
     for p in params:
-        has_default = all_params.index(p) >= len(all_params) - n_defaults
+        has_default = kwonly[p.arg] if p.arg in kwonly else all_params.index(p) >= len(all_params) - n_defaults
         if is_entry and p.arg in explicit:
             values[p.arg] = Tensor(explicit[p.arg], None, "input (given)")
             quality = max(quality, EXPLICIT)
@@ -715,7 +719,7 @@ def _forward_inputs(interp: Interp, fn: Func, explicit: dict, owner_instance, pr
     if site is not None and missing:
         # a call in the file (model(torch.randn(64, 1, 28, 28))) gives the rest
         for i, p in enumerate(params):
-            v = site.arg(i, p.arg)
+            v = site.arg(i, p.arg) if i < n_positional else site.kwargs.get(p.arg)
             if p.arg in missing and isinstance(v, Tensor) and v.shape is not None:
                 values[p.arg] = Tensor(v.shape, v.dtype, _call_site_origin(site, v), source=v.source)
                 missing.remove(p.arg)

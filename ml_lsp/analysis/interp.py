@@ -1697,6 +1697,9 @@ class Interp:
             return self.call_choice(fn, a, node, frame)
         if isinstance(fn, _MappingMethod):
             return self.call_mapping_method(fn, a, node)
+        if isinstance(fn, _DataclassInit):
+            self._construct(fn.inst, fn.cls, a, node)
+            return None
         if isinstance(fn, _ContainerInit):
             inst = fn.inst
             if isinstance(inst, Instance):
@@ -4114,6 +4117,10 @@ def _get_attr_super(interp, obj, name, node, frame):
         if name in c.attrs:
             v = c.attrs[name]
             return Bound(obj.self_val, v) if isinstance(v, Func) else v
+        if name == "__init__" and c.is_dataclass and isinstance(obj.self_val, Instance):
+            # torchvision's FusedMBConvConfig: super().__init__(...) is the dataclass base's
+            # generated __init__, which sets its fields
+            return _DataclassInit(obj.self_val, c)
     container = _container_base(obj.cls)
     if container is not None and name == "__init__":
         return _ContainerInit(obj.self_val, container)
@@ -4422,6 +4429,11 @@ class _ContainerInit:
 class _LayerInit:
     def __init__(self, inst, qual, rule):
         self.inst, self.qual, self.rule = inst, qual, rule
+
+
+class _DataclassInit:
+    def __init__(self, inst, cls):
+        self.inst, self.cls = inst, cls
 
 
 

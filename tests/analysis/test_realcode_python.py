@@ -634,3 +634,48 @@ def test_a_cache_keyed_by_an_unknown_string_reads_back_what_was_stored():
             return attn
     """, entry="Attn", inputs={"x": [2, 4, 16, 8]})
     assert shapes(f, "attn") == [[2, 4, 16, 16], [2, 4, 16, 16]]
+
+
+def test_keyword_only_forward_parameters_take_inputs():
+    # x-transformers' AdaptiveLayerNorm: forward(self, x, *, condition)
+    src = """
+    class AdaptiveLayerNorm(nn.Module):
+        def __init__(self, dim=64, dim_condition=32):
+            super().__init__()
+            self.ln = nn.LayerNorm(dim, elementwise_affine=False)
+            self.to_gamma = nn.Linear(dim_condition, dim)
+
+        def forward(self, x, *, condition, scale=None):
+            condition = condition.unsqueeze(1)
+            gamma = self.to_gamma(condition)
+            return self.ln(x) * (gamma + 1.)
+    """
+    f = analyze(src, entry="AdaptiveLayerNorm", inputs={"x": [2, 16, 64], "condition": [2, 32]})
+    assert last(f, "gamma") == [2, 1, 64]
+
+
+def test_super_init_into_a_dataclass_base_sets_its_fields():
+    # torchvision's FusedMBConvConfig(_MBConvConfig): super().__init__(...) is the generated one
+    f = analyze("""
+    from dataclasses import dataclass
+
+    @dataclass
+    class _Cfg:
+        kernel: int
+        input_channels: int
+        out_channels: int
+
+    class FusedCfg(_Cfg):
+        def __init__(self, kernel, input_channels, out_channels):
+            super().__init__(kernel, input_channels, out_channels)
+
+    class Block(nn.Module):
+        def __init__(self, cnf):
+            super().__init__()
+            self.conv = nn.Conv2d(cnf.input_channels, cnf.out_channels, cnf.kernel, padding=1)
+
+        def forward(self, x):
+            y = self.conv(x)
+            return y
+    """, entry="Block", init="cnf=FusedCfg(3, 16, 24)", inputs={"x": [2, 16, 8, 8]})
+    assert last(f, "y") == [2, 24, 8, 8]
