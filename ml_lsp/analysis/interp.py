@@ -219,6 +219,26 @@ def _join_batches(a, b):
 
 IMPORT_DEPTH = 3
 
+_RULE_FILES: list = []  # [(rules, {file suffix: {name: rule name}})], one per rule table
+
+
+def _rules_by_file(rules) -> dict:
+    """The rules for library functions (not torch's, never read from source), by the file
+    that defines each: ``/pkg/mod.py`` and ``/pkg/mod/__init__.py`` for ``pkg.mod.f``."""
+    for table, found in _RULE_FILES:
+        if table is rules:
+            return found
+    found: dict = {}
+    for qual in rules:
+        mod, _, name = qual.rpartition(".")
+        if "." not in mod or mod.split(".")[0] in _LIBRARY_ROOTS:
+            continue
+        for suffix in (f"/{mod.replace('.', '/')}.py", f"/{mod.replace('.', '/')}/__init__.py"):
+            found.setdefault(suffix, {})[name] = qual
+    _RULE_FILES.append((rules, found))
+    del _RULE_FILES[:-4]
+    return found
+
 
 def _is_package_init(path: str) -> bool:
     return path.replace("\\", "/").rsplit("/", 1)[-1] == "__init__.py"
@@ -312,6 +332,7 @@ class Interp:
         self.lines = text.split("\n")
         self.path = path
         self.rules = rules
+        self._rule_defs = None
         self.resolve_module = resolve_module
         self.rec = recorder if recorder is not None else Recorder()
         self.module_cache = module_cache if module_cache is not None else {}
@@ -421,6 +442,17 @@ class Interp:
         except Exception:
             return ""
 
+    def rule_defs(self) -> dict:
+        """Name -> rule name of the functions this module defines that have a rule (diffusers'
+        ``dispatch_attention_fn`` in ``diffusers/models/attention_dispatch.py``)."""
+        if self._rule_defs is None:
+            path = (self.path or "").replace("\\", "/")
+            self._rule_defs = {}
+            for suffix, names in _rules_by_file(self.rules).items():
+                if path.endswith(suffix):
+                    self._rule_defs.update(names)
+        return self._rule_defs
+
     def lookup_rule(self, qual: str):
         r = self.rules.get(qual)
         if r is None and qual.startswith("torch.nn.modules."):
@@ -489,7 +521,9 @@ class Interp:
         elif t is ast.While:
             self.exec_while(stmt, frame)
         elif t is ast.FunctionDef or t is ast.AsyncFunctionDef:
-            frame.env[stmt.name] = self.make_func(stmt, frame)
+            qual = self.rule_defs().get(stmt.name) if frame.env is self.globals else None
+            # a library function the rules know, read in its own source: the rule's
+            frame.env[stmt.name] = Ref(qual) if qual is not None else self.make_func(stmt, frame)
         elif t is ast.ClassDef:
             frame.env[stmt.name] = self.make_class(stmt, frame)
         elif t is ast.Import:

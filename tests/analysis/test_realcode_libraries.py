@@ -384,3 +384,67 @@ def test_a_dict_updated_on_one_path_keeps_what_both_paths_know():
             return y
     """, entry="Net", inputs={"x": [2, 16]})
     assert last(f, "y") == [2, 32]
+
+
+_DISPATCH = """\
+class _Registry:
+    _backends = {}
+
+    @classmethod
+    def register(cls, name):
+        def decorator(func):
+            cls._backends[name] = func
+            return func
+        return decorator
+
+
+def dispatch_attention_fn(query, key, value, attn_mask=None, *, backend=None):
+    fn = _Registry._backends[backend or "native"]
+    return fn(query=query, key=key, value=value, attn_mask=attn_mask)
+
+
+@_Registry.register("native")
+def _native_attention(query, key, value, attn_mask=None):
+    query, key, value = (x.permute(0, 2, 1, 3) for x in (query, key, value))
+    out = torch.nn.functional.scaled_dot_product_attention(query, key, value, attn_mask=attn_mask)
+    return out.permute(0, 2, 1, 3)
+"""
+
+
+def test_diffusers_attention_dispatch_is_read_by_its_rule_in_its_tree_and_through_imports(tmp_path):
+    # diffusers' processors call dispatch_attention_fn, whose backend comes from a registry
+    # filled by decorators: (batch, length, heads, head_dim) in, the same out
+    site = tmp_path / "env" / "lib" / "python3.11" / "site-packages"
+    models = site / "diffusers" / "models"
+    models.mkdir(parents=True)
+    (site / "diffusers" / "__init__.py").write_text("")
+    (models / "__init__.py").write_text("")
+    (models / "attention_dispatch.py").write_text("import torch\n\n\n" + _DISPATCH)
+    block = textwrap.dedent("""\
+        import torch
+        from torch import nn
+        from {module} import dispatch_attention_fn
+
+
+        class Block(nn.Module):
+            def __init__(self, dim=64, heads=4):
+                super().__init__()
+                self.heads = heads
+                self.to_qkv = nn.Linear(dim, 3 * dim)
+
+            def forward(self, x):
+                q, k, v = self.to_qkv(x).unflatten(-1, (3, self.heads, -1)).unbind(2)
+                out = dispatch_attention_fn(q, k, v)
+                out = out.flatten(2, 3)
+                return out
+        """)
+    ws = tmp_path / "project"
+    ws.mkdir()
+    model = ws / "block.py"
+    model.write_text(block.format(module="diffusers.models.attention_dispatch"))
+    shapes = shapes_cli_with_site(site, ws, model, "Block", "x=2,16,64")
+    assert shapes.get("out") == [2, 16, 64]
+    inside = models / "block.py"  # a block of diffusers' own tree, read by a relative import
+    inside.write_text(block.format(module=".attention_dispatch"))
+    shapes = shapes_cli_with_site(site, site, inside, "Block", "x=2,16,64")
+    assert shapes.get("out") == [2, 16, 64]
