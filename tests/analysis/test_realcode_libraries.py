@@ -448,3 +448,52 @@ def test_diffusers_attention_dispatch_is_read_by_its_rule_in_its_tree_and_throug
     inside.write_text(block.format(module=".attention_dispatch"))
     shapes = shapes_cli_with_site(site, site, inside, "Block", "x=2,16,64")
     assert shapes.get("out") == [2, 16, 64]
+
+
+def test_a_library_chain_of_sibling_modules_is_followed_past_the_import_bound(tmp_path):
+    # timm's layers/: selective_kernel -> conv_bn_act -> create_conv2d -> conv2d_same ->
+    # padding, each importing the next from its own folder
+    site = tmp_path / "env" / "lib" / "python3.11" / "site-packages"
+    layers = site / "lib" / "layers"
+    layers.mkdir(parents=True)
+    (site / "lib" / "__init__.py").write_text("")
+    (layers / "__init__.py").write_text("from .block import Block\n")
+    (layers / "block.py").write_text("from .conv_act import ConvAct\n\n\nBlock = ConvAct\n")
+    (layers / "conv_act.py").write_text(textwrap.dedent("""\
+        from torch import nn
+        from .create import create_conv
+
+
+        class ConvAct(nn.Module):
+            def __init__(self, cin, cout, k=3):
+                super().__init__()
+                self.conv = create_conv(cin, cout, k)
+
+            def forward(self, x):
+                return self.conv(x).relu()
+        """))
+    (layers / "create.py").write_text("from .same import conv_pad\n\n\ndef create_conv(cin, cout, k):\n"
+                                      "    return conv_pad(cin, cout, k)\n")
+    (layers / "same.py").write_text("from torch import nn\nfrom .padding import get_padding\n\n\n"
+                                    "def conv_pad(cin, cout, k):\n"
+                                    "    return nn.Conv2d(cin, cout, k, padding=get_padding(k))\n")
+    (layers / "padding.py").write_text("def get_padding(k):\n    return k // 2\n")
+    ws = tmp_path / "project"
+    ws.mkdir()
+    model = ws / "net.py"
+    model.write_text(textwrap.dedent("""\
+        from torch import nn
+        from lib.layers import Block
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.block = Block(3, 16)
+
+            def forward(self, x):
+                y = self.block(x)
+                return y
+        """))
+    shapes = shapes_cli_with_site(site, ws, model, "Net", "x=2,3,32,32")
+    assert shapes.get("y") == [2, 16, 32, 32]
