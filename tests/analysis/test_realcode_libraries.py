@@ -6,6 +6,15 @@ import textwrap
 from engine_helpers import analyze, last, shapes_cli_with_site
 
 
+def _project(tmp_path, name, text):
+    """A user's workspace holding one model file: (its folder, the file)."""
+    ws = tmp_path / "project"
+    ws.mkdir()
+    model = ws / name
+    model.write_text(textwrap.dedent(text))
+    return ws, model
+
+
 def test_a_cache_that_starts_as_an_empty_tensor_grows_by_what_is_concatenated():
     # transformers' DynamicLayer: keys start as torch.tensor([]) and each update concatenates
     # along the sequence; torch skips the 1-D empty tensor, so the keys are the update's
@@ -91,10 +100,7 @@ def test_torchvision_models_are_read_from_the_installed_source(tmp_path):
         def tinynet(num_classes=1000):
             return TinyNet(num_classes=num_classes)
         """))
-    ws = tmp_path / "project"
-    ws.mkdir()
-    model = ws / "net.py"
-    model.write_text(textwrap.dedent("""\
+    ws, model = _project(tmp_path, "net.py", """\
         import torchvision
         from torch import nn
 
@@ -107,7 +113,7 @@ def test_torchvision_models_are_read_from_the_installed_source(tmp_path):
             def forward(self, x):
                 logits = self.backbone(x)
                 return logits
-        """))
+        """)
     shapes = shapes_cli_with_site(site, ws, model, "Net", "x=2,3,32,32")
     assert shapes.get("logits") == [2, 5]
 
@@ -314,10 +320,7 @@ def test_a_library_function_with_a_rule_keeps_it_when_the_library_is_installed(t
             graph = _compile(description, tensors, backend, parameters)
             return graph(*tensors)
         """))
-    ws = tmp_path / "project"
-    ws.mkdir()
-    model = ws / "vq.py"
-    model.write_text(textwrap.dedent("""\
+    ws, model = _project(tmp_path, "vq.py", """\
         import torch
         from torch import nn
         from einx import get_at
@@ -332,7 +335,7 @@ def test_a_library_function_with_a_rule_keeps_it_when_the_library_is_installed(t
                 indices = torch.cdist(x, self.codebook).argmin(dim=-1)
                 quantized = get_at("[c] d, b n -> b n d", self.codebook, indices)
                 return quantized
-        """))
+        """)
     shapes = shapes_cli_with_site(site, ws, model, "Quantizer", "x=2,16,64")
     assert shapes.get("quantized") == [2, 16, 64]
     # x-transformers' `import einx` then einx.subtract(...): the attribute is the rule's too
@@ -438,10 +441,7 @@ def test_diffusers_attention_dispatch_is_read_by_its_rule_in_its_tree_and_throug
                 out = out.flatten(2, 3)
                 return out
         """)
-    ws = tmp_path / "project"
-    ws.mkdir()
-    model = ws / "block.py"
-    model.write_text(block.format(module="diffusers.models.attention_dispatch"))
+    ws, model = _project(tmp_path, "block.py", block.format(module="diffusers.models.attention_dispatch"))
     shapes = shapes_cli_with_site(site, ws, model, "Block", "x=2,16,64")
     assert shapes.get("out") == [2, 16, 64]
     inside = models / "block.py"  # a block of diffusers' own tree, read by a relative import
@@ -478,10 +478,7 @@ def test_a_library_chain_of_sibling_modules_is_followed_past_the_import_bound(tm
                                     "def conv_pad(cin, cout, k):\n"
                                     "    return nn.Conv2d(cin, cout, k, padding=get_padding(k))\n")
     (layers / "padding.py").write_text("def get_padding(k):\n    return k // 2\n")
-    ws = tmp_path / "project"
-    ws.mkdir()
-    model = ws / "net.py"
-    model.write_text(textwrap.dedent("""\
+    ws, model = _project(tmp_path, "net.py", """\
         from torch import nn
         from lib.layers import Block
 
@@ -494,6 +491,6 @@ def test_a_library_chain_of_sibling_modules_is_followed_past_the_import_bound(tm
             def forward(self, x):
                 y = self.block(x)
                 return y
-        """))
+        """)
     shapes = shapes_cli_with_site(site, ws, model, "Net", "x=2,3,32,32")
     assert shapes.get("y") == [2, 16, 32, 32]
