@@ -240,10 +240,6 @@ def _rules_by_file(rules) -> dict:
     return found
 
 
-def _folder(path: str) -> str:
-    return path.replace("\\", "/").rsplit("/", 1)[0]
-
-
 def _is_package_init(path: str) -> bool:
     return path.replace("\\", "/").rsplit("/", 1)[-1] == "__init__.py"
 
@@ -2848,9 +2844,10 @@ class Interp:
 
     def load_workspace_module(self, name):
         """The workspace module ``name`` imports from this one, interpreted (or None).
-        Imports stop ``IMPORT_DEPTH`` modules deep, a library module's import of a module of
-        its own folder not counted (timm's ``create_conv2d`` is 4 imports from a model file).
-        A bound of 4 costs ``check`` 17% more time on transformers' model files (6: 55%)."""
+        Imports stop ``IMPORT_DEPTH`` modules deep. A deeper bound for lazy imports reaches
+        timm's ``create_conv2d`` (4 imports from a model file), but at 4 or 6 ``check`` on
+        transformers' models/ took 3x the CPU (one file ran into its budget), so it stays
+        at 3 until library modules are summarised once."""
         if self.resolve_module is None:
             return None
         if _MEMO.records:
@@ -2893,12 +2890,7 @@ class Interp:
             return None
         # only the analysed file's own imports: not counting every ``__init__`` on the chain
         # read 10x more of transformers (its modules import ``...utils``, a package)
-        # nor a library module's import of a sibling module (timm's layers/: selective_kernel ->
-        # conv_bn_act -> create_conv2d -> conv2d_same -> padding); at no cost measured on
-        # transformers, whose chains cross folders
-        sibling = self.import_depth > 0 and self.path is not None and not _is_package_init(path) \
-            and _folder(path) == _folder(self.path)
-        hops = self.import_hops + (0 if (self.import_depth == 0 and _is_package_init(path)) or sibling else 1)
+        hops = self.import_hops + (0 if self.import_depth == 0 and _is_package_init(path) else 1)
         known = self.module_cache.get((path, None))
         # a module first met at the end of a long import chain had its own imports cut by the
         # depth bound; met again nearer the analysed file, it is read again with them
