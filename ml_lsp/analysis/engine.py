@@ -679,10 +679,10 @@ def _forward_inputs(interp: Interp, fn: Func, explicit: dict, owner_instance, pr
         params = params[1:]
     n_positional = len(params)
     # keyword-only parameters are inputs too (x-transformers' forward(self, x, *, condition))
-    kwonly = {p.arg: default is not None for p, default in zip(fn.node.args.kwonlyargs, fn.node.args.kw_defaults)}
     params = params + fn.node.args.kwonlyargs
-    n_defaults = len(fn.node.args.defaults)
-    all_params = fn.node.args.posonlyargs + fn.node.args.args
+    positional = fn.node.args.posonlyargs + fn.node.args.args
+    defaulted = {p.arg for p in positional[len(positional) - len(fn.node.args.defaults):]} | {
+        p.arg for p, default in zip(fn.node.args.kwonlyargs, fn.node.args.kw_defaults) if default is not None}
     comment = _shape_comment(interp, fn)
     values, quality, missing = {}, INFERRED, []
     if is_entry:
@@ -698,7 +698,7 @@ def _forward_inputs(interp: Interp, fn: Func, explicit: dict, owner_instance, pr
             raise InputError(f"--input {unknown[0]}: {fn.qualname} has no parameter {unknown[0]!r} "
                              f"(parameters: {', '.join(p.arg for p in params) or 'none'})")
     for p in params:
-        has_default = kwonly[p.arg] if p.arg in kwonly else all_params.index(p) >= len(all_params) - n_defaults
+        has_default = p.arg in defaulted
         if is_entry and p.arg in explicit:
             values[p.arg] = Tensor(explicit[p.arg], None, "input (given)")
             quality = max(quality, EXPLICIT)

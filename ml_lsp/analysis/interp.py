@@ -223,8 +223,9 @@ _RULE_FILES: list = []  # [(rules, {file suffix: {name: rule name}})], one per r
 
 
 def _rules_by_file(rules) -> dict:
-    """The rules for library functions (not torch's, never read from source), by the file
-    that defines each: ``/pkg/mod.py`` and ``/pkg/mod/__init__.py`` for ``pkg.mod.f``."""
+    """The rules for functions of libraries read from source (not those of ``_LIBRARY_ROOTS``,
+    whose names are Refs already), by the file that defines each: ``/pkg/mod.py`` and
+    ``/pkg/mod/__init__.py`` for ``pkg.mod.f``."""
     for table, found in _RULE_FILES:
         if table is rules:
             return found

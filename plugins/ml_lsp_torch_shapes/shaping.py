@@ -171,12 +171,9 @@ def movedim(call: OpCall):
     dst = [norm_axis(d, r) if isinstance(d, int) and not isinstance(d, bool) else None for d in dst]
     if len(src) != len(dst) or None in src or None in dst or len(set(src)) != len(src) or len(set(dst)) != len(dst):
         return unknown_tensor(t.dtype)
-    out = [None] * r
-    for s, d in zip(src, dst):
-        out[d] = t.shape[s]
-    rest = iter(t.shape[i] for i in range(r) if i not in src)
-    out = [d if i in dst else next(rest) for i, d in enumerate(out)]
-    return _like(t, out)
+    moved = dict(zip(dst, src))  # output position -> input dim
+    rest = iter(i for i in range(r) if i not in src)
+    return _like(t, [t.shape[moved[i]] if i in moved else t.shape[next(rest)] for i in range(r)])
 
 
 def transpose(call: OpCall):
@@ -869,8 +866,8 @@ def _slice_len(size, s):
 RULES = {}
 for _name, _rule in {
     "view": view, "reshape": view, "flatten": flatten, "unflatten": unflatten, "permute": permute,
-    "transpose": transpose, "movedim": movedim, "moveaxis": movedim, "swapaxes": transpose, "swapdims": transpose, "t": t_, "T": big_t, "mT": m_t,
-    "mH": m_t, "H": big_t, "unsqueeze": unsqueeze, "squeeze": squeeze, "expand": expand, "broadcast_to": expand,
+    "transpose": transpose, "swapaxes": transpose, "swapdims": transpose, "movedim": movedim, "moveaxis": movedim,
+    "t": t_, "T": big_t, "mT": m_t, "mH": m_t, "H": big_t, "unsqueeze": unsqueeze, "squeeze": squeeze, "expand": expand, "broadcast_to": expand,
     "expand_as": expand_as, "repeat": repeat, "repeat_interleave": repeat_interleave, "contiguous": same,
     "clone": same, "detach": same, "cpu": same, "cuda": same, "requires_grad_": same, "pin_memory": same,
     "to": to, "float": as_dtype("float"), "double": as_dtype("float"), "half": as_dtype("float"),
