@@ -948,10 +948,14 @@ def _real_run(interp, cls, instance, values, fn, quality, problems, record_input
     interp.steps = 0
     interp.memo.clear()
     interp.rec.tentative = {}
+    interp.run_raised = False
+    raised = interp.may_raise
     try:
         if record_inputs:
             _record_inputs(interp, fn, values)
-        _run(interp, cls, instance, values, fn)
+        out = _run(interp, cls, instance, values, fn)
+        # no path returned: each raised (a forward that returns nothing returns None too)
+        interp.run_raised = out is None and interp.may_raise > raised and _returns_value(fn)
     except BudgetExceeded:
         problems.append(f"{fn.qualname}: analysis budget exceeded; later shapes unknown")
     finally:
@@ -962,6 +966,10 @@ def _real_run(interp, cls, instance, values, fn, quality, problems, record_input
             # its stand-in dim must not reach a hint or a hover (what kept its leading dims
             # but changed the last, a Linear's (*, 256), stays)
             _scrub_unranked(interp)
+
+
+def _returns_value(fn: Func) -> bool:
+    return any(isinstance(n, ast.Return) and n.value is not None for n in ast.walk(fn.node))
 
 
 def _trial(interp, instance, values, combo, fn):
@@ -1293,7 +1301,32 @@ def _analyze_class(interp: Interp, cls: ClassVal, explicit, init, problems, is_e
             v.dtype = hints[p][1]  # else unknown: an index tensor and a float input look alike
     if not use_call_site:
         _batch_from_call(values, interp.callsite_args.get(cls.name), fwd)
+    optional = [p for p in _optional_tensor_params(fwd) if p not in values]
+    before = (_snapshot(interp), _model_state(instance)) if optional else None
     _recorded_run(interp, cls, instance, values, missing, hints, fwd, quality, problems, record_inputs=True)
+    if optional and interp.run_raised:
+        # every path raised with the optional tensors left None (torchtune's attention:
+        # ``y`` is optional only with a kv-cache set up, else ValueError): what the forward
+        # is for is a call that passes them, so they are inputs too
+        _restore(interp, before[0])
+        _put_back(before[1])
+        more = _probe(interp, cls, instance, values, optional, fwd)
+        for p in optional:
+            values[p] = _from_hints(more, p, None) or _unranked_input(p)
+        hints.update(more)
+        _recorded_run(interp, cls, instance, values, missing + optional, hints, fwd, quality, problems,
+                      record_inputs=True)
+
+
+def _optional_tensor_params(fn: Func) -> list:
+    """The parameters of ``fn`` that default to None and are annotated as tensors
+    (``y: Optional[torch.Tensor] = None``)."""
+    a = fn.node.args
+    positional = a.posonlyargs + a.args
+    pairs = list(zip(positional[len(positional) - len(a.defaults):], a.defaults)) + \
+        [(p, d) for p, d in zip(a.kwonlyargs, a.kw_defaults) if d is not None]
+    return [p.arg for p, d in pairs if isinstance(d, ast.Constant) and d.value is None and p.annotation is not None
+            and any(_annotation_head(o) == "Tensor" for o in _annotation_options(p.annotation))]
 
 
 def _kwargs_read(fn: Func) -> list:

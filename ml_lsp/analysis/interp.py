@@ -362,6 +362,7 @@ class Interp:
         self.hints: Optional[dict] = None  # probe name -> (shape, dtype, origin)
         self.probe_wanted: set = set()  # the parameters a probe run is after
         self.trial_conflicts: Optional[list] = None  # set while trying candidate input ranks
+        self.run_raised = False  # the last recorded forward run raised on every path (engine._real_run)
         # set while running on an input of unknown rank (*, 256): input -> the names of the
         # leading dims an unpacking ``b, n, _ = h.shape`` of a tensor keeping its star showed
         self.star_ranks: Optional[dict] = None
@@ -1251,12 +1252,13 @@ class Interp:
             elif c is True:
                 return x
             vals.append((x, c))
-        if all(c is not None for _, c in vals):
-            return vals[-1][0]
-        out = vals[0][0]
-        for x, _ in vals[1:]:
+        # the answer is the last operand, or an earlier one that may have ended the chain; one
+        # known not to (``None or hidden // heads``: None is falsy) never is the answer
+        maybe = [x for x, c in vals[:-1] if c is None] + [vals[-1][0]]
+        out = maybe[0]
+        for x in maybe[1:]:
             out = join(out, x)
-        return out if not isinstance(out, Tensor) else out
+        return out
 
     def e_unaryop(self, node, frame):
         v = self.eval(node.operand, frame)

@@ -679,3 +679,53 @@ def test_super_init_into_a_dataclass_base_sets_its_fields():
             return y
     """, entry="Block", init="cnf=FusedCfg(3, 16, 24)", inputs={"x": [2, 16, 8, 8]})
     assert last(f, "y") == [2, 24, 8, 8]
+
+
+def test_or_after_a_falsy_operand_is_the_next_operand():
+    # transformers' rotary embedding: dim = getattr(config, "head_dim", None) or hidden // heads;
+    # the None is known falsy, so the answer is the size (was unknown: inv_freq, cos, sin, q_embed)
+    f = analyze("""
+    class Cfg:
+        def __init__(self, hidden_size: int = 64, num_heads: int = 4):
+            self.hidden_size = hidden_size
+            self.num_heads = num_heads
+
+    class Rope(nn.Module):
+        def __init__(self, config: Cfg):
+            super().__init__()
+            dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_heads
+            inv_freq = 1.0 / (10000 ** (torch.arange(0, dim, 2).float() / dim))
+            self.inv_freq = inv_freq
+
+        def forward(self, x):
+            return x * self.inv_freq
+    """)
+    assert last(f, "inv_freq") == [None]  # one dim, its size not told (was: any rank)
+
+
+def test_optional_tensor_inputs_are_given_when_leaving_them_out_raises():
+    # torchtune's MultiHeadAttention: y is Optional only with a kv-cache set up; without one
+    # forward(x) raises, so the inputs inferred for it include y
+    f = analyze("""
+    class Attention(nn.Module):
+        def __init__(self, dim: int = 64, heads: int = 4):
+            super().__init__()
+            self.heads = heads
+            self.q_proj = nn.Linear(dim, dim)
+            self.k_proj = nn.Linear(dim, dim)
+            self.kv_cache = None
+
+        def forward(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
+            b, s_x, _ = x.shape
+            q = self.q_proj(x).view(b, s_x, self.heads, -1)
+            if y is None:
+                if self.kv_cache is None:
+                    raise ValueError("Must provide y input or use kv_cache")
+                k = self.kv_cache.k
+            else:
+                k = self.k_proj(y)
+            k = k.view(b, -1, self.heads, q.shape[-1])
+            return k
+    """)
+    k = last(f, "k")
+    assert k is not None and len(k) == 4
