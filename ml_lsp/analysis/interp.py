@@ -880,6 +880,11 @@ class Interp:
     def assign(self, target, value, frame, stmt):
         t = type(target)
         if t is ast.Name:
+            if value is NUM and type(stmt) is ast.Assign and stmt.value is not None and _int_valued(stmt.value):
+                # width = int(math.floor(planes * (base_width / 64.0))): an integer nobody can
+                # work out, named after what holds it, so that conv(..., width * scale) and
+                # split(out, width, 1) still meet (timm's Res2Net)
+                value = Sym.named(target.id)
             frame.env[target.id] = value
             self.record_binding(target, value, frame, stmt)
         elif t is ast.Tuple or t is ast.List:
@@ -1663,6 +1668,11 @@ class Interp:
     # ------------------------------------------------------------------ calls
     def e_call(self, node, frame):
         fn = self.eval(node.func, frame)
+        if fn is None and type(node.func) is ast.Name and _SHAPE_KEEPING_PARAM.match(node.func.id) \
+                and frame.func is not None and node.func.id in _param_names(frame.func.node):
+            # timm's Bottle2neck(norm_layer=None) calls norm_layer(width): calling None raises,
+            # so the path runs with a layer given; a norm or an activation keeps the shape
+            fn = Ref("torch.nn.Identity")
         args, kwargs, anodes, knodes = [], {}, [], {}
         unknown_star = open_tail = unknown_positional = False
         repeated = None
@@ -3372,6 +3382,25 @@ class _FloatDim(float):
         obj = float.__new__(cls, float("nan"))
         obj.dim = d
         return obj
+
+
+def _int_valued(node) -> bool:
+    """``int(...)``, ``math.floor(...)``, ``math.ceil(...)``, ``round(x)``, and such a value
+    times, plus or minus a name or an integer: an integer."""
+    if type(node) is ast.BinOp and type(node.op) in (ast.Mult, ast.Add, ast.Sub, ast.FloorDiv):
+        def plain(n):
+            return type(n) is ast.Name or type(n) is ast.Attribute or (
+                type(n) is ast.Constant and type(n.value) is int) or _int_valued(n)
+        return (_int_valued(node.left) and plain(node.right)) or (_int_valued(node.right) and plain(node.left))
+    if type(node) is not ast.Call:
+        return False
+    f = node.func
+    name = f.id if type(f) is ast.Name else (f.attr if type(f) is ast.Attribute else "")
+    return name in ("int", "floor", "ceil") or (name == "round" and len(node.args) == 1)
+
+
+#: a parameter that holds a norm or an activation layer class (timm's and torchvision's names)
+_SHAPE_KEEPING_PARAM = re.compile(r"^(norm|act|activation)(_layer|_fn|_cls)?$")
 
 
 def _attribute_alias(obj, name: str) -> str:

@@ -729,3 +729,45 @@ def test_optional_tensor_inputs_are_given_when_leaving_them_out_raises():
     """)
     k = last(f, "k")
     assert k is not None and len(k) == 4
+
+
+def test_a_norm_layer_parameter_left_none_keeps_the_shape_where_it_is_called():
+    # timm's Bottle2neck(norm_layer=None) calls norm_layer(width): calling None raises, so the
+    # path is run with a layer given; a norm (or an activation) keeps its input's shape
+    f = analyze("""
+    class Block(nn.Module):
+        def __init__(self, c: int, norm_layer=None):
+            super().__init__()
+            self.conv = nn.Conv2d(c, 2 * c, 3, padding=1)
+            self.bn = norm_layer(2 * c)
+
+        def forward(self, x):
+            out = self.bn(self.conv(x))
+            return out
+    """, entry="Block", init="c=4", inputs={"x": [2, 4, 8, 8]})
+    assert last(f, "out") == [2, 8, 8, 8]
+
+
+def test_an_integer_worked_out_of_floats_is_named_after_its_variable():
+    # timm's Res2Net: width = int(math.floor(planes * (base_width / 64.0))) * cardinality is an
+    # integer the engine cannot work out; named `width`, conv(planes, width * scale) and
+    # torch.split(out, width, 1) meet: four chunks of width channels
+    f = analyze("""
+    import math
+
+    class Split(nn.Module):
+        def __init__(self, planes: int, base_width: int = 26, scale: int = 4, cardinality: int = 1):
+            super().__init__()
+            width = int(math.floor(planes * (base_width / 64.0))) * cardinality
+            self.width = width
+            self.conv1 = nn.Conv2d(planes, width * scale, 1)
+
+        def forward(self, x):
+            out = self.conv1(x)
+            spx = torch.split(out, self.width, 1)
+            first = spx[0]
+            out = torch.cat(spx, 1)
+            return out
+    """)
+    assert last(f, "first") == ["B", "width", "H", "W"]
+    assert last(f, "out") == ["B", "4*width", "H", "W"]
