@@ -1301,21 +1301,34 @@ def _analyze_class(interp: Interp, cls: ClassVal, explicit, init, problems, is_e
             v.dtype = hints[p][1]  # else unknown: an index tensor and a float input look alike
     if not use_call_site:
         _batch_from_call(values, interp.callsite_args.get(cls.name), fwd)
-    optional = [p for p in _optional_tensor_params(fwd) if p not in values]
+    optional = [p for p in _optional_tensor_params(fwd) if p not in values] if interp.shapes_wanted else []
     before = (_snapshot(interp), _model_state(instance)) if optional else None
     _recorded_run(interp, cls, instance, values, missing, hints, fwd, quality, problems, record_inputs=True)
-    if optional and interp.run_raised:
-        # every path raised with the optional tensors left None (torchtune's attention:
-        # ``y`` is optional only with a kv-cache set up, else ValueError): what the forward
-        # is for is a call that passes them, so they are inputs too
-        _restore(interp, before[0])
-        _put_back(before[1])
-        more = _probe(interp, cls, instance, values, optional, fwd)
-        for p in optional:
-            values[p] = _from_hints(more, p, None) or _unranked_input(p)
-        hints.update(more)
-        _recorded_run(interp, cls, instance, values, missing + optional, hints, fwd, quality, problems,
-                      record_inputs=True)
+    if not optional:
+        return
+    raised = interp.run_raised
+    if not raised and is_entry and explicit:
+        return  # the inputs the user gave are the run asked for
+    # The optional tensors given too. Where every path raised without them (torchtune's
+    # attention: ``y`` is optional only with a kv-cache set up, else ValueError), that is
+    # the run; otherwise it only fills the lines the first run never reached (diffusers'
+    # ``if temb is not None:`` branch), each line keeping what the first run found.
+    first = None if raised else _snapshot(interp)
+    _restore(interp, before[0])
+    _put_back(before[1])
+    more = _probe(interp, cls, instance, values, optional, fwd)
+    given = dict(values)
+    for p in optional:
+        given[p] = _from_hints(more, p, None) or _unranked_input(p)
+    _recorded_run(interp, cls, instance, given, missing + optional, {**hints, **more}, fwd, quality, problems,
+                  record_inputs=raised)
+    if first is not None:
+        rec = interp.rec
+        second = (rec.bindings, rec.hovers)
+        _restore(interp, first)
+        for store, extra in zip((rec.bindings, rec.hovers), second):
+            for key, v in extra.items():
+                store.setdefault(key, v)
 
 
 def _optional_tensor_params(fn: Func) -> list:

@@ -771,3 +771,26 @@ def test_an_integer_worked_out_of_floats_is_named_after_its_variable():
     """)
     assert last(f, "first") == ["B", "width", "H", "W"]
     assert last(f, "out") == ["B", "4*width", "H", "W"]
+
+
+def test_lines_under_an_optional_tensor_get_shapes_without_changing_the_others():
+    # diffusers' blocks: forward(hidden_states, temb: Optional[Tensor] = None); the lines under
+    # `if temb is not None:` get shapes from a run with temb given, the other lines keep the
+    # shapes of the run the defaults make
+    f = analyze("""
+    class Block(nn.Module):
+        def __init__(self, c: int = 8, temb_channels: int = 16):
+            super().__init__()
+            self.conv = nn.Conv2d(c, c, 3, padding=1)
+            self.time_proj = nn.Linear(temb_channels, c)
+
+        def forward(self, hidden_states: torch.Tensor, temb: Optional[torch.Tensor] = None):
+            h = self.conv(hidden_states)
+            if temb is not None:
+                t = self.time_proj(temb)
+                h = h + t[:, :, None, None]
+            out = h * 2
+            return out
+    """)
+    assert last(f, "t") == ["*", 8]
+    assert last(f, "out") == ["B", 8, "H", "W"]
