@@ -147,6 +147,10 @@ class Recorder:
         self.run = 0  # which run records now (engine._real_run counts them)
         self.guess_runs: set = set()  # the runs of a forward on guessed inputs
         self.run_of: dict = {}  # (store id, key) -> the run that last recorded it
+        self.nested = False  # what records now runs inside another model's forward
+        # (store id, key) of the star shapes (``(*, 768)``) a parent's run recorded
+        self.nested_star: set = set()
+        self.blurred: set = set()  # (store id, key) whose shape is unknown because runs differed
 
     def other_run(self, store, key) -> bool:
         """Whether ``key`` was last recorded by another run of a forward on guessed inputs
@@ -158,12 +162,15 @@ class Recorder:
     def _merge(self, store, key, quality, shape, dtype, make):
         old = store.get(key)
         other_run = self.other_run(store, key)
+        if shape is not None and self.nested and dims.STAR in shape:
+            self.nested_star.add((id(store), key))
         if old is None or quality > old[0]:
             store[key] = (quality, shape, dtype, make)
         elif quality == old[0]:
             # within one run two calls of a layer may differ (GCN's gc1 and gc2): joined;
             # between runs on guessed inputs, one knowing more than another is kept
-            if quality <= INFERRED and other_run and (old[1] is None) != (shape is None):
+            if quality <= INFERRED and other_run and (old[1] is None) != (shape is None) and \
+                    (id(store), key) not in self.blurred:
                 # two runs on guessed inputs, one of which knew nothing of this value (a
                 # parent's run whose input was unknown): the one that knows something stands,
                 # and stays the other run's (this run's later calls do not join with it)
@@ -174,9 +181,22 @@ class Recorder:
             if quality <= INFERRED and other_run and shape is not None and old[1] is not None and \
                     (dims.STAR in old[1]) != (dims.STAR in shape):
                 # (*, 768) from the class's own run, (B, T, 768) from a parent's: both guesses,
-                # the one that knows the rank stands, its last dims joined with the other's
+                # the one that knows the rank stands, its last dims joined with the other's;
+                # unless the star is a parent's too: the callers differ on the rank (diffusers'
+                # text projection, called on a pooled (B, D) by one block and on (*, D) by
+                # others), and so the rank is not known
                 star, ranked, kept = (old[1], shape, make) if dims.STAR in old[1] else (shape, old[1], old[3])
                 tail = tuple(star[1:])
+                star_of_parent = (id(store), key) in self.nested_star if star is old[1] else self.nested
+                if star_of_parent:
+                    common = _common_last_dims(ranked, tail)
+                    store[key] = (quality, (dims.STAR, *common) if common else None,
+                                  old[2] if old[2] == dtype else None, old[3])
+                    self.nested_star.add((id(store), key))
+                    if not common:
+                        self.blurred.add((id(store), key))
+                    self.run_of[(id(store), key)] = self.run
+                    return
                 if len(ranked) >= len(tail):
                     cut = len(ranked) - len(tail)
                     joined = tuple(ranked[:cut]) + (dims.join_shape(tuple(ranked[cut:]), tail) or ())
@@ -192,6 +212,16 @@ class Recorder:
             dtype2 = old[2] if old[2] == dtype else None
             store[key] = (quality, shape2, dtype2, old[3])
         self.run_of[(id(store), key)] = self.run
+
+
+def _common_last_dims(a: tuple, b: tuple) -> tuple:
+    """The last dims two shapes share (the same symbol or number)."""
+    out = []
+    for x, y in zip(reversed(a), reversed(b)):
+        if x is None or y is None or x is dims.STAR or y is dims.STAR or not dims.same(x, y):
+            break
+        out.append(x)
+    return tuple(reversed(out))
 
 
 def _rank_only(shape):
@@ -1049,6 +1079,7 @@ class Interp:
             return
         if isinstance(value, Tensor):
             key = (frame.scope, stmt.lineno, target.col_offset, target.id)
+            self.rec.nested = len(self.call_stack) > 1
             self.rec._merge(self.rec.bindings, key, self.quality, value.shown_shape, value.dtype,
                             (target, value.origin, None))
             self.record_hover(target, value)

@@ -794,3 +794,36 @@ def test_lines_under_an_optional_tensor_get_shapes_without_changing_the_others()
     """)
     assert last(f, "t") == ["*", 8]
     assert last(f, "out") == ["B", 8, "H", "W"]
+
+
+def test_callers_that_differ_on_the_rank_leave_it_unknown():
+    # diffusers' PixArtAlphaTextProjection: one block calls it on a pooled (B, D), others on
+    # an input of unknown rank; its lines are not shown as rank 2
+    f = analyze("""
+    class Proj(nn.Module):
+        def __init__(self, d_in: int = 16, d: int = 32):
+            super().__init__()
+            self.lin = nn.Linear(d_in, d)
+
+        def forward(self, caption):
+            h = self.lin(caption)
+            return h
+
+    class Pooled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.proj = Proj(16, 32)
+
+        def forward(self, x):
+            b, t, c = x.shape
+            return self.proj(x.mean(1))
+
+    class Plain(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.proj = Proj(16, 32)
+
+        def forward(self, y):
+            return self.proj(y)
+    """)
+    assert last(f, "h") == ["*", 32]
