@@ -912,6 +912,14 @@ def _recorded_run(interp: Interp, cls, instance, values: dict, missing: list, hi
         _put_back(state)
         values.update(ranked)
         _real_run(interp, cls, instance, values, fn, quality, problems, record_inputs)
+    open_rank = [p for p in stars if p not in demands and _has_known_tail(values[p])]
+    if open_rank and interp.shapes_wanted and len(open_rank) <= 2:
+        decided = _ranks_that_run(interp, instance, values, open_rank, fn)
+        if decided:
+            _restore(interp, snapshot)
+            _put_back(state)
+            values.update(decided)
+            _real_run(interp, cls, instance, values, fn, quality, problems, record_inputs)
     tentative = interp.rec.tentative
     interp.rec.tentative = {}
     if not tentative:
@@ -966,6 +974,48 @@ def _real_run(interp, cls, instance, values, fn, quality, problems, record_input
             # its stand-in dim must not reach a hint or a hover (what kept its leading dims
             # but changed the last, a Linear's (*, 256), stays)
             _scrub_unranked(interp)
+
+
+def _has_known_tail(v) -> bool:
+    return isinstance(v, Tensor) and v.shape is None and bool(v.tail) and not _is_unranked(v)
+
+
+#: the leading dims tried before the known last dims of an input of unknown rank
+_TRIAL_LEADS = (("B",), ("B", "T"))
+
+
+def _ranks_that_run(interp: Interp, instance, values: dict, inputs: list, fn: Func) -> dict:
+    """Inputs known as ``(*, D)`` only, that nothing unpacked (diffusers' AdaLayerNormZero:
+    ``emb = self.linear(self.silu(emb))`` then ``emb.chunk(6, dim=1)``): forward is run
+    quietly with each of them ``(B, D)`` and ``(B, T, D)``, each combination. An input
+    takes a rank where every run without a shape error gave it that rank (``emb`` of rank
+    3 chunks its T and then meets ``x`` with 6·D against D); where runs of either rank
+    are clean (a Linear takes any) or none is, it stays ``(*, D)``."""
+    import itertools
+    clean = []
+    for leads in itertools.product(_TRIAL_LEADS, repeat=len(inputs)):
+        combo = {}
+        for i, (p, lead) in enumerate(zip(inputs, leads)):
+            v = values[p]
+            names = tuple(Sym.named(n if n == "B" or i == 0 else f"{n}{i}") for n in lead)
+            combo[p] = Tensor(names + tuple(v.tail), v.dtype, f"{v.origin}; the rank its forward runs with",
+                              guess=True)
+        from ml_lsp.analysis import ops
+        ops.SIZES_NOT_ONE = True
+        try:
+            _keys, score = _trial(interp, instance, values, combo, fn)
+        finally:
+            ops.SIZES_NOT_ONE = False
+        if score == 0:
+            clean.append(combo)
+    if not clean:
+        return {}
+    decided = {}
+    for p in inputs:
+        ranks = {len(c[p].shape) for c in clean}
+        if len(ranks) == 1:
+            decided[p] = clean[0][p]
+    return decided
 
 
 def _returns_value(fn: Func) -> bool:
@@ -1312,7 +1362,8 @@ def _analyze_class(interp: Interp, cls: ClassVal, explicit, init, problems, is_e
     # The optional tensors given too. Where every path raised without them (torchtune's
     # attention: ``y`` is optional only with a kv-cache set up, else ValueError), that is
     # the run; otherwise it only fills the lines the first run never reached (diffusers'
-    # ``if temb is not None:`` branch), each line keeping what the first run found.
+    # ``if temb is not None:`` branch) or could not follow (``self.linear(emb)`` on the
+    # None), each other line keeping what the first run found.
     first = None if raised else _snapshot(interp)
     _restore(interp, before[0])
     _put_back(before[1])
@@ -1328,7 +1379,8 @@ def _analyze_class(interp: Interp, cls: ClassVal, explicit, init, problems, is_e
         _restore(interp, first)
         for store, extra in zip((rec.bindings, rec.hovers), second):
             for key, v in extra.items():
-                store.setdefault(key, v)
+                if key not in store or (store[key][1] is None and v[1] is not None):
+                    store[key] = v
 
 
 def _optional_tensor_params(fn: Func) -> list:

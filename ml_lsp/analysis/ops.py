@@ -222,6 +222,19 @@ def axis_in_range(call: OpCall, axis, rank: Optional[int], what: str = "dim") ->
     return False
 
 
+#: set while the engine tries input ranks (engine._ranks_that_run): a size symbol stands for
+#: a size of 2 or more there, so D against 6·D is a clash (it is not for D = 1)
+SIZES_NOT_ONE = False
+
+
+def _multiples(da, db) -> bool:
+    """``db`` is ``k·da`` (or ``da`` is ``k·db``) for a whole k of 2 or more."""
+    for k in range(2, 17):
+        if dims.same(dims.mul(da, k), db) or dims.same(dims.mul(db, k), da):
+            return True
+    return False
+
+
 def broadcast_shapes(a, b):
     """Broadcast two shapes; returns (shape, mismatch) where mismatch is (i, da, db) for a
     provable clash."""
@@ -239,6 +252,8 @@ def broadcast_shapes(a, b):
         elif dims.same(da, db):
             out.append(da)
         elif isinstance(da, int) and isinstance(db, int):
+            return None, (n - i, da, db)
+        elif SIZES_NOT_ONE and da is not None and db is not None and _multiples(da, db):
             return None, (n - i, da, db)
         elif isinstance(da, int) and da > 1:
             out.append(da)  # the other side is 1 or da, else the op raises

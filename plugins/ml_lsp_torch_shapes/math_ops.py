@@ -43,6 +43,19 @@ def binary(op):
             a, b = b, a
         if not isinstance(a, Tensor):
             return UNK
+        if isinstance(b, Tensor) and (a.shape is None) != (b.shape is None) and (a.tail or b.tail):
+            # (*, D) against (B, 1, D): the rank is unknown, the last dims broadcast
+            star, ranked = (a, b) if a.shape is None else (b, a)
+            if star.tail is not None:
+                n = min(len(star.tail), len(ranked.shape))
+                tail, mism = broadcast_shapes(tuple(star.tail[len(star.tail) - n:]), tuple(ranked.shape[len(ranked.shape) - n:]))
+                if mism is None and tail is not None:
+                    tail = tuple(star.tail[:len(star.tail) - n]) + tail
+                    dt = "bool" if op == "cmp" else (None if op == "logical" else _promote(a.dtype, b.dtype, op))
+                    # a side no longer than the known dims adds no leading dim: the star is
+                    # still the input's own (a later ``b, t, d = h.shape`` tells its rank)
+                    keeps = len(ranked.shape) <= len(star.tail)
+                    return Tensor(None, dt, tail=tail or None, star_of=star.star_of if keeps and tail else None)
         if isinstance(b, Tensor):
             shape, mism = broadcast_shapes(a.shape, b.shape)
             if mism is not None:

@@ -827,3 +827,41 @@ def test_callers_that_differ_on_the_rank_leave_it_unknown():
             return self.proj(y)
     """)
     assert last(f, "h") == ["*", 32]
+
+
+def test_the_one_rank_a_conditioning_input_runs_with_is_its_rank():
+    # diffusers' AdaLayerNormZero: emb = linear(silu(emb)); emb.chunk(6, dim=1). Of (B, D) and
+    # (B, T, D), only rank 2 runs (rank 3 would chunk T and meet x with 6*D against D), so emb
+    # is rank 2; x, which any rank fits, stays (*, D)
+    f = analyze("""
+    class AdaNorm(nn.Module):
+        def __init__(self, embedding_dim: int):
+            super().__init__()
+            self.silu = nn.SiLU()
+            self.linear = nn.Linear(embedding_dim, 6 * embedding_dim)
+            self.norm = nn.LayerNorm(embedding_dim, elementwise_affine=False)
+
+        def forward(self, x, emb):
+            emb = self.linear(self.silu(emb))
+            shift, scale, gate, shift_mlp, scale_mlp, gate_mlp = emb.chunk(6, dim=1)
+            x = self.norm(x) * (1 + scale[:, None]) + shift[:, None]
+            return x, gate
+    """)
+    assert last(f, "emb") == ["B", "6*embedding_dim"]
+    assert last(f, "shift") == ["B", "embedding_dim"]
+    assert last(f, "x") == ["*", "embedding_dim"]
+
+
+def test_an_input_every_rank_fits_keeps_its_unknown_rank():
+    f = analyze("""
+    class Proj(nn.Module):
+        def __init__(self, d: int):
+            super().__init__()
+            self.lin = nn.Linear(d, 2 * d)
+
+        def forward(self, x):
+            h = self.lin(x)
+            a, b = h.chunk(2, dim=-1)
+            return a * b
+    """)
+    assert last(f, "h") == ["*", "2*d"]
