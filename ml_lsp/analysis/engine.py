@@ -886,8 +886,10 @@ def _recorded_run(interp: Interp, cls, instance, values: dict, missing: list, hi
             and isinstance(values.get(p), Tensor) and values[p].shape is not None]
     stars = [p for p in missing if isinstance(values.get(p), Tensor) and values[p].star_of == p]
     guessed = [p for p in missing if isinstance(values.get(p), Tensor) and values[p].shape is not None]
-    snapshot = _snapshot(interp) if flex or stars or guessed else None
-    state = _model_state(instance) if flex or stars or guessed else None
+    unknown = [p for p in missing if isinstance(values.get(p), Tensor) and values[p].shape is None]
+    redo = flex or stars or guessed or (unknown and interp.shapes_wanted)
+    snapshot = _snapshot(interp) if redo else None
+    state = _model_state(instance) if redo else None
     interp.star_ranks = {} if stars else None
     interp.size_facts = {} if guessed else None
     try:
@@ -912,7 +914,8 @@ def _recorded_run(interp: Interp, cls, instance, values: dict, missing: list, hi
         _put_back(state)
         values.update(ranked)
         _real_run(interp, cls, instance, values, fn, quality, problems, record_inputs)
-    open_rank = [p for p in stars if p not in demands and _has_known_tail(values[p])]
+    open_rank = [p for p in unknown if p not in demands and values[p].shape is None
+                 and (values[p].star_of == p or not values[p].tail)]
     if open_rank and interp.shapes_wanted and len(open_rank) <= 2:
         decided = _ranks_that_run(interp, instance, values, open_rank, fn)
         if decided:
@@ -976,31 +979,37 @@ def _real_run(interp, cls, instance, values, fn, quality, problems, record_input
             _scrub_unranked(interp)
 
 
-def _has_known_tail(v) -> bool:
-    return isinstance(v, Tensor) and v.shape is None and bool(v.tail) and not _is_unranked(v)
-
-
-#: the leading dims tried before the known last dims of an input of unknown rank
+#: the ranks tried for an input nothing told the rank of: its leading dims before the last
+#: dims known of it (``(*, D)``), or its whole shape when nothing is known of it
 _TRIAL_LEADS = (("B",), ("B", "T"))
+_TRIAL_SHAPES = (("B", "D"), ("B", "T", "D"), ("B", "C", "H", "W"))
+
+
+def _trial_shapes(v: Tensor, i: int) -> list:
+    # the batch dim is shared; another input's other dims are its own
+    def named(names):
+        return tuple(Sym.named(n if n == "B" or i == 0 else f"{n}{i}") for n in names)
+    if not v.tail or _is_unranked(v):
+        return [named(names) for names in _TRIAL_SHAPES]
+    return [named(lead) + tuple(v.tail) for lead in _TRIAL_LEADS]
 
 
 def _ranks_that_run(interp: Interp, instance, values: dict, inputs: list, fn: Func) -> dict:
-    """Inputs known as ``(*, D)`` only, that nothing unpacked (diffusers' AdaLayerNormZero:
-    ``emb = self.linear(self.silu(emb))`` then ``emb.chunk(6, dim=1)``): forward is run
-    quietly with each of them ``(B, D)`` and ``(B, T, D)``, each combination. An input
-    takes a rank where every run without a shape error gave it that rank (``emb`` of rank
-    3 chunks its T and then meets ``x`` with 6·D against D); where runs of either rank
-    are clean (a Linear takes any) or none is, it stays ``(*, D)``."""
+    """Inputs whose rank nothing told: known as ``(*, D)`` (diffusers' AdaLayerNormZero:
+    ``emb = self.linear(self.silu(emb))`` then ``emb.chunk(6, dim=1)``), or not at all
+    (its TemporalConvLayer reshapes ``hidden_states`` to 5-d for a Conv3d). Forward is
+    run quietly with each rank for each (``(B, D)``, ``(B, T, D)``; and ``(B, C, H, W)``
+    for one of which nothing is known), each combination. An input takes a rank where
+    every run without a shape error gave it that rank (``emb`` of rank 3 chunks its T and
+    then meets ``x`` with 6·D against D); where runs of more than one rank are clean (a
+    Linear takes any) or none is, it stays as it was."""
     import itertools
+    from ml_lsp.analysis import ops
+    options = [_trial_shapes(values[p], i) for i, p in enumerate(inputs)]
     clean = []
-    for leads in itertools.product(_TRIAL_LEADS, repeat=len(inputs)):
-        combo = {}
-        for i, (p, lead) in enumerate(zip(inputs, leads)):
-            v = values[p]
-            names = tuple(Sym.named(n if n == "B" or i == 0 else f"{n}{i}") for n in lead)
-            combo[p] = Tensor(names + tuple(v.tail), v.dtype, f"{v.origin}; the rank its forward runs with",
-                              guess=True)
-        from ml_lsp.analysis import ops
+    for shapes in itertools.product(*options):
+        combo = {p: Tensor(shape, values[p].dtype, f"{values[p].origin}; the rank its forward runs with", guess=True)
+                 for p, shape in zip(inputs, shapes)}
         ops.SIZES_NOT_ONE = True
         try:
             _keys, score = _trial(interp, instance, values, combo, fn)

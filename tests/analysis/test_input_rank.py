@@ -80,9 +80,12 @@ def test_a_conv_input_keeps_its_documented_batched_rank():
 
 
 def test_a_block_its_model_knows_nothing_of_gets_its_own_inferred_input():
-    # CLIP's ModifiedResNet: the model's input is unknown past x[:, :3], so the call of the
-    # block tells it nothing; the block's own first layer does
+    # CLIP's ModifiedResNet: the model's input is unknown past a step the engine cannot follow
+    # (here a function of a module it cannot read), so the call of the block tells it
+    # nothing; the block's own first layer does
     f = analyze("""
+    from somewhere_unknown import preprocess
+
     class Block(nn.Module):
         def __init__(self, inplanes, planes):
             super().__init__()
@@ -101,7 +104,7 @@ def test_a_block_its_model_knows_nothing_of_gets_its_own_inferred_input():
             self.block = Block(width, width)
 
         def forward(self, x):
-            x = x[:, :3]
+            x = preprocess(x)
             x = self.stem(x)
             return self.block(x)
     """)

@@ -865,3 +865,21 @@ def test_an_input_every_rank_fits_keeps_its_unknown_rank():
             return a * b
     """)
     assert last(f, "h") == ["*", "2*d"]
+
+
+def test_an_input_nothing_told_of_takes_the_only_rank_its_forward_runs_with():
+    # diffusers' TemporalConvLayer: hidden_states is reshaped with its own shape[1:] into 5-d
+    # for a Conv3d; of ranks 2, 3 and 4 only 4 runs, so the lines have shapes (were unknown)
+    f = analyze("""
+    class TemporalConv(nn.Module):
+        def __init__(self, in_dim: int):
+            super().__init__()
+            self.conv = nn.Conv3d(in_dim, in_dim, (3, 1, 1), padding=(1, 0, 0))
+
+        def forward(self, hidden_states, num_frames: int = 1):
+            hidden_states = hidden_states[None, :].reshape((-1, num_frames) + hidden_states.shape[1:]).permute(0, 2, 1, 3, 4)
+            out = self.conv(hidden_states)
+            return out
+    """)
+    out = last(f, "out")
+    assert out is not None and len(out) == 5 and out[1] == "in_dim"
