@@ -916,7 +916,7 @@ def _recorded_run(interp: Interp, cls, instance, values: dict, missing: list, hi
         _real_run(interp, cls, instance, values, fn, quality, problems, record_inputs)
     open_rank = [p for p in unknown if p not in demands and values[p].shape is None
                  and (values[p].star_of == p or not values[p].tail)]
-    if open_rank and interp.shapes_wanted and len(open_rank) <= 2:
+    if open_rank and interp.shapes_wanted:
         decided = _ranks_that_run(interp, instance, values, open_rank, fn)
         if decided:
             _restore(interp, snapshot)
@@ -1005,6 +1005,15 @@ def _ranks_that_run(interp: Interp, instance, values: dict, inputs: list, fn: Fu
     Linear takes any) or none is, it stays as it was."""
     import itertools
     from ml_lsp.analysis import ops
+    # those known as (*, D) first (two ranks each), then the others, up to MAX_RANK_TRIALS
+    # runs; an input left out stays unknown in every run
+    chosen, runs = [], 1
+    for p in sorted(inputs, key=lambda p: not values[p].tail or _is_unranked(values[p])):
+        n = len(_trial_shapes(values[p], 0))
+        if runs * n <= MAX_RANK_TRIALS + 1:
+            chosen.append(p)
+            runs *= n
+    inputs = chosen
     options = [_trial_shapes(values[p], i) for i, p in enumerate(inputs)]
     clean = []
     for shapes in itertools.product(*options):
