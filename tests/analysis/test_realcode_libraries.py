@@ -448,3 +448,71 @@ def test_diffusers_attention_dispatch_is_read_by_its_rule_in_its_tree_and_throug
     inside.write_text(block.format(module=".attention_dispatch"))
     shapes = shapes_cli_with_site(site, site, inside, "Block", "x=2,16,64")
     assert shapes.get("out") == [2, 16, 64]
+
+
+def test_a_layer_four_imports_deep_in_an_installed_library_is_read(tmp_path):
+    # timm's SelectiveKernel: selective_kernel -> conv_bn_act -> create_conv2d -> padding,
+    # the padding helper four imports away from the user's file sizes the convolution
+    site = tmp_path / "env" / "lib" / "python3.11" / "site-packages"
+    layers = site / "mylib" / "layers"
+    layers.mkdir(parents=True)
+    (site / "mylib" / "__init__.py").write_text("")
+    (layers / "__init__.py").write_text("")
+    (layers / "padding.py").write_text(textwrap.dedent("""\
+        def get_padding(kernel_size, dilation=1):
+            return ((kernel_size - 1) * dilation) // 2
+        """))
+    (layers / "create_conv2d.py").write_text(textwrap.dedent("""\
+        from torch import nn
+        from .padding import get_padding
+
+
+        def create_conv2d(in_chs, out_chs, kernel_size, dilation=1):
+            return nn.Conv2d(in_chs, out_chs, kernel_size, padding=get_padding(kernel_size, dilation),
+                             dilation=dilation)
+        """))
+    (layers / "conv_bn_act.py").write_text(textwrap.dedent("""\
+        from torch import nn
+        from .create_conv2d import create_conv2d
+
+
+        class ConvNormAct(nn.Module):
+            def __init__(self, in_chs, out_chs, kernel_size, dilation=1):
+                super().__init__()
+                self.conv = create_conv2d(in_chs, out_chs, kernel_size, dilation=dilation)
+                self.bn = nn.BatchNorm2d(out_chs)
+
+            def forward(self, x):
+                return self.bn(self.conv(x))
+        """))
+    (layers / "selective.py").write_text(textwrap.dedent("""\
+        from torch import nn
+        from .conv_bn_act import ConvNormAct
+
+
+        class TwoPaths(nn.Module):
+            def __init__(self, chs):
+                super().__init__()
+                self.paths = nn.ModuleList([ConvNormAct(chs, chs, 3, dilation=d) for d in (1, 2)])
+
+            def forward(self, x):
+                return [p(x) for p in self.paths]
+        """))
+    ws, model = _project(tmp_path, "net.py", """\
+        import torch
+        from torch import nn
+        from mylib.layers.selective import TwoPaths
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.sk = TwoPaths(16)
+
+            def forward(self, x):
+                a, b = self.sk(x)
+                y = a + b
+                return y
+        """)
+    shapes = shapes_cli_with_site(site, ws, model, "Net", "x=2,16,8,8")
+    assert shapes.get("y") == [2, 16, 8, 8]
