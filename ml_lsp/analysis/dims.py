@@ -326,6 +326,17 @@ def same(a: Dim, b: Dim) -> bool:
     return a is not None and b is not None and sub(a, b) == 0
 
 
+def common_tail(shapes: list) -> tuple:
+    """The last dims all of ``shapes`` have in common (dims the same symbol or int)."""
+    out = []
+    for column in zip(*(reversed(s) for s in shapes)):
+        first = column[0]
+        if first is None or not all(d is not None and same(first, d) for d in column[1:]):
+            break
+        out.append(first)
+    return tuple(reversed(out))
+
+
 def join_dim(a: Dim, b: Dim) -> Dim:
     if a is None or b is None:
         return None

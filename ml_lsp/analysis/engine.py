@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import ast
 import copy
+import itertools
 import re
 from typing import Callable, Optional
 
-from ml_lsp.analysis import dims, docshapes
+from ml_lsp.analysis import dims, docshapes, ops
 from ml_lsp.analysis.dims import Sym
 from ml_lsp.analysis.symconfig import SymbolicConfig
 from ml_lsp.analysis.facts import Binding, LayerFact, ModuleClassFact, ModuleFacts, ShapeHover
@@ -1003,8 +1004,6 @@ def _ranks_that_run(interp: Interp, instance, values: dict, inputs: list, fn: Fu
     every run without a shape error gave it that rank (``emb`` of rank 3 chunks its T and
     then meets ``x`` with 6·D against D); where runs of more than one rank are clean (a
     Linear takes any) or none is, it stays as it was."""
-    import itertools
-    from ml_lsp.analysis import ops
     # those known as (*, D) first (two ranks each), then the others, up to MAX_RANK_TRIALS
     # runs; an input left out stays unknown in every run
     chosen, runs = [], 1
@@ -1019,11 +1018,11 @@ def _ranks_that_run(interp: Interp, instance, values: dict, inputs: list, fn: Fu
     for shapes in itertools.product(*options):
         combo = {p: Tensor(shape, values[p].dtype, f"{values[p].origin}; the rank its forward runs with", guess=True)
                  for p, shape in zip(inputs, shapes)}
-        ops.SIZES_NOT_ONE = True
+        token = ops.SIZES_NOT_ONE.set(True)
         try:
             _keys, score = _trial(interp, instance, values, combo, fn)
         finally:
-            ops.SIZES_NOT_ONE = False
+            ops.SIZES_NOT_ONE.reset(token)
         if score == 0:
             clean.append(combo)
     if not clean:
@@ -1087,7 +1086,7 @@ def _from_hints(hints: dict, p: str, default):
         # Linear(256) takes (B, 256), (B, T, 256) and (256,): nothing in the code says which,
         # so the input is (*, 256), the dims every rank it accepts shares; (B, 256) would be
         # a made-up rank (a later reshape(b, -1, h, d) then "solves" -1 = 1)
-        tail = _common_tail([shape] + [alt for alt, _dtype in hints[("alternatives", p)]])
+        tail = dims.common_tail([shape] + [alt for alt, _dtype in hints[("alternatives", p)]])
         if tail:
             return Tensor(None, dtype, origin, guess=True, tail=tail, star_of=p)
     if names is not None:
@@ -1157,17 +1156,6 @@ def _scrub_unranked(interp: Interp) -> None:
 def _is_unranked(t) -> bool:
     return isinstance(t, Tensor) and t.shape is None and t.tail is not None and len(t.tail) == 1 \
         and dims.same(t.tail[0], Sym.named(dims.UNRANKED))
-
-
-def _common_tail(shapes: list) -> tuple:
-    """The last dims all of ``shapes`` have in common (dims the same symbol or int)."""
-    out = []
-    for column in zip(*(reversed(s) for s in shapes)):
-        first = column[0]
-        if first is None or not all(d is not None and dims.same(first, d) for d in column[1:]):
-            break
-        out.append(first)
-    return tuple(reversed(out))
 
 
 def _run(interp: Interp, target, instance, kwargs: dict, fn: Func):

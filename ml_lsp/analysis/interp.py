@@ -189,7 +189,7 @@ class Recorder:
                 tail = tuple(star[1:])
                 star_of_parent = (id(store), key) in self.nested_star if star is old[1] else self.nested
                 if star_of_parent:
-                    common = _common_last_dims(ranked, tail)
+                    common = dims.common_tail([ranked, tail])
                     store[key] = (quality, (dims.STAR, *common) if common else None,
                                   old[2] if old[2] == dtype else None, old[3])
                     self.nested_star.add((id(store), key))
@@ -212,16 +212,6 @@ class Recorder:
             dtype2 = old[2] if old[2] == dtype else None
             store[key] = (quality, shape2, dtype2, old[3])
         self.run_of[(id(store), key)] = self.run
-
-
-def _common_last_dims(a: tuple, b: tuple) -> tuple:
-    """The last dims two shapes share (the same symbol or number)."""
-    out = []
-    for x, y in zip(reversed(a), reversed(b)):
-        if x is None or y is None or x is dims.STAR or y is dims.STAR or not dims.same(x, y):
-            break
-        out.append(x)
-    return tuple(reversed(out))
 
 
 def _rank_only(shape):

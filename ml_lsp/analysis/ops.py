@@ -20,6 +20,7 @@ that built the layer and, for ``fix``, the edit of that constructor argument.
 
 from __future__ import annotations
 
+import contextvars
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -222,9 +223,10 @@ def axis_in_range(call: OpCall, axis, rank: Optional[int], what: str = "dim") ->
     return False
 
 
-#: set while the engine tries input ranks (engine._ranks_that_run): a size symbol stands for
-#: a size of 2 or more there, so D against 6·D is a clash (it is not for D = 1)
-SIZES_NOT_ONE = False
+#: true while the engine tries input ranks (engine._ranks_that_run): a size symbol stands for
+#: a size of 2 or more there, so D against 6·D is a clash (it is not for D = 1). A context
+#: variable: the language server may analyse two files at once in two threads.
+SIZES_NOT_ONE: contextvars.ContextVar = contextvars.ContextVar("sizes_not_one", default=False)
 
 
 def _multiples(da, db) -> bool:
@@ -253,7 +255,7 @@ def broadcast_shapes(a, b):
             out.append(da)
         elif isinstance(da, int) and isinstance(db, int):
             return None, (n - i, da, db)
-        elif SIZES_NOT_ONE and da is not None and db is not None and _multiples(da, db):
+        elif SIZES_NOT_ONE.get() and da is not None and db is not None and _multiples(da, db):
             return None, (n - i, da, db)
         elif isinstance(da, int) and da > 1:
             out.append(da)  # the other side is 1 or da, else the op raises

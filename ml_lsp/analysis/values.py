@@ -329,12 +329,7 @@ def _common_tail(a: "Tensor", b: "Tensor") -> Optional[tuple]:
     sb = b.shape if b.shape is not None else b.tail
     if not sa or not sb:
         return None
-    out = []
-    for x, y in zip(reversed(sa), reversed(sb)):
-        if x is None or y is None or not dims.same(x, y):
-            break
-        out.append(x)
-    return tuple(reversed(out)) or None
+    return dims.common_tail([sa, sb]) or None
 
 
 def join(a, b):
