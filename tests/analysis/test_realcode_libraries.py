@@ -15,6 +15,17 @@ def _project(tmp_path, name, text):
     return ws, model
 
 
+def _installed(tmp_path, files: dict):
+    """A stand-in site-packages folder holding ``files`` (path -> text, dedented), on the
+    interpreter's path like an installed package's: the folder."""
+    site = tmp_path / "env" / "lib" / "python3.11" / "site-packages"
+    for rel, text in files.items():
+        target = site / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(textwrap.dedent(text))
+    return site
+
+
 def test_a_cache_that_starts_as_an_empty_tensor_grows_by_what_is_concatenated():
     # transformers' DynamicLayer: keys start as torch.tensor([]) and each update concatenates
     # along the sequence; torch skips the 1-D empty tensor, so the keys are the update's
@@ -76,12 +87,9 @@ def test_a_backbone_without_its_head_is_the_sequential_of_its_children():
 def test_torchvision_models_are_read_from_the_installed_source(tmp_path):
     # `torchvision.models.resnet18(...)` in a user's model: the installed package's source
     # builds it (a stand-in package here, on the interpreter's path like an installed one)
-    site = tmp_path / "env" / "lib" / "python3.11" / "site-packages"
-    models = site / "torchvision" / "models"
-    models.mkdir(parents=True)
-    (site / "torchvision" / "__init__.py").write_text("from . import models\n")
-    (models / "__init__.py").write_text("from .tiny import *\n")
-    (models / "tiny.py").write_text(textwrap.dedent("""\
+    site = _installed(tmp_path, {"torchvision/__init__.py": "from . import models\n",
+                                 "torchvision/models/__init__.py": "from .tiny import *\n",
+                                 "torchvision/models/tiny.py": """\
         from torch import nn
 
         __all__ = ["tinynet"]
@@ -99,7 +107,7 @@ def test_torchvision_models_are_read_from_the_installed_source(tmp_path):
 
         def tinynet(num_classes=1000):
             return TinyNet(num_classes=num_classes)
-        """))
+        """})
     ws, model = _project(tmp_path, "net.py", """\
         import torchvision
         from torch import nn
@@ -309,17 +317,11 @@ def test_a_torch_class_is_looked_up_by_its_name_in_a_table_of_classes():
 def test_a_library_function_with_a_rule_keeps_it_when_the_library_is_installed(tmp_path):
     # vector-quantize's SimVQ: `from einx import get_at` with einx installed; its source is
     # found, but the function has a rule, which gives the shape
-    site = tmp_path / "env" / "lib" / "python3.11" / "site-packages"
-    pkg = site / "einx"
-    pkg.mkdir(parents=True)
-    (pkg / "__init__.py").write_text(textwrap.dedent("""\
-        from .index import get_at
-        """))
-    (pkg / "index.py").write_text(textwrap.dedent("""\
+    site = _installed(tmp_path, {"einx/__init__.py": "from .index import get_at\n", "einx/index.py": """\
         def get_at(description, *tensors, backend=None, **parameters):
             graph = _compile(description, tensors, backend, parameters)
             return graph(*tensors)
-        """))
+        """})
     ws, model = _project(tmp_path, "vq.py", """\
         import torch
         from torch import nn
@@ -417,12 +419,9 @@ def _native_attention(query, key, value, attn_mask=None):
 def test_diffusers_attention_dispatch_is_read_by_its_rule_in_its_tree_and_through_imports(tmp_path):
     # diffusers' processors call dispatch_attention_fn, whose backend comes from a registry
     # filled by decorators: (batch, length, heads, head_dim) in, the same out
-    site = tmp_path / "env" / "lib" / "python3.11" / "site-packages"
+    site = _installed(tmp_path, {"diffusers/__init__.py": "", "diffusers/models/__init__.py": "",
+                                 "diffusers/models/attention_dispatch.py": "import torch\n\n\n" + _DISPATCH})
     models = site / "diffusers" / "models"
-    models.mkdir(parents=True)
-    (site / "diffusers" / "__init__.py").write_text("")
-    (models / "__init__.py").write_text("")
-    (models / "attention_dispatch.py").write_text("import torch\n\n\n" + _DISPATCH)
     block = textwrap.dedent("""\
         import torch
         from torch import nn
@@ -453,51 +452,50 @@ def test_diffusers_attention_dispatch_is_read_by_its_rule_in_its_tree_and_throug
 def test_a_layer_four_imports_deep_in_an_installed_library_is_read(tmp_path):
     # timm's SelectiveKernel: selective_kernel -> conv_bn_act -> create_conv2d -> padding,
     # the padding helper four imports away from the user's file sizes the convolution
-    site = tmp_path / "env" / "lib" / "python3.11" / "site-packages"
-    layers = site / "mylib" / "layers"
-    layers.mkdir(parents=True)
-    (site / "mylib" / "__init__.py").write_text("")
-    (layers / "__init__.py").write_text("")
-    (layers / "padding.py").write_text(textwrap.dedent("""\
-        def get_padding(kernel_size, dilation=1):
-            return ((kernel_size - 1) * dilation) // 2
-        """))
-    (layers / "create_conv2d.py").write_text(textwrap.dedent("""\
-        from torch import nn
-        from .padding import get_padding
+    site = _installed(tmp_path, {
+        "mylib/__init__.py": "",
+        "mylib/layers/__init__.py": "",
+        "mylib/layers/padding.py": """\
+            def get_padding(kernel_size, dilation=1):
+                return ((kernel_size - 1) * dilation) // 2
+            """,
+        "mylib/layers/create_conv2d.py": """\
+            from torch import nn
+            from .padding import get_padding
 
 
-        def create_conv2d(in_chs, out_chs, kernel_size, dilation=1):
-            return nn.Conv2d(in_chs, out_chs, kernel_size, padding=get_padding(kernel_size, dilation),
-                             dilation=dilation)
-        """))
-    (layers / "conv_bn_act.py").write_text(textwrap.dedent("""\
-        from torch import nn
-        from .create_conv2d import create_conv2d
+            def create_conv2d(in_chs, out_chs, kernel_size, dilation=1):
+                return nn.Conv2d(in_chs, out_chs, kernel_size, padding=get_padding(kernel_size, dilation),
+                                 dilation=dilation)
+            """,
+        "mylib/layers/conv_bn_act.py": """\
+            from torch import nn
+            from .create_conv2d import create_conv2d
 
 
-        class ConvNormAct(nn.Module):
-            def __init__(self, in_chs, out_chs, kernel_size, dilation=1):
-                super().__init__()
-                self.conv = create_conv2d(in_chs, out_chs, kernel_size, dilation=dilation)
-                self.bn = nn.BatchNorm2d(out_chs)
+            class ConvNormAct(nn.Module):
+                def __init__(self, in_chs, out_chs, kernel_size, dilation=1):
+                    super().__init__()
+                    self.conv = create_conv2d(in_chs, out_chs, kernel_size, dilation=dilation)
+                    self.bn = nn.BatchNorm2d(out_chs)
 
-            def forward(self, x):
-                return self.bn(self.conv(x))
-        """))
-    (layers / "selective.py").write_text(textwrap.dedent("""\
-        from torch import nn
-        from .conv_bn_act import ConvNormAct
+                def forward(self, x):
+                    return self.bn(self.conv(x))
+            """,
+        "mylib/layers/selective.py": """\
+            from torch import nn
+            from .conv_bn_act import ConvNormAct
 
 
-        class TwoPaths(nn.Module):
-            def __init__(self, chs):
-                super().__init__()
-                self.paths = nn.ModuleList([ConvNormAct(chs, chs, 3, dilation=d) for d in (1, 2)])
+            class TwoPaths(nn.Module):
+                def __init__(self, chs):
+                    super().__init__()
+                    self.paths = nn.ModuleList([ConvNormAct(chs, chs, 3, dilation=d) for d in (1, 2)])
 
-            def forward(self, x):
-                return [p(x) for p in self.paths]
-        """))
+                def forward(self, x):
+                    return [p(x) for p in self.paths]
+            """,
+    })
     ws, model = _project(tmp_path, "net.py", """\
         import torch
         from torch import nn
