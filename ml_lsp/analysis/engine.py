@@ -917,7 +917,9 @@ def _recorded_run(interp: Interp, cls, instance, values: dict, missing: list, hi
         _real_run(interp, cls, instance, values, fn, quality, problems, record_inputs)
     open_rank = [p for p in unknown if p not in demands and values[p].shape is None
                  and (values[p].star_of == p or not values[p].tail)]
-    if open_rank and interp.shapes_wanted:
+    if open_rank and interp.shapes_wanted and interp.steps <= MAX_TRIAL_STEPS:
+        # each trial is a whole run of forward: a block's (diffusers' norms: ~100 steps),
+        # not a whole model's (BertForMaskedLM: ~3,000, nine trials made its file 3x slower)
         decided = _ranks_that_run(interp, instance, values, open_rank, fn)
         if decided:
             _restore(interp, snapshot)
@@ -979,6 +981,10 @@ def _real_run(interp, cls, instance, values, fn, quality, problems, record_input
             # but changed the last, a Linear's (*, 256), stays)
             _scrub_unranked(interp)
 
+
+#: the most steps the run before the rank trials (or the run that fills the lines under an
+#: optional tensor) may have taken for them to be tried
+MAX_TRIAL_STEPS = 1000
 
 #: the ranks tried for an input nothing told the rank of: its leading dims before the last
 #: dims known of it (``(*, D)``), or its whole shape when nothing is known of it
@@ -1363,8 +1369,10 @@ def _analyze_class(interp: Interp, cls: ClassVal, explicit, init, problems, is_e
     if not optional:
         return
     raised = interp.run_raised
-    if not raised and is_entry and explicit:
-        return  # the inputs the user gave are the run asked for
+    if not raised and ((is_entry and explicit) or interp.steps > MAX_TRIAL_STEPS):
+        # the inputs the user gave are the run asked for; and filling lines is worth one more
+        # run of a block's forward, not of a whole model's (see MAX_TRIAL_STEPS)
+        return
     # The optional tensors given too. Where every path raised without them (torchtune's
     # attention: ``y`` is optional only with a kv-cache set up, else ValueError), that is
     # the run; otherwise it only fills the lines the first run never reached (diffusers'
