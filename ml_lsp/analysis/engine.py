@@ -383,12 +383,19 @@ def _analyze_factory(interp: Interp, fn: Func, explicit: dict, init, problems):
         interp.quality = CALLSITE
 
 
+def _defaulted_params(fn: Func) -> list:
+    """(parameter, default expression) of each parameter of ``fn`` that has a default,
+    positional and keyword-only."""
+    a = fn.node.args
+    positional = a.posonlyargs + a.args
+    return list(zip(positional[len(positional) - len(a.defaults):], a.defaults)) + \
+        [(p, d) for p, d in zip(a.kwonlyargs, a.kw_defaults) if d is not None]
+
+
 def _required_params(fn: Func) -> list:
     a = fn.node.args
-    params = a.posonlyargs + a.args
-    required = [p.arg for p in params[:len(params) - len(a.defaults)]]
-    required += [p.arg for p, d in zip(a.kwonlyargs, a.kw_defaults) if d is None]
-    return required
+    defaulted = {p.arg for p, _ in _defaulted_params(fn)}
+    return [p.arg for p in a.posonlyargs + a.args + a.kwonlyargs if p.arg not in defaulted]
 
 
 def _parse_dims(name, dims_list):
@@ -681,9 +688,7 @@ def _forward_inputs(interp: Interp, fn: Func, explicit: dict, owner_instance, pr
     n_positional = len(params)
     # keyword-only parameters are inputs too (x-transformers' forward(self, x, *, condition))
     params = params + fn.node.args.kwonlyargs
-    positional = fn.node.args.posonlyargs + fn.node.args.args
-    defaulted = {p.arg for p in positional[len(positional) - len(fn.node.args.defaults):]} | {
-        p.arg for p, default in zip(fn.node.args.kwonlyargs, fn.node.args.kw_defaults) if default is not None}
+    defaulted = {p.arg for p, _ in _defaulted_params(fn)}
     comment = _shape_comment(interp, fn)
     values, quality, missing = {}, INFERRED, []
     if is_entry:
@@ -1400,11 +1405,8 @@ def _analyze_class(interp: Interp, cls: ClassVal, explicit, init, problems, is_e
 def _optional_tensor_params(fn: Func) -> list:
     """The parameters of ``fn`` that default to None and are annotated as tensors
     (``y: Optional[torch.Tensor] = None``)."""
-    a = fn.node.args
-    positional = a.posonlyargs + a.args
-    pairs = list(zip(positional[len(positional) - len(a.defaults):], a.defaults)) + \
-        [(p, d) for p, d in zip(a.kwonlyargs, a.kw_defaults) if d is not None]
-    return [p.arg for p, d in pairs if isinstance(d, ast.Constant) and d.value is None and p.annotation is not None
+    return [p.arg for p, d in _defaulted_params(fn)
+            if isinstance(d, ast.Constant) and d.value is None and p.annotation is not None
             and any(_annotation_head(o) == "Tensor" for o in _annotation_options(p.annotation))]
 
 
