@@ -147,7 +147,6 @@ class Recorder:
         self.run = 0  # which run records now (engine._real_run counts them)
         self.guess_runs: set = set()  # the runs of a forward on guessed inputs
         self.run_of: dict = {}  # (store id, key) -> the run that last recorded it
-        self.nested = False  # what records now runs inside another model's forward
         # (store id, key) of the star shapes (``(*, 768)``) a parent's run recorded
         self.nested_star: set = set()
         self.blurred: set = set()  # (store id, key) whose shape is unknown because runs differed
@@ -159,10 +158,11 @@ class Recorder:
         last = self.run_of.get((id(store), key), self.run)
         return last != self.run and last in self.guess_runs and self.run in self.guess_runs
 
-    def _merge(self, store, key, quality, shape, dtype, make):
+    def _merge(self, store, key, quality, shape, dtype, make, nested=False):
+        """``nested``: what records runs inside another model's forward (a caller's run)."""
         old = store.get(key)
         other_run = self.other_run(store, key)
-        if shape is not None and self.nested and dims.STAR in shape:
+        if shape is not None and nested and dims.STAR in shape:
             self.nested_star.add((id(store), key))
         if old is None or quality > old[0]:
             store[key] = (quality, shape, dtype, make)
@@ -187,7 +187,7 @@ class Recorder:
                 # others), and so the rank is not known
                 star, ranked, kept = (old[1], shape, make) if dims.STAR in old[1] else (shape, old[1], old[3])
                 tail = tuple(star[1:])
-                star_of_parent = (id(store), key) in self.nested_star if star is old[1] else self.nested
+                star_of_parent = (id(store), key) in self.nested_star if star is old[1] else nested
                 if star_of_parent:
                     common = dims.common_tail([ranked, tail])
                     store[key] = (quality, (dims.STAR, *common) if common else None,
@@ -1069,9 +1069,8 @@ class Interp:
             return
         if isinstance(value, Tensor):
             key = (frame.scope, stmt.lineno, target.col_offset, target.id)
-            self.rec.nested = len(self.call_stack) > 1
             self.rec._merge(self.rec.bindings, key, self.quality, value.shown_shape, value.dtype,
-                            (target, value.origin, None))
+                            (target, value.origin, None), nested=len(self.call_stack) > 1)
             self.record_hover(target, value)
         elif isinstance(value, Seq) and value.items and value.kind != "size" and \
                 all(isinstance(x, (Tensor, Seq)) for x in value.items):
@@ -1098,7 +1097,8 @@ class Interp:
         if not self.recording or not self.shapes_wanted or not isinstance(value, Tensor):
             return
         key = (node.lineno, node.col_offset, node.end_lineno, node.end_col_offset)
-        self.rec._merge(self.rec.hovers, key, self.quality, value.shown_shape, value.dtype, (node, value.origin))
+        self.rec._merge(self.rec.hovers, key, self.quality, value.shown_shape, value.dtype, (node, value.origin),
+                        nested=len(self.call_stack) > 1)
 
     def record_layer(self, owner, attr, node, layer: Layer):
         key = (owner, attr, node.lineno, node.col_offset)
