@@ -118,3 +118,34 @@ def test_the_report_splits_right_rank_into_exact_rank_and_star_shapes(monkeypatc
     text = run.report([result], [], [], False)
     assert "right rank 2/2 = 100.0%" in text
     assert "exact rank 1/2 = 50.0%, rank-consistent (*, ...) 1/2 = 50.0%" in text
+
+
+def test_a_class_the_file_builds_itself_is_scored_against_that_model():
+    # SimVQ's `__main__` builds SimVQ(dim=512, channel_first=True) and calls it on a 4-D
+    # input; the engine's shapes are that model's ("built_at"), so the runtime reference
+    # is built by the same call, not the manifest's 3-D model (which differs in rank)
+    source = ("import torch.nn as nn\n"
+              "class SimVQ(nn.Module):\n"
+              "    pass\n"
+              "if __name__ == '__main__':\n"
+              "    vq = SimVQ(\n"
+              "        dim = 512,\n"
+              "        codebook_transform = nn.Sequential(nn.Linear(512, 1024),\n"
+              "                                           nn.Linear(1024, 512)),\n"
+              "        **extra)\n")
+    assert defaults.constructor_arguments(source, 5, "SimVQ") == (
+        "dim=512, codebook_transform=nn.Sequential(nn.Linear(512, 1024), nn.Linear(1024, 512)), **extra")
+    assert defaults.constructor_arguments(source, 6, "SimVQ") is None      # no call of it there
+    assert defaults.constructor_arguments(source, 7, "SimVQ") is None      # a call of something else
+    result = {"files": [{"path": "sim_vq.py", "classes": [
+        {"name": "SimVQ", "line": 2, "inputs": {"x": [1, 512, 32, 32]}, "built_at": 5}]}]}
+    assert defaults.built_at(result, lambda p: p == "sim_vq.py", "SimVQ") == 5
+    assert defaults.built_at(result, lambda p: p == "other.py", "SimVQ") is None
+    demo_run = [{"scope": "SimVQ.forward", "line": 10, "name": "q", "shape": [1, 32, 32, 512], "dtype": "float"}]
+    manifest_run = [{"scope": "SimVQ.forward", "line": 10, "name": "q", "shape": [2, 16, 64], "dtype": "float"}]
+    static = [{"scope": "SimVQ.forward", "line": 10, "name": "q", "shape": [1, 32, 32, 512], "dtype": "float"}]
+    tally, kind = run.score_without(LABEL, manifest_run, {"ok": True, "entries": demo_run}, static, built=True)
+    assert kind == "built by the file" and tally.exact == 1 and tally.contradicted == 0
+    # the same shapes against the manifest's model are a rank contradiction
+    tally, kind = run.score_without(LABEL, manifest_run, {"ok": False, "stage": "construct"}, static)
+    assert kind == "needs arguments" and tally.contradicted == 1

@@ -69,6 +69,42 @@ def test_json_lists_each_class_with_the_inputs_it_was_analysed_with(model):
     assert net["name"] == "Net" and list(net["inputs"]) == ["x"]
 
 
+def test_json_names_the_files_own_constructor_call_its_inputs_ran(tmp_path):
+    # a `__main__` demo builds the model with arguments and calls it: the shapes a plain
+    # `ml-lsp shapes FILE` shows are that model's, and "built_at" says which call built it
+    path = tmp_path / "vq.py"
+    path.write_text(textwrap.dedent("""\
+        import torch
+        import torch.nn as nn
+
+
+        class VQ(nn.Module):
+            def __init__(self, dim, channel_first=False):
+                super().__init__()
+                self.proj = nn.Linear(dim, dim)
+                self.channel_first = channel_first
+
+            def forward(self, x):
+                if self.channel_first:
+                    x = x.flatten(2).transpose(1, 2)
+                return self.proj(x)
+
+
+        if __name__ == "__main__":
+            vq = VQ(dim=512,
+                    channel_first=True)
+            out = vq(torch.randn(1, 512, 8, 8))
+        """))
+    rc, out, err = run(str(path), "--json")
+    assert rc == 0, err
+    (vq,) = json.loads(out)["files"][0]["classes"]
+    assert vq == {"name": "VQ", "line": 5, "inputs": {"x": [1, 512, 8, 8]}, "built_at": 18}
+    # given inputs, the engine's model is the --init one, not the demo's: no "built_at"
+    rc, out, err = run(str(path), "--json", "--entry", "VQ", "--init", "dim=64", "--input", "x=2,16,64")
+    assert rc == 0, err
+    assert "built_at" not in json.loads(out)["files"][0]["classes"][0]
+
+
 def test_an_input_of_unknown_rank_is_a_star_prefix_in_json_and_text(tmp_path):
     # Linear(256, 64) takes any leading dims: without --input, x is (*, 256), never a made-up
     # (B, 256); in JSON the prefix is the string "*" at the front of the dims

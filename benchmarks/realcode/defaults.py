@@ -12,6 +12,7 @@ engine's inputs into those specs; it imports neither torch nor the engine.
 
 from __future__ import annotations
 
+import ast
 import re
 
 #: values for the symbols of an inferred input when the manifest's input cannot give them:
@@ -124,4 +125,40 @@ def guessed_inputs(result: dict | None, file_matches, cls: str) -> dict | None:
         for entry in item.get("classes") or []:
             if entry.get("name") == cls:
                 return entry.get("inputs") or {}
+    return None
+
+
+def built_at(result: dict | None, file_matches, cls: str) -> int | None:
+    """The line of the file's own constructor call whose model the engine's inputs of
+    ``cls`` ran (``"built_at"``: a ``__main__`` demo's ``SimVQ(dim=512, ...)``), or None."""
+    for item in (result or {}).get("files", []):
+        if file_matches(item.get("path", "")):
+            for entry in item.get("classes") or []:
+                if entry.get("name") == cls and isinstance(entry.get("built_at"), int):
+                    return entry["built_at"]
+    return None
+
+
+def constructor_arguments(source: str, line: int, cls: str) -> str | None:
+    """The arguments of the call of ``cls`` on ``line`` of ``source`` as an ``--init``
+    string (``dim = 512, codebook_size = 1024``), for runtime.py to build the model the
+    file builds there; None when that line has no such call. Names the arguments use must
+    be module globals (runtime.py evaluates them in the file's namespace), else the
+    constructor fails and the class is scored as one that needs arguments."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and node.lineno == line):
+            continue
+        name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)
+        if name != cls:
+            continue
+        parts = [ast.get_source_segment(source, a) for a in node.args]
+        parts += [(f"{kw.arg}=" if kw.arg else "**") + ast.get_source_segment(source, kw.value)
+                  for kw in node.keywords]
+        if any(p is None for p in parts):
+            return None
+        return ", ".join(" ".join(p.split()) for p in parts)
     return None

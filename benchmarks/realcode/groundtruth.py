@@ -147,21 +147,24 @@ def record(manifest: Manifest, only: str | None, force: bool, workers: int, time
 
 def record_defaults(manifest: Manifest, requests: list, workers: int, timeout: float) -> dict:
     """The ground truth of plain ``ml-lsp shapes FILE`` (see defaults.py): for each
-    ``(case, attempts)``, the class built with its defaults and called with the first input
+    ``(case, attempts, built_init)``, the class built with its defaults (or with
+    ``built_init``, the arguments of the file's own constructor call) and called with the first input
     attempt that runs. Cached in groundtruth_defaults.json by class, keyed by what it
     depends on (the pin, the manifest entry, the attempts: a changed guess runs again)."""
     cache = load_json(DEFAULT_TRUTH)
     todo = []
-    for case, attempts in requests:
+    for case, attempts, built_init in requests:
         key = key_for(manifest, case)
         stamp = fingerprint(manifest.repos[case.repo], case) + ":" + json.dumps(attempts)
+        if built_init is not None:
+            stamp += ":built:" + built_init
         if cache.get(key, {}).get("stamp") != stamp:
-            todo.append((case, key, attempts, stamp))
+            todo.append((case, key, attempts, stamp, built_init))
 
     def one(item):
-        case, key, attempts, stamp = item
+        case, key, attempts, stamp, built_init = item
         root = repo_root(manifest.repos[case.repo])
-        job = {**job_for(manifest, case, root), "defaults": True, "attempts": attempts}
+        job = {**job_for(manifest, case, root), "defaults": True, "attempts": attempts, "built_init": built_init}
         return key, stamp, case, run_child(job, timeout)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:

@@ -38,7 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import groundtruth  # noqa: E402
-from defaults import guessed_inputs, input_attempts  # noqa: E402
+from defaults import built_at, constructor_arguments, guessed_inputs, input_attempts  # noqa: E402
 from corpus import (BUG_PROOFS, CACHE, DEFAULT_MIRRORS, GROUND_TRUTH, REPO, VENV_PYTHON, CorpusError,  # noqa: E402
                     case_file, load_manifest, mutant_root)
 
@@ -201,6 +201,7 @@ def compare(label: str, runtime: list[dict], static: list[dict] | None, rank_onl
 #: how a class's figures without inputs were scored (see score_without)
 WITHOUT_KINDS = {
     "defaults": "built with its defaults, on the engine's inferred inputs",
+    "built by the file": "built as the file's own call builds it (a __main__ demo), on that call's inputs",
     "raised": "torch raised on the engine's inferred inputs (counted wrong)",
     "needs arguments": "constructor needs arguments: rank only, vs the manifest's model",
     "no inferred input": "the engine inferred no shape for an input: rank only, vs the manifest's model",
@@ -209,17 +210,19 @@ WITHOUT_KINDS = {
 
 
 def score_without(label: str, manifest_entries: list[dict], record: dict | None,
-                  static: list[dict] | None) -> tuple[Tally, str]:
+                  static: list[dict] | None, built: bool = False) -> tuple[Tally, str]:
     """The figures of plain ``ml-lsp shapes FILE`` for one class, against what the engine
     was asked: the class built with its defaults and called with the inputs the engine
-    inferred (``record``, runtime.py's answer; defaults.py). Where torch raised on those
+    inferred (``record``, runtime.py's answer; defaults.py); or, where those inputs are a
+    call the file itself makes (``built``: a ``__main__`` demo), the model that call's
+    constructor builds, since that is the model the engine ran. Where torch raised on those
     inputs, every binding of the manifest's run counts as wrong (``raised``). Where there is
     no such run (the constructor needs arguments, the engine inferred no input shape), the
     manifest's runtime is the reference, rank only: its constructor arguments are not the
     ones the engine was asked about, so a differing dim is not a contradiction, a differing
     rank is."""
     if record is not None and record.get("ok"):
-        return compare(label, record["entries"], static), "defaults"
+        return compare(label, record["entries"], static), "built by the file" if built else "defaults"
     if record is not None and record.get("stage") == "forward":
         if record.get("device") == "meta" and "meta" in (record.get("error") or ""):
             return compare(label, manifest_entries, static, rank_only=True), "meta only"
@@ -248,6 +251,7 @@ class CaseResult:
     runtime: list[dict] = field(default_factory=list)       # the manifest's run
     static_without: list[dict] | None = None                 # plain `ml-lsp shapes FILE`
     guessed: dict | None = None                              # its inferred inputs of the class
+    built_init: str | None = None                            # the file's own constructor call they ran
     without_manifest: Tally = field(default_factory=Tally)   # the old figure: vs the manifest's run
     without_kind: str = ""
 
@@ -280,6 +284,8 @@ def score_case(manifest, case, runtime: list[dict], timing: bool, scratch: Path)
     _, data, error = engine(["shapes", "--json", str(file)], cache_dir, cwd)
     without_static = shapes_of(data, file)
     guessed = guessed_inputs(data, lambda reported: _same_file(reported, file), case.cls)
+    line = built_at(data, lambda reported: _same_file(reported, file), case.cls)
+    built_init = constructor_arguments(file.read_text(), line, case.cls) if line else None
     if error:
         errors.append(f"shapes without inputs: {error}")
     _, data, error = engine(["check", "--format", "json", "--select", "SH", "--jobs", "1", *entry_args(case),
@@ -297,7 +303,7 @@ def score_case(manifest, case, runtime: list[dict], timing: bool, scratch: Path)
     # scored against the default-built model in main() (score_without), once its runs are recorded
     return CaseResult(case, compare(label, runtime, with_static), old_without,
                       cold, warm, errors, false_with, false_without, manifest, runtime, without_static, guessed,
-                      old_without, "manifest")
+                      built_init, old_without, "manifest")
 
 
 def score_all_without(manifest, results: list[CaseResult], workers: int) -> None:
@@ -309,12 +315,12 @@ def score_all_without(manifest, results: list[CaseResult], workers: int) -> None
         attempts = input_attempts(r.guessed, r.case.inputs)
         attempts_of[r.case.id] = attempts
         if attempts:
-            requests.append((r.case, attempts))
+            requests.append((r.case, attempts, r.built_init))
     records = groundtruth.record_defaults(manifest, requests, workers, 240)
     for r in results:
         record = records.get(groundtruth.key_for(manifest, r.case)) if attempts_of[r.case.id] else None
         r.without_inputs, r.without_kind = score_without(f"{r.case.repo}:{r.case.path}", r.runtime, record,
-                                                         r.static_without)
+                                                         r.static_without, r.built_init is not None)
 
 
 def score_bug(manifest, bug, proof: dict, scratch: Path) -> BugResult:

@@ -221,7 +221,8 @@ def _limit_memory(extra_bytes: int) -> None:
 
 
 def run_defaults(job: dict) -> dict:
-    """The class built with its constructor's defaults (``Class()``) and called with each
+    """The class built with its constructor's defaults (``Class()``; or as the file's own
+    call builds it, ``job["built_init"]``: see defaults.constructor_arguments) and called with each
     input attempt in turn (``job["attempts"]``: lists of input specs, the shapes the static
     engine inferred with its symbols given values) until one runs: on the meta device first
     (no memory, whatever the defaults' size), on the CPU where meta cannot run an op
@@ -256,7 +257,7 @@ def run_defaults(job: dict) -> dict:
             if device == "cpu":
                 _limit_memory(4 << 30)
             with torch.device(device):
-                model = eval(f"{job['class']}()", module.__dict__)
+                model = eval(f"{job['class']}({job.get('built_init') or ''})", module.__dict__)
             if hasattr(model, "eval"):
                 model.eval()
             built[device] = model

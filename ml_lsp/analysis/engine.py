@@ -1160,8 +1160,11 @@ def _scrub_unranked(interp: Interp) -> None:
                 shape = None
             store[key] = (quality, shape, dtype, make)
     for key, (quality, ins, out) in list(interp.forward_io.items()):
-        ins = {p: None if _mentions_unranked(v) else v for p, v in ins.items()}
+        built = interp.forward_built.get(key)
+        ins_before, ins = ins, {p: None if _mentions_unranked(v) else v for p, v in ins.items()}
         interp.forward_io[key] = (quality, ins, None if _mentions_unranked(out) else out)
+        if built and built[1] is ins_before:
+            interp.forward_built[key] = (built[0], ins)
 
 
 def _is_unranked(t) -> bool:
@@ -1670,10 +1673,12 @@ def _build_facts(interp: Interp, path, problems, modules, generic=None) -> Modul
     for cls in modules:
         inst = interp.instances.get(cls) or interp.standalone.get(cls) or interp.first_instance.get(cls)
         io = interp.forward_io.get(cls.name)
+        built = interp.forward_built.get(cls.name)
         facts.classes.append(ModuleClassFact(
             cls.name, cls.node.lineno, cls.node.col_offset,
             param_count=count_params(inst) if inst is not None else None,
-            input_shapes=dict(io[1]) if io else {}, output_shape=io[2] if io else None))
+            input_shapes=dict(io[1]) if io else {}, output_shape=io[2] if io else None,
+            built_at=built[0] if io and built and built[1] is io[1] else None))
     facts.conflicts = sorted(rec.conflicts.values(), key=lambda c: (c.line, c.col))
     return facts
 

@@ -86,6 +86,9 @@ class ModuleClassFact:
     param_count: Optional[int] = None
     input_shapes: dict = field(default_factory=dict)  # param name -> shape
     output_shape: Shape = None
+    # the line of the file's own constructor call whose model those inputs ran (a
+    # `__main__` demo's `SimVQ(dim=512, ...)`); None when they are the engine's guess
+    built_at: Optional[int] = None
 
 
 @dataclass

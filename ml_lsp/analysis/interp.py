@@ -396,6 +396,9 @@ class Interp:
         self.instances: dict = {}  # ClassVal -> first Instance built by script code
         self.forward_quality: dict = {}  # ClassVal name -> best quality its forward ran with
         self.forward_io: dict = {}  # class name -> (quality, inputs, output)
+        # class name -> (line of the constructor call, the inputs dict of forward_io): the
+        # model a script call ran (a `__main__` demo), while those inputs are still its answer
+        self.forward_built: dict = {}
         self.call_stack: list = []
         self.cut_calls = 0  # calls not followed (depth bound, recursion): what they built is unknown
         # places that may have raised: a `raise` reached, an import, a name, call, attribute or
@@ -2186,6 +2189,8 @@ class Interp:
             old_io = self.forward_io.get(key)
             if old_io is None or quality > old_io[0]:
                 self.forward_io[key] = (quality, ins, out.shown_shape if isinstance(out, Tensor) else None)
+                if script and inst.ctor_line:
+                    self.forward_built[key] = (inst.ctor_line, ins)
             elif quality == old_io[0]:
                 merged = {p: _join_input_shapes(s, ins.get(p)) for p, s in old_io[1].items()}
                 o = _join_input_shapes(old_io[2], out.shown_shape) if isinstance(out, Tensor) else None

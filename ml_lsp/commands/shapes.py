@@ -151,6 +151,9 @@ def _class_json(cls) -> dict:
     from a call site, or inferred from their first use: ``null`` where unknown)."""
     from ml_lsp.analysis.dims import dim_json
 
-    return {"name": cls.name, "line": cls.line,
-            "inputs": {param: None if shape is None else [dim_json(d) for d in shape]
-                       for param, shape in cls.input_shapes.items()}}
+    out = {"name": cls.name, "line": cls.line,
+           "inputs": {param: None if shape is None else [dim_json(d) for d in shape]
+                      for param, shape in cls.input_shapes.items()}}
+    if cls.built_at is not None:
+        out["built_at"] = cls.built_at   # the file's own constructor call those inputs ran
+    return out
