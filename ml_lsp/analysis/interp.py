@@ -1367,6 +1367,13 @@ class Interp:
         return self.get_attr(obj, node.attr, node, frame)
 
     def get_attr(self, obj, name, node=None, frame=None):
+        if name == "__doc__":
+            # code runs as under `python -OO`, docstrings stripped, whatever the object (an
+            # unknown one too: transformers' copy_func gives one): libraries support it
+            # (its docstring decorators return at once) and no shape depends on a docstring,
+            # while building them was a third of `check`'s steps on transformers (its auto
+            # classes list some 500 models in theirs, again for every model file)
+            return None
         if isinstance(obj, SourceValue):
             return obj.attr(name)
         if isinstance(obj, Choice) and None in obj.options:

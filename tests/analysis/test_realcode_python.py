@@ -883,3 +883,23 @@ def test_an_input_nothing_told_of_takes_the_only_rank_its_forward_runs_with():
     """)
     out = last(f, "out")
     assert out is not None and len(out) == 5 and out[1] == "in_dim"
+
+
+def test_docstrings_are_stripped_as_under_python_OO():
+    # transformers' docstring decorators (`replace_list_option_in_docstrings`) list every
+    # model of the library in a docstring, and return at once under -OO (`if docstrings is
+    # None: return fn`): the engine takes that path, for a function, a class, and an object it
+    # does not know (copy_func's copy of a function)
+    f = analyze('''
+    class Block(nn.Module):
+        """A block."""
+
+    def double(x):
+        """Doubles the last dim."""
+        return torch.cat([x, x], dim=-1)
+
+    copied = make_unknown_copy(double)
+    n = 3 if double.__doc__ is None and Block.__doc__ is None and copied.__doc__ is None else 4
+    x = torch.zeros(2, n)
+    ''')
+    assert last(f, "x") == [2, 3]
