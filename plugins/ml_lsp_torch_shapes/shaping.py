@@ -454,7 +454,7 @@ def split(call: OpCall):
     t = _t(call)
     if t is None:
         return UNK
-    spec = call.arg(1, "split_size_or_sections", call.kwargs.get("split_size"))
+    spec = call.arg(1, "split_size_or_sections", call.kwargs.get("split_size", call.kwargs.get("split_sizes")))
     d = call.arg(2, "dim", 0)
     if t.shape is None:
         return UNK
@@ -872,7 +872,8 @@ for _name, _rule in {
     "clone": same, "detach": same, "cpu": same, "cuda": same, "requires_grad_": same, "pin_memory": same,
     "to": to, "float": as_dtype("float"), "double": as_dtype("float"), "half": as_dtype("float"),
     "bfloat16": as_dtype("float"), "long": as_dtype("long"), "int": as_dtype(None), "bool": as_dtype("bool"),
-    "type": type_, "type_as": to, "chunk": chunk, "split": split, "unbind": unbind, "unfold": unfold,
+    "type": type_, "type_as": to, "chunk": chunk, "split": split,
+    "split_with_sizes": split, "unbind": unbind, "unfold": unfold,
     "scatter": scatter, "scatter_": scatter, "scatter_add": scatter, "scatter_add_": scatter,
     "scatter_reduce": scatter, "index_fill": scatter, "index_fill_": scatter, "index_add": scatter,
     "index_add_": scatter, "index_copy": scatter, "index_put": scatter, "index_put_": scatter,
@@ -889,7 +890,7 @@ RULES["torch.bernoulli"] = same
 RULES["torch.autograd.Variable"] = RULES["torch.autograd.variable.Variable"] = same
 for _name in ("reshape", "flatten", "unflatten", "permute", "transpose", "swapaxes", "swapdims", "t",
               "scatter", "scatter_add", "scatter_reduce", "gather", "index_select", "masked_select", "nonzero",
-              "unsqueeze", "squeeze", "chunk", "split", "unbind", "numel", "clone", "detach",
+              "unsqueeze", "squeeze", "chunk", "split", "split_with_sizes", "unbind", "numel", "clone", "detach",
               "repeat_interleave", "broadcast_to", "movedim", "moveaxis"):
     RULES[f"torch.{_name}"] = RULES[f"torch.Tensor.{_name}"]
 RULES["torch.cat"] = RULES["torch.concat"] = RULES["torch.concatenate"] = cat

@@ -120,6 +120,8 @@ CASES = [
     ("x.chunk(2, dim=1)", {"x": (2, 5)}),
     ("x.split(4, dim=1)", {"x": (2, 10)}),
     ("x.split([3, 7], dim=1)", {"x": (2, 10)}),
+    ("x.split_with_sizes([3, 7], dim=1)", {"x": (2, 10)}),
+    ("torch.split_with_sizes(x, split_sizes=[3, 7], dim=1)", {"x": (2, 10)}),
     ("x.unbind(0)", {"x": (3, 4)}),
     ("torch.unbind(x, dim=1)", {"x": (3, 2)}),
     ("x.unfold(2, 3, 2)", {"x": (2, 4, 9)}),
