@@ -530,13 +530,15 @@ def index_select(call: OpCall):
     t, d, index = _t(call), call.arg(1, "dim"), call.tensor(2, "index")
     if t is None:
         return UNK
-    if t.shape is None or index is None or index.shape is None or len(index.shape) != 1:
+    if t.shape is None or index is None or (index.shape is not None and len(index.shape) > 1):
         return unknown_tensor(t.dtype)
     a = norm_axis(d, len(t.shape))
     if a is None:
         return unknown_tensor(t.dtype)
     s = list(t.shape)
-    s[a] = index.shape[0]
+    # the index is 1-D (or 0-D, one index) whatever its length: the rank is the input's, and
+    # the selected dim unknown where the index's length is (``(skip == 0).nonzero().squeeze()``)
+    s[a] = None if index.shape is None else index.shape[0] if index.shape else 1
     return _like(t, s)
 
 

@@ -903,3 +903,22 @@ def test_docstrings_are_stripped_as_under_python_OO():
     x = torch.zeros(2, n)
     ''')
     assert last(f, "x") == [2, 3]
+
+
+def test_index_select_by_indices_the_data_decides_keeps_the_rank():
+    # torchtune's LayerDropout: the rows kept come from the data, so their count is unknown,
+    # but index_select keeps every other dim, and the layer it runs on sees them
+    f = analyze("""
+    class LayerDropout(nn.Module):
+        def __init__(self, dim=64):
+            super().__init__()
+            self.fc = nn.Linear(dim, dim)
+
+        def forward(self, x, skip):
+            ind_selected = (skip == 0).nonzero().squeeze()
+            x_selected = torch.index_select(x, 0, ind_selected)
+            out_selected = self.fc(x_selected)
+            return out_selected
+    """, entry="LayerDropout", inputs={"x": [4, 16, 64], "skip": [4]})
+    assert last(f, "x_selected") == [None, 16, 64]
+    assert last(f, "out_selected") == [None, 16, 64]
