@@ -514,3 +514,98 @@ def test_a_layer_four_imports_deep_in_an_installed_library_is_read(tmp_path):
         """)
     shapes = shapes_cli_with_site(site, ws, model, "Net", "x=2,16,8,8")
     assert shapes.get("y") == [2, 16, 8, 8]
+
+
+def test_a_layer_named_by_a_string_six_same_folder_imports_deep_is_built(tmp_path):
+    # timm's rexnet: ConvNormAct(..., act_layer='swish') -> create_norm_act -> norm_act ->
+    # create_act, whose name table is built at its top level from activations.py: the
+    # activation's class is six modules away from the user's file, each a `from .x import`
+    site = _installed(tmp_path, {
+        "mylib/__init__.py": "",
+        "mylib/layers/__init__.py": "",
+        "mylib/layers/activations.py": """\
+            from torch import nn
+
+
+            class Swish(nn.Module):
+                def forward(self, x):
+                    return x * x.sigmoid()
+            """,
+        "mylib/layers/create_act.py": """\
+            from .activations import Swish
+
+            _ACT_LAYERS = dict(swish=Swish)
+
+
+            def create_act_layer(name):
+                return _ACT_LAYERS[name]()
+            """,
+        "mylib/layers/norm_act.py": """\
+            from torch import nn
+            from .create_act import create_act_layer
+
+
+            class BatchNormAct2d(nn.BatchNorm2d):
+                def __init__(self, chs, act_layer):
+                    super().__init__(chs)
+                    self.act = create_act_layer(act_layer)
+
+                def forward(self, x):
+                    return self.act(super().forward(x))
+            """,
+        "mylib/layers/create_norm_act.py": """\
+            from .norm_act import BatchNormAct2d
+
+
+            def get_norm_act_layer():
+                return BatchNormAct2d
+            """,
+        "mylib/layers/conv_bn_act.py": """\
+            from torch import nn
+            from .create_norm_act import get_norm_act_layer
+
+
+            class ConvNormAct(nn.Module):
+                def __init__(self, in_chs, out_chs, act_layer):
+                    super().__init__()
+                    self.conv = nn.Conv2d(in_chs, out_chs, 3, stride=2, padding=1)
+                    self.bn = get_norm_act_layer()(out_chs, act_layer=act_layer)
+
+                def forward(self, x):
+                    x = self.conv(x)
+                    x = self.bn(x)
+                    return x
+            """,
+        "mylib/models/__init__.py": "",
+        "mylib/models/blocks.py": """\
+            from torch import nn
+            from ..layers.conv_bn_act import ConvNormAct
+
+
+            class Bottleneck(nn.Module):
+                def __init__(self, chs):
+                    super().__init__()
+                    self.conv_exp = ConvNormAct(chs, 2 * chs, act_layer='swish')
+
+                def forward(self, x):
+                    return self.conv_exp(x)
+            """,
+    })
+    ws, model = _project(tmp_path, "net.py", """\
+        import torch
+        from torch import nn
+        from mylib.models.blocks import Bottleneck
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.block = Bottleneck(16)
+
+            def forward(self, x):
+                y = self.block(x)
+                z = y.mean(1)
+                return z
+        """)
+    shapes = shapes_cli_with_site(site, ws, model, "Net", "x=2,16,8,8")
+    assert shapes.get("y") == [2, 32, 4, 4] and shapes.get("z") == [2, 4, 4]
