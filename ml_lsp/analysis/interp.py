@@ -2210,10 +2210,6 @@ class Interp:
         # neither recorded nor taken as a better-informed call
         vague = vague or (bool(a.args) and all(_unknown_input(v) for v in a.args) and
                           all(_unknown_input(v) for v in a.kwargs.values() if isinstance(v, Tensor)))
-        # nor does one that knows nothing of an input the block requires and annotates as a
-        # tensor (Flux's model passing its blocks a `temb` it could not follow): the block's
-        # own run infers each input from its first use
-        vague = vague or _required_tensor_unknown(fwd.node, a)
         was = self.recording
         if vague:
             self.recording = False
@@ -3859,19 +3855,6 @@ def _flatten_tensors(v, prefix="", depth=0):
 
 def _unknown_input(v) -> bool:
     return v is UNK or (isinstance(v, Tensor) and v.shape is None and not v.tail)
-
-
-def _required_tensor_unknown(fn_node, a) -> bool:
-    """A call ``a`` of ``forward`` that passes a parameter it requires (no default) and
-    annotates as a tensor (``temb: torch.Tensor``) something of unknown shape and rank."""
-    params = (fn_node.args.posonlyargs + fn_node.args.args)[1:]
-    required = params[:len(params) - len(fn_node.args.defaults)]
-    for i, p in enumerate(required):
-        ann = p.annotation
-        head = ann.attr if isinstance(ann, ast.Attribute) else ann.id if isinstance(ann, ast.Name) else None
-        if head == "Tensor" and _unknown_input(a.arg(i, p.arg)):
-            return True
-    return False
 
 
 def _join_input_shapes(a, b):
