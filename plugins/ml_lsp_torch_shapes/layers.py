@@ -106,6 +106,14 @@ Bilinear = LayerRule(params=("in1_features", "in2_features", "out_features", "bi
 
 # ---------------------------------------------------------------- convolutions and pools
 
+_BATCH_NAMES = {"b", "batch", "batch_size", "bs", "bsz", "n_batch", "nbatch"}
+
+
+def _names_a_batch(d) -> bool:
+    """A symbolic dim whose name says it is the batch (``batch_size``, ``B``)."""
+    return isinstance(d, dims.Sym) and str(d).lower() in _BATCH_NAMES
+
+
 def _spatial_check(call, x, n, what):
     """x must be (B, C, *n spatial) or unbatched (C, *n). Returns batched flag or None."""
     if x.shape is None:
@@ -138,6 +146,11 @@ def conv_rule(n: int, transpose=False):
         if batched == "bad":
             return unknown_tensor("float")
         c = x.shape[1] if batched else x.shape[0]
+        if not batched and _names_a_batch(c):
+            # (batch_size, sequence_length, hidden_size) from a wrong docstring (diffusers'
+            # ControlNet documents its image as that) read as unbatched (C, H, W): the rank is
+            # someone's mistake, not a fact, so the output is unknown rather than made up
+            return unknown_tensor("float")
         if dims.provably_different(c, cin):
             call.conflict("conv_in_channels", f"{name}({_r(cin)} -> {_r(cout)}) expects {_r(cin)} input channels, "
                           f"got {format_shape(x.shape)}",

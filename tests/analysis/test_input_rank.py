@@ -191,3 +191,37 @@ def test_an_assert_on_the_rank_of_an_input_tells_its_rank():
     """)
     assert last(f, "t") == ["B", 64] and last(f, "out") == ["B", 64]
     assert len(last(f, "y")) == 3
+
+
+def test_a_documented_batch_read_as_a_convs_channels_is_no_fact():
+    # diffusers' ControlNet documents its conditioning image as (batch_size, sequence_length,
+    # hidden_size); Conv2d would take that 3-D tensor as one unbatched (C, H, W) image whose
+    # channels are the batch: the output is unknown, not (16, sequence_length, hidden_size)
+    f = analyze('''
+    class ConditioningEmbedding(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv_in = nn.Conv2d(3, 16, kernel_size=3, padding=1)
+
+        def forward(self, conditioning):
+            """
+            Args:
+                conditioning (`torch.Tensor`):
+                    The conditional input tensor of shape `(batch_size, sequence_length, hidden_size)`.
+            """
+            embedding = self.conv_in(conditioning)
+            return embedding
+    ''')
+    assert last(f, "embedding") is None
+    # an unbatched image whose channels are a number is still one
+    f = analyze('''
+    class Stem(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv_in = nn.Conv2d(3, 16, kernel_size=3, padding=1)
+
+        def forward(self, image):
+            embedding = self.conv_in(image)
+            return embedding
+    ''', entry="Stem", inputs={"image": [3, 32, 32]})
+    assert last(f, "embedding") == [16, 32, 32]
