@@ -149,3 +149,30 @@ def test_a_class_the_file_builds_itself_is_scored_against_that_model():
     # the same shapes against the manifest's model are a rank contradiction
     tally, kind = run.score_without(LABEL, manifest_run, {"ok": False, "stage": "construct"}, static)
     assert kind == "needs arguments" and tally.contradicted == 1
+
+
+def test_a_class_with_no_run_of_its_own_is_scored_on_the_run_of_the_class_that_reaches_it():
+    # diffusers' PixArtAlphaTextProjection needs constructor arguments; plain `ml-lsp shapes
+    # embeddings.py` shows its lines as CombinedTimestepTextProjEmbeddings runs it, on a 2-D
+    # pooled projection, while the manifest's run feeds it 3-D captions: its lines are scored
+    # against the run that reaches them, the rest by rank against the manifest's
+    manifest_run = [{"scope": "Proj.forward", "line": 5, "name": "h", "shape": [2, 7, 64], "dtype": "float"},
+                    {"scope": "Proj.forward", "line": 6, "name": "out", "shape": [2, 7, 64], "dtype": "float"}]
+    caller_run = [{"scope": "Combined.forward", "line": 20, "name": "t", "shape": [2, 32], "dtype": "float"},
+                  {"scope": "Proj.forward", "line": 5, "name": "h", "shape": [2, 32], "dtype": "float"},
+                  {"scope": "Proj.forward", "line": 7, "name": "z", "shape": [2, 32], "dtype": "float"}]
+    reached = run.reached_lines("Proj", manifest_run, [caller_run])
+    # its own methods' lines only (the caller's own line 20 is not its)
+    assert list(reached) == [("Proj.forward", 5, "h"), ("Proj.forward", 7, "z")]
+    static = [{"scope": "Proj.forward", "line": 5, "name": "h", "shape": ["B", 32], "dtype": "float"},
+              {"scope": "Proj.forward", "line": 6, "name": "out", "shape": ["B", 7, 32], "dtype": "float"}]
+    tally = run.score_reached(LABEL, manifest_run, reached, static)
+    assert (tally.total, tally.right_rank, tally.contradicted) == (2, 2, 0)
+    # against the manifest's run alone, the 2-D line is a rank contradiction
+    assert run.compare(LABEL, manifest_run, static, rank_only=True).contradicted == 1
+    # a wrong rank on a reached line is still one
+    wrong = [{"scope": "Proj.forward", "line": 5, "name": "h", "shape": ["B", 7, 32], "dtype": "float"}]
+    assert run.score_reached(LABEL, manifest_run, reached, wrong).contradicted == 1
+    # two runs that disagree in rank leave the line's rank open
+    other = [{"scope": "Proj.forward", "line": 5, "name": "h", "shape": [2, 7, 32], "dtype": "float"}]
+    assert run.reached_lines("Proj", manifest_run, [caller_run, other])[("Proj.forward", 5, "h")]["shape"] is None

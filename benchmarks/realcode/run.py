@@ -206,6 +206,8 @@ WITHOUT_KINDS = {
     "needs arguments": "constructor needs arguments: rank only, vs the manifest's model",
     "no inferred input": "the engine inferred no shape for an input: rank only, vs the manifest's model",
     "meta only": "defaults too big for the CPU and not runnable on meta: rank only, vs the manifest's model",
+    "reached by its file": "no run of its own, but a class of its file built and run reaches it: those lines "
+                           "vs that run, the rest rank only vs the manifest's model",
 }
 
 
@@ -317,10 +319,54 @@ def score_all_without(manifest, results: list[CaseResult], workers: int) -> None
         if attempts:
             requests.append((r.case, attempts, r.built_init))
     records = groundtruth.record_defaults(manifest, requests, workers, 240)
+    own = {r.case.id: records.get(groundtruth.key_for(manifest, r.case)) if attempts_of[r.case.id] else None
+           for r in results}
+    runs_by_file: dict = {}
     for r in results:
-        record = records.get(groundtruth.key_for(manifest, r.case)) if attempts_of[r.case.id] else None
-        r.without_inputs, r.without_kind = score_without(f"{r.case.repo}:{r.case.path}", r.runtime, record,
-                                                         r.static_without, r.built_init is not None)
+        if (own[r.case.id] or {}).get("ok"):
+            runs_by_file.setdefault((r.case.repo, r.case.path), []).append(own[r.case.id]["entries"])
+    for r in results:
+        label = f"{r.case.repo}:{r.case.path}"
+        r.without_inputs, r.without_kind = score_without(label, r.runtime, own[r.case.id], r.static_without,
+                                                         r.built_init is not None)
+        if r.without_kind in ("needs arguments", "no inferred input"):
+            reached = reached_lines(r.case.cls, r.runtime, runs_by_file.get((r.case.repo, r.case.path), []))
+            if reached:
+                r.without_inputs = score_reached(label, r.runtime, reached, r.static_without)
+                r.without_kind = "reached by its file"
+
+
+def reached_lines(cls: str, manifest_entries: list[dict], other_runs: list[list[dict]]) -> dict:
+    """The bindings in ``cls``'s own methods that the default-built runs of other classes of
+    its file made (diffusers' CombinedTimestepTextProjEmbeddings runs its
+    PixArtAlphaTextProjection on a 2-D pooled projection), by (scope, line, name); where two
+    runs differ in rank the shape is None (any stated shape is then right, as for a rank
+    that varied between two runs)."""
+    scopes = {e["scope"] for e in manifest_entries if e["scope"].split(".")[0] == cls}
+    found: dict = {}
+    for entries in other_runs:
+        for e in entries:
+            if e["scope"] in scopes:
+                key = (e["scope"], e["line"], e["name"])
+                if key in found and found[key]["shape"] != e["shape"]:
+                    a, b = found[key]["shape"], e["shape"]
+                    same_rank = a is not None and b is not None and len(a) == len(b)
+                    shape = [x if x == y else None for x, y in zip(a, b)] if same_rank else None
+                    found[key] = {**e, "shape": shape}
+                else:
+                    found.setdefault(key, e)
+    return found
+
+
+def score_reached(label: str, manifest_entries: list[dict], reached: dict, static: list[dict] | None) -> Tally:
+    """A class with no run of its own whose lines a class of its file reaches: the engine's
+    shapes there are that class's run (its model, its inputs), so those lines are compared
+    with it, dims included; the manifest's other bindings rank only, as without it."""
+    keys = {(e["scope"], e["line"], e["name"]) for e in manifest_entries}
+    tally = compare(label, [e for k, e in reached.items() if k in keys], static)
+    rest = [e for e in manifest_entries if (e["scope"], e["line"], e["name"]) not in reached]
+    tally.add(compare(label, rest, static, rank_only=True))
+    return tally
 
 
 def score_bug(manifest, bug, proof: dict, scratch: Path) -> BugResult:
