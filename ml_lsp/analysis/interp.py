@@ -615,8 +615,6 @@ class Interp:
             self.may_raise += 1
             if self.size_facts is not None:
                 self.note_size_facts(self.eval_quiet(stmt.test, frame))
-            if self.star_ranks is not None:
-                self.note_asserted_rank(stmt.test, frame)
             self.check_constructor_assert(stmt, frame)
             self.give_demanded_argument(stmt, frame)
         elif t is ast.Delete:
@@ -994,36 +992,6 @@ class Interp:
         if lead >= 0 and t.star_of not in self.star_ranks:
             names = [e.id if isinstance(e, ast.Name) and e.id != "_" else None for e in target.elts]
             self.star_ranks[t.star_of] = (names[:lead], stmt.lineno, names[lead:])
-
-    def note_asserted_rank(self, test, frame) -> None:
-        """``assert len(timesteps.shape) == 1`` (or ``x.ndim == 4``, ``x.dim() == 4``) on
-        ``(*, D)`` that keeps input ``timesteps``'s leading dims: the input has that rank
-        (diffusers' get_timestep_embedding takes 1-D timesteps)."""
-        if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
-            return
-        left, right = test.left, test.comparators[0]
-        if isinstance(left, ast.Constant):
-            left, right = right, left
-        if not (isinstance(right, ast.Constant) and type(right.value) is int and right.value > 0):
-            return
-        if isinstance(left, ast.Call) and isinstance(left.func, ast.Name) and left.func.id == "len" \
-                and len(left.args) == 1 and isinstance(left.args[0], ast.Attribute) and left.args[0].attr == "shape":
-            v = left.args[0].value
-        elif isinstance(left, ast.Attribute) and left.attr == "ndim":
-            v = left.value
-        elif isinstance(left, ast.Call) and not left.args and isinstance(left.func, ast.Attribute) \
-                and left.func.attr in ("dim", "ndimension"):
-            v = left.func.value
-        else:
-            return
-        t = resolved(frame.env.get(v.id)) if isinstance(v, ast.Name) else None
-        if not (isinstance(t, Tensor) and t.shape is None and t.tail and t.star_of) or self.rank_branches \
-                or self.undecided_ifs or t.star_of in self.star_ranks:
-            return
-        lead = right.value - len(t.tail)
-        if lead >= 0:
-            # a 1-D input's one dim is a batch of scalars (timesteps, labels)
-            self.star_ranks[t.star_of] = ([None] * lead, test.lineno, ["B"] if right.value == 1 else [None] * len(t.tail))
 
     def note_permuted_rank(self, t: Tensor, a: Args) -> None:
         """``x.permute(0, 2, 3, 1)`` as the first thing done to an input: permute names every

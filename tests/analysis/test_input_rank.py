@@ -160,39 +160,6 @@ def test_a_config_argument_is_the_one_config_class_the_file_imports(tmp_path):
     assert [b["shape"] for b in item["shapes"] if b["name"] == "down"] == [["*", "hidden_size"]]
 
 
-def test_an_assert_on_the_rank_of_an_input_tells_its_rank():
-    # diffusers' get_timestep_embedding: `assert len(timesteps.shape) == 1`; the model's
-    # timestep input is a 1-D batch, and what is built from it has a known rank
-    f = analyze("""
-    import math
-
-
-    def get_timestep_embedding(timesteps, embedding_dim, max_period=10000):
-        assert len(timesteps.shape) == 1, "Timesteps should be a 1d-array"
-        half_dim = embedding_dim // 2
-        exponent = -math.log(max_period) * torch.arange(start=0, end=half_dim, dtype=torch.float32) / half_dim
-        emb = timesteps[:, None].float() * torch.exp(exponent)[None, :]
-        emb = torch.cat([torch.sin(emb), torch.cos(emb)], dim=-1)
-        return emb
-
-
-    class TimestepEmbed(nn.Module):
-        def __init__(self, dim=64):
-            super().__init__()
-            self.dim = dim
-            self.lin = nn.Linear(dim, dim)
-
-        def forward(self, timestep, x):
-            assert x.ndim == 4
-            t = get_timestep_embedding(timestep, self.dim)
-            out = self.lin(t)
-            y = x.mean(-1)
-            return out, y
-    """)
-    assert last(f, "t") == ["B", 64] and last(f, "out") == ["B", 64]
-    assert len(last(f, "y")) == 3
-
-
 def test_a_documented_batch_read_as_a_convs_channels_is_no_fact():
     # diffusers' ControlNet documents its conditioning image as (batch_size, sequence_length,
     # hidden_size); Conv2d would take that 3-D tensor as one unbatched (C, H, W) image whose
