@@ -116,27 +116,28 @@ def input_attempts(guessed: dict[str, list | None] | None, manifest_specs) -> li
     return attempts
 
 
+def _class_entry(result: dict | None, file_matches, cls: str) -> dict | None:
+    """Class ``cls``'s entry in ``ml-lsp shapes --json``'s ``"classes"`` of the file."""
+    for item in (result or {}).get("files", []):
+        if file_matches(item.get("path", "")):
+            for entry in item.get("classes") or []:
+                if entry.get("name") == cls:
+                    return entry
+    return None
+
+
 def guessed_inputs(result: dict | None, file_matches, cls: str) -> dict | None:
     """The inputs the engine analysed class ``cls`` with, from ``ml-lsp shapes --json``'s
     ``"classes"`` of the file; None when it does not list the class."""
-    for item in (result or {}).get("files", []):
-        if not file_matches(item.get("path", "")):
-            continue
-        for entry in item.get("classes") or []:
-            if entry.get("name") == cls:
-                return entry.get("inputs") or {}
-    return None
+    entry = _class_entry(result, file_matches, cls)
+    return None if entry is None else entry.get("inputs") or {}
 
 
 def built_at(result: dict | None, file_matches, cls: str) -> int | None:
     """The line of the file's own constructor call whose model the engine's inputs of
     ``cls`` ran (``"built_at"``: a ``__main__`` demo's ``SimVQ(dim=512, ...)``), or None."""
-    for item in (result or {}).get("files", []):
-        if file_matches(item.get("path", "")):
-            for entry in item.get("classes") or []:
-                if entry.get("name") == cls and isinstance(entry.get("built_at"), int):
-                    return entry["built_at"]
-    return None
+    line = (_class_entry(result, file_matches, cls) or {}).get("built_at")
+    return line if isinstance(line, int) else None
 
 
 def constructor_arguments(source: str, line: int, cls: str) -> str | None:

@@ -2905,7 +2905,9 @@ class Interp:
         -> padding, whose helper sizes the convolution), one module less for a look-up made
         by a library module's own top-level code (its decorators and tables). 4 for both cost
         ``check`` on transformers' modeling files 12-21% more CPU than 3, and ``shapes`` on
-        modeling_llama.py 50% more, all of it in top-level code; this way it costs neither."""
+        modeling_llama.py 50% more, all of it in top-level code; this way it costs neither.
+        Same-folder imports go ``CALL_IMPORT_DEPTH`` deep for such calls and for the modules
+        they load (``for_call``)."""
         if self.resolve_module is None:
             return None
         if _MEMO.records:
