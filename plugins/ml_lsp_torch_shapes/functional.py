@@ -266,6 +266,50 @@ def pixel_shuffle(call: OpCall):
     return Tensor(x.shape[:-3] + (c, dims.mul(x.shape[-2], r), dims.mul(x.shape[-1], r)), x.dtype)
 
 
+def pixel_unshuffle(call: OpCall):
+    """(*, C, H·r, W·r) -> (*, C·r², H, W): pixel_shuffle's inverse (diffusers' DC-AE blocks)."""
+    x = _x(call)
+    r = as_dim(call.arg(1, "downscale_factor"))
+    if x is None:
+        return UNK
+    if x.shape is None or len(x.shape) < 3 or r is None:
+        return unknown_tensor(x.dtype)
+    return Tensor(x.shape[:-3] + (dims.mul(x.shape[-3], dims.mul(r, r)), shaping.exact_div(x.shape[-2], r),
+                                  shaping.exact_div(x.shape[-1], r)), x.dtype)
+
+
+def unfold_patches(call: OpCall):
+    """F.unfold / nn.Unfold: (N, C, H, W) -> (N, C·kh·kw, L), L the sliding blocks' count
+    (each spatial dim as a convolution's output); unbatched (C, H, W) likewise without N."""
+    x = _x(call)
+    if x is None:
+        return UNK
+    if x.shape is None or len(x.shape) not in (3, 4):
+        return unknown_tensor(x.dtype)
+    k = tuple_n(call.arg(1, "kernel_size"), 2)
+    d = tuple_n(call.arg(2, "dilation", 1), 2)
+    p = tuple_n(call.arg(3, "padding", 0), 2)
+    s = tuple_n(call.arg(4, "stride", 1), 2)
+    if None in (k, d, p, s):
+        return Tensor(x.shape[:-3] + (None, None), x.dtype)
+    h, w = (conv_out(x.shape[-2 + i], k[i], s[i], p[i], d[i]) for i in range(2))
+    blocks = dims.mul(h, w)
+    return Tensor(x.shape[:-3] + (dims.mul(x.shape[-3], dims.mul(k[0], k[1])), blocks), x.dtype)
+
+
+def fold_patches(call: OpCall):
+    """F.fold / nn.Fold: (N, C·kh·kw, L) -> (N, C, *output_size); unbatched likewise."""
+    x = _x(call)
+    if x is None:
+        return UNK
+    if x.shape is None or len(x.shape) not in (2, 3):
+        return unknown_tensor(x.dtype)
+    out = tuple_n(call.arg(1, "output_size"), 2)
+    k = tuple_n(call.arg(2, "kernel_size"), 2)
+    c = shaping.exact_div(x.shape[-2], dims.mul(k[0], k[1])) if k is not None and None not in k else None
+    return Tensor(x.shape[:-2] + (c, *(out if out is not None else (None, None))), x.dtype)
+
+
 def sdpa(call: OpCall):
     q, k, v = call.tensor(0, "query"), call.tensor(1, "key"), call.tensor(2, "value")
     if q is None:
@@ -469,7 +513,7 @@ RULES = {
     F + "cross_entropy": cross_entropy, F + "nll_loss": nll_loss,
     F + "pairwise_distance": pairwise_distance, "torch.pairwise_distance": pairwise_distance,
     F + "glu": glu, F + "affine_grid": affine_grid, F + "grid_sample": grid_sample, F + "normalize": normalize, "torch.cosine_similarity": cosine_similarity,
-    "torch.nn.functional.pixel_unshuffle": lambda call: unknown_tensor("float"),
+    F + "pixel_unshuffle": pixel_unshuffle, F + "unfold": unfold_patches, F + "fold": fold_patches,
 }
 for _n in ("mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
            "binary_cross_entropy_with_logits", "kl_div", "soft_margin_loss"):

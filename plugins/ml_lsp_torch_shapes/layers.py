@@ -887,6 +887,32 @@ def pixel_shuffle_forward(layer: Ctor, call: OpCall):
 PixelShuffle = LayerRule(params=("upscale_factor",), forward=pixel_shuffle_forward, param_count=lambda c: 0)
 
 
+def pixel_unshuffle_forward(layer: Ctor, call: OpCall):
+    from ml_lsp_torch_shapes.functional import pixel_unshuffle
+    return pixel_unshuffle(OpCall(call.qual, [call.args[0] if call.args else UNK, layer["downscale_factor"]]))
+
+
+PixelUnshuffle = LayerRule(params=("downscale_factor",), forward=pixel_unshuffle_forward, param_count=lambda c: 0)
+
+
+def unfold_forward(layer: Ctor, call: OpCall):
+    from ml_lsp_torch_shapes.functional import unfold_patches
+    return unfold_patches(OpCall(call.qual, [call.args[0] if call.args else UNK, layer["kernel_size"],
+                                             layer["dilation"], layer["padding"], layer["stride"]]))
+
+
+def fold_forward(layer: Ctor, call: OpCall):
+    from ml_lsp_torch_shapes.functional import fold_patches
+    return fold_patches(OpCall(call.qual, [call.args[0] if call.args else UNK, layer["output_size"],
+                                           layer["kernel_size"]]))
+
+
+Unfold = LayerRule(params=("kernel_size", "dilation", "padding", "stride"), forward=unfold_forward,
+                   param_count=lambda c: 0, defaults={"dilation": 1, "padding": 0, "stride": 1})
+Fold = LayerRule(params=("output_size", "kernel_size", "dilation", "padding", "stride"), forward=fold_forward,
+                 param_count=lambda c: 0, defaults={"dilation": 1, "padding": 0, "stride": 1})
+
+
 def pad_rule(n: int):
     def forward(layer: Ctor, call: OpCall):
         from ml_lsp_torch_shapes.functional import pad_shape
@@ -959,7 +985,8 @@ RULES = {
     "torch.nn.Transformer": Transformer,
     "torch.nn.Flatten": Flatten, "torch.nn.Unflatten": Unflatten, "torch.nn.Upsample": Upsample,
     "torch.nn.UpsamplingNearest2d": UpsamplingNearest2d, "torch.nn.UpsamplingBilinear2d": UpsamplingNearest2d,
-    "torch.nn.PixelShuffle": PixelShuffle,
+    "torch.nn.PixelShuffle": PixelShuffle, "torch.nn.PixelUnshuffle": PixelUnshuffle,
+    "torch.nn.Unfold": Unfold, "torch.nn.Fold": Fold,
     "torch.nn.ZeroPad2d": pad_rule(2), "torch.nn.ConstantPad1d": pad_rule(1), "torch.nn.ConstantPad2d": pad_rule(2),
     "torch.nn.ReflectionPad1d": pad_rule(1), "torch.nn.ReflectionPad2d": pad_rule(2),
     "torch.nn.ReplicationPad1d": pad_rule(1), "torch.nn.ReplicationPad2d": pad_rule(2),

@@ -7,6 +7,7 @@ from __future__ import annotations
 from ml_lsp.analysis import dims
 from ml_lsp.analysis.ops import (NUM, UNK, OpCall, Seq, Tensor, as_dim, axis_in_range, broadcast_shapes,
                                  format_shape, norm_axis, unknown_tensor)
+from ml_lsp_torch_shapes.shaping import dtype_of
 
 
 def _t(call):
@@ -357,6 +358,10 @@ def along_dim(call: OpCall):
     if t.shape is not None and isinstance(dim, int):
         axis_in_range(call, dim, len(t.shape))
     dt = "long" if t.dtype == "bool" and call.name in ("cumsum", "cumprod") else t.dtype
+    if call.name in ("cumsum", "cumprod"):
+        given = dtype_of(call.arg(None, "dtype"))
+        if given is not False:  # cumsum(x, dim, dtype=torch.float32)
+            dt = given
     return Tensor(t.shape, dt)
 
 
@@ -592,7 +597,8 @@ _FLOAT_UNARY = ("exp", "log", "log2", "log10", "log1p", "expm1", "sqrt", "rsqrt"
                 "arcsin", "arccos", "arctan", "erfinv", "exp2", "logit", "sinc", "deg2rad", "rad2deg", "i0")
 _SAME_UNARY = ("abs", "neg", "negative", "positive", "sign", "floor", "ceil", "round", "trunc", "frac",
                "square", "relu", "relu_", "abs_", "neg_", "clamp_", "clamp_min", "clamp_max", "nan_to_num",
-               "sgn", "bitwise_not", "logical_not", "detach", "conj", "fix")
+               "sgn", "bitwise_not", "logical_not", "detach", "conj", "fix",
+               "round_", "floor_", "ceil_", "trunc_", "sign_", "frac_", "fix_")
 for _n in _FLOAT_UNARY:
     RULES[f"torch.{_n}"] = RULES[f"torch.Tensor.{_n}"] = unary("float")
 for _n in _SAME_UNARY:

@@ -874,6 +874,7 @@ for _name, _rule in {
     "clone": same, "detach": same, "cpu": same, "cuda": same, "requires_grad_": same, "pin_memory": same,
     "to": to, "float": as_dtype("float"), "double": as_dtype("float"), "half": as_dtype("float"),
     "bfloat16": as_dtype("float"), "long": as_dtype("long"), "int": as_dtype(None), "bool": as_dtype("bool"),
+    "byte": as_dtype(None), "char": as_dtype(None), "short": as_dtype(None),
     "type": type_, "type_as": to, "chunk": chunk, "split": split,
     "split_with_sizes": split, "unbind": unbind, "unfold": unfold,
     "scatter": scatter, "scatter_": scatter, "scatter_add": scatter, "scatter_add_": scatter,

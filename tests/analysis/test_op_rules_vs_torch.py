@@ -72,6 +72,10 @@ CASES = [
     ("nn.Upsample(scale_factor=2)(x)", {"x": (1, 3, 4, 5)}),
     ("nn.Upsample(size=(8, 9))(x)", {"x": (1, 3, 4, 5)}),
     ("nn.PixelShuffle(2)(x)", {"x": (1, 8, 3, 3)}),
+    ("nn.PixelUnshuffle(2)(x)", {"x": (1, 3, 6, 4)}),
+    ("nn.Unfold(kernel_size=3, padding=1)(x)", {"x": (2, 3, 6, 5)}),
+    ("nn.Unfold((2, 3), dilation=2, stride=(1, 2))(x)", {"x": (3, 9, 8)}),
+    ("nn.Fold(output_size=(6, 4), kernel_size=2, stride=2)(x)", {"x": (2, 12, 6)}),
     ("nn.ZeroPad2d((1, 2, 3, 4))(x)", {"x": (1, 2, 3, 3)}),
     ("nn.GLU()(x)", {"x": (2, 8)}),
     ("nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))(x)", {"x": (3, 4)}),
@@ -256,6 +260,10 @@ CASES = [
     ("F.mse_loss(x, y)", {"x": (4, 5), "y": (4, 5)}),
     ("F.glu(x, dim=1)", {"x": (2, 6)}),
     ("F.pixel_shuffle(x, 2)", {"x": (1, 8, 3, 3)}),
+    ("F.pixel_unshuffle(x, 3)", {"x": (2, 1, 6, 9)}),
+    ("F.unfold(x, kernel_size=2, stride=2)", {"x": (2, 3, 8, 6)}),
+    ("F.fold(x, output_size=(5, 5), kernel_size=3, padding=1)", {"x": (1, 18, 25)}),
+    ("x.round_().byte()", {"x": (2, 3)}),
     # --- creation
     ("torch.randn(2, 3)", {}),
     ("torch.zeros((2, 3))", {}),
@@ -376,3 +384,13 @@ def test_the_plugin_is_registered_through_the_entry_point():
 
 def test_json_dims_are_ints_strings_or_null():
     assert dim_json(3) == 3 and dim_json(None) is None
+
+
+@pytest.mark.parametrize("expr,dtype", [("torch.cumsum(x.long(), dim=1, dtype=torch.float32)", "float"),
+                                        ("x.cumsum(1, dtype=torch.long)", "long"),
+                                        ("x.bool().cumsum(1)", "long")])
+def test_cumsum_takes_its_dtype_argument(expr, dtype):
+    # edgenext's positional encoding: a long mask summed with dtype=torch.float32 is a float tensor
+    _, facts = _static(expr, {"x": (2, 3)})
+    out = [e for e in facts.to_json_entries() if e["name"] == "out"]
+    assert [(e["shape"], e["dtype"]) for e in out] == [([2, 3], dtype)]
