@@ -18,8 +18,9 @@ from typing import Optional
 # a parameter's line in an argument list: ``name (type): text`` / ``name: text`` /
 # ``name (`type` of shape `(...)`):``
 _PARAM_LINE = re.compile(r"^(?P<indent>\s*)(?P<name>[A-Za-z_]\w*)\s*(?:\((?P<type>.*?)\))?\s*:(?P<rest>.*)$")
-# "of shape (a, b)", "with shape ``[b x s x d]``", "shape: (N, C)", "in shape (c, h, w)"
-_SHAPE = re.compile(r"\bshape\s*(?:of\s*)?[:=]?\s*`{0,2}(?P<dims>\([^()]*\)|\[[^\[\]]*\])")
+# "of shape (a, b)", "with shape ``[b x s x d]``", "shape: (N, C)", "in shape (c, h, w)",
+# "... responses. Shape: (batch_size)" (torchtune's losses)
+_SHAPE = re.compile(r"\bshape\s*(?:of\s*)?[:=]?\s*`{0,2}(?P<dims>\([^()]*\)|\[[^\[\]]*\])", re.IGNORECASE)
 _HF_LINE = re.compile(r"^\s*(?P<name>[A-Za-z_]\w*)\s*\((?P<inner>.*?\bof shape\b.*)$")
 # Sphinx: ``:param x: an [N x C x ...] Tensor of inputs.`` / ``:param timesteps: a 1-D batch``
 _SPHINX_LINE = re.compile(r"^\s*:param\s+(?:[\w\[\], .]+\s+)?(?P<name>[A-Za-z_]\w*)\s*:(?P<rest>.*)$")

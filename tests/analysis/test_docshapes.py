@@ -30,11 +30,14 @@ def test_the_shape_notations_of_real_docstrings():
             x (torch.Tensor): input tensor with shape
                 ``[b x s x d]``
             mask (Tensor): a mask, optional.
+            chosen_logps (torch.Tensor): Log probabilities of the policy model
+                for the chosen responses. Shape: (batch_size)
         Returns:
             Tensor of shape (B, 10).
     """)
     assert docstring_shapes(doc) == {"input_ids": (("batch_size", "sequence_length"), "long"),
-                                     "img": (("N", 3, "H", "W"), None), "x": (("b", "s", "d"), None)}
+                                     "img": (("N", 3, "H", "W"), None), "x": (("b", "s", "d"), None),
+                                     "chosen_logps": (("batch_size",), None)}
 
 
 def test_a_documented_input_gives_whole_shapes_and_shows_a_bug_without_inputs():
