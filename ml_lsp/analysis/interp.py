@@ -1422,7 +1422,9 @@ class Interp:
                 if other is not None:
                     v = other.module_global(name)
                     if v is not _NOT_BOUND:
-                        return v
+                        # a package's re-export (`from torchtune import rlhf` then
+                        # rlhf.masked_mean): its own import, looked up now
+                        return v.resolve() if type(v) is LazyImport else v
             return Ref(f"{obj.qual}.{name}")
         if isinstance(obj, Tensor):
             return self.tensor_attr(obj, name, node)

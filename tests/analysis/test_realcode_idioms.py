@@ -1251,3 +1251,34 @@ def test_an_unpacking_under_a_rank_test_does_not_decide_the_inputs_rank():
     # given a rank-4 input, the branch is decided and the unpacking names its dims
     facts = analyze(src, entry="Attn", inputs={"hidden_states": [2, 16, 4, 4]})
     assert last(facts, "q", "Attn.forward") == [2, 16, 16]
+
+
+def test_a_function_a_package_re_exports_called_through_the_subpackage(tmp_path):
+    # torchtune's PPOLoss: `from torchtune import rlhf`, then rlhf.masked_mean(...), which
+    # rlhf/__init__.py re-exports with `from .rewards import masked_mean`
+    sub = tmp_path / "lib" / "rl"
+    sub.mkdir(parents=True)
+    (tmp_path / "lib" / "__init__.py").write_text("")
+    (sub / "__init__.py").write_text("from .rewards import masked_mean\n")
+    (sub / "rewards.py").write_text(textwrap.dedent("""\
+        import torch
+
+
+        def masked_mean(x, mask, dim=None):
+            return (x * mask).sum(dim=dim) / mask.sum(dim=dim)
+        """))
+    src = textwrap.dedent("""\
+        import torch
+        from lib import rl
+
+
+        def loss(x, mask):
+            per_row = rl.masked_mean(x, mask, dim=1)
+            return per_row
+        """)
+    path = tmp_path / "train.py"
+    path.write_text(src)
+    facts = analyze_source(src, str(path), resolve_module=make_resolver(str(tmp_path)), entry="loss",
+                           inputs={"x": [4, 7], "mask": [4, 7]})
+    shape = {b.name: [dims.dim_json(d) for d in b.shape] if b.shape else None for b in facts.bindings}
+    assert shape.get("per_row") == [4]
