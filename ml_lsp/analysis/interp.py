@@ -2155,6 +2155,9 @@ class Interp:
 
     def call_module(self, inst: Instance, a: Args, node, frame):
         fwd = inst.cls.lookup("forward")
+        own = inst.attrs.get("forward")
+        if isinstance(own, Bound) and own.receiver is inst and isinstance(own.func, Func):
+            fwd = own.func  # timm's fasternet: self.forward = self.forward_split_cat, chosen in __init__
         if not isinstance(fwd, Func):
             base = inst.attrs.get("__layer__")
             if isinstance(base, Layer):

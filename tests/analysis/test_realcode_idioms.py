@@ -1282,3 +1282,37 @@ def test_a_function_a_package_re_exports_called_through_the_subpackage(tmp_path)
                            inputs={"x": [4, 7], "mask": [4, 7]})
     shape = {b.name: [dims.dim_json(d) for d in b.shape] if b.shape else None for b in facts.bindings}
     assert shape.get("per_row") == [4]
+
+
+def test_forward_chosen_in_the_constructor_by_assigning_a_method():
+    # timm's fasternet Partial_conv3: `self.forward = self.forward_split_cat` in __init__,
+    # by a constructor string; calling the module calls that method
+    f = analyze("""
+    class Partial(nn.Module):
+        def __init__(self, dim, mode):
+            super().__init__()
+            self.part = dim // 4
+            self.conv = nn.Conv2d(self.part, self.part, 3, 1, 1)
+            if mode == "split_cat":
+                self.forward = self.forward_split_cat
+            else:
+                raise NotImplementedError
+
+        def forward_split_cat(self, x):
+            x1, x2 = torch.split(x, [self.part, x.shape[1] - self.part], dim=1)
+            return torch.cat((self.conv(x1), x2), 1)
+
+
+    class Block(nn.Module):
+        def __init__(self, dim):
+            super().__init__()
+            self.mix = Partial(dim, "split_cat")
+            self.fc = nn.Conv2d(dim, dim * 2, 1)
+
+        def forward(self, x):
+            y = self.mix(x)
+            z = self.fc(y)
+            return z
+    """, entry="Block", init="dim=16", inputs={"x": [2, 16, 8, 8]})
+    assert last(f, "y") == [2, 16, 8, 8]
+    assert last(f, "z") == [2, 32, 8, 8]
