@@ -2181,8 +2181,11 @@ class Interp:
         # dims) tells the block nothing: the block's own run on inputs inferred from its
         # first layer is better (CLIP's Bottleneck inside ModifiedResNet), so this one is
         # neither recorded nor taken as a better-informed call
-        vague = vague or (bool(a.args) and all(_unknown_input(v) for v in a.args) and
-                          all(_unknown_input(v) for v in a.kwargs.values() if isinstance(v, Tensor)))
+        # (by keyword alike: diffusers' block(hidden_states=..., temb=temb); not the driver's
+        # own run of the model on its inferred inputs, which has no call node)
+        given = [*a.args, *(v for v in a.kwargs.values() if isinstance(v, Tensor) or v is UNK)] \
+            if node is not None else a.args
+        vague = vague or (bool(given) and all(_unknown_input(v) for v in given))
         was = self.recording
         if vague:
             self.recording = False

@@ -634,3 +634,35 @@ def test_a_gated_unit_of_unknown_rank_splits_its_last_dim():
     """)
     assert last(f, "gate") == ["*", "dim_out"]
     assert not f.conflicts
+
+
+def test_a_block_called_by_keyword_with_tensors_nobody_knows_keeps_its_own_inferred_inputs():
+    # diffusers' Flux: the transformer calls block(hidden_states=..., temb=temb) with tensors
+    # whose shapes it does not know; that call tells the block nothing, so the block's own
+    # run (inputs inferred from its first layers) is the one shown, as for a positional call
+    f = analyze("""
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(16, 32)
+            self.emb = nn.Linear(8, 32)
+
+        def forward(self, hidden_states, temb):
+            h = self.fc(hidden_states)
+            e = self.emb(temb)
+            return h + e
+
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.block = Block()
+
+        def forward(self, x, t):
+            x = x.some_unknown_method()
+            t = t.other_unknown_method()
+            out = self.block(hidden_states=x, temb=t)
+            return out
+    """)
+    assert last(f, "h", "Block.forward") == ["*", 32]
+    assert last(f, "e", "Block.forward") == ["*", 32]
