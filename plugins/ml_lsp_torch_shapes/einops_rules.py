@@ -70,13 +70,15 @@ def solve(pattern: str, shape, sizes: dict, call: OpCall):
 
 def _shape_for(x: Tensor, pattern: str):
     """The shape solved against: a tensor of unknown rank whose pattern names every axis
-    (no ``...``) has that many, its known trailing dims last (einops raises otherwise)."""
-    if x.shape is not None or not x.tail:
+    (no ``...``) has that many, its known trailing dims last (einops raises otherwise);
+    with none known (two branches of other ranks joined: FSQ's image input packed to
+    ``b n d`` or not), each of them unknown."""
+    if x.shape is not None:
         return x.shape
     left = parse_side(pattern.partition("->")[0])
-    if left is None or ["..."] in left or len(x.tail) > len(left):
+    if left is None or ["..."] in left or len(x.tail or ()) > len(left):
         return None
-    tail = tuple(None if dims.mentions_unranked(d) else d for d in x.tail)
+    tail = tuple(None if dims.mentions_unranked(d) else d for d in x.tail or ())
     return (None,) * (len(left) - len(tail)) + tail
 
 

@@ -439,6 +439,29 @@ def test_an_einops_pattern_that_names_every_axis_tells_the_inputs_rank():
     assert not f.conflicts
 
 
+def test_an_einops_pattern_fixes_the_rank_of_a_tensor_joined_from_two_ranks():
+    # FSQ: an image (b, d, h, w) is packed to (b, n, d) under `if z.ndim >= 4`; with the
+    # rank unknown both branches run and z is of no known rank after them, but the pattern
+    # names every axis, so what it gives has a known rank
+    f = analyze("""
+    from einops import rearrange
+
+    class Quant(nn.Module):
+        def __init__(self, num_codebooks=2):
+            super().__init__()
+            self.num_codebooks = num_codebooks
+
+        def forward(self, z):
+            if z.ndim >= 4:
+                z = z.flatten(2).transpose(1, 2)
+            codes = rearrange(z, 'b n (c d) -> b n c d', c=self.num_codebooks)
+            return codes
+    """)
+    codes = last(f, "codes")
+    assert len(codes) == 4 and codes[2] == 2
+    assert not f.conflicts
+
+
 def test_an_input_first_permuted_has_as_many_dims_as_the_permutation():
     # timm's LayerNorm2d: x.permute(0, 2, 3, 1), a layer norm over channels, and back
     f = analyze("""
