@@ -2814,7 +2814,7 @@ class Interp:
             return self.star_found[name]
         self.star_found[name] = _NOT_BOUND  # cycle guard: stars importing each other
         v = _NOT_BOUND
-        for stmt in list(self.pending_stars):
+        for stmt in _likely_first(self.pending_stars, name):
             other = self.load_workspace_module(("." * stmt.level) + (stmt.module or ""))
             if other is not None:
                 v = other.module_global(name)
@@ -3257,6 +3257,20 @@ def _memo_key(fn: Func, a: Args):
     if any(x is None for _k, x in kwargs):
         return None
     return (sig, args, kwargs, bool(getattr(a, "unknown_star", False)))
+
+
+def _likely_first(stars: list, name: str) -> list:
+    """Star imports in the order to look for ``name`` in them: those whose module is named in
+    it first (``UdopConfig`` in transformers' ``from .udop import *``, out of 500 model
+    packages: in file order it parsed some 600 modules, 21 s of ``check`` on modeling_udop),
+    then the rest as the file orders them. A name two of them bind is rare in such a file
+    of re-exports."""
+    lowered = name.lower()
+
+    def named(stmt) -> bool:
+        last = (stmt.module or "").rsplit(".", 1)[-1]
+        return any(len(part) >= 3 and part in lowered for part in last.split("_"))
+    return sorted(stars, key=lambda stmt: not named(stmt))
 
 
 class _SuperProxy:
