@@ -3306,7 +3306,12 @@ _LIBRARY_ROOTS = {"torch", "numpy", "math", "functools", "collections", "datacla
                   "scipy", "pandas", "PIL", "__future__", "timm", "torchaudio", "torchtext",
                   # version strings: transformers' is_torch_available() and its kin parsed them
                   # with packaging's source 16,000 times on 80 model files (a fifth of ``check``)
-                  "packaging"}
+                  "packaging",
+                  # network and hub clients: a backbone built from a config (transformers'
+                  # load_backbone -> from_config -> cached_file -> hf_hub_download -> httpx.get)
+                  # ran idna's label checks char by char, 24 of 29 s of check on a modular DETR
+                  # file, and the hub's retry loops most of the rest; a download tells no shape
+                  "httpx", "httpx2", "requests", "urllib3", "idna", "aiohttp", "hf_xet", "certifi", "huggingface_hub"}
 
 # libraries of layers with no rules of their own (a couple of timm helpers aside): read from
 # their installed source, as their own package reads them; a name with a rule keeps it

@@ -1358,3 +1358,32 @@ def test_a_name_from_a_package_of_many_star_imports_is_looked_for_in_its_own_mod
     shape = {b.name: [dims.dim_json(d) for d in b.shape] if b.shape else None for b in facts.bindings}
     assert shape.get("y") == [2, 4]
     assert not any(n.endswith("model00") for n in loaded), loaded
+
+
+def test_a_network_clients_answer_is_never_read_from_its_source(tmp_path):
+    # transformers' load_backbone -> from_config -> cached_file -> httpx.get: interpreting the
+    # client (idna's label checks, char by char) took 24 s of a modular DETR file, and what a
+    # download answers is no shape the source can tell
+    (tmp_path / "httpx").mkdir()
+    (tmp_path / "httpx" / "__init__.py").write_text("def get(url):\n    return 7\n")
+    src = textwrap.dedent("""\
+        import httpx
+        import torch
+        from torch import nn
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(4, httpx.get("https://example.com/width"))
+
+            def forward(self, x):
+                y = self.fc(x)
+                return y
+        """)
+    path = tmp_path / "net.py"
+    path.write_text(src)
+    facts = analyze_source(src, str(path), resolve_module=make_resolver(str(tmp_path)), entry="Net",
+                           inputs={"x": [2, 4]})
+    shape = {b.name: [dims.dim_json(d) for d in b.shape] if b.shape else None for b in facts.bindings}
+    assert shape.get("y") == [2, None]
