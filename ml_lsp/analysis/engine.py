@@ -1177,7 +1177,12 @@ def _run(interp: Interp, target, instance, kwargs: dict, fn: Func):
         return interp.call_module(instance, Args([], kwargs), None, None)
     if instance is not None:  # another method of the model: self is the instance
         return interp.call_func(fn, Args([instance], kwargs), None)
-    return interp.call_func(fn, Args([], kwargs), None)
+    # a function the engine calls of its own accord (a script's main(), timm's model factory
+    # `def swinv2_tiny_window16_256(pretrained=False, **kwargs)`): its **kwargs are whatever
+    # a caller passes, not none (timm's registry sets img_size=256 through them)
+    a = Args([], kwargs)
+    a.open_kwargs = True
+    return interp.call_func(fn, a, None)
 
 
 METHOD_QUALITY = INFERRED - 1

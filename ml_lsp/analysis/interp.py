@@ -2297,7 +2297,7 @@ class Interp:
         if args.kwarg:
             named = set(params) | {p.arg for p in args.kwonlyargs}
             env[args.kwarg.arg] = DictVal({k: v for k, v in a.kwargs.items() if k not in named}) \
-                if not unknown_star else UNK
+                if not (unknown_star or getattr(a, "open_kwargs", False)) else UNK
         return env
 
     def call_func(self, fn: Func, a: Args, node):
@@ -2677,6 +2677,8 @@ class Interp:
                 return SeqPrefix(list(args[0].items) if isinstance(args[0], SeqPrefix) else [], name)
             return Seq(items, name) if items is not None else UNK
         if name == "dict":
+            if getattr(a, "unknown_star", False):
+                return UNK  # dict(model_args, **kwargs) with kwargs unknown: any key may be in it
             d = {}
             if args and isinstance(args[0], DictVal):
                 d.update(args[0].items)

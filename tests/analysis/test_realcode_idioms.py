@@ -1387,3 +1387,32 @@ def test_a_network_clients_answer_is_never_read_from_its_source(tmp_path):
                            inputs={"x": [2, 4]})
     shape = {b.name: [dims.dim_json(d) for d in b.shape] if b.shape else None for b in facts.bindings}
     assert shape.get("y") == [2, None]
+
+
+def test_a_model_factory_run_on_its_own_takes_its_kwargs_as_unknown():
+    # timm: `def swinv2_tiny_window16_256(pretrained=False, **kwargs)` builds the model with
+    # dict(model_args, **kwargs), and its registry passes img_size=256 through **kwargs. Run as
+    # an entry point with no arguments, the default img_size=224 met window 16 in the
+    # constructor's mask: a false SH007 (56 is no multiple of 16)
+    f = analyze("""
+    class Net(nn.Module):
+        def __init__(self, img_size=224, window=7):
+            super().__init__()
+            res = img_size // 4
+            mask = torch.zeros(1, res, res, 1)
+            self.windows = mask.view(1, res // window, window, res // window, window, 1)
+            self.fc = nn.Linear(8, 8)
+
+        def forward(self, x):
+            return self.fc(x)
+
+
+    def build(variant, **kwargs):
+        return Net(**kwargs)
+
+
+    def net_window16_256(pretrained=False, **kwargs):
+        model_args = dict(window=16)
+        return build("net_window16_256", **dict(model_args, **kwargs))
+    """)
+    assert not f.conflicts, [c.message for c in f.conflicts]
