@@ -255,27 +255,26 @@ def pad(call: OpCall):
     return pad_shape(x, [as_dim(v) for v in p.items])
 
 
-def pixel_shuffle(call: OpCall):
-    x = _x(call)
-    r = as_dim(call.arg(1, "upscale_factor"))
-    if x is None:
-        return UNK
-    if x.shape is None or len(x.shape) < 3 or r is None:
-        return unknown_tensor(x.dtype)
-    c = shaping.exact_div(x.shape[-3], dims.mul(r, r))
-    return Tensor(x.shape[:-3] + (c, dims.mul(x.shape[-2], r), dims.mul(x.shape[-1], r)), x.dtype)
+def _pixel_shuffle(factor: str, up: bool):
+    """pixel_shuffle: (*, C·r², H, W) -> (*, C, H·r, W·r); pixel_unshuffle, its inverse
+    (diffusers' DC-AE blocks): (*, C, H·r, W·r) -> (*, C·r², H, W)."""
+    def rule(call: OpCall):
+        x = _x(call)
+        r = as_dim(call.arg(1, factor))
+        if x is None:
+            return UNK
+        if x.shape is None or len(x.shape) < 3 or r is None:
+            return unknown_tensor(x.dtype)
+        c, h, w = x.shape[-3:]
+        rr = dims.mul(r, r)
+        out = (shaping.exact_div(c, rr), dims.mul(h, r), dims.mul(w, r)) if up else \
+            (dims.mul(c, rr), shaping.exact_div(h, r), shaping.exact_div(w, r))
+        return Tensor(x.shape[:-3] + out, x.dtype)
+    return rule
 
 
-def pixel_unshuffle(call: OpCall):
-    """(*, C, H·r, W·r) -> (*, C·r², H, W): pixel_shuffle's inverse (diffusers' DC-AE blocks)."""
-    x = _x(call)
-    r = as_dim(call.arg(1, "downscale_factor"))
-    if x is None:
-        return UNK
-    if x.shape is None or len(x.shape) < 3 or r is None:
-        return unknown_tensor(x.dtype)
-    return Tensor(x.shape[:-3] + (dims.mul(x.shape[-3], dims.mul(r, r)), shaping.exact_div(x.shape[-2], r),
-                                  shaping.exact_div(x.shape[-1], r)), x.dtype)
+pixel_shuffle = _pixel_shuffle("upscale_factor", up=True)
+pixel_unshuffle = _pixel_shuffle("downscale_factor", up=False)
 
 
 def unfold_patches(call: OpCall):
