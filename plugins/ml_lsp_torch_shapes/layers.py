@@ -879,37 +879,25 @@ Upsample = LayerRule(params=("size", "scale_factor", "mode", "align_corners", "r
 UpsamplingNearest2d = LayerRule(params=("size", "scale_factor"), forward=upsample_forward, param_count=lambda c: 0)
 
 
-def pixel_shuffle_forward(layer: Ctor, call: OpCall):
-    from ml_lsp_torch_shapes.functional import pixel_shuffle
-    return pixel_shuffle(OpCall(call.qual, [call.args[0] if call.args else UNK, layer["upscale_factor"]]))
+def _functional_twin(rule: str, *params: str):
+    """The forward of a layer that is its functional twin called on the input and the
+    constructor's values (``nn.PixelShuffle(r)(x)`` is ``F.pixel_shuffle(x, r)``)."""
+    def forward(layer: Ctor, call: OpCall):
+        from ml_lsp_torch_shapes import functional
+        return getattr(functional, rule)(OpCall(call.qual, [call.args[0] if call.args else UNK,
+                                                            *(layer[p] for p in params)]))
+    return forward
 
 
-PixelShuffle = LayerRule(params=("upscale_factor",), forward=pixel_shuffle_forward, param_count=lambda c: 0)
-
-
-def pixel_unshuffle_forward(layer: Ctor, call: OpCall):
-    from ml_lsp_torch_shapes.functional import pixel_unshuffle
-    return pixel_unshuffle(OpCall(call.qual, [call.args[0] if call.args else UNK, layer["downscale_factor"]]))
-
-
-PixelUnshuffle = LayerRule(params=("downscale_factor",), forward=pixel_unshuffle_forward, param_count=lambda c: 0)
-
-
-def unfold_forward(layer: Ctor, call: OpCall):
-    from ml_lsp_torch_shapes.functional import unfold_patches
-    return unfold_patches(OpCall(call.qual, [call.args[0] if call.args else UNK, layer["kernel_size"],
-                                             layer["dilation"], layer["padding"], layer["stride"]]))
-
-
-def fold_forward(layer: Ctor, call: OpCall):
-    from ml_lsp_torch_shapes.functional import fold_patches
-    return fold_patches(OpCall(call.qual, [call.args[0] if call.args else UNK, layer["output_size"],
-                                           layer["kernel_size"]]))
-
-
-Unfold = LayerRule(params=("kernel_size", "dilation", "padding", "stride"), forward=unfold_forward,
+PixelShuffle = LayerRule(params=("upscale_factor",), forward=_functional_twin("pixel_shuffle", "upscale_factor"),
+                         param_count=lambda c: 0)
+PixelUnshuffle = LayerRule(params=("downscale_factor",),
+                           forward=_functional_twin("pixel_unshuffle", "downscale_factor"), param_count=lambda c: 0)
+Unfold = LayerRule(params=("kernel_size", "dilation", "padding", "stride"),
+                   forward=_functional_twin("unfold_patches", "kernel_size", "dilation", "padding", "stride"),
                    param_count=lambda c: 0, defaults={"dilation": 1, "padding": 0, "stride": 1})
-Fold = LayerRule(params=("output_size", "kernel_size", "dilation", "padding", "stride"), forward=fold_forward,
+Fold = LayerRule(params=("output_size", "kernel_size", "dilation", "padding", "stride"),
+                 forward=_functional_twin("fold_patches", "output_size", "kernel_size"),
                  param_count=lambda c: 0, defaults={"dilation": 1, "padding": 0, "stride": 1})
 
 
