@@ -327,6 +327,26 @@ class LazyImport:
         return v
 
 
+def _rank_test(test, op):
+    """(name node, k) for a test ``len(x.shape) OP k``, ``x.ndim OP k``, ``x.dim() OP k`` or
+    ``x.ndimension() OP k`` (either side), else None."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and type(test.ops[0]) is op):
+        return None
+    for side, other in ((test.left, test.comparators[0]), (test.comparators[0], test.left)):
+        if not (isinstance(other, ast.Constant) and type(other.value) is int and 0 < other.value <= 8):
+            continue
+        if isinstance(side, ast.Attribute) and side.attr == "ndim":
+            return side.value, other.value
+        if isinstance(side, ast.Call) and not side.keywords:
+            f = side.func
+            if isinstance(f, ast.Name) and f.id == "len" and len(side.args) == 1 \
+                    and isinstance(side.args[0], ast.Attribute) and side.args[0].attr == "shape":
+                return side.args[0].value, other.value
+            if isinstance(f, ast.Attribute) and f.attr in ("dim", "ndimension") and not side.args:
+                return f.value, other.value
+    return None
+
+
 def resolved(v):
     """``v``, or the value a lazy import stands for."""
     return v.resolve() if type(v) is LazyImport else v
@@ -550,6 +570,8 @@ class Interp:
                 value = self.eval(stmt.value, frame)
                 self.assign(stmt.target, value, frame, stmt)
         elif t is ast.If:
+            if len(stmt.body) == 1 and isinstance(stmt.body[0], ast.Raise) and not stmt.orelse:
+                self.note_asserted_rank(stmt.test, frame, ast.NotEq)
             self.exec_if(stmt, frame)
         elif t is ast.For or t is ast.AsyncFor:
             self.exec_for(stmt, frame)
@@ -613,6 +635,7 @@ class Interp:
             frame.dead = True
         elif t is ast.Assert:
             self.may_raise += 1
+            self.note_asserted_rank(stmt.test, frame, ast.Eq)
             if self.size_facts is not None:
                 self.note_size_facts(self.eval_quiet(stmt.test, frame))
             self.check_constructor_assert(stmt, frame)
@@ -992,6 +1015,24 @@ class Interp:
         if lead >= 0 and t.star_of not in self.star_ranks:
             names = [e.id if isinstance(e, ast.Name) and e.id != "_" else None for e in target.elts]
             self.star_ranks[t.star_of] = (names[:lead], stmt.lineno, names[lead:])
+
+    def note_asserted_rank(self, test, frame: Frame, op) -> None:
+        """``assert len(timesteps.shape) == 1`` (or ``if x.ndim != 3: raise``) on an input
+        whose rank nothing told yet: forward runs only with that rank (diffusers'
+        get_timestep_embedding)."""
+        found = _rank_test(test, op)
+        if found is None or self.undecided_ifs or self.rank_branches:
+            return
+        node, rank = found
+        t = resolved(frame.env.get(node.id)) if isinstance(node, ast.Name) else None
+        if not isinstance(t, Tensor) or t.shape is not None:
+            return
+        if self.hints is not None and t.probe and not t.probe.startswith("~") and ("rank", t.probe) not in self.hints:
+            self.hints[("rank", t.probe)] = [None] * rank
+        elif self.star_ranks is not None and t.tail and t.star_of and t.star_of not in self.star_ranks \
+                and rank >= len(t.tail):
+            lead = rank - len(t.tail)
+            self.star_ranks[t.star_of] = ([None] * lead, test.lineno, [None] * len(t.tail))
 
     def note_permuted_rank(self, t: Tensor, a: Args) -> None:
         """``x.permute(0, 2, 3, 1)`` as the first thing done to an input: permute names every

@@ -192,3 +192,44 @@ def test_a_documented_batch_read_as_a_convs_channels_is_no_fact():
             return embedding
     ''', entry="Stem", inputs={"image": [3, 32, 32]})
     assert last(f, "embedding") == [16, 32, 32]
+
+
+def test_an_assert_on_the_rank_tells_the_inputs_rank():
+    # diffusers' get_timestep_embedding: `assert len(timesteps.shape) == 1`, reached through
+    # a helper: forward runs with a 1-d input only, so that is the input's rank
+    f = analyze("""
+    def timestep_embedding(timesteps, dim):
+        assert len(timesteps.shape) == 1, "Timesteps should be a 1d-array"
+        freqs = torch.exp(torch.arange(dim // 2, dtype=torch.float32))
+        emb = timesteps[:, None].float() * freqs[None, :]
+        emb = torch.cat([emb.sin(), emb.cos()], dim=-1)
+        return emb
+
+
+    class TimeEmbedding(nn.Module):
+        def __init__(self, dim=32):
+            super().__init__()
+            self.dim = dim
+            self.proj = nn.Linear(dim, 64)
+
+        def forward(self, t):
+            e = timestep_embedding(t, self.dim)
+            return self.proj(e)
+
+
+    class Tokens(nn.Module):
+        def __init__(self, dim=32):
+            super().__init__()
+            self.proj = nn.Linear(dim, 64)
+
+        def forward(self, x):
+            if x.dim() != 3:
+                raise ValueError("x must be (B, T, D)")
+            y = self.proj(x)
+            return y
+    """)
+    assert len(f.class_named("TimeEmbedding").input_shapes["t"]) == 1
+    assert len(last(f, "emb")) == 2 and last(f, "emb")[-1] == 32
+    assert len(f.class_named("Tokens").input_shapes["x"]) == 3
+    assert last(f, "y")[-1] == 64 and len(last(f, "y")) == 3
+    assert not f.conflicts
