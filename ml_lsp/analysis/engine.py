@@ -1415,7 +1415,12 @@ def _optional_tensor_params(fn: Func) -> list:
     (``y: Optional[torch.Tensor] = None``)."""
     return [p.arg for p, d in _defaulted_params(fn)
             if isinstance(d, ast.Constant) and d.value is None and p.annotation is not None
-            and any(_annotation_head(o) == "Tensor" for o in _annotation_options(p.annotation))]
+            and any(_annotation_head(o) in _TENSOR_HEADS for o in _annotation_options(p.annotation))]
+
+
+#: annotations that say "a tensor" (``timestep: torch.LongTensor = None``, diffusers)
+_TENSOR_HEADS = frozenset({"Tensor", "FloatTensor", "LongTensor", "IntTensor", "BoolTensor", "HalfTensor",
+                           "DoubleTensor", "ByteTensor", "BFloat16Tensor"})
 
 
 def _kwargs_read(fn: Func) -> list:

@@ -1427,6 +1427,11 @@ class Interp:
             return None
         if isinstance(obj, SourceValue):
             return obj.attr(name)
+        if obj is None and frame is not None and frame.func is not None and not hasattr(None, name):
+            # None.to(dtype): AttributeError, the path that reads it is not the one that runs
+            # (diffusers' Flux: `timestep.to(...)` with timestep=None, an optional input)
+            self.may_raise += 1
+            raise _NameErrorPath(name)
         if isinstance(obj, Choice) and None in obj.options:
             # an object or None (see values.join): reading an attribute of None raises, so
             # the path that goes on holds one of the objects
@@ -4414,7 +4419,8 @@ _ALL_NAMES = _AllNames()
 
 
 class _NameErrorPath(Exception):
-    """A function body read a name bound nowhere in its file nor among the builtins."""
+    """A function body read a name bound nowhere in its file nor among the builtins, or an
+    attribute of None."""
 
 
 class _ModuleNames:
