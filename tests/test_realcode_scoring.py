@@ -82,6 +82,17 @@ def test_a_rank_polymorphic_input_takes_the_manifests_leading_dims():
     assert attempts[1] == ["x=2,256"]
 
 
+def test_a_symbol_named_after_a_constructor_parameter_takes_its_default():
+    # timm's efficientformer Attention built with its defaults (dim=384): the engine's
+    # (B, 49, dim) is an input of 384 features, not of the manifest's 64 or a small 5
+    source = "class Attention:\n    def __init__(self, dim=384, key_dim=32, *, heads: int = 8, drop=0.0):\n        pass\n"
+    known = defaults.constructor_defaults(source, "Attention")
+    assert known == {"dim": 384, "key_dim": 32, "heads": 8}
+    attempts = defaults.input_attempts({"x": ["B", 49, "dim"]}, ["x=2,16,64"], known)
+    assert attempts[0] == ["x=2,49,384"]
+    assert all(a[0].endswith(",384") for a in attempts)
+
+
 def test_no_attempt_where_the_engine_inferred_no_shape():
     assert defaults.input_attempts({"x": None}, ["x=2,3"]) is None
     assert defaults.input_attempts(None, ["x=2,3"]) is None

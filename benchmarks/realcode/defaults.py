@@ -62,15 +62,37 @@ def _fresh(symbols: dict[str, int]) -> int:
     return next((v for v in SMALL_VALUES if v not in used), SMALL_VALUES[-1])
 
 
+def constructor_defaults(source: str, cls: str) -> dict[str, int]:
+    """The integer defaults of class ``cls``'s own ``__init__`` in ``source``
+    (``dim: int = 384`` -> {"dim": 384}): the engine names a size it kept symbolic after its
+    constructor parameter (``(B, N, dim)``), which the model built with its defaults has."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return {}
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.ClassDef) and node.name == cls):
+            continue
+        init = next((f for f in node.body if isinstance(f, ast.FunctionDef) and f.name == "__init__"), None)
+        if init is None:
+            return {}
+        a = init.args
+        params = a.posonlyargs + a.args
+        pairs = list(zip(params[len(params) - len(a.defaults):], a.defaults)) + list(zip(a.kwonlyargs, a.kw_defaults))
+        return {p.arg: d.value for p, d in pairs if isinstance(d, ast.Constant) and type(d.value) is int
+                and d.value > 0}
+    return {}
+
+
 def concrete(guessed: dict[str, list | None], given: dict[str, tuple[list[int], str]],
-             aligned: bool) -> list[str] | None:
+             aligned: bool, known: dict[str, int] | None = None) -> list[str] | None:
     """One set of input specs for runtime.py: each inferred shape with its symbols given
     values; ``aligned``: a symbol or unknown dim takes the manifest's size of the same input
     at the same place counted from the right (an image model built with defaults wants the
     manifest's 224, not 5), else the distinct small values. A rank-polymorphic ``(*, 256)``
     takes the manifest's leading dims where they fit, else one leading dim. The dtype is the
     manifest's for an input of that name, else float. None when a dim has no value."""
-    symbols: dict[str, int] = {}
+    symbols: dict[str, int] = dict(known or {})
     specs = []
     for name, shape in guessed.items():
         if shape is None:
@@ -97,10 +119,12 @@ def concrete(guessed: dict[str, list | None], given: dict[str, tuple[list[int], 
     return specs
 
 
-def input_attempts(guessed: dict[str, list | None] | None, manifest_specs) -> list[list[str]] | None:
+def input_attempts(guessed: dict[str, list | None] | None, manifest_specs,
+                   known: dict[str, int] | None = None) -> list[list[str]] | None:
     """The input attempts for a class built with its defaults, in order: the manifest's sizes
-    for the inferred symbols, then distinct small values. None when the engine inferred no
-    shape for an input (there is then nothing the engine was asked to score against)."""
+    for the inferred symbols, then distinct small values; a symbol named after a constructor
+    parameter takes its default (``known``). None when the engine inferred no shape for an
+    input (there is then nothing the engine was asked to score against)."""
     if guessed is None:
         return None
     given = manifest_inputs(manifest_specs)
@@ -108,7 +132,7 @@ def input_attempts(guessed: dict[str, list | None] | None, manifest_specs) -> li
         return None     # forward takes inputs the engine did not name
     attempts = []
     for aligned in (True, False):
-        specs = concrete(guessed, given, aligned)
+        specs = concrete(guessed, given, aligned, known)
         if specs is None:
             return None
         if specs not in attempts:

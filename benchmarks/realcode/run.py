@@ -38,7 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import groundtruth  # noqa: E402
-from defaults import built_at, constructor_arguments, guessed_inputs, input_attempts  # noqa: E402
+from defaults import built_at, constructor_arguments, constructor_defaults, guessed_inputs, input_attempts  # noqa: E402
 from corpus import (BUG_PROOFS, CACHE, DEFAULT_MIRRORS, GROUND_TRUTH, REPO, VENV_PYTHON, CorpusError,  # noqa: E402
                     case_file, load_manifest, mutant_root)
 
@@ -314,7 +314,9 @@ def score_all_without(manifest, results: list[CaseResult], workers: int) -> None
     requests = []
     attempts_of = {}
     for r in results:
-        attempts = input_attempts(r.guessed, r.case.inputs)
+        known = None if r.built_init is not None else constructor_defaults(
+            case_file(manifest, r.case).read_text(encoding="utf-8"), r.case.cls.split("#")[0])
+        attempts = input_attempts(r.guessed, r.case.inputs, known)
         attempts_of[r.case.id] = attempts
         if attempts:
             requests.append((r.case, attempts, r.built_init))

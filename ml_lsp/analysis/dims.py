@@ -9,6 +9,7 @@ what lets the engine prove (or refuse to prove) that two dims differ.
 from __future__ import annotations
 
 import ast
+import contextvars
 import re
 from typing import Union
 
@@ -312,12 +313,43 @@ def format_shape(shape) -> str:
     return "(" + ", ".join(render(d) for d in shape) + ")"
 
 
+#: while the engine runs a model on inputs it inferred: {symbol: size} for each dim symbol an
+#: op or layer met where it wants a size (Linear(4096) on (B, T, embedding_dim), a broadcast
+#: of (B, 8, N, N) with a (8, 49, 49) bias): the run holds only for that size (see
+#: note_contract). A context variable: the language server may analyse two files at once.
+CONTRACT_FACTS: contextvars.ContextVar = contextvars.ContextVar("contract_facts", default=None)
+
+
+def note_contract(a: Dim, b: Dim) -> None:
+    """``a`` must equal ``b`` for the op to run: where one is a lone symbol and the other a
+    size of 2 or more, that is a fact of the symbol (the first one said counts)."""
+    facts = CONTRACT_FACTS.get()
+    if facts is None:
+        return
+    sym, size = (a, b) if isinstance(a, Sym) else (b, a)
+    if isinstance(sym, Sym) and type(size) is int and size > 1 and len(sym.terms) == 1:
+        (mono, coeff), = sym.terms.items()
+        if coeff == 1 and len(mono) == 1 and isinstance(mono[0], str):
+            facts.setdefault(sym, size)
+
+
 def provably_different(a: Dim, b: Dim) -> bool:
     """True only when a != b for every value of the symbols (T vs T+1, 3 vs 4)."""
     if a is None or b is None:
         return False
     diff = sub(a, b)
     return isinstance(diff, int) and diff != 0
+
+
+def clash(a: Dim, b: Dim) -> bool:
+    """An op's check that ``a`` and ``b`` agree (a Linear's in_features and the input's last
+    dim): True when they differ for every value of the symbols; otherwise the op runs only
+    where they are equal, which note_contract keeps."""
+    if provably_different(a, b):
+        return True
+    if a is not None and b is not None:
+        note_contract(a, b)
+    return False
 
 
 def same(a: Dim, b: Dim) -> bool:

@@ -748,6 +748,9 @@ def _forward_inputs(interp: Interp, fn: Func, explicit: dict, owner_instance, pr
     return values, quality, missing
 
 
+_DOCUMENTED = "input (documented shape)"
+
+
 def _documented_shapes(fn: Func) -> dict:
     """Parameter name -> Tensor of the shape the function's documentation states (its
     docstring, the docstring constant a decorator adds, transformers' ``@auto_docstring``
@@ -773,7 +776,7 @@ def _documented_shapes(fn: Func) -> dict:
         if name not in annotations:
             continue
         dtype = dtype or docshapes.annotation_dtype(annotations[name])
-        out[name] = Tensor(tuple(_documented_dim(d) for d in shape), dtype, "input (documented shape)")
+        out[name] = Tensor(tuple(_documented_dim(d) for d in shape), dtype, _DOCUMENTED)
     return out
 
 
@@ -893,11 +896,13 @@ def _recorded_run(interp: Interp, cls, instance, values: dict, missing: list, hi
     stars = [p for p in missing if isinstance(values.get(p), Tensor) and values[p].star_of == p]
     guessed = [p for p in missing if isinstance(values.get(p), Tensor) and values[p].shape is not None]
     unknown = [p for p in missing if isinstance(values.get(p), Tensor) and values[p].shape is None]
-    redo = flex or stars or guessed or (unknown and interp.shapes_wanted)
+    documented = [p for p, v in values.items() if isinstance(v, Tensor) and v.origin == _DOCUMENTED]
+    redo = flex or stars or guessed or (unknown and interp.shapes_wanted) or documented
     snapshot = _snapshot(interp) if redo else None
     state = _model_state(instance) if redo else None
     interp.star_ranks = {} if stars else None
     interp.size_facts = {} if guessed else None
+    interp.contracts = {} if missing or documented else None
     try:
         _real_run(interp, cls, instance, values, fn, quality, problems, record_inputs)
     finally:
@@ -931,6 +936,12 @@ def _recorded_run(interp: Interp, cls, instance, values: dict, missing: list, hi
             _put_back(state)
             values.update(decided)
             _real_run(interp, cls, instance, values, fn, quality, problems, record_inputs)
+    contract, interp.contracts = interp.contracts, None
+    if contract and snapshot is not None:
+        sizable = [p for p in missing + documented if isinstance(values.get(p), Tensor)
+                   and values[p].shape is not None]
+        _size_by_contracts(interp, cls, instance, values, sizable, contract, snapshot, state, fn, quality,
+                           problems, record_inputs)
     tentative = interp.rec.tentative
     interp.rec.tentative = {}
     if not tentative:
@@ -960,6 +971,41 @@ def _recorded_run(interp: Interp, cls, instance, values: dict, missing: list, hi
             interp.rec.conflicts[key] = conflict
 
 
+def _size_by_contracts(interp, cls, instance, values, guessed, contract, snapshot, state, fn, quality, problems,
+                       record_inputs) -> None:
+    """Inferred inputs whose dims the layers fixed: CogVideoX's text projection is a
+    Linear(4096) on ``(batch_size, seq_length, embedding_dim)``, so embedding_dim is 4096;
+    efficientformer's attention adds a (8, 49, 49) bias to its (B, 8, N, N) scores, so N is
+    49 (dims.note_contract). The run is redone with those sizes, and kept only where it
+    finds no clash the first run did not: a fact from one path must not make another
+    path's error."""
+    # a dim two inputs share (the batch B of x and of a guessed RNN state) is not one
+    # input's to fix: the guess may have put it where the layer wants another size
+    seen: dict = {}
+    for p in values:
+        v = values[p]
+        for d in (v.shape or ()) if isinstance(v, Tensor) else ():
+            if isinstance(d, Sym):
+                seen.setdefault(d, set()).add(p)
+    contract = {sym: size for sym, size in contract.items() if len(seen.get(sym, ())) == 1}
+    sized = {p: _sized_input(values[p], contract) for p in guessed if contract}
+    sized = {p: v for p, v in sized.items() if v is not None}
+    if not sized:
+        return
+    rec = interp.rec
+    before, raised = set(rec.tentative) | set(rec.conflicts), interp.run_raised
+    old = {p: values[p] for p in sized}
+    _restore(interp, snapshot)
+    _put_back(state)
+    values.update(sized)
+    _real_run(interp, cls, instance, values, fn, quality, problems, record_inputs)
+    if (set(rec.tentative) | set(rec.conflicts)) - before or (interp.run_raised and not raised):
+        _restore(interp, snapshot)
+        _put_back(state)
+        values.update(old)
+        _real_run(interp, cls, instance, values, fn, quality, problems, record_inputs)
+
+
 def _real_run(interp, cls, instance, values, fn, quality, problems, record_inputs):
     interp.quality = quality
     interp.rec.run += 1
@@ -969,6 +1015,9 @@ def _real_run(interp, cls, instance, values, fn, quality, problems, record_input
     interp.rec.tentative = {}
     interp.run_raised = False
     raised = interp.may_raise
+    if interp.contracts is not None:
+        interp.contracts = {}  # the last run's, on the inputs it ran with
+    token = dims.CONTRACT_FACTS.set(interp.contracts)
     try:
         if record_inputs:
             _record_inputs(interp, fn, values)
@@ -978,6 +1027,7 @@ def _real_run(interp, cls, instance, values, fn, quality, problems, record_input
     except BudgetExceeded:
         problems.append(f"{fn.qualname}: analysis budget exceeded; later shapes unknown")
     finally:
+        dims.CONTRACT_FACTS.reset(token)
         interp.quality = CALLSITE
         interp.rec.run += 1  # what records next (a constructor, a script) is no forward's guess
         if any(_is_unranked(v) for v in values.values()):
@@ -1077,9 +1127,14 @@ def _snapshot(interp: Interp):
 
 
 def _restore(interp: Interp, snap):
+    """Back to ``snap``, in place: the recorder keys its notes of which run recorded what by
+    the stores' identity (Recorder.run_of), so a store must stay the same dict."""
     rec = interp.rec
-    (rec.bindings, rec.hovers, rec.layers, rec.layer_uses, rec.conflicts,
-     interp.forward_io, interp.forward_quality) = snap
+    stores = (rec.bindings, rec.hovers, rec.layers, rec.layer_uses, rec.conflicts, interp.forward_io,
+              interp.forward_quality)
+    for store, saved in zip(stores, snap):
+        store.clear()
+        store.update(saved)
 
 
 def _from_hints(hints: dict, p: str, default):
@@ -1402,7 +1457,7 @@ def _analyze_class(interp: Interp, cls: ClassVal, explicit, init, problems, is_e
                   record_inputs=raised)
     if first is not None:
         rec = interp.rec
-        second = (rec.bindings, rec.hovers)
+        second = (dict(rec.bindings), dict(rec.hovers))
         _restore(interp, first)
         for store, extra in zip((rec.bindings, rec.hovers), second):
             for key, v in extra.items():

@@ -419,6 +419,8 @@ class Interp:
         # while inputs are guessed: what asserts say an input's dim symbol must be
         # (timm's PatchEmbed: _assert(H == self.img_size[0]) -> {H: 224})
         self.size_facts: Optional[dict] = None
+        # engine._recorded_run on inputs it inferred: the last run's dims.CONTRACT_FACTS
+        self.contracts: Optional[dict] = None
         self.undecided_ifs = 0  # undecided ifs entered (their branches run both)
         self.absent_modules: set = set()  # names an import of a module not installed would bind
         self.rank_branches = 0  # undecided ifs entered whose test compares a count (a rank) to a small int
@@ -715,6 +717,9 @@ class Interp:
         rank_test = _tests_a_rank(stmt.test)
         self.rank_branches += rank_test
         self.undecided_ifs += 1
+        # a size one path needs is not a size of the input (CogVideoX's patch embedding
+        # takes any height: its stored positional table on one path, a new one on the other)
+        token = dims.CONTRACT_FACTS.set(None) if self.contracts is not None else None
         try:
             a = self.branch(frame, _copy_containers(frame.env, copies_a))
             self.exec_block(stmt.body, a)
@@ -723,6 +728,8 @@ class Interp:
         finally:
             self.rank_branches -= rank_test
             self.undecided_ifs -= 1
+            if token is not None:
+                dims.CONTRACT_FACTS.reset(token)
         frame.returns.extend(a.returns)
         frame.returns.extend(b.returns)
         frame.jumps.extend(a.jumps + b.jumps)

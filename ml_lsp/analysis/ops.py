@@ -259,8 +259,10 @@ def broadcast_shapes(a, b):
             return None, (n - i, da, db)
         elif isinstance(da, int) and da > 1:
             out.append(da)  # the other side is 1 or da, else the op raises
+            dims.note_contract(db, da)
         elif isinstance(db, int) and db > 1:
             out.append(db)
+            dims.note_contract(da, db)
         else:
             # one side may be 1 at run time: unknown unless both are known not 1
             out.append(None)

@@ -17,7 +17,7 @@ def dispatch_attention_fn(call: OpCall):
         return UNK
     if v is None or q.shape is None or v.shape is None or len(q.shape) != 4 or len(v.shape) != 4:
         return unknown_tensor(q.dtype)
-    if k is not None and k.shape is not None and len(k.shape) == 4 and dims.provably_different(q.shape[-1], k.shape[-1]):
+    if k is not None and k.shape is not None and len(k.shape) == 4 and dims.clash(q.shape[-1], k.shape[-1]):
         call.conflict("matmul_inner", f"dispatch_attention_fn: query {format_shape(q.shape)} and key "
                       f"{format_shape(k.shape)} differ in the head dim", expected=format_shape(q.shape),
                       got=format_shape(k.shape))

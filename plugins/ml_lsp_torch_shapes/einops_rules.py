@@ -60,7 +60,7 @@ def solve(pattern: str, shape, sizes: dict, call: OpCall):
         elif len(unknown) > 1:
             for n in unknown:
                 axes[n] = None
-        elif known is not None and d is not None and dims.provably_different(known, d):
+        elif known is not None and d is not None and dims.clash(known, d):
             call.conflict("einsum_dims", f"{call.name}: axis ({' '.join(g)}) = {dims.render(known)} but the tensor "
                           f"{format_shape(shape)} has {dims.render(d)}", expected=dims.render(known),
                           got=dims.render(d))
@@ -200,7 +200,7 @@ def pack(call: OpCall):
         outer = shape[:pos] + shape[len(shape) - after:]
         if kept is not None:
             for a, b in zip(kept, outer):
-                if dims.provably_different(a, b):
+                if dims.clash(a, b):
                     call.conflict("einsum_dims", f"pack: the tensors' axes outside '*' differ: "
                                   f"{format_shape(kept)} and {format_shape(outer)}",
                                   expected=format_shape(kept), got=format_shape(outer))

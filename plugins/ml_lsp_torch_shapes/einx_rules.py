@@ -61,7 +61,7 @@ def _bind(axes: list, shape, sizes: dict):
             if isinstance(d, int) and d != int(t):
                 return None
             continue
-        if t in sizes and sizes[t] is not None and d is not None and dims.provably_different(sizes[t], d):
+        if t in sizes and sizes[t] is not None and d is not None and dims.clash(sizes[t], d):
             return None
         if t not in sizes or sizes[t] is None:
             sizes[t] = d

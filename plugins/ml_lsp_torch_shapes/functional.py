@@ -23,7 +23,7 @@ def linear(call: OpCall):
     if w is None or w.shape is None or x.shape is None or len(w.shape) not in (1, 2):
         return unknown_tensor("float")
     fin = w.shape[-1]
-    if x.shape and dims.provably_different(x.shape[-1], fin):
+    if x.shape and dims.clash(x.shape[-1], fin):
         call.conflict("linear_in_features", f"F.linear: weight {format_shape(w.shape)} expects (*, {dims.render(fin)}), "
                       f"got {format_shape(x.shape)}", expected=f"(*, {dims.render(fin)})", got=format_shape(x.shape))
         return unknown_tensor("float")
@@ -50,7 +50,7 @@ def conv(n):
         groups = as_dim(call.arg(6, "groups", 1))
         cin = x.shape[1] if batched else x.shape[0]
         want = dims.mul(w.shape[1], groups) if groups is not None else None
-        if dims.provably_different(cin, want):
+        if dims.clash(cin, want):
             call.conflict("conv_in_channels", f"F.conv{n}d: weight {format_shape(w.shape)} expects "
                           f"{dims.render(want)} input channels, got {format_shape(x.shape)}",
                           expected=f"(B, {dims.render(want)}, ...)", got=format_shape(x.shape))
@@ -94,7 +94,7 @@ def conv_transpose(n):
             return unread
         batched = len(x.shape) == n + 2
         cin = x.shape[1] if batched else x.shape[0]
-        if dims.provably_different(cin, w.shape[0]):
+        if dims.clash(cin, w.shape[0]):
             call.conflict("conv_in_channels", f"F.conv_transpose{n}d: weight {format_shape(w.shape)} expects "
                           f"{dims.render(w.shape[0])} input channels, got {format_shape(x.shape)}",
                           expected=f"(B, {dims.render(w.shape[0])}, ...)", got=format_shape(x.shape))
@@ -180,7 +180,7 @@ def layer_norm(call: OpCall):
     shape = [as_dim(v) for v in ns.items] if isinstance(ns, Seq) else None
     if shape is not None and x.shape is not None and len(x.shape) >= len(shape):
         tail = x.shape[len(x.shape) - len(shape):]
-        if any(dims.provably_different(a, b) for a, b in zip(tail, shape)):
+        if any(dims.clash(a, b) for a, b in zip(tail, shape)):
             call.conflict("norm_features", f"F.layer_norm{format_shape(tuple(shape))} got {format_shape(x.shape)}",
                           expected=f"(*, {', '.join(dims.render(d) for d in shape)})", got=format_shape(x.shape))
     return Tensor(x.shape, x.dtype)
@@ -316,12 +316,12 @@ def sdpa(call: OpCall):
     if v is None or q.shape is None or v.shape is None or len(q.shape) < 2 or len(v.shape) < 2:
         return unknown_tensor("float")
     if k is not None and k.shape is not None and len(k.shape) >= 2:
-        if dims.provably_different(q.shape[-1], k.shape[-1]):
+        if dims.clash(q.shape[-1], k.shape[-1]):
             call.conflict("matmul_inner", f"scaled_dot_product_attention: query {format_shape(q.shape)} and key "
                           f"{format_shape(k.shape)} differ in the last dim", expected=format_shape(q.shape),
                           got=format_shape(k.shape))
             return unknown_tensor("float")
-        if dims.provably_different(k.shape[-2], v.shape[-2]):
+        if dims.clash(k.shape[-2], v.shape[-2]):
             call.conflict("matmul_inner", f"scaled_dot_product_attention: key {format_shape(k.shape)} and value "
                           f"{format_shape(v.shape)} differ in length", expected=format_shape(k.shape[:-1]),
                           got=format_shape(v.shape[:-1]))
@@ -442,7 +442,7 @@ def cross_entropy(call: OpCall, index_only: bool = False):
                           got=format_shape(ys))
             return Tensor((), "float")
         expect = index_shape if mode == "index" else xs
-        if len(ys) != len(expect) or any(dims.provably_different(a, b) for a, b in zip(ys, expect)):
+        if len(ys) != len(expect) or any(dims.clash(a, b) for a, b in zip(ys, expect)):
             what = "class-index target" if mode == "index" else "probability target"
             call.conflict("cross_entropy_shapes", f"{call.name}: input {format_shape(xs)} needs a {what} "
                           f"{format_shape(expect)}, got {format_shape(ys)}",
@@ -472,7 +472,7 @@ def pointwise_loss(call: OpCall):
                           got=format_shape(y.shape))
             return Tensor((), "float")
         if tuple(shape) != tuple(x.shape) or len(x.shape) != len(y.shape):
-            if any(dims.provably_different(a, b) for a, b in zip(x.shape, y.shape)) or len(x.shape) != len(y.shape):
+            if any(dims.clash(a, b) for a, b in zip(x.shape, y.shape)) or len(x.shape) != len(y.shape):
                 call.conflict("loss_broadcast", f"{call.name}: input {format_shape(x.shape)} and target "
                               f"{format_shape(y.shape)} differ and would broadcast to {format_shape(shape)}",
                               expected=format_shape(x.shape), got=format_shape(y.shape))

@@ -34,7 +34,7 @@ def linear_forward(layer: Ctor, call: OpCall):
                       expected=f"(*, {_r(fin)})", got="()")
         return unknown_tensor(x.dtype)
     last = x.shape[-1]
-    if dims.provably_different(last, fin):
+    if dims.clash(last, fin):
         call.conflict("linear_in_features",
                       f"Linear({_r(fin)} -> {_r(fout)}) expects (*, {_r(fin)}), got {format_shape(x.shape)}",
                       expected=f"(*, {_r(fin)})", got=format_shape(x.shape),
@@ -79,7 +79,7 @@ def bilinear_forward(layer: Ctor, call: OpCall):
     out = layer.dim("out_features")
     for x, name in ((x1, "in1_features"), (x2, "in2_features")):
         want = layer.dim(name)
-        if x.shape and dims.provably_different(x.shape[-1], want):
+        if x.shape and dims.clash(x.shape[-1], want):
             call.conflict("linear_in_features", f"Bilinear expects {name}={_r(want)}, got {format_shape(x.shape)}",
                           expected=f"(*, {_r(want)})", got=format_shape(x.shape),
                           fix=(name, x.shape[-1]) if isinstance(x.shape[-1], int) else None)
@@ -151,7 +151,7 @@ def conv_rule(n: int, transpose=False):
             # ControlNet documents its image as that) read as unbatched (C, H, W): the rank is
             # someone's mistake, not a fact, so the output is unknown rather than made up
             return unknown_tensor("float")
-        if dims.provably_different(c, cin):
+        if dims.clash(c, cin):
             call.conflict("conv_in_channels", f"{name}({_r(cin)} -> {_r(cout)}) expects {_r(cin)} input channels, "
                           f"got {format_shape(x.shape)}",
                           expected=f"(B, {_r(cin)}, ...)", got=format_shape(x.shape),
@@ -319,7 +319,7 @@ def batchnorm_rule(n: int, name="BatchNorm", affine_default=True):
                           got=format_shape(x.shape))
             return unknown_tensor(x.dtype)
         c = x.shape[1] if not (name == "InstanceNorm" and len(x.shape) == ranks[0] and n > 1) else x.shape[0]
-        if dims.provably_different(c, nf):
+        if dims.clash(c, nf):
             call.conflict("norm_features", f"{name}{n}d({_r(nf)}) expects {_r(nf)} channels at dim 1, got "
                           f"{format_shape(x.shape)}", expected=f"(B, {_r(nf)}, ...)", got=format_shape(x.shape),
                           fix=("num_features", c) if isinstance(c, int) else None)
@@ -361,7 +361,7 @@ def layernorm_forward(layer: Ctor, call: OpCall):
             return unknown_tensor(x.dtype)
         tail = x.shape[len(x.shape) - len(ns):]
         for a, b in zip(tail, ns):
-            if dims.provably_different(a, b):
+            if dims.clash(a, b):
                 call.conflict("norm_features", f"{call.name}({', '.join(_r(d) for d in ns)}) expects "
                               f"(*, {', '.join(_r(d) for d in ns)}), got {format_shape(x.shape)}",
                               expected=f"(*, {', '.join(_r(d) for d in ns)})", got=format_shape(x.shape),
@@ -426,7 +426,7 @@ def groupnorm_forward(layer: Ctor, call: OpCall):
         return UNK
     if x.shape is not None and len(x.shape) >= 2:
         c, nc = x.shape[1], layer.dim("num_channels")
-        if dims.provably_different(c, nc):
+        if dims.clash(c, nc):
             call.conflict("norm_features", f"GroupNorm({_r(layer.dim('num_groups'))}, {_r(nc)}) expects {_r(nc)} "
                           f"channels at dim 1, got {format_shape(x.shape)}", expected=f"(B, {_r(nc)}, ...)",
                           got=format_shape(x.shape), fix=("num_channels", c) if isinstance(c, int) else None)
@@ -508,7 +508,7 @@ def rnn_rule(kind: str):
             call.conflict("input_rank", f"{kind} expects a 2-D or 3-D input, got {format_shape(x.shape)}",
                           expected="(T, B, input_size)", got=format_shape(x.shape))
             return UNK
-        if dims.provably_different(x.shape[-1], insz):
+        if dims.clash(x.shape[-1], insz):
             call.conflict("rnn_input_size", f"{kind}(input_size={_r(insz)}) got {format_shape(x.shape)}",
                           expected=f"(..., {_r(insz)})", got=format_shape(x.shape),
                           fix=("input_size", x.shape[-1]) if isinstance(x.shape[-1], int) else None)
@@ -613,7 +613,7 @@ def _check_hidden(call, kind, x, hx, layers, hout, hid, bf):
         if not isinstance(st, Tensor) or st.shape is None:
             continue
         want = (layers, n, h) if batched else (layers, h)
-        if len(st.shape) != len(want) or any(dims.provably_different(a, b) for a, b in zip(st.shape, want)):
+        if len(st.shape) != len(want) or any(dims.clash(a, b) for a, b in zip(st.shape, want)):
             call.conflict("rnn_hidden_shape", f"{kind}: initial state {name} should be "
                           f"{format_shape(want)}, got {format_shape(st.shape)}", expected=format_shape(want),
                           got=format_shape(st.shape))
@@ -630,7 +630,7 @@ def cell_rule(kind: str):
         hid = layer.dim("hidden_size")
         if x.shape is None:
             return unknown_tensor("float")
-        if x.shape and dims.provably_different(x.shape[-1], layer.dim("input_size")):
+        if x.shape and dims.clash(x.shape[-1], layer.dim("input_size")):
             call.conflict("rnn_input_size", f"{kind}(input_size={_r(layer.dim('input_size'))}) got "
                           f"{format_shape(x.shape)}", expected=f"(B, {_r(layer.dim('input_size'))})",
                           got=format_shape(x.shape))
@@ -663,7 +663,7 @@ def mha_forward(layer: Ctor, call: OpCall):
     heads = layer.dim("num_heads")
     if q.shape is None:
         return Seq([unknown_tensor("float"), unknown_tensor("float") if need is not False else None], "tuple")
-    if dims.provably_different(q.shape[-1], e):
+    if dims.clash(q.shape[-1], e):
         call.conflict("mha_embed_dim", f"MultiheadAttention(embed_dim={_r(e)}) got query {format_shape(q.shape)}",
                       expected=f"(..., {_r(e)})", got=format_shape(q.shape),
                       fix=("embed_dim", q.shape[-1]) if isinstance(q.shape[-1], int) else None)
@@ -717,7 +717,7 @@ def encoder_layer_forward(layer: Ctor, call: OpCall):
     if x is None:
         return UNK
     d = layer.dim("d_model")
-    if x.shape is not None and x.shape and dims.provably_different(x.shape[-1], d):
+    if x.shape is not None and x.shape and dims.clash(x.shape[-1], d):
         call.conflict("mha_embed_dim", f"{call.name}(d_model={_r(d)}) got {format_shape(x.shape)}",
                       expected=f"(..., {_r(d)})", got=format_shape(x.shape),
                       fix=("d_model", x.shape[-1]) if isinstance(x.shape[-1], int) else None)
@@ -785,7 +785,7 @@ def encoder_forward(layer: Ctor, call: OpCall):
     from ml_lsp.analysis.values import Layer
     if isinstance(inner, Layer) and inner.ctor is not None:
         d = inner.ctor.dim("d_model")
-    if x.shape is not None and x.shape and d is not None and dims.provably_different(x.shape[-1], d):
+    if x.shape is not None and x.shape and d is not None and dims.clash(x.shape[-1], d):
         call.conflict("mha_embed_dim", f"{call.name}: its layers have d_model={_r(d)}, got {format_shape(x.shape)}",
                       expected=f"(..., {_r(d)})", got=format_shape(x.shape))
     return Tensor(x.shape, "float")
@@ -826,7 +826,7 @@ def _check_square_mask(call, mask_name, seq, length):
     m = call.kwargs.get(mask_name)
     if not isinstance(m, Tensor) or m.shape is None or length is None:
         return
-    if len(m.shape) == 2 and any(dims.provably_different(d, length) for d in m.shape):
+    if len(m.shape) == 2 and any(dims.clash(d, length) for d in m.shape):
         call.conflict("attn_mask_shape", f"{call.name}: {mask_name} should be ({dims.render(length)}, "
                       f"{dims.render(length)}) for a sequence of length {dims.render(length)} in "
                       f"{format_shape(seq.shape)}, got {format_shape(m.shape)}",

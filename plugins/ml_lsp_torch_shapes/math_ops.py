@@ -114,7 +114,7 @@ def matmul(call: OpCall):
         return unknown_tensor(a.dtype)
     ka = sa[-1]
     kb = sb[0] if len(sb) == 1 else sb[-2]
-    if dims.provably_different(ka, kb):
+    if dims.clash(ka, kb):
         call.conflict("matmul_inner", f"{call.name}: inner dims differ, {format_shape(sa)} @ {format_shape(sb)} "
                       f"({ka} vs {kb})", expected=f"(..., {dims.render(ka)}) @ ({dims.render(ka)}, ...)",
                       got=f"{format_shape(sa)} @ {format_shape(sb)}")
@@ -183,7 +183,7 @@ def cdist(call: OpCall):
                       f"and {format_shape(sb)}", expected="(*, P, M) and (*, R, M)",
                       got=f"{format_shape(sa)}, {format_shape(sb)}")
         return unknown_tensor(a.dtype)
-    if dims.provably_different(sa[-1], sb[-1]):
+    if dims.clash(sa[-1], sb[-1]):
         call.conflict("matmul_inner", f"cdist: feature dims differ, {format_shape(sa)} and {format_shape(sb)} "
                       f"({sa[-1]} vs {sb[-1]})", expected=f"(*, R, {dims.render(sa[-1])})", got=format_shape(sb))
         return unknown_tensor(a.dtype)
@@ -236,7 +236,7 @@ def einsum(call: OpCall):
         for ch, d in zip(letters, shape):
             if ch in sizes:
                 prev = sizes[ch]
-                if prev != 1 and d != 1 and dims.provably_different(prev, d):
+                if prev != 1 and d != 1 and dims.clash(prev, d):
                     call.conflict("einsum_dims", f"einsum {eq!r}: {ch!r} is {dims.render(prev)} in one operand and "
                                   f"{dims.render(d)} in another", expected=f"{ch}={dims.render(prev)}",
                                   got=f"{ch}={dims.render(d)}")
@@ -482,7 +482,7 @@ def dot(call: OpCall):
     if a is None or b is None:
         return UNK
     if a.shape is not None and b.shape is not None and len(a.shape) == 1 and len(b.shape) == 1 \
-            and dims.provably_different(a.shape[0], b.shape[0]):
+            and dims.clash(a.shape[0], b.shape[0]):
         call.conflict("matmul_inner", f"dot: {format_shape(a.shape)} and {format_shape(b.shape)} differ",
                       expected=format_shape(a.shape), got=format_shape(b.shape))
     return Tensor((), a.dtype)

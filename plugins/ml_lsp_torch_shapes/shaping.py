@@ -674,7 +674,7 @@ def cat(call: OpCall):
         if i == a:
             continue
         for x in known[1:]:
-            if dims.provably_different(out[i], x.shape[i]):
+            if dims.clash(out[i], x.shape[i]):
                 call.conflict("cat_dims", f"{call.name} along dim {a}: dim {i} differs, "
                               f"{format_shape(known[0].shape)} vs {format_shape(x.shape)}",
                               expected=format_shape(known[0].shape), got=format_shape(x.shape))
@@ -710,7 +710,7 @@ def stack(call: OpCall):
     else:
         shape = shapes[0]
         for s in shapes[1:]:
-            if len(s) != len(shape) or any(dims.provably_different(x, y) for x, y in zip(s, shape)):
+            if len(s) != len(shape) or any(dims.clash(x, y) for x, y in zip(s, shape)):
                 call.conflict("cat_dims", f"{call.name}: all tensors must have the same shape, got "
                               f"{format_shape(shapes[0])} and {format_shape(s)}",
                               expected=format_shape(shapes[0]), got=format_shape(s))
@@ -775,7 +775,7 @@ def getitem(call: OpCall):
             if it.dtype == "bool":
                 k = len(it.shape)
                 for j in range(k):
-                    if dims.provably_different(it.shape[j], t.shape[pos + j]):
+                    if dims.clash(it.shape[j], t.shape[pos + j]):
                         call.conflict("broadcast", f"boolean mask of shape {format_shape(it.shape)} does not match "
                                       f"{format_shape(t.shape)}", expected=format_shape(t.shape[pos:pos + k]),
                                       got=format_shape(it.shape))

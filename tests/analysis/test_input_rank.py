@@ -233,3 +233,70 @@ def test_an_assert_on_the_rank_tells_the_inputs_rank():
     assert len(f.class_named("Tokens").input_shapes["x"]) == 3
     assert last(f, "y")[-1] == 64 and len(last(f, "y")) == 3
     assert not f.conflicts
+
+
+def test_a_layer_that_wants_a_size_gives_it_to_the_inferred_input():
+    # diffusers' CogVideoXPatchEmbed: documented (batch_size, seq_length, embedding_dim) read
+    # by a Linear(4096): the input has 4096 features. efficientformer: (B, 8, N, N) scores
+    # plus a (8, 49, 49) bias: N is 49
+    f = analyze('''
+    class TextProj(nn.Module):
+        def __init__(self, text_dim: int = 4096, dim: int = 64):
+            super().__init__()
+            self.proj = nn.Linear(text_dim, dim)
+
+        def forward(self, text):
+            """text (torch.Tensor): shape (batch_size, seq_length, embedding_dim)"""
+            h = self.proj(text)
+            return h
+
+
+    class Biased(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bias = nn.Parameter(torch.zeros(8, 49, 49))
+
+        def forward(self, q):
+            b, n, _ = q.shape
+            scores = q.reshape(b, n, 8, 4).transpose(1, 2) @ q.reshape(b, n, 8, 4).permute(0, 2, 3, 1)
+            scores = scores + self.bias
+            return scores
+    ''')
+    assert list(f.class_named("TextProj").input_shapes["text"])[-1] == 4096
+    assert list(f.class_named("Biased").input_shapes["q"])[1] == 49
+    assert not f.conflicts
+
+
+def test_a_size_one_path_or_a_shared_dim_wants_is_not_the_inputs():
+    # a size the stored table on one path of an undecided `if` wants (CogVideoX makes a new
+    # table for another height); and the batch B that a guessed RNN state shares with x (the
+    # RNN wants num_layers where the guess put B)
+    f = analyze('''
+    class Pos(nn.Module):
+        def __init__(self, height: int = 60):
+            super().__init__()
+            self.height = height
+            self.table = nn.Parameter(torch.zeros(1, 60, 16))
+
+        def forward(self, x):
+            b, h, c = x.shape
+            if self.height != h:
+                y = x + torch.zeros(1, h, 16)
+            else:
+                y = x + self.table
+            return y
+    ''')
+    assert list(f.class_named("Pos").input_shapes["x"])[1] != 60
+    f = analyze('''
+    class CharRNN(nn.Module):
+        def __init__(self, n_chars, hidden_dim, n_layers):
+            super().__init__()
+            self.embed = nn.Embedding(n_chars, hidden_dim)
+            self.rnn = nn.RNN(hidden_dim, hidden_dim, n_layers, batch_first=True)
+
+        def forward(self, x, hidden):
+            emb = self.embed(x)
+            out, hidden = self.rnn(emb, hidden)
+            return out
+    ''', entry="CharRNN", init="n_chars=30, hidden_dim=24, n_layers=2")
+    assert list(f.class_named("CharRNN").input_shapes["x"])[0] != 2
