@@ -901,14 +901,14 @@ def _recorded_run(interp: Interp, cls, instance, values: dict, missing: list, hi
     snapshot = _snapshot(interp) if redo else None
     state = _model_state(instance) if redo else None
     interp.star_ranks = {} if stars else None
-    interp.size_facts = {} if guessed else None
+    interp.size_facts = {} if guessed or documented else None
     interp.contracts = {} if missing or documented else None
     try:
         _real_run(interp, cls, instance, values, fn, quality, problems, record_inputs)
     finally:
         demands, interp.star_ranks = interp.star_ranks or {}, None
         facts, interp.size_facts = interp.size_facts or {}, None
-    sized = {p: _sized_input(values[p], facts) for p in guessed if facts}
+    sized = {p: _sized_input(values[p], facts) for p in guessed + documented if facts}
     sized = {p: v for p, v in sized.items() if v is not None}
     if sized:
         # PatchEmbed's _assert(H == self.img_size[0]): the model built takes H = 224 only;

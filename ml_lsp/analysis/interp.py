@@ -574,6 +574,8 @@ class Interp:
         elif t is ast.If:
             if len(stmt.body) == 1 and isinstance(stmt.body[0], ast.Raise) and not stmt.orelse:
                 self.note_asserted_rank(stmt.test, frame, ast.NotEq)
+                if self.size_facts is not None:
+                    self.note_guard_facts(stmt.test, frame)
             self.exec_if(stmt, frame)
         elif t is ast.For or t is ast.AsyncFor:
             self.exec_for(stmt, frame)
@@ -647,6 +649,32 @@ class Interp:
                 if isinstance(target, ast.Name):
                     frame.env.pop(target.id, None)
         # pass / break / continue / global / nonlocal / match: no shape effect we model
+
+    def note_guard_facts(self, test, frame: Frame) -> None:
+        """``if self.sample_width != width or self.sample_height != height: raise ValueError``
+        (CogVideoX's learned positional table): the path that goes on has width and height
+        equal to them, as an ``assert`` of the negation would say."""
+        kept = self.negated_guard(test, frame)
+        if kept is not None:
+            self.note_size_facts(self.eval_quiet(kept, frame))
+
+    def negated_guard(self, test, frame: Frame):
+        """An expression true on the paths where ``test`` is false, for the forms whose
+        negation is a conjunction of ``==`` (see note_guard_facts); else None."""
+        if isinstance(test, ast.Compare) and len(test.ops) == 1 and type(test.ops[0]) is ast.NotEq:
+            return ast.copy_location(ast.Compare(test.left, [ast.Eq()], test.comparators), test)
+        if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+            return test.operand
+        if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.Or):
+            parts = [self.negated_guard(v, frame) for v in test.values]
+            if all(p is not None for p in parts):
+                return ast.copy_location(ast.BoolOp(ast.And(), parts), test)
+            return None
+        if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
+            # `flag and (w != W or h != H)` with the flag known true: the rest decides
+            open_ = [v for v in test.values if self.truth(self.eval_quiet(v, frame)) is not True]
+            return self.negated_guard(open_[0], frame) if len(open_) == 1 else None
+        return None
 
     def note_size_facts(self, v) -> None:
         """``assert H == 224`` on a guessed input's dim: the input must have that size

@@ -300,3 +300,25 @@ def test_a_size_one_path_or_a_shared_dim_wants_is_not_the_inputs():
             return out
     ''', entry="CharRNN", init="n_chars=30, hidden_dim=24, n_layers=2")
     assert list(f.class_named("CharRNN").input_shapes["x"])[0] != 2
+
+
+def test_a_guard_that_raises_on_other_sizes_gives_the_sizes_it_lets_through():
+    # diffusers' CogVideoXPatchEmbed with a learned positional table: `if learned and
+    # (self.sample_width != width or self.sample_height != height): raise ValueError(...)`
+    f = analyze('''
+    class Patches(nn.Module):
+        def __init__(self, sample_height: int = 60, sample_width: int = 90, learned: bool = True):
+            super().__init__()
+            self.sample_height, self.sample_width, self.learned = sample_height, sample_width, learned
+            self.proj = nn.Conv2d(16, 32, kernel_size=2, stride=2)
+
+        def forward(self, image):
+            """image (torch.Tensor): shape (batch_size, channels, height, width)"""
+            batch_size, channels, height, width = image.shape
+            if self.learned and (self.sample_width != width or self.sample_height != height):
+                raise ValueError("only the default resolution")
+            x = self.proj(image)
+            return x
+    ''')
+    assert list(f.class_named("Patches").input_shapes["image"])[1:] == [16, 60, 90]
+    assert last(f, "x") == ["batch_size", 32, 30, 45]
