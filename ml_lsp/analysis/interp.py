@@ -1062,7 +1062,7 @@ class Interp:
         t = resolved(frame.env.get(node.id)) if isinstance(node, ast.Name) else None
         if not isinstance(t, Tensor) or t.shape is not None:
             return
-        if self.hints is not None and t.probe and not t.probe.startswith("~") and ("rank", t.probe) not in self.hints:
+        if self.hints is not None and t.probe and not t.probe.startswith(("~", "^")) and ("rank", t.probe) not in self.hints:
             self.hints[("rank", t.probe)] = [None] * rank
         elif self.star_ranks is not None and t.tail and t.star_of and t.star_of not in self.star_ranks \
                 and rank >= len(t.tail):
@@ -1074,7 +1074,7 @@ class Interp:
         dim, so the input has four (timm's LayerNorm2d)."""
         order = a.args[0] if len(a.args) == 1 and isinstance(a.args[0], Seq) else a.args
         order = order.items if isinstance(order, Seq) else order
-        if self.hints is None or self.undecided_ifs or t.probe.startswith("~") or ("rank", t.probe) in self.hints \
+        if self.hints is None or self.undecided_ifs or t.probe.startswith(("~", "^")) or ("rank", t.probe) in self.hints \
                 or t.probe in self.hints or not order or not all(isinstance(i, int) for i in order):
             return
         self.hints[("rank", t.probe)] = [None] * len(order)
@@ -1977,7 +1977,7 @@ class Interp:
         if self.star_ranks is not None and qual in _EINOPS_PATTERNED:
             self.note_pattern_rank(a, node)
         probe = next((x.probe for x in a.args[:1] if isinstance(x, Tensor) and x.probe), None)
-        if probe and self.hints is not None and not probe.startswith("~") and probe not in self.hints \
+        if probe and self.hints is not None and not probe.startswith(("~", "^")) and probe not in self.hints \
                 and getattr(rule, "input_hint", None) is not None and not isinstance(rule, LayerRule):
             self.learn_functional_hint(rule, call, probe, node)
         if probe and isinstance(out, Tensor):
@@ -1988,10 +1988,16 @@ class Interp:
                 # x.mean((2, 3), keepdim=True) in a squeeze-excite block: rank and channels
                 # kept, so the conv that reads the result tells the input's rank too
                 keeps = True
-            if keeps and out.shape is None and not probe.startswith("~"):
+            if keeps and out.shape is None and not probe.startswith(("~", "^")):
                 out.probe = probe
             elif out.dtype is None and a.args[0].dtype is None:
-                out.probe = "~" + probe.lstrip("~")  # same dtype, other shape
+                out.probe = "~" + probe.lstrip("~^")  # same dtype, other shape
+        if probe and qual in _SPLITS and isinstance(out, (Seq, Repeated)) and not probe.startswith(("~", "^")):
+            # timm's MixedConv2d and SelectiveKernel: torch.split(x, splits, 1), then a conv
+            # on each piece; a piece has the input's rank (probe ``^x``: rank and dtype)
+            for item in out.items if isinstance(out, Seq) else [out.item]:
+                if isinstance(item, Tensor) and item.shape is None and not item.probe:
+                    item.probe = "^" + probe
         if isinstance(out, (SourceValue, Seq)) and node is not None:
             provenance.stamp(out, self.path, node)
         elif a.args and not guessed:
@@ -2119,11 +2125,14 @@ class Interp:
             hint = hints[i] if i < len(hints) else None
             if hint is None:
                 continue
-            name = x.probe.lstrip("~")
+            name = x.probe.lstrip("~^")
             if name in self.hints:
                 continue
             where = f"{layer.call_text}, line {layer.line}" if layer.line else layer.call_text
-            shape = None if x.probe.startswith("~") else hint[0]
+            if x.probe.startswith("^") and hint[0] is not None and ("rank", name) not in self.hints \
+                    and not self.undecided_ifs:
+                self.hints[("rank", name)] = [None] * len(hint[0])
+            shape = None if x.probe.startswith(("~", "^")) else hint[0]
             alternatives = []
             if shape is not None and getattr(rule, "hint_alternatives", None):
                 try:
@@ -3233,6 +3242,9 @@ def _pure_function(node):
 
 
 _PLAIN_TYPES = (str, int, float, bool, type(None), bytes, complex)
+#: ops whose pieces keep their input's rank
+_SPLITS = frozenset({"torch.split", "torch.Tensor.split", "torch.chunk", "torch.Tensor.chunk", "torch.tensor_split",
+                     "torch.Tensor.tensor_split"})
 
 
 def _freeze(v, results=False):
@@ -3670,7 +3682,7 @@ class ProbeSize:
 
 def size_of(t: Tensor):
     if t.shape is None:
-        if t.probe and not t.probe.startswith("~"):
+        if t.probe and not t.probe.startswith(("~", "^")):
             return ProbeSize(t.probe)
         return UNK
     return Seq([d if d is not None else NUM for d in t.shape], "size")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from ml_lsp.analysis import dims
 from ml_lsp.analysis.ops import (NUM, UNK, OpCall, Seq, Tensor, as_dim, axis_in_range, format_shape, int_of,
                                  norm_axis, numel, sizes_from_args, unknown_tensor)
-from ml_lsp.analysis.values import Ref
+from ml_lsp.analysis.values import Ref, Repeated
 
 
 def _t(call: OpCall) -> Tensor | None:
@@ -457,7 +457,11 @@ def split(call: OpCall):
     spec = call.arg(1, "split_size_or_sections", call.kwargs.get("split_size", call.kwargs.get("split_sizes")))
     d = call.arg(2, "dim", 0)
     if t.shape is None:
-        return UNK
+        # sections given: as many pieces, each of the input's rank (shapes unknown)
+        # (a size: pieces alike, how many unknown)
+        if isinstance(spec, Seq):
+            return Seq([Tensor(None, t.dtype) for _ in spec.items], "tuple")
+        return Repeated(Tensor(None, t.dtype), "tuple") if as_dim(spec) is not None else UNK
     r = len(t.shape)
     if not axis_in_range(call, d, r):
         return UNK
@@ -484,7 +488,11 @@ def split(call: OpCall):
         else:
             k = exact_div(size, step)
             if not isinstance(k, int) or k > 64:
-                return UNK
+                # how many pieces is unknown: pieces alike, their length along the axis too
+                # (the last may be shorter)
+                s = list(t.shape)
+                s[a] = None
+                return Repeated(_like(t, s), "tuple")
             pieces = [step] * k
     return _pieces_along(t, a, pieces)
 

@@ -322,3 +322,41 @@ def test_a_guard_that_raises_on_other_sizes_gives_the_sizes_it_lets_through():
     ''')
     assert list(f.class_named("Patches").input_shapes["image"])[1:] == [16, 60, 90]
     assert last(f, "x") == ["batch_size", 32, 30, 45]
+
+
+def test_pieces_of_a_split_input_tell_its_rank():
+    # timm's MixedConv2d and SelectiveKernel: the input is split along its channels (by
+    # sections, or by a size that leaves the count unknown) and each piece goes to a conv:
+    # the input has the conv's rank
+    f = analyze('''
+    class Mixed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.splits = [8, 8]
+            self.convs = nn.ModuleList([nn.Conv2d(8, 16, k, padding=k // 2) for k in (3, 5)])
+
+        def forward(self, x):
+            x_split = torch.split(x, self.splits, 1)
+            x_out = [c(x_split[i]) for i, c in enumerate(self.convs)]
+            y = torch.cat(x_out, 1)
+            return y
+
+
+    class Paths(nn.Module):
+        def __init__(self, in_channels: int = 16, num_paths: int = 2):
+            super().__init__()
+            self.in_channels, self.num_paths = in_channels, num_paths
+            self.paths = nn.ModuleList([nn.Conv2d(in_channels // num_paths, 32, 3, padding=1)
+                                        for _ in range(num_paths)])
+
+        def forward(self, x):
+            x_split = torch.split(x, self.in_channels // self.num_paths, 1)
+            x_paths = [op(x_split[i]) for i, op in enumerate(self.paths)]
+            z = torch.stack(x_paths, dim=1)
+            return z
+    ''')
+    assert len(f.class_named("Mixed").input_shapes["x"]) == 4
+    assert last(f, "y")[1] == 32 and len(last(f, "y")) == 4
+    assert len(f.class_named("Paths").input_shapes["x"]) == 4
+    assert len(last(f, "z")) == 5 and last(f, "z")[1:3] == [2, 32]
+    assert not f.conflicts
