@@ -457,8 +457,11 @@ def split(call: OpCall):
     spec = call.arg(1, "split_size_or_sections", call.kwargs.get("split_size", call.kwargs.get("split_sizes")))
     d = call.arg(2, "dim", 0)
     if t.shape is None:
-        # sections given: as many pieces, each of the input's rank (shapes unknown)
-        # (a size: pieces alike, how many unknown)
+        if not t.probe:
+            return UNK
+        # an input the engine probes for its first consumer (Interp.learn_hints): sections
+        # given, as many pieces; a size, pieces alike, how many unknown; each piece of the
+        # input's rank, which the conv that reads it tells
         if isinstance(spec, Seq):
             return Seq([Tensor(None, t.dtype) for _ in spec.items], "tuple")
         return Repeated(Tensor(None, t.dtype), "tuple") if as_dim(spec) is not None else UNK
