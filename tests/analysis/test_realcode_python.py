@@ -922,3 +922,33 @@ def test_index_select_by_indices_the_data_decides_keeps_the_rank():
     """, entry="LayerDropout", inputs={"x": [4, 16, 64], "skip": [4]})
     assert last(f, "x_selected") == [None, 16, 64]
     assert last(f, "out_selected") == [None, 16, 64]
+
+
+def test_an_optional_tensor_read_as_if_given_is_given():
+    # diffusers' Flux: forward(hidden_states, timestep: torch.LongTensor = None, ...) does
+    # timestep.to(...) at once: on None that is an AttributeError, so the run that counts is
+    # the one with timestep given (a LongTensor annotation marks a tensor as Tensor does),
+    # and timestep takes the rank its embedding asserts
+    f = analyze("""
+    def timestep_embedding(timesteps, dim):
+        assert len(timesteps.shape) == 1
+        freqs = torch.exp(torch.arange(dim // 2, dtype=torch.float32))
+        emb = timesteps[:, None].float() * freqs[None, :]
+        return torch.cat([emb.sin(), emb.cos()], dim=-1)
+
+
+    class Model(nn.Module):
+        def __init__(self, dim: int = 32):
+            super().__init__()
+            self.dim = dim
+            self.x_proj = nn.Linear(16, dim)
+            self.t_proj = nn.Linear(dim, dim)
+
+        def forward(self, hidden_states: torch.Tensor, timestep: torch.LongTensor = None):
+            h = self.x_proj(hidden_states)
+            timestep = timestep.to(h.dtype) * 1000
+            temb = self.t_proj(timestep_embedding(timestep, self.dim))
+            return h, temb
+    """)
+    assert len(f.class_named("Model").input_shapes["timestep"]) == 1
+    assert last(f, "temb") is not None and len(last(f, "temb")) == 2
