@@ -327,10 +327,16 @@ def note_contract(a: Dim, b: Dim) -> None:
     if facts is None:
         return
     sym, size = (a, b) if isinstance(a, Sym) else (b, a)
-    if isinstance(sym, Sym) and type(size) is int and size > 1 and len(sym.terms) == 1:
-        (mono, coeff), = sym.terms.items()
-        if coeff == 1 and len(mono) == 1 and isinstance(mono[0], str):
-            facts.setdefault(sym, size)
+    if type(size) is int and size > 1 and is_lone_symbol(sym):
+        facts.setdefault(sym, size)
+
+
+def is_lone_symbol(d) -> bool:
+    """``H``, not ``2*H``, ``H+1`` or ``(H+1)//2``: a dim a fact can give a size to."""
+    if not isinstance(d, Sym) or len(d.terms) != 1:
+        return False
+    (mono, coeff), = d.terms.items()
+    return coeff == 1 and len(mono) == 1 and isinstance(mono[0], str)
 
 
 def provably_different(a: Dim, b: Dim) -> bool:

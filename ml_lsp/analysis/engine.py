@@ -908,23 +908,24 @@ def _recorded_run(interp: Interp, cls, instance, values: dict, missing: list, hi
     finally:
         demands, interp.star_ranks = interp.star_ranks or {}, None
         facts, interp.size_facts = interp.size_facts or {}, None
+
+    def redo(changed: dict) -> None:
+        """The run again from where it started, with the inputs ``changed``."""
+        _restore(interp, snapshot)
+        _put_back(state)
+        values.update(changed)
+        _real_run(interp, cls, instance, values, fn, quality, problems, record_inputs)
     sized = {p: _sized_input(values[p], facts) for p in guessed + documented if facts}
     sized = {p: v for p, v in sized.items() if v is not None}
     if sized:
         # PatchEmbed's _assert(H == self.img_size[0]): the model built takes H = 224 only;
         # the run is redone with the sizes the asserts ask for
-        _restore(interp, snapshot)
-        _put_back(state)
-        values.update(sized)
-        _real_run(interp, cls, instance, values, fn, quality, problems, record_inputs)
+        redo(sized)
     ranked = {p: _ranked_input(values[p], *demands[p]) for p in stars if p in demands}
     if ranked:
         # (*, 96) kept its leading dims down to ``b, n, _ = h.shape``: the input has that
         # rank; the run is redone with it
-        _restore(interp, snapshot)
-        _put_back(state)
-        values.update(ranked)
-        _real_run(interp, cls, instance, values, fn, quality, problems, record_inputs)
+        redo(ranked)
     open_rank = [p for p in unknown if p not in demands and values[p].shape is None
                  and (values[p].star_of == p or not values[p].tail)]
     if open_rank and interp.shapes_wanted and interp.steps <= MAX_TRIAL_STEPS:
@@ -932,16 +933,12 @@ def _recorded_run(interp: Interp, cls, instance, values: dict, missing: list, hi
         # not a whole model's (BertForMaskedLM: ~3,000, nine trials made its file 3x slower)
         decided = _ranks_that_run(interp, instance, values, open_rank, fn)
         if decided:
-            _restore(interp, snapshot)
-            _put_back(state)
-            values.update(decided)
-            _real_run(interp, cls, instance, values, fn, quality, problems, record_inputs)
+            redo(decided)
     contract, interp.contracts = interp.contracts, None
     if contract and snapshot is not None:
         sizable = [p for p in missing + documented if isinstance(values.get(p), Tensor)
                    and values[p].shape is not None]
-        _size_by_contracts(interp, cls, instance, values, sizable, contract, snapshot, state, fn, quality,
-                           problems, record_inputs)
+        _size_by_contracts(interp, values, sizable, contract, redo)
     tentative = interp.rec.tentative
     interp.rec.tentative = {}
     if not tentative:
@@ -960,10 +957,7 @@ def _recorded_run(interp: Interp, cls, instance, values: dict, missing: list, hi
             if score < best_score:
                 best, best_score = combo, score
         if best is not None:
-            _restore(interp, snapshot)
-            _put_back(state)
-            values.update(best)
-            _real_run(interp, cls, instance, values, fn, quality, problems, record_inputs)
+            redo(best)
             tentative = interp.rec.tentative
             interp.rec.tentative = {}
     for key, conflict in tentative.items():
@@ -971,39 +965,31 @@ def _recorded_run(interp: Interp, cls, instance, values: dict, missing: list, hi
             interp.rec.conflicts[key] = conflict
 
 
-def _size_by_contracts(interp, cls, instance, values, guessed, contract, snapshot, state, fn, quality, problems,
-                       record_inputs) -> None:
+def _size_by_contracts(interp, values: dict, inputs: list, contract: dict, redo) -> None:
     """Inferred inputs whose dims the layers fixed: CogVideoX's text projection is a
     Linear(4096) on ``(batch_size, seq_length, embedding_dim)``, so embedding_dim is 4096;
     efficientformer's attention adds a (8, 49, 49) bias to its (B, 8, N, N) scores, so N is
     49 (dims.note_contract). The run is redone with those sizes, and kept only where it
     finds no clash the first run did not: a fact from one path must not make another
-    path's error."""
+    path's error. ``redo(changed)`` runs again from the start with those inputs changed."""
     # a dim two inputs share (the batch B of x and of a guessed RNN state) is not one
     # input's to fix: the guess may have put it where the layer wants another size
     seen: dict = {}
-    for p in values:
-        v = values[p]
+    for p, v in values.items():
         for d in (v.shape or ()) if isinstance(v, Tensor) else ():
             if isinstance(d, Sym):
                 seen.setdefault(d, set()).add(p)
     contract = {sym: size for sym, size in contract.items() if len(seen.get(sym, ())) == 1}
-    sized = {p: _sized_input(values[p], contract) for p in guessed if contract}
+    sized = {p: _sized_input(values[p], contract) for p in inputs if contract}
     sized = {p: v for p, v in sized.items() if v is not None}
     if not sized:
         return
     rec = interp.rec
     before, raised = set(rec.tentative) | set(rec.conflicts), interp.run_raised
     old = {p: values[p] for p in sized}
-    _restore(interp, snapshot)
-    _put_back(state)
-    values.update(sized)
-    _real_run(interp, cls, instance, values, fn, quality, problems, record_inputs)
+    redo(sized)
     if (set(rec.tentative) | set(rec.conflicts)) - before or (interp.run_raised and not raised):
-        _restore(interp, snapshot)
-        _put_back(state)
-        values.update(old)
-        _real_run(interp, cls, instance, values, fn, quality, problems, record_inputs)
+        redo(old)
 
 
 def _real_run(interp, cls, instance, values, fn, quality, problems, record_inputs):

@@ -1062,7 +1062,8 @@ class Interp:
         t = resolved(frame.env.get(node.id)) if isinstance(node, ast.Name) else None
         if not isinstance(t, Tensor) or t.shape is not None:
             return
-        if self.hints is not None and t.probe and not t.probe.startswith(("~", "^")) and ("rank", t.probe) not in self.hints:
+        if self.hints is not None and t.probe and not t.probe.startswith(_DERIVED_PROBE) \
+                and ("rank", t.probe) not in self.hints:
             self.hints[("rank", t.probe)] = [None] * rank
         elif self.star_ranks is not None and t.tail and t.star_of and t.star_of not in self.star_ranks \
                 and rank >= len(t.tail):
@@ -1074,8 +1075,9 @@ class Interp:
         dim, so the input has four (timm's LayerNorm2d)."""
         order = a.args[0] if len(a.args) == 1 and isinstance(a.args[0], Seq) else a.args
         order = order.items if isinstance(order, Seq) else order
-        if self.hints is None or self.undecided_ifs or t.probe.startswith(("~", "^")) or ("rank", t.probe) in self.hints \
-                or t.probe in self.hints or not order or not all(isinstance(i, int) for i in order):
+        if self.hints is None or self.undecided_ifs or t.probe.startswith(_DERIVED_PROBE) \
+                or ("rank", t.probe) in self.hints or t.probe in self.hints or not order \
+                or not all(isinstance(i, int) for i in order):
             return
         self.hints[("rank", t.probe)] = [None] * len(order)
 
@@ -1977,7 +1979,7 @@ class Interp:
         if self.star_ranks is not None and qual in _EINOPS_PATTERNED:
             self.note_pattern_rank(a, node)
         probe = next((x.probe for x in a.args[:1] if isinstance(x, Tensor) and x.probe), None)
-        if probe and self.hints is not None and not probe.startswith(("~", "^")) and probe not in self.hints \
+        if probe and self.hints is not None and not probe.startswith(_DERIVED_PROBE) and probe not in self.hints \
                 and getattr(rule, "input_hint", None) is not None and not isinstance(rule, LayerRule):
             self.learn_functional_hint(rule, call, probe, node)
         if probe and isinstance(out, Tensor):
@@ -1988,11 +1990,11 @@ class Interp:
                 # x.mean((2, 3), keepdim=True) in a squeeze-excite block: rank and channels
                 # kept, so the conv that reads the result tells the input's rank too
                 keeps = True
-            if keeps and out.shape is None and not probe.startswith(("~", "^")):
+            if keeps and out.shape is None and not probe.startswith(_DERIVED_PROBE):
                 out.probe = probe
             elif out.dtype is None and a.args[0].dtype is None:
-                out.probe = "~" + probe.lstrip("~^")  # same dtype, other shape
-        if probe and qual in _SPLITS and isinstance(out, (Seq, Repeated)) and not probe.startswith(("~", "^")):
+                out.probe = "~" + probe.lstrip(_DERIVED_MARKS)  # same dtype, other shape
+        if probe and qual in _SPLITS and isinstance(out, (Seq, Repeated)) and not probe.startswith(_DERIVED_PROBE):
             # timm's MixedConv2d and SelectiveKernel: torch.split(x, splits, 1), then a conv
             # on each piece; a piece has the input's rank (probe ``^x``: rank and dtype)
             for item in out.items if isinstance(out, Seq) else [out.item]:
@@ -2125,14 +2127,14 @@ class Interp:
             hint = hints[i] if i < len(hints) else None
             if hint is None:
                 continue
-            name = x.probe.lstrip("~^")
+            name = x.probe.lstrip(_DERIVED_MARKS)
             if name in self.hints:
                 continue
             where = f"{layer.call_text}, line {layer.line}" if layer.line else layer.call_text
             if x.probe.startswith("^") and hint[0] is not None and ("rank", name) not in self.hints \
                     and not self.undecided_ifs:
                 self.hints[("rank", name)] = [None] * len(hint[0])
-            shape = None if x.probe.startswith(("~", "^")) else hint[0]
+            shape = None if x.probe.startswith(_DERIVED_PROBE) else hint[0]
             alternatives = []
             if shape is not None and getattr(rule, "hint_alternatives", None):
                 try:
@@ -3242,9 +3244,13 @@ def _pure_function(node):
 
 
 _PLAIN_TYPES = (str, int, float, bool, type(None), bytes, complex)
-#: ops whose pieces keep their input's rank
-_SPLITS = frozenset({"torch.split", "torch.Tensor.split", "torch.chunk", "torch.Tensor.chunk", "torch.tensor_split",
-                     "torch.Tensor.tensor_split"})
+#: ops whose pieces keep their input's rank (only split gives pieces of unknown shape: of a
+#: probed input, see the split rule)
+_SPLITS = frozenset({"torch.split", "torch.Tensor.split"})
+#: marks of a probe derived from an input (Interp.learn_hints): ``~x`` tells only x's dtype,
+#: ``^x`` (a piece of a split) its rank and dtype
+_DERIVED_MARKS = "~^"
+_DERIVED_PROBE = tuple(_DERIVED_MARKS)
 
 
 def _freeze(v, results=False):
@@ -3682,7 +3688,7 @@ class ProbeSize:
 
 def size_of(t: Tensor):
     if t.shape is None:
-        if t.probe and not t.probe.startswith(("~", "^")):
+        if t.probe and not t.probe.startswith(_DERIVED_PROBE):
             return ProbeSize(t.probe)
         return UNK
     return Seq([d if d is not None else NUM for d in t.shape], "size")
@@ -3981,11 +3987,8 @@ class SizeFacts:
 
 def _size_fact(left, right):
     sym, value = (left, right) if isinstance(left, Sym) else (right, left)
-    if isinstance(sym, Sym) and isinstance(value, int) and not isinstance(value, bool) and value > 0 \
-            and len(sym.terms) == 1:
-        (mono, coeff), = sym.terms.items()
-        if coeff == 1 and len(mono) == 1 and isinstance(mono[0], str):
-            return SizeFacts([(sym, value)])
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0 and dims.is_lone_symbol(sym):
+        return SizeFacts([(sym, value)])
     return None
 
 
