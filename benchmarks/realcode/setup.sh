@@ -27,7 +27,8 @@ pip=("$venv/bin/pip" install -c "$here/constraints.txt")
 mkdir -p "$mirrors/pypi"
 "$venv/bin/pip" download --no-deps -d "$mirrors/pypi" transformers==5.25.0 torchvision==0.28.0
 
-"$venv/bin/python" - <<'PY'
+# timm imports torchvision, whose PyPI wheel needs runtime.py's workaround beside the CPU torch.
+PYTHONPATH="$here/tracehooks${PYTHONPATH:+:$PYTHONPATH}" "$venv/bin/python" - <<'PY'
 import torch, transformers, timm, diffusers, einops, x_transformers, vector_quantize_pytorch, litgpt, torchtune
 print("benchmark venv ready: torch", torch.__version__, "transformers", transformers.__version__,
       "timm", timm.__version__, "diffusers", diffusers.__version__)
