@@ -329,6 +329,47 @@ def note_contract(a: Dim, b: Dim) -> None:
     sym, size = (a, b) if isinstance(a, Sym) else (b, a)
     if type(size) is int and size > 1 and is_lone_symbol(sym):
         facts.setdefault(sym, size)
+    elif isinstance(size, Sym):
+        # batch_size*num_tokens against batch_size*vocab_size: num_tokens is vocab_size
+        pair = _one_symbol_apart(a, b)
+        if pair is not None and facts.get(pair[1]) != pair[0]:
+            facts.setdefault(*pair)
+
+
+def _one_symbol_apart(a: Sym, b: Sym):
+    """``(x, y)`` where ``a`` and ``b`` are the same product but for one symbol each
+    (``k*x`` and ``k*y``), else None."""
+    if len(a.terms) != 1 or len(b.terms) != 1:
+        return None
+    (ma, ca), = a.terms.items()
+    (mb, cb), = b.terms.items()
+    if ca != cb:
+        return None
+    rest_a, rest_b = list(ma), list(mb)
+    for atom in ma:
+        if atom in rest_b:
+            rest_a.remove(atom)
+            rest_b.remove(atom)
+    if len(rest_a) != 1 or len(rest_b) != 1:
+        return None
+    x, y = rest_a[0], rest_b[0]
+    if not (isinstance(x, str) and isinstance(y, str) and x.isidentifier() and y.isidentifier()):
+        return None     # an expression kept whole ((H+1)//2) is no symbol to rename
+    return Sym({(x,): 1}), Sym({(y,): 1})
+
+
+def substitute(d: Dim, facts: dict) -> Dim:
+    """``d`` with each symbol that ``facts`` (lone symbol -> dim) names replaced:
+    ``batch_size*num_tokens`` with num_tokens -> vocab_size is ``batch_size*vocab_size``."""
+    if not isinstance(d, Sym):
+        return d
+    out: Dim = 0
+    for mono, coeff in d.terms.items():
+        term: Dim = coeff
+        for atom in mono:
+            term = mul(term, facts.get(Sym({(atom,): 1}), Sym({(atom,): 1})))
+        out = add(out, term)
+    return out
 
 
 def is_lone_symbol(d) -> bool:

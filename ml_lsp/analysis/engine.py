@@ -979,7 +979,9 @@ def _size_by_contracts(interp, values: dict, inputs: list, contract: dict, redo)
         for d in (v.shape or ()) if isinstance(v, Tensor) else ():
             if isinstance(d, Sym):
                 seen.setdefault(d, set()).add(p)
-    contract = {sym: size for sym, size in contract.items() if len(seen.get(sym, ())) == 1}
+    # (one symbol found equal to another is renamed wherever it is: both stay symbols)
+    contract = {sym: size for sym, size in contract.items()
+                if isinstance(size, Sym) or len(seen.get(sym, ())) == 1}
     sized = {p: _sized_input(values[p], contract) for p in inputs if contract}
     sized = {p: v for p, v in sized.items() if v is not None}
     if not sized:
@@ -1176,9 +1178,10 @@ def _unranked_input(p: str) -> Tensor:
 
 
 def _sized_input(t: Tensor, facts: dict) -> Optional[Tensor]:
-    """``t`` with each dim an assert fixed (``H`` -> 224), or None when none is."""
-    shape = tuple(next((v for sym, v in facts.items() if isinstance(d, Sym) and dims.same(d, sym)), d)
-                  for d in t.shape)
+    """``t`` with each dim an assert fixed (``H`` -> 224; ``B*T`` -> ``B*S`` where T is S),
+    or None when none is."""
+    shape = tuple(next((v for sym, v in facts.items() if isinstance(d, Sym) and dims.same(d, sym)),
+                       None) or dims.substitute(d, facts) for d in t.shape)
     if shape == tuple(t.shape):
         return None
     return Tensor(shape, t.dtype, f"{t.origin}; sizes from its asserts", guess=t.guess)

@@ -264,7 +264,9 @@ def broadcast_shapes(a, b):
             out.append(db)
             dims.note_contract(da, db)
         else:
-            # one side may be 1 at run time: unknown unless both are known not 1
+            # one side may be 1 at run time: unknown unless both are known not 1 (on
+            # inputs the engine inferred, sizes of 1 are not its guess: they must agree)
+            dims.note_contract(da, db)
             out.append(None)
     return tuple(reversed(out)), None
 
