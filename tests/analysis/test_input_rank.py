@@ -267,6 +267,30 @@ def test_a_layer_that_wants_a_size_gives_it_to_the_inferred_input():
     assert not f.conflicts
 
 
+def test_two_symbols_an_op_needs_equal_are_one():
+    # torchtune's KL losses: logits documented (batch_size*num_tokens, vocab_size), labels
+    # (batch_size, vocab_size); the loss multiplies one value per row of the logits by one per
+    # label, which runs only where num_tokens is vocab_size: the inputs shown say so
+    f = analyze('''
+    class KLLoss(nn.Module):
+        def forward(self, student_logits, labels):
+            """
+            Args:
+                student_logits (torch.Tensor): logits of shape (batch_size*num_tokens, vocab_size).
+                labels (torch.Tensor): labels of shape (batch_size, vocab_size).
+            """
+            x = torch.sum(F.log_softmax(student_logits, dim=-1), dim=-1).view(-1)
+            mask = (labels != -100).int()
+            loss = -torch.sum(x * mask.view(-1), dim=0)
+            return loss
+    ''')
+    shapes = f.class_named("KLLoss").input_shapes
+    assert format_shape(shapes["student_logits"]) == "(batch_size*vocab_size, vocab_size)"
+    assert format_shape(shapes["labels"]) == "(batch_size, vocab_size)"
+    assert last(f, "x") == ["batch_size*vocab_size"]
+    assert not f.conflicts
+
+
 def test_a_size_one_path_or_a_shared_dim_wants_is_not_the_inputs():
     # a size the stored table on one path of an undecided `if` wants (CogVideoX makes a new
     # table for another height); and the batch B that a guessed RNN state shares with x (the
