@@ -21,7 +21,8 @@ from ml_lsp.analysis.facts import Binding, LayerFact, ModuleClassFact, ModuleFac
 from ml_lsp.analysis.batch import BatchCache, CallerSites
 from ml_lsp.analysis.keras.model import mentions_keras
 from ml_lsp.analysis.interp import (ANNOTATION, COMMENT, EXPLICIT, INFERRED, CALLSITE, TIED, BudgetExceeded,
-                                    Interp, LazyImport, Limits, ProbeDone, _MODULE_CLASSES, _param_names, resolved)
+                                    Interp, LazyImport, Limits, ProbeDone, TENSOR_TYPES, _MODULE_CLASSES, _is_tensor_type,
+                                    _param_names, resolved)
 from ml_lsp.analysis.ops import Args, Ctor, LayerRule
 from ml_lsp.analysis.parse import MAX_SOURCE_BYTES, parse_tolerant, too_large  # noqa: F401 (re-exported)
 from ml_lsp.analysis.values import NUM, UNK, Choice, ClassVal, DictVal, Func, Instance, Layer, Ref, Repeated, Seq, Tensor
@@ -1457,14 +1458,16 @@ def _analyze_class(interp: Interp, cls: ClassVal, explicit, init, problems, is_e
 def _optional_tensor_params(fn: Func) -> list:
     """The parameters of ``fn`` that default to None and are annotated as tensors
     (``y: Optional[torch.Tensor] = None``)."""
+    def says_tensor(option) -> bool:
+        if _annotation_head(option) in TENSOR_TYPES:
+            return True
+        # a module-level alias of a Union with a tensor in it (``mask: Optional[_MaskType]``)
+        alias = fn.module.globals.get(option.id) if isinstance(option, ast.Name) else None
+        return isinstance(alias, Ref) and _is_tensor_type(alias.qual)
+
     return [p.arg for p, d in _defaulted_params(fn)
             if isinstance(d, ast.Constant) and d.value is None and p.annotation is not None
-            and any(_annotation_head(o) in _TENSOR_HEADS for o in _annotation_options(p.annotation))]
-
-
-#: annotations that say "a tensor" (``timestep: torch.LongTensor = None``, diffusers)
-_TENSOR_HEADS = frozenset({"Tensor", "FloatTensor", "LongTensor", "IntTensor", "BoolTensor", "HalfTensor",
-                           "DoubleTensor", "ByteTensor", "BFloat16Tensor"})
+            and any(says_tensor(o) for o in _annotation_options(p.annotation))]
 
 
 def _kwargs_read(fn: Func) -> list:

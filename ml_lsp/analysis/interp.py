@@ -1713,7 +1713,12 @@ class Interp:
                 return mods[key][1]
             return UNK
         if isinstance(obj, Ref):
-            # typing generics (Optional[Tensor]) and dtype lookups: not values we track
+            # typing generics (Optional[Tensor]) and dtype lookups: not values we track, but
+            # for an alias that may be a tensor (torchtune's ``_MaskType = Union[torch.Tensor,
+            # BlockMask]``): a parameter annotated with it is an optional tensor
+            if obj.qual in ("typing.Union", "typing.Optional"):
+                options = key.items if isinstance(key, Seq) else [key]
+                return next((o for o in options if isinstance(o, Ref) and _is_tensor_type(o.qual)), UNK)
             return UNK
         return UNK
 
@@ -4036,6 +4041,16 @@ def _has_tail(a: Args) -> bool:
 
 
 _STAR_NAMES = ("__star0", "__star1")
+
+
+def _is_tensor_type(qual: str) -> bool:
+    """``torch.Tensor``, ``torch.LongTensor`` ...: a name that says "a tensor"."""
+    return qual.startswith("torch.") and qual.rsplit(".", 1)[-1] in TENSOR_TYPES
+
+
+#: annotations that say "a tensor" (``timestep: torch.LongTensor = None``, diffusers)
+TENSOR_TYPES = frozenset({"Tensor", "FloatTensor", "LongTensor", "IntTensor", "BoolTensor", "HalfTensor",
+                          "DoubleTensor", "ByteTensor", "BFloat16Tensor"})
 
 
 def _lift_tail(rule, qual, a: Args, layer, call: Optional[OpCall] = None):

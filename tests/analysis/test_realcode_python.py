@@ -952,3 +952,29 @@ def test_an_optional_tensor_read_as_if_given_is_given():
     """)
     assert len(f.class_named("Model").input_shapes["timestep"]) == 1
     assert last(f, "temb") is not None and len(last(f, "temb")) == 2
+
+
+def test_an_alias_of_a_union_with_a_tensor_marks_an_optional_tensor():
+    # torchtune's attention: forward(x, *, mask: Optional[_MaskType] = None) with
+    # _MaskType = Union[torch.Tensor, BlockMask]: the lines run only with a mask have shapes
+    f = analyze("""
+    from typing import Optional, Union
+
+    _MaskType = Union[torch.Tensor, "BlockMask"]
+
+
+    class Attn(nn.Module):
+        def __init__(self, dim: int = 64):
+            super().__init__()
+            self.qkv = nn.Linear(dim, 3 * dim)
+
+        def forward(self, x: torch.Tensor, *, mask: Optional[_MaskType] = None) -> torch.Tensor:
+            b, s, _ = x.shape
+            q, k, v = self.qkv(x).chunk(3, dim=-1)
+            scores = q @ k.transpose(1, 2)
+            if mask is not None:
+                masked = scores.masked_fill(mask.logical_not(), -1e9)
+                return masked.softmax(-1) @ v
+            return scores.softmax(-1) @ v
+    """)
+    assert last(f, "masked") == ["B", "s", "s"]
