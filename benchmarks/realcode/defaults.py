@@ -96,11 +96,7 @@ def concrete(guessed: dict[str, list | None], given: dict[str, tuple[list[int], 
     specs = []
     for name, shape in guessed.items():
         if shape is None:
-            if name not in given:
-                return None
-            # the engine says nothing of this input's shape: any is what it was asked about,
-            # so the manifest's (its --input) stands for it
-            shape = given[name][0]
+            return None
         sizes, dtype = given.get(name, ([], "float"))
         shape = list(shape)
         if "*" in shape:
@@ -127,8 +123,8 @@ def input_attempts(guessed: dict[str, list | None] | None, manifest_specs,
                    known: dict[str, int] | None = None) -> list[list[str]] | None:
     """The input attempts for a class built with its defaults, in order: the manifest's sizes
     for the inferred symbols, then distinct small values; a symbol named after a constructor
-    parameter takes its default (``known``); an input the engine inferred no shape for takes
-    the manifest's. None when that input is not the manifest's either."""
+    parameter takes its default (``known``). None when the engine inferred no shape for an
+    input (there is then nothing the engine was asked to score against)."""
     if guessed is None:
         return None
     given = manifest_inputs(manifest_specs)

@@ -205,8 +205,6 @@ WITHOUT_KINDS = {
     "built by the file": "built as the file's own call builds it (a __main__ demo), on that call's inputs",
     "required arguments": "constructor needs arguments: built with the manifest's values for those and its "
                           "defaults for the rest, on the engine's inferred inputs",
-    "inputs partly the manifest's": "the engine inferred no shape for an input: built as above, on its inferred "
-                                    "inputs and the manifest's for that one (where that raised: as below)",
     "raised": "torch raised on the engine's inferred inputs (counted wrong)",
     "needs arguments": "constructor needs arguments: rank only, vs the manifest's model",
     "no inferred input": "the engine inferred no shape for an input: rank only, vs the manifest's model",
@@ -349,25 +347,12 @@ def score_all_without(manifest, results: list[CaseResult], workers: int) -> None
         label = f"{r.case.repo}:{r.case.path}"
         kind = ("built by the file" if r.built_init is not None
                 else "required arguments" if r.case.id in required_of else "defaults")
-        record, kind = partly_the_manifests(r.guessed, own[r.case.id], kind)
-        r.without_inputs, r.without_kind = score_without(label, r.runtime, record, r.static_without, kind)
+        r.without_inputs, r.without_kind = score_without(label, r.runtime, own[r.case.id], r.static_without, kind)
         if r.without_kind in ("needs arguments", "no inferred input"):
             reached = reached_lines(r.case.cls, r.runtime, runs_by_file.get((r.case.repo, r.case.path), []))
             if reached:
                 r.without_inputs = score_reached(label, r.runtime, reached, r.static_without)
                 r.without_kind = "reached by its file"
-
-
-def partly_the_manifests(guessed: dict | None, record: dict | None, kind: str) -> tuple[dict | None, str]:
-    """Where the engine inferred no shape for an input, its reference run took the
-    manifest's for it (defaults.input_attempts): a run that raised then says nothing of the
-    engine's inputs (the manifest's size may not fit the model the defaults build), so the
-    class is scored as before, rank only against the manifest's model (``record`` None)."""
-    if not guessed or None not in guessed.values():
-        return record, kind
-    if record is not None and not record.get("ok"):
-        return None, kind
-    return record, "inputs partly the manifest's"
 
 
 def reached_lines(cls: str, manifest_entries: list[dict], other_runs: list[list[dict]]) -> dict:
