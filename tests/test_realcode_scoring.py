@@ -93,35 +93,6 @@ def test_a_symbol_named_after_a_constructor_parameter_takes_its_default():
     assert all(a[0].endswith(",384") for a in attempts)
 
 
-def test_a_class_that_needs_arguments_is_built_with_those_and_its_defaults():
-    # timm's hiera MaskUnitAttention(dim, dim_out, heads, ..., use_mask_unit_attn=False): the
-    # engine keeps dim, dim_out and heads symbols and runs the default (global) attention; the
-    # manifest's model takes the windowed path. The reference is built with the manifest's
-    # values for the three and the defaults for the rest, and the engine's (B, N, dim) input
-    # takes the manifest's dim
-    source = ("class MaskUnitAttention:\n"
-              "    def __init__(self, dim, dim_out, heads, q_stride=1, window_size=0, use_mask_unit_attn=False):\n"
-              "        pass\n")
-    init = "dim=32, dim_out=64, heads=4, q_stride=4, window_size=4, use_mask_unit_attn=True"
-    assert defaults.required_arguments(source, "MaskUnitAttention", init) == (
-        "dim=32, dim_out=64, heads=4", {"dim": 32, "dim_out": 64, "heads": 4})
-    assert defaults.required_arguments(source, "MaskUnitAttention", "32, 64, 4") == (
-        "dim=32, dim_out=64, heads=4", {"dim": 32, "dim_out": 64, "heads": 4})
-    assert defaults.required_arguments(source, "MaskUnitAttention", "dim=32") is None   # heads not given
-    assert defaults.required_arguments("class A:\n    def __init__(self, d=3):\n        pass\n", "A", "d=4") is None
-    attempts = defaults.input_attempts({"x": ["B", "N", "dim"]}, ["x=2,64,32"], {"dim": 32})
-    assert attempts[0] == ["x=2,64,32"]
-    run_4d = [{"scope": "MaskUnitAttention.forward", "line": 330, "name": "x", "shape": [2, 64, 4, 16],
-               "dtype": "float"}]
-    manifest_5d = [dict(run_4d[0], shape=[2, 4, 4, 4, 16])]
-    static = [dict(run_4d[0], shape=["B", "N", 4, "dim_out//4"])]
-    tally, kind = run.score_without(LABEL, manifest_5d, {"ok": True, "entries": run_4d}, static,
-                                    kind="required arguments")
-    assert kind == "required arguments" and tally.right_rank == 1 and tally.contradicted == 0
-    tally, _ = run.score_without(LABEL, manifest_5d, {"ok": False, "stage": "construct"}, static)
-    assert tally.contradicted == 1
-
-
 def test_no_attempt_where_the_engine_inferred_no_shape():
     assert defaults.input_attempts({"x": None}, ["x=2,3"]) is None
     assert defaults.input_attempts(None, ["x=2,3"]) is None
@@ -184,7 +155,7 @@ def test_a_class_the_file_builds_itself_is_scored_against_that_model():
     demo_run = [{"scope": "SimVQ.forward", "line": 10, "name": "q", "shape": [1, 32, 32, 512], "dtype": "float"}]
     manifest_run = [{"scope": "SimVQ.forward", "line": 10, "name": "q", "shape": [2, 16, 64], "dtype": "float"}]
     static = [{"scope": "SimVQ.forward", "line": 10, "name": "q", "shape": [1, 32, 32, 512], "dtype": "float"}]
-    tally, kind = run.score_without(LABEL, manifest_run, {"ok": True, "entries": demo_run}, static, kind="built by the file")
+    tally, kind = run.score_without(LABEL, manifest_run, {"ok": True, "entries": demo_run}, static, built=True)
     assert kind == "built by the file" and tally.exact == 1 and tally.contradicted == 0
     # the same shapes against the manifest's model are a rank contradiction
     tally, kind = run.score_without(LABEL, manifest_run, {"ok": False, "stage": "construct"}, static)

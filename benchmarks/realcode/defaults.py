@@ -140,54 +140,6 @@ def input_attempts(guessed: dict[str, list | None] | None, manifest_specs,
     return attempts
 
 
-def _own_init(source: str, cls: str):
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return None
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ClassDef) and node.name == cls:
-            return next((f for f in node.body if isinstance(f, ast.FunctionDef) and f.name == "__init__"), None)
-    return None
-
-
-def required_arguments(source: str, cls: str, init: str | None) -> tuple[str, dict[str, int]] | None:
-    """For a class whose own ``__init__`` has parameters without a default (``dim``,
-    ``heads``): the manifest's ``init`` cut down to those (``"dim=32, heads=4"``), and their
-    int values; every other parameter keeps its default, as in the engine's run (which keeps
-    the required ones as symbols). None when the class needs no argument, or the manifest
-    does not give each required one by a name or a place this can read."""
-    fn = _own_init(source, cls)
-    if fn is None or not init:
-        return None
-    a = fn.args
-    params = (a.posonlyargs + a.args)[1:]
-    required = [p.arg for p in params[:len(params) - len(a.defaults)]]
-    required += [p.arg for p, d in zip(a.kwonlyargs, a.kw_defaults) if d is None]
-    if not required:
-        return None
-    try:
-        call = ast.parse(f"f({init})", mode="eval").body
-    except SyntaxError:
-        return None
-    text = f"f({init})"
-    given = {}
-    for i, arg in enumerate(call.args):
-        if isinstance(arg, ast.Starred) or i >= len(params):
-            return None
-        given[params[i].arg] = arg
-    for kw in call.keywords:
-        if kw.arg is None:
-            return None
-        given[kw.arg] = kw.value
-    if any(name not in given for name in required):
-        return None
-    parts = [f"{name}={ast.get_source_segment(text, given[name])}" for name in required]
-    ints = {name: given[name].value for name in required
-            if isinstance(given[name], ast.Constant) and type(given[name].value) is int}
-    return ", ".join(parts), ints
-
-
 def _class_entry(result: dict | None, file_matches, cls: str) -> dict | None:
     """Class ``cls``'s entry in ``ml-lsp shapes --json``'s ``"classes"`` of the file."""
     for item in (result or {}).get("files", []):

@@ -38,8 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import groundtruth  # noqa: E402
-from defaults import (built_at, constructor_arguments, constructor_defaults, guessed_inputs,  # noqa: E402
-                      input_attempts, required_arguments)
+from defaults import built_at, constructor_arguments, constructor_defaults, guessed_inputs, input_attempts  # noqa: E402
 from corpus import (BUG_PROOFS, CACHE, DEFAULT_MIRRORS, GROUND_TRUTH, REPO, VENV_PYTHON, CorpusError,  # noqa: E402
                     case_file, load_manifest, mutant_root)
 
@@ -203,8 +202,6 @@ def compare(label: str, runtime: list[dict], static: list[dict] | None, rank_onl
 WITHOUT_KINDS = {
     "defaults": "built with its defaults, on the engine's inferred inputs",
     "built by the file": "built as the file's own call builds it (a __main__ demo), on that call's inputs",
-    "required arguments": "constructor needs arguments: built with the manifest's values for those and its "
-                          "defaults for the rest, on the engine's inferred inputs",
     "raised": "torch raised on the engine's inferred inputs (counted wrong)",
     "needs arguments": "constructor needs arguments: rank only, vs the manifest's model",
     "no inferred input": "the engine inferred no shape for an input: rank only, vs the manifest's model",
@@ -215,21 +212,19 @@ WITHOUT_KINDS = {
 
 
 def score_without(label: str, manifest_entries: list[dict], record: dict | None,
-                  static: list[dict] | None, kind: str = "defaults") -> tuple[Tally, str]:
+                  static: list[dict] | None, built: bool = False) -> tuple[Tally, str]:
     """The figures of plain ``ml-lsp shapes FILE`` for one class, against what the engine
     was asked: the class built with its defaults and called with the inputs the engine
     inferred (``record``, runtime.py's answer; defaults.py); or, where those inputs are a
-    call the file itself makes (``kind`` "built by the file": a ``__main__`` demo), the model
-    that call's constructor builds, since that is the model the engine ran; where the
-    constructor has parameters without a default ("required arguments"), the model built with
-    the manifest's values for those and the defaults for the rest. Where torch raised on those
+    call the file itself makes (``built``: a ``__main__`` demo), the model that call's
+    constructor builds, since that is the model the engine ran. Where torch raised on those
     inputs, every binding of the manifest's run counts as wrong (``raised``). Where there is
     no such run (the constructor needs arguments, the engine inferred no input shape), the
     manifest's runtime is the reference, rank only: its constructor arguments are not the
     ones the engine was asked about, so a differing dim is not a contradiction, a differing
     rank is."""
     if record is not None and record.get("ok"):
-        return compare(label, record["entries"], static), kind
+        return compare(label, record["entries"], static), "built by the file" if built else "defaults"
     if record is not None and record.get("stage") == "forward":
         if record.get("device") == "meta" and "meta" in (record.get("error") or ""):
             return compare(label, manifest_entries, static, rank_only=True), "meta only"
@@ -318,24 +313,13 @@ def score_all_without(manifest, results: list[CaseResult], workers: int) -> None
     where not cached; see defaults.py and score_without)."""
     requests = []
     attempts_of = {}
-    required_of = {}
     for r in results:
-        init, known = r.built_init, None
-        if init is None:
-            source = case_file(manifest, r.case).read_text(encoding="utf-8")
-            cls = r.case.cls.split("#")[0]
-            known = constructor_defaults(source, cls)
-            required = required_arguments(source, cls, r.case.init)
-            if required is not None:
-                # the engine keeps dim, heads ... symbols: any value of them is what it was
-                # asked; every other parameter is the default it ran
-                init, ints = required
-                known = {**known, **ints}
-                required_of[r.case.id] = init
+        known = None if r.built_init is not None else constructor_defaults(
+            case_file(manifest, r.case).read_text(encoding="utf-8"), r.case.cls.split("#")[0])
         attempts = input_attempts(r.guessed, r.case.inputs, known)
         attempts_of[r.case.id] = attempts
         if attempts:
-            requests.append((r.case, attempts, init))
+            requests.append((r.case, attempts, r.built_init))
     records = groundtruth.record_defaults(manifest, requests, workers, 240)
     own = {r.case.id: records.get(groundtruth.key_for(manifest, r.case)) if attempts_of[r.case.id] else None
            for r in results}
@@ -345,9 +329,8 @@ def score_all_without(manifest, results: list[CaseResult], workers: int) -> None
             runs_by_file.setdefault((r.case.repo, r.case.path), []).append(own[r.case.id]["entries"])
     for r in results:
         label = f"{r.case.repo}:{r.case.path}"
-        kind = ("built by the file" if r.built_init is not None
-                else "required arguments" if r.case.id in required_of else "defaults")
-        r.without_inputs, r.without_kind = score_without(label, r.runtime, own[r.case.id], r.static_without, kind)
+        r.without_inputs, r.without_kind = score_without(label, r.runtime, own[r.case.id], r.static_without,
+                                                         r.built_init is not None)
         if r.without_kind in ("needs arguments", "no inferred input"):
             reached = reached_lines(r.case.cls, r.runtime, runs_by_file.get((r.case.repo, r.case.path), []))
             if reached:
