@@ -845,13 +845,13 @@ def _slice_len(size, s):
     lo, hi, st = s.lower, s.upper, s.step
     if lo is None and hi is None and (st is None or st == 1):
         return size
+    # a bound of unknown value (a numpy cumsum's element: MoE's token_idxs[start:end]) gives
+    # a length of unknown value, never the whole dim
     for v in (lo, hi, st):
-        if v is not None and v is not UNK and as_dim(v) is None:
+        if v is not None and as_dim(v) is None:
             return None
     lo, hi, st = as_dim(lo) if lo is not None else None, as_dim(hi) if hi is not None else None, \
         as_dim(st) if st is not None else 1
-    if lo is UNK or hi is UNK:
-        return None
     if isinstance(size, int) and all(v is None or isinstance(v, int) for v in (lo, hi)) and isinstance(st, int) \
             and st > 0:
         return len(range(*slice(lo, hi, st).indices(size)))
