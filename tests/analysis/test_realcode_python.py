@@ -978,3 +978,26 @@ def test_an_alias_of_a_union_with_a_tensor_marks_an_optional_tensor():
             return scores.softmax(-1) @ v
     """)
     assert last(f, "masked") == ["B", "s", "s"]
+
+
+def test_a_slice_with_a_bound_of_unknown_value_has_unknown_length():
+    # diffusers' HiDream MoE: each expert's tokens are token_idxs[start_idx:end_idx], the
+    # bounds from a numpy cumsum of the routing counts; the piece is not the whole dim
+    f = analyze("""
+    class MoE(nn.Module):
+        def __init__(self, dim: int = 64, n: int = 4):
+            super().__init__()
+            self.experts = nn.ModuleList([nn.Linear(dim, dim) for _ in range(n)])
+
+        def forward(self, x, flat_expert_indices):
+            idxs = flat_expert_indices.argsort()
+            tokens_per_expert = flat_expert_indices.bincount().cpu().numpy().cumsum(0)
+            for i, end_idx in enumerate(tokens_per_expert):
+                start_idx = 0 if i == 0 else tokens_per_expert[i - 1]
+                exp_token_idx = idxs[start_idx:end_idx]
+                expert_tokens = x[exp_token_idx]
+            return x
+    """, entry="MoE", inputs={"x": [64, 64], "flat_expert_indices": [64]})
+    assert last(f, "idxs") == [64]
+    assert last(f, "exp_token_idx") == [None]
+    assert last(f, "expert_tokens") == [None, 64]
