@@ -122,7 +122,7 @@ BUILTIN_NAMES = {"len", "range", "int", "float", "bool", "str", "min", "max", "a
                  "filter", "any", "all", "set", "object", "property", "staticmethod", "classmethod", "issubclass",
                  "divmod", "pow", "slice", "hash", "id", "callable", "open", "repr", "format", "vars",
                  "NotImplementedError", "ValueError", "TypeError", "RuntimeError", "Exception",
-                 "AssertionError", "KeyError", "IndexError", "__name__", "True", "False", "None"}
+                 "AssertionError", "KeyError", "IndexError", "__name__", "True", "False", "None", "__import__"}
 
 
 def _qual_of(node) -> str:
@@ -2668,6 +2668,10 @@ class Interp:
             v = provenance.builtin(name, args, self)
             if v is not None:
                 return v
+        if name == "__import__" and args and isinstance(args[0], str):
+            # __import__("torchtune.modules", fromlist=[...]) is that module, as `import ... as`
+            fromlist = a.kwargs.get("fromlist", args[3] if len(args) > 3 else None)
+            return self.import_module(args[0] if fromlist else args[0].split(".")[0])
         if name == "slice" and 1 <= len(args) <= 3 and not a.kwargs:  # slice(-n, None): x[:, s, :]
             parts = [None, args[0], None] if len(args) == 1 else list(args) + [None] * (3 - len(args))
             return SliceVal(*parts)

@@ -537,6 +537,28 @@ def gather(call: OpCall):
     return Tensor(index.shape if index is not None else None, t.dtype)
 
 
+def take_along_dim(call: OpCall):
+    """``x.take_along_dim(idx, dim)``: idx's size along dim, the other dims broadcast
+    (CLIP's end-of-text token: (b, s, d) with (b, 1, 1) indices is (b, 1, d)); with no dim,
+    the flattened input's elements at idx: idx's shape."""
+    t, index, d = _t(call), call.tensor(1, "indices"), call.arg(2, "dim")
+    if t is None:
+        return UNK
+    if index is None:
+        return unknown_tensor(t.dtype)
+    if d is None:
+        return _like(t, index.shape)
+    if t.shape is None or index.shape is None or len(index.shape) != len(t.shape):
+        return unknown_tensor(t.dtype)
+    a = norm_axis(d, len(t.shape))
+    if a is None:
+        return unknown_tensor(t.dtype)
+    out = []
+    for i, (x, y) in enumerate(zip(t.shape, index.shape)):
+        out.append(y if i == a or x == 1 else x if y == 1 or dims.same(x, y) else None)
+    return _like(t, out)
+
+
 def index_select(call: OpCall):
     t, d, index = _t(call), call.arg(1, "dim"), call.tensor(2, "index")
     if t is None:
@@ -891,7 +913,7 @@ for _name, _rule in {
     "scatter": scatter, "scatter_": scatter, "scatter_add": scatter, "scatter_add_": scatter,
     "scatter_reduce": scatter, "index_fill": scatter, "index_fill_": scatter, "index_add": scatter,
     "index_add_": scatter, "index_copy": scatter, "index_put": scatter, "index_put_": scatter,
-    "masked_scatter_": scatter, "copy_": scatter, "gather": gather, "index_select": index_select,
+    "masked_scatter_": scatter, "copy_": scatter, "gather": gather, "take_along_dim": take_along_dim, "index_select": index_select,
     "masked_select": masked_select, "nonzero": nonzero, "size": size,
     "numel": numel_, "dim": dim_, "ndimension": dim_, "__getitem__": getitem, "view_as": expand_as,
     "reshape_as": expand_as, "detach_": same, "zero_": same, "fill_": same, "normal_": same, "uniform_": same,
@@ -903,7 +925,7 @@ RULES["torch.bernoulli"] = same
 # the pre-0.4 wrapper old tutorials still use: Variable(t) is t
 RULES["torch.autograd.Variable"] = RULES["torch.autograd.variable.Variable"] = same
 for _name in ("reshape", "flatten", "unflatten", "permute", "transpose", "swapaxes", "swapdims", "t",
-              "scatter", "scatter_add", "scatter_reduce", "gather", "index_select", "masked_select", "nonzero",
+              "scatter", "scatter_add", "scatter_reduce", "gather", "take_along_dim", "index_select", "masked_select", "nonzero",
               "unsqueeze", "squeeze", "chunk", "split", "split_with_sizes", "unbind", "numel", "clone", "detach",
               "repeat_interleave", "broadcast_to", "movedim", "moveaxis"):
     RULES[f"torch.{_name}"] = RULES[f"torch.Tensor.{_name}"]
