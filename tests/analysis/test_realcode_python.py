@@ -1001,3 +1001,20 @@ def test_a_slice_with_a_bound_of_unknown_value_has_unknown_length():
     assert last(f, "idxs") == [64]
     assert last(f, "exp_token_idx") == [None]
     assert last(f, "expert_tokens") == [None, 64]
+
+
+def test_dunder_import_of_a_module_is_that_module():
+    # an --init that builds a layer its file does not import (torchtune's CLIPTextEncoder takes
+    # a TransformerSelfAttentionLayer): __import__("pkg.mod", fromlist=[...]) is pkg.mod
+    f = analyze("""
+    class Wrap(nn.Module):
+        def __init__(self, layer):
+            super().__init__()
+            self.layer = layer
+
+        def forward(self, x):
+            y = self.layer(x)
+            return y
+    """, entry="Wrap", init="layer=__import__('torch.nn', fromlist=['Linear']).Linear(16, 32)",
+        inputs={"x": [2, 16]})
+    assert last(f, "y") == [2, 32]
