@@ -604,7 +604,7 @@ for _n in _FLOAT_UNARY:
 for _n in _SAME_UNARY:
     RULES[f"torch.{_n}"] = RULES[f"torch.Tensor.{_n}"] = unary()
 RULES["torch.logical_not"] = RULES["torch.Tensor.logical_not"] = unary("bool")
-for _n in ("isnan", "isinf", "isneginf", "isposinf", "isfinite", "isreal", "signbit"):
+for _n in ("isnan", "isinf", "isneginf", "isposinf", "isfinite", "isreal", "signbit", "isin"):
     RULES[f"torch.{_n}"] = RULES[f"torch.Tensor.{_n}"] = unary("bool")
 for _n in ("clamp", "clip", "clamp_"):
     RULES[f"torch.{_n}"] = RULES[f"torch.Tensor.{_n}"] = clamp

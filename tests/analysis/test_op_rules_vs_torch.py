@@ -151,6 +151,7 @@ CASES = [
     ("x.scatter(1, y, 1.0)", {"x": (3, 5), "y": ("long", (3, 2))}),
     ("x.gather(1, y)", {"x": (3, 5), "y": ("long", (3, 2))}),
     ("x.take_along_dim(y, dim=1)", {"x": (2, 6, 4), "y": ("long", (2, 1, 1))}),
+    ("torch.isin(y, z)", {"y": ("long", (2, 16)), "z": ("long", (3,))}),
     ("torch.take_along_dim(x, y, 2)", {"x": (2, 6, 4), "y": ("long", (1, 6, 3))}),
     ("torch.take_along_dim(x, y)", {"x": (2, 6, 4), "y": ("long", (5,))}),
     ("x.index_select(0, y)", {"x": (5, 3), "y": ("long", (4,))}),
