@@ -1181,8 +1181,7 @@ def _unranked_input(p: str) -> Tensor:
 def _sized_input(t: Tensor, facts: dict) -> Optional[Tensor]:
     """``t`` with each dim an assert fixed (``H`` -> 224; ``B*T`` -> ``B*S`` where T is S),
     or None when none is."""
-    shape = tuple(next((v for sym, v in facts.items() if isinstance(d, Sym) and dims.same(d, sym)),
-                       None) or dims.substitute(d, facts) for d in t.shape)
+    shape = tuple(dims.substitute(d, facts) for d in t.shape)
     if shape == tuple(t.shape):
         return None
     return Tensor(shape, t.dtype, f"{t.origin}; sizes from its asserts", guess=t.guess)

@@ -913,8 +913,8 @@ for _name, _rule in {
     "scatter": scatter, "scatter_": scatter, "scatter_add": scatter, "scatter_add_": scatter,
     "scatter_reduce": scatter, "index_fill": scatter, "index_fill_": scatter, "index_add": scatter,
     "index_add_": scatter, "index_copy": scatter, "index_put": scatter, "index_put_": scatter,
-    "masked_scatter_": scatter, "copy_": scatter, "gather": gather, "take_along_dim": take_along_dim, "index_select": index_select,
-    "masked_select": masked_select, "nonzero": nonzero, "size": size,
+    "masked_scatter_": scatter, "copy_": scatter, "gather": gather, "take_along_dim": take_along_dim,
+    "index_select": index_select, "masked_select": masked_select, "nonzero": nonzero, "size": size,
     "numel": numel_, "dim": dim_, "ndimension": dim_, "__getitem__": getitem, "view_as": expand_as,
     "reshape_as": expand_as, "detach_": same, "zero_": same, "fill_": same, "normal_": same, "uniform_": same,
     "bernoulli_": same, "bernoulli": same, "random_": same, "exponential_": same, "cauchy_": same,
@@ -925,9 +925,9 @@ RULES["torch.bernoulli"] = same
 # the pre-0.4 wrapper old tutorials still use: Variable(t) is t
 RULES["torch.autograd.Variable"] = RULES["torch.autograd.variable.Variable"] = same
 for _name in ("reshape", "flatten", "unflatten", "permute", "transpose", "swapaxes", "swapdims", "t",
-              "scatter", "scatter_add", "scatter_reduce", "gather", "take_along_dim", "index_select", "masked_select", "nonzero",
-              "unsqueeze", "squeeze", "chunk", "split", "split_with_sizes", "unbind", "numel", "clone", "detach",
-              "repeat_interleave", "broadcast_to", "movedim", "moveaxis"):
+              "scatter", "scatter_add", "scatter_reduce", "gather", "take_along_dim", "index_select", "masked_select",
+              "nonzero", "unsqueeze", "squeeze", "chunk", "split", "split_with_sizes", "unbind", "numel", "clone",
+              "detach", "repeat_interleave", "broadcast_to", "movedim", "moveaxis"):
     RULES[f"torch.{_name}"] = RULES[f"torch.Tensor.{_name}"]
 RULES["torch.cat"] = RULES["torch.concat"] = RULES["torch.concatenate"] = cat
 RULES["torch.unique"] = RULES["torch.Tensor.unique"] = unique
