@@ -329,6 +329,11 @@ def note_contract(a: Dim, b: Dim) -> None:
     sym, size = (a, b) if isinstance(a, Sym) else (b, a)
     if type(size) is int and size > 1 and is_lone_symbol(sym):
         facts.setdefault(sym, size)
+    elif type(size) is int and size > 1 and isinstance(sym, Sym):
+        # a conv stack's H//8-1 against a (1, 96, 27, 27) position table: H is 224
+        solved = solve_one_symbol(sym, size)
+        if solved is not None:
+            facts.setdefault(*solved)
     elif isinstance(size, Sym):
         # batch_size*num_tokens against batch_size*vocab_size: num_tokens is vocab_size
         pair = _one_symbol_apart(a, b)
@@ -356,6 +361,69 @@ def _one_symbol_apart(a: Sym, b: Sym):
     if not (isinstance(x, str) and isinstance(y, str) and x.isidentifier() and y.isidentifier()):
         return None     # an expression kept whole ((H+1)//2) is no symbol to rename
     return Sym({(x,): 1}), Sym({(y,): 1})
+
+
+#: the largest size solve_one_symbol tries for a symbol (an image side, a sequence length)
+MAX_SOLVED_SIZE = 4096
+_SOLVED: dict = {}
+
+
+def solve_one_symbol(d: Sym, size: int):
+    """``(symbol, value)`` where ``d`` is an expression of one symbol only (``H//8-1``,
+    ``(T+1)//2``) that equals ``size`` for that value, else None. Of the values that solve it
+    (H//8-1 == 27 for H in 224..231) the one divisible by the highest power of 2, then the
+    smallest: the size a model's author wrote (224, not 231)."""
+    key = (d, size)
+    if key not in _SOLVED:
+        if len(_SOLVED) > 4096:
+            _SOLVED.clear()
+        _SOLVED[key] = _solve(d, size)
+    return _SOLVED[key]
+
+
+def _solve(d: Sym, size: int):
+    names = set()
+    for mono in d.terms:
+        for atom in mono:
+            if not _collect_symbols(atom, names):
+                return None
+    if len(names) != 1:
+        return None
+    name, = names
+    best = None
+    for value in range(1, MAX_SOLVED_SIZE + 1):
+        if _evaluate(d, name, value) == size:
+            twos = (value & -value).bit_length()
+            if best is None or twos > best[0]:
+                best = (twos, value)
+    return None if best is None else (Sym({(name,): 1}), best[1])
+
+
+def _collect_symbols(atom: str, names: set) -> bool:
+    """Adds the symbols ``atom`` is built from; False for an atom the engine cannot evaluate
+    (``n//k`` of two symbols kept whole)."""
+    if atom in _QUOTIENTS:
+        num, _ = _QUOTIENTS[atom]
+        return isinstance(num, int) or all(_collect_symbols(a, names) for m in num.terms for a in m)
+    if atom.isidentifier():
+        names.add(str(atom))
+        return True
+    return False
+
+
+def _evaluate(d: Dim, name: str, value: int) -> int:
+    if isinstance(d, int):
+        return d
+    total = 0
+    for mono, coeff in d.terms.items():
+        for atom in mono:
+            if atom in _QUOTIENTS:
+                num, div = _QUOTIENTS[atom]
+                coeff *= _evaluate(num, name, value) // div
+            else:
+                coeff *= value
+        total += coeff
+    return total
 
 
 def substitute(d: Dim, facts: dict) -> Dim:
