@@ -955,6 +955,7 @@ class Interp:
         env0 = dict(frame.env)
         envs = [env0]
         cur = env0
+        lists = {name: (v, len(v.items)) for name, v in env0.items() if isinstance(v, Seq) and v.kind == "list"}
         for _ in range(2):
             f = self.branch(frame, cur)
             if target is not None:
@@ -965,6 +966,13 @@ class Interp:
                 envs.append(f.env)
             envs.extend(env for _, env in f.jumps)  # continued or broke out: a state after the loop too
             cur = _join_envs(envs)
+        for name, (v, n) in lists.items():
+            if cur.get(name) is v and len(v.items) > n and not all(_alike(v.items[n], x) for x in v.items[n + 1:]):
+                # NesT's levels.append(NestLevel(...)) a number of times nobody knows, each
+                # level unlike the one before: its first n items are known, its length is not
+                # (the two trips run would be a made-up model). Blocks alike (a ResNet
+                # stage's) stand for any count, as a comprehension's Repeated does.
+                cur[name] = SeqPrefix(list(v.items[:n]), "list")
         _set_env(frame, cur)
 
     # ------------------------------------------------------------------ assignment
@@ -2081,6 +2089,12 @@ class Interp:
                 x = self.call(child, Args([x if x is not UNK else Tensor(None, None)]), node, frame)
             return x
         if isinstance(layer.rule, LayerRule):
+            if a.args and a.args[0] is None and name != "Identity" and frame is not None \
+                    and frame.func is not None:
+                # SiLU()(None): torch raises, the path that calls it is not the one that runs
+                # (diffusers' ResnetBlock2D with its optional temb left None)
+                self.may_raise += 1
+                raise _NameErrorPath(name)
             out = self.call_rule(layer.qual, a, node, frame, rule=layer.rule, layer=layer)
             if self.hints is not None:
                 self.learn_hints(layer, a)
@@ -2494,12 +2508,17 @@ class Interp:
         frame = Frame(env, fn.qualname, fn, self_val, fn.owner)
         self.depth += 1
         self.call_stack.append(fn)
+        raised = self.may_raise
         try:
             self.exec_block(fn.node.body, frame)
         finally:
             self.depth -= 1
             self.call_stack.pop()
         if not frame.returns:
+            if frame.dead and self.may_raise > raised and self.depth > 0 and fn.node.name != "__init__":
+                # every path raised: so does the call, and the caller's path with it
+                # (ResnetBlock2D's forward with temb None, called by a down block)
+                raise _NameErrorPath(fn.qualname)
             return None
         out = frame.returns[0]
         for r in frame.returns[1:]:
@@ -4069,7 +4088,7 @@ def _lift_tail(rule, qual, a: Args, layer, call: Optional[OpCall] = None):
     (``MultiheadAttention(512)`` or ``Linear(512, ...)`` on ``(*, 256)``): a layer checks
     its input's last dims whatever its leading ones. Other star values are left alone: their
     tails come through ops whose answer may hang on the rank."""
-    outs, clashes = [], []
+    outs, clashes, contracts = [], [], []
     stars = {v.star_of for v in _star_values(a)}
     for n in (1, 2):
         prefix = tuple(Sym.named(name) for name in _STAR_NAMES[:n])
@@ -4081,8 +4100,22 @@ def _lift_tail(rule, qual, a: Args, layer, call: Optional[OpCall] = None):
 
         trial = OpCall(qual, [stand_in(x) for x in a.args], {k: stand_in(v) for k, v in a.kwargs.items()},
                        a.arg_nodes, a.kw_nodes, layer=layer)
-        outs.append(rule.forward(layer.ctor, trial) if isinstance(rule, LayerRule) else rule(trial))
+        token = dims.CONTRACT_FACTS.set(None if dims.CONTRACT_FACTS.get() is None else {})
+        try:
+            outs.append(rule.forward(layer.ctor, trial) if isinstance(rule, LayerRule) else rule(trial))
+        finally:
+            contracts.append(dims.CONTRACT_FACTS.get())
+            dims.CONTRACT_FACTS.reset(token)
         clashes.append(trial.conflicts)
+    facts = dims.CONTRACT_FACTS.get()
+    if facts is not None:
+        # a size a stand-in's rank decides (GroupNorm's channels are the tail's first dim on
+        # one stand-in, a stand-in dim on the other) is no fact of the input: only what both
+        # stand-ins need, of no stand-in dim, is
+        for sym, size in contracts[0].items():
+            if contracts[1].get(sym) == size and not _mentions_star_names(sym) \
+                    and not _mentions_star_names(size):
+                facts.setdefault(sym, size)
     from_inputs = None not in stars  # every star value keeps an inferred input's leading dims
     if call is not None and isinstance(rule, LayerRule) and from_inputs and clashes[0] and \
             [c.get("kind") for c in clashes[0]] == [c.get("kind") for c in clashes[1]]:
@@ -4094,6 +4127,38 @@ def _lift_tail(rule, qual, a: Args, layer, call: Optional[OpCall] = None):
         items = [_lifted(x, y, star_of) for x, y in zip(outs[0].items, outs[1].items)]
         return Seq(items, outs[0].kind) if all(isinstance(x, Tensor) for x in items) else None
     return _lifted(outs[0], outs[1], star_of)
+
+
+def _alike(a, b, depth: int = 3) -> bool:
+    """Two modules built alike (same class or layer, same sizes, sub-modules alike): one
+    run for the other gives the same shapes. Values that are not modules or sizes (tensors,
+    tables) are not compared."""
+    if a is b:
+        return True
+    if isinstance(a, (bool, int, float, str, Sym)) or a is None:
+        return type(a) is type(b) and a == b
+    if depth <= 0:
+        return False
+    if isinstance(a, Layer) and isinstance(b, Layer):
+        if a.qual != b.qual or (a.children is None) != (b.children is None):
+            return False
+        if a.children is not None and (len(a.children) != len(b.children) or not all(
+                _alike(x, y, depth - 1) for x, y in zip(a.children, b.children))):
+            return False
+        va = a.ctor.values if a.ctor is not None else {}
+        vb = b.ctor.values if b.ctor is not None else {}
+        return va.keys() == vb.keys() and all(
+            _alike(va[k], vb[k], 0) for k in va if isinstance(va[k], (bool, int, float, str, Sym)) or va[k] is None)
+    if isinstance(a, Instance) and isinstance(b, Instance):
+        if a.cls is not b.cls or a.attrs.keys() != b.attrs.keys():
+            return False
+        return all(_alike(a.attrs[k], b.attrs[k], depth - 1) for k in a.attrs
+                   if isinstance(a.attrs[k], (Instance, Layer, bool, int, float, str, Sym)) or a.attrs[k] is None)
+    return type(a) is type(b)
+
+
+def _mentions_star_names(d) -> bool:
+    return isinstance(d, Sym) and any(name in m for m in d.terms for name in _STAR_NAMES)
 
 
 def _lifted(one, two, star_of) -> Optional[Tensor]:

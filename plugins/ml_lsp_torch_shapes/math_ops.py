@@ -619,15 +619,20 @@ def _item(call):
 
 
 def _tolist(call):
-    """The elements of a 1-D tensor whose every element is known (np.linspace(0, 0, depth))."""
+    """Nested lists as long as the tensor's dims, of its elements where every one is known
+    (np.linspace(0, 0, depth)), else of numbers: timm's NesT loops over
+    ``(4 ** torch.arange(num_levels)).flip(0).tolist()``, three levels, not an unknown count."""
     t = call.arg(0)
-    if isinstance(t, Tensor) and t.fill is not None and t.shape is not None:
-        if len(t.shape) == 0:
-            return t.fill
-        if len(t.shape) == 1 and isinstance(t.shape[0], int) and not isinstance(t.shape[0], bool) \
-                and 0 <= t.shape[0] <= 1024:
-            return Seq([t.fill] * t.shape[0], "list")
-    return UNK
+    if not isinstance(t, Tensor) or t.shape is None:
+        return UNK
+    element = t.fill if t.fill is not None else NUM
+    if len(t.shape) == 0:
+        return element
+    if len(t.shape) > 2 or not all(type(d) is int and 0 <= d <= 1024 for d in t.shape):
+        return UNK
+    if len(t.shape) == 1:
+        return Seq([element] * t.shape[0], "list")
+    return Seq([Seq([element] * t.shape[1], "list") for _ in range(t.shape[0])], "list")
 # the process group's size and rank: numbers (t / dist.get_world_size() keeps t's shape)
 for _n in ("get_world_size", "get_rank", "get_local_rank", "get_node_local_rank"):
     RULES[f"torch.distributed.{_n}"] = lambda call: NUM

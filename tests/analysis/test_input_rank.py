@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from ml_lsp.analysis.dims import format_shape
+from ml_lsp.analysis.dims import dim_json, format_shape
 
 from engine_helpers import analyze, last
 
@@ -384,3 +384,73 @@ def test_pieces_of_a_split_input_tell_its_rank():
     assert len(f.class_named("Paths").input_shapes["x"]) == 4
     assert len(last(f, "z")) == 5 and last(f, "z")[1:3] == [2, 32]
     assert not f.conflicts
+
+
+def test_a_size_a_table_fixes_through_a_conv_stack_sizes_the_input():
+    # timm's PiT: a 16x16 patch conv with stride 8, then a (1, 96, 27, 27) position table
+    # added: (H-16)//8+1 is 27, so the model built runs on H = 224 (of 224..231, the one a
+    # model's author writes); an input of side 5 made the benchmark's run raise
+    f = analyze('''
+    class PiT(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 96, 16, stride=8)
+            self.pos_embed = nn.Parameter(torch.zeros(1, 96, 27, 27))
+
+        def forward(self, x):
+            x = self.conv(x)
+            x = x + self.pos_embed
+            return x
+    ''')
+    assert format_shape(f.class_named("PiT").input_shapes["x"]) == "(B, 3, 224, 224)"
+    assert last(f, "x") == ["B", 96, 27, 27]
+    assert not f.conflicts
+
+
+def test_a_block_whose_every_path_raises_without_its_optional_input_runs_with_it():
+    # diffusers' down blocks: forward(hidden_states, temb: Tensor | None = None) hands temb
+    # to ResnetBlock2D, whose SiLU()(None) raises in torch: the run without temb raises, so
+    # the block's lines show the run with it. And a GroupNorm tried on stand-ins of an
+    # unknown rank is no fact that the batch is the channel count: the input was shown as
+    # (out_channels, in_channels, H, W). (The residual without a shortcut runs only where
+    # in_channels is out_channels: the input shows that.)
+    f = analyze('''
+    class ResBlock(nn.Module):
+        def __init__(self, in_channels, out_channels=None, temb_channels=512, groups=32):
+            super().__init__()
+            out_channels = in_channels if out_channels is None else out_channels
+            self.norm1 = nn.GroupNorm(groups, in_channels)
+            self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+            self.time_emb_proj = nn.Linear(temb_channels, out_channels)
+            self.norm2 = nn.GroupNorm(groups, out_channels)
+            self.act = nn.SiLU()
+            self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
+
+        def forward(self, input_tensor, temb):
+            hidden_states = self.act(self.norm1(input_tensor))
+            hidden_states = self.conv1(hidden_states)
+            if self.time_emb_proj is not None:
+                temb = self.act(temb)
+                temb = self.time_emb_proj(temb)[:, :, None, None]
+            if temb is not None:
+                hidden_states = hidden_states + temb
+            hidden_states = self.conv2(self.norm2(hidden_states))
+            output_tensor = input_tensor + hidden_states
+            return output_tensor
+
+    class Down(nn.Module):
+        def __init__(self, in_channels, out_channels, temb_channels):
+            super().__init__()
+            self.resnets = nn.ModuleList([ResBlock(in_channels, out_channels, temb_channels)])
+
+        def forward(self, hidden_states: torch.Tensor, temb: torch.Tensor | None = None):
+            output_states = ()
+            for resnet in self.resnets:
+                hidden_states = resnet(hidden_states, temb)
+                output_states = output_states + (hidden_states,)
+            return hidden_states, output_states
+    ''')
+    assert format_shape(f.class_named("Down").input_shapes["hidden_states"]) == "(B, out_channels, H, W)"
+    grown = next(b for b in f.bindings if b.name == "output_states" and b.elements)
+    assert [[dim_json(d) for d in shape] for _suffix, shape, _dtype in grown.elements] == [
+        ["B", "out_channels", "H", "W"]]

@@ -214,7 +214,7 @@ def test_function_defined_inside_forward_is_named_as_python_names_it():
                 return h
             return stem(x)
     """
-    f = analyze(src, entry="Net", inputs={"x": [2, 3, 8, 8]})
+    f = analyze(src, entry="Net", inputs={"x": [2, 128, 8, 8]})
     namespace = {}
     exec(compile("import torch\nimport torch.nn as nn\n" + textwrap.dedent(src), "model.py", "exec"), namespace)
     stem_code = next(c for c in namespace["Net"].forward.__code__.co_consts if hasattr(c, "co_qualname"))
@@ -1018,3 +1018,64 @@ def test_dunder_import_of_a_module_is_that_module():
     """, entry="Wrap", init="layer=__import__('torch.nn', fromlist=['Linear']).Linear(16, 32)",
         inputs={"x": [2, 16]})
     assert last(f, "y") == [2, 32]
+
+
+def test_a_list_grown_a_number_of_times_nobody_knows_has_no_known_length():
+    # timm's NesT builds its levels in a loop; where the trip count is unknown, a model of
+    # the one (or two) levels the loop body was run for is a made-up model: its head's
+    # Linear(512) then "failed" on the first level's 128 channels
+    src = """
+    import json
+
+    class Level(nn.Module):
+        def __init__(self, dim, prev_dim=None):
+            super().__init__()
+            self.pool = nn.Conv2d(prev_dim, dim, 3, padding=1) if prev_dim is not None else nn.Identity()
+
+        def forward(self, x):
+            return self.pool(x)
+
+    class Net(nn.Module):
+        def __init__(self, embed_dims=(128, 256, 512)):
+            super().__init__()
+            self.num_blocks = NUM_BLOCKS
+            levels = []
+            prev_dim = None
+            for i in range(len(self.num_blocks)):
+                levels.append(Level(embed_dims[i], prev_dim))
+                prev_dim = embed_dims[i]
+            self.levels = nn.Sequential(*levels)
+            self.head = nn.Linear(embed_dims[-1], 10)
+
+        def forward(self, x):
+            x = self.levels(x)
+            x = x.mean((2, 3))
+            y = self.head(x)
+            return y
+    """
+    unknown = analyze(src.replace("NUM_BLOCKS", 'json.loads(open("blocks.json").read())'),
+                      entry="Net", inputs={"x": [2, 128, 8, 8]})
+    assert not unknown.conflicts
+    counted = analyze("""
+    import json
+
+    class Stack(nn.Module):
+        def __init__(self):
+            super().__init__()
+            blocks = []
+            d = 8
+            for _ in range(len(json.loads(open("blocks.json").read()))):
+                blocks.append(nn.Linear(d, 2 * d))   # each block unlike the one before
+                d = 2 * d
+            self.blocks = nn.ModuleList(blocks)
+
+        def forward(self, x):
+            per_block = x.new_zeros(len(self.blocks), 8)
+            return per_block
+    """, entry="Stack", inputs={"x": [2, 8]})
+    assert last(counted, "per_block") == [None, 8]
+    # the level count a tensor's tolist() gives is known: the three levels run
+    known = analyze(src.replace("NUM_BLOCKS", "(4 ** torch.arange(3)).flip(0).tolist()"),
+                    entry="Net", inputs={"x": [2, 128, 8, 8]})
+    assert not known.conflicts
+    assert shapes(known, "x", "Net.forward")[0] == [2, 512, 8, 8]
