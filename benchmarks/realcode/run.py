@@ -602,6 +602,10 @@ def main(argv=None) -> int:
                         help="score the shape tracer instead (`ml-lsp shapes --trace`, see traced.py)")
     args = parser.parse_args(argv)
     workers = max(1, min(args.workers, 2))
+    if args.json is not None and not args.json.parent.is_dir():
+        # said now, not after a half-hour run
+        print(f"error: --json {args.json}: no folder {args.json.parent}", file=sys.stderr)
+        return 2
     if not VENV_PYTHON.exists():
         print(f"error: no benchmark venv at {VENV_PYTHON.parent.parent}: run `bash benchmarks/realcode/setup.sh`",
               file=sys.stderr)
