@@ -1438,10 +1438,16 @@ def _analyze_class(interp: Interp, cls: ClassVal, explicit, init, problems, is_e
     first = None if raised else _snapshot(interp)
     _restore(interp, before[0])
     _put_back(before[1])
-    more = _probe(interp, cls, instance, values, optional, fwd)
+    # an input whose first consumer the first probe never reached (it came after a line
+    # that raises with the optional tensor None: diffusers' AdaLayerNormZero runs
+    # self.silu(emb) before self.norm(x)) is probed again beside the optional ones
+    unhinted = [p for p in missing if p not in hints and ("rank", p) not in hints]
+    more = _probe(interp, cls, instance, values, optional + unhinted, fwd)
     given = dict(values)
     for p in optional:
         given[p] = _from_hints(more, p, None) or _unranked_input(p)
+    for p in unhinted:
+        given[p] = _from_hints(more, p, None) or given[p]
     _recorded_run(interp, cls, instance, given, missing + optional, {**hints, **more}, fwd, quality, problems,
                   record_inputs=raised)
     if first is not None:

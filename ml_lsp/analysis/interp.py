@@ -438,6 +438,7 @@ class Interp:
         # its handlers are not a path (transformers' `try: self._sdpa_can_dispatch() except
         # ValueError: attn = "eager"` would otherwise make the chosen attention unknown)
         self.may_raise = 0
+        self.none_calls = 0  # layers called on None (torch raises): see _call_func_body
         self.memo: dict = {}
         self.problems: list = []
         self.classes: list = []  # ClassVal in definition order
@@ -972,7 +973,7 @@ class Interp:
                 # level unlike the one before: its first n items are known, its length is not
                 # (the two trips run would be a made-up model). Blocks alike (a ResNet
                 # stage's) stand for any count, as a comprehension's Repeated does.
-                cur[name] = SeqPrefix(list(v.items[:n]), "list")
+                cur[name] = SeqPrefix(list(v.items[:n]), "list", maybe=list(v.items[n:]))
         _set_env(frame, cur)
 
     # ------------------------------------------------------------------ assignment
@@ -1815,6 +1816,7 @@ class Interp:
         args, kwargs, anodes, knodes = [], {}, [], {}
         unknown_star = open_tail = unknown_positional = False
         repeated = None
+        maybe = []
         for a in node.args:
             if isinstance(a, ast.Starred):
                 v = self.eval(a.value, frame)
@@ -1826,6 +1828,7 @@ class Interp:
                     anodes.extend([None] * len(v.items))
                     unknown_star = unknown_positional = True
                     open_tail = True
+                    maybe = v.maybe
                     continue
                 if items is None:
                     unknown_star = unknown_positional = True
@@ -1858,6 +1861,7 @@ class Interp:
         a.unknown_positional = unknown_positional
         a.open_tail = open_tail
         a.repeated = repeated
+        a.maybe = maybe
         return self.call(fn, a, node, frame)
 
     def call(self, fn, a: Args, node, frame):
@@ -2048,6 +2052,8 @@ class Interp:
                 if items is None:
                     items = None
             if name == "Sequential" and getattr(a, "unknown_star", False):
+                if getattr(a, "maybe", None):
+                    layer.maybe_children = list(items) + list(a.maybe)
                 items = None
             # nn.Sequential(*[Block() for _ in range(n)]) / nn.ModuleList([...]): one block for all
             source = getattr(a, "repeated", None) if name == "Sequential" else (a.args[0] if a.args else None)
@@ -2079,6 +2085,13 @@ class Interp:
                 if isinstance(out, Tensor) and not out.origin:
                     out.origin = f"{layer.call_text}, line {layer.line}" if layer.line else layer.call_text
                 return out
+            if layer.children is None and layer.maybe_children and a.args:
+                # NesT's levels, built in a loop of a count nobody knows: each level the
+                # loop's trips built runs (its lines get shapes), the answer is unknown
+                x = a.args[0]
+                for child in layer.maybe_children:
+                    x = self.call(child, Args([x if x is not UNK else Tensor(None, None)]), node, frame)
+                return UNK
             if layer.children is None or not a.args:
                 return UNK
             x = a.args[0]
@@ -2094,6 +2107,7 @@ class Interp:
                 # SiLU()(None): torch raises, the path that calls it is not the one that runs
                 # (diffusers' ResnetBlock2D with its optional temb left None)
                 self.may_raise += 1
+                self.none_calls += 1
                 raise _NameErrorPath(name)
             out = self.call_rule(layer.qual, a, node, frame, rule=layer.rule, layer=layer)
             if self.hints is not None:
@@ -2508,16 +2522,18 @@ class Interp:
         frame = Frame(env, fn.qualname, fn, self_val, fn.owner)
         self.depth += 1
         self.call_stack.append(fn)
-        raised = self.may_raise
+        none_calls = self.none_calls
         try:
             self.exec_block(fn.node.body, frame)
         finally:
             self.depth -= 1
             self.call_stack.pop()
         if not frame.returns:
-            if frame.dead and self.may_raise > raised and self.depth > 0 and fn.node.name != "__init__":
-                # every path raised: so does the call, and the caller's path with it
-                # (ResnetBlock2D's forward with temb None, called by a down block)
+            if frame.dead and self.none_calls > none_calls and self.depth > 0:
+                # every path raised, one at least by calling a layer on None: so does the
+                # call, and the caller's path with it (ResnetBlock2D's forward with temb
+                # None, called by a down block). Paths the engine lost for its own reasons
+                # (a name it could not follow) do not make the caller's raise
                 raise _NameErrorPath(fn.qualname)
             return None
         out = frame.returns[0]

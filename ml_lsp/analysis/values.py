@@ -90,6 +90,10 @@ class SeqPrefix:
     items give them; anything else about it is unknown."""
     items: list
     kind: str = "tuple"
+    # items that come after the known ones for some count nobody knows (the trips of a loop
+    # run): a Sequential built from them runs them, for the records of the modules they are,
+    # and its answer is unknown
+    maybe: list = field(default_factory=list)
 
 
 @dataclass(eq=False)
@@ -131,6 +135,7 @@ class Layer:
     child_names: Optional[list] = None
     attrs: dict = field(default_factory=dict)  # set by user code (self.fc.weight = ...)
     repeat: Any = None  # children of unknown count, all alike: one of them (see Repeated)
+    maybe_children: Optional[list] = None  # known first children, then maybe more (SeqPrefix.maybe)
 
     @property
     def name(self):
