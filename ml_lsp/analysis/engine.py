@@ -1444,8 +1444,10 @@ def _analyze_class(interp: Interp, cls: ClassVal, explicit, init, problems, is_e
     unhinted = [p for p in missing if p not in hints and ("rank", p) not in hints]
     more = _probe(interp, cls, instance, values, optional + unhinted, fwd)
     given = dict(values)
+    # a documented shape first, as for the inputs forward needs (torchtune's mask [b x s x s])
+    docs = _documented_shapes(fwd)
     for p in optional:
-        given[p] = _from_hints(more, p, None) or _unranked_input(p)
+        given[p] = docs.get(p) or _from_hints(more, p, None) or _unranked_input(p)
     for p in unhinted:
         given[p] = _from_hints(more, p, None) or given[p]
     _recorded_run(interp, cls, instance, given, missing + optional, {**hints, **more}, fwd, quality, problems,
@@ -1458,6 +1460,13 @@ def _analyze_class(interp: Interp, cls: ClassVal, explicit, init, problems, is_e
             for key, v in extra.items():
                 if key not in store or (store[key][1] is None and v[1] is not None):
                     store[key] = v
+                elif v[1] is not None and dims.STAR not in v[1] and dims.STAR not in store[key][1] \
+                        and dims.join_shape(store[key][1], v[1]) != tuple(store[key][1]):
+                    # a line whose value differs with the optional tensor given (torchtune's
+                    # Gemma2: a causal (s_x, s_x) mask made without one, the caller's
+                    # (b, s, s) with one) holds only what both runs agree on
+                    quality, shape, dtype, make = store[key]
+                    store[key] = (quality, dims.join_shape(shape, v[1]), dtype, make)
 
 
 def _optional_tensor_params(fn: Func) -> list:

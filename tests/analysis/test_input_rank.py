@@ -454,3 +454,32 @@ def test_a_block_whose_every_path_raises_without_its_optional_input_runs_with_it
     grown = next(b for b in f.bindings if b.name == "output_states" and b.elements)
     assert [[dim_json(d) for d in shape] for _suffix, shape, _dtype in grown.elements] == [
         ["B", "out_channels", "H", "W"]]
+
+
+def test_a_line_that_differs_with_the_optional_tensor_given_shows_what_both_runs_agree_on():
+    # torchtune's Gemma2 attention: without a mask a causal (s, s) one is made, with one the
+    # caller's (b, s, s) is used; the line after holds either, so neither rank is a fact
+    f = analyze('''
+    from typing import Optional
+
+    class Attn(nn.Module):
+        def __init__(self, dim=32):
+            super().__init__()
+            self.q = nn.Linear(dim, dim)
+
+        def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None):
+            """
+            Args:
+                x (torch.Tensor): input of shape [b, s, d]
+                mask (Optional[torch.Tensor]): boolean mask of shape [b, s, s]
+            """
+            b, s, _ = x.shape
+            scores = self.q(x) @ x.transpose(1, 2)
+            if mask is None:
+                mask = torch.tril(torch.ones(s, s, dtype=torch.bool))
+            bias = torch.where(mask.logical_not(), -1e9, 0.0)
+            out = scores + bias
+            return out
+    ''')
+    assert last(f, "bias", "Attn.forward") is None
+    assert last(f, "out", "Attn.forward") == ["b", "s", "s"]
