@@ -1460,13 +1460,15 @@ def _analyze_class(interp: Interp, cls: ClassVal, explicit, init, problems, is_e
             for key, v in extra.items():
                 if key not in store or (store[key][1] is None and v[1] is not None):
                     store[key] = v
-                elif v[1] is not None and dims.STAR not in v[1] and dims.STAR not in store[key][1] \
-                        and dims.join_shape(store[key][1], v[1]) != tuple(store[key][1]):
+                    continue
+                quality, shape, dtype, make = store[key]
+                if v[1] is not None and dims.STAR not in v[1] and dims.STAR not in shape:
                     # a line whose value differs with the optional tensor given (torchtune's
                     # Gemma2: a causal (s_x, s_x) mask made without one, the caller's
                     # (b, s, s) with one) holds only what both runs agree on
-                    quality, shape, dtype, make = store[key]
-                    store[key] = (quality, dims.join_shape(shape, v[1]), dtype, make)
+                    joined = dims.join_shape(shape, v[1])
+                    if joined != tuple(shape):
+                        store[key] = (quality, joined, dtype, make)
 
 
 def _optional_tensor_params(fn: Func) -> list:

@@ -2085,22 +2085,18 @@ class Interp:
                 if isinstance(out, Tensor) and not out.origin:
                     out.origin = f"{layer.call_text}, line {layer.line}" if layer.line else layer.call_text
                 return out
-            if layer.children is None and layer.maybe_children and a.args:
-                # NesT's levels, built in a loop of a count nobody knows: each level the
-                # loop's trips built runs (its lines get shapes), the answer is unknown
-                x = a.args[0]
-                for child in layer.maybe_children:
-                    x = self.call(child, Args([x if x is not UNK else Tensor(None, None)]), node, frame)
-                return UNK
-            if layer.children is None or not a.args:
+            # NesT's levels, built in a loop of a count nobody knows (maybe_children): each
+            # level the loop's trips built runs (its lines get shapes), the answer is unknown
+            children = layer.children if layer.children is not None else layer.maybe_children
+            if children is None or not a.args:
                 return UNK
             x = a.args[0]
-            for child in layer.children:
+            for child in children:
                 # keep going on an unknown value: the later modules' statements must see
                 # this call too (joined to unknown), or their records would hold for only
                 # the calls we could follow
                 x = self.call(child, Args([x if x is not UNK else Tensor(None, None)]), node, frame)
-            return x
+            return x if layer.children is not None else UNK
         if isinstance(layer.rule, LayerRule):
             if a.args and a.args[0] is None and name != "Identity" and frame is not None \
                     and frame.func is not None:
@@ -4145,13 +4141,17 @@ def _lift_tail(rule, qual, a: Args, layer, call: Optional[OpCall] = None):
     return _lifted(outs[0], outs[1], star_of)
 
 
+#: the plain values _alike compares by equality (sizes, flags, names)
+_SIZE_LIKE = (bool, int, float, str, Sym)
+
+
 def _alike(a, b, depth: int = 3) -> bool:
     """Two modules built alike (same class or layer, same sizes, sub-modules alike): one
     run for the other gives the same shapes. Values that are not modules or sizes (tensors,
     tables) are not compared."""
     if a is b:
         return True
-    if isinstance(a, (bool, int, float, str, Sym)) or a is None:
+    if isinstance(a, _SIZE_LIKE) or a is None:
         return type(a) is type(b) and a == b
     if depth <= 0:
         return False
@@ -4164,12 +4164,12 @@ def _alike(a, b, depth: int = 3) -> bool:
         va = a.ctor.values if a.ctor is not None else {}
         vb = b.ctor.values if b.ctor is not None else {}
         return va.keys() == vb.keys() and all(
-            _alike(va[k], vb[k], 0) for k in va if isinstance(va[k], (bool, int, float, str, Sym)) or va[k] is None)
+            _alike(va[k], vb[k], 0) for k in va if isinstance(va[k], _SIZE_LIKE) or va[k] is None)
     if isinstance(a, Instance) and isinstance(b, Instance):
         if a.cls is not b.cls or a.attrs.keys() != b.attrs.keys():
             return False
         return all(_alike(a.attrs[k], b.attrs[k], depth - 1) for k in a.attrs
-                   if isinstance(a.attrs[k], (Instance, Layer, bool, int, float, str, Sym)) or a.attrs[k] is None)
+                   if isinstance(a.attrs[k], (Instance, Layer) + _SIZE_LIKE) or a.attrs[k] is None)
     return type(a) is type(b)
 
 
