@@ -107,11 +107,17 @@ class Reads:
         self.folders: dict[str, object] = {}  # folder looked in for a missing module -> stamp
 
     def wrap(self, resolve):
+        real_folder: dict = {}  # from_path -> its real folder: a miss repeats for every name a module imports
+
         def recording(name, from_path):
             found = resolve(name, from_path)
             if found is None:
-                folder = os.path.dirname(os.path.realpath(from_path)) if from_path else os.getcwd()
-                self.folders.setdefault(folder, file_stamp(folder))
+                folder = real_folder.get(from_path)
+                if folder is None:
+                    folder = real_folder[from_path] = (os.path.dirname(os.path.realpath(from_path)) if from_path
+                                                       else os.getcwd())
+                if folder not in self.folders:
+                    self.folders[folder] = file_stamp(folder)
             elif found[0] not in self.files:
                 self.files[found[0]] = (file_stamp(found[0]), digest(found[1]))
             return found
