@@ -60,6 +60,49 @@ def test_a_class_whose_constructor_needs_arguments_is_scored_by_rank_only():
     assert (tally.right_rank, tally.contradicted) == (1, 1)
 
 
+def test_needs_arguments_is_scored_against_the_model_built_as_the_engine_built_it():
+    # hiera's attention: the manifest passes use_mask_unit_attn=True (a 5-D path); the engine,
+    # given no arguments, ran the default False (4-D). The run built with only the required
+    # arguments is the reference; the manifest's model is not what the engine was asked.
+    record = {"ok": False, "stage": "construct", "error": "TypeError: missing 3 required positional arguments"}
+    manifest_run = [dict(MANIFEST_RUN[0], shape=[2, 4, 4, 4, 16])]
+    as_built = {"ok": True, "entries": [dict(MANIFEST_RUN[0], shape=[2, 4, 64, 16])]}
+    static = [dict(STATIC[0], shape=["B", "h", "N", "d"])]
+    tally, kind = run.score_without(LABEL, manifest_run, record, static, rank_record=as_built)
+    assert kind == "needs arguments"
+    assert (tally.right_rank, tally.contradicted) == (1, 0)
+    # without that run (it raised, or could not be built): the manifest's model, as before
+    tally, _ = run.score_without(LABEL, manifest_run, record, static,
+                                 rank_record={"ok": False, "stage": "forward"})
+    assert tally.contradicted == 1
+
+
+SOURCE = """
+class Attn(nn.Module):
+    def __init__(self, dim, heads, *, window=4, masked=False, proj):
+        super().__init__()
+    def forward(self, x, y=None, *, mask=None):
+        return x
+class Plain(nn.Module):
+    def __init__(self, width=8):
+        super().__init__()
+"""
+
+
+def test_the_required_arguments_are_cut_from_the_manifests_init():
+    init = "32, heads=4, masked=True, proj=nn.Linear(4, 4), window=2"
+    assert defaults.required_arguments(SOURCE, "Attn", init) == "dim=32, heads=4, proj=nn.Linear(4, 4)"
+    assert defaults.required_arguments(SOURCE, "Attn", "32, masked=True") is None  # heads not given
+    assert defaults.required_arguments(SOURCE, "Plain", "width=3") == ""  # all defaults: Plain()
+
+
+def test_optional_forward_inputs_are_left_out_unless_the_engine_ran_them():
+    specs = ["x=2,16,64", "y=2,16,64", "mask=2,16,16 bool"]
+    assert defaults.without_optional(SOURCE, "Attn", specs) == ["x=2,16,64"]
+    # torchtune's attention raises without y: the engine ran it with y, so does the reference
+    assert defaults.without_optional(SOURCE, "Attn", specs, ran={"x": None, "y": None}) == specs[:2]
+
+
 def test_inputs_torch_rejects_count_against_the_engine():
     record = {"ok": False, "stage": "forward", "device": "cpu", "line": 12,
               "error": "RuntimeError: mat1 and mat2 shapes cannot be multiplied"}

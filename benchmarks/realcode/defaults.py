@@ -140,6 +140,73 @@ def input_attempts(guessed: dict[str, list | None] | None, manifest_specs,
     return attempts
 
 
+def _class_def(source: str, cls: str):
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    return next((n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == cls), None)
+
+
+def _method(class_def, name: str):
+    if class_def is None:
+        return None
+    return next((f for f in class_def.body if isinstance(f, ast.FunctionDef) and f.name == name), None)
+
+
+def required_arguments(source: str, cls: str, init: str | None) -> str | None:
+    """For a class whose own ``__init__`` has parameters without a default (``dim``,
+    ``heads``): the manifest's ``init`` cut down to those (``"dim=32, heads=4"``); every other
+    parameter keeps its default, as in the engine's run without arguments (it keeps the
+    required ones unknown and runs the defaults of the rest). "" when the class needs no
+    argument; None when the manifest does not give each required one by a name or a place
+    this can read."""
+    fn = _method(_class_def(source, cls), "__init__")
+    if fn is None:
+        return "" if init is None else None
+    a = fn.args
+    params = (a.posonlyargs + a.args)[1:]
+    required = [p.arg for p in params[:len(params) - len(a.defaults)]]
+    required += [p.arg for p, d in zip(a.kwonlyargs, a.kw_defaults) if d is None]
+    if not required:
+        return ""
+    if not init:
+        return None
+    text = f"f({init})"
+    try:
+        call = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        return None
+    given = {}
+    for i, arg in enumerate(call.args):
+        if isinstance(arg, ast.Starred) or i >= len(params):
+            return None
+        given[params[i].arg] = arg
+    for kw in call.keywords:
+        if kw.arg is None:
+            return None
+        given[kw.arg] = kw.value
+    if any(name not in given for name in required):
+        return None
+    return ", ".join(f"{name}={ast.get_source_segment(text, given[name])}" for name in required)
+
+
+def without_optional(source: str, cls: str, specs, ran=()) -> list[str]:
+    """The manifest's input specs less those of ``forward`` parameters that have a default
+    (``mask=None``) and are not among ``ran`` (the inputs the engine says it ran forward
+    with: torchtune's attention takes ``y=None`` but raises without it, so the engine runs
+    it with ``y``): the engine without inputs runs forward as it is called without them."""
+    fn = _method(_class_def(source, cls), "forward")
+    if fn is None:
+        return list(specs)
+    a = fn.args
+    positional = (a.posonlyargs + a.args)[1:]
+    optional = {p.arg for p in positional[len(positional) - len(a.defaults):]} if a.defaults else set()
+    optional |= {p.arg for p, d in zip(a.kwonlyargs, a.kw_defaults) if d is not None}
+    optional -= set(ran)
+    return [s for s in specs if s.split("=", 1)[0].strip() not in optional]
+
+
 def _class_entry(result: dict | None, file_matches, cls: str) -> dict | None:
     """Class ``cls``'s entry in ``ml-lsp shapes --json``'s ``"classes"`` of the file."""
     for item in (result or {}).get("files", []):

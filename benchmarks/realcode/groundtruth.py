@@ -145,16 +145,17 @@ def record(manifest: Manifest, only: str | None, force: bool, workers: int, time
     return truth
 
 
-def record_defaults(manifest: Manifest, requests: list, workers: int, timeout: float) -> dict:
+def record_defaults(manifest: Manifest, requests: list, workers: int, timeout: float, suffix: str = "") -> dict:
     """The ground truth of plain ``ml-lsp shapes FILE`` (see defaults.py): for each
     ``(case, attempts, built_init)``, the class built with its defaults (or with
     ``built_init``, the arguments of the file's own constructor call) and called with the first input
     attempt that runs. Cached in groundtruth_defaults.json by class, keyed by what it
-    depends on (the pin, the manifest entry, the attempts: a changed guess runs again)."""
+    depends on (the pin, the manifest entry, the attempts: a changed guess runs again);
+    ``suffix`` names another kind of run of the same class (``|rank``: see run.py)."""
     cache = load_json(DEFAULT_TRUTH)
     todo = []
     for case, attempts, built_init in requests:
-        key = key_for(manifest, case)
+        key = key_for(manifest, case) + suffix
         stamp = fingerprint(manifest.repos[case.repo], case) + ":" + json.dumps(attempts)
         if built_init is not None:
             stamp += ":built:" + built_init

@@ -38,7 +38,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import groundtruth  # noqa: E402
-from defaults import built_at, constructor_arguments, constructor_defaults, guessed_inputs, input_attempts  # noqa: E402
+from defaults import (built_at, constructor_arguments, constructor_defaults, guessed_inputs,  # noqa: E402
+                      input_attempts, required_arguments, without_optional)
 from corpus import (BUG_PROOFS, CACHE, DEFAULT_MIRRORS, GROUND_TRUTH, REPO, VENV_PYTHON, CorpusError,  # noqa: E402
                     case_file, load_manifest, mutant_root)
 
@@ -203,8 +204,11 @@ WITHOUT_KINDS = {
     "defaults": "built with its defaults, on the engine's inferred inputs",
     "built by the file": "built as the file's own call builds it (a __main__ demo), on that call's inputs",
     "raised": "torch raised on the engine's inferred inputs (counted wrong)",
-    "needs arguments": "constructor needs arguments: rank only, vs the manifest's model",
-    "no inferred input": "the engine inferred no shape for an input: rank only, vs the manifest's model",
+    "needs arguments": "constructor needs arguments: rank only, vs the model built with the manifest's values "
+                       "for those and the defaults for the rest, on the manifest's inputs less the optional "
+                       "ones (else the manifest's model)",
+    "no inferred input": "the engine inferred no shape for an input: rank only, vs the model and inputs as for "
+                         "'needs arguments'",
     "meta only": "defaults too big for the CPU and not runnable on meta: rank only, vs the manifest's model",
     "reached by its file": "no run of its own, but a class of its file built and run reaches it: those lines "
                            "vs that run, the rest rank only vs the manifest's model",
@@ -212,7 +216,8 @@ WITHOUT_KINDS = {
 
 
 def score_without(label: str, manifest_entries: list[dict], record: dict | None,
-                  static: list[dict] | None, built: bool = False) -> tuple[Tally, str]:
+                  static: list[dict] | None, built: bool = False,
+                  rank_record: dict | None = None) -> tuple[Tally, str]:
     """The figures of plain ``ml-lsp shapes FILE`` for one class, against what the engine
     was asked: the class built with its defaults and called with the inputs the engine
     inferred (``record``, runtime.py's answer; defaults.py); or, where those inputs are a
@@ -220,9 +225,13 @@ def score_without(label: str, manifest_entries: list[dict], record: dict | None,
     constructor builds, since that is the model the engine ran. Where torch raised on those
     inputs, every binding of the manifest's run counts as wrong (``raised``). Where there is
     no such run (the constructor needs arguments, the engine inferred no input shape), the
-    manifest's runtime is the reference, rank only: its constructor arguments are not the
-    ones the engine was asked about, so a differing dim is not a contradiction, a differing
-    rank is."""
+    reference is rank only, a differing dim not being a contradiction: the model built as the
+    engine built it (``rank_record``: the manifest's values for the constructor's required
+    parameters, which the engine keeps unknown, the defaults for the rest) on the manifest's
+    inputs less the optional ones (forward as called without them), where that runs; else
+    the manifest's model. A branch the manifest's other arguments take (hiera's windowed
+    attention, ``use_mask_unit_attn=True``; a mask passed to torchtune's attention) is not
+    one the engine was asked about."""
     if record is not None and record.get("ok"):
         return compare(label, record["entries"], static), "built by the file" if built else "defaults"
     if record is not None and record.get("stage") == "forward":
@@ -233,7 +242,8 @@ def score_without(label: str, manifest_entries: list[dict], record: dict | None,
         tally.disagreements.append((where, "(inputs)", "inferred inputs", record.get("error", ""), "raised"))
         return tally, "raised"
     kind = "needs arguments" if record is not None and record.get("stage") == "construct" else "no inferred input"
-    return compare(label, manifest_entries, static, rank_only=True), kind
+    reference = rank_record["entries"] if rank_record is not None and rank_record.get("ok") else manifest_entries
+    return compare(label, reference, static, rank_only=True), kind
 
 
 # ---------------------------------------------------------------------------------------
@@ -323,6 +333,7 @@ def score_all_without(manifest, results: list[CaseResult], workers: int) -> None
     records = groundtruth.record_defaults(manifest, requests, workers, 240)
     own = {r.case.id: records.get(groundtruth.key_for(manifest, r.case)) if attempts_of[r.case.id] else None
            for r in results}
+    ranks = rank_references(manifest, results, own, workers)
     runs_by_file: dict = {}
     for r in results:
         if (own[r.case.id] or {}).get("ok"):
@@ -330,12 +341,31 @@ def score_all_without(manifest, results: list[CaseResult], workers: int) -> None
     for r in results:
         label = f"{r.case.repo}:{r.case.path}"
         r.without_inputs, r.without_kind = score_without(label, r.runtime, own[r.case.id], r.static_without,
-                                                         r.built_init is not None)
+                                                         r.built_init is not None, ranks.get(r.case.id))
         if r.without_kind in ("needs arguments", "no inferred input"):
             reached = reached_lines(r.case.cls, r.runtime, runs_by_file.get((r.case.repo, r.case.path), []))
             if reached:
                 r.without_inputs = score_reached(label, r.runtime, reached, r.static_without)
                 r.without_kind = "reached by its file"
+
+
+def rank_references(manifest, results: list[CaseResult], own: dict, workers: int) -> dict:
+    """For each class with no default-built run (its constructor needs arguments, or the
+    engine inferred no input), the run its figures without inputs are scored against, rank
+    only (see score_without); recorded in groundtruth_defaults.json under ``ID|rank``."""
+    requests = []
+    for r in results:
+        record = own[r.case.id]
+        if record is not None and (record.get("ok") or record.get("stage") == "forward"):
+            continue  # scored against its default-built run
+        source = case_file(manifest, r.case).read_text(encoding="utf-8")
+        cls = r.case.cls.split("#")[0]
+        init = required_arguments(source, cls, r.case.init)
+        if init is None:
+            continue
+        requests.append((r.case, [without_optional(source, cls, r.case.inputs, r.guessed or ())], init))
+    records = groundtruth.record_defaults(manifest, requests, workers, 240, suffix="|rank")
+    return {case.id: records.get(groundtruth.key_for(manifest, case) + "|rank") for case, _, _ in requests}
 
 
 def reached_lines(cls: str, manifest_entries: list[dict], other_runs: list[list[dict]]) -> dict:
