@@ -1495,6 +1495,8 @@ class Interp:
             for v in found[1:]:
                 out = join(out, v)
             return out
+        if name == "from_config" and _auto_model_name(obj) is not None:
+            return _AutoFromConfig(_auto_model_name(obj))
         if isinstance(obj, _SuperProxy):
             return _get_attr_super(self, obj, name, node, frame)
         if isinstance(obj, Ref):
@@ -1887,6 +1889,8 @@ class Interp:
             return self.call_choice(fn, a, node, frame)
         if isinstance(fn, _MappingMethod):
             return self.call_mapping_method(fn, a, node)
+        if isinstance(fn, _AutoFromConfig):
+            return self.call_auto_from_config(fn, a, node)
         if isinstance(fn, _DataclassInit):
             self._construct(fn.inst, fn.cls, a, node)
             return None
@@ -2664,7 +2668,12 @@ class Interp:
                 inst.attrs[f] = v
             post = cls.lookup("__post_init__")
             if isinstance(post, Func):
-                self.call_func(post, Args([inst]), node)
+                # keyword arguments that are no field go to a __post_init__(self, **kwargs):
+                # transformers' configs (a strict dataclass that accepts them) set each one as an
+                # attribute there (DebertaV2Config(position_buckets=256))
+                extra = {k: v for k, v in a.kwargs.items() if k not in fields} \
+                    if post.node.args.kwarg is not None else {}
+                self.call_func(post, Args([inst], extra), node)
             if _dict_base(cls):
                 # transformers' ModelOutput: a dataclass that is an OrderedDict too, whose items
                 # are its fields that are not None, in order (what its __post_init__ stores,
@@ -2674,7 +2683,10 @@ class Interp:
         else:
             init = cls.lookup("__init__")
             if isinstance(init, Func):
-                self.call_func(init, Args([inst] + a.args, a.kwargs, [None] + a.arg_nodes, a.kw_nodes), node)
+                call = Args([inst] + a.args, a.kwargs, [None] + a.arg_nodes, a.kw_nodes)
+                if any(_deco_name(d).rsplit(".", 1)[-1] == "register_to_config" for d in init.node.decorator_list):
+                    self._register_config(inst, init, call)
+                self.call_func(init, call, node)
             elif init is None and _container_base(cls) is not None:
                 # class Blocks(nn.Sequential) without an __init__: the library's one takes the
                 # children (a forward of its own then iterates them)
@@ -2691,6 +2703,47 @@ class Interp:
             elif _is_namedtuple(cls) or cls.attrs.get("__fields__"):
                 for i, f in enumerate(cls.attrs.get("__fields__", [])):
                     inst.attrs[f] = a.arg(i, f, cls.lookup(f) if cls.lookup(f) is not None else UNK)
+
+    def call_auto_from_config(self, fn: "_AutoFromConfig", a: Args, node):
+        """``AutoModel.from_config(config)``: the model class of the config's family, beside
+        its configuration module (``models/qwen2/configuration_qwen2.py`` ->
+        ``modeling_qwen2.py``; ``Qwen2Config`` -> ``Qwen2Model``, and ``Qwen2ForCausalLM`` for
+        ``AutoModelForCausalLM``), built with the config. transformers decides it through its
+        auto mapping's tables and lazy imports; the names say the same."""
+        config = a.args[0] if a.args else a.kwargs.get("config")
+        if not isinstance(config, Instance) or not config.cls.name.endswith("Config"):
+            return UNK
+        found = re.search(r"transformers/models/(\w+)/configuration_(\w+)\.py$",
+                          (getattr(config.cls.module, "path", None) or "").replace("\\", "/"))
+        if found is None:
+            return UNK
+        other = self.load_workspace_module(f"transformers.models.{found.group(1)}.modeling_{found.group(2)}")
+        if other is None:
+            return UNK
+        target = other.module_global(config.cls.name[:-len("Config")] + (fn.auto_name[len("AutoModel"):] or "Model"))
+        target = target.resolve() if type(target) is LazyImport else target
+        if not isinstance(target, ClassVal):
+            return UNK
+        kwargs = {k: v for k, v in a.kwargs.items() if k != "config"}
+        return self.instantiate(target, Args([config], kwargs), node)
+
+    def _register_config(self, inst: Instance, init: Func, call: Args) -> None:
+        """diffusers' ``@register_to_config`` on ``__init__``: before the body runs, the
+        decorator stores every parameter's value (given, else its default) in a FrozenDict
+        that ``self.config`` returns, so ``__init__`` and ``forward`` read
+        ``self.config.patch_size``. The engine runs no decorator: it stores them itself, in
+        the library's FrozenDict class (its items are also its attributes)."""
+        deco = resolved(init.module.globals.get("register_to_config"))
+        frozen = resolved(deco.module.globals.get("FrozenDict")) if isinstance(deco, Func) else None
+        if not isinstance(frozen, ClassVal):
+            return
+        env = self.bind_params(init, call)
+        a = init.node.args
+        names = [p.arg for p in (a.posonlyargs + a.args)[1:] + a.kwonlyargs]
+        values = {n: env[n] for n in names if n in env and env[n] is not _MISSING_ARG}
+        config = Instance(frozen, dict(values))
+        config.attrs["__dict_items__"] = DictVal(dict(values), ordered=True)
+        inst.attrs["_internal_dict"] = config
 
     # ------------------------------------------------------------------ builtins
     def call_builtin(self, name, a: Args, node, frame):
@@ -4766,6 +4819,29 @@ def _registered_modules(inst: Instance) -> list:
     """(name, module) in registration order: what a container subclass holds."""
     return [(k, v) for k, v in inst.attrs.items()
             if isinstance(v, Layer) or (isinstance(v, Instance) and v.cls.is_module)]
+
+
+class _AutoFromConfig:
+    """``AutoModel.from_config`` (or ``AutoModelForCausalLM``'s ...): see
+    ``Interp.call_auto_from_config``."""
+
+    def __init__(self, auto_name: str):
+        self.auto_name = auto_name
+
+
+_AUTO_REF = re.compile(r"^transformers(?:\.models\.auto(?:\.modeling_auto)?)?\.(AutoModel\w*)$")
+
+
+def _auto_model_name(obj) -> Optional[str]:
+    """``AutoModelForCausalLM`` for transformers' auto class of that name (read from its
+    source, or a library name), else None."""
+    if isinstance(obj, ClassVal):
+        path = (getattr(obj.module, "path", None) or "").replace("\\", "/")
+        return obj.name if obj.name.startswith("AutoModel") and "transformers/models/auto/" in path else None
+    if isinstance(obj, Ref):
+        found = _AUTO_REF.match(obj.qual)
+        return found.group(1) if found else None
+    return None
 
 
 class _ContainerInit:

@@ -609,3 +609,165 @@ def test_a_layer_named_by_a_string_six_same_folder_imports_deep_is_built(tmp_pat
         """)
     shapes = shapes_cli_with_site(site, ws, model, "Net", "x=2,16,8,8")
     assert shapes.get("y") == [2, 32, 4, 4] and shapes.get("z") == [2, 4, 4]
+
+
+def test_a_config_registered_by_the_init_decorator_is_read_as_self_config(tmp_path):
+    # diffusers' ModelMixin classes: @register_to_config stores every __init__ parameter
+    # (given, else its default) in a FrozenDict that self.config returns; PixArt's __init__
+    # and forward read self.config.patch_size, self.config.num_attention_heads
+    from ml_lsp.analysis import analyze_source, dim_json
+    from ml_lsp.resolve import make_resolver
+
+    (tmp_path / "configuration_utils.py").write_text(textwrap.dedent("""\
+        import functools
+        import inspect
+        from collections import OrderedDict
+
+
+        class FrozenDict(OrderedDict):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                for key, value in self.items():
+                    setattr(self, key, value)
+
+
+        class ConfigMixin:
+            @property
+            def config(self):
+                return self._internal_dict
+
+
+        def register_to_config(init):
+            @functools.wraps(init)
+            def inner_init(self, *args, **kwargs):
+                names = list(inspect.signature(init).parameters)[1:]
+                self._internal_dict = FrozenDict({**dict(zip(names, args)), **kwargs})
+                init(self, *args, **kwargs)
+            return inner_init
+        """))
+    src = textwrap.dedent("""\
+        import torch
+        from torch import nn
+        from configuration_utils import ConfigMixin, register_to_config
+
+
+        class PatchModel(nn.Module, ConfigMixin):
+            @register_to_config
+            def __init__(self, in_channels: int = 4, heads: int = 2, head_dim: int = 16, patch_size: int = 2):
+                super().__init__()
+                inner = self.config.heads * self.config.head_dim
+                self.proj = nn.Conv2d(in_channels, inner, self.config.patch_size, stride=self.config.patch_size)
+
+            def forward(self, x):
+                h = self.proj(x)
+                width = x.shape[-1] // self.config.patch_size
+                tokens = h.flatten(2).transpose(1, 2)
+                return tokens, width
+        """)
+    path = tmp_path / "model.py"
+    path.write_text(src)
+    facts = analyze_source(src, str(path), resolve_module=make_resolver(str(tmp_path)),
+                           entry="PatchModel", init="heads=4, patch_size=4", inputs={"x": [2, 4, 16, 16]})
+    found = {b.name: [dim_json(d) for d in b.shape] for b in facts.bindings if b.shape is not None}
+    assert found.get("h") == [2, 64, 4, 4]  # 4 heads of 16 (given), 16 // patch 4 (given)
+    assert found.get("tokens") == [2, 16, 64]
+
+
+def test_a_config_dataclass_keeps_the_keywords_that_are_no_field():
+    # transformers' configs are dataclasses that accept other keywords and set them in
+    # __post_init__(**kwargs): DebertaV2Config(position_buckets=16) sizes the relative
+    # embeddings by it, read back with getattr(config, "position_buckets", -1)
+    f = analyze("""
+    from dataclasses import dataclass
+
+
+    @dataclass
+    class Config:
+        hidden_size: int = 64
+        max_positions: int = 512
+
+        def __post_init__(self, **kwargs):
+            for key, value in kwargs.items():
+                setattr(self, key, value)
+
+
+    class Encoder(nn.Module):
+        def __init__(self, config):
+            super().__init__()
+            buckets = getattr(config, "position_buckets", -1)
+            size = buckets * 2 if buckets > 0 else config.max_positions * 2
+            self.rel = nn.Embedding(size, config.hidden_size)
+
+        def forward(self, x):
+            rel = self.rel.weight
+            return x @ rel.T
+    """, entry="Encoder", init="config=Config(hidden_size=8, position_buckets=16)", inputs={"x": [2, 8]})
+    assert last(f, "rel") == [32, 8]
+
+
+def test_an_auto_model_from_config_is_the_configs_family_model(tmp_path):
+    # transformers 5's Qwen2ForSequenceClassification is GenericForSequenceClassification,
+    # whose __init__ builds `AutoModel.from_config(config)`: the auto mapping's tables and lazy
+    # imports pick Qwen2Model beside configuration_qwen2.py, which the names say too
+    from ml_lsp.analysis import analyze_source, dim_json
+    from ml_lsp.resolve import make_resolver
+
+    files = {
+        "transformers/__init__.py": "",
+        "transformers/models/__init__.py": "",
+        "transformers/models/auto/__init__.py": "",
+        "transformers/models/auto/modeling_auto.py": """\
+            class AutoModel:
+                @classmethod
+                def from_config(cls, config, **kwargs):
+                    model_class = _LAZY_MAPPING[type(config)]  # tables the engine does not follow
+                    return model_class._from_config(config, **kwargs)
+            """,
+        "transformers/models/tiny/__init__.py": "",
+        "transformers/models/tiny/configuration_tiny.py": """\
+            class TinyConfig:
+                def __init__(self, hidden_size=32, vocab_size=100, num_labels=2):
+                    self.hidden_size = hidden_size
+                    self.vocab_size = vocab_size
+                    self.num_labels = num_labels
+            """,
+        "transformers/models/tiny/modeling_tiny.py": """\
+            import torch
+            from torch import nn
+            from ..auto.modeling_auto import AutoModel
+
+
+            class TinyModel(nn.Module):
+                def __init__(self, config):
+                    super().__init__()
+                    self.embed = nn.Embedding(config.vocab_size, config.hidden_size)
+
+                def forward(self, input_ids):
+                    return self.embed(input_ids)
+
+
+            class TinyForSequenceClassification(nn.Module):
+                def __init__(self, config):
+                    super().__init__()
+                    self.model = AutoModel.from_config(config)
+                    self.score = nn.Linear(config.hidden_size, config.num_labels)
+
+                def forward(self, input_ids):
+                    hidden = self.model(input_ids)
+                    logits = self.score(hidden)
+                    return logits
+            """,
+    }
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(textwrap.dedent(text))
+    path = tmp_path / "transformers/models/tiny/modeling_tiny.py"
+    src = path.read_text()
+    src = src.replace("import torch\n", "import torch\nfrom .configuration_tiny import TinyConfig\n", 1)
+    path.write_text(src)
+    facts = analyze_source(src, str(path), resolve_module=make_resolver(str(tmp_path)),
+                           entry="TinyForSequenceClassification", init="config=TinyConfig(hidden_size=16, num_labels=3)",
+                           inputs={"input_ids": [2, 7]})
+    found = {b.name: [dim_json(d) for d in b.shape] for b in facts.bindings if b.shape is not None}
+    assert found.get("hidden") == [2, 7, 16]
+    assert found.get("logits") == [2, 7, 3]
