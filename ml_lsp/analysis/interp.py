@@ -2924,6 +2924,16 @@ class Interp:
             if len(args) >= 2 and isinstance(args[1], str) and isinstance(args[0], (Instance, Obj)):
                 if args[1] in args[0].attrs:
                     return True
+                inst = args[0]
+                if isinstance(inst, Instance) and inst.complete and not args[1].startswith("_") \
+                        and args[1] not in _MODULE_MEMBERS and inst.cls.lookup(args[1]) is None \
+                        and inst.cls.lookup("__getattr__") is None and _attribute_alias(inst, args[1]) == args[1] \
+                        and _plain_module_or_object(inst.cls):
+                    # an object of a class of the file (nn.Module its only library base) that
+                    # neither its class nor its __init__ gave the name: diffusers' ControlNet asks
+                    # each down block hasattr(block, "has_cross_attention"), set only by the
+                    # cross-attention blocks
+                    return False
             if len(args) >= 2 and isinstance(args[1], str) and isinstance(args[0], Ref) and \
                     self.lookup_rule(f"{args[0].qual}.{args[1]}") is not None:
                 return True  # hasattr(F, "scaled_dot_product_attention"): the torch we describe has it
@@ -4752,10 +4762,37 @@ def _isinstance(obj, cls):
         if isinstance(obj, Instance) and any(isinstance(b, Ref) and b.qual == cls.qual
                                              for c in obj.cls.mro() for b in c.bases):
             return True
+        if isinstance(obj, Instance) and (kind is not None or cls.qual.startswith("torch.nn.")) \
+                and _plain_module_or_object(obj.cls):
+            # a class of the file deriving from nn.Module alone (or from nothing) is no
+            # ModuleList, list or dict: torchtune's TransformerDecoder takes `layers` as a
+            # ModuleList, a list or one layer to clone, and asks which
+            return False
         if obj is None and cls.qual.split(".")[0] not in _TYPE_ROOTS:
             # None is an instance of no library class (torchtune: isinstance(mask, BlockMask))
             return False
     return UNK
+
+
+# nn.Module's public members (a class deriving from it has them without setting them)
+_MODULE_MEMBERS = frozenset({
+    "T_destination", "add_module", "apply", "bfloat16", "buffers", "call_super_init", "children", "compile",
+    "cpu", "cuda", "double", "dump_patches", "eval", "extra_repr", "float", "forward", "get_buffer",
+    "get_extra_state", "get_parameter", "get_submodule", "half", "ipu", "load_state_dict", "modules", "mtia",
+    "named_buffers", "named_children", "named_modules", "named_parameters", "parameters",
+    "register_backward_hook", "register_buffer", "register_forward_hook", "register_forward_pre_hook",
+    "register_full_backward_hook", "register_full_backward_pre_hook", "register_load_state_dict_post_hook",
+    "register_load_state_dict_pre_hook", "register_module", "register_parameter", "register_state_dict_post_hook",
+    "register_state_dict_pre_hook", "requires_grad_", "set_extra_state", "set_submodule", "share_memory",
+    "state_dict", "to", "to_empty", "train", "training", "type", "xpu", "zero_grad"})
+
+
+def _plain_module_or_object(cls: ClassVal) -> bool:
+    """``cls``'s library bases, over its whole MRO, are nn.Module or object at most."""
+    if cls.mro_error:
+        return False
+    return all(not isinstance(b, Ref) or b.qual in _MODULE_CLASSES or b.qual in ("builtins.object", "object")
+               for c in cls.mro() for b in c.bases)
 
 
 def _issubclass(sub, cls):

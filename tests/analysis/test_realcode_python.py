@@ -1079,3 +1079,83 @@ def test_a_list_grown_a_number_of_times_nobody_knows_has_no_known_length():
                     entry="Net", inputs={"x": [2, 128, 8, 8]})
     assert not known.conflicts
     assert shapes(known, "x", "Net.forward")[0] == [2, 512, 8, 8]
+
+
+def test_a_module_of_the_file_is_no_module_list_and_no_list():
+    # torchtune's TransformerDecoder takes `layers` as a ModuleList, a list, or one layer to
+    # clone num_layers times, and asks isinstance which: a class deriving from nn.Module alone
+    # is neither, so the layer is cloned and the decoder runs its copies
+    f = analyze("""
+    import copy
+    from typing import Optional
+
+
+    class Block(nn.Module):
+        def __init__(self, lin):
+            super().__init__()
+            self.lin = lin
+
+        def forward(self, x, mask=None):
+            return self.lin(x)
+
+
+    class Decoder(nn.Module):
+        def __init__(self, layers, num_layers: Optional[int] = None):
+            super().__init__()
+            if isinstance(layers, nn.ModuleList):
+                pass
+            elif isinstance(layers, list):
+                layers = nn.ModuleList(layers)
+            else:
+                layers = nn.ModuleList([copy.deepcopy(layers) for i in range(num_layers)])
+            self.layers = layers
+
+        def forward(self, x):
+            for layer in self.layers:
+                x = layer(x, mask=None)
+            out = x
+            return out
+    """, entry="Decoder", init="layers=Block(nn.Linear(8, 16)), num_layers=1", inputs={"x": [2, 8]})
+    assert last(f, "out") == [2, 16]
+
+
+def test_hasattr_of_a_name_no_class_of_the_file_sets_is_false():
+    # diffusers' ControlNet asks each down block hasattr(block, "has_cross_attention"): only
+    # the cross-attention blocks set it, so the plain block takes the other call
+    f = analyze("""
+    class CrossBlock(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.has_cross_attention = True
+            self.conv = nn.Conv2d(c, c, 3, padding=1)
+
+        def forward(self, x, context=None):
+            return self.conv(x)
+
+
+    class PlainBlock(nn.Module):
+        def __init__(self, c_in, c_out):
+            super().__init__()
+            self.conv = nn.Conv2d(c_in, c_out, 3, stride=2, padding=1)
+
+        def forward(self, x):
+            return self.conv(x)
+
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = nn.ModuleList([CrossBlock(8), PlainBlock(8, 16)])
+
+        def forward(self, x, context):
+            for block in self.blocks:
+                if hasattr(block, "has_cross_attention") and block.has_cross_attention:
+                    crossed = block(x, context=context)
+                    x = crossed
+                else:
+                    plain = block(x)
+                    x = plain
+            return x
+    """, entry="Net", inputs={"x": [2, 8, 16, 16], "context": [2, 7, 32]})
+    assert last(f, "crossed") == [2, 8, 16, 16]  # the plain block never took this call
+    assert last(f, "plain") == [2, 16, 8, 8]
