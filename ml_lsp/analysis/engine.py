@@ -868,11 +868,20 @@ def _model_state(instance, limit: int = 256) -> list:
     saved, todo, seen = [], [instance], set()
     while todo and len(saved) < limit:
         inst = todo.pop()
-        if not isinstance(inst, Instance) or id(inst) in seen:
+        if id(inst) in seen:
             continue
         seen.add(id(inst))
+        if isinstance(inst, Layer):
+            # a ModuleList or ModuleDict of the library holds the blocks (litgpt's
+            # transformer.h: an adapter block's attention keeps its prompt's keys in
+            # self.adapter_kv_cache, which the probe must not leave set)
+            todo.extend(v for v in (inst.children or ()) if isinstance(v, (Instance, Layer)))
+            todo.extend(v for v in inst.attrs.values() if isinstance(v, (Instance, Layer)))
+            continue
+        if not isinstance(inst, Instance):
+            continue
         saved.append((inst, dict(inst.attrs)))
-        todo.extend(v for v in inst.attrs.values() if isinstance(v, Instance))
+        todo.extend(v for v in inst.attrs.values() if isinstance(v, (Instance, Layer)))
     return saved
 
 

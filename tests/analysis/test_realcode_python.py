@@ -1159,3 +1159,40 @@ def test_hasattr_of_a_name_no_class_of_the_file_sets_is_false():
     """, entry="Net", inputs={"x": [2, 8, 16, 16], "context": [2, 7, 32]})
     assert last(f, "crossed") == [2, 8, 16, 16]  # the plain block never took this call
     assert last(f, "plain") == [2, 16, 8, 8]
+
+
+def test_the_probe_run_leaves_no_cache_behind_in_blocks_of_a_module_list():
+    # litgpt's adapter attention keeps its prompt's keys in self.adapter_kv_cache on the first
+    # call; the blocks sit in an nn.ModuleList. The run that learns the inputs' dtypes must not
+    # leave the cache set, or the recorded run takes the cached branch torch takes only later
+    f = analyze("""
+    class Attention(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.proj = nn.Linear(8, 8)
+            self.kv_cache = None
+
+        def forward(self, x):
+            if self.kv_cache is not None:
+                cached = self.kv_cache
+                keys = self.proj(cached)
+            else:
+                fresh = x[:, :2]
+                self.kv_cache = fresh
+                keys = self.proj(fresh)
+            return keys
+
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = nn.ModuleList([Attention()])
+
+        def forward(self, x):
+            for block in self.blocks:
+                x = block(x)
+            return x
+    """, entry="Net", inputs={"x": [2, 5, 8]})
+    names = {b.name for b in f.bindings if b.shape is not None}
+    assert "fresh" in names
+    assert "cached" not in names
