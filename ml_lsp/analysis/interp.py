@@ -2283,6 +2283,10 @@ class Interp:
         own = inst.attrs.get("forward")
         if isinstance(own, Bound) and own.receiver is inst and isinstance(own.func, Func):
             fwd = own.func  # timm's fasternet: self.forward = self.forward_split_cat, chosen in __init__
+        if not isinstance(fwd, Func) and isinstance(inst.cls.lookup("__call__"), Func):
+            # a module class that defines __call__ and no forward (diffusers' attention processors
+            # that hold weights, IPAdapterAttnProcessor2_0(nn.Module)): calling it runs __call__
+            fwd = inst.cls.lookup("__call__")
         if not isinstance(fwd, Func):
             base = inst.attrs.get("__layer__")
             if isinstance(base, Layer):

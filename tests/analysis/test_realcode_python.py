@@ -1196,3 +1196,32 @@ def test_the_probe_run_leaves_no_cache_behind_in_blocks_of_a_module_list():
     names = {b.name for b in f.bindings if b.shape is not None}
     assert "fresh" in names
     assert "cached" not in names
+
+
+def test_a_module_class_with_call_and_no_forward_runs_its_call():
+    # diffusers' IPAdapterAttnProcessor2_0 is an nn.Module (it holds the image-prompt
+    # projections) that defines __call__(self, attn, hidden_states, ...) and no forward
+    f = analyze("""
+    class Processor(nn.Module):
+        def __init__(self, dim):
+            super().__init__()
+            self.to_k_ip = nn.Linear(dim, 16)
+
+        def __call__(self, attn, hidden_states):
+            query = attn.to_q(hidden_states)
+            ip_key = self.to_k_ip(hidden_states)
+            return query + ip_key
+
+
+    class Attention(nn.Module):
+        def __init__(self, dim, processor):
+            super().__init__()
+            self.to_q = nn.Linear(dim, 16)
+            self.processor = processor
+
+        def forward(self, hidden_states):
+            out = self.processor(self, hidden_states)
+            return out
+    """, entry="Attention", init="dim=8, processor=Processor(8)", inputs={"hidden_states": [2, 5, 8]})
+    assert last(f, "ip_key") == [2, 5, 16]
+    assert last(f, "out") == [2, 5, 16]
