@@ -2839,10 +2839,10 @@ class Interp:
                 for x in items[1:]:
                     out = self.binop(ast.Add(), out, x, node)
                 return out
-            if items is not None and all(dims.is_dim(x) for x in items):
+            if items is not None and all(dims.is_dim(x) or type(x) is bool for x in items):
                 out = 0
-                for x in items:
-                    out = dims.add(out, x)
+                for x in items:  # a bool counts as 0 or 1 (litgpt's sum(self.enable_lora))
+                    out = dims.add(out, int(x) if type(x) is bool else x)
                 return out if out is not None else UNK
             return UNK
         if name in ("list", "tuple", "reversed", "enumerate", "zip") and args and \

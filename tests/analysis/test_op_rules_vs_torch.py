@@ -149,6 +149,8 @@ CASES = [
     ("x.long()", {"x": (2, 3)}),
     ("x.to(torch.long)", {"x": (2, 3)}),
     ("x.scatter(1, y, 1.0)", {"x": (3, 5), "y": ("long", (3, 2))}),
+    # litgpt's LoRA zero-pads the enabled q/v updates into the qkv width
+    ("x.new_zeros(2, 6, 12).index_copy_(dim=-1, index=y, source=x)", {"x": (2, 6, 8), "y": ("long", (8,))}),
     ("x.gather(1, y)", {"x": (3, 5), "y": ("long", (3, 2))}),
     ("x.take_along_dim(y, dim=1)", {"x": (2, 6, 4), "y": ("long", (2, 1, 1))}),
     ("torch.isin(y, z)", {"y": ("long", (2, 16)), "z": ("long", (3,))}),

@@ -1225,3 +1225,18 @@ def test_a_module_class_with_call_and_no_forward_runs_its_call():
     """, entry="Attention", init="dim=8, processor=Processor(8)", inputs={"hidden_states": [2, 5, 8]})
     assert last(f, "ip_key") == [2, 5, 16]
     assert last(f, "out") == [2, 5, 16]
+
+
+def test_a_sum_of_flags_is_the_count_of_those_set():
+    # litgpt's LoRAQKVLinear splits its input into sum(self.enable_lora) pieces
+    f = analyze("""
+    class LoRA(nn.Module):
+        def __init__(self, enable_lora=(True, False, True)):
+            super().__init__()
+            self.enable_lora = enable_lora
+
+        def forward(self, x):
+            a, b = x.chunk(sum(self.enable_lora), dim=1)
+            return a
+    """, entry="LoRA", inputs={"x": [2, 8, 16]})
+    assert last(f, "a") == [2, 4, 16]
