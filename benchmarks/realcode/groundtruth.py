@@ -176,8 +176,7 @@ def record_defaults(manifest: Manifest, requests: list, workers: int, timeout: f
             what = (f"{len(result['entries'])} bindings ({result.get('device')})" if result.get("ok")
                     else f"{result.get('stage')}: {result.get('error', '')[:100]}")
             print(f"defaults  {case.id}: {what}", file=sys.stderr, flush=True)
-    if todo:
-        save_json(DEFAULT_TRUTH, cache)
+            save_json(DEFAULT_TRUTH, cache)  # each one as it comes: a run stopped midway keeps them
     return cache
 
 
