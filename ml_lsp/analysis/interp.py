@@ -4510,6 +4510,10 @@ _SPECIAL_REFS = {
     "re.search": lambda interp, a, node, frame: _sp_regex("search", a),
     "re.match": lambda interp, a, node, frame: _sp_regex("match", a),
     "re.fullmatch": lambda interp, a, node, frame: _sp_regex("fullmatch", a),
+    "re.split": lambda interp, a, node, frame: pyregex.split(
+        a.arg(0, "pattern", UNK), a.arg(1, "string", UNK), a.arg(2, "maxsplit", 0), a.arg(3, "flags", 0)),
+    "re.findall": lambda interp, a, node, frame: pyregex.findall(
+        a.arg(0, "pattern", UNK), a.arg(1, "string", UNK), a.arg(2, "flags", 0)),
 }
 
 

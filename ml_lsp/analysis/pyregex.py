@@ -1,4 +1,4 @@
-"""``re.search``/``re.match``/``re.fullmatch`` on strings the engine knows.
+"""``re.search``/``re.match``/``re.fullmatch``/``re.split``/``re.findall`` on strings the engine knows.
 
 Dispatch code picks a branch with a regular expression on a configuration string
 (transformers' ``is_kernel("sdpa")``). Left unknown, both branches run, and the branch
@@ -84,6 +84,44 @@ def _can_backtrack_long(parsed) -> bool:
         return False
 
     return walk(parsed, False)
+
+
+def _safe(pattern, subject, flags) -> bool:
+    if not isinstance(pattern, str) or not isinstance(subject, str) or not isinstance(flags, int) \
+            or isinstance(flags, bool):
+        return False
+    if len(pattern) > MAX_PATTERN or len(subject) > MAX_SUBJECT:
+        return False
+    try:
+        return not _can_backtrack_long(sre_parse.parse(pattern, flags))
+    except (re.error, TypeError, ValueError, RecursionError):
+        return False
+
+
+def split(pattern, subject, maxsplit=0, flags=0):
+    """``re.split``: a list of strings (None for a group that took no part), or UNK. timm's
+    block strings are read so: ``re.split(r'(\\d.*)', 'c16')`` -> ``['c', '16', '']``."""
+    from ml_lsp.analysis.values import Seq
+
+    if not _safe(pattern, subject, flags) or not isinstance(maxsplit, int) or isinstance(maxsplit, bool):
+        return UNK
+    try:
+        return Seq(list(re.split(pattern, subject, maxsplit=maxsplit, flags=flags)), "list")
+    except (re.error, TypeError, ValueError, RecursionError):
+        return UNK
+
+
+def findall(pattern, subject, flags=0):
+    """``re.findall``: a list of strings (or of tuples of groups), or UNK."""
+    from ml_lsp.analysis.values import Seq
+
+    if not _safe(pattern, subject, flags):
+        return UNK
+    try:
+        found = re.findall(pattern, subject, flags=flags)
+    except (re.error, TypeError, ValueError, RecursionError):
+        return UNK
+    return Seq([_seq(x) if isinstance(x, tuple) else x for x in found], "list")
 
 
 def match(kind: str, pattern, subject, flags=0):

@@ -1240,3 +1240,33 @@ def test_a_sum_of_flags_is_the_count_of_those_set():
             return a
     """, entry="LoRA", inputs={"x": [2, 8, 16]})
     assert last(f, "a") == [2, 4, 16]
+
+
+def test_a_block_string_read_with_re_split_gives_the_widths():
+    # timm's EfficientNet family builds its blocks from strings like 'ir_r1_k3_s2_e6_c24':
+    # _decode_block_str splits each option with re.split(r'(\d.*)', op)
+    f = analyze(r"""
+    import re
+
+
+    def decode(block_str):
+        options = {}
+        for op in block_str.split('_')[1:]:
+            splits = re.split(r'(\d.*)', op)
+            if len(splits) >= 2:
+                key, value = splits[:2]
+                options[key] = value
+        return int(options['c']), int(options['k'])
+
+
+    class Block(nn.Module):
+        def __init__(self, spec='ir_r1_k3_s2_e6_c24'):
+            super().__init__()
+            out_chs, kernel = decode(spec)
+            self.conv = nn.Conv2d(16, out_chs, kernel, padding=kernel // 2)
+
+        def forward(self, x):
+            y = self.conv(x)
+            return y
+    """, entry="Block", inputs={"x": [2, 16, 8, 8]})
+    assert last(f, "y") == [2, 24, 8, 8]
