@@ -87,6 +87,7 @@ def _can_backtrack_long(parsed) -> bool:
 
 
 def _safe(pattern, subject, flags) -> bool:
+    """Known strings, short enough, and a pattern that cannot backtrack for long."""
     if not isinstance(pattern, str) or not isinstance(subject, str) or not isinstance(flags, int) \
             or isinstance(flags, bool):
         return False
@@ -127,14 +128,9 @@ def findall(pattern, subject, flags=0):
 def match(kind: str, pattern, subject, flags=0):
     """What ``re.<kind>(pattern, subject, flags)`` returns: ``None``, a ``RegexMatch``, or
     ``UNK`` when an argument is not a known string or the pattern is not safe to run."""
-    if not isinstance(pattern, str) or not isinstance(subject, str) or not isinstance(flags, int) \
-            or isinstance(flags, bool):
-        return UNK
-    if len(pattern) > MAX_PATTERN or len(subject) > MAX_SUBJECT:
+    if not _safe(pattern, subject, flags):
         return UNK
     try:
-        if _can_backtrack_long(sre_parse.parse(pattern, flags)):
-            return UNK
         found = getattr(re, kind)(pattern, subject, flags)
     except (re.error, TypeError, ValueError, RecursionError):
         return UNK
