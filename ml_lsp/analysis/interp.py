@@ -1673,6 +1673,17 @@ class Interp:
                 if all(x is None or (isinstance(x, int) and not isinstance(x, bool)) for x in (lo, hi, st)):
                     return Seq(obj.items[slice(lo, hi, st)], obj.kind)
             return UNK
+        if isinstance(obj, str):
+            # 'enc_depth'[len('enc_'):]: x-transformers' groupby_prefix_and_trim names the
+            # encoder's keyword arguments so
+            if isinstance(key, int) and not isinstance(key, bool):
+                return obj[key] if -len(obj) <= key < len(obj) else UNK
+            if isinstance(key, SliceVal):
+                lo, hi, st = _hinted_slice(key)
+                if all(x is None or (isinstance(x, int) and not isinstance(x, bool)) for x in (lo, hi, st)) \
+                        and st != 0:
+                    return obj[slice(lo, hi, st)]
+            return UNK
         if isinstance(obj, DictVal):
             if _hashable(key) and key in obj.items:
                 return obj.items[key]

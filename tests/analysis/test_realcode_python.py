@@ -1270,3 +1270,24 @@ def test_a_block_string_read_with_re_split_gives_the_widths():
             return y
     """, entry="Block", inputs={"x": [2, 16, 8, 8]})
     assert last(f, "y") == [2, 24, 8, 8]
+
+
+def test_keyword_arguments_renamed_by_slicing_off_their_prefix():
+    # x-transformers' XTransformer(enc_depth=1, ...) hands Encoder the keywords that start with
+    # 'enc_', each renamed key[len('enc_'):]
+    f = analyze("""
+    def trim(prefix, d):
+        return {key[len(prefix):]: value for key, value in d.items() if key.startswith(prefix)}
+
+
+    class Model(nn.Module):
+        def __init__(self, **kwargs):
+            super().__init__()
+            enc = trim('enc_', kwargs)
+            self.proj = nn.Linear(4, enc['dim'])
+
+        def forward(self, x):
+            y = self.proj(x)
+            return y
+    """, entry="Model", init="enc_dim=12, dec_dim=5", inputs={"x": [2, 4]})
+    assert last(f, "y") == [2, 12]
