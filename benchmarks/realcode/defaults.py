@@ -62,26 +62,38 @@ def _fresh(symbols: dict[str, int]) -> int:
     return next((v for v in SMALL_VALUES if v not in used), SMALL_VALUES[-1])
 
 
+def _class_def(source: str, cls: str):
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    return next((n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == cls), None)
+
+
+def _method(class_def, name: str):
+    if class_def is None:
+        return None
+    return next((f for f in class_def.body if isinstance(f, ast.FunctionDef) and f.name == name), None)
+
+
+def _defaulted(fn: ast.FunctionDef) -> list:
+    """(parameter, default expression) of each parameter of ``fn`` that has a default,
+    positional and keyword-only (``self`` has none)."""
+    a = fn.args
+    positional = a.posonlyargs + a.args
+    return list(zip(positional[len(positional) - len(a.defaults):], a.defaults)) + \
+        [(p, d) for p, d in zip(a.kwonlyargs, a.kw_defaults) if d is not None]
+
+
 def constructor_defaults(source: str, cls: str) -> dict[str, int]:
     """The integer defaults of class ``cls``'s own ``__init__`` in ``source``
     (``dim: int = 384`` -> {"dim": 384}): the engine names a size it kept symbolic after its
     constructor parameter (``(B, N, dim)``), which the model built with its defaults has."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
+    init = _method(_class_def(source, cls), "__init__")
+    if init is None:
         return {}
-    for node in ast.walk(tree):
-        if not (isinstance(node, ast.ClassDef) and node.name == cls):
-            continue
-        init = next((f for f in node.body if isinstance(f, ast.FunctionDef) and f.name == "__init__"), None)
-        if init is None:
-            return {}
-        a = init.args
-        params = a.posonlyargs + a.args
-        pairs = list(zip(params[len(params) - len(a.defaults):], a.defaults)) + list(zip(a.kwonlyargs, a.kw_defaults))
-        return {p.arg: d.value for p, d in pairs if isinstance(d, ast.Constant) and type(d.value) is int
-                and d.value > 0}
-    return {}
+    return {p.arg: d.value for p, d in _defaulted(init) if isinstance(d, ast.Constant) and type(d.value) is int
+            and d.value > 0}
 
 
 def concrete(guessed: dict[str, list | None], given: dict[str, tuple[list[int], str]],
@@ -140,20 +152,6 @@ def input_attempts(guessed: dict[str, list | None] | None, manifest_specs,
     return attempts
 
 
-def _class_def(source: str, cls: str):
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return None
-    return next((n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == cls), None)
-
-
-def _method(class_def, name: str):
-    if class_def is None:
-        return None
-    return next((f for f in class_def.body if isinstance(f, ast.FunctionDef) and f.name == name), None)
-
-
 def required_arguments(source: str, cls: str, init: str | None) -> str | None:
     """For a class whose own ``__init__`` has parameters without a default (``dim``,
     ``heads``): the manifest's ``init`` cut down to those (``"dim=32, heads=4"``); every other
@@ -166,8 +164,8 @@ def required_arguments(source: str, cls: str, init: str | None) -> str | None:
         return "" if init is None else None
     a = fn.args
     params = (a.posonlyargs + a.args)[1:]
-    required = [p.arg for p in params[:len(params) - len(a.defaults)]]
-    required += [p.arg for p, d in zip(a.kwonlyargs, a.kw_defaults) if d is None]
+    defaulted = {p.arg for p, _ in _defaulted(fn)}
+    required = [p.arg for p in params + a.kwonlyargs if p.arg not in defaulted]
     if not required:
         return ""
     if not init:
@@ -199,11 +197,7 @@ def without_optional(source: str, cls: str, specs, ran=()) -> list[str]:
     fn = _method(_class_def(source, cls), "forward")
     if fn is None:
         return list(specs)
-    a = fn.args
-    positional = (a.posonlyargs + a.args)[1:]
-    optional = {p.arg for p in positional[len(positional) - len(a.defaults):]} if a.defaults else set()
-    optional |= {p.arg for p, d in zip(a.kwonlyargs, a.kw_defaults) if d is not None}
-    optional -= set(ran)
+    optional = {p.arg for p, _ in _defaulted(fn)} - set(ran)
     return [s for s in specs if s.split("=", 1)[0].strip() not in optional]
 
 
