@@ -868,20 +868,16 @@ def _model_state(instance, limit: int = 256) -> list:
     saved, todo, seen = [], [instance], set()
     while todo and len(saved) < limit:
         inst = todo.pop()
-        if id(inst) in seen:
+        if not isinstance(inst, (Instance, Layer)) or id(inst) in seen:
             continue
         seen.add(id(inst))
-        if isinstance(inst, Layer):
-            # a ModuleList or ModuleDict of the library holds the blocks (litgpt's
-            # transformer.h: an adapter block's attention keeps its prompt's keys in
-            # self.adapter_kv_cache, which the probe must not leave set)
-            todo.extend(v for v in (inst.children or ()) if isinstance(v, (Instance, Layer)))
-            todo.extend(v for v in inst.attrs.values() if isinstance(v, (Instance, Layer)))
-            continue
-        if not isinstance(inst, Instance):
-            continue
-        saved.append((inst, dict(inst.attrs)))
-        todo.extend(v for v in inst.attrs.values() if isinstance(v, (Instance, Layer)))
+        if isinstance(inst, Instance):
+            saved.append((inst, dict(inst.attrs)))
+        # a library ModuleList or ModuleDict (a Layer) is walked through, not saved: it holds
+        # the blocks (litgpt's transformer.h: an adapter block's attention keeps its prompt's
+        # keys in self.adapter_kv_cache, which the probe must not leave set)
+        held = [*(inst.children or ()), *inst.attrs.values()] if isinstance(inst, Layer) else inst.attrs.values()
+        todo.extend(v for v in held if isinstance(v, (Instance, Layer)))
     return saved
 
 

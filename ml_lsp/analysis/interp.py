@@ -371,6 +371,21 @@ def _hinted_slice(key) -> tuple:
     return tuple(bounds)
 
 
+_NOT_PLAIN = object()  # _plain_index: not an index Python's own indexing can answer here
+
+
+def _plain_index(items, key):
+    """``items[key]`` for a list or a str, where ``key`` is an int in range or a slice of
+    ints (a size made up from a default counting as its hint); else ``_NOT_PLAIN``."""
+    if isinstance(key, int) and not isinstance(key, bool):
+        return items[key] if -len(items) <= key < len(items) else _NOT_PLAIN
+    if isinstance(key, SliceVal):
+        bounds = _hinted_slice(key)
+        if all(x is None or (isinstance(x, int) and not isinstance(x, bool)) for x in bounds) and bounds[2] != 0:
+            return items[slice(*bounds)]
+    return _NOT_PLAIN
+
+
 class Interp:
     def __init__(self, text: str, path: Optional[str], rules: dict, resolve_module=None,
                  recorder: Optional[Recorder] = None, module_cache: Optional[dict] = None,
@@ -1495,8 +1510,8 @@ class Interp:
             for v in found[1:]:
                 out = join(out, v)
             return out
-        if name == "from_config" and _auto_model_name(obj) is not None:
-            return _AutoFromConfig(_auto_model_name(obj))
+        if name == "from_config" and (auto := _auto_model_name(obj)) is not None:
+            return _AutoFromConfig(auto)
         if isinstance(obj, _SuperProxy):
             return _get_attr_super(self, obj, name, node, frame)
         if isinstance(obj, Ref):
@@ -1661,29 +1676,17 @@ class Interp:
         if isinstance(obj, Tensor):
             return self.call_rule("torch.Tensor.__getitem__", Args([obj, key]), node, frame)
         if isinstance(obj, Seq):
-            if isinstance(key, bool):
-                key = int(key)
-            if isinstance(key, int):
-                if -len(obj.items) <= key < len(obj.items):
-                    v = obj.items[key]
-                    return v if v is not None or obj.kind != "size" else NUM
+            v = _plain_index(obj.items, int(key) if isinstance(key, bool) else key)
+            if v is _NOT_PLAIN:
                 return UNK
             if isinstance(key, SliceVal):
-                lo, hi, st = _hinted_slice(key)
-                if all(x is None or (isinstance(x, int) and not isinstance(x, bool)) for x in (lo, hi, st)):
-                    return Seq(obj.items[slice(lo, hi, st)], obj.kind)
-            return UNK
+                return Seq(v, obj.kind)
+            return v if v is not None or obj.kind != "size" else NUM
         if isinstance(obj, str):
             # 'enc_depth'[len('enc_'):]: x-transformers' groupby_prefix_and_trim names the
             # encoder's keyword arguments so
-            if isinstance(key, int) and not isinstance(key, bool):
-                return obj[key] if -len(obj) <= key < len(obj) else UNK
-            if isinstance(key, SliceVal):
-                lo, hi, st = _hinted_slice(key)
-                if all(x is None or (isinstance(x, int) and not isinstance(x, bool)) for x in (lo, hi, st)) \
-                        and st != 0:
-                    return obj[slice(lo, hi, st)]
-            return UNK
+            v = _plain_index(obj, key)
+            return UNK if v is _NOT_PLAIN else v
         if isinstance(obj, DictVal):
             if _hashable(key) and key in obj.items:
                 return obj.items[key]
