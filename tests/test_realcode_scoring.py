@@ -6,6 +6,7 @@ no venv, no torch."""
 import importlib
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 
 def _benchmark_modules():
@@ -230,3 +231,38 @@ def test_a_class_with_no_run_of_its_own_is_scored_on_the_run_of_the_class_that_r
     # two runs that disagree in rank leave the line's rank open
     other = [{"scope": "Proj.forward", "line": 5, "name": "h", "shape": [2, 7, 32], "dtype": "float"}]
     assert run.reached_lines("Proj", manifest_run, [caller_run, other])[("Proj.forward", 5, "h")]["shape"] is None
+
+
+def test_where_torch_raised_on_small_sizes_the_symbols_are_tried_large():
+    # diffusers' AutoencoderOobleck takes its (B, 2, L) input down 2048-fold: L = 5 raises
+    # "kernel size can't be greater than actual input size", a large L runs
+    guessed = {"sample": ["B", 2, "L"], "mask": ["B", "L"]}
+    specs = defaults.larger_attempt(guessed, ["sample=2,2,64"])
+    assert specs == ["sample=2,2,4099", "mask=2,4099"]
+    # a symbol named after a constructor parameter keeps its default
+    assert defaults.larger_attempt({"x": ["B", "T", "dim"]}, ["x=2,16,64"], {"dim": 384}) == ["x=2,4099,384"]
+    assert defaults.larger_attempt({"x": None}, ["x=2,3"]) is None
+
+
+def test_a_class_that_runs_with_large_sizes_is_scored_on_that_run(monkeypatch, tmp_path):
+    source = tmp_path / "model.py"
+    source.write_text("class VAE:\n    def __init__(self, width=8):\n        pass\n")
+    case = SimpleNamespace(repo="owner/repo", path="model.py", cls="VAE", inputs=("x=2,2,64",),
+                           id="owner/repo:model.py:VAE")
+    raised = {"ok": False, "stage": "forward", "error": "RuntimeError: kernel size"}
+    ok = {"ok": True, "entries": DEFAULT_RUN}
+    asked = []
+
+    def record(manifest, requests, workers, timeout, suffix=""):
+        asked.extend((c.id, attempts, suffix) for c, attempts, _ in requests)
+        return {"owner/repo:model.py:VAE" + suffix: ok}
+    monkeypatch.setattr(run, "case_file", lambda manifest, c: source)
+    monkeypatch.setattr(run.groundtruth, "record_defaults", record)
+    monkeypatch.setattr(run.groundtruth, "key_for", lambda manifest, c: c.id)
+    result = run.CaseResult(case, run.Tally(), run.Tally(), None, None, [], [], [], guessed={"x": ["B", 2, "L"]})
+    found = run.larger_runs(None, [result], {case.id: raised}, 1)
+    assert asked == [(case.id, [["x=2,2,4099"]], "|large")]
+    assert found == {case.id: ok}
+    # a class whose own run was fine is not run again
+    asked.clear()
+    assert run.larger_runs(None, [result], {case.id: ok}, 1) == {} and asked == []

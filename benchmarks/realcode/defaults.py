@@ -18,6 +18,11 @@ import re
 #: values for the symbols of an inferred input when the manifest's input cannot give them:
 #: distinct, so that a dim that follows the wrong symbol shows
 SMALL_VALUES = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29)
+#: values for a last attempt where torch raised on the small ones: an inferred ``(B, 2, L)``
+#: is a right shape for a model whose convolutions take L down 2048-fold, but not with L = 5
+#: (the batch keeps 2; the meta device runs these at no cost)
+LARGE_VALUES = (4099, 4111, 4127, 4129, 4133, 4139, 4153, 4157, 4159, 4177)
+_BATCH_NAMES = ("B", "b", "N", "n", "bs", "bsz", "batch", "batch_size")
 
 _SPEC = re.compile(r"^(\w+)=([\d,\s]*?)(?:\s+(\S+))?$")
 _NAME = re.compile(r"[A-Za-z_]\w*")
@@ -34,7 +39,7 @@ def manifest_inputs(specs) -> dict[str, tuple[list[int], str]]:
     return out
 
 
-def _value(dim, symbols: dict[str, int], fallback: int | None):
+def _value(dim, symbols: dict[str, int], fallback: int | None, values=SMALL_VALUES):
     """An inferred dim as an int: an int as it is; a symbol (``B``) or an expression of
     symbols (``T+1``) with the values in ``symbols`` (a new symbol takes ``fallback``, or
     the next small value not yet used); ``None`` (unknown) takes ``fallback`` too."""
@@ -44,12 +49,13 @@ def _value(dim, symbols: dict[str, int], fallback: int | None):
         return dim
     if dim is None:
         if fallback is None:
-            fallback = symbols[f"?{len(symbols)}"] = _fresh(symbols)
+            fallback = symbols[f"?{len(symbols)}"] = _fresh(symbols, values)
         return fallback
     text = str(dim)
     for name in _NAME.findall(text):
         if name not in symbols:
-            symbols[name] = fallback if fallback is not None and text == name else _fresh(symbols)
+            fresh = 2 if values is not SMALL_VALUES and name in _BATCH_NAMES else _fresh(symbols, values)
+            symbols[name] = fallback if fallback is not None and text == name else fresh
     try:
         value = eval(text, {"__builtins__": {}}, dict(symbols))  # noqa: S307 - the engine's own dim text
     except Exception:  # noqa: BLE001 - a dim text we cannot evaluate
@@ -57,9 +63,9 @@ def _value(dim, symbols: dict[str, int], fallback: int | None):
     return value if isinstance(value, int) and value > 0 else None
 
 
-def _fresh(symbols: dict[str, int]) -> int:
+def _fresh(symbols: dict[str, int], values=SMALL_VALUES) -> int:
     used = set(symbols.values())
-    return next((v for v in SMALL_VALUES if v not in used), SMALL_VALUES[-1])
+    return next((v for v in values if v not in used), values[-1])
 
 
 def _class_def(source: str, cls: str):
@@ -97,7 +103,7 @@ def constructor_defaults(source: str, cls: str) -> dict[str, int]:
 
 
 def concrete(guessed: dict[str, list | None], given: dict[str, tuple[list[int], str]],
-             aligned: bool, known: dict[str, int] | None = None) -> list[str] | None:
+             aligned: bool, known: dict[str, int] | None = None, values=SMALL_VALUES) -> list[str] | None:
     """One set of input specs for runtime.py: each inferred shape with its symbols given
     values; ``aligned``: a symbol or unknown dim takes the manifest's size of the same input
     at the same place counted from the right (an image model built with defaults wants the
@@ -120,7 +126,7 @@ def concrete(guessed: dict[str, list | None], given: dict[str, tuple[list[int], 
         for i, dim in enumerate(shape):
             j = len(sizes) - len(shape) + i
             fallback = sizes[j] if aligned and 0 <= j < len(sizes) else None
-            value = _value(dim, symbols, fallback)
+            value = _value(dim, symbols, fallback, values)
             if value is None:
                 return None
             dims.append(value)
@@ -150,6 +156,16 @@ def input_attempts(guessed: dict[str, list | None] | None, manifest_specs,
         if specs not in attempts:
             attempts.append(specs)
     return attempts
+
+
+def larger_attempt(guessed: dict[str, list | None] | None, manifest_specs,
+                   known: dict[str, int] | None = None) -> list[str] | None:
+    """The inputs of input_attempts with every symbol but the batch large (LARGE_VALUES):
+    tried where torch raised on each of those, since a symbol's small value may be only
+    too small for the model (a kernel larger than the input), not a wrong shape."""
+    if not input_attempts(guessed, manifest_specs, known):
+        return None
+    return concrete(guessed, manifest_inputs(manifest_specs), False, known, LARGE_VALUES)
 
 
 def required_arguments(source: str, cls: str, init: str | None) -> str | None:

@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import groundtruth  # noqa: E402
 from defaults import (built_at, constructor_arguments, constructor_defaults, guessed_inputs,  # noqa: E402
-                      input_attempts, required_arguments, without_optional)
+                      input_attempts, larger_attempt, required_arguments, without_optional)
 from corpus import (BUG_PROOFS, CACHE, DEFAULT_MIRRORS, GROUND_TRUTH, REPO, VENV_PYTHON, CorpusError,  # noqa: E402
                     case_file, load_manifest, mutant_root)
 
@@ -333,6 +333,7 @@ def score_all_without(manifest, results: list[CaseResult], workers: int) -> None
     records = groundtruth.record_defaults(manifest, requests, workers, 240)
     own = {r.case.id: records.get(groundtruth.key_for(manifest, r.case)) if attempts_of[r.case.id] else None
            for r in results}
+    own.update(larger_runs(manifest, results, own, workers))
     ranks = rank_references(manifest, results, own, workers)
     runs_by_file: dict = {}
     for r in results:
@@ -347,6 +348,26 @@ def score_all_without(manifest, results: list[CaseResult], workers: int) -> None
             if reached:
                 r.without_inputs = score_reached(label, r.runtime, reached, r.static_without)
                 r.without_kind = "reached by its file"
+
+
+def larger_runs(manifest, results: list[CaseResult], own: dict, workers: int) -> dict:
+    """For each class whose default-built run raised on every input attempt: the run with
+    its symbols large (defaults.larger_attempt), where that runs; recorded in
+    groundtruth_defaults.json under ``ID|large``. Only those are run again, so the records
+    of the classes that ran stay as they are."""
+    requests = []
+    for r in results:
+        record = own[r.case.id]
+        if record is None or record.get("ok") or record.get("stage") != "forward":
+            continue
+        source = case_file(manifest, r.case).read_text(encoding="utf-8")
+        known = None if r.built_init is not None else constructor_defaults(source, r.case.cls.split("#")[0])
+        specs = larger_attempt(r.guessed, r.case.inputs, known)
+        if specs:
+            requests.append((r.case, [specs], r.built_init))
+    records = groundtruth.record_defaults(manifest, requests, workers, 240, suffix="|large")
+    found = {case.id: records.get(groundtruth.key_for(manifest, case) + "|large") for case, _, _ in requests}
+    return {cid: record for cid, record in found.items() if record and record.get("ok")}
 
 
 def rank_references(manifest, results: list[CaseResult], own: dict, workers: int) -> dict:
