@@ -162,6 +162,8 @@ class SourceFacts:
     bound: dict[int, tuple[str, ...]] = field(default_factory=dict)
     #: (function name, first line of its def/decorators) -> qualified name (Python < 3.11)
     qualnames: dict[tuple[str, int], str] = field(default_factory=dict)
+    #: first line of a ``for`` whose body starts on a later line -> the body's first and last line
+    loop_bodies: dict[int, tuple[int, int]] = field(default_factory=dict)
 
 
 def source_facts(path: str, text: str | None = None) -> SourceFacts | None:
@@ -185,6 +187,8 @@ def source_facts(path: str, text: str | None = None) -> SourceFacts | None:
         names = _bound_names(node)
         if names:
             bound.setdefault(node.lineno, []).extend(names)
+        if isinstance(node, (ast.For, ast.AsyncFor)) and node.body[0].lineno > node.lineno:
+            facts.loop_bodies[node.lineno] = (node.body[0].lineno, node.body[-1].end_lineno or node.body[-1].lineno)
     facts.bound = {line: tuple(dict.fromkeys(names)) for line, names in bound.items()}
 
     def visit(node: ast.AST, prefix: str) -> None:
@@ -280,11 +284,16 @@ class ShapeRecorder:
         path = facts.path
         starts = facts.statement_start
         bound = facts.bound
+        loops = facts.loop_bodies
         current = [None, False]  # first line of the running statement, did it raise
 
-        def finish() -> None:
+        def finish(next_line: int | None = None) -> None:
             line, raised = current
             if line is None or raised:
+                return
+            if line in loops and not (next_line is not None and loops[line][0] <= next_line <= loops[line][1]):
+                # the loop's header left for a line outside its body: the iterator was done
+                # and bound nothing; its target holds what the body last made of it
                 return
             names = bound.get(line)
             if names:
@@ -294,7 +303,7 @@ class ShapeRecorder:
             if event == "line":
                 start = starts.get(frame_.f_lineno, frame_.f_lineno)
                 if start != current[0]:
-                    finish()
+                    finish(frame_.f_lineno)
                     current[0] = start
                     current[1] = False
                 # Back at the first line of the same statement: a one-line loop body

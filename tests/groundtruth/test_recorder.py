@@ -162,3 +162,32 @@ def test_module_level_statements_only_on_request(tmp_path):
     assert quiet.entries() == []
     assert [(e["scope"], e["line"], e["name"], e["shape"]) for e in loud.entries()] == \
         [("<module>", 2, "batch", [3, 2])]
+
+
+def test_a_loop_target_the_body_rebinds_is_recorded_as_the_iterator_gave_it(tmp_path):
+    # diffusers' IP-adapter attention: `for current, scale in zip(states, scales):` then
+    # `current = attn(current)`; when the loop ends the header runs once more and binds
+    # nothing, so the body's (2, 16, 64) is not a value of the header's line
+    source = textwrap.dedent('''\
+        import torch
+
+
+        def ip_adapter(states, proj):
+            out = 0
+            for current, scale in zip(states, [1.0, 0.5]):
+                current = current @ proj
+                out = out + current * scale
+            else:
+                done = out
+            return out
+        ''')
+    path = tmp_path / "ip.py"
+    path.write_text(source)
+    namespace = {"__name__": "ip"}
+    exec(compile(source, str(path), "exec"), namespace)
+    with ShapeRecorder([str(path)]) as recorder:
+        namespace["ip_adapter"]([torch.randn(2, 4, 32), torch.randn(2, 4, 32)], torch.randn(32, 64))
+    got = {(e["line"], e["name"]): e for e in recorder.entries()}
+    assert got[(6, "current")]["shape"] == [2, 4, 32] and got[(6, "current")]["count"] == 2
+    assert got[(7, "current")]["shape"] == [2, 4, 64]
+    assert got[(10, "done")]["shape"] == [2, 4, 64]
