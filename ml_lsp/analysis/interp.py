@@ -2701,7 +2701,9 @@ class Interp:
         else:
             init = cls.lookup("__init__")
             if isinstance(init, Func):
-                call = Args([inst] + a.args, a.kwargs, [None] + a.arg_nodes, a.kw_nodes)
+                # `Net(width=16, **kwargs)` with kwargs unknown (a timm factory's): the
+                # parameters it does not name are unknown, not their defaults
+                call = _same_star(Args([inst] + a.args, a.kwargs, [None] + a.arg_nodes, a.kw_nodes), a)
                 if any(_deco_name(d).rsplit(".", 1)[-1] == "register_to_config" for d in init.node.decorator_list):
                     self._register_config(inst, init, call)
                 self.call_func(init, call, node)

@@ -68,3 +68,34 @@ class Model(nn.Module):
     # built with those defaults in the code: it does fail
     assert_flagged(src + "\n\nmodel = Model(Config())\n", 'SH020', 'config.vocab_size is not None',
                    'config.vocab_size = None')
+
+
+FACTORY = '''
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self, width=8, img_size=None):
+        super().__init__()
+        assert img_size is not None, 'img_size is required'
+        self.fc = nn.Linear(width, 2)
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+def net_small(pretrained=False, **kwargs):
+    return Net(width=16, **kwargs)
+'''
+
+
+def test_quiet_for_a_default_that_unknown_keywords_may_replace():
+    # timm's model factories: `def mobileone_s0(pretrained=False, **kwargs)` builds the model
+    # with `**kwargs`, through which its registry passes img_size; nobody calls it here, so
+    # img_size may be anything, not its default None
+    assert_clean(FACTORY, 'SH020')
+
+
+def test_flagged_where_the_keywords_are_known_to_leave_the_default():
+    called = FACTORY.replace("img_size is required'", "img_size is required'  # <-")
+    assert_flagged(called + "\nmodel = net_small(pretrained=False)\n", 'SH020', 'img_size = None')
