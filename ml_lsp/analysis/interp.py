@@ -454,6 +454,7 @@ class Interp:
         # ValueError: attn = "eager"` would otherwise make the chosen attention unknown)
         self.may_raise = 0
         self.none_calls = 0  # layers called on None (torch raises): see _call_func_body
+        self.open_ctor_kwargs = 0  # constructors running with **kwargs nobody knows (see _construct)
         self.memo: dict = {}
         self.problems: list = []
         self.classes: list = []  # ClassVal in definition order
@@ -720,7 +721,7 @@ class Interp:
         conflict on the assert line, naming the values. Only a test whose value is known
         (never a guess about a symbol) is reported."""
         if not self.recording or frame.func is None or not str(frame.scope).endswith("__init__") \
-                or getattr(self, "assumed_ctor_args", False):
+                or getattr(self, "assumed_ctor_args", False) or self.open_ctor_kwargs:
             return
         if self.truth(self.eval(stmt.test, frame)) is not False:
             return
@@ -2123,6 +2124,12 @@ class Interp:
                 self.may_raise += 1
                 self.none_calls += 1
                 raise _NameErrorPath(name)
+            if a.args and a.args[0] is UNK:
+                # the output of a stage the engine could not follow (timm's EfficientNet
+                # blocks built from a block_args nobody gave) into a known layer: a tensor
+                # of unknown shape, as in a Sequential, so the layer still says what it can
+                # (a Conv2d(320, 1280, 1) gives (*, 1280, ?, ?) whatever came in)
+                a = _same_star(Args([Tensor(None, None)] + a.args[1:], a.kwargs, a.arg_nodes, a.kw_nodes), a)
             out = self.call_rule(layer.qual, a, node, frame, rule=layer.rule, layer=layer)
             if self.hints is not None:
                 self.learn_hints(layer, a)
@@ -2592,6 +2599,8 @@ class Interp:
             self.size_facts = caller.size_facts
         self.depth = caller.depth
         self.calling_root = caller if caller.import_depth == 0 else caller.calling_root
+        open_before = self.open_ctor_kwargs
+        self.open_ctor_kwargs = max(open_before, caller.open_ctor_kwargs)  # timm's builder's cls(**kwargs)
         try:
             return self.call_func(fn, a, None)
         except BudgetExceeded:
@@ -2601,6 +2610,7 @@ class Interp:
             return UNK
         finally:
             self.recording = was
+            self.open_ctor_kwargs = open_before
             if reentrant:
                 self.depth = depth_before
             else:
@@ -2701,12 +2711,20 @@ class Interp:
         else:
             init = cls.lookup("__init__")
             if isinstance(init, Func):
-                # `Net(width=16, **kwargs)` with kwargs unknown (a timm factory's): the
-                # parameters it does not name are unknown, not their defaults
-                call = _same_star(Args([inst] + a.args, a.kwargs, [None] + a.arg_nodes, a.kw_nodes), a)
+                call = Args([inst] + a.args, a.kwargs, [None] + a.arg_nodes, a.kw_nodes)
                 if any(_deco_name(d).rsplit(".", 1)[-1] == "register_to_config" for d in init.node.decorator_list):
                     self._register_config(inst, init, call)
-                self.call_func(init, call, node)
+                # `Net(width=16, **kwargs)` with kwargs unknown (a timm factory's, through which
+                # its registry passes img_size): the parameters it does not name keep their
+                # defaults for the shapes (unknown, every `if` on them made timm's factories
+                # explore each branch of each block, minutes a file), but an assert on them
+                # is not known to fail (see check_constructor_assert)
+                open_kwargs = getattr(a, "unknown_star", False)
+                self.open_ctor_kwargs += open_kwargs
+                try:
+                    self.call_func(init, call, node)
+                finally:
+                    self.open_ctor_kwargs -= open_kwargs
             elif init is None and _container_base(cls) is not None:
                 # class Blocks(nn.Sequential) without an __init__: the library's one takes the
                 # children (a forward of its own then iterates them)
@@ -4075,7 +4093,7 @@ def _flatten_tensors(v, prefix="", depth=0):
 
 
 def _unknown_input(v) -> bool:
-    return v is UNK or (isinstance(v, Tensor) and v.shape is None and not v.tail)
+    return v is UNK or (isinstance(v, Tensor) and v.shape is None and (not v.tail or v.vague))
 
 
 def _join_input_shapes(a, b):

@@ -62,6 +62,9 @@ class Tensor:
     fill: Optional[float] = None  # every element is this number (zeros, linspace(0, 0, n)):
     # timm's `dpr = [x.item() for x in torch.linspace(0, drop_path_rate, depth)]` with a rate
     # of 0 decides `DropPath(dpr[i]) if dpr[i] > 0. else nn.Identity()`
+    vague: bool = False  # with a tail: a known layer's output on a value the engine could not
+    # follow (a Conv2d's (*, 1280, ?, ?)); a block called with it learns less than from its own
+    # inferred input, as from an unknown value
 
     @property
     def rank(self):

@@ -28,7 +28,9 @@ def linear_forward(layer: Ctor, call: OpCall):
         return UNK
     fin, fout = layer.dim("in_features"), layer.dim("out_features")
     if x.shape is None:
-        return unknown_tensor(x.dtype)
+        # of unknown rank, whatever its last dims: the output ends with out_features (a
+        # known tail is lifted by the engine, which checks it against in_features)
+        return unknown_tensor(x.dtype) if x.tail else Tensor(None, "float", tail=(fout,), vague=True)
     if len(x.shape) == 0:
         call.conflict("linear_in_features", f"Linear({_r(fin)} -> {_r(fout)}) got a 0-d tensor",
                       expected=f"(*, {_r(fin)})", got="()")
@@ -142,7 +144,9 @@ def conv_rule(n: int, transpose=False):
         batched = _spatial_check(call, x, n, name)
         cin, cout = layer.dim("in_channels"), layer.dim("out_channels")
         if batched is None:
-            return unknown_tensor("float")
+            # of unknown rank ((C, H, W) or (B, C, H, W)): the output ends with the out
+            # channels and n sizes, whichever (what a stage the engine could not follow gave)
+            return unknown_tensor("float") if x.tail else Tensor(None, "float", tail=(cout,) + (None,) * n, vague=True)
         if batched == "bad":
             return unknown_tensor("float")
         c = x.shape[1] if batched else x.shape[0]
@@ -280,7 +284,10 @@ def adaptive_pool_rule(n: int, kind: str):
         if x is None:
             return UNK
         batched = _spatial_check(call, x, n, f"Adaptive{kind}Pool{n}d")
-        if batched is None or batched == "bad":
+        # of unknown rank with n sizes or more known at its end ((*, 1280, ?, ?)): the last n
+        # are the output size's, whatever the rank
+        known = x.tail if batched is None and x.tail and len(x.tail) >= n else x.shape
+        if known is None or batched == "bad":
             return unknown_tensor(x.dtype)
         size = layer["output_size"]
         if isinstance(size, Seq):
@@ -291,7 +298,9 @@ def adaptive_pool_rule(n: int, kind: str):
             items = [size] * n
         out = []
         for i, v in enumerate(items):
-            out.append(x.shape[-n + i] if v is None else as_dim(v))
+            out.append(known[-n + i] if v is None else as_dim(v))
+        if batched is None:
+            return Tensor(None, x.dtype, tail=tuple(known[:-n]) + tuple(out), star_of=x.star_of, vague=x.vague)
         t = Tensor(x.shape[:-n] + tuple(out), x.dtype)
         if layer.get("return_indices") is True:
             return Seq([t, Tensor(t.shape, "long")], "tuple")
@@ -311,7 +320,9 @@ def batchnorm_rule(n: int, name="BatchNorm", affine_default=True):
         if x is None:
             return UNK
         if x.shape is None:
-            return unknown_tensor(x.dtype)
+            # a norm keeps the shape, the known last dims of one of unknown rank too
+            return Tensor(None, x.dtype, tail=x.tail, star_of=x.star_of, vague=x.vague) if x.tail \
+                else unknown_tensor(x.dtype)
         nf = layer.dim("num_features")
         if len(x.shape) not in ranks:
             call.conflict("input_rank", f"{name}{n}d expects a {' or '.join(f'{r}-D' for r in ranks)} input, got "
@@ -452,7 +463,7 @@ def embedding_forward(layer: Ctor, call: OpCall):
                       f"{format_shape(x.shape)}", expected="long indices", got=f"float {format_shape(x.shape)}")
     d = layer.dim("embedding_dim")
     if x.shape is None:
-        return unknown_tensor("float")
+        return Tensor(None, "float", tail=tuple(x.tail or ()) + (d,), vague=x.vague or not x.tail)  # any indices, then d
     return Tensor(x.shape + (d,), "float")
 
 

@@ -8,7 +8,7 @@ import sys
 
 from ml_lsp.analysis.dims import dim_json, format_shape
 
-from engine_helpers import analyze, last
+from engine_helpers import analyze, last, shapes
 
 
 def test_an_input_first_consumed_by_linear_has_unknown_rank():
@@ -483,3 +483,38 @@ def test_a_line_that_differs_with_the_optional_tensor_given_shows_what_both_runs
     ''')
     assert last(f, "bias", "Attn.forward") is None
     assert last(f, "out", "Attn.forward") == ["b", "s", "s"]
+
+
+def test_known_layers_after_a_stage_the_engine_cannot_follow_say_their_last_dims():
+    # timm's EfficientNet built without its block_args: the blocks are unknown, the head
+    # that follows is not. Whatever came in, Conv2d(320, 1280, 1) gives (*, 1280, ?, ?), a
+    # norm keeps it, an adaptive pool sets its last two; the rank stays unsaid
+    f = analyze("""
+    from somewhere_unknown import blocks_from
+
+    class Net(nn.Module):
+        def __init__(self, block_args):
+            super().__init__()
+            self.stem = nn.Conv2d(3, 32, 3, stride=2, padding=1)
+            self.blocks = blocks_from(block_args)
+            self.conv_head = nn.Conv2d(320, 1280, 1)
+            self.bn2 = nn.BatchNorm2d(1280)
+            self.pool = nn.AdaptiveAvgPool2d(1)
+            self.embed = nn.Embedding(100, 16)
+            self.proj = nn.Linear(1280, 10)
+
+        def forward(self, x):
+            x = self.stem(x)
+            x = self.blocks(x)
+            h = self.conv_head(x)
+            h = self.bn2(h)
+            pooled = self.pool(h)
+            tokens = self.embed(x)
+            logits = self.proj(x)
+            return pooled, tokens, logits
+    """)
+    assert shapes(f, "h", "Net.forward") == [["*", 1280, None, None], ["*", 1280, None, None]]
+    assert last(f, "pooled", "Net.forward") == ["*", 1280, 1, 1]
+    assert last(f, "tokens", "Net.forward") == ["*", 16]
+    assert last(f, "logits", "Net.forward") == ["*", 10]
+    assert not f.conflicts
