@@ -256,13 +256,13 @@ def test_a_class_that_runs_with_large_sizes_is_scored_on_that_run(monkeypatch, t
     def record(manifest, requests, workers, timeout, suffix=""):
         asked.extend((c.id, attempts, suffix) for c, attempts, _ in requests)
         return {"owner/repo:model.py:VAE" + suffix: ok}
-    monkeypatch.setattr(run, "case_file", lambda manifest, c: source)
     monkeypatch.setattr(run.groundtruth, "record_defaults", record)
     monkeypatch.setattr(run.groundtruth, "key_for", lambda manifest, c: c.id)
     result = run.CaseResult(case, run.Tally(), run.Tally(), None, None, [], [], [], guessed={"x": ["B", 2, "L"]})
-    found = run.larger_runs(None, [result], {case.id: raised}, 1)
+    found = run.larger_runs(None, [result], {case.id: raised}, {case.id: defaults.constructor_defaults(
+        source.read_text(), "VAE")}, 1)
     assert asked == [(case.id, [["x=2,2,4099"]], "|large")]
     assert found == {case.id: ok}
     # a class whose own run was fine is not run again
     asked.clear()
-    assert run.larger_runs(None, [result], {case.id: ok}, 1) == {} and asked == []
+    assert run.larger_runs(None, [result], {case.id: ok}, {case.id: {"width": 8}}, 1) == {} and asked == []

@@ -322,9 +322,9 @@ def score_all_without(manifest, results: list[CaseResult], workers: int) -> None
     """Each class's figures without inputs, against its default-built run (recorded now
     where not cached; see defaults.py and score_without)."""
     requests = []
-    attempts_of = {}
+    attempts_of, known_of = {}, {}
     for r in results:
-        known = None if r.built_init is not None else constructor_defaults(
+        known = known_of[r.case.id] = None if r.built_init is not None else constructor_defaults(
             case_file(manifest, r.case).read_text(encoding="utf-8"), r.case.cls.split("#")[0])
         attempts = input_attempts(r.guessed, r.case.inputs, known)
         attempts_of[r.case.id] = attempts
@@ -333,7 +333,7 @@ def score_all_without(manifest, results: list[CaseResult], workers: int) -> None
     records = groundtruth.record_defaults(manifest, requests, workers, 240)
     own = {r.case.id: records.get(groundtruth.key_for(manifest, r.case)) if attempts_of[r.case.id] else None
            for r in results}
-    own.update(larger_runs(manifest, results, own, workers))
+    own.update(larger_runs(manifest, results, own, known_of, workers))
     ranks = rank_references(manifest, results, own, workers)
     runs_by_file: dict = {}
     for r in results:
@@ -350,19 +350,18 @@ def score_all_without(manifest, results: list[CaseResult], workers: int) -> None
                 r.without_kind = "reached by its file"
 
 
-def larger_runs(manifest, results: list[CaseResult], own: dict, workers: int) -> dict:
+def larger_runs(manifest, results: list[CaseResult], own: dict, known_of: dict, workers: int) -> dict:
     """For each class whose default-built run raised on every input attempt: the run with
     its symbols large (defaults.larger_attempt), where that runs; recorded in
     groundtruth_defaults.json under ``ID|large``. Only those are run again, so the records
-    of the classes that ran stay as they are."""
+    of the classes that ran stay as they are. ``known_of``: each class's constructor
+    defaults, as its input attempts took them."""
     requests = []
     for r in results:
         record = own[r.case.id]
         if record is None or record.get("ok") or record.get("stage") != "forward":
             continue
-        source = case_file(manifest, r.case).read_text(encoding="utf-8")
-        known = None if r.built_init is not None else constructor_defaults(source, r.case.cls.split("#")[0])
-        specs = larger_attempt(r.guessed, r.case.inputs, known)
+        specs = larger_attempt(r.guessed, r.case.inputs, known_of[r.case.id])
         if specs:
             requests.append((r.case, [specs], r.built_init))
     records = groundtruth.record_defaults(manifest, requests, workers, 240, suffix="|large")
