@@ -1129,6 +1129,9 @@ def _restore(interp: Interp, snap):
     for store, saved in zip(stores, snap):
         store.clear()
         store.update(saved)
+    for store in (rec.bindings, rec.hovers):  # scrubbed or not when the snapshot was taken
+        for key in store:
+            rec.wrote(store, key)
 
 
 def _from_hints(hints: dict, p: str, default):
@@ -1200,7 +1203,11 @@ def _scrub_unranked(interp: Interp) -> None:
     """Every recorded shape that holds the stand-in last dim of an unranked input: unknown."""
     rec = interp.rec
     for store in (rec.bindings, rec.hovers):
-        for key, (quality, shape, dtype, make) in list(store.items()):
+        # what was written before the last scrub was scrubbed then
+        for key in rec.take_written(store):
+            if key not in store:
+                continue
+            quality, shape, dtype, make = store[key]
             elems = make[2] if len(make) > 2 else None
             if elems:
                 elems = [(sfx, None if _mentions_unranked(sh) else sh, dt) for sfx, sh, dt in elems]
@@ -1463,6 +1470,7 @@ def _analyze_class(interp: Interp, cls: ClassVal, explicit, init, problems, is_e
         _restore(interp, first)
         for store, extra in zip((rec.bindings, rec.hovers), second):
             for key, v in extra.items():
+                rec.wrote(store, key)
                 if key not in store or (store[key][1] is None and v[1] is not None):
                     store[key] = v
                     continue

@@ -150,6 +150,15 @@ class Recorder:
         # (store id, key) of the star shapes (``(*, 768)``) a parent's run recorded
         self.nested_star: set = set()
         self.blurred: set = set()  # (store id, key) whose shape is unknown because runs differed
+        # id(store) -> keys written since engine._scrub_unranked last read them: a scrub after
+        # each run reads what changed, not every binding of every class (quadratic in a file)
+        self.written: dict = {}
+
+    def wrote(self, store, key) -> None:
+        self.written.setdefault(id(store), set()).add(key)
+
+    def take_written(self, store) -> set:
+        return self.written.pop(id(store), set())
 
     def other_run(self, store, key) -> bool:
         """Whether ``key`` was last recorded by another run of a forward on guessed inputs
@@ -162,6 +171,7 @@ class Recorder:
         """``nested``: what records runs inside another model's forward (a caller's run)."""
         old = store.get(key)
         other_run = self.other_run(store, key)
+        self.wrote(store, key)
         if shape is not None and nested and dims.STAR in shape:
             self.nested_star.add((id(store), key))
         if old is None or quality > old[0]:
@@ -1177,6 +1187,7 @@ class Interp:
             if old is not None and (old[0] < self.quality or (old[0] == self.quality and (
                     self.quality > INFERRED or not self.rec.other_run(self.rec.bindings, key)))):
                 self.rec.run_of[(id(self.rec.bindings), key)] = self.rec.run
+                self.rec.wrote(self.rec.bindings, key)
                 elems = old[3][2]
                 kept = _rank_only(old[1]) if old[0] == self.quality <= INFERRED else None
                 self.rec.bindings[key] = (self.quality, kept, None if elems is None else old[2],
@@ -1208,6 +1219,7 @@ class Interp:
                              if s in other else (s, sh, dt) for s, sh, dt in longer]
             if old is None or self.quality >= old[0]:
                 self.rec.bindings[key] = (self.quality, None, None, (target, "", elems))
+                self.rec.wrote(self.rec.bindings, key)
 
     def record_hover(self, node, value):
         if not self.recording or not self.shapes_wanted or not isinstance(value, Tensor):
