@@ -1117,7 +1117,7 @@ def _trial(interp, instance, values, combo, fn):
 def _snapshot(interp: Interp):
     rec = interp.rec
     return (dict(rec.bindings), dict(rec.hovers), dict(rec.layers), dict(rec.layer_uses), dict(rec.conflicts),
-            dict(interp.forward_io), dict(interp.forward_quality))
+            dict(interp.forward_io), dict(interp.forward_quality), set(rec.vague))
 
 
 def _restore(interp: Interp, snap):
@@ -1126,7 +1126,7 @@ def _restore(interp: Interp, snap):
     rec = interp.rec
     stores = (rec.bindings, rec.hovers, rec.layers, rec.layer_uses, rec.conflicts, interp.forward_io,
               interp.forward_quality)
-    for store, saved in zip(stores, snap):
+    for store, saved in zip(stores + (rec.vague,), snap):
         store.clear()
         store.update(saved)
     for store in (rec.bindings, rec.hovers):  # scrubbed or not when the snapshot was taken

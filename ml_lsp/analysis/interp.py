@@ -153,6 +153,7 @@ class Recorder:
         # id(store) -> keys written since engine._scrub_unranked last read them: a scrub after
         # each run reads what changed, not every binding of every class (quadratic in a file)
         self.written: dict = {}
+        self.vague: set = set()  # (store id, key) recorded from vague values alone (see _merge)
 
     def wrote(self, store, key) -> None:
         self.written.setdefault(id(store), set()).add(key)
@@ -167,11 +168,26 @@ class Recorder:
         last = self.run_of.get((id(store), key), self.run)
         return last != self.run and last in self.guess_runs and self.run in self.guess_runs
 
-    def _merge(self, store, key, quality, shape, dtype, make, nested=False):
-        """``nested``: what records runs inside another model's forward (a caller's run)."""
+    def _merge(self, store, key, quality, shape, dtype, make, nested=False, vague=False):
+        """``nested``: what records runs inside another model's forward (a caller's run).
+        ``vague``: a known layer's answer on a value the engine could not follow: it stands
+        where nothing else is known of the line, never against what a call it could follow
+        found (Kandinsky's blocks: a ``(*, C, ?, ?)`` from a conditional norm nobody followed
+        beside a parent's ``(B, C, H, W)``)."""
         old = store.get(key)
         other_run = self.other_run(store, key)
         self.wrote(store, key)
+        mark = (id(store), key)
+        if old is not None and quality == old[0]:
+            if vague and mark not in self.vague and old[1] is not None:
+                return
+            if not vague and mark in self.vague:
+                old = None  # what a vague value said gives way
+        if old is None or quality >= old[0]:
+            if vague:
+                self.vague.add(mark)
+            else:
+                self.vague.discard(mark)
         if shape is not None and nested and dims.STAR in shape:
             self.nested_star.add((id(store), key))
         if old is None or quality > old[0]:
@@ -1197,7 +1213,7 @@ class Interp:
         if isinstance(value, Tensor):
             key = (frame.scope, stmt.lineno, target.col_offset, target.id)
             self.rec._merge(self.rec.bindings, key, self.quality, value.shown_shape, value.dtype,
-                            (target, value.origin, None), nested=len(self.call_stack) > 1)
+                            (target, value.origin, None), nested=len(self.call_stack) > 1, vague=value.vague)
             self.record_hover(target, value)
         elif isinstance(value, Seq) and value.items and value.kind != "size" and \
                 all(isinstance(x, (Tensor, Seq)) for x in value.items):
@@ -1226,7 +1242,7 @@ class Interp:
             return
         key = (node.lineno, node.col_offset, node.end_lineno, node.end_col_offset)
         self.rec._merge(self.rec.hovers, key, self.quality, value.shown_shape, value.dtype, (node, value.origin),
-                        nested=len(self.call_stack) > 1)
+                        nested=len(self.call_stack) > 1, vague=value.vague)
 
     def record_layer(self, owner, attr, node, layer: Layer):
         key = (owner, attr, node.lineno, node.col_offset)
@@ -2010,6 +2026,10 @@ class Interp:
                 if lifted is not None and (isinstance(out, Tensor) or (isinstance(lifted, Seq) and not (
                         isinstance(out, Seq) and any(isinstance(x, Tensor) and x.shape is not None for x in out.items)))):
                     out = lifted
+            if _mixes_vague(a):
+                out = _as_if_vague_unknown(rule, qual, a, layer, out)
+            elif _only_vague(a):
+                _mark_vague(out)
         except Exception as exc:
             self.problems.append(f"line {getattr(node, 'lineno', '?')}: rule {qual} failed: {type(exc).__name__}: {exc}")
             return UNK
@@ -2126,7 +2146,7 @@ class Interp:
                 # keep going on an unknown value: the later modules' statements must see
                 # this call too (joined to unknown), or their records would hold for only
                 # the calls we could follow
-                x = self.call(child, Args([x if x is not UNK else Tensor(None, None)]), node, frame)
+                x = self.call(child, Args([x if x is not UNK else Tensor(None, None, vague=True)]), node, frame)
             return x if layer.children is not None else UNK
         if isinstance(layer.rule, LayerRule):
             if a.args and a.args[0] is None and name != "Identity" and frame is not None \
@@ -2141,7 +2161,7 @@ class Interp:
                 # blocks built from a block_args nobody gave) into a known layer: a tensor
                 # of unknown shape, as in a Sequential, so the layer still says what it can
                 # (a Conv2d(320, 1280, 1) gives (*, 1280, ?, ?) whatever came in)
-                a = _same_star(Args([Tensor(None, None)] + a.args[1:], a.kwargs, a.arg_nodes, a.kw_nodes), a)
+                a = _same_star(Args([Tensor(None, None, vague=True)] + a.args[1:], a.kwargs, a.arg_nodes, a.kw_nodes), a)
             out = self.call_rule(layer.qual, a, node, frame, rule=layer.rule, layer=layer)
             if self.hints is not None:
                 self.learn_hints(layer, a)
@@ -4186,6 +4206,56 @@ def _star_values(a: Args) -> list:
 
 def _has_tail(a: Args) -> bool:
     return bool(_star_values(a))
+
+
+def _mixes_vague(a: Args) -> bool:
+    """A vague value (a known layer's output on what the engine could not follow) beside a
+    tensor the engine followed: ``h + gate * attn(x)`` with the attention's input unknown."""
+    tensors = [v for v in list(a.args) + list(a.kwargs.values()) if isinstance(v, Tensor)]
+    return any(v.vague for v in tensors) and any(not v.vague for v in tensors)
+
+
+def _only_vague(a: Args) -> bool:
+    tensors = [v for v in list(a.args) + list(a.kwargs.values()) if isinstance(v, Tensor)]
+    return bool(tensors) and all(v.vague for v in tensors)
+
+
+def _mark_vague(out) -> None:
+    """What a rule made of vague values alone (and numbers, unknowns) is vague too: ``gate *
+    attn(x)``, ``x.chunk(2, -1)``."""
+    for t in (out.items if isinstance(out, Seq) else [out]):
+        if isinstance(t, Tensor) and t.shape is None:
+            t.vague = True
+
+
+def _as_if_vague_unknown(rule, qual, a: Args, layer, out):
+    """The answer with each vague value unknown, as before the layer rules said anything of
+    one, where that says more than ``out``: a vague ``(*, 3072)`` added to a followed
+    ``(B, L, 3072)`` leaves it ``(B, L, 3072)``, as an unknown value does (its leading dims
+    are a guess, the followed value's are not)."""
+    def unknown(v):
+        return UNK if isinstance(v, Tensor) and v.vague else v
+    trial = OpCall(qual, [unknown(x) for x in a.args], {k: unknown(v) for k, v in a.kwargs.items()},
+                   a.arg_nodes, a.kw_nodes, layer=layer)
+    token = dims.CONTRACT_FACTS.set(None if dims.CONTRACT_FACTS.get() is None else {})
+    try:
+        other = rule.forward(layer.ctor, trial) if isinstance(rule, LayerRule) else rule(trial)
+    except Exception:
+        return out
+    finally:
+        dims.CONTRACT_FACTS.reset(token)
+    if not isinstance(other, Tensor) or trial.conflicts:
+        return out
+    if not isinstance(out, Tensor) or _known_dims(other) > _known_dims(out):
+        return other
+    return out
+
+
+def _known_dims(t: Tensor) -> int:
+    """How much a shape tells: a known rank outweighs any tail."""
+    if t.shape is not None:
+        return 1000 + len(t.shape)
+    return len(t.tail or ())
 
 
 _STAR_NAMES = ("__star0", "__star1")

@@ -62,9 +62,10 @@ class Tensor:
     fill: Optional[float] = None  # every element is this number (zeros, linspace(0, 0, n)):
     # timm's `dpr = [x.item() for x in torch.linspace(0, drop_path_rate, depth)]` with a rate
     # of 0 decides `DropPath(dpr[i]) if dpr[i] > 0. else nn.Identity()`
-    vague: bool = False  # with a tail: a known layer's output on a value the engine could not
-    # follow (a Conv2d's (*, 1280, ?, ?)); a block called with it learns less than from its own
-    # inferred input, as from an unknown value
+    vague: bool = False  # a known layer's output on a value the engine could not follow (a
+    # Conv2d's (*, 1280, ?, ?); with no tail, an Identity's): a block called with it learns less
+    # than from its own inferred input, and an op that mixes it with a tensor the engine
+    # followed answers as if it were unknown (interp._as_if_vague_unknown)
 
     @property
     def rank(self):
@@ -353,7 +354,9 @@ def join(a, b):
         return Tensor(shape, dtype, a.origin if a.origin == b.origin else "", guess=a.guess or b.guess,
                       tail=tail, star_of=a.star_of if tail and a.star_of == b.star_of else None,
                       source=a.source if a.source == b.source else "",
-                      fill=a.fill if a.fill == b.fill else None)
+                      fill=a.fill if a.fill == b.fill else None,
+                      # a path on which a value was vague: what the join keeps is as vague
+                      vague=(a.vague or b.vague) and shape is None)
     if _zero_d_of(a, b) or _zero_d_of(b, a):
         # transformers' cache layers: one kind answers get_seq_length() with 0, another with
         # torch.tensor(0): the same number, whichever

@@ -518,3 +518,74 @@ def test_known_layers_after_a_stage_the_engine_cannot_follow_say_their_last_dims
     assert last(f, "tokens", "Net.forward") == ["*", 16]
     assert last(f, "logits", "Net.forward") == ["*", 10]
     assert not f.conflicts
+
+
+def test_a_layers_answer_on_an_unknown_value_does_not_blur_the_residual_it_is_added_to():
+    # diffusers' Flux block: the gate comes from a conditioning the engine cannot follow and
+    # the attention's input too; the attention's Linear still says (*, 64), but added to the
+    # residual it followed, (B, T, 64) from the parent's embedding, the residual keeps its
+    # dims, as it did when the attention's output was unknown
+    f = analyze("""
+    from somewhere_unknown import mystery
+
+    class GatedBlock(nn.Module):
+        def __init__(self, dim=64):
+            super().__init__()
+            self.proj = nn.Linear(dim, dim)
+
+        def forward(self, x, cond):
+            gate = mystery(cond)
+            attn = self.proj(mystery(x))
+            gated = gate * attn
+            h = x + gated
+            return h
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Embedding(100, 64)
+            self.blocks = nn.ModuleList([GatedBlock() for _ in range(2)])
+
+        def forward(self, ids, cond):
+            x = self.embed(ids)
+            for blk in self.blocks:
+                x = blk(x, cond)
+            return x
+    """, entry="Net", inputs={"ids": ["B", "T"]})
+    assert last(f, "attn", "GatedBlock.forward") == ["*", 64]
+    assert last(f, "gated", "GatedBlock.forward") == ["*", 64]
+    assert last(f, "h", "GatedBlock.forward")[-3:] == ["B", "T", 64]
+    assert last(f, "x", "Net.forward")[-3:] == ["B", "T", 64]
+
+
+def test_a_layers_answer_on_an_unknown_value_gives_way_to_a_call_the_engine_followed():
+    # one block called twice in a run: once on a value nobody followed (its Linear still
+    # says (*, 32)), once on the (B, 16) the parent made: the line holds the followed call's
+    # (B, 32), whichever call came first
+    f = analyze("""
+    from somewhere_unknown import mystery
+
+    class Head(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.proj = nn.Linear(16, 32)
+
+        def forward(self, x):
+            y = self.proj(x)
+            return y
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Linear(8, 16)
+            self.head = Head()
+
+        def forward(self, x):
+            a = self.head(mystery(x))
+            h = self.embed(x)
+            b = self.head(h)
+            return a, b
+    """, entry="Net", inputs={"x": ["B", 8]})
+    assert last(f, "y", "Head.forward") == ["B", 32]
+    assert last(f, "a", "Net.forward") == ["*", 32]
+    assert last(f, "b", "Net.forward") == ["B", 32]
