@@ -299,6 +299,12 @@ def _is_package_init(path: str) -> bool:
     return path.replace("\\", "/").rsplit("/", 1)[-1] == "__init__.py"
 
 
+def _below(init: str, parent_init: str) -> bool:
+    """Whether the package of ``init`` lies inside the package of ``parent_init``."""
+    parent = parent_init.replace("\\", "/").rsplit("/", 1)[0] + "/"
+    return init.replace("\\", "/").startswith(parent)
+
+
 class _NotBound:
     """What a module's look-up of a name no statement binds gives (``module_global``):
     unlike ``UNK``, which is a value nobody knows."""
@@ -3119,7 +3125,10 @@ class Interp:
         if stmt.level == 0 and mod.split(".")[0] in _LIBRARY_ROOTS and not _inside_package(self.path, mod) \
                 and not _reads_from_source(mod):
             for alias in stmt.names:
-                frame.env[alias.asname or alias.name] = Ref(f"{mod}.{alias.name}")
+                if self.resolve_module is not None and alias.name != "*" and _read_from_source(mod, alias.name):
+                    frame.env[alias.asname or alias.name] = LazyImport(self, stmt, alias.name)
+                else:
+                    frame.env[alias.asname or alias.name] = Ref(f"{mod}.{alias.name}")
             return
         if self.resolve_module is not None and all(a.name != "*" for a in stmt.names):
             # bound lazily (LazyImport): M is interpreted on a name's first look-up
@@ -3227,7 +3236,11 @@ class Interp:
             return None
         # only the analysed file's own imports: not counting every ``__init__`` on the chain
         # read 10x more of transformers (its modules import ``...utils``, a package)
-        hops = self.import_hops + (0 if self.import_depth == 0 and _is_package_init(path) else 1)
+        # nor a package __init__ re-exporting its subpackage's (transformers' __init__ ->
+        # models/__init__ -> bert/__init__ -> modeling_bert: the model module one hop away,
+        # as if imported by name)
+        hops = self.import_hops + (0 if _is_package_init(path) and (self.import_depth == 0 or (
+            self.path is not None and _is_package_init(self.path) and _below(path, self.path))) else 1)
         known = self.module_cache.get((path, None))
         # a module first met at the end of a long import chain had its own imports cut by the
         # depth bound; met again nearer the analysed file, it is read again with them
@@ -3590,11 +3603,27 @@ _LIBRARY_ROOTS = {"torch", "numpy", "math", "functools", "collections", "datacla
 # libraries of layers with no rules of their own (a couple of timm helpers aside): read from
 # their installed source, as their own package reads them; a name with a rule keeps it
 # (torchvision's models only: its datasets and transforms are known by their rules)
-_READ_FROM_SOURCE = {"timm", "torchvision.models", "transformers.modeling_outputs"}
+_READ_FROM_SOURCE = {"timm", "torchvision.models", "transformers.modeling_outputs", "transformers.models"}
+
+#: the names ``from transformers import ...`` reads from transformers' source: its model and
+#: configuration classes (``BertModel``, ``BertConfig``, ``GPT2LMHeadModel``,
+#: ``BertForSequenceClassification``), found through its package ``__init__``s as Python would.
+#: The rest of the package (Trainer, tokenizers, pipelines) computes no shape a model needs
+#: and costs seconds to interpret: it stays a name the rules know or nothing.
+_TRANSFORMERS_MODEL_NAME = re.compile(r"^[A-Z]\w*(?:Model|Config|For[A-Z]\w*|LMHead\w*|PreTrainedModel)$")
 
 
 def _reads_from_source(module: str) -> bool:
     return any(module == lib or module.startswith(lib + ".") for lib in _READ_FROM_SOURCE)
+
+
+def _read_from_source(module: str, name: str) -> bool:
+    """``from module import name`` of a library the engine knows is read from the
+    library's source."""
+    if _reads_from_source(module):
+        return True
+    return module == "transformers" and bool(_TRANSFORMERS_MODEL_NAME.match(name)) \
+        and _AUTO_REF.match(f"{module}.{name}") is None
 
 UNKNOWN_DTYPE = Ref("torch.dtype")  # x.dtype of a tensor whose dtype the engine does not know
 

@@ -771,3 +771,134 @@ def test_an_auto_model_from_config_is_the_configs_family_model(tmp_path):
     found = {b.name: [dim_json(d) for d in b.shape] for b in facts.bindings if b.shape is not None}
     assert found.get("hidden") == [2, 7, 16]
     assert found.get("logits") == [2, 7, 3]
+
+
+_TRANSFORMERS_STANDIN = {
+    # transformers' lazy package: every model re-exported through three __init__s, read only
+    # by a type checker (and by the engine's star look-ups)
+    "transformers/__init__.py": """
+        from typing import TYPE_CHECKING
+
+        if TYPE_CHECKING:
+            from .models import *
+            from .trainer import Trainer
+        """,
+    "transformers/models/__init__.py": """
+        from typing import TYPE_CHECKING
+
+        if TYPE_CHECKING:
+            from .tiny import *
+        """,
+    "transformers/models/tiny/__init__.py": """
+        from typing import TYPE_CHECKING
+
+        if TYPE_CHECKING:
+            from .configuration_tiny import *
+            from .modeling_tiny import *
+        """,
+    "transformers/models/tiny/configuration_tiny.py": """
+        class TinyConfig:
+            def __init__(self, hidden_size=32, vocab_size=100):
+                self.hidden_size = hidden_size
+                self.vocab_size = vocab_size
+
+        __all__ = ["TinyConfig"]
+        """,
+    "transformers/models/tiny/modeling_tiny.py": """
+        import torch.nn as nn
+
+        from ...modeling_utils import PreTrainedModel, apply_chunking
+
+
+        class TinyModel(PreTrainedModel):
+            def __init__(self, config):
+                super().__init__(config)
+                self.embed = nn.Embedding(config.vocab_size, config.hidden_size)
+                self.dense = nn.Linear(config.hidden_size, 2 * config.hidden_size)
+
+            def forward(self, input_ids):
+                h = self.embed(input_ids)
+                return apply_chunking(self.dense, h)
+
+        __all__ = ["TinyModel"]
+        """,
+    # the helper five modules below the model's, as transformers' are
+    "transformers/modeling_utils.py": """
+        import torch.nn as nn
+
+        from .pytorch_utils import apply_chunking
+
+
+        class PreTrainedModel(nn.Module):
+            def __init__(self, config):
+                super().__init__()
+                self.config = config
+        """,
+    "transformers/pytorch_utils.py": """
+        from .utils import chunked
+
+
+        def apply_chunking(forward_fn, hidden):
+            return chunked(forward_fn, hidden)
+        """,
+    "transformers/utils/__init__.py": """
+        from .generic import chunked
+        """,
+    "transformers/utils/generic.py": """
+        from .chunks import one_chunk
+
+
+        def chunked(forward_fn, hidden):
+            return one_chunk(forward_fn, hidden)
+        """,
+    "transformers/utils/chunks.py": """
+        def one_chunk(forward_fn, hidden):
+            return forward_fn(hidden)
+        """,
+    "transformers/trainer.py": """
+        class Trainer:
+            def __init__(self, model):
+                self.model = model
+        """,
+}
+
+
+def test_a_model_imported_from_the_transformers_package_is_read_from_its_source(tmp_path):
+    # `from transformers import BertModel`: the class is found through the package's lazy
+    # __init__s, and what its forward calls five modules further down is followed, as it is
+    # when the model's own file is analysed (a user file's look-up used to pay one import of
+    # its depth bound for each re-exporting __init__)
+    site = _installed(tmp_path, _TRANSFORMERS_STANDIN)
+    ws, model = _project(tmp_path, "classify.py", """
+        import torch.nn as nn
+        from transformers import TinyConfig, TinyModel
+
+
+        class Classifier(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.backbone = TinyModel(TinyConfig(hidden_size=16))
+                self.head = nn.Linear(32, 3)
+
+            def forward(self, input_ids):
+                h = self.backbone(input_ids)
+                logits = self.head(h)
+                return logits
+        """)
+    shapes = shapes_cli_with_site(site, ws, model, "Classifier", "input_ids=B,T")
+    assert shapes["h"] == ["B", "T", 32]
+    assert shapes["logits"] == ["B", "T", 3]
+
+
+def test_only_the_model_and_configuration_classes_of_transformers_are_read_from_source():
+    from ml_lsp.analysis.interp import _read_from_source
+
+    for name in ("BertModel", "BertConfig", "GPT2LMHeadModel", "BertForSequenceClassification",
+                 "LlamaPreTrainedModel"):
+        assert _read_from_source("transformers", name), name
+    # the training loop, tokenizers and pipelines compute no model shape and cost seconds;
+    # the auto classes have their own rule (built from the config's model type)
+    for name in ("Trainer", "TrainingArguments", "AutoTokenizer", "pipeline", "get_scheduler",
+                 "AutoModelForCausalLM", "DataCollatorWithPadding"):
+        assert not _read_from_source("transformers", name), name
+    assert _read_from_source("transformers.models.bert.modeling_bert", "BertSelfAttention")
