@@ -8,6 +8,8 @@ not interpreted."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import sys
 import time
@@ -64,6 +66,9 @@ def make_resolver(root: Optional[str] = None,
             if found and (_inside(found, workspace) or _inside(found, base) or _installed_package(found, dotted)):
                 return str(found)
             return None
+        store = _environment_store(workspace)
+        if dotted in store.absent:
+            return None
         try:
             import jedi
             project = jedi.Project(str(workspace))
@@ -75,6 +80,7 @@ def make_resolver(root: Optional[str] = None,
                         return str(p)
         except Exception:
             return None
+        store.note_absent(dotted)
         return None
 
     from ml_lsp.analysis.parse import MAX_SOURCE_BYTES
@@ -139,13 +145,99 @@ _SEARCH_PATHS: dict = {}
 def _search_path(workspace: Path) -> list:
     key = str(workspace)
     if key not in _SEARCH_PATHS:
+        store = _environment_store(workspace)
+        if store.folders is not None:
+            _SEARCH_PATHS[key] = store.folders
+            return store.folders
         try:
             import jedi
             environment = jedi.Project(key).get_environment()
             _SEARCH_PATHS[key] = [Path(p) for p in environment.get_sys_path() if os.path.isdir(p)]
+            store.note_folders(_SEARCH_PATHS[key])
         except Exception:  # no usable interpreter: jedi's own look-up decides, or fails
             _SEARCH_PATHS[key] = []
     return _SEARCH_PATHS[key]
+
+
+class EnvironmentStore:
+    """What jedi said of a workspace's interpreter, kept on disk under the user's cache
+    folder for the next command: its search path, and the modules it found nowhere
+    (optional dependencies a library tries: ``jax``, ``smdistributed``). Starting jedi for
+    them was a third of a warm ``ml-lsp shapes`` on a file importing transformers. It holds
+    while every folder of the search path has the modification time it had (installing a
+    package, or a ``.pth`` file, changes its folder's); else it is asked for again."""
+
+    FORMAT = 1
+
+    def __init__(self, path: Optional[Path]) -> None:
+        self.path = path
+        self.folders: Optional[list] = None  # None: not known, ask jedi
+        self.stamps: list = []
+        self.absent: set = set()
+        self.loaded = time.monotonic()
+        if path is None:
+            return
+        try:
+            with open(path, "rb") as fh:
+                entry = json.loads(fh.read())
+            if entry.get("format") != self.FORMAT:
+                return
+            stamps = [(str(f), int(m)) for f, m in entry["folders"]]
+            if any(_mtime(f) != m for f, m in stamps):
+                return  # something was installed (or removed) since
+            self.stamps = stamps
+            self.folders = [Path(f) for f, _ in stamps]
+            self.absent = {str(n) for n in entry["absent"]}
+        except (OSError, ValueError, KeyError, TypeError):
+            return
+
+    def note_folders(self, folders: list) -> None:
+        self.stamps = [(str(f), _mtime(str(f))) for f in folders]
+        self.folders, self.absent = list(folders), set()
+        self._write()
+
+    def note_absent(self, dotted: str) -> None:
+        if self.folders is None:
+            return  # not known under which search path it is absent
+        self.absent.add(dotted)
+        self._write()
+
+    def _write(self) -> None:
+        if self.path is None:
+            return
+        try:
+            from ml_lsp.userdirs import write_private
+            entry = {"format": self.FORMAT, "folders": self.stamps, "absent": sorted(self.absent)}
+            write_private(self.path, json.dumps(entry).encode())
+        except (OSError, TypeError, ValueError):
+            pass  # a read-only cache folder costs speed, never the answer
+
+
+_STORES: dict = {}
+
+
+def _environment_store(workspace: Path) -> EnvironmentStore:
+    """The store for ``workspace`` under the interpreter jedi would pick for it (the
+    activated environment's, else this one's)."""
+    key = json.dumps([str(workspace), sys.executable, os.environ.get("VIRTUAL_ENV"), os.environ.get("CONDA_PREFIX")])
+    store = _STORES.get(key)
+    # a long-lived process (the server) looks again now and then: a package installed since
+    # changes its folder's time, and the store read again no longer holds
+    if store is None or time.monotonic() - store.loaded > _TTL_S:
+        try:
+            from ml_lsp.commands.check_cache import cache_folder
+            path = cache_folder().parent / "resolve" / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.json"
+        except Exception:
+            path = None
+        store = _STORES[key] = EnvironmentStore(path)
+    return store
+
+
+def _mtime(folder: str) -> int:
+    try:
+        return os.stat(folder).st_mtime_ns
+    except OSError:
+        return -1
 
 
 def _on_sys_path(dotted: str, search: list):

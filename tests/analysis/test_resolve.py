@@ -62,3 +62,42 @@ def test_an_installed_module_is_found_where_python_would_import_it(tmp_path):
             assert not found, name  # False: no source; None: jedi is asked, and finds none
         else:
             assert found is not None and str(found) == expected[name], name
+
+
+def _fresh_process(monkeypatch):
+    """The resolver's memory of this process forgotten, as a new command starts with."""
+    import ml_lsp.resolve as resolve_module
+    monkeypatch.setattr(resolve_module, "_STORES", {})
+    monkeypatch.setattr(resolve_module, "_SEARCH_PATHS", {})
+    monkeypatch.setattr(resolve_module, "_FOUND", {})
+
+
+def test_the_next_command_knows_the_search_path_and_the_missing_modules_without_jedi(tmp_path, monkeypatch):
+    # a library's optional dependencies (transformers tries jax, smdistributed) are found
+    # nowhere; jedi, started to be sure, was a third of a warm `ml-lsp shapes` on a file
+    # importing transformers. The next command reads jedi's answers from the cache folder
+    import jedi
+    import ml_lsp.resolve as resolve_module
+
+    monkeypatch.setenv("ML_LSP_CACHE_DIR", str(tmp_path / "cache"))
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    _fresh_process(monkeypatch)
+    assert make_resolver(str(ws))("surely_no_such_package_xyz", str(ws / "main.py")) is None
+    assert make_resolver(str(ws))("json", str(ws / "main.py")) is None
+
+    _fresh_process(monkeypatch)
+    asked = []
+    monkeypatch.setattr(jedi, "Project", lambda *a, **k: asked.append(a) or (_ for _ in ()).throw(RuntimeError))
+    monkeypatch.setattr(jedi, "Script", lambda *a, **k: asked.append(a) or (_ for _ in ()).throw(RuntimeError))
+    resolve = make_resolver(str(ws))
+    assert resolve("surely_no_such_package_xyz", str(ws / "main.py")) is None
+    assert resolve("json", str(ws / "main.py")) is None  # the search path came from the store too
+    assert asked == []
+
+    # a package installed since (its folder's time changed): jedi is asked again
+    _fresh_process(monkeypatch)
+    real_mtime = resolve_module._mtime
+    monkeypatch.setattr(resolve_module, "_mtime", lambda folder: real_mtime(folder) + 1)
+    make_resolver(str(ws))("surely_no_such_package_xyz", str(ws / "main.py"))
+    assert asked
