@@ -3,8 +3,8 @@ file a ``from model import GPT`` names and returns its text. The analysis itself
 I/O; the CLI and the server pass this callback in.
 
 jedi does the name resolution (sys.path, packages, relative imports, the project root);
-only files inside the workspace are returned: library code is described by shape rules,
-not interpreted."""
+files inside the workspace and installed third-party packages are returned (the engine
+decides which libraries it reads from source); the standard library is described by rules."""
 
 from __future__ import annotations
 
