@@ -470,7 +470,15 @@ def clash(a: Dim, b: Dim) -> bool:
 def same(a: Dim, b: Dim) -> bool:
     if a is STAR or b is STAR:
         return a is b
-    return a is not None and b is not None and sub(a, b) == 0
+    if a is None or b is None:
+        return False
+    # the common answers without building a - b (a third of a warm `shapes` on a transformers
+    # file went to joining the shapes two calls recorded)
+    if a is b or (type(a) is int and type(b) is int):
+        return a == b
+    if isinstance(a, Sym) and isinstance(b, Sym) and a.terms == b.terms:
+        return True
+    return sub(a, b) == 0
 
 
 def common_tail(shapes: list) -> tuple:
