@@ -218,8 +218,9 @@ _STORES: dict = {}
 
 def _environment_store(workspace: Path) -> EnvironmentStore:
     """The store for ``workspace`` under the interpreter jedi would pick for it (the
-    activated environment's, else this one's)."""
-    key = json.dumps([str(workspace), sys.executable, os.environ.get("VIRTUAL_ENV"), os.environ.get("CONDA_PREFIX")])
+    activated environment's, else this one's) and the PYTHONPATH it inherits."""
+    key = json.dumps([str(workspace), sys.executable, os.environ.get("VIRTUAL_ENV"), os.environ.get("CONDA_PREFIX"),
+                      os.environ.get("PYTHONPATH")])
     store = _STORES.get(key)
     # a long-lived process (the server) looks again now and then: a package installed since
     # changes its folder's time, and the store read again no longer holds

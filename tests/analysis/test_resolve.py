@@ -101,3 +101,22 @@ def test_the_next_command_knows_the_search_path_and_the_missing_modules_without_
     monkeypatch.setattr(resolve_module, "_mtime", lambda folder: real_mtime(folder) + 1)
     make_resolver(str(ws))("surely_no_such_package_xyz", str(ws / "main.py"))
     assert asked
+
+
+def test_a_pythonpath_set_for_one_command_is_not_taken_from_anothers_store(tmp_path, monkeypatch):
+    # jedi's search path includes PYTHONPATH: a store kept without it must not hide a
+    # package the next command's PYTHONPATH brings
+    monkeypatch.setenv("ML_LSP_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    extra = tmp_path / "env" / "lib" / "python3.11" / "site-packages"
+    (extra / "extra_pkg_xyz").mkdir(parents=True)
+    (extra / "extra_pkg_xyz" / "__init__.py").write_text("WIDTH = 3\n")
+    _fresh_process(monkeypatch)
+    assert make_resolver(str(ws))("extra_pkg_xyz", str(ws / "main.py")) is None
+
+    _fresh_process(monkeypatch)
+    monkeypatch.setenv("PYTHONPATH", str(extra))
+    found = make_resolver(str(ws))("extra_pkg_xyz", str(ws / "main.py"))
+    assert found is not None and found[0] == str(extra / "extra_pkg_xyz" / "__init__.py")
