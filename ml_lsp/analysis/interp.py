@@ -2022,20 +2022,20 @@ class Interp:
             return _unknown_shape_of(rule, call)
         guessed = _any_guess(a.args) or _any_guess(a.kwargs.values())
         try:
-            if isinstance(rule, LayerRule):
-                out = rule.forward(layer.ctor, call)
-            else:
-                out = rule(call)
+            out = _apply_rule(rule, layer, call)
             if _has_tail(a) and not (isinstance(out, Tensor) and (out.shape is not None or out.tail)):
                 # MultiheadAttention answers a tuple: its clashes count, its answer stays
                 lifted = _lift_tail(rule, qual, a, layer, call)
                 if lifted is not None and (isinstance(out, Tensor) or (isinstance(lifted, Seq) and not (
                         isinstance(out, Seq) and any(isinstance(x, Tensor) and x.shape is not None for x in out.items)))):
                     out = lifted
-            if _mixes_vague(a):
-                out = _as_if_vague_unknown(rule, qual, a, layer, out)
-            elif _only_vague(a):
+            vague = [v.vague for v in list(a.args) + list(a.kwargs.values()) if isinstance(v, Tensor)]
+            if vague and all(vague):
                 _mark_vague(out)
+            elif any(vague):
+                # a vague value beside a tensor the engine followed: ``h + gate * attn(x)``
+                # with the attention's input unknown
+                out = _as_if_vague_unknown(rule, qual, a, layer, out)
         except Exception as exc:
             self.problems.append(f"line {getattr(node, 'lineno', '?')}: rule {qual} failed: {type(exc).__name__}: {exc}")
             return UNK
@@ -4237,16 +4237,9 @@ def _has_tail(a: Args) -> bool:
     return bool(_star_values(a))
 
 
-def _mixes_vague(a: Args) -> bool:
-    """A vague value (a known layer's output on what the engine could not follow) beside a
-    tensor the engine followed: ``h + gate * attn(x)`` with the attention's input unknown."""
-    tensors = [v for v in list(a.args) + list(a.kwargs.values()) if isinstance(v, Tensor)]
-    return any(v.vague for v in tensors) and any(not v.vague for v in tensors)
-
-
-def _only_vague(a: Args) -> bool:
-    tensors = [v for v in list(a.args) + list(a.kwargs.values()) if isinstance(v, Tensor)]
-    return bool(tensors) and all(v.vague for v in tensors)
+def _apply_rule(rule, layer, call: OpCall):
+    """A layer's rule or an op's on ``call``."""
+    return rule.forward(layer.ctor, call) if isinstance(rule, LayerRule) else rule(call)
 
 
 def _mark_vague(out) -> None:
@@ -4268,7 +4261,7 @@ def _as_if_vague_unknown(rule, qual, a: Args, layer, out):
                    a.arg_nodes, a.kw_nodes, layer=layer)
     token = dims.CONTRACT_FACTS.set(None if dims.CONTRACT_FACTS.get() is None else {})
     try:
-        other = rule.forward(layer.ctor, trial) if isinstance(rule, LayerRule) else rule(trial)
+        other = _apply_rule(rule, layer, trial)
     except Exception:
         return out
     finally:
@@ -4326,7 +4319,7 @@ def _lift_tail(rule, qual, a: Args, layer, call: Optional[OpCall] = None):
                        a.arg_nodes, a.kw_nodes, layer=layer)
         token = dims.CONTRACT_FACTS.set(None if dims.CONTRACT_FACTS.get() is None else {})
         try:
-            outs.append(rule.forward(layer.ctor, trial) if isinstance(rule, LayerRule) else rule(trial))
+            outs.append(_apply_rule(rule, layer, trial))
         finally:
             contracts.append(dims.CONTRACT_FACTS.get())
             dims.CONTRACT_FACTS.reset(token)
