@@ -263,3 +263,54 @@ def test_entry_may_be_a_factory_function(tmp_path):
     assert rc == 0, err
     assert json.loads(out)["files"][0]["shapes"] == [
         {"scope": "Residual.forward", "line": 10, "name": "y", "shape": [2, 24, 8, 8], "dtype": "float"}]
+
+
+def test_entry_shows_what_the_entry_reaches_and_not_the_files_other_models(tmp_path):
+    # `--entry Classifier` asks about one model: its forward and the Encoder it calls are
+    # shown on the given inputs; Decoder, which it never calls, is not run on guessed inputs
+    # (a plain `ml-lsp shapes FILE` still shows every class)
+    path = tmp_path / "models.py"
+    path.write_text(textwrap.dedent("""\
+        import torch.nn as nn
+
+
+        class Encoder(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(32, 16)
+
+            def forward(self, x):
+                h = self.fc(x)
+                return h
+
+
+        class Decoder(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(16, 32)
+
+            def forward(self, z):
+                y = self.fc(z)
+                return y
+
+
+        class Classifier(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.encoder = Encoder()
+                self.head = nn.Linear(16, 3)
+
+            def forward(self, x):
+                logits = self.head(self.encoder(x))
+                return logits
+        """))
+
+    def scopes(*args):
+        rc, out, err = run(str(path), "--json", *args)
+        assert rc == 0, err
+        return {(s["scope"], s["name"]): s["shape"] for s in json.loads(out)["files"][0]["shapes"]}
+
+    entry = scopes("--entry", "Classifier", "--input", "x=8,32")
+    assert entry == {("Encoder.forward", "h"): [8, 16], ("Classifier.forward", "logits"): [8, 3]}
+    plain = scopes()
+    assert ("Decoder.forward", "y") in plain and ("Classifier.forward", "logits") in plain

@@ -3,7 +3,8 @@
 Order of work: module-level code (imports, constants, config classes, argparse, and the
 call sites a script makes), then the entry class with the explicit inputs, then every
 other ``nn.Module`` subclass whose ``forward`` no better-informed call reached, then
-top-level functions nobody called. Each unit has its own step budget.
+top-level functions nobody called (with ``only_entry``, not those: only what the entry
+reaches). Each unit has its own step budget.
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ def analyze_source(text: str, path: Optional[str] = None, *, inputs: Optional[di
                    rules=None, callers=None, batch: Optional[BatchCache] = None,
                    time_budget_s: Optional[float] = None,
                    cancelled: Optional[Callable[[], bool]] = None, generic: bool = False,
-                   limits: Optional[Limits] = None, only_conflicts: bool = False) -> ModuleFacts:
+                   limits: Optional[Limits] = None, only_conflicts: bool = False,
+                   only_entry: bool = False) -> ModuleFacts:
     """``callers``: optional (path, text) of other workspace files (scripts, training
     loops) whose calls of this file's models give their inputs (``model(torch.randn(...))``
     in train.py for the Net defined here). The caller reads them; the engine does no I/O.
@@ -80,7 +82,11 @@ def analyze_source(text: str, path: Optional[str] = None, *, inputs: Optional[di
 
     ``only_conflicts``: what is wanted is the proven conflicts (``ml-lsp check``): the
     methods nothing called are not run (those runs add shapes, never a conflict) and no
-    binding or hover is recorded. The conflicts are those of the full analysis."""
+    binding or hover is recorded. The conflicts are those of the full analysis.
+
+    ``only_entry`` (``ml-lsp shapes --entry``): the shapes wanted are the entry's, so the
+    file's other classes and functions are not run on inputs of their own; ``check`` and
+    the editor, which report on the whole file, leave it off."""
     large = too_large(text)
     if large is not None:
         return ModuleFacts(path=path, problems=[large])
@@ -121,9 +127,14 @@ def analyze_source(text: str, path: Optional[str] = None, *, inputs: Optional[di
             _analyze_factory(interp, target, explicit, init, problems)
         else:
             _analyze_function(interp, target, explicit, problems, EXPLICIT)
+    # only_entry: what the entry's forward reaches (in any class or file) and its other
+    # methods. On transformers' modeling_llama.py the other classes are four task heads,
+    # each running the whole decoder again for shapes not asked for (0.25-0.8 s each, most
+    # of a warm `ml-lsp shapes --entry LlamaModel`)
+    others = entry is None or not only_entry
     # script entry points (def main(): with no required parameters) hold the call sites
     # (model = Net(); model(torch.randn(...))): run them before the classes
-    for fn in functions:
+    for fn in functions if others else ():
         if fn.node.name != entry and not _required_params(fn) and not _out_of_time(interp):
             _analyze_function(interp, fn, {}, problems, CALLSITE)
     if entry is None and (explicit or init):
@@ -134,11 +145,11 @@ def analyze_source(text: str, path: Optional[str] = None, *, inputs: Optional[di
     # Last-defined first: a file defines its building blocks before the model that uses
     # them, and a block reached from its model's forward gets the model's (more exact)
     # shapes, so its own inferred-input run is then skipped.
-    for cls in reversed(modules):
+    for cls in reversed(modules) if others else ():
         if (entry is not None and cls.name == entry) or _out_of_time(interp):
             continue
         _analyze_class(interp, cls, {}, None, problems, is_entry=False)
-    for fn in functions:
+    for fn in functions if others else ():
         if (entry is not None and fn.node.name == entry) or _out_of_time(interp):
             continue
         _analyze_function(interp, fn, {}, problems, INFERRED)
@@ -146,7 +157,8 @@ def analyze_source(text: str, path: Optional[str] = None, *, inputs: Optional[di
     for cls in reversed(modules):
         if _out_of_time(interp) or only_conflicts:
             break
-        _analyze_methods(interp, cls, problems)
+        if others or cls.name == entry:
+            _analyze_methods(interp, cls, problems)
     if getattr(interp, "sites_by_class", None) and not _out_of_time(interp):
         _per_site_conflicts(interp, modules)
     generic_record = _generic_pass(interp, modules) if generic and not _out_of_time(interp) else None

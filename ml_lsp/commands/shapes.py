@@ -14,7 +14,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Work out, without running anything, the shape of every tensor each statement of "
                     "forward() (and what it calls) binds.")
     p.add_argument("files", nargs="+", metavar="FILE", help="Python files to analyse")
-    p.add_argument("--entry", metavar="CLASS", help="the class (or function) whose forward receives --input")
+    p.add_argument("--entry", metavar="CLASS",
+                   help="the class (or function) whose forward receives --input; only it and what it reaches "
+                        "are analysed (without --entry: every class of the file, each on inferred inputs)")
     p.add_argument("--init", metavar="ARGS",
                    help='the entry class\'s constructor arguments in Python syntax, e.g. "ntoken=100, ninp=32"')
     p.add_argument("--input", action="append", default=[], metavar="NAME=D1,D2,...",
@@ -92,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
             callers = workspace_callers(workspace_root_for(args, name), name, text,
                                         [(other, other_text) for other, other_text in texts[:17] if other != name])
             facts = analyze_source(text, name, inputs=inputs or None, entry=args.entry, init=args.init,
-                                   resolve_module=resolver, callers=callers, batch=batch)
+                                   resolve_module=resolver, callers=callers, batch=batch,
+                                   only_entry=args.entry is not None)
         except InputError as exc:
             raise UsageError(f"{name}: {exc}") from None
         except RecursionError:
