@@ -132,27 +132,8 @@ def analyze_source(text: str, path: Optional[str] = None, *, inputs: Optional[di
     # each running the whole decoder again for shapes not asked for (0.25-0.8 s each, most
     # of a warm `ml-lsp shapes --entry LlamaModel`)
     others = entry is None or not only_entry
-    # script entry points (def main(): with no required parameters) hold the call sites
-    # (model = Net(); model(torch.randn(...))): run them before the classes
-    for fn in functions if others else ():
-        if fn.node.name != entry and not _required_params(fn) and not _out_of_time(interp):
-            _analyze_function(interp, fn, {}, problems, CALLSITE)
-    if entry is None and (explicit or init):
-        # no --entry: the inputs go to the last module class (a file's main model is
-        # usually defined after its building blocks)
-        if modules:
-            _analyze_class(interp, modules[-1], explicit, init, problems, is_entry=True)
-    # Last-defined first: a file defines its building blocks before the model that uses
-    # them, and a block reached from its model's forward gets the model's (more exact)
-    # shapes, so its own inferred-input run is then skipped.
-    for cls in reversed(modules) if others else ():
-        if (entry is not None and cls.name == entry) or _out_of_time(interp):
-            continue
-        _analyze_class(interp, cls, {}, None, problems, is_entry=False)
-    for fn in functions if others else ():
-        if (entry is not None and fn.node.name == entry) or _out_of_time(interp):
-            continue
-        _analyze_function(interp, fn, {}, problems, INFERRED)
+    if others:
+        _analyze_other_units(interp, modules, functions, entry, explicit, init, problems)
     # generate(), encode() and the other methods nothing above called
     for cls in reversed(modules):
         if _out_of_time(interp) or only_conflicts:
@@ -174,6 +155,31 @@ def analyze_source(text: str, path: Optional[str] = None, *, inputs: Optional[di
     if mentions_keras(text):
         _add_keras_facts(facts, text, tree)
     return facts
+
+
+def _analyze_other_units(interp: Interp, modules: list, functions: list, entry, explicit, init, problems) -> None:
+    """The file's units besides the entry, each on the inputs worked out for it."""
+    # script entry points (def main(): with no required parameters) hold the call sites
+    # (model = Net(); model(torch.randn(...))): run them before the classes
+    for fn in functions:
+        if fn.node.name != entry and not _required_params(fn) and not _out_of_time(interp):
+            _analyze_function(interp, fn, {}, problems, CALLSITE)
+    if entry is None and (explicit or init):
+        # no --entry: the inputs go to the last module class (a file's main model is
+        # usually defined after its building blocks)
+        if modules:
+            _analyze_class(interp, modules[-1], explicit, init, problems, is_entry=True)
+    # Last-defined first: a file defines its building blocks before the model that uses
+    # them, and a block reached from its model's forward gets the model's (more exact)
+    # shapes, so its own inferred-input run is then skipped.
+    for cls in reversed(modules):
+        if (entry is not None and cls.name == entry) or _out_of_time(interp):
+            continue
+        _analyze_class(interp, cls, {}, None, problems, is_entry=False)
+    for fn in functions:
+        if (entry is not None and fn.node.name == entry) or _out_of_time(interp):
+            continue
+        _analyze_function(interp, fn, {}, problems, INFERRED)
 
 
 def _add_keras_facts(facts: ModuleFacts, text: str, tree) -> None:
