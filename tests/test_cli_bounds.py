@@ -140,7 +140,7 @@ def _chain(n: int) -> str:
     return "\n".join(out)
 
 
-def _analysis_seconds(source: str, runs=3) -> float:
+def _analysis_seconds(source: str, runs=5) -> float:
     """CPU time of the analysis alone (the best of ``runs``): without the command's start,
     whose cost and noise hid the chain's in a difference of two commands' times."""
     from ml_lsp.analysis.engine import analyze_source
