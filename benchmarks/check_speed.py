@@ -273,6 +273,7 @@ def ctrl_c_latency(check: list, env: dict) -> None:
     proc = subprocess.Popen(check, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     tree: set = set()
     deadline = time.monotonic() + 600
+    reached = False
     while time.monotonic() < deadline:
         line = proc.stderr.readline()
         if not line:
@@ -283,7 +284,14 @@ def ctrl_c_latency(check: list, env: dict) -> None:
             pass
         match = re.match(r"ml-lsp check: (\d+)/\d+ files checked", line)
         if match and int(match.group(1)) >= 20:
+            reached = True
             break
+    if not reached:  # it ended (or printed no count past 20) first: nothing to interrupt
+        proc.kill()
+        proc.communicate()
+        print("  Ctrl-C: the check ended before it reported 20 files done; not measured "
+              "(use more files: --real sample --sample 200, or --real all)")
+        return
     sent = time.perf_counter()
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=120)
