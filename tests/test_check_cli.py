@@ -301,3 +301,48 @@ def test_the_readme_gpt_example_builds_a_valid_model_and_the_invalid_one_is_repo
     assert re.search(r"gpt\.py:32:9: SH020 assert config\.n_embd % config\.n_head == 0 fails when the model is built "
                      r"\(config\.n_embd = 64, config\.n_head = 6\)", out.stdout), out.stdout
     assert "SH007 view(B, T, 6, 10) (60*B*T elements) of a tensor of shape (B, T, 64) (64*B*T elements)" in out.stdout
+
+
+DEEP_MODEL = textwrap.dedent("""\
+    import torch.nn as nn
+
+
+    class Block(nn.Module):
+        def __init__(self, d):
+            super().__init__()
+            self.fc = nn.Linear(d, d)
+
+        def forward(self, x):
+            return x + self.fc(x)
+
+
+    class Deep(nn.Module):
+        def __init__(self, d=64, depth=48):
+            super().__init__()
+            self.blocks = nn.ModuleList([Block(d) for _ in range(depth)])
+
+        def forward(self, x):
+            for block in self.blocks:
+                x = block(x)
+            return x
+""")
+
+
+def test_the_shape_engine_runs_only_when_a_selected_rule_needs_it(project):
+    # A budget too small for any shape analysis shows whether the engine ran: its note.
+    # With only the training and data rules selected it does not run (their speed is the
+    # syntax rules', not the shape engine's half-second per model file).
+    (project / "deep.py").write_text(DEEP_MODEL + "\n\n" + WITH_ERROR)
+    budget = ["--no-cache", "--file-budget", "0.001", "--format", "json"]
+    shapes = ml_lsp("check", *budget, "deep.py", cwd=project)
+    assert "stopped at its time budget of 0.001 s" in shapes.stderr
+    rules_only = ml_lsp("check", *budget, "--select", "TR,DA", "deep.py", cwd=project)
+    assert rules_only.returncode in (0, 1), rules_only.stderr
+    assert "time budget" not in rules_only.stderr
+    # the selected rules still report what they find, as in the full run
+    full = [d for d in json.loads(shapes.stdout)["diagnostics"] if d["code"][:2] in ("TR", "DA")]
+    assert [d["code"] for d in full] == ["TR010"]
+    assert json.loads(rules_only.stdout)["diagnostics"] == full
+    # --entry is about the engine: a wrong name is still a usage error with TR alone
+    wrong = ml_lsp("check", "--select", "TR", "--entry", "Deeep", "deep.py", cwd=project)
+    assert wrong.returncode == 2 and "Deeep" in wrong.stderr

@@ -46,10 +46,13 @@ def check_source(text: str, path: str | None = None, *, rules: Sequence[Rule] | 
                  inputs: dict[str, list[int | str]] | None = None,
                  resolve_module: Callable | None = None, shape_facts: Any = None,
                  severity_overrides: dict[str, str] | None = None, batch: Any = None,
-                 versions: dict[str, str] | None = None, callers: Any = None) -> LintResult:
+                 versions: dict[str, str] | None = None, callers: Any = None,
+                 facts_source: Callable[[], Any] | None = None) -> LintResult:
     """``batch``: a ``BatchCache`` shared by the files of one command (each parsed once).
     A text above the engine's size limit gets no rule run, only a note in ``problems``.
-    ``versions``: the workspace interpreter's package versions (``ml_lsp.workspace_env``)."""
+    ``versions``: the workspace interpreter's package versions (``ml_lsp.workspace_env``).
+    ``facts_source``: how to work out the shape facts if a selected rule reads them (the
+    shape engine runs only then), instead of a plain ``analyze_source``."""
     from ml_lsp.analysis.parse import too_large
 
     large = too_large(text)
@@ -58,7 +61,7 @@ def check_source(text: str, path: str | None = None, *, rules: Sequence[Rule] | 
     rules = load_rules() if rules is None else rules
     ctx = LintContext(text, path, entry=entry, init=init, inputs=inputs,
                       resolve_module=resolve_module, shape_facts=shape_facts, batch=batch,
-                      versions=versions, callers=callers)
+                      versions=versions, callers=callers, facts_source=facts_source)
     noqa = noqa_lines(text)
     findings: list[Finding] = []
     seen: set[tuple] = set()

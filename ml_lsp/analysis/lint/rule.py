@@ -51,6 +51,9 @@ class LintContext:
     inputs: dict[str, list[int | str]] | None = None
     resolve_module: Callable[[str, str | None], tuple[str, str] | None] | None = None
     shape_facts: Any = None  # precomputed ModuleFacts (the server's cache), else computed lazily
+    # how ``facts`` is worked out when a rule first asks, in place of a plain analysis
+    # (``ml-lsp check``: within the file's budgets); None from it falls back to the plain one
+    facts_source: Callable[[], Any] | None = None
     batch: Any = None  # a BatchCache: the tree parsed once for the rules and the shape engine
     # package -> version installed in the workspace's interpreter (read by the caller from
     # package metadata on disk); None when not known
@@ -81,6 +84,10 @@ class LintContext:
         (a failure is a problem line, never a finding)."""
         if self.shape_facts is not None:
             return self.shape_facts
+        if self.facts_source is not None:
+            facts = self.facts_source()
+            if facts is not None:
+                return facts
         try:
             from ml_lsp.analysis import analyze_source
         except ImportError as exc:
