@@ -343,6 +343,10 @@ def test_the_shape_engine_runs_only_when_a_selected_rule_needs_it(project):
     full = [d for d in json.loads(shapes.stdout)["diagnostics"] if d["code"][:2] in ("TR", "DA")]
     assert [d["code"] for d in full] == ["TR010"]
     assert json.loads(rules_only.stdout)["diagnostics"] == full
-    # --entry is about the engine: a wrong name is still a usage error with TR alone
+    # --entry/--init are about the engine: a wrong one is still a usage error with TR alone
     wrong = ml_lsp("check", "--select", "TR", "--entry", "Deeep", "deep.py", cwd=project)
     assert wrong.returncode == 2 and "Deeep" in wrong.stderr
+    wrong = ml_lsp("check", "--select", "TR", "--entry", "Deep", "--init", "widht=3", "deep.py", cwd=project)
+    assert wrong.returncode == 2 and "Deep takes no argument 'widht'" in wrong.stderr, wrong.stderr
+    right = ml_lsp("check", "--select", "TR", "--entry", "Deep", "--init", "d=32", "deep.py", cwd=project)
+    assert right.returncode == 1 and "TR010" in right.stdout, right.stderr

@@ -325,15 +325,22 @@ def check_file(path: str, options: CheckOptions) -> FileReport:
 
         # The shape engine (nearly all of a model file's time) runs only when a selected rule
         # reads its facts: `--select TR,DA` is the syntax rules' speed. --entry/--init/--input
-        # are about the engine, so it runs for them whatever is selected (a wrong entry name is
+        # are about the engine, so it runs for them whatever is selected (a wrong --init is
         # a usage error, not silence).
-        eager = facts_in_budget() if entry_kw else None
+        from ml_lsp.analysis.engine import InputError
+
+        eager, input_error = None, None
+        if entry_kw:
+            try:
+                eager = facts_in_budget()
+            except InputError as exc:
+                input_error = str(exc)
         result = check_source(source, path, rules=_rules(), select=options.select, ignore=options.ignore,
                               resolve_module=resolve, batch=_batch(), versions=versions,
                               shape_facts=eager, facts_source=None if entry_kw else facts_in_budget,
                               callers=callers or None, **entry_kw)
         report.problems[:] = result.problems
-        report.input_error = result.input_error
+        report.input_error = input_error or result.input_error
         if notes:
             spent.append(notes[0])
             report.problems[:] = [p for p in report.problems if " spent: shapes not reached" not in p] + [notes[0]]
@@ -401,6 +408,7 @@ def bounded_facts(source: str, path: str, resolve, entry_kw: dict, options: Chec
     and the note to print when a budget was spent (else None). (None, None) when the engine
     raises: the lint context then runs it again and reports that as it always does."""
     from ml_lsp.analysis import analyze_source
+    from ml_lsp.analysis.engine import InputError
 
     if not options.file_budget_s and not options.file_memory_mb:
         return None, None
@@ -412,6 +420,8 @@ def bounded_facts(source: str, path: str, resolve, entry_kw: dict, options: Chec
     except MemoryError:
         return None, ("shape analysis ran out of memory: its shapes are unknown "
                       "(lower --file-memory, or file-memory in [tool.ml-lsp])")
+    except InputError:
+        raise  # bad --entry/--init/--input: the caller reports it as a usage error
     except Exception:
         return None, None
     if not limits.expired:
