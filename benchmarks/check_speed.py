@@ -13,10 +13,9 @@
   again (warm), wall
   time and peak memory of the whole process tree, beside pyrefly (a whole type checker) on
   the same files in the same run, and with only the training and data rules selected
-  (``--select TR,DA``: the shape engine does not run). Goal: within 2x of pyrefly, under 60
-  s on 2 cores. The
-  floor beside it: ``ast.parse`` of the same files in this process, and the CPU per file the
-  goal leaves for the analysis once they are parsed.
+  (``--select TR,DA``: the shape engine does not run). Goal: within 2x of pyrefly, under
+  60 s on 2 cores. The floor beside it: ``ast.parse`` of the same files in this process,
+  and the CPU per file the goal leaves for the analysis once they are parsed.
   ``--real sample --sample N``: a fixed random sample of N files of models/ (seed 0), for
   measuring while developing. The JSON output of the cold and the warm run must be the
   same (it is compared), and ``--compare-sharing`` also runs the cold check with the

@@ -323,12 +323,12 @@ def check_file(path: str, options: CheckOptions) -> FileReport:
                 notes.append(note)
             return facts
 
+        from ml_lsp.analysis.engine import InputError
+
         # The shape engine (nearly all of a model file's time) runs only when a selected rule
         # reads its facts: `--select TR,DA` is the syntax rules' speed. --entry/--init/--input
         # are about the engine, so it runs for them whatever is selected (a wrong --init is
         # a usage error, not silence).
-        from ml_lsp.analysis.engine import InputError
-
         eager, input_error = None, None
         if entry_kw:
             try:
@@ -406,7 +406,8 @@ def _file_limits(seconds: float | None, memory_mb: float | None):
 def bounded_facts(source: str, path: str, resolve, entry_kw: dict, options: CheckOptions, callers=None):
     """The shape engine's facts for ``source`` within the file's time and memory budgets,
     and the note to print when a budget was spent (else None). (None, None) when the engine
-    raises: the lint context then runs it again and reports that as it always does."""
+    raises: the lint context then runs it again and reports that as it always does; but a
+    bad --entry/--init/--input (``InputError``) is raised to the caller, a usage error."""
     from ml_lsp.analysis import analyze_source
     from ml_lsp.analysis.engine import InputError
 
