@@ -118,6 +118,7 @@ fi
 # 5. The editor suites: Neovim (0.7, 0.11 and 0.12-dev), Emacs, VS Code end to end, the PyCharm template.
 cd "$REPO"
 nvim --version | head -1; emacs --version | head -1; "$CHROMIUM" --version
-"$PYTHON" -m pytest -q -p no:cacheprovider tests/editors
+# one process (-n 0): the editors are timed by their own waits and share the machine badly
+"$PYTHON" -m pytest -q -p no:cacheprovider -n 0 tests/editors
 phase "tests/editors"
 echo "[editors.sh] screenshots: $ML_LSP_EDITOR_OUT"

@@ -32,3 +32,14 @@ def fixture_plugins_dir(tmp_path_factory) -> Path:
          str(src / "good"), str(src / "broken_import"), str(src / "broken_hook")],
         check=True, capture_output=True)
     return target
+
+
+def pytest_collection_modifyitems(items):
+    """pytest-xdist (``--dist loadgroup``, pyproject's addopts) sends each file's tests to one
+    worker: a module's expensive fixture (a Lightning fit, the shape corpus run) is then
+    paid once, not once per worker. The Ray tests, in four files, share one worker and so
+    one session cluster (two clusters on a 2-core machine starve each other)."""
+    for item in items:
+        path = Path(str(item.fspath)).relative_to(REPO).as_posix()
+        group = "ray-cluster" if path.startswith("tests/ray_launcher/") else path
+        item.add_marker(pytest.mark.xdist_group(group))

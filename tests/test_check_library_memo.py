@@ -40,9 +40,9 @@ WIDTH = textwrap.dedent("""\
 """)
 
 
-def width_module(width: int) -> str:
-    return WIDTH.format(imports="\n".join(f"from .heavy_{k} import SIZE_{k}" for k in range(HEAVY_MODULES)),
-                        sizes=" + ".join(f"SIZE_{k}" for k in range(HEAVY_MODULES)), width=width)
+def width_module(width: int, modules: int = 20) -> str:
+    return WIDTH.format(imports="\n".join(f"from .heavy_{k} import SIZE_{k}" for k in range(modules)),
+                        sizes=" + ".join(f"SIZE_{k}" for k in range(modules)), width=width)
 
 MODEL = textwrap.dedent("""\
     from ..lib.width import WIDTH
@@ -63,23 +63,20 @@ MODEL = textwrap.dedent("""\
 """)
 
 
-HEAVY_MODULES = 20
-
-
 def write_models(root, edit: str = "") -> None:
     for i in range(6):
         (root / "pkg" / "models" / f"m{i}.py").write_text(MODEL.format(i=i, edit=edit))
 
 
-def make_workspace(root):
-    """A package whose six model files import a library of HEAVY_MODULES heavy modules."""
+def make_workspace(root, modules: int = 20):
+    """A package whose six model files import a library of ``modules`` heavy modules."""
     pkg = root / "pkg"
     for folder in (pkg, pkg / "lib", pkg / "models"):
         folder.mkdir(parents=True)
         (folder / "__init__.py").write_text("")
-    for k in range(HEAVY_MODULES):
+    for k in range(modules):
         (pkg / "lib" / f"heavy_{k}.py").write_text(HEAVY.format(k=k))
-    (pkg / "lib" / "width.py").write_text(width_module(16))
+    (pkg / "lib" / "width.py").write_text(width_module(16, modules))
     write_models(root)
     return root
 
