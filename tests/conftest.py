@@ -34,6 +34,7 @@ def fixture_plugins_dir(tmp_path_factory) -> Path:
     return target
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
 def pytest_collection_modifyitems(items):
     """pytest-xdist (``--dist loadgroup``, pyproject's addopts) sends each file's tests to one
     worker: a module's expensive fixture (a Lightning fit, the shape corpus run) is then

@@ -89,6 +89,20 @@ def check(cwd, *args):
     return done, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
 
+def checks(cwd, *commands, runs=2):
+    """``check`` of each command (a tuple of arguments), each run ``runs`` times in turns:
+    the outputs of the first round, and each command's best CPU time. Taking turns, a busy
+    spell of the machine (the other test worker) slows the commands alike."""
+    outputs, best = [], [float("inf")] * len(commands)
+    for round_ in range(runs):
+        for i, args in enumerate(commands):
+            done, cpu_s = check(cwd, *args)
+            best[i] = min(best[i], cpu_s)
+            if round_ == 0:
+                outputs.append(done)
+    return outputs, best
+
+
 def diagnostics(done, name):
     return [(d["code"], d["line"]) for d in json.loads(done.stdout)["diagnostics"] if d["path"] == name]
 
@@ -99,10 +113,10 @@ def test_an_unused_import_of_a_slow_package_costs_neither_the_budget_nor_time(pr
         imports="from utils import get_logger\nfrom layers import WIDTH, Encoder\n\nlogger_name = 'model'"))
     # the package's import-time work alone is several CPU seconds when interpreted: over
     # the budget on this machine, where the model itself takes a fraction of a second
-    done, with_import_s = check(project, "model.py", "--file-budget", "3")
+    (done, plain), (with_import_s, without_s) = checks(project, ("model.py", "--file-budget", "3"),
+                                                        ("plain.py", "--file-budget", "0"))
     assert "budget" not in done.stderr, done.stderr
     assert [code for code, _ in diagnostics(done, "model.py")] == ["SH001"], done.stdout
-    plain, without_s = check(project, "plain.py", "--file-budget", "0")
     assert [code for code, _ in diagnostics(plain, "plain.py")] == ["SH001"], plain.stdout
     print(f"\nCPU time with the unused import: {with_import_s:.2f} s; without it: {without_s:.2f} s")
     # both include the same start-up (Python, ml-lsp, jedi); before, the import tripled it
@@ -153,16 +167,15 @@ def test_a_package_that_star_imports_every_submodule_costs_only_the_names_the_mo
     (project / "sub.py").write_text(MODEL.format(imports="from lib import layers\n\nEncoder = layers.Encoder\n"
                                                          "WIDTH = layers.WIDTH"))
     (project / "plain.py").write_text(MODEL.format(imports="from layers import WIDTH, Encoder"))
-    done, star_s = check(project, "model.py", "--file-budget", "3")
+    # and the package's __init__ checked itself (`ml-lsp check lib/`): its star imports are
+    # re-exports nothing in it reads
+    (done, sub, init, plain), (star_s, sub_s, init_s, plain_s) = checks(
+        project, ("model.py", "--file-budget", "3"), ("sub.py", "--file-budget", "3"),
+        ("lib/__init__.py", "--file-budget", "3"), ("plain.py", "--file-budget", "0"))
     assert "budget" not in done.stderr, done.stderr
     assert diagnostics(done, "model.py") == [("SH001", 14)], done.stdout
-    sub, sub_s = check(project, "sub.py", "--file-budget", "3")
     assert diagnostics(sub, "sub.py") == [("SH001", 17)], sub.stdout
-    # the package's __init__ checked itself (`ml-lsp check lib/`): its star imports are
-    # re-exports nothing in it reads
-    init, init_s = check(project, "lib/__init__.py", "--file-budget", "3")
     assert init.returncode == 0 and "budget" not in init.stderr, init.stderr
-    plain, plain_s = check(project, "plain.py", "--file-budget", "0")
     assert diagnostics(plain, "plain.py") == [("SH001", 14)], plain.stdout
     print(f"\nCPU time through the star-importing package: {star_s:.2f} s, its submodule: {sub_s:.2f} s, "
           f"its __init__: {init_s:.2f} s; direct: {plain_s:.2f} s")

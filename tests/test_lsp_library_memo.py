@@ -51,11 +51,16 @@ async def test_a_second_session_reads_the_library_answers_the_first_worked_out(t
     cache = tmp_path / "cache"
     first = await _open_and_wait(tmp_path, root, cache)
     second = await _open_and_wait(tmp_path, root, cache)
-    print(f"\nserver CPU to the first hover: cold {first[2]:.2f} s, second session {second[2]:.2f} s")
     assert first[0] and "16" in first[0]  # Linear(WIDTH=16, 2) on x: the hover names the width
     assert second[:2] == first[:2]
+    # again with another cache folder: each figure is the better of two, the cold and warm
+    # sessions taking turns, so that a busy spell of the machine slows both alike
+    again_first = await _open_and_wait(tmp_path, root, tmp_path / "cache-again")
+    again_second = await _open_and_wait(tmp_path, root, tmp_path / "cache-again")
+    cold_s, warm_s = min(first[2], again_first[2]), min(second[2], again_second[2])
+    print(f"\nserver CPU to the first hover: cold {cold_s:.2f} s, second session {warm_s:.2f} s")
     # both sessions pay the same start-up (imports, jedi); the library's work is the rest
-    assert second[2] < 0.7 * first[2]
+    assert warm_s < 0.7 * cold_s
 
     # the library changes: the width is worked out again, as a server with no cache gives it
     (root / "pkg" / "lib" / "width.py").write_text(width_module(12, LIBRARY_MODULES))
@@ -74,6 +79,10 @@ async def test_the_server_reads_the_library_answers_a_check_worked_out(tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     cold = await _open_and_wait(tmp_path, root, tmp_path / "fresh-cache")
     after_check = await _open_and_wait(tmp_path, root, cache)
-    print(f"\nserver CPU to the first hover: cold {cold[2]:.2f} s, after a check {after_check[2]:.2f} s")
     assert after_check[:2] == cold[:2]
-    assert after_check[2] < 0.7 * cold[2]
+    # each figure the better of two, taking turns (as above)
+    cold_again = await _open_and_wait(tmp_path, root, tmp_path / "fresh-cache-again")
+    after_check_again = await _open_and_wait(tmp_path, root, cache)
+    cold_s, warm_s = min(cold[2], cold_again[2]), min(after_check[2], after_check_again[2])
+    print(f"\nserver CPU to the first hover: cold {cold_s:.2f} s, after a check {warm_s:.2f} s")
+    assert warm_s < 0.7 * cold_s
