@@ -41,6 +41,6 @@ def pytest_collection_modifyitems(items):
     paid once, not once per worker. The Ray tests, in four files, share one worker and so
     one session cluster (two clusters on a 2-core machine starve each other)."""
     for item in items:
-        path = Path(str(item.fspath)).relative_to(REPO).as_posix()
+        path = item.path.relative_to(REPO).as_posix()
         group = "ray-cluster" if path.startswith("tests/ray_launcher/") else path
         item.add_marker(pytest.mark.xdist_group(group))

@@ -64,7 +64,6 @@ def workspace(tmp_path):
     scripts.mkdir()
     for k in range(OTHER_FILES):
         (scripts / f"script_{k}.py").write_text(OTHER)
-    (scripts / "train.py").write_text("import torch\nfrom models.net_3 import Net3\n\nNet3()(torch.zeros(8, 16))\n")
     return tmp_path
 
 
